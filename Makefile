@@ -1,0 +1,101 @@
+# leadd: one Makefile. `make run` and `make test` install what they need.
+#   make            build build/leadd
+#   make run        serve config.example.ini on http://127.0.0.1:8080
+#   make test       every test, under AddressSanitizer + UBSan (leaks fail)
+#   make bench      throughput against the bare-server ceiling
+#   make fuzz       libFuzzer targets, 60 s each
+#   make lint       clang-format check and cppcheck
+#   make format     clang-format in place
+#   SANITIZE=1      build under build/asan with the sanitizers
+
+PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
+        libcurl4-openssl-dev libinih-dev libcmocka-dev
+LIBS := libmicrohttpd sqlite3 jansson libcurl inih
+
+CC ?= cc
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+                 -Wformat=2 -Iinclude -g -pthread
+ifeq ($(SANITIZE),1)
+O := build/asan
+CFLAGS_MODE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+O := build
+CFLAGS_MODE := -O2
+endif
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS) 2>/dev/null)
+PC_LIBS = $(shell pkg-config --libs $(LIBS) 2>/dev/null)
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS_MODE) $(PC_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(CFLAGS_MODE) -pthread $(LDFLAGS)
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o
+UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
+HARNESS := $(O)/tests/harness.o
+
+.PHONY: all deps run test check bench fuzz lint format clean
+all: $(O)/leadd
+
+deps:
+	@tools/deps.sh $(PKGS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./build/leadd serve -c config.example.ini
+
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 check
+
+check: $(O)/leadd $(UNIT) $(INTEG)
+	@LEADD_BIN=$(O)/leadd tests/run.sh $(UNIT) $(INTEG)
+
+$(O)/leadd: $(O)/src/main.o $(O)/libleadd.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS)
+
+$(O)/libleadd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/%.o: %.c $(wildcard include/leadd/*.h) $(wildcard src/*/internal.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -o $@ $<
+
+$(O)/gen/migrations.c: $(O)/embed $(sort $(wildcard migrations/*.sql))
+	@mkdir -p $(dir $@)
+	$(O)/embed $@ migrations $(sort $(wildcard migrations/*.sql))
+
+$(O)/gen/config_files.c: $(O)/embed config.example.ini
+	@mkdir -p $(dir $@)
+	$(O)/embed $@ config config.example.ini
+
+$(O)/gen/%.o: $(O)/gen/%.c
+	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/integration -c -o $@ $<
+
+$(O)/tests/test_%: tests/unit/test_%.c $(O)/libleadd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
+
+$(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
+
+lint: deps
+	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
+	    --suppress=missingIncludeSystem src
+
+format:
+	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h
+
+clean:
+	rm -rf build

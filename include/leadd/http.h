@@ -1,0 +1,22 @@
+/* http.h: the HTTP server (the only module that includes microhttpd.h).
+ * It parses requests into plain structs, hands leads to the store, and
+ * answers; every error body is RFC 9457 problem+json. */
+#ifndef LEADD_HTTP_H
+#define LEADD_HTTP_H
+
+#include "leadd/common.h"
+#include "leadd/config.h"
+#include "leadd/store.h"
+
+struct http;
+
+/* http_start: listens on cfg->listen and serves until http_stop(). cfg and st
+ * are borrowed and must outlive the server. Logs the bound address. */
+LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, struct store *st);
+/* http_stop: stops accepting, lets requests in flight finish (up to
+ * timeout_ms), then stops the server, frees it and sets *hp to NULL. */
+void http_stop(struct http **hp, unsigned timeout_ms);
+/* http_port: the port actually bound (useful with port 0). */
+int http_port(const struct http *h);
+
+#endif

@@ -1,0 +1,224 @@
+/* lead.h: what a lead is, and how a submission becomes one: field specs,
+ * normalization, validation and spam flags. Plain C, no libraries, so every
+ * rule is covered by table-driven unit tests.
+ *
+ * Flow: http/ parses a request body into a struct submission; lead_build()
+ * checks it against a struct form and yields a struct lead (or every field
+ * error at once); lead_*_json() serialise the parts the store keeps. */
+#ifndef LEADD_LEAD_H
+#define LEADD_LEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "leadd/buf.h"
+#include "leadd/common.h"
+#include "leadd/strset.h"
+
+/* Caps on what one submission may carry (STYLE: every buffer has a cap). */
+#define LEAD_MAX_INPUTS 200      /* name/value pairs parsed from one body */
+#define LEAD_MAX_EXTRA 50        /* undeclared fields kept under "extra" */
+#define LEAD_MAX_EXTRA_LEN 1000  /* characters in one undeclared value */
+#define LEAD_MAX_NAME_LEN 100    /* characters in a field name */
+#define LEAD_MAX_ATTR_LEN 1000   /* attribution values are clipped to this */
+#define LEAD_MAX_EMAIL_LEN 254
+#define LEAD_MAX_ERRORS 64
+
+enum field_type {
+    FT_TEXT,
+    FT_EMAIL,
+    FT_PHONE,
+    FT_INTEGER,
+    FT_NUMBER,
+    FT_BOOL,
+    FT_CONSENT,
+    FT_URL,
+    FT_ENUM,
+};
+
+/* One declared field: `field.NAME = TYPE [required] [min=N] [max=N]`. */
+struct field_spec {
+    char *name;
+    enum field_type type;
+    bool required;
+    bool has_min, has_max;
+    double min, max;  /* length for text-like types, value for numbers */
+    char **choices;   /* enum(a|b|c) */
+    size_t nchoices;
+};
+
+/* field_spec_parse: parses the spec text of field `name` into *out. On error
+ * returns LEADD_EINVAL with a message in err (no "file:line"; the caller adds
+ * it). *out owns its memory: field_spec_release() it. */
+LEADD_MUST_CHECK int field_spec_parse(struct field_spec *out, const char *name, const char *spec,
+                                      char *err, size_t errlen);
+void field_spec_release(struct field_spec *f);
+/* field_type_name: "text", "email", ... */
+const char *field_type_name(enum field_type t);
+
+struct rule; /* scoring rules: see score.h */
+
+/* A form: one [form.ID] section of the config. Owned by the config. */
+struct form {
+    char *id;
+    struct field_spec *fields;
+    size_t nfields;
+    struct strset origins;  /* allowed Origin values */
+    bool any_origin;        /* allowed_origins = * */
+    char *redirect;         /* where an HTML form lands after success */
+    char *honeypot;         /* name of the honeypot field, or NULL */
+    long long min_fill_ms;
+    long long dedupe_window_hours;
+    long long rate_limit;   /* submissions per rate_window_s per client; 0 = off */
+    long long rate_window_s;
+    char *disposable_path;  /* disposable_domains = FILE, or NULL */
+    struct strset disposable;
+    /* scoring (score.h) */
+    struct rule *rules;
+    size_t nrules;
+    long long grade_hot, grade_warm, qualify_at;
+};
+
+/* form_field: the index of declared field `name`, or -1. */
+int form_field(const struct form *f, const char *name);
+/* form_origin_allowed: whether an Origin header value may submit to f. */
+bool form_origin_allowed(const struct form *f, const char *origin, size_t len);
+
+/* ---- input: what http/ parsed from a request ---- */
+
+enum input_kind {
+    IN_STR,       /* a text value (every form-post value) */
+    IN_NUM,       /* a JSON number, its text kept as written */
+    IN_BOOL,      /* a JSON boolean: "true" or "false" */
+    IN_NULL,      /* JSON null: counts as absent */
+    IN_COMPOSITE, /* a JSON object or array: never a valid value */
+    IN_FILE,      /* a multipart file part: rejected */
+};
+
+struct input_field {
+    char *name;
+    char *val;
+    size_t len;
+    enum input_kind kind;
+};
+
+struct submission {
+    struct input_field *in;
+    size_t n, alloc;
+    bool too_many;         /* more than LEAD_MAX_INPUTS pairs were offered */
+    char *referer;         /* headers; NULL when absent */
+    char *user_agent;
+    char ip[64];           /* client address, already resolved through proxies */
+};
+
+/* submission_add: appends a copy of one pair. Past LEAD_MAX_INPUTS it sets
+ * too_many and drops the pair (lead_build then fails with 422). */
+LEADD_MUST_CHECK int submission_add(struct submission *s, const char *name, size_t nlen,
+                                    const char *val, size_t vlen, enum input_kind kind);
+/* submission_release: frees everything the submission owns. */
+void submission_release(struct submission *s);
+
+/* ---- the lead ---- */
+
+enum value_kind { VAL_ABSENT = 0, VAL_STR, VAL_INT, VAL_NUM, VAL_BOOL };
+
+struct value {
+    enum value_kind kind;
+    char *s; /* VAL_STR, owned */
+    long long i;
+    double d;
+    bool b;
+};
+
+enum attr {
+    ATTR_UTM_SOURCE,
+    ATTR_UTM_MEDIUM,
+    ATTR_UTM_CAMPAIGN,
+    ATTR_UTM_TERM,
+    ATTR_UTM_CONTENT,
+    ATTR_GCLID,
+    ATTR_FBCLID,
+    ATTR_MSCLKID,
+    ATTR_REFERRER,
+    ATTR_LANDING_PAGE,
+    ATTR_COUNT
+};
+extern const char *const lead_attr_names[ATTR_COUNT];
+/* lead_attr_index: the attr of a name, or -1. */
+int lead_attr_index(const char *name);
+
+/* Flags: reasons a lead is suspicious. Spam flags keep it from qualifying. */
+#define LEAD_FLAG_HONEYPOT 0x1u
+#define LEAD_FLAG_TOO_FAST 0x2u
+#define LEAD_FLAG_DUPLICATE 0x4u
+#define LEAD_FLAG_DISPOSABLE 0x8u
+#define LEAD_FLAGS_SPAM (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST)
+
+struct score_reason {
+    const char *rule; /* borrowed from the form's rule */
+    long long points;
+};
+
+struct lead {
+    const struct form *form;  /* borrowed */
+    struct value *vals;       /* one per declared field, in form order */
+    struct input_field *extra;
+    size_t nextra;
+    char *attr[ATTR_COUNT];   /* NULL when absent */
+    char *ip;
+    char *user_agent;
+    unsigned flags;
+    /* qualification, filled by score_lead() */
+    long long score;
+    const char *grade;
+    bool qualified;
+    struct score_reason *reasons;
+    size_t nreasons;
+};
+
+struct field_error {
+    char field[LEAD_MAX_NAME_LEN + 1];
+    const char *code; /* required, invalid, too_long, too_short, out_of_range */
+    char message[160];
+};
+
+struct lead_errors {
+    struct field_error v[LEAD_MAX_ERRORS];
+    size_t n;
+};
+
+/* lead_build: validates and normalises submission s against form f.
+ * disposable_default is consulted when the form names no list of its own.
+ * Returns 0 with *out filled (lead_release() it), LEADD_EINVAL with every
+ * problem in *errs (and *out empty), or LEADD_ENOMEM. */
+LEADD_MUST_CHECK int lead_build(struct lead *out, const struct form *f, const struct submission *s,
+                                const struct strset *disposable_default, struct lead_errors *errs);
+void lead_release(struct lead *l);
+
+/* lead_email: the first declared email field's value, or NULL. Borrowed. */
+const char *lead_email(const struct lead *l);
+/* lead_value: the value of declared field `name`, or NULL when absent. */
+const struct value *lead_value(const struct lead *l, const char *name);
+
+/* Serialisers for the store: each appends one JSON value to b. */
+LEADD_MUST_CHECK int lead_fields_json(const struct lead *l, struct buf *b);
+LEADD_MUST_CHECK int lead_extra_json(const struct lead *l, struct buf *b);
+LEADD_MUST_CHECK int lead_attr_json(const struct lead *l, struct buf *b);
+LEADD_MUST_CHECK int lead_client_json(const struct lead *l, struct buf *b);
+LEADD_MUST_CHECK int lead_flags_json(unsigned flags, struct buf *b);
+LEADD_MUST_CHECK int lead_reasons_json(const struct lead *l, struct buf *b);
+
+/* Normalisers, exposed for unit tests. Each takes trimmed text and writes the
+ * normal form into out (caller frees *out) or returns an error code string. */
+const char *norm_email(const char *s, size_t n, char **out);
+const char *norm_phone(const char *s, size_t n, char **out);
+const char *norm_url(const char *s, size_t n, char **out);
+/* norm_truth: 1 for true words, 0 for false words, -1 otherwise. */
+int norm_truth(const char *s, size_t n);
+/* domain_listed: whether the email's domain, or a parent of it, is in set. */
+bool domain_listed(const struct strset *set, const char *email);
+/* disposable_builtin: the small list that ships with leadd. */
+const char *const *disposable_builtin(size_t *n);
+
+#endif

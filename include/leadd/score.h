@@ -1,0 +1,64 @@
+/* score.h: explainable lead scoring. A form's `score.NAME = CONDITION => POINTS`
+ * lines become rules; a lead's score is the sum of the points of the rules
+ * that match, and every match is kept as a reason a salesperson can read.
+ *
+ * Conditions: FIELD present | FIELD absent | FIELD OP VALUE (OP: = != > >= < <=)
+ * | FIELD in V1 V2... | FIELD domain in D1 D2... | FIELD length OP N
+ * | FIELD contains WORD. String comparisons ignore ASCII case. A comparison on
+ * an absent field never matches. */
+#ifndef LEADD_SCORE_H
+#define LEADD_SCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "leadd/lead.h"
+
+#define SCORE_MAX_RULES 100
+
+enum rule_op {
+    OP_PRESENT,
+    OP_ABSENT,
+    OP_EQ,
+    OP_NE,
+    OP_GT,
+    OP_GE,
+    OP_LT,
+    OP_LE,
+    OP_IN,
+    OP_DOMAIN_IN,
+    OP_CONTAINS,
+};
+
+struct rule {
+    char *name;
+    char *field;
+    enum rule_op op;
+    bool length;   /* compare the value's length in characters */
+    char **vals;   /* operands as written (lowercased for in/domain/contains) */
+    size_t nvals;
+    double num;    /* the operand as a number, when it is one */
+    bool is_num;
+    long long points;
+    int line;      /* where it was written, for later checks; 0 if unknown */
+};
+
+/* score_rule_add: parses rule `name` and appends it to f->rules. Returns 0,
+ * LEADD_EINVAL with a message in err, or LEADD_ENOMEM. */
+LEADD_MUST_CHECK int score_rule_add(struct form *f, const char *name, const char *text, char *err,
+                                    size_t errlen);
+/* score_rule_check: whether the rule's FIELD is declared in f or is an
+ * attribution name (run once every field line has been read). */
+LEADD_MUST_CHECK int score_rule_check(const struct form *f, const struct rule *r, char *err,
+                                      size_t errlen);
+void score_rules_release(struct form *f);
+
+/* score_rule_matches: whether one rule matches a lead. */
+bool score_rule_matches(const struct rule *r, const struct lead *l);
+/* score_lead: sets l->score, grade, qualified and reasons from l->form's
+ * rules. Spam flags (honeypot, too_fast) keep a lead from qualifying. */
+LEADD_MUST_CHECK int score_lead(struct lead *l);
+/* score_grade: "hot", "warm" or "cold" for a score under a form's grades. */
+const char *score_grade(const struct form *f, long long score);
+
+#endif

@@ -1,0 +1,82 @@
+/* store.h: durable storage of leads in SQLite (the only module that includes
+ * sqlite3.h).
+ *
+ * All writes go through one writer thread. Request threads hand it a job and
+ * are called back once the job's transaction has committed (and, with
+ * durability=full, been fsync'd): many jobs share one commit (group commit),
+ * so the cost of an fsync is shared by every lead in the batch. */
+#ifndef LEADD_STORE_H
+#define LEADD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "leadd/common.h"
+#include "leadd/sha256.h"
+#include "leadd/ulid.h"
+
+#define STORE_MAX_QUEUE 20000 /* jobs waiting for the writer; more answer 503 */
+#define STORE_MAX_BATCH 1024  /* jobs in one transaction */
+
+struct store;
+
+struct store_opts {
+    const char *path;
+    bool durable_full; /* synchronous=FULL: fsync before a commit returns */
+};
+
+/* A lead as the writer inserts it. Strings are borrowed from the job's owner
+ * until the job is done; NULL where absent. */
+struct store_lead {
+    const char *form;
+    const char *email, *name, *company;
+    const char *fields, *extra, *attribution, *client; /* JSON text */
+    const char *utm_source, *utm_medium, *utm_campaign;
+    unsigned flags;
+    long long score;
+    const char *grade;
+    bool qualified;
+    const char *score_reasons; /* JSON text */
+    long long dedupe_window_ms; /* 0: no duplicate check */
+    const char *idem_key;       /* Idempotency-Key, or NULL */
+    unsigned char body_hash[SHA256_LEN];
+    int status; /* the HTTP status this submission answers, kept for replays */
+};
+
+struct store_job {
+    struct store_lead in;
+    /* results, valid when done() is called */
+    int rc;              /* 0, LEADD_ECONFLICT (key reused), LEADD_EFULL, LEADD_EDB */
+    bool replayed;       /* an earlier submission with this key: nothing stored */
+    int replay_status;   /* its HTTP status */
+    char id[ULID_LEN + 1];
+    /* done: called once, on the writer thread, after the commit. The writer
+     * does not touch the job after calling it. */
+    void (*done)(struct store_job *job, void *arg);
+    void *arg;
+    struct store_job *next; /* private to the store */
+};
+
+/* store_open: opens (creating if needed) the database, applies pending
+ * migrations and starts the writer. */
+LEADD_MUST_CHECK int store_open(struct store **out, const struct store_opts *o);
+/* store_close: waits for every queued job to commit, stops the writer,
+ * closes the database, frees the store and sets *sp to NULL. */
+void store_close(struct store **sp);
+/* store_migrate: applies pending migrations to the file at path and returns. */
+LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
+
+/* store_submit: queues a job for the writer. On 0, job->done will be called
+ * exactly once, later, from the writer thread. On an error (LEADD_ESHUTDOWN,
+ * LEADD_EFULL when the queue is full) it is never called. */
+LEADD_MUST_CHECK int store_submit(struct store *st, struct store_job *job);
+/* store_writable: whether the last write succeeded (for /readyz). */
+bool store_writable(const struct store *st);
+
+struct store_stats {
+    uint64_t batches, jobs, queue_depth, max_batch;
+};
+void store_get_stats(struct store *st, struct store_stats *out);
+
+#endif

@@ -1,0 +1,38 @@
+/* strutil.h: small string helpers shared by every module: UTF-8 checks,
+ * trimming, strict number parsing and HTML escaping. No allocation unless said. */
+#ifndef LEADD_STRUTIL_H
+#define LEADD_STRUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "leadd/buf.h"
+
+/* utf8_seq_len: length of the valid UTF-8 sequence at s (at most n bytes), or
+ * 0 when it is not valid (overlong, surrogate, truncated, > U+10FFFF). */
+size_t utf8_seq_len(const char *s, size_t n);
+/* utf8_valid: whether s[0..n) is valid UTF-8 with no NUL byte. */
+bool utf8_valid(const char *s, size_t n);
+/* utf8_chars: the number of code points in valid UTF-8 text. */
+size_t utf8_chars(const char *s, size_t n);
+/* utf8_clip: the largest length <= max that does not cut a sequence. */
+size_t utf8_clip(const char *s, size_t n, size_t max);
+
+/* str_trim: points *s and *n at s without leading and trailing white space. */
+void str_trim(const char **s, size_t *n);
+/* str_ieq: ASCII case-insensitive equality of a NUL-terminated string and s[0..n). */
+bool str_ieqn(const char *a, const char *s, size_t n);
+/* str_dupn: a NUL-terminated copy of s[0..n); NULL on ENOMEM. The caller frees it. */
+char *str_dupn(const char *s, size_t n);
+/* str_lower: lowercases ASCII letters in place. */
+void str_lower(char *s);
+
+/* parse_ll: the whole of s[0..n) as a decimal integer (optional sign). */
+bool parse_ll(const char *s, size_t n, long long *out);
+/* parse_double: the whole of s[0..n) as a finite decimal number. */
+bool parse_double(const char *s, size_t n, double *out);
+
+/* html_escape: appends s with & < > " ' escaped. */
+LEADD_MUST_CHECK int html_escape(struct buf *b, const char *s);
+
+#endif

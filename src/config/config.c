@@ -1,0 +1,668 @@
+/* config.c: the INI loader. One table holds every key with its type, limits
+ * and default; inih does the tokenising, this file the meaning. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "leadd/config.h"
+#include "leadd/score.h"
+#include "leadd/strutil.h"
+
+#define CONFIG_MAX_LINE 1024 /* longer lines are an error, not silently cut */
+#define CONFIG_MAX_FORMS 100
+#define CONFIG_MAX_FIELDS 100
+
+/* Built in at compile time from config.example.ini (build/embedded.c). */
+struct embedded {
+    const char *name;
+    const char *data;
+    size_t len;
+};
+extern const struct embedded config_files[];
+
+struct loader {
+    struct config *cfg;
+    struct config_diag *diag;
+    const char *file;
+    int line;
+    bool from_file;     /* a line of the file, not a --set */
+    char last_bad[128]; /* the unknown section reported last */
+    struct strset seen; /* "section\nkey" pairs met in the file, for duplicates */
+    int rc;             /* LEADD_ENOMEM once memory ran out */
+};
+
+static void diag(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag(struct loader *ld, const char *fmt, ...)
+{
+    char msg[512], *line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct buf b = BUF_INIT(1024);
+    int rc = ld->line > 0 ? buf_addf(&b, "%s:%d: %s", ld->file, ld->line, msg)
+                          : buf_addf(&b, "%s: %s", ld->file, msg);
+    char **v = rc ? NULL : realloc(ld->diag->msg, (ld->diag->n + 1) * sizeof(*v));
+    if (!v || !(line = buf_detach(&b))) {
+        buf_release(&b);
+        ld->rc = LEADD_ENOMEM;
+        return;
+    }
+    ld->diag->msg = v;
+    v[ld->diag->n++] = line;
+}
+
+/* ---- value setters: each parses text into the object at `p` ---- */
+
+typedef int (*setter)(struct loader *ld, void *p, const char *val, long long min, long long max);
+
+static int set_int(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    long long v;
+    if (!parse_ll(val, strlen(val), &v) || v < min || v > max) {
+        diag(ld, "expected a whole number from %lld to %lld, got '%s'", min, max, val);
+        return LEADD_EINVAL;
+    }
+    *(long long *)p = v;
+    return 0;
+}
+
+static int set_str(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    (void)min;
+    (void)max;
+    char **dst = p;
+    free(*dst);
+    *dst = NULL;
+    if (!*val)
+        return 0;
+    if (!(*dst = strdup(val)))
+        ld->rc = LEADD_ENOMEM;
+    return 0;
+}
+
+static int set_listen(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct config *c = p;
+    const char *colon = strrchr(val, ':');
+    long long port;
+    size_t hl = colon ? (size_t)(colon - val) : 0;
+    const char *host = val;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host++;
+        hl -= 2;
+    }
+    unsigned char tmp[16];
+    char h[64];
+    if (!colon || hl == 0 || hl >= sizeof(h) || !parse_ll(colon + 1, strlen(colon + 1), &port) ||
+        port < min || port > max) {
+        diag(ld, "listen: expected host:port such as 127.0.0.1:8080, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    memcpy(h, host, hl);
+    h[hl] = '\0';
+    if (inet_pton(AF_INET, h, tmp) != 1 && inet_pton(AF_INET6, h, tmp) != 1) {
+        diag(ld, "listen: '%s' is not an IPv4 or IPv6 address", h);
+        return LEADD_EINVAL;
+    }
+    memcpy(c->listen_host, h, hl + 1);
+    c->listen_port = (int)port;
+    return set_str(ld, &c->listen, val, 0, 0);
+}
+
+static int parse_cidr(const char *s, size_t n, struct cidr *out)
+{
+    char tmp[64];
+    if (n >= sizeof(tmp))
+        return LEADD_EINVAL;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *slash = strchr(tmp, '/');
+    long long bits = -1;
+    if (slash) {
+        *slash = '\0';
+        if (!parse_ll(slash + 1, strlen(slash + 1), &bits))
+            return LEADD_EINVAL;
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, tmp, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, tmp, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return LEADD_EINVAL;
+    int maxbits = out->family == AF_INET ? 32 : 128;
+    if (bits < 0)
+        bits = maxbits;
+    if (bits > maxbits)
+        return LEADD_EINVAL;
+    out->bits = (int)bits;
+    return 0;
+}
+
+bool cidr_match(const struct cidr *v, size_t n, const char *ip)
+{
+    struct cidr a;
+    if (!n || parse_cidr(ip, strlen(ip), &a))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].family != a.family)
+            continue;
+        int full = v[i].bits / 8, rest = v[i].bits % 8;
+        if (memcmp(v[i].addr, a.addr, (size_t)full))
+            continue;
+        if (rest && ((v[i].addr[full] ^ a.addr[full]) & (0xff << (8 - rest))))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static int set_proxies(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct config *c = p;
+    (void)min;
+    (void)max;
+    free(c->proxies);
+    c->proxies = NULL;
+    c->nproxies = 0;
+    for (const char *s = val; *s;) {
+        s += strspn(s, " \t,");
+        size_t n = strcspn(s, " \t,");
+        if (!n)
+            break;
+        struct cidr *v = realloc(c->proxies, (c->nproxies + 1) * sizeof(*v));
+        if (!v) {
+            ld->rc = LEADD_ENOMEM;
+            return 0;
+        }
+        c->proxies = v;
+        if (parse_cidr(s, n, &v[c->nproxies])) {
+            diag(ld, "trusted_proxies: '%.*s' is not an address or prefix like 10.0.0.0/8",
+                 (int)n, s);
+            return LEADD_EINVAL;
+        }
+        c->nproxies++;
+        s += n;
+    }
+    return 0;
+}
+
+static int set_durability(struct loader *ld, void *p, const char *val, long long min,
+                          long long max)
+{
+    (void)min;
+    (void)max;
+    if (!strcmp(val, "full"))
+        *(enum durability *)p = DURABILITY_FULL;
+    else if (!strcmp(val, "normal"))
+        *(enum durability *)p = DURABILITY_NORMAL;
+    else {
+        diag(ld, "durability: expected full or normal, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return 0;
+}
+
+static int set_origins(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct form *f = p;
+    (void)min;
+    (void)max;
+    strset_release(&f->origins);
+    f->any_origin = false;
+    if (!strcmp(val, "*")) {
+        f->any_origin = true;
+        return 0;
+    }
+    if (strset_add_words(&f->origins, val)) {
+        ld->rc = LEADD_ENOMEM;
+        return 0;
+    }
+    for (size_t i = 0; i < f->origins.n; i++) {
+        const char *o = f->origins.v[i];
+        if ((strncmp(o, "http://", 7) && strncmp(o, "https://", 8)) || strchr(o + 8, '/')) {
+            diag(ld, "allowed_origins: '%s' is not an origin like https://example.com", o);
+            return LEADD_EINVAL;
+        }
+        str_lower(f->origins.v[i]);
+    }
+    strset_finish(&f->origins);
+    return 0;
+}
+
+static int set_rate(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct form *f = p;
+    (void)min;
+    (void)max;
+    long long n;
+    const char *slash = strchr(val, '/');
+    if (!strcmp(val, "0")) {
+        f->rate_limit = 0;
+        return 0;
+    }
+    static const struct {
+        const char *unit;
+        long long s;
+    } units[] = {{"s", 1}, {"sec", 1}, {"second", 1}, {"min", 60}, {"minute", 60},
+                 {"h", 3600}, {"hour", 3600}};
+    if (slash && parse_ll(val, (size_t)(slash - val), &n) && n > 0 && n <= 1000000) {
+        for (size_t i = 0; i < LEADD_ARRAY_LEN(units); i++) {
+            if (!strcmp(slash + 1, units[i].unit)) {
+                f->rate_limit = n;
+                f->rate_window_s = units[i].s;
+                return 0;
+            }
+        }
+    }
+    diag(ld, "rate_limit: expected N/s, N/min, N/hour or 0, got '%s'", val);
+    return LEADD_EINVAL;
+}
+
+static int set_disposable(struct loader *ld, void *p, const char *val, long long min,
+                          long long max)
+{
+    struct form *f = p;
+    (void)min;
+    (void)max;
+    char line[512];
+    strset_release(&f->disposable);
+    if (set_str(ld, &f->disposable_path, val, 0, 0) || !f->disposable_path)
+        return 0;
+    FILE *fp = fopen(val, "r");
+    if (!fp) {
+        diag(ld, "disposable_domains: cannot read '%s': %s", val, strerror(errno));
+        return LEADD_EINVAL;
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        line[strcspn(line, "#\r\n")] = '\0';
+        str_lower(line);
+        if (strset_add_words(&f->disposable, line)) {
+            ld->rc = LEADD_ENOMEM;
+            break;
+        }
+    }
+    fclose(fp);
+    strset_finish(&f->disposable);
+    return 0;
+}
+
+enum scope { SC_SERVER, SC_STORAGE, SC_FORM };
+
+/* Every key leadd reads. `off` is into struct config, or struct form for SC_FORM. */
+static const struct key {
+    enum scope scope;
+    const char *name;
+    setter set;
+    long long min, max;
+    const char *def;
+    size_t off;
+} KEYS[] = {
+    {SC_SERVER, "listen", set_listen, 0, 65535, "127.0.0.1:8080", 0},
+    {SC_SERVER, "threads", set_int, 1, 256, "4", offsetof(struct config, threads)},
+    {SC_SERVER, "max_body_bytes", set_int, 1024, 16 << 20, "65536",
+     offsetof(struct config, max_body_bytes)},
+    {SC_SERVER, "trusted_proxies", set_proxies, 0, 0, "", 0},
+    {SC_SERVER, "connection_timeout_s", set_int, 1, 3600, "30",
+     offsetof(struct config, conn_timeout_s)},
+    {SC_SERVER, "max_connections", set_int, 16, 1000000, "4096",
+     offsetof(struct config, max_connections)},
+    {SC_STORAGE, "path", set_str, 0, 0, "leadd.db", offsetof(struct config, db_path)},
+    {SC_STORAGE, "durability", set_durability, 0, 0, "full", offsetof(struct config, durability)},
+    {SC_STORAGE, "retention_days", set_int, 0, 100000, "0",
+     offsetof(struct config, retention_days)},
+    {SC_FORM, "allowed_origins", set_origins, 0, 0, "", 0},
+    {SC_FORM, "redirect", set_str, 0, 0, "/thanks", offsetof(struct form, redirect)},
+    {SC_FORM, "honeypot", set_str, 0, 0, "", offsetof(struct form, honeypot)},
+    {SC_FORM, "min_fill_ms", set_int, 0, 3600000, "0", offsetof(struct form, min_fill_ms)},
+    {SC_FORM, "dedupe_window_hours", set_int, 0, 8760, "0",
+     offsetof(struct form, dedupe_window_hours)},
+    {SC_FORM, "rate_limit", set_rate, 0, 0, "0", 0},
+    {SC_FORM, "disposable_domains", set_disposable, 0, 0, "", 0},
+    {SC_FORM, "grade.hot", set_int, -1000000000, 1000000000, "60",
+     offsetof(struct form, grade_hot)},
+    {SC_FORM, "grade.warm", set_int, -1000000000, 1000000000, "30",
+     offsetof(struct form, grade_warm)},
+    {SC_FORM, "qualify_at", set_int, -1000000000, 1000000000, "40",
+     offsetof(struct form, qualify_at)},
+};
+
+static int apply(struct loader *ld, const struct key *k, void *obj, const char *val)
+{
+    bool whole = k->set == set_listen || k->set == set_proxies || k->set == set_origins ||
+                 k->set == set_rate || k->set == set_disposable;
+    return k->set(ld, whole ? obj : (char *)obj + k->off, val, k->min, k->max);
+}
+
+static void apply_defaults(struct loader *ld, enum scope sc, void *obj)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+        if (KEYS[i].scope == sc && apply(ld, &KEYS[i], obj, KEYS[i].def))
+            ld->rc = LEADD_EINVAL; /* a bad built-in default is a bug */
+    }
+}
+
+static bool valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static struct form *form_get(struct loader *ld, const char *id)
+{
+    struct config *c = ld->cfg;
+    for (size_t i = 0; i < c->nforms; i++) {
+        if (!strcmp(c->forms[i].id, id))
+            return &c->forms[i];
+    }
+    if (!valid_id(id)) {
+        diag(ld, "bad form id '%s' (letters, digits, _ and -)", id);
+        return NULL;
+    }
+    if (c->nforms == CONFIG_MAX_FORMS) {
+        diag(ld, "too many forms (at most %d)", CONFIG_MAX_FORMS);
+        return NULL;
+    }
+    struct form *v = realloc(c->forms, (c->nforms + 1) * sizeof(*v));
+    if (!v) {
+        ld->rc = LEADD_ENOMEM;
+        return NULL;
+    }
+    c->forms = v;
+    struct form *f = &v[c->nforms++];
+    memset(f, 0, sizeof(*f));
+    if (!(f->id = strdup(id))) {
+        ld->rc = LEADD_ENOMEM;
+        c->nforms--;
+        return NULL;
+    }
+    apply_defaults(ld, SC_FORM, f);
+    return f;
+}
+
+static void form_key(struct loader *ld, struct form *f, const char *name, const char *val)
+{
+    char err[256];
+    if (!strncmp(name, "field.", 6)) {
+        if (form_field(f, name + 6) >= 0) {
+            diag(ld, "field '%s' is declared twice", name + 6);
+            return;
+        }
+        if (f->nfields == CONFIG_MAX_FIELDS) {
+            diag(ld, "too many fields (at most %d)", CONFIG_MAX_FIELDS);
+            return;
+        }
+        struct field_spec *v = realloc(f->fields, (f->nfields + 1) * sizeof(*v));
+        if (!v) {
+            ld->rc = LEADD_ENOMEM;
+            return;
+        }
+        f->fields = v;
+        int rc = field_spec_parse(&v[f->nfields], name + 6, val, err, sizeof(err));
+        if (rc == LEADD_ENOMEM)
+            ld->rc = rc;
+        else if (rc)
+            diag(ld, "%s", err);
+        else
+            f->nfields++;
+        return;
+    }
+    if (!strncmp(name, "score.", 6)) {
+        int rc = score_rule_add(f, name + 6, val, err, sizeof(err));
+        if (rc == LEADD_ENOMEM)
+            ld->rc = rc;
+        else if (rc)
+            diag(ld, "%s", err);
+        else
+            f->rules[f->nrules - 1].line = ld->line;
+        return;
+    }
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+        if (KEYS[i].scope == SC_FORM && !strcmp(KEYS[i].name, name)) {
+            apply(ld, &KEYS[i], f, val);
+            return;
+        }
+    }
+    diag(ld, "unknown key '%s' in [form.%s]", name, f->id);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct loader *ld = user;
+    char seen[300];
+    if (ld->from_file) {
+        snprintf(seen, sizeof(seen), "%s\n%s", section, name);
+        if (strset_has(&ld->seen, seen) && strncmp(name, "header.", 7)) {
+            diag(ld, "'%s' is set twice in [%s]", name, section);
+            return 1;
+        }
+        if (strset_add(&ld->seen, seen, strlen(seen)))
+            ld->rc = LEADD_ENOMEM;
+        strset_finish(&ld->seen);
+    }
+    if (!strcmp(section, "server") || !strcmp(section, "storage")) {
+        enum scope sc = section[1] == 'e' ? SC_SERVER : SC_STORAGE;
+        for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+            if (KEYS[i].scope == sc && !strcmp(KEYS[i].name, name)) {
+                apply(ld, &KEYS[i], ld->cfg, value);
+                return 1;
+            }
+        }
+        diag(ld, "unknown key '%s' in [%s]", name, section);
+    } else if (!strncmp(section, "form.", 5)) {
+        struct form *f = form_get(ld, section + 5);
+        if (f)
+            form_key(ld, f, name, value);
+    } else if (strcmp(ld->last_bad, section)) {
+        snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
+        diag(ld, "unknown section [%s] (server, storage, form.ID)", section);
+    }
+    return 1;
+}
+
+/* A line reader for inih that counts lines, so every message can name its
+ * line, and rejects over-long lines instead of letting them be split. */
+struct reader {
+    struct loader *ld;
+    const char *p, *end; /* the whole text */
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+    struct reader *r = stream;
+    if (r->p >= r->end)
+        return NULL;
+    const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+    size_t n = nl ? (size_t)(nl - r->p) + 1 : (size_t)(r->end - r->p);
+    r->ld->line++;
+    if (n >= (size_t)num) {
+        diag(r->ld, "line is too long (at most %d characters)", num - 2);
+        snprintf(str, (size_t)num, "\n");
+    } else {
+        memcpy(str, r->p, n);
+        str[n] = '\0';
+        /* inih reports only its first syntax error; report each one here. */
+        const char *s = str + strspn(str, " \t\r\n");
+        if (*s && *s != ';' && *s != '#' && *s != '[' && !strpbrk(s, "=:")) {
+            diag(r->ld, "expected 'key = value' or '[section]'");
+            snprintf(str, (size_t)num, "\n");
+        } else if (*s == '[' && !strchr(s, ']')) {
+            diag(r->ld, "section header without ']'");
+            snprintf(str, (size_t)num, "\n");
+        }
+    }
+    r->p += n;
+    return str;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    struct buf b = BUF_INIT(1 << 20);
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        rc = buf_add(&b, chunk, n);
+    fclose(fp);
+    if (rc) {
+        buf_release(&b);
+        errno = EFBIG;
+        return NULL;
+    }
+    *len = b.len;
+    return buf_detach(&b);
+}
+
+static void check_whole(struct loader *ld)
+{
+    struct config *c = ld->cfg;
+    ld->line = 0;
+    if (c->nforms == 0)
+        diag(ld, "no [form.ID] section: leadd has nothing to accept");
+    for (size_t i = 0; i < c->nforms; i++) {
+        struct form *f = &c->forms[i];
+        if (f->nfields == 0)
+            diag(ld, "[form.%s] declares no field.NAME", f->id);
+        if (f->grade_warm > f->grade_hot)
+            diag(ld, "[form.%s] grade.warm is above grade.hot", f->id);
+        if (f->honeypot && form_field(f, f->honeypot) >= 0)
+            diag(ld, "[form.%s] honeypot '%s' is also a declared field", f->id, f->honeypot);
+        for (size_t r = 0; r < f->nrules; r++) {
+            char err[256];
+            if (score_rule_check(f, &f->rules[r], err, sizeof(err))) {
+                ld->line = f->rules[r].line;
+                diag(ld, "%s", err);
+                ld->line = 0;
+            }
+        }
+    }
+}
+
+int config_load(struct config *cfg, const char *path, char *const *sets, size_t nsets,
+                struct config_diag *d)
+{
+    struct loader ld = {.cfg = cfg, .diag = d, .file = path ? path : "config.example.ini"};
+    char *text = NULL;
+    size_t len = 0;
+    memset(cfg, 0, sizeof(*cfg));
+    memset(d, 0, sizeof(*d));
+    apply_defaults(&ld, SC_SERVER, cfg);
+    apply_defaults(&ld, SC_STORAGE, cfg);
+    size_t nb;
+    const char *const *builtin = disposable_builtin(&nb);
+    for (size_t i = 0; i < nb; i++) {
+        if (strset_add(&cfg->disposable_default, builtin[i], strlen(builtin[i])))
+            ld.rc = LEADD_ENOMEM;
+    }
+    strset_finish(&cfg->disposable_default);
+
+    if (path) {
+        if (!(text = slurp(path, &len))) {
+            diag(&ld, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+    } else {
+        for (size_t i = 0; config_files[i].name; i++) {
+            if (!strcmp(config_files[i].name, "config.example.ini")) {
+                text = str_dupn(config_files[i].data, config_files[i].len);
+                len = config_files[i].len;
+            }
+        }
+        if (!text) {
+            ld.rc = LEADD_ENOMEM;
+            goto out;
+        }
+    }
+    struct reader r = {&ld, text, text + len};
+    ld.from_file = true;
+    int prc = ini_parse_stream(read_line, &r, handler, &ld);
+    if (prc < 0)
+        ld.rc = LEADD_ENOMEM;
+    ld.file = "--set";
+    ld.from_file = false;
+    for (size_t i = 0; i < nsets; i++) {
+        ld.line = (int)i + 1;
+        const char *s = sets[i], *eq = strchr(s, '=');
+        /* server.x and storage.x split at the first dot; form.ID.key and
+         * webhook.NAME.key keep their first two parts as the section. */
+        const char *dot = strchr(s, '.');
+        if (dot && (!strncmp(s, "form.", 5) || !strncmp(s, "webhook.", 8)))
+            dot = strchr(dot + 1, '.');
+        if (!eq || !dot || dot > eq) {
+            diag(&ld, "expected section.key=value, got '%s'", s);
+            continue;
+        }
+        char sec[128], key[128];
+        snprintf(sec, sizeof(sec), "%.*s", (int)(dot - s), s);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - dot - 1), dot + 1);
+        handler(&ld, sec, key, eq + 1);
+    }
+    ld.file = path ? path : "config.example.ini";
+    check_whole(&ld);
+out:
+    free(text);
+    strset_release(&ld.seen);
+    if (ld.rc == 0 && d->n)
+        ld.rc = LEADD_EINVAL;
+    if (ld.rc)
+        config_release(cfg);
+    return ld.rc;
+}
+
+void config_release(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nforms; i++) {
+        struct form *f = &cfg->forms[i];
+        for (size_t k = 0; k < f->nfields; k++)
+            field_spec_release(&f->fields[k]);
+        free(f->fields);
+        strset_release(&f->origins);
+        strset_release(&f->disposable);
+        free(f->id);
+        free(f->redirect);
+        free(f->honeypot);
+        free(f->disposable_path);
+        score_rules_release(f);
+    }
+    free(cfg->forms);
+    free(cfg->listen);
+    free(cfg->proxies);
+    free(cfg->db_path);
+    strset_release(&cfg->disposable_default);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_diag_release(struct config_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->msg[i]);
+    free(d->msg);
+    memset(d, 0, sizeof(*d));
+}
+
+const struct form *config_form(const struct config *cfg, const char *id, size_t len)
+{
+    for (size_t i = 0; i < cfg->nforms; i++) {
+        if (strlen(cfg->forms[i].id) == len && !memcmp(cfg->forms[i].id, id, len))
+            return &cfg->forms[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,104 @@
+/* internal.h: what the files of http/ share: the server, per-request state
+ * and response helpers. */
+#ifndef LEADD_HTTP_INTERNAL_H
+#define LEADD_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+#include "leadd/body.h"
+#include "leadd/buf.h"
+#include "leadd/http.h"
+#include "leadd/lead.h"
+#include "leadd/ratelimit.h"
+
+#define HTTP_MAX_HEADERS_OUT 8
+#define HTTP_MAX_IDEM_KEY 255
+#define HTTP_MAX_PATH_LOG 200
+#define HTTP_PREFLIGHT_MAX_AGE "86400"
+
+struct http {
+    struct MHD_Daemon *d;
+    const struct config *cfg;
+    struct store *st;
+    struct ratelimit *rl;
+    atomic_int inflight;
+    int port;
+};
+
+enum route {
+    R_NONE,
+    R_INDEX,
+    R_THANKS,
+    R_HEALTHZ,
+    R_READYZ,
+    R_SUBMIT,
+};
+
+struct header {
+    const char *name;
+    char value[512];
+};
+
+/* Per-request state, from the first callback to MHD's completion notice. */
+struct req {
+    struct http *h;
+    struct MHD_Connection *conn;
+    enum route route;
+    uint64_t t0_us;
+    char method[16];
+    char path[HTTP_MAX_PATH_LOG + 1];
+    int status;
+    char lead_id[ULID_LEN + 1];
+    struct header out[HTTP_MAX_HEADERS_OUT];
+    size_t nout;
+    /* submissions */
+    const struct form *form;
+    char origin[256]; /* echoed in Access-Control-Allow-Origin when allowed */
+    bool html;        /* answer as to a browser's plain form post */
+    enum body_kind kind;
+    char boundary[BODY_MAX_BOUNDARY + 1];
+    struct buf body;
+    bool too_big;
+    bool started; /* the body phase began */
+    char ip[64];
+    struct submission sub;
+    struct lead lead;
+    struct buf json[5]; /* fields, extra, attribution, client, reasons */
+    struct store_job job;
+    atomic_bool job_done;
+    bool suspended;
+    char *idem_key;
+    char *next_url;
+};
+
+/* req_header: adds a response header (value copied, truncated to fit). */
+void req_header(struct req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* respond: queues a response that takes ownership of body (malloc'd or NULL). */
+enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body, size_t len);
+/* respond_static: the same for a body that lives forever. */
+enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body);
+/* problem: an RFC 9457 problem+json answer with an optional detail. */
+enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
+                        const char *detail);
+/* problem_fields: the 422 answer that lists every field error. */
+enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
+
+/* submit.c */
+enum MHD_Result submit_begin(struct req *r);
+enum MHD_Result submit_data(struct req *r, const char *data, size_t *size);
+enum MHD_Result submit_finish(struct req *r);
+void submit_release(struct req *r);
+
+/* pages.c */
+enum MHD_Result page_index(struct req *r);
+enum MHD_Result page_thanks(struct req *r);
+enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
+
+/* client_ip: the client's address, through X-Forwarded-For only when the peer
+ * is a trusted proxy. */
+void client_ip(struct req *r, char out[64]);
+const char *header_in(struct req *r, const char *name);
+
+#endif

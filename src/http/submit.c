@@ -1,0 +1,340 @@
+/* submit.c: POST /v1/forms/{form}/submissions. Checks that need no body
+ * (method, form, origin, rate, type, size) answer before the body is read;
+ * then the body is parsed, validated and scored, and the request waits
+ * (suspended, holding no thread) for the writer to commit it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/log.h"
+#include "leadd/score.h"
+#include "leadd/strutil.h"
+
+enum { J_FIELDS, J_EXTRA, J_ATTR, J_CLIENT, J_REASONS };
+
+/* The q of a media type in an Accept header (wildcards count), 0 if absent. */
+static double accept_q(const char *accept, const char *type)
+{
+    double best = 0;
+    int best_spec = -1;
+    const char *slash = strchr(type, '/');
+    for (const char *p = accept; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t tn = strcspn(p, ";,");
+        const char *t = p;
+        str_trim(&t, &tn);
+        int spec = -1;
+        if (tn == 3 && !strncmp(t, "*/*", 3))
+            spec = 0;
+        else if (tn == (size_t)(slash - type) + 2 && !strncasecmp(t, type, tn - 1) &&
+                 t[tn - 1] == '*')
+            spec = 1;
+        else if (str_ieqn(type, t, tn))
+            spec = 2;
+        if (spec > best_spec) {
+            double q = 1;
+            const char *qp = memmem(p, n, ";q=", 3);
+            if (!qp)
+                qp = memmem(p, n, "; q=", 4) ? (const char *)memmem(p, n, "; q=", 4) + 1 : NULL;
+            if (qp)
+                q = strtod(qp + 3, NULL);
+            best = q;
+            best_spec = spec;
+        }
+        p += n;
+    }
+    return best;
+}
+
+static enum MHD_Result preflight(struct req *r)
+{
+    req_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+    req_header(r, "Access-Control-Allow-Headers", "Content-Type, Idempotency-Key");
+    req_header(r, "Access-Control-Max-Age", HTTP_PREFLIGHT_MAX_AGE);
+    return respond(r, 204, NULL, NULL, 0);
+}
+
+enum MHD_Result submit_begin(struct req *r)
+{
+    const struct config *cfg = r->h->cfg;
+    bool post = !strcmp(r->method, "POST");
+    const char *id = r->path + 10;
+    size_t idlen = strcspn(id, "/");
+    if (!post && strcmp(r->method, "OPTIONS")) {
+        req_header(r, "Allow", "POST, OPTIONS");
+        return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+    }
+    if (!(r->form = config_form(cfg, id, idlen)))
+        return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
+
+    const char *origin = header_in(r, "Origin");
+    if (origin) {
+        if (!form_origin_allowed(r->form, origin, strlen(origin)))
+            return problem(r, 403, "origin-not-allowed", "Origin not allowed",
+                           "this form does not accept submissions from that origin");
+        snprintf(r->origin, sizeof(r->origin), "%s", origin);
+    }
+    if (!post)
+        return preflight(r);
+
+    client_ip(r, r->ip);
+    long long retry;
+    if (r->form->rate_limit &&
+        !ratelimit_take(r->h->rl, r->form->id, r->ip, r->form->rate_limit,
+                        r->form->rate_window_s, now_ms(), &retry)) {
+        req_header(r, "Retry-After", "%lld", retry);
+        return problem(r, 429, "rate-limited", "Too many submissions",
+                       "too many submissions from this address; try again later");
+    }
+    r->kind = body_kind_of(header_in(r, "Content-Type"), r->boundary);
+    if (r->kind == BODY_UNSUPPORTED)
+        return problem(r, 415, "unsupported-media-type", "Unsupported media type",
+                       "send application/json, application/x-www-form-urlencoded or "
+                       "multipart/form-data");
+    const char *accept = header_in(r, "Accept");
+    r->html = r->kind != BODY_JSON && accept &&
+              accept_q(accept, "text/html") > accept_q(accept, "application/json");
+
+    const char *cl = header_in(r, "Content-Length");
+    long long len;
+    if (cl && parse_ll(cl, strlen(cl), &len) && len > cfg->max_body_bytes)
+        return problem(r, 413, "body-too-large", "Body too large", NULL);
+    const char *key = header_in(r, "Idempotency-Key");
+    if (key) {
+        size_t kl = strlen(key);
+        bool ok = kl > 0 && kl <= HTTP_MAX_IDEM_KEY;
+        for (size_t i = 0; ok && i < kl; i++)
+            ok = key[i] > ' ' && key[i] < 0x7f;
+        if (!ok)
+            return problem(r, 400, "bad-idempotency-key", "Bad Idempotency-Key",
+                           "use 1 to 255 visible ASCII characters");
+        if (!(r->idem_key = strdup(key)))
+            return MHD_NO;
+    }
+    buf_init(&r->body, (size_t)cfg->max_body_bytes);
+    r->started = true;
+    return MHD_YES;
+}
+
+enum MHD_Result submit_data(struct req *r, const char *data, size_t *size)
+{
+    /* Past the cap, the rest is read and dropped: memory stays bounded and the
+     * client still gets its 413 on a connection MHD can keep. */
+    if (r->started && !r->too_big && buf_add(&r->body, data, *size))
+        r->too_big = true;
+    *size = 0;
+    return MHD_YES;
+}
+
+/* Called on the writer thread once the lead is committed (or not). */
+static void on_stored(struct store_job *job, void *arg)
+{
+    struct req *r = arg;
+    (void)job;
+    atomic_store(&r->job_done, true);
+    MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result add_query_attr(void *cls, enum MHD_ValueKind kind, const char *key, const char *val)
+{
+    struct submission *s = cls;
+    (void)kind;
+    /* The page URL's query string may carry attribution; the body wins. */
+    if (key && val && lead_attr_index(key) >= 0 &&
+        submission_add(s, key, strlen(key), val, strlen(val), IN_STR))
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static const char *control(const struct submission *s, const char *name)
+{
+    const char *v = NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        if (!strcmp(s->in[i].name, name) && s->in[i].kind == IN_STR)
+            v = s->in[i].val;
+    }
+    return v;
+}
+
+/* Where a plain HTML form goes after success: _next when its origin is
+ * allowed (or it is a path on this site), else the form's redirect. */
+static const char *redirect_target(struct req *r)
+{
+    const char *next = r->next_url;
+    if (next && utf8_valid(next, strlen(next)) && !strpbrk(next, "\r\n\t ")) {
+        if (next[0] == '/' && next[1] != '/' && next[1] != '\\')
+            return next;
+        const char *p = !strncmp(next, "http://", 7) ? next + 7
+                        : !strncmp(next, "https://", 8) ? next + 8 : NULL;
+        if (p) {
+            size_t olen = (size_t)(p - next) + strcspn(p, "/?#");
+            char origin[256];
+            if (olen < sizeof(origin)) {
+                memcpy(origin, next, olen);
+                origin[olen] = '\0';
+                str_lower(origin);
+                if (form_origin_allowed(r->form, origin, olen))
+                    return next;
+            }
+        }
+    }
+    return r->form->redirect ? r->form->redirect : "/thanks";
+}
+
+static enum MHD_Result success(struct req *r, int status)
+{
+    if (status == 303) {
+        req_header(r, "Location", "%s", redirect_target(r));
+        return respond(r, 303, NULL, NULL, 0);
+    }
+    struct buf b = BUF_INIT(64);
+    if (buf_addf(&b, "{\"id\":\"%s\"}", r->lead_id)) {
+        buf_release(&b);
+        return MHD_NO;
+    }
+    size_t len = b.len;
+    req_header(r, "Location", "/v1/leads/%s", r->lead_id);
+    return respond(r, 201, "application/json", buf_detach(&b), len);
+}
+
+static enum MHD_Result answer_stored(struct req *r)
+{
+    struct store_job *j = &r->job;
+    switch (j->rc) {
+    case 0:
+        snprintf(r->lead_id, sizeof(r->lead_id), "%s", j->id);
+        return success(r, j->replayed ? j->replay_status : j->in.status);
+    case LEADD_ECONFLICT:
+        return problem(r, 409, "idempotency-key-reused", "Idempotency-Key reused",
+                       "this key was used with a different body in the last 24 hours");
+    default:
+        req_header(r, "Retry-After", "5");
+        return problem(r, 503, "storage-unavailable", "Storage unavailable",
+                       "the lead was not stored; try again shortly");
+    }
+}
+
+static int prepare_job(struct req *r)
+{
+    struct lead *l = &r->lead;
+    struct store_lead *in = &r->job.in;
+    int rc = score_lead(l);
+    for (int i = 0; i < 5; i++)
+        buf_init(&r->json[i], 256 * 1024);
+    if (!rc)
+        rc = lead_fields_json(l, &r->json[J_FIELDS]);
+    if (!rc)
+        rc = lead_extra_json(l, &r->json[J_EXTRA]);
+    if (!rc)
+        rc = lead_attr_json(l, &r->json[J_ATTR]);
+    if (!rc)
+        rc = lead_client_json(l, &r->json[J_CLIENT]);
+    if (!rc)
+        rc = lead_reasons_json(l, &r->json[J_REASONS]);
+    if (rc)
+        return rc;
+    const struct value *name = lead_value(l, "name"), *company = lead_value(l, "company");
+    in->form = r->form->id;
+    in->email = lead_email(l);
+    in->name = name && name->kind == VAL_STR ? name->s : NULL;
+    in->company = company && company->kind == VAL_STR ? company->s : NULL;
+    in->fields = buf_str(&r->json[J_FIELDS]);
+    in->extra = buf_str(&r->json[J_EXTRA]);
+    in->attribution = buf_str(&r->json[J_ATTR]);
+    in->client = buf_str(&r->json[J_CLIENT]);
+    in->score_reasons = buf_str(&r->json[J_REASONS]);
+    in->utm_source = l->attr[ATTR_UTM_SOURCE];
+    in->utm_medium = l->attr[ATTR_UTM_MEDIUM];
+    in->utm_campaign = l->attr[ATTR_UTM_CAMPAIGN];
+    in->flags = l->flags;
+    in->score = l->score;
+    in->grade = l->grade;
+    in->qualified = l->qualified;
+    in->dedupe_window_ms = r->form->dedupe_window_hours * 3600 * 1000;
+    in->idem_key = r->idem_key;
+    in->status = r->html ? 303 : 201;
+    /* The fingerprint that a replay must match: type and body, byte for byte. */
+    struct sha256 c;
+    const char *ct = header_in(r, "Content-Type");
+    sha256_init(&c);
+    sha256_update(&c, ct ? ct : "", ct ? strlen(ct) : 0);
+    sha256_update(&c, "\n", 1);
+    sha256_update(&c, buf_str(&r->body), r->body.len);
+    sha256_final(&c, in->body_hash);
+    r->job.done = on_stored;
+    r->job.arg = r;
+    return 0;
+}
+
+enum MHD_Result submit_finish(struct req *r)
+{
+    char err[256];
+    int rc;
+    if (r->suspended) {
+        if (!atomic_load(&r->job_done))
+            return MHD_YES; /* a spurious wake-up: keep waiting */
+        return answer_stored(r);
+    }
+    if (r->too_big)
+        return problem(r, 413, "body-too-large", "Body too large", NULL);
+    struct submission *s = &r->sub;
+    if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_attr, s) < 0)
+        return MHD_NO;
+    const char *body = buf_str(&r->body);
+    switch (r->kind) {
+    case BODY_JSON: rc = body_parse_json(body, r->body.len, s, err, sizeof(err)); break;
+    case BODY_URLENCODED: rc = body_parse_urlencoded(body, r->body.len, s, err, sizeof(err)); break;
+    default: rc = body_parse_multipart(body, r->body.len, r->boundary, s, err, sizeof(err)); break;
+    }
+    if (rc == LEADD_EINVAL)
+        return problem(r, 400, "malformed-body", "Malformed body", err);
+    if (rc)
+        goto unavailable;
+    const char *ua = header_in(r, "User-Agent"), *ref = header_in(r, "Referer");
+    if ((ua && !(s->user_agent = strdup(ua))) || (ref && !(s->referer = strdup(ref))))
+        goto unavailable;
+    memcpy(s->ip, r->ip, sizeof(s->ip));
+    const char *next = control(s, "_next");
+    if (next && !(r->next_url = strdup(next)))
+        goto unavailable;
+
+    struct lead_errors *errs = malloc(sizeof(*errs));
+    if (!errs)
+        goto unavailable;
+    rc = lead_build(&r->lead, r->form, s, &r->h->cfg->disposable_default, errs);
+    if (rc == LEADD_EINVAL) {
+        enum MHD_Result ret = r->html ? page_errors(r, errs) : problem_fields(r, errs);
+        free(errs);
+        return ret;
+    }
+    free(errs);
+    if (rc || prepare_job(r))
+        goto unavailable;
+    /* Suspend before handing over: the writer may finish before we return. */
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    rc = store_submit(r->h->st, &r->job);
+    if (rc) {
+        r->job.rc = rc;
+        atomic_store(&r->job_done, true);
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+unavailable:
+    req_header(r, "Retry-After", "1");
+    return problem(r, 503, "unavailable", "Service unavailable", NULL);
+}
+
+void submit_release(struct req *r)
+{
+    buf_release(&r->body);
+    submission_release(&r->sub);
+    lead_release(&r->lead);
+    for (int i = 0; i < 5; i++)
+        buf_release(&r->json[i]);
+    free(r->idem_key);
+    free(r->next_url);
+}

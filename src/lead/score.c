@@ -1,0 +1,279 @@
+/* score.c: scoring rules; see score.h for the grammar. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "leadd/score.h"
+#include "leadd/strutil.h"
+
+#define MAX_WORDS 64
+
+static const struct {
+    const char *text;
+    enum rule_op op;
+} CMP[] = {{"=", OP_EQ}, {"!=", OP_NE}, {">", OP_GT}, {">=", OP_GE}, {"<", OP_LT}, {"<=", OP_LE}};
+
+static void rule_free(struct rule *r)
+{
+    free(r->name);
+    free(r->field);
+    for (size_t i = 0; i < r->nvals; i++)
+        free(r->vals[i]);
+    free(r->vals);
+    memset(r, 0, sizeof(*r));
+}
+
+static int add_val(struct rule *r, const char *s, bool lower)
+{
+    char **v = realloc(r->vals, (r->nvals + 1) * sizeof(*v));
+    if (!v)
+        return LEADD_ENOMEM;
+    r->vals = v;
+    if (!(v[r->nvals] = strdup(s)))
+        return LEADD_ENOMEM;
+    if (lower)
+        str_lower(v[r->nvals]);
+    r->nvals++;
+    return 0;
+}
+
+static int cmp_op(const char *w)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(CMP); i++) {
+        if (!strcmp(w, CMP[i].text))
+            return (int)CMP[i].op;
+    }
+    return -1;
+}
+
+int score_rule_add(struct form *f, const char *name, const char *text, char *err, size_t errlen)
+{
+    struct rule r = {0};
+    char tmp[1024], *w[MAX_WORDS];
+    size_t nw = 0;
+    int rc = LEADD_EINVAL, op;
+
+    if (f->nrules == SCORE_MAX_RULES) {
+        snprintf(err, errlen, "too many scoring rules (at most %d)", SCORE_MAX_RULES);
+        return rc;
+    }
+    for (size_t i = 0; i < f->nrules; i++) {
+        if (!strcmp(f->rules[i].name, name)) {
+            snprintf(err, errlen, "rule '%s' is defined twice", name);
+            return rc;
+        }
+    }
+    const char *arrow = strstr(text, "=>");
+    if (!arrow || strstr(arrow + 2, "=>")) {
+        snprintf(err, errlen, "rule '%s': expected 'CONDITION => POINTS'", name);
+        return rc;
+    }
+    long long pts;
+    const char *ps = arrow + 2;
+    size_t pn = strlen(ps);
+    str_trim(&ps, &pn);
+    if (!parse_ll(ps, pn, &pts) || pts < -1000000 || pts > 1000000) {
+        snprintf(err, errlen, "rule '%s': points must be a whole number, got '%.*s'", name,
+                 (int)pn, ps);
+        return rc;
+    }
+    if ((size_t)(arrow - text) >= sizeof(tmp)) {
+        snprintf(err, errlen, "rule '%s' is too long", name);
+        return rc;
+    }
+    memcpy(tmp, text, (size_t)(arrow - text));
+    tmp[arrow - text] = '\0';
+    for (char *save = NULL, *t = strtok_r(tmp, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (nw == MAX_WORDS) {
+            snprintf(err, errlen, "rule '%s' has too many words", name);
+            return rc;
+        }
+        w[nw++] = t;
+    }
+    r.points = pts;
+    if (nw < 2)
+        goto syntax;
+    if (!(r.name = strdup(name)) || !(r.field = strdup(w[0]))) {
+        rc = LEADD_ENOMEM;
+        goto out;
+    }
+    size_t first_val = 2;
+    if (nw == 2 && !strcmp(w[1], "present")) {
+        r.op = OP_PRESENT;
+    } else if (nw == 2 && !strcmp(w[1], "absent")) {
+        r.op = OP_ABSENT;
+    } else if (nw >= 3 && !strcmp(w[1], "in")) {
+        r.op = OP_IN;
+    } else if (nw >= 4 && !strcmp(w[1], "domain") && !strcmp(w[2], "in")) {
+        r.op = OP_DOMAIN_IN;
+        first_val = 3;
+    } else if (nw == 3 && !strcmp(w[1], "contains")) {
+        r.op = OP_CONTAINS;
+    } else if (nw == 4 && !strcmp(w[1], "length") && (op = cmp_op(w[2])) >= 0) {
+        r.op = (enum rule_op)op;
+        r.length = true;
+        first_val = 3;
+    } else if (nw == 3 && (op = cmp_op(w[1])) >= 0) {
+        r.op = (enum rule_op)op;
+    } else {
+        goto syntax;
+    }
+    for (size_t i = first_val; i < nw; i++) {
+        if (add_val(&r, w[i], r.op == OP_IN || r.op == OP_DOMAIN_IN || r.op == OP_CONTAINS)) {
+            rc = LEADD_ENOMEM;
+            goto out;
+        }
+    }
+    if (r.nvals == 1)
+        r.is_num = parse_double(r.vals[0], strlen(r.vals[0]), &r.num);
+    if ((r.length || (r.op >= OP_GT && r.op <= OP_LE)) && !r.is_num) {
+        snprintf(err, errlen, "rule '%s': '%s' needs a number", name, w[nw - 2]);
+        goto out;
+    }
+    struct rule *v = realloc(f->rules, (f->nrules + 1) * sizeof(*v));
+    if (!v) {
+        rc = LEADD_ENOMEM;
+        goto out;
+    }
+    f->rules = v;
+    v[f->nrules++] = r;
+    return 0;
+syntax:
+    snprintf(err, errlen,
+             "rule '%s': cannot read condition (FIELD present|absent, FIELD = v, FIELD >= n, "
+             "FIELD in a b, FIELD domain in d, FIELD length >= n, FIELD contains w)",
+             name);
+out:
+    rule_free(&r);
+    return rc;
+}
+
+int score_rule_check(const struct form *f, const struct rule *r, char *err, size_t errlen)
+{
+    int k = form_field(f, r->field);
+    if (k < 0 && lead_attr_index(r->field) < 0) {
+        snprintf(err, errlen, "rule '%s': '%s' is neither a declared field nor an attribution name",
+                 r->name, r->field);
+        return LEADD_EINVAL;
+    }
+    if (r->op == OP_DOMAIN_IN && (k < 0 || f->fields[k].type != FT_EMAIL)) {
+        snprintf(err, errlen, "rule '%s': 'domain in' needs an email field", r->name);
+        return LEADD_EINVAL;
+    }
+    return 0;
+}
+
+void score_rules_release(struct form *f)
+{
+    for (size_t i = 0; i < f->nrules; i++)
+        rule_free(&f->rules[i]);
+    free(f->rules);
+    f->rules = NULL;
+    f->nrules = 0;
+}
+
+static bool compare(enum rule_op op, double a, double b)
+{
+    switch (op) {
+    case OP_EQ: return a == b;
+    case OP_NE: return a != b;
+    case OP_GT: return a > b;
+    case OP_GE: return a >= b;
+    case OP_LT: return a < b;
+    case OP_LE: return a <= b;
+    default: return false;
+    }
+}
+
+bool score_rule_matches(const struct rule *r, const struct lead *l)
+{
+    char text[64];
+    const char *s = NULL;
+    double num = 0;
+    bool have_num = false;
+    const struct value *v = lead_value(l, r->field);
+    if (v) {
+        switch (v->kind) {
+        case VAL_STR: s = v->s; break;
+        case VAL_INT:
+            snprintf(text, sizeof(text), "%lld", v->i);
+            s = text, num = (double)v->i, have_num = true;
+            break;
+        case VAL_NUM:
+            snprintf(text, sizeof(text), "%.15g", v->d);
+            s = text, num = v->d, have_num = true;
+            break;
+        case VAL_BOOL: s = v->b ? "true" : "false"; break;
+        case VAL_ABSENT: break;
+        }
+    } else {
+        int a = lead_attr_index(r->field);
+        s = a >= 0 ? l->attr[a] : NULL;
+    }
+    if (r->op == OP_PRESENT || r->op == OP_ABSENT)
+        return (s != NULL) == (r->op == OP_PRESENT);
+    if (!s)
+        return false;
+    if (!have_num)
+        have_num = parse_double(s, strlen(s), &num);
+    switch (r->op) {
+    case OP_IN:
+        for (size_t i = 0; i < r->nvals; i++) {
+            if (!strcasecmp(s, r->vals[i]))
+                return true;
+        }
+        return false;
+    case OP_DOMAIN_IN: {
+        const char *d = strrchr(s, '@');
+        for (d = d ? d + 1 : NULL; d; d = strchr(d, '.') ? strchr(d, '.') + 1 : NULL) {
+            for (size_t i = 0; i < r->nvals; i++) {
+                if (!strcasecmp(d, r->vals[i]))
+                    return true;
+            }
+        }
+        return false;
+    }
+    case OP_CONTAINS:
+        return strcasestr(s, r->vals[0]) != NULL;
+    default:
+        break;
+    }
+    if (r->length)
+        return compare(r->op, (double)utf8_chars(s, strlen(s)), r->num);
+    if (r->is_num && have_num)
+        return compare(r->op, num, r->num);
+    if (r->op == OP_EQ || r->op == OP_NE)
+        return (strcasecmp(s, r->vals[0]) == 0) == (r->op == OP_EQ);
+    return false;
+}
+
+const char *score_grade(const struct form *f, long long score)
+{
+    if (score >= f->grade_hot)
+        return "hot";
+    if (score >= f->grade_warm)
+        return "warm";
+    return "cold";
+}
+
+int score_lead(struct lead *l)
+{
+    const struct form *f = l->form;
+    free(l->reasons);
+    l->reasons = NULL;
+    l->nreasons = 0;
+    l->score = 0;
+    if (f->nrules && !(l->reasons = calloc(f->nrules, sizeof(*l->reasons))))
+        return LEADD_ENOMEM;
+    for (size_t i = 0; i < f->nrules; i++) {
+        if (score_rule_matches(&f->rules[i], l)) {
+            l->reasons[l->nreasons].rule = f->rules[i].name;
+            l->reasons[l->nreasons++].points = f->rules[i].points;
+            l->score += f->rules[i].points;
+        }
+    }
+    l->grade = score_grade(f, l->score);
+    l->qualified = l->score >= f->qualify_at && !(l->flags & LEAD_FLAGS_SPAM);
+    return 0;
+}

@@ -1,0 +1,150 @@
+/* main.c: wiring only. Parses the command line, loads the config, opens the
+ * store, starts the server, and waits for SIGTERM or SIGINT. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/config.h"
+#include "leadd/http.h"
+#include "leadd/log.h"
+#include "leadd/store.h"
+
+#define MAX_SETS 256
+#define SHUTDOWN_GRACE_MS 15000
+
+static const char USAGE[] =
+    "usage: leadd serve [-c FILE] [--set section.key=value]...\n"
+    "       leadd migrate -c FILE\n"
+    "       leadd check-config -c FILE\n"
+    "       leadd --version | --help\n"
+    "\n"
+    "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
+    "migrate       apply pending database migrations and exit\n"
+    "check-config  print every problem in FILE as file:line: message; exit 1 if any\n";
+
+struct args {
+    const char *cmd;
+    const char *config;
+    char *sets[MAX_SETS];
+    size_t nsets;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    memset(a, 0, sizeof(*a));
+    while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(USAGE, stdout); exit(0);
+        case 'V': printf("leadd %s\n", LEADD_VERSION); exit(0);
+        default: return -1;
+        }
+    }
+    if (optind >= argc)
+        return -1;
+    a->cmd = argv[optind];
+    optind++;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        if (c == 'c') {
+            a->config = optarg;
+        } else if (c == 's' && a->nsets < MAX_SETS) {
+            a->sets[a->nsets++] = optarg;
+        } else {
+            return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
+}
+
+static int load(const struct args *a, struct config *cfg)
+{
+    struct config_diag d;
+    int rc = config_load(cfg, a->config, a->sets, a->nsets, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msg[i]);
+    if (rc == LEADD_ENOMEM)
+        fprintf(stderr, "leadd: out of memory loading the config\n");
+    config_diag_release(&d);
+    return rc;
+}
+
+static int serve(const struct args *a)
+{
+    struct config cfg;
+    struct store *st = NULL;
+    struct http *h = NULL;
+    sigset_t set;
+    int sig, rc = 1;
+    if (load(a, &cfg))
+        return 1;
+    /* Block the stop signals in every thread; main waits for them below. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL};
+    if (store_open(&st, &so)) {
+        fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
+        goto out;
+    }
+    if (http_start(&h, &cfg, st))
+        goto out;
+    log_info("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
+             LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
+             cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
+             cfg.nforms == 1 ? "" : "s");
+    sigwait(&set, &sig);
+    log_info("got %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rc = 0;
+out:
+    http_stop(&h, SHUTDOWN_GRACE_MS);
+    store_close(&st);
+    if (rc == 0)
+        log_info("stopped cleanly");
+    config_release(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    if (parse_args(argc, argv, &a)) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    if (!strcmp(a.cmd, "serve"))
+        return serve(&a);
+    if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {
+        struct config cfg;
+        if (!a.config) {
+            fprintf(stderr, "leadd %s: -c FILE is required\n", a.cmd);
+            return 2;
+        }
+        if (load(&a, &cfg))
+            return 1;
+        int rc = 0;
+        if (a.cmd[0] == 'm') {
+            int applied = 0;
+            rc = store_migrate(cfg.db_path, &applied) ? 1 : 0;
+            if (!rc)
+                printf("%d migration%s applied to '%s'\n", applied, applied == 1 ? "" : "s",
+                       cfg.db_path);
+        } else {
+            printf("%s: ok\n", a.config);
+        }
+        config_release(&cfg);
+        return rc;
+    }
+    fputs(USAGE, stderr);
+    return 2;
+}

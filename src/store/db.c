@@ -1,0 +1,191 @@
+/* db.c: opening the database, its pragmas, migrations, and store lifetime. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/log.h"
+
+struct embedded {
+    const char *name;
+    const char *data;
+    size_t len;
+};
+extern const struct embedded migrations_files[]; /* build/migrations.c, in name order */
+
+int db_err(int src)
+{
+    switch (src & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PERM:
+        return LEADD_EFULL;
+    case SQLITE_NOMEM:
+        return LEADD_ENOMEM;
+    }
+    return LEADD_EDB;
+}
+
+int db_open(const char *path, bool durable_full, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+    int rc = LEADD_EDB;
+    char pragmas[512];
+    *out = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        log_error("unable to open database '%s': %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* secure_delete: erased personal data is overwritten, not left in free pages. */
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;",
+             durable_full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(db, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("unable to set up database '%s': %s", path, err ? err : "?");
+        goto out;
+    }
+    *out = db;
+    db = NULL;
+    rc = 0;
+out:
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return rc;
+}
+
+int db_migrate(sqlite3 *db, int *applied)
+{
+    char *err = NULL;
+    sqlite3_stmt *has = NULL, *rec = NULL;
+    int rc = LEADD_EDB;
+    *applied = 0;
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                     " name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT"
+                     " (strftime('%Y-%m-%dT%H:%M:%fZ','now')))",
+                     NULL, NULL, &err) != SQLITE_OK)
+        goto out;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &has,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)", -1,
+                           &rec, NULL) != SQLITE_OK)
+        goto out;
+    for (size_t i = 0; migrations_files[i].name; i++) {
+        const char *name = migrations_files[i].name;
+        int version = (int)strtol(name, NULL, 10);
+        sqlite3_reset(has);
+        sqlite3_bind_int(has, 1, version);
+        int step = sqlite3_step(has);
+        if (step == SQLITE_ROW)
+            continue;
+        if (step != SQLITE_DONE)
+            goto out;
+        /* Each migration and its record commit together or not at all. */
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
+            goto out;
+        sqlite3_reset(rec);
+        sqlite3_bind_int(rec, 1, version);
+        sqlite3_bind_text(rec, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_exec(db, migrations_files[i].data, NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_step(rec) != SQLITE_DONE ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+            log_error("migration '%s' failed: %s", name, err ? err : sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        log_info("applied migration %s", name);
+        (*applied)++;
+    }
+    rc = 0;
+out:
+    if (rc && err)
+        log_error("migrations: %s", err);
+    else if (rc)
+        log_error("migrations: %s", sqlite3_errmsg(db));
+    sqlite3_free(err);
+    sqlite3_finalize(has);
+    sqlite3_finalize(rec);
+    return rc;
+}
+
+int store_migrate(const char *path, int *applied)
+{
+    sqlite3 *db;
+    int rc = db_open(path, true, &db);
+    if (!rc)
+        rc = db_migrate(db, applied);
+    sqlite3_close(db);
+    return rc;
+}
+
+int store_open(struct store **out, const struct store_opts *o)
+{
+    int applied, rc = LEADD_ENOMEM;
+    struct store *st = calloc(1, sizeof(*st));
+    *out = NULL;
+    if (!st || !(st->path = strdup(o->path)))
+        goto fail;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->durable_full = o->durable_full;
+    atomic_store(&st->writable, true);
+    ulid_gen_init(&st->ids);
+    if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
+        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)))
+        goto fail;
+    if (pthread_create(&st->writer, NULL, writer_main, st)) {
+        rc = LEADD_ENOMEM;
+        goto fail;
+    }
+    st->writer_started = true;
+    *out = st;
+    return 0;
+fail:
+    store_close(&st);
+    return rc;
+}
+
+void store_close(struct store **sp)
+{
+    struct store *st = *sp;
+    if (!st)
+        return;
+    if (st->writer_started) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->writer, NULL);
+    }
+    writer_finalize(st);
+    /* The last close checkpoints the WAL into the main file. */
+    sqlite3_close(st->wdb);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st->path);
+    free(st);
+    *sp = NULL;
+}
+
+bool store_writable(const struct store *st)
+{
+    return atomic_load(&((struct store *)st)->writable);
+}
+
+void store_get_stats(struct store *st, struct store_stats *out)
+{
+    out->batches = atomic_load(&st->batches);
+    out->jobs = atomic_load(&st->jobs);
+    out->max_batch = atomic_load(&st->max_batch);
+    pthread_mutex_lock(&st->mu);
+    out->queue_depth = st->depth;
+    pthread_mutex_unlock(&st->mu);
+}

@@ -1,0 +1,41 @@
+/* internal.h: what the store's files share; not part of the interface. */
+#ifndef LEADD_STORE_INTERNAL_H
+#define LEADD_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "leadd/store.h"
+
+struct store {
+    char *path;
+    bool durable_full;
+    sqlite3 *wdb; /* the writer's connection: used by the writer thread only */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_job *head, *tail; /* queue, under mu */
+    size_t depth;
+    bool stopping;
+    atomic_bool writable;
+    struct ulid_gen ids;
+    /* writer statements */
+    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe;
+    /* stats */
+    atomic_uint_fast64_t batches, jobs, max_batch;
+};
+
+/* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
+int db_open(const char *path, bool durable_full, sqlite3 **out);
+/* db_migrate: applies embedded migrations not yet recorded in the database. */
+int db_migrate(sqlite3 *db, int *applied);
+/* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
+int db_err(int src);
+
+void *writer_main(void *arg);
+int writer_prepare(struct store *st);
+void writer_finalize(struct store *st);
+
+#endif

@@ -1,0 +1,289 @@
+/* writer.c: the one thread that writes leads. It takes every queued job,
+ * commits them in one transaction (group commit), then calls each job back.
+ * Duplicate and idempotency checks run inside that transaction, so two
+ * racing requests can never both be "first". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "leadd/log.h"
+
+#define IDEM_TTL_MS (24LL * 3600 * 1000)
+#define PRUNE_EVERY_MS (10LL * 60 * 1000)
+
+static const char SQL_INS_LEAD[] =
+    "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
+    " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
+    " grade, qualified, score_reasons)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+    " ?19, ?20)";
+/* The first lead with this email in the window that is itself neither a
+ * duplicate nor spam: a bot using someone's address must not make the real
+ * submission a duplicate (and so keep it from the CRM). */
+static const char SQL_FIND_DUP[] =
+    "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
+    " AND duplicate_of IS NULL AND (flags & 3) = 0 ORDER BY created_ms, id LIMIT 1";
+static const char SQL_FIND_KEY[] =
+    "SELECT body_hash, lead_id, status FROM idempotency_keys"
+    " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
+static const char SQL_INS_KEY[] =
+    "INSERT OR REPLACE INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_PRUNE_KEYS[] = "DELETE FROM idempotency_keys WHERE created_ms < ?1";
+static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VALUES (1, ?1)";
+
+int writer_prepare(struct store *st)
+{
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } s[] = {
+        {&st->ins_lead, SQL_INS_LEAD}, {&st->find_dup, SQL_FIND_DUP},
+        {&st->find_key, SQL_FIND_KEY}, {&st->ins_key, SQL_INS_KEY},
+        {&st->prune_keys, SQL_PRUNE_KEYS}, {&st->probe, SQL_PROBE},
+    };
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {
+        if (sqlite3_prepare_v3(st->wdb, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
+            SQLITE_OK) {
+            log_error("unable to prepare statement: %s", sqlite3_errmsg(st->wdb));
+            return LEADD_EDB;
+        }
+    }
+    return 0;
+}
+
+void writer_finalize(struct store *st)
+{
+    sqlite3_finalize(st->ins_lead);
+    sqlite3_finalize(st->find_dup);
+    sqlite3_finalize(st->find_key);
+    sqlite3_finalize(st->ins_key);
+    sqlite3_finalize(st->prune_keys);
+    sqlite3_finalize(st->probe);
+}
+
+int store_submit(struct store *st, struct store_job *job)
+{
+    int rc = 0;
+    job->next = NULL;
+    job->rc = 0;
+    job->replayed = false;
+    job->id[0] = '\0';
+    pthread_mutex_lock(&st->mu);
+    if (st->stopping)
+        rc = LEADD_ESHUTDOWN;
+    else if (st->depth >= STORE_MAX_QUEUE)
+        rc = LEADD_EFULL;
+    if (!rc) {
+        if (st->tail)
+            st->tail->next = job;
+        else
+            st->head = job;
+        st->tail = job;
+        st->depth++;
+        pthread_cond_signal(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Runs one statement to completion (or to its first row when row != NULL). */
+static int step(sqlite3_stmt *s, bool *row)
+{
+    int r = sqlite3_step(s);
+    if (row)
+        *row = r == SQLITE_ROW;
+    if (r == SQLITE_ROW || r == SQLITE_DONE)
+        return 0;
+    return r;
+}
+
+/* Applies one job inside the open transaction. Returns a SQLite code. */
+static int apply_job(struct store *st, struct store_job *j, uint64_t ms)
+{
+    const struct store_lead *in = &j->in;
+    bool row;
+    int r;
+    char created[32], dup[ULID_LEN + 1] = "";
+
+    if (in->idem_key) {
+        sqlite3_stmt *s = st->find_key;
+        sqlite3_reset(s);
+        bind_text(s, 1, in->form);
+        bind_text(s, 2, in->idem_key);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - IDEM_TTL_MS);
+        if ((r = step(s, &row)))
+            return r;
+        if (row) {
+            const void *h = sqlite3_column_blob(s, 0);
+            if (sqlite3_column_bytes(s, 0) != SHA256_LEN || memcmp(h, in->body_hash, SHA256_LEN)) {
+                j->rc = LEADD_ECONFLICT;
+            } else {
+                j->replayed = true;
+                j->replay_status = sqlite3_column_int(s, 2);
+                snprintf(j->id, sizeof(j->id), "%s", (const char *)sqlite3_column_text(s, 1));
+            }
+            sqlite3_reset(s);
+            return 0;
+        }
+    }
+    unsigned flags = in->flags;
+    if (in->email && in->dedupe_window_ms > 0) {
+        sqlite3_stmt *s = st->find_dup;
+        sqlite3_reset(s);
+        bind_text(s, 1, in->form);
+        bind_text(s, 2, in->email);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - in->dedupe_window_ms);
+        if ((r = step(s, &row)))
+            return r;
+        if (row) {
+            snprintf(dup, sizeof(dup), "%s", (const char *)sqlite3_column_text(s, 0));
+            flags |= 4; /* LEAD_FLAG_DUPLICATE */
+        }
+        sqlite3_reset(s);
+    }
+    ulid_next(&st->ids, ms, j->id);
+    rfc3339_ms(ulid_time_ms(j->id), created);
+    sqlite3_stmt *s = st->ins_lead;
+    sqlite3_reset(s);
+    bind_text(s, 1, j->id);
+    bind_text(s, 2, in->form);
+    bind_text(s, 3, created);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)ulid_time_ms(j->id));
+    bind_text(s, 5, in->email);
+    bind_text(s, 6, in->name);
+    bind_text(s, 7, in->company);
+    bind_text(s, 8, in->fields);
+    bind_text(s, 9, in->extra);
+    bind_text(s, 10, in->attribution);
+    bind_text(s, 11, in->utm_source);
+    bind_text(s, 12, in->utm_medium);
+    bind_text(s, 13, in->utm_campaign);
+    bind_text(s, 14, in->client);
+    sqlite3_bind_int(s, 15, (int)flags);
+    bind_text(s, 16, dup[0] ? dup : NULL);
+    sqlite3_bind_int64(s, 17, in->score);
+    bind_text(s, 18, in->grade ? in->grade : "cold");
+    sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
+    bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
+    if ((r = step(s, NULL)))
+        return r;
+    if (in->idem_key) {
+        s = st->ins_key;
+        sqlite3_reset(s);
+        bind_text(s, 1, in->form);
+        bind_text(s, 2, in->idem_key);
+        sqlite3_bind_blob(s, 3, in->body_hash, SHA256_LEN, SQLITE_STATIC);
+        bind_text(s, 4, j->id);
+        sqlite3_bind_int(s, 5, in->status);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64)ms);
+        if ((r = step(s, NULL)))
+            return r;
+    }
+    return 0;
+}
+
+/* Commits one batch. On failure every job in it fails: nothing half-written. */
+static int run_batch(struct store *st, struct store_job *batch, size_t n)
+{
+    uint64_t ms = now_ms();
+    int r = sqlite3_exec(st->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
+        r = apply_job(st, j, ms);
+    if (r == SQLITE_OK)
+        r = sqlite3_exec(st->wdb, "COMMIT", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        log_error("write of %zu leads failed: %s", n, sqlite3_errmsg(st->wdb));
+        if (!sqlite3_get_autocommit(st->wdb))
+            sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
+        atomic_store(&st->writable, false);
+        return db_err(r);
+    }
+    atomic_store(&st->writable, true);
+    atomic_fetch_add(&st->batches, 1);
+    atomic_fetch_add(&st->jobs, n);
+    if (n > atomic_load(&st->max_batch))
+        atomic_store(&st->max_batch, n);
+    return 0;
+}
+
+/* Idle work: forget old idempotency keys; while writes fail, probe so that
+ * readiness comes back by itself once the disk does. */
+static void maintain(struct store *st, uint64_t *last_prune)
+{
+    uint64_t ms = now_ms();
+    sqlite3_stmt *s = NULL;
+    if (!atomic_load(&st->writable)) {
+        s = st->probe;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)ms);
+    } else if (ms - *last_prune > PRUNE_EVERY_MS) {
+        *last_prune = ms;
+        s = st->prune_keys;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)(ms - IDEM_TTL_MS));
+    }
+    if (s) {
+        int r = sqlite3_step(s);
+        sqlite3_reset(s);
+        atomic_store(&st->writable, r == SQLITE_DONE);
+    }
+}
+
+void *writer_main(void *arg)
+{
+    struct store *st = arg;
+    uint64_t last_prune = now_ms();
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (!st->head && !st->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&st->cv, &st->mu, &ts)) {
+                pthread_mutex_unlock(&st->mu);
+                maintain(st, &last_prune);
+                pthread_mutex_lock(&st->mu);
+            }
+        }
+        if (!st->head && st->stopping) {
+            pthread_mutex_unlock(&st->mu);
+            break;
+        }
+        /* Take up to a batch; whoever arrives while we commit waits for the next. */
+        struct store_job *batch = st->head, *j = batch;
+        size_t n = 1;
+        while (j->next && n < STORE_MAX_BATCH) {
+            j = j->next;
+            n++;
+        }
+        st->head = j->next;
+        if (!st->head)
+            st->tail = NULL;
+        j->next = NULL;
+        st->depth -= n;
+        pthread_mutex_unlock(&st->mu);
+
+        int rc = run_batch(st, batch, n);
+        for (j = batch; j;) {
+            struct store_job *next = j->next;
+            if (rc) {
+                j->rc = rc;
+                j->replayed = false;
+            }
+            j->done(j, j->arg); /* the job may be freed from here on */
+            j = next;
+        }
+    }
+    return NULL;
+}

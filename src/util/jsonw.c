@@ -1,0 +1,92 @@
+/* jsonw.c: JSON text writer; see jsonw.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/jsonw.h"
+#include "leadd/strutil.h"
+
+int jw_strn(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = buf_addc(b, '"');
+    size_t i = 0, run = 0;
+    while (!rc && i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t ulen = 1;
+        const char *esc = NULL;
+        char u[7];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+            esc = u;
+        } else if (c >= 0x80) {
+            ulen = utf8_seq_len(s + i, n - i);
+            if (!ulen) {
+                esc = "\xef\xbf\xbd"; /* U+FFFD */
+                ulen = 1;
+            }
+        }
+        if (esc) {
+            rc = buf_add(b, s + i - run, run);
+            if (!rc)
+                rc = buf_adds(b, esc);
+            run = 0;
+        } else {
+            run += ulen;
+        }
+        i += ulen;
+    }
+    if (!rc)
+        rc = buf_add(b, s + i - run, run);
+    if (!rc)
+        rc = buf_addc(b, '"');
+    return rc;
+}
+
+int jw_str(struct buf *b, const char *s)
+{
+    return s ? jw_strn(b, s, strlen(s)) : buf_adds(b, "null");
+}
+
+int jw_key(struct buf *b, const char *key, bool first)
+{
+    int rc = first ? 0 : buf_addc(b, ',');
+    if (!rc)
+        rc = jw_str(b, key);
+    if (!rc)
+        rc = buf_addc(b, ':');
+    return rc;
+}
+
+int jw_int(struct buf *b, long long v)
+{
+    return buf_addf(b, "%lld", v);
+}
+
+int jw_num(struct buf *b, double v)
+{
+    if (!isfinite(v))
+        return buf_adds(b, "null");
+    /* The shortest of %.15g and %.17g that reads back as the same double. */
+    char tmp[32];
+    snprintf(tmp, sizeof(tmp), "%.15g", v);
+    if (strtod(tmp, NULL) != v)
+        snprintf(tmp, sizeof(tmp), "%.17g", v);
+    return buf_adds(b, tmp);
+}
+
+int jw_bool(struct buf *b, bool v)
+{
+    return buf_adds(b, v ? "true" : "false");
+}

@@ -1,0 +1,170 @@
+/* strutil.c: see strutil.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/strutil.h"
+
+size_t utf8_seq_len(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (n == 0)
+        return 0;
+    if (s[0] < 0x80)
+        return 1;
+    size_t len;
+    unsigned cp;
+    if ((s[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] == '\0')
+            return false;
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (!l)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
+size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+size_t utf8_clip(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+void str_trim(const char **s, size_t *n)
+{
+    const char *p = *s;
+    size_t len = *n;
+    while (len && isspace((unsigned char)p[0])) {
+        p++;
+        len--;
+    }
+    while (len && isspace((unsigned char)p[len - 1]))
+        len--;
+    *s = p;
+    *n = len;
+}
+
+bool str_ieqn(const char *a, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (!a[i] || tolower((unsigned char)a[i]) != tolower((unsigned char)s[i]))
+            return false;
+    }
+    return a[i] == '\0';
+}
+
+char *str_dupn(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+void str_lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Copies s[0..n) into a small stack buffer so strtoll/strtod cannot read past n. */
+static bool numcopy(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return !isspace((unsigned char)dst[0]);
+}
+
+bool parse_ll(const char *s, size_t n, long long *out)
+{
+    char tmp[32], *end;
+    if (!numcopy(tmp, sizeof(tmp), s, n))
+        return false;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno || *end || end == tmp)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool parse_double(const char *s, size_t n, double *out)
+{
+    char tmp[64], *end;
+    if (!numcopy(tmp, sizeof(tmp), s, n))
+        return false;
+    /* Only plain decimal notation: no hex floats, inf or nan. */
+    for (size_t i = 0; i < n; i++) {
+        if (!strchr("0123456789+-.eE", tmp[i]))
+            return false;
+    }
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (errno || *end || end == tmp || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+int html_escape(struct buf *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        switch (*s) {
+        case '&': rc = buf_adds(b, "&amp;"); break;
+        case '<': rc = buf_adds(b, "&lt;"); break;
+        case '>': rc = buf_adds(b, "&gt;"); break;
+        case '"': rc = buf_adds(b, "&quot;"); break;
+        case '\'': rc = buf_adds(b, "&#39;"); break;
+        default: rc = buf_addc(b, *s);
+        }
+    }
+    return rc;
+}

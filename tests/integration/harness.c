@@ -1,0 +1,358 @@
+/* harness.c: see harness.h. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+const char H_BASE_INI[] = "[server]\n"
+                          "threads = 4\n"
+                          "max_body_bytes = 65536\n"
+                          "[storage]\n"
+                          "durability = full\n"
+                          "[form.contact]\n"
+                          "field.email   = email required\n"
+                          "field.name    = text required max=120\n"
+                          "field.company = text max=200\n"
+                          "field.phone   = phone\n"
+                          "field.budget  = integer min=0 max=100000000\n"
+                          "field.message = text max=5000\n"
+                          "field.consent = consent required\n"
+                          "allowed_origins = https://www.example.com\n"
+                          "redirect = /thanks\n"
+                          "honeypot = _gotcha\n"
+                          "min_fill_ms = 1500\n"
+                          "dedupe_window_hours = 24\n"
+                          "rate_limit = 0\n"
+                          "score.has_company = company present => 20\n"
+                          "score.big_budget  = budget >= 10000 => 30\n"
+                          "score.free_mail   = email domain in gmail.com => -15\n"
+                          "score.paid_search = utm_source in google bing => 10\n"
+                          "grade.hot = 60\n"
+                          "grade.warm = 30\n"
+                          "qualify_at = 40\n";
+
+uint64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    uint64_t until = h_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        if (h_now_ms() > until)
+            return false;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+char *h_log_text(struct leadd *l)
+{
+    FILE *fp = fopen(l->log, "rb");
+    char *text = NULL;
+    size_t len = 0;
+    if (fp) {
+        FILE *mem = open_memstream(&text, &len);
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+            fwrite(chunk, 1, n, mem);
+        fclose(mem);
+        fclose(fp);
+    }
+    return text ? text : strdup("");
+}
+
+struct logwait {
+    struct leadd *l;
+    const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+    struct logwait *w = arg;
+    char *t = h_log_text(w->l);
+    bool ok = strstr(t, w->needle) != NULL;
+    free(t);
+    return ok;
+}
+
+bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
+{
+    struct logwait w = {l, needle};
+    return h_wait(log_has, &w, timeout_ms);
+}
+
+void h_write_file(struct leadd *l, const char *name, const char *text, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", l->dir, name);
+    FILE *fp = fopen(out, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void spawn(struct leadd *l)
+{
+    char listen[] = "server.listen=127.0.0.1:0", path[400];
+    snprintf(path, sizeof(path), "storage.path=%s", l->db);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
+    argv[n++] = "serve";
+    argv[n++] = "-c";
+    argv[n++] = l->cfg;
+    argv[n++] = "--set";
+    argv[n++] = listen;
+    argv[n++] = "--set";
+    argv[n++] = path;
+    for (size_t i = 0; i < l->nsets; i++) {
+        argv[n++] = "--set";
+        argv[n++] = l->sets[i];
+    }
+    argv[n] = NULL;
+    /* A fresh log per start, so "listening on" is this start's. */
+    int fd = open(l->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd);
+    l->pid = pid;
+    assert_true(h_wait_log(l, "listening on http://", 20000));
+    char *t = h_log_text(l);
+    const char *p = strstr(t, "listening on http://");
+    p = strchr(p + 20, ':');
+    l->port = atoi(p + 1);
+    free(t);
+    assert_true(l->port > 0);
+}
+
+void h_start(struct leadd *l, const char *ini, ...)
+{
+    memset(l, 0, sizeof(*l));
+    snprintf(l->dir, sizeof(l->dir), "/tmp/leadd-test-XXXXXX");
+    assert_non_null(mkdtemp(l->dir));
+    snprintf(l->db, sizeof(l->db), "%s/leadd.db", l->dir);
+    snprintf(l->log, sizeof(l->log), "%s/leadd.log", l->dir);
+    h_write_file(l, "leadd.ini", ini, l->cfg, sizeof(l->cfg));
+    va_list ap;
+    va_start(ap, ini);
+    const char *s;
+    while ((s = va_arg(ap, const char *)) && l->nsets < 16)
+        l->sets[l->nsets++] = strdup(s);
+    va_end(ap);
+    spawn(l);
+}
+
+void h_restart(struct leadd *l)
+{
+    spawn(l);
+}
+
+int h_stop(struct leadd *l)
+{
+    int status = -1;
+    if (l->pid <= 0)
+        return -1;
+    kill(l->pid, SIGTERM);
+    waitpid(l->pid, &status, 0);
+    l->pid = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        char *t = h_log_text(l);
+        fprintf(stderr, "leadd exited %d; its log:\n%s\n", WEXITSTATUS(status), t);
+        free(t);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void h_kill9(struct leadd *l)
+{
+    if (l->pid > 0) {
+        kill(l->pid, SIGKILL);
+        waitpid(l->pid, NULL, 0);
+        l->pid = 0;
+    }
+}
+
+void h_cleanup(struct leadd *l)
+{
+    char cmd[400];
+    if (l->pid > 0)
+        h_kill9(l);
+    for (size_t i = 0; i < l->nsets; i++)
+        free(l->sets[i]);
+    l->nsets = 0;
+    if (l->dir[0] && !getenv("LEADD_KEEP")) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", l->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", l->dir);
+    }
+}
+
+struct sink {
+    char *p;
+    size_t n;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct sink *s = arg;
+    size_t n = size * nmemb;
+    char *p = realloc(s->p, s->n + n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + s->n, ptr, n);
+    s->n += n;
+    p[s->n] = '\0';
+    s->p = p;
+    return n;
+}
+
+static void vreq(struct leadd *l, const char *method, const char *path, const char *body,
+                 struct resp *out, va_list ap)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = NULL;
+    struct sink b = {0}, h = {0};
+    char url[1024];
+    const char *hdr;
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", l->port, path);
+    while ((hdr = va_arg(ap, const char *)))
+        hs = curl_slist_append(hs, hdr);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(rc));
+    out->status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = b.p ? b.p : strdup("");
+    out->len = b.n;
+    out->headers = h.p ? h.p : strdup("");
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+}
+
+void h_req(struct leadd *l, const char *method, const char *path, const char *body,
+           struct resp *out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    vreq(l, method, path, body, out, ap);
+    va_end(ap);
+}
+
+void h_post_json(struct leadd *l, const char *form, const char *json, struct resp *out)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/forms/%s/submissions", form);
+    h_req(l, "POST", path, json, out, "Content-Type: application/json", NULL);
+}
+
+const char *h_header(const struct resp *r, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            v += strspn(v, " ");
+            size_t n = strcspn(v, "\r\n");
+            snprintf(out, cap, "%.*s", (int)n, v);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+void resp_free(struct resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof(*r));
+}
+
+bool h_json_str(const char *json, const char *key, char *out, size_t cap)
+{
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return false;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"");
+    snprintf(out, cap, "%.*s", (int)n, p);
+    return true;
+}
+
+static sqlite3_stmt *query(struct leadd *l, sqlite3 **db, const char *fmt, va_list ap)
+{
+    char *sql = sqlite3_vmprintf(fmt, ap);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(l->db, db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(*db, 5000);
+    if (sqlite3_prepare_v2(*db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("bad test query '%s': %s", sql, sqlite3_errmsg(*db));
+    sqlite3_free(sql);
+    return st;
+}
+
+long long h_sql_int(struct leadd *l, const char *fmt, ...)
+{
+    sqlite3 *db;
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *st = query(l, &db, fmt, ap);
+    va_end(ap);
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+void h_sql_text(struct leadd *l, char *out, size_t cap, const char *fmt, ...)
+{
+    sqlite3 *db;
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *st = query(l, &db, fmt, ap);
+    va_end(ap);
+    out[0] = '\0';
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
