@@ -36,6 +36,7 @@ INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integrat
 HARNESS := $(O)/tests/harness.o
 
 .PHONY: all deps run test check bench fuzz lint format clean
+.SECONDARY:
 all: $(O)/leadd
 
 deps:

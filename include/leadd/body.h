@@ -20,8 +20,8 @@ enum body_kind body_kind_of(const char *content_type, char *boundary);
  * a reason in err (the body is malformed: a 400), or LEADD_ENOMEM. */
 LEADD_MUST_CHECK int body_parse_json(const char *p, size_t n, struct submission *s, char *err,
                                      size_t errlen);
-LEADD_MUST_CHECK int body_parse_urlencoded(const char *p, size_t n, struct submission *s,
-                                           char *err, size_t errlen);
+LEADD_MUST_CHECK int body_parse_urlencoded(const char *p, size_t n, struct submission *s, char *err,
+                                           size_t errlen);
 LEADD_MUST_CHECK int body_parse_multipart(const char *p, size_t n, const char *boundary,
                                           struct submission *s, char *err, size_t errlen);
 

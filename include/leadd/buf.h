@@ -13,13 +13,16 @@
 #include "leadd/common.h"
 
 struct buf {
-    char *ptr;     /* content, NUL-terminated; NULL until the first add */
-    size_t len;    /* bytes in use, not counting the NUL */
-    size_t alloc;  /* bytes allocated */
-    size_t max;    /* the cap: len never exceeds it */
+    char *ptr;    /* content, NUL-terminated; NULL until the first add */
+    size_t len;   /* bytes in use, not counting the NUL */
+    size_t alloc; /* bytes allocated */
+    size_t max;   /* the cap: len never exceeds it */
 };
 
-#define BUF_INIT(cap) {NULL, 0, 0, (cap)}
+#define BUF_INIT(cap)                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, (cap)                                                                          \
+    }
 
 /* buf_init: an empty buffer that may hold at most `max` bytes. */
 void buf_init(struct buf *b, size_t max);

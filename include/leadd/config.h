@@ -26,7 +26,7 @@ struct webhook; /* forward.h */
 
 struct config {
     /* [server] */
-    char *listen;           /* as written: host:port */
+    char *listen; /* as written: host:port */
     char listen_host[64];
     int listen_port;
     long long threads;

@@ -17,11 +17,11 @@
 #include "leadd/strset.h"
 
 /* Caps on what one submission may carry (STYLE: every buffer has a cap). */
-#define LEAD_MAX_INPUTS 200      /* name/value pairs parsed from one body */
-#define LEAD_MAX_EXTRA 50        /* undeclared fields kept under "extra" */
-#define LEAD_MAX_EXTRA_LEN 1000  /* characters in one undeclared value */
-#define LEAD_MAX_NAME_LEN 100    /* characters in a field name */
-#define LEAD_MAX_ATTR_LEN 1000   /* attribution values are clipped to this */
+#define LEAD_MAX_INPUTS 200     /* name/value pairs parsed from one body */
+#define LEAD_MAX_EXTRA 50       /* undeclared fields kept under "extra" */
+#define LEAD_MAX_EXTRA_LEN 1000 /* characters in one undeclared value */
+#define LEAD_MAX_NAME_LEN 100   /* characters in a field name */
+#define LEAD_MAX_ATTR_LEN 1000  /* attribution values are clipped to this */
 #define LEAD_MAX_EMAIL_LEN 254
 #define LEAD_MAX_ERRORS 64
 
@@ -43,8 +43,8 @@ struct field_spec {
     enum field_type type;
     bool required;
     bool has_min, has_max;
-    double min, max;  /* length for text-like types, value for numbers */
-    char **choices;   /* enum(a|b|c) */
+    double min, max; /* length for text-like types, value for numbers */
+    char **choices;  /* enum(a|b|c) */
     size_t nchoices;
 };
 
@@ -64,15 +64,15 @@ struct form {
     char *id;
     struct field_spec *fields;
     size_t nfields;
-    struct strset origins;  /* allowed Origin values */
-    bool any_origin;        /* allowed_origins = * */
-    char *redirect;         /* where an HTML form lands after success */
-    char *honeypot;         /* name of the honeypot field, or NULL */
+    struct strset origins; /* allowed Origin values */
+    bool any_origin;       /* allowed_origins = * */
+    char *redirect;        /* where an HTML form lands after success */
+    char *honeypot;        /* name of the honeypot field, or NULL */
     long long min_fill_ms;
     long long dedupe_window_hours;
-    long long rate_limit;   /* submissions per rate_window_s per client; 0 = off */
+    long long rate_limit; /* submissions per rate_window_s per client; 0 = off */
     long long rate_window_s;
-    char *disposable_path;  /* disposable_domains = FILE, or NULL */
+    char *disposable_path; /* disposable_domains = FILE, or NULL */
     struct strset disposable;
     /* scoring (score.h) */
     struct rule *rules;
@@ -106,10 +106,10 @@ struct input_field {
 struct submission {
     struct input_field *in;
     size_t n, alloc;
-    bool too_many;         /* more than LEAD_MAX_INPUTS pairs were offered */
-    char *referer;         /* headers; NULL when absent */
+    bool too_many; /* more than LEAD_MAX_INPUTS pairs were offered */
+    char *referer; /* headers; NULL when absent */
     char *user_agent;
-    char ip[64];           /* client address, already resolved through proxies */
+    char ip[64]; /* client address, already resolved through proxies */
 };
 
 /* submission_add: appends a copy of one pair. Past LEAD_MAX_INPUTS it sets
@@ -161,11 +161,11 @@ struct score_reason {
 };
 
 struct lead {
-    const struct form *form;  /* borrowed */
-    struct value *vals;       /* one per declared field, in form order */
+    const struct form *form; /* borrowed */
+    struct value *vals;      /* one per declared field, in form order */
     struct input_field *extra;
     size_t nextra;
-    char *attr[ATTR_COUNT];   /* NULL when absent */
+    char *attr[ATTR_COUNT]; /* NULL when absent */
     char *ip;
     char *user_agent;
     unsigned flags;

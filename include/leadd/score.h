@@ -34,13 +34,13 @@ struct rule {
     char *name;
     char *field;
     enum rule_op op;
-    bool length;   /* compare the value's length in characters */
-    char **vals;   /* operands as written (lowercased for in/domain/contains) */
+    bool length; /* compare the value's length in characters */
+    char **vals; /* operands as written (lowercased for in/domain/contains) */
     size_t nvals;
-    double num;    /* the operand as a number, when it is one */
+    double num; /* the operand as a number, when it is one */
     bool is_num;
     long long points;
-    int line;      /* where it was written, for later checks; 0 if unknown */
+    int line; /* where it was written, for later checks; 0 if unknown */
 };
 
 /* score_rule_add: parses rule `name` and appends it to f->rules. Returns 0,

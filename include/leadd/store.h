@@ -37,7 +37,7 @@ struct store_lead {
     long long score;
     const char *grade;
     bool qualified;
-    const char *score_reasons; /* JSON text */
+    const char *score_reasons;  /* JSON text */
     long long dedupe_window_ms; /* 0: no duplicate check */
     const char *idem_key;       /* Idempotency-Key, or NULL */
     unsigned char body_hash[SHA256_LEN];
@@ -47,9 +47,9 @@ struct store_lead {
 struct store_job {
     struct store_lead in;
     /* results, valid when done() is called */
-    int rc;              /* 0, LEADD_ECONFLICT (key reused), LEADD_EFULL, LEADD_EDB */
-    bool replayed;       /* an earlier submission with this key: nothing stored */
-    int replay_status;   /* its HTTP status */
+    int rc;            /* 0, LEADD_ECONFLICT (key reused), LEADD_EFULL, LEADD_EDB */
+    bool replayed;     /* an earlier submission with this key: nothing stored */
+    int replay_status; /* its HTTP status */
     char id[ULID_LEN + 1];
     /* done: called once, on the writer thread, after the commit. The writer
      * does not touch the job after calling it. */

@@ -184,8 +184,8 @@ static int set_proxies(struct loader *ld, void *p, const char *val, long long mi
         }
         c->proxies = v;
         if (parse_cidr(s, n, &v[c->nproxies])) {
-            diag(ld, "trusted_proxies: '%.*s' is not an address or prefix like 10.0.0.0/8",
-                 (int)n, s);
+            diag(ld, "trusted_proxies: '%.*s' is not an address or prefix like 10.0.0.0/8", (int)n,
+                 s);
             return LEADD_EINVAL;
         }
         c->nproxies++;
@@ -194,8 +194,7 @@ static int set_proxies(struct loader *ld, void *p, const char *val, long long mi
     return 0;
 }
 
-static int set_durability(struct loader *ld, void *p, const char *val, long long min,
-                          long long max)
+static int set_durability(struct loader *ld, void *p, const char *val, long long min, long long max)
 {
     (void)min;
     (void)max;
@@ -251,8 +250,8 @@ static int set_rate(struct loader *ld, void *p, const char *val, long long min, 
     static const struct {
         const char *unit;
         long long s;
-    } units[] = {{"s", 1}, {"sec", 1}, {"second", 1}, {"min", 60}, {"minute", 60},
-                 {"h", 3600}, {"hour", 3600}};
+    } units[] = {{"s", 1},       {"sec", 1},  {"second", 1}, {"min", 60},
+                 {"minute", 60}, {"h", 3600}, {"hour", 3600}};
     if (slash && parse_ll(val, (size_t)(slash - val), &n) && n > 0 && n <= 1000000) {
         for (size_t i = 0; i < LEADD_ARRAY_LEN(units); i++) {
             if (!strcmp(slash + 1, units[i].unit)) {
@@ -266,8 +265,7 @@ static int set_rate(struct loader *ld, void *p, const char *val, long long min, 
     return LEADD_EINVAL;
 }
 
-static int set_disposable(struct loader *ld, void *p, const char *val, long long min,
-                          long long max)
+static int set_disposable(struct loader *ld, void *p, const char *val, long long min, long long max)
 {
     struct form *f = p;
     (void)min;

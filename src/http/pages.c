@@ -129,12 +129,11 @@ enum MHD_Result page_index(struct req *r)
     return respond(r, 200, "text/html; charset=utf-8", buf_detach(&b), len);
 }
 
-static const char THANKS[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<title>Thank you</title></head><body style=\"font:16px/1.5 "
-    "system-ui,sans-serif;max-width:34rem;margin:2rem auto\">"
-    "<h1>Thank you</h1><p>We got your message and will be in touch soon."
-    "</p><p><a href=\"/\">Back</a></p></body></html>\n";
+static const char THANKS[] = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                             "<title>Thank you</title></head><body style=\"font:16px/1.5 "
+                             "system-ui,sans-serif;max-width:34rem;margin:2rem auto\">"
+                             "<h1>Thank you</h1><p>We got your message and will be in touch soon."
+                             "</p><p><a href=\"/\">Back</a></p></body></html>\n";
 
 enum MHD_Result page_thanks(struct req *r)
 {

@@ -61,9 +61,9 @@ enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body
 
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body)
 {
-    return queue(r, status, ctype,
-                 MHD_create_response_from_buffer(strlen(body), (void *)body,
-                                                 MHD_RESPMEM_PERSISTENT));
+    return queue(
+        r, status, ctype,
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT));
 }
 
 static const char PROBLEM_JSON[] = "application/problem+json";
@@ -190,7 +190,10 @@ static enum route route_of(const char *url)
         const char *path;
         enum route r;
     } fixed[] = {
-        {"/", R_INDEX}, {"/thanks", R_THANKS}, {"/healthz", R_HEALTHZ}, {"/readyz", R_READYZ},
+        {"/", R_INDEX},
+        {"/thanks", R_THANKS},
+        {"/healthz", R_HEALTHZ},
+        {"/readyz", R_READYZ},
     };
     for (size_t i = 0; i < LEADD_ARRAY_LEN(fixed); i++) {
         if (!strcmp(url, fixed[i].path))
@@ -219,10 +222,8 @@ static enum MHD_Result dispatch(struct req *r)
 {
     bool get = method_is(r, "GET") || method_is(r, "HEAD");
     switch (r->route) {
-    case R_INDEX:
-        return get ? page_index(r) : not_allowed(r, "GET, HEAD");
-    case R_THANKS:
-        return get ? page_thanks(r) : not_allowed(r, "GET, HEAD");
+    case R_INDEX: return get ? page_index(r) : not_allowed(r, "GET, HEAD");
+    case R_THANKS: return get ? page_thanks(r) : not_allowed(r, "GET, HEAD");
     case R_HEALTHZ:
         if (!get)
             return not_allowed(r, "GET, HEAD");
@@ -234,10 +235,8 @@ static enum MHD_Result dispatch(struct req *r)
             return respond_static(r, 200, "application/json", "{\"status\":\"ready\"}");
         req_header(r, "Retry-After", "5");
         return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
-    case R_SUBMIT:
-        return submit_begin(r);
-    case R_NONE:
-        break;
+    case R_SUBMIT: return submit_begin(r);
+    case R_NONE: break;
     }
     return problem(r, 404, "not-found", "Not found", NULL);
 }
@@ -324,10 +323,10 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
     }
     h->d = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (!h->d) {
         log_error("unable to listen on '%s'", cfg->listen);
         rc = LEADD_EIO;

@@ -82,9 +82,8 @@ enum MHD_Result submit_begin(struct req *r)
 
     client_ip(r, r->ip);
     long long retry;
-    if (r->form->rate_limit &&
-        !ratelimit_take(r->h->rl, r->form->id, r->ip, r->form->rate_limit,
-                        r->form->rate_window_s, now_ms(), &retry)) {
+    if (r->form->rate_limit && !ratelimit_take(r->h->rl, r->form->id, r->ip, r->form->rate_limit,
+                                               r->form->rate_window_s, now_ms(), &retry)) {
         req_header(r, "Retry-After", "%lld", retry);
         return problem(r, 429, "rate-limited", "Too many submissions",
                        "too many submissions from this address; try again later");
@@ -138,7 +137,8 @@ static void on_stored(struct store_job *job, void *arg)
     MHD_resume_connection(r->conn);
 }
 
-static enum MHD_Result add_query_attr(void *cls, enum MHD_ValueKind kind, const char *key, const char *val)
+static enum MHD_Result add_query_attr(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *val)
 {
     struct submission *s = cls;
     (void)kind;
@@ -167,8 +167,9 @@ static const char *redirect_target(struct req *r)
     if (next && utf8_valid(next, strlen(next)) && !strpbrk(next, "\r\n\t ")) {
         if (next[0] == '/' && next[1] != '/' && next[1] != '\\')
             return next;
-        const char *p = !strncmp(next, "http://", 7) ? next + 7
-                        : !strncmp(next, "https://", 8) ? next + 8 : NULL;
+        const char *p = !strncmp(next, "http://", 7)    ? next + 7
+                        : !strncmp(next, "https://", 8) ? next + 8
+                                                        : NULL;
         if (p) {
             size_t olen = (size_t)(p - next) + strcspn(p, "/?#");
             char origin[256];

@@ -6,7 +6,7 @@
 #include "leadd/lead.h"
 #include "leadd/strutil.h"
 
-static const char *const TYPE_NAMES[] = {"text", "email", "phone",   "integer", "number",
+static const char *const TYPE_NAMES[] = {"text", "email",   "phone", "integer", "number",
                                          "bool", "consent", "url",   "enum"};
 
 const char *field_type_name(enum field_type t)
@@ -77,7 +77,7 @@ int field_spec_parse(struct field_spec *f, const char *name, const char *spec, c
             break;
     }
     if (t == LEADD_ARRAY_LEN(TYPE_NAMES)) {
-        if (tn > 6 && !strncmp(p, "enum(", 5) && p[tn - 1] == ')') {
+        if (tn >= 6 && !strncmp(p, "enum(", 5) && p[tn - 1] == ')') {
             t = FT_ENUM;
             int crc = parse_choices(f, p + 5, tn - 6);
             if (crc == LEADD_ENOMEM) {

@@ -9,8 +9,8 @@
 #include "leadd/strutil.h"
 
 const char *const lead_attr_names[ATTR_COUNT] = {
-    "utm_source", "utm_medium", "utm_campaign", "utm_term",     "utm_content",
-    "gclid",      "fbclid",     "msclkid",      "referrer",     "landing_page",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "gclid",      "fbclid",     "msclkid",      "referrer", "landing_page",
 };
 
 int lead_attr_index(const char *name)
@@ -168,7 +168,8 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
         double d;
         if (!is_bool && parse_ll(s, n, &i)) {
             d = (double)i;
-        } else if (!is_bool && parse_double(s, n, &d) && d == floor(d) && fabs(d) < 9007199254740992.0) {
+        } else if (!is_bool && parse_double(s, n, &d) && d == floor(d) &&
+                   fabs(d) < 9007199254740992.0) {
             i = (long long)d;
         } else {
             add_error(e, sp->name, "invalid", "must be a whole number");

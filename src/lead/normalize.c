@@ -140,13 +140,16 @@ const char *const *disposable_builtin(size_t *n)
     /* A short list of the throwaway services seen most; operators with a
      * fuller list name it in disposable_domains = FILE. */
     static const char *const list[] = {
-        "10minutemail.com", "33mail.com",        "burnermail.io",     "discard.email",
-        "dispostable.com",  "emailondeck.com",   "fakeinbox.com",     "getnada.com",
-        "grr.la",           "guerrillamail.com", "guerrillamail.net", "maildrop.cc",
-        "mailinator.com",   "mailnesia.com",     "mintemail.com",     "mohmal.com",
-        "mytemp.email",     "sharklasers.com",   "spam4.me",          "spamgourmet.com",
-        "temp-mail.org",    "tempmail.com",      "tempmailo.com",     "tempr.email",
-        "throwawaymail.com", "trashmail.com",    "trashmail.de",      "yopmail.com",
+        "10minutemail.com",  "33mail.com",        "burnermail.io",
+        "discard.email",     "dispostable.com",   "emailondeck.com",
+        "fakeinbox.com",     "getnada.com",       "grr.la",
+        "guerrillamail.com", "guerrillamail.net", "maildrop.cc",
+        "mailinator.com",    "mailnesia.com",     "mintemail.com",
+        "mohmal.com",        "mytemp.email",      "sharklasers.com",
+        "spam4.me",          "spamgourmet.com",   "temp-mail.org",
+        "tempmail.com",      "tempmailo.com",     "tempr.email",
+        "throwawaymail.com", "trashmail.com",     "trashmail.de",
+        "yopmail.com",
     };
     *n = LEADD_ARRAY_LEN(list);
     return list;

@@ -74,8 +74,8 @@ int score_rule_add(struct form *f, const char *name, const char *text, char *err
     size_t pn = strlen(ps);
     str_trim(&ps, &pn);
     if (!parse_ll(ps, pn, &pts) || pts < -1000000 || pts > 1000000) {
-        snprintf(err, errlen, "rule '%s': points must be a whole number, got '%.*s'", name,
-                 (int)pn, ps);
+        snprintf(err, errlen, "rule '%s': points must be a whole number, got '%.*s'", name, (int)pn,
+                 ps);
         return rc;
     }
     if ((size_t)(arrow - text) >= sizeof(tmp)) {
@@ -234,10 +234,8 @@ bool score_rule_matches(const struct rule *r, const struct lead *l)
         }
         return false;
     }
-    case OP_CONTAINS:
-        return strcasestr(s, r->vals[0]) != NULL;
-    default:
-        break;
+    case OP_CONTAINS: return strcasestr(s, r->vals[0]) != NULL;
+    default: break;
     }
     if (r->length)
         return compare(r->op, (double)utf8_chars(s, strlen(s)), r->num);

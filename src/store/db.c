@@ -22,10 +22,8 @@ int db_err(int src)
     case SQLITE_CANTOPEN:
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_PERM:
-        return LEADD_EFULL;
-    case SQLITE_NOMEM:
-        return LEADD_ENOMEM;
+    case SQLITE_PERM: return LEADD_EFULL;
+    case SQLITE_NOMEM: return LEADD_ENOMEM;
     }
     return LEADD_EDB;
 }

@@ -25,9 +25,8 @@ static const char SQL_INS_LEAD[] =
 static const char SQL_FIND_DUP[] =
     "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
     " AND duplicate_of IS NULL AND (flags & 3) = 0 ORDER BY created_ms, id LIMIT 1";
-static const char SQL_FIND_KEY[] =
-    "SELECT body_hash, lead_id, status FROM idempotency_keys"
-    " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
+static const char SQL_FIND_KEY[] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
+                                   " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
 static const char SQL_INS_KEY[] =
     "INSERT OR REPLACE INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -40,8 +39,8 @@ int writer_prepare(struct store *st)
         sqlite3_stmt **st;
         const char *sql;
     } s[] = {
-        {&st->ins_lead, SQL_INS_LEAD}, {&st->find_dup, SQL_FIND_DUP},
-        {&st->find_key, SQL_FIND_KEY}, {&st->ins_key, SQL_INS_KEY},
+        {&st->ins_lead, SQL_INS_LEAD},     {&st->find_dup, SQL_FIND_DUP},
+        {&st->find_key, SQL_FIND_KEY},     {&st->ins_key, SQL_INS_KEY},
         {&st->prune_keys, SQL_PRUNE_KEYS}, {&st->probe, SQL_PROBE},
     };
     for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {

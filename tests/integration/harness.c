@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "harness.h"
 
@@ -116,8 +119,10 @@ static void spawn(struct leadd *l)
     int n = 0;
     argv[n++] = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
     argv[n++] = "serve";
-    argv[n++] = "-c";
-    argv[n++] = l->cfg;
+    if (l->cfg[0]) {
+        argv[n++] = "-c";
+        argv[n++] = l->cfg;
+    }
     argv[n++] = "--set";
     argv[n++] = listen;
     argv[n++] = "--set";
@@ -150,12 +155,14 @@ static void spawn(struct leadd *l)
 
 void h_start(struct leadd *l, const char *ini, ...)
 {
+    signal(SIGPIPE, SIG_IGN); /* a closed socket is an assertion, not a crash */
     memset(l, 0, sizeof(*l));
     snprintf(l->dir, sizeof(l->dir), "/tmp/leadd-test-XXXXXX");
     assert_non_null(mkdtemp(l->dir));
     snprintf(l->db, sizeof(l->db), "%s/leadd.db", l->dir);
     snprintf(l->log, sizeof(l->log), "%s/leadd.log", l->dir);
-    h_write_file(l, "leadd.ini", ini, l->cfg, sizeof(l->cfg));
+    if (ini)
+        h_write_file(l, "leadd.ini", ini, l->cfg, sizeof(l->cfg));
     va_list ap;
     va_start(ap, ini);
     const char *s;
@@ -227,6 +234,35 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     p[s->n] = '\0';
     s->p = p;
     return n;
+}
+
+int h_connect(struct leadd *l)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+void h_send(int fd, const char *text)
+{
+    size_t n = strlen(text);
+    assert_int_equal(write(fd, text, n), (ssize_t)n);
+}
+
+char *h_read_all(int fd)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        fwrite(chunk, 1, (size_t)n, mem);
+    fclose(mem);
+    return text;
 }
 
 static void vreq(struct leadd *l, const char *method, const char *path, const char *body,

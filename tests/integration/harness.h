@@ -71,5 +71,10 @@ bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms);
 /* h_write_file: writes text to dir/name and returns the path in out. */
 void h_write_file(struct leadd *l, const char *name, const char *text, char *out, size_t cap);
 uint64_t h_now_ms(void);
+/* Raw sockets, for requests curl will not make (slow, partial, malformed). */
+int h_connect(struct leadd *l);
+void h_send(int fd, const char *text);
+/* h_read_all: reads until the peer closes (free it). */
+char *h_read_all(int fd);
 
 #endif

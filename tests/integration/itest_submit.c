@@ -15,8 +15,9 @@ static int counter;
 static void post_ok(const char *extra_json, struct resp *r, char *id, size_t cap)
 {
     char body[4096];
-    snprintf(body, sizeof(body), "{\"email\":\"u%d@example.org\",\"name\":\"Ann Lee\",\"consent\":true%s}",
-             ++counter, extra_json);
+    snprintf(body, sizeof(body),
+             "{\"email\":\"u%d@example.org\",\"name\":\"Ann Lee\",\"consent\":true%s}", ++counter,
+             extra_json);
     h_post_json(&L, "contact", body, r);
     assert_int_equal(r->status, 201);
     assert_true(h_json_str(r->body, "id", id, cap));
@@ -52,13 +53,15 @@ static void t_json_stored_normalized_typed(void **state)
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     assert_int_equal(strlen(id), 26);
     h_sql_text(&L, v, sizeof(v), "SELECT fields FROM leads WHERE id = %Q", id);
-    assert_string_equal(v, "{\"email\":\"ann.lee@example.com\",\"name\":\"Ann Lee\",\"company\":"
-                           "\"Acme\",\"phone\":\"+15550109999\",\"budget\":25000,\"consent\":true}");
+    assert_string_equal(v,
+                        "{\"email\":\"ann.lee@example.com\",\"name\":\"Ann Lee\",\"company\":"
+                        "\"Acme\",\"phone\":\"+15550109999\",\"budget\":25000,\"consent\":true}");
     h_sql_text(&L, v, sizeof(v), "SELECT extra FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "{\"favourite\":\"blue\"}");
     h_sql_text(&L, v, sizeof(v), "SELECT attribution FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "{\"utm_source\":\"google\",\"utm_campaign\":\"spring\"}");
-    h_sql_text(&L, v, sizeof(v), "SELECT status || ' ' || form || ' ' || email FROM leads WHERE id = %Q", id);
+    h_sql_text(&L, v, sizeof(v),
+               "SELECT status || ' ' || form || ' ' || email FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "new contact ann.lee@example.com");
     h_sql_text(&L, v, sizeof(v), "SELECT client FROM leads WHERE id = %Q", id);
     assert_non_null(strstr(v, "\"ip\":\"127.0.0.1\""));
@@ -83,21 +86,24 @@ static void t_urlencoded_and_multipart(void **state)
     assert_int_equal(r.status, 201);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     h_sql_text(&L, v, sizeof(v), "SELECT fields FROM leads WHERE id = %Q", id);
-    assert_string_equal(v, "{\"email\":\"bo@example.org\",\"name\":\"Bo Ek\",\"budget\":12,\"consent\":true}");
+    assert_string_equal(
+        v, "{\"email\":\"bo@example.org\",\"name\":\"Bo Ek\",\"budget\":12,\"consent\":true}");
     resp_free(&r);
 
-    const char *mp = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ncy@example.org\r\n"
-                     "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nCy\r\n"
-                     "--XyZ\r\nContent-Disposition: form-data; name=\"consent\"\r\n\r\ntrue\r\n"
-                     "--XyZ--\r\n";
+    const char *mp =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ncy@example.org\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nCy\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"consent\"\r\n\r\ntrue\r\n"
+        "--XyZ--\r\n";
     h_req(&L, "POST", "/v1/forms/contact/submissions", mp, &r,
           "Content-Type: multipart/form-data; boundary=XyZ", NULL);
     assert_int_equal(r.status, 201);
     resp_free(&r);
 
-    const char *file = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ncy@example.org\r\n"
-                       "--XyZ\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"a.pdf\"\r\n"
-                       "Content-Type: application/pdf\r\n\r\n%PDF\r\n--XyZ--\r\n";
+    const char *file =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ncy@example.org\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"a.pdf\"\r\n"
+        "Content-Type: application/pdf\r\n\r\n%PDF\r\n--XyZ--\r\n";
     h_req(&L, "POST", "/v1/forms/contact/submissions", file, &r,
           "Content-Type: multipart/form-data; boundary=XyZ", NULL);
     assert_int_equal(r.status, 422);
@@ -143,7 +149,8 @@ static void t_extra_caps(void **state)
     (void)state;
     struct resp r;
     char body[16384];
-    int n = snprintf(body, sizeof(body), "{\"email\":\"x@example.org\",\"name\":\"X\",\"consent\":1");
+    int n =
+        snprintf(body, sizeof(body), "{\"email\":\"x@example.org\",\"name\":\"X\",\"consent\":1");
     for (int i = 0; i < 51; i++)
         n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"k%d\":\"v\"", i);
     snprintf(body + n, sizeof(body) - (size_t)n, "}");
@@ -155,8 +162,8 @@ static void t_extra_caps(void **state)
     char longv[1200];
     memset(longv, 'y', sizeof(longv));
     longv[sizeof(longv) - 1] = '\0';
-    snprintf(body, sizeof(body), "{\"email\":\"x@example.org\",\"name\":\"X\",\"consent\":1,\"note\":\"%s\"}",
-             longv);
+    snprintf(body, sizeof(body),
+             "{\"email\":\"x@example.org\",\"name\":\"X\",\"consent\":1,\"note\":\"%s\"}", longv);
     h_post_json(&L, "contact", body, &r);
     assert_int_equal(r.status, 422);
     assert_non_null(strstr(r.body, "{\"field\":\"note\",\"code\":\"too_long\""));
@@ -184,7 +191,8 @@ static void t_errors_400_404_405_415(void **state)
     assert_string_equal(h_header(&r, "Allow", allow, sizeof(allow)), "POST, OPTIONS");
     assert_non_null(strstr(r.body, "\"status\":405"));
     resp_free(&r);
-    h_req(&L, "POST", "/v1/forms/contact/submissions", "hello", &r, "Content-Type: text/plain", NULL);
+    h_req(&L, "POST", "/v1/forms/contact/submissions", "hello", &r, "Content-Type: text/plain",
+          NULL);
     assert_int_equal(r.status, 415);
     resp_free(&r);
     h_req(&L, "GET", "/nope", NULL, &r, NULL);
@@ -199,7 +207,8 @@ static void t_pages_and_health(void **state)
     struct resp r;
     h_req(&L, "GET", "/", NULL, &r, NULL);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "<form method=\"post\" action=\"/v1/forms/contact/submissions\">"));
+    assert_non_null(
+        strstr(r.body, "<form method=\"post\" action=\"/v1/forms/contact/submissions\">"));
     assert_non_null(strstr(r.body, "name=\"email\""));
     assert_non_null(strstr(r.body, "name=\"_gotcha\""));
     resp_free(&r);
@@ -232,16 +241,19 @@ static void t_flags(void **state)
     assert_int_equal(h_sql_int(&L, "SELECT flags FROM leads WHERE id = %Q", id), 0);
     resp_free(&r);
     /* disposable */
-    h_post_json(&L, "contact", "{\"email\":\"x@mailinator.com\",\"name\":\"X\",\"consent\":true}", &r);
+    h_post_json(&L, "contact", "{\"email\":\"x@mailinator.com\",\"name\":\"X\",\"consent\":true}",
+                &r);
     assert_int_equal(r.status, 201);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     assert_int_equal(h_sql_int(&L, "SELECT flags FROM leads WHERE id = %Q", id), 8);
     resp_free(&r);
     /* duplicate: same normalized email on the same form */
-    h_post_json(&L, "contact", "{\"email\":\"dup@example.org\",\"name\":\"D\",\"consent\":true}", &r);
+    h_post_json(&L, "contact", "{\"email\":\"dup@example.org\",\"name\":\"D\",\"consent\":true}",
+                &r);
     assert_true(h_json_str(r.body, "id", first, sizeof(first)));
     resp_free(&r);
-    h_post_json(&L, "contact", "{\"email\":\" DUP@example.org\",\"name\":\"D\",\"consent\":true}", &r);
+    h_post_json(&L, "contact", "{\"email\":\" DUP@example.org\",\"name\":\"D\",\"consent\":true}",
+                &r);
     assert_int_equal(r.status, 201);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     assert_int_equal(h_sql_int(&L, "SELECT flags FROM leads WHERE id = %Q", id), 4);
@@ -257,7 +269,8 @@ static void t_cors(void **state)
     struct resp r;
     char v[256], body[256];
     long long before = h_sql_int(&L, "SELECT count(*) FROM leads");
-    snprintf(body, sizeof(body), "{\"email\":\"c%d@example.org\",\"name\":\"C\",\"consent\":true}", ++counter);
+    snprintf(body, sizeof(body), "{\"email\":\"c%d@example.org\",\"name\":\"C\",\"consent\":true}",
+             ++counter);
     h_req(&L, "POST", "/v1/forms/contact/submissions", body, &r, "Content-Type: application/json",
           "Origin: https://evil.example", NULL);
     assert_int_equal(r.status, 403);
@@ -266,18 +279,22 @@ static void t_cors(void **state)
     h_req(&L, "POST", "/v1/forms/contact/submissions", body, &r, "Content-Type: application/json",
           "Origin: https://www.example.com", NULL);
     assert_int_equal(r.status, 201);
-    assert_string_equal(h_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)), "https://www.example.com");
+    assert_string_equal(h_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)),
+                        "https://www.example.com");
     assert_string_equal(h_header(&r, "Vary", v, sizeof(v)), "Origin");
     resp_free(&r);
-    h_req(&L, "OPTIONS", "/v1/forms/contact/submissions", NULL, &r, "Origin: https://www.example.com",
-          "Access-Control-Request-Method: POST", NULL);
+    h_req(&L, "OPTIONS", "/v1/forms/contact/submissions", NULL, &r,
+          "Origin: https://www.example.com", "Access-Control-Request-Method: POST", NULL);
     assert_int_equal(r.status, 204);
-    assert_string_equal(h_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)), "https://www.example.com");
+    assert_string_equal(h_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)),
+                        "https://www.example.com");
     assert_non_null(strstr(h_header(&r, "Access-Control-Allow-Methods", v, sizeof(v)), "POST"));
-    assert_string_equal(h_header(&r, "Access-Control-Allow-Headers", v, sizeof(v)), "Content-Type, Idempotency-Key");
+    assert_string_equal(h_header(&r, "Access-Control-Allow-Headers", v, sizeof(v)),
+                        "Content-Type, Idempotency-Key");
     assert_non_null(h_header(&r, "Access-Control-Max-Age", v, sizeof(v)));
     resp_free(&r);
-    h_req(&L, "OPTIONS", "/v1/forms/contact/submissions", NULL, &r, "Origin: https://evil.example", NULL);
+    h_req(&L, "OPTIONS", "/v1/forms/contact/submissions", NULL, &r, "Origin: https://evil.example",
+          NULL);
     assert_int_equal(r.status, 403);
     resp_free(&r);
 }
@@ -299,8 +316,9 @@ static void t_idempotency(void **state)
     assert_true(h_json_str(r2.body, "id", id2, sizeof(id2)));
     assert_string_equal(id1, id2);
     assert_int_equal(h_sql_int(&L, "SELECT count(*) FROM leads"), before + 1);
-    h_req(&L, "POST", "/v1/forms/contact/submissions", "{\"email\":\"other@example.org\",\"name\":\"I\",\"consent\":true}",
-          &r3, "Content-Type: application/json", "Idempotency-Key: key-123", NULL);
+    h_req(&L, "POST", "/v1/forms/contact/submissions",
+          "{\"email\":\"other@example.org\",\"name\":\"I\",\"consent\":true}", &r3,
+          "Content-Type: application/json", "Idempotency-Key: key-123", NULL);
     assert_int_equal(r3.status, 409);
     assert_int_equal(h_sql_int(&L, "SELECT count(*) FROM leads"), before + 1);
     resp_free(&r1);
@@ -315,21 +333,22 @@ static void t_html_form(void **state)
     char v[512];
     const char *accept = "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     const char *ct = "Content-Type: application/x-www-form-urlencoded";
-    h_req(&L, "POST", "/v1/forms/contact/submissions", "email=h1%40example.org&name=H&consent=on", &r,
-          ct, accept, NULL);
+    h_req(&L, "POST", "/v1/forms/contact/submissions", "email=h1%40example.org&name=H&consent=on",
+          &r, ct, accept, NULL);
     assert_int_equal(r.status, 303);
     assert_string_equal(h_header(&r, "Location", v, sizeof(v)), "/thanks");
     resp_free(&r);
     h_req(&L, "POST", "/v1/forms/contact/submissions",
-          "email=h2%40example.org&name=H&consent=on&_next=https%3A%2F%2Fwww.example.com%2Fdone", &r, ct,
-          accept, NULL);
+          "email=h2%40example.org&name=H&consent=on&_next=https%3A%2F%2Fwww.example.com%2Fdone", &r,
+          ct, accept, NULL);
     assert_int_equal(r.status, 303);
     assert_string_equal(h_header(&r, "Location", v, sizeof(v)), "https://www.example.com/done");
     assert_null(strstr(v, "h2"));
     resp_free(&r);
     /* _next to an origin that is not allowed falls back: no open redirect */
     h_req(&L, "POST", "/v1/forms/contact/submissions",
-          "email=h3%40example.org&name=H&consent=on&_next=https%3A%2F%2Fevil.example%2F", &r, ct, accept, NULL);
+          "email=h3%40example.org&name=H&consent=on&_next=https%3A%2F%2Fevil.example%2F", &r, ct,
+          accept, NULL);
     assert_int_equal(r.status, 303);
     assert_string_equal(h_header(&r, "Location", v, sizeof(v)), "/thanks");
     resp_free(&r);
@@ -353,8 +372,9 @@ static void t_attribution_from_headers_and_query(void **state)
     assert_int_equal(r.status, 201);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     h_sql_text(&L, v, sizeof(v), "SELECT attribution FROM leads WHERE id = %Q", id);
-    assert_string_equal(v, "{\"utm_source\":\"bing\",\"referrer\":\"https://www.example.com/landing?x=1\","
-                           "\"landing_page\":\"https://www.example.com/landing?x=1\"}");
+    assert_string_equal(
+        v, "{\"utm_source\":\"bing\",\"referrer\":\"https://www.example.com/landing?x=1\","
+           "\"landing_page\":\"https://www.example.com/landing?x=1\"}");
     h_sql_text(&L, v, sizeof(v), "SELECT client FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "{\"ip\":\"127.0.0.1\",\"user_agent\":\"TestAgent/1.0\"}");
     resp_free(&r);
@@ -364,8 +384,10 @@ static void t_logs_have_no_personal_data(void **state)
 {
     (void)state;
     struct resp r;
-    h_post_json(&L, "contact", "{\"email\":\"secret.person@example.org\",\"name\":\"Zelda Quux\","
-                               "\"phone\":\"+4915112345678\",\"consent\":true}", &r);
+    h_post_json(&L, "contact",
+                "{\"email\":\"secret.person@example.org\",\"name\":\"Zelda Quux\","
+                "\"phone\":\"+4915112345678\",\"consent\":true}",
+                &r);
     assert_int_equal(r.status, 201);
     char id[64];
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));

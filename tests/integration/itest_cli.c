@@ -1,0 +1,117 @@
+/* itest_cli.c: the command line: check-config, migrate, --version, --help,
+ * and serve with the built-in config. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *bin(void)
+{
+    static char abs[4096];
+    if (!abs[0] && !realpath(getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd", abs))
+        fail_msg("no leadd binary");
+    return abs;
+}
+
+/* Runs a shell command, captures stdout+stderr, returns the exit status. */
+static int run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void t_check_config(void **state)
+{
+    (void)state;
+    char out[8192], path[] = "/tmp/leadd-cli-XXXXXX";
+    int fd = mkstemp(path);
+    const char *bad = "[server]\nthreads = lots\n[form.contact]\nfield.email = emial\n";
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    assert_int_equal(run(out, sizeof(out), "%s check-config -c %s", bin(), path), 1);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:2: ", path);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof(want), "%s:4: field 'email': unknown type 'emial'", path);
+    assert_non_null(strstr(out, want));
+    unlink(path);
+    assert_int_equal(run(out, sizeof(out), "%s check-config -c config.example.ini", bin()), 0);
+    assert_non_null(strstr(out, "config.example.ini: ok"));
+    assert_int_equal(run(out, sizeof(out), "%s check-config", bin()), 2);
+}
+
+static void t_migrate(void **state)
+{
+    (void)state;
+    char out[4096], dir[] = "/tmp/leadd-cli-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
+                         bin(), getcwd((char[512]){0}, 512)),
+                     0);
+    assert_non_null(strstr(out, "applied to 'leadd.db'"));
+    assert_null(strstr(out, "0 migrations"));
+    assert_int_equal(run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
+                         bin(), getcwd((char[512]){0}, 512)),
+                     0);
+    assert_non_null(strstr(out, "0 migrations applied"));
+    assert_int_equal(run(out, sizeof(out), "rm -rf %s", dir), 0);
+}
+
+static void t_version_help(void **state)
+{
+    (void)state;
+    char out[4096];
+    assert_int_equal(run(out, sizeof(out), "%s --version", bin()), 0);
+    assert_non_null(strstr(out, "leadd 0."));
+    assert_int_equal(run(out, sizeof(out), "%s --help", bin()), 0);
+    assert_non_null(strstr(out, "leadd serve [-c FILE] [--set section.key=value]"));
+    assert_int_equal(run(out, sizeof(out), "%s frobnicate", bin()), 2);
+    assert_int_equal(run(out, sizeof(out), "%s serve --set threads=1", bin()), 1);
+    assert_non_null(strstr(out, "--set:1: expected section.key=value"));
+}
+
+static void t_serve_builtin_config(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    h_start(&l, NULL, NULL); /* no -c: config.example.ini built in */
+    h_req(&l, "GET", "/", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "action=\"/v1/forms/contact/submissions\""));
+    resp_free(&r);
+    h_req(&l, "POST", "/v1/forms/contact/submissions",
+          "email=demo%40example.org&name=Demo&consent=on&_elapsed_ms=5000", &r,
+          "Content-Type: application/x-www-form-urlencoded", "Origin: http://127.0.0.1:8080",
+          "Accept: text/html", NULL);
+    assert_int_equal(r.status, 303);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'demo@example.org'"),
+                     1);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_check_config),
+        cmocka_unit_test(t_migrate),
+        cmocka_unit_test(t_version_help),
+        cmocka_unit_test(t_serve_builtin_config),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}

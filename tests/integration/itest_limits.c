@@ -1,0 +1,149 @@
+/* itest_limits.c: body size limit, rate limit, trusted proxies, and the
+ * graceful shutdown that finishes a request in flight. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void t_body_limit(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    h_start(&l, H_BASE_INI, "server.max_body_bytes=1024", NULL);
+    char *big = malloc(200000);
+    memset(big, 'a', 199999);
+    big[199999] = '\0';
+    memcpy(big, "{\"email\":\"", 10);
+    /* Content-Length over the cap: refused before the body is read. */
+    h_post_json(&l, "contact", big, &r);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "\"status\":413"));
+    resp_free(&r);
+    /* Chunked, so no Content-Length: counted as it arrives, then 413. */
+    h_req(&l, "POST", "/v1/forms/contact/submissions", big, &r, "Content-Type: application/json",
+          "Transfer-Encoding: chunked", NULL);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    free(big);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads"), 0);
+    /* The server still serves. */
+    h_post_json(&l, "contact", "{\"email\":\"a@example.org\",\"name\":\"A\",\"consent\":true}", &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_rate_limit(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char v[64], body[256];
+    h_start(&l, H_BASE_INI, "form.contact.rate_limit=3/min", NULL);
+    for (int i = 0; i < 3; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"email\":\"r%d@example.org\",\"name\":\"R\",\"consent\":true}", i);
+        h_post_json(&l, "contact", body, &r);
+        assert_int_equal(r.status, 201);
+        resp_free(&r);
+    }
+    h_post_json(&l, "contact", "{\"email\":\"r9@example.org\",\"name\":\"R\",\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 429);
+    long long retry = atoll(h_header(&r, "Retry-After", v, sizeof(v)));
+    assert_true(retry >= 1 && retry <= 60);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads"), 3);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_trusted_proxies(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64], v[256];
+    const char *body = "{\"email\":\"p@example.org\",\"name\":\"P\",\"consent\":true}";
+    /* The peer (127.0.0.1) is not trusted: X-Forwarded-For is ignored. */
+    h_start(&l, H_BASE_INI, "server.trusted_proxies=10.0.0.0/8", NULL);
+    h_req(&l, "POST", "/v1/forms/contact/submissions", body, &r, "Content-Type: application/json",
+          "X-Forwarded-For: 203.0.113.9", NULL);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    h_sql_text(&l, v, sizeof(v), "SELECT json_extract(client, '$.ip') FROM leads WHERE id = %Q",
+               id);
+    assert_string_equal(v, "127.0.0.1");
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    /* Trusted: the rightmost address that is not a proxy is the client's. */
+    h_start(&l, H_BASE_INI, "server.trusted_proxies=127.0.0.1 10.0.0.0/8", NULL);
+    h_req(&l, "POST", "/v1/forms/contact/submissions", body, &r, "Content-Type: application/json",
+          "X-Forwarded-For: 198.51.100.1, 203.0.113.9, 10.1.2.3", NULL);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    h_sql_text(&l, v, sizeof(v), "SELECT json_extract(client, '$.ip') FROM leads WHERE id = %Q",
+               id);
+    assert_string_equal(v, "203.0.113.9");
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_graceful_shutdown_finishes_in_flight(void **state)
+{
+    (void)state;
+    struct leadd l;
+    const char *body = "{\"email\":\"late@example.org\",\"name\":\"L\",\"consent\":true}";
+    char head[256];
+    h_start(&l, H_BASE_INI, NULL);
+    int fd = h_connect(&l);
+    snprintf(head, sizeof(head),
+             "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             "application/json\r\nContent-Length: %zu\r\nExpect: 100-continue\r\n"
+             "Connection: close\r\n\r\n",
+             strlen(body));
+    h_send(fd, head);
+    /* "100 Continue" comes once leadd has taken the request in: it is in flight. */
+    char got[256] = "";
+    size_t n = 0;
+    while (!strstr(got, "\r\n\r\n") && n < sizeof(got) - 1) {
+        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
+        assert_true(k > 0);
+        n += (size_t)k;
+        got[n] = '\0';
+    }
+    assert_non_null(strstr(got, "100 Continue"));
+    h_send(fd, "{\"email\":");
+    kill(l.pid, SIGTERM);
+    assert_true(h_wait_log(&l, "got SIGTERM", 10000));
+    h_send(fd, body + 9);
+    char *resp = h_read_all(fd);
+    close(fd);
+    assert_non_null(strstr(resp, "HTTP/1.1 201"));
+    free(resp);
+    int status;
+    waitpid(l.pid, &status, 0);
+    l.pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'late@example.org'"),
+                     1);
+    h_cleanup(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_body_limit),
+        cmocka_unit_test(t_rate_limit),
+        cmocka_unit_test(t_trusted_proxies),
+        cmocka_unit_test(t_graceful_shutdown_finishes_in_flight),
+    };
+    return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
+}

@@ -1,0 +1,209 @@
+/* test_config.c: the loader on good files, the built-in example, --set, and
+ * every kind of bad line with its file:line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "leadd/config.h"
+#include "leadd/score.h"
+
+static char path[64];
+
+static void write_ini(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/leadd-cfg-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void t_builtin_example(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    assert_int_equal(config_load(&c, NULL, NULL, 0, &d), 0);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_int_equal(c.threads, 4);
+    assert_int_equal(c.max_body_bytes, 65536);
+    assert_string_equal(c.db_path, "leadd.db");
+    assert_int_equal(c.durability, DURABILITY_FULL);
+    assert_int_equal(c.nforms, 1);
+    const struct form *f = config_form(&c, "contact", 7);
+    assert_non_null(f);
+    assert_int_equal(f->nfields, 7);
+    assert_int_equal(f->fields[0].type, FT_EMAIL);
+    assert_true(f->fields[0].required);
+    assert_int_equal(f->fields[4].type, FT_INTEGER);
+    assert_true(f->fields[4].has_max);
+    assert_true(f->fields[4].max == 100000000.0);
+    assert_true(form_origin_allowed(f, "http://localhost:8080", 21));
+    assert_false(form_origin_allowed(f, "http://evil.example", 19));
+    assert_string_equal(f->redirect, "/thanks");
+    assert_string_equal(f->honeypot, "_gotcha");
+    assert_int_equal(f->min_fill_ms, 1500);
+    assert_int_equal(f->dedupe_window_hours, 24);
+    assert_int_equal(f->rate_limit, 30);
+    assert_int_equal(f->rate_window_s, 60);
+    assert_int_equal(f->nrules, 5);
+    assert_int_equal(f->grade_hot, 60);
+    assert_int_equal(f->qualify_at, 40);
+    config_release(&c);
+    config_diag_release(&d);
+}
+
+static void t_example_file_equals_builtin(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    /* Run from the repository root (make test does). */
+    int rc = config_load(&c, "config.example.ini", NULL, 0, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msg[i]);
+    assert_int_equal(rc, 0);
+    config_release(&c);
+    config_diag_release(&d);
+}
+
+static void t_sets_override(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    char *sets[] = {"server.listen=[::1]:0",        "storage.durability=normal",
+                    "form.contact.min_fill_ms=0",   "form.contact.field.extra_field=text max=3",
+                    "form.other.field.email=email", "server.trusted_proxies=10.0.0.0/8 ::1"};
+    assert_int_equal(config_load(&c, NULL, sets, 6, &d), 0);
+    assert_string_equal(c.listen_host, "::1");
+    assert_int_equal(c.listen_port, 0);
+    assert_int_equal(c.durability, DURABILITY_NORMAL);
+    assert_int_equal(c.nforms, 2);
+    assert_int_equal(c.forms[0].min_fill_ms, 0);
+    assert_int_equal(c.forms[0].nfields, 8);
+    assert_int_equal(c.nproxies, 2);
+    assert_true(cidr_match(c.proxies, c.nproxies, "10.20.30.40"));
+    assert_true(cidr_match(c.proxies, c.nproxies, "::1"));
+    assert_false(cidr_match(c.proxies, c.nproxies, "11.0.0.1"));
+    assert_false(cidr_match(c.proxies, c.nproxies, "not-an-ip"));
+    config_release(&c);
+    config_diag_release(&d);
+}
+
+static void t_bad_lines_name_file_and_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ini;
+        int line;
+        const char *msg;
+    } rows[] = {
+        {"[server]\nthreads = 0\n", 2, "expected a whole number from 1 to 256, got '0'"},
+        {"[server]\nthreads = many\n", 2, "got 'many'"},
+        {"[server]\nlisten = localhost\n", 2, "listen: expected host:port"},
+        {"[server]\nlisten = example.com:80\n", 2, "not an IPv4 or IPv6 address"},
+        {"[server]\nlisten = 127.0.0.1:70000\n", 2, "listen: expected host:port"},
+        {"[server]\ncolour = blue\n", 2, "unknown key 'colour' in [server]"},
+        {"[server]\ntrusted_proxies = 10.0.0.0/33\n", 2, "trusted_proxies: '10.0.0.0/33'"},
+        {"[storage]\ndurability = sometimes\n", 2, "durability: expected full or normal"},
+        {"[cache]\nsize = 1\n", 2, "unknown section [cache]"},
+        {"[server]\njust some words\n", 2, "expected 'key = value' or '[section]'"},
+        {"[server\n", 1, "section header without ']'"},
+        {"[form.contact]\nfield.email = email\nfield.email = text\n", 3,
+         "'field.email' is set twice"},
+        {"[form.contact]\nfield.email = mail required\n", 2, "unknown type 'mail'"},
+        {"[form.contact]\nfield.x = text max=abc\n", 2, "bad max value"},
+        {"[form.contact]\nfield.x = text\nrate_limit = 10/fortnight\n", 3, "rate_limit"},
+        {"[form.contact]\nfield.x = text\nallowed_origins = example.com\n", 3, "is not an origin"},
+        {"[form.contact]\nfield.x = text\nmin_fill_ms = -1\n", 3, "from 0 to 3600000"},
+        {"[form.contact]\nfield.x = text\ndisposable_domains = /nonexistent/list\n", 3,
+         "cannot read '/nonexistent/list'"},
+        {"[form.contact]\nfield.x = text\nwhatever = 1\n", 3,
+         "unknown key 'whatever' in [form.contact]"},
+        {"[form.contact]\nfield.x = text\nscore.a = x present\nscore.a = x absent => 1\n", 3,
+         "expected 'CONDITION => POINTS'"},
+        {"[form.contact]\nfield.x = text\nscore.a = x present => lots\n", 3,
+         "points must be a whole number"},
+        {"[form.contact]\nfield.x = text\nscore.a = x is big => 1\n", 3, "cannot read condition"},
+        {"[form.contact]\nfield.x = text\nscore.a = x > big => 1\n", 3, "needs a number"},
+        {"[form.contact]\nfield.x = text\n\nscore.a = y present => 1\n", 4,
+         "'y' is neither a declared field"},
+        {"[form.contact]\nfield.x = text\nscore.a = x domain in a.com => 1\n", 3,
+         "needs an email field"},
+        {"[form.b@d]\nfield.x = text\n", 2, "bad form id 'b@d'"},
+        {"[server]\nthreads = 2\nthreads = 3\n", 3, "'threads' is set twice in [server]"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct config c;
+        struct config_diag d;
+        char want[256];
+        write_ini(rows[i].ini);
+        assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+        snprintf(want, sizeof(want), "%s:%d: ", path, rows[i].line);
+        int found = 0;
+        for (size_t k = 0; k < d.n; k++)
+            found |= !strncmp(d.msg[k], want, strlen(want)) && strstr(d.msg[k], rows[i].msg);
+        if (!found)
+            fail_msg("row %zu: want '%s...%s', got '%s'", i, want, rows[i].msg,
+                     d.n ? d.msg[0] : "(nothing)");
+        config_diag_release(&d);
+        unlink(path);
+    }
+}
+
+static void t_every_problem_reported(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    write_ini("[server]\nthreads = 0\nmax_body_bytes = 1\n[storage]\ndurability = x\n");
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    /* three bad lines and no form at all: four messages */
+    assert_int_equal(d.n, 4);
+    config_diag_release(&d);
+    unlink(path);
+    char long_line[2000];
+    memset(long_line, 'a', sizeof(long_line));
+    memcpy(long_line, "[server]\nx = ", 13);
+    long_line[sizeof(long_line) - 1] = '\0';
+    write_ini(long_line);
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    assert_non_null(strstr(d.msg[0], ":2: line is too long"));
+    config_diag_release(&d);
+    unlink(path);
+}
+
+static void t_bad_set(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    char *sets[] = {"threads=4", "server.threads=999"};
+    assert_int_equal(config_load(&c, NULL, sets, 2, &d), LEADD_EINVAL);
+    assert_int_equal(d.n, 2);
+    assert_non_null(strstr(d.msg[0], "--set:1: expected section.key=value"));
+    assert_non_null(strstr(d.msg[1], "--set:2: expected a whole number"));
+    config_diag_release(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_builtin_example),
+        cmocka_unit_test(t_example_file_equals_builtin),
+        cmocka_unit_test(t_sets_override),
+        cmocka_unit_test(t_bad_lines_name_file_and_line),
+        cmocka_unit_test(t_every_problem_reported),
+        cmocka_unit_test(t_bad_set),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,199 @@
+/* test_util.c: SHA-256 and HMAC vectors, ULIDs, RFC 3339, the JSON writer,
+ * UTF-8 checks and capped buffers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "leadd/buf.h"
+#include "leadd/jsonw.h"
+#include "leadd/log.h"
+#include "leadd/sha256.h"
+#include "leadd/strutil.h"
+#include "leadd/ulid.h"
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static void t_sha256_vectors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } rows[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    unsigned char d[SHA256_LEN];
+    char h[65];
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sha256(rows[i].in, strlen(rows[i].in), d);
+        hex(d, SHA256_LEN, h);
+        assert_string_equal(h, rows[i].out);
+    }
+    /* a million 'a's, fed in odd pieces */
+    struct sha256 c;
+    char a[997];
+    memset(a, 'a', sizeof(a));
+    sha256_init(&c);
+    size_t left = 1000000;
+    while (left) {
+        size_t k = left < sizeof(a) ? left : sizeof(a);
+        sha256_update(&c, a, k);
+        left -= k;
+    }
+    sha256_final(&c, d);
+    hex(d, SHA256_LEN, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void t_hmac_rfc4231(void **state)
+{
+    (void)state;
+    unsigned char key[20], d[SHA256_LEN];
+    char h[65];
+    memset(key, 0x0b, sizeof(key));
+    const void *parts[] = {"Hi ", "There"};
+    size_t lens[] = {3, 5};
+    hmac_sha256(key, sizeof(key), parts, lens, 2, d);
+    hex(d, SHA256_LEN, h);
+    assert_string_equal(h, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    /* test case 6: a key longer than the block */
+    unsigned char big[131];
+    memset(big, 0xaa, sizeof(big));
+    const void *m[] = {"Test Using Larger Than Block-Size Key - Hash Key First"};
+    size_t ml[] = {54};
+    hmac_sha256(big, sizeof(big), m, ml, 1, d);
+    hex(d, SHA256_LEN, h);
+    assert_string_equal(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+static void t_ulid_monotonic(void **state)
+{
+    (void)state;
+    struct ulid_gen g;
+    char prev[ULID_LEN + 1] = "", id[ULID_LEN + 1];
+    ulid_gen_init(&g);
+    uint64_t t = 1795421055006ULL;
+    for (int i = 0; i < 100000; i++) {
+        /* the same millisecond many times, and a clock that steps back */
+        uint64_t now = t + (uint64_t)(i / 1000) - (i % 7 == 0 ? 5 : 0);
+        ulid_next(&g, now, id);
+        assert_true(ulid_valid(id));
+        if (strcmp(id, prev) <= 0)
+            fail_msg("not increasing: %s then %s", prev, id);
+        memcpy(prev, id, sizeof(id));
+    }
+    ulid_next(&g, t + 1000, id);
+    assert_true(ulid_time_ms(id) >= t + 100);
+    assert_false(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAVX"));
+    assert_false(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAU")); /* U is not Crockford */
+    assert_true(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+    assert_int_equal(ulid_time_ms("01ARYZ6S41TSV4RRFFQ69G5FAV"),
+                     1469918176385ULL); /* the ULID spec example */
+}
+
+static void t_rfc3339(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int rc;
+        int64_t ms;
+    } rows[] = {
+        {"1970-01-01T00:00:00Z", 0, 0},
+        {"2026-11-23T08:04:15.006Z", 0, 1795421055006LL},
+        {"2026-11-23T09:04:15.006+01:00", 0, 1795421055006LL},
+        {"2026-11-23T08:04:15.0069Z", 0, 1795421055006LL},
+        {"2000-02-29T12:00:00-00:30", 0, 951827400000LL},
+        {"2026-11-23", LEADD_EINVAL, 0},
+        {"2026-13-01T00:00:00Z", LEADD_EINVAL, 0},
+        {"2026-11-23T08:04:15", LEADD_EINVAL, 0},
+        {"2026-11-23T08:04:15Zjunk", LEADD_EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t ms = -1;
+        assert_int_equal(rfc3339_parse(rows[i].in, &ms), rows[i].rc);
+        if (!rows[i].rc && ms != rows[i].ms)
+            fail_msg("row %zu '%s': %lld", i, rows[i].in, (long long)ms);
+    }
+    char out[32];
+    rfc3339_ms(1795421055006ULL, out);
+    assert_string_equal(out, "2026-11-23T08:04:15.006Z");
+}
+
+static void t_json_writer(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } rows[] = {
+        {"plain", "\"plain\""},
+        {"q\"b\\s/", "\"q\\\"b\\\\s/\""},
+        {"\n\r\t\x01\x1f", "\"\\n\\r\\t\\u0001\\u001f\""},
+        {"\xc3\xa9\xe2\x82\xac", "\"\xc3\xa9\xe2\x82\xac\""},
+        {"bad\xff!", "\"bad\xef\xbf\xbd!\""},
+        {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* a surrogate: not UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct buf b = BUF_INIT(1024);
+        assert_int_equal(jw_str(&b, rows[i].in), 0);
+        assert_string_equal(buf_str(&b), rows[i].out);
+        buf_release(&b);
+    }
+    struct buf b = BUF_INIT(1024);
+    assert_int_equal(jw_num(&b, 0.1), 0);
+    assert_int_equal(buf_addc(&b, ' '), 0);
+    assert_int_equal(jw_num(&b, 25000), 0);
+    assert_int_equal(buf_addc(&b, ' '), 0);
+    assert_int_equal(jw_num(&b, 1.0 / 3.0), 0);
+    assert_string_equal(buf_str(&b), "0.1 25000 0.33333333333333331");
+    buf_release(&b);
+}
+
+static void t_buf_cap(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(10);
+    assert_int_equal(buf_adds(&b, "0123456789"), 0);
+    assert_int_equal(buf_addc(&b, 'x'), LEADD_ETOOBIG);
+    assert_string_equal(buf_str(&b), "0123456789");
+    assert_int_equal(buf_addf(&b, "%d", 1), LEADD_ETOOBIG);
+    buf_release(&b);
+    assert_string_equal(buf_str(&b), "");
+}
+
+static void t_utf8(void **state)
+{
+    (void)state;
+    assert_true(utf8_valid("h\xc3\xa9llo", 6));
+    assert_false(utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(utf8_valid("a\0b", 3));
+    assert_int_equal(utf8_chars("\xc3\xa9\xe2\x82\xac"
+                                "a",
+                                6),
+                     3);
+    assert_int_equal(utf8_clip("\xc3\xa9\xc3\xa9", 4, 3), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_sha256_vectors), cmocka_unit_test(t_hmac_rfc4231),
+        cmocka_unit_test(t_ulid_monotonic), cmocka_unit_test(t_rfc3339),
+        cmocka_unit_test(t_json_writer),    cmocka_unit_test(t_buf_cap),
+        cmocka_unit_test(t_utf8),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
