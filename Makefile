@@ -33,7 +33,7 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o
 UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
-HARNESS := $(O)/tests/harness.o
+HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o
 
 .PHONY: all deps run test check bench fuzz lint format clean
 .SECONDARY:
@@ -78,7 +78,7 @@ $(O)/gen/config_files.c: $(O)/embed config.example.ini
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
-$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h
+$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h tests/integration/receiver.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/integration -c -o $@ $<
 

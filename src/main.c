@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "leadd/config.h"
+#include "leadd/forward.h"
 #include "leadd/http.h"
 #include "leadd/log.h"
 #include "leadd/store.h"
@@ -82,6 +83,7 @@ static int serve(const struct args *a)
 {
     struct config cfg;
     struct store *st = NULL;
+    struct forward *fw = NULL;
     struct http *h = NULL;
     sigset_t set;
     int sig, rc = 1;
@@ -99,7 +101,7 @@ static int serve(const struct args *a)
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
     }
-    if (http_start(&h, &cfg, st))
+    if (forward_start(&fw, &cfg, st) || http_start(&h, &cfg, st))
         goto out;
     log_info("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
@@ -110,12 +112,15 @@ static int serve(const struct args *a)
     rc = 0;
 out:
     http_stop(&h, SHUTDOWN_GRACE_MS);
+    forward_stop(&fw); /* deliveries in flight finish within their timeouts */
     store_close(&st);
     if (rc == 0)
         log_info("stopped cleanly");
     config_release(&cfg);
     return rc;
 }
+
+static int run(const struct args *ap);
 
 int main(int argc, char **argv)
 {
@@ -124,6 +129,18 @@ int main(int argc, char **argv)
         fputs(USAGE, stderr);
         return 2;
     }
+    if (forward_global_init()) {
+        fprintf(stderr, "leadd: unable to initialise libcurl\n");
+        return 1;
+    }
+    int rc = run(&a);
+    forward_global_cleanup();
+    return rc;
+}
+
+static int run(const struct args *ap)
+{
+    struct args a = *ap;
     if (!strcmp(a.cmd, "serve"))
         return serve(&a);
     if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {

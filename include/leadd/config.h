@@ -22,7 +22,29 @@ struct cidr {
     int bits;
 };
 
-struct webhook; /* forward.h */
+#define CONFIG_MAX_WEBHOOKS 32
+#define WEBHOOK_MAX_HEADERS 16
+#define WEBHOOK_MAX_SCHEDULE 32
+
+struct webhook_header {
+    char *name, *value;
+};
+
+/* A [webhook.NAME] section: where leads are forwarded, and how. */
+struct webhook {
+    char *name;
+    char *url;
+    unsigned char secret[256]; /* the key: base64-decoded text after whsec_ */
+    size_t secret_len;
+    struct strset forms; /* form ids; see all_forms */
+    bool all_forms;      /* forms = * */
+    bool when_all;       /* when = all (lead.created) rather than qualified */
+    long long timeout_ms;
+    long long schedule[WEBHOOK_MAX_SCHEDULE]; /* delays after each failed attempt, in ms */
+    size_t nschedule;
+    struct webhook_header headers[WEBHOOK_MAX_HEADERS];
+    size_t nheaders;
+};
 
 struct config {
     /* [server] */
@@ -43,6 +65,8 @@ struct config {
     struct form *forms;
     size_t nforms;
     struct strset disposable_default;
+    struct webhook *webhooks;
+    size_t nwebhooks;
     /* bookkeeping */
     char *trusted_proxies_text;
     char *durability_text;
@@ -65,6 +89,14 @@ void config_release(struct config *cfg);
 
 /* config_form: the form with that id, or NULL. */
 const struct form *config_form(const struct config *cfg, const char *id, size_t len);
+
+/* config_webhook: the webhook with that name, or NULL. */
+const struct webhook *config_webhook(const struct config *cfg, const char *name);
+/* webhook_takes: whether webhook w forwards leads of form `form`. */
+bool webhook_takes(const struct webhook *w, const char *form);
+/* base64_decode: decodes standard base64 (padding optional) into out.
+ * Returns the length, or -1 when the text is not base64 or out is too small. */
+long base64_decode(const char *in, unsigned char *out, size_t cap);
 
 /* cidr_match: whether the printable address ip lies in any of the prefixes. */
 bool cidr_match(const struct cidr *v, size_t n, const char *ip);

@@ -26,6 +26,12 @@ struct store_opts {
     bool durable_full; /* synchronous=FULL: fsync before a commit returns */
 };
 
+/* One webhook delivery to queue with a lead (skipped for duplicates). */
+struct store_delivery {
+    const char *webhook;
+    const char *event; /* "lead.qualified" or "lead.created" */
+};
+
 /* A lead as the writer inserts it. Strings are borrowed from the job's owner
  * until the job is done; NULL where absent. */
 struct store_lead {
@@ -42,6 +48,8 @@ struct store_lead {
     const char *idem_key;       /* Idempotency-Key, or NULL */
     unsigned char body_hash[SHA256_LEN];
     int status; /* the HTTP status this submission answers, kept for replays */
+    const struct store_delivery *deliveries;
+    size_t ndeliveries;
 };
 
 struct store_job {
@@ -73,6 +81,48 @@ LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 LEADD_MUST_CHECK int store_submit(struct store *st, struct store_job *job);
 /* store_writable: whether the last write succeeded (for /readyz). */
 bool store_writable(const struct store *st);
+
+/* store_set_outbox_hook: fn(arg) is called on the writer thread after each
+ * commit that queued deliveries (the forwarder wakes up on it). */
+void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg);
+
+/* ---- the outbox, for the forwarder's one thread ----
+ * These use a connection of their own: call them from one thread only. */
+
+struct outbox_item {
+    long long id;
+    char lead_id[ULID_LEN + 1];
+    char webhook[80];
+    char webhook_id[40];
+    char event[32];
+    char created_at[32]; /* when the delivery was queued: the event's timestamp */
+    int attempts;        /* attempts made before this one */
+    char *lead_json;     /* the lead as the API shows it (owned; free()) */
+};
+
+struct outbox_attempt {
+    uint64_t at_ms;
+    long status;       /* 0: no HTTP status */
+    const char *error; /* NULL on success */
+    long duration_ms;
+    const char *response;
+    size_t response_len;
+};
+
+/* store_outbox_claim: marks up to max due deliveries of one webhook as
+ * delivering and returns them in out[0..*n). Free each lead_json. */
+LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, uint64_t now_ms,
+                                        size_t max, struct outbox_item *out, size_t *n);
+/* store_outbox_next_due: the earliest next attempt of any pending delivery,
+ * or UINT64_MAX when none is pending. */
+uint64_t store_outbox_next_due(struct store *st);
+/* store_outbox_record: records an attempt and the delivery's new state
+ * ("pending" with next_ms, "delivered" or "dead"). */
+LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
+                                         const struct outbox_attempt *a, const char *state,
+                                         uint64_t next_ms);
+
+/* store_lead_json_conn: internal to the store; see store_lead_json() (query API). */
 
 struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;

@@ -292,7 +292,117 @@ static int set_disposable(struct loader *ld, void *p, const char *val, long long
     return 0;
 }
 
-enum scope { SC_SERVER, SC_STORAGE, SC_FORM };
+long base64_decode(const char *in, unsigned char *out, size_t cap)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    const char *p = in;
+    for (; *p && *p != '='; p++) {
+        const char *c = strchr(A, *p);
+        if (!c || !*p)
+            return -1;
+        acc = (acc << 6) | (unsigned)(c - A);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == cap)
+                return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    while (*p == '=')
+        p++;
+    return *p ? -1 : (long)n;
+}
+
+static int set_url(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    (void)min;
+    (void)max;
+    if ((strncmp(val, "http://", 7) || !val[7]) && (strncmp(val, "https://", 8) || !val[8])) {
+        diag(ld, "url: expected an http:// or https:// URL, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, p, val, 0, 0);
+}
+
+static int set_secret(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct webhook *w = p;
+    (void)min;
+    (void)max;
+    long n = strncmp(val, "whsec_", 6) ? -1 : base64_decode(val + 6, w->secret, sizeof(w->secret));
+    if (n < 16) {
+        diag(ld, "secret: expected whsec_ and base64 of at least 16 bytes");
+        return LEADD_EINVAL;
+    }
+    w->secret_len = (size_t)n;
+    return 0;
+}
+
+static int set_forms(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct webhook *w = p;
+    (void)min;
+    (void)max;
+    strset_release(&w->forms);
+    w->all_forms = !strcmp(val, "*");
+    if (!w->all_forms && strset_add_words(&w->forms, val))
+        ld->rc = LEADD_ENOMEM;
+    strset_finish(&w->forms);
+    return 0;
+}
+
+static int set_when(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    (void)min;
+    (void)max;
+    if (strcmp(val, "qualified") && strcmp(val, "all")) {
+        diag(ld, "when: expected qualified or all, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    *(bool *)p = !strcmp(val, "all");
+    return 0;
+}
+
+static int set_schedule(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct webhook *w = p;
+    (void)min;
+    (void)max;
+    w->nschedule = 0;
+    for (const char *s = val; *s;) {
+        s += strspn(s, " \t");
+        size_t n = strcspn(s, " \t");
+        if (!n)
+            break;
+        size_t digits = strspn(s, "0123456789");
+        long long v, unit = 0;
+        const char *u = s + digits;
+        size_t ul = n - digits;
+        if (ul == 2 && !strncmp(u, "ms", 2))
+            unit = 1;
+        else if (ul == 1 && *u == 's')
+            unit = 1000;
+        else if (ul == 1 && *u == 'm')
+            unit = 60000;
+        else if (ul == 1 && *u == 'h')
+            unit = 3600000;
+        if (!unit || !parse_ll(s, digits, &v) || v > 1000000 ||
+            w->nschedule == WEBHOOK_MAX_SCHEDULE) {
+            diag(ld, "retry_schedule: '%.*s' is not a delay like 500ms, 5s, 30m or 2h (at most %d)",
+                 (int)n, s, WEBHOOK_MAX_SCHEDULE);
+            return LEADD_EINVAL;
+        }
+        w->schedule[w->nschedule++] = v * unit;
+        s += n;
+    }
+    return 0;
+}
+
+enum scope { SC_SERVER, SC_STORAGE, SC_FORM, SC_WEBHOOK };
 
 /* Every key leadd reads. `off` is into struct config, or struct form for SC_FORM. */
 static const struct key {
@@ -330,19 +440,26 @@ static const struct key {
      offsetof(struct form, grade_warm)},
     {SC_FORM, "qualify_at", set_int, -1000000000, 1000000000, "40",
      offsetof(struct form, qualify_at)},
+    {SC_WEBHOOK, "url", set_url, 0, 0, NULL, offsetof(struct webhook, url)},
+    {SC_WEBHOOK, "secret", set_secret, 0, 0, NULL, 0},
+    {SC_WEBHOOK, "forms", set_forms, 0, 0, "*", 0},
+    {SC_WEBHOOK, "when", set_when, 0, 0, "qualified", offsetof(struct webhook, when_all)},
+    {SC_WEBHOOK, "timeout_ms", set_int, 100, 600000, "10000", offsetof(struct webhook, timeout_ms)},
+    {SC_WEBHOOK, "retry_schedule", set_schedule, 0, 0, "5s 5m 30m 2h 5h 10h 14h 20h 24h", 0},
 };
 
 static int apply(struct loader *ld, const struct key *k, void *obj, const char *val)
 {
     bool whole = k->set == set_listen || k->set == set_proxies || k->set == set_origins ||
-                 k->set == set_rate || k->set == set_disposable;
+                 k->set == set_rate || k->set == set_disposable || k->set == set_secret ||
+                 k->set == set_forms || k->set == set_schedule;
     return k->set(ld, whole ? obj : (char *)obj + k->off, val, k->min, k->max);
 }
 
 static void apply_defaults(struct loader *ld, enum scope sc, void *obj)
 {
     for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
-        if (KEYS[i].scope == sc && apply(ld, &KEYS[i], obj, KEYS[i].def))
+        if (KEYS[i].scope == sc && KEYS[i].def && apply(ld, &KEYS[i], obj, KEYS[i].def))
             ld->rc = LEADD_EINVAL; /* a bad built-in default is a bug */
     }
 }
@@ -391,6 +508,71 @@ static struct form *form_get(struct loader *ld, const char *id)
     }
     apply_defaults(ld, SC_FORM, f);
     return f;
+}
+
+static struct webhook *webhook_get(struct loader *ld, const char *name)
+{
+    struct config *c = ld->cfg;
+    for (size_t i = 0; i < c->nwebhooks; i++) {
+        if (!strcmp(c->webhooks[i].name, name))
+            return &c->webhooks[i];
+    }
+    if (!valid_id(name)) {
+        diag(ld, "bad webhook name '%s' (letters, digits, _ and -)", name);
+        return NULL;
+    }
+    if (c->nwebhooks == CONFIG_MAX_WEBHOOKS) {
+        diag(ld, "too many webhooks (at most %d)", CONFIG_MAX_WEBHOOKS);
+        return NULL;
+    }
+    struct webhook *v = realloc(c->webhooks, (c->nwebhooks + 1) * sizeof(*v));
+    if (!v) {
+        ld->rc = LEADD_ENOMEM;
+        return NULL;
+    }
+    c->webhooks = v;
+    struct webhook *w = &v[c->nwebhooks];
+    memset(w, 0, sizeof(*w));
+    if (!(w->name = strdup(name))) {
+        ld->rc = LEADD_ENOMEM;
+        return NULL;
+    }
+    c->nwebhooks++;
+    apply_defaults(ld, SC_WEBHOOK, w);
+    return w;
+}
+
+static void webhook_key(struct loader *ld, struct webhook *w, const char *name, const char *val)
+{
+    if (!strncmp(name, "header.", 7)) {
+        const char *h = name + 7;
+        if (!*h || strpbrk(h, " :\r\n") || strpbrk(val, "\r\n")) {
+            diag(ld, "bad header '%s'", h);
+            return;
+        }
+        if (w->nheaders == WEBHOOK_MAX_HEADERS) {
+            diag(ld, "too many headers (at most %d)", WEBHOOK_MAX_HEADERS);
+            return;
+        }
+        struct webhook_header *wh = &w->headers[w->nheaders];
+        wh->name = strdup(h);
+        wh->value = strdup(val);
+        if (!wh->name || !wh->value) {
+            free(wh->name);
+            free(wh->value);
+            ld->rc = LEADD_ENOMEM;
+            return;
+        }
+        w->nheaders++;
+        return;
+    }
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+        if (KEYS[i].scope == SC_WEBHOOK && !strcmp(KEYS[i].name, name)) {
+            apply(ld, &KEYS[i], w, val);
+            return;
+        }
+    }
+    diag(ld, "unknown key '%s' in [webhook.%s]", name, w->name);
 }
 
 static void form_key(struct loader *ld, struct form *f, const char *name, const char *val)
@@ -466,9 +648,13 @@ static int handler(void *user, const char *section, const char *name, const char
         struct form *f = form_get(ld, section + 5);
         if (f)
             form_key(ld, f, name, value);
+    } else if (!strncmp(section, "webhook.", 8)) {
+        struct webhook *w = webhook_get(ld, section + 8);
+        if (w)
+            webhook_key(ld, w, name, value);
     } else if (strcmp(ld->last_bad, section)) {
         snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
-        diag(ld, "unknown section [%s] (server, storage, form.ID)", section);
+        diag(ld, "unknown section [%s] (server, storage, form.ID, webhook.NAME)", section);
     }
     return 1;
 }
@@ -552,6 +738,34 @@ static void check_whole(struct loader *ld)
             }
         }
     }
+    for (size_t i = 0; i < c->nwebhooks; i++) {
+        struct webhook *w = &c->webhooks[i];
+        if (!w->url)
+            diag(ld, "[webhook.%s] has no url", w->name);
+        if (!w->secret_len)
+            diag(ld, "[webhook.%s] has no secret (whsec_...)", w->name);
+        if (!w->nschedule)
+            diag(ld, "[webhook.%s] retry_schedule is empty", w->name);
+        for (size_t f = 0; f < w->forms.n; f++) {
+            if (!config_form(c, w->forms.v[f], strlen(w->forms.v[f])))
+                diag(ld, "[webhook.%s] forms names '%s', which is not a [form.ID]", w->name,
+                     w->forms.v[f]);
+        }
+    }
+}
+
+const struct webhook *config_webhook(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        if (!strcmp(cfg->webhooks[i].name, name))
+            return &cfg->webhooks[i];
+    }
+    return NULL;
+}
+
+bool webhook_takes(const struct webhook *w, const char *form)
+{
+    return w->all_forms || strset_has(&w->forms, form);
 }
 
 int config_load(struct config *cfg, const char *path, char *const *sets, size_t nsets,
@@ -641,6 +855,17 @@ void config_release(struct config *cfg)
         score_rules_release(f);
     }
     free(cfg->forms);
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        struct webhook *w = &cfg->webhooks[i];
+        free(w->name);
+        free(w->url);
+        strset_release(&w->forms);
+        for (size_t k = 0; k < w->nheaders; k++) {
+            free(w->headers[k].name);
+            free(w->headers[k].value);
+        }
+    }
+    free(cfg->webhooks);
     free(cfg->listen);
     free(cfg->proxies);
     free(cfg->db_path);

@@ -66,6 +66,7 @@ struct req {
     struct lead lead;
     struct buf json[5]; /* fields, extra, attribution, client, reasons */
     struct store_job job;
+    struct store_delivery deliveries[CONFIG_MAX_WEBHOOKS];
     atomic_bool job_done;
     bool suspended;
     char *idem_key;

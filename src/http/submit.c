@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/forward.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
 #include "leadd/score.h"
@@ -257,6 +258,8 @@ static int prepare_job(struct req *r)
     in->dedupe_window_ms = r->form->dedupe_window_hours * 3600 * 1000;
     in->idem_key = r->idem_key;
     in->status = r->html ? 303 : 201;
+    forward_plan(r->h->cfg, l, r->deliveries, &in->ndeliveries);
+    in->deliveries = r->deliveries;
     /* The fingerprint that a replay must match: type and body, byte for byte. */
     struct sha256 c;
     const char *ct = header_in(r, "Content-Type");

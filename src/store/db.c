@@ -137,7 +137,8 @@ int store_open(struct store **out, const struct store_opts *o)
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)))
+        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
+        (rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)))
         goto fail;
     if (pthread_create(&st->writer, NULL, writer_main, st)) {
         rc = LEADD_ENOMEM;
@@ -164,6 +165,8 @@ void store_close(struct store **sp)
         pthread_join(st->writer, NULL);
     }
     writer_finalize(st);
+    outbox_finalize(st);
+    sqlite3_close(st->odb);
     /* The last close checkpoints the WAL into the main file. */
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->mu);

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
+#include "leadd/buf.h"
 #include "leadd/store.h"
 
 struct store {
@@ -22,7 +23,12 @@ struct store {
     atomic_bool writable;
     struct ulid_gen ids;
     /* writer statements */
-    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe;
+    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery;
+    void (*on_outbox)(void *arg);
+    void *on_outbox_arg;
+    /* the forwarder's connection and statements (its thread only) */
+    sqlite3 *odb;
+    sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update;
     /* stats */
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
@@ -33,6 +39,12 @@ int db_open(const char *path, bool durable_full, sqlite3 **out);
 int db_migrate(sqlite3 *db, int *applied);
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
+
+/* lead_json: appends the lead with that id as the API shows it.
+ * LEADD_ENOTFOUND when there is no such lead. */
+int lead_json(sqlite3 *db, const char *id, struct buf *out);
+int outbox_prepare(struct store *st);
+void outbox_finalize(struct store *st);
 
 void *writer_main(void *arg);
 int writer_prepare(struct store *st);

@@ -31,6 +31,9 @@ static const char SQL_INS_KEY[] =
     "INSERT OR REPLACE INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_PRUNE_KEYS[] = "DELETE FROM idempotency_keys WHERE created_ms < ?1";
+static const char SQL_INS_DELIVERY[] =
+    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
+    " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)";
 static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VALUES (1, ?1)";
 
 int writer_prepare(struct store *st)
@@ -39,9 +42,10 @@ int writer_prepare(struct store *st)
         sqlite3_stmt **st;
         const char *sql;
     } s[] = {
-        {&st->ins_lead, SQL_INS_LEAD},     {&st->find_dup, SQL_FIND_DUP},
-        {&st->find_key, SQL_FIND_KEY},     {&st->ins_key, SQL_INS_KEY},
-        {&st->prune_keys, SQL_PRUNE_KEYS}, {&st->probe, SQL_PROBE},
+        {&st->ins_lead, SQL_INS_LEAD},         {&st->find_dup, SQL_FIND_DUP},
+        {&st->find_key, SQL_FIND_KEY},         {&st->ins_key, SQL_INS_KEY},
+        {&st->prune_keys, SQL_PRUNE_KEYS},     {&st->probe, SQL_PROBE},
+        {&st->ins_delivery, SQL_INS_DELIVERY},
     };
     for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {
         if (sqlite3_prepare_v3(st->wdb, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
@@ -61,6 +65,7 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->ins_key);
     sqlite3_finalize(st->prune_keys);
     sqlite3_finalize(st->probe);
+    sqlite3_finalize(st->ins_delivery);
 }
 
 int store_submit(struct store *st, struct store_job *job)
@@ -107,8 +112,9 @@ static int step(sqlite3_stmt *s, bool *row)
     return r;
 }
 
-/* Applies one job inside the open transaction. Returns a SQLite code. */
-static int apply_job(struct store *st, struct store_job *j, uint64_t ms)
+/* Applies one job inside the open transaction. Returns a SQLite code; sets
+ * *queued when deliveries were added. */
+static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *queued)
 {
     const struct store_lead *in = &j->in;
     bool row;
@@ -189,16 +195,41 @@ static int apply_job(struct store *st, struct store_job *j, uint64_t ms)
         if ((r = step(s, NULL)))
             return r;
     }
+    /* The outbox: in this same transaction, so a committed lead is always
+     * forwarded. Duplicates never are. */
+    for (size_t i = 0; !dup[0] && i < in->ndeliveries; i++) {
+        char wid[ULID_LEN + 5] = "msg_";
+        ulid_next(&st->ids, ms, wid + 4);
+        s = st->ins_delivery;
+        sqlite3_reset(s);
+        bind_text(s, 1, j->id);
+        bind_text(s, 2, in->deliveries[i].webhook);
+        bind_text(s, 3, wid);
+        bind_text(s, 4, in->deliveries[i].event);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
+        if ((r = step(s, NULL)))
+            return r;
+        *queued = true;
+    }
     return 0;
+}
+
+void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&st->mu);
+    st->on_outbox = fn;
+    st->on_outbox_arg = arg;
+    pthread_mutex_unlock(&st->mu);
 }
 
 /* Commits one batch. On failure every job in it fails: nothing half-written. */
 static int run_batch(struct store *st, struct store_job *batch, size_t n)
 {
     uint64_t ms = now_ms();
+    bool queued = false;
     int r = sqlite3_exec(st->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
-        r = apply_job(st, j, ms);
+        r = apply_job(st, j, ms, &queued);
     if (r == SQLITE_OK)
         r = sqlite3_exec(st->wdb, "COMMIT", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
@@ -209,6 +240,14 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         return db_err(r);
     }
     atomic_store(&st->writable, true);
+    if (queued) {
+        pthread_mutex_lock(&st->mu);
+        void (*fn)(void *) = st->on_outbox;
+        void *arg = st->on_outbox_arg;
+        pthread_mutex_unlock(&st->mu);
+        if (fn)
+            fn(arg);
+    }
     atomic_fetch_add(&st->batches, 1);
     atomic_fetch_add(&st->jobs, n);
     if (n > atomic_load(&st->max_batch))

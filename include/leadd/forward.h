@@ -1,0 +1,60 @@
+/* forward.h: forwarding leads to CRM webhooks (libcurl lives here).
+ *
+ * Deliveries come from the store's transactional outbox. One dispatcher
+ * thread drives libcurl's multi interface: reused connections, connect and
+ * total timeouts, no redirects, http and https only. Each request is signed
+ * per the Standard Webhooks specification. A 2xx delivers; connection errors,
+ * timeouts, 3xx, 408, 429 and 5xx are retried on the webhook's schedule (with
+ * +-20% jitter, or after a longer Retry-After); other 4xx, or the schedule
+ * exhausted, make the delivery dead. Each webhook has its own cap on
+ * requests in flight, so a slow endpoint never holds up another. */
+#ifndef LEADD_FORWARD_H
+#define LEADD_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "leadd/config.h"
+#include "leadd/lead.h"
+#include "leadd/store.h"
+
+#define FORWARD_MAX_INFLIGHT 8    /* per webhook */
+#define FORWARD_MAX_RESPONSE 1024 /* bytes of a response body kept per attempt */
+#define FORWARD_SIG_LEN 64        /* "v1," + base64 of 32 bytes + NUL fits */
+
+struct forward;
+
+/* forward_start: starts the dispatcher. cfg and st are borrowed and must
+ * outlive it. Call curl_global_init() (via forward_global_init) first. */
+LEADD_MUST_CHECK int forward_start(struct forward **out, const struct config *cfg,
+                                   struct store *st);
+/* forward_stop: takes no new deliveries, lets those in flight finish (each
+ * within its timeout), stops the thread, frees it and sets *fp to NULL.
+ * Deliveries not started stay pending for the next start. */
+void forward_stop(struct forward **fp);
+/* forward_global_init / cleanup: libcurl's process-wide set-up. */
+LEADD_MUST_CHECK int forward_global_init(void);
+void forward_global_cleanup(void);
+
+/* forward_plan: which webhooks get lead l (of its form), and with which event.
+ * Spam-flagged leads get none. out must hold CONFIG_MAX_WEBHOOKS entries;
+ * the strings are borrowed from cfg. */
+void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
+                  size_t *n);
+
+/* webhook_sign: the Standard Webhooks signature "v1,<base64 HMAC-SHA256 of
+ * id.timestamp.body>" into out. */
+void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
+                  const char *body, size_t len, char out[FORWARD_SIG_LEN]);
+
+enum outcome { OUTCOME_DELIVERED, OUTCOME_RETRY, OUTCOME_DEAD };
+/* forward_classify: the outcome of one attempt: transport_ok is false for
+ * connection errors and timeouts; status is the HTTP status otherwise. */
+enum outcome forward_classify(bool transport_ok, long status);
+/* forward_retry_delay: after `attempts` failed attempts (1 = the first), the
+ * delay before the next, in ms, or -1 when the schedule is exhausted.
+ * jitter01 is uniform in [0, 1); retry_after_s is 0 when the peer sent none. */
+long long forward_retry_delay(const struct webhook *w, int attempts, long long retry_after_s,
+                              double jitter01);
+
+#endif

@@ -1,0 +1,82 @@
+/* plan.c: the pure parts of forwarding: which webhooks get a lead, how an
+ * attempt is judged, when the next one is due, and the signature. */
+#include <stdio.h>
+#include <string.h>
+
+#include "leadd/forward.h"
+#include "leadd/sha256.h"
+
+void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
+                  size_t *n)
+{
+    *n = 0;
+    if (l->flags & LEAD_FLAGS_SPAM)
+        return;
+    for (size_t i = 0; i < cfg->nwebhooks && *n < CONFIG_MAX_WEBHOOKS; i++) {
+        const struct webhook *w = &cfg->webhooks[i];
+        if (!webhook_takes(w, l->form->id) || (!w->when_all && !l->qualified))
+            continue;
+        out[*n].webhook = w->name;
+        out[*n].event = w->when_all ? "lead.created" : "lead.qualified";
+        (*n)++;
+    }
+}
+
+static void base64(const unsigned char *in, size_t n, char *out)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t w = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[w++] = A[(v >> 18) & 63];
+        out[w++] = A[(v >> 12) & 63];
+        out[w++] = i + 1 < n ? A[(v >> 6) & 63] : '=';
+        out[w++] = i + 2 < n ? A[v & 63] : '=';
+    }
+    out[w] = '\0';
+}
+
+void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
+                  const char *body, size_t len, char out[FORWARD_SIG_LEN])
+{
+    char ts[24];
+    unsigned char mac[SHA256_LEN];
+    int tl = snprintf(ts, sizeof(ts), "%lld", timestamp);
+    const void *parts[] = {id, ".", ts, ".", body};
+    size_t lens[] = {strlen(id), 1, (size_t)tl, 1, len};
+    hmac_sha256(key, keylen, parts, lens, 5, mac);
+    memcpy(out, "v1,", 3);
+    base64(mac, sizeof(mac), out + 3);
+}
+
+enum outcome forward_classify(bool transport_ok, long status)
+{
+    if (!transport_ok)
+        return OUTCOME_RETRY;
+    if (status >= 200 && status <= 299)
+        return OUTCOME_DELIVERED;
+    /* 3xx: redirects are not followed; the endpoint may be fixed, so retry. */
+    if (status == 408 || status == 429 || status >= 500 || (status >= 300 && status <= 399) ||
+        status < 200)
+        return OUTCOME_RETRY;
+    return OUTCOME_DEAD;
+}
+
+long long forward_retry_delay(const struct webhook *w, int attempts, long long retry_after_s,
+                              double jitter01)
+{
+    if (attempts < 1 || (size_t)attempts > w->nschedule)
+        return -1;
+    long long longest = 0;
+    for (size_t i = 0; i < w->nschedule; i++)
+        longest = w->schedule[i] > longest ? w->schedule[i] : longest;
+    long long d = (long long)((double)w->schedule[attempts - 1] * (0.8 + 0.4 * jitter01));
+    long long ra = retry_after_s * 1000;
+    if (ra > d)
+        d = ra < longest ? ra : longest;
+    return d;
+}

@@ -1,0 +1,99 @@
+/* leadjson.c: a lead as the API (and the webhook payload) shows it. The JSON
+ * columns are spliced in as stored: they were written by our own writer. */
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/lead.h"
+
+static const char SQL_LEAD[] =
+    "SELECT id, form, created_at, status, fields, extra, attribution, client, score, grade,"
+    " qualified, score_reasons, flags, duplicate_of FROM leads WHERE id = ?1 AND erased_at IS NULL";
+static const char SQL_FWD[] =
+    "SELECT coalesce(sum(state IN ('pending','delivering')), 0), coalesce(sum(state = 'dead'), 0),"
+    " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
+static const char SQL_HISTORY[] =
+    "SELECT at, status, note FROM lead_history WHERE lead_id = ?1 ORDER BY rowid";
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? t : "";
+}
+
+int lead_json(sqlite3 *db, const char *id, struct buf *b)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB, r;
+    if (sqlite3_prepare_v2(db, SQL_LEAD, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_DONE) {
+        rc = LEADD_ENOTFOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW)
+        goto out;
+    rc = buf_adds(b, "{\"id\":");
+    rc = rc ? rc : jw_str(b, col(s, 0));
+    rc = rc ? rc : buf_adds(b, ",\"form\":");
+    rc = rc ? rc : jw_str(b, col(s, 1));
+    rc = rc ? rc : buf_adds(b, ",\"created_at\":");
+    rc = rc ? rc : jw_str(b, col(s, 2));
+    rc = rc ? rc : buf_adds(b, ",\"status\":");
+    rc = rc ? rc : jw_str(b, col(s, 3));
+    rc = rc ? rc
+            : buf_addf(b, ",\"fields\":%s,\"extra\":%s,\"attribution\":%s,\"client\":%s", col(s, 4),
+                       col(s, 5), col(s, 6), col(s, 7));
+    rc = rc ? rc : buf_addf(b, ",\"score\":%lld,\"grade\":", (long long)sqlite3_column_int64(s, 8));
+    rc = rc ? rc : jw_str(b, col(s, 9));
+    rc = rc ? rc
+            : buf_addf(b, ",\"qualified\":%s,\"score_reasons\":%s,\"flags\":",
+                       sqlite3_column_int(s, 10) ? "true" : "false", col(s, 11));
+    rc = rc ? rc : lead_flags_json((unsigned)sqlite3_column_int(s, 12), b);
+    rc = rc ? rc : buf_adds(b, ",\"duplicate_of\":");
+    rc = rc ? rc : jw_str(b, (const char *)sqlite3_column_text(s, 13));
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc)
+        goto out;
+
+    rc = LEADD_EDB;
+    if (sqlite3_prepare_v2(db, SQL_FWD, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    long long pending = sqlite3_column_int64(s, 0), dead = sqlite3_column_int64(s, 1);
+    long long total = sqlite3_column_int64(s, 2), attempts = sqlite3_column_int64(s, 3);
+    const char *state = !total ? "none" : pending ? "pending" : dead ? "dead" : "delivered";
+    rc = buf_addf(b, ",\"forwarding\":{\"state\":\"%s\",\"attempts\":%lld},\"history\":[", state,
+                  attempts);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc)
+        goto out;
+
+    rc = LEADD_EDB;
+    if (sqlite3_prepare_v2(db, SQL_HISTORY, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int n = 0;
+    rc = 0;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = buf_adds(b, n++ ? ",{\"at\":" : "{\"at\":");
+        rc = rc ? rc : jw_str(b, col(s, 0));
+        rc = rc ? rc : buf_adds(b, ",\"status\":");
+        rc = rc ? rc : jw_str(b, col(s, 1));
+        rc = rc ? rc : buf_adds(b, ",\"note\":");
+        rc = rc ? rc : jw_str(b, (const char *)sqlite3_column_text(s, 2));
+        rc = rc ? rc : buf_addc(b, '}');
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+    rc = rc ? rc : buf_adds(b, "]}");
+out:
+    sqlite3_finalize(s);
+    return rc;
+}

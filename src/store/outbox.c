@@ -1,0 +1,179 @@
+/* outbox.c: the forwarder's side of the transactional outbox. It claims due
+ * deliveries (marking them "delivering", so a crash mid-send is seen at the
+ * next start and retried) and records each attempt. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/log.h"
+
+static const char SQL_CLAIM[] =
+    "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms FROM deliveries"
+    " WHERE webhook = ?1 AND state = 'pending' AND next_attempt_ms <= ?2"
+    " ORDER BY next_attempt_ms, id LIMIT ?3";
+static const char SQL_MARK[] =
+    "UPDATE deliveries SET state = 'delivering', updated_ms = ?2 WHERE id = ?1";
+static const char SQL_DUE[] = "SELECT min(next_attempt_ms) FROM deliveries WHERE state = 'pending'";
+static const char SQL_ATTEMPT[] =
+    "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_UPDATE[] =
+    "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
+    " updated_ms = ?4 WHERE id = ?1";
+
+int outbox_prepare(struct store *st)
+{
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } s[] = {
+        {&st->o_claim, SQL_CLAIM},     {&st->o_mark, SQL_MARK},     {&st->o_due, SQL_DUE},
+        {&st->o_attempt, SQL_ATTEMPT}, {&st->o_update, SQL_UPDATE},
+    };
+    /* Deliveries in flight when the last process died go back to pending. */
+    char *err = NULL;
+    if (sqlite3_exec(st->odb, "UPDATE deliveries SET state = 'pending' WHERE state = 'delivering'",
+                     NULL, NULL, &err) != SQLITE_OK) {
+        log_error("unable to reset deliveries: %s", err ? err : "?");
+        sqlite3_free(err);
+        return LEADD_EDB;
+    }
+    if (sqlite3_changes(st->odb) > 0)
+        log_info("%d deliveries interrupted by the last stop are pending again",
+                 sqlite3_changes(st->odb));
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {
+        if (sqlite3_prepare_v3(st->odb, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
+            SQLITE_OK) {
+            log_error("unable to prepare statement: %s", sqlite3_errmsg(st->odb));
+            return LEADD_EDB;
+        }
+    }
+    return 0;
+}
+
+void outbox_finalize(struct store *st)
+{
+    sqlite3_finalize(st->o_claim);
+    sqlite3_finalize(st->o_mark);
+    sqlite3_finalize(st->o_due);
+    sqlite3_finalize(st->o_attempt);
+    sqlite3_finalize(st->o_update);
+}
+
+int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
+                       struct outbox_item *out, size_t *n)
+{
+    int rc = LEADD_EDB, r;
+    struct buf b = BUF_INIT(4 << 20);
+    *n = 0;
+    if (sqlite3_exec(st->odb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(sqlite3_errcode(st->odb));
+    sqlite3_stmt *s = st->o_claim;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, webhook, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+    while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct outbox_item *it = &out[*n];
+        memset(it, 0, sizeof(*it));
+        it->id = sqlite3_column_int64(s, 0);
+        snprintf(it->lead_id, sizeof(it->lead_id), "%s", sqlite3_column_text(s, 1));
+        snprintf(it->webhook, sizeof(it->webhook), "%s", sqlite3_column_text(s, 2));
+        snprintf(it->webhook_id, sizeof(it->webhook_id), "%s", sqlite3_column_text(s, 3));
+        snprintf(it->event, sizeof(it->event), "%s", sqlite3_column_text(s, 4));
+        it->attempts = sqlite3_column_int(s, 5);
+        rfc3339_ms((uint64_t)sqlite3_column_int64(s, 6), it->created_at);
+        (*n)++;
+    }
+    sqlite3_reset(s);
+    for (size_t i = 0; i < *n; i++) {
+        struct outbox_item *it = &out[i];
+        buf_reset(&b);
+        int jr = lead_json(st->odb, it->lead_id, &b);
+        if (jr == 0 && !(it->lead_json = buf_detach(&b)))
+            jr = LEADD_ENOMEM;
+        if (jr && jr != LEADD_ENOTFOUND)
+            goto fail;
+        /* A lead erased since it was queued has nothing left to send: its
+         * delivery rows went with it, so this cannot normally happen. */
+        sqlite3_reset(st->o_mark);
+        sqlite3_bind_int64(st->o_mark, 1, it->id);
+        sqlite3_bind_int64(st->o_mark, 2, (sqlite3_int64)now);
+        if (sqlite3_step(st->o_mark) != SQLITE_DONE)
+            goto fail;
+        sqlite3_reset(st->o_mark);
+    }
+    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    buf_release(&b);
+    return 0;
+fail:
+    rc = db_err(sqlite3_errcode(st->odb));
+    sqlite3_reset(st->o_mark);
+    sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
+    for (size_t i = 0; i < *n; i++) {
+        free(out[i].lead_json);
+        out[i].lead_json = NULL;
+    }
+    *n = 0;
+    buf_release(&b);
+    return rc;
+}
+
+uint64_t store_outbox_next_due(struct store *st)
+{
+    uint64_t due = UINT64_MAX;
+    sqlite3_stmt *s = st->o_due;
+    sqlite3_reset(s);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        due = (uint64_t)sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return due;
+}
+
+int store_outbox_record(struct store *st, long long id, const struct outbox_attempt *a,
+                        const char *state, uint64_t next_ms)
+{
+    char at[32];
+    int rc = LEADD_EDB;
+    rfc3339_ms(a->at_ms, at);
+    if (sqlite3_exec(st->odb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(sqlite3_errcode(st->odb));
+    sqlite3_stmt *s = st->o_attempt;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
+    if (a->status)
+        sqlite3_bind_int64(s, 3, a->status);
+    else
+        sqlite3_bind_null(s, 3);
+    if (a->error)
+        sqlite3_bind_text(s, 4, a->error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 5, a->duration_ms);
+    /* The response may be any bytes; store them as text only when they are. */
+    sqlite3_bind_text(s, 6, a->response ? a->response : "", (int)a->response_len, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto fail;
+    s = st->o_update;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)next_ms);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        goto fail;
+    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    rc = 0;
+fail:
+    sqlite3_reset(st->o_attempt);
+    sqlite3_reset(st->o_update);
+    if (rc) {
+        rc = db_err(sqlite3_errcode(st->odb));
+        sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
