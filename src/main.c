@@ -11,6 +11,7 @@
 #include "leadd/forward.h"
 #include "leadd/http.h"
 #include "leadd/log.h"
+#include "leadd/rescore.h"
 #include "leadd/store.h"
 
 #define MAX_SETS 256
@@ -20,15 +21,19 @@ static const char USAGE[] =
     "usage: leadd serve [-c FILE] [--set section.key=value]...\n"
     "       leadd migrate -c FILE\n"
     "       leadd check-config -c FILE\n"
+    "       leadd rescore -c FILE [--form ID]\n"
     "       leadd --version | --help\n"
     "\n"
     "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
     "migrate       apply pending database migrations and exit\n"
-    "check-config  print every problem in FILE as file:line: message; exit 1 if any\n";
+    "check-config  print every problem in FILE as file:line: message; exit 1 if any\n"
+    "rescore       recompute scores of stored leads after the rules changed, and queue\n"
+    "              forwarding for leads that newly qualify\n";
 
 struct args {
     const char *cmd;
     const char *config;
+    const char *form;
     char *sets[MAX_SETS];
     size_t nsets;
 };
@@ -58,6 +63,8 @@ static int parse_args(int argc, char **argv, struct args *a)
     while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         if (c == 'c') {
             a->config = optarg;
+        } else if (c == 'f') {
+            a->form = optarg;
         } else if (c == 's' && a->nsets < MAX_SETS) {
             a->sets[a->nsets++] = optarg;
         } else {
@@ -96,7 +103,7 @@ static int serve(const struct args *a)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true};
     if (store_open(&st, &so)) {
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
@@ -116,6 +123,35 @@ out:
     store_close(&st);
     if (rc == 0)
         log_info("stopped cleanly");
+    config_release(&cfg);
+    return rc;
+}
+
+static int rescore(const struct args *a)
+{
+    struct config cfg;
+    struct store *st = NULL;
+    struct rescore_stats rs;
+    int rc = 1;
+    if (!a->config) {
+        fprintf(stderr, "leadd rescore: -c FILE is required\n");
+        return 2;
+    }
+    if (load(a, &cfg))
+        return 1;
+    if (a->form && !config_form(&cfg, a->form, strlen(a->form))) {
+        fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
+        goto out;
+    }
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false};
+    if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
+        goto out;
+    printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
+           "queued, %zu skipped\n",
+           rs.seen, rs.changed, rs.newly_qualified, rs.queued, rs.skipped);
+    rc = 0;
+out:
+    store_close(&st);
     config_release(&cfg);
     return rc;
 }
@@ -143,6 +179,8 @@ static int run(const struct args *ap)
     struct args a = *ap;
     if (!strcmp(a.cmd, "serve"))
         return serve(&a);
+    if (!strcmp(a.cmd, "rescore"))
+        return rescore(&a);
     if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {
         struct config cfg;
         if (!a.config) {

@@ -16,14 +16,16 @@
 #include "leadd/sha256.h"
 #include "leadd/ulid.h"
 
-#define STORE_MAX_QUEUE 20000 /* jobs waiting for the writer; more answer 503 */
-#define STORE_MAX_BATCH 1024  /* jobs in one transaction */
+#define STORE_MAX_QUEUE 20000   /* jobs waiting for the writer; more answer 503 */
+#define STORE_MAX_BATCH 1024    /* jobs in one transaction */
+#define STORE_MAX_DELIVERIES 32 /* webhooks one lead can be queued for */
 
 struct store;
 
 struct store_opts {
     const char *path;
     bool durable_full; /* synchronous=FULL: fsync before a commit returns */
+    bool serving;      /* start the writer and the outbox (false for batch commands) */
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */
@@ -123,6 +125,42 @@ LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
                                          uint64_t next_ms);
 
 /* store_lead_json_conn: internal to the store; see store_lead_json() (query API). */
+
+/* ---- batch work on stored leads (leadd rescore), on connections of its own ---- */
+
+struct submission; /* lead.h */
+
+/* A stored lead, its fields and attribution given back as submission inputs
+ * (so the same validation and scoring code reads them). Borrowed for the
+ * duration of the callback. */
+struct stored_lead {
+    const char *id, *form;
+    unsigned flags;
+    bool duplicate;
+    bool qualified;
+    const struct submission *sub;
+};
+
+/* store_each_lead: calls fn for every lead not erased (of `form`, unless NULL),
+ * oldest first. fn returns 0 to go on; anything else stops and is returned. */
+LEADD_MUST_CHECK int store_each_lead(struct store *st, const char *form,
+                                     int (*fn)(const struct stored_lead *sl, void *arg), void *arg);
+
+struct store_rescore {
+    char id[ULID_LEN + 1];
+    long long score;
+    const char *grade;
+    bool qualified;
+    char *reasons; /* JSON; owned by the caller */
+    struct store_delivery deliveries[STORE_MAX_DELIVERIES];
+    size_t ndeliveries; /* queued unless the lead has one for that webhook */
+};
+
+/* store_apply_rescores: writes new scores, in one transaction, and queues the
+ * deliveries given (skipping webhooks the lead already has one for). Returns
+ * the number of deliveries queued in *queued. */
+LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t n,
+                                          size_t *queued);
 
 struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;

@@ -137,8 +137,13 @@ int store_open(struct store **out, const struct store_opts *o)
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
-        (rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)))
+        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)))
+        goto fail;
+    if (!o->serving) {
+        *out = st;
+        return 0;
+    }
+    if ((rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)))
         goto fail;
     if (pthread_create(&st->writer, NULL, writer_main, st)) {
         rc = LEADD_ENOMEM;

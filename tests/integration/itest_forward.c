@@ -315,6 +315,58 @@ static void t_kill9_with_deliveries_pending(void **state)
     recv_free(&rv);
 }
 
+static void t_rescore_queues_newly_qualified(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], hooks[512], id[64], cmd[2048], out[1024], v[256];
+    recv_start(&rv, 0);
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n", rv.port);
+    ini_with_webhooks(ini, sizeof(ini), hooks);
+    h_start(&l, ini, NULL);
+    /* company only: 20 points, under qualify_at = 40 */
+    h_post_json(&l, "contact",
+                "{\"email\":\"r@x.example\",\"name\":\"R\",\"company\":\"Acme\","
+                "\"consent\":true}",
+                &r);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    assert_int_equal(h_sql_int(&l, "SELECT qualified FROM leads WHERE id = %Q", id), 0);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries"), 0);
+
+    snprintf(cmd, sizeof(cmd),
+             "%s rescore -c %s --set storage.path=%s --set form.contact.qualify_at=15 "
+             "--set form.contact.score.long_name=\"name length >= 1 => 5\" 2>&1",
+             getenv("LEADD_BIN"), l.cfg, l.db);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(strstr(out, "rescored 1 leads: 1 changed qualification, 1 newly qualified, "
+                                "1 deliveries queued"));
+    assert_int_equal(h_sql_int(&l, "SELECT score FROM leads WHERE id = %Q", id), 25);
+    h_sql_text(&l, v, sizeof(v), "SELECT score_reasons FROM leads WHERE id = %Q", id);
+    assert_string_equal(v, "[{\"rule\":\"has_company\",\"points\":20},{\"rule\":\"long_name\","
+                           "\"points\":5}]");
+    /* Running it again queues nothing more. */
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(strstr(out, "0 newly qualified, 0 deliveries queued"));
+
+    h_restart(&l);
+    assert_true(recv_wait(&rv, 1, 5000));
+    assert_int_equal(recv_has_lead(&rv, id), 1);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_free(&rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +377,7 @@ int main(void)
         cmocka_unit_test(t_hung_endpoint_times_out_and_never_delays_another),
         cmocka_unit_test(t_down_endpoint_gets_leads_when_up),
         cmocka_unit_test(t_kill9_with_deliveries_pending),
+        cmocka_unit_test(t_rescore_queues_newly_qualified),
     };
     return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
 }

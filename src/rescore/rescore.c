@@ -1,0 +1,111 @@
+/* rescore.c: see rescore.h. Stored leads are read back as submissions, so the
+ * very validation and scoring code of intake judges them again. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/forward.h"
+#include "leadd/log.h"
+#include "leadd/rescore.h"
+#include "leadd/score.h"
+
+_Static_assert(STORE_MAX_DELIVERIES >= CONFIG_MAX_WEBHOOKS, "a lead may go to every webhook");
+
+#define RESCORE_BATCH 500
+
+struct ctx {
+    const struct config *cfg;
+    struct store *st;
+    struct store_rescore batch[RESCORE_BATCH];
+    size_t n;
+    struct rescore_stats *stats;
+};
+
+static int flush(struct ctx *c)
+{
+    size_t queued = 0;
+    int rc = c->n ? store_apply_rescores(c->st, c->batch, c->n, &queued) : 0;
+    c->stats->queued += queued;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->batch[i].reasons);
+    c->n = 0;
+    return rc;
+}
+
+static int one(const struct stored_lead *sl, void *arg)
+{
+    struct ctx *c = arg;
+    struct lead l;
+    struct lead_errors *e = malloc(sizeof(*e));
+    const struct form *f = config_form(c->cfg, sl->form, strlen(sl->form));
+    int rc = 0;
+    c->stats->seen++;
+    if (!e)
+        return LEADD_ENOMEM;
+    if (!f) {
+        c->stats->skipped++; /* its form is gone from the config */
+        goto out;
+    }
+    rc = lead_build(&l, f, sl->sub, &c->cfg->disposable_default, e);
+    if (rc == LEADD_EINVAL) {
+        /* The form's fields changed so that this lead no longer validates:
+         * keep its score rather than guess. */
+        log_warn("rescore: lead %s no longer validates against [form.%s] (%s: %s); kept as is",
+                 sl->id, f->id, e->v[0].field, e->v[0].code);
+        c->stats->skipped++;
+        rc = 0;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    l.flags = sl->flags; /* flags are facts of the submission, not of the rules */
+    struct store_rescore *r = &c->batch[c->n];
+    struct buf reasons = BUF_INIT(1 << 20);
+    if ((rc = score_lead(&l)) || (rc = lead_reasons_json(&l, &reasons))) {
+        buf_release(&reasons);
+        lead_release(&l);
+        goto out;
+    }
+    memset(r, 0, sizeof(*r));
+    memcpy(r->id, sl->id, ULID_LEN);
+    r->score = l.score;
+    r->grade = l.grade;
+    r->qualified = l.qualified && !sl->duplicate;
+    r->reasons = buf_detach(&reasons);
+    if (r->qualified && !sl->qualified) {
+        c->stats->newly_qualified++;
+        struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
+        size_t np;
+        forward_plan(c->cfg, &l, plan, &np);
+        for (size_t i = 0; i < np; i++) {
+            if (!strcmp(plan[i].event, "lead.qualified"))
+                r->deliveries[r->ndeliveries++] = plan[i];
+        }
+    }
+    c->stats->changed += r->qualified != sl->qualified;
+    lead_release(&l);
+    if (!r->reasons) {
+        rc = LEADD_ENOMEM;
+        goto out;
+    }
+    if (++c->n == RESCORE_BATCH)
+        rc = flush(c);
+out:
+    free(e);
+    return rc;
+}
+
+int rescore_run(const struct config *cfg, struct store *st, const char *form,
+                struct rescore_stats *out)
+{
+    struct ctx *c = calloc(1, sizeof(*c));
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return LEADD_ENOMEM;
+    c->cfg = cfg;
+    c->st = st;
+    c->stats = out;
+    int rc = store_each_lead(st, form, one, c);
+    int frc = flush(c);
+    free(c);
+    return rc ? rc : frc;
+}
