@@ -92,7 +92,7 @@ $(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
 
 lint: deps
 	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
+	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
 	    --suppress=missingIncludeSystem src
 
 format:

@@ -103,7 +103,8 @@ static int serve(const struct args *a)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true,
+                            cfg.retention_days};
     if (store_open(&st, &so)) {
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
@@ -114,6 +115,10 @@ static int serve(const struct args *a)
              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
              cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
              cfg.nforms == 1 ? "" : "s");
+    if (cfg.napi_keys == 0)
+        log_warn("no API keys configured ([auth] api_keys%s%s): the query API answers 401 to "
+                 "everyone",
+                 cfg.api_keys_source ? " = " : "", cfg.api_keys_source ? cfg.api_keys_source : "");
     sigwait(&set, &sig);
     log_info("got %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rc = 0;
@@ -143,7 +148,7 @@ static int rescore(const struct args *a)
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0};
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "

@@ -11,6 +11,7 @@
 
 #include "leadd/common.h"
 #include "leadd/lead.h"
+#include "leadd/sha256.h"
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
@@ -67,6 +68,10 @@ struct config {
     struct strset disposable_default;
     struct webhook *webhooks;
     size_t nwebhooks;
+    /* [auth] */
+    unsigned char (*api_keys)[SHA256_LEN]; /* SHA-256 of each key, for constant-time compares */
+    size_t napi_keys;
+    char *api_keys_source; /* "env:NAME" when the keys come from the environment */
     /* bookkeeping */
     char *trusted_proxies_text;
     char *durability_text;
@@ -97,6 +102,10 @@ bool webhook_takes(const struct webhook *w, const char *form);
 /* base64_decode: decodes standard base64 (padding optional) into out.
  * Returns the length, or -1 when the text is not base64 or out is too small. */
 long base64_decode(const char *in, unsigned char *out, size_t cap);
+
+/* config_key_ok: whether a presented API key is one of the configured keys.
+ * Compares SHA-256 digests in constant time. */
+bool config_key_ok(const struct config *cfg, const char *key, size_t len);
 
 /* cidr_match: whether the printable address ip lies in any of the prefixes. */
 bool cidr_match(const struct cidr *v, size_t n, const char *ip);

@@ -4,6 +4,9 @@
 #ifndef LEADD_HTTP_H
 #define LEADD_HTTP_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "leadd/common.h"
 #include "leadd/config.h"
 #include "leadd/store.h"
@@ -16,6 +19,17 @@ LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, str
 /* http_stop: stops accepting, lets requests in flight finish (up to
  * timeout_ms), then stops the server, frees it and sets *hp to NULL. */
 void http_stop(struct http **hp, unsigned timeout_ms);
+/* One route the server answers. The OpenAPI description is checked against
+ * this table by the tests, so the two cannot drift apart. */
+struct http_route {
+    const char *method;
+    const char *pattern; /* "/v1/leads/{id}" */
+    int id;
+    bool auth; /* needs Authorization: Bearer <api key> */
+};
+/* http_routes: the route table and its length. */
+const struct http_route *http_routes(size_t *n);
+
 /* http_port: the port actually bound (useful with port 0). */
 int http_port(const struct http *h);
 

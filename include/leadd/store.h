@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "leadd/buf.h"
 #include "leadd/common.h"
 #include "leadd/sha256.h"
 #include "leadd/ulid.h"
@@ -24,8 +25,9 @@ struct store;
 
 struct store_opts {
     const char *path;
-    bool durable_full; /* synchronous=FULL: fsync before a commit returns */
-    bool serving;      /* start the writer and the outbox (false for batch commands) */
+    bool durable_full;        /* synchronous=FULL: fsync before a commit returns */
+    bool serving;             /* start the writer and the outbox (false for batch commands) */
+    long long retention_days; /* erase leads older than this, at start and daily; 0: keep */
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */
@@ -54,11 +56,28 @@ struct store_lead {
     size_t ndeliveries;
 };
 
+/* What a job asks the writer to do. */
+enum store_op {
+    OP_LEAD = 0, /* insert in.lead (a submission) */
+    OP_PATCH,    /* set status, append history: id, status, note */
+    OP_ERASE,    /* erase personal data: id */
+    OP_RETRY,    /* re-queue a dead delivery: delivery_id */
+    OP_RETAIN,   /* erase every lead created before before_ms; count in erased */
+};
+
 struct store_job {
+    enum store_op op;
     struct store_lead in;
+    /* admin operations */
+    const char *lead_id;
+    const char *status, *note;
+    long long delivery_id;
+    uint64_t before_ms;
+    long long erased;
     /* results, valid when done() is called */
     int rc;            /* 0, LEADD_ECONFLICT (key reused), LEADD_EFULL, LEADD_EDB */
     bool replayed;     /* an earlier submission with this key: nothing stored */
+    unsigned flags;    /* the flags stored (the writer adds duplicate) */
     int replay_status; /* its HTTP status */
     char id[ULID_LEN + 1];
     /* done: called once, on the writer thread, after the commit. The writer
@@ -125,6 +144,63 @@ LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
                                          uint64_t next_ms);
 
 /* store_lead_json_conn: internal to the store; see store_lead_json() (query API). */
+
+/* store_run: submits a job and waits for it (admin operations, which are
+ * rare; request threads of the capture path never block like this). */
+LEADD_MUST_CHECK int store_run(struct store *st, struct store_job *job);
+
+/* ---- reads, for the query API; any thread ---- */
+
+#define STORE_MAX_LIMIT 500
+
+struct lead_filter {
+    const char *form, *status, *grade, *utm_source, *utm_medium, *utm_campaign, *q;
+    int qualified; /* -1 any, 0, 1 */
+    int spam;      /* 0: hide honeypot/too_fast (default), 1: only those, -1 any */
+    bool has_min_score, has_max_score;
+    long long min_score, max_score;
+    bool has_after, has_before;
+    int64_t after_ms, before_ms; /* created_at >= after, < before */
+    const char *cursor;          /* a lead id: the page starts below it */
+    int limit;
+};
+
+/* store_list_leads: appends {"data":[lead...],"next_cursor":...} newest first. */
+LEADD_MUST_CHECK int store_list_leads(struct store *st, const struct lead_filter *f,
+                                      struct buf *out);
+/* store_get_lead: appends one lead; LEADD_ENOTFOUND when none (or erased). */
+LEADD_MUST_CHECK int store_get_lead(struct store *st, const char *id, struct buf *out);
+
+enum export_format { EXPORT_CSV, EXPORT_NDJSON };
+struct store_export;
+/* store_export_open: a cursor over every lead matching f (limit and cursor
+ * ignored), newest first. For CSV, fields names the form's declared fields
+ * (its columns), and is_bool which of them are true/false values. The export
+ * holds one reader connection until closed. */
+LEADD_MUST_CHECK int store_export_open(struct store *st, const struct lead_filter *f,
+                                       enum export_format fmt, const char *const *fields,
+                                       const bool *is_bool, size_t nfields,
+                                       struct store_export **out);
+/* store_export_next: appends rows until out holds at least `want` bytes or the
+ * rows run out; *done is set at the end. */
+LEADD_MUST_CHECK int store_export_next(struct store_export *e, struct buf *out, size_t want,
+                                       bool *done);
+void store_export_close(struct store_export **ep);
+/* store_export_csv_header: the CSV header row for a form's fields. */
+LEADD_MUST_CHECK int store_export_csv_header(struct buf *out, const char *const *fields,
+                                             size_t nfields);
+
+/* store_stats: {"data":[{"key","total","qualified","converted","spam"}...]}.
+ * group_by: utm_source utm_medium utm_campaign form grade status day. */
+LEADD_MUST_CHECK int store_stats(struct store *st, const char *group_by,
+                                 const struct lead_filter *f, struct buf *out);
+/* store_list_deliveries: {"data":[...],"next_cursor"} newest first; state and
+ * lead may be NULL; cursor is a delivery id or NULL. */
+LEADD_MUST_CHECK int store_list_deliveries(struct store *st, const char *state, const char *lead,
+                                           const char *cursor, int limit, struct buf *out);
+/* store_metrics: appends Prometheus lines for stored state (deliveries by
+ * state, leads by form). */
+LEADD_MUST_CHECK int store_metrics(struct store *st, struct buf *out);
 
 /* ---- batch work on stored leads (leadd rescore), on connections of its own ---- */
 

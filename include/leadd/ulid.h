@@ -22,6 +22,9 @@ void ulid_gen_init(struct ulid_gen *g);
 void ulid_next(struct ulid_gen *g, uint64_t now_ms, char out[ULID_LEN + 1]);
 /* ulid_time_ms: the millisecond timestamp an id carries, or 0 if malformed. */
 uint64_t ulid_time_ms(const char *id);
+/* ulid_floor: the smallest id of millisecond ms, so that time ranges become
+ * id ranges: created_ms >= ms exactly when id >= ulid_floor(ms). */
+void ulid_floor(uint64_t ms, char out[ULID_LEN + 1]);
 /* ulid_valid: whether s is 26 Crockford base32 characters. */
 int ulid_valid(const char *s);
 

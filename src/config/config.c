@@ -402,7 +402,65 @@ static int set_schedule(struct loader *ld, void *p, const char *val, long long m
     return 0;
 }
 
-enum scope { SC_SERVER, SC_STORAGE, SC_FORM, SC_WEBHOOK };
+static int set_api_keys(struct loader *ld, void *p, const char *val, long long min, long long max)
+{
+    struct config *c = p;
+    struct strset keys = {0};
+    (void)min;
+    (void)max;
+    free(c->api_keys);
+    c->api_keys = NULL;
+    c->napi_keys = 0;
+    free(c->api_keys_source);
+    c->api_keys_source = NULL;
+    const char *text = val;
+    if (!strncmp(val, "env:", 4)) {
+        /* Keys kept out of the file: NAME holds them, space- or comma-separated. */
+        if (!(c->api_keys_source = strdup(val))) {
+            ld->rc = LEADD_ENOMEM;
+            return 0;
+        }
+        text = getenv(val + 4);
+        if (!text)
+            text = "";
+    }
+    if (strset_add_words(&keys, text)) {
+        ld->rc = LEADD_ENOMEM;
+        goto out;
+    }
+    strset_finish(&keys);
+    if (keys.n && !(c->api_keys = calloc(keys.n, sizeof(*c->api_keys)))) {
+        ld->rc = LEADD_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < keys.n; i++) {
+        if (strlen(keys.v[i]) < 16)
+            diag(ld, "api_keys: a key is shorter than 16 characters");
+        sha256(keys.v[i], strlen(keys.v[i]), c->api_keys[i]);
+    }
+    c->napi_keys = keys.n;
+out:
+    strset_release(&keys);
+    return 0;
+}
+
+bool config_key_ok(const struct config *cfg, const char *key, size_t len)
+{
+    unsigned char d[SHA256_LEN];
+    unsigned ok = 0;
+    sha256(key, len, d);
+    /* Every key is compared in full: the time taken says nothing of which
+     * key, or how much of one, matched. */
+    for (size_t i = 0; i < cfg->napi_keys; i++) {
+        unsigned diff = 0;
+        for (size_t k = 0; k < SHA256_LEN; k++)
+            diff |= (unsigned)(cfg->api_keys[i][k] ^ d[k]);
+        ok |= diff == 0;
+    }
+    return ok;
+}
+
+enum scope { SC_SERVER, SC_STORAGE, SC_FORM, SC_WEBHOOK, SC_AUTH };
 
 /* Every key leadd reads. `off` is into struct config, or struct form for SC_FORM. */
 static const struct key {
@@ -422,6 +480,7 @@ static const struct key {
      offsetof(struct config, conn_timeout_s)},
     {SC_SERVER, "max_connections", set_int, 16, 1000000, "4096",
      offsetof(struct config, max_connections)},
+    {SC_AUTH, "api_keys", set_api_keys, 0, 0, "", 0},
     {SC_STORAGE, "path", set_str, 0, 0, "leadd.db", offsetof(struct config, db_path)},
     {SC_STORAGE, "durability", set_durability, 0, 0, "full", offsetof(struct config, durability)},
     {SC_STORAGE, "retention_days", set_int, 0, 100000, "0",
@@ -452,7 +511,7 @@ static int apply(struct loader *ld, const struct key *k, void *obj, const char *
 {
     bool whole = k->set == set_listen || k->set == set_proxies || k->set == set_origins ||
                  k->set == set_rate || k->set == set_disposable || k->set == set_secret ||
-                 k->set == set_forms || k->set == set_schedule;
+                 k->set == set_forms || k->set == set_schedule || k->set == set_api_keys;
     return k->set(ld, whole ? obj : (char *)obj + k->off, val, k->min, k->max);
 }
 
@@ -635,8 +694,8 @@ static int handler(void *user, const char *section, const char *name, const char
             ld->rc = LEADD_ENOMEM;
         strset_finish(&ld->seen);
     }
-    if (!strcmp(section, "server") || !strcmp(section, "storage")) {
-        enum scope sc = section[1] == 'e' ? SC_SERVER : SC_STORAGE;
+    if (!strcmp(section, "server") || !strcmp(section, "storage") || !strcmp(section, "auth")) {
+        enum scope sc = section[1] == 'e' ? SC_SERVER : section[0] == 'a' ? SC_AUTH : SC_STORAGE;
         for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
             if (KEYS[i].scope == sc && !strcmp(KEYS[i].name, name)) {
                 apply(ld, &KEYS[i], ld->cfg, value);
@@ -654,7 +713,7 @@ static int handler(void *user, const char *section, const char *name, const char
             webhook_key(ld, w, name, value);
     } else if (strcmp(ld->last_bad, section)) {
         snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
-        diag(ld, "unknown section [%s] (server, storage, form.ID, webhook.NAME)", section);
+        diag(ld, "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME)", section);
     }
     return 1;
 }
@@ -778,6 +837,7 @@ int config_load(struct config *cfg, const char *path, char *const *sets, size_t 
     memset(d, 0, sizeof(*d));
     apply_defaults(&ld, SC_SERVER, cfg);
     apply_defaults(&ld, SC_STORAGE, cfg);
+    apply_defaults(&ld, SC_AUTH, cfg);
     size_t nb;
     const char *const *builtin = disposable_builtin(&nb);
     for (size_t i = 0; i < nb; i++) {
@@ -866,6 +926,8 @@ void config_release(struct config *cfg)
         }
     }
     free(cfg->webhooks);
+    free(cfg->api_keys);
+    free(cfg->api_keys_source);
     free(cfg->listen);
     free(cfg->proxies);
     free(cfg->db_path);

@@ -17,15 +17,6 @@
 #define HTTP_MAX_PATH_LOG 200
 #define HTTP_PREFLIGHT_MAX_AGE "86400"
 
-struct http {
-    struct MHD_Daemon *d;
-    const struct config *cfg;
-    struct store *st;
-    struct ratelimit *rl;
-    atomic_int inflight;
-    int port;
-};
-
 enum route {
     R_NONE,
     R_INDEX,
@@ -33,6 +24,31 @@ enum route {
     R_HEALTHZ,
     R_READYZ,
     R_SUBMIT,
+    R_LEADS,
+    R_EXPORT,
+    R_LEAD,
+    R_STATS,
+    R_FORMS,
+    R_DELIVERIES,
+    R_RETRY,
+    R_METRICS,
+    R_COUNT
+};
+
+#define HTTP_STATUS_MIN 100
+#define HTTP_STATUS_SLOTS 500 /* 100..599 */
+
+struct http {
+    struct MHD_Daemon *d;
+    const struct config *cfg;
+    struct store *st;
+    struct ratelimit *rl;
+    atomic_int inflight;
+    int port;
+    /* metrics */
+    _Atomic uint64_t requests[R_COUNT][HTTP_STATUS_SLOTS];
+    _Atomic uint64_t flags[4]; /* stored leads by flag bit */
+    _Atomic uint64_t accepted;
 };
 
 struct header {
@@ -45,6 +61,7 @@ struct req {
     struct http *h;
     struct MHD_Connection *conn;
     enum route route;
+    char param[ULID_LEN + 8]; /* the {id} of the path, when it has one */
     uint64_t t0_us;
     char method[16];
     char path[HTTP_MAX_PATH_LOG + 1];
@@ -85,6 +102,19 @@ enum MHD_Result problem(struct req *r, int status, const char *slug, const char 
                         const char *detail);
 /* problem_fields: the 422 answer that lists every field error. */
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
+
+/* api.c: the query API; each answers a whole request. */
+enum MHD_Result api_leads(struct req *r);
+enum MHD_Result api_lead(struct req *r);
+enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size);
+enum MHD_Result api_stats(struct req *r);
+enum MHD_Result api_forms(struct req *r);
+enum MHD_Result api_deliveries(struct req *r);
+enum MHD_Result api_retry(struct req *r);
+enum MHD_Result api_export(struct req *r);
+enum MHD_Result api_metrics(struct req *r);
+/* query_arg: a query-string parameter, or NULL. */
+const char *query_arg(struct req *r, const char *name);
 
 /* submit.c */
 enum MHD_Result submit_begin(struct req *r);

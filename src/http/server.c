@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,59 +185,120 @@ void client_ip(struct req *r, char out[64])
     }
 }
 
-static enum route route_of(const char *url)
+static const struct http_route ROUTES[] = {
+    {"GET", "/", R_INDEX, false},
+    {"GET", "/thanks", R_THANKS, false},
+    {"GET", "/healthz", R_HEALTHZ, false},
+    {"GET", "/readyz", R_READYZ, false},
+    {"POST", "/v1/forms/{form}/submissions", R_SUBMIT, false},
+    {"OPTIONS", "/v1/forms/{form}/submissions", R_SUBMIT, false},
+    {"GET", "/v1/leads", R_LEADS, true},
+    {"GET", "/v1/leads/export", R_EXPORT, true},
+    {"GET", "/v1/leads/{id}", R_LEAD, true},
+    {"PATCH", "/v1/leads/{id}", R_LEAD, true},
+    {"DELETE", "/v1/leads/{id}", R_LEAD, true},
+    {"GET", "/v1/stats", R_STATS, true},
+    {"GET", "/v1/forms", R_FORMS, true},
+    {"GET", "/v1/deliveries", R_DELIVERIES, true},
+    {"POST", "/v1/deliveries/{id}/retry", R_RETRY, true},
+    {"GET", "/metrics", R_METRICS, true},
+};
+
+const struct http_route *http_routes(size_t *n)
 {
-    static const struct {
-        const char *path;
-        enum route r;
-    } fixed[] = {
-        {"/", R_INDEX},
-        {"/thanks", R_THANKS},
-        {"/healthz", R_HEALTHZ},
-        {"/readyz", R_READYZ},
-    };
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(fixed); i++) {
-        if (!strcmp(url, fixed[i].path))
-            return fixed[i].r;
-    }
-    if (!strncmp(url, "/v1/forms/", 10)) {
-        const char *slash = strchr(url + 10, '/');
-        if (slash && slash > url + 10 && !strcmp(slash, "/submissions"))
-            return R_SUBMIT;
-    }
-    return R_NONE;
+    *n = LEADD_ARRAY_LEN(ROUTES);
+    return ROUTES;
 }
 
-static bool method_is(const struct req *r, const char *m)
+/* Whether path matches pattern, segment by segment; a {name} segment matches
+ * any non-empty segment, which is copied into param. */
+static bool path_match(const char *pattern, const char *path, char *param, size_t cap)
 {
-    return !strcmp(r->method, m);
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (*p == '{') {
+            size_t n = strcspn(u, "/");
+            if (n == 0 || n >= cap)
+                return false;
+            memcpy(param, u, n);
+            param[n] = '\0';
+            u += n;
+            p = strchr(p, '}') + 1;
+        } else if (*p++ != *u++) {
+            return false;
+        }
+    }
+    return !*p && !*u;
 }
 
-static enum MHD_Result not_allowed(struct req *r, const char *allow)
+/* The route of (method, path). When the path is known but not the method,
+ * NULL with *allow listing the methods the path takes. */
+static const struct http_route *route_find(const char *method, const char *path, char *param,
+                                           size_t cap, char *allow, size_t allow_cap)
 {
-    req_header(r, "Allow", "%s", allow);
-    return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+    allow[0] = '\0';
+    bool head = !strcmp(method, "HEAD");
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(ROUTES); i++) {
+        if (!path_match(ROUTES[i].pattern, path, param, cap))
+            continue;
+        if (!strcmp(ROUTES[i].method, method) || (head && !strcmp(ROUTES[i].method, "GET")))
+            return &ROUTES[i];
+        size_t n = strlen(allow);
+        snprintf(allow + n, allow_cap - n, "%s%s%s", n ? ", " : "", ROUTES[i].method,
+                 strcmp(ROUTES[i].method, "GET") ? "" : ", HEAD");
+    }
+    return NULL;
+}
+
+static bool authorized(struct req *r)
+{
+    const char *h = header_in(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7))
+        return false;
+    const char *k = h + 7;
+    size_t n = strlen(k);
+    str_trim(&k, &n);
+    return n > 0 && config_key_ok(r->h->cfg, k, n);
 }
 
 static enum MHD_Result dispatch(struct req *r)
 {
-    bool get = method_is(r, "GET") || method_is(r, "HEAD");
+    char allow[128];
+    const struct http_route *rt =
+        route_find(r->method, r->path, r->param, sizeof(r->param), allow, sizeof(allow));
+    if (!rt) {
+        if (allow[0]) {
+            req_header(r, "Allow", "%s", allow);
+            return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+        }
+        return problem(r, 404, "not-found", "Not found", NULL);
+    }
+    r->route = (enum route)rt->id;
+    if (rt->auth && !authorized(r)) {
+        req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
+        return problem(r, 401, "unauthorized", "Unauthorized",
+                       "send Authorization: Bearer <api key>");
+    }
     switch (r->route) {
-    case R_INDEX: return get ? page_index(r) : not_allowed(r, "GET, HEAD");
-    case R_THANKS: return get ? page_thanks(r) : not_allowed(r, "GET, HEAD");
-    case R_HEALTHZ:
-        if (!get)
-            return not_allowed(r, "GET, HEAD");
-        return respond_static(r, 200, "application/json", "{\"status\":\"ok\"}");
+    case R_INDEX: return page_index(r);
+    case R_THANKS: return page_thanks(r);
+    case R_HEALTHZ: return respond_static(r, 200, "application/json", "{\"status\":\"ok\"}");
     case R_READYZ:
-        if (!get)
-            return not_allowed(r, "GET, HEAD");
         if (store_writable(r->h->st))
             return respond_static(r, 200, "application/json", "{\"status\":\"ready\"}");
         req_header(r, "Retry-After", "5");
         return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
     case R_SUBMIT: return submit_begin(r);
-    case R_NONE: break;
+    case R_LEADS: return api_leads(r);
+    case R_EXPORT: return api_export(r);
+    case R_LEAD: return api_lead(r);
+    case R_STATS: return api_stats(r);
+    case R_FORMS: return api_forms(r);
+    case R_DELIVERIES: return api_deliveries(r);
+    case R_RETRY: return api_retry(r);
+    case R_METRICS: return api_metrics(r);
+    case R_NONE:
+    case R_COUNT: break;
     }
     return problem(r, 404, "not-found", "Not found", NULL);
 }
@@ -259,7 +321,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof(r->method), "%s", method);
         /* Only the path is logged: a query string may carry personal data. */
         snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(url, "?"), url);
-        r->route = route_of(url);
         return dispatch(r);
     }
     if (r->route == R_SUBMIT) {
@@ -267,6 +328,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return submit_data(r, upload, upload_size);
         return submit_finish(r);
     }
+    if (r->route == R_LEAD && !strcmp(r->method, "PATCH"))
+        return api_patch_body(r, upload, upload_size);
     /* Other routes answered on the first call; MHD discards any body. */
     *upload_size = 0;
     return MHD_YES;
@@ -281,6 +344,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r)
         return;
     uint64_t us = mono_us() - r->t0_us;
+    if (r->status >= HTTP_STATUS_MIN && r->status < HTTP_STATUS_MIN + HTTP_STATUS_SLOTS)
+        atomic_fetch_add(&h->requests[r->route][r->status - HTTP_STATUS_MIN], 1);
     log_info("%s %s %d %.1fms%s%s%s", r->method, r->path, r->status ? r->status : 0,
              (double)us / 1000.0, r->lead_id[0] ? " id=" : "", r->lead_id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");

@@ -62,13 +62,7 @@ enum MHD_Result submit_begin(struct req *r)
 {
     const struct config *cfg = r->h->cfg;
     bool post = !strcmp(r->method, "POST");
-    const char *id = r->path + 10;
-    size_t idlen = strcspn(id, "/");
-    if (!post && strcmp(r->method, "OPTIONS")) {
-        req_header(r, "Allow", "POST, OPTIONS");
-        return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
-    }
-    if (!(r->form = config_form(cfg, id, idlen)))
+    if (!(r->form = config_form(cfg, r->param, strlen(r->param))))
         return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
 
     const char *origin = header_in(r, "Origin");
@@ -208,6 +202,13 @@ static enum MHD_Result answer_stored(struct req *r)
     switch (j->rc) {
     case 0:
         snprintf(r->lead_id, sizeof(r->lead_id), "%s", j->id);
+        if (!j->replayed) {
+            atomic_fetch_add(&r->h->accepted, 1);
+            for (int i = 0; i < 4; i++) {
+                if (j->flags & (1u << i))
+                    atomic_fetch_add(&r->h->flags[i], 1);
+            }
+        }
         return success(r, j->replayed ? j->replay_status : j->in.status);
     case LEADD_ECONFLICT:
         return problem(r, 409, "idempotency-key-reused", "Idempotency-Key reused",

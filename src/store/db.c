@@ -132,8 +132,10 @@ int store_open(struct store **out, const struct store_opts *o)
     if (!st || !(st->path = strdup(o->path)))
         goto fail;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->durable_full = o->durable_full;
+    st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
@@ -169,12 +171,14 @@ void store_close(struct store **sp)
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->writer, NULL);
     }
+    readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);
     sqlite3_close(st->odb);
     /* The last close checkpoints the WAL into the main file. */
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->cv);
     free(st->path);
     free(st);

@@ -22,6 +22,7 @@ struct store {
     bool stopping;
     atomic_bool writable;
     struct ulid_gen ids;
+    long long retention_ms;
     /* writer statements */
     sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery;
     void (*on_outbox)(void *arg);
@@ -29,6 +30,9 @@ struct store {
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
     sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update;
+    /* idle reader connections for the query API */
+    pthread_mutex_t rmu;
+    struct reader *readers;
     /* stats */
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
@@ -40,9 +44,24 @@ int db_migrate(sqlite3 *db, int *applied);
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
 
+/* The columns lead_row_json() reads, in its order. */
+#define LEAD_COLUMNS                                                                               \
+    "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
+    " score_reasons, flags, duplicate_of"
+/* lead_row_json: appends a lead row (LEAD_COLUMNS) as JSON, without the
+ * closing brace, so callers may add more members. */
+int lead_row_json(sqlite3_stmt *s, struct buf *out);
 /* lead_json: appends the lead with that id as the API shows it.
  * LEADD_ENOTFOUND when there is no such lead. */
 int lead_json(sqlite3 *db, const char *id, struct buf *out);
+struct reader {
+    sqlite3 *db;
+    struct reader *next;
+};
+/* reader_get: an idle read-only connection, or a new one; NULL on failure. */
+struct reader *reader_get(struct store *st);
+void reader_put(struct store *st, struct reader *r);
+void readers_close(struct store *st);
 int outbox_prepare(struct store *st);
 void outbox_finalize(struct store *st);
 

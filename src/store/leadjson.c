@@ -7,8 +7,7 @@
 #include "leadd/lead.h"
 
 static const char SQL_LEAD[] =
-    "SELECT id, form, created_at, status, fields, extra, attribution, client, score, grade,"
-    " qualified, score_reasons, flags, duplicate_of FROM leads WHERE id = ?1 AND erased_at IS NULL";
+    "SELECT " LEAD_COLUMNS " FROM leads WHERE id = ?1 AND erased_at IS NULL";
 static const char SQL_FWD[] =
     "SELECT coalesce(sum(state IN ('pending','delivering')), 0), coalesce(sum(state = 'dead'), 0),"
     " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
@@ -21,21 +20,9 @@ static const char *col(sqlite3_stmt *s, int i)
     return t ? t : "";
 }
 
-int lead_json(sqlite3 *db, const char *id, struct buf *b)
+int lead_row_json(sqlite3_stmt *s, struct buf *b)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = LEADD_EDB, r;
-    if (sqlite3_prepare_v2(db, SQL_LEAD, -1, &s, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    r = sqlite3_step(s);
-    if (r == SQLITE_DONE) {
-        rc = LEADD_ENOTFOUND;
-        goto out;
-    }
-    if (r != SQLITE_ROW)
-        goto out;
-    rc = buf_adds(b, "{\"id\":");
+    int rc = buf_adds(b, "{\"id\":");
     rc = rc ? rc : jw_str(b, col(s, 0));
     rc = rc ? rc : buf_adds(b, ",\"form\":");
     rc = rc ? rc : jw_str(b, col(s, 1));
@@ -54,6 +41,24 @@ int lead_json(sqlite3 *db, const char *id, struct buf *b)
     rc = rc ? rc : lead_flags_json((unsigned)sqlite3_column_int(s, 12), b);
     rc = rc ? rc : buf_adds(b, ",\"duplicate_of\":");
     rc = rc ? rc : jw_str(b, (const char *)sqlite3_column_text(s, 13));
+    return rc;
+}
+
+int lead_json(sqlite3 *db, const char *id, struct buf *b)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB, r;
+    if (sqlite3_prepare_v2(db, SQL_LEAD, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_DONE) {
+        rc = LEADD_ENOTFOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW)
+        goto out;
+    rc = lead_row_json(s, b);
     sqlite3_finalize(s);
     s = NULL;
     if (rc)

@@ -2,6 +2,7 @@
  * commits them in one transaction (group commit), then calls each job back.
  * Duplicate and idempotency checks run inside that transaction, so two
  * racing requests can never both be "first". */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
 #define PRUNE_EVERY_MS (10LL * 60 * 1000)
+#define RETAIN_EVERY_MS (24LL * 3600 * 1000)
 
 static const char SQL_INS_LEAD[] =
     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
@@ -66,6 +68,39 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->prune_keys);
     sqlite3_finalize(st->probe);
     sqlite3_finalize(st->ins_delivery);
+}
+
+struct sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void sync_done(struct store_job *job, void *arg)
+{
+    struct sync *s = arg;
+    (void)job;
+    pthread_mutex_lock(&s->mu);
+    s->done = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int store_run(struct store *st, struct store_job *job)
+{
+    struct sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    job->done = sync_done;
+    /* s outlives the job's use of it: this function returns only after done. */
+    // cppcheck-suppress autoVariables
+    job->arg = &s;
+    int rc = store_submit(st, job);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s.mu);
+    while (!s.done)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    return job->rc;
 }
 
 int store_submit(struct store *st, struct store_job *job)
@@ -177,6 +212,7 @@ static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *q
     bind_text(s, 14, in->client);
     sqlite3_bind_int(s, 15, (int)flags);
     bind_text(s, 16, dup[0] ? dup : NULL);
+    j->flags = flags;
     sqlite3_bind_int64(s, 17, in->score);
     bind_text(s, 18, in->grade ? in->grade : "cold");
     sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
@@ -222,14 +258,129 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->mu);
 }
 
+/* Runs one parameterized statement; binds are "t" text, "i" int64, "n" null. */
+static int exec(sqlite3 *db, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    va_start(ap, types);
+    for (int i = 0; r == SQLITE_OK && types[i]; i++) {
+        if (types[i] == 't')
+            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (types[i] == 'i')
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
+        else
+            sqlite3_bind_null(s, i + 1);
+    }
+    va_end(ap);
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+        r = r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* Erases one lead's personal data, keeping a tombstone for the stats. With
+ * secure_delete on, the old bytes are overwritten in the pages; the caller
+ * checkpoints the WAL so no copy stays there either. */
+static int erase(struct store *st, const char *id, const char *at, bool *found)
+{
+    int r = exec(st->wdb,
+                 "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
+                 " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
+                 "tt", id, at);
+    *found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+    if (r == SQLITE_OK && *found)
+        r = exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
+    if (r == SQLITE_OK && *found)
+        r = exec(st->wdb,
+                 "DELETE FROM delivery_attempts WHERE delivery_id IN"
+                 " (SELECT id FROM deliveries WHERE lead_id = ?1)",
+                 "t", id);
+    if (r == SQLITE_OK && *found)
+        r = exec(st->wdb, "DELETE FROM deliveries WHERE lead_id = ?1", "t", id);
+    return r;
+}
+
+/* Applies an admin operation inside the open transaction. */
+static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool *queued,
+                       bool *erased)
+{
+    char at[32];
+    bool found = false;
+    int r = SQLITE_OK;
+    rfc3339_ms(ms, at);
+    switch (j->op) {
+    case OP_PATCH:
+        r = exec(st->wdb, "UPDATE leads SET status = ?2 WHERE id = ?1 AND erased_at IS NULL", "tt",
+                 j->lead_id, j->status);
+        found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+        if (r == SQLITE_OK && found)
+            r = exec(st->wdb,
+                     "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
+                     j->note ? "tttt" : "tttn", j->lead_id, at, j->status, j->note);
+        break;
+    case OP_ERASE:
+        r = erase(st, j->lead_id, at, &found);
+        *erased |= found;
+        break;
+    case OP_RETRY:
+        r = exec(st->wdb,
+                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,"
+                 " updated_ms = ?2 WHERE id = ?1 AND state = 'dead'",
+                 "ii", j->delivery_id, (long long)ms);
+        found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+        if (r == SQLITE_OK && !found) {
+            sqlite3_stmt *s = NULL;
+            r = sqlite3_prepare_v2(st->wdb, "SELECT 1 FROM deliveries WHERE id = ?1", -1, &s, NULL);
+            if (r == SQLITE_OK) {
+                sqlite3_bind_int64(s, 1, j->delivery_id);
+                j->rc = sqlite3_step(s) == SQLITE_ROW ? LEADD_ECONFLICT : LEADD_ENOTFOUND;
+            }
+            sqlite3_finalize(s);
+            return r;
+        }
+        *queued |= found;
+        break;
+    case OP_RETAIN: {
+        sqlite3_stmt *s = NULL;
+        j->erased = 0;
+        found = true;
+        r = sqlite3_prepare_v2(st->wdb,
+                               "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL",
+                               -1, &s, NULL);
+        if (r != SQLITE_OK)
+            break;
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)j->before_ms);
+        while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+            char id[ULID_LEN + 1];
+            bool one;
+            snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(s, 0));
+            r = erase(st, id, at, &one);
+            j->erased += one;
+        }
+        sqlite3_finalize(s);
+        *erased |= j->erased > 0;
+        break;
+    }
+    case OP_LEAD: break;
+    }
+    if (r == SQLITE_OK && !found)
+        j->rc = LEADD_ENOTFOUND;
+    return r;
+}
+
 /* Commits one batch. On failure every job in it fails: nothing half-written. */
 static int run_batch(struct store *st, struct store_job *batch, size_t n)
 {
     uint64_t ms = now_ms();
-    bool queued = false;
+    bool queued = false, erased = false;
     int r = sqlite3_exec(st->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
-        r = apply_job(st, j, ms, &queued);
+        r = j->op == OP_LEAD ? apply_job(st, j, ms, &queued)
+                             : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
         r = sqlite3_exec(st->wdb, "COMMIT", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
@@ -240,6 +391,15 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         return db_err(r);
     }
     atomic_store(&st->writable, true);
+    if (erased) {
+        /* Copy the erased pages into the main file and empty the WAL, so the
+         * old bytes stay in neither. Readers in the middle of a long read can
+         * delay this; the next erasure or the close at shutdown finishes it. */
+        int logged, ckpt;
+        if (sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt) !=
+            SQLITE_OK)
+            log_warn("checkpoint after erasure incomplete: %s", sqlite3_errmsg(st->wdb));
+    }
     if (queued) {
         pthread_mutex_lock(&st->mu);
         void (*fn)(void *) = st->on_outbox;
@@ -257,10 +417,28 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
 
 /* Idle work: forget old idempotency keys; while writes fail, probe so that
  * readiness comes back by itself once the disk does. */
-static void maintain(struct store *st, uint64_t *last_prune)
+static void noop_done(struct store_job *job, void *arg)
+{
+    (void)job;
+    (void)arg;
+}
+
+static int run_batch(struct store *st, struct store_job *batch, size_t n);
+
+static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_retain)
 {
     uint64_t ms = now_ms();
     sqlite3_stmt *s = NULL;
+    if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
+        /* Retention erases exactly as DELETE /v1/leads/{id} does. */
+        struct store_job j = {
+            .op = OP_RETAIN, .before_ms = ms - (uint64_t)st->retention_ms, .done = noop_done};
+        *last_retain = ms;
+        if (run_batch(st, &j, 1) == 0 && j.erased)
+            log_info("retention: erased %lld leads older than %lld days", j.erased,
+                     st->retention_ms / (24 * 3600 * 1000));
+        return;
+    }
     if (!atomic_load(&st->writable)) {
         s = st->probe;
         sqlite3_reset(s);
@@ -281,7 +459,7 @@ static void maintain(struct store *st, uint64_t *last_prune)
 void *writer_main(void *arg)
 {
     struct store *st = arg;
-    uint64_t last_prune = now_ms();
+    uint64_t last_prune = now_ms(), last_retain = 0;
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (!st->head && !st->stopping) {
@@ -290,7 +468,7 @@ void *writer_main(void *arg)
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&st->cv, &st->mu, &ts)) {
                 pthread_mutex_unlock(&st->mu);
-                maintain(st, &last_prune);
+                maintain(st, &last_prune, &last_retain);
                 pthread_mutex_lock(&st->mu);
             }
         }

@@ -52,6 +52,16 @@ void ulid_next(struct ulid_gen *g, uint64_t now_ms, char out[ULID_LEN + 1])
     out[ULID_LEN] = '\0';
 }
 
+void ulid_floor(uint64_t ms, char out[ULID_LEN + 1])
+{
+    for (int i = 9; i >= 0; i--) {
+        out[i] = B32[ms & 31];
+        ms >>= 5;
+    }
+    memset(out + 10, '0', 16);
+    out[ULID_LEN] = '\0';
+}
+
 int ulid_valid(const char *s)
 {
     if (!s || strlen(s) != ULID_LEN || s[0] > '7')

@@ -219,20 +219,27 @@ void h_cleanup(struct leadd *l)
 
 struct sink {
     char *p;
-    size_t n;
+    size_t n, cap;
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct sink *s = arg;
     size_t n = size * nmemb;
-    char *p = realloc(s->p, s->n + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + s->n, ptr, n);
+    if (s->n + n + 1 > s->cap) {
+        /* Doubling: a 60 MB export must not be copied once per chunk. */
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->n + n + 1)
+            cap *= 2;
+        char *p = realloc(s->p, cap);
+        if (!p)
+            return 0;
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->n, ptr, n);
     s->n += n;
-    p[s->n] = '\0';
-    s->p = p;
+    s->p[s->n] = '\0';
     return n;
 }
 
@@ -290,7 +297,7 @@ static void vreq(struct leadd *l, const char *method, const char *path, const ch
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 180L); /* exports under ASan are slow */
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK)
         fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(rc));
@@ -391,4 +398,44 @@ void h_sql_text(struct leadd *l, char *out, size_t cap, const char *fmt, ...)
         snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+void h_sql_exec(struct leadd *l, const char *sql)
+{
+    sqlite3 *db;
+    char *err = NULL;
+    assert_int_equal(sqlite3_open(l->db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("test SQL failed: %s", err);
+    sqlite3_close(db);
+}
+
+void h_api(struct leadd *l, const char *method, const char *path, const char *body,
+           struct resp *out)
+{
+    h_req(l, method, path, body, out, "Authorization: Bearer " H_API_KEY,
+          body ? "Content-Type: application/json" : "X-No-Body: 1", NULL);
+}
+
+long h_peak_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    while (fgets(line, sizeof(line), fp)) {
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atol(line + 6);
+    }
+    fclose(fp);
+    return kb;
+}
+
+/* Progress shows as it happens, even when stdout is a file or a pipe. */
+__attribute__((constructor)) static void line_buffered(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }

@@ -62,6 +62,14 @@ bool h_json_str(const char *json, const char *key, char *out, size_t cap);
 long long h_sql_int(struct leadd *l, const char *fmt, ...);
 /* h_sql_text: the same for a text column, into out ("" for NULL). */
 void h_sql_text(struct leadd *l, char *out, size_t cap, const char *fmt, ...);
+/* h_sql_exec: runs SQL that writes, on a connection of the test's own. */
+void h_sql_exec(struct leadd *l, const char *sql);
+/* h_api: a request to the query API with the test key. */
+#define H_API_KEY "test-key-0123456789abcdef"
+void h_api(struct leadd *l, const char *method, const char *path, const char *body,
+           struct resp *out);
+/* h_rss_kb: a process's VmHWM (peak resident set) in kB. */
+long h_peak_rss_kb(pid_t pid);
 /* h_log_text: the whole log so far (free it). */
 char *h_log_text(struct leadd *l);
 /* h_wait_log: polls the log until it contains needle (timeout_ms). */

@@ -1,0 +1,545 @@
+/* api.c: the authenticated query API: list, read, work and erase leads,
+ * export them as a stream, count them, and see and retry deliveries. A bad
+ * parameter is a 400 that names it; an unknown parameter is one too, so a
+ * mistyped filter never silently widens a list or an export. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/log.h"
+#include "leadd/strutil.h"
+
+#define API_MAX_NOTE 2000
+#define EXPORT_CHUNK (64 * 1024)
+
+static const char JSON[] = "application/json";
+
+const char *query_arg(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result bad_param(struct req *r, const char *name, const char *why)
+{
+    char detail[256];
+    snprintf(detail, sizeof(detail), "parameter '%s': %s", name, why);
+    return problem(r, 400, "bad-parameter", "Bad parameter", detail);
+}
+
+static enum MHD_Result unavailable(struct req *r, int rc)
+{
+    req_header(r, "Retry-After", "1");
+    return problem(r, 503, "unavailable", "Service unavailable",
+                   rc == LEADD_EFULL ? "the database cannot take writes now" : NULL);
+}
+
+/* Answers with a whole JSON buffer built by fn, or 503. */
+static enum MHD_Result send_buf(struct req *r, int status, struct buf *b, int rc)
+{
+    if (rc) {
+        buf_release(b);
+        return unavailable(r, rc);
+    }
+    size_t len = b->len;
+    return respond(r, status, JSON, buf_detach(b), len);
+}
+
+struct unknown {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct unknown *u = cls;
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; u->allowed[i]; i++) {
+        if (!strcmp(u->allowed[i], key))
+            return MHD_YES;
+    }
+    u->bad = key;
+    return MHD_NO;
+}
+
+/* The name of the first query parameter not in allowed (NULL-terminated). */
+static const char *unknown_param(struct req *r, const char *const *allowed)
+{
+    struct unknown u = {allowed, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_name, &u);
+    return u.bad;
+}
+
+static bool one_of(const char *v, const char *const *set)
+{
+    for (size_t i = 0; set[i]; i++) {
+        if (!strcmp(v, set[i]))
+            return true;
+    }
+    return false;
+}
+
+static const char *const STATUSES[] = {"new", "contacted", "converted", "rejected", NULL};
+static const char *const GRADES[] = {"hot", "warm", "cold", NULL};
+
+/* Reads the lead filters shared by list, export and stats. On a bad value it
+ * answers 400 itself and returns false. */
+static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *ret)
+{
+    static const char *const bools[] = {"true", "false", NULL};
+    const char *v;
+    memset(f, 0, sizeof(*f));
+    f->qualified = -1;
+    f->limit = 50;
+    f->form = query_arg(r, "form");
+    f->utm_source = query_arg(r, "utm_source");
+    f->utm_medium = query_arg(r, "utm_medium");
+    f->utm_campaign = query_arg(r, "utm_campaign");
+    f->q = query_arg(r, "q");
+#define BAD(name, why)                                                                             \
+    do {                                                                                           \
+        *ret = bad_param(r, name, why);                                                            \
+        return false;                                                                              \
+    } while (0)
+    if ((v = query_arg(r, "status"))) {
+        if (!one_of(v, STATUSES))
+            BAD("status", "expected new, contacted, converted or rejected");
+        f->status = v;
+    }
+    if ((v = query_arg(r, "grade"))) {
+        if (!one_of(v, GRADES))
+            BAD("grade", "expected hot, warm or cold");
+        f->grade = v;
+    }
+    if ((v = query_arg(r, "qualified"))) {
+        if (!one_of(v, bools))
+            BAD("qualified", "expected true or false");
+        f->qualified = v[0] == 't';
+    }
+    if ((v = query_arg(r, "spam"))) {
+        if (!strcmp(v, "any"))
+            f->spam = -1;
+        else if (one_of(v, bools))
+            f->spam = v[0] == 't';
+        else
+            BAD("spam", "expected true, false or any");
+    }
+    if ((v = query_arg(r, "min_score"))) {
+        if (!parse_ll(v, strlen(v), &f->min_score))
+            BAD("min_score", "expected a whole number");
+        f->has_min_score = true;
+    }
+    if ((v = query_arg(r, "max_score"))) {
+        if (!parse_ll(v, strlen(v), &f->max_score))
+            BAD("max_score", "expected a whole number");
+        f->has_max_score = true;
+    }
+    if ((v = query_arg(r, "created_after"))) {
+        if (rfc3339_parse(v, &f->after_ms))
+            BAD("created_after", "expected an RFC 3339 date-time such as 2026-01-31T00:00:00Z");
+        f->has_after = true;
+    }
+    if ((v = query_arg(r, "created_before"))) {
+        if (rfc3339_parse(v, &f->before_ms))
+            BAD("created_before", "expected an RFC 3339 date-time such as 2026-01-31T00:00:00Z");
+        f->has_before = true;
+    }
+    if ((v = query_arg(r, "limit"))) {
+        long long n;
+        if (!parse_ll(v, strlen(v), &n) || n < 1 || n > STORE_MAX_LIMIT)
+            BAD("limit", "expected a whole number from 1 to 500");
+        f->limit = (int)n;
+    }
+    if ((v = query_arg(r, "cursor"))) {
+        if (!ulid_valid(v))
+            BAD("cursor", "not a cursor this API gave out");
+        f->cursor = v;
+    }
+    if (f->q && strlen(f->q) > 200)
+        BAD("q", "at most 200 characters");
+#undef BAD
+    return true;
+}
+
+#define FILTER_PARAMS                                                                              \
+    "form", "status", "grade", "qualified", "spam", "min_score", "max_score", "utm_source",        \
+        "utm_medium", "utm_campaign", "created_after", "created_before", "q"
+
+enum MHD_Result api_leads(struct req *r)
+{
+    static const char *const allowed[] = {FILTER_PARAMS, "limit", "cursor", NULL};
+    struct lead_filter f;
+    enum MHD_Result ret;
+    const char *bad = unknown_param(r, allowed);
+    if (bad)
+        return bad_param(r, bad, "unknown parameter");
+    if (!parse_filter(r, &f, &ret))
+        return ret;
+    struct buf b = BUF_INIT(64u << 20);
+    return send_buf(r, 200, &b, store_list_leads(r->h->st, &f, &b));
+}
+
+static enum MHD_Result get_lead(struct req *r, int status)
+{
+    struct buf b = BUF_INIT(16u << 20);
+    int rc = store_get_lead(r->h->st, r->param, &b);
+    if (rc == LEADD_ENOTFOUND) {
+        buf_release(&b);
+        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+    }
+    return send_buf(r, status, &b, rc);
+}
+
+enum MHD_Result api_lead(struct req *r)
+{
+    if (!ulid_valid(r->param))
+        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+    if (!strcmp(r->method, "PATCH")) {
+        buf_init(&r->body, (size_t)r->h->cfg->max_body_bytes);
+        r->started = true;
+        return MHD_YES; /* the body follows: api_patch_body */
+    }
+    if (!strcmp(r->method, "DELETE")) {
+        struct store_job job = {.op = OP_ERASE, .lead_id = r->param};
+        int rc = store_run(r->h->st, &job);
+        if (rc == LEADD_ENOTFOUND)
+            return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        if (rc)
+            return unavailable(r, rc);
+        log_info("erased lead %s on request", r->param);
+        return respond(r, 204, NULL, NULL, 0);
+    }
+    return get_lead(r, 200);
+}
+
+enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size)
+{
+    if (*size) {
+        if (!r->too_big && buf_add(&r->body, data, *size))
+            r->too_big = true;
+        *size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return problem(r, 413, "body-too-large", "Body too large", NULL);
+    json_error_t je;
+    json_t *root = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
+    enum MHD_Result ret;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return problem(
+            r, 400, "malformed-body", "Malformed body",
+            "expected a JSON object such as {\"status\":\"contacted\",\"note\":\"...\"}");
+    }
+    struct lead_errors e = {0};
+    json_t *st = json_object_get(root, "status"), *note = json_object_get(root, "note");
+    const char *status = json_string_value(st);
+    if (!status || !one_of(status, STATUSES)) {
+        e.n = 1;
+        snprintf(e.v[0].field, sizeof(e.v[0].field), "status");
+        e.v[0].code = st ? "invalid" : "required";
+        snprintf(e.v[0].message, sizeof(e.v[0].message),
+                 "must be one of new, contacted, converted, rejected");
+    }
+    if (note && !json_is_null(note) &&
+        (!json_is_string(note) ||
+         utf8_chars(json_string_value(note), json_string_length(note)) > API_MAX_NOTE)) {
+        struct field_error *fe = &e.v[e.n++];
+        snprintf(fe->field, sizeof(fe->field), "note");
+        fe->code = json_is_string(note) ? "too_long" : "invalid";
+        snprintf(fe->message, sizeof(fe->message), "must be text of at most %d characters",
+                 API_MAX_NOTE);
+    }
+    if (e.n) {
+        ret = problem_fields(r, &e);
+        json_decref(root);
+        return ret;
+    }
+    struct store_job job = {
+        .op = OP_PATCH, .lead_id = r->param, .status = status, .note = json_string_value(note)};
+    int rc = store_run(r->h->st, &job);
+    json_decref(root);
+    if (rc == LEADD_ENOTFOUND)
+        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+    if (rc)
+        return unavailable(r, rc);
+    return get_lead(r, 200);
+}
+
+enum MHD_Result api_stats(struct req *r)
+{
+    static const char *const allowed[] = {"group_by", "form", "created_after", "created_before",
+                                          NULL};
+    static const char *const keys[] = {"utm_source", "utm_medium", "utm_campaign", "form",
+                                       "grade",      "status",     "day",          NULL};
+    struct lead_filter f;
+    enum MHD_Result ret;
+    const char *bad = unknown_param(r, allowed), *g = query_arg(r, "group_by");
+    if (bad)
+        return bad_param(r, bad, "unknown parameter");
+    if (!g || !one_of(g, keys))
+        return bad_param(
+            r, "group_by",
+            "expected utm_source, utm_medium, utm_campaign, form, grade, status or day");
+    if (!parse_filter(r, &f, &ret))
+        return ret;
+    struct buf b = BUF_INIT(16u << 20);
+    return send_buf(r, 200, &b, store_stats(r->h->st, g, &f, &b));
+}
+
+enum MHD_Result api_forms(struct req *r)
+{
+    const struct config *cfg = r->h->cfg;
+    struct buf b = BUF_INIT(4u << 20);
+    int rc = buf_adds(&b, "{\"data\":[");
+    for (size_t i = 0; !rc && i < cfg->nforms; i++) {
+        const struct form *f = &cfg->forms[i];
+        rc = buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
+        rc = rc ? rc : jw_str(&b, f->id);
+        rc = rc ? rc : buf_adds(&b, ",\"fields\":[");
+        for (size_t k = 0; !rc && k < f->nfields; k++) {
+            const struct field_spec *s = &f->fields[k];
+            rc = buf_adds(&b, k ? ",{\"name\":" : "{\"name\":");
+            rc = rc ? rc : jw_str(&b, s->name);
+            rc = rc ? rc
+                    : buf_addf(&b, ",\"type\":\"%s\",\"required\":%s", field_type_name(s->type),
+                               s->required ? "true" : "false");
+            if (!rc && s->has_min)
+                rc = buf_adds(&b, ",\"min\":") || jw_num(&b, s->min);
+            if (!rc && s->has_max)
+                rc = buf_adds(&b, ",\"max\":") || jw_num(&b, s->max);
+            if (!rc && s->nchoices) {
+                rc = buf_adds(&b, ",\"choices\":[");
+                for (size_t c = 0; !rc && c < s->nchoices; c++)
+                    rc = (c ? buf_addc(&b, ',') : 0) || jw_str(&b, s->choices[c]);
+                rc = rc ? rc : buf_addc(&b, ']');
+            }
+            rc = rc ? rc : buf_addc(&b, '}');
+        }
+        rc = rc ? rc : buf_adds(&b, "]}");
+    }
+    rc = rc ? rc : buf_adds(&b, "]}");
+    return send_buf(r, 200, &b, rc);
+}
+
+enum MHD_Result api_deliveries(struct req *r)
+{
+    static const char *const allowed[] = {"state", "lead", "limit", "cursor", NULL};
+    static const char *const states[] = {"pending", "delivered", "dead", NULL};
+    const char *bad = unknown_param(r, allowed), *state = query_arg(r, "state");
+    const char *lead = query_arg(r, "lead"), *cursor = query_arg(r, "cursor"), *v;
+    long long limit = 50, c;
+    if (bad)
+        return bad_param(r, bad, "unknown parameter");
+    if (state && !one_of(state, states))
+        return bad_param(r, "state", "expected pending, delivered or dead");
+    if (lead && !ulid_valid(lead))
+        return bad_param(r, "lead", "not a lead id");
+    if ((v = query_arg(r, "limit")) &&
+        (!parse_ll(v, strlen(v), &limit) || limit < 1 || limit > STORE_MAX_LIMIT))
+        return bad_param(r, "limit", "expected a whole number from 1 to 500");
+    if (cursor && (!parse_ll(cursor, strlen(cursor), &c) || c < 1))
+        return bad_param(r, "cursor", "not a cursor this API gave out");
+    struct buf b = BUF_INIT(64u << 20);
+    return send_buf(r, 200, &b,
+                    store_list_deliveries(r->h->st, state, lead, cursor, (int)limit, &b));
+}
+
+enum MHD_Result api_retry(struct req *r)
+{
+    long long id;
+    if (!parse_ll(r->param, strlen(r->param), &id) || id < 1)
+        return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
+    struct store_job job = {.op = OP_RETRY, .delivery_id = id};
+    int rc = store_run(r->h->st, &job);
+    if (rc == LEADD_ENOTFOUND)
+        return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
+    if (rc == LEADD_ECONFLICT)
+        return problem(r, 409, "delivery-not-dead", "Delivery is not dead",
+                       "only a dead delivery can be retried");
+    if (rc)
+        return unavailable(r, rc);
+    struct buf b = BUF_INIT(256);
+    return send_buf(r, 202, &b, buf_addf(&b, "{\"id\":\"%lld\",\"state\":\"pending\"}", id));
+}
+
+/* ---- export: streamed, so memory stays flat however many rows ---- */
+
+struct export_ctx {
+    struct store_export *e;
+    struct buf pending; /* rows produced and not yet handed to MHD */
+    size_t off;
+    bool done;
+};
+
+static ssize_t export_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct export_ctx *x = cls;
+    (void)pos;
+    if (x->off == x->pending.len) {
+        if (x->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        buf_reset(&x->pending);
+        x->off = 0;
+        if (store_export_next(x->e, &x->pending, EXPORT_CHUNK, &x->done)) {
+            log_error("export stopped: database read failed");
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (x->pending.len == 0 && x->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = x->pending.len - x->off;
+    if (n > max)
+        n = max;
+    memcpy(out, x->pending.ptr + x->off, n);
+    x->off += n;
+    return (ssize_t)n;
+}
+
+static void export_free(void *cls)
+{
+    struct export_ctx *x = cls;
+    store_export_close(&x->e);
+    buf_release(&x->pending);
+    free(x);
+}
+
+enum MHD_Result api_export(struct req *r)
+{
+    static const char *const allowed[] = {FILTER_PARAMS, "format", NULL};
+    struct lead_filter f;
+    enum MHD_Result ret;
+    const char *bad = unknown_param(r, allowed), *fmt = query_arg(r, "format");
+    const struct form *form = NULL;
+    const char *names[100];
+    bool is_bool[100];
+    if (bad)
+        return bad_param(r, bad, "unknown parameter");
+    if (!fmt || (strcmp(fmt, "csv") && strcmp(fmt, "ndjson")))
+        return bad_param(r, "format", "expected csv or ndjson");
+    if (!parse_filter(r, &f, &ret))
+        return ret;
+    bool csv = fmt[0] == 'c';
+    if (csv) {
+        if (!f.form)
+            return bad_param(r, "form", "required for csv: the columns are the form's fields");
+        if (!(form = config_form(r->h->cfg, f.form, strlen(f.form))))
+            return bad_param(r, "form", "no such form");
+        for (size_t i = 0; i < form->nfields && i < LEADD_ARRAY_LEN(names); i++) {
+            names[i] = form->fields[i].name;
+            is_bool[i] = form->fields[i].type == FT_BOOL || form->fields[i].type == FT_CONSENT;
+        }
+    }
+    struct export_ctx *x = calloc(1, sizeof(*x));
+    if (!x)
+        return unavailable(r, LEADD_ENOMEM);
+    buf_init(&x->pending, 4u << 20);
+    size_t nf = form ? form->nfields : 0;
+    int rc = store_export_open(r->h->st, &f, csv ? EXPORT_CSV : EXPORT_NDJSON, names, is_bool, nf,
+                               &x->e);
+    if (!rc && csv)
+        rc = store_export_csv_header(&x->pending, names, nf);
+    if (rc) {
+        export_free(x);
+        return unavailable(r, rc);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, export_read, x, export_free);
+    if (!resp) {
+        export_free(x);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+    if (csv) {
+        char disp[160];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"leads-%s.csv\"", form->id);
+        MHD_add_response_header(resp, "Content-Disposition", disp);
+    }
+    r->status = 200;
+    ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- metrics: Prometheus text format ---- */
+
+static const char *route_name(int id)
+{
+    size_t n;
+    const struct http_route *rt = http_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (rt[i].id == id)
+            return rt[i].pattern;
+    }
+    return "unmatched";
+}
+
+enum MHD_Result api_metrics(struct req *r)
+{
+    struct http *h = r->h;
+    struct store_stats ss;
+    struct buf b = BUF_INIT(4u << 20);
+    static const char *const flag_names[] = {"honeypot", "too_fast", "duplicate",
+                                             "disposable_email"};
+    uint64_t rejected = 0;
+    int rc = buf_adds(&b, "# HELP leadd_http_requests_total HTTP requests by route and status.\n"
+                          "# TYPE leadd_http_requests_total counter\n");
+    for (int rt = 0; !rc && rt < R_COUNT; rt++) {
+        for (int s = 0; !rc && s < HTTP_STATUS_SLOTS; s++) {
+            uint64_t n = atomic_load(&h->requests[rt][s]);
+            if (!n)
+                continue;
+            if (rt == R_SUBMIT && s + HTTP_STATUS_MIN >= 400)
+                rejected += n;
+            rc = buf_addf(&b, "leadd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                          route_name(rt), s + HTTP_STATUS_MIN, (unsigned long long)n);
+        }
+    }
+    store_get_stats(h->st, &ss);
+    rc = rc ? rc
+            : buf_addf(&b,
+                       "# HELP leadd_leads_accepted_total Submissions stored.\n"
+                       "# TYPE leadd_leads_accepted_total counter\n"
+                       "leadd_leads_accepted_total %llu\n"
+                       "# HELP leadd_leads_rejected_total Submissions answered 4xx or 5xx.\n"
+                       "# TYPE leadd_leads_rejected_total counter\n"
+                       "leadd_leads_rejected_total %llu\n"
+                       "# HELP leadd_lead_flags_total Stored leads by flag.\n"
+                       "# TYPE leadd_lead_flags_total counter\n",
+                       (unsigned long long)atomic_load(&h->accepted), (unsigned long long)rejected);
+    for (int i = 0; !rc && i < 4; i++)
+        rc = buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", flag_names[i],
+                      (unsigned long long)atomic_load(&h->flags[i]));
+    rc = rc ? rc
+            : buf_addf(&b,
+                       "# HELP leadd_writer_batches_total Transactions the writer committed.\n"
+                       "# TYPE leadd_writer_batches_total counter\n"
+                       "leadd_writer_batches_total %llu\n"
+                       "# HELP leadd_writer_jobs_total Jobs in those transactions.\n"
+                       "# TYPE leadd_writer_jobs_total counter\n"
+                       "leadd_writer_jobs_total %llu\n"
+                       "# HELP leadd_writer_batch_size_max Largest batch so far.\n"
+                       "# TYPE leadd_writer_batch_size_max gauge\n"
+                       "leadd_writer_batch_size_max %llu\n"
+                       "# HELP leadd_writer_queue_depth Jobs waiting for the writer.\n"
+                       "# TYPE leadd_writer_queue_depth gauge\n"
+                       "leadd_writer_queue_depth %llu\n"
+                       "# HELP leadd_http_inflight Requests being served.\n"
+                       "# TYPE leadd_http_inflight gauge\n"
+                       "leadd_http_inflight %d\n",
+                       (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
+                       (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
+                       atomic_load(&h->inflight));
+    rc = rc ? rc : store_metrics(h->st, &b);
+    if (rc) {
+        buf_release(&b);
+        return unavailable(r, rc);
+    }
+    size_t len = b.len;
+    return respond(r, 200, "text/plain; version=0.0.4", buf_detach(&b), len);
+}

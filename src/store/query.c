@@ -1,0 +1,530 @@
+/* query.c: reads for the query API on a pool of read-only connections.
+ * Lists are keyset-paginated by lead id (ULIDs in commit order), newest
+ * first: a page costs the same deep in the table as at its top, and a cursor
+ * stays valid while new leads arrive (they sort above it). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/log.h"
+#include "leadd/strutil.h"
+
+#define MAX_BINDS 32
+
+struct reader *reader_get(struct store *st)
+{
+    pthread_mutex_lock(&st->rmu);
+    struct reader *r = st->readers;
+    if (r)
+        st->readers = r->next;
+    pthread_mutex_unlock(&st->rmu);
+    if (r)
+        return r;
+    if (!(r = calloc(1, sizeof(*r))))
+        return NULL;
+    if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        log_error("unable to open a reader on '%s': %s", st->path, sqlite3_errmsg(r->db));
+        sqlite3_close(r->db);
+        free(r);
+        return NULL;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    return r;
+}
+
+void reader_put(struct store *st, struct reader *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&st->rmu);
+    r->next = st->readers;
+    st->readers = r;
+    pthread_mutex_unlock(&st->rmu);
+}
+
+void readers_close(struct store *st)
+{
+    struct reader *r = st->readers;
+    while (r) {
+        struct reader *next = r->next;
+        sqlite3_close(r->db);
+        free(r);
+        r = next;
+    }
+    st->readers = NULL;
+}
+
+/* A WHERE clause under construction with its bound values, in order. */
+struct where {
+    struct buf sql;
+    struct {
+        bool is_int;
+        const char *s;
+        long long i;
+    } b[MAX_BINDS];
+    int n;
+    char like[512];
+    char lo[ULID_LEN + 1], hi[ULID_LEN + 1];
+    int rc;
+};
+
+static void w_add(struct where *w, const char *clause, const char *s, long long i, bool is_int)
+{
+    if (w->rc || w->n == MAX_BINDS) {
+        w->rc = w->rc ? w->rc : LEADD_ENOMEM;
+        return;
+    }
+    w->n++;
+    w->b[w->n - 1].is_int = is_int;
+    w->b[w->n - 1].s = s;
+    w->b[w->n - 1].i = i;
+    /* Each clause names its parameter ?N, where N is its bind's position. */
+    w->rc = buf_adds(&w->sql, " AND ");
+    for (const char *p = clause; !w->rc && *p; p++)
+        w->rc = *p == '?' ? buf_addf(&w->sql, "?%d", w->n) : buf_addc(&w->sql, *p);
+}
+
+static void w_text(struct where *w, const char *clause, const char *s)
+{
+    if (s)
+        w_add(w, clause, s, 0, false);
+}
+
+static void w_int(struct where *w, const char *clause, long long i)
+{
+    w_add(w, clause, NULL, i, true);
+}
+
+static void build_where(struct where *w, const struct lead_filter *f, bool with_cursor,
+                        bool include_erased)
+{
+    buf_init(&w->sql, 4096);
+    w->n = 0;
+    w->rc = buf_adds(&w->sql, include_erased ? " WHERE 1" : " WHERE erased_at IS NULL");
+    w_text(w, "form = ?", f->form);
+    w_text(w, "status = ?", f->status);
+    w_text(w, "grade = ?", f->grade);
+    w_text(w, "utm_source = ?", f->utm_source);
+    w_text(w, "utm_medium = ?", f->utm_medium);
+    w_text(w, "utm_campaign = ?", f->utm_campaign);
+    if (f->qualified >= 0)
+        w_int(w, "qualified = ?", f->qualified);
+    if (f->spam == 0)
+        w_int(w, "(flags & ?) = 0", 3);
+    else if (f->spam == 1)
+        w_int(w, "(flags & ?) != 0", 3);
+    if (f->has_min_score)
+        w_int(w, "score >= ?", f->min_score);
+    if (f->has_max_score)
+        w_int(w, "score <= ?", f->max_score);
+    /* Time ranges as id ranges: the primary ordering index serves them. */
+    if (f->has_after) {
+        ulid_floor(f->after_ms > 0 ? (uint64_t)f->after_ms : 0, w->lo);
+        w_text(w, "id >= ?", w->lo);
+    }
+    if (f->has_before) {
+        ulid_floor(f->before_ms > 0 ? (uint64_t)f->before_ms : 0, w->hi);
+        w_text(w, "id < ?", w->hi);
+    }
+    if (with_cursor)
+        w_text(w, "id < ?", f->cursor);
+    if (f->q) {
+        /* A substring, with LIKE's own wildcards escaped. */
+        size_t n = 0;
+        w->like[n++] = '%';
+        for (const char *p = f->q; *p && n < sizeof(w->like) - 3; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                w->like[n++] = '\\';
+            w->like[n++] = *p;
+        }
+        w->like[n++] = '%';
+        w->like[n] = '\0';
+        w_text(
+            w,
+            "(email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR company LIKE ? ESCAPE '\\')",
+            w->like);
+    }
+}
+
+static int prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
+                   sqlite3_stmt **out)
+{
+    struct buf sql = BUF_INIT(8192);
+    int rc = w->rc ? w->rc : buf_adds(&sql, head);
+    rc = rc ? rc : buf_adds(&sql, buf_str(&w->sql));
+    rc = rc ? rc : buf_adds(&sql, tail);
+    if (!rc && sqlite3_prepare_v2(db, sql.ptr, -1, out, NULL) != SQLITE_OK) {
+        log_error("query failed to prepare: %s", sqlite3_errmsg(db));
+        rc = LEADD_EDB;
+    }
+    for (int i = 0; !rc && i < w->n; i++) {
+        if (w->b[i].is_int)
+            sqlite3_bind_int64(*out, i + 1, w->b[i].i);
+        else
+            sqlite3_bind_text(*out, i + 1, w->b[i].s, -1, SQLITE_STATIC);
+    }
+    buf_release(&sql);
+    return rc;
+}
+
+int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *out)
+{
+    struct where w;
+    sqlite3_stmt *s = NULL;
+    char last[ULID_LEN + 1] = "";
+    char limit[48];
+    int rc = LEADD_EDB, r, n = 0;
+    struct reader *rd = reader_get(st);
+    build_where(&w, f, f->cursor != NULL, false);
+    if (!rd)
+        goto out;
+    snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", f->limit + 1);
+    if ((rc = prepare(rd->db, &w, "SELECT id FROM leads", limit, &s)))
+        goto out;
+    /* Read the page's ids and leads in one read transaction: one snapshot. */
+    sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
+    rc = buf_adds(out, "{\"data\":[");
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == f->limit) {
+            n++;
+            break;
+        }
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        snprintf(last, sizeof(last), "%s", id);
+        rc = n++ ? buf_addc(out, ',') : 0;
+        rc = rc ? rc : lead_json(rd->db, last, out);
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+    sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    if (!rc)
+        rc = n > f->limit ? buf_addf(out, "],\"next_cursor\":\"%s\"}", last)
+                          : buf_adds(out, "],\"next_cursor\":null}");
+out:
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    buf_release(&w.sql);
+    return rc;
+}
+
+int store_get_lead(struct store *st, const char *id, struct buf *out)
+{
+    struct reader *rd = reader_get(st);
+    if (!rd)
+        return LEADD_EDB;
+    sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
+    int rc = lead_json(rd->db, id, out);
+    sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    reader_put(st, rd);
+    return rc;
+}
+
+struct store_export {
+    struct store *st;
+    struct reader *rd;
+    sqlite3_stmt *s;
+    enum export_format fmt;
+    size_t nfields;
+};
+
+static const char *const UTM_COLS[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term",
+                                       "utm_content"};
+
+/* One CSV cell per RFC 4180. A text cell that a spreadsheet would run as a
+ * formula (= + - @, or a leading tab or CR) gets a leading apostrophe. */
+static int csv_cell(struct buf *b, sqlite3_stmt *s, int i)
+{
+    int t = sqlite3_column_type(s, i);
+    if (t == SQLITE_NULL)
+        return 0;
+    if (t == SQLITE_INTEGER)
+        return buf_addf(b, "%lld", (long long)sqlite3_column_int64(s, i));
+    if (t == SQLITE_FLOAT)
+        return jw_num(b, sqlite3_column_double(s, i));
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    int n = sqlite3_column_bytes(s, i);
+    bool formula = n > 0 && strchr("=+-@\t\r", v[0]);
+    bool quote = formula || memchr(v, ',', (size_t)n) || memchr(v, '"', (size_t)n) ||
+                 memchr(v, '\n', (size_t)n) || memchr(v, '\r', (size_t)n);
+    int rc = quote ? buf_addc(b, '"') : 0;
+    rc = rc ? rc : formula ? buf_addc(b, '\'') : 0;
+    /* Copy runs between quotes; each quote is doubled. */
+    for (const char *p = v, *end = v + n; !rc && p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        size_t run = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
+        rc = buf_add(b, p, run);
+        if (!rc && q)
+            rc = buf_addc(b, '"');
+        p += run;
+    }
+    return rc ? rc : quote ? buf_addc(b, '"') : 0;
+}
+
+int store_export_open(struct store *st, const struct lead_filter *f, enum export_format fmt,
+                      const char *const *fields, const bool *is_bool, size_t nfields,
+                      struct store_export **out)
+{
+    struct where w;
+    struct buf head = BUF_INIT(64 * 1024);
+    struct store_export *e = calloc(1, sizeof(*e));
+    int rc = LEADD_ENOMEM;
+    *out = NULL;
+    build_where(&w, f, false, false);
+    if (!e)
+        goto out;
+    e->st = st;
+    e->fmt = fmt;
+    e->nfields = nfields;
+    if (!(e->rd = reader_get(st))) {
+        rc = LEADD_EDB;
+        goto out;
+    }
+    if (fmt == EXPORT_NDJSON) {
+        rc = buf_adds(&head, "SELECT " LEAD_COLUMNS " FROM leads");
+    } else {
+        rc = buf_adds(&head, "SELECT id, created_at, form, status, score, grade, qualified");
+        /* Field names are validated identifiers ([A-Za-z0-9_-]), quoted as JSON keys. */
+        for (size_t i = 0; !rc && i < nfields; i++) {
+            /* json_extract gives JSON true as 1; a CSV reader wants the word. */
+            if (is_bool[i])
+                rc = buf_addf(&head,
+                              ", CASE json_type(fields, '$.\"%s\"') WHEN 'true' THEN 'true'"
+                              " WHEN 'false' THEN 'false' END",
+                              fields[i]);
+            else
+                rc = buf_addf(&head, ", json_extract(fields, '$.\"%s\"')", fields[i]);
+        }
+        for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(UTM_COLS); i++)
+            rc = buf_addf(&head, ", json_extract(attribution, '$.%s')", UTM_COLS[i]);
+        rc = rc ? rc : buf_adds(&head, " FROM leads");
+    }
+    if (rc || (rc = prepare(e->rd->db, &w, head.ptr, " ORDER BY id DESC", &e->s)))
+        goto out;
+    /* One read transaction: the export is one consistent snapshot. */
+    sqlite3_exec(e->rd->db, "BEGIN", NULL, NULL, NULL);
+    *out = e;
+    e = NULL;
+out:
+    store_export_close(&e);
+    buf_release(&head);
+    buf_release(&w.sql);
+    return rc;
+}
+
+int store_export_next(struct store_export *e, struct buf *out, size_t want, bool *done)
+{
+    int rc = 0, r = SQLITE_ROW;
+    *done = false;
+    while (!rc && out->len < want && (r = sqlite3_step(e->s)) == SQLITE_ROW) {
+        if (e->fmt == EXPORT_NDJSON) {
+            rc = lead_row_json(e->s, out);
+            rc = rc ? rc : buf_add(out, "}\n", 2);
+            continue;
+        }
+        int cols = 7 + (int)e->nfields + (int)LEADD_ARRAY_LEN(UTM_COLS);
+        for (int i = 0; !rc && i < cols; i++) {
+            rc = i ? buf_addc(out, ',') : 0;
+            if (!rc && i == 6)
+                rc = buf_adds(out, sqlite3_column_int(e->s, 6) ? "true" : "false");
+            else if (!rc)
+                rc = csv_cell(out, e->s, i);
+        }
+        rc = rc ? rc : buf_add(out, "\r\n", 2);
+    }
+    if (!rc && r == SQLITE_DONE)
+        *done = true;
+    else if (!rc && r != SQLITE_ROW)
+        rc = LEADD_EDB;
+    return rc;
+}
+
+int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfields)
+{
+    int rc = buf_adds(b, "id,created_at,form,status,score,grade,qualified");
+    for (size_t i = 0; !rc && i < nfields; i++)
+        rc = buf_addf(b, ",%s", fields[i]);
+    for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(UTM_COLS); i++)
+        rc = buf_addf(b, ",%s", UTM_COLS[i]);
+    return rc ? rc : buf_add(b, "\r\n", 2);
+}
+
+void store_export_close(struct store_export **ep)
+{
+    struct store_export *e = *ep;
+    if (!e)
+        return;
+    sqlite3_finalize(e->s);
+    if (e->rd) {
+        sqlite3_exec(e->rd->db, "COMMIT", NULL, NULL, NULL);
+        reader_put(e->st, e->rd);
+    }
+    free(e);
+    *ep = NULL;
+}
+
+int store_stats(struct store *st, const char *group_by, const struct lead_filter *f,
+                struct buf *out)
+{
+    static const struct {
+        const char *name, *expr;
+    } keys[] = {
+        {"utm_source", "utm_source"},
+        {"utm_medium", "utm_medium"},
+        {"utm_campaign", "utm_campaign"},
+        {"form", "form"},
+        {"grade", "grade"},
+        {"status", "status"},
+        {"day", "substr(created_at, 1, 10)"},
+    };
+    const char *expr = NULL;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(keys); i++) {
+        if (!strcmp(keys[i].name, group_by))
+            expr = keys[i].expr;
+    }
+    if (!expr)
+        return LEADD_EINVAL;
+    struct where w;
+    struct lead_filter g = *f;
+    sqlite3_stmt *s = NULL;
+    char head[256];
+    int rc = LEADD_EDB, r, n = 0;
+    g.spam = -1;
+    build_where(&w, &g, false, true); /* tombstones count: erasure removes people, not numbers */
+    struct reader *rd = reader_get(st);
+    snprintf(head, sizeof(head),
+             "SELECT %s AS k, count(*), sum(qualified), sum(status = 'converted'),"
+             " sum((flags & 3) != 0) FROM leads",
+             expr);
+    if (!rd || (rc = prepare(rd->db, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
+        goto out;
+    rc = buf_adds(out, "{\"data\":[");
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = n++ ? buf_addc(out, ',') : 0;
+        rc = rc ? rc : buf_adds(out, "{\"key\":");
+        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 0));
+        rc = rc ? rc
+                : buf_addf(
+                      out, ",\"total\":%lld,\"qualified\":%lld,\"converted\":%lld,\"spam\":%lld}",
+                      (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2),
+                      (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4));
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+    rc = rc ? rc : buf_adds(out, "]}");
+out:
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    buf_release(&w.sql);
+    return rc;
+}
+
+int store_list_deliveries(struct store *st, const char *state, const char *lead, const char *cursor,
+                          int limit, struct buf *out)
+{
+    sqlite3_stmt *s = NULL, *a = NULL;
+    int rc = LEADD_EDB, r, n = 0;
+    long long last = 0, before = cursor ? strtoll(cursor, NULL, 10) : 0;
+    struct reader *rd = reader_get(st);
+    if (!rd)
+        goto out;
+    /* "delivering" is a moment inside an attempt: the API calls it pending. */
+    if (sqlite3_prepare_v2(
+            rd->db,
+            "SELECT id, lead_id, webhook, webhook_id, CASE state WHEN 'delivering' THEN 'pending'"
+            " ELSE state END AS st, next_attempt_ms FROM deliveries WHERE (?1 IS NULL OR"
+            " (CASE state WHEN 'delivering' THEN 'pending' ELSE state END) = ?1) AND"
+            " (?2 IS NULL OR lead_id = ?2) AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
+            -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(rd->db,
+                           "SELECT at, status, error, duration_ms FROM delivery_attempts"
+                           " WHERE delivery_id = ?1 ORDER BY rowid",
+                           -1, &a, NULL) != SQLITE_OK)
+        goto out;
+    if (state)
+        sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+    if (lead)
+        sqlite3_bind_text(s, 2, lead, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, before);
+    sqlite3_bind_int(s, 4, limit + 1);
+    sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
+    rc = buf_adds(out, "{\"data\":[");
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == limit) {
+            n++;
+            break;
+        }
+        char next[32];
+        const char *stname = (const char *)sqlite3_column_text(s, 4);
+        last = sqlite3_column_int64(s, 0);
+        rfc3339_ms((uint64_t)sqlite3_column_int64(s, 5), next);
+        rc = n++ ? buf_addc(out, ',') : 0;
+        rc = rc ? rc : buf_addf(out, "{\"id\":\"%lld\",\"lead\":", last);
+        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 1));
+        rc = rc ? rc : buf_adds(out, ",\"webhook\":");
+        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 2));
+        rc = rc ? rc : buf_adds(out, ",\"webhook_id\":");
+        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 3));
+        rc = rc ? rc : buf_adds(out, ",\"state\":");
+        rc = rc ? rc : jw_str(out, stname);
+        rc = rc ? rc : buf_adds(out, ",\"next_attempt_at\":");
+        rc = rc ? rc : jw_str(out, strcmp(stname, "pending") ? NULL : next);
+        rc = rc ? rc : buf_adds(out, ",\"attempts\":[");
+        sqlite3_reset(a);
+        sqlite3_bind_int64(a, 1, last);
+        for (int k = 0; !rc && sqlite3_step(a) == SQLITE_ROW; k++) {
+            rc = k ? buf_addc(out, ',') : 0;
+            rc = rc ? rc : buf_adds(out, "{\"at\":");
+            rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(a, 0));
+            rc = rc ? rc : buf_adds(out, ",\"status\":");
+            rc = rc ? rc
+                 : sqlite3_column_type(a, 1) == SQLITE_NULL
+                     ? buf_adds(out, "null")
+                     : buf_addf(out, "%d", sqlite3_column_int(a, 1));
+            rc = rc ? rc : buf_adds(out, ",\"error\":");
+            rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(a, 2));
+            rc =
+                rc ? rc
+                   : buf_addf(out, ",\"duration_ms\":%lld}", (long long)sqlite3_column_int64(a, 3));
+        }
+        rc = rc ? rc : buf_adds(out, "]}");
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+    sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    if (!rc)
+        rc = n > limit ? buf_addf(out, "],\"next_cursor\":\"%lld\"}", last)
+                       : buf_adds(out, "],\"next_cursor\":null}");
+out:
+    sqlite3_finalize(s);
+    sqlite3_finalize(a);
+    reader_put(st, rd);
+    return rc;
+}
+
+int store_metrics(struct store *st, struct buf *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB;
+    struct reader *rd = reader_get(st);
+    if (!rd ||
+        sqlite3_prepare_v2(rd->db,
+                           "SELECT s, (SELECT count(*) FROM deliveries WHERE"
+                           " (CASE state WHEN 'delivering' THEN 'pending' ELSE state END) = s)"
+                           " FROM (SELECT 'pending' AS s UNION ALL SELECT 'delivered'"
+                           " UNION ALL SELECT 'dead')",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    rc = buf_adds(out, "# HELP leadd_deliveries Webhook deliveries by state.\n"
+                       "# TYPE leadd_deliveries gauge\n");
+    while (!rc && sqlite3_step(s) == SQLITE_ROW)
+        rc = buf_addf(out, "leadd_deliveries{state=\"%s\"} %lld\n", sqlite3_column_text(s, 0),
+                      (long long)sqlite3_column_int64(s, 1));
+out:
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    return rc;
+}

@@ -1,0 +1,765 @@
+/* itest_api.c: the query API over real HTTP: auth, every filter, keyset
+ * pages while leads arrive, PATCH history, export (streamed, flat memory),
+ * CSV escaping, stats, delivery retry, erasure, retention, forms, metrics. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "leadd/http.h"
+#include "leadd/log.h"
+#include "leadd/ulid.h"
+#include "receiver.h"
+
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+static char INI[16384];
+
+static void make_ini(const char *extra)
+{
+    snprintf(INI, sizeof(INI),
+             "%s[auth]\napi_keys = " H_API_KEY " second-key-0123456789\n"
+             "[form.newsletter]\nfield.email = email required\nallowed_origins = *\n%s",
+             H_BASE_INI, extra ? extra : "");
+}
+
+static void post(struct leadd *l, const char *form, const char *json, char *id, size_t cap)
+{
+    struct resp r;
+    h_post_json(l, form, json, &r);
+    if (r.status != 201)
+        fail_msg("seed post: %ld %s", r.status, r.body);
+    if (id)
+        assert_true(h_json_str(r.body, "id", id, cap));
+    resp_free(&r);
+}
+
+/* Counts the leads in a list answer. */
+static int count_data(const char *body)
+{
+    int n = 0;
+    for (const char *p = body; (p = strstr(p, "{\"id\":\"")); p++)
+        n++;
+    return n;
+}
+
+static long list_count(struct leadd *l, const char *query)
+{
+    struct resp r;
+    char path[512];
+    snprintf(path, sizeof(path), "/v1/leads?limit=500&%s", query);
+    h_api(l, "GET", path, NULL, &r);
+    if (r.status != 200)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    int n = count_data(r.body);
+    resp_free(&r);
+    return n;
+}
+
+static void t_auth(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char v[128];
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    size_t n;
+    const struct http_route *rt = http_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (!rt[i].auth)
+            continue;
+        char path[256];
+        snprintf(path, sizeof(path), "%s", rt[i].pattern);
+        char *brace = strchr(path, '{');
+        if (brace) /* any id will do: auth comes first */
+            memcpy(brace, "01ARYZ6S41TSV4RRFFQ69G5FAV", 26),
+                brace[26] = '\0', strcat(path, strchr(rt[i].pattern, '}') + 1);
+        h_req(&l, rt[i].method, path, NULL, &r, NULL);
+        if (r.status != 401)
+            fail_msg("%s %s without a key: %ld", rt[i].method, path, r.status);
+        assert_non_null(h_header(&r, "WWW-Authenticate", v, sizeof(v)));
+        assert_int_equal(strncmp(v, "Bearer", 6), 0);
+        assert_non_null(strstr(r.body, "\"status\":401"));
+        resp_free(&r);
+    }
+    const char *bad[] = {"Authorization: Bearer wrong-key-0123456789",
+                         "Authorization: Basic dGVzdA==", "Authorization: Bearer ",
+                         "Authorization: " H_API_KEY};
+    for (size_t i = 0; i < 4; i++) {
+        h_req(&l, "GET", "/v1/leads", NULL, &r, bad[i], NULL);
+        assert_int_equal(r.status, 401);
+        resp_free(&r);
+    }
+    h_req(&l, "GET", "/v1/leads", NULL, &r, "Authorization: Bearer second-key-0123456789", NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"data\":[],\"next_cursor\":null}");
+    resp_free(&r);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, H_API_KEY));
+    assert_null(strstr(log, "wrong-key"));
+    free(log);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+
+    /* No keys: everyone gets 401, and the start-up log says why. */
+    h_start(&l, H_BASE_INI, NULL);
+    assert_true(h_wait_log(&l, "no API keys configured", 5000));
+    h_api(&l, "GET", "/v1/leads", NULL, &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    /* Keys from the environment. */
+    setenv("LEADD_TEST_KEYS", "zzz-not-it-0123456789," H_API_KEY, 1);
+    h_start(&l, "[auth]\napi_keys = env:LEADD_TEST_KEYS\n[form.a]\nfield.email = email\n", NULL);
+    h_api(&l, "GET", "/v1/leads", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_get_patch_history(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64];
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    post(&l, "contact",
+         "{\"email\":\"g@acme.example\",\"name\":\"G\",\"company\":\"Acme\",\"consent\":true,"
+         "\"utm_source\":\"google\",\"x\":\"y\"}",
+         id, sizeof(id));
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    const char *keys[] = {"\"id\":",
+                          "\"form\":\"contact\"",
+                          "\"created_at\":",
+                          "\"status\":\"new\"",
+                          "\"fields\":{\"email\":\"g@acme.example\"",
+                          "\"extra\":{\"x\":\"y\"}",
+                          "\"attribution\":{\"utm_source\":\"google\"}",
+                          "\"client\":{\"ip\":\"127.0.0.1\"",
+                          "\"score\":30",
+                          "\"grade\":\"warm\"",
+                          "\"qualified\":false",
+                          "\"score_reasons\":[{\"rule\":\"has_company\",\"points\":20},{\"rule\":"
+                          "\"paid_search\",\"points\":10}]",
+                          "\"flags\":[]",
+                          "\"duplicate_of\":null",
+                          "\"forwarding\":{\"state\":\"none\",\"attempts\":0}",
+                          "\"history\":[]"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (!strstr(r.body, keys[i]))
+            fail_msg("lead lacks %s: %s", keys[i], r.body);
+    }
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"called, wants a demo\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
+    assert_non_null(strstr(r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\"}]"));
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"status\":\"converted\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"history\":[{\"at\":"));
+    assert_non_null(strstr(r.body, "\"status\":\"converted\",\"note\":null}]"));
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"status\":\"won\"}", &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "{\"field\":\"status\",\"code\":\"invalid\""));
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"note\":\"x\"}", &r);
+    assert_int_equal(r.status, 422);
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "not json", &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    h_api(&l, "PATCH", "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV", "{\"status\":\"contacted\"}", &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/nope", NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM lead_history WHERE lead_id = %Q", id), 2);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_filters(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64], path[128];
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    /* 3 hot google (qualified), 2 warm bing, 1 cold, 1 honeypot, 1 newsletter */
+    for (int i = 0; i < 3; i++) {
+        char b[256];
+        snprintf(
+            b, sizeof(b),
+            "{\"email\":\"hot%d@big.example\",\"name\":\"Hot %d\",\"company\":\"Big Co\","
+            "\"budget\":20000,\"consent\":true,\"utm_source\":\"google\",\"utm_medium\":\"cpc\","
+            "\"utm_campaign\":\"spring\"}",
+            i, i);
+        post(&l, "contact", b, id, sizeof(id));
+    }
+    post(&l, "contact",
+         "{\"email\":\"w1@mid.example\",\"name\":\"Wanda\",\"company\":\"Mid\",\"consent\":true,"
+         "\"utm_source\":\"bing\",\"utm_medium\":\"cpc\"}",
+         id, sizeof(id));
+    post(&l, "contact",
+         "{\"email\":\"w2@mid.example\",\"name\":\"Walt\",\"company\":\"Mid\",\"consent\":true,"
+         "\"utm_source\":\"bing\",\"utm_medium\":\"email\"}",
+         id, sizeof(id));
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"status\":\"rejected\"}", &r);
+    resp_free(&r);
+    post(&l, "contact", "{\"email\":\"c@small.example\",\"name\":\"Cold\",\"consent\":true}", id,
+         sizeof(id));
+    post(&l, "contact",
+         "{\"email\":\"bot@spam.example\",\"name\":\"Bot\",\"consent\":true,\"_gotcha\":\"1\"}", id,
+         sizeof(id));
+    post(&l, "newsletter", "{\"email\":\"n@news.example\"}", id, sizeof(id));
+    static const struct {
+        const char *q;
+        long n;
+    } rows[] = {
+        {"", 7}, /* spam hidden by default */
+        {"spam=any", 8},
+        {"spam=true", 1},
+        {"form=contact", 6},
+        {"form=newsletter", 1},
+        {"grade=hot", 3},
+        {"grade=warm", 2},
+        {"grade=cold", 2},
+        {"qualified=true", 3},
+        {"qualified=false", 4},
+        {"status=rejected", 1},
+        {"status=new", 6},
+        {"min_score=30", 5},
+        {"max_score=0", 2},
+        {"min_score=30&max_score=59", 2},
+        {"utm_source=google", 3},
+        {"utm_source=bing&utm_medium=email", 1},
+        {"utm_medium=cpc", 4},
+        {"utm_campaign=spring", 3},
+        {"q=BIG.example", 3},
+        {"q=walt", 1},
+        {"q=mid", 2},
+        {"q=%25", 0}, /* a literal % matches nothing: LIKE wildcards are escaped */
+        {"created_after=2000-01-01T00:00:00Z", 7},
+        {"created_before=2000-01-01T00:00:00Z", 0},
+        {"created_after=2999-01-01T00:00:00Z", 0},
+        {"form=contact&grade=hot&utm_source=google&qualified=true", 3},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        long n = list_count(&l, rows[i].q);
+        if (n != rows[i].n)
+            fail_msg("filter '%s': %ld leads, want %ld", rows[i].q, n, rows[i].n);
+    }
+    static const char *const bad[] = {
+        "limit=0",         "limit=501",  "limit=x",     "grade=lukewarm",
+        "qualified=maybe", "spam=no",    "min_score=a", "created_after=yesterday",
+        "cursor=abc",      "status=won", "colour=red",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char p[256], name[64];
+        snprintf(p, sizeof(p), "/v1/leads?%s", bad[i]);
+        snprintf(name, sizeof(name), "parameter '%.*s'", (int)strcspn(bad[i], "="), bad[i]);
+        h_api(&l, "GET", p, NULL, &r);
+        if (r.status != 400 || !strstr(r.body, name))
+            fail_msg("%s: %ld %s", p, r.status, r.body);
+        resp_free(&r);
+    }
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+/* ---- pages while leads arrive ---- */
+
+static struct leadd PL;
+static atomic_bool stop_posting;
+static atomic_int posted;
+
+static void *poster(void *arg)
+{
+    (void)arg;
+    for (int i = 0; !atomic_load(&stop_posting); i++) {
+        char b[256];
+        snprintf(b, sizeof(b), "{\"email\":\"new%d@late.example\",\"name\":\"N\",\"consent\":true}",
+                 i);
+        post(&PL, "contact", b, NULL, 0);
+        atomic_fetch_add(&posted, 1);
+    }
+    return NULL;
+}
+
+static void seed_sql(struct leadd *l, int n, const char *form, int message_len)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    struct ulid_gen g;
+    char id[ULID_LEN + 1], at[32], fields[8192], email[64];
+    char *msg = malloc((size_t)message_len + 1);
+    memset(msg, 'm', (size_t)message_len);
+    msg[message_len] = '\0';
+    ulid_gen_init(&g);
+    assert_int_equal(sqlite3_open(l->db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO leads(id, form, created_at, created_ms, email, name,"
+                           " fields, attribution, utm_source, client, score, grade)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, 'Seed', ?6, ?7, 'seed', '{}', 1, 'cold')",
+                           -1, &s, NULL),
+        SQLITE_OK);
+    uint64_t t0 = now_ms() - 3600 * 1000;
+    for (int i = 0; i < n; i++) {
+        ulid_next(&g, t0 + (uint64_t)i / 50, id);
+        rfc3339_ms(ulid_time_ms(id), at);
+        snprintf(email, sizeof(email), "seed%d@old.example", i);
+        snprintf(fields, sizeof(fields),
+                 "{\"email\":\"%s\",\"name\":\"Seed\",\"message\":\"%s\",\"consent\":true}", email,
+                 msg);
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, form, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, at, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)ulid_time_ms(id));
+        sqlite3_bind_text(s, 5, email, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 6, fields, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 7, "{\"utm_source\":\"seed\"}", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    }
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(msg);
+}
+
+static void t_pages_while_leads_arrive(void **state)
+{
+    (void)state;
+    struct resp r;
+    make_ini(NULL);
+    h_start(&PL, INI, NULL);
+    seed_sql(&PL, 1000, "contact", 10);
+    atomic_store(&stop_posting, false);
+    pthread_t th;
+    pthread_create(&th, NULL, poster, NULL);
+    char cursor[64] = "", path[256], prev[ULID_LEN + 1] = "~";
+    int seen = 0, pages = 0;
+    for (;;) {
+        snprintf(path, sizeof(path), "/v1/leads?utm_source=seed&limit=37%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        h_api(&PL, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        pages++;
+        for (const char *p = r.body; (p = strstr(p, "{\"id\":\"")); p++) {
+            char id[ULID_LEN + 1];
+            memcpy(id, p + 7, ULID_LEN);
+            id[ULID_LEN] = '\0';
+            if (strcmp(id, prev) >= 0)
+                fail_msg("not newest first, or repeated: %s after %s", id, prev);
+            memcpy(prev, id, sizeof(id));
+            seen++;
+        }
+        bool more = h_json_str(r.body, "next_cursor", cursor, sizeof(cursor));
+        resp_free(&r);
+        if (!more)
+            break;
+    }
+    atomic_store(&stop_posting, true);
+    pthread_join(th, NULL);
+    assert_int_equal(seen, 1000);
+    assert_int_equal(pages, 28);
+    assert_true(atomic_load(&posted) > 0);
+    /* Unfiltered, new leads included: still each exactly once. */
+    cursor[0] = '\0';
+    seen = 0;
+    long total = h_sql_int(&PL, "SELECT count(*) FROM leads");
+    for (;;) {
+        snprintf(path, sizeof(path), "/v1/leads?limit=500%s%s", cursor[0] ? "&cursor=" : "",
+                 cursor);
+        h_api(&PL, "GET", path, NULL, &r);
+        seen += count_data(r.body);
+        bool more = h_json_str(r.body, "next_cursor", cursor, sizeof(cursor));
+        resp_free(&r);
+        if (!more)
+            break;
+    }
+    assert_int_equal(seen, total);
+    assert_int_equal(h_stop(&PL), 0);
+    h_cleanup(&PL);
+}
+
+/* Lines in a big body. memchr, not strstr: under ASan each strstr call
+ * measures the whole rest of the text, which makes a loop of them quadratic. */
+static int count_lines(const char *p, size_t n)
+{
+    int lines = 0;
+    for (const char *end = p + n; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        lines++;
+    return lines;
+}
+
+static void t_export_streams_flat(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    make_ini(NULL);
+    /* ASan keeps freed memory in a quarantine (256 MB by default), which would
+     * read as growth; a small one lets the peak show what leadd itself holds. */
+    char *saved = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof(opts), "%s:quarantine_size_mb=1:thread_local_quarantine_size_kb=64",
+             saved ? saved : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    h_start(&l, INI, NULL);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
+    seed_sql(&l, 100000, "contact", 400);
+    /* Warm up: the first export opens a reader and fills its page cache. */
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact&utm_source=none", NULL, &r);
+    resp_free(&r);
+    long before = h_peak_rss_kb(l.pid);
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact", NULL, &r);
+    assert_int_equal(r.status, 200);
+    long after_csv = h_peak_rss_kb(l.pid);
+    char v[128];
+    assert_string_equal(h_header(&r, "Content-Type", v, sizeof(v)), "text/csv; charset=utf-8");
+    int lines = count_lines(r.body, r.len);
+    assert_int_equal(lines, 100001);
+    assert_int_equal(strncmp(r.body,
+                             "id,created_at,form,status,score,grade,qualified,email,name,company,"
+                             "phone,budget,message,consent,utm_source,utm_medium,utm_campaign,"
+                             "utm_term,utm_content\r\n",
+                             150),
+                     0);
+    size_t csv_bytes = r.len;
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/export?format=ndjson&utm_source=seed", NULL, &r);
+    assert_int_equal(r.status, 200);
+    long after_nd = h_peak_rss_kb(l.pid);
+    lines = count_lines(r.body, r.len);
+    assert_int_equal(lines, 100000);
+    size_t nd_bytes = r.len;
+    resp_free(&r);
+    /* Tens of MB went out; the process's peak grew by far less than that. */
+    fprintf(stderr, "export: csv %zu bytes, ndjson %zu bytes; peak RSS %ld -> %ld -> %ld kB\n",
+            csv_bytes, nd_bytes, before, after_csv, after_nd);
+    assert_true(csv_bytes > 40u << 20 && nd_bytes > 40u << 20);
+    assert_true(after_nd - before < 24 * 1024);
+    h_api(&l, "GET", "/v1/leads/export?format=csv", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "parameter 'form'"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/export?format=xml", NULL, &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_csv_escaping(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    post(
+        &l, "contact",
+        "{\"email\":\"e@x.example\",\"name\":\"Lee, "
+        "\\\"Ann\\\"\",\"company\":\"=HYPERLINK(\\\"http://evil\\\")\","
+        "\"message\":\"line1\\nline2\",\"phone\":\"+1 555 0100 999\",\"budget\":5,\"consent\":true,"
+        "\"utm_source\":\"@home\",\"utm_campaign\":\"-1\"}",
+        NULL, 0);
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact", NULL, &r);
+    assert_int_equal(r.status, 200);
+    const char *row = strstr(r.body, "\r\n") + 2;
+    /* id,created_at,form,status,score,grade,qualified, then the fields */
+    const char *fields = row;
+    for (int i = 0; i < 7; i++)
+        fields = strchr(fields, ',') + 1;
+    if (strncmp(fields, "e@x.example", 11))
+        fail_msg("csv row: %s", row);
+    const char *want = "e@x.example,\"Lee, \"\"Ann\"\"\",\"'=HYPERLINK(\"\"http://evil\"\")\","
+                       "\"'+15550100999\",5,\"line1\nline2\",true,\"'@home\",,\"'-1\",,\r\n";
+    if (strncmp(fields, want, strlen(want)))
+        fail_msg("csv row:\n%s\nwant fields:\n%s", row, want);
+    assert_int_equal(
+        strncmp(fields,
+                "e@x.example,\"Lee, \"\"Ann\"\"\",\"'=HYPERLINK(\"\"http://evil\"\")\","
+                "\"'+15550100999\",5,\"line1\nline2\",true,\"'@home\",,\"'-1\",,\r\n",
+                strlen("e@x.example,\"Lee, \"\"Ann\"\"\",\"'=HYPERLINK(\"\"http://evil\"\")\","
+                       "\"'+15550100999\",5,\"line1\nline2\",true,\"'@home\",,\"'-1\",,\r\n")),
+        0);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_stats(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64], path[128];
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    for (int i = 0; i < 4; i++) {
+        char b[256];
+        snprintf(b, sizeof(b),
+                 "{\"email\":\"s%d@x.example\",\"name\":\"S\",\"company\":\"C\",\"budget\":%d,"
+                 "\"consent\":true,\"utm_source\":\"google\"}",
+                 i, i < 3 ? 50000 : 0);
+        post(&l, "contact", b, id, sizeof(id));
+    }
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"status\":\"converted\"}", &r);
+    resp_free(&r);
+    post(&l, "contact",
+         "{\"email\":\"b@x.example\",\"name\":\"B\",\"consent\":true,\"utm_source\":\"bing\","
+         "\"_gotcha\":\"x\"}",
+         NULL, 0);
+    post(&l, "contact", "{\"email\":\"n@x.example\",\"name\":\"N\",\"consent\":true}", NULL, 0);
+    h_api(&l, "GET", "/v1/stats?group_by=utm_source", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(
+        r.body, "{\"data\":[{\"key\":\"google\",\"total\":4,\"qualified\":3,\"converted\":1,"
+                "\"spam\":0},{\"key\":null,\"total\":1,\"qualified\":0,\"converted\":0,\"spam\":0},"
+                "{\"key\":\"bing\",\"total\":1,\"qualified\":0,\"converted\":0,\"spam\":1}]}");
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/stats?group_by=grade&form=contact", NULL, &r);
+    assert_non_null(strstr(r.body, "{\"key\":\"hot\",\"total\":3,\"qualified\":3"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/stats?group_by=day", NULL, &r);
+    assert_non_null(strstr(r.body, "\"total\":6"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/stats?group_by=colour", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "parameter 'group_by'"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/forms", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body,
+                           "{\"id\":\"contact\",\"fields\":[{\"name\":\"email\",\"type\":\"email\","
+                           "\"required\":true}"));
+    assert_non_null(strstr(r.body,
+                           "{\"name\":\"budget\",\"type\":\"integer\",\"required\":false,\"min\":0,"
+                           "\"max\":100000000}"));
+    resp_free(&r);
+    h_api(&l, "GET", "/metrics", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(
+        r.body,
+        "leadd_http_requests_total{route=\"/v1/forms/{form}/submissions\",status=\"201\"} 6"));
+    assert_non_null(strstr(r.body, "leadd_leads_accepted_total 6"));
+    assert_non_null(strstr(r.body, "leadd_lead_flags_total{flag=\"honeypot\"} 1"));
+    assert_non_null(strstr(r.body, "leadd_writer_batches_total "));
+    assert_non_null(strstr(r.body, "leadd_deliveries{state=\"dead\"} 0"));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_delivery_retry(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char hooks[512], id[64], did[32], path[128];
+    recv_start(&rv, 0);
+    rv.status = 400;
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n", rv.port);
+    make_ini(hooks);
+    h_start(&l, INI, NULL);
+    post(&l, "contact",
+         "{\"email\":\"d@x.example\",\"name\":\"D\",\"company\":\"C\",\"budget\":50000,"
+         "\"consent\":true}",
+         id, sizeof(id));
+    assert_true(h_wait_log(&l, "attempt 1: dead", 5000));
+    h_api(&l, "GET", "/v1/deliveries?state=dead", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(h_json_str(r.body, "id", did, sizeof(did)));
+    assert_non_null(
+        strstr(r.body, "\"state\":\"dead\",\"next_attempt_at\":null,\"attempts\":[{\"at\":"));
+    assert_non_null(strstr(r.body, "\"status\":400,\"error\":\"HTTP 400\",\"duration_ms\":"));
+    char lead_field[128];
+    snprintf(lead_field, sizeof(lead_field), "\"lead\":\"%s\"", id);
+    assert_non_null(strstr(r.body, lead_field));
+    resp_free(&r);
+    pthread_mutex_lock(&rv.mu);
+    rv.status = 200;
+    pthread_mutex_unlock(&rv.mu);
+    snprintf(path, sizeof(path), "/v1/deliveries/%s/retry", did);
+    h_api(&l, "POST", path, NULL, &r);
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    assert_true(recv_wait(&rv, 2, 5000));
+    assert_string_equal(rv.reqs[1].id, rv.reqs[0].id); /* the same webhook-id */
+    assert_string_not_equal(rv.reqs[1].signature, "");
+    assert_true(h_wait_log(&l, ": delivered", 5000));
+    h_api(&l, "POST", path, NULL, &r);
+    assert_int_equal(r.status, 409);
+    resp_free(&r);
+    h_api(&l, "POST", "/v1/deliveries/999999/retry", NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    char lp[128];
+    snprintf(lp, sizeof(lp), "/v1/leads/%s", id);
+    h_api(&l, "GET", lp, NULL, &r);
+    assert_non_null(strstr(r.body, "\"forwarding\":{\"state\":\"delivered\",\"attempts\":1}"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/deliveries?state=later", NULL, &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_free(&rv);
+}
+
+/* Whether the raw bytes of a file contain needle (the test databases are small). */
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    size_t n = fread(buf, 1, (size_t)size, fp);
+    fclose(fp);
+    bool found = memmem(buf, n, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+static void t_erasure(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char id[64], keep[64], path[128], hooks[512];
+    recv_start(&rv, 0);
+    rv.status = 200;
+    rv.fail_first = 1000000; /* a payload attempt is on record */
+    rv.fail_status = 500;
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n", rv.port);
+    make_ini(hooks);
+    h_start(&l, INI, NULL);
+    post(&l, "contact",
+         "{\"email\":\"erase.me.please@private.example\",\"name\":\"Erasmus Private\","
+         "\"company\":\"Secret Co\",\"budget\":50000,\"phone\":\"+4915199988877\",\"consent\":true,"
+         "\"utm_source\":\"google\"}",
+         id, sizeof(id));
+    post(&l, "contact", "{\"email\":\"keep.me@public.example\",\"name\":\"Kept\",\"consent\":true}",
+         keep, sizeof(keep));
+    assert_true(h_wait_log(&l, "attempt 1: pending", 5000));
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"Erasmus asked for a call\"}",
+          &r);
+    resp_free(&r);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    assert_int_equal(list_count(&l, "q=erase.me"), 0);
+    assert_int_equal(h_stop(&l), 0);
+    /* A tombstone stays for the stats; nothing personal does. */
+    char v[512];
+    h_sql_text(&l, v, sizeof(v),
+               "SELECT form || ' ' || score || ' ' || grade || ' ' || attribution ||"
+               " ' ' || fields || client || extra FROM leads WHERE id = %Q",
+               id);
+    assert_string_equal(v, "contact 60 hot {\"utm_source\":\"google\"} {}{}{}");
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
+    /* Scan the database files themselves. */
+    char wal[400];
+    snprintf(wal, sizeof(wal), "%s-wal", l.db);
+    const char *secrets[] = {"erase.me.please", "Erasmus", "Secret Co", "4915199988877"};
+    for (size_t i = 0; i < 4; i++) {
+        if (file_contains(l.db, secrets[i]) || file_contains(wal, secrets[i]))
+            fail_msg("'%s' is still readable in the database files", secrets[i]);
+    }
+    assert_true(file_contains(l.db, "keep.me@public.example")); /* the scan does find data */
+    h_cleanup(&l);
+    recv_free(&rv);
+}
+
+static void t_retention(void **state)
+{
+    (void)state;
+    struct leadd l;
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    assert_int_equal(h_stop(&l), 0);
+    /* One lead from 3 days ago, one from now. */
+    uint64_t old = now_ms() - 3ULL * 24 * 3600 * 1000;
+    char id[ULID_LEN + 1], now_id[ULID_LEN + 1], sql[2048], at[32];
+    struct ulid_gen g;
+    ulid_gen_init(&g);
+    ulid_next(&g, old, id);
+    ulid_next(&g, now_ms(), now_id);
+    rfc3339_ms(old, at);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO leads(id, form, created_at, created_ms, email, fields) VALUES"
+             " ('%s', 'contact', '%s', %llu, 'old@x.example', '{\"email\":\"old@x.example\"}'),"
+             " ('%s', 'contact', '%s', %llu, 'new@x.example', '{\"email\":\"new@x.example\"}')",
+             id, at, (unsigned long long)old, now_id, at, (unsigned long long)now_ms());
+    h_sql_exec(&l, sql);
+    l.sets[l.nsets++] = strdup("storage.retention_days=2");
+    h_restart(&l);
+    assert_true(h_wait_log(&l, "retention: erased 1 leads older than 2 days", 10000));
+    assert_int_equal(
+        h_sql_int(&l, "SELECT count(*) FROM leads WHERE erased_at IS NOT NULL AND id = '%s'", id),
+        1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE erased_at IS NULL"), 1);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_auth),
+        cmocka_unit_test(t_get_patch_history),
+        cmocka_unit_test(t_filters),
+        cmocka_unit_test(t_pages_while_leads_arrive),
+        cmocka_unit_test(t_export_streams_flat),
+        cmocka_unit_test(t_csv_escaping),
+        cmocka_unit_test(t_stats),
+        cmocka_unit_test(t_delivery_retry),
+        cmocka_unit_test(t_erasure),
+        cmocka_unit_test(t_retention),
+    };
+    return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
