@@ -288,7 +288,7 @@ static enum MHD_Result dispatch(struct req *r)
             return respond_static(r, 200, "application/json", "{\"status\":\"ready\"}");
         req_header(r, "Retry-After", "5");
         return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
-    case R_SUBMIT: return submit_begin(r);
+    case R_SUBMIT: return submit_begin(r); /* OPTIONS: the preflight */
     case R_LEADS: return api_leads(r);
     case R_EXPORT: return api_export(r);
     case R_LEAD: return api_lead(r);
@@ -321,18 +321,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof(r->method), "%s", method);
         /* Only the path is logged: a query string may carry personal data. */
         snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(url, "?"), url);
-        return dispatch(r);
+        /* Answering now would make libmicrohttpd close the connection (it takes
+         * an early answer as refusing the body), so most requests are answered
+         * on the last callback. A submission is the exception: refusing a body
+         * that is too large, of the wrong type, from a refused origin or over
+         * the rate limit, without reading it, is the point. */
+        char allow[128];
+        const struct http_route *rt =
+            route_find(r->method, r->path, r->param, sizeof(r->param), allow, sizeof(allow));
+        bool takes_body = rt && ((rt->id == R_SUBMIT && !strcmp(rt->method, "POST")) ||
+                                 (rt->id == R_LEAD && !strcmp(rt->method, "PATCH")));
+        return takes_body ? dispatch(r) : MHD_YES;
     }
-    if (r->route == R_SUBMIT) {
+    if (r->route == R_SUBMIT && r->started) {
         if (*upload_size)
             return submit_data(r, upload, upload_size);
         return submit_finish(r);
     }
-    if (r->route == R_LEAD && !strcmp(r->method, "PATCH"))
+    if (r->route == R_LEAD && r->started) {
         return api_patch_body(r, upload, upload_size);
-    /* Other routes answered on the first call; MHD discards any body. */
-    *upload_size = 0;
-    return MHD_YES;
+    }
+    if (*upload_size) {
+        /* A body on a request that takes none: read and dropped. */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

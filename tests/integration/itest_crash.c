@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "receiver.h"
 
 #define CLIENTS 8
 #define MAX_IDS 100000
@@ -24,7 +25,9 @@ static void *client(void *arg)
     for (int i = 0; !atomic_load(&stop); i++) {
         struct resp r;
         snprintf(body, sizeof(body),
-                 "{\"email\":\"c%d-%d@example.org\",\"name\":\"C\",\"consent\":true}", me, i);
+                 "{\"email\":\"c%d-%d@example.org\",\"name\":\"C\",\"company\":\"Acme\","
+                 "\"budget\":50000,\"consent\":true}",
+                 me, i);
         h_post_json(&L, "contact", body, &r);
         if (r.status == 201 && h_json_str(r.body, "id", id, sizeof(id))) {
             int k = atomic_fetch_add(&nids, 1);
@@ -48,8 +51,16 @@ static void t_kill9_keeps_every_acknowledged_lead(void **state)
 {
     (void)state;
     pthread_t th[CLIENTS];
+    struct receiver rv = {0};
+    char ini[8192];
     ids = calloc(MAX_IDS, sizeof(*ids));
-    h_start(&L, H_BASE_INI, NULL);
+    recv_start(&rv, 0);
+    snprintf(
+        ini, sizeof(ini),
+        "%s[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
+        "secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nretry_schedule = 100ms 100ms 100ms\n",
+        H_BASE_INI, rv.port);
+    h_start(&L, ini, NULL);
     for (long i = 0; i < CLIENTS; i++)
         pthread_create(&th[i], NULL, client, (void *)i);
     assert_true(h_wait(enough, NULL, 60000));
@@ -73,8 +84,17 @@ static void t_kill9_keeps_every_acknowledged_lead(void **state)
     assert_int_equal(r.status, 201);
     resp_free(&r);
     assert_true(h_sql_int(&L, "SELECT count(*) FROM leads") >= n + 1);
+    /* Forwarding resumes: every acknowledged (qualified) lead reaches the CRM. */
+    uint64_t until = h_now_ms() + 60000;
+    for (int i = 0; i < n && i < MAX_IDS; i++) {
+        while (!recv_has_lead(&rv, ids[i]) && h_now_ms() < until)
+            recv_wait(&rv, recv_count(&rv) + 1, 100);
+        if (!recv_has_lead(&rv, ids[i]))
+            fail_msg("lead %s was never forwarded after the crash", ids[i]);
+    }
     assert_int_equal(h_stop(&L), 0);
     h_cleanup(&L);
+    recv_free(&rv);
     free(ids);
 }
 

@@ -1,0 +1,251 @@
+/* itest_faults.c: a full disk, slow clients, many connections and a stalled
+ * CRM. Each proves a behaviour (never a speed: timings live in make bench). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "receiver.h"
+
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+static int submit(struct leadd *l, int i, char *id, size_t cap)
+{
+    char b[256];
+    struct resp r;
+    snprintf(b, sizeof(b),
+             "{\"email\":\"f%d@x.example\",\"name\":\"F\",\"company\":\"C\",\"budget\":50000,"
+             "\"consent\":true}",
+             i);
+    h_post_json(l, "contact", b, &r);
+    int st = (int)r.status;
+    if (st == 201 && id)
+        h_json_str(r.body, "id", id, cap);
+    if (st == 503) {
+        char v[32];
+        assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+    }
+    resp_free(&r);
+    return st;
+}
+
+static int get_status(struct leadd *l, const char *path)
+{
+    struct resp r;
+    h_req(l, "GET", path, NULL, &r, "Authorization: Bearer " H_API_KEY, NULL);
+    int st = (int)r.status;
+    resp_free(&r);
+    return st;
+}
+
+struct ready {
+    struct leadd *l;
+    int want;
+};
+
+static bool readyz_is(void *arg)
+{
+    struct ready *r = arg;
+    return get_status(r->l, "/readyz") == r->want;
+}
+
+static void t_disk_full_503_then_recovers(void **state)
+{
+    (void)state;
+    struct leadd l;
+    char dir[] = "/tmp/leadd-full-XXXXXX", ini[8192], path[400], filler[400], v[64];
+    assert_non_null(mkdtemp(dir));
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=4m") != 0) {
+        fprintf(stderr, "cannot mount a tmpfs (%s): this test needs root\n", strerror(errno));
+        skip();
+    }
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI);
+    snprintf(path, sizeof(path), "storage.path=%s/leadd.db", dir);
+    h_start(&l, ini, path, NULL);
+    /* This --set comes after the harness's own, so it wins: point l.db at it. */
+    snprintf(l.db, sizeof(l.db), "%s/leadd.db", dir);
+    char(*ids)[64] = calloc(2000, sizeof(*ids));
+    int ok = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(submit(&l, i, ids[ok++], 64), 201);
+    /* Fill the disk. */
+    snprintf(filler, sizeof(filler), "%s/filler", dir);
+    FILE *fp = fopen(filler, "w");
+    char block[4096] = {0};
+    while (fwrite(block, 1, sizeof(block), fp) == sizeof(block))
+        ;
+    fclose(fp);
+    int first503 = -1;
+    for (int i = 20; i < 2000 && first503 < 0; i++) {
+        int st = submit(&l, i, ids[ok], 64);
+        if (st == 201)
+            ok++;
+        else if (st == 503)
+            first503 = i;
+        else
+            fail_msg("submission %d answered %d", i, st);
+    }
+    assert_true(first503 >= 0);
+    /* Reads and health keep answering; readiness says no. */
+    assert_int_equal(get_status(&l, "/healthz"), 200);
+    assert_int_equal(get_status(&l, "/readyz"), 503);
+    assert_int_equal(get_status(&l, "/v1/leads?limit=5"), 200);
+    assert_int_equal(submit(&l, 5000, NULL, 0), 503);
+    /* Space returns: writes recover by themselves. */
+    unlink(filler);
+    struct ready rd = {&l, 200};
+    assert_true(h_wait(readyz_is, &rd, 10000));
+    assert_int_equal(submit(&l, 6000, ids[ok++], 64), 201);
+    assert_int_equal(h_stop(&l), 0);
+    /* Every acknowledged lead is there, and nothing else is. */
+    for (int i = 0; i < ok; i++)
+        assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE id = %Q", ids[i]), 1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads"), ok);
+    h_sql_text(&l, v, sizeof(v), "PRAGMA integrity_check");
+    assert_string_equal(v, "ok");
+    free(ids);
+    h_cleanup(&l);
+    umount(dir);
+    rmdir(dir);
+}
+
+/* ---- slow clients ---- */
+
+static atomic_bool trickling;
+
+struct slow {
+    int *fds;
+    int n;
+};
+
+static void *trickle(void *arg)
+{
+    struct slow *s = arg;
+    const char *req = "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    size_t pos = 0, len = strlen(req);
+    while (atomic_load(&trickling)) {
+        for (int i = 0; i < s->n; i++) {
+            char c = pos < len ? req[pos] : 'a';
+            if (s->fds[i] >= 0 && send(s->fds[i], &c, 1, MSG_NOSIGNAL) != 1) {
+                close(s->fds[i]);
+                s->fds[i] = -1;
+            }
+        }
+        pos++;
+        struct timespec ts = {0, 500 * 1000 * 1000}; /* a byte per half second each */
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void t_slowloris_does_not_block_others(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct slow s = {calloc(500, sizeof(int)), 500};
+    h_start(&l, H_BASE_INI, "server.connection_timeout_s=3", NULL);
+    for (int i = 0; i < s.n; i++)
+        s.fds[i] = h_connect(&l);
+    atomic_store(&trickling, true);
+    pthread_t th;
+    pthread_create(&th, NULL, trickle, &s);
+    /* 500 connections trickle headers; ordinary clients are served meanwhile. */
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(submit(&l, i, NULL, 0), 201);
+    atomic_store(&trickling, false);
+    pthread_join(th, NULL);
+    /* A connection that goes quiet past connection_timeout_s is closed. */
+    char buf[64];
+    int quiet = s.fds[0];
+    assert_true(quiet >= 0);
+    ssize_t n = read(quiet, buf, sizeof(buf)); /* blocks until leadd closes it */
+    assert_true(n <= 0);
+    for (int i = 0; i < s.n; i++)
+        if (s.fds[i] >= 0)
+            close(s.fds[i]);
+    free(s.fds);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_2000_keepalive_connections(void **state)
+{
+    (void)state;
+    struct leadd l;
+    enum { N = 2000 };
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < N + 200) {
+        rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+        setrlimit(RLIMIT_NOFILE, &rl); /* leadd, started next, inherits it */
+    }
+    h_start(&l, H_BASE_INI, NULL);
+    int *fds = calloc(N, sizeof(int));
+    for (int i = 0; i < N; i++)
+        fds[i] = h_connect(&l);
+    /* Two requests on every connection, all of them open at once. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++)
+            h_send(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        for (int i = 0; i < N; i++) {
+            char got[512] = "";
+            size_t n = 0;
+            while (!strstr(got, "{\"status\":\"ok\"}") && n < sizeof(got) - 1) {
+                ssize_t k = read(fds[i], got + n, sizeof(got) - 1 - n);
+                if (k <= 0)
+                    fail_msg("connection %d, round %d: closed after %zu bytes", i, round, n);
+                n += (size_t)k;
+                got[n] = '\0';
+            }
+            assert_non_null(strstr(got, "HTTP/1.1 200"));
+        }
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    free(fds);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_stalled_crm_does_not_hold_submissions(void **state)
+{
+    (void)state;
+    struct receiver stall;
+    struct leadd l;
+    char ini[8192], hooks[512];
+    recv_stall(&stall);
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+             "\ntimeout_ms = 600000\n",
+             stall.port);
+    snprintf(ini, sizeof(ini), "%s%s", H_BASE_INI, hooks);
+    h_start(&l, ini, NULL);
+    /* Every delivery attempt hangs (for ten minutes); 200 qualified leads still
+     * get their 201 while no attempt has finished. */
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(submit(&l, i, NULL, 0), 201);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM delivery_attempts"), 0);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE state = 'delivering'"),
+                     8);
+    h_kill9(&l); /* a clean stop would wait for the hung attempts */
+    h_cleanup(&l);
+    recv_free(&stall);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_disk_full_503_then_recovers),
+        cmocka_unit_test(t_slowloris_does_not_block_others),
+        cmocka_unit_test(t_2000_keepalive_connections),
+        cmocka_unit_test(t_stalled_crm_does_not_hold_submissions),
+    };
+    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}
