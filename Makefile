@@ -90,6 +90,40 @@ $(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
 
+BENCH_PKGS := wrk sqlite3 curl
+bench: deps
+	@tools/deps.sh $(BENCH_PKGS)
+	@$(MAKE) --no-print-directory all build/bench/ceiling
+	bench/run.sh
+
+build/bench/ceiling: bench/ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 $(PC_CFLAGS) -o $@ $< $(PC_LIBS)
+
+# libFuzzer targets, 60 s each (FUZZ_SECONDS). A crash leaves its input in
+# build/fuzz/; once fixed, copy it into tests/fuzz/corpus/TARGET/ so the
+# replay test in `make test` keeps it.
+FUZZ_PKGS := clang libclang-rt-14-dev
+FUZZ_TARGETS := body config rules
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c
+fuzz: deps
+	@tools/deps.sh $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory build/gen/config_files.c
+	@mkdir -p build/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    clang -std=c11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O1 -Iinclude $(PC_CFLAGS) \
+	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	        -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(FUZZ_SRC) build/gen/config_files.c \
+	        $(PC_LIBS) -pthread; \
+	    rm -rf build/fuzz/corpus_$$t; cp -r tests/fuzz/corpus/$$t build/fuzz/corpus_$$t; \
+	    echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -max_len=65536 -artifact_prefix=build/fuzz/$$t- -print_final_stats=1 \
+	        build/fuzz/corpus_$$t 2>build/fuzz/$$t.log || { tail -40 build/fuzz/$$t.log; exit 1; }; \
+	    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build/fuzz/$$t.log; \
+	done
+
 lint: deps
 	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c
 	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \

@@ -12,6 +12,7 @@
 #include "leadd/http.h"
 #include "leadd/log.h"
 #include "leadd/rescore.h"
+#include "leadd/seed.h"
 #include "leadd/store.h"
 
 #define MAX_SETS 256
@@ -22,18 +23,21 @@ static const char USAGE[] =
     "       leadd migrate -c FILE\n"
     "       leadd check-config -c FILE\n"
     "       leadd rescore -c FILE [--form ID]\n"
+    "       leadd seed -c FILE --count N [--form ID]\n"
     "       leadd --version | --help\n"
     "\n"
     "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
     "migrate       apply pending database migrations and exit\n"
     "check-config  print every problem in FILE as file:line: message; exit 1 if any\n"
     "rescore       recompute scores of stored leads after the rules changed, and queue\n"
-    "              forwarding for leads that newly qualify\n";
+    "              forwarding for leads that newly qualify\n"
+    "seed          make N synthetic leads through the writer (for benchmarks)\n";
 
 struct args {
     const char *cmd;
     const char *config;
     const char *form;
+    long long count;
     char *sets[MAX_SETS];
     size_t nsets;
 };
@@ -65,6 +69,11 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->config = optarg;
         } else if (c == 'f') {
             a->form = optarg;
+        } else if (c == 'n') {
+            char *end;
+            a->count = strtoll(optarg, &end, 10);
+            if (*end || a->count < 1)
+                return -1;
         } else if (c == 's' && a->nsets < MAX_SETS) {
             a->sets[a->nsets++] = optarg;
         } else {
@@ -161,6 +170,32 @@ out:
     return rc;
 }
 
+static int seed(const struct args *a)
+{
+    struct config cfg;
+    struct store *st = NULL;
+    int rc = 1;
+    if (!a->config || a->count < 1) {
+        fprintf(stderr, "leadd seed: -c FILE and --count N are required\n");
+        return 2;
+    }
+    if (load(a, &cfg))
+        return 1;
+    const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0};
+    uint64_t t0 = mono_ms();
+    if (!f) {
+        fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);
+    } else if (store_open(&st, &so) == 0 && seed_run(&cfg, st, f, a->count) == 0) {
+        printf("seeded %lld leads into '%s' in %.1f s\n", a->count, cfg.db_path,
+               (double)(mono_ms() - t0) / 1000.0);
+        rc = 0;
+    }
+    store_close(&st);
+    config_release(&cfg);
+    return rc;
+}
+
 static int run(const struct args *ap);
 
 int main(int argc, char **argv)
@@ -186,6 +221,8 @@ static int run(const struct args *ap)
         return serve(&a);
     if (!strcmp(a.cmd, "rescore"))
         return rescore(&a);
+    if (!strcmp(a.cmd, "seed"))
+        return seed(&a);
     if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {
         struct config cfg;
         if (!a.config) {

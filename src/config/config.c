@@ -226,7 +226,8 @@ static int set_origins(struct loader *ld, void *p, const char *val, long long mi
     }
     for (size_t i = 0; i < f->origins.n; i++) {
         const char *o = f->origins.v[i];
-        if ((strncmp(o, "http://", 7) && strncmp(o, "https://", 8)) || strchr(o + 8, '/')) {
+        size_t skip = !strncmp(o, "http://", 7) ? 7 : !strncmp(o, "https://", 8) ? 8 : 0;
+        if (!skip || !o[skip] || strchr(o + skip, '/')) {
             diag(ld, "allowed_origins: '%s' is not an origin like https://example.com", o);
             return LEADD_EINVAL;
         }
@@ -827,10 +828,10 @@ bool webhook_takes(const struct webhook *w, const char *form)
     return w->all_forms || strset_has(&w->forms, form);
 }
 
-int config_load(struct config *cfg, const char *path, char *const *sets, size_t nsets,
-                struct config_diag *d)
+static int load(struct config *cfg, const char *path, const char *name, const char *given,
+                size_t given_len, char *const *sets, size_t nsets, struct config_diag *d)
 {
-    struct loader ld = {.cfg = cfg, .diag = d, .file = path ? path : "config.example.ini"};
+    struct loader ld = {.cfg = cfg, .diag = d, .file = name};
     char *text = NULL;
     size_t len = 0;
     memset(cfg, 0, sizeof(*cfg));
@@ -846,7 +847,13 @@ int config_load(struct config *cfg, const char *path, char *const *sets, size_t 
     }
     strset_finish(&cfg->disposable_default);
 
-    if (path) {
+    if (given) {
+        if (!(text = str_dupn(given, given_len))) {
+            ld.rc = LEADD_ENOMEM;
+            goto out;
+        }
+        len = given_len;
+    } else if (path) {
         if (!(text = slurp(path, &len))) {
             diag(&ld, "cannot read: %s", strerror(errno));
             goto out;
@@ -887,7 +894,7 @@ int config_load(struct config *cfg, const char *path, char *const *sets, size_t 
         snprintf(key, sizeof(key), "%.*s", (int)(eq - dot - 1), dot + 1);
         handler(&ld, sec, key, eq + 1);
     }
-    ld.file = path ? path : "config.example.ini";
+    ld.file = name;
     check_whole(&ld);
 out:
     free(text);
@@ -897,6 +904,18 @@ out:
     if (ld.rc)
         config_release(cfg);
     return ld.rc;
+}
+
+int config_load(struct config *cfg, const char *path, char *const *sets, size_t nsets,
+                struct config_diag *d)
+{
+    return load(cfg, path, path ? path : "config.example.ini", NULL, 0, sets, nsets, d);
+}
+
+int config_load_text(struct config *cfg, const char *name, const char *text, size_t len,
+                     struct config_diag *d)
+{
+    return load(cfg, NULL, name, text, len, NULL, 0, d);
 }
 
 void config_release(struct config *cfg)

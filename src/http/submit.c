@@ -261,14 +261,16 @@ static int prepare_job(struct req *r)
     in->status = r->html ? 303 : 201;
     forward_plan(r->h->cfg, l, r->deliveries, &in->ndeliveries);
     in->deliveries = r->deliveries;
-    /* The fingerprint that a replay must match: type and body, byte for byte. */
-    struct sha256 c;
-    const char *ct = header_in(r, "Content-Type");
-    sha256_init(&c);
-    sha256_update(&c, ct ? ct : "", ct ? strlen(ct) : 0);
-    sha256_update(&c, "\n", 1);
-    sha256_update(&c, buf_str(&r->body), r->body.len);
-    sha256_final(&c, in->body_hash);
+    if (r->idem_key) {
+        /* The fingerprint that a replay must match: type and body, byte for byte. */
+        struct sha256 c;
+        const char *ct = header_in(r, "Content-Type");
+        sha256_init(&c);
+        sha256_update(&c, ct ? ct : "", ct ? strlen(ct) : 0);
+        sha256_update(&c, "\n", 1);
+        sha256_update(&c, buf_str(&r->body), r->body.len);
+        sha256_final(&c, in->body_hash);
+    }
     r->job.done = on_stored;
     r->job.arg = r;
     return 0;

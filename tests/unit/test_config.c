@@ -124,6 +124,7 @@ static void t_bad_lines_name_file_and_line(void **state)
         {"[form.contact]\nfield.x = text max=abc\n", 2, "bad max value"},
         {"[form.contact]\nfield.x = text\nrate_limit = 10/fortnight\n", 3, "rate_limit"},
         {"[form.contact]\nfield.x = text\nallowed_origins = example.com\n", 3, "is not an origin"},
+        {"[form.contact]\nfield.x = text\nallowed_origins = http://\n", 3, "is not an origin"},
         {"[form.contact]\nfield.x = text\nmin_fill_ms = -1\n", 3, "from 0 to 3600000"},
         {"[form.contact]\nfield.x = text\ndisposable_domains = /nonexistent/list\n", 3,
          "cannot read '/nonexistent/list'"},

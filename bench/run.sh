@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# make bench: leadd (durability=full) against the bare libmicrohttpd ceiling,
+# side by side in one run: wrk, 64 connections, 10 s a round after a warm-up,
+# alternating ceiling and leadd over three rounds; medians and their ratio.
+# Then checks that the database holds exactly as many leads as wrk saw 201s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/leadd CEIL=build/bench/ceiling
+CONNS=${CONNS:-64} SECS=${SECS:-10} ROUNDS=${ROUNDS:-3} THREADS=4
+dir=$(mktemp -d /tmp/leadd-bench-XXXXXX)
+LPORT=18180 CPORT=18181
+cleanup() { kill "$LPID" "$CPID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+
+$BIN serve -c bench/bench.ini --set storage.path="$dir/bench.db" \
+    --set server.listen=127.0.0.1:$LPORT 2>"$dir/leadd.log" &
+LPID=$!
+$CEIL $CPORT $THREADS 2>"$dir/ceiling.log" &
+CPID=$!
+for i in $(seq 100); do
+    curl -sf -o /dev/null http://127.0.0.1:$LPORT/healthz && break
+    sleep 0.1
+done
+
+peak() { awk '/VmHWM/ {print int($2/1024)}' /proc/$1/status; }
+run() { # name port tag seconds -> "rps p50 p99 created"
+    wrk -t2 -c"$CONNS" -d"$4"s --latency -s bench/post.lua "http://127.0.0.1:$2" -- "$3" \
+        >"$dir/$1.out" 2>&1
+    awk '/^RPS/{r=$2} /^P50/{p=$2} /^P99/{q=$2} /^CREATED/{c=$2} /^ERRORS/{e=$2}
+         END {printf "%s %s %s %s %s\n", r, p, q, c, e}' "$dir/$1.out"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB; $(date -u +%F)"
+echo "wrk -t2 -c$CONNS -d${SECS}s, JSON lead bodies, a different email per request; $ROUNDS rounds"
+created=0
+read -r _ _ _ c _ < <(run warm-ceiling $CPORT w0 3)
+read -r _ _ _ c _ < <(run warm-leadd $LPORT w1 3)
+created=$((created + c))
+declare -a CR LR
+printf '%-8s %-6s %10s %9s %9s %8s %7s\n' round target req/s p50_ms p99_ms rss_MB errors
+for r in $(seq "$ROUNDS"); do
+    read -r rps p50 p99 c e < <(run "c$r" $CPORT "c$r" "$SECS")
+    printf '%-8s %-6s %10s %9s %9s %8s %7s\n' "$r" ceiling "$rps" "$p50" "$p99" "$(peak $CPID)" "$e"
+    CR+=("$rps")
+    read -r rps p50 p99 c e < <(run "l$r" $LPORT "l$r" "$SECS")
+    printf '%-8s %-6s %10s %9s %9s %8s %7s\n' "$r" leadd "$rps" "$p50" "$p99" "$(peak $LPID)" "$e"
+    LR+=("$rps")
+    created=$((created + c))
+    echo "$p99" >>"$dir/leadd.p99"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mc=$(median "${CR[@]}") ml=$(median "${LR[@]}")
+echo "median req/s: ceiling $mc, leadd $ml; ratio leadd/ceiling $(awk -v a="$ml" -v b="$mc" 'BEGIN {printf "%.2f", a/b}')"
+echo "leadd p99 (ms) median $(median $(cat "$dir/leadd.p99")); leadd peak RSS $(peak $LPID) MB"
+# wrk stops with requests in flight: their 201s are sent but never read by wrk,
+# so the server's own count of 201s is the number of acknowledgements.
+sent=$(curl -s -H 'Authorization: Bearer bench-key-0123456789abcdef' \
+    http://127.0.0.1:$LPORT/metrics | awk '/^leadd_leads_accepted_total/ {print $2}')
+kill -TERM "$LPID"; wait "$LPID" || true
+stored=$(sqlite3 "$dir/bench.db" 'SELECT count(*) FROM leads')
+echo "201 answers: sent by leadd $sent, read by wrk $created; leads in the database: $stored"
+[ "$stored" -eq "$sent" ] || { echo "MISMATCH: acknowledged and stored leads differ" >&2; exit 1; }
+[ "$created" -le "$stored" ] || { echo "MISMATCH: wrk read more 201s than were stored" >&2; exit 1; }
+
+# ---- a large database: queries and export ----
+LARGE=${LARGE:-1000000}
+echo
+echo "large database: $LARGE leads made by 'leadd seed' (the writer's batch path)"
+$BIN seed -c bench/bench.ini --set storage.path="$dir/large.db" --count "$LARGE" 2>/dev/null
+$BIN serve -c bench/bench.ini --set storage.path="$dir/large.db" \
+    --set server.listen=127.0.0.1:$LPORT 2>"$dir/large.log" &
+LPID=$!
+for i in $(seq 100); do
+    curl -sf -o /dev/null http://127.0.0.1:$LPORT/healthz && break
+    sleep 0.1
+done
+wrk -t1 -c4 -d"$SECS"s --latency -s bench/pages.lua "http://127.0.0.1:$LPORT" >"$dir/pages.out" 2>&1
+awk '/^RPS/{r=$2} /^P50/{p=$2} /^P99/{q=$2} /^ERRORS/{e=$2}
+     END {printf "GET /v1/leads?utm_source=src3&limit=50, 5 pages deep: %s req/s, p50 %s ms, p99 %s ms, errors %s\n", r, p, q, e}' \
+    "$dir/pages.out"
+before=$(peak $LPID)
+t0=$(date +%s.%N)
+rows=$(curl -s -H 'Authorization: Bearer bench-key-0123456789abcdef' \
+    "http://127.0.0.1:$LPORT/v1/leads/export?format=csv&form=contact" | wc -l)
+t1=$(date +%s.%N)
+echo "CSV export: $((rows - 1)) rows in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b-a}') s" \
+     "= $(awk -v a="$t0" -v b="$t1" -v n="$rows" 'BEGIN {printf "%.0f", (n-1)/(b-a)}') rows/s;" \
+     "leadd peak RSS $before MB before, $(peak $LPID) MB after"
