@@ -58,9 +58,15 @@ sent=$(curl -s -H 'Authorization: Bearer bench-key-0123456789abcdef' \
     http://127.0.0.1:$LPORT/metrics | awk '/^leadd_leads_accepted_total/ {print $2}')
 kill -TERM "$LPID"; wait "$LPID" || true
 stored=$(sqlite3 "$dir/bench.db" 'SELECT count(*) FROM leads')
-echo "201 answers: sent by leadd $sent, read by wrk $created; leads in the database: $stored"
-[ "$stored" -eq "$sent" ] || { echo "MISMATCH: acknowledged and stored leads differ" >&2; exit 1; }
-[ "$created" -le "$stored" ] || { echo "MISMATCH: wrk read more 201s than were stored" >&2; exit 1; }
+echo "201 answers: read by wrk $created, sent by leadd $sent; leads in the database: $stored"
+# Every acknowledged lead is stored: read <= sent <= stored. A lead can be
+# stored without a 201 only when its client left first (wrk stopping with
+# requests in flight): at most CONNS per wrk run.
+runs=$((ROUNDS + 1))
+[ "$created" -le "$sent" ] && [ "$sent" -le "$stored" ] &&
+    [ "$stored" -le $((sent + CONNS * runs)) ] ||
+    { echo "MISMATCH: acknowledged leads are not all stored" >&2; exit 1; }
+echo "check passed: every acknowledged lead is stored ($((stored - sent)) stored for clients that left mid-request)"
 
 # ---- a large database: queries and export ----
 LARGE=${LARGE:-1000000}

@@ -49,6 +49,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"form", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
     int c;

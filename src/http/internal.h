@@ -11,6 +11,7 @@
 #include "leadd/http.h"
 #include "leadd/lead.h"
 #include "leadd/ratelimit.h"
+#include "leadd/record.h"
 
 #define HTTP_MAX_HEADERS_OUT 8
 #define HTTP_MAX_IDEM_KEY 255
@@ -81,7 +82,7 @@ struct req {
     char ip[64];
     struct submission sub;
     struct lead lead;
-    struct buf json[5]; /* fields, extra, attribution, client, reasons */
+    struct lead_record rec; /* the lead's JSON parts, for the writer */
     struct store_job job;
     struct store_delivery deliveries[CONFIG_MAX_WEBHOOKS];
     atomic_bool job_done;

@@ -9,11 +9,10 @@
 #include "internal.h"
 #include "leadd/forward.h"
 #include "leadd/jsonw.h"
+#include "leadd/record.h"
 #include "leadd/log.h"
 #include "leadd/score.h"
 #include "leadd/strutil.h"
-
-enum { J_FIELDS, J_EXTRA, J_ATTR, J_CLIENT, J_REASONS };
 
 /* The q of a media type in an Accept header (wildcards count), 0 if absent. */
 static double accept_q(const char *accept, const char *type)
@@ -224,39 +223,10 @@ static int prepare_job(struct req *r)
 {
     struct lead *l = &r->lead;
     struct store_lead *in = &r->job.in;
-    int rc = score_lead(l);
-    for (int i = 0; i < 5; i++)
-        buf_init(&r->json[i], 256 * 1024);
-    if (!rc)
-        rc = lead_fields_json(l, &r->json[J_FIELDS]);
-    if (!rc)
-        rc = lead_extra_json(l, &r->json[J_EXTRA]);
-    if (!rc)
-        rc = lead_attr_json(l, &r->json[J_ATTR]);
-    if (!rc)
-        rc = lead_client_json(l, &r->json[J_CLIENT]);
-    if (!rc)
-        rc = lead_reasons_json(l, &r->json[J_REASONS]);
+    lead_record_init(&r->rec);
+    int rc = lead_record_fill(&r->rec, l, in);
     if (rc)
         return rc;
-    const struct value *name = lead_value(l, "name"), *company = lead_value(l, "company");
-    in->form = r->form->id;
-    in->email = lead_email(l);
-    in->name = name && name->kind == VAL_STR ? name->s : NULL;
-    in->company = company && company->kind == VAL_STR ? company->s : NULL;
-    in->fields = buf_str(&r->json[J_FIELDS]);
-    in->extra = buf_str(&r->json[J_EXTRA]);
-    in->attribution = buf_str(&r->json[J_ATTR]);
-    in->client = buf_str(&r->json[J_CLIENT]);
-    in->score_reasons = buf_str(&r->json[J_REASONS]);
-    in->utm_source = l->attr[ATTR_UTM_SOURCE];
-    in->utm_medium = l->attr[ATTR_UTM_MEDIUM];
-    in->utm_campaign = l->attr[ATTR_UTM_CAMPAIGN];
-    in->flags = l->flags;
-    in->score = l->score;
-    in->grade = l->grade;
-    in->qualified = l->qualified;
-    in->dedupe_window_ms = r->form->dedupe_window_hours * 3600 * 1000;
     in->idem_key = r->idem_key;
     in->status = r->html ? 303 : 201;
     forward_plan(r->h->cfg, l, r->deliveries, &in->ndeliveries);
@@ -340,8 +310,7 @@ void submit_release(struct req *r)
     buf_release(&r->body);
     submission_release(&r->sub);
     lead_release(&r->lead);
-    for (int i = 0; i < 5; i++)
-        buf_release(&r->json[i]);
+    lead_record_release(&r->rec);
     free(r->idem_key);
     free(r->next_url);
 }

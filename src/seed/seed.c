@@ -6,14 +6,12 @@
 #include <string.h>
 
 #include "leadd/log.h"
-#include "leadd/score.h"
+#include "leadd/record.h"
 #include "leadd/seed.h"
-
-enum { J_FIELDS, J_EXTRA, J_ATTR, J_CLIENT, J_REASONS, J_N };
 
 struct slot {
     struct lead lead;
-    struct buf json[J_N];
+    struct lead_record rec;
     struct store_job job;
     struct slot *next_free;
     struct seeder *s;
@@ -65,35 +63,11 @@ static int fill(struct slot *sl, const struct config *cfg, const struct form *f,
     free(e);
     if (rc)
         return rc; /* the form does not take the seed's fields */
-    struct lead *l = &sl->lead;
-    for (int k = 0; k < J_N; k++)
-        buf_reset(&sl->json[k]);
-    rc = score_lead(l);
-    rc = rc ? rc : lead_fields_json(l, &sl->json[J_FIELDS]);
-    rc = rc ? rc : lead_extra_json(l, &sl->json[J_EXTRA]);
-    rc = rc ? rc : lead_attr_json(l, &sl->json[J_ATTR]);
-    rc = rc ? rc : lead_client_json(l, &sl->json[J_CLIENT]);
-    rc = rc ? rc : lead_reasons_json(l, &sl->json[J_REASONS]);
-    if (rc)
-        return rc;
-    const struct value *name = lead_value(l, "name"), *company = lead_value(l, "company");
     memset(&sl->job, 0, sizeof(sl->job));
     struct store_lead *in = &sl->job.in;
-    in->form = f->id;
-    in->email = lead_email(l);
-    in->name = name && name->kind == VAL_STR ? name->s : NULL;
-    in->company = company && company->kind == VAL_STR ? company->s : NULL;
-    in->fields = buf_str(&sl->json[J_FIELDS]);
-    in->extra = buf_str(&sl->json[J_EXTRA]);
-    in->attribution = buf_str(&sl->json[J_ATTR]);
-    in->client = buf_str(&sl->json[J_CLIENT]);
-    in->score_reasons = buf_str(&sl->json[J_REASONS]);
-    in->utm_source = l->attr[ATTR_UTM_SOURCE];
-    in->utm_medium = l->attr[ATTR_UTM_MEDIUM];
-    in->flags = l->flags;
-    in->score = l->score;
-    in->grade = l->grade;
-    in->qualified = l->qualified;
+    if ((rc = lead_record_fill(&sl->rec, &sl->lead, in)))
+        return rc;
+    in->dedupe_window_ms = 0; /* synthetic emails are unique */
     in->status = 201;
     sl->job.done = done;
     sl->job.arg = sl;
@@ -109,8 +83,7 @@ int seed_run(const struct config *cfg, struct store *st, const struct form *f, l
         return LEADD_ENOMEM;
     for (int k = 0; k < SEED_INFLIGHT; k++) {
         slots[k].s = &s;
-        for (int j = 0; j < J_N; j++)
-            buf_init(&slots[k].json[j], 1 << 20);
+        lead_record_init(&slots[k].rec);
         slots[k].next_free = s.free;
         s.free = &slots[k];
     }
@@ -145,8 +118,7 @@ int seed_run(const struct config *cfg, struct store *st, const struct form *f, l
     pthread_mutex_unlock(&s.mu);
     for (int k = 0; k < SEED_INFLIGHT; k++) {
         lead_release(&slots[k].lead);
-        for (int j = 0; j < J_N; j++)
-            buf_release(&slots[k].json[j]);
+        lead_record_release(&slots[k].rec);
     }
     free(slots);
     return rc ? rc : s.failed ? LEADD_EDB : 0;

@@ -28,6 +28,18 @@ int db_err(int src)
     return LEADD_EDB;
 }
 
+int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sqlite3_prepare_v3(db, defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT, defs[i].st, NULL) !=
+            SQLITE_OK) {
+            log_error("unable to prepare statement: %s", sqlite3_errmsg(db));
+            return LEADD_EDB;
+        }
+    }
+    return 0;
+}
+
 int db_open(const char *path, bool durable_full, sqlite3 **out)
 {
     sqlite3 *db = NULL;

@@ -41,6 +41,13 @@ struct store {
 int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
 int db_migrate(sqlite3 *db, int *applied);
+/* A statement to prepare once, with where to keep it. */
+struct stmt_def {
+    sqlite3_stmt **st;
+    const char *sql;
+};
+/* db_prepare_all: prepares each (persistent) or returns LEADD_EDB, logged. */
+int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n);
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
 

@@ -24,10 +24,7 @@ static const char SQL_UPDATE[] =
 
 int outbox_prepare(struct store *st)
 {
-    struct {
-        sqlite3_stmt **st;
-        const char *sql;
-    } s[] = {
+    const struct stmt_def s[] = {
         {&st->o_claim, SQL_CLAIM},     {&st->o_mark, SQL_MARK},     {&st->o_due, SQL_DUE},
         {&st->o_attempt, SQL_ATTEMPT}, {&st->o_update, SQL_UPDATE},
     };
@@ -42,14 +39,7 @@ int outbox_prepare(struct store *st)
     if (sqlite3_changes(st->odb) > 0)
         log_info("%d deliveries interrupted by the last stop are pending again",
                  sqlite3_changes(st->odb));
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {
-        if (sqlite3_prepare_v3(st->odb, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
-            SQLITE_OK) {
-            log_error("unable to prepare statement: %s", sqlite3_errmsg(st->odb));
-            return LEADD_EDB;
-        }
-    }
-    return 0;
+    return db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
 }
 
 void outbox_finalize(struct store *st)

@@ -40,23 +40,13 @@ static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VAL
 
 int writer_prepare(struct store *st)
 {
-    struct {
-        sqlite3_stmt **st;
-        const char *sql;
-    } s[] = {
+    const struct stmt_def s[] = {
         {&st->ins_lead, SQL_INS_LEAD},         {&st->find_dup, SQL_FIND_DUP},
         {&st->find_key, SQL_FIND_KEY},         {&st->ins_key, SQL_INS_KEY},
         {&st->prune_keys, SQL_PRUNE_KEYS},     {&st->probe, SQL_PROBE},
         {&st->ins_delivery, SQL_INS_DELIVERY},
     };
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(s); i++) {
-        if (sqlite3_prepare_v3(st->wdb, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
-            SQLITE_OK) {
-            log_error("unable to prepare statement: %s", sqlite3_errmsg(st->wdb));
-            return LEADD_EDB;
-        }
-    }
-    return 0;
+    return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
 }
 
 void writer_finalize(struct store *st)

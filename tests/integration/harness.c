@@ -111,6 +111,38 @@ void h_write_file(struct leadd *l, const char *name, const char *text, char *out
     fclose(fp);
 }
 
+/* Every leadd started and not yet reaped, so a test that fails half-way
+ * (cmocka jumps out of it) leaves no server running behind it. */
+static pid_t live[64];
+
+static void track(pid_t pid)
+{
+    for (size_t i = 0; i < 64; i++) {
+        if (!live[i]) {
+            live[i] = pid;
+            return;
+        }
+    }
+}
+
+static void untrack(pid_t pid)
+{
+    for (size_t i = 0; i < 64; i++) {
+        if (live[i] == pid)
+            live[i] = 0;
+    }
+}
+
+static void kill_live(void)
+{
+    for (size_t i = 0; i < 64; i++) {
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+        }
+    }
+}
+
 static void spawn(struct leadd *l)
 {
     char listen[] = "server.listen=127.0.0.1:0", path[400];
@@ -138,12 +170,15 @@ static void spawn(struct leadd *l)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* stdout too: a child must never hold the test's own output pipe. */
+        dup2(fd, 1);
         dup2(fd, 2);
         execv(argv[0], argv);
         _exit(127);
     }
     close(fd);
     l->pid = pid;
+    track(pid);
     assert_true(h_wait_log(l, "listening on http://", 20000));
     char *t = h_log_text(l);
     const char *p = strstr(t, "listening on http://");
@@ -184,6 +219,7 @@ int h_stop(struct leadd *l)
         return -1;
     kill(l->pid, SIGTERM);
     waitpid(l->pid, &status, 0);
+    untrack(l->pid);
     l->pid = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         char *t = h_log_text(l);
@@ -198,6 +234,7 @@ void h_kill9(struct leadd *l)
     if (l->pid > 0) {
         kill(l->pid, SIGKILL);
         waitpid(l->pid, NULL, 0);
+        untrack(l->pid);
         l->pid = 0;
     }
 }
@@ -438,4 +475,11 @@ long h_peak_rss_kb(pid_t pid)
 __attribute__((constructor)) static void line_buffered(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    atexit(kill_live);
+}
+
+void h_reaped(struct leadd *l)
+{
+    untrack(l->pid);
+    l->pid = 0;
 }

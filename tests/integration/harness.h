@@ -44,6 +44,8 @@ void h_restart(struct leadd *l);
 int h_stop(struct leadd *l);
 /* h_kill9: SIGKILL and reap. */
 void h_kill9(struct leadd *l);
+/* h_reaped: tells the harness a test reaped l's process itself. */
+void h_reaped(struct leadd *l);
 /* h_cleanup: removes the temp dir. */
 void h_cleanup(struct leadd *l);
 

@@ -83,6 +83,31 @@ static void t_version_help(void **state)
     assert_non_null(strstr(out, "--set:1: expected section.key=value"));
 }
 
+static void t_seed_and_rescore_options(void **state)
+{
+    (void)state;
+    char out[4096], dir[] = "/tmp/leadd-cli-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(run(out, sizeof(out),
+                         "%s seed -c config.example.ini --set storage.path=%s/s.db --count 250 "
+                         "--form contact",
+                         bin(), dir),
+                     0);
+    assert_non_null(strstr(out, "seeded 250 leads"));
+    assert_int_equal(
+        run(out, sizeof(out),
+            "%s rescore -c config.example.ini --set storage.path=%s/s.db --form contact", bin(),
+            dir),
+        0);
+    assert_non_null(strstr(out, "rescored 250 leads"));
+    assert_int_equal(run(out, sizeof(out),
+                         "%s rescore -c config.example.ini --set storage.path=%s/s.db --form nope",
+                         bin(), dir),
+                     1);
+    assert_int_equal(run(out, sizeof(out), "%s seed -c config.example.ini --count 0", bin()), 2);
+    assert_int_equal(run(out, sizeof(out), "rm -rf %s", dir), 0);
+}
+
 static void t_serve_builtin_config(void **state)
 {
     (void)state;
@@ -108,9 +133,8 @@ static void t_serve_builtin_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_check_config),
-        cmocka_unit_test(t_migrate),
-        cmocka_unit_test(t_version_help),
+        cmocka_unit_test(t_check_config),         cmocka_unit_test(t_migrate),
+        cmocka_unit_test(t_version_help),         cmocka_unit_test(t_seed_and_rescore_options),
         cmocka_unit_test(t_serve_builtin_config),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -129,7 +129,7 @@ static void t_graceful_shutdown_finishes_in_flight(void **state)
     free(resp);
     int status;
     waitpid(l.pid, &status, 0);
-    l.pid = 0;
+    h_reaped(&l);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'late@example.org'"),
