@@ -7,7 +7,8 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 passed=0 failed=0 bad=""
 for t in "$@"; do
     echo "== $t"
-    out=$("$t" 2>&1); rc=$?
+    # A hung binary fails the run instead of stalling it.
+    out=$(timeout 600 "$t" 2>&1); rc=$?
     printf '%s\n' "$out"
     p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
     f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
