@@ -125,12 +125,12 @@ fuzz: deps
 	done
 
 lint: deps
-	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c
+	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
 	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
 	    --suppress=missingIncludeSystem src
 
 format:
-	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h
+	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
 
 clean:
 	rm -rf build

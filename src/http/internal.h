@@ -62,7 +62,9 @@ struct req {
     struct http *h;
     struct MHD_Connection *conn;
     enum route route;
-    char param[ULID_LEN + 8]; /* the {id} of the path, when it has one */
+    const struct http_route *rt; /* found on the first callback; NULL: 404 or 405 */
+    char allow[128];             /* for a 405: the methods the path takes */
+    char param[ULID_LEN + 8];    /* the {id} of the path, when it has one */
     uint64_t t0_us;
     char method[16];
     char path[HTTP_MAX_PATH_LOG + 1];

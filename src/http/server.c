@@ -261,14 +261,13 @@ static bool authorized(struct req *r)
     return n > 0 && config_key_ok(r->h->cfg, k, n);
 }
 
+/* Answers a request whose route was found on its first callback. */
 static enum MHD_Result dispatch(struct req *r)
 {
-    char allow[128];
-    const struct http_route *rt =
-        route_find(r->method, r->path, r->param, sizeof(r->param), allow, sizeof(allow));
+    const struct http_route *rt = r->rt;
     if (!rt) {
-        if (allow[0]) {
-            req_header(r, "Allow", "%s", allow);
+        if (r->allow[0]) {
+            req_header(r, "Allow", "%s", r->allow);
             return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
         }
         return problem(r, 404, "not-found", "Not found", NULL);
@@ -326,9 +325,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * on the last callback. A submission is the exception: refusing a body
          * that is too large, of the wrong type, from a refused origin or over
          * the rate limit, without reading it, is the point. */
-        char allow[128];
-        const struct http_route *rt =
-            route_find(r->method, r->path, r->param, sizeof(r->param), allow, sizeof(allow));
+        const struct http_route *rt = r->rt =
+            route_find(r->method, r->path, r->param, sizeof(r->param), r->allow, sizeof(r->allow));
         bool takes_body = rt && ((rt->id == R_SUBMIT && !strcmp(rt->method, "POST")) ||
                                  (rt->id == R_LEAD && !strcmp(rt->method, "PATCH")));
         return takes_body ? dispatch(r) : MHD_YES;

@@ -9,6 +9,12 @@
 #include "leadd/buf.h"
 #include "leadd/store.h"
 
+/* The statements lead_json() runs, prepared once per connection. */
+struct lead_stmts {
+    sqlite3 *db;
+    sqlite3_stmt *lead, *fwd, *hist;
+};
+
 struct store {
     char *path;
     bool durable_full;
@@ -30,6 +36,7 @@ struct store {
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
     sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update;
+    struct lead_stmts o_lead; /* lead_json on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     struct reader *readers;
@@ -58,11 +65,14 @@ int db_err(int src);
 /* lead_row_json: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
 int lead_row_json(sqlite3_stmt *s, struct buf *out);
+int lead_stmts_prepare(struct lead_stmts *c, sqlite3 *db);
+void lead_stmts_finalize(struct lead_stmts *c);
 /* lead_json: appends the lead with that id as the API shows it.
  * LEADD_ENOTFOUND when there is no such lead. */
-int lead_json(sqlite3 *db, const char *id, struct buf *out);
+int lead_json(struct lead_stmts *c, const char *id, struct buf *out);
 struct reader {
     sqlite3 *db;
+    struct lead_stmts lead; /* prepared on first use */
     struct reader *next;
 };
 /* reader_get: an idle read-only connection, or a new one; NULL on failure. */

@@ -44,29 +44,37 @@ int lead_row_json(sqlite3_stmt *s, struct buf *b)
     return rc;
 }
 
-int lead_json(sqlite3 *db, const char *id, struct buf *b)
+int lead_stmts_prepare(struct lead_stmts *c, sqlite3 *db)
 {
-    sqlite3_stmt *s = NULL;
+    const struct stmt_def defs[] = {
+        {&c->lead, SQL_LEAD}, {&c->fwd, SQL_FWD}, {&c->hist, SQL_HISTORY}};
+    c->db = db;
+    return db_prepare_all(db, defs, LEADD_ARRAY_LEN(defs));
+}
+
+void lead_stmts_finalize(struct lead_stmts *c)
+{
+    sqlite3_finalize(c->lead);
+    sqlite3_finalize(c->fwd);
+    sqlite3_finalize(c->hist);
+    memset(c, 0, sizeof(*c));
+}
+
+int lead_json(struct lead_stmts *c, const char *id, struct buf *b)
+{
     int rc = LEADD_EDB, r;
-    if (sqlite3_prepare_v2(db, SQL_LEAD, -1, &s, NULL) != SQLITE_OK)
-        goto out;
+    sqlite3_stmt *s = c->lead;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     r = sqlite3_step(s);
     if (r == SQLITE_DONE) {
         rc = LEADD_ENOTFOUND;
         goto out;
     }
-    if (r != SQLITE_ROW)
-        goto out;
-    rc = lead_row_json(s, b);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (rc)
+    if (r != SQLITE_ROW || (rc = lead_row_json(s, b)))
         goto out;
 
     rc = LEADD_EDB;
-    if (sqlite3_prepare_v2(db, SQL_FWD, -1, &s, NULL) != SQLITE_OK)
-        goto out;
+    s = c->fwd;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_ROW)
         goto out;
@@ -75,17 +83,12 @@ int lead_json(sqlite3 *db, const char *id, struct buf *b)
     const char *state = !total ? "none" : pending ? "pending" : dead ? "dead" : "delivered";
     rc = buf_addf(b, ",\"forwarding\":{\"state\":\"%s\",\"attempts\":%lld},\"history\":[", state,
                   attempts);
-    sqlite3_finalize(s);
-    s = NULL;
     if (rc)
         goto out;
 
-    rc = LEADD_EDB;
-    if (sqlite3_prepare_v2(db, SQL_HISTORY, -1, &s, NULL) != SQLITE_OK)
-        goto out;
+    s = c->hist;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     int n = 0;
-    rc = 0;
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
         rc = buf_adds(b, n++ ? ",{\"at\":" : "{\"at\":");
         rc = rc ? rc : jw_str(b, col(s, 0));
@@ -99,6 +102,8 @@ int lead_json(sqlite3 *db, const char *id, struct buf *b)
         rc = LEADD_EDB;
     rc = rc ? rc : buf_adds(b, "]}");
 out:
-    sqlite3_finalize(s);
+    sqlite3_reset(c->lead);
+    sqlite3_reset(c->fwd);
+    sqlite3_reset(c->hist);
     return rc;
 }

@@ -39,7 +39,8 @@ int outbox_prepare(struct store *st)
     if (sqlite3_changes(st->odb) > 0)
         log_info("%d deliveries interrupted by the last stop are pending again",
                  sqlite3_changes(st->odb));
-    return db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
+    int rc = db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
+    return rc ? rc : lead_stmts_prepare(&st->o_lead, st->odb);
 }
 
 void outbox_finalize(struct store *st)
@@ -49,6 +50,7 @@ void outbox_finalize(struct store *st)
     sqlite3_finalize(st->o_due);
     sqlite3_finalize(st->o_attempt);
     sqlite3_finalize(st->o_update);
+    lead_stmts_finalize(&st->o_lead);
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
@@ -80,7 +82,7 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
     for (size_t i = 0; i < *n; i++) {
         struct outbox_item *it = &out[i];
         buf_reset(&b);
-        int jr = lead_json(st->odb, it->lead_id, &b);
+        int jr = lead_json(&st->o_lead, it->lead_id, &b);
         if (jr == 0 && !(it->lead_json = buf_detach(&b)))
             jr = LEADD_ENOMEM;
         if (jr && jr != LEADD_ENOTFOUND)

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "leadd/jsonw.h"
+#include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
@@ -33,6 +34,12 @@ struct reader *reader_get(struct store *st)
         return NULL;
     }
     sqlite3_busy_timeout(r->db, 5000);
+    if (lead_stmts_prepare(&r->lead, r->db)) {
+        lead_stmts_finalize(&r->lead);
+        sqlite3_close(r->db);
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -51,6 +58,7 @@ void readers_close(struct store *st)
     struct reader *r = st->readers;
     while (r) {
         struct reader *next = r->next;
+        lead_stmts_finalize(&r->lead);
         sqlite3_close(r->db);
         free(r);
         r = next;
@@ -114,9 +122,9 @@ static void build_where(struct where *w, const struct lead_filter *f, bool with_
     if (f->qualified >= 0)
         w_int(w, "qualified = ?", f->qualified);
     if (f->spam == 0)
-        w_int(w, "(flags & ?) = 0", 3);
+        w_int(w, "(flags & ?) = 0", LEAD_FLAGS_SPAM);
     else if (f->spam == 1)
-        w_int(w, "(flags & ?) != 0", 3);
+        w_int(w, "(flags & ?) != 0", LEAD_FLAGS_SPAM);
     if (f->has_min_score)
         w_int(w, "score >= ?", f->min_score);
     if (f->has_max_score)
@@ -196,7 +204,7 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
         const char *id = (const char *)sqlite3_column_text(s, 0);
         snprintf(last, sizeof(last), "%s", id);
         rc = n++ ? buf_addc(out, ',') : 0;
-        rc = rc ? rc : lead_json(rd->db, last, out);
+        rc = rc ? rc : lead_json(&rd->lead, last, out);
     }
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = LEADD_EDB;
@@ -217,7 +225,7 @@ int store_get_lead(struct store *st, const char *id, struct buf *out)
     if (!rd)
         return LEADD_EDB;
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    int rc = lead_json(rd->db, id, out);
+    int rc = lead_json(&rd->lead, id, out);
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
     reader_put(st, rd);
     return rc;
@@ -397,8 +405,8 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     struct reader *rd = reader_get(st);
     snprintf(head, sizeof(head),
              "SELECT %s AS k, count(*), sum(qualified), sum(status = 'converted'),"
-             " sum((flags & 3) != 0) FROM leads",
-             expr);
+             " sum((flags & %u) != 0) FROM leads",
+             expr, LEAD_FLAGS_SPAM);
     if (!rd || (rc = prepare(rd->db, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
         goto out;
     rc = buf_adds(out, "{\"data\":[");

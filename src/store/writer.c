@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "leadd/lead.h"
 #include "leadd/log.h"
 
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
@@ -26,7 +27,7 @@ static const char SQL_INS_LEAD[] =
  * submission a duplicate (and so keep it from the CRM). */
 static const char SQL_FIND_DUP[] =
     "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
-    " AND duplicate_of IS NULL AND (flags & 3) = 0 ORDER BY created_ms, id LIMIT 1";
+    " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, id LIMIT 1";
 static const char SQL_FIND_KEY[] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
                                    " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
 static const char SQL_INS_KEY[] =
@@ -174,11 +175,12 @@ static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *q
         bind_text(s, 1, in->form);
         bind_text(s, 2, in->email);
         sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - in->dedupe_window_ms);
+        sqlite3_bind_int(s, 4, LEAD_FLAGS_SPAM);
         if ((r = step(s, &row)))
             return r;
         if (row) {
             snprintf(dup, sizeof(dup), "%s", (const char *)sqlite3_column_text(s, 0));
-            flags |= 4; /* LEAD_FLAG_DUPLICATE */
+            flags |= LEAD_FLAG_DUPLICATE;
         }
         sqlite3_reset(s);
     }
