@@ -1,5 +1,6 @@
-/* log.h: one-line logs to stderr with a UTC timestamp. Thread-safe (stdio
- * locks each call). Callers never pass a lead's email, phone or name here. */
+/* log.h: one-line logs to stderr with a UTC timestamp. Thread-safe: each
+ * line is one write(2), cut at 2,048 bytes of message. Callers never pass a
+ * lead's email, phone or name here. */
 #ifndef LEADD_LOG_H
 #define LEADD_LOG_H
 

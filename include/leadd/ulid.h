@@ -14,6 +14,10 @@ struct ulid_gen {
     uint64_t last_ms;
     uint16_t hi; /* top 16 of the 80 random bits */
     uint64_t lo; /* low 64 */
+    /* Random bytes fetched 256 at a time: one getrandom() per ~60 ids, not
+     * one or two per id (a syscall on the writer's path for every lead). */
+    unsigned char pool[256];
+    size_t pool_used;
 };
 
 void ulid_gen_init(struct ulid_gen *g);

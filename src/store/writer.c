@@ -25,9 +25,11 @@ static const char SQL_INS_LEAD[] =
 /* The first lead with this email in the window that is itself neither a
  * duplicate nor spam: a bot using someone's address must not make the real
  * submission a duplicate (and so keep it from the CRM). */
+/* Ordered by rowid, not id: the dedupe index ends in the rowid, so no temporary
+ * sort per lead, and rowids grow in commit order just as ids do. */
 static const char SQL_FIND_DUP[] =
     "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
-    " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, id LIMIT 1";
+    " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, rowid LIMIT 1";
 static const char SQL_FIND_KEY[] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
                                    " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
 static const char SQL_INS_KEY[] =

@@ -1,12 +1,17 @@
 /* log.c: timestamps and stderr logging; see log.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "leadd/common.h"
 #include "leadd/log.h"
+
+#define RFC3339_LEN 24 /* 2026-01-02T03:04:05.678Z */
+#define LOG_MAX_LINE 2048
 
 uint64_t now_ms(void)
 {
@@ -27,16 +32,47 @@ uint64_t mono_ms(void)
     return mono_us() / 1000;
 }
 
+static char *digits_out(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* Every log line and every stored lead carries one of these, so no stdio and
+ * no gmtime_r: civil-from-days (Howard Hinnant's algorithm), the inverse of
+ * rfc3339_parse() below. */
 void rfc3339_ms(uint64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    /* The moduli only tell the compiler each field's width; none ever applies. */
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-             (unsigned)(ms % 1000));
+    uint64_t s = ms / 1000;
+    int64_t z = (int64_t)(s / 86400) + 719468;
+    unsigned sod = (unsigned)(s % 86400);
+    int64_t era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    unsigned y = (unsigned)(yoe + era * 400) + (m <= 2);
+    char *p = out;
+    p = digits_out(p, y % 10000, 4);
+    *p++ = '-';
+    p = digits_out(p, m, 2);
+    *p++ = '-';
+    p = digits_out(p, d, 2);
+    *p++ = 'T';
+    p = digits_out(p, sod / 3600, 2);
+    *p++ = ':';
+    p = digits_out(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = digits_out(p, sod % 60, 2);
+    *p++ = '.';
+    p = digits_out(p, (unsigned)(ms % 1000), 3);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static int digits(const char **p, int n, int *out)
@@ -101,13 +137,29 @@ int rfc3339_parse(const char *s, int64_t *ms)
 
 static void vlog(const char *level, const char *fmt, va_list ap)
 {
-    char ts[32], line[2048];
-    rfc3339_ms(now_ms(), ts);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    if (n < 0)
+    char line[RFC3339_LEN + 8 + LOG_MAX_LINE + 2];
+    rfc3339_ms(now_ms(), line);
+    size_t n = RFC3339_LEN, ll = strlen(level);
+    line[n++] = ' ';
+    memcpy(line + n, level, ll);
+    n += ll;
+    line[n++] = ' ';
+    int m = vsnprintf(line + n, LOG_MAX_LINE + 1, fmt, ap);
+    if (m < 0)
         return;
-    /* One fprintf per line so lines from threads never interleave. */
-    fprintf(stderr, "%s %s %s\n", ts, level, line);
+    n += (size_t)m > LOG_MAX_LINE ? LOG_MAX_LINE : (size_t)m;
+    line[n++] = '\n';
+    /* One write(2) per line: lines from threads never interleave (a regular
+     * file's offset moves under a lock; a pipe write under PIPE_BUF is atomic)
+     * and no stdio lock or second formatting pass sits on every request. */
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(STDERR_FILENO, line + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
 }
 
 #define LOGFN(name, level)                                                                         \

@@ -6,30 +6,36 @@
 
 static const char B32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-static void rnd(void *p, size_t n)
+static void rnd(struct ulid_gen *g, void *p, size_t n)
 {
-    /* getrandom() on a few bytes does not fail once the pool is seeded; a short
-     * read leaves the remaining bytes as they were, still unique by time. */
-    ssize_t got = getrandom(p, n, 0);
-    (void)got;
+    if (g->pool_used + n > sizeof(g->pool)) {
+        /* getrandom() for 256 bytes does not fail once the pool is seeded; a
+         * short read leaves old bytes in place, and ids stay unique by time. */
+        ssize_t got = getrandom(g->pool, sizeof(g->pool), 0);
+        (void)got;
+        g->pool_used = 0;
+    }
+    memcpy(p, g->pool + g->pool_used, n);
+    g->pool_used += n;
 }
 
 void ulid_gen_init(struct ulid_gen *g)
 {
     memset(g, 0, sizeof(*g));
+    g->pool_used = sizeof(g->pool); /* empty: the first id fills it */
 }
 
 void ulid_next(struct ulid_gen *g, uint64_t now_ms, char out[ULID_LEN + 1])
 {
     if (now_ms > g->last_ms) {
         g->last_ms = now_ms;
-        rnd(&g->hi, sizeof(g->hi));
-        rnd(&g->lo, sizeof(g->lo));
+        rnd(g, &g->hi, sizeof(g->hi));
+        rnd(g, &g->lo, sizeof(g->lo));
         /* Leave headroom so steps within the millisecond rarely overflow. */
         g->hi &= 0x7fff;
     } else {
         uint32_t step;
-        rnd(&step, sizeof(step));
+        rnd(g, &step, sizeof(step));
         step = (step | 1) & 0xffffff;
         uint64_t lo = g->lo + step;
         if (lo < g->lo && ++g->hi == 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -130,6 +131,23 @@ static void t_rfc3339(void **state)
     char out[32];
     rfc3339_ms(1795421055006ULL, out);
     assert_string_equal(out, "2026-11-23T08:04:15.006Z");
+    /* Against the C library, a day and some odd seconds at a time from 1970 to
+     * 2200: leap years, centuries (2000 leaps, 2100 does not), month ends. */
+    for (uint64_t ms = 0; ms < 7258118400000ULL; ms += 86400000ULL + 3601007ULL) {
+        char want[32], tail[8];
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(tail, sizeof(tail), ".%03uZ", (unsigned)(ms % 1000));
+        strcat(want, tail);
+        rfc3339_ms(ms, out);
+        if (strcmp(out, want))
+            fail_msg("%llu: %s, want %s", (unsigned long long)ms, out, want);
+        int64_t back = -1;
+        assert_int_equal(rfc3339_parse(out, &back), 0);
+        assert_int_equal(back, (int64_t)ms);
+    }
 }
 
 static void t_json_writer(void **state)
