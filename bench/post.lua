@@ -33,6 +33,7 @@ function done(summary, latency, requests)
    local total = 0
    for _, t in ipairs(threads) do total = total + t:get("created") end
    io.write(string.format("CREATED %d\n", total))
+   io.write(string.format("REQUESTS %d\n", summary.requests))
    io.write(string.format("RPS %.1f\n", summary.requests / (summary.duration / 1e6)))
    io.write(string.format("P50 %.3f\n", latency:percentile(50) / 1000))
    io.write(string.format("P99 %.3f\n", latency:percentile(99) / 1000))

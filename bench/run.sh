@@ -23,28 +23,35 @@ for i in $(seq 100); do
 done
 
 peak() { awk '/VmHWM/ {print int($2/1024)}' /proc/$1/status; }
-run() { # name port tag seconds -> "rps p50 p99 created"
+ticks() { awk '{print $14 + $15}' /proc/$1/stat; } # user + system, all threads
+run() { # name port tag seconds pid -> "rps p50 p99 created errors cpu_us_per_request"
+    local t0 t1
+    t0=$(ticks "$5")
     wrk -t2 -c"$CONNS" -d"$4"s --latency -s bench/post.lua "http://127.0.0.1:$2" -- "$3" \
         >"$dir/$1.out" 2>&1
-    awk '/^RPS/{r=$2} /^P50/{p=$2} /^P99/{q=$2} /^CREATED/{c=$2} /^ERRORS/{e=$2}
-         END {printf "%s %s %s %s %s\n", r, p, q, c, e}' "$dir/$1.out"
+    t1=$(ticks "$5")
+    awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        '/^RPS/{r=$2} /^P50/{p=$2} /^P99/{q=$2} /^CREATED/{c=$2} /^ERRORS/{e=$2} /^REQUESTS/{n=$2}
+         END {printf "%s %s %s %s %s %.1f\n", r, p, q, c, e, n ? t * 1e6 / hz / n : 0}' "$dir/$1.out"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB; $(date -u +%F)"
 echo "wrk -t2 -c$CONNS -d${SECS}s, JSON lead bodies, a different email per request; $ROUNDS rounds"
 created=0
-read -r _ _ _ c _ < <(run warm-ceiling $CPORT w0 3)
-read -r _ _ _ c _ < <(run warm-leadd $LPORT w1 3)
+read -r _ _ _ c _ _ < <(run warm-ceiling $CPORT w0 3 $CPID)
+read -r _ _ _ c _ _ < <(run warm-leadd $LPORT w1 3 $LPID)
 created=$((created + c))
-declare -a CR LR
-printf '%-8s %-6s %10s %9s %9s %8s %7s\n' round target req/s p50_ms p99_ms rss_MB errors
+declare -a CR LR CC LC
+# cpu_us: the server's own CPU time (user + system, every thread) per request
+# answered: what bounds the ratio when the machine's cores are all busy.
+printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' round target req/s p50_ms p99_ms rss_MB errors cpu_us
 for r in $(seq "$ROUNDS"); do
-    read -r rps p50 p99 c e < <(run "c$r" $CPORT "c$r" "$SECS")
-    printf '%-8s %-6s %10s %9s %9s %8s %7s\n' "$r" ceiling "$rps" "$p50" "$p99" "$(peak $CPID)" "$e"
-    CR+=("$rps")
-    read -r rps p50 p99 c e < <(run "l$r" $LPORT "l$r" "$SECS")
-    printf '%-8s %-6s %10s %9s %9s %8s %7s\n' "$r" leadd "$rps" "$p50" "$p99" "$(peak $LPID)" "$e"
-    LR+=("$rps")
+    read -r rps p50 p99 c e cpu < <(run "c$r" $CPORT "c$r" "$SECS" $CPID)
+    printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' "$r" ceiling "$rps" "$p50" "$p99" "$(peak $CPID)" "$e" "$cpu"
+    CR+=("$rps") CC+=("$cpu")
+    read -r rps p50 p99 c e cpu < <(run "l$r" $LPORT "l$r" "$SECS" $LPID)
+    printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' "$r" leadd "$rps" "$p50" "$p99" "$(peak $LPID)" "$e" "$cpu"
+    LR+=("$rps") LC+=("$cpu")
     created=$((created + c))
     echo "$p99" >>"$dir/leadd.p99"
 done
@@ -52,6 +59,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 mc=$(median "${CR[@]}") ml=$(median "${LR[@]}")
 echo "median req/s: ceiling $mc, leadd $ml; ratio leadd/ceiling $(awk -v a="$ml" -v b="$mc" 'BEGIN {printf "%.2f", a/b}')"
 echo "leadd p99 (ms) median $(median $(cat "$dir/leadd.p99")); leadd peak RSS $(peak $LPID) MB"
+echo "server CPU per request (us) median: ceiling $(median "${CC[@]}"), leadd $(median "${LC[@]}")"
 # wrk stops with requests in flight: their 201s are sent but never read by wrk,
 # so the server's own count of 201s is the number of acknowledgements.
 sent=$(curl -s -H 'Authorization: Bearer bench-key-0123456789abcdef' \
