@@ -124,12 +124,15 @@ fuzz: deps
 	    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build/fuzz/$$t.log; \
 	done
 
+LINT_PKGS := clang-format cppcheck
 lint: deps
+	@tools/deps.sh $(LINT_PKGS)
 	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
 	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
 	    --suppress=missingIncludeSystem src
 
 format:
+	@tools/deps.sh clang-format
 	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
 
 clean:
