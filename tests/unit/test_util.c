@@ -2,6 +2,7 @@
  * UTF-8 checks and capped buffers. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -177,6 +178,15 @@ static void t_json_writer(void **state)
     assert_int_equal(jw_num(&b, 1.0 / 3.0), 0);
     assert_string_equal(buf_str(&b), "0.1 25000 0.33333333333333331");
     buf_release(&b);
+    static const long long ints[] = {0, 7, -1, 10, -100000000, LLONG_MAX, LLONG_MIN};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", ints[i]);
+        b = (struct buf)BUF_INIT(1024);
+        assert_int_equal(jw_int(&b, ints[i]), 0);
+        assert_string_equal(buf_str(&b), want);
+        buf_release(&b);
+    }
 }
 
 static void t_buf_cap(void **state)
