@@ -8,6 +8,7 @@
 
 #include "leadd/buf.h"
 #include "leadd/store.h"
+#include "leadd/ulid.h"
 
 /* The statements lead_json() runs, prepared once per connection. */
 struct lead_stmts {
@@ -79,6 +80,29 @@ struct reader {
 struct reader *reader_get(struct store *st);
 void reader_put(struct store *st, struct reader *r);
 void readers_close(struct store *st);
+
+#define MAX_BINDS 32
+/* A WHERE clause under construction with its bound values, in order. */
+struct where {
+    struct buf sql;
+    struct {
+        bool is_int;
+        const char *s;
+        long long i;
+    } b[MAX_BINDS];
+    int n;
+    char like[512];
+    char lo[ULID_LEN + 1], hi[ULID_LEN + 1];
+    int rc;
+};
+
+/* where_build: the WHERE clause for filter f (its cursor too when asked;
+ * erased tombstones only when asked). Release w->sql when done. */
+void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
+                 bool include_erased);
+/* where_prepare: prepares head + WHERE + tail with the values bound. */
+int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
+                  sqlite3_stmt **out);
 int outbox_prepare(struct store *st);
 void outbox_finalize(struct store *st);
 

@@ -13,8 +13,6 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-#define MAX_BINDS 32
-
 struct reader *reader_get(struct store *st)
 {
     pthread_mutex_lock(&st->rmu);
@@ -66,20 +64,6 @@ void readers_close(struct store *st)
     st->readers = NULL;
 }
 
-/* A WHERE clause under construction with its bound values, in order. */
-struct where {
-    struct buf sql;
-    struct {
-        bool is_int;
-        const char *s;
-        long long i;
-    } b[MAX_BINDS];
-    int n;
-    char like[512];
-    char lo[ULID_LEN + 1], hi[ULID_LEN + 1];
-    int rc;
-};
-
 static void w_add(struct where *w, const char *clause, const char *s, long long i, bool is_int)
 {
     if (w->rc || w->n == MAX_BINDS) {
@@ -107,8 +91,8 @@ static void w_int(struct where *w, const char *clause, long long i)
     w_add(w, clause, NULL, i, true);
 }
 
-static void build_where(struct where *w, const struct lead_filter *f, bool with_cursor,
-                        bool include_erased)
+void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
+                 bool include_erased)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
@@ -158,8 +142,8 @@ static void build_where(struct where *w, const struct lead_filter *f, bool with_
     }
 }
 
-static int prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
-                   sqlite3_stmt **out)
+int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
+                  sqlite3_stmt **out)
 {
     struct buf sql = BUF_INIT(8192);
     int rc = w->rc ? w->rc : buf_adds(&sql, head);
@@ -187,11 +171,11 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
     char limit[48];
     int rc = LEADD_EDB, r, n = 0;
     struct reader *rd = reader_get(st);
-    build_where(&w, f, f->cursor != NULL, false);
+    where_build(&w, f, f->cursor != NULL, false);
     if (!rd)
         goto out;
     snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", f->limit + 1);
-    if ((rc = prepare(rd->db, &w, "SELECT id FROM leads", limit, &s)))
+    if ((rc = where_prepare(rd->db, &w, "SELECT id FROM leads", limit, &s)))
         goto out;
     /* Read the page's ids and leads in one read transaction: one snapshot. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
@@ -231,149 +215,6 @@ int store_get_lead(struct store *st, const char *id, struct buf *out)
     return rc;
 }
 
-struct store_export {
-    struct store *st;
-    struct reader *rd;
-    sqlite3_stmt *s;
-    enum export_format fmt;
-    size_t nfields;
-};
-
-static const char *const UTM_COLS[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term",
-                                       "utm_content"};
-
-/* One CSV cell per RFC 4180. A text cell that a spreadsheet would run as a
- * formula (= + - @, or a leading tab or CR) gets a leading apostrophe. */
-static int csv_cell(struct buf *b, sqlite3_stmt *s, int i)
-{
-    int t = sqlite3_column_type(s, i);
-    if (t == SQLITE_NULL)
-        return 0;
-    if (t == SQLITE_INTEGER)
-        return buf_addf(b, "%lld", (long long)sqlite3_column_int64(s, i));
-    if (t == SQLITE_FLOAT)
-        return jw_num(b, sqlite3_column_double(s, i));
-    const char *v = (const char *)sqlite3_column_text(s, i);
-    int n = sqlite3_column_bytes(s, i);
-    bool formula = n > 0 && strchr("=+-@\t\r", v[0]);
-    bool quote = formula || memchr(v, ',', (size_t)n) || memchr(v, '"', (size_t)n) ||
-                 memchr(v, '\n', (size_t)n) || memchr(v, '\r', (size_t)n);
-    int rc = quote ? buf_addc(b, '"') : 0;
-    rc = rc ? rc : formula ? buf_addc(b, '\'') : 0;
-    /* Copy runs between quotes; each quote is doubled. */
-    for (const char *p = v, *end = v + n; !rc && p < end;) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        size_t run = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
-        rc = buf_add(b, p, run);
-        if (!rc && q)
-            rc = buf_addc(b, '"');
-        p += run;
-    }
-    return rc ? rc : quote ? buf_addc(b, '"') : 0;
-}
-
-int store_export_open(struct store *st, const struct lead_filter *f, enum export_format fmt,
-                      const char *const *fields, const bool *is_bool, size_t nfields,
-                      struct store_export **out)
-{
-    struct where w;
-    struct buf head = BUF_INIT(64 * 1024);
-    struct store_export *e = calloc(1, sizeof(*e));
-    int rc = LEADD_ENOMEM;
-    *out = NULL;
-    build_where(&w, f, false, false);
-    if (!e)
-        goto out;
-    e->st = st;
-    e->fmt = fmt;
-    e->nfields = nfields;
-    if (!(e->rd = reader_get(st))) {
-        rc = LEADD_EDB;
-        goto out;
-    }
-    if (fmt == EXPORT_NDJSON) {
-        rc = buf_adds(&head, "SELECT " LEAD_COLUMNS " FROM leads");
-    } else {
-        rc = buf_adds(&head, "SELECT id, created_at, form, status, score, grade, qualified");
-        /* Field names are validated identifiers ([A-Za-z0-9_-]), quoted as JSON keys. */
-        for (size_t i = 0; !rc && i < nfields; i++) {
-            /* json_extract gives JSON true as 1; a CSV reader wants the word. */
-            if (is_bool[i])
-                rc = buf_addf(&head,
-                              ", CASE json_type(fields, '$.\"%s\"') WHEN 'true' THEN 'true'"
-                              " WHEN 'false' THEN 'false' END",
-                              fields[i]);
-            else
-                rc = buf_addf(&head, ", json_extract(fields, '$.\"%s\"')", fields[i]);
-        }
-        for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(UTM_COLS); i++)
-            rc = buf_addf(&head, ", json_extract(attribution, '$.%s')", UTM_COLS[i]);
-        rc = rc ? rc : buf_adds(&head, " FROM leads");
-    }
-    if (rc || (rc = prepare(e->rd->db, &w, head.ptr, " ORDER BY id DESC", &e->s)))
-        goto out;
-    /* One read transaction: the export is one consistent snapshot. */
-    sqlite3_exec(e->rd->db, "BEGIN", NULL, NULL, NULL);
-    *out = e;
-    e = NULL;
-out:
-    store_export_close(&e);
-    buf_release(&head);
-    buf_release(&w.sql);
-    return rc;
-}
-
-int store_export_next(struct store_export *e, struct buf *out, size_t want, bool *done)
-{
-    int rc = 0, r = SQLITE_ROW;
-    *done = false;
-    while (!rc && out->len < want && (r = sqlite3_step(e->s)) == SQLITE_ROW) {
-        if (e->fmt == EXPORT_NDJSON) {
-            rc = lead_row_json(e->s, out);
-            rc = rc ? rc : buf_add(out, "}\n", 2);
-            continue;
-        }
-        int cols = 7 + (int)e->nfields + (int)LEADD_ARRAY_LEN(UTM_COLS);
-        for (int i = 0; !rc && i < cols; i++) {
-            rc = i ? buf_addc(out, ',') : 0;
-            if (!rc && i == 6)
-                rc = buf_adds(out, sqlite3_column_int(e->s, 6) ? "true" : "false");
-            else if (!rc)
-                rc = csv_cell(out, e->s, i);
-        }
-        rc = rc ? rc : buf_add(out, "\r\n", 2);
-    }
-    if (!rc && r == SQLITE_DONE)
-        *done = true;
-    else if (!rc && r != SQLITE_ROW)
-        rc = LEADD_EDB;
-    return rc;
-}
-
-int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfields)
-{
-    int rc = buf_adds(b, "id,created_at,form,status,score,grade,qualified");
-    for (size_t i = 0; !rc && i < nfields; i++)
-        rc = buf_addf(b, ",%s", fields[i]);
-    for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(UTM_COLS); i++)
-        rc = buf_addf(b, ",%s", UTM_COLS[i]);
-    return rc ? rc : buf_add(b, "\r\n", 2);
-}
-
-void store_export_close(struct store_export **ep)
-{
-    struct store_export *e = *ep;
-    if (!e)
-        return;
-    sqlite3_finalize(e->s);
-    if (e->rd) {
-        sqlite3_exec(e->rd->db, "COMMIT", NULL, NULL, NULL);
-        reader_put(e->st, e->rd);
-    }
-    free(e);
-    *ep = NULL;
-}
-
 int store_stats(struct store *st, const char *group_by, const struct lead_filter *f,
                 struct buf *out)
 {
@@ -401,13 +242,13 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     char head[256];
     int rc = LEADD_EDB, r, n = 0;
     g.spam = -1;
-    build_where(&w, &g, false, true); /* tombstones count: erasure removes people, not numbers */
+    where_build(&w, &g, false, true); /* tombstones count: erasure removes people, not numbers */
     struct reader *rd = reader_get(st);
     snprintf(head, sizeof(head),
              "SELECT %s AS k, count(*), sum(qualified), sum(status = 'converted'),"
              " sum((flags & %u) != 0) FROM leads",
              expr, LEAD_FLAGS_SPAM);
-    if (!rd || (rc = prepare(rd->db, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
+    if (!rd || (rc = where_prepare(rd->db, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
         goto out;
     rc = buf_adds(out, "{\"data\":[");
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
