@@ -98,6 +98,19 @@ static void t_ulid_monotonic(void **state)
     }
     ulid_next(&g, t + 1000, id);
     assert_true(ulid_time_ms(id) >= t + 100);
+    /* The random part is random: two generators in the same millisecond (and
+     * each after its first 256 random bytes are spent) do not agree. */
+    struct ulid_gen g1, g2;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    ulid_gen_init(&g1);
+    ulid_gen_init(&g2);
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 100; k++) {
+            ulid_next(&g1, t + 5000 + (uint64_t)i * 1000 + (uint64_t)k, a);
+            ulid_next(&g2, t + 5000 + (uint64_t)i * 1000 + (uint64_t)k, b);
+        }
+        assert_string_not_equal(a, b);
+    }
     assert_false(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAVX"));
     assert_false(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAU")); /* U is not Crockford */
     assert_true(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
