@@ -136,8 +136,18 @@ int store_migrate(const char *path, int *applied)
     return rc;
 }
 
+static void sqlite_config(void)
+{
+    /* Without this SQLite counts every allocation under one global mutex,
+     * which every thread's statements contend on; leadd never reads the
+     * counts. Only possible before SQLite initializes: once, first thing. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store **out, const struct store_opts *o)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_config);
     int applied, rc = LEADD_ENOMEM;
     struct store *st = calloc(1, sizeof(*st));
     *out = NULL;

@@ -32,6 +32,7 @@ struct store {
     long long retention_ms;
     /* writer statements */
     sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery;
+    sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */

@@ -44,10 +44,16 @@ static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VAL
 int writer_prepare(struct store *st)
 {
     const struct stmt_def s[] = {
-        {&st->ins_lead, SQL_INS_LEAD},         {&st->find_dup, SQL_FIND_DUP},
-        {&st->find_key, SQL_FIND_KEY},         {&st->ins_key, SQL_INS_KEY},
-        {&st->prune_keys, SQL_PRUNE_KEYS},     {&st->probe, SQL_PROBE},
+        {&st->ins_lead, SQL_INS_LEAD},
+        {&st->find_dup, SQL_FIND_DUP},
+        {&st->find_key, SQL_FIND_KEY},
+        {&st->ins_key, SQL_INS_KEY},
+        {&st->prune_keys, SQL_PRUNE_KEYS},
+        {&st->probe, SQL_PROBE},
         {&st->ins_delivery, SQL_INS_DELIVERY},
+        {&st->begin, "BEGIN IMMEDIATE"},
+        {&st->commit, "COMMIT"},
+        {&st->rollback, "ROLLBACK"},
     };
     return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
 }
@@ -61,6 +67,9 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->prune_keys);
     sqlite3_finalize(st->probe);
     sqlite3_finalize(st->ins_delivery);
+    sqlite3_finalize(st->begin);
+    sqlite3_finalize(st->commit);
+    sqlite3_finalize(st->rollback);
 }
 
 struct sync {
@@ -366,21 +375,29 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     return r;
 }
 
+/* Runs a prepared statement that returns no rows, such as BEGIN or COMMIT. */
+static int run_stmt(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
 /* Commits one batch. On failure every job in it fails: nothing half-written. */
 static int run_batch(struct store *st, struct store_job *batch, size_t n)
 {
     uint64_t ms = now_ms();
     bool queued = false, erased = false;
-    int r = sqlite3_exec(st->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int r = run_stmt(st->begin);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
         r = j->op == OP_LEAD ? apply_job(st, j, ms, &queued)
                              : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
-        r = sqlite3_exec(st->wdb, "COMMIT", NULL, NULL, NULL);
+        r = run_stmt(st->commit);
     if (r != SQLITE_OK) {
         log_error("write of %zu leads failed: %s", n, sqlite3_errmsg(st->wdb));
         if (!sqlite3_get_autocommit(st->wdb))
-            sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
+            run_stmt(st->rollback);
         atomic_store(&st->writable, false);
         return db_err(r);
     }
