@@ -57,6 +57,7 @@ struct config {
     struct cidr *proxies;
     size_t nproxies;
     long long conn_timeout_s;
+    long long request_timeout_s;
     long long max_connections;
     /* [storage] */
     char *db_path;

@@ -479,6 +479,8 @@ static const struct key {
     {SC_SERVER, "trusted_proxies", set_proxies, 0, 0, "", 0},
     {SC_SERVER, "connection_timeout_s", set_int, 1, 3600, "30",
      offsetof(struct config, conn_timeout_s)},
+    {SC_SERVER, "request_timeout_s", set_int, 1, 3600, "30",
+     offsetof(struct config, request_timeout_s)},
     {SC_SERVER, "max_connections", set_int, 16, 1000000, "4096",
      offsetof(struct config, max_connections)},
     {SC_AUTH, "api_keys", set_api_keys, 0, 0, "", 0},

@@ -531,10 +531,15 @@ enum MHD_Result api_metrics(struct req *r)
                        "leadd_writer_queue_depth %llu\n"
                        "# HELP leadd_http_inflight Requests being served.\n"
                        "# TYPE leadd_http_inflight gauge\n"
-                       "leadd_http_inflight %d\n",
+                       "leadd_http_inflight %d\n"
+                       "# HELP leadd_http_request_timeouts_total Connections closed because a"
+                       " request took longer than request_timeout_s to arrive.\n"
+                       "# TYPE leadd_http_request_timeouts_total counter\n"
+                       "leadd_http_request_timeouts_total %llu\n",
                        (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
                        (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
-                       atomic_load(&h->inflight));
+                       atomic_load(&h->inflight),
+                       (unsigned long long)deadlines_expired(h->deadlines));
     rc = rc ? rc : store_metrics(h->st, &b);
     if (rc) {
         buf_release(&b);

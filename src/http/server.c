@@ -331,6 +331,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                  (rt->id == R_LEAD && !strcmp(rt->method, "PATCH")));
         return takes_body ? dispatch(r) : MHD_YES;
     }
+    if (!*upload_size)
+        deadline_lift(conn); /* the whole request is in: leadd's time now */
     if (r->route == R_SUBMIT && r->started) {
         if (*upload_size)
             return submit_data(r, upload, upload_size);
@@ -352,7 +354,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     struct http *h = cls;
     struct req *r = *req_cls;
-    (void)conn;
+    deadline_renew(h->deadlines, conn); /* answered: the next request's time starts */
     if (!r)
         return;
     uint64_t us = mono_us() - r->t0_us;
@@ -385,7 +387,8 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
     *out = NULL;
-    if (!h || ratelimit_new(&h->rl))
+    if (!h || ratelimit_new(&h->rl) ||
+        deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s))
         goto fail;
     h->cfg = cfg;
     h->st = st;
@@ -406,7 +409,8 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        (unsigned)cfg->max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, h->deadlines, MHD_OPTION_END);
     if (!h->d) {
         log_error("unable to listen on '%s'", cfg->listen);
         rc = LEADD_EIO;
@@ -417,8 +421,10 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
     *out = h;
     return 0;
 fail:
-    if (h)
+    if (h) {
         ratelimit_free(&h->rl);
+        deadlines_stop(&h->deadlines);
+    }
     free(h);
     return rc;
 }
@@ -444,6 +450,7 @@ void http_stop(struct http **hp, unsigned timeout_ms)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(h->d);
+    deadlines_stop(&h->deadlines);
     ratelimit_free(&h->rl);
     free(h);
     *hp = NULL;

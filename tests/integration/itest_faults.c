@@ -1,6 +1,7 @@
 /* itest_faults.c: a full disk, slow clients, many connections and a stalled
  * CRM. Each proves a behaviour (never a speed: timings live in make bench). */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -176,6 +177,105 @@ static void t_slowloris_does_not_block_others(void **state)
     h_cleanup(&l);
 }
 
+/* Whether fd has been closed by the peer (EOF or reset), without blocking. */
+static bool peer_closed(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[256];
+    if (poll(&p, 1, 0) != 1)
+        return false;
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void t_request_timeout_closes_slow_clients(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    /* The idle limit is far away: only request_timeout_s can close these. */
+    h_start(&l, H_BASE_INI, "server.connection_timeout_s=600", "server.request_timeout_s=2",
+            "auth.api_keys=" H_API_KEY, NULL);
+    int fds[2] = {h_connect(&l), h_connect(&l)};
+    uint64_t closed_after[2] = {0, 0}, t0 = h_now_ms();
+    /* One never finishes its headers. The other is served one request whole
+     * (its time starts again with the answer), then sends the next one's
+     * headers and a byte of its 5,000-byte body at a time. Both keep sending,
+     * so neither is ever idle. */
+    h_send(fds[1], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    char ok[512];
+    ssize_t okn = recv(fds[1], ok, sizeof(ok) - 1, 0);
+    assert_true(okn > 0);
+    ok[okn] = '\0';
+    assert_non_null(strstr(ok, "{\"status\":\"ok\"}"));
+    h_send(fds[1], "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{");
+    const char *head = "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (size_t pos = 0; (!closed_after[0] || !closed_after[1]) && h_now_ms() - t0 < 60000; pos++) {
+        for (int i = 0; i < 2; i++) {
+            if (closed_after[i])
+                continue;
+            if (peer_closed(fds[i])) {
+                closed_after[i] = h_now_ms() - t0;
+                continue;
+            }
+            char c = i == 0 && pos < strlen(head) ? head[pos] : 'a';
+            send(fds[i], &c, 1, MSG_NOSIGNAL);
+        }
+        struct timespec ts = {0, 250 * 1000 * 1000}; /* a slow client: the behaviour under test */
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "closed after %llu and %llu ms\n", (unsigned long long)closed_after[0],
+            (unsigned long long)closed_after[1]);
+    for (int i = 0; i < 2; i++) {
+        /* Not before the 2 s deadline, and long before any idle timeout. */
+        assert_true(closed_after[i] >= 1800);
+        assert_true(closed_after[i] > 0 && closed_after[i] < 30000);
+        close(fds[i]);
+    }
+    /* A keep-alive client that sends each request whole is never cut off,
+     * however long it stays: each answer starts the next request's time. */
+    int fd = h_connect(&l);
+    for (int i = 0; i < 12; i++) { /* 3 s in all, past the 2 s limit */
+        h_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        char got[512];
+        ssize_t n = recv(fd, got, sizeof(got) - 1, 0);
+        assert_true(n > 0);
+        got[n] = '\0';
+        assert_non_null(strstr(got, "{\"status\":\"ok\"}"));
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    /* Nor is an answer that takes longer than the limit to go out: here an
+     * export of about 18 MB to a client that stops reading for 3 s. */
+    h_sql_exec(&l, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
+                   " INSERT INTO leads(id, form, created_at, created_ms, fields)"
+                   " SELECT printf('01M000000000000000%08d', i), 'contact',"
+                   " '2026-01-01T00:00:00.000Z', 0,"
+                   " '{\"message\":\"' || hex(randomblob(200)) || '\"}' FROM n");
+    fd = h_connect(&l);
+    h_send(fd, "GET /v1/leads/export?format=ndjson HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Authorization: Bearer " H_API_KEY "\r\n\r\n");
+    char first[1024];
+    assert_true(recv(fd, first, sizeof(first), 0) > 0);
+    struct timespec pause = {3, 0}; /* a slow reader: the behaviour under test */
+    nanosleep(&pause, NULL);
+    char *rest = h_read_all(fd);
+    size_t len = strlen(rest);
+    fprintf(stderr, "export after a 3 s pause: %zu more bytes\n", len);
+    assert_true(len > 17u << 20);
+    assert_string_equal(rest + len - 5, "0\r\n\r\n"); /* the last chunk: complete */
+    free(rest);
+    close(fd);
+    /* The count shows the two slow clients' closures, and only those. */
+    h_api(&l, "GET", "/metrics", NULL, &r);
+    assert_non_null(strstr(r.body, "leadd_http_request_timeouts_total 2\n"));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void read_ok(int fd, int i, int round)
 {
     char got[512] = "";
@@ -263,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_disk_full_503_then_recovers),
         cmocka_unit_test(t_slowloris_does_not_block_others),
+        cmocka_unit_test(t_request_timeout_closes_slow_clients),
         cmocka_unit_test(t_2000_keepalive_connections),
         cmocka_unit_test(t_stalled_crm_does_not_hold_submissions),
     };
