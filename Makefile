@@ -130,6 +130,9 @@ lint: deps
 	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
 	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
 	    --suppress=missingIncludeSystem src
+	@# STYLE.md's banned functions, anywhere in the tree's C
+	@! grep -nE '\b(sprintf|strcpy|strcat|atoi|strtok|gets) *\(' src/*.c src/*/*.c src/*/*.h include/leadd/*.h \
+	    tests/*/*.c tests/*/*.h bench/*.c tools/*.c || { echo "banned function (see STYLE.md)"; exit 1; }
 
 format:
 	@tools/deps.sh clang-format

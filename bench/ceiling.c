@@ -56,8 +56,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        (uint16_t)atoi(argv[1]), NULL, NULL, on_req, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)atoi(argv[2]), MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+        (uint16_t)strtol(argv[1], NULL, 10), NULL, NULL, on_req, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)strtol(argv[2], NULL, 10), MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!d)

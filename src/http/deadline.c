@@ -146,14 +146,14 @@ static struct track *track_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-void deadline_lift(struct MHD_Connection *conn)
+void deadlines_lift(struct MHD_Connection *conn)
 {
     struct track *t = track_of(conn);
     if (t)
         atomic_store(&t->deadline_ms, NONE);
 }
 
-void deadline_renew(struct deadlines *d, struct MHD_Connection *conn)
+void deadlines_renew(struct deadlines *d, struct MHD_Connection *conn)
 {
     struct track *t = track_of(conn);
     if (t)

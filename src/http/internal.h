@@ -138,16 +138,16 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 void client_ip(struct req *r, char out[64]);
 
 /* deadline.c: request_timeout_s. deadlines_notify is libmicrohttpd's
- * connection callback (cls: the struct deadlines). deadline_lift: the whole
- * request is in, leadd has it; deadline_renew: its answer went out, the next
+ * connection callback (cls: the struct deadlines). deadlines_lift: the whole
+ * request is in, leadd has it; deadlines_renew: its answer went out, the next
  * request's time starts. */
 int deadlines_start(struct deadlines **out, unsigned timeout_s);
 void deadlines_stop(struct deadlines **dp); /* after the daemon has stopped */
 uint64_t deadlines_expired(const struct deadlines *d);
 void deadlines_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
-void deadline_lift(struct MHD_Connection *conn);
-void deadline_renew(struct deadlines *d, struct MHD_Connection *conn);
+void deadlines_lift(struct MHD_Connection *conn);
+void deadlines_renew(struct deadlines *d, struct MHD_Connection *conn);
 const char *header_in(struct req *r, const char *name);
 
 #endif

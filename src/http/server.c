@@ -332,7 +332,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return takes_body ? dispatch(r) : MHD_YES;
     }
     if (!*upload_size)
-        deadline_lift(conn); /* the whole request is in: leadd's time now */
+        deadlines_lift(conn); /* the whole request is in: leadd's time now */
     if (r->route == R_SUBMIT && r->started) {
         if (*upload_size)
             return submit_data(r, upload, upload_size);
@@ -354,7 +354,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     struct http *h = cls;
     struct req *r = *req_cls;
-    deadline_renew(h->deadlines, conn); /* answered: the next request's time starts */
+    deadlines_renew(h->deadlines, conn); /* answered: the next request's time starts */
     if (!r)
         return;
     uint64_t us = mono_us() - r->t0_us;

@@ -183,7 +183,7 @@ static void spawn(struct leadd *l)
     char *t = h_log_text(l);
     const char *p = strstr(t, "listening on http://");
     p = strchr(p + 20, ':');
-    l->port = atoi(p + 1);
+    l->port = (int)strtol(p + 1, NULL, 10);
     free(t);
     assert_true(l->port > 0);
 }

@@ -74,11 +74,12 @@ static void t_auth(void **state)
         if (!rt[i].auth)
             continue;
         char path[256];
-        snprintf(path, sizeof(path), "%s", rt[i].pattern);
-        char *brace = strchr(path, '{');
+        const char *brace = strchr(rt[i].pattern, '{');
         if (brace) /* any id will do: auth comes first */
-            memcpy(brace, "01ARYZ6S41TSV4RRFFQ69G5FAV", 26),
-                brace[26] = '\0', strcat(path, strchr(rt[i].pattern, '}') + 1);
+            snprintf(path, sizeof(path), "%.*s01ARYZ6S41TSV4RRFFQ69G5FAV%s",
+                     (int)(brace - rt[i].pattern), rt[i].pattern, strchr(brace, '}') + 1);
+        else
+            snprintf(path, sizeof(path), "%s", rt[i].pattern);
         h_req(&l, rt[i].method, path, NULL, &r, NULL);
         if (r.status != 401)
             fail_msg("%s %s without a key: %ld", rt[i].method, path, r.status);

@@ -302,10 +302,11 @@ static void t_2000_keepalive_connections(void **state)
         rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
         setrlimit(RLIMIT_NOFILE, &rl); /* leadd, started next, inherits it */
     }
-    /* Under ASan 4,000 requests can take longer than the default 30 s idle
-     * timeout between a connection's two requests; this test is about
-     * concurrency, not timeouts. */
-    h_start(&l, H_BASE_INI, "server.connection_timeout_s=600", NULL);
+    /* Under ASan 4,000 requests can take longer than the default 30 s
+     * between a connection's two requests (the idle and the request timeout
+     * both count it); this test is about concurrency, not timeouts. */
+    h_start(&l, H_BASE_INI, "server.connection_timeout_s=600", "server.request_timeout_s=600",
+            NULL);
     int *fds = calloc(N, sizeof(int));
     /* Each connection is opened and served once before the next, so all N
      * are accepted and open together; then one more request on every one of
