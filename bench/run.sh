@@ -44,13 +44,14 @@ created=$((created + c))
 declare -a CR LR CC LC
 # cpu_us: the server's own CPU time (user + system, every thread) per request
 # answered: what bounds the ratio when the machine's cores are all busy.
-printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' round target req/s p50_ms p99_ms rss_MB errors cpu_us
+row() { printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' "$@"; }
+row round target req/s p50_ms p99_ms rss_MB errors cpu_us
 for r in $(seq "$ROUNDS"); do
     read -r rps p50 p99 c e cpu < <(run "c$r" $CPORT "c$r" "$SECS" $CPID)
-    printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' "$r" ceiling "$rps" "$p50" "$p99" "$(peak $CPID)" "$e" "$cpu"
+    row "$r" ceiling "$rps" "$p50" "$p99" "$(peak $CPID)" "$e" "$cpu"
     CR+=("$rps") CC+=("$cpu")
     read -r rps p50 p99 c e cpu < <(run "l$r" $LPORT "l$r" "$SECS" $LPID)
-    printf '%-8s %-6s %10s %9s %9s %8s %7s %8s\n' "$r" leadd "$rps" "$p50" "$p99" "$(peak $LPID)" "$e" "$cpu"
+    row "$r" leadd "$rps" "$p50" "$p99" "$(peak $LPID)" "$e" "$cpu"
     LR+=("$rps") LC+=("$cpu")
     created=$((created + c))
     echo "$p99" >>"$dir/leadd.p99"

@@ -175,8 +175,9 @@ enum export_format { EXPORT_CSV, EXPORT_NDJSON };
 struct store_export;
 /* store_export_open: a cursor over every lead matching f (limit and cursor
  * ignored), newest first. For CSV, fields names the form's declared fields
- * (its columns), and is_bool which of them are true/false values (both
- * copied). The export holds one reader connection until closed. */
+ * (its columns), and is_bool which of them are true/false values: the
+ * arrays are copied, the names borrowed (the config's, which outlive it).
+ * The export holds one reader connection until closed. */
 LEADD_MUST_CHECK int store_export_open(struct store *st, const struct lead_filter *f,
                                        enum export_format fmt, const char *const *fields,
                                        const bool *is_bool, size_t nfields,

@@ -27,6 +27,8 @@ char *str_dupn(const char *s, size_t n);
 /* str_lower: lowercases ASCII letters in place. */
 void str_lower(char *s);
 
+/* hex_digit: the value of one hexadecimal digit, or -1. */
+int hex_digit(char c);
 /* parse_ll: the whole of s[0..n) as a decimal integer (optional sign). */
 bool parse_ll(const char *s, size_t n, long long *out);
 /* parse_double: the whole of s[0..n) as a finite decimal number. */

@@ -106,17 +106,6 @@ out:
     return rc;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t url_decode(char *s, size_t n)
 {
     size_t w = 0;
@@ -124,8 +113,8 @@ size_t url_decode(char *s, size_t n)
         int h, l;
         if (s[i] == '+') {
             s[w++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && (h = hexval(s[i + 1])) >= 0 &&
-                   (l = hexval(s[i + 2])) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && (h = hex_digit(s[i + 1])) >= 0 &&
+                   (l = hex_digit(s[i + 2])) >= 0) {
             s[w++] = (char)(h << 4 | l);
             i += 2;
         } else {

@@ -24,7 +24,7 @@ struct store_export {
     struct reader *rd;
     sqlite3_stmt *s;
     enum export_format fmt;
-    struct jr_key *keys; /* the form's fields, then the UTM parameters; names owned */
+    struct jr_key *keys; /* the form's fields, then the UTM parameters; names borrowed */
     bool *is_bool;
     struct jr_value *vals; /* a row's values, one per column */
     size_t nfields;
@@ -138,9 +138,7 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
         for (size_t i = 0; i < nfields + NUTM; i++) {
             const char *name = i < nfields ? fields[i] : UTM_COLS[i - nfields];
             e->is_bool[i] = i < nfields && is_bool[i];
-            e->keys[i].len = strlen(name);
-            if (!(e->keys[i].name = strdup(name)))
-                goto out;
+            e->keys[i] = (struct jr_key){name, strlen(name)};
         }
     }
     if (!(e->rd = reader_get(st))) {
@@ -202,8 +200,6 @@ void store_export_close(struct store_export **ep)
         sqlite3_exec(e->rd->db, "COMMIT", NULL, NULL, NULL);
         reader_put(e->st, e->rd);
     }
-    for (size_t i = 0; e->keys && i < e->nfields + NUTM; i++)
-        free((char *)e->keys[i].name);
     free(e->keys);
     free(e->is_bool);
     free(e->vals);

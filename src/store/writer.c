@@ -24,9 +24,9 @@ static const char SQL_INS_LEAD[] =
     " ?19, ?20)";
 /* The first lead with this email in the window that is itself neither a
  * duplicate nor spam: a bot using someone's address must not make the real
- * submission a duplicate (and so keep it from the CRM). */
-/* Ordered by rowid, not id: the dedupe index ends in the rowid, so no temporary
- * sort per lead, and rowids grow in commit order just as ids do. */
+ * submission a duplicate (and so keep it from the CRM). Ordered by rowid, not
+ * id: the dedupe index ends in the rowid, so there is no temporary sort per
+ * lead, and rowids grow in commit order just as ids do. */
 static const char SQL_FIND_DUP[] =
     "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
     " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, rowid LIMIT 1";
@@ -375,12 +375,12 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     return r;
 }
 
-/* Runs a prepared statement that returns no rows, such as BEGIN or COMMIT. */
+/* Runs a prepared statement that returns no rows (BEGIN, COMMIT) and resets it. */
 static int run_stmt(sqlite3_stmt *s)
 {
-    int r = sqlite3_step(s);
+    int r = step(s, NULL);
     sqlite3_reset(s);
-    return r == SQLITE_DONE ? SQLITE_OK : r;
+    return r;
 }
 
 /* Commits one batch. On failure every job in it fails: nothing half-written. */

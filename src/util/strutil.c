@@ -122,6 +122,17 @@ static bool numcopy(char *dst, size_t cap, const char *s, size_t n)
     return !isspace((unsigned char)dst[0]);
 }
 
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool parse_ll(const char *s, size_t n, long long *out)
 {
     char tmp[32], *end;

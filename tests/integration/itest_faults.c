@@ -177,6 +177,21 @@ static void t_slowloris_does_not_block_others(void **state)
     h_cleanup(&l);
 }
 
+static void read_ok(int fd, int i, int round)
+{
+    char got[512] = "";
+    size_t n = 0;
+    while (!strstr(got, "{\"status\":\"ok\"}") && n < sizeof(got) - 1) {
+        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
+        if (k <= 0)
+            fail_msg("connection %d, round %d: %s after %zu bytes", i, round,
+                     k < 0 ? "no answer" : "closed", n);
+        n += (size_t)k;
+        got[n] = '\0';
+    }
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+}
+
 /* Whether fd has been closed by the peer (EOF or reset), without blocking. */
 static bool peer_closed(int fd)
 {
@@ -203,11 +218,7 @@ static void t_request_timeout_closes_slow_clients(void **state)
      * headers and a byte of its 5,000-byte body at a time. Both keep sending,
      * so neither is ever idle. */
     h_send(fds[1], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    char ok[512];
-    ssize_t okn = recv(fds[1], ok, sizeof(ok) - 1, 0);
-    assert_true(okn > 0);
-    ok[okn] = '\0';
-    assert_non_null(strstr(ok, "{\"status\":\"ok\"}"));
+    read_ok(fds[1], 1, 0);
     h_send(fds[1], "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\n"
                    "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{");
     const char *head = "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nX-Slow: ";
@@ -238,11 +249,7 @@ static void t_request_timeout_closes_slow_clients(void **state)
     int fd = h_connect(&l);
     for (int i = 0; i < 12; i++) { /* 3 s in all, past the 2 s limit */
         h_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-        char got[512];
-        ssize_t n = recv(fd, got, sizeof(got) - 1, 0);
-        assert_true(n > 0);
-        got[n] = '\0';
-        assert_non_null(strstr(got, "{\"status\":\"ok\"}"));
+        read_ok(fd, 0, i);
         struct timespec ts = {0, 250 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -274,21 +281,6 @@ static void t_request_timeout_closes_slow_clients(void **state)
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
-}
-
-static void read_ok(int fd, int i, int round)
-{
-    char got[512] = "";
-    size_t n = 0;
-    while (!strstr(got, "{\"status\":\"ok\"}") && n < sizeof(got) - 1) {
-        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
-        if (k <= 0)
-            fail_msg("connection %d, round %d: %s after %zu bytes", i, round,
-                     k < 0 ? "no answer" : "closed", n);
-        n += (size_t)k;
-        got[n] = '\0';
-    }
-    assert_non_null(strstr(got, "HTTP/1.1 200"));
 }
 
 static void t_2000_keepalive_connections(void **state)
