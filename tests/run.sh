@@ -2,7 +2,7 @@
 # Runs each test binary, prints its output, and closes with one summary line.
 # Exit status: non-zero if any binary failed (an assertion, a sanitizer
 # finding, or a leak).
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:halt_on_error=1:abort_on_error=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 passed=0 failed=0 bad=""
 for t in "$@"; do

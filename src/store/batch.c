@@ -62,7 +62,8 @@ int store_each_lead(struct store *st, const char *form,
             sqlite3_bind_text(each, 1, form, -1, SQLITE_STATIC);
         else
             sqlite3_bind_null(each, 1);
-        sqlite3_bind_text(each, 2, last, -1, SQLITE_STATIC);
+        /* Copied: last changes while this page's rows are stepped. */
+        sqlite3_bind_text(each, 2, last, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(each, 3, BATCH_ROWS);
         while ((r = sqlite3_step(each)) == SQLITE_ROW) {
             struct submission sub = {0};

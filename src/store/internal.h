@@ -82,6 +82,9 @@ struct reader *reader_get(struct store *st);
 void reader_put(struct store *st, struct reader *r);
 void readers_close(struct store *st);
 
+/* Binding rule: SQLITE_STATIC only when the bound memory stays unchanged
+ * until the statement's last step in the same function; anything stepped
+ * later or while the memory changes is bound SQLITE_TRANSIENT (copied). */
 #define MAX_BINDS 32
 /* A WHERE clause under construction with its bound values, in order. */
 struct where {

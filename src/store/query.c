@@ -157,7 +157,9 @@ int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *ta
         if (w->b[i].is_int)
             sqlite3_bind_int64(*out, i + 1, w->b[i].i);
         else
-            sqlite3_bind_text(*out, i + 1, w->b[i].s, -1, SQLITE_STATIC);
+            /* Copied: the statement may be stepped after w is gone (an
+             * export steps it from the response callback). */
+            sqlite3_bind_text(*out, i + 1, w->b[i].s, -1, SQLITE_TRANSIENT);
     }
     buf_release(&sql);
     return rc;

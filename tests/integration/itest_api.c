@@ -60,6 +60,50 @@ static long list_count(struct leadd *l, const char *query)
     return n;
 }
 
+/* The ids of every page of a list (two leads a page, following the
+ * cursors), comma-separated (free it). */
+static char *list_ids(struct leadd *l, const char *query)
+{
+    char *ids = calloc(1, 65536), cursor[64] = "";
+    for (int page = 0; page < 1000; page++) {
+        struct resp r;
+        char path[512];
+        snprintf(path, sizeof(path), "/v1/leads?limit=2%s%s%s%s", query[0] ? "&" : "", query,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        h_api(l, "GET", path, NULL, &r);
+        if (r.status != 200)
+            fail_msg("%s: %ld %s", path, r.status, r.body);
+        for (const char *p = r.body; (p = strstr(p, "{\"id\":\"")); p++)
+            snprintf(ids + strlen(ids), 65536 - strlen(ids), "%.26s,", p + 7);
+        bool more = h_json_str(r.body, "next_cursor", cursor, sizeof(cursor));
+        resp_free(&r);
+        if (!more)
+            return ids;
+    }
+    fail_msg("%s: pages without end", query);
+    return ids;
+}
+
+/* The ids of an export, in its order, comma-separated (free it). */
+static char *export_ids(struct leadd *l, const char *fmt, const char *query)
+{
+    char *ids = calloc(1, 65536), path[512];
+    struct resp r;
+    snprintf(path, sizeof(path), "/v1/leads/export?format=%s%s%s", fmt, query[0] ? "&" : "", query);
+    h_api(l, "GET", path, NULL, &r);
+    if (r.status != 200)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    const char *p = r.body;
+    if (fmt[0] == 'c') /* the header row */
+        p = strstr(p, "\r\n") + 2;
+    for (; *p; p = strchr(p, '\n') + 1) {
+        const char *id = fmt[0] == 'c' ? p : strstr(p, "{\"id\":\"") + 7;
+        snprintf(ids + strlen(ids), 65536 - strlen(ids), "%.26s,", id);
+    }
+    resp_free(&r);
+    return ids;
+}
+
 static void t_auth(void **state)
 {
     (void)state;
@@ -264,11 +308,34 @@ static void t_filters(void **state)
         {"created_before=2000-01-01T00:00:00Z", 0},
         {"created_after=2999-01-01T00:00:00Z", 0},
         {"form=contact&grade=hot&utm_source=google&qualified=true", 3},
+        {"created_before=2999-01-01T00:00:00Z", 7},
+        {"created_after=2000-01-01T00:00:00Z&created_before=2999-01-01T00:00:00Z&q=mid", 2},
+        {"spam=true&grade=cold&form=contact", 1},
+        {"spam=any&status=new&min_score=0&max_score=100&utm_medium=cpc&utm_campaign=spring", 3},
+        {"q=ACME", 0},
+        {"q=Big&grade=hot&created_after=2999-01-01T00:00:00Z", 0},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         long n = list_count(&l, rows[i].q);
         if (n != rows[i].n)
             fail_msg("filter '%s': %ld leads, want %ld", rows[i].q, n, rows[i].n);
+        /* The export is the list, whole: same leads, same order, both formats
+         * (CSV needs a form, so it is compared with the list of that form). */
+        char *list = list_ids(&l, rows[i].q), *nd = export_ids(&l, "ndjson", rows[i].q);
+        if (strcmp(list, nd))
+            fail_msg("filter '%s': list [%s], ndjson export [%s]", rows[i].q, list, nd);
+        free(list);
+        free(nd);
+        char q[256];
+        bool has_form = strstr(rows[i].q, "form=") != NULL;
+        snprintf(q, sizeof(q), "%s%s%s", rows[i].q, rows[i].q[0] && !has_form ? "&" : "",
+                 has_form ? "" : "form=contact");
+        list = list_ids(&l, q);
+        char *csv = export_ids(&l, "csv", q);
+        if (strcmp(list, csv))
+            fail_msg("filter '%s': list [%s], csv export [%s]", q, list, csv);
+        free(list);
+        free(csv);
     }
     static const char *const bad[] = {
         "limit=0",         "limit=501",  "limit=x",     "grade=lukewarm",
