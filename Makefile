@@ -46,11 +46,22 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
+TEST_PKGS := nodejs
+NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
+	@tools/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory SANITIZE=1 check
 
-check: $(O)/leadd $(UNIT) $(INTEG)
-	@LEADD_BIN=$(O)/leadd tests/run.sh $(UNIT) $(INTEG)
+# Every exchange of the integration suite is recorded and, last, checked
+# against openapi.yaml (tests/node/spec-check.mjs).
+check: $(O)/leadd $(UNIT) $(INTEG) $(NODE_MODULES)
+	@rm -f $(O)/spec-exchanges.jsonl
+	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
+	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh
+
+# Test tools from npm, pinned by the lock file (never part of leadd itself).
+$(NODE_MODULES): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 
 $(O)/leadd: $(O)/src/main.o $(O)/libleadd.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS)

@@ -231,21 +231,27 @@ static bool path_match(const char *pattern, const char *path, char *param, size_
     return !*p && !*u;
 }
 
-/* The route of (method, path). When the path is known but not the method,
- * NULL with *allow listing the methods the path takes. */
+/* The route of (method, path). A concrete pattern wins over a templated one
+ * (/v1/leads/export is not a lead id): the templated patterns are tried only
+ * when no concrete one matches the path. When the path is known but not the
+ * method, NULL with *allow listing the methods the path takes. */
 static const struct http_route *route_find(const char *method, const char *path, char *param,
                                            size_t cap, char *allow, size_t allow_cap)
 {
     allow[0] = '\0';
     bool head = !strcmp(method, "HEAD");
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(ROUTES); i++) {
-        if (!path_match(ROUTES[i].pattern, path, param, cap))
-            continue;
-        if (!strcmp(ROUTES[i].method, method) || (head && !strcmp(ROUTES[i].method, "GET")))
-            return &ROUTES[i];
-        size_t n = strlen(allow);
-        snprintf(allow + n, allow_cap - n, "%s%s%s", n ? ", " : "", ROUTES[i].method,
-                 strcmp(ROUTES[i].method, "GET") ? "" : ", HEAD");
+    for (int templated = 0; templated < 2 && !allow[0]; templated++) {
+        for (size_t i = 0; i < LEADD_ARRAY_LEN(ROUTES); i++) {
+            const struct http_route *rt = &ROUTES[i];
+            if ((strchr(rt->pattern, '{') != NULL) != templated ||
+                !path_match(rt->pattern, path, param, cap))
+                continue;
+            if (!strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET")))
+                return rt;
+            size_t n = strlen(allow);
+            snprintf(allow + n, allow_cap - n, "%s%s%s", n ? ", " : "", rt->method,
+                     strcmp(rt->method, "GET") ? "" : ", HEAD");
+        }
     }
     return NULL;
 }

@@ -1,6 +1,7 @@
 /* harness.c: see harness.h. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -309,6 +310,31 @@ char *h_read_all(int fd)
     return text;
 }
 
+/* With LEADD_SPEC_LOG set, every exchange is appended to that file as one
+ * JSON line, for tests/node/spec-check to validate against openapi.yaml.
+ * Bodies over 1 MB (exports) are left out; their status and type are not. */
+#define SPEC_LOG_MAX_BODY (1u << 20)
+static void spec_log(const char *method, const char *path, const struct resp *r)
+{
+    const char *file = getenv("LEADD_SPEC_LOG");
+    if (!file || !r->status)
+        return;
+    json_t *body = r->len <= SPEC_LOG_MAX_BODY ? json_stringn(r->body, r->len) : NULL;
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:o,s:I}", "method", method, "path", path, "status",
+                          (int)r->status, "headers", r->headers, "body", body ? body : json_null(),
+                          "body_len", (json_int_t)r->len);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    assert_non_null(line);
+    size_t n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL: one write(2) per line, O_APPEND */
+    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, line, n + 1), (ssize_t)(n + 1));
+    close(fd);
+    free(line);
+}
+
 static void vreq(struct leadd *l, const char *method, const char *path, const char *body,
                  struct resp *out, va_list ap)
 {
@@ -345,6 +371,7 @@ static void vreq(struct leadd *l, const char *method, const char *path, const ch
     out->headers = h.p ? h.p : strdup("");
     curl_slist_free_all(hs);
     curl_easy_cleanup(c);
+    spec_log(method, path, out);
 }
 
 void h_req(struct leadd *l, const char *method, const char *path, const char *body,

@@ -100,6 +100,13 @@ static void t_disk_full_503_then_recovers(void **state)
     assert_int_equal(get_status(&l, "/readyz"), 503);
     assert_int_equal(get_status(&l, "/v1/leads?limit=5"), 200);
     assert_int_equal(submit(&l, 5000, NULL, 0), 503);
+    /* Work on a lead cannot be stored either: 503 with Retry-After. */
+    struct resp r;
+    snprintf(path, sizeof(path), "/v1/leads/%s", ids[0]);
+    h_api(&l, "PATCH", path, "{\"status\":\"contacted\"}", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+    resp_free(&r);
     /* Space returns: writes recover by themselves. */
     unlink(filler);
     struct ready rd = {&l, 200};
