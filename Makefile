@@ -9,8 +9,8 @@
 #   SANITIZE=1      build under build/asan with the sanitizers
 
 PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
-        libcurl4-openssl-dev libinih-dev libcmocka-dev
-LIBS := libmicrohttpd sqlite3 jansson libcurl inih
+        libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev
+LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto
 
 CC ?= cc
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -117,7 +117,8 @@ build/bench/ceiling: bench/ceiling.c
 FUZZ_PKGS := clang libclang-rt-14-dev
 FUZZ_TARGETS := body config rules jsonr
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c
+FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c \
+            src/crypto/crypto.c
 fuzz: deps
 	@tools/deps.sh $(FUZZ_PKGS)
 	@$(MAKE) --no-print-directory build/gen/config_files.c

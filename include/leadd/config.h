@@ -11,7 +11,7 @@
 
 #include "leadd/common.h"
 #include "leadd/lead.h"
-#include "leadd/sha256.h"
+#include "leadd/crypto.h"
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
@@ -103,10 +103,6 @@ const struct form *config_form(const struct config *cfg, const char *id, size_t 
 const struct webhook *config_webhook(const struct config *cfg, const char *name);
 /* webhook_takes: whether webhook w forwards leads of form `form`. */
 bool webhook_takes(const struct webhook *w, const char *form);
-/* base64_decode: decodes standard base64 (padding optional) into out.
- * Returns the length, or -1 when the text is not base64 or out is too small. */
-long base64_decode(const char *in, unsigned char *out, size_t cap);
-
 /* config_key_ok: whether a presented API key is one of the configured keys.
  * Compares SHA-256 digests in constant time. */
 bool config_key_ok(const struct config *cfg, const char *key, size_t len);

@@ -14,7 +14,7 @@
 
 #include "leadd/buf.h"
 #include "leadd/common.h"
-#include "leadd/sha256.h"
+#include "leadd/crypto.h"
 #include "leadd/ulid.h"
 
 #define STORE_MAX_QUEUE 20000   /* jobs waiting for the writer; more answer 503 */

@@ -293,31 +293,6 @@ static int set_disposable(struct loader *ld, void *p, const char *val, long long
     return 0;
 }
 
-long base64_decode(const char *in, unsigned char *out, size_t cap)
-{
-    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    unsigned acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    const char *p = in;
-    for (; *p && *p != '='; p++) {
-        const char *c = strchr(A, *p);
-        if (!c || !*p)
-            return -1;
-        acc = (acc << 6) | (unsigned)(c - A);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == cap)
-                return -1;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    while (*p == '=')
-        p++;
-    return *p ? -1 : (long)n;
-}
-
 static int set_url(struct loader *ld, void *p, const char *val, long long min, long long max)
 {
     (void)min;
@@ -334,7 +309,7 @@ static int set_secret(struct loader *ld, void *p, const char *val, long long min
     struct webhook *w = p;
     (void)min;
     (void)max;
-    long n = strncmp(val, "whsec_", 6) ? -1 : base64_decode(val + 6, w->secret, sizeof(w->secret));
+    long n = strncmp(val, "whsec_", 6) ? -1 : crypto_unbase64(val + 6, w->secret, sizeof(w->secret));
     if (n < 16) {
         diag(ld, "secret: expected whsec_ and base64 of at least 16 bytes");
         return LEADD_EINVAL;
@@ -437,7 +412,12 @@ static int set_api_keys(struct loader *ld, void *p, const char *val, long long m
     for (size_t i = 0; i < keys.n; i++) {
         if (strlen(keys.v[i]) < 16)
             diag(ld, "api_keys: a key is shorter than 16 characters");
-        sha256(keys.v[i], strlen(keys.v[i]), c->api_keys[i]);
+        const void *part = keys.v[i];
+        size_t len = strlen(keys.v[i]);
+        if (crypto_sha256(&part, &len, 1, c->api_keys[i])) {
+            ld->rc = LEADD_ENOMEM;
+            goto out;
+        }
     }
     c->napi_keys = keys.n;
 out:
@@ -448,16 +428,14 @@ out:
 bool config_key_ok(const struct config *cfg, const char *key, size_t len)
 {
     unsigned char d[SHA256_LEN];
-    unsigned ok = 0;
-    sha256(key, len, d);
+    const void *part = key;
+    bool ok = false;
+    if (crypto_sha256(&part, &len, 1, d))
+        return false;
     /* Every key is compared in full: the time taken says nothing of which
      * key, or how much of one, matched. */
-    for (size_t i = 0; i < cfg->napi_keys; i++) {
-        unsigned diff = 0;
-        for (size_t k = 0; k < SHA256_LEN; k++)
-            diff |= (unsigned)(cfg->api_keys[i][k] ^ d[k]);
-        ok |= diff == 0;
-    }
+    for (size_t i = 0; i < cfg->napi_keys; i++)
+        ok |= crypto_equal(cfg->api_keys[i], d, SHA256_LEN);
     return ok;
 }
 

@@ -104,7 +104,9 @@ static int start(struct forward *f, size_t widx, struct transfer *t)
         return rc;
     t->at_ms = now_ms();
     long long ts = (long long)(t->at_ms / 1000);
-    webhook_sign(w->secret, w->secret_len, t->item.webhook_id, ts, t->body.ptr, t->body.len, sig);
+    if ((rc = webhook_sign(w->secret, w->secret_len, t->item.webhook_id, ts, t->body.ptr,
+                           t->body.len, sig)))
+        return rc;
 
     struct curl_slist *h = NULL;
     const char *fixed[] = {"Content-Type: application/json", "User-Agent: leadd/" LEADD_VERSION,

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "leadd/forward.h"
-#include "leadd/sha256.h"
+#include "leadd/crypto.h"
 
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n)
@@ -22,35 +22,21 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
     }
 }
 
-static void base64(const unsigned char *in, size_t n, char *out)
-{
-    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t w = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[w++] = A[(v >> 18) & 63];
-        out[w++] = A[(v >> 12) & 63];
-        out[w++] = i + 1 < n ? A[(v >> 6) & 63] : '=';
-        out[w++] = i + 2 < n ? A[v & 63] : '=';
-    }
-    out[w] = '\0';
-}
-
-void webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
-                  const char *body, size_t len, char out[FORWARD_SIG_LEN])
+int webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
+                 const char *body, size_t len, char out[FORWARD_SIG_LEN])
 {
     char ts[24];
     unsigned char mac[SHA256_LEN];
     int tl = snprintf(ts, sizeof(ts), "%lld", timestamp);
     const void *parts[] = {id, ".", ts, ".", body};
     size_t lens[] = {strlen(id), 1, (size_t)tl, 1, len};
-    hmac_sha256(key, keylen, parts, lens, 5, mac);
+    _Static_assert(3 + CRYPTO_BASE64_LEN(SHA256_LEN) <= FORWARD_SIG_LEN, "signature fits");
+    int rc = crypto_hmac_sha256(key, keylen, parts, lens, 5, mac);
+    if (rc)
+        return rc;
     memcpy(out, "v1,", 3);
-    base64(mac, sizeof(mac), out + 3);
+    crypto_base64(mac, sizeof(mac), out + 3);
+    return 0;
 }
 
 enum outcome forward_classify(bool transport_ok, long status)

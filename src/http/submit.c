@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/crypto.h"
 #include "leadd/forward.h"
 #include "leadd/jsonw.h"
 #include "leadd/record.h"
@@ -233,13 +234,11 @@ static int prepare_job(struct req *r)
     in->deliveries = r->deliveries;
     if (r->idem_key) {
         /* The fingerprint that a replay must match: type and body, byte for byte. */
-        struct sha256 c;
         const char *ct = header_in(r, "Content-Type");
-        sha256_init(&c);
-        sha256_update(&c, ct ? ct : "", ct ? strlen(ct) : 0);
-        sha256_update(&c, "\n", 1);
-        sha256_update(&c, buf_str(&r->body), r->body.len);
-        sha256_final(&c, in->body_hash);
+        const void *parts[] = {ct ? ct : "", "\n", buf_str(&r->body)};
+        size_t lens[] = {ct ? strlen(ct) : 0, 1, r->body.len};
+        if ((rc = crypto_sha256(parts, lens, 3, in->body_hash)))
+            return rc;
     }
     r->job.done = on_stored;
     r->job.arg = r;

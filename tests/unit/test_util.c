@@ -15,70 +15,8 @@
 #include "leadd/buf.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
-#include "leadd/sha256.h"
 #include "leadd/strutil.h"
 #include "leadd/ulid.h"
-
-static void hex(const unsigned char *d, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-static void t_sha256_vectors(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in, *out;
-    } rows[] = {
-        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-    };
-    unsigned char d[SHA256_LEN];
-    char h[65];
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        sha256(rows[i].in, strlen(rows[i].in), d);
-        hex(d, SHA256_LEN, h);
-        assert_string_equal(h, rows[i].out);
-    }
-    /* a million 'a's, fed in odd pieces */
-    struct sha256 c;
-    char a[997];
-    memset(a, 'a', sizeof(a));
-    sha256_init(&c);
-    size_t left = 1000000;
-    while (left) {
-        size_t k = left < sizeof(a) ? left : sizeof(a);
-        sha256_update(&c, a, k);
-        left -= k;
-    }
-    sha256_final(&c, d);
-    hex(d, SHA256_LEN, h);
-    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-static void t_hmac_rfc4231(void **state)
-{
-    (void)state;
-    unsigned char key[20], d[SHA256_LEN];
-    char h[65];
-    memset(key, 0x0b, sizeof(key));
-    const void *parts[] = {"Hi ", "There"};
-    size_t lens[] = {3, 5};
-    hmac_sha256(key, sizeof(key), parts, lens, 2, d);
-    hex(d, SHA256_LEN, h);
-    assert_string_equal(h, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
-    /* test case 6: a key longer than the block */
-    unsigned char big[131];
-    memset(big, 0xaa, sizeof(big));
-    const void *m[] = {"Test Using Larger Than Block-Size Key - Hash Key First"};
-    size_t ml[] = {54};
-    hmac_sha256(big, sizeof(big), m, ml, 1, d);
-    hex(d, SHA256_LEN, h);
-    assert_string_equal(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
-}
 
 static void t_ulid_monotonic(void **state)
 {
@@ -230,7 +168,6 @@ static void t_utf8(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_sha256_vectors), cmocka_unit_test(t_hmac_rfc4231),
         cmocka_unit_test(t_ulid_monotonic), cmocka_unit_test(t_rfc3339),
         cmocka_unit_test(t_json_writer),    cmocka_unit_test(t_buf_cap),
         cmocka_unit_test(t_utf8),
