@@ -24,6 +24,7 @@ struct cidr {
 };
 
 #define CONFIG_MAX_WEBHOOKS 32
+#define CONFIG_MAX_FIELDS 100 /* declared fields of one form */
 #define WEBHOOK_MAX_HEADERS 16
 #define WEBHOOK_MAX_SCHEDULE 32
 

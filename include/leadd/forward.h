@@ -36,6 +36,10 @@ void forward_stop(struct forward **fp);
 LEADD_MUST_CHECK int forward_global_init(void);
 void forward_global_cleanup(void);
 
+/* The event a delivery announces: its envelope's "type". */
+enum forward_event { FORWARD_LEAD_CREATED, FORWARD_LEAD_QUALIFIED, FORWARD_EVENT_COUNT };
+extern const char *const forward_event_names[FORWARD_EVENT_COUNT];
+
 /* forward_plan: which webhooks get lead l (of its form), and with which event.
  * Spam-flagged leads get none. out must hold CONFIG_MAX_WEBHOOKS entries;
  * the strings are borrowed from cfg. */

@@ -148,12 +148,31 @@ extern const char *const lead_attr_names[ATTR_COUNT];
 /* lead_attr_index: the attr of a name, or -1. */
 int lead_attr_index(const char *name);
 
-/* Flags: reasons a lead is suspicious. Spam flags keep it from qualifying. */
-#define LEAD_FLAG_HONEYPOT 0x1u
-#define LEAD_FLAG_TOO_FAST 0x2u
-#define LEAD_FLAG_DUPLICATE 0x4u
-#define LEAD_FLAG_DISPOSABLE 0x8u
+/* Flags: reasons a lead is suspicious, bits of one stored integer. Spam flags
+ * keep it from qualifying. Bit i is named lead_flag_names[i] (the API's,
+ * the metrics' and the export's name for it). */
+enum lead_flag {
+    LEAD_FLAG_HONEYPOT = 1u << 0,
+    LEAD_FLAG_TOO_FAST = 1u << 1,
+    LEAD_FLAG_DUPLICATE = 1u << 2,
+    LEAD_FLAG_DISPOSABLE = 1u << 3,
+};
+#define LEAD_FLAG_COUNT 4
 #define LEAD_FLAGS_SPAM (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST)
+extern const char *const lead_flag_names[LEAD_FLAG_COUNT];
+
+/* Where a person has taken a lead, and how hot its score made it: one name
+ * each, as stored and as the API shows them. */
+enum lead_status {
+    LEAD_STATUS_NEW,
+    LEAD_STATUS_CONTACTED,
+    LEAD_STATUS_CONVERTED,
+    LEAD_STATUS_REJECTED,
+    LEAD_STATUS_COUNT
+};
+extern const char *const lead_status_names[LEAD_STATUS_COUNT];
+enum lead_grade { LEAD_GRADE_HOT, LEAD_GRADE_WARM, LEAD_GRADE_COLD, LEAD_GRADE_COUNT };
+extern const char *const lead_grade_names[LEAD_GRADE_COUNT];
 
 struct score_reason {
     const char *rule; /* borrowed from the form's rule */

@@ -1,6 +1,7 @@
-/* record.h: a lead as the store keeps it. Scores the lead, serialises its
- * JSON parts once, and points a struct store_lead at them. Intake (http/)
- * and `leadd seed` both build their writer jobs with it. */
+/* record.h: a lead as the store keeps it: serialises its JSON parts once and
+ * points a struct store_lead at them. Intake (http/) and `leadd seed` both
+ * build their writer jobs with it, in the same visible order:
+ * lead_build() -> score_lead() -> lead_record_fill() -> forward_plan(). */
 #ifndef LEADD_RECORD_H
 #define LEADD_RECORD_H
 
@@ -18,11 +19,12 @@ struct lead_record {
 
 void lead_record_init(struct lead_record *rec);
 void lead_record_release(struct lead_record *rec);
-/* lead_record_fill: scores l and fills every lead member of *out (form,
- * email, name, company, JSON parts, attribution columns, flags, score, grade,
- * qualified, dedupe window); the caller sets the idempotency key, status and
- * deliveries. out borrows from rec and l until the job is done. */
-LEADD_MUST_CHECK int lead_record_fill(struct lead_record *rec, struct lead *l,
+/* lead_record_fill: fills every lead member of *out from a lead already
+ * scored (form, email, name, company, JSON parts, attribution columns, flags,
+ * score, grade, qualified, dedupe window); the caller sets the idempotency
+ * key, status and deliveries. out borrows from rec and l until the job is
+ * done. */
+LEADD_MUST_CHECK int lead_record_fill(struct lead_record *rec, const struct lead *l,
                                       struct store_lead *out);
 
 #endif

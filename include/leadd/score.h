@@ -17,17 +17,17 @@
 #define SCORE_MAX_RULES 100
 
 enum rule_op {
-    OP_PRESENT,
-    OP_ABSENT,
-    OP_EQ,
-    OP_NE,
-    OP_GT,
-    OP_GE,
-    OP_LT,
-    OP_LE,
-    OP_IN,
-    OP_DOMAIN_IN,
-    OP_CONTAINS,
+    RULE_OP_PRESENT,
+    RULE_OP_ABSENT,
+    RULE_OP_EQ,
+    RULE_OP_NE,
+    RULE_OP_GT,
+    RULE_OP_GE,
+    RULE_OP_LT,
+    RULE_OP_LE,
+    RULE_OP_IN,
+    RULE_OP_DOMAIN_IN,
+    RULE_OP_CONTAINS,
 };
 
 struct rule {

@@ -33,8 +33,12 @@ struct store_opts {
 /* One webhook delivery to queue with a lead (skipped for duplicates). */
 struct store_delivery {
     const char *webhook;
-    const char *event; /* "lead.qualified" or "lead.created" */
+    const char *event; /* a forward_event_names[] entry (forward.h) */
 };
+
+/* A delivery's state, as the API shows it and the database stores it. */
+enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_DEAD, DELIVERY_STATE_COUNT };
+extern const char *const delivery_state_names[DELIVERY_STATE_COUNT];
 
 /* A lead as the writer inserts it. Strings are borrowed from the job's owner
  * until the job is done; NULL where absent. */
@@ -58,11 +62,11 @@ struct store_lead {
 
 /* What a job asks the writer to do. */
 enum store_op {
-    OP_LEAD = 0, /* insert in.lead (a submission) */
-    OP_PATCH,    /* set status, append history: id, status, note */
-    OP_ERASE,    /* erase personal data: id */
-    OP_RETRY,    /* re-queue a dead delivery: delivery_id */
-    OP_RETAIN,   /* erase every lead created before before_ms; count in erased */
+    STORE_OP_LEAD = 0, /* insert in.lead (a submission) */
+    STORE_OP_PATCH,    /* set status, append history: id, status, note */
+    STORE_OP_ERASE,    /* erase personal data: id */
+    STORE_OP_RETRY,    /* re-queue a dead delivery: delivery_id */
+    STORE_OP_RETAIN,   /* erase every lead created before before_ms; count in erased */
 };
 
 struct store_job {
@@ -138,12 +142,10 @@ LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, u
  * or UINT64_MAX when none is pending. */
 uint64_t store_outbox_next_due(struct store *st);
 /* store_outbox_record: records an attempt and the delivery's new state
- * ("pending" with next_ms, "delivered" or "dead"). */
+ * (pending again at next_ms, delivered or dead). */
 LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
-                                         const struct outbox_attempt *a, const char *state,
-                                         uint64_t next_ms);
-
-/* store_lead_json_conn: internal to the store; see store_lead_json() (query API). */
+                                         const struct outbox_attempt *a,
+                                         enum delivery_state state, uint64_t next_ms);
 
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */
@@ -205,17 +207,16 @@ LEADD_MUST_CHECK int store_metrics(struct store *st, struct buf *out);
 
 /* ---- batch work on stored leads (leadd rescore), on connections of its own ---- */
 
-struct submission; /* lead.h */
-
-/* A stored lead, its fields and attribution given back as submission inputs
- * (so the same validation and scoring code reads them). Borrowed for the
- * duration of the callback. */
+/* A stored lead as the writer stored it: its fields and attribution as the
+ * JSON objects they were stored as. Borrowed for the duration of the
+ * callback. */
 struct stored_lead {
     const char *id, *form;
     unsigned flags;
     bool duplicate;
     bool qualified;
-    const struct submission *sub;
+    const char *fields, *attribution; /* JSON objects */
+    size_t fields_len, attribution_len;
 };
 
 /* store_each_lead: calls fn for every lead not erased (of `form`, unless NULL),

@@ -24,6 +24,8 @@ void str_trim(const char **s, size_t *n);
 bool str_ieqn(const char *a, const char *s, size_t n);
 /* str_dupn: a NUL-terminated copy of s[0..n); NULL on ENOMEM. The caller frees it. */
 char *str_dupn(const char *s, size_t n);
+/* str_index: the index of v in names[0..n), or -1. */
+int str_index(const char *v, const char *const *names, size_t n);
 /* str_lower: lowercases ASCII letters in place. */
 void str_lower(char *s);
 

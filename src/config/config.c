@@ -11,20 +11,12 @@
 #include <sys/socket.h>
 
 #include "leadd/config.h"
+#include "leadd/embed.h"
 #include "leadd/score.h"
 #include "leadd/strutil.h"
 
 #define CONFIG_MAX_LINE 1024 /* longer lines are an error, not silently cut */
 #define CONFIG_MAX_FORMS 100
-#define CONFIG_MAX_FIELDS 100
-
-/* Built in at compile time from config.example.ini (build/embedded.c). */
-struct embedded {
-    const char *name;
-    const char *data;
-    size_t len;
-};
-extern const struct embedded config_files[];
 
 struct loader {
     struct config *cfg;
@@ -701,14 +693,14 @@ static int handler(void *user, const char *section, const char *name, const char
 
 /* A line reader for inih that counts lines, so every message can name its
  * line, and rejects over-long lines instead of letting them be split. */
-struct reader {
+struct ini_stream {
     struct loader *ld;
     const char *p, *end; /* the whole text */
 };
 
 static char *read_line(char *str, int num, void *stream)
 {
-    struct reader *r = stream;
+    struct ini_stream *r = stream;
     if (r->p >= r->end)
         return NULL;
     const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
@@ -839,18 +831,15 @@ static int load(struct config *cfg, const char *path, const char *name, const ch
             goto out;
         }
     } else {
-        for (size_t i = 0; config_files[i].name; i++) {
-            if (!strcmp(config_files[i].name, "config.example.ini")) {
-                text = str_dupn(config_files[i].data, config_files[i].len);
-                len = config_files[i].len;
-            }
-        }
+        const struct embedded_file *ex = embedded_find(config_files, "config.example.ini");
+        if (ex && (text = str_dupn(ex->data, ex->len)))
+            len = ex->len;
         if (!text) {
             ld.rc = LEADD_ENOMEM;
             goto out;
         }
     }
-    struct reader r = {&ld, text, text + len};
+    struct ini_stream r = {&ld, text, text + len};
     ld.from_file = true;
     int prc = ini_parse_stream(read_line, &r, handler, &ld);
     if (prc < 0)

@@ -165,13 +165,13 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
         snprintf(err, sizeof(err), "HTTP %ld", status);
     int attempts = t->item.attempts + 1;
     uint64_t next = 0;
-    const char *state = "delivered";
+    enum delivery_state state = DELIVERY_DELIVERED;
     if (o == OUTCOME_RETRY) {
         long long d = forward_retry_delay(w, attempts, (long long)retry_after, jitter());
-        state = d < 0 ? "dead" : "pending";
+        state = d < 0 ? DELIVERY_DEAD : DELIVERY_PENDING;
         next = d < 0 ? 0 : now_ms() + (uint64_t)d;
     } else if (o == OUTCOME_DEAD) {
-        state = "dead";
+        state = DELIVERY_DEAD;
     }
     struct outbox_attempt a = {
         .at_ms = t->at_ms,
@@ -186,7 +186,8 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     if (store_outbox_record(f->st, t->item.id, &a, state, next))
         log_error("forward: unable to record attempt %d of %s", attempts, t->item.webhook_id);
     log_info("forward %s %s attempt %d: %s%s%s (%ldms) lead=%s", w->name, t->item.webhook_id,
-             attempts, state, err[0] ? " after " : "", err, a.duration_ms, t->item.lead_id);
+             attempts, delivery_state_names[state], err[0] ? " after " : "", err, a.duration_ms,
+             t->item.lead_id);
     f->inflight[t->widx]--;
 }
 

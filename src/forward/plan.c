@@ -6,6 +6,8 @@
 #include "leadd/forward.h"
 #include "leadd/crypto.h"
 
+const char *const forward_event_names[FORWARD_EVENT_COUNT] = {"lead.created", "lead.qualified"};
+
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n)
 {
@@ -17,7 +19,7 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
         if (!webhook_takes(w, l->form->id) || (!w->when_all && !l->qualified))
             continue;
         out[*n].webhook = w->name;
-        out[*n].event = w->when_all ? "lead.created" : "lead.qualified";
+        out[*n].event = forward_event_names[w->when_all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
         (*n)++;
     }
 }

@@ -74,23 +74,17 @@ static const char *unknown_param(struct req *r, const char *const *allowed)
     return u.bad;
 }
 
-static bool one_of(const char *v, const char *const *set)
+static bool one_of(const char *v, const char *const *set, size_t n)
 {
-    for (size_t i = 0; set[i]; i++) {
-        if (!strcmp(v, set[i]))
-            return true;
-    }
-    return false;
+    return str_index(v, set, n) >= 0;
 }
 
-static const char *const STATUSES[] = {"new", "contacted", "converted", "rejected", NULL};
-static const char *const GRADES[] = {"hot", "warm", "cold", NULL};
 
 /* Reads the lead filters shared by list, export and stats. On a bad value it
  * answers 400 itself and returns false. */
 static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *ret)
 {
-    static const char *const bools[] = {"true", "false", NULL};
+    static const char *const bools[] = {"true", "false"};
     const char *v;
     memset(f, 0, sizeof(*f));
     f->qualified = -1;
@@ -106,24 +100,24 @@ static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *
         return false;                                                                              \
     } while (0)
     if ((v = query_arg(r, "status"))) {
-        if (!one_of(v, STATUSES))
+        if (!one_of(v, lead_status_names, LEAD_STATUS_COUNT))
             BAD("status", "expected new, contacted, converted or rejected");
         f->status = v;
     }
     if ((v = query_arg(r, "grade"))) {
-        if (!one_of(v, GRADES))
+        if (!one_of(v, lead_grade_names, LEAD_GRADE_COUNT))
             BAD("grade", "expected hot, warm or cold");
         f->grade = v;
     }
     if ((v = query_arg(r, "qualified"))) {
-        if (!one_of(v, bools))
+        if (!one_of(v, bools, 2))
             BAD("qualified", "expected true or false");
         f->qualified = v[0] == 't';
     }
     if ((v = query_arg(r, "spam"))) {
         if (!strcmp(v, "any"))
             f->spam = -1;
-        else if (one_of(v, bools))
+        else if (one_of(v, bools, 2))
             f->spam = v[0] == 't';
         else
             BAD("spam", "expected true, false or any");
@@ -204,7 +198,7 @@ enum MHD_Result api_lead(struct req *r)
         return MHD_YES; /* the body follows: api_patch_body */
     }
     if (!strcmp(r->method, "DELETE")) {
-        struct store_job job = {.op = OP_ERASE, .lead_id = r->param};
+        struct store_job job = {.op = STORE_OP_ERASE, .lead_id = r->param};
         int rc = store_run(r->h->st, &job);
         if (rc == LEADD_ENOTFOUND)
             return problem(r, 404, "lead-not-found", "Lead not found", NULL);
@@ -238,7 +232,7 @@ enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size)
     struct lead_errors e = {0};
     json_t *st = json_object_get(root, "status"), *note = json_object_get(root, "note");
     const char *status = json_string_value(st);
-    if (!status || !one_of(status, STATUSES)) {
+    if (!status || !one_of(status, lead_status_names, LEAD_STATUS_COUNT)) {
         e.n = 1;
         snprintf(e.v[0].field, sizeof(e.v[0].field), "status");
         e.v[0].code = st ? "invalid" : "required";
@@ -260,7 +254,7 @@ enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size)
         return ret;
     }
     struct store_job job = {
-        .op = OP_PATCH, .lead_id = r->param, .status = status, .note = json_string_value(note)};
+        .op = STORE_OP_PATCH, .lead_id = r->param, .status = status, .note = json_string_value(note)};
     int rc = store_run(r->h->st, &job);
     json_decref(root);
     if (rc == LEADD_ENOTFOUND)
@@ -274,21 +268,24 @@ enum MHD_Result api_stats(struct req *r)
 {
     static const char *const allowed[] = {"group_by", "form", "created_after", "created_before",
                                           NULL};
-    static const char *const keys[] = {"utm_source", "utm_medium", "utm_campaign", "form",
-                                       "grade",      "status",     "day",          NULL};
+    static const char BAD_GROUP[] =
+        "expected utm_source, utm_medium, utm_campaign, form, grade, status or day";
     struct lead_filter f;
     enum MHD_Result ret;
     const char *bad = unknown_param(r, allowed), *g = query_arg(r, "group_by");
     if (bad)
         return bad_param(r, bad, "unknown parameter");
-    if (!g || !one_of(g, keys))
-        return bad_param(
-            r, "group_by",
-            "expected utm_source, utm_medium, utm_campaign, form, grade, status or day");
+    if (!g)
+        return bad_param(r, "group_by", BAD_GROUP);
     if (!parse_filter(r, &f, &ret))
         return ret;
     struct buf b = BUF_INIT(16u << 20);
-    return send_buf(r, 200, &b, store_stats(r->h->st, g, &f, &b));
+    int rc = store_stats(r->h->st, g, &f, &b);
+    if (rc == LEADD_EINVAL) { /* the store owns the list of groupings */
+        buf_release(&b);
+        return bad_param(r, "group_by", BAD_GROUP);
+    }
+    return send_buf(r, 200, &b, rc);
 }
 
 enum MHD_Result api_forms(struct req *r)
@@ -329,13 +326,12 @@ enum MHD_Result api_forms(struct req *r)
 enum MHD_Result api_deliveries(struct req *r)
 {
     static const char *const allowed[] = {"state", "lead", "limit", "cursor", NULL};
-    static const char *const states[] = {"pending", "delivered", "dead", NULL};
     const char *bad = unknown_param(r, allowed), *state = query_arg(r, "state");
     const char *lead = query_arg(r, "lead"), *cursor = query_arg(r, "cursor"), *v;
     long long limit = 50, c;
     if (bad)
         return bad_param(r, bad, "unknown parameter");
-    if (state && !one_of(state, states))
+    if (state && !one_of(state, delivery_state_names, DELIVERY_STATE_COUNT))
         return bad_param(r, "state", "expected pending, delivered or dead");
     if (lead && !ulid_valid(lead))
         return bad_param(r, "lead", "not a lead id");
@@ -354,7 +350,7 @@ enum MHD_Result api_retry(struct req *r)
     long long id;
     if (!parse_ll(r->param, strlen(r->param), &id) || id < 1)
         return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
-    struct store_job job = {.op = OP_RETRY, .delivery_id = id};
+    struct store_job job = {.op = STORE_OP_RETRY, .delivery_id = id};
     int rc = store_run(r->h->st, &job);
     if (rc == LEADD_ENOTFOUND)
         return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
@@ -415,8 +411,8 @@ enum MHD_Result api_export(struct req *r)
     enum MHD_Result ret;
     const char *bad = unknown_param(r, allowed), *fmt = query_arg(r, "format");
     const struct form *form = NULL;
-    const char *names[100];
-    bool is_bool[100];
+    const char *names[CONFIG_MAX_FIELDS];
+    bool is_bool[CONFIG_MAX_FIELDS];
     if (bad)
         return bad_param(r, bad, "unknown parameter");
     if (!fmt || (strcmp(fmt, "csv") && strcmp(fmt, "ndjson")))
@@ -429,7 +425,7 @@ enum MHD_Result api_export(struct req *r)
             return bad_param(r, "form", "required for csv: the columns are the form's fields");
         if (!(form = config_form(r->h->cfg, f.form, strlen(f.form))))
             return bad_param(r, "form", "no such form");
-        for (size_t i = 0; i < form->nfields && i < LEADD_ARRAY_LEN(names); i++) {
+        for (size_t i = 0; i < form->nfields; i++) { /* nfields <= CONFIG_MAX_FIELDS */
             names[i] = form->fields[i].name;
             is_bool[i] = form->fields[i].type == FT_BOOL || form->fields[i].type == FT_CONSENT;
         }
@@ -484,8 +480,6 @@ enum MHD_Result api_metrics(struct req *r)
     struct http *h = r->h;
     struct store_stats ss;
     struct buf b = BUF_INIT(4u << 20);
-    static const char *const flag_names[] = {"honeypot", "too_fast", "duplicate",
-                                             "disposable_email"};
     uint64_t rejected = 0;
     int rc = buf_adds(&b, "# HELP leadd_http_requests_total HTTP requests by route and status.\n"
                           "# TYPE leadd_http_requests_total counter\n");
@@ -512,8 +506,8 @@ enum MHD_Result api_metrics(struct req *r)
                        "# HELP leadd_lead_flags_total Stored leads by flag.\n"
                        "# TYPE leadd_lead_flags_total counter\n",
                        (unsigned long long)atomic_load(&h->accepted), (unsigned long long)rejected);
-    for (int i = 0; !rc && i < 4; i++)
-        rc = buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", flag_names[i],
+    for (unsigned i = 0; !rc && i < LEAD_FLAG_COUNT; i++)
+        rc = buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", lead_flag_names[i],
                       (unsigned long long)atomic_load(&h->flags[i]));
     rc = rc ? rc
             : buf_addf(&b,

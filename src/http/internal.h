@@ -51,7 +51,7 @@ struct http {
     int port;
     /* metrics */
     _Atomic uint64_t requests[R_COUNT][HTTP_STATUS_SLOTS];
-    _Atomic uint64_t flags[4]; /* stored leads by flag bit */
+    _Atomic uint64_t flags[LEAD_FLAG_COUNT]; /* stored leads by flag bit */
     _Atomic uint64_t accepted;
 };
 

@@ -204,7 +204,7 @@ static enum MHD_Result answer_stored(struct req *r)
         snprintf(r->lead_id, sizeof(r->lead_id), "%s", j->id);
         if (!j->replayed) {
             atomic_fetch_add(&r->h->accepted, 1);
-            for (int i = 0; i < 4; i++) {
+            for (unsigned i = 0; i < LEAD_FLAG_COUNT; i++) {
                 if (j->flags & (1u << i))
                     atomic_fetch_add(&r->h->flags[i], 1);
             }
@@ -225,7 +225,10 @@ static int prepare_job(struct req *r)
     struct lead *l = &r->lead;
     struct store_lead *in = &r->job.in;
     lead_record_init(&r->rec);
-    int rc = lead_record_fill(&r->rec, l, in);
+    /* Intake, in order: the lead is scored, stored as scored, and planned
+     * for forwarding by its qualification. */
+    int rc = score_lead(l);
+    rc = rc ? rc : lead_record_fill(&r->rec, l, in);
     if (rc)
         return rc;
     in->idem_key = r->idem_key;

@@ -309,7 +309,7 @@ int lead_build(struct lead *l, const struct form *f, const struct submission *s,
     memset(l, 0, sizeof(*l));
     e->n = 0;
     l->form = f;
-    l->grade = "cold";
+    l->grade = lead_grade_names[LEAD_GRADE_COLD];
     l->vals = calloc(f->nfields ? f->nfields : 1, sizeof(*l->vals));
     l->extra = calloc(LEAD_MAX_EXTRA, sizeof(*l->extra));
     last = malloc((f->nfields ? f->nfields : 1) * sizeof(*last));
@@ -486,26 +486,25 @@ int lead_client_json(const struct lead *l, struct buf *b)
     return rc ? rc : buf_addc(b, '}');
 }
 
+const char *const lead_status_names[LEAD_STATUS_COUNT] = {"new", "contacted", "converted",
+                                                          "rejected"};
+const char *const lead_grade_names[LEAD_GRADE_COUNT] = {"hot", "warm", "cold"};
+
+const char *const lead_flag_names[LEAD_FLAG_COUNT] = {"honeypot", "too_fast", "duplicate",
+                                                      "disposable_email"};
+_Static_assert(LEAD_FLAG_DISPOSABLE == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
+
 int lead_flags_json(unsigned flags, struct buf *b)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = {
-        {LEAD_FLAG_HONEYPOT, "honeypot"},
-        {LEAD_FLAG_TOO_FAST, "too_fast"},
-        {LEAD_FLAG_DUPLICATE, "duplicate"},
-        {LEAD_FLAG_DISPOSABLE, "disposable_email"},
-    };
     int rc = buf_addc(b, '[');
     bool first = true;
-    for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(names); i++) {
-        if (!(flags & names[i].bit))
+    for (unsigned i = 0; !rc && i < LEAD_FLAG_COUNT; i++) {
+        if (!(flags & (1u << i)))
             continue;
         if (!first)
             rc = buf_addc(b, ',');
         if (!rc)
-            rc = jw_str(b, names[i].name);
+            rc = jw_str(b, lead_flag_names[i]);
         first = false;
     }
     return rc ? rc : buf_addc(b, ']');

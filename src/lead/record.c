@@ -1,6 +1,5 @@
 /* record.c: see record.h. */
 #include "leadd/record.h"
-#include "leadd/score.h"
 
 void lead_record_init(struct lead_record *rec)
 {
@@ -19,12 +18,11 @@ static const char *text(const struct value *v)
     return v && v->kind == VAL_STR ? v->s : NULL;
 }
 
-int lead_record_fill(struct lead_record *rec, struct lead *l, struct store_lead *out)
+int lead_record_fill(struct lead_record *rec, const struct lead *l, struct store_lead *out)
 {
     for (int i = 0; i < REC_N; i++)
         buf_reset(&rec->json[i]);
-    int rc = score_lead(l);
-    rc = rc ? rc : lead_fields_json(l, &rec->json[REC_FIELDS]);
+    int rc = lead_fields_json(l, &rec->json[REC_FIELDS]);
     rc = rc ? rc : lead_extra_json(l, &rec->json[REC_EXTRA]);
     rc = rc ? rc : lead_attr_json(l, &rec->json[REC_ATTR]);
     rc = rc ? rc : lead_client_json(l, &rec->json[REC_CLIENT]);

@@ -12,7 +12,7 @@
 static const struct {
     const char *text;
     enum rule_op op;
-} CMP[] = {{"=", OP_EQ}, {"!=", OP_NE}, {">", OP_GT}, {">=", OP_GE}, {"<", OP_LT}, {"<=", OP_LE}};
+} CMP[] = {{"=", RULE_OP_EQ}, {"!=", RULE_OP_NE}, {">", RULE_OP_GT}, {">=", RULE_OP_GE}, {"<", RULE_OP_LT}, {"<=", RULE_OP_LE}};
 
 static void rule_free(struct rule *r)
 {
@@ -100,16 +100,16 @@ int score_rule_add(struct form *f, const char *name, const char *text, char *err
     }
     size_t first_val = 2;
     if (nw == 2 && !strcmp(w[1], "present")) {
-        r.op = OP_PRESENT;
+        r.op = RULE_OP_PRESENT;
     } else if (nw == 2 && !strcmp(w[1], "absent")) {
-        r.op = OP_ABSENT;
+        r.op = RULE_OP_ABSENT;
     } else if (nw >= 3 && !strcmp(w[1], "in")) {
-        r.op = OP_IN;
+        r.op = RULE_OP_IN;
     } else if (nw >= 4 && !strcmp(w[1], "domain") && !strcmp(w[2], "in")) {
-        r.op = OP_DOMAIN_IN;
+        r.op = RULE_OP_DOMAIN_IN;
         first_val = 3;
     } else if (nw == 3 && !strcmp(w[1], "contains")) {
-        r.op = OP_CONTAINS;
+        r.op = RULE_OP_CONTAINS;
     } else if (nw == 4 && !strcmp(w[1], "length") && (op = cmp_op(w[2])) >= 0) {
         r.op = (enum rule_op)op;
         r.length = true;
@@ -120,14 +120,14 @@ int score_rule_add(struct form *f, const char *name, const char *text, char *err
         goto syntax;
     }
     for (size_t i = first_val; i < nw; i++) {
-        if (add_val(&r, w[i], r.op == OP_IN || r.op == OP_DOMAIN_IN || r.op == OP_CONTAINS)) {
+        if (add_val(&r, w[i], r.op == RULE_OP_IN || r.op == RULE_OP_DOMAIN_IN || r.op == RULE_OP_CONTAINS)) {
             rc = LEADD_ENOMEM;
             goto out;
         }
     }
     if (r.nvals == 1)
         r.is_num = parse_double(r.vals[0], strlen(r.vals[0]), &r.num);
-    if ((r.length || (r.op >= OP_GT && r.op <= OP_LE)) && !r.is_num) {
+    if ((r.length || (r.op >= RULE_OP_GT && r.op <= RULE_OP_LE)) && !r.is_num) {
         snprintf(err, errlen, "rule '%s': '%s' needs a number", name, w[nw - 2]);
         goto out;
     }
@@ -157,7 +157,7 @@ int score_rule_check(const struct form *f, const struct rule *r, char *err, size
                  r->name, r->field);
         return LEADD_EINVAL;
     }
-    if (r->op == OP_DOMAIN_IN && (k < 0 || f->fields[k].type != FT_EMAIL)) {
+    if (r->op == RULE_OP_DOMAIN_IN && (k < 0 || f->fields[k].type != FT_EMAIL)) {
         snprintf(err, errlen, "rule '%s': 'domain in' needs an email field", r->name);
         return LEADD_EINVAL;
     }
@@ -176,12 +176,12 @@ void score_rules_release(struct form *f)
 static bool compare(enum rule_op op, double a, double b)
 {
     switch (op) {
-    case OP_EQ: return a == b;
-    case OP_NE: return a != b;
-    case OP_GT: return a > b;
-    case OP_GE: return a >= b;
-    case OP_LT: return a < b;
-    case OP_LE: return a <= b;
+    case RULE_OP_EQ: return a == b;
+    case RULE_OP_NE: return a != b;
+    case RULE_OP_GT: return a > b;
+    case RULE_OP_GE: return a >= b;
+    case RULE_OP_LT: return a < b;
+    case RULE_OP_LE: return a <= b;
     default: return false;
     }
 }
@@ -211,20 +211,20 @@ bool score_rule_matches(const struct rule *r, const struct lead *l)
         int a = lead_attr_index(r->field);
         s = a >= 0 ? l->attr[a] : NULL;
     }
-    if (r->op == OP_PRESENT || r->op == OP_ABSENT)
-        return (s != NULL) == (r->op == OP_PRESENT);
+    if (r->op == RULE_OP_PRESENT || r->op == RULE_OP_ABSENT)
+        return (s != NULL) == (r->op == RULE_OP_PRESENT);
     if (!s)
         return false;
     if (!have_num)
         have_num = parse_double(s, strlen(s), &num);
     switch (r->op) {
-    case OP_IN:
+    case RULE_OP_IN:
         for (size_t i = 0; i < r->nvals; i++) {
             if (!strcasecmp(s, r->vals[i]))
                 return true;
         }
         return false;
-    case OP_DOMAIN_IN: {
+    case RULE_OP_DOMAIN_IN: {
         const char *d = strrchr(s, '@');
         for (d = d ? d + 1 : NULL; d; d = strchr(d, '.') ? strchr(d, '.') + 1 : NULL) {
             for (size_t i = 0; i < r->nvals; i++) {
@@ -234,25 +234,25 @@ bool score_rule_matches(const struct rule *r, const struct lead *l)
         }
         return false;
     }
-    case OP_CONTAINS: return strcasestr(s, r->vals[0]) != NULL;
+    case RULE_OP_CONTAINS: return strcasestr(s, r->vals[0]) != NULL;
     default: break;
     }
     if (r->length)
         return compare(r->op, (double)utf8_chars(s, strlen(s)), r->num);
     if (r->is_num && have_num)
         return compare(r->op, num, r->num);
-    if (r->op == OP_EQ || r->op == OP_NE)
-        return (strcasecmp(s, r->vals[0]) == 0) == (r->op == OP_EQ);
+    if (r->op == RULE_OP_EQ || r->op == RULE_OP_NE)
+        return (strcasecmp(s, r->vals[0]) == 0) == (r->op == RULE_OP_EQ);
     return false;
 }
 
 const char *score_grade(const struct form *f, long long score)
 {
     if (score >= f->grade_hot)
-        return "hot";
+        return lead_grade_names[LEAD_GRADE_HOT];
     if (score >= f->grade_warm)
-        return "warm";
-    return "cold";
+        return lead_grade_names[LEAD_GRADE_WARM];
+    return lead_grade_names[LEAD_GRADE_COLD];
 }
 
 int score_lead(struct lead *l)

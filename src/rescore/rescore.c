@@ -1,8 +1,10 @@
-/* rescore.c: see rescore.h. Stored leads are read back as submissions, so the
- * very validation and scoring code of intake judges them again. */
+/* rescore.c: see rescore.h. Stored leads are read back as submissions (their
+ * stored JSON through intake's own JSON body parser), so the very validation
+ * and scoring code of intake judges them again. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadd/body.h"
 #include "leadd/forward.h"
 #include "leadd/log.h"
 #include "leadd/rescore.h"
@@ -31,10 +33,23 @@ static int flush(struct ctx *c)
     return rc;
 }
 
+/* The stored lead as the submission it came from: its fields, then its
+ * attribution. LEADD_EDB when the stored JSON does not parse. */
+static int resubmit(const struct stored_lead *sl, struct submission *sub)
+{
+    char err[128];
+    int rc = body_parse_json(sl->fields, sl->fields_len, sub, err, sizeof(err));
+    rc = rc ? rc : body_parse_json(sl->attribution, sl->attribution_len, sub, err, sizeof(err));
+    if (rc == LEADD_EINVAL)
+        log_error("rescore: lead %s: stored JSON does not parse: %s", sl->id, err);
+    return rc == LEADD_EINVAL ? LEADD_EDB : rc;
+}
+
 static int one(const struct stored_lead *sl, void *arg)
 {
     struct ctx *c = arg;
     struct lead l;
+    struct submission sub = {0};
     struct lead_errors *e = malloc(sizeof(*e));
     const struct form *f = config_form(c->cfg, sl->form, strlen(sl->form));
     int rc = 0;
@@ -45,7 +60,9 @@ static int one(const struct stored_lead *sl, void *arg)
         c->stats->skipped++; /* its form is gone from the config */
         goto out;
     }
-    rc = lead_build(&l, f, sl->sub, &c->cfg->disposable_default, e);
+    if ((rc = resubmit(sl, &sub)))
+        goto out;
+    rc = lead_build(&l, f, &sub, &c->cfg->disposable_default, e);
     if (rc == LEADD_EINVAL) {
         /* The form's fields changed so that this lead no longer validates:
          * keep its score rather than guess. */
@@ -77,7 +94,7 @@ static int one(const struct stored_lead *sl, void *arg)
         size_t np;
         forward_plan(c->cfg, &l, plan, &np);
         for (size_t i = 0; i < np; i++) {
-            if (!strcmp(plan[i].event, "lead.qualified"))
+            if (!strcmp(plan[i].event, forward_event_names[FORWARD_LEAD_QUALIFIED]))
                 r->deliveries[r->ndeliveries++] = plan[i];
         }
     }
@@ -90,6 +107,7 @@ static int one(const struct stored_lead *sl, void *arg)
     if (++c->n == RESCORE_BATCH)
         rc = flush(c);
 out:
+    submission_release(&sub);
     free(e);
     return rc;
 }

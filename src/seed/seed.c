@@ -7,6 +7,7 @@
 
 #include "leadd/log.h"
 #include "leadd/record.h"
+#include "leadd/score.h"
 #include "leadd/seed.h"
 
 struct slot {
@@ -65,7 +66,7 @@ static int fill(struct slot *sl, const struct config *cfg, const struct form *f,
         return rc; /* the form does not take the seed's fields */
     memset(&sl->job, 0, sizeof(sl->job));
     struct store_lead *in = &sl->job.in;
-    if ((rc = lead_record_fill(&sl->rec, &sl->lead, in)))
+    if ((rc = score_lead(&sl->lead)) || (rc = lead_record_fill(&sl->rec, &sl->lead, in)))
         return rc;
     in->dedupe_window_ms = 0; /* synthetic emails are unique */
     in->status = 201;

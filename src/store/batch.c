@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "leadd/lead.h"
 #include "leadd/log.h"
 
 #define BATCH_ROWS 500
@@ -13,46 +12,17 @@
 static const char SQL_EACH[] =
     "SELECT id, form, flags, duplicate_of IS NOT NULL, qualified, fields, attribution FROM leads"
     " WHERE erased_at IS NULL AND (?1 IS NULL OR form = ?1) AND id > ?2 ORDER BY id LIMIT ?3";
-/* json_each gives every value back with its JSON type. */
-static const char SQL_KV[] = "SELECT key, type, CAST(value AS TEXT) FROM json_each(?1)";
-
-static int add_json_pairs(sqlite3_stmt *kv, const char *json, struct submission *sub)
-{
-    sqlite3_reset(kv);
-    sqlite3_bind_text(kv, 1, json, -1, SQLITE_STATIC);
-    int r, rc = 0;
-    while (!rc && (r = sqlite3_step(kv)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(kv, 0);
-        const char *t = (const char *)sqlite3_column_text(kv, 1);
-        const char *v = (const char *)sqlite3_column_text(kv, 2);
-        enum input_kind kind = IN_STR;
-        if (!strcmp(t, "integer") || !strcmp(t, "real"))
-            kind = IN_NUM;
-        else if (!strcmp(t, "true") || !strcmp(t, "false"))
-            kind = IN_BOOL, v = t;
-        else if (!strcmp(t, "null"))
-            kind = IN_NULL, v = "";
-        else if (strcmp(t, "text"))
-            kind = IN_COMPOSITE, v = "";
-        if (k && v)
-            rc = submission_add(sub, k, strlen(k), v, strlen(v), kind);
-    }
-    sqlite3_reset(kv);
-    return rc;
-}
-
 int store_each_lead(struct store *st, const char *form,
                     int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *each = NULL, *kv = NULL;
+    sqlite3_stmt *each = NULL;
     char last[ULID_LEN + 1] = "";
     int rc = db_open(st->path, false, &db);
     if (rc)
         return rc;
     rc = LEADD_EDB;
-    if (sqlite3_prepare_v2(db, SQL_EACH, -1, &each, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, SQL_KV, -1, &kv, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, SQL_EACH, -1, &each, NULL) != SQLITE_OK)
         goto out;
     /* Keyset pages: the read transaction of each page is short. */
     for (;;) {
@@ -66,23 +36,20 @@ int store_each_lead(struct store *st, const char *form,
         sqlite3_bind_text(each, 2, last, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(each, 3, BATCH_ROWS);
         while ((r = sqlite3_step(each)) == SQLITE_ROW) {
-            struct submission sub = {0};
             struct stored_lead sl = {
                 .id = (const char *)sqlite3_column_text(each, 0),
                 .form = (const char *)sqlite3_column_text(each, 1),
                 .flags = (unsigned)sqlite3_column_int(each, 2),
                 .duplicate = sqlite3_column_int(each, 3),
                 .qualified = sqlite3_column_int(each, 4),
-                .sub = &sub,
+                .fields = (const char *)sqlite3_column_text(each, 5),
+                .fields_len = (size_t)sqlite3_column_bytes(each, 5),
+                .attribution = (const char *)sqlite3_column_text(each, 6),
+                .attribution_len = (size_t)sqlite3_column_bytes(each, 6),
             };
-            int frc = add_json_pairs(kv, (const char *)sqlite3_column_text(each, 5), &sub);
-            if (!frc)
-                frc = add_json_pairs(kv, (const char *)sqlite3_column_text(each, 6), &sub);
-            if (!frc)
-                frc = fn(&sl, arg);
+            int frc = fn(&sl, arg);
             memcpy(last, sl.id, ULID_LEN);
             last[ULID_LEN] = '\0';
-            submission_release(&sub);
             rows++;
             if (frc) {
                 rc = frc;
@@ -99,7 +66,6 @@ out:
     if (rc == LEADD_EDB)
         log_error("reading leads: %s", sqlite3_errmsg(db));
     sqlite3_finalize(each);
-    sqlite3_finalize(kv);
     sqlite3_close(db);
     return rc;
 }

@@ -4,14 +4,9 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/embed.h"
 #include "leadd/log.h"
 
-struct embedded {
-    const char *name;
-    const char *data;
-    size_t len;
-};
-extern const struct embedded migrations_files[]; /* build/migrations.c, in name order */
 
 int db_err(int src)
 {

@@ -167,7 +167,7 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
     *done = false;
     while (!rc && out->len < want && (r = sqlite3_step(e->s)) == SQLITE_ROW) {
         if (e->fmt == EXPORT_NDJSON) {
-            rc = lead_row_json(e->s, out);
+            rc = leadjson_row(e->s, out);
             rc = rc ? rc : buf_add(out, "}\n", 2);
         } else {
             rc = csv_row(e, out);

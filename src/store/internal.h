@@ -10,8 +10,8 @@
 #include "leadd/store.h"
 #include "leadd/ulid.h"
 
-/* The statements lead_json() runs, prepared once per connection. */
-struct lead_stmts {
+/* The statements leadjson_get() runs, prepared once per connection. */
+struct leadjson_stmts {
     sqlite3 *db;
     sqlite3_stmt *lead, *fwd, *hist;
 };
@@ -38,7 +38,7 @@ struct store {
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
     sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update;
-    struct lead_stmts o_lead; /* lead_json on the forwarder's connection */
+    struct leadjson_stmts o_lead; /* leadjson_get on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     struct reader *readers;
@@ -60,27 +60,35 @@ int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n);
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
 
-/* The columns lead_row_json() reads, in its order. */
+/* The columns leadjson_row() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \
     "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
     " score_reasons, flags, duplicate_of"
-/* lead_row_json: appends a lead row (LEAD_COLUMNS) as JSON, without the
+/* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
-int lead_row_json(sqlite3_stmt *s, struct buf *out);
-int lead_stmts_prepare(struct lead_stmts *c, sqlite3 *db);
-void lead_stmts_finalize(struct lead_stmts *c);
-/* lead_json: appends the lead with that id as the API shows it.
+int leadjson_row(sqlite3_stmt *s, struct buf *out);
+int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db);
+void leadjson_finalize(struct leadjson_stmts *c);
+/* leadjson_get: appends the lead with that id as the API shows it.
  * LEADD_ENOTFOUND when there is no such lead. */
-int lead_json(struct lead_stmts *c, const char *id, struct buf *out);
+int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *out);
 struct reader {
     sqlite3 *db;
-    struct lead_stmts lead; /* prepared on first use */
+    struct leadjson_stmts lead; /* prepared on first use */
     struct reader *next;
 };
 /* reader_get: an idle read-only connection, or a new one; NULL on failure. */
 struct reader *reader_get(struct store *st);
 void reader_put(struct store *st, struct reader *r);
 void readers_close(struct store *st);
+
+/* Delivery states as SQL literals, the same words as delivery_state_names;
+ * "delivering" marks a claimed delivery while its attempt runs (the API shows
+ * it pending) and is the store's alone. */
+#define SQL_PENDING "'pending'"
+#define SQL_DELIVERED "'delivered'"
+#define SQL_DEAD "'dead'"
+#define SQL_DELIVERING "'delivering'"
 
 /* Binding rule: SQLITE_STATIC only when the bound memory stays unchanged
  * until the statement's last step in the same function; anything stepped

@@ -9,7 +9,8 @@
 static const char SQL_LEAD[] =
     "SELECT " LEAD_COLUMNS " FROM leads WHERE id = ?1 AND erased_at IS NULL";
 static const char SQL_FWD[] =
-    "SELECT coalesce(sum(state IN ('pending','delivering')), 0), coalesce(sum(state = 'dead'), 0),"
+    "SELECT coalesce(sum(state IN (" SQL_PENDING "," SQL_DELIVERING ")), 0),"
+    " coalesce(sum(state = " SQL_DEAD "), 0),"
     " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
 static const char SQL_HISTORY[] =
     "SELECT at, status, note FROM lead_history WHERE lead_id = ?1 ORDER BY rowid";
@@ -30,7 +31,7 @@ static int raw(struct buf *b, const char *name, sqlite3_stmt *s, int i)
 
 /* Built with buf_add()/jw_*() rather than one buf_addf(): a page of fifty leads
  * spent a fifth of its time in vsnprintf copying the stored JSON through. */
-int lead_row_json(sqlite3_stmt *s, struct buf *b)
+int leadjson_row(sqlite3_stmt *s, struct buf *b)
 {
     int rc = buf_adds(b, "{\"id\":");
     rc = rc ? rc : jw_str(b, col(s, 0));
@@ -59,7 +60,7 @@ int lead_row_json(sqlite3_stmt *s, struct buf *b)
     return rc;
 }
 
-int lead_stmts_prepare(struct lead_stmts *c, sqlite3 *db)
+int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db)
 {
     const struct stmt_def defs[] = {
         {&c->lead, SQL_LEAD}, {&c->fwd, SQL_FWD}, {&c->hist, SQL_HISTORY}};
@@ -67,7 +68,7 @@ int lead_stmts_prepare(struct lead_stmts *c, sqlite3 *db)
     return db_prepare_all(db, defs, LEADD_ARRAY_LEN(defs));
 }
 
-void lead_stmts_finalize(struct lead_stmts *c)
+void leadjson_finalize(struct leadjson_stmts *c)
 {
     sqlite3_finalize(c->lead);
     sqlite3_finalize(c->fwd);
@@ -75,7 +76,7 @@ void lead_stmts_finalize(struct lead_stmts *c)
     memset(c, 0, sizeof(*c));
 }
 
-int lead_json(struct lead_stmts *c, const char *id, struct buf *b)
+int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
 {
     int rc = LEADD_EDB, r;
     sqlite3_stmt *s = c->lead;
@@ -85,7 +86,7 @@ int lead_json(struct lead_stmts *c, const char *id, struct buf *b)
         rc = LEADD_ENOTFOUND;
         goto out;
     }
-    if (r != SQLITE_ROW || (rc = lead_row_json(s, b)))
+    if (r != SQLITE_ROW || (rc = leadjson_row(s, b)))
         goto out;
 
     rc = LEADD_EDB;
@@ -95,7 +96,10 @@ int lead_json(struct lead_stmts *c, const char *id, struct buf *b)
         goto out;
     long long pending = sqlite3_column_int64(s, 0), dead = sqlite3_column_int64(s, 1);
     long long total = sqlite3_column_int64(s, 2), attempts = sqlite3_column_int64(s, 3);
-    const char *state = !total ? "none" : pending ? "pending" : dead ? "dead" : "delivered";
+    const char *state = !total  ? "none"
+                        : pending ? delivery_state_names[DELIVERY_PENDING]
+                        : dead    ? delivery_state_names[DELIVERY_DEAD]
+                                  : delivery_state_names[DELIVERY_DELIVERED];
     rc = buf_adds(b, ",\"forwarding\":{\"state\":\"");
     rc = rc ? rc : buf_adds(b, state);
     rc = rc ? rc : buf_adds(b, "\",\"attempts\":");

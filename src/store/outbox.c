@@ -8,13 +8,16 @@
 #include "internal.h"
 #include "leadd/log.h"
 
+const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead"};
+
 static const char SQL_CLAIM[] =
     "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms FROM deliveries"
-    " WHERE webhook = ?1 AND state = 'pending' AND next_attempt_ms <= ?2"
+    " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
     " ORDER BY next_attempt_ms, id LIMIT ?3";
 static const char SQL_MARK[] =
-    "UPDATE deliveries SET state = 'delivering', updated_ms = ?2 WHERE id = ?1";
-static const char SQL_DUE[] = "SELECT min(next_attempt_ms) FROM deliveries WHERE state = 'pending'";
+    "UPDATE deliveries SET state = " SQL_DELIVERING ", updated_ms = ?2 WHERE id = ?1";
+static const char SQL_DUE[] =
+    "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
 static const char SQL_ATTEMPT[] =
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -30,7 +33,8 @@ int outbox_prepare(struct store *st)
     };
     /* Deliveries in flight when the last process died go back to pending. */
     char *err = NULL;
-    if (sqlite3_exec(st->odb, "UPDATE deliveries SET state = 'pending' WHERE state = 'delivering'",
+    if (sqlite3_exec(st->odb,
+                     "UPDATE deliveries SET state = " SQL_PENDING " WHERE state = " SQL_DELIVERING,
                      NULL, NULL, &err) != SQLITE_OK) {
         log_error("unable to reset deliveries: %s", err ? err : "?");
         sqlite3_free(err);
@@ -40,7 +44,7 @@ int outbox_prepare(struct store *st)
         log_info("%d deliveries interrupted by the last stop are pending again",
                  sqlite3_changes(st->odb));
     int rc = db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
-    return rc ? rc : lead_stmts_prepare(&st->o_lead, st->odb);
+    return rc ? rc : leadjson_prepare(&st->o_lead, st->odb);
 }
 
 void outbox_finalize(struct store *st)
@@ -50,7 +54,7 @@ void outbox_finalize(struct store *st)
     sqlite3_finalize(st->o_due);
     sqlite3_finalize(st->o_attempt);
     sqlite3_finalize(st->o_update);
-    lead_stmts_finalize(&st->o_lead);
+    leadjson_finalize(&st->o_lead);
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
@@ -82,7 +86,7 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
     for (size_t i = 0; i < *n; i++) {
         struct outbox_item *it = &out[i];
         buf_reset(&b);
-        int jr = lead_json(&st->o_lead, it->lead_id, &b);
+        int jr = leadjson_get(&st->o_lead, it->lead_id, &b);
         if (jr == 0 && !(it->lead_json = buf_detach(&b)))
             jr = LEADD_ENOMEM;
         if (jr && jr != LEADD_ENOTFOUND)
@@ -125,7 +129,7 @@ uint64_t store_outbox_next_due(struct store *st)
 }
 
 int store_outbox_record(struct store *st, long long id, const struct outbox_attempt *a,
-                        const char *state, uint64_t next_ms)
+                        enum delivery_state state, uint64_t next_ms)
 {
     char at[32];
     int rc = LEADD_EDB;
@@ -152,7 +156,7 @@ int store_outbox_record(struct store *st, long long id, const struct outbox_atte
     s = st->o_update;
     sqlite3_reset(s);
     sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, delivery_state_names[state], -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)next_ms);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
     if (sqlite3_step(s) != SQLITE_DONE)

@@ -32,8 +32,8 @@ struct reader *reader_get(struct store *st)
         return NULL;
     }
     sqlite3_busy_timeout(r->db, 5000);
-    if (lead_stmts_prepare(&r->lead, r->db)) {
-        lead_stmts_finalize(&r->lead);
+    if (leadjson_prepare(&r->lead, r->db)) {
+        leadjson_finalize(&r->lead);
         sqlite3_close(r->db);
         free(r);
         return NULL;
@@ -56,7 +56,7 @@ void readers_close(struct store *st)
     struct reader *r = st->readers;
     while (r) {
         struct reader *next = r->next;
-        lead_stmts_finalize(&r->lead);
+        leadjson_finalize(&r->lead);
         sqlite3_close(r->db);
         free(r);
         r = next;
@@ -190,7 +190,7 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
         const char *id = (const char *)sqlite3_column_text(s, 0);
         snprintf(last, sizeof(last), "%s", id);
         rc = n++ ? buf_addc(out, ',') : 0;
-        rc = rc ? rc : lead_json(&rd->lead, last, out);
+        rc = rc ? rc : leadjson_get(&rd->lead, last, out);
     }
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = LEADD_EDB;
@@ -211,7 +211,7 @@ int store_get_lead(struct store *st, const char *id, struct buf *out)
     if (!rd)
         return LEADD_EDB;
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    int rc = lead_json(&rd->lead, id, out);
+    int rc = leadjson_get(&rd->lead, id, out);
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
     reader_put(st, rd);
     return rc;
@@ -283,11 +283,11 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
     if (!rd)
         goto out;
     /* "delivering" is a moment inside an attempt: the API calls it pending. */
+#define API_STATE "(CASE state WHEN " SQL_DELIVERING " THEN " SQL_PENDING " ELSE state END)"
     if (sqlite3_prepare_v2(
             rd->db,
-            "SELECT id, lead_id, webhook, webhook_id, CASE state WHEN 'delivering' THEN 'pending'"
-            " ELSE state END AS st, next_attempt_ms FROM deliveries WHERE (?1 IS NULL OR"
-            " (CASE state WHEN 'delivering' THEN 'pending' ELSE state END) = ?1) AND"
+            "SELECT id, lead_id, webhook, webhook_id, " API_STATE " AS st, next_attempt_ms"
+            " FROM deliveries WHERE (?1 IS NULL OR " API_STATE " = ?1) AND"
             " (?2 IS NULL OR lead_id = ?2) AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
             -1, &s, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(rd->db,
@@ -322,7 +322,8 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
         rc = rc ? rc : buf_adds(out, ",\"state\":");
         rc = rc ? rc : jw_str(out, stname);
         rc = rc ? rc : buf_adds(out, ",\"next_attempt_at\":");
-        rc = rc ? rc : jw_str(out, strcmp(stname, "pending") ? NULL : next);
+        rc = rc ? rc
+                : jw_str(out, strcmp(stname, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
         rc = rc ? rc : buf_adds(out, ",\"attempts\":[");
         sqlite3_reset(a);
         sqlite3_bind_int64(a, 1, last);
@@ -363,10 +364,9 @@ int store_metrics(struct store *st, struct buf *out)
     struct reader *rd = reader_get(st);
     if (!rd ||
         sqlite3_prepare_v2(rd->db,
-                           "SELECT s, (SELECT count(*) FROM deliveries WHERE"
-                           " (CASE state WHEN 'delivering' THEN 'pending' ELSE state END) = s)"
-                           " FROM (SELECT 'pending' AS s UNION ALL SELECT 'delivered'"
-                           " UNION ALL SELECT 'dead')",
+                           "SELECT s, (SELECT count(*) FROM deliveries WHERE " API_STATE " = s)"
+                           " FROM (SELECT " SQL_PENDING " AS s UNION ALL SELECT " SQL_DELIVERED
+                           " UNION ALL SELECT " SQL_DEAD ")",
                            -1, &s, NULL) != SQLITE_OK)
         goto out;
     rc = buf_adds(out, "# HELP leadd_deliveries Webhook deliveries by state.\n"

@@ -217,7 +217,7 @@ static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *q
     bind_text(s, 16, dup[0] ? dup : NULL);
     j->flags = flags;
     sqlite3_bind_int64(s, 17, in->score);
-    bind_text(s, 18, in->grade ? in->grade : "cold");
+    bind_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD]);
     sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
     bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
     if ((r = step(s, NULL)))
@@ -316,7 +316,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     int r = SQLITE_OK;
     rfc3339_ms(ms, at);
     switch (j->op) {
-    case OP_PATCH:
+    case STORE_OP_PATCH:
         r = exec(st->wdb, "UPDATE leads SET status = ?2 WHERE id = ?1 AND erased_at IS NULL", "tt",
                  j->lead_id, j->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
@@ -325,11 +325,11 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
                      "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
                      j->note ? "tttt" : "tttn", j->lead_id, at, j->status, j->note);
         break;
-    case OP_ERASE:
+    case STORE_OP_ERASE:
         r = erase(st, j->lead_id, at, &found);
         *erased |= found;
         break;
-    case OP_RETRY:
+    case STORE_OP_RETRY:
         r = exec(st->wdb,
                  "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,"
                  " updated_ms = ?2 WHERE id = ?1 AND state = 'dead'",
@@ -347,7 +347,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         }
         *queued |= found;
         break;
-    case OP_RETAIN: {
+    case STORE_OP_RETAIN: {
         sqlite3_stmt *s = NULL;
         j->erased = 0;
         found = true;
@@ -368,7 +368,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         *erased |= j->erased > 0;
         break;
     }
-    case OP_LEAD: break;
+    case STORE_OP_LEAD: break;
     }
     if (r == SQLITE_OK && !found)
         j->rc = LEADD_ENOTFOUND;
@@ -390,7 +390,7 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     bool queued = false, erased = false;
     int r = run_stmt(st->begin);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
-        r = j->op == OP_LEAD ? apply_job(st, j, ms, &queued)
+        r = j->op == STORE_OP_LEAD ? apply_job(st, j, ms, &queued)
                              : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
         r = run_stmt(st->commit);
@@ -443,7 +443,7 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
     if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
         /* Retention erases exactly as DELETE /v1/leads/{id} does. */
         struct store_job j = {
-            .op = OP_RETAIN, .before_ms = ms - (uint64_t)st->retention_ms, .done = noop_done};
+            .op = STORE_OP_RETAIN, .before_ms = ms - (uint64_t)st->retention_ms, .done = noop_done};
         *last_retain = ms;
         if (run_batch(st, &j, 1) == 0 && j.erased)
             log_info("retention: erased %lld leads older than %lld days", j.erased,

@@ -106,6 +106,15 @@ char *str_dupn(const char *s, size_t n)
     return p;
 }
 
+int str_index(const char *v, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(v, names[i]))
+            return (int)i;
+    }
+    return -1;
+}
+
 void str_lower(char *s)
 {
     for (; *s; s++)
