@@ -12,17 +12,12 @@
 #include "leadd/common.h"
 #include "leadd/lead.h"
 #include "leadd/crypto.h"
+#include "leadd/net.h"
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
 
 /* A network prefix for trusted_proxies: an address with a prefix length. */
-struct cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int bits;
-};
-
 #define CONFIG_MAX_WEBHOOKS 32
 #define CONFIG_MAX_FIELDS 100 /* declared fields of one form */
 #define WEBHOOK_MAX_HEADERS 16
@@ -108,7 +103,5 @@ bool webhook_takes(const struct webhook *w, const char *form);
  * Compares SHA-256 digests in constant time. */
 bool config_key_ok(const struct config *cfg, const char *key, size_t len);
 
-/* cidr_match: whether the printable address ip lies in any of the prefixes. */
-bool cidr_match(const struct cidr *v, size_t n, const char *ip);
 
 #endif

@@ -108,54 +108,6 @@ static int set_listen(struct loader *ld, void *p, const char *val, long long min
     return set_str(ld, &c->listen, val, 0, 0);
 }
 
-static int parse_cidr(const char *s, size_t n, struct cidr *out)
-{
-    char tmp[64];
-    if (n >= sizeof(tmp))
-        return LEADD_EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *slash = strchr(tmp, '/');
-    long long bits = -1;
-    if (slash) {
-        *slash = '\0';
-        if (!parse_ll(slash + 1, strlen(slash + 1), &bits))
-            return LEADD_EINVAL;
-    }
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, tmp, out->addr) == 1)
-        out->family = AF_INET;
-    else if (inet_pton(AF_INET6, tmp, out->addr) == 1)
-        out->family = AF_INET6;
-    else
-        return LEADD_EINVAL;
-    int maxbits = out->family == AF_INET ? 32 : 128;
-    if (bits < 0)
-        bits = maxbits;
-    if (bits > maxbits)
-        return LEADD_EINVAL;
-    out->bits = (int)bits;
-    return 0;
-}
-
-bool cidr_match(const struct cidr *v, size_t n, const char *ip)
-{
-    struct cidr a;
-    if (!n || parse_cidr(ip, strlen(ip), &a))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].family != a.family)
-            continue;
-        int full = v[i].bits / 8, rest = v[i].bits % 8;
-        if (memcmp(v[i].addr, a.addr, (size_t)full))
-            continue;
-        if (rest && ((v[i].addr[full] ^ a.addr[full]) & (0xff << (8 - rest))))
-            continue;
-        return true;
-    }
-    return false;
-}
-
 static int set_proxies(struct loader *ld, void *p, const char *val, long long min, long long max)
 {
     struct config *c = p;
@@ -175,7 +127,7 @@ static int set_proxies(struct loader *ld, void *p, const char *val, long long mi
             return 0;
         }
         c->proxies = v;
-        if (parse_cidr(s, n, &v[c->nproxies])) {
+        if (cidr_parse(s, n, &v[c->nproxies])) {
             diag(ld, "trusted_proxies: '%.*s' is not an address or prefix like 10.0.0.0/8", (int)n,
                  s);
             return LEADD_EINVAL;

@@ -177,49 +177,53 @@ enum MHD_Result api_leads(struct req *r)
     return send_buf(r, 200, &b, store_list_leads(r->h->st, &f, &b));
 }
 
+static enum MHD_Result lead_not_found(struct req *r);
+
 static enum MHD_Result get_lead(struct req *r, int status)
 {
     struct buf b = BUF_INIT(16u << 20);
     int rc = store_get_lead(r->h->st, r->param, &b);
     if (rc == LEADD_ENOTFOUND) {
         buf_release(&b);
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        return lead_not_found(r);
     }
     return send_buf(r, status, &b, rc);
 }
 
-enum MHD_Result api_lead(struct req *r)
+static enum MHD_Result lead_not_found(struct req *r)
 {
-    if (!ulid_valid(r->param))
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
-    if (!strcmp(r->method, "PATCH")) {
-        buf_init(&r->body, (size_t)r->h->cfg->max_body_bytes);
-        r->started = true;
-        return MHD_YES; /* the body follows: api_patch_body */
-    }
-    if (!strcmp(r->method, "DELETE")) {
-        struct store_job job = {.op = STORE_OP_ERASE, .lead_id = r->param};
-        int rc = store_run(r->h->st, &job);
-        if (rc == LEADD_ENOTFOUND)
-            return problem(r, 404, "lead-not-found", "Lead not found", NULL);
-        if (rc)
-            return unavailable(r, rc);
-        log_info("erased lead %s on request", r->param);
-        return respond(r, 204, NULL, NULL, 0);
-    }
-    return get_lead(r, 200);
+    return problem(r, 404, "lead-not-found", "Lead not found", NULL);
 }
 
-enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size)
+enum MHD_Result api_get_lead(struct req *r)
 {
-    if (*size) {
-        if (!r->too_big && buf_add(&r->body, data, *size))
-            r->too_big = true;
-        *size = 0;
-        return MHD_YES;
-    }
-    if (r->too_big)
-        return problem(r, 413, "body-too-large", "Body too large", NULL);
+    return ulid_valid(r->param) ? get_lead(r, 200) : lead_not_found(r);
+}
+
+enum MHD_Result api_erase_lead(struct req *r)
+{
+    if (!ulid_valid(r->param))
+        return lead_not_found(r);
+    struct store_job job = {.op = STORE_OP_ERASE, .lead_id = r->param};
+    int rc = store_run(r->h->st, &job);
+    if (rc == LEADD_ENOTFOUND)
+        return lead_not_found(r);
+    if (rc)
+        return unavailable(r, rc);
+    log_info("erased lead %s on request", r->param);
+    return respond(r, 204, NULL, NULL, 0);
+}
+
+enum MHD_Result api_patch_begin(struct req *r)
+{
+    if (!ulid_valid(r->param))
+        return lead_not_found(r);
+    req_body_start(r, (size_t)r->h->cfg->max_body_bytes);
+    return MHD_YES;
+}
+
+enum MHD_Result api_patch_answer(struct req *r)
+{
     json_error_t je;
     json_t *root = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
     enum MHD_Result ret;
@@ -258,7 +262,7 @@ enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size)
     int rc = store_run(r->h->st, &job);
     json_decref(root);
     if (rc == LEADD_ENOTFOUND)
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
     return get_lead(r, 200);
@@ -464,17 +468,6 @@ enum MHD_Result api_export(struct req *r)
 
 /* ---- metrics: Prometheus text format ---- */
 
-static const char *route_name(int id)
-{
-    size_t n;
-    const struct http_route *rt = http_routes(&n);
-    for (size_t i = 0; i < n; i++) {
-        if (rt[i].id == id)
-            return rt[i].pattern;
-    }
-    return "unmatched";
-}
-
 enum MHD_Result api_metrics(struct req *r)
 {
     struct http *h = r->h;
@@ -491,7 +484,7 @@ enum MHD_Result api_metrics(struct req *r)
             if (rt == R_SUBMIT && s + HTTP_STATUS_MIN >= 400)
                 rejected += n;
             rc = buf_addf(&b, "leadd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          route_name(rt), s + HTTP_STATUS_MIN, (unsigned long long)n);
+                          route_pattern((enum route_id)rt), s + HTTP_STATUS_MIN, (unsigned long long)n);
         }
     }
     store_get_stats(h->st, &ss);

@@ -18,7 +18,7 @@
 #define HTTP_MAX_PATH_LOG 200
 #define HTTP_PREFLIGHT_MAX_AGE "86400"
 
-enum route {
+enum route_id {
     R_NONE,
     R_INDEX,
     R_THANKS,
@@ -40,6 +40,25 @@ enum route {
 #define HTTP_STATUS_SLOTS 500 /* 100..599 */
 
 struct deadlines;
+struct req;
+
+/* What a route needs before its handler runs, besides its role. */
+enum route_flag {
+    ROUTE_BODY = 1u << 0, /* takes a body: begin(), the body up to its cap, then answer() */
+};
+typedef enum MHD_Result (*route_fn)(struct req *r);
+/* A route with its behaviour (server.c's table): what tests and the spec see,
+ * its metrics slot, its flags and handlers. */
+struct route {
+    struct http_route pub;
+    enum route_id id;
+    unsigned flags;
+    route_fn begin;  /* ROUTE_BODY: on the headers; may answer at once, else req_body_start() */
+    route_fn answer; /* the whole request (and body) is in */
+    route_fn resume; /* a request its handler suspended is woken */
+};
+/* route_pattern: the pattern of a metrics slot, for labels. */
+const char *route_pattern(enum route_id id);
 
 struct http {
     struct MHD_Daemon *d;
@@ -64,8 +83,8 @@ struct header {
 struct req {
     struct http *h;
     struct MHD_Connection *conn;
-    enum route route;
-    const struct http_route *rt; /* found on the first callback; NULL: 404 or 405 */
+    enum route_id route;
+    const struct route *rt; /* found on the first callback; NULL: 404 or 405 */
     char allow[128];             /* for a 405: the methods the path takes */
     char param[ULID_LEN + 8];    /* the {id} of the path, when it has one */
     uint64_t t0_us;
@@ -83,8 +102,8 @@ struct req {
     char boundary[BODY_MAX_BOUNDARY + 1];
     struct buf body;
     bool too_big;
-    bool started; /* the body phase began */
-    char ip[64];
+    bool started; /* the body phase began: body holds what came, up to its cap */
+    char ip[NET_MAX_ADDR];
     struct submission sub;
     struct lead lead;
     struct lead_record rec; /* the lead's JSON parts, for the writer */
@@ -109,10 +128,16 @@ enum MHD_Result problem(struct req *r, int status, const char *slug, const char 
 /* problem_fields: the 422 answer that lists every field error. */
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
 
+/* req_body_start: a begin() handler takes the body, up to cap bytes (past it
+ * the request is answered 413 without its answer() running). */
+void req_body_start(struct req *r, size_t cap);
+
 /* api.c: the query API; each answers a whole request. */
 enum MHD_Result api_leads(struct req *r);
-enum MHD_Result api_lead(struct req *r);
-enum MHD_Result api_patch_body(struct req *r, const char *data, size_t *size);
+enum MHD_Result api_get_lead(struct req *r);
+enum MHD_Result api_patch_begin(struct req *r);
+enum MHD_Result api_patch_answer(struct req *r);
+enum MHD_Result api_erase_lead(struct req *r);
 enum MHD_Result api_stats(struct req *r);
 enum MHD_Result api_forms(struct req *r);
 enum MHD_Result api_deliveries(struct req *r);
@@ -122,10 +147,13 @@ enum MHD_Result api_metrics(struct req *r);
 /* query_arg: a query-string parameter, or NULL. */
 const char *query_arg(struct req *r, const char *name);
 
-/* submit.c */
+/* submit.c: submissions. begin: the form, origin, rate limit, type, size and
+ * Idempotency-Key, before the body; answer: parse, validate, score, hand to
+ * the writer and suspend; resume: answer once the writer has committed. */
 enum MHD_Result submit_begin(struct req *r);
-enum MHD_Result submit_data(struct req *r, const char *data, size_t *size);
-enum MHD_Result submit_finish(struct req *r);
+enum MHD_Result submit_answer(struct req *r);
+enum MHD_Result submit_resume(struct req *r);
+enum MHD_Result submit_preflight(struct req *r); /* OPTIONS: CORS */
 void submit_release(struct req *r);
 
 /* pages.c */
@@ -134,8 +162,8 @@ enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
- * is a trusted proxy. */
-void client_ip(struct req *r, char out[64]);
+ * is a trusted proxy (net_forwarded_client). */
+void client_ip(struct req *r, char out[NET_MAX_ADDR]);
 
 /* deadline.c: request_timeout_s. deadlines_notify is libmicrohttpd's
  * connection callback (cls: the struct deadlines). deadlines_lift: the whole

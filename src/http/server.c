@@ -1,5 +1,6 @@
-/* server.c: the libmicrohttpd daemon, routing, per-request state, responses
- * and the access log. */
+/* server.c: the libmicrohttpd daemon, the route table and the one place
+ * every request passes through before its handler, per-request state and
+ * the access log. Answers are built in response.c. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,200 +15,86 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-const char *header_in(struct req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-void req_header(struct req *r, const char *name, const char *fmt, ...)
-{
-    if (r->nout == HTTP_MAX_HEADERS_OUT)
-        return;
-    struct header *h = &r->out[r->nout++];
-    h->name = name;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(h->value, sizeof(h->value), fmt, ap);
-    va_end(ap);
-}
-
-static enum MHD_Result queue(struct req *r, int status, const char *ctype,
-                             struct MHD_Response *resp)
-{
-    if (!resp)
-        return MHD_NO; /* out of memory: MHD closes the connection */
-    if (ctype)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (r->origin[0]) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
-        MHD_add_response_header(resp, "Vary", "Origin");
-    }
-    for (size_t i = 0; i < r->nout; i++)
-        MHD_add_response_header(resp, r->out[i].name, r->out[i].value);
-    r->status = status;
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body, size_t len)
-{
-    struct MHD_Response *resp =
-        body ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
-             : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        free(body);
-    return queue(r, status, ctype, resp);
-}
-
-enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body)
-{
-    return queue(
-        r, status, ctype,
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT));
-}
-
-static const char PROBLEM_JSON[] = "application/problem+json";
-
-/* The fixed answer when even building an error fails: no allocation needed. */
-static enum MHD_Result out_of_memory(struct req *r)
-{
-    r->nout = 0;
-    req_header(r, "Retry-After", "1");
-    return respond_static(r, 503, PROBLEM_JSON,
-                          "{\"type\":\"urn:leadd:problem:unavailable\",\"title\":\"Service "
-                          "unavailable\",\"status\":503}");
-}
-
-static int problem_head(struct buf *b, int status, const char *slug, const char *title)
-{
-    int rc = buf_adds(b, "{\"type\":\"urn:leadd:problem:");
-    if (!rc)
-        rc = buf_adds(b, slug);
-    if (!rc)
-        rc = buf_adds(b, "\",\"title\":");
-    if (!rc)
-        rc = jw_str(b, title);
-    if (!rc)
-        rc = buf_addf(b, ",\"status\":%d", status);
-    return rc;
-}
-
-enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
-                        const char *detail)
-{
-    struct buf b = BUF_INIT(4096);
-    int rc = problem_head(&b, status, slug, title);
-    if (!rc && detail) {
-        rc = buf_adds(&b, ",\"detail\":");
-        if (!rc)
-            rc = jw_str(&b, detail);
-    }
-    if (!rc)
-        rc = buf_addc(&b, '}');
-    if (rc) {
-        buf_release(&b);
-        return out_of_memory(r);
-    }
-    size_t len = b.len;
-    return respond(r, status, PROBLEM_JSON, buf_detach(&b), len);
-}
-
-enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
-{
-    struct buf b = BUF_INIT(64 * 1024);
-    int rc = problem_head(&b, 422, "invalid-fields", "Some fields are not valid");
-    if (!rc)
-        rc = buf_adds(&b, ",\"errors\":[");
-    for (size_t i = 0; !rc && i < e->n; i++) {
-        rc = buf_adds(&b, i ? ",{\"field\":" : "{\"field\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].field);
-        if (!rc)
-            rc = buf_adds(&b, ",\"code\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].code);
-        if (!rc)
-            rc = buf_adds(&b, ",\"message\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].message);
-        if (!rc)
-            rc = buf_addc(&b, '}');
-    }
-    if (!rc)
-        rc = buf_adds(&b, "]}");
-    if (rc) {
-        buf_release(&b);
-        return out_of_memory(r);
-    }
-    size_t len = b.len;
-    return respond(r, 422, PROBLEM_JSON, buf_detach(&b), len);
-}
-
-void client_ip(struct req *r, char out[64])
+void client_ip(struct req *r, char out[NET_MAX_ADDR])
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 64);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 64);
-    const struct config *cfg = r->h->cfg;
-    const char *xff = header_in(r, "X-Forwarded-For");
-    if (!xff || !cfg->nproxies || !cidr_match(cfg->proxies, cfg->nproxies, out))
-        return;
-    /* Walk from the right: the first address that is not one of our proxies
-     * is the client; anything left of it could be forged by that client. */
-    const char *end = xff + strlen(xff);
-    while (end > xff) {
-        const char *start = end;
-        while (start > xff && start[-1] != ',')
-            start--;
-        const char *a = start;
-        size_t n = (size_t)(end - start);
-        str_trim(&a, &n);
-        char cand[64];
-        if (n && n < sizeof(cand)) {
-            memcpy(cand, a, n);
-            cand[n] = '\0';
-            unsigned char tmp[16];
-            if (inet_pton(AF_INET, cand, tmp) != 1 && inet_pton(AF_INET6, cand, tmp) != 1)
-                return; /* garbage: keep the peer's address */
-            memcpy(out, cand, n + 1);
-            if (!cidr_match(cfg->proxies, cfg->nproxies, cand))
-                return;
-        }
-        end = start > xff ? start - 1 : xff;
+    char peer[NET_MAX_ADDR] = "";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
     }
+    const struct config *cfg = r->h->cfg;
+    net_forwarded_client(peer, header_in(r, "X-Forwarded-For"), cfg->proxies, cfg->nproxies, out);
 }
 
-static const struct http_route ROUTES[] = {
-    {"GET", "/", R_INDEX, false},
-    {"GET", "/thanks", R_THANKS, false},
-    {"GET", "/healthz", R_HEALTHZ, false},
-    {"GET", "/readyz", R_READYZ, false},
-    {"POST", "/v1/forms/{form}/submissions", R_SUBMIT, false},
-    {"OPTIONS", "/v1/forms/{form}/submissions", R_SUBMIT, false},
-    {"GET", "/v1/leads", R_LEADS, true},
-    {"GET", "/v1/leads/export", R_EXPORT, true},
-    {"GET", "/v1/leads/{id}", R_LEAD, true},
-    {"PATCH", "/v1/leads/{id}", R_LEAD, true},
-    {"DELETE", "/v1/leads/{id}", R_LEAD, true},
-    {"GET", "/v1/stats", R_STATS, true},
-    {"GET", "/v1/forms", R_FORMS, true},
-    {"GET", "/v1/deliveries", R_DELIVERIES, true},
-    {"POST", "/v1/deliveries/{id}/retry", R_RETRY, true},
-    {"GET", "/metrics", R_METRICS, true},
-};
-
-const struct http_route *http_routes(size_t *n)
+static enum MHD_Result answer_healthz(struct req *r)
 {
-    *n = LEADD_ARRAY_LEN(ROUTES);
-    return ROUTES;
+    return respond_static(r, 200, "application/json", "{\"status\":\"ok\"}");
+}
+
+static enum MHD_Result answer_readyz(struct req *r)
+{
+    if (store_writable(r->h->st))
+        return respond_static(r, 200, "application/json", "{\"status\":\"ready\"}");
+    req_header(r, "Retry-After", "5");
+    return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
+}
+
+#define PUBLIC HTTP_ROLE_PUBLIC
+#define VIEWER HTTP_ROLE_VIEWER
+#define SALES HTTP_ROLE_SALES
+#define ADMIN HTTP_ROLE_ADMIN
+/* Every route, with what it needs before its handler runs: the role (checked
+ * in one place, gate()), whether it takes a body (begin() sees the headers
+ * first and may refuse the body; the body is then read up to the cap that
+ * begin() set, and answer() runs once it is all in), and how a request its
+ * handler suspended is answered when woken (resume()). */
+static const struct route ROUTES[] = {
+    {{"GET", "/", PUBLIC}, R_INDEX, 0, NULL, page_index, NULL},
+    {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
+    {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
+    {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
+    {{"POST", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, ROUTE_BODY, submit_begin,
+     submit_answer, submit_resume},
+    {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, 0, NULL, submit_preflight, NULL},
+    {{"GET", "/v1/leads", VIEWER}, R_LEADS, 0, NULL, api_leads, NULL},
+    {{"GET", "/v1/leads/export", VIEWER}, R_EXPORT, 0, NULL, api_export, NULL},
+    {{"GET", "/v1/leads/{id}", VIEWER}, R_LEAD, 0, NULL, api_get_lead, NULL},
+    {{"PATCH", "/v1/leads/{id}", SALES}, R_LEAD, ROUTE_BODY, api_patch_begin, api_patch_answer,
+     NULL},
+    {{"DELETE", "/v1/leads/{id}", ADMIN}, R_LEAD, 0, NULL, api_erase_lead, NULL},
+    {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
+    {{"GET", "/v1/forms", VIEWER}, R_FORMS, 0, NULL, api_forms, NULL},
+    {{"GET", "/v1/deliveries", VIEWER}, R_DELIVERIES, 0, NULL, api_deliveries, NULL},
+    {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
+    {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},
+};
+#undef PUBLIC
+#undef VIEWER
+#undef SALES
+#undef ADMIN
+
+size_t http_route_count(void)
+{
+    return LEADD_ARRAY_LEN(ROUTES);
+}
+
+const struct http_route *http_route_at(size_t i)
+{
+    return i < LEADD_ARRAY_LEN(ROUTES) ? &ROUTES[i].pub : NULL;
+}
+
+const char *route_pattern(enum route_id id)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(ROUTES); i++) {
+        if (ROUTES[i].id == id)
+            return ROUTES[i].pub.pattern;
+    }
+    return "unmatched";
 }
 
 /* Whether path matches pattern, segment by segment; a {name} segment matches
@@ -235,19 +122,19 @@ static bool path_match(const char *pattern, const char *path, char *param, size_
  * (/v1/leads/export is not a lead id): the templated patterns are tried only
  * when no concrete one matches the path. When the path is known but not the
  * method, NULL with *allow listing the methods the path takes. */
-static const struct http_route *route_find(const char *method, const char *path, char *param,
-                                           size_t cap, char *allow, size_t allow_cap)
+static const struct route *route_find(const char *method, const char *path, char *param,
+                                      size_t cap, char *allow, size_t allow_cap)
 {
     allow[0] = '\0';
     bool head = !strcmp(method, "HEAD");
     for (int templated = 0; templated < 2 && !allow[0]; templated++) {
         for (size_t i = 0; i < LEADD_ARRAY_LEN(ROUTES); i++) {
-            const struct http_route *rt = &ROUTES[i];
+            const struct http_route *rt = &ROUTES[i].pub;
             if ((strchr(rt->pattern, '{') != NULL) != templated ||
                 !path_match(rt->pattern, path, param, cap))
                 continue;
             if (!strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET")))
-                return rt;
+                return &ROUTES[i];
             size_t n = strlen(allow);
             snprintf(allow + n, allow_cap - n, "%s%s%s", n ? ", " : "", rt->method,
                      strcmp(rt->method, "GET") ? "" : ", HEAD");
@@ -256,56 +143,44 @@ static const struct http_route *route_find(const char *method, const char *path,
     return NULL;
 }
 
-static bool authorized(struct req *r)
+/* The role of whoever sent the request: an API key is an admin's. */
+static enum http_role caller_role(struct req *r)
 {
     const char *h = header_in(r, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7))
-        return false;
+        return HTTP_ROLE_PUBLIC;
     const char *k = h + 7;
     size_t n = strlen(k);
     str_trim(&k, &n);
-    return n > 0 && config_key_ok(r->h->cfg, k, n);
+    return n > 0 && config_key_ok(r->h->cfg, k, n) ? HTTP_ROLE_ADMIN : HTTP_ROLE_PUBLIC;
 }
 
-/* Answers a request whose route was found on its first callback. */
-static enum MHD_Result dispatch(struct req *r)
+/* What every route needs before its handler: the path known, the method
+ * taken, the caller's role enough. Answers and returns false when not. */
+static bool gate(struct req *r, enum MHD_Result *ret)
 {
-    const struct http_route *rt = r->rt;
+    const struct route *rt = r->rt;
     if (!rt) {
         if (r->allow[0]) {
             req_header(r, "Allow", "%s", r->allow);
-            return problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+            *ret = problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+        } else {
+            *ret = problem(r, 404, "not-found", "Not found", NULL);
         }
-        return problem(r, 404, "not-found", "Not found", NULL);
+        return false;
     }
-    r->route = (enum route)rt->id;
-    if (rt->auth && !authorized(r)) {
+    if (rt->pub.role != HTTP_ROLE_PUBLIC && caller_role(r) < rt->pub.role) {
         req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
-        return problem(r, 401, "unauthorized", "Unauthorized",
-                       "send Authorization: Bearer <api key>");
+        *ret = problem(r, 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <api key>");
+        return false;
     }
-    switch (r->route) {
-    case R_INDEX: return page_index(r);
-    case R_THANKS: return page_thanks(r);
-    case R_HEALTHZ: return respond_static(r, 200, "application/json", "{\"status\":\"ok\"}");
-    case R_READYZ:
-        if (store_writable(r->h->st))
-            return respond_static(r, 200, "application/json", "{\"status\":\"ready\"}");
-        req_header(r, "Retry-After", "5");
-        return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
-    case R_SUBMIT: return submit_begin(r); /* OPTIONS: the preflight */
-    case R_LEADS: return api_leads(r);
-    case R_EXPORT: return api_export(r);
-    case R_LEAD: return api_lead(r);
-    case R_STATS: return api_stats(r);
-    case R_FORMS: return api_forms(r);
-    case R_DELIVERIES: return api_deliveries(r);
-    case R_RETRY: return api_retry(r);
-    case R_METRICS: return api_metrics(r);
-    case R_NONE:
-    case R_COUNT: break;
-    }
-    return problem(r, 404, "not-found", "Not found", NULL);
+    return true;
+}
+
+void req_body_start(struct req *r, size_t cap)
+{
+    buf_init(&r->body, cap);
+    r->started = true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -314,6 +189,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct http *h = cls;
     struct req *r = *req_cls;
+    enum MHD_Result ret = MHD_YES;
     (void)version;
     if (!r) {
         if (!(r = calloc(1, sizeof(*r))))
@@ -326,33 +202,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof(r->method), "%s", method);
         /* Only the path is logged: a query string may carry personal data. */
         snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(url, "?"), url);
+        r->rt = route_find(r->method, r->path, r->param, sizeof(r->param), r->allow,
+                           sizeof(r->allow));
+        r->route = r->rt ? r->rt->id : R_NONE;
         /* Answering now would make libmicrohttpd close the connection (it takes
          * an early answer as refusing the body), so most requests are answered
-         * on the last callback. A submission is the exception: refusing a body
-         * that is too large, of the wrong type, from a refused origin or over
-         * the rate limit, without reading it, is the point. */
-        const struct http_route *rt = r->rt =
-            route_find(r->method, r->path, r->param, sizeof(r->param), r->allow, sizeof(r->allow));
-        bool takes_body = rt && ((rt->id == R_SUBMIT && !strcmp(rt->method, "POST")) ||
-                                 (rt->id == R_LEAD && !strcmp(rt->method, "PATCH")));
-        return takes_body ? dispatch(r) : MHD_YES;
+         * on the last callback. A route that takes a body is the exception:
+         * refusing a body that is too large, of the wrong type, from a refused
+         * origin or caller, without reading it, is the point. */
+        if (r->rt && (r->rt->flags & ROUTE_BODY) && gate(r, &ret))
+            ret = r->rt->begin(r);
+        return ret;
     }
     if (!*upload_size)
         deadlines_lift(conn); /* the whole request is in: leadd's time now */
-    if (r->route == R_SUBMIT && r->started) {
-        if (*upload_size)
-            return submit_data(r, upload, upload_size);
-        return submit_finish(r);
-    }
-    if (r->route == R_LEAD && r->started) {
-        return api_patch_body(r, upload, upload_size);
-    }
+    if (r->suspended)
+        return r->rt->resume(r);
     if (*upload_size) {
-        /* A body on a request that takes none: read and dropped. */
+        /* Past the cap the rest is read and dropped: memory stays bounded and
+         * the client still gets its 413 on a connection MHD can keep. A body
+         * on a request that takes none is dropped too. */
+        if (r->started && !r->too_big && buf_add(&r->body, upload, *upload_size))
+            r->too_big = true;
         *upload_size = 0;
         return MHD_YES;
     }
-    return dispatch(r);
+    if (r->status)
+        return MHD_YES; /* answered on the first callback */
+    if (r->started)
+        return r->too_big ? problem(r, 413, "body-too-large", "Body too large", NULL)
+                          : r->rt->answer(r);
+    return gate(r, &ret) ? r->rt->answer(r) : ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

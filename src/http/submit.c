@@ -50,8 +50,31 @@ static double accept_q(const char *accept, const char *type)
     return best;
 }
 
-static enum MHD_Result preflight(struct req *r)
+/* The form of the path and the request's Origin: false, answered, when the
+ * form is unknown or the origin refused. */
+static bool form_and_origin(struct req *r, enum MHD_Result *ret)
 {
+    if (!(r->form = config_form(r->h->cfg, r->param, strlen(r->param)))) {
+        *ret = problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
+        return false;
+    }
+    const char *origin = header_in(r, "Origin");
+    if (origin) {
+        if (!form_origin_allowed(r->form, origin, strlen(origin))) {
+            *ret = problem(r, 403, "origin-not-allowed", "Origin not allowed",
+                           "this form does not accept submissions from that origin");
+            return false;
+        }
+        snprintf(r->origin, sizeof(r->origin), "%s", origin);
+    }
+    return true;
+}
+
+enum MHD_Result submit_preflight(struct req *r)
+{
+    enum MHD_Result ret;
+    if (!form_and_origin(r, &ret))
+        return ret;
     req_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
     req_header(r, "Access-Control-Allow-Headers", "Content-Type, Idempotency-Key");
     req_header(r, "Access-Control-Max-Age", HTTP_PREFLIGHT_MAX_AGE);
@@ -61,19 +84,9 @@ static enum MHD_Result preflight(struct req *r)
 enum MHD_Result submit_begin(struct req *r)
 {
     const struct config *cfg = r->h->cfg;
-    bool post = !strcmp(r->method, "POST");
-    if (!(r->form = config_form(cfg, r->param, strlen(r->param))))
-        return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
-
-    const char *origin = header_in(r, "Origin");
-    if (origin) {
-        if (!form_origin_allowed(r->form, origin, strlen(origin)))
-            return problem(r, 403, "origin-not-allowed", "Origin not allowed",
-                           "this form does not accept submissions from that origin");
-        snprintf(r->origin, sizeof(r->origin), "%s", origin);
-    }
-    if (!post)
-        return preflight(r);
+    enum MHD_Result ret;
+    if (!form_and_origin(r, &ret))
+        return ret;
 
     client_ip(r, r->ip);
     long long retry;
@@ -108,18 +121,7 @@ enum MHD_Result submit_begin(struct req *r)
         if (!(r->idem_key = strdup(key)))
             return MHD_NO;
     }
-    buf_init(&r->body, (size_t)cfg->max_body_bytes);
-    r->started = true;
-    return MHD_YES;
-}
-
-enum MHD_Result submit_data(struct req *r, const char *data, size_t *size)
-{
-    /* Past the cap, the rest is read and dropped: memory stays bounded and the
-     * client still gets its 413 on a connection MHD can keep. */
-    if (r->started && !r->too_big && buf_add(&r->body, data, *size))
-        r->too_big = true;
-    *size = 0;
+    req_body_start(r, (size_t)cfg->max_body_bytes);
     return MHD_YES;
 }
 
@@ -248,17 +250,17 @@ static int prepare_job(struct req *r)
     return 0;
 }
 
-enum MHD_Result submit_finish(struct req *r)
+enum MHD_Result submit_resume(struct req *r)
+{
+    if (!atomic_load(&r->job_done))
+        return MHD_YES; /* a spurious wake-up: keep waiting */
+    return answer_stored(r);
+}
+
+enum MHD_Result submit_answer(struct req *r)
 {
     char err[256];
     int rc;
-    if (r->suspended) {
-        if (!atomic_load(&r->job_done))
-            return MHD_YES; /* a spurious wake-up: keep waiting */
-        return answer_stored(r);
-    }
-    if (r->too_big)
-        return problem(r, 413, "body-too-large", "Body too large", NULL);
     struct submission *s = &r->sub;
     if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_attr, s) < 0)
         return MHD_NO;

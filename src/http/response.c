@@ -1,0 +1,140 @@
+/* response.c: how leadd answers: headers, whole bodies, RFC 9457 problems,
+ * and the fixed answer when even building an error fails. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+
+const char *header_in(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void req_header(struct req *r, const char *name, const char *fmt, ...)
+{
+    if (r->nout == HTTP_MAX_HEADERS_OUT)
+        return;
+    struct header *h = &r->out[r->nout++];
+    h->name = name;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->value, sizeof(h->value), fmt, ap);
+    va_end(ap);
+}
+
+static enum MHD_Result queue(struct req *r, int status, const char *ctype,
+                             struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO; /* out of memory: MHD closes the connection */
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (r->origin[0]) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    for (size_t i = 0; i < r->nout; i++)
+        MHD_add_response_header(resp, r->out[i].name, r->out[i].value);
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        body ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
+             : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        free(body);
+    return queue(r, status, ctype, resp);
+}
+
+enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body)
+{
+    return queue(
+        r, status, ctype,
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT));
+}
+
+static const char PROBLEM_JSON[] = "application/problem+json";
+
+/* The fixed answer when even building an error fails: no allocation needed. */
+static enum MHD_Result out_of_memory(struct req *r)
+{
+    r->nout = 0;
+    req_header(r, "Retry-After", "1");
+    return respond_static(r, 503, PROBLEM_JSON,
+                          "{\"type\":\"urn:leadd:problem:unavailable\",\"title\":\"Service "
+                          "unavailable\",\"status\":503}");
+}
+
+static int problem_head(struct buf *b, int status, const char *slug, const char *title)
+{
+    int rc = buf_adds(b, "{\"type\":\"urn:leadd:problem:");
+    if (!rc)
+        rc = buf_adds(b, slug);
+    if (!rc)
+        rc = buf_adds(b, "\",\"title\":");
+    if (!rc)
+        rc = jw_str(b, title);
+    if (!rc)
+        rc = buf_addf(b, ",\"status\":%d", status);
+    return rc;
+}
+
+enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
+                        const char *detail)
+{
+    struct buf b = BUF_INIT(4096);
+    int rc = problem_head(&b, status, slug, title);
+    if (!rc && detail) {
+        rc = buf_adds(&b, ",\"detail\":");
+        if (!rc)
+            rc = jw_str(&b, detail);
+    }
+    if (!rc)
+        rc = buf_addc(&b, '}');
+    if (rc) {
+        buf_release(&b);
+        return out_of_memory(r);
+    }
+    size_t len = b.len;
+    return respond(r, status, PROBLEM_JSON, buf_detach(&b), len);
+}
+
+enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
+{
+    struct buf b = BUF_INIT(64 * 1024);
+    int rc = problem_head(&b, 422, "invalid-fields", "Some fields are not valid");
+    if (!rc)
+        rc = buf_adds(&b, ",\"errors\":[");
+    for (size_t i = 0; !rc && i < e->n; i++) {
+        rc = buf_adds(&b, i ? ",{\"field\":" : "{\"field\":");
+        if (!rc)
+            rc = jw_str(&b, e->v[i].field);
+        if (!rc)
+            rc = buf_adds(&b, ",\"code\":");
+        if (!rc)
+            rc = jw_str(&b, e->v[i].code);
+        if (!rc)
+            rc = buf_adds(&b, ",\"message\":");
+        if (!rc)
+            rc = jw_str(&b, e->v[i].message);
+        if (!rc)
+            rc = buf_addc(&b, '}');
+    }
+    if (!rc)
+        rc = buf_adds(&b, "]}");
+    if (rc) {
+        buf_release(&b);
+        return out_of_memory(r);
+    }
+    size_t len = b.len;
+    return respond(r, 422, PROBLEM_JSON, buf_detach(&b), len);
+}
+
