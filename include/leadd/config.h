@@ -103,5 +103,4 @@ bool webhook_takes(const struct webhook *w, const char *form);
  * Compares SHA-256 digests in constant time. */
 bool config_key_ok(const struct config *cfg, const char *key, size_t len);
 
-
 #endif

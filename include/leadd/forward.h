@@ -48,8 +48,9 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
 
 /* webhook_sign: the Standard Webhooks signature "v1,<base64 HMAC-SHA256 of
  * id.timestamp.body>" into out; LEADD_ENOMEM when libcrypto fails. */
-LEADD_MUST_CHECK int webhook_sign(const unsigned char *key, size_t keylen, const char *id, long long timestamp,
-                  const char *body, size_t len, char out[FORWARD_SIG_LEN]);
+LEADD_MUST_CHECK int webhook_sign(const unsigned char *key, size_t keylen, const char *id,
+                                  long long timestamp, const char *body, size_t len,
+                                  char out[FORWARD_SIG_LEN]);
 
 enum outcome { OUTCOME_DELIVERED, OUTCOME_RETRY, OUTCOME_DEAD };
 /* forward_classify: the outcome of one attempt: transport_ok is false for

@@ -1,9 +1,10 @@
 /* jsonw.h: a small JSON writer over struct buf. Fast enough for export
  * streaming, and free of libraries so lead/ and store/ can use it.
  *
- * Every function appends to the buffer and returns 0 or a LEADD_E* code (the
- * buffer's cap reached, or ENOMEM). Strings are escaped per RFC 8259; bytes
- * that are not valid UTF-8 are written as U+FFFD. */
+ * Every function appends to the buffer and returns buf_error(b) (the
+ * buffer's cap reached, or ENOMEM; sticky: check once at the end). Strings
+ * are escaped per RFC 8259; bytes that are not valid UTF-8 are written as
+ * U+FFFD. */
 #ifndef LEADD_JSONW_H
 #define LEADD_JSONW_H
 
@@ -13,13 +14,13 @@
 #include "leadd/buf.h"
 
 /* jw_str: a quoted, escaped JSON string; NULL writes null. */
-LEADD_MUST_CHECK int jw_str(struct buf *b, const char *s);
-LEADD_MUST_CHECK int jw_strn(struct buf *b, const char *s, size_t n);
+int jw_str(struct buf *b, const char *s);
+int jw_strn(struct buf *b, const char *s, size_t n);
 /* jw_key: `"key":`, preceded by a comma unless `first`. */
-LEADD_MUST_CHECK int jw_key(struct buf *b, const char *key, bool first);
+int jw_key(struct buf *b, const char *key, bool first);
 /* jw_int, jw_num, jw_bool: scalar values. A non-finite double writes null. */
-LEADD_MUST_CHECK int jw_int(struct buf *b, long long v);
-LEADD_MUST_CHECK int jw_num(struct buf *b, double v);
-LEADD_MUST_CHECK int jw_bool(struct buf *b, bool v);
+int jw_int(struct buf *b, long long v);
+int jw_num(struct buf *b, double v);
+int jw_bool(struct buf *b, bool v);
 
 #endif

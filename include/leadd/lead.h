@@ -196,9 +196,20 @@ struct lead {
     size_t nreasons;
 };
 
+/* Why a field was refused: the "code" of a 422's errors. */
+enum field_code {
+    FIELD_REQUIRED,
+    FIELD_INVALID,
+    FIELD_TOO_LONG,
+    FIELD_TOO_SHORT,
+    FIELD_OUT_OF_RANGE,
+    FIELD_CODE_COUNT
+};
+extern const char *const field_code_names[FIELD_CODE_COUNT];
+
 struct field_error {
     char field[LEAD_MAX_NAME_LEN + 1];
-    const char *code; /* required, invalid, too_long, too_short, out_of_range */
+    const char *code; /* a field_code_names[] entry */
     char message[160];
 };
 
@@ -206,6 +217,10 @@ struct lead_errors {
     struct field_error v[LEAD_MAX_ERRORS];
     size_t n;
 };
+
+/* lead_error_add: appends one field error (dropped past LEAD_MAX_ERRORS). */
+void lead_error_add(struct lead_errors *e, const char *field, enum field_code code,
+                    const char *message);
 
 /* lead_build: validates and normalises submission s against form f.
  * disposable_default is consulted when the form names no list of its own.
@@ -220,19 +235,22 @@ const char *lead_email(const struct lead *l);
 /* lead_value: the value of declared field `name`, or NULL when absent. */
 const struct value *lead_value(const struct lead *l, const char *name);
 
-/* Serialisers for the store: each appends one JSON value to b. */
-LEADD_MUST_CHECK int lead_fields_json(const struct lead *l, struct buf *b);
-LEADD_MUST_CHECK int lead_extra_json(const struct lead *l, struct buf *b);
-LEADD_MUST_CHECK int lead_attr_json(const struct lead *l, struct buf *b);
-LEADD_MUST_CHECK int lead_client_json(const struct lead *l, struct buf *b);
-LEADD_MUST_CHECK int lead_flags_json(unsigned flags, struct buf *b);
-LEADD_MUST_CHECK int lead_reasons_json(const struct lead *l, struct buf *b);
+/* Serialisers for the store: each appends one JSON value to b and returns
+ * buf_error(b) (sticky: a builder may check once at its end). */
+int lead_fields_json(const struct lead *l, struct buf *b);
+int lead_extra_json(const struct lead *l, struct buf *b);
+int lead_attr_json(const struct lead *l, struct buf *b);
+int lead_client_json(const struct lead *l, struct buf *b);
+int lead_flags_json(unsigned flags, struct buf *b);
+int lead_reasons_json(const struct lead *l, struct buf *b);
 
 /* Normalisers, exposed for unit tests. Each takes trimmed text and writes the
- * normal form into out (caller frees *out) or returns an error code string. */
-const char *norm_email(const char *s, size_t n, char **out);
-const char *norm_phone(const char *s, size_t n, char **out);
-const char *norm_url(const char *s, size_t n, char **out);
+ * normal form into *out (the caller frees it), returning 0; or returns
+ * LEADD_EINVAL (not a valid value), LEADD_ETOOBIG (too long) or LEADD_ENOMEM,
+ * with *out NULL. */
+LEADD_MUST_CHECK int norm_email(const char *s, size_t n, char **out);
+LEADD_MUST_CHECK int norm_phone(const char *s, size_t n, char **out);
+LEADD_MUST_CHECK int norm_url(const char *s, size_t n, char **out);
 /* norm_truth: 1 for true words, 0 for false words, -1 otherwise. */
 int norm_truth(const char *s, size_t n);
 /* domain_listed: whether the email's domain, or a parent of it, is in set. */

@@ -60,35 +60,59 @@ struct store_lead {
     size_t ndeliveries;
 };
 
-/* What a job asks the writer to do. */
+/* What a job asks the writer to do; each has its own job type below. */
 enum store_op {
-    STORE_OP_LEAD = 0, /* insert in.lead (a submission) */
-    STORE_OP_PATCH,    /* set status, append history: id, status, note */
-    STORE_OP_ERASE,    /* erase personal data: id */
-    STORE_OP_RETRY,    /* re-queue a dead delivery: delivery_id */
-    STORE_OP_RETAIN,   /* erase every lead created before before_ms; count in erased */
+    STORE_OP_LEAD,   /* struct store_lead_job: insert a submission */
+    STORE_OP_PATCH,  /* struct store_patch_job: set status, append history */
+    STORE_OP_ERASE,  /* struct store_erase_job: erase one lead's personal data */
+    STORE_OP_RETRY,  /* struct store_retry_job: re-queue a dead delivery */
+    STORE_OP_RETAIN, /* struct store_retain_job: erase leads created before a time */
 };
 
+/* The header every job starts with (after libuv's UV_REQ_FIELDS): each job
+ * type below embeds it as its first member, named job, and the writer finds
+ * the payload from op. */
 struct store_job {
     enum store_op op;
-    struct store_lead in;
-    /* admin operations */
-    const char *lead_id;
-    const char *status, *note;
-    long long delivery_id;
-    uint64_t before_ms;
-    long long erased;
-    /* results, valid when done() is called */
-    int rc;            /* 0, LEADD_ECONFLICT (key reused), LEADD_EFULL, LEADD_EDB */
-    bool replayed;     /* an earlier submission with this key: nothing stored */
-    unsigned flags;    /* the flags stored (the writer adds duplicate) */
-    int replay_status; /* its HTTP status */
-    char id[ULID_LEN + 1];
+    /* result, valid when done() is called: 0, LEADD_ENOTFOUND, LEADD_ECONFLICT,
+     * LEADD_EFULL or LEADD_EDB */
+    int rc;
     /* done: called once, on the writer thread, after the commit. The writer
      * does not touch the job after calling it. */
     void (*done)(struct store_job *job, void *arg);
     void *arg;
     struct store_job *next; /* private to the store */
+};
+
+struct store_lead_job {
+    struct store_job job;
+    struct store_lead in;
+    /* results */
+    bool replayed;     /* an earlier submission with this key: nothing stored */
+    unsigned flags;    /* the flags stored (the writer adds duplicate) */
+    int replay_status; /* its HTTP status */
+    char id[ULID_LEN + 1];
+};
+
+struct store_patch_job {
+    struct store_job job;
+    const char *lead_id, *status, *note; /* note may be NULL */
+};
+
+struct store_erase_job {
+    struct store_job job;
+    const char *lead_id;
+};
+
+struct store_retry_job {
+    struct store_job job;
+    long long delivery_id; /* ECONFLICT when it is not dead */
+};
+
+struct store_retain_job {
+    struct store_job job;
+    uint64_t before_ms;
+    long long erased; /* result: how many */
 };
 
 /* store_open: opens (creating if needed) the database, applies pending
@@ -144,8 +168,8 @@ uint64_t store_outbox_next_due(struct store *st);
 /* store_outbox_record: records an attempt and the delivery's new state
  * (pending again at next_ms, delivered or dead). */
 LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
-                                         const struct outbox_attempt *a,
-                                         enum delivery_state state, uint64_t next_ms);
+                                         const struct outbox_attempt *a, enum delivery_state state,
+                                         uint64_t next_ms);
 
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */

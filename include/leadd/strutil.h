@@ -36,7 +36,7 @@ bool parse_ll(const char *s, size_t n, long long *out);
 /* parse_double: the whole of s[0..n) as a finite decimal number. */
 bool parse_double(const char *s, size_t n, double *out);
 
-/* html_escape: appends s with & < > " ' escaped. */
-LEADD_MUST_CHECK int html_escape(struct buf *b, const char *s);
+/* html_escape: appends s with & < > " ' escaped; returns buf_error(b). */
+int html_escape(struct buf *b, const char *s);
 
 #endif

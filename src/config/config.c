@@ -253,7 +253,8 @@ static int set_secret(struct loader *ld, void *p, const char *val, long long min
     struct webhook *w = p;
     (void)min;
     (void)max;
-    long n = strncmp(val, "whsec_", 6) ? -1 : crypto_unbase64(val + 6, w->secret, sizeof(w->secret));
+    long n =
+        strncmp(val, "whsec_", 6) ? -1 : crypto_unbase64(val + 6, w->secret, sizeof(w->secret));
     if (n < 16) {
         diag(ld, "secret: expected whsec_ and base64 of at least 16 bytes");
         return LEADD_EINVAL;

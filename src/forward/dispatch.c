@@ -93,14 +93,14 @@ static int start(struct forward *f, size_t widx, struct transfer *t)
 {
     const struct webhook *w = &f->cfg->webhooks[widx];
     char hdr[256], sig[FORWARD_SIG_LEN];
-    int rc = buf_adds(&t->body, "{\"type\":");
-    rc = rc ? rc : jw_str(&t->body, t->item.event);
-    rc = rc ? rc : buf_adds(&t->body, ",\"timestamp\":");
-    rc = rc ? rc : jw_str(&t->body, t->item.created_at);
-    rc = rc ? rc : buf_adds(&t->body, ",\"data\":");
-    rc = rc ? rc : buf_adds(&t->body, t->item.lead_json ? t->item.lead_json : "null");
-    rc = rc ? rc : buf_addc(&t->body, '}');
-    if (rc)
+    int rc;
+    buf_adds(&t->body, "{\"type\":");
+    jw_str(&t->body, t->item.event);
+    buf_adds(&t->body, ",\"timestamp\":");
+    jw_str(&t->body, t->item.created_at);
+    buf_adds(&t->body, ",\"data\":");
+    buf_adds(&t->body, t->item.lead_json ? t->item.lead_json : "null");
+    if ((rc = buf_addc(&t->body, '}')))
         return rc;
     t->at_ms = now_ms();
     long long ts = (long long)(t->at_ms / 1000);

@@ -19,7 +19,8 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
         if (!webhook_takes(w, l->form->id) || (!w->when_all && !l->qualified))
             continue;
         out[*n].webhook = w->name;
-        out[*n].event = forward_event_names[w->when_all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
+        out[*n].event =
+            forward_event_names[w->when_all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
         (*n)++;
     }
 }

@@ -36,15 +36,15 @@ static enum MHD_Result unavailable(struct req *r, int rc)
                    rc == LEADD_EFULL ? "the database cannot take writes now" : NULL);
 }
 
-/* Answers with a whole JSON buffer built by fn, or 503. */
+/* Answers with a whole JSON buffer that a store call (its result rc) built,
+ * or 503. */
 static enum MHD_Result send_buf(struct req *r, int status, struct buf *b, int rc)
 {
     if (rc) {
         buf_release(b);
         return unavailable(r, rc);
     }
-    size_t len = b->len;
-    return respond(r, status, JSON, buf_detach(b), len);
+    return respond_buf(r, status, JSON, b);
 }
 
 struct unknown {
@@ -78,7 +78,6 @@ static bool one_of(const char *v, const char *const *set, size_t n)
 {
     return str_index(v, set, n) >= 0;
 }
-
 
 /* Reads the lead filters shared by list, export and stats. On a bad value it
  * answers 400 itself and returns false. */
@@ -204,8 +203,8 @@ enum MHD_Result api_erase_lead(struct req *r)
 {
     if (!ulid_valid(r->param))
         return lead_not_found(r);
-    struct store_job job = {.op = STORE_OP_ERASE, .lead_id = r->param};
-    int rc = store_run(r->h->st, &job);
+    struct store_erase_job job = {.job.op = STORE_OP_ERASE, .lead_id = r->param};
+    int rc = store_run(r->h->st, &job.job);
     if (rc == LEADD_ENOTFOUND)
         return lead_not_found(r);
     if (rc)
@@ -237,29 +236,26 @@ enum MHD_Result api_patch_answer(struct req *r)
     json_t *st = json_object_get(root, "status"), *note = json_object_get(root, "note");
     const char *status = json_string_value(st);
     if (!status || !one_of(status, lead_status_names, LEAD_STATUS_COUNT)) {
-        e.n = 1;
-        snprintf(e.v[0].field, sizeof(e.v[0].field), "status");
-        e.v[0].code = st ? "invalid" : "required";
-        snprintf(e.v[0].message, sizeof(e.v[0].message),
-                 "must be one of new, contacted, converted, rejected");
+        lead_error_add(&e, "status", st ? FIELD_INVALID : FIELD_REQUIRED,
+                       "must be one of new, contacted, converted, rejected");
     }
     if (note && !json_is_null(note) &&
         (!json_is_string(note) ||
          utf8_chars(json_string_value(note), json_string_length(note)) > API_MAX_NOTE)) {
-        struct field_error *fe = &e.v[e.n++];
-        snprintf(fe->field, sizeof(fe->field), "note");
-        fe->code = json_is_string(note) ? "too_long" : "invalid";
-        snprintf(fe->message, sizeof(fe->message), "must be text of at most %d characters",
-                 API_MAX_NOTE);
+        char msg[64];
+        snprintf(msg, sizeof(msg), "must be text of at most %d characters", API_MAX_NOTE);
+        lead_error_add(&e, "note", json_is_string(note) ? FIELD_TOO_LONG : FIELD_INVALID, msg);
     }
     if (e.n) {
         ret = problem_fields(r, &e);
         json_decref(root);
         return ret;
     }
-    struct store_job job = {
-        .op = STORE_OP_PATCH, .lead_id = r->param, .status = status, .note = json_string_value(note)};
-    int rc = store_run(r->h->st, &job);
+    struct store_patch_job job = {.job.op = STORE_OP_PATCH,
+                                  .lead_id = r->param,
+                                  .status = status,
+                                  .note = json_string_value(note)};
+    int rc = store_run(r->h->st, &job.job);
     json_decref(root);
     if (rc == LEADD_ENOTFOUND)
         return lead_not_found(r);
@@ -296,35 +292,41 @@ enum MHD_Result api_forms(struct req *r)
 {
     const struct config *cfg = r->h->cfg;
     struct buf b = BUF_INIT(4u << 20);
-    int rc = buf_adds(&b, "{\"data\":[");
-    for (size_t i = 0; !rc && i < cfg->nforms; i++) {
+    buf_adds(&b, "{\"data\":[");
+    for (size_t i = 0; i < cfg->nforms; i++) {
         const struct form *f = &cfg->forms[i];
-        rc = buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
-        rc = rc ? rc : jw_str(&b, f->id);
-        rc = rc ? rc : buf_adds(&b, ",\"fields\":[");
-        for (size_t k = 0; !rc && k < f->nfields; k++) {
+        buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
+        jw_str(&b, f->id);
+        buf_adds(&b, ",\"fields\":[");
+        for (size_t k = 0; k < f->nfields; k++) {
             const struct field_spec *s = &f->fields[k];
-            rc = buf_adds(&b, k ? ",{\"name\":" : "{\"name\":");
-            rc = rc ? rc : jw_str(&b, s->name);
-            rc = rc ? rc
-                    : buf_addf(&b, ",\"type\":\"%s\",\"required\":%s", field_type_name(s->type),
-                               s->required ? "true" : "false");
-            if (!rc && s->has_min)
-                rc = buf_adds(&b, ",\"min\":") || jw_num(&b, s->min);
-            if (!rc && s->has_max)
-                rc = buf_adds(&b, ",\"max\":") || jw_num(&b, s->max);
-            if (!rc && s->nchoices) {
-                rc = buf_adds(&b, ",\"choices\":[");
-                for (size_t c = 0; !rc && c < s->nchoices; c++)
-                    rc = (c ? buf_addc(&b, ',') : 0) || jw_str(&b, s->choices[c]);
-                rc = rc ? rc : buf_addc(&b, ']');
+            buf_adds(&b, k ? ",{\"name\":" : "{\"name\":");
+            jw_str(&b, s->name);
+            buf_addf(&b, ",\"type\":\"%s\",\"required\":%s", field_type_name(s->type),
+                     s->required ? "true" : "false");
+            if (s->has_min) {
+                buf_adds(&b, ",\"min\":");
+                jw_num(&b, s->min);
             }
-            rc = rc ? rc : buf_addc(&b, '}');
+            if (s->has_max) {
+                buf_adds(&b, ",\"max\":");
+                jw_num(&b, s->max);
+            }
+            if (s->nchoices) {
+                buf_adds(&b, ",\"choices\":[");
+                for (size_t c = 0; c < s->nchoices; c++) {
+                    if (c)
+                        buf_addc(&b, ',');
+                    jw_str(&b, s->choices[c]);
+                }
+                buf_addc(&b, ']');
+            }
+            buf_addc(&b, '}');
         }
-        rc = rc ? rc : buf_adds(&b, "]}");
+        buf_adds(&b, "]}");
     }
-    rc = rc ? rc : buf_adds(&b, "]}");
-    return send_buf(r, 200, &b, rc);
+    buf_adds(&b, "]}");
+    return respond_buf(r, 200, JSON, &b);
 }
 
 enum MHD_Result api_deliveries(struct req *r)
@@ -354,8 +356,8 @@ enum MHD_Result api_retry(struct req *r)
     long long id;
     if (!parse_ll(r->param, strlen(r->param), &id) || id < 1)
         return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
-    struct store_job job = {.op = STORE_OP_RETRY, .delivery_id = id};
-    int rc = store_run(r->h->st, &job);
+    struct store_retry_job job = {.job.op = STORE_OP_RETRY, .delivery_id = id};
+    int rc = store_run(r->h->st, &job.job);
     if (rc == LEADD_ENOTFOUND)
         return problem(r, 404, "delivery-not-found", "Delivery not found", NULL);
     if (rc == LEADD_ECONFLICT)
@@ -364,7 +366,8 @@ enum MHD_Result api_retry(struct req *r)
     if (rc)
         return unavailable(r, rc);
     struct buf b = BUF_INIT(256);
-    return send_buf(r, 202, &b, buf_addf(&b, "{\"id\":\"%lld\",\"state\":\"pending\"}", id));
+    buf_addf(&b, "{\"id\":\"%lld\",\"state\":\"%s\"}", id, delivery_state_names[DELIVERY_PENDING]);
+    return respond_buf(r, 202, JSON, &b);
 }
 
 /* ---- export: streamed, so memory stays flat however many rows ---- */
@@ -474,64 +477,60 @@ enum MHD_Result api_metrics(struct req *r)
     struct store_stats ss;
     struct buf b = BUF_INIT(4u << 20);
     uint64_t rejected = 0;
-    int rc = buf_adds(&b, "# HELP leadd_http_requests_total HTTP requests by route and status.\n"
-                          "# TYPE leadd_http_requests_total counter\n");
-    for (int rt = 0; !rc && rt < R_COUNT; rt++) {
-        for (int s = 0; !rc && s < HTTP_STATUS_SLOTS; s++) {
+    buf_adds(&b, "# HELP leadd_http_requests_total HTTP requests by route and status.\n"
+                 "# TYPE leadd_http_requests_total counter\n");
+    for (int rt = 0; rt < R_COUNT; rt++) {
+        for (int s = 0; s < HTTP_STATUS_SLOTS; s++) {
             uint64_t n = atomic_load(&h->requests[rt][s]);
             if (!n)
                 continue;
             if (rt == R_SUBMIT && s + HTTP_STATUS_MIN >= 400)
                 rejected += n;
-            rc = buf_addf(&b, "leadd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          route_pattern((enum route_id)rt), s + HTTP_STATUS_MIN, (unsigned long long)n);
+            buf_addf(&b, "leadd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                     route_pattern((enum route_id)rt), s + HTTP_STATUS_MIN, (unsigned long long)n);
         }
     }
     store_get_stats(h->st, &ss);
-    rc = rc ? rc
-            : buf_addf(&b,
-                       "# HELP leadd_leads_accepted_total Submissions stored.\n"
-                       "# TYPE leadd_leads_accepted_total counter\n"
-                       "leadd_leads_accepted_total %llu\n"
-                       "# HELP leadd_leads_rejected_total Submissions answered 4xx or 5xx.\n"
-                       "# TYPE leadd_leads_rejected_total counter\n"
-                       "leadd_leads_rejected_total %llu\n"
-                       "# HELP leadd_lead_flags_total Stored leads by flag.\n"
-                       "# TYPE leadd_lead_flags_total counter\n",
-                       (unsigned long long)atomic_load(&h->accepted), (unsigned long long)rejected);
-    for (unsigned i = 0; !rc && i < LEAD_FLAG_COUNT; i++)
-        rc = buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", lead_flag_names[i],
-                      (unsigned long long)atomic_load(&h->flags[i]));
-    rc = rc ? rc
-            : buf_addf(&b,
-                       "# HELP leadd_writer_batches_total Transactions the writer committed.\n"
-                       "# TYPE leadd_writer_batches_total counter\n"
-                       "leadd_writer_batches_total %llu\n"
-                       "# HELP leadd_writer_jobs_total Jobs in those transactions.\n"
-                       "# TYPE leadd_writer_jobs_total counter\n"
-                       "leadd_writer_jobs_total %llu\n"
-                       "# HELP leadd_writer_batch_size_max Largest batch so far.\n"
-                       "# TYPE leadd_writer_batch_size_max gauge\n"
-                       "leadd_writer_batch_size_max %llu\n"
-                       "# HELP leadd_writer_queue_depth Jobs waiting for the writer.\n"
-                       "# TYPE leadd_writer_queue_depth gauge\n"
-                       "leadd_writer_queue_depth %llu\n"
-                       "# HELP leadd_http_inflight Requests being served.\n"
-                       "# TYPE leadd_http_inflight gauge\n"
-                       "leadd_http_inflight %d\n"
-                       "# HELP leadd_http_request_timeouts_total Connections closed because a"
-                       " request took longer than request_timeout_s to arrive.\n"
-                       "# TYPE leadd_http_request_timeouts_total counter\n"
-                       "leadd_http_request_timeouts_total %llu\n",
-                       (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
-                       (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
-                       atomic_load(&h->inflight),
-                       (unsigned long long)deadlines_expired(h->deadlines));
-    rc = rc ? rc : store_metrics(h->st, &b);
-    if (rc) {
+    buf_addf(&b,
+             "# HELP leadd_leads_accepted_total Submissions stored.\n"
+             "# TYPE leadd_leads_accepted_total counter\n"
+             "leadd_leads_accepted_total %llu\n"
+             "# HELP leadd_leads_rejected_total Submissions answered 4xx or 5xx.\n"
+             "# TYPE leadd_leads_rejected_total counter\n"
+             "leadd_leads_rejected_total %llu\n"
+             "# HELP leadd_lead_flags_total Stored leads by flag.\n"
+             "# TYPE leadd_lead_flags_total counter\n",
+             (unsigned long long)atomic_load(&h->accepted), (unsigned long long)rejected);
+    for (unsigned i = 0; i < LEAD_FLAG_COUNT; i++)
+        buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", lead_flag_names[i],
+                 (unsigned long long)atomic_load(&h->flags[i]));
+    buf_addf(&b,
+             "# HELP leadd_writer_batches_total Transactions the writer committed.\n"
+             "# TYPE leadd_writer_batches_total counter\n"
+             "leadd_writer_batches_total %llu\n"
+             "# HELP leadd_writer_jobs_total Jobs in those transactions.\n"
+             "# TYPE leadd_writer_jobs_total counter\n"
+             "leadd_writer_jobs_total %llu\n"
+             "# HELP leadd_writer_batch_size_max Largest batch so far.\n"
+             "# TYPE leadd_writer_batch_size_max gauge\n"
+             "leadd_writer_batch_size_max %llu\n"
+             "# HELP leadd_writer_queue_depth Jobs waiting for the writer.\n"
+             "# TYPE leadd_writer_queue_depth gauge\n"
+             "leadd_writer_queue_depth %llu\n"
+             "# HELP leadd_http_inflight Requests being served.\n"
+             "# TYPE leadd_http_inflight gauge\n"
+             "leadd_http_inflight %d\n"
+             "# HELP leadd_http_request_timeouts_total Connections closed because a"
+             " request took longer than request_timeout_s to arrive.\n"
+             "# TYPE leadd_http_request_timeouts_total counter\n"
+             "leadd_http_request_timeouts_total %llu\n",
+             (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
+             (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
+             atomic_load(&h->inflight), (unsigned long long)deadlines_expired(h->deadlines));
+    int rc = store_metrics(h->st, &b);
+    if (rc && !buf_error(&b)) {
         buf_release(&b);
         return unavailable(r, rc);
     }
-    size_t len = b.len;
-    return respond(r, 200, "text/plain; version=0.0.4", buf_detach(&b), len);
+    return respond_buf(r, 200, "text/plain; version=0.0.4", &b);
 }

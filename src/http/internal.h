@@ -84,9 +84,9 @@ struct req {
     struct http *h;
     struct MHD_Connection *conn;
     enum route_id route;
-    const struct route *rt; /* found on the first callback; NULL: 404 or 405 */
-    char allow[128];             /* for a 405: the methods the path takes */
-    char param[ULID_LEN + 8];    /* the {id} of the path, when it has one */
+    const struct route *rt;   /* found on the first callback; NULL: 404 or 405 */
+    char allow[128];          /* for a 405: the methods the path takes */
+    char param[ULID_LEN + 8]; /* the {id} of the path, when it has one */
     uint64_t t0_us;
     char method[16];
     char path[HTTP_MAX_PATH_LOG + 1];
@@ -107,7 +107,7 @@ struct req {
     struct submission sub;
     struct lead lead;
     struct lead_record rec; /* the lead's JSON parts, for the writer */
-    struct store_job job;
+    struct store_lead_job job;
     struct store_delivery deliveries[CONFIG_MAX_WEBHOOKS];
     atomic_bool job_done;
     bool suspended;
@@ -120,6 +120,9 @@ void req_header(struct req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* respond: queues a response that takes ownership of body (malloc'd or NULL). */
 enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body, size_t len);
+/* respond_buf: answers with a built buffer (taking its content), or a 503
+ * when building it failed (buf_error). */
+enum MHD_Result respond_buf(struct req *r, int status, const char *ctype, struct buf *b);
 /* respond_static: the same for a body that lives forever. */
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body);
 /* problem: an RFC 9457 problem+json answer with an optional detail. */
@@ -169,7 +172,7 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR]);
  * connection callback (cls: the struct deadlines). deadlines_lift: the whole
  * request is in, leadd has it; deadlines_renew: its answer went out, the next
  * request's time starts. */
-int deadlines_start(struct deadlines **out, unsigned timeout_s);
+LEADD_MUST_CHECK int deadlines_start(struct deadlines **out, unsigned timeout_s);
 void deadlines_stop(struct deadlines **dp); /* after the daemon has stopped */
 uint64_t deadlines_expired(const struct deadlines *d);
 void deadlines_notify(void *cls, struct MHD_Connection *conn, void **socket_context,

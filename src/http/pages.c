@@ -30,51 +30,38 @@ static const char *input_type(enum field_type t)
 
 static int field_html(struct buf *b, const struct field_spec *f)
 {
-    int rc = buf_adds(b, "<label for=\"");
     const char *req = f->required ? " required" : "";
-    if (!rc)
-        rc = html_escape(b, f->name);
-    if (!rc)
-        rc = buf_adds(b, "\">");
-    if (!rc)
-        rc = html_escape(b, f->name);
-    if (!rc && f->required)
-        rc = buf_adds(b, " *");
-    if (!rc)
-        rc = buf_adds(b, "</label>");
-    if (rc)
-        return rc;
-    if (f->type == FT_BOOL || f->type == FT_CONSENT) {
-        rc = buf_addf(b, "<input type=\"checkbox\" value=\"true\"%s id=\"", req);
-    } else if (f->type == FT_ENUM) {
-        rc = buf_addf(b, "<select%s id=\"", req);
-    } else if (f->type == FT_TEXT && f->has_max && f->max > 500) {
-        rc = buf_addf(b, "<textarea rows=\"4\"%s id=\"", req);
-    } else {
-        rc = buf_addf(b, "<input type=\"%s\"%s id=\"", input_type(f->type), req);
-    }
-    if (!rc)
-        rc = html_escape(b, f->name);
-    if (!rc)
-        rc = buf_adds(b, "\" name=\"");
-    if (!rc)
-        rc = html_escape(b, f->name);
-    if (!rc)
-        rc = buf_adds(b, "\">");
-    if (!rc && f->type == FT_ENUM) {
-        for (size_t i = 0; !rc && i < f->nchoices; i++) {
-            rc = buf_adds(b, "<option>");
-            if (!rc)
-                rc = html_escape(b, f->choices[i]);
-            if (!rc)
-                rc = buf_adds(b, "</option>");
+    bool area = f->type == FT_TEXT && f->has_max && f->max > 500;
+    buf_adds(b, "<label for=\"");
+    html_escape(b, f->name);
+    buf_adds(b, "\">");
+    html_escape(b, f->name);
+    if (f->required)
+        buf_adds(b, " *");
+    buf_adds(b, "</label>");
+    if (f->type == FT_BOOL || f->type == FT_CONSENT)
+        buf_addf(b, "<input type=\"checkbox\" value=\"true\"%s id=\"", req);
+    else if (f->type == FT_ENUM)
+        buf_addf(b, "<select%s id=\"", req);
+    else if (area)
+        buf_addf(b, "<textarea rows=\"4\"%s id=\"", req);
+    else
+        buf_addf(b, "<input type=\"%s\"%s id=\"", input_type(f->type), req);
+    html_escape(b, f->name);
+    buf_adds(b, "\" name=\"");
+    html_escape(b, f->name);
+    buf_adds(b, "\">");
+    if (f->type == FT_ENUM) {
+        for (size_t i = 0; i < f->nchoices; i++) {
+            buf_adds(b, "<option>");
+            html_escape(b, f->choices[i]);
+            buf_adds(b, "</option>");
         }
-        if (!rc)
-            rc = buf_adds(b, "</select>");
-    } else if (!rc && f->type == FT_TEXT && f->has_max && f->max > 500) {
-        rc = buf_adds(b, "</textarea>");
+        buf_adds(b, "</select>");
+    } else if (area) {
+        buf_adds(b, "</textarea>");
     }
-    return rc ? rc : buf_addc(b, '\n');
+    return buf_addc(b, '\n');
 }
 
 /* The page works without JavaScript; the script only adds the time spent on
@@ -95,38 +82,25 @@ enum MHD_Result page_index(struct req *r)
 {
     const struct form *f = &r->h->cfg->forms[0];
     struct buf b = BUF_INIT(256 * 1024);
-    int rc = buf_addf(&b, HEAD, "Talk to sales");
-    if (!rc)
-        rc = buf_adds(&b, "<h1>Talk to sales</h1><p>Tell us about your project and we will get "
-                          "back to you within one business day.</p>\n<form method=\"post\" "
-                          "action=\"/v1/forms/");
-    if (!rc)
-        rc = html_escape(&b, f->id);
-    if (!rc)
-        rc = buf_adds(&b, "/submissions\">\n");
-    for (size_t i = 0; !rc && i < f->nfields; i++)
-        rc = field_html(&b, &f->fields[i]);
-    if (!rc && f->honeypot) {
-        rc = buf_adds(&b, "<div class=\"hp\" aria-hidden=\"true\"><label>Leave this empty "
-                          "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
-        if (!rc)
-            rc = html_escape(&b, f->honeypot);
-        if (!rc)
-            rc = buf_adds(&b, "\"></label></div>\n");
+    buf_addf(&b, HEAD, "Talk to sales");
+    buf_adds(&b, "<h1>Talk to sales</h1><p>Tell us about your project and we will get "
+                 "back to you within one business day.</p>\n<form method=\"post\" "
+                 "action=\"/v1/forms/");
+    html_escape(&b, f->id);
+    buf_adds(&b, "/submissions\">\n");
+    for (size_t i = 0; i < f->nfields; i++)
+        field_html(&b, &f->fields[i]);
+    if (f->honeypot) {
+        buf_adds(&b, "<div class=\"hp\" aria-hidden=\"true\"><label>Leave this empty "
+                     "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
+        html_escape(&b, f->honeypot);
+        buf_adds(&b, "\"></label></div>\n");
     }
-    if (!rc)
-        rc = buf_adds(&b, "<input type=\"hidden\" name=\"_elapsed_ms\">\n"
-                          "<button type=\"submit\">Send</button>\n</form>\n");
-    if (!rc)
-        rc = buf_adds(&b, SCRIPT);
-    if (!rc)
-        rc = buf_adds(&b, "</body></html>\n");
-    if (rc) {
-        buf_release(&b);
-        return MHD_NO;
-    }
-    size_t len = b.len;
-    return respond(r, 200, "text/html; charset=utf-8", buf_detach(&b), len);
+    buf_adds(&b, "<input type=\"hidden\" name=\"_elapsed_ms\">\n"
+                 "<button type=\"submit\">Send</button>\n</form>\n");
+    buf_adds(&b, SCRIPT);
+    buf_adds(&b, "</body></html>\n");
+    return respond_buf(r, 200, "text/html; charset=utf-8", &b);
 }
 
 static const char THANKS[] = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -143,37 +117,23 @@ enum MHD_Result page_thanks(struct req *r)
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
 {
     struct buf b = BUF_INIT(64 * 1024);
-    int rc = buf_addf(&b, HEAD, "Please check the form");
-    if (!rc)
-        rc = buf_adds(&b, "<h1>Please check the form</h1><ul class=\"err\">\n");
-    for (size_t i = 0; !rc && i < e->n; i++) {
-        rc = buf_adds(&b, "<li><b>");
-        if (!rc)
-            rc = html_escape(&b, e->v[i].field);
-        if (!rc)
-            rc = buf_adds(&b, "</b> ");
-        if (!rc)
-            rc = html_escape(&b, e->v[i].message);
-        if (!rc)
-            rc = buf_adds(&b, "</li>\n");
+    buf_addf(&b, HEAD, "Please check the form");
+    buf_adds(&b, "<h1>Please check the form</h1><ul class=\"err\">\n");
+    for (size_t i = 0; i < e->n; i++) {
+        buf_adds(&b, "<li><b>");
+        html_escape(&b, e->v[i].field);
+        buf_adds(&b, "</b> ");
+        html_escape(&b, e->v[i].message);
+        buf_adds(&b, "</li>\n");
     }
-    if (!rc)
-        rc = buf_adds(&b, "</ul><p>Go back, correct these and send the form again.</p>");
+    buf_adds(&b, "</ul><p>Go back, correct these and send the form again.</p>");
     /* Link back to the page the form was on, when the browser told us. */
     const char *ref = header_in(r, "Referer");
-    if (!rc && ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
-        rc = buf_adds(&b, "<p><a href=\"");
-        if (!rc)
-            rc = html_escape(&b, ref);
-        if (!rc)
-            rc = buf_adds(&b, "\">Back to the form</a></p>");
+    if (ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
+        buf_adds(&b, "<p><a href=\"");
+        html_escape(&b, ref);
+        buf_adds(&b, "\">Back to the form</a></p>");
     }
-    if (!rc)
-        rc = buf_adds(&b, "</body></html>\n");
-    if (rc) {
-        buf_release(&b);
-        return MHD_NO;
-    }
-    size_t len = b.len;
-    return respond(r, 422, "text/html; charset=utf-8", buf_detach(&b), len);
+    buf_adds(&b, "</body></html>\n");
+    return respond_buf(r, 422, "text/html; charset=utf-8", &b);
 }

@@ -63,7 +63,7 @@ enum MHD_Result respond_static(struct req *r, int status, const char *ctype, con
 
 static const char PROBLEM_JSON[] = "application/problem+json";
 
-/* The fixed answer when even building an error fails: no allocation needed. */
+/* The fixed answer when even building an answer fails: no allocation needed. */
 static enum MHD_Result out_of_memory(struct req *r)
 {
     r->nout = 0;
@@ -73,68 +73,52 @@ static enum MHD_Result out_of_memory(struct req *r)
                           "unavailable\",\"status\":503}");
 }
 
-static int problem_head(struct buf *b, int status, const char *slug, const char *title)
+enum MHD_Result respond_buf(struct req *r, int status, const char *ctype, struct buf *b)
 {
-    int rc = buf_adds(b, "{\"type\":\"urn:leadd:problem:");
-    if (!rc)
-        rc = buf_adds(b, slug);
-    if (!rc)
-        rc = buf_adds(b, "\",\"title\":");
-    if (!rc)
-        rc = jw_str(b, title);
-    if (!rc)
-        rc = buf_addf(b, ",\"status\":%d", status);
-    return rc;
+    if (buf_error(b)) {
+        buf_release(b);
+        return out_of_memory(r);
+    }
+    size_t len = b->len;
+    return respond(r, status, ctype, buf_detach(b), len);
+}
+
+static void problem_head(struct buf *b, int status, const char *slug, const char *title)
+{
+    buf_adds(b, "{\"type\":\"urn:leadd:problem:");
+    buf_adds(b, slug);
+    buf_adds(b, "\",\"title\":");
+    jw_str(b, title);
+    buf_addf(b, ",\"status\":%d", status);
 }
 
 enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
                         const char *detail)
 {
     struct buf b = BUF_INIT(4096);
-    int rc = problem_head(&b, status, slug, title);
-    if (!rc && detail) {
-        rc = buf_adds(&b, ",\"detail\":");
-        if (!rc)
-            rc = jw_str(&b, detail);
+    problem_head(&b, status, slug, title);
+    if (detail) {
+        buf_adds(&b, ",\"detail\":");
+        jw_str(&b, detail);
     }
-    if (!rc)
-        rc = buf_addc(&b, '}');
-    if (rc) {
-        buf_release(&b);
-        return out_of_memory(r);
-    }
-    size_t len = b.len;
-    return respond(r, status, PROBLEM_JSON, buf_detach(&b), len);
+    buf_addc(&b, '}');
+    return respond_buf(r, status, PROBLEM_JSON, &b);
 }
 
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
 {
     struct buf b = BUF_INIT(64 * 1024);
-    int rc = problem_head(&b, 422, "invalid-fields", "Some fields are not valid");
-    if (!rc)
-        rc = buf_adds(&b, ",\"errors\":[");
-    for (size_t i = 0; !rc && i < e->n; i++) {
-        rc = buf_adds(&b, i ? ",{\"field\":" : "{\"field\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].field);
-        if (!rc)
-            rc = buf_adds(&b, ",\"code\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].code);
-        if (!rc)
-            rc = buf_adds(&b, ",\"message\":");
-        if (!rc)
-            rc = jw_str(&b, e->v[i].message);
-        if (!rc)
-            rc = buf_addc(&b, '}');
+    problem_head(&b, 422, "invalid-fields", "Some fields are not valid");
+    buf_adds(&b, ",\"errors\":[");
+    for (size_t i = 0; i < e->n; i++) {
+        buf_adds(&b, i ? ",{\"field\":" : "{\"field\":");
+        jw_str(&b, e->v[i].field);
+        buf_adds(&b, ",\"code\":");
+        jw_str(&b, e->v[i].code);
+        buf_adds(&b, ",\"message\":");
+        jw_str(&b, e->v[i].message);
+        buf_addc(&b, '}');
     }
-    if (!rc)
-        rc = buf_adds(&b, "]}");
-    if (rc) {
-        buf_release(&b);
-        return out_of_memory(r);
-    }
-    size_t len = b.len;
-    return respond(r, 422, PROBLEM_JSON, buf_detach(&b), len);
+    buf_adds(&b, "]}");
+    return respond_buf(r, 422, PROBLEM_JSON, &b);
 }
-

@@ -58,13 +58,26 @@ static const struct route ROUTES[] = {
     {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
     {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
     {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
-    {{"POST", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, ROUTE_BODY, submit_begin,
-     submit_answer, submit_resume},
-    {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, 0, NULL, submit_preflight, NULL},
+    {{"POST", "/v1/forms/{form}/submissions", PUBLIC},
+     R_SUBMIT,
+     ROUTE_BODY,
+     submit_begin,
+     submit_answer,
+     submit_resume},
+    {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC},
+     R_SUBMIT,
+     0,
+     NULL,
+     submit_preflight,
+     NULL},
     {{"GET", "/v1/leads", VIEWER}, R_LEADS, 0, NULL, api_leads, NULL},
     {{"GET", "/v1/leads/export", VIEWER}, R_EXPORT, 0, NULL, api_export, NULL},
     {{"GET", "/v1/leads/{id}", VIEWER}, R_LEAD, 0, NULL, api_get_lead, NULL},
-    {{"PATCH", "/v1/leads/{id}", SALES}, R_LEAD, ROUTE_BODY, api_patch_begin, api_patch_answer,
+    {{"PATCH", "/v1/leads/{id}", SALES},
+     R_LEAD,
+     ROUTE_BODY,
+     api_patch_begin,
+     api_patch_answer,
      NULL},
     {{"DELETE", "/v1/leads/{id}", ADMIN}, R_LEAD, 0, NULL, api_erase_lead, NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
@@ -122,8 +135,8 @@ static bool path_match(const char *pattern, const char *path, char *param, size_
  * (/v1/leads/export is not a lead id): the templated patterns are tried only
  * when no concrete one matches the path. When the path is known but not the
  * method, NULL with *allow listing the methods the path takes. */
-static const struct route *route_find(const char *method, const char *path, char *param,
-                                      size_t cap, char *allow, size_t allow_cap)
+static const struct route *route_find(const char *method, const char *path, char *param, size_t cap,
+                                      char *allow, size_t allow_cap)
 {
     allow[0] = '\0';
     bool head = !strcmp(method, "HEAD");
@@ -171,7 +184,8 @@ static bool gate(struct req *r, enum MHD_Result *ret)
     }
     if (rt->pub.role != HTTP_ROLE_PUBLIC && caller_role(r) < rt->pub.role) {
         req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
-        *ret = problem(r, 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <api key>");
+        *ret =
+            problem(r, 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <api key>");
         return false;
     }
     return true;
@@ -202,8 +216,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof(r->method), "%s", method);
         /* Only the path is logged: a query string may carry personal data. */
         snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(url, "?"), url);
-        r->rt = route_find(r->method, r->path, r->param, sizeof(r->param), r->allow,
-                           sizeof(r->allow));
+        r->rt =
+            route_find(r->method, r->path, r->param, sizeof(r->param), r->allow, sizeof(r->allow));
         r->route = r->rt ? r->rt->id : R_NONE;
         /* Answering now would make libmicrohttpd close the connection (it takes
          * an early answer as refusing the body), so most requests are answered

@@ -189,19 +189,15 @@ static enum MHD_Result success(struct req *r, int status)
         return respond(r, 303, NULL, NULL, 0);
     }
     struct buf b = BUF_INIT(64);
-    if (buf_addf(&b, "{\"id\":\"%s\"}", r->lead_id)) {
-        buf_release(&b);
-        return MHD_NO;
-    }
-    size_t len = b.len;
+    buf_addf(&b, "{\"id\":\"%s\"}", r->lead_id);
     req_header(r, "Location", "/v1/leads/%s", r->lead_id);
-    return respond(r, 201, "application/json", buf_detach(&b), len);
+    return respond_buf(r, 201, "application/json", &b);
 }
 
 static enum MHD_Result answer_stored(struct req *r)
 {
-    struct store_job *j = &r->job;
-    switch (j->rc) {
+    struct store_lead_job *j = &r->job;
+    switch (j->job.rc) {
     case 0:
         snprintf(r->lead_id, sizeof(r->lead_id), "%s", j->id);
         if (!j->replayed) {
@@ -245,8 +241,9 @@ static int prepare_job(struct req *r)
         if ((rc = crypto_sha256(parts, lens, 3, in->body_hash)))
             return rc;
     }
-    r->job.done = on_stored;
-    r->job.arg = r;
+    r->job.job.op = STORE_OP_LEAD;
+    r->job.job.done = on_stored;
+    r->job.job.arg = r;
     return 0;
 }
 
@@ -297,9 +294,9 @@ enum MHD_Result submit_answer(struct req *r)
     /* Suspend before handing over: the writer may finish before we return. */
     MHD_suspend_connection(r->conn);
     r->suspended = true;
-    rc = store_submit(r->h->st, &r->job);
+    rc = store_submit(r->h->st, &r->job.job);
     if (rc) {
-        r->job.rc = rc;
+        r->job.job.rc = rc;
         atomic_store(&r->job_done, true);
         MHD_resume_connection(r->conn);
     }

@@ -63,13 +63,16 @@ void submission_release(struct submission *s)
     memset(s, 0, sizeof(*s));
 }
 
-static void add_error(struct lead_errors *e, const char *field, const char *code, const char *msg)
+const char *const field_code_names[FIELD_CODE_COUNT] = {"required", "invalid", "too_long",
+                                                        "too_short", "out_of_range"};
+
+void lead_error_add(struct lead_errors *e, const char *field, enum field_code code, const char *msg)
 {
     if (e->n == LEAD_MAX_ERRORS)
         return;
     struct field_error *fe = &e->v[e->n++];
     snprintf(fe->field, sizeof(fe->field), "%s", field);
-    fe->code = code;
+    fe->code = field_code_names[code];
     snprintf(fe->message, sizeof(fe->message), "%s", msg);
 }
 
@@ -82,12 +85,12 @@ static bool check_len(const struct field_spec *sp, const char *s, size_t n, stru
     char msg[96];
     if (sp->has_max && (double)chars > sp->max) {
         snprintf(msg, sizeof(msg), "must be at most %.0f characters", sp->max);
-        add_error(e, sp->name, "too_long", msg);
+        lead_error_add(e, sp->name, FIELD_TOO_LONG, msg);
         return false;
     }
     if (sp->has_min && (double)chars < sp->min) {
         snprintf(msg, sizeof(msg), "must be at least %.0f characters", sp->min);
-        add_error(e, sp->name, "too_short", msg);
+        lead_error_add(e, sp->name, FIELD_TOO_SHORT, msg);
         return false;
     }
     return true;
@@ -103,7 +106,7 @@ static bool check_range(const struct field_spec *sp, double v, struct lead_error
             snprintf(msg, sizeof(msg), "must be at least %.15g", sp->min);
         else
             snprintf(msg, sizeof(msg), "must be at most %.15g", sp->max);
-        add_error(e, sp->name, "out_of_range", msg);
+        lead_error_add(e, sp->name, FIELD_OUT_OF_RANGE, msg);
         return false;
     }
     return true;
@@ -115,11 +118,12 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
 {
     const char *s = in ? in->val : "";
     size_t n = in ? in->len : 0;
-    const char *code = NULL;
+    int rc = 0; /* a normaliser's answer */
     char *norm = NULL;
 
     if (in && in->kind == IN_COMPOSITE) {
-        add_error(e, sp->name, "invalid", "must be a single value, not an object or array");
+        lead_error_add(e, sp->name, FIELD_INVALID,
+                       "must be a single value, not an object or array");
         return 0;
     }
     if (in && in->kind == IN_NULL)
@@ -127,11 +131,11 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
     str_trim(&s, &n);
     if (n == 0) {
         if (sp->required)
-            add_error(e, sp->name, "required", "is required");
+            lead_error_add(e, sp->name, FIELD_REQUIRED, "is required");
         return 0;
     }
     if (!utf8_valid(s, n)) {
-        add_error(e, sp->name, "invalid", "is not valid UTF-8 text");
+        lead_error_add(e, sp->name, FIELD_INVALID, "is not valid UTF-8 text");
         return 0;
     }
     bool is_bool = in->kind == IN_BOOL;
@@ -142,23 +146,14 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
         norm = str_dupn(s, n);
         break;
     case FT_EMAIL:
-        if ((code = norm_email(s, n, &norm)))
-            break;
-        if (norm && !check_len(sp, norm, strlen(norm), e)) {
-            free(norm);
-            return 0;
-        }
-        break;
     case FT_PHONE:
-        if (!(code = norm_phone(s, n, &norm)) && norm && !check_len(sp, norm, strlen(norm), e)) {
-            free(norm);
-            return 0;
-        }
-        break;
     case FT_URL:
-        if ((code = norm_url(s, n, &norm)))
-            break;
-        if (norm && !check_len(sp, norm, n, e)) {
+        rc = sp->type == FT_EMAIL   ? norm_email(s, n, &norm)
+             : sp->type == FT_PHONE ? norm_phone(s, n, &norm)
+                                    : norm_url(s, n, &norm);
+        if (rc == LEADD_ENOMEM)
+            return rc;
+        if (!rc && !check_len(sp, norm, sp->type == FT_URL ? n : strlen(norm), e)) {
             free(norm);
             return 0;
         }
@@ -172,7 +167,7 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
                    fabs(d) < 9007199254740992.0) {
             i = (long long)d;
         } else {
-            add_error(e, sp->name, "invalid", "must be a whole number");
+            lead_error_add(e, sp->name, FIELD_INVALID, "must be a whole number");
             return 0;
         }
         if (!check_range(sp, d, e))
@@ -184,7 +179,7 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
     case FT_NUMBER: {
         double d;
         if (is_bool || !parse_double(s, n, &d)) {
-            add_error(e, sp->name, "invalid", "must be a number");
+            lead_error_add(e, sp->name, FIELD_INVALID, "must be a number");
             return 0;
         }
         if (!check_range(sp, d, e))
@@ -197,11 +192,11 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
     case FT_CONSENT: {
         int t = in->kind == IN_NUM ? -1 : norm_truth(s, n);
         if (t < 0) {
-            add_error(e, sp->name, "invalid", "must be true or false");
+            lead_error_add(e, sp->name, FIELD_INVALID, "must be true or false");
             return 0;
         }
         if (sp->type == FT_CONSENT && !t && sp->required) {
-            add_error(e, sp->name, "required", "must be given");
+            lead_error_add(e, sp->name, FIELD_REQUIRED, "must be given");
             return 0;
         }
         v->kind = VAL_BOOL;
@@ -215,12 +210,12 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
                 goto store;
             }
         }
-        code = "invalid";
+        rc = LEADD_EINVAL;
         break;
     }
-    if (code) {
+    if (rc) {
         char msg[160];
-        if (!strcmp(code, "too_long"))
+        if (rc == LEADD_ETOOBIG)
             snprintf(msg, sizeof(msg), "%s", LONG_MSG);
         else if (sp->type == FT_EMAIL)
             snprintf(msg, sizeof(msg), "is not a valid email address");
@@ -230,7 +225,7 @@ static int take_value(const struct field_spec *sp, const struct input_field *in,
             snprintf(msg, sizeof(msg), "is not a valid http or https URL");
         else
             snprintf(msg, sizeof(msg), "must be one of the listed choices");
-        add_error(e, sp->name, code, msg);
+        lead_error_add(e, sp->name, rc == LEADD_ETOOBIG ? FIELD_TOO_LONG : FIELD_INVALID, msg);
         return 0;
     }
 store:
@@ -260,20 +255,22 @@ static int take_extra(struct lead *l, const struct input_field *in, struct lead_
     if (in->kind == IN_NULL)
         return 0;
     if (strlen(in->name) > LEAD_MAX_NAME_LEN || !utf8_valid(in->name, strlen(in->name))) {
-        add_error(e, "extra", "invalid", "an undeclared field has a name over 100 characters");
+        lead_error_add(e, "extra", FIELD_INVALID,
+                       "an undeclared field has a name over 100 characters");
         return 0;
     }
     if (in->kind == IN_COMPOSITE) {
-        add_error(e, in->name, "invalid", "must be a single value, not an object or array");
+        lead_error_add(e, in->name, FIELD_INVALID,
+                       "must be a single value, not an object or array");
         return 0;
     }
     str_trim(&s, &n);
     if (!utf8_valid(s, n)) {
-        add_error(e, in->name, "invalid", "is not valid UTF-8 text");
+        lead_error_add(e, in->name, FIELD_INVALID, "is not valid UTF-8 text");
         return 0;
     }
     if (utf8_chars(s, n) > LEAD_MAX_EXTRA_LEN) {
-        add_error(e, in->name, "too_long", "must be at most 1000 characters");
+        lead_error_add(e, in->name, FIELD_TOO_LONG, "must be at most 1000 characters");
         return 0;
     }
     size_t i;
@@ -286,7 +283,7 @@ static int take_extra(struct lead *l, const struct input_field *in, struct lead_
     if (i == l->nextra) {
         if (l->nextra == LEAD_MAX_EXTRA) {
             if (!e->n || strcmp(e->v[e->n - 1].field, "extra"))
-                add_error(e, "extra", "invalid", "at most 50 undeclared fields are kept");
+                lead_error_add(e, "extra", FIELD_INVALID, "at most 50 undeclared fields are kept");
             return 0;
         }
         l->extra[i].name = strdup(in->name);
@@ -318,13 +315,13 @@ int lead_build(struct lead *l, const struct form *f, const struct submission *s,
     for (size_t k = 0; k < f->nfields; k++)
         last[k] = -1;
     if (s->too_many)
-        add_error(e, "body", "invalid", "too many fields (at most 200)");
+        lead_error_add(e, "body", FIELD_INVALID, "too many fields (at most 200)");
 
     for (size_t i = 0; i < s->n; i++) {
         const struct input_field *in = &s->in[i];
         int k;
         if (in->kind == IN_FILE) {
-            add_error(e, in->name, "invalid", "file uploads are not accepted");
+            lead_error_add(e, in->name, FIELD_INVALID, "file uploads are not accepted");
         } else if (f->honeypot && !strcmp(in->name, f->honeypot)) {
             const char *v = in->val;
             size_t n = in->len;
@@ -428,62 +425,55 @@ static int value_json(struct buf *b, const struct value *v)
 
 int lead_fields_json(const struct lead *l, struct buf *b)
 {
-    int rc = buf_addc(b, '{');
     bool first = true;
-    for (size_t k = 0; !rc && k < l->form->nfields; k++) {
+    buf_addc(b, '{');
+    for (size_t k = 0; k < l->form->nfields; k++) {
         if (l->vals[k].kind == VAL_ABSENT)
             continue;
-        rc = jw_key(b, l->form->fields[k].name, first);
-        if (!rc)
-            rc = value_json(b, &l->vals[k]);
+        jw_key(b, l->form->fields[k].name, first);
+        value_json(b, &l->vals[k]);
         first = false;
     }
-    return rc ? rc : buf_addc(b, '}');
+    return buf_addc(b, '}');
 }
 
 int lead_extra_json(const struct lead *l, struct buf *b)
 {
-    int rc = buf_addc(b, '{');
-    for (size_t i = 0; !rc && i < l->nextra; i++) {
+    buf_addc(b, '{');
+    for (size_t i = 0; i < l->nextra; i++) {
         const struct input_field *x = &l->extra[i];
-        rc = jw_key(b, x->name, i == 0);
-        if (rc)
-            break;
+        jw_key(b, x->name, i == 0);
         /* JSON numbers and booleans keep their type; their text came from our own
          * formatting of a parsed JSON value, so it is valid JSON. */
         if (x->kind == IN_NUM || x->kind == IN_BOOL)
-            rc = buf_add(b, x->val, x->len);
+            buf_add(b, x->val, x->len);
         else
-            rc = jw_strn(b, x->val, x->len);
+            jw_strn(b, x->val, x->len);
     }
-    return rc ? rc : buf_addc(b, '}');
+    return buf_addc(b, '}');
 }
 
 int lead_attr_json(const struct lead *l, struct buf *b)
 {
-    int rc = buf_addc(b, '{');
     bool first = true;
-    for (int a = 0; !rc && a < ATTR_COUNT; a++) {
+    buf_addc(b, '{');
+    for (int a = 0; a < ATTR_COUNT; a++) {
         if (!l->attr[a])
             continue;
-        rc = jw_key(b, lead_attr_names[a], first);
-        if (!rc)
-            rc = jw_str(b, l->attr[a]);
+        jw_key(b, lead_attr_names[a], first);
+        jw_str(b, l->attr[a]);
         first = false;
     }
-    return rc ? rc : buf_addc(b, '}');
+    return buf_addc(b, '}');
 }
 
 int lead_client_json(const struct lead *l, struct buf *b)
 {
-    int rc = buf_adds(b, "{\"ip\":");
-    if (!rc)
-        rc = jw_str(b, l->ip);
-    if (!rc)
-        rc = buf_adds(b, ",\"user_agent\":");
-    if (!rc)
-        rc = jw_str(b, l->user_agent);
-    return rc ? rc : buf_addc(b, '}');
+    buf_adds(b, "{\"ip\":");
+    jw_str(b, l->ip);
+    buf_adds(b, ",\"user_agent\":");
+    jw_str(b, l->user_agent);
+    return buf_addc(b, '}');
 }
 
 const char *const lead_status_names[LEAD_STATUS_COUNT] = {"new", "contacted", "converted",
@@ -496,29 +486,26 @@ _Static_assert(LEAD_FLAG_DISPOSABLE == 1u << (LEAD_FLAG_COUNT - 1), "one name pe
 
 int lead_flags_json(unsigned flags, struct buf *b)
 {
-    int rc = buf_addc(b, '[');
     bool first = true;
-    for (unsigned i = 0; !rc && i < LEAD_FLAG_COUNT; i++) {
+    buf_addc(b, '[');
+    for (unsigned i = 0; i < LEAD_FLAG_COUNT; i++) {
         if (!(flags & (1u << i)))
             continue;
         if (!first)
-            rc = buf_addc(b, ',');
-        if (!rc)
-            rc = jw_str(b, lead_flag_names[i]);
+            buf_addc(b, ',');
+        jw_str(b, lead_flag_names[i]);
         first = false;
     }
-    return rc ? rc : buf_addc(b, ']');
+    return buf_addc(b, ']');
 }
 
 int lead_reasons_json(const struct lead *l, struct buf *b)
 {
-    int rc = buf_addc(b, '[');
-    for (size_t i = 0; !rc && i < l->nreasons; i++) {
-        rc = buf_adds(b, i ? ",{\"rule\":" : "{\"rule\":");
-        if (!rc)
-            rc = jw_str(b, l->reasons[i].rule);
-        if (!rc)
-            rc = buf_addf(b, ",\"points\":%lld}", l->reasons[i].points);
+    buf_addc(b, '[');
+    for (size_t i = 0; i < l->nreasons; i++) {
+        buf_adds(b, i ? ",{\"rule\":" : "{\"rule\":");
+        jw_str(b, l->reasons[i].rule);
+        buf_addf(b, ",\"points\":%lld}", l->reasons[i].points);
     }
-    return rc ? rc : buf_addc(b, ']');
+    return buf_addc(b, ']');
 }

@@ -1,5 +1,5 @@
-/* normalize.c: the normal forms of emails, phones, URLs and truth words. Each
- * returns NULL and an allocated normal form, or the error code to report. */
+/* normalize.c: the normal forms of emails, phones, URLs and truth words; see
+ * lead.h for the contract. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,25 +18,25 @@ static bool label_ok(const char *s, size_t n)
     return true;
 }
 
-const char *norm_email(const char *s, size_t n, char **out)
+int norm_email(const char *s, size_t n, char **out)
 {
     *out = NULL;
     if (n > LEAD_MAX_EMAIL_LEN)
-        return "too_long";
+        return LEADD_ETOOBIG;
     const char *at = memrchr(s, '@', n);
     if (!at || at == s)
-        return "invalid";
+        return LEADD_EINVAL;
     size_t local = (size_t)(at - s), dlen = n - local - 1;
     if (local > 64 || dlen == 0)
-        return "invalid";
+        return LEADD_EINVAL;
     /* Local part: printable ASCII without the specials that need quoting. */
     for (size_t i = 0; i < local; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= ' ' || c >= 0x7f || strchr("()<>[]:;@\\,\"", c))
-            return "invalid";
+            return LEADD_EINVAL;
     }
     if (s[0] == '.' || s[local - 1] == '.' || memmem(s, local, "..", 2))
-        return "invalid";
+        return LEADD_EINVAL;
     /* Domain: at least two labels, the last one alphabetic (a TLD). */
     const char *d = at + 1;
     size_t i = 0, labels = 0, last = 0;
@@ -45,24 +45,24 @@ const char *norm_email(const char *s, size_t n, char **out)
         while (j < dlen && d[j] != '.')
             j++;
         if (!label_ok(d + i, j - i))
-            return "invalid";
+            return LEADD_EINVAL;
         labels++;
         last = i;
         i = j + 1;
     }
     if (labels < 2 || dlen - last < 2)
-        return "invalid";
+        return LEADD_EINVAL;
     for (size_t k = last; k < dlen; k++) {
         if (!isalpha((unsigned char)d[k]))
-            return "invalid";
+            return LEADD_EINVAL;
     }
     if (!(*out = str_dupn(s, n)))
-        return NULL; /* the caller sees *out == NULL and answers 503 */
+        return LEADD_ENOMEM;
     str_lower(*out);
-    return NULL;
+    return 0;
 }
 
-const char *norm_phone(const char *s, size_t n, char **out)
+int norm_phone(const char *s, size_t n, char **out)
 {
     *out = NULL;
     char tmp[32];
@@ -74,21 +74,19 @@ const char *norm_phone(const char *s, size_t n, char **out)
         char c = s[i];
         if (c >= '0' && c <= '9') {
             if (++digits > 15)
-                return "invalid";
+                return LEADD_EINVAL;
             tmp[w++] = c;
         } else if (!strchr(" .-()/", c)) {
-            return "invalid";
+            return LEADD_EINVAL;
         }
     }
     if (digits < 7)
-        return "invalid";
+        return LEADD_EINVAL;
     tmp[w] = '\0';
-    if (!(*out = strdup(tmp)))
-        return NULL;
-    return NULL;
+    return (*out = strdup(tmp)) ? 0 : LEADD_ENOMEM;
 }
 
-const char *norm_url(const char *s, size_t n, char **out)
+int norm_url(const char *s, size_t n, char **out)
 {
     *out = NULL;
     size_t skip;
@@ -97,16 +95,15 @@ const char *norm_url(const char *s, size_t n, char **out)
     else if (n > 8 && !strncasecmp(s, "https://", 8))
         skip = 8;
     else
-        return "invalid";
+        return LEADD_EINVAL;
     if (s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
-        return "invalid"; /* no host */
+        return LEADD_EINVAL; /* no host */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\')
-            return "invalid";
+            return LEADD_EINVAL;
     }
-    *out = str_dupn(s, n);
-    return NULL;
+    return (*out = str_dupn(s, n)) ? 0 : LEADD_ENOMEM;
 }
 
 int norm_truth(const char *s, size_t n)

@@ -12,7 +12,8 @@
 static const struct {
     const char *text;
     enum rule_op op;
-} CMP[] = {{"=", RULE_OP_EQ}, {"!=", RULE_OP_NE}, {">", RULE_OP_GT}, {">=", RULE_OP_GE}, {"<", RULE_OP_LT}, {"<=", RULE_OP_LE}};
+} CMP[] = {{"=", RULE_OP_EQ},  {"!=", RULE_OP_NE}, {">", RULE_OP_GT},
+           {">=", RULE_OP_GE}, {"<", RULE_OP_LT},  {"<=", RULE_OP_LE}};
 
 static void rule_free(struct rule *r)
 {
@@ -120,7 +121,8 @@ int score_rule_add(struct form *f, const char *name, const char *text, char *err
         goto syntax;
     }
     for (size_t i = first_val; i < nw; i++) {
-        if (add_val(&r, w[i], r.op == RULE_OP_IN || r.op == RULE_OP_DOMAIN_IN || r.op == RULE_OP_CONTAINS)) {
+        if (add_val(&r, w[i],
+                    r.op == RULE_OP_IN || r.op == RULE_OP_DOMAIN_IN || r.op == RULE_OP_CONTAINS)) {
             rc = LEADD_ENOMEM;
             goto out;
         }

@@ -13,7 +13,7 @@
 struct slot {
     struct lead lead;
     struct lead_record rec;
-    struct store_job job;
+    struct store_lead_job job;
     struct slot *next_free;
     struct seeder *s;
 };
@@ -70,8 +70,9 @@ static int fill(struct slot *sl, const struct config *cfg, const struct form *f,
         return rc;
     in->dedupe_window_ms = 0; /* synthetic emails are unique */
     in->status = 201;
-    sl->job.done = done;
-    sl->job.arg = sl;
+    sl->job.job.op = STORE_OP_LEAD;
+    sl->job.job.done = done;
+    sl->job.job.arg = sl;
     return 0;
 }
 
@@ -98,7 +99,7 @@ int seed_run(const struct config *cfg, struct store *st, const struct form *f, l
         pthread_mutex_unlock(&s.mu);
         /* The queue may be full: wait for room, as a client would retry. */
         if (!(rc = fill(sl, cfg, f, i))) {
-            while ((rc = store_submit(st, &sl->job)) == LEADD_EFULL) {
+            while ((rc = store_submit(st, &sl->job.job)) == LEADD_EFULL) {
                 struct timespec ts = {0, 1000000};
                 nanosleep(&ts, NULL);
             }

@@ -7,7 +7,6 @@
 #include "leadd/embed.h"
 #include "leadd/log.h"
 
-
 int db_err(int src)
 {
     switch (src & 0xff) {

@@ -38,18 +38,20 @@ static int csv_text(struct buf *b, const char *v, size_t n)
     bool formula = n > 0 && strchr("=+-@\t\r", v[0]);
     bool quote = formula || memchr(v, ',', n) || memchr(v, '"', n) || memchr(v, '\n', n) ||
                  memchr(v, '\r', n);
-    int rc = quote ? buf_addc(b, '"') : 0;
-    rc = rc ? rc : formula ? buf_addc(b, '\'') : 0;
+    if (quote)
+        buf_addc(b, '"');
+    if (formula)
+        buf_addc(b, '\'');
     /* Copy runs between quotes; each quote is doubled. */
-    for (const char *p = v, *end = v + n; !rc && p < end;) {
+    for (const char *p = v, *end = v + n; !b->err && p < end;) {
         const char *q = memchr(p, '"', (size_t)(end - p));
         size_t run = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
-        rc = buf_add(b, p, run);
-        if (!rc && q)
-            rc = buf_addc(b, '"');
+        buf_add(b, p, run);
+        if (q)
+            buf_addc(b, '"');
         p += run;
     }
-    return rc ? rc : quote ? buf_addc(b, '"') : 0;
+    return quote ? buf_addc(b, '"') : buf_error(b);
 }
 
 /* A column of the row itself: numbers as they are, text as CSV text. */
@@ -98,21 +100,23 @@ static int csv_row(struct store_export *e, struct buf *out)
 {
     sqlite3_stmt *s = e->s;
     struct jr_value *v = e->vals;
-    int rc = 0;
-    for (int i = 0; !rc && i < BASE_COLS; i++) {
-        rc = i ? buf_addc(out, ',') : 0;
-        if (!rc)
-            rc = i == 6 ? buf_adds(out, sqlite3_column_int(s, 6) ? "true" : "false")
-                        : csv_column(out, s, i);
+    for (int i = 0; i < BASE_COLS; i++) {
+        if (i)
+            buf_addc(out, ',');
+        if (i == 6)
+            buf_adds(out, sqlite3_column_int(s, 6) ? "true" : "false");
+        else
+            csv_column(out, s, i);
     }
     /* fields and attribution: columns 7 and 8 */
-    rc = rc ? rc : pick(s, 7, e->keys, e->nfields, v);
+    int rc = pick(s, 7, e->keys, e->nfields, v);
     rc = rc ? rc : pick(s, 8, e->keys + e->nfields, NUTM, v + e->nfields);
     for (size_t i = 0; !rc && i < e->nfields + NUTM; i++) {
-        rc = buf_addc(out, ',');
-        rc = rc ? rc : csv_value(out, &e->text, e->is_bool[i], &v[i]);
+        buf_addc(out, ',');
+        rc = csv_value(out, &e->text, e->is_bool[i], &v[i]);
     }
-    return rc ? rc : buf_add(out, "\r\n", 2);
+    buf_add(out, "\r\n", 2);
+    return rc ? rc : buf_error(out);
 }
 
 int store_export_open(struct store *st, const struct lead_filter *f, enum export_format fmt,
@@ -167,8 +171,8 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
     *done = false;
     while (!rc && out->len < want && (r = sqlite3_step(e->s)) == SQLITE_ROW) {
         if (e->fmt == EXPORT_NDJSON) {
-            rc = leadjson_row(e->s, out);
-            rc = rc ? rc : buf_add(out, "}\n", 2);
+            leadjson_row(e->s, out);
+            rc = buf_add(out, "}\n", 2);
         } else {
             rc = csv_row(e, out);
         }
@@ -182,12 +186,12 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
 
 int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfields)
 {
-    int rc = buf_adds(b, "id,created_at,form,status,score,grade,qualified");
-    for (size_t i = 0; !rc && i < nfields; i++)
-        rc = buf_addf(b, ",%s", fields[i]);
-    for (size_t i = 0; !rc && i < NUTM; i++)
-        rc = buf_addf(b, ",%s", UTM_COLS[i]);
-    return rc ? rc : buf_add(b, "\r\n", 2);
+    buf_adds(b, "id,created_at,form,status,score,grade,qualified");
+    for (size_t i = 0; i < nfields; i++)
+        buf_addf(b, ",%s", fields[i]);
+    for (size_t i = 0; i < NUTM; i++)
+        buf_addf(b, ",%s", UTM_COLS[i]);
+    return buf_add(b, "\r\n", 2);
 }
 
 void store_export_close(struct store_export **ep)

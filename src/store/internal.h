@@ -47,16 +47,16 @@ struct store {
 };
 
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
-int db_open(const char *path, bool durable_full, sqlite3 **out);
+LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
-int db_migrate(sqlite3 *db, int *applied);
+LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
 /* A statement to prepare once, with where to keep it. */
 struct stmt_def {
     sqlite3_stmt **st;
     const char *sql;
 };
 /* db_prepare_all: prepares each (persistent) or returns LEADD_EDB, logged. */
-int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n);
+LEADD_MUST_CHECK int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n);
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
 
@@ -67,11 +67,11 @@ int db_err(int src);
 /* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
 int leadjson_row(sqlite3_stmt *s, struct buf *out);
-int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db);
+LEADD_MUST_CHECK int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db);
 void leadjson_finalize(struct leadjson_stmts *c);
 /* leadjson_get: appends the lead with that id as the API shows it.
  * LEADD_ENOTFOUND when there is no such lead. */
-int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *out);
+LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *out);
 struct reader {
     sqlite3 *db;
     struct leadjson_stmts lead; /* prepared on first use */
@@ -113,13 +113,13 @@ struct where {
 void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
                  bool include_erased);
 /* where_prepare: prepares head + WHERE + tail with the values bound. */
-int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
-                  sqlite3_stmt **out);
-int outbox_prepare(struct store *st);
+LEADD_MUST_CHECK int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
+                                   sqlite3_stmt **out);
+LEADD_MUST_CHECK int outbox_prepare(struct store *st);
 void outbox_finalize(struct store *st);
 
 void *writer_main(void *arg);
-int writer_prepare(struct store *st);
+LEADD_MUST_CHECK int writer_prepare(struct store *st);
 void writer_finalize(struct store *st);
 
 #endif

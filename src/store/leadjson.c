@@ -22,42 +22,39 @@ static const char *col(sqlite3_stmt *s, int i)
 }
 
 /* A stored JSON column, spliced in as it is. */
-static int raw(struct buf *b, const char *name, sqlite3_stmt *s, int i)
+static void raw(struct buf *b, const char *name, sqlite3_stmt *s, int i)
 {
-    int rc = buf_adds(b, name);
-    const char *t = col(s, i);
-    return rc ? rc : buf_add(b, t, (size_t)sqlite3_column_bytes(s, i));
+    buf_adds(b, name);
+    buf_add(b, col(s, i), (size_t)sqlite3_column_bytes(s, i));
 }
 
 /* Built with buf_add()/jw_*() rather than one buf_addf(): a page of fifty leads
  * spent a fifth of its time in vsnprintf copying the stored JSON through. */
 int leadjson_row(sqlite3_stmt *s, struct buf *b)
 {
-    int rc = buf_adds(b, "{\"id\":");
-    rc = rc ? rc : jw_str(b, col(s, 0));
-    rc = rc ? rc : buf_adds(b, ",\"form\":");
-    rc = rc ? rc : jw_str(b, col(s, 1));
-    rc = rc ? rc : buf_adds(b, ",\"created_at\":");
-    rc = rc ? rc : jw_str(b, col(s, 2));
-    rc = rc ? rc : buf_adds(b, ",\"status\":");
-    rc = rc ? rc : jw_str(b, col(s, 3));
-    rc = rc ? rc : raw(b, ",\"fields\":", s, 4);
-    rc = rc ? rc : raw(b, ",\"extra\":", s, 5);
-    rc = rc ? rc : raw(b, ",\"attribution\":", s, 6);
-    rc = rc ? rc : raw(b, ",\"client\":", s, 7);
-    rc = rc ? rc : buf_adds(b, ",\"score\":");
-    rc = rc ? rc : jw_int(b, (long long)sqlite3_column_int64(s, 8));
-    rc = rc ? rc : buf_adds(b, ",\"grade\":");
-    rc = rc ? rc : jw_str(b, col(s, 9));
-    rc = rc ? rc
-            : buf_adds(b,
-                       sqlite3_column_int(s, 10) ? ",\"qualified\":true" : ",\"qualified\":false");
-    rc = rc ? rc : raw(b, ",\"score_reasons\":", s, 11);
-    rc = rc ? rc : buf_adds(b, ",\"flags\":");
-    rc = rc ? rc : lead_flags_json((unsigned)sqlite3_column_int(s, 12), b);
-    rc = rc ? rc : buf_adds(b, ",\"duplicate_of\":");
-    rc = rc ? rc : jw_str(b, (const char *)sqlite3_column_text(s, 13));
-    return rc;
+    buf_adds(b, "{\"id\":");
+    jw_str(b, col(s, 0));
+    buf_adds(b, ",\"form\":");
+    jw_str(b, col(s, 1));
+    buf_adds(b, ",\"created_at\":");
+    jw_str(b, col(s, 2));
+    buf_adds(b, ",\"status\":");
+    jw_str(b, col(s, 3));
+    raw(b, ",\"fields\":", s, 4);
+    raw(b, ",\"extra\":", s, 5);
+    raw(b, ",\"attribution\":", s, 6);
+    raw(b, ",\"client\":", s, 7);
+    buf_adds(b, ",\"score\":");
+    jw_int(b, (long long)sqlite3_column_int64(s, 8));
+    buf_adds(b, ",\"grade\":");
+    jw_str(b, col(s, 9));
+    buf_adds(b, sqlite3_column_int(s, 10) ? ",\"qualified\":true" : ",\"qualified\":false");
+    raw(b, ",\"score_reasons\":", s, 11);
+    buf_adds(b, ",\"flags\":");
+    lead_flags_json((unsigned)sqlite3_column_int(s, 12), b);
+    buf_adds(b, ",\"duplicate_of\":");
+    jw_str(b, (const char *)sqlite3_column_text(s, 13));
+    return buf_error(b);
 }
 
 int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db)
@@ -96,33 +93,32 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
         goto out;
     long long pending = sqlite3_column_int64(s, 0), dead = sqlite3_column_int64(s, 1);
     long long total = sqlite3_column_int64(s, 2), attempts = sqlite3_column_int64(s, 3);
-    const char *state = !total  ? "none"
+    const char *state = !total    ? "none"
                         : pending ? delivery_state_names[DELIVERY_PENDING]
                         : dead    ? delivery_state_names[DELIVERY_DEAD]
                                   : delivery_state_names[DELIVERY_DELIVERED];
-    rc = buf_adds(b, ",\"forwarding\":{\"state\":\"");
-    rc = rc ? rc : buf_adds(b, state);
-    rc = rc ? rc : buf_adds(b, "\",\"attempts\":");
-    rc = rc ? rc : jw_int(b, attempts);
-    rc = rc ? rc : buf_adds(b, "},\"history\":[");
-    if (rc)
+    buf_adds(b, ",\"forwarding\":{\"state\":\"");
+    buf_adds(b, state);
+    buf_adds(b, "\",\"attempts\":");
+    jw_int(b, attempts);
+    buf_adds(b, "},\"history\":[");
+    if ((rc = buf_error(b)))
         goto out;
 
     s = c->hist;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     int n = 0;
-    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = buf_adds(b, n++ ? ",{\"at\":" : "{\"at\":");
-        rc = rc ? rc : jw_str(b, col(s, 0));
-        rc = rc ? rc : buf_adds(b, ",\"status\":");
-        rc = rc ? rc : jw_str(b, col(s, 1));
-        rc = rc ? rc : buf_adds(b, ",\"note\":");
-        rc = rc ? rc : jw_str(b, (const char *)sqlite3_column_text(s, 2));
-        rc = rc ? rc : buf_addc(b, '}');
+    while (!buf_error(b) && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        buf_adds(b, n++ ? ",{\"at\":" : "{\"at\":");
+        jw_str(b, col(s, 0));
+        buf_adds(b, ",\"status\":");
+        jw_str(b, col(s, 1));
+        buf_adds(b, ",\"note\":");
+        jw_str(b, (const char *)sqlite3_column_text(s, 2));
+        buf_addc(b, '}');
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = LEADD_EDB;
-    rc = rc ? rc : buf_adds(b, "]}");
+    buf_adds(b, "]}");
+    rc = buf_error(b) ? buf_error(b) : r != SQLITE_DONE ? LEADD_EDB : 0;
 out:
     sqlite3_reset(c->lead);
     sqlite3_reset(c->fwd);

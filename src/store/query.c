@@ -146,9 +146,10 @@ int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *ta
                   sqlite3_stmt **out)
 {
     struct buf sql = BUF_INIT(8192);
-    int rc = w->rc ? w->rc : buf_adds(&sql, head);
-    rc = rc ? rc : buf_adds(&sql, buf_str(&w->sql));
-    rc = rc ? rc : buf_adds(&sql, tail);
+    buf_adds(&sql, head);
+    buf_adds(&sql, buf_str(&w->sql));
+    buf_adds(&sql, tail);
+    int rc = w->rc ? w->rc : buf_error(&sql);
     if (!rc && sqlite3_prepare_v2(db, sql.ptr, -1, out, NULL) != SQLITE_OK) {
         log_error("query failed to prepare: %s", sqlite3_errmsg(db));
         rc = LEADD_EDB;
@@ -171,7 +172,7 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
     sqlite3_stmt *s = NULL;
     char last[ULID_LEN + 1] = "";
     char limit[48];
-    int rc = LEADD_EDB, r, n = 0;
+    int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     struct reader *rd = reader_get(st);
     where_build(&w, f, f->cursor != NULL, false);
     if (!rd)
@@ -181,23 +182,26 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
         goto out;
     /* Read the page's ids and leads in one read transaction: one snapshot. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    rc = buf_adds(out, "{\"data\":[");
-    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+    buf_adds(out, "{\"data\":[");
+    while (!rc && !buf_error(out) && (r = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == f->limit) {
             n++;
             break;
         }
         const char *id = (const char *)sqlite3_column_text(s, 0);
         snprintf(last, sizeof(last), "%s", id);
-        rc = n++ ? buf_addc(out, ',') : 0;
-        rc = rc ? rc : leadjson_get(&rd->lead, last, out);
+        if (n++)
+            buf_addc(out, ',');
+        rc = leadjson_get(&rd->lead, last, out);
     }
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = LEADD_EDB;
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
-    if (!rc)
-        rc = n > f->limit ? buf_addf(out, "],\"next_cursor\":\"%s\"}", last)
-                          : buf_adds(out, "],\"next_cursor\":null}");
+    if (n > f->limit)
+        buf_addf(out, "],\"next_cursor\":\"%s\"}", last);
+    else
+        buf_adds(out, "],\"next_cursor\":null}");
+    rc = rc ? rc : buf_error(out);
 out:
     sqlite3_finalize(s);
     reader_put(st, rd);
@@ -242,7 +246,7 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     struct lead_filter g = *f;
     sqlite3_stmt *s = NULL;
     char head[256];
-    int rc = LEADD_EDB, r, n = 0;
+    int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     g.spam = -1;
     where_build(&w, &g, false, true); /* tombstones count: erasure removes people, not numbers */
     struct reader *rd = reader_get(st);
@@ -252,20 +256,18 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
              expr, LEAD_FLAGS_SPAM);
     if (!rd || (rc = where_prepare(rd->db, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
         goto out;
-    rc = buf_adds(out, "{\"data\":[");
-    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = n++ ? buf_addc(out, ',') : 0;
-        rc = rc ? rc : buf_adds(out, "{\"key\":");
-        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 0));
-        rc = rc ? rc
-                : buf_addf(
-                      out, ",\"total\":%lld,\"qualified\":%lld,\"converted\":%lld,\"spam\":%lld}",
-                      (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2),
-                      (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4));
+    buf_adds(out, "{\"data\":[");
+    while (!buf_error(out) && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n++)
+            buf_addc(out, ',');
+        buf_adds(out, "{\"key\":");
+        jw_str(out, (const char *)sqlite3_column_text(s, 0));
+        buf_addf(out, ",\"total\":%lld,\"qualified\":%lld,\"converted\":%lld,\"spam\":%lld}",
+                 (long long)sqlite3_column_int64(s, 1), (long long)sqlite3_column_int64(s, 2),
+                 (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4));
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = LEADD_EDB;
-    rc = rc ? rc : buf_adds(out, "]}");
+    buf_adds(out, "]}");
+    rc = buf_error(out) ? buf_error(out) : r != SQLITE_DONE ? LEADD_EDB : 0;
 out:
     sqlite3_finalize(s);
     reader_put(st, rd);
@@ -277,12 +279,12 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
                           int limit, struct buf *out)
 {
     sqlite3_stmt *s = NULL, *a = NULL;
-    int rc = LEADD_EDB, r, n = 0;
+    int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     long long last = 0, before = cursor ? strtoll(cursor, NULL, 10) : 0;
     struct reader *rd = reader_get(st);
     if (!rd)
         goto out;
-    /* "delivering" is a moment inside an attempt: the API calls it pending. */
+        /* "delivering" is a moment inside an attempt: the API calls it pending. */
 #define API_STATE "(CASE state WHEN " SQL_DELIVERING " THEN " SQL_PENDING " ELSE state END)"
     if (sqlite3_prepare_v2(
             rd->db,
@@ -302,8 +304,8 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
     sqlite3_bind_int64(s, 3, before);
     sqlite3_bind_int(s, 4, limit + 1);
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    rc = buf_adds(out, "{\"data\":[");
-    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+    buf_adds(out, "{\"data\":[");
+    while (!buf_error(out) && (r = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == limit) {
             n++;
             break;
@@ -312,44 +314,44 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
         const char *stname = (const char *)sqlite3_column_text(s, 4);
         last = sqlite3_column_int64(s, 0);
         rfc3339_ms((uint64_t)sqlite3_column_int64(s, 5), next);
-        rc = n++ ? buf_addc(out, ',') : 0;
-        rc = rc ? rc : buf_addf(out, "{\"id\":\"%lld\",\"lead\":", last);
-        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 1));
-        rc = rc ? rc : buf_adds(out, ",\"webhook\":");
-        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 2));
-        rc = rc ? rc : buf_adds(out, ",\"webhook_id\":");
-        rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(s, 3));
-        rc = rc ? rc : buf_adds(out, ",\"state\":");
-        rc = rc ? rc : jw_str(out, stname);
-        rc = rc ? rc : buf_adds(out, ",\"next_attempt_at\":");
-        rc = rc ? rc
-                : jw_str(out, strcmp(stname, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
-        rc = rc ? rc : buf_adds(out, ",\"attempts\":[");
+        if (n++)
+            buf_addc(out, ',');
+        buf_addf(out, "{\"id\":\"%lld\",\"lead\":", last);
+        jw_str(out, (const char *)sqlite3_column_text(s, 1));
+        buf_adds(out, ",\"webhook\":");
+        jw_str(out, (const char *)sqlite3_column_text(s, 2));
+        buf_adds(out, ",\"webhook_id\":");
+        jw_str(out, (const char *)sqlite3_column_text(s, 3));
+        buf_adds(out, ",\"state\":");
+        jw_str(out, stname);
+        buf_adds(out, ",\"next_attempt_at\":");
+        jw_str(out, strcmp(stname, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
+        buf_adds(out, ",\"attempts\":[");
         sqlite3_reset(a);
         sqlite3_bind_int64(a, 1, last);
-        for (int k = 0; !rc && sqlite3_step(a) == SQLITE_ROW; k++) {
-            rc = k ? buf_addc(out, ',') : 0;
-            rc = rc ? rc : buf_adds(out, "{\"at\":");
-            rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(a, 0));
-            rc = rc ? rc : buf_adds(out, ",\"status\":");
-            rc = rc ? rc
-                 : sqlite3_column_type(a, 1) == SQLITE_NULL
-                     ? buf_adds(out, "null")
-                     : buf_addf(out, "%d", sqlite3_column_int(a, 1));
-            rc = rc ? rc : buf_adds(out, ",\"error\":");
-            rc = rc ? rc : jw_str(out, (const char *)sqlite3_column_text(a, 2));
-            rc =
-                rc ? rc
-                   : buf_addf(out, ",\"duration_ms\":%lld}", (long long)sqlite3_column_int64(a, 3));
+        for (int k = 0; !buf_error(out) && sqlite3_step(a) == SQLITE_ROW; k++) {
+            if (k)
+                buf_addc(out, ',');
+            buf_adds(out, "{\"at\":");
+            jw_str(out, (const char *)sqlite3_column_text(a, 0));
+            buf_adds(out, ",\"status\":");
+            if (sqlite3_column_type(a, 1) == SQLITE_NULL)
+                buf_adds(out, "null");
+            else
+                buf_addf(out, "%d", sqlite3_column_int(a, 1));
+            buf_adds(out, ",\"error\":");
+            jw_str(out, (const char *)sqlite3_column_text(a, 2));
+            buf_addf(out, ",\"duration_ms\":%lld}", (long long)sqlite3_column_int64(a, 3));
         }
-        rc = rc ? rc : buf_adds(out, "]}");
+        buf_adds(out, "]}");
     }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = LEADD_EDB;
+    rc = r != SQLITE_ROW && r != SQLITE_DONE ? LEADD_EDB : 0;
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
-    if (!rc)
-        rc = n > limit ? buf_addf(out, "],\"next_cursor\":\"%lld\"}", last)
-                       : buf_adds(out, "],\"next_cursor\":null}");
+    if (n > limit)
+        buf_addf(out, "],\"next_cursor\":\"%lld\"}", last);
+    else
+        buf_adds(out, "],\"next_cursor\":null}");
+    rc = buf_error(out) ? buf_error(out) : rc;
 out:
     sqlite3_finalize(s);
     sqlite3_finalize(a);

@@ -110,8 +110,6 @@ int store_submit(struct store *st, struct store_job *job)
     int rc = 0;
     job->next = NULL;
     job->rc = 0;
-    job->replayed = false;
-    job->id[0] = '\0';
     pthread_mutex_lock(&st->mu);
     if (st->stopping)
         rc = LEADD_ESHUTDOWN;
@@ -151,9 +149,11 @@ static int step(sqlite3_stmt *s, bool *row)
 
 /* Applies one job inside the open transaction. Returns a SQLite code; sets
  * *queued when deliveries were added. */
-static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *queued)
+static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, bool *queued)
 {
     const struct store_lead *in = &j->in;
+    j->replayed = false;
+    j->id[0] = '\0';
     bool row;
     int r;
     char created[32], dup[ULID_LEN + 1] = "";
@@ -169,7 +169,7 @@ static int apply_job(struct store *st, struct store_job *j, uint64_t ms, bool *q
         if (row) {
             const void *h = sqlite3_column_blob(s, 0);
             if (sqlite3_column_bytes(s, 0) != SHA256_LEN || memcmp(h, in->body_hash, SHA256_LEN)) {
-                j->rc = LEADD_ECONFLICT;
+                j->job.rc = LEADD_ECONFLICT;
             } else {
                 j->replayed = true;
                 j->replay_status = sqlite3_column_int(s, 2);
@@ -316,30 +316,34 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     int r = SQLITE_OK;
     rfc3339_ms(ms, at);
     switch (j->op) {
-    case STORE_OP_PATCH:
+    case STORE_OP_PATCH: {
+        const struct store_patch_job *p = (const struct store_patch_job *)j;
         r = exec(st->wdb, "UPDATE leads SET status = ?2 WHERE id = ?1 AND erased_at IS NULL", "tt",
-                 j->lead_id, j->status);
+                 p->lead_id, p->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && found)
             r = exec(st->wdb,
                      "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
-                     j->note ? "tttt" : "tttn", j->lead_id, at, j->status, j->note);
+                     p->note ? "tttt" : "tttn", p->lead_id, at, p->status, p->note);
         break;
+    }
     case STORE_OP_ERASE:
-        r = erase(st, j->lead_id, at, &found);
+        r = erase(st, ((const struct store_erase_job *)j)->lead_id, at, &found);
         *erased |= found;
         break;
-    case STORE_OP_RETRY:
+    case STORE_OP_RETRY: {
+        long long id = ((const struct store_retry_job *)j)->delivery_id;
         r = exec(st->wdb,
-                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,"
-                 " updated_ms = ?2 WHERE id = ?1 AND state = 'dead'",
-                 "ii", j->delivery_id, (long long)ms);
+                 "UPDATE deliveries SET state = " SQL_PENDING
+                 ", attempts = 0, next_attempt_ms = ?2,"
+                 " updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
+                 "ii", id, (long long)ms);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && !found) {
             sqlite3_stmt *s = NULL;
             r = sqlite3_prepare_v2(st->wdb, "SELECT 1 FROM deliveries WHERE id = ?1", -1, &s, NULL);
             if (r == SQLITE_OK) {
-                sqlite3_bind_int64(s, 1, j->delivery_id);
+                sqlite3_bind_int64(s, 1, id);
                 j->rc = sqlite3_step(s) == SQLITE_ROW ? LEADD_ECONFLICT : LEADD_ENOTFOUND;
             }
             sqlite3_finalize(s);
@@ -347,25 +351,27 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         }
         *queued |= found;
         break;
+    }
     case STORE_OP_RETAIN: {
+        struct store_retain_job *rj = (struct store_retain_job *)j;
         sqlite3_stmt *s = NULL;
-        j->erased = 0;
+        rj->erased = 0;
         found = true;
         r = sqlite3_prepare_v2(st->wdb,
                                "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL",
                                -1, &s, NULL);
         if (r != SQLITE_OK)
             break;
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)j->before_ms);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)rj->before_ms);
         while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
             char id[ULID_LEN + 1];
             bool one;
             snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(s, 0));
             r = erase(st, id, at, &one);
-            j->erased += one;
+            rj->erased += one;
         }
         sqlite3_finalize(s);
-        *erased |= j->erased > 0;
+        *erased |= rj->erased > 0;
         break;
     }
     case STORE_OP_LEAD: break;
@@ -390,8 +396,8 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     bool queued = false, erased = false;
     int r = run_stmt(st->begin);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
-        r = j->op == STORE_OP_LEAD ? apply_job(st, j, ms, &queued)
-                             : apply_admin(st, j, ms, &queued, &erased);
+        r = j->op == STORE_OP_LEAD ? apply_lead(st, (struct store_lead_job *)j, ms, &queued)
+                                   : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
         r = run_stmt(st->commit);
     if (r != SQLITE_OK) {
@@ -442,10 +448,10 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
     sqlite3_stmt *s = NULL;
     if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
         /* Retention erases exactly as DELETE /v1/leads/{id} does. */
-        struct store_job j = {
-            .op = STORE_OP_RETAIN, .before_ms = ms - (uint64_t)st->retention_ms, .done = noop_done};
+        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},
+                                     .before_ms = ms - (uint64_t)st->retention_ms};
         *last_retain = ms;
-        if (run_batch(st, &j, 1) == 0 && j.erased)
+        if (run_batch(st, &j.job, 1) == 0 && j.erased)
             log_info("retention: erased %lld leads older than %lld days", j.erased,
                      st->retention_ms / (24 * 3600 * 1000));
         return;
@@ -506,7 +512,8 @@ void *writer_main(void *arg)
             struct store_job *next = j->next;
             if (rc) {
                 j->rc = rc;
-                j->replayed = false;
+                if (j->op == STORE_OP_LEAD)
+                    ((struct store_lead_job *)j)->replayed = false;
             }
             j->done(j, j->arg); /* the job may be freed from here on */
             j = next;

@@ -11,6 +11,7 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->alloc = 0;
     b->max = max;
+    b->err = 0;
 }
 
 static int grow(struct buf *b, size_t need)
@@ -32,11 +33,24 @@ static int grow(struct buf *b, size_t need)
     return 0;
 }
 
+/* Keeps the first failure. */
+static int fail(struct buf *b, int rc)
+{
+    if (!b->err)
+        b->err = rc;
+    return b->err;
+}
+
+int buf_error(const struct buf *b)
+{
+    return b->err;
+}
+
 int buf_add(struct buf *b, const void *p, size_t n)
 {
-    int rc = grow(b, b->len + n);
+    int rc = b->err ? b->err : grow(b, b->len + n);
     if (rc)
-        return rc;
+        return fail(b, rc);
     if (n)
         memcpy(b->ptr + b->len, p, n);
     b->len += n;
@@ -58,13 +72,15 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);
-    int n = vsnprintf(NULL, 0, fmt, cp);
+    int n = b->err ? 0 : vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
+    if (b->err)
+        return b->err;
     if (n < 0)
-        return LEADD_EINVAL;
+        return fail(b, LEADD_EINVAL);
     int rc = grow(b, b->len + (size_t)n);
     if (rc)
-        return rc;
+        return fail(b, rc);
     vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;
@@ -87,6 +103,7 @@ const char *buf_str(const struct buf *b)
 void buf_reset(struct buf *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->ptr)
         b->ptr[0] = '\0';
 }

@@ -10,9 +10,9 @@
 int jw_strn(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    int rc = buf_addc(b, '"');
+    buf_addc(b, '"');
     size_t i = 0, run = 0;
-    while (!rc && i < n) {
+    while (!b->err && i < n) {
         unsigned char c = (unsigned char)s[i];
         size_t ulen = 1;
         const char *esc = NULL;
@@ -38,20 +38,16 @@ int jw_strn(struct buf *b, const char *s, size_t n)
             }
         }
         if (esc) {
-            rc = buf_add(b, s + i - run, run);
-            if (!rc)
-                rc = buf_adds(b, esc);
+            buf_add(b, s + i - run, run);
+            buf_adds(b, esc);
             run = 0;
         } else {
             run += ulen;
         }
         i += ulen;
     }
-    if (!rc)
-        rc = buf_add(b, s + i - run, run);
-    if (!rc)
-        rc = buf_addc(b, '"');
-    return rc;
+    buf_add(b, s + i - run, run);
+    return buf_addc(b, '"');
 }
 
 int jw_str(struct buf *b, const char *s)
@@ -61,12 +57,10 @@ int jw_str(struct buf *b, const char *s)
 
 int jw_key(struct buf *b, const char *key, bool first)
 {
-    int rc = first ? 0 : buf_addc(b, ',');
-    if (!rc)
-        rc = jw_str(b, key);
-    if (!rc)
-        rc = buf_addc(b, ':');
-    return rc;
+    if (!first)
+        buf_addc(b, ',');
+    jw_str(b, key);
+    return buf_addc(b, ':');
 }
 
 int jw_int(struct buf *b, long long v)

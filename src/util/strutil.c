@@ -175,16 +175,15 @@ bool parse_double(const char *s, size_t n, double *out)
 
 int html_escape(struct buf *b, const char *s)
 {
-    int rc = 0;
-    for (; *s && !rc; s++) {
+    for (; *s && !b->err; s++) {
         switch (*s) {
-        case '&': rc = buf_adds(b, "&amp;"); break;
-        case '<': rc = buf_adds(b, "&lt;"); break;
-        case '>': rc = buf_adds(b, "&gt;"); break;
-        case '"': rc = buf_adds(b, "&quot;"); break;
-        case '\'': rc = buf_adds(b, "&#39;"); break;
-        default: rc = buf_addc(b, *s);
+        case '&': buf_adds(b, "&amp;"); break;
+        case '<': buf_adds(b, "&lt;"); break;
+        case '>': buf_adds(b, "&gt;"); break;
+        case '"': buf_adds(b, "&quot;"); break;
+        case '\'': buf_adds(b, "&#39;"); break;
+        default: buf_addc(b, *s);
         }
     }
-    return rc;
+    return buf_error(b);
 }

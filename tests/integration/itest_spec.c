@@ -54,8 +54,8 @@ static void t_walk(void **state)
     expect(&l, "GET", "/healthz", NULL, 200, "application/json", false);
     expect(&l, "GET", "/readyz", NULL, 200, "application/json", false);
     expect(&l, "GET", "/nope", NULL, 404, "application/problem+json", false);
-    expect(&l, "OPTIONS", "/v1/forms/nosuchform/submissions", NULL, 404,
-           "application/problem+json", false);
+    expect(&l, "OPTIONS", "/v1/forms/nosuchform/submissions", NULL, 404, "application/problem+json",
+           false);
 
     h_post_json(&l, "contact",
                 "{\"email\":\"walk@example.com\",\"name\":\"Walk\",\"consent\":true,"
@@ -92,8 +92,8 @@ static void t_walk(void **state)
     memcpy(big + 69990, "\"a\":1}", 7);
     expect(&l, "PATCH", path, big, 413, "application/problem+json", true);
     free(big);
-    expect(&l, "GET", "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV", NULL, 404,
-           "application/problem+json", true);
+    expect(&l, "GET", "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV", NULL, 404, "application/problem+json",
+           true);
     expect(&l, "PATCH", "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV", "{\"status\":\"new\"}", 404,
            "application/problem+json", true);
     expect(&l, "GET", "/v1/stats?group_by=utm_source", NULL, 200, "application/json", true);

@@ -71,7 +71,7 @@ static void t_base64(void **state)
     (void)state;
     static const struct {
         const char *bytes, *text;
-    } rows[] = {{"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+    } rows[] = {{"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
                 {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}}; /* RFC 4648 section 10 */
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char text[CRYPTO_BASE64_LEN(6)];
@@ -88,8 +88,9 @@ static void t_base64(void **state)
         assert_memory_equal(back, rows[i].bytes, n);
     }
     unsigned char out[4];
-    static const char *const bad[] = {"", "not base64!", "Zm9v Zm9v", " Zm9v", "Zm9v\n", "Z===",
-                                      "Zm9vYmFy" /* 6 bytes do not fit in 4 */};
+    static const char *const bad[] = {
+        "",       "not base64!", "Zm9v Zm9v", " Zm9v",
+        "Zm9v\n", "Z===",        "Zm9vYmFy" /* 6 bytes do not fit in 4 */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (crypto_unbase64(bad[i], out, sizeof(out)) != -1)
             fail_msg("'%s' decoded", bad[i]);
