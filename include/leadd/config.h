@@ -16,6 +16,9 @@
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
+/* qualified: leads that qualify (lead.qualified); all: every lead that is
+ * not spam or a duplicate (lead.created). */
+enum webhook_when { WEBHOOK_WHEN_QUALIFIED, WEBHOOK_WHEN_ALL };
 
 /* A network prefix for trusted_proxies: an address with a prefix length. */
 #define CONFIG_MAX_WEBHOOKS 32
@@ -35,7 +38,7 @@ struct webhook {
     size_t secret_len;
     struct strset forms; /* form ids; see all_forms */
     bool all_forms;      /* forms = * */
-    bool when_all;       /* when = all (lead.created) rather than qualified */
+    enum webhook_when when;
     long long timeout_ms;
     long long schedule[WEBHOOK_MAX_SCHEDULE]; /* delays after each failed attempt, in ms */
     size_t nschedule;
@@ -71,7 +74,6 @@ struct config {
     char *api_keys_source; /* "env:NAME" when the keys come from the environment */
     /* bookkeeping */
     char *trusted_proxies_text;
-    char *durability_text;
 };
 
 /* Diagnostics: one "file:line: message" string each. */
@@ -99,8 +101,13 @@ const struct form *config_form(const struct config *cfg, const char *id, size_t 
 const struct webhook *config_webhook(const struct config *cfg, const char *name);
 /* webhook_takes: whether webhook w forwards leads of form `form`. */
 bool webhook_takes(const struct webhook *w, const char *form);
-/* config_key_ok: whether a presented API key is one of the configured keys.
- * Compares SHA-256 digests in constant time. */
-bool config_key_ok(const struct config *cfg, const char *key, size_t len);
+/* The key table, for tests and documentation: every key leadd reads, by
+ * section ("server", "form", ...), with its built-in default (NULL: the key
+ * is required). */
+struct config_key_info {
+    const char *section, *name, *def;
+};
+size_t config_key_count(void);
+struct config_key_info config_key_at(size_t i);
 
 #endif

@@ -50,26 +50,28 @@ static void diag(struct loader *ld, const char *fmt, ...)
     v[ld->diag->n++] = line;
 }
 
-/* ---- value setters: each parses text into the object at `p` ---- */
+/* ---- value setters ----
+ * The three typed ones (whole numbers, strings, enums) write one member; the
+ * special ones below them parse a value into their whole section object
+ * (struct config, struct form or struct webhook). */
 
-typedef int (*setter)(struct loader *ld, void *p, const char *val, long long min, long long max);
+struct key;
+typedef int (*setter)(struct loader *ld, void *obj, const char *val, const struct key *k);
 
-static int set_int(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_int(struct loader *ld, long long *p, const char *name, const char *val,
+                   long long min, long long max)
 {
     long long v;
     if (!parse_ll(val, strlen(val), &v) || v < min || v > max) {
-        diag(ld, "expected a whole number from %lld to %lld, got '%s'", min, max, val);
+        diag(ld, "%s: expected a whole number from %lld to %lld, got '%s'", name, min, max, val);
         return LEADD_EINVAL;
     }
-    *(long long *)p = v;
+    *p = v;
     return 0;
 }
 
-static int set_str(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_str(struct loader *ld, char **dst, const char *val)
 {
-    (void)min;
-    (void)max;
-    char **dst = p;
     free(*dst);
     *dst = NULL;
     if (!*val)
@@ -79,9 +81,32 @@ static int set_str(struct loader *ld, void *p, const char *val, long long min, l
     return 0;
 }
 
-static int set_listen(struct loader *ld, void *p, const char *val, long long min, long long max)
+/* An enum key's words and values (redis's configEnum). */
+struct key_enum {
+    const char *name;
+    int value;
+};
+
+static int set_enum(struct loader *ld, int *p, const char *name, const char *val,
+                    const struct key_enum *choices)
 {
-    struct config *c = p;
+    char list[256] = "";
+    for (size_t i = 0; choices[i].name; i++) {
+        if (!strcmp(val, choices[i].name)) {
+            *p = choices[i].value;
+            return 0;
+        }
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                 i ? choices[i + 1].name ? ", " : " or " : "", choices[i].name);
+    }
+    diag(ld, "%s: expected %s, got '%s'", name, list, val);
+    return LEADD_EINVAL;
+}
+
+static int set_listen(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    (void)k;
     const char *colon = strrchr(val, ':');
     long long port;
     size_t hl = colon ? (size_t)(colon - val) : 0;
@@ -93,7 +118,7 @@ static int set_listen(struct loader *ld, void *p, const char *val, long long min
     unsigned char tmp[16];
     char h[64];
     if (!colon || hl == 0 || hl >= sizeof(h) || !parse_ll(colon + 1, strlen(colon + 1), &port) ||
-        port < min || port > max) {
+        port < 0 || port > 65535) {
         diag(ld, "listen: expected host:port such as 127.0.0.1:8080, got '%s'", val);
         return LEADD_EINVAL;
     }
@@ -105,14 +130,13 @@ static int set_listen(struct loader *ld, void *p, const char *val, long long min
     }
     memcpy(c->listen_host, h, hl + 1);
     c->listen_port = (int)port;
-    return set_str(ld, &c->listen, val, 0, 0);
+    return set_str(ld, &c->listen, val);
 }
 
-static int set_proxies(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_proxies(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct config *c = p;
-    (void)min;
-    (void)max;
+    struct config *c = obj;
+    (void)k;
     free(c->proxies);
     c->proxies = NULL;
     c->nproxies = 0;
@@ -138,26 +162,10 @@ static int set_proxies(struct loader *ld, void *p, const char *val, long long mi
     return 0;
 }
 
-static int set_durability(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_origins(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    (void)min;
-    (void)max;
-    if (!strcmp(val, "full"))
-        *(enum durability *)p = DURABILITY_FULL;
-    else if (!strcmp(val, "normal"))
-        *(enum durability *)p = DURABILITY_NORMAL;
-    else {
-        diag(ld, "durability: expected full or normal, got '%s'", val);
-        return LEADD_EINVAL;
-    }
-    return 0;
-}
-
-static int set_origins(struct loader *ld, void *p, const char *val, long long min, long long max)
-{
-    struct form *f = p;
-    (void)min;
-    (void)max;
+    struct form *f = obj;
+    (void)k;
     strset_release(&f->origins);
     f->any_origin = false;
     if (!strcmp(val, "*")) {
@@ -181,11 +189,10 @@ static int set_origins(struct loader *ld, void *p, const char *val, long long mi
     return 0;
 }
 
-static int set_rate(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_rate(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct form *f = p;
-    (void)min;
-    (void)max;
+    struct form *f = obj;
+    (void)k;
     long long n;
     const char *slash = strchr(val, '/');
     if (!strcmp(val, "0")) {
@@ -210,14 +217,13 @@ static int set_rate(struct loader *ld, void *p, const char *val, long long min, 
     return LEADD_EINVAL;
 }
 
-static int set_disposable(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_disposable(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct form *f = p;
-    (void)min;
-    (void)max;
+    struct form *f = obj;
+    (void)k;
     char line[512];
     strset_release(&f->disposable);
-    if (set_str(ld, &f->disposable_path, val, 0, 0) || !f->disposable_path)
+    if (set_str(ld, &f->disposable_path, val) || !f->disposable_path)
         return 0;
     FILE *fp = fopen(val, "r");
     if (!fp) {
@@ -237,22 +243,21 @@ static int set_disposable(struct loader *ld, void *p, const char *val, long long
     return 0;
 }
 
-static int set_url(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_url(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    (void)min;
-    (void)max;
+    struct webhook *w = obj;
+    (void)k;
     if ((strncmp(val, "http://", 7) || !val[7]) && (strncmp(val, "https://", 8) || !val[8])) {
         diag(ld, "url: expected an http:// or https:// URL, got '%s'", val);
         return LEADD_EINVAL;
     }
-    return set_str(ld, p, val, 0, 0);
+    return set_str(ld, &w->url, val);
 }
 
-static int set_secret(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct webhook *w = p;
-    (void)min;
-    (void)max;
+    struct webhook *w = obj;
+    (void)k;
     long n =
         strncmp(val, "whsec_", 6) ? -1 : crypto_unbase64(val + 6, w->secret, sizeof(w->secret));
     if (n < 16) {
@@ -263,11 +268,10 @@ static int set_secret(struct loader *ld, void *p, const char *val, long long min
     return 0;
 }
 
-static int set_forms(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_forms(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct webhook *w = p;
-    (void)min;
-    (void)max;
+    struct webhook *w = obj;
+    (void)k;
     strset_release(&w->forms);
     w->all_forms = !strcmp(val, "*");
     if (!w->all_forms && strset_add_words(&w->forms, val))
@@ -276,23 +280,10 @@ static int set_forms(struct loader *ld, void *p, const char *val, long long min,
     return 0;
 }
 
-static int set_when(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_schedule(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    (void)min;
-    (void)max;
-    if (strcmp(val, "qualified") && strcmp(val, "all")) {
-        diag(ld, "when: expected qualified or all, got '%s'", val);
-        return LEADD_EINVAL;
-    }
-    *(bool *)p = !strcmp(val, "all");
-    return 0;
-}
-
-static int set_schedule(struct loader *ld, void *p, const char *val, long long min, long long max)
-{
-    struct webhook *w = p;
-    (void)min;
-    (void)max;
+    struct webhook *w = obj;
+    (void)k;
     w->nschedule = 0;
     for (const char *s = val; *s;) {
         s += strspn(s, " \t");
@@ -323,12 +314,11 @@ static int set_schedule(struct loader *ld, void *p, const char *val, long long m
     return 0;
 }
 
-static int set_api_keys(struct loader *ld, void *p, const char *val, long long min, long long max)
+static int set_api_keys(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
-    struct config *c = p;
+    struct config *c = obj;
     struct strset keys = {0};
-    (void)min;
-    (void)max;
+    (void)k;
     free(c->api_keys);
     c->api_keys = NULL;
     c->napi_keys = 0;
@@ -370,75 +360,138 @@ out:
     return 0;
 }
 
-bool config_key_ok(const struct config *cfg, const char *key, size_t len)
-{
-    unsigned char d[SHA256_LEN];
-    const void *part = key;
-    bool ok = false;
-    if (crypto_sha256(&part, &len, 1, d))
-        return false;
-    /* Every key is compared in full: the time taken says nothing of which
-     * key, or how much of one, matched. */
-    for (size_t i = 0; i < cfg->napi_keys; i++)
-        ok |= crypto_equal(cfg->api_keys[i], d, SHA256_LEN);
-    return ok;
-}
+enum scope { SC_SERVER, SC_STORAGE, SC_AUTH, SC_FORM, SC_WEBHOOK };
 
-enum scope { SC_SERVER, SC_STORAGE, SC_FORM, SC_WEBHOOK, SC_AUTH };
+/* The sections: three single ones, and the named ones (form.ID, webhook.NAME). */
+static const struct section {
+    const char *name;
+    enum scope scope;
+    bool named; /* "name." then an id */
+} SECTIONS[] = {
+    {"server", SC_SERVER, false}, {"storage", SC_STORAGE, false}, {"auth", SC_AUTH, false},
+    {"form", SC_FORM, true},      {"webhook", SC_WEBHOOK, true},
+};
 
-/* Every key leadd reads. `off` is into struct config, or struct form for SC_FORM. */
-static const struct key {
+enum key_type {
+    KT_INT,     /* long long at off, within [min, max] */
+    KT_STR,     /* char * at off, NULL when empty */
+    KT_ENUM,    /* int-sized enum at off, one of choices */
+    KT_SPECIAL, /* set() parses into the whole section object */
+};
+
+/* One key (redis's standardConfig): where it lives, its type and limits,
+ * and its default, applied through the same setter as a value from a file.
+ * off is into the scope's object: struct config, struct form or struct
+ * webhook. A NULL default means the key is required. */
+struct key {
     enum scope scope;
     const char *name;
-    setter set;
-    long long min, max;
-    const char *def;
+    enum key_type type;
     size_t off;
-} KEYS[] = {
-    {SC_SERVER, "listen", set_listen, 0, 65535, "127.0.0.1:8080", 0},
-    {SC_SERVER, "threads", set_int, 1, 256, "4", offsetof(struct config, threads)},
-    {SC_SERVER, "max_body_bytes", set_int, 1024, 16 << 20, "65536",
-     offsetof(struct config, max_body_bytes)},
-    {SC_SERVER, "trusted_proxies", set_proxies, 0, 0, "", 0},
-    {SC_SERVER, "connection_timeout_s", set_int, 1, 3600, "30",
-     offsetof(struct config, conn_timeout_s)},
-    {SC_SERVER, "request_timeout_s", set_int, 1, 3600, "30",
-     offsetof(struct config, request_timeout_s)},
-    {SC_SERVER, "max_connections", set_int, 16, 1000000, "4096",
-     offsetof(struct config, max_connections)},
-    {SC_AUTH, "api_keys", set_api_keys, 0, 0, "", 0},
-    {SC_STORAGE, "path", set_str, 0, 0, "leadd.db", offsetof(struct config, db_path)},
-    {SC_STORAGE, "durability", set_durability, 0, 0, "full", offsetof(struct config, durability)},
-    {SC_STORAGE, "retention_days", set_int, 0, 100000, "0",
-     offsetof(struct config, retention_days)},
-    {SC_FORM, "allowed_origins", set_origins, 0, 0, "", 0},
-    {SC_FORM, "redirect", set_str, 0, 0, "/thanks", offsetof(struct form, redirect)},
-    {SC_FORM, "honeypot", set_str, 0, 0, "", offsetof(struct form, honeypot)},
-    {SC_FORM, "min_fill_ms", set_int, 0, 3600000, "0", offsetof(struct form, min_fill_ms)},
-    {SC_FORM, "dedupe_window_hours", set_int, 0, 8760, "0",
-     offsetof(struct form, dedupe_window_hours)},
-    {SC_FORM, "rate_limit", set_rate, 0, 0, "0", 0},
-    {SC_FORM, "disposable_domains", set_disposable, 0, 0, "", 0},
-    {SC_FORM, "grade.hot", set_int, -1000000000, 1000000000, "60",
-     offsetof(struct form, grade_hot)},
-    {SC_FORM, "grade.warm", set_int, -1000000000, 1000000000, "30",
-     offsetof(struct form, grade_warm)},
-    {SC_FORM, "qualify_at", set_int, -1000000000, 1000000000, "40",
-     offsetof(struct form, qualify_at)},
-    {SC_WEBHOOK, "url", set_url, 0, 0, NULL, offsetof(struct webhook, url)},
-    {SC_WEBHOOK, "secret", set_secret, 0, 0, NULL, 0},
-    {SC_WEBHOOK, "forms", set_forms, 0, 0, "*", 0},
-    {SC_WEBHOOK, "when", set_when, 0, 0, "qualified", offsetof(struct webhook, when_all)},
-    {SC_WEBHOOK, "timeout_ms", set_int, 100, 600000, "10000", offsetof(struct webhook, timeout_ms)},
-    {SC_WEBHOOK, "retry_schedule", set_schedule, 0, 0, "5s 5m 30m 2h 5h 10h 14h 20h 24h", 0},
+    long long min, max;
+    const struct key_enum *choices;
+    setter set;
+    const char *def;
 };
+
+_Static_assert(sizeof(enum durability) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum webhook_when) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum DURABILITY[] = {
+    {"full", DURABILITY_FULL}, {"normal", DURABILITY_NORMAL}, {NULL, 0}};
+static const struct key_enum WHEN[] = {
+    {"qualified", WEBHOOK_WHEN_QUALIFIED}, {"all", WEBHOOK_WHEN_ALL}, {NULL, 0}};
+
+#define INT(sc, name, type, member, min, max, def)                                                 \
+    {                                                                                              \
+        sc, name, KT_INT, offsetof(type, member), min, max, NULL, NULL, def                        \
+    }
+#define STR(sc, name, type, member, def)                                                           \
+    {                                                                                              \
+        sc, name, KT_STR, offsetof(type, member), 0, 0, NULL, NULL, def                            \
+    }
+#define ENUM(sc, name, type, member, choices, def)                                                 \
+    {                                                                                              \
+        sc, name, KT_ENUM, offsetof(type, member), 0, 0, choices, NULL, def                        \
+    }
+#define SPECIAL(sc, name, fn, def)                                                                 \
+    {                                                                                              \
+        sc, name, KT_SPECIAL, 0, 0, 0, NULL, fn, def                                               \
+    }
+#define SCORE_LIMIT 1000000000
+
+static const struct key KEYS[] = {
+    SPECIAL(SC_SERVER, "listen", set_listen, "127.0.0.1:8080"),
+    INT(SC_SERVER, "threads", struct config, threads, 1, 256, "4"),
+    INT(SC_SERVER, "max_body_bytes", struct config, max_body_bytes, 1024, 16 << 20, "65536"),
+    SPECIAL(SC_SERVER, "trusted_proxies", set_proxies, ""),
+    INT(SC_SERVER, "connection_timeout_s", struct config, conn_timeout_s, 1, 3600, "30"),
+    INT(SC_SERVER, "request_timeout_s", struct config, request_timeout_s, 1, 3600, "30"),
+    INT(SC_SERVER, "max_connections", struct config, max_connections, 16, 1000000, "4096"),
+    SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
+    STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),
+    ENUM(SC_STORAGE, "durability", struct config, durability, DURABILITY, "full"),
+    INT(SC_STORAGE, "retention_days", struct config, retention_days, 0, 100000, "0"),
+    SPECIAL(SC_FORM, "allowed_origins", set_origins, ""),
+    STR(SC_FORM, "redirect", struct form, redirect, "/thanks"),
+    STR(SC_FORM, "honeypot", struct form, honeypot, ""),
+    INT(SC_FORM, "min_fill_ms", struct form, min_fill_ms, 0, 3600000, "0"),
+    INT(SC_FORM, "dedupe_window_hours", struct form, dedupe_window_hours, 0, 8760, "0"),
+    SPECIAL(SC_FORM, "rate_limit", set_rate, "0"),
+    SPECIAL(SC_FORM, "disposable_domains", set_disposable, ""),
+    INT(SC_FORM, "grade.hot", struct form, grade_hot, -SCORE_LIMIT, SCORE_LIMIT, "60"),
+    INT(SC_FORM, "grade.warm", struct form, grade_warm, -SCORE_LIMIT, SCORE_LIMIT, "30"),
+    INT(SC_FORM, "qualify_at", struct form, qualify_at, -SCORE_LIMIT, SCORE_LIMIT, "40"),
+    SPECIAL(SC_WEBHOOK, "url", set_url, NULL),
+    SPECIAL(SC_WEBHOOK, "secret", set_secret, NULL),
+    SPECIAL(SC_WEBHOOK, "forms", set_forms, "*"),
+    ENUM(SC_WEBHOOK, "when", struct webhook, when, WHEN, "qualified"),
+    INT(SC_WEBHOOK, "timeout_ms", struct webhook, timeout_ms, 100, 600000, "10000"),
+    SPECIAL(SC_WEBHOOK, "retry_schedule", set_schedule, "5s 5m 30m 2h 5h 10h 14h 20h 24h"),
+};
+#undef INT
+#undef STR
+#undef ENUM
+#undef SPECIAL
 
 static int apply(struct loader *ld, const struct key *k, void *obj, const char *val)
 {
-    bool whole = k->set == set_listen || k->set == set_proxies || k->set == set_origins ||
-                 k->set == set_rate || k->set == set_disposable || k->set == set_secret ||
-                 k->set == set_forms || k->set == set_schedule || k->set == set_api_keys;
-    return k->set(ld, whole ? obj : (char *)obj + k->off, val, k->min, k->max);
+    char *member = (char *)obj + k->off;
+    switch (k->type) {
+    case KT_INT: return set_int(ld, (long long *)member, k->name, val, k->min, k->max);
+    case KT_STR: return set_str(ld, (char **)member, val);
+    case KT_ENUM: return set_enum(ld, (int *)member, k->name, val, k->choices);
+    case KT_SPECIAL: break;
+    }
+    return k->set(ld, obj, val, k);
+}
+
+/* The key called name in a scope, or NULL. */
+static const struct key *key_find(enum scope sc, const char *name)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+        if (KEYS[i].scope == sc && !strcmp(KEYS[i].name, name))
+            return &KEYS[i];
+    }
+    return NULL;
+}
+
+size_t config_key_count(void)
+{
+    return LEADD_ARRAY_LEN(KEYS);
+}
+
+struct config_key_info config_key_at(size_t i)
+{
+    struct config_key_info k = {NULL, NULL, NULL};
+    if (i < LEADD_ARRAY_LEN(KEYS)) {
+        for (size_t s = 0; s < LEADD_ARRAY_LEN(SECTIONS); s++) {
+            if (SECTIONS[s].scope == KEYS[i].scope)
+                k.section = SECTIONS[s].name;
+        }
+        k.name = KEYS[i].name;
+        k.def = KEYS[i].def;
+    }
+    return k;
 }
 
 static void apply_defaults(struct loader *ld, enum scope sc, void *obj)
@@ -551,13 +604,11 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
         w->nheaders++;
         return;
     }
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
-        if (KEYS[i].scope == SC_WEBHOOK && !strcmp(KEYS[i].name, name)) {
-            apply(ld, &KEYS[i], w, val);
-            return;
-        }
-    }
-    diag(ld, "unknown key '%s' in [webhook.%s]", name, w->name);
+    const struct key *k = key_find(SC_WEBHOOK, name);
+    if (k)
+        apply(ld, k, w, val);
+    else
+        diag(ld, "unknown key '%s' in [webhook.%s]", name, w->name);
 }
 
 static void form_key(struct loader *ld, struct form *f, const char *name, const char *val)
@@ -597,13 +648,11 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
             f->rules[f->nrules - 1].line = ld->line;
         return;
     }
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
-        if (KEYS[i].scope == SC_FORM && !strcmp(KEYS[i].name, name)) {
-            apply(ld, &KEYS[i], f, val);
-            return;
-        }
-    }
-    diag(ld, "unknown key '%s' in [form.%s]", name, f->id);
+    const struct key *k = key_find(SC_FORM, name);
+    if (k)
+        apply(ld, k, f, val);
+    else
+        diag(ld, "unknown key '%s' in [form.%s]", name, f->id);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -620,23 +669,31 @@ static int handler(void *user, const char *section, const char *name, const char
             ld->rc = LEADD_ENOMEM;
         strset_finish(&ld->seen);
     }
-    if (!strcmp(section, "server") || !strcmp(section, "storage") || !strcmp(section, "auth")) {
-        enum scope sc = section[1] == 'e' ? SC_SERVER : section[0] == 'a' ? SC_AUTH : SC_STORAGE;
-        for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
-            if (KEYS[i].scope == sc && !strcmp(KEYS[i].name, name)) {
-                apply(ld, &KEYS[i], ld->cfg, value);
-                return 1;
-            }
-        }
-        diag(ld, "unknown key '%s' in [%s]", name, section);
-    } else if (!strncmp(section, "form.", 5)) {
-        struct form *f = form_get(ld, section + 5);
+    const struct section *sec = NULL;
+    const char *id = NULL;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(SECTIONS) && !sec; i++) {
+        size_t n = strlen(SECTIONS[i].name);
+        if (strncmp(section, SECTIONS[i].name, n))
+            continue;
+        if (!SECTIONS[i].named && !section[n])
+            sec = &SECTIONS[i];
+        else if (SECTIONS[i].named && section[n] == '.')
+            sec = &SECTIONS[i], id = section + n + 1;
+    }
+    if (sec && sec->scope == SC_FORM) {
+        struct form *f = form_get(ld, id);
         if (f)
             form_key(ld, f, name, value);
-    } else if (!strncmp(section, "webhook.", 8)) {
-        struct webhook *w = webhook_get(ld, section + 8);
+    } else if (sec && sec->scope == SC_WEBHOOK) {
+        struct webhook *w = webhook_get(ld, id);
         if (w)
             webhook_key(ld, w, name, value);
+    } else if (sec) {
+        const struct key *k = key_find(sec->scope, name);
+        if (k)
+            apply(ld, k, ld->cfg, value);
+        else
+            diag(ld, "unknown key '%s' in [%s]", name, section);
     } else if (strcmp(ld->last_bad, section)) {
         snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
         diag(ld, "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME)", section);

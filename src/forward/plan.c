@@ -16,11 +16,11 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
         return;
     for (size_t i = 0; i < cfg->nwebhooks && *n < CONFIG_MAX_WEBHOOKS; i++) {
         const struct webhook *w = &cfg->webhooks[i];
-        if (!webhook_takes(w, l->form->id) || (!w->when_all && !l->qualified))
+        bool all = w->when == WEBHOOK_WHEN_ALL;
+        if (!webhook_takes(w, l->form->id) || (!all && !l->qualified))
             continue;
         out[*n].webhook = w->name;
-        out[*n].event =
-            forward_event_names[w->when_all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
+        out[*n].event = forward_event_names[all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
         (*n)++;
     }
 }

@@ -164,6 +164,9 @@ enum MHD_Result page_index(struct req *r);
 enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 
+/* auth_role: the role of whoever sent the request (auth.c). */
+enum http_role auth_role(struct req *r);
+
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
  * is a trusted proxy (net_forwarded_client). */
 void client_ip(struct req *r, char out[NET_MAX_ADDR]);

@@ -156,18 +156,6 @@ static const struct route *route_find(const char *method, const char *path, char
     return NULL;
 }
 
-/* The role of whoever sent the request: an API key is an admin's. */
-static enum http_role caller_role(struct req *r)
-{
-    const char *h = header_in(r, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7))
-        return HTTP_ROLE_PUBLIC;
-    const char *k = h + 7;
-    size_t n = strlen(k);
-    str_trim(&k, &n);
-    return n > 0 && config_key_ok(r->h->cfg, k, n) ? HTTP_ROLE_ADMIN : HTTP_ROLE_PUBLIC;
-}
-
 /* What every route needs before its handler: the path known, the method
  * taken, the caller's role enough. Answers and returns false when not. */
 static bool gate(struct req *r, enum MHD_Result *ret)
@@ -182,7 +170,7 @@ static bool gate(struct req *r, enum MHD_Result *ret)
         }
         return false;
     }
-    if (rt->pub.role != HTTP_ROLE_PUBLIC && caller_role(r) < rt->pub.role) {
+    if (rt->pub.role != HTTP_ROLE_PUBLIC && auth_role(r) < rt->pub.role) {
         req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
         *ret =
             problem(r, 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <api key>");

@@ -107,7 +107,7 @@ static void t_bad_lines_name_file_and_line(void **state)
         int line;
         const char *msg;
     } rows[] = {
-        {"[server]\nthreads = 0\n", 2, "expected a whole number from 1 to 256, got '0'"},
+        {"[server]\nthreads = 0\n", 2, "threads: expected a whole number from 1 to 256, got '0'"},
         {"[server]\nthreads = many\n", 2, "got 'many'"},
         {"[server]\nlisten = localhost\n", 2, "listen: expected host:port"},
         {"[server]\nlisten = example.com:80\n", 2, "not an IPv4 or IPv6 address"},
@@ -192,14 +192,69 @@ static void t_bad_set(void **state)
     assert_int_equal(config_load(&c, NULL, sets, 2, &d), LEADD_EINVAL);
     assert_int_equal(d.n, 2);
     assert_non_null(strstr(d.msg[0], "--set:1: expected section.key=value"));
-    assert_non_null(strstr(d.msg[1], "--set:2: expected a whole number"));
+    assert_non_null(strstr(d.msg[1], "--set:2: threads: expected a whole number"));
     config_diag_release(&d);
+}
+
+/* Every key of the loader's table is shown in config.example.ini, in a
+ * section of its kind, with its default; where the example sets another
+ * value, the comment above it says "Default: X" ("Default: empty" for an
+ * empty default). A key added to the table without its documentation, or a
+ * default changed in one place only, fails here. */
+static void t_example_shows_every_key(void **state)
+{
+    (void)state;
+    FILE *fp = fopen("config.example.ini", "r");
+    assert_non_null(fp);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[len] = '\0';
+    for (size_t i = 0; i < config_key_count(); i++) {
+        struct config_key_info k = config_key_at(i);
+        char section[32] = "", comment[4096] = "";
+        bool found = false;
+        for (char *line = text; *line && !found;) {
+            char *nl = strchr(line, '\n');
+            size_t n = nl ? (size_t)(nl - line) : strlen(line);
+            char l[1024];
+            snprintf(l, sizeof(l), "%.*s", (int)n, line);
+            line += n + (nl != NULL);
+            if (l[0] == '[') {
+                snprintf(section, sizeof(section), "%.*s", (int)strcspn(l + 1, ".]"), l + 1);
+                comment[0] = '\0';
+                continue;
+            }
+            const char *p = l + (l[0] == ';');
+            size_t kl = strlen(k.name);
+            bool is_key = !strncmp(p, k.name, kl) && (p[kl] == ' ' || p[kl] == '=');
+            if (!is_key || strcmp(section, k.section)) {
+                if (l[0] == ';' || l[0] == '#')
+                    snprintf(comment + strlen(comment), sizeof(comment) - strlen(comment), "%s\n",
+                             l);
+                else
+                    comment[0] = '\0';
+                continue;
+            }
+            found = true;
+            const char *v = strchr(p, '=') + 1;
+            v += strspn(v, " ");
+            char want[256];
+            snprintf(want, sizeof(want), "Default: %s", k.def && *k.def ? k.def : "empty");
+            if (k.def && strcmp(v, k.def) && !strstr(comment, want))
+                fail_msg("[%s] %s = %s: the built-in default is '%s'; say '%s' above it", k.section,
+                         k.name, v, k.def, want);
+        }
+        if (!found)
+            fail_msg("[%s] %s is not shown in config.example.ini", k.section, k.name);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_builtin_example),
+        cmocka_unit_test(t_example_shows_every_key),
         cmocka_unit_test(t_example_file_equals_builtin),
         cmocka_unit_test(t_sets_override),
         cmocka_unit_test(t_bad_lines_name_file_and_line),

@@ -94,7 +94,7 @@ static void t_plan(void **state)
     w[0].all_forms = true;
     w[1].name = "all";
     w[1].all_forms = true;
-    w[1].when_all = true;
+    w[1].when = WEBHOOK_WHEN_ALL;
     w[2].name = "other";
     assert_int_equal(strset_add_words(&w[2].forms, "signup"), 0);
     strset_finish(&w[2].forms);
