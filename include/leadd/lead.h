@@ -158,7 +158,7 @@ enum lead_flag {
     LEAD_FLAG_DISPOSABLE = 1u << 3,
 };
 #define LEAD_FLAG_COUNT 4
-#define LEAD_FLAGS_SPAM (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST)
+#define LEAD_FLAGS_SPAM ((unsigned)(LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST))
 extern const char *const lead_flag_names[LEAD_FLAG_COUNT];
 
 /* Where a person has taken a lead, and how hot its score made it: one name
