@@ -53,32 +53,20 @@ static enum MHD_Result answer_readyz(struct req *r)
  * first and may refuse the body; the body is then read up to the cap that
  * begin() set, and answer() runs once it is all in), and how a request its
  * handler suspended is answered when woken (resume()). */
+// clang-format off
 static const struct route ROUTES[] = {
     {{"GET", "/", PUBLIC}, R_INDEX, 0, NULL, page_index, NULL},
     {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
     {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
     {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
-    {{"POST", "/v1/forms/{form}/submissions", PUBLIC},
-     R_SUBMIT,
-     ROUTE_BODY,
-     submit_begin,
-     submit_answer,
-     submit_resume},
-    {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC},
-     R_SUBMIT,
-     0,
-     NULL,
-     submit_preflight,
-     NULL},
+    {{"POST", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, ROUTE_BODY,
+        submit_begin, submit_answer, submit_resume},
+    {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, 0, NULL, submit_preflight, NULL},
     {{"GET", "/v1/leads", VIEWER}, R_LEADS, 0, NULL, api_leads, NULL},
     {{"GET", "/v1/leads/export", VIEWER}, R_EXPORT, 0, NULL, api_export, NULL},
     {{"GET", "/v1/leads/{id}", VIEWER}, R_LEAD, 0, NULL, api_get_lead, NULL},
-    {{"PATCH", "/v1/leads/{id}", SALES},
-     R_LEAD,
-     ROUTE_BODY,
-     api_patch_begin,
-     api_patch_answer,
-     NULL},
+    {{"PATCH", "/v1/leads/{id}", SALES}, R_LEAD, ROUTE_BODY,
+        api_patch_begin, api_patch_answer, NULL},
     {{"DELETE", "/v1/leads/{id}", ADMIN}, R_LEAD, 0, NULL, api_erase_lead, NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
     {{"GET", "/v1/forms", VIEWER}, R_FORMS, 0, NULL, api_forms, NULL},
@@ -86,6 +74,7 @@ static const struct route ROUTES[] = {
     {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
     {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},
 };
+// clang-format on
 #undef PUBLIC
 #undef VIEWER
 #undef SALES
