@@ -30,10 +30,11 @@ ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS_MODE) $(PC_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(CFLAGS_MODE) -pthread $(LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o \
+           $(O)/gen/presets.o
 UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
-HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o
+HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o $(O)/tests/smtp.o
 
 .PHONY: all deps run test check bench fuzz lint format clean
 .SECONDARY:
@@ -86,10 +87,15 @@ $(O)/gen/config_files.c: $(O)/embed config.example.ini
 	@mkdir -p $(dir $@)
 	$(O)/embed $@ config config.example.ini
 
+$(O)/gen/presets.c: $(O)/embed $(sort $(wildcard src/template/presets/*))
+	@mkdir -p $(dir $@)
+	$(O)/embed $@ presets $(sort $(wildcard src/template/presets/*))
+
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
-$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h tests/integration/receiver.h
+$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h tests/integration/receiver.h \
+                 tests/integration/smtp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/integration -c -o $@ $<
 
@@ -118,15 +124,15 @@ FUZZ_PKGS := clang libclang-rt-14-dev
 FUZZ_TARGETS := body config rules jsonr
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c \
-            src/crypto/crypto.c
+            src/crypto/crypto.c src/template/template.c
 fuzz: deps
 	@tools/deps.sh $(FUZZ_PKGS)
-	@$(MAKE) --no-print-directory build/gen/config_files.c
+	@$(MAKE) --no-print-directory build/gen/config_files.c build/gen/presets.c
 	@mkdir -p build/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    clang -std=c11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O1 -Iinclude $(PC_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	        -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(FUZZ_SRC) build/gen/config_files.c \
+	        -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(FUZZ_SRC) build/gen/config_files.c build/gen/presets.c \
 	        $(PC_LIBS) -pthread; \
 	    rm -rf build/fuzz/corpus_$$t; cp -r tests/fuzz/corpus/$$t build/fuzz/corpus_$$t; \
 	    echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \

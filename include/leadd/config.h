@@ -13,22 +13,41 @@
 #include "leadd/lead.h"
 #include "leadd/crypto.h"
 #include "leadd/net.h"
+#include "leadd/score.h"
+#include "leadd/template.h"
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
 /* qualified: leads that qualify (lead.qualified); all: every lead that is
- * not spam or a duplicate (lead.created). */
-enum webhook_when { WEBHOOK_WHEN_QUALIFIED, WEBHOOK_WHEN_ALL };
+ * not spam or a duplicate (lead.created); a condition: the leads it matches
+ * (lead.qualified). */
+enum webhook_when { WEBHOOK_WHEN_QUALIFIED, WEBHOOK_WHEN_ALL, WEBHOOK_WHEN_CONDITION };
+/* What a target speaks: leadd's signed envelope, a shipped preset, or a
+ * template of the user's. */
+enum webhook_format {
+    WEBHOOK_STANDARD,
+    WEBHOOK_HUBSPOT,
+    WEBHOOK_SALESFORCE,
+    WEBHOOK_SLACK,
+    WEBHOOK_EMAIL,
+    WEBHOOK_TEMPLATE
+};
+enum webhook_content { WEBHOOK_CONTENT_JSON, WEBHOOK_CONTENT_FORM };
+enum webhook_sign { WEBHOOK_SIGN_AUTO = -1, WEBHOOK_SIGN_NO = 0, WEBHOOK_SIGN_YES = 1 };
 
 /* A network prefix for trusted_proxies: an address with a prefix length. */
 #define CONFIG_MAX_WEBHOOKS 32
 #define CONFIG_MAX_FIELDS 100 /* declared fields of one form */
 #define WEBHOOK_MAX_HEADERS 16
 #define WEBHOOK_MAX_SCHEDULE 32
+#define WEBHOOK_MAX_VARS 16
+#define WEBHOOK_MAX_RATE 100000 /* the largest N of a rate_limit N/... */
 
 struct webhook_header {
-    char *name, *value;
+    char *name, *value; /* value with env:NAME already read */
 };
+
+struct template;
 
 /* A [webhook.NAME] section: where leads are forwarded, and how. */
 struct webhook {
@@ -44,6 +63,20 @@ struct webhook {
     size_t nschedule;
     struct webhook_header headers[WEBHOOK_MAX_HEADERS];
     size_t nheaders;
+    enum webhook_format format;
+    char *template_path;                        /* format = template */
+    enum webhook_content content_type;          /* format = template */
+    struct template_var vars[WEBHOOK_MAX_VARS]; /* var.NAME, env:NAME read; owned */
+    size_t nvars;
+    struct condition cond;            /* when = a condition */
+    long long rate_n, rate_window_ms; /* at most rate_n requests per window; 0: off */
+    enum webhook_sign sign_mode;      /* as configured; see sign */
+    bool sign;                        /* send the Standard Webhooks headers */
+    char *response_id;                /* a dotted path into the CRM's answer */
+    char *mail_from;                  /* format = email */
+    struct strset mail_to;
+    int smtp_tls;         /* on (1): STARTTLS required on smtp:// */
+    struct template *tpl; /* the compiled body (NULL for standard) */
 };
 
 struct config {
@@ -58,6 +91,7 @@ struct config {
     long long conn_timeout_s;
     long long request_timeout_s;
     long long max_connections;
+    char *public_url; /* the inbox's base URL for links in messages; NULL: none */
     /* [storage] */
     char *db_path;
     enum durability durability;

@@ -14,6 +14,7 @@ struct embedded_file {
 
 extern const struct embedded_file migrations_files[]; /* migrations/, in name order */
 extern const struct embedded_file config_files[];     /* config.example.ini */
+extern const struct embedded_file presets_files[];    /* src/template/presets/ */
 
 /* embedded_find: the file called name in set, or NULL. */
 const struct embedded_file *embedded_find(const struct embedded_file *set, const char *name);

@@ -1,10 +1,11 @@
-/* forward.h: forwarding leads to CRM webhooks (libcurl lives here).
+/* forward.h: forwarding leads to CRMs, chat and mail (libcurl lives here).
  *
  * Deliveries come from the store's transactional outbox. One dispatcher
  * thread drives libcurl's multi interface: reused connections, connect and
- * total timeouts, no redirects, http and https only. Each request is signed
- * per the Standard Webhooks specification. A 2xx delivers; connection errors,
- * timeouts, 3xx, 408, 429 and 5xx are retried on the webhook's schedule (with
+ * total timeouts, no redirects, http and https (smtp and smtps for mail).
+ * A body is leadd's envelope signed per the Standard Webhooks specification,
+ * or the target's template (template.h), signed when the target says so. A 2xx delivers; connection
+ * errors, timeouts, 3xx, 408, 429 and 5xx are retried on the webhook's schedule (with
  * +-20% jitter, or after a longer Retry-After); other 4xx, or the schedule
  * exhausted, make the delivery dead. Each webhook has its own cap on
  * requests in flight, so a slow endpoint never holds up another. */
@@ -18,9 +19,10 @@
 #include "leadd/lead.h"
 #include "leadd/store.h"
 
-#define FORWARD_MAX_INFLIGHT 8    /* per webhook */
-#define FORWARD_MAX_RESPONSE 1024 /* bytes of a response body kept per attempt */
-#define FORWARD_SIG_LEN 64        /* "v1," + base64 of 32 bytes + NUL fits */
+#define FORWARD_MAX_INFLIGHT 32       /* per webhook */
+#define FORWARD_MAX_RESPONSE 1024     /* bytes of a response body kept per attempt */
+#define FORWARD_MAX_PARSE (64u << 10) /* bytes of a response read for response_id */
+#define FORWARD_SIG_LEN 64            /* "v1," + base64 of 32 bytes + NUL fits */
 
 struct forward;
 
@@ -51,6 +53,21 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
 LEADD_MUST_CHECK int webhook_sign(const unsigned char *key, size_t keylen, const char *id,
                                   long long timestamp, const char *body, size_t len,
                                   char out[FORWARD_SIG_LEN]);
+
+/* A target's rate_limit, exactly: the start times of its last N requests,
+ * so no window of the configured length ever holds more than N. */
+struct forward_window {
+    uint64_t *t; /* a ring of cap start times */
+    size_t cap, head, n;
+};
+LEADD_MUST_CHECK int forward_window_init(struct forward_window *w, size_t n);
+void forward_window_release(struct forward_window *w);
+/* forward_window_room: how many requests may start at now; when none may,
+ * *next_ms is when one more may. */
+size_t forward_window_room(struct forward_window *w, uint64_t now, uint64_t window_ms,
+                           uint64_t *next_ms);
+/* forward_window_add: one request started at now (call only with room). */
+void forward_window_add(struct forward_window *w, uint64_t now);
 
 enum outcome { OUTCOME_DELIVERED, OUTCOME_RETRY, OUTCOME_DEAD };
 /* forward_classify: the outcome of one attempt: transport_ok is false for

@@ -188,6 +188,7 @@ struct lead {
     char *ip;
     char *user_agent;
     unsigned flags;
+    const char *status; /* a lead_status_names[] entry; NULL: new */
     /* qualification, filled by score_lead() */
     long long score;
     const char *grade;

@@ -53,6 +53,23 @@ LEADD_MUST_CHECK int score_rule_check(const struct form *f, const struct rule *r
                                       size_t errlen);
 void score_rules_release(struct form *f);
 
+/* A routing condition (a webhook's `when`): conditions in the rules' grammar
+ * joined by "and", over the lead's declared fields and attribution and, when
+ * no field has the name, its score, grade, form and status. */
+struct condition {
+    struct rule *v;
+    size_t n;
+};
+/* condition_parse: text into *c (condition_release() it). LEADD_EINVAL with a
+ * message in err, or LEADD_ENOMEM; *c is empty then. */
+LEADD_MUST_CHECK int condition_parse(struct condition *c, const char *text, char *err,
+                                     size_t errlen);
+/* condition_matches: whether every part matches the lead. */
+bool condition_matches(const struct condition *c, const struct lead *l);
+void condition_release(struct condition *c);
+/* condition_field_known: whether FIELD names something a lead of form f has. */
+bool condition_field_known(const struct form *f, const char *field);
+
 /* score_rule_matches: whether one rule matches a lead. */
 bool score_rule_matches(const struct rule *r, const struct lead *l);
 /* score_lead: sets l->score, grade, qualified and reasons from l->form's

@@ -97,6 +97,10 @@ struct store_lead_job {
 struct store_patch_job {
     struct store_job job;
     const char *lead_id, *status, *note; /* note may be NULL */
+    /* deliveries the lead is now eligible for: queued in the same
+     * transaction, unless it already has one for that webhook */
+    const struct store_delivery *deliveries;
+    size_t ndeliveries;
 };
 
 struct store_erase_job {
@@ -149,13 +153,20 @@ struct outbox_item {
     char *lead_json;     /* the lead as the API shows it (owned; free()) */
 };
 
+/* How one attempt went, and the delivery's state after it (pending again at
+ * next_ms, delivered or dead). */
 struct outbox_attempt {
+    long long delivery_id;
     uint64_t at_ms;
-    long status;       /* 0: no HTTP status */
+    long status;       /* 0: no HTTP (or SMTP) status */
     const char *error; /* NULL on success */
     long duration_ms;
     const char *response;
     size_t response_len;
+    enum delivery_state state;
+    uint64_t next_ms;
+    /* the CRM's id for the lead, kept in its crm_ids under webhook; NULL: none */
+    const char *lead_id, *webhook, *crm_id;
 };
 
 /* store_outbox_claim: marks up to max due deliveries of one webhook as
@@ -165,11 +176,13 @@ LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, u
 /* store_outbox_next_due: the earliest next attempt of any pending delivery,
  * or UINT64_MAX when none is pending. */
 uint64_t store_outbox_next_due(struct store *st);
-/* store_outbox_record: records an attempt and the delivery's new state
- * (pending again at next_ms, delivered or dead). */
-LEADD_MUST_CHECK int store_outbox_record(struct store *st, long long id,
-                                         const struct outbox_attempt *a, enum delivery_state state,
-                                         uint64_t next_ms);
+/* store_outbox_record: records attempts and their deliveries' new states,
+ * all in one transaction: several outcomes share a commit, as leads do in
+ * the writer's. The forwarder's connection does not wait for an fsync: an
+ * outcome lost in a crash only sends that delivery once more (at least
+ * once), and the writer's next commit makes it durable anyway. */
+LEADD_MUST_CHECK int store_outbox_record(struct store *st, const struct outbox_attempt *a,
+                                         size_t n);
 
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */
@@ -241,12 +254,19 @@ struct stored_lead {
     bool qualified;
     const char *fields, *attribution; /* JSON objects */
     size_t fields_len, attribution_len;
+    const char *status;
 };
 
 /* store_each_lead: calls fn for every lead not erased (of `form`, unless NULL),
  * oldest first. fn returns 0 to go on; anything else stops and is returned. */
 LEADD_MUST_CHECK int store_each_lead(struct store *st, const char *form,
                                      int (*fn)(const struct stored_lead *sl, void *arg), void *arg);
+
+/* store_stored_lead: calls fn once with the lead of that id (on a reader
+ * connection); LEADD_ENOTFOUND when there is none (or it was erased). */
+LEADD_MUST_CHECK int store_stored_lead(struct store *st, const char *id,
+                                       int (*fn)(const struct stored_lead *sl, void *arg),
+                                       void *arg);
 
 struct store_rescore {
     char id[ULID_LEN + 1];

@@ -189,32 +189,92 @@ static int set_origins(struct loader *ld, void *obj, const char *val, const stru
     return 0;
 }
 
-static int set_rate(struct loader *ld, void *obj, const char *val, const struct key *k)
+/* A rate as N/UNIT: N/s, N/10s, N/min, N/h... (0: off). */
+static bool parse_rate(const char *val, long long *n, long long *window_s)
 {
-    struct form *f = obj;
-    (void)k;
-    long long n;
-    const char *slash = strchr(val, '/');
-    if (!strcmp(val, "0")) {
-        f->rate_limit = 0;
-        return 0;
-    }
     static const struct {
         const char *unit;
         long long s;
     } units[] = {{"s", 1},       {"sec", 1},  {"second", 1}, {"min", 60},
                  {"minute", 60}, {"h", 3600}, {"hour", 3600}};
-    if (slash && parse_ll(val, (size_t)(slash - val), &n) && n > 0 && n <= 1000000) {
-        for (size_t i = 0; i < LEADD_ARRAY_LEN(units); i++) {
-            if (!strcmp(slash + 1, units[i].unit)) {
-                f->rate_limit = n;
-                f->rate_window_s = units[i].s;
-                return 0;
-            }
+    const char *slash = strchr(val, '/');
+    if (!strcmp(val, "0")) {
+        *n = 0, *window_s = 1;
+        return true;
+    }
+    if (!slash || !parse_ll(val, (size_t)(slash - val), n) || *n <= 0 || *n > 1000000)
+        return false;
+    const char *u = slash + 1;
+    long long mult = 1;
+    size_t digits = strspn(u, "0123456789");
+    if (digits && (!parse_ll(u, digits, &mult) || mult <= 0 || mult > 86400))
+        return false;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(units); i++) {
+        if (!strcmp(u + digits, units[i].unit)) {
+            *window_s = mult * units[i].s;
+            return true;
         }
     }
-    diag(ld, "rate_limit: expected N/s, N/min, N/hour or 0, got '%s'", val);
+    return false;
+}
+
+static int set_rate(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct form *f = obj;
+    (void)k;
+    if (parse_rate(val, &f->rate_limit, &f->rate_window_s))
+        return 0;
+    diag(ld, "rate_limit: expected N/s, N/min, N/hour (or N/10s...) or 0, got '%s'", val);
     return LEADD_EINVAL;
+}
+
+static int set_webhook_rate(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct webhook *w = obj;
+    long long window_s;
+    (void)k;
+    if (parse_rate(val, &w->rate_n, &window_s) && w->rate_n <= WEBHOOK_MAX_RATE) {
+        w->rate_window_ms = window_s * 1000;
+        return 0;
+    }
+    diag(ld, "rate_limit: expected N/s, N/10s, N/min, N/h or 0, got '%s'", val);
+    return LEADD_EINVAL;
+}
+
+static int set_when(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct webhook *w = obj;
+    char err[512];
+    (void)k;
+    condition_release(&w->cond);
+    if (!strcmp(val, "qualified") || !strcmp(val, "all")) {
+        w->when = val[0] == 'a' ? WEBHOOK_WHEN_ALL : WEBHOOK_WHEN_QUALIFIED;
+        return 0;
+    }
+    int rc = condition_parse(&w->cond, val, err, sizeof(err));
+    if (rc == LEADD_ENOMEM)
+        ld->rc = rc;
+    else if (rc)
+        diag(ld, "when: expected qualified, all or a condition such as 'grade = hot': %s", err);
+    w->when = WEBHOOK_WHEN_CONDITION;
+    return rc;
+}
+
+static int set_mail_to(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct webhook *w = obj;
+    (void)k;
+    strset_release(&w->mail_to);
+    if (strset_add_words(&w->mail_to, val))
+        ld->rc = LEADD_ENOMEM;
+    strset_finish(&w->mail_to);
+    for (size_t i = 0; i < w->mail_to.n; i++) {
+        if (!strchr(w->mail_to.v[i], '@') || strpbrk(w->mail_to.v[i], "<>\r\n,")) {
+            diag(ld, "mail_to: '%s' is not an email address", w->mail_to.v[i]);
+            return LEADD_EINVAL;
+        }
+    }
+    return 0;
 }
 
 static int set_disposable(struct loader *ld, void *obj, const char *val, const struct key *k)
@@ -243,21 +303,50 @@ static int set_disposable(struct loader *ld, void *obj, const char *val, const s
     return 0;
 }
 
+/* Whether val is a URL of one of the schemes. */
+static bool url_of(const char *val, const char *const *schemes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (!strncmp(val, schemes[i], sl) && val[sl] && !strpbrk(val, " \t\r\n"))
+            return true;
+    }
+    return false;
+}
+
+static const char *const HTTP_SCHEMES[] = {"http://", "https://"};
+static const char *const SMTP_SCHEMES[] = {"smtp://", "smtps://"};
+
 static int set_url(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
     (void)k;
-    if ((strncmp(val, "http://", 7) || !val[7]) && (strncmp(val, "https://", 8) || !val[8])) {
-        diag(ld, "url: expected an http:// or https:// URL, got '%s'", val);
+    if (*val && !url_of(val, HTTP_SCHEMES, 2) && !url_of(val, SMTP_SCHEMES, 2)) {
+        diag(ld, "url: expected an http://, https://, smtp:// or smtps:// URL, got '%s'", val);
         return LEADD_EINVAL;
     }
     return set_str(ld, &w->url, val);
+}
+
+static int set_public_url(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    (void)k;
+    if (*val && !url_of(val, HTTP_SCHEMES, 2)) {
+        diag(ld, "public_url: expected an http:// or https:// URL, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, &c->public_url, val);
 }
 
 static int set_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
     (void)k;
+    if (!*val) {
+        w->secret_len = 0;
+        return 0;
+    }
     long n =
         strncmp(val, "whsec_", 6) ? -1 : crypto_unbase64(val + 6, w->secret, sizeof(w->secret));
     if (n < 16) {
@@ -395,11 +484,23 @@ struct key {
 };
 
 _Static_assert(sizeof(enum durability) == sizeof(int), "enum keys are stored as int");
-_Static_assert(sizeof(enum webhook_when) == sizeof(int), "enum keys are stored as int");
 static const struct key_enum DURABILITY[] = {
     {"full", DURABILITY_FULL}, {"normal", DURABILITY_NORMAL}, {NULL, 0}};
-static const struct key_enum WHEN[] = {
-    {"qualified", WEBHOOK_WHEN_QUALIFIED}, {"all", WEBHOOK_WHEN_ALL}, {NULL, 0}};
+_Static_assert(sizeof(enum webhook_format) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum webhook_content) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum webhook_sign) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum FORMATS[] = {{"standard", WEBHOOK_STANDARD},
+                                          {"hubspot", WEBHOOK_HUBSPOT},
+                                          {"salesforce", WEBHOOK_SALESFORCE},
+                                          {"slack", WEBHOOK_SLACK},
+                                          {"email", WEBHOOK_EMAIL},
+                                          {"template", WEBHOOK_TEMPLATE},
+                                          {NULL, 0}};
+static const struct key_enum CONTENT[] = {
+    {"json", WEBHOOK_CONTENT_JSON}, {"form", WEBHOOK_CONTENT_FORM}, {NULL, 0}};
+static const struct key_enum SIGN[] = {
+    {"auto", WEBHOOK_SIGN_AUTO}, {"true", WEBHOOK_SIGN_YES}, {"false", WEBHOOK_SIGN_NO}, {NULL, 0}};
+static const struct key_enum ON_OFF[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 
 #define INT(sc, name, type, member, min, max, def)                                                 \
     {                                                                                              \
@@ -427,6 +528,7 @@ static const struct key KEYS[] = {
     INT(SC_SERVER, "connection_timeout_s", struct config, conn_timeout_s, 1, 3600, "30"),
     INT(SC_SERVER, "request_timeout_s", struct config, request_timeout_s, 1, 3600, "30"),
     INT(SC_SERVER, "max_connections", struct config, max_connections, 16, 1000000, "4096"),
+    SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
     STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),
     ENUM(SC_STORAGE, "durability", struct config, durability, DURABILITY, "full"),
@@ -441,10 +543,19 @@ static const struct key KEYS[] = {
     INT(SC_FORM, "grade.hot", struct form, grade_hot, -SCORE_LIMIT, SCORE_LIMIT, "60"),
     INT(SC_FORM, "grade.warm", struct form, grade_warm, -SCORE_LIMIT, SCORE_LIMIT, "30"),
     INT(SC_FORM, "qualify_at", struct form, qualify_at, -SCORE_LIMIT, SCORE_LIMIT, "40"),
-    SPECIAL(SC_WEBHOOK, "url", set_url, NULL),
-    SPECIAL(SC_WEBHOOK, "secret", set_secret, NULL),
+    ENUM(SC_WEBHOOK, "format", struct webhook, format, FORMATS, "standard"),
+    SPECIAL(SC_WEBHOOK, "url", set_url, ""),
+    SPECIAL(SC_WEBHOOK, "secret", set_secret, ""),
+    ENUM(SC_WEBHOOK, "sign", struct webhook, sign_mode, SIGN, "auto"),
+    STR(SC_WEBHOOK, "template", struct webhook, template_path, ""),
+    ENUM(SC_WEBHOOK, "content_type", struct webhook, content_type, CONTENT, "json"),
     SPECIAL(SC_WEBHOOK, "forms", set_forms, "*"),
-    ENUM(SC_WEBHOOK, "when", struct webhook, when, WHEN, "qualified"),
+    SPECIAL(SC_WEBHOOK, "when", set_when, "qualified"),
+    SPECIAL(SC_WEBHOOK, "rate_limit", set_webhook_rate, "0"),
+    STR(SC_WEBHOOK, "response_id", struct webhook, response_id, ""),
+    STR(SC_WEBHOOK, "mail_from", struct webhook, mail_from, ""),
+    SPECIAL(SC_WEBHOOK, "mail_to", set_mail_to, ""),
+    ENUM(SC_WEBHOOK, "smtp_tls", struct webhook, smtp_tls, ON_OFF, "on"),
     INT(SC_WEBHOOK, "timeout_ms", struct webhook, timeout_ms, 100, 600000, "10000"),
     SPECIAL(SC_WEBHOOK, "retry_schedule", set_schedule, "5s 5m 30m 2h 5h 10h 14h 20h 24h"),
 };
@@ -580,6 +691,40 @@ static struct webhook *webhook_get(struct loader *ld, const char *name)
     return w;
 }
 
+/* val with each env:NAME replaced by that environment variable, which must
+ * be set (a secret kept out of the file: "Bearer env:HUBSPOT_TOKEN"). NULL,
+ * diagnosed, when one is not set; the value itself is never printed. */
+static char *env_expand(struct loader *ld, const char *key, const char *val)
+{
+    static const char IDENT[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    struct buf b = BUF_INIT(8192);
+    const char *p = val;
+    for (const char *e = strstr(p, "env:"); e; e = strstr(e + 4, "env:")) {
+        if (e > val && strchr(IDENT, e[-1]))
+            continue; /* part of a longer word, not a reference */
+        buf_add(&b, p, (size_t)(e - p));
+        const char *n = e + 4;
+        size_t nl = strspn(n, IDENT);
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)nl, n);
+        const char *v = nl ? getenv(name) : NULL;
+        if (!v) {
+            diag(ld, "%s: environment variable '%s' is not set", key, name);
+            buf_release(&b);
+            return NULL;
+        }
+        buf_adds(&b, v);
+        p = n + nl;
+    }
+    buf_adds(&b, p);
+    if (buf_error(&b)) {
+        ld->rc = LEADD_ENOMEM;
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
 static void webhook_key(struct loader *ld, struct webhook *w, const char *name, const char *val)
 {
     if (!strncmp(name, "header.", 7)) {
@@ -593,15 +738,38 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
             return;
         }
         struct webhook_header *wh = &w->headers[w->nheaders];
-        wh->name = strdup(h);
-        wh->value = strdup(val);
-        if (!wh->name || !wh->value) {
-            free(wh->name);
+        if (!(wh->value = env_expand(ld, name, val)))
+            return;
+        if (strpbrk(wh->value, "\r\n") || !(wh->name = strdup(h))) {
+            if (wh->name == NULL && !strpbrk(wh->value, "\r\n"))
+                ld->rc = LEADD_ENOMEM;
+            else
+                diag(ld, "bad header '%s': its value holds a line break", h);
             free(wh->value);
-            ld->rc = LEADD_ENOMEM;
+            wh->value = NULL;
             return;
         }
         w->nheaders++;
+        return;
+    }
+    if (!strncmp(name, "var.", 4)) {
+        const char *v = name + 4;
+        if (!valid_id(v)) {
+            diag(ld, "bad variable name '%s' (letters, digits, _ and -)", v);
+            return;
+        }
+        if (w->nvars == WEBHOOK_MAX_VARS) {
+            diag(ld, "too many variables (at most %d)", WEBHOOK_MAX_VARS);
+            return;
+        }
+        char *value = env_expand(ld, name, val), *vname = value ? strdup(v) : NULL;
+        if (!vname) {
+            free(value);
+            return;
+        }
+        w->vars[w->nvars].name = vname;
+        w->vars[w->nvars].value = value;
+        w->nvars++;
         return;
     }
     const struct key *k = key_find(SC_WEBHOOK, name);
@@ -757,6 +925,111 @@ static char *slurp(const char *path, size_t *len)
     return buf_detach(&b);
 }
 
+/* The shipped templates: what each preset sends, where by default, and which
+ * id of the CRM's answer it keeps. src/template/presets/ holds the files. */
+static const struct preset {
+    enum webhook_format format;
+    const char *file;
+    enum template_kind kind;
+    const char *url, *response_id;
+} PRESETS[] = {
+    {WEBHOOK_HUBSPOT, "hubspot.json", TEMPLATE_JSON,
+     "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert", "results.0.id"},
+    {WEBHOOK_SALESFORCE, "salesforce.json", TEMPLATE_FORM,
+     "https://webto.salesforce.com/servlet/servlet.WebToLead?encoding=UTF-8", NULL},
+    {WEBHOOK_SLACK, "slack.json", TEMPLATE_JSON, NULL, NULL},
+    {WEBHOOK_EMAIL, "email.txt", TEMPLATE_TEXT, NULL, NULL},
+};
+
+/* The webhook's body, compiled: a preset, or the template file. */
+static void compile_body(struct loader *ld, struct webhook *w, const struct preset *p)
+{
+    char err[768], file[300];
+    char *text = NULL;
+    size_t len = 0;
+    enum template_kind kind;
+    if (p) {
+        const struct embedded_file *e = embedded_find(presets_files, p->file);
+        if (!e) {
+            ld->rc = LEADD_EINVAL; /* a preset missing from the build is a bug */
+            return;
+        }
+        kind = p->kind;
+        snprintf(file, sizeof(file), "%s (built in)", p->file);
+        text = str_dupn(e->data, e->len);
+        len = e->len;
+    } else {
+        if (!w->template_path) {
+            diag(ld, "[webhook.%s] format = template needs template = FILE", w->name);
+            return;
+        }
+        kind = w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM : TEMPLATE_JSON;
+        snprintf(file, sizeof(file), "%s", w->template_path);
+        if (!(text = slurp(w->template_path, &len))) {
+            diag(ld, "[webhook.%s] template: cannot read '%s': %s", w->name, w->template_path,
+                 strerror(errno));
+            return;
+        }
+    }
+    if (!text) {
+        ld->rc = LEADD_ENOMEM;
+        return;
+    }
+    int rc = template_compile(&w->tpl, kind, text, len, file, w->vars, w->nvars, err, sizeof(err));
+    if (rc == LEADD_ENOMEM)
+        ld->rc = rc;
+    else if (rc)
+        diag(ld, "[webhook.%s] %s", w->name, err);
+    free(text);
+}
+
+/* What a webhook needs, once every line is read (keys come in any order). */
+static void check_webhook(struct loader *ld, struct webhook *w)
+{
+    struct config *c = ld->cfg;
+    const struct preset *p = NULL;
+    for (size_t k = 0; k < LEADD_ARRAY_LEN(PRESETS); k++) {
+        if (PRESETS[k].format == w->format)
+            p = &PRESETS[k];
+    }
+    if (!w->url && p && p->url && !(w->url = strdup(p->url)))
+        ld->rc = LEADD_ENOMEM;
+    if (!w->response_id && p && p->response_id && !(w->response_id = strdup(p->response_id)))
+        ld->rc = LEADD_ENOMEM;
+    bool email = w->format == WEBHOOK_EMAIL;
+    if (!w->url)
+        diag(ld, "[webhook.%s] has no url", w->name);
+    else if (email && !url_of(w->url, SMTP_SCHEMES, 2))
+        diag(ld, "[webhook.%s] format = email needs an smtp:// or smtps:// url", w->name);
+    else if (!email && !url_of(w->url, HTTP_SCHEMES, 2))
+        diag(ld, "[webhook.%s] needs an http:// or https:// url", w->name);
+    w->sign = w->sign_mode == WEBHOOK_SIGN_AUTO
+                  ? w->format == WEBHOOK_STANDARD || w->format == WEBHOOK_TEMPLATE
+                  : w->sign_mode == WEBHOOK_SIGN_YES;
+    if (email)
+        w->sign = false; /* a mail has no webhook headers */
+    if (w->sign && !w->secret_len)
+        diag(ld, "[webhook.%s] has no secret (whsec_...) to sign with (or sign = false)", w->name);
+    if (email && (!w->mail_from || !w->mail_to.n))
+        diag(ld, "[webhook.%s] format = email needs mail_from and mail_to", w->name);
+    if (email && w->mail_from && (!strchr(w->mail_from, '@') || strpbrk(w->mail_from, "<>\r\n ")))
+        diag(ld, "[webhook.%s] mail_from: '%s' is not an email address", w->name, w->mail_from);
+    if (w->format != WEBHOOK_STANDARD)
+        compile_body(ld, w, p);
+    for (size_t r = 0; r < w->cond.n; r++) {
+        bool known = false;
+        for (size_t f = 0; f < c->nforms && !known; f++) {
+            if (webhook_takes(w, c->forms[f].id))
+                known = condition_field_known(&c->forms[f], w->cond.v[r].field);
+        }
+        if (!known)
+            diag(ld,
+                 "[webhook.%s] when: '%s' is not a field of its forms, an attribution name, "
+                 "score, grade, form or status",
+                 w->name, w->cond.v[r].field);
+    }
+}
+
 static void check_whole(struct loader *ld)
 {
     struct config *c = ld->cfg;
@@ -782,10 +1055,7 @@ static void check_whole(struct loader *ld)
     }
     for (size_t i = 0; i < c->nwebhooks; i++) {
         struct webhook *w = &c->webhooks[i];
-        if (!w->url)
-            diag(ld, "[webhook.%s] has no url", w->name);
-        if (!w->secret_len)
-            diag(ld, "[webhook.%s] has no secret (whsec_...)", w->name);
+        check_webhook(ld, w);
         if (!w->nschedule)
             diag(ld, "[webhook.%s] retry_schedule is empty", w->name);
         for (size_t f = 0; f < w->forms.n; f++) {
@@ -922,6 +1192,16 @@ void config_release(struct config *cfg)
             free(w->headers[k].name);
             free(w->headers[k].value);
         }
+        for (size_t k = 0; k < w->nvars; k++) {
+            free((char *)w->vars[k].name);
+            free((char *)w->vars[k].value);
+        }
+        free(w->template_path);
+        free(w->response_id);
+        free(w->mail_from);
+        strset_release(&w->mail_to);
+        condition_release(&w->cond);
+        template_free(&w->tpl);
     }
     free(cfg->webhooks);
     free(cfg->api_keys);
@@ -929,6 +1209,7 @@ void config_release(struct config *cfg)
     free(cfg->listen);
     free(cfg->proxies);
     free(cfg->db_path);
+    free(cfg->public_url);
     strset_release(&cfg->disposable_default);
     memset(cfg, 0, sizeof(*cfg));
 }

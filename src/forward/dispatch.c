@@ -1,6 +1,8 @@
-/* dispatch.c: the forwarder's thread. It claims due deliveries per webhook
- * (each webhook with its own cap in flight), sends them through one libcurl
- * multi handle, and records every attempt and the delivery's next state. */
+/* dispatch.c: the forwarder's thread. It claims due deliveries per target
+ * (each with its own cap in flight and its own rate limit), builds each body
+ * in the target's format (leadd's signed envelope, a preset, a template, or a
+ * mail), sends them through one libcurl multi handle, and records the
+ * outcomes of every round in one transaction. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,26 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "leadd/forward.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
+#include "leadd/template.h"
 
 #define IDLE_POLL_MS 1000   /* longest sleep: also how soon a retry falls due */
 #define DB_BACKOFF_MS 1000  /* after the outbox could not be read */
 #define MAX_BODY (4u << 20) /* a webhook body; a lead is far smaller */
+#define MAX_OUTCOMES (CONFIG_MAX_WEBHOOKS * FORWARD_MAX_INFLIGHT)
 
 struct transfer {
     struct forward *f;
     const struct webhook *w;
     size_t widx;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers, *rcpt;
     struct outbox_item item;
     struct buf body;
-    char response[FORWARD_MAX_RESPONSE + 1];
+    size_t sent; /* of body, for a mail's upload */
+    char response[FORWARD_MAX_PARSE + 1];
     size_t response_len;
     uint64_t t0_us, at_ms;
+};
+
+/* An outcome waiting for the round's commit, with the memory it points to. */
+struct outcome_rec {
+    struct outbox_attempt a;
+    char error[160];
+    char response[FORWARD_MAX_RESPONSE + 1];
+    char lead_id[ULID_LEN + 1];
+    char crm_id[128];
 };
 
 struct forward {
@@ -38,7 +53,10 @@ struct forward {
     bool started;
     atomic_bool stopping;
     size_t inflight[CONFIG_MAX_WEBHOOKS];
+    struct forward_window rate[CONFIG_MAX_WEBHOOKS];
     uint64_t backoff_until;
+    struct outcome_rec *outcomes; /* MAX_OUTCOMES, recorded together */
+    size_t noutcomes;
 };
 
 int forward_global_init(void)
@@ -55,13 +73,26 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct transfer *t = arg;
     size_t n = size * nmemb;
-    /* Keep the first bytes for the record; read and drop the rest. */
-    size_t take = FORWARD_MAX_RESPONSE - t->response_len;
+    /* Keep the first bytes, to read the CRM's id and for the record; read
+     * and drop the rest. */
+    size_t take = FORWARD_MAX_PARSE - t->response_len;
     if (take > n)
         take = n;
     memcpy(t->response + t->response_len, p, take);
     t->response_len += take;
     t->response[t->response_len] = '\0';
+    return n;
+}
+
+/* A mail's upload: the message in t->body. */
+static size_t on_read(char *out, size_t size, size_t nmemb, void *arg)
+{
+    struct transfer *t = arg;
+    size_t n = t->body.len - t->sent;
+    if (n > size * nmemb)
+        n = size * nmemb;
+    memcpy(out, t->body.ptr + t->sent, n);
+    t->sent += n;
     return n;
 }
 
@@ -74,6 +105,7 @@ static void transfer_free(struct transfer *t)
         curl_easy_cleanup(t->easy);
     }
     curl_slist_free_all(t->headers);
+    curl_slist_free_all(t->rcpt);
     free(t->item.lead_json);
     buf_release(&t->body);
     free(t);
@@ -87,58 +119,191 @@ static double jitter(void)
     return (double)r / 4294967296.0;
 }
 
-/* Builds, signs and starts one request. On failure the delivery is recorded
- * as a failed attempt, so it is retried like any other. */
-static int start(struct forward *f, size_t widx, struct transfer *t)
+static const char *var(const struct webhook *w, const char *name)
 {
-    const struct webhook *w = &f->cfg->webhooks[widx];
-    char hdr[256], sig[FORWARD_SIG_LEN];
-    int rc;
-    buf_adds(&t->body, "{\"type\":");
-    jw_str(&t->body, t->item.event);
-    buf_adds(&t->body, ",\"timestamp\":");
-    jw_str(&t->body, t->item.created_at);
-    buf_adds(&t->body, ",\"data\":");
-    buf_adds(&t->body, t->item.lead_json ? t->item.lead_json : "null");
-    if ((rc = buf_addc(&t->body, '}')))
-        return rc;
-    t->at_ms = now_ms();
-    long long ts = (long long)(t->at_ms / 1000);
-    if ((rc = webhook_sign(w->secret, w->secret_len, t->item.webhook_id, ts, t->body.ptr,
-                           t->body.len, sig)))
-        return rc;
-
-    struct curl_slist *h = NULL;
-    const char *fixed[] = {"Content-Type: application/json", "User-Agent: leadd/" LEADD_VERSION,
-                           "Expect:"};
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(fixed); i++)
-        h = curl_slist_append(h, fixed[i]);
-    snprintf(hdr, sizeof(hdr), "webhook-id: %s", t->item.webhook_id);
-    h = curl_slist_append(h, hdr);
-    snprintf(hdr, sizeof(hdr), "webhook-timestamp: %lld", ts);
-    h = curl_slist_append(h, hdr);
-    snprintf(hdr, sizeof(hdr), "webhook-signature: %s", sig);
-    h = curl_slist_append(h, hdr);
-    for (size_t i = 0; i < w->nheaders; i++) {
-        struct buf line = BUF_INIT(8192);
-        if (!buf_addf(&line, "%s: %s", w->headers[i].name, w->headers[i].value))
-            h = curl_slist_append(h, line.ptr);
-        buf_release(&line);
+    for (size_t i = 0; i < w->nvars; i++) {
+        if (!strcmp(w->vars[i].name, name))
+            return w->vars[i].value;
     }
-    t->headers = h;
-    if (!h || !(t->easy = curl_easy_init()))
+    return NULL;
+}
+
+/* The body in the target's format: leadd's envelope, or its template. */
+static int build_body(struct forward *f, struct transfer *t)
+{
+    const struct webhook *w = t->w;
+    const char *lead = t->item.lead_json ? t->item.lead_json : "null";
+    if (w->format == WEBHOOK_STANDARD) {
+        buf_adds(&t->body, "{\"type\":");
+        jw_str(&t->body, t->item.event);
+        buf_adds(&t->body, ",\"timestamp\":");
+        jw_str(&t->body, t->item.created_at);
+        buf_adds(&t->body, ",\"data\":");
+        buf_adds(&t->body, lead);
+        return buf_addc(&t->body, '}');
+    }
+    struct template_ctx c = {lead, strlen(lead), f->cfg->public_url ? f->cfg->public_url : "",
+                             w->vars, w->nvars};
+    return template_render(w->tpl, &c, &t->body);
+}
+
+/* A mail header's text: one line, and RFC 2047 encoded when not ASCII. */
+static void mail_header(struct buf *b, const char *name, const char *v, size_t n)
+{
+    bool ascii = true;
+    for (size_t i = 0; i < n; i++)
+        ascii &= (unsigned char)v[i] < 0x80 && v[i] != '\r' && v[i] != '\n';
+    buf_addf(b, "%s: ", name);
+    if (ascii) {
+        buf_add(b, v, n);
+    } else {
+        /* Line breaks never reach the header: a subject is one line. */
+        char *clean = malloc(n + 1), *enc = malloc(CRYPTO_BASE64_LEN(n));
+        size_t k = 0;
+        for (size_t i = 0; clean && i < n; i++)
+            clean[k++] = v[i] == '\r' || v[i] == '\n' ? ' ' : v[i];
+        if (clean && enc) {
+            crypto_base64((const unsigned char *)clean, k, enc);
+            buf_addf(b, "=?UTF-8?B?%s?=", enc);
+        } else {
+            b->err = b->err ? b->err : LEADD_ENOMEM;
+        }
+        free(clean);
+        free(enc);
+    }
+    buf_add(b, "\r\n", 2);
+}
+
+/* The mail: headers, then the rendered text after its "Subject:" line, with
+ * line ends made CRLF (libcurl escapes a leading dot). */
+static int build_mail(struct forward *f, struct transfer *t)
+{
+    const struct webhook *w = t->w;
+    struct buf text = BUF_INIT(MAX_BODY);
+    int rc = build_body(f, t);
+    if (rc)
+        goto out;
+    buf_add(&text, t->body.ptr, t->body.len);
+    buf_reset(&t->body);
+    const char *s = buf_str(&text), *subject = "Lead", *body = s;
+    size_t sl = strlen(subject);
+    if (!strncmp(s, "Subject:", 8)) {
+        subject = s + 8 + strspn(s + 8, " ");
+        sl = strcspn(subject, "\n");
+        body = subject + sl + (subject[sl] == '\n');
+        body += *body == '\n'; /* the blank line after it */
+    }
+    char date[64];
+    time_t now = (time_t)(t->at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    buf_addf(&t->body, "Date: %s\r\nFrom: <%s>\r\nTo: ", date, w->mail_from);
+    for (size_t i = 0; i < w->mail_to.n; i++)
+        buf_addf(&t->body, "%s<%s>", i ? ", " : "", w->mail_to.v[i]);
+    buf_add(&t->body, "\r\n", 2);
+    mail_header(&t->body, "Subject", subject, sl);
+    buf_addf(&t->body,
+             "Message-ID: <%s@leadd>\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: 8bit\r\n\r\n",
+             t->item.webhook_id);
+    for (const char *p = body; *p; p++) {
+        if (*p == '\n' && (p == body || p[-1] != '\r'))
+            buf_addc(&t->body, '\r');
+        buf_addc(&t->body, *p);
+    }
+    rc = buf_error(&t->body);
+out:
+    buf_release(&text);
+    return rc;
+}
+
+static int add_header(struct curl_slist **h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int add_header(struct curl_slist **h, const char *fmt, ...)
+{
+    struct buf line = BUF_INIT(16384);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&line, fmt, ap);
+    va_end(ap);
+    struct curl_slist *n = buf_error(&line) ? NULL : curl_slist_append(*h, line.ptr);
+    buf_release(&line);
+    if (!n)
+        return LEADD_ENOMEM;
+    *h = n;
+    return 0;
+}
+
+/* Builds and starts one request. On failure the delivery is recorded as a
+ * failed attempt, so it is retried like any other. */
+static int start(struct forward *f, struct transfer *t)
+{
+    const struct webhook *w = t->w;
+    bool email = w->format == WEBHOOK_EMAIL;
+    int rc;
+    t->at_ms = now_ms();
+    if ((rc = email ? build_mail(f, t) : build_body(f, t)))
+        return rc;
+    if (!(t->easy = curl_easy_init()))
         return LEADD_ENOMEM;
     CURL *e = t->easy;
+    if (email) {
+        const char *user = var(w, "user"), *pass = var(w, "password");
+        for (size_t i = 0; i < w->mail_to.n; i++) {
+            struct curl_slist *n = NULL;
+            char to[512];
+            snprintf(to, sizeof(to), "<%s>", w->mail_to.v[i]);
+            if (!(n = curl_slist_append(t->rcpt, to)))
+                return LEADD_ENOMEM;
+            t->rcpt = n;
+        }
+        char from[512];
+        snprintf(from, sizeof(from), "<%s>", w->mail_from);
+        curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
+        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, t);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->body.len);
+        curl_easy_setopt(e, CURLOPT_USE_SSL,
+                         (long)(w->smtp_tls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+        if (user)
+            curl_easy_setopt(e, CURLOPT_USERNAME, user);
+        if (pass)
+            curl_easy_setopt(e, CURLOPT_PASSWORD, pass);
+    } else {
+        bool form = w->tpl && template_kind(w->tpl) == TEMPLATE_FORM;
+        rc = add_header(&t->headers, "Content-Type: %s",
+                        form ? "application/x-www-form-urlencoded" : "application/json");
+        rc = rc ? rc : add_header(&t->headers, "User-Agent: leadd/" LEADD_VERSION);
+        rc = rc ? rc : add_header(&t->headers, "Expect:");
+        if (!rc && w->sign) {
+            char sig[FORWARD_SIG_LEN];
+            long long ts = (long long)(t->at_ms / 1000);
+            rc = webhook_sign(w->secret, w->secret_len, t->item.webhook_id, ts, t->body.ptr,
+                              t->body.len, sig);
+            rc = rc ? rc : add_header(&t->headers, "webhook-id: %s", t->item.webhook_id);
+            rc = rc ? rc : add_header(&t->headers, "webhook-timestamp: %lld", ts);
+            rc = rc ? rc : add_header(&t->headers, "webhook-signature: %s", sig);
+        }
+        for (size_t i = 0; !rc && i < w->nheaders; i++)
+            rc = add_header(&t->headers, "%s: %s", w->headers[i].name, w->headers[i].value);
+        if (rc)
+            return rc;
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.ptr);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    }
     curl_easy_setopt(e, CURLOPT_URL, w->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.ptr);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(w->timeout_ms < 5000 ? w->timeout_ms : 5000));
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -147,64 +312,107 @@ static int start(struct forward *f, size_t widx, struct transfer *t)
     return curl_multi_add_handle(f->multi, e) == CURLM_OK ? 0 : LEADD_ENOMEM;
 }
 
-/* Records how an attempt went and what happens next. */
+/* Commits the outcomes gathered this round, in one transaction. */
+static void flush_outcomes(struct forward *f)
+{
+    if (!f->noutcomes)
+        return;
+    struct outbox_attempt a[MAX_OUTCOMES];
+    for (size_t i = 0; i < f->noutcomes; i++)
+        a[i] = f->outcomes[i].a;
+    /* A lost record only means one more attempt after a restart (at least
+     * once); the CRM drops the repeat by webhook-id, or upserts. */
+    if (store_outbox_record(f->st, a, f->noutcomes))
+        log_error("forward: unable to record %zu attempts", f->noutcomes);
+    f->noutcomes = 0;
+}
+
+/* Judges how an attempt went and what happens next; the record waits for
+ * the round's commit. */
 static void finish(struct forward *f, struct transfer *t, CURLcode res)
 {
     const struct webhook *w = t->w;
     long status = 0;
     curl_off_t retry_after = 0;
-    char err[160] = "";
+    if (f->noutcomes == MAX_OUTCOMES)
+        flush_outcomes(f);
+    struct outcome_rec *o = &f->outcomes[f->noutcomes++];
+    memset(o, 0, sizeof(*o));
     if (t->easy) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
     }
-    enum outcome o = forward_classify(res == CURLE_OK, status);
+    enum outcome oc;
+    if (w->format == WEBHOOK_EMAIL) /* an SMTP reply: 5xx refuses for good */
+        oc = res == CURLE_OK ? OUTCOME_DELIVERED : status >= 500 ? OUTCOME_DEAD : OUTCOME_RETRY;
+    else
+        oc = forward_classify(res == CURLE_OK, status);
     if (res != CURLE_OK)
-        snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
-    else if (o != OUTCOME_DELIVERED)
-        snprintf(err, sizeof(err), "HTTP %ld", status);
+        snprintf(o->error, sizeof(o->error), "%s", curl_easy_strerror(res));
+    else if (oc != OUTCOME_DELIVERED)
+        snprintf(o->error, sizeof(o->error), "HTTP %ld", status);
     int attempts = t->item.attempts + 1;
-    uint64_t next = 0;
     enum delivery_state state = DELIVERY_DELIVERED;
-    if (o == OUTCOME_RETRY) {
+    uint64_t next = 0;
+    if (oc == OUTCOME_RETRY) {
         long long d = forward_retry_delay(w, attempts, (long long)retry_after, jitter());
         state = d < 0 ? DELIVERY_DEAD : DELIVERY_PENDING;
         next = d < 0 ? 0 : now_ms() + (uint64_t)d;
-    } else if (o == OUTCOME_DEAD) {
+    } else if (oc == OUTCOME_DEAD) {
         state = DELIVERY_DEAD;
     }
-    struct outbox_attempt a = {
+    size_t keep = t->response_len < FORWARD_MAX_RESPONSE ? t->response_len : FORWARD_MAX_RESPONSE;
+    memcpy(o->response, t->response, keep);
+    snprintf(o->lead_id, sizeof(o->lead_id), "%s", t->item.lead_id);
+    o->a = (struct outbox_attempt){
+        .delivery_id = t->item.id,
         .at_ms = t->at_ms,
-        .status = res == CURLE_OK ? status : 0,
-        .error = err[0] ? err : NULL,
+        .status = status,
+        .error = o->error[0] ? o->error : NULL,
         .duration_ms = (long)((mono_us() - t->t0_us) / 1000),
-        .response = t->response,
-        .response_len = t->response_len,
+        .response = o->response,
+        .response_len = keep,
+        .state = state,
+        .next_ms = next,
     };
-    /* A lost record only means one more attempt after a restart (at least
-     * once); the CRM drops the repeat by webhook-id. */
-    if (store_outbox_record(f->st, t->item.id, &a, state, next))
-        log_error("forward: unable to record attempt %d of %s", attempts, t->item.webhook_id);
+    if (state == DELIVERY_DELIVERED && w->response_id &&
+        !template_json_path(t->response, t->response_len, w->response_id, o->crm_id,
+                            sizeof(o->crm_id))) {
+        o->a.lead_id = o->lead_id;
+        o->a.webhook = w->name;
+        o->a.crm_id = o->crm_id;
+    }
     log_info("forward %s %s attempt %d: %s%s%s (%ldms) lead=%s", w->name, t->item.webhook_id,
-             attempts, delivery_state_names[state], err[0] ? " after " : "", err, a.duration_ms,
-             t->item.lead_id);
+             attempts, delivery_state_names[state], o->error[0] ? " after " : "", o->error,
+             o->a.duration_ms, t->item.lead_id);
     f->inflight[t->widx]--;
 }
 
-static void claim_and_start(struct forward *f)
+/* How soon a webhook's rate limit lets the next request go; 0: now. */
+static uint64_t claim_and_start(struct forward *f)
 {
     struct outbox_item items[FORWARD_MAX_INFLIGHT];
-    uint64_t now = now_ms();
+    uint64_t now = now_ms(), wait = 0;
     if (now < f->backoff_until)
-        return;
+        return f->backoff_until - now;
     for (size_t i = 0; i < f->cfg->nwebhooks; i++) {
+        const struct webhook *w = &f->cfg->webhooks[i];
         size_t room = FORWARD_MAX_INFLIGHT - f->inflight[i], n = 0;
+        if (w->rate_n) {
+            uint64_t next = 0;
+            size_t allowed =
+                forward_window_room(&f->rate[i], now, (uint64_t)w->rate_window_ms, &next);
+            if (allowed < room)
+                room = allowed;
+            if (!allowed && next > now && (!wait || next - now < wait))
+                wait = next - now;
+        }
         if (!room)
             continue;
-        if (store_outbox_claim(f->st, f->cfg->webhooks[i].name, now, room, items, &n)) {
+        if (store_outbox_claim(f->st, w->name, now, room, items, &n)) {
             log_warn("forward: unable to read the outbox; retrying in %dms", DB_BACKOFF_MS);
             f->backoff_until = now + DB_BACKOFF_MS;
-            return;
+            return DB_BACKOFF_MS;
         }
         for (size_t k = 0; k < n; k++) {
             struct transfer *t = calloc(1, sizeof(*t));
@@ -214,17 +422,20 @@ static void claim_and_start(struct forward *f)
                 continue;
             }
             t->f = f;
-            t->w = &f->cfg->webhooks[i];
+            t->w = w;
             t->widx = i;
             t->item = items[k];
             buf_init(&t->body, MAX_BODY);
             f->inflight[i]++;
-            if (start(f, i, t)) {
+            if (w->rate_n)
+                forward_window_add(&f->rate[i], now);
+            if (start(f, t)) {
                 finish(f, t, CURLE_OUT_OF_MEMORY);
                 transfer_free(t);
             }
         }
     }
+    return wait;
 }
 
 static void reap(struct forward *f)
@@ -239,6 +450,7 @@ static void reap(struct forward *f)
         finish(f, t, m->data.result);
         transfer_free(t);
     }
+    flush_outcomes(f);
 }
 
 static void *dispatch_main(void *arg)
@@ -247,8 +459,7 @@ static void *dispatch_main(void *arg)
     int running = 0;
     for (;;) {
         bool stopping = atomic_load(&f->stopping);
-        if (!stopping)
-            claim_and_start(f);
+        uint64_t rate_wait = stopping ? 0 : claim_and_start(f);
         curl_multi_perform(f->multi, &running);
         reap(f);
         if (stopping && running == 0)
@@ -260,6 +471,8 @@ static void *dispatch_main(void *arg)
                           transfer wakes the poll sooner */
         else if (due - now < (uint64_t)wait)
             wait = (long)(due - now);
+        if (rate_wait && rate_wait < (uint64_t)wait)
+            wait = (long)rate_wait;
         curl_multi_poll(f->multi, NULL, 0, (int)wait, NULL);
     }
     return NULL;
@@ -271,25 +484,40 @@ static void wake(void *arg)
     curl_multi_wakeup(f->multi);
 }
 
+static void forward_free(struct forward *f)
+{
+    for (size_t i = 0; i < CONFIG_MAX_WEBHOOKS; i++)
+        forward_window_release(&f->rate[i]);
+    if (f->multi)
+        curl_multi_cleanup(f->multi);
+    free(f->outcomes);
+    free(f);
+}
+
 int forward_start(struct forward **out, const struct config *cfg, struct store *st)
 {
     struct forward *f = calloc(1, sizeof(*f));
     *out = NULL;
-    if (!f || !(f->multi = curl_multi_init())) {
-        free(f);
-        return LEADD_ENOMEM;
-    }
+    if (!f || !(f->multi = curl_multi_init()) ||
+        !(f->outcomes = calloc(MAX_OUTCOMES, sizeof(*f->outcomes))))
+        goto fail;
     f->cfg = cfg;
     f->st = st;
-    if (pthread_create(&f->thread, NULL, dispatch_main, f)) {
-        curl_multi_cleanup(f->multi);
-        free(f);
-        return LEADD_ENOMEM;
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        if (cfg->webhooks[i].rate_n &&
+            forward_window_init(&f->rate[i], (size_t)cfg->webhooks[i].rate_n))
+            goto fail;
     }
+    if (pthread_create(&f->thread, NULL, dispatch_main, f))
+        goto fail;
     f->started = true;
     store_set_outbox_hook(st, wake, f);
     *out = f;
     return 0;
+fail:
+    if (f)
+        forward_free(f);
+    return LEADD_ENOMEM;
 }
 
 void forward_stop(struct forward **fp)
@@ -301,7 +529,6 @@ void forward_stop(struct forward **fp)
     atomic_store(&f->stopping, true);
     curl_multi_wakeup(f->multi);
     pthread_join(f->thread, NULL);
-    curl_multi_cleanup(f->multi);
-    free(f);
+    forward_free(f);
     *fp = NULL;
 }

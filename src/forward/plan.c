@@ -1,6 +1,7 @@
 /* plan.c: the pure parts of forwarding: which webhooks get a lead, how an
  * attempt is judged, when the next one is due, and the signature. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "leadd/forward.h"
@@ -17,7 +18,11 @@ void forward_plan(const struct config *cfg, const struct lead *l, struct store_d
     for (size_t i = 0; i < cfg->nwebhooks && *n < CONFIG_MAX_WEBHOOKS; i++) {
         const struct webhook *w = &cfg->webhooks[i];
         bool all = w->when == WEBHOOK_WHEN_ALL;
-        if (!webhook_takes(w, l->form->id) || (!all && !l->qualified))
+        if (!webhook_takes(w, l->form->id))
+            continue;
+        if (w->when == WEBHOOK_WHEN_QUALIFIED && !l->qualified)
+            continue;
+        if (w->when == WEBHOOK_WHEN_CONDITION && !condition_matches(&w->cond, l))
             continue;
         out[*n].webhook = w->name;
         out[*n].event = forward_event_names[all ? FORWARD_LEAD_CREATED : FORWARD_LEAD_QUALIFIED];
@@ -68,4 +73,39 @@ long long forward_retry_delay(const struct webhook *w, int attempts, long long r
     if (ra > d)
         d = ra < longest ? ra : longest;
     return d;
+}
+
+int forward_window_init(struct forward_window *w, size_t n)
+{
+    memset(w, 0, sizeof(*w));
+    if (!(w->t = calloc(n ? n : 1, sizeof(*w->t))))
+        return LEADD_ENOMEM;
+    w->cap = n;
+    return 0;
+}
+
+void forward_window_release(struct forward_window *w)
+{
+    free(w->t);
+    memset(w, 0, sizeof(*w));
+}
+
+size_t forward_window_room(struct forward_window *w, uint64_t now, uint64_t window_ms,
+                           uint64_t *next_ms)
+{
+    /* Starts a whole window ago no longer count. */
+    while (w->n && w->t[w->head] + window_ms <= now) {
+        w->head = (w->head + 1) % w->cap;
+        w->n--;
+    }
+    *next_ms = w->n ? w->t[w->head] + window_ms : now;
+    return w->cap - w->n;
+}
+
+void forward_window_add(struct forward_window *w, uint64_t now)
+{
+    if (w->n == w->cap)
+        return;
+    w->t[(w->head + w->n) % w->cap] = now;
+    w->n++;
 }

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
+#include "leadd/rescore.h"
 #include "leadd/strutil.h"
 
 #define API_MAX_NOTE 2000
@@ -221,6 +222,28 @@ enum MHD_Result api_patch_begin(struct req *r)
     return MHD_YES;
 }
 
+struct replan {
+    const struct config *cfg;
+    const char *status;
+    struct store_delivery *out;
+    size_t n;
+};
+
+static int replan(const struct stored_lead *sl, void *arg)
+{
+    struct replan *rp = arg;
+    struct lead l;
+    int rc = rescore_rebuild(rp->cfg, sl, &l);
+    if (rc == LEADD_EINVAL || rc == LEADD_ENOTFOUND)
+        return 0; /* no longer fits its form: its status changes, nothing is sent */
+    if (rc)
+        return rc;
+    l.status = rp->status;
+    rescore_plan(rp->cfg, &l, sl->duplicate, rp->out, &rp->n);
+    lead_release(&l);
+    return 0;
+}
+
 enum MHD_Result api_patch_answer(struct req *r)
 {
     json_error_t je;
@@ -255,7 +278,16 @@ enum MHD_Result api_patch_answer(struct req *r)
                                   .lead_id = r->param,
                                   .status = status,
                                   .note = json_string_value(note)};
-    int rc = store_run(r->h->st, &job.job);
+    /* A status change may make the lead eligible for a target whose `when`
+     * reads it: those deliveries go in the same transaction. */
+    struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
+    struct replan rp = {r->h->cfg, status, plan, 0};
+    int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
+    if (!rc) {
+        job.deliveries = plan;
+        job.ndeliveries = rp.n;
+        rc = store_run(r->h->st, &job.job);
+    }
     json_decref(root);
     if (rc == LEADD_ENOTFOUND)
         return lead_not_found(r);

@@ -48,12 +48,84 @@ static int cmp_op(const char *w)
     return -1;
 }
 
-int score_rule_add(struct form *f, const char *name, const char *text, char *err, size_t errlen)
+/* Parses CONDITION text[0..len) into r (name set to name); r is released on
+ * error. */
+static int parse_condition(struct rule *r, const char *name, const char *text, size_t len,
+                           char *err, size_t errlen)
 {
-    struct rule r = {0};
     char tmp[1024], *w[MAX_WORDS];
     size_t nw = 0;
     int rc = LEADD_EINVAL, op;
+    if (len >= sizeof(tmp)) {
+        snprintf(err, errlen, "'%s' is too long", name);
+        return rc;
+    }
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    for (char *save = NULL, *t = strtok_r(tmp, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (nw == MAX_WORDS) {
+            snprintf(err, errlen, "'%s' has too many words", name);
+            return rc;
+        }
+        w[nw++] = t;
+    }
+    if (nw < 2)
+        goto syntax;
+    if (!(r->name = strdup(name)) || !(r->field = strdup(w[0]))) {
+        rc = LEADD_ENOMEM;
+        goto out;
+    }
+    size_t first_val = 2;
+    if (nw == 2 && !strcmp(w[1], "present")) {
+        r->op = RULE_OP_PRESENT;
+    } else if (nw == 2 && !strcmp(w[1], "absent")) {
+        r->op = RULE_OP_ABSENT;
+    } else if (nw >= 3 && !strcmp(w[1], "in")) {
+        r->op = RULE_OP_IN;
+    } else if (nw >= 4 && !strcmp(w[1], "domain") && !strcmp(w[2], "in")) {
+        r->op = RULE_OP_DOMAIN_IN;
+        first_val = 3;
+    } else if (nw == 3 && !strcmp(w[1], "contains")) {
+        r->op = RULE_OP_CONTAINS;
+    } else if (nw == 4 && !strcmp(w[1], "length") && (op = cmp_op(w[2])) >= 0) {
+        r->op = (enum rule_op)op;
+        r->length = true;
+        first_val = 3;
+    } else if (nw == 3 && (op = cmp_op(w[1])) >= 0) {
+        r->op = (enum rule_op)op;
+    } else {
+        goto syntax;
+    }
+    for (size_t i = first_val; i < nw; i++) {
+        if (add_val(r, w[i],
+                    r->op == RULE_OP_IN || r->op == RULE_OP_DOMAIN_IN ||
+                        r->op == RULE_OP_CONTAINS)) {
+            rc = LEADD_ENOMEM;
+            goto out;
+        }
+    }
+    if (r->nvals == 1)
+        r->is_num = parse_double(r->vals[0], strlen(r->vals[0]), &r->num);
+    if ((r->length || (r->op >= RULE_OP_GT && r->op <= RULE_OP_LE)) && !r->is_num) {
+        snprintf(err, errlen, "'%s': '%s' needs a number", name, w[nw - 2]);
+        goto out;
+    }
+    return 0;
+syntax:
+    snprintf(err, errlen,
+             "'%s': cannot read condition (FIELD present|absent, FIELD = v, FIELD >= n, "
+             "FIELD in a b, FIELD domain in d, FIELD length >= n, FIELD contains w)",
+             name);
+out:
+    rule_free(r);
+    return rc;
+}
+
+int score_rule_add(struct form *f, const char *name, const char *text, char *err, size_t errlen)
+{
+    struct rule r = {0};
+    char why[512];
+    int rc = LEADD_EINVAL;
 
     if (f->nrules == SCORE_MAX_RULES) {
         snprintf(err, errlen, "too many scoring rules (at most %d)", SCORE_MAX_RULES);
@@ -79,76 +151,83 @@ int score_rule_add(struct form *f, const char *name, const char *text, char *err
                  ps);
         return rc;
     }
-    if ((size_t)(arrow - text) >= sizeof(tmp)) {
-        snprintf(err, errlen, "rule '%s' is too long", name);
+    if ((rc = parse_condition(&r, name, text, (size_t)(arrow - text), why, sizeof(why)))) {
+        snprintf(err, errlen, "rule %s", why);
         return rc;
     }
-    memcpy(tmp, text, (size_t)(arrow - text));
-    tmp[arrow - text] = '\0';
-    for (char *save = NULL, *t = strtok_r(tmp, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-        if (nw == MAX_WORDS) {
-            snprintf(err, errlen, "rule '%s' has too many words", name);
-            return rc;
-        }
-        w[nw++] = t;
-    }
     r.points = pts;
-    if (nw < 2)
-        goto syntax;
-    if (!(r.name = strdup(name)) || !(r.field = strdup(w[0]))) {
-        rc = LEADD_ENOMEM;
-        goto out;
-    }
-    size_t first_val = 2;
-    if (nw == 2 && !strcmp(w[1], "present")) {
-        r.op = RULE_OP_PRESENT;
-    } else if (nw == 2 && !strcmp(w[1], "absent")) {
-        r.op = RULE_OP_ABSENT;
-    } else if (nw >= 3 && !strcmp(w[1], "in")) {
-        r.op = RULE_OP_IN;
-    } else if (nw >= 4 && !strcmp(w[1], "domain") && !strcmp(w[2], "in")) {
-        r.op = RULE_OP_DOMAIN_IN;
-        first_val = 3;
-    } else if (nw == 3 && !strcmp(w[1], "contains")) {
-        r.op = RULE_OP_CONTAINS;
-    } else if (nw == 4 && !strcmp(w[1], "length") && (op = cmp_op(w[2])) >= 0) {
-        r.op = (enum rule_op)op;
-        r.length = true;
-        first_val = 3;
-    } else if (nw == 3 && (op = cmp_op(w[1])) >= 0) {
-        r.op = (enum rule_op)op;
-    } else {
-        goto syntax;
-    }
-    for (size_t i = first_val; i < nw; i++) {
-        if (add_val(&r, w[i],
-                    r.op == RULE_OP_IN || r.op == RULE_OP_DOMAIN_IN || r.op == RULE_OP_CONTAINS)) {
-            rc = LEADD_ENOMEM;
-            goto out;
-        }
-    }
-    if (r.nvals == 1)
-        r.is_num = parse_double(r.vals[0], strlen(r.vals[0]), &r.num);
-    if ((r.length || (r.op >= RULE_OP_GT && r.op <= RULE_OP_LE)) && !r.is_num) {
-        snprintf(err, errlen, "rule '%s': '%s' needs a number", name, w[nw - 2]);
-        goto out;
-    }
     struct rule *v = realloc(f->rules, (f->nrules + 1) * sizeof(*v));
     if (!v) {
-        rc = LEADD_ENOMEM;
-        goto out;
+        rule_free(&r);
+        return LEADD_ENOMEM;
     }
     f->rules = v;
     v[f->nrules++] = r;
     return 0;
-syntax:
-    snprintf(err, errlen,
-             "rule '%s': cannot read condition (FIELD present|absent, FIELD = v, FIELD >= n, "
-             "FIELD in a b, FIELD domain in d, FIELD length >= n, FIELD contains w)",
-             name);
-out:
-    rule_free(&r);
-    return rc;
+}
+
+int condition_parse(struct condition *c, const char *text, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    for (const char *p = text;;) {
+        /* The next " and " (a word of its own) ends this condition. */
+        const char *a = p;
+        for (;;) {
+            a = strstr(a, "and");
+            if (!a || ((a == p || a[-1] == ' ' || a[-1] == '\t') && (a[3] == ' ' || a[3] == '\t')))
+                break;
+            a += 3;
+        }
+        size_t n = a ? (size_t)(a - p) : strlen(p);
+        if (c->n == SCORE_MAX_RULES) {
+            snprintf(err, errlen, "too many conditions (at most %d)", SCORE_MAX_RULES);
+            condition_release(c);
+            return LEADD_EINVAL;
+        }
+        struct rule *v = realloc(c->v, (c->n + 1) * sizeof(*v));
+        if (!v) {
+            condition_release(c);
+            return LEADD_ENOMEM;
+        }
+        c->v = v;
+        memset(&v[c->n], 0, sizeof(v[c->n]));
+        char name[32];
+        snprintf(name, sizeof(name), "condition %zu", c->n + 1);
+        int rc = parse_condition(&v[c->n], name, p, n, err, errlen);
+        if (rc) {
+            condition_release(c);
+            return rc;
+        }
+        c->n++;
+        if (!a)
+            return 0;
+        p = a + 3;
+    }
+}
+
+bool condition_matches(const struct condition *c, const struct lead *l)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (!score_rule_matches(&c->v[i], l))
+            return false;
+    }
+    return true;
+}
+
+void condition_release(struct condition *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        rule_free(&c->v[i]);
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+static const char *const SPECIAL_FIELDS[] = {"score", "grade", "form", "status"};
+
+bool condition_field_known(const struct form *f, const char *field)
+{
+    return form_field(f, field) >= 0 || lead_attr_index(field) >= 0 ||
+           str_index(field, SPECIAL_FIELDS, LEADD_ARRAY_LEN(SPECIAL_FIELDS)) >= 0;
 }
 
 int score_rule_check(const struct form *f, const struct rule *r, char *err, size_t errlen)
@@ -209,9 +288,17 @@ bool score_rule_matches(const struct rule *r, const struct lead *l)
         case VAL_BOOL: s = v->b ? "true" : "false"; break;
         case VAL_ABSENT: break;
         }
-    } else {
-        int a = lead_attr_index(r->field);
-        s = a >= 0 ? l->attr[a] : NULL;
+    } else if (lead_attr_index(r->field) >= 0) {
+        s = l->attr[lead_attr_index(r->field)];
+    } else if (!strcmp(r->field, "score")) {
+        snprintf(text, sizeof(text), "%lld", l->score);
+        s = text, num = (double)l->score, have_num = true;
+    } else if (!strcmp(r->field, "grade")) {
+        s = l->grade;
+    } else if (!strcmp(r->field, "form")) {
+        s = l->form->id;
+    } else if (!strcmp(r->field, "status")) {
+        s = l->status ? l->status : lead_status_names[LEAD_STATUS_NEW];
     }
     if (r->op == RULE_OP_PRESENT || r->op == RULE_OP_ABSENT)
         return (s != NULL) == (r->op == RULE_OP_PRESENT);

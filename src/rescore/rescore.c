@@ -9,6 +9,7 @@
 #include "leadd/log.h"
 #include "leadd/rescore.h"
 #include "leadd/score.h"
+#include "leadd/strutil.h"
 
 _Static_assert(STORE_MAX_DELIVERIES >= CONFIG_MAX_WEBHOOKS, "a lead may go to every webhook");
 
@@ -45,42 +46,71 @@ static int resubmit(const struct stored_lead *sl, struct submission *sub)
     return rc == LEADD_EINVAL ? LEADD_EDB : rc;
 }
 
+int rescore_rebuild(const struct config *cfg, const struct stored_lead *sl, struct lead *out)
+{
+    struct submission sub = {0};
+    struct lead_errors *e = malloc(sizeof(*e));
+    const struct form *f = config_form(cfg, sl->form, strlen(sl->form));
+    int rc = LEADD_ENOMEM;
+    if (!e)
+        return rc;
+    rc = LEADD_ENOTFOUND; /* its form is gone from the config */
+    if (!f || (rc = resubmit(sl, &sub)))
+        goto out;
+    rc = lead_build(out, f, &sub, &cfg->disposable_default, e);
+    if (rc == LEADD_EINVAL)
+        /* The form's fields changed so that this lead no longer validates. */
+        log_warn("lead %s no longer validates against [form.%s] (%s: %s)", sl->id, f->id,
+                 e->v[0].field, e->v[0].code);
+    if (rc)
+        goto out;
+    out->flags = sl->flags; /* flags are facts of the submission, not of the rules */
+    int st = sl->status ? str_index(sl->status, lead_status_names, LEAD_STATUS_COUNT) : -1;
+    out->status = lead_status_names[st >= 0 ? st : LEAD_STATUS_NEW];
+    rc = score_lead(out);
+    if (rc)
+        lead_release(out);
+out:
+    submission_release(&sub);
+    free(e);
+    return rc;
+}
+
+void rescore_plan(const struct config *cfg, const struct lead *l, bool duplicate,
+                  struct store_delivery *out, size_t *n)
+{
+    struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
+    size_t np = 0;
+    *n = 0;
+    if (duplicate)
+        return; /* duplicates are never forwarded */
+    forward_plan(cfg, l, plan, &np);
+    for (size_t i = 0; i < np; i++) {
+        /* "all" sends each lead once, when it arrives: never later */
+        const struct webhook *w = config_webhook(cfg, plan[i].webhook);
+        if (w && w->when != WEBHOOK_WHEN_ALL)
+            out[(*n)++] = plan[i];
+    }
+}
+
 static int one(const struct stored_lead *sl, void *arg)
 {
     struct ctx *c = arg;
     struct lead l;
-    struct submission sub = {0};
-    struct lead_errors *e = malloc(sizeof(*e));
-    const struct form *f = config_form(c->cfg, sl->form, strlen(sl->form));
-    int rc = 0;
     c->stats->seen++;
-    if (!e)
-        return LEADD_ENOMEM;
-    if (!f) {
-        c->stats->skipped++; /* its form is gone from the config */
-        goto out;
-    }
-    if ((rc = resubmit(sl, &sub)))
-        goto out;
-    rc = lead_build(&l, f, &sub, &c->cfg->disposable_default, e);
-    if (rc == LEADD_EINVAL) {
-        /* The form's fields changed so that this lead no longer validates:
-         * keep its score rather than guess. */
-        log_warn("rescore: lead %s no longer validates against [form.%s] (%s: %s); kept as is",
-                 sl->id, f->id, e->v[0].field, e->v[0].code);
-        c->stats->skipped++;
-        rc = 0;
-        goto out;
+    int rc = rescore_rebuild(c->cfg, sl, &l);
+    if (rc == LEADD_ENOTFOUND || rc == LEADD_EINVAL) {
+        c->stats->skipped++; /* kept as it is rather than guessed */
+        return 0;
     }
     if (rc)
-        goto out;
-    l.flags = sl->flags; /* flags are facts of the submission, not of the rules */
+        return rc;
     struct store_rescore *r = &c->batch[c->n];
     struct buf reasons = BUF_INIT(1 << 20);
-    if ((rc = score_lead(&l)) || (rc = lead_reasons_json(&l, &reasons))) {
+    if ((rc = lead_reasons_json(&l, &reasons))) {
         buf_release(&reasons);
         lead_release(&l);
-        goto out;
+        return rc;
     }
     memset(r, 0, sizeof(*r));
     memcpy(r->id, sl->id, ULID_LEN);
@@ -88,27 +118,15 @@ static int one(const struct stored_lead *sl, void *arg)
     r->grade = l.grade;
     r->qualified = l.qualified && !sl->duplicate;
     r->reasons = buf_detach(&reasons);
-    if (r->qualified && !sl->qualified) {
-        c->stats->newly_qualified++;
-        struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-        size_t np;
-        forward_plan(c->cfg, &l, plan, &np);
-        for (size_t i = 0; i < np; i++) {
-            if (!strcmp(plan[i].event, forward_event_names[FORWARD_LEAD_QUALIFIED]))
-                r->deliveries[r->ndeliveries++] = plan[i];
-        }
-    }
+    c->stats->newly_qualified += r->qualified && !sl->qualified;
+    /* Every target it is eligible for now; the store skips those it has. */
+    rescore_plan(c->cfg, &l, sl->duplicate, r->deliveries, &r->ndeliveries);
     c->stats->changed += r->qualified != sl->qualified;
     lead_release(&l);
-    if (!r->reasons) {
-        rc = LEADD_ENOMEM;
-        goto out;
-    }
+    if (!r->reasons)
+        return LEADD_ENOMEM;
     if (++c->n == RESCORE_BATCH)
         rc = flush(c);
-out:
-    submission_release(&sub);
-    free(e);
     return rc;
 }
 

@@ -9,9 +9,51 @@
 
 #define BATCH_ROWS 500
 
+#define STORED_COLUMNS                                                                             \
+    "id, form, flags, duplicate_of IS NOT NULL, qualified, fields, attribution, status"
 static const char SQL_EACH[] =
-    "SELECT id, form, flags, duplicate_of IS NOT NULL, qualified, fields, attribution FROM leads"
+    "SELECT " STORED_COLUMNS " FROM leads"
     " WHERE erased_at IS NULL AND (?1 IS NULL OR form = ?1) AND id > ?2 ORDER BY id LIMIT ?3";
+static const char SQL_ONE[] =
+    "SELECT " STORED_COLUMNS " FROM leads WHERE id = ?1 AND erased_at IS NULL";
+
+/* A row of STORED_COLUMNS, borrowed until the statement moves on. */
+static struct stored_lead stored_row(sqlite3_stmt *s)
+{
+    return (struct stored_lead){
+        .id = (const char *)sqlite3_column_text(s, 0),
+        .form = (const char *)sqlite3_column_text(s, 1),
+        .flags = (unsigned)sqlite3_column_int(s, 2),
+        .duplicate = sqlite3_column_int(s, 3),
+        .qualified = sqlite3_column_int(s, 4),
+        .fields = (const char *)sqlite3_column_text(s, 5),
+        .fields_len = (size_t)sqlite3_column_bytes(s, 5),
+        .attribution = (const char *)sqlite3_column_text(s, 6),
+        .attribution_len = (size_t)sqlite3_column_bytes(s, 6),
+        .status = (const char *)sqlite3_column_text(s, 7),
+    };
+}
+
+int store_stored_lead(struct store *st, const char *id,
+                      int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB, r;
+    struct reader *rd = reader_get(st);
+    if (!rd || sqlite3_prepare_v2(rd->db, SQL_ONE, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    if ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct stored_lead sl = stored_row(s);
+        rc = fn(&sl, arg);
+    } else {
+        rc = r == SQLITE_DONE ? LEADD_ENOTFOUND : LEADD_EDB;
+    }
+out:
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    return rc;
+}
 int store_each_lead(struct store *st, const char *form,
                     int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
@@ -36,17 +78,7 @@ int store_each_lead(struct store *st, const char *form,
         sqlite3_bind_text(each, 2, last, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(each, 3, BATCH_ROWS);
         while ((r = sqlite3_step(each)) == SQLITE_ROW) {
-            struct stored_lead sl = {
-                .id = (const char *)sqlite3_column_text(each, 0),
-                .form = (const char *)sqlite3_column_text(each, 1),
-                .flags = (unsigned)sqlite3_column_int(each, 2),
-                .duplicate = sqlite3_column_int(each, 3),
-                .qualified = sqlite3_column_int(each, 4),
-                .fields = (const char *)sqlite3_column_text(each, 5),
-                .fields_len = (size_t)sqlite3_column_bytes(each, 5),
-                .attribution = (const char *)sqlite3_column_text(each, 6),
-                .attribution_len = (size_t)sqlite3_column_bytes(each, 6),
-            };
+            struct stored_lead sl = stored_row(each);
             int frc = fn(&sl, arg);
             memcpy(last, sl.id, ULID_LEN);
             last[ULID_LEN] = '\0';

@@ -31,13 +31,14 @@ struct store {
     struct ulid_gen ids;
     long long retention_ms;
     /* writer statements */
-    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery;
+    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery,
+        *ins_delivery_once;
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
-    sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update;
+    sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update, *o_crm;
     struct leadjson_stmts o_lead; /* leadjson_get on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
@@ -63,7 +64,7 @@ int db_err(int src);
 /* The columns leadjson_row() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \
     "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
-    " score_reasons, flags, duplicate_of"
+    " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}')"
 /* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
 int leadjson_row(sqlite3_stmt *s, struct buf *out);

@@ -54,6 +54,7 @@ int leadjson_row(sqlite3_stmt *s, struct buf *b)
     lead_flags_json((unsigned)sqlite3_column_int(s, 12), b);
     buf_adds(b, ",\"duplicate_of\":");
     jw_str(b, (const char *)sqlite3_column_text(s, 13));
+    raw(b, ",\"crm_ids\":", s, 14);
     return buf_error(b);
 }
 

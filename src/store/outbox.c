@@ -21,6 +21,8 @@ static const char SQL_DUE[] =
 static const char SQL_ATTEMPT[] =
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_CRM[] = "UPDATE leads SET crm_ids = json_set(coalesce(crm_ids, '{}'), ?2, ?3)"
+                              " WHERE id = ?1 AND erased_at IS NULL";
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4 WHERE id = ?1";
@@ -29,8 +31,10 @@ int outbox_prepare(struct store *st)
 {
     const struct stmt_def s[] = {
         {&st->o_claim, SQL_CLAIM},     {&st->o_mark, SQL_MARK},     {&st->o_due, SQL_DUE},
-        {&st->o_attempt, SQL_ATTEMPT}, {&st->o_update, SQL_UPDATE},
+        {&st->o_attempt, SQL_ATTEMPT}, {&st->o_update, SQL_UPDATE}, {&st->o_crm, SQL_CRM},
     };
+    /* Outcomes need not wait for an fsync: see store_outbox_record(). */
+    sqlite3_exec(st->odb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     /* Deliveries in flight when the last process died go back to pending. */
     char *err = NULL;
     if (sqlite3_exec(st->odb,
@@ -54,6 +58,7 @@ void outbox_finalize(struct store *st)
     sqlite3_finalize(st->o_due);
     sqlite3_finalize(st->o_attempt);
     sqlite3_finalize(st->o_update);
+    sqlite3_finalize(st->o_crm);
     leadjson_finalize(&st->o_lead);
 }
 
@@ -128,48 +133,56 @@ uint64_t store_outbox_next_due(struct store *st)
     return due;
 }
 
-int store_outbox_record(struct store *st, long long id, const struct outbox_attempt *a,
-                        enum delivery_state state, uint64_t next_ms)
+int store_outbox_record(struct store *st, const struct outbox_attempt *v, size_t n)
 {
-    char at[32];
-    int rc = LEADD_EDB;
-    rfc3339_ms(a->at_ms, at);
     if (sqlite3_exec(st->odb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(sqlite3_errcode(st->odb));
-    sqlite3_stmt *s = st->o_attempt;
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
-    if (a->status)
-        sqlite3_bind_int64(s, 3, a->status);
-    else
-        sqlite3_bind_null(s, 3);
-    if (a->error)
-        sqlite3_bind_text(s, 4, a->error, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 4);
-    sqlite3_bind_int64(s, 5, a->duration_ms);
-    /* The response may be any bytes; store them as text only when they are. */
-    sqlite3_bind_text(s, 6, a->response ? a->response : "", (int)a->response_len, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        goto fail;
-    s = st->o_update;
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, delivery_state_names[state], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)next_ms);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        goto fail;
-    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    rc = 0;
-fail:
-    sqlite3_reset(st->o_attempt);
-    sqlite3_reset(st->o_update);
-    if (rc) {
-        rc = db_err(sqlite3_errcode(st->odb));
-        sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        const struct outbox_attempt *a = &v[i];
+        char at[32];
+        rfc3339_ms(a->at_ms, at);
+        sqlite3_stmt *s = st->o_attempt;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, a->delivery_id);
+        sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
+        if (a->status)
+            sqlite3_bind_int64(s, 3, a->status);
+        else
+            sqlite3_bind_null(s, 3);
+        if (a->error)
+            sqlite3_bind_text(s, 4, a->error, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 4);
+        sqlite3_bind_int64(s, 5, a->duration_ms);
+        /* The response may be any bytes; store them as text only when they are. */
+        sqlite3_bind_text(s, 6, a->response ? a->response : "", (int)a->response_len,
+                          SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto fail;
+        s = st->o_update;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, a->delivery_id);
+        sqlite3_bind_text(s, 2, delivery_state_names[a->state], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)a->next_ms);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto fail;
+        if (a->crm_id && a->lead_id && a->webhook) {
+            char path[128];
+            snprintf(path, sizeof(path), "$.\"%s\"", a->webhook); /* a name: [A-Za-z0-9_-] */
+            s = st->o_crm;
+            sqlite3_reset(s);
+            sqlite3_bind_text(s, 1, a->lead_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, a->crm_id, -1, SQLITE_STATIC);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                goto fail;
+        }
     }
+    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+fail:;
+    int rc = db_err(sqlite3_errcode(st->odb));
+    sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }

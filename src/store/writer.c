@@ -39,20 +39,20 @@ static const char SQL_PRUNE_KEYS[] = "DELETE FROM idempotency_keys WHERE created
 static const char SQL_INS_DELIVERY[] =
     "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
     " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)";
+static const char SQL_INS_DELIVERY_ONCE[] =
+    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
+    " updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
+    " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2)";
 static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VALUES (1, ?1)";
 
 int writer_prepare(struct store *st)
 {
     const struct stmt_def s[] = {
-        {&st->ins_lead, SQL_INS_LEAD},
-        {&st->find_dup, SQL_FIND_DUP},
-        {&st->find_key, SQL_FIND_KEY},
-        {&st->ins_key, SQL_INS_KEY},
-        {&st->prune_keys, SQL_PRUNE_KEYS},
-        {&st->probe, SQL_PROBE},
-        {&st->ins_delivery, SQL_INS_DELIVERY},
-        {&st->begin, "BEGIN IMMEDIATE"},
-        {&st->commit, "COMMIT"},
+        {&st->ins_lead, SQL_INS_LEAD},         {&st->find_dup, SQL_FIND_DUP},
+        {&st->find_key, SQL_FIND_KEY},         {&st->ins_key, SQL_INS_KEY},
+        {&st->prune_keys, SQL_PRUNE_KEYS},     {&st->probe, SQL_PROBE},
+        {&st->ins_delivery, SQL_INS_DELIVERY}, {&st->ins_delivery_once, SQL_INS_DELIVERY_ONCE},
+        {&st->begin, "BEGIN IMMEDIATE"},       {&st->commit, "COMMIT"},
         {&st->rollback, "ROLLBACK"},
     };
     return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
@@ -67,6 +67,7 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->prune_keys);
     sqlite3_finalize(st->probe);
     sqlite3_finalize(st->ins_delivery);
+    sqlite3_finalize(st->ins_delivery_once);
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
@@ -325,6 +326,19 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
             r = exec(st->wdb,
                      "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
                      p->note ? "tttt" : "tttn", p->lead_id, at, p->status, p->note);
+        for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
+            char wid[ULID_LEN + 5] = "msg_";
+            ulid_next(&st->ids, ms, wid + 4);
+            sqlite3_stmt *s = st->ins_delivery_once;
+            sqlite3_reset(s);
+            bind_text(s, 1, p->lead_id);
+            bind_text(s, 2, p->deliveries[i].webhook);
+            bind_text(s, 3, wid);
+            bind_text(s, 4, p->deliveries[i].event);
+            sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
+            r = step(s, NULL);
+            *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+        }
         break;
     }
     case STORE_OP_ERASE:

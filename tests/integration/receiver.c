@@ -28,7 +28,7 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 {
     struct receiver *r = cls;
     struct conn *k = *state;
-    (void)url, (void)method, (void)version;
+    (void)version;
     if (!k) {
         *state = calloc(1, sizeof(struct conn));
         return MHD_YES;
@@ -50,6 +50,11 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
         copy_header(c, "webhook-signature", q->signature, sizeof(q->signature));
         copy_header(c, "Authorization", q->auth, sizeof(q->auth));
         copy_header(c, "Content-Type", q->ctype, sizeof(q->ctype));
+        snprintf(q->method, sizeof(q->method), "%s", method);
+        const char *query = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "encoding");
+        snprintf(q->path, sizeof(q->path), "%s%s%s", url, query ? "?encoding=" : "",
+                 query ? query : "");
+        q->at_ms = h_now_ms();
         q->body = k->body ? k->body : strdup("");
         k->body = NULL;
     }
@@ -61,9 +66,9 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     }
     int retry_after = r->retry_after;
     pthread_mutex_unlock(&r->mu);
-    static const char ok[] = "{\"received\":true}";
+    const char *ok = status < 300 && r->answer ? r->answer : "{\"received\":true}";
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof(ok) - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+        MHD_create_response_from_buffer(strlen(ok), (void *)ok, MHD_RESPMEM_PERSISTENT);
     if (status >= 400 && retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry_after);

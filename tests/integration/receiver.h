@@ -12,6 +12,8 @@
 
 struct recv_req {
     char id[64], timestamp[32], signature[128], auth[128], ctype[64];
+    char method[16], path[512];
+    unsigned long long at_ms; /* monotonic, when it arrived */
     char *body;
 };
 
@@ -23,9 +25,10 @@ struct receiver {
     int n;
     int fail_first; /* answer fail_status to this many requests first */
     int fail_status;
-    int status;      /* then this */
-    int retry_after; /* seconds, sent with failures when > 0 */
-    int stall_fd;    /* for a stall receiver */
+    int status;         /* then this */
+    int retry_after;    /* seconds, sent with failures when > 0 */
+    const char *answer; /* the body of successful answers (default {"received":true}) */
+    int stall_fd;       /* for a stall receiver */
 };
 
 /* recv_start: listens on 127.0.0.1 (port 0: any free port). */

@@ -1,0 +1,75 @@
+/* template.h: the bodies leadd sends to each CRM, written as templates.
+ *
+ * A JSON template is a JSON document. A string that is exactly one
+ * placeholder, "{{path}}" or "{{path | filter | ...}}", becomes the lead's
+ * value with its JSON type (a number stays a number, score_reasons an
+ * array); a placeholder inside a longer string is interpolated as text; an
+ * object member whose whole value is a placeholder with no value is left
+ * out (an array element too). A form template is a flat JSON object sent as
+ * application/x-www-form-urlencoded pairs. A text template (the email's) is
+ * plain text with placeholders interpolated.
+ *
+ * Paths: id form created_at score grade qualified status flags score_reasons
+ * duplicate_of url reasons_text fields_text fields.NAME extra.NAME
+ * attribution.NAME crm_ids.NAME var.NAME. url is the lead's page in the
+ * inbox (public_url + /app/leads/ID; absent without a public_url);
+ * reasons_text is "rule +points, ..."; fields_text one "name: value" line a
+ * field. Filters, applied left to right: first_name, last_name (a full name
+ * split at its first space: "Ada King Lovelace" -> "Ada" / "King Lovelace";
+ * one word is a last name), lower, upper (ASCII), local_part (the text
+ * before an @), default:"text" and else:PATH (when the value so far is
+ * absent or empty: the text, or the value at PATH).
+ *
+ * jansson reads templates (at start) and the lead's JSON (per delivery) here;
+ * rendering needs no other library. */
+#ifndef LEADD_TEMPLATE_H
+#define LEADD_TEMPLATE_H
+
+#include <stddef.h>
+
+#include "leadd/buf.h"
+#include "leadd/common.h"
+
+enum template_kind { TEMPLATE_JSON, TEMPLATE_FORM, TEMPLATE_TEXT };
+
+struct template;
+
+/* A variable a template reads as {{var.NAME}}. */
+struct template_var {
+    const char *name, *value;
+};
+
+/* template_compile: parses text[0..len) as a template of kind. Every
+ * placeholder is checked: its path and filters must exist, and a var.NAME
+ * must be one of vars[0..nvars). On LEADD_EINVAL err holds
+ * "FILE:LINE: message" (file names the template in messages). */
+LEADD_MUST_CHECK int template_compile(struct template **out, enum template_kind kind,
+                                      const char *text, size_t len, const char *file,
+                                      const struct template_var *vars, size_t nvars, char *err,
+                                      size_t errlen);
+void template_free(struct template **tp);
+enum template_kind template_kind(const struct template *t);
+
+/* What a template is rendered from: the lead as GET /v1/leads/{id} shows it
+ * (JSON text), the server's public URL ("" when none) and the variables. */
+struct template_ctx {
+    const char *lead_json;
+    size_t lead_len;
+    const char *public_url;
+    const struct template_var *vars;
+    size_t nvars;
+};
+
+/* template_render: appends the body to out. LEADD_EINVAL when the lead's JSON
+ * does not parse, LEADD_ENOMEM, or out's error. */
+LEADD_MUST_CHECK int template_render(const struct template *t, const struct template_ctx *c,
+                                     struct buf *out);
+
+/* template_json_path: the value at a dotted path ("results.0.id": digits
+ * index arrays) in the JSON text json[0..len), as text (a string's contents,
+ * or a number's digits) into out; LEADD_ENOTFOUND when absent or not a
+ * string or number, LEADD_EINVAL when the text is not JSON. */
+LEADD_MUST_CHECK int template_json_path(const char *json, size_t len, const char *path, char *out,
+                                        size_t cap);
+
+#endif

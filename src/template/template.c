@@ -1,0 +1,618 @@
+/* template.c: see template.h. A compiled template keeps the parsed
+ * document; every placeholder in it was checked at compile time, so
+ * rendering walks the document and substitutes, and cannot meet an unknown
+ * path or filter. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/strutil.h"
+#include "leadd/template.h"
+
+#define MAX_FILTERS 8
+#define MAX_PATH 128
+#define MAX_ARG 256
+
+struct template
+{
+    enum template_kind kind;
+    json_t *root; /* JSON and form templates */
+    char *text;   /* text templates */
+};
+
+enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE };
+static const char *const FILTERS[] = {"first_name", "last_name", "lower", "upper",
+                                      "local_part", "default",   "else"};
+
+struct placeholder {
+    char path[MAX_PATH];
+    struct {
+        enum filter f;
+        char arg[MAX_ARG];
+    } filters[MAX_FILTERS];
+    size_t nfilters;
+};
+
+/* The paths a lead has at its top level, and the prefixes of named ones. */
+static const char *const TOP[] = {
+    "id",    "form",          "created_at",   "score", "grade",        "qualified",  "status",
+    "flags", "score_reasons", "duplicate_of", "url",   "reasons_text", "fields_text"};
+static const char *const PREFIXES[] = {"fields.", "extra.", "attribution.", "crm_ids.", "var."};
+
+/* Parses the inside of {{ }} at s[0..n). */
+static int ph_parse(const char *s, size_t n, struct placeholder *ph, char *why, size_t whylen)
+{
+    memset(ph, 0, sizeof(*ph));
+    const char *end = s + n;
+    for (int part = 0; s <= end; part++) {
+        const char *bar = memchr(s, '|', (size_t)(end - s));
+        /* a quoted default may hold a bar: skip to after its closing quote */
+        const char *q = memchr(s, '"', (size_t)(end - s));
+        if (q && bar && q < bar) {
+            const char *q2 = memchr(q + 1, '"', (size_t)(end - q - 1));
+            bar = q2 ? memchr(q2, '|', (size_t)(end - q2)) : NULL;
+        }
+        const char *stop = bar ? bar : end;
+        const char *w = s;
+        size_t wn = (size_t)(stop - s);
+        str_trim(&w, &wn);
+        if (part == 0) {
+            if (!wn || wn >= MAX_PATH) {
+                snprintf(why, whylen, "empty or over-long path");
+                return LEADD_EINVAL;
+            }
+            memcpy(ph->path, w, wn);
+        } else {
+            if (ph->nfilters == MAX_FILTERS) {
+                snprintf(why, whylen, "more than %d filters", MAX_FILTERS);
+                return LEADD_EINVAL;
+            }
+            size_t k = 0;
+            for (; k < LEADD_ARRAY_LEN(FILTERS); k++) {
+                size_t fl = strlen(FILTERS[k]);
+                bool takes_arg = k == F_DEFAULT || k == F_ELSE;
+                if (wn >= fl && !memcmp(w, FILTERS[k], fl) &&
+                    (takes_arg ? wn > fl && w[fl] == ':' : wn == fl))
+                    break;
+            }
+            if (k == LEADD_ARRAY_LEN(FILTERS)) {
+                snprintf(why, whylen,
+                         "unknown filter '%.*s' (first_name, last_name, lower, upper, local_part, "
+                         "default:\"text\", else:PATH)",
+                         (int)wn, w);
+                return LEADD_EINVAL;
+            }
+            ph->filters[ph->nfilters].f = (enum filter)k;
+            const char *a = w + strlen(FILTERS[k]) + 1;
+            size_t an = wn - strlen(FILTERS[k]) - 1;
+            if (k == F_DEFAULT) {
+                if (an < 2 || a[0] != '"' || a[an - 1] != '"' || an - 2 >= MAX_ARG) {
+                    snprintf(why, whylen, "default needs quoted text: default:\"...\"");
+                    return LEADD_EINVAL;
+                }
+                memcpy(ph->filters[ph->nfilters].arg, a + 1, an - 2);
+            } else if (k == F_ELSE) {
+                str_trim(&a, &an);
+                if (!an || an >= MAX_ARG) {
+                    snprintf(why, whylen, "else needs a path: else:fields.email");
+                    return LEADD_EINVAL;
+                }
+                memcpy(ph->filters[ph->nfilters].arg, a, an);
+            }
+            ph->nfilters++;
+        }
+        if (!bar)
+            break;
+        s = bar + 1;
+    }
+    return 0;
+}
+
+static bool path_known(const char *path, const struct template_var *vars, size_t nvars, char *why,
+                       size_t whylen)
+{
+    if (str_index(path, TOP, LEADD_ARRAY_LEN(TOP)) >= 0)
+        return true;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(PREFIXES); i++) {
+        size_t pl = strlen(PREFIXES[i]);
+        if (strncmp(path, PREFIXES[i], pl) || !path[pl])
+            continue;
+        if (i + 1 < LEADD_ARRAY_LEN(PREFIXES))
+            return true;
+        for (size_t v = 0; v < nvars; v++) {
+            if (!strcmp(vars[v].name, path + pl))
+                return true;
+        }
+        snprintf(why, whylen, "'%s' names no var.%s line of this webhook", path, path + pl);
+        return false;
+    }
+    snprintf(why, whylen,
+             "unknown path '%s' (id, form, created_at, score, grade, qualified, status, flags, "
+             "score_reasons, duplicate_of, url, fields.NAME, extra.NAME, attribution.NAME, "
+             "crm_ids.NAME, var.NAME)",
+             path);
+    return false;
+}
+
+/* Calls fn for each {{...}} in s; stops at the first error. */
+typedef int (*ph_fn)(const struct placeholder *ph, const char *src, size_t srclen, void *arg);
+static int each_placeholder(const char *s, ph_fn fn, void *arg, char *why, size_t whylen,
+                            const char **where)
+{
+    for (const char *p = strstr(s, "{{"); p; p = strstr(p, "{{")) {
+        const char *e = strstr(p + 2, "}}");
+        *where = p;
+        if (!e) {
+            snprintf(why, whylen, "'{{' without '}}'");
+            return LEADD_EINVAL;
+        }
+        struct placeholder ph;
+        int rc = ph_parse(p + 2, (size_t)(e - p - 2), &ph, why, whylen);
+        if (rc || (rc = fn(&ph, p, (size_t)(e + 2 - p), arg)))
+            return rc;
+        p = e + 2;
+    }
+    return 0;
+}
+
+struct check {
+    const struct template_var *vars;
+    size_t nvars;
+    char *why;
+    size_t whylen;
+};
+
+static int check_ph(const struct placeholder *ph, const char *src, size_t srclen, void *arg)
+{
+    struct check *c = arg;
+    (void)src;
+    (void)srclen;
+    if (!path_known(ph->path, c->vars, c->nvars, c->why, c->whylen))
+        return LEADD_EINVAL;
+    for (size_t i = 0; i < ph->nfilters; i++) {
+        if (ph->filters[i].f == F_ELSE &&
+            !path_known(ph->filters[i].arg, c->vars, c->nvars, c->why, c->whylen))
+            return LEADD_EINVAL;
+    }
+    return 0;
+}
+
+/* The line of the first occurrence of needle in text (1 when not found). */
+static int line_of(const char *text, size_t len, const char *needle)
+{
+    const char *hit = needle && *needle ? memmem(text, len, needle, strlen(needle)) : NULL;
+    int line = 1;
+    for (const char *p = text; hit && p < hit; p++)
+        line += *p == '\n';
+    return line;
+}
+
+/* Checks every string (and, in a form template, that the object is flat). */
+static int check_node(json_t *n, enum template_kind kind, bool top, struct check *c,
+                      const char **where)
+{
+    if (json_is_string(n))
+        return each_placeholder(json_string_value(n), check_ph, c, c->why, c->whylen, where);
+    if (kind == TEMPLATE_FORM && !top) {
+        snprintf(c->why, c->whylen, "a form template is one flat object of text values");
+        return LEADD_EINVAL;
+    }
+    if (json_is_object(n)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(n, k, v)
+        {
+            *where = k;
+            int rc = check_node(v, kind, false, c, where);
+            if (rc)
+                return rc;
+        }
+    } else if (json_is_array(n)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(n, i, v)
+        {
+            int rc = check_node(v, kind, false, c, where);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int template_compile(struct template **out, enum template_kind kind, const char *text, size_t len,
+                     const char *file, const struct template_var *vars, size_t nvars, char *err,
+                     size_t errlen)
+{
+    char why[512] = "";
+    const char *where = NULL;
+    struct check c = {vars, nvars, why, sizeof(why)};
+    struct template *t = calloc(1, sizeof(*t));
+    int rc = LEADD_ENOMEM, line = 1;
+    *out = NULL;
+    if (!t)
+        return rc;
+    t->kind = kind;
+    if (kind == TEMPLATE_TEXT) {
+        if (!(t->text = str_dupn(text, len)))
+            goto fail;
+        rc = each_placeholder(t->text, check_ph, &c, why, sizeof(why), &where);
+        if (rc)
+            line = line_of(text, len, where ? where : "");
+    } else {
+        json_error_t je;
+        t->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!t->root) {
+            snprintf(why, sizeof(why), "not JSON: %s", je.text);
+            line = je.line > 0 ? je.line : 1;
+            rc = LEADD_EINVAL;
+        } else if (kind == TEMPLATE_FORM && !json_is_object(t->root)) {
+            snprintf(why, sizeof(why), "a form template is one flat object of text values");
+            rc = LEADD_EINVAL;
+        } else if ((rc = check_node(t->root, kind, true, &c, &where))) {
+            /* where: the placeholder's text, or the key it sits under */
+            char needle[256];
+            snprintf(needle, sizeof(needle), "%.*s", (int)strcspn(where ? where : "", "}"),
+                     where ? where : "");
+            line = line_of(text, len, needle);
+        }
+    }
+    if (rc == LEADD_EINVAL) {
+        snprintf(err, errlen, "%s:%d: %s", file, line, why);
+        goto fail;
+    }
+    if (rc)
+        goto fail;
+    *out = t;
+    return 0;
+fail:
+    template_free(&t);
+    return rc;
+}
+
+void template_free(struct template **tp)
+{
+    struct template *t = *tp;
+    if (!t)
+        return;
+    json_decref(t->root);
+    free(t->text);
+    free(t);
+    *tp = NULL;
+}
+
+enum template_kind template_kind(const struct template *t)
+{
+    return t->kind;
+}
+
+/* ---- rendering ---- */
+
+struct render {
+    const struct template_ctx *c;
+    json_t *lead;
+    int rc;
+};
+
+/* A value as text (a new string): strings as they are, others as JSON. */
+static char *as_text(json_t *v)
+{
+    if (json_is_string(v))
+        return str_dupn(json_string_value(v), json_string_length(v));
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* The value at a path, as a new reference, or NULL when absent. */
+static json_t *lookup(struct render *r, const char *path)
+{
+    const struct template_ctx *c = r->c;
+    if (!strcmp(path, "url")) {
+        const char *id = json_string_value(json_object_get(r->lead, "id"));
+        if (!id || !c->public_url || !*c->public_url)
+            return NULL;
+        char url[1024];
+        size_t pl = strlen(c->public_url);
+        while (pl && c->public_url[pl - 1] == '/')
+            pl--;
+        snprintf(url, sizeof(url), "%.*s/app/leads/%s", (int)pl, c->public_url, id);
+        return json_string(url);
+    }
+    if (!strcmp(path, "reasons_text")) { /* "has_company +20, free_mail -15" */
+        json_t *rs = json_object_get(r->lead, "score_reasons"), *x;
+        size_t i;
+        struct buf b = BUF_INIT(64 * 1024);
+        json_array_foreach(rs, i, x)
+        {
+            long long pts = json_integer_value(json_object_get(x, "points"));
+            buf_addf(&b, "%s%s %s%lld", i ? ", " : "",
+                     json_string_value(json_object_get(x, "rule"))
+                         ? json_string_value(json_object_get(x, "rule"))
+                         : "?",
+                     pts >= 0 ? "+" : "", pts);
+        }
+        json_t *v = b.len && !buf_error(&b) ? json_stringn(buf_str(&b), b.len) : NULL;
+        buf_release(&b);
+        return v;
+    }
+    if (!strcmp(path, "fields_text")) { /* one "name: value" line a field */
+        json_t *fs = json_object_get(r->lead, "fields"), *x;
+        const char *k;
+        struct buf b = BUF_INIT(256 * 1024);
+        json_object_foreach(fs, k, x)
+        {
+            char *t = as_text(x);
+            buf_addf(&b, "%s: %s\n", k, t ? t : "");
+            free(t);
+        }
+        json_t *v = b.len && !buf_error(&b) ? json_stringn(buf_str(&b), b.len) : NULL;
+        buf_release(&b);
+        return v;
+    }
+    if (!strncmp(path, "var.", 4)) {
+        for (size_t i = 0; i < c->nvars; i++) {
+            if (!strcmp(c->vars[i].name, path + 4))
+                return json_string(c->vars[i].value);
+        }
+        return NULL;
+    }
+    json_t *v = r->lead;
+    const char *dot = strchr(path, '.');
+    if (dot) {
+        char top[32];
+        snprintf(top, sizeof(top), "%.*s", (int)(dot - path), path);
+        v = json_object_get(v, top);
+        path = dot + 1;
+    }
+    v = json_object_get(v, path);
+    return v && !json_is_null(v) ? json_incref(v) : NULL;
+}
+
+static json_t *apply_filters(struct render *r, json_t *v, const struct placeholder *ph)
+{
+    for (size_t i = 0; i < ph->nfilters; i++) {
+        enum filter f = ph->filters[i].f;
+        if (f == F_DEFAULT || f == F_ELSE) {
+            if (!v || (json_is_string(v) && !json_string_length(v))) {
+                json_decref(v);
+                v = f == F_DEFAULT ? json_string(ph->filters[i].arg)
+                                   : lookup(r, ph->filters[i].arg);
+            }
+            continue;
+        }
+        if (!v)
+            continue;
+        char *s = as_text(v);
+        json_decref(v);
+        v = NULL;
+        if (!s)
+            return NULL;
+        char *res = s;
+        if (f == F_FIRST_NAME || f == F_LAST_NAME) {
+            const char *t = s;
+            size_t n = strlen(s);
+            str_trim(&t, &n);
+            size_t first = strcspn(t, " \t");
+            if (first >= n) /* one word: a last name */
+                res = f == F_LAST_NAME ? str_dupn(t, n) : strdup("");
+            else if (f == F_FIRST_NAME)
+                res = str_dupn(t, first);
+            else {
+                const char *rest = t + first;
+                size_t rn = n - first;
+                str_trim(&rest, &rn);
+                res = str_dupn(rest, rn);
+            }
+            free(s);
+        } else if (f == F_LOCAL_PART) {
+            s[strcspn(s, "@")] = '\0';
+        } else {
+            for (char *p = s; *p; p++) {
+                if (f == F_LOWER && *p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+                else if (f == F_UPPER && *p >= 'a' && *p <= 'z')
+                    *p = (char)(*p - 'a' + 'A');
+            }
+        }
+        if (!res)
+            return NULL;
+        v = json_string(res);
+        free(res);
+    }
+    return v;
+}
+
+static json_t *ph_value(struct render *r, const struct placeholder *ph)
+{
+    return apply_filters(r, lookup(r, ph->path), ph);
+}
+
+struct interp {
+    struct render *r;
+    struct buf *b;
+    const char *from; /* text not yet copied */
+};
+
+static int interp_ph(const struct placeholder *ph, const char *src, size_t srclen, void *arg)
+{
+    struct interp *in = arg;
+    buf_add(in->b, in->from, (size_t)(src - in->from));
+    in->from = src + srclen;
+    json_t *v = ph_value(in->r, ph);
+    if (v) {
+        char *s = as_text(v);
+        if (s)
+            buf_adds(in->b, s);
+        else
+            in->r->rc = LEADD_ENOMEM;
+        free(s);
+        json_decref(v);
+    }
+    return in->r->rc;
+}
+
+/* A string with its placeholders replaced by their values as text. */
+static int interpolate(struct render *r, const char *s, struct buf *b)
+{
+    char why[128];
+    const char *where;
+    struct interp in = {r, b, s};
+    int rc = each_placeholder(s, interp_ph, &in, why, sizeof(why), &where);
+    buf_adds(b, in.from);
+    return rc ? rc : buf_error(b);
+}
+
+/* Whether s is exactly one placeholder; parsed into ph when it is. */
+static bool whole_placeholder(const char *s, struct placeholder *ph)
+{
+    size_t n = strlen(s);
+    char why[64];
+    if (n < 4 || strncmp(s, "{{", 2) || strcmp(s + n - 2, "}}"))
+        return false;
+    const char *inner = strstr(s + 2, "{{"), *close = strstr(s + 2, "}}");
+    if (inner || close != s + n - 2)
+        return false;
+    return ph_parse(s + 2, n - 4, ph, why, sizeof(why)) == 0;
+}
+
+/* The rendered value of a template node; NULL: leave it out. */
+static json_t *render_node(struct render *r, json_t *n)
+{
+    if (json_is_string(n)) {
+        const char *s = json_string_value(n);
+        struct placeholder ph;
+        if (whole_placeholder(s, &ph))
+            return ph_value(r, &ph);
+        if (!strstr(s, "{{"))
+            return json_incref(n);
+        struct buf b = BUF_INIT(1 << 20);
+        int rc = interpolate(r, s, &b);
+        json_t *v = rc ? NULL : json_stringn(buf_str(&b), b.len);
+        if (rc || !v)
+            r->rc = rc ? rc : LEADD_ENOMEM;
+        buf_release(&b);
+        return v;
+    }
+    if (json_is_object(n)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(n, k, v)
+        {
+            json_t *x = render_node(r, v);
+            if (x && json_object_set_new(o, k, x))
+                r->rc = LEADD_ENOMEM;
+        }
+        return o;
+    }
+    if (json_is_array(n)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(n, i, v)
+        {
+            json_t *x = render_node(r, v);
+            if (x && json_array_append_new(a, x))
+                r->rc = LEADD_ENOMEM;
+        }
+        return a;
+    }
+    return json_incref(n);
+}
+
+/* application/x-www-form-urlencoded: unreserved bytes as they are, space as
+ * '+', the rest as %XX. */
+static void form_escape(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~", ch))
+            buf_addc(b, (char)ch);
+        else if (ch == ' ')
+            buf_addc(b, '+');
+        else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            buf_add(b, e, 3);
+        }
+    }
+}
+
+int template_render(const struct template *t, const struct template_ctx *c, struct buf *out)
+{
+    json_error_t je;
+    struct render r = {c, json_loadb(c->lead_json, c->lead_len, 0, &je), 0};
+    if (!r.lead)
+        return LEADD_EINVAL;
+    if (t->kind == TEMPLATE_TEXT) {
+        r.rc = interpolate(&r, t->text, out);
+    } else {
+        json_t *body = render_node(&r, t->root);
+        if (!body) {
+            r.rc = r.rc ? r.rc : LEADD_ENOMEM;
+        } else if (t->kind == TEMPLATE_JSON) {
+            char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (s)
+                buf_adds(out, s);
+            else
+                r.rc = LEADD_ENOMEM;
+            free(s);
+        } else {
+            const char *k;
+            json_t *v;
+            bool first = true;
+            json_object_foreach(body, k, v)
+            {
+                char *s = as_text(v);
+                if (!s) {
+                    r.rc = LEADD_ENOMEM;
+                    break;
+                }
+                if (!first)
+                    buf_addc(out, '&');
+                form_escape(out, k);
+                buf_addc(out, '=');
+                form_escape(out, s);
+                free(s);
+                first = false;
+            }
+        }
+        json_decref(body);
+    }
+    json_decref(r.lead);
+    return r.rc ? r.rc : buf_error(out);
+}
+
+int template_json_path(const char *json, size_t len, const char *path, char *out, size_t cap)
+{
+    json_error_t je;
+    json_t *root = json_loadb(json, len, 0, &je), *v = root;
+    int rc = LEADD_ENOTFOUND;
+    if (!root)
+        return LEADD_EINVAL;
+    for (const char *p = path; v && *p;) {
+        size_t n = strcspn(p, ".");
+        char seg[128];
+        snprintf(seg, sizeof(seg), "%.*s", (int)n, p);
+        long long i;
+        if (json_is_array(v) && parse_ll(seg, strlen(seg), &i) && i >= 0)
+            v = json_array_get(v, (size_t)i);
+        else
+            v = json_object_get(v, seg);
+        p += n + (p[n] == '.');
+    }
+    if (json_is_string(v)) {
+        snprintf(out, cap, "%s", json_string_value(v));
+        rc = 0;
+    } else if (json_is_integer(v)) {
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+        rc = 0;
+    } else if (json_is_real(v)) {
+        snprintf(out, cap, "%.17g", json_real_value(v));
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
