@@ -62,11 +62,12 @@ struct store_lead {
 
 /* What a job asks the writer to do; each has its own job type below. */
 enum store_op {
-    STORE_OP_LEAD,   /* struct store_lead_job: insert a submission */
-    STORE_OP_PATCH,  /* struct store_patch_job: set status, append history */
-    STORE_OP_ERASE,  /* struct store_erase_job: erase one lead's personal data */
-    STORE_OP_RETRY,  /* struct store_retry_job: re-queue a dead delivery */
-    STORE_OP_RETAIN, /* struct store_retain_job: erase leads created before a time */
+    STORE_OP_LEAD,     /* struct store_lead_job: insert a submission */
+    STORE_OP_PATCH,    /* struct store_patch_job: set status, append history */
+    STORE_OP_ERASE,    /* struct store_erase_job: erase one lead's personal data */
+    STORE_OP_RETRY,    /* struct store_retry_job: re-queue a dead delivery */
+    STORE_OP_RETAIN,   /* struct store_retain_job: erase leads created before a time */
+    STORE_OP_OUTCOMES, /* struct store_outcome_job: record delivery attempts */
 };
 
 /* The header every job starts with (after libuv's UV_REQ_FIELDS): each job
@@ -169,20 +170,25 @@ struct outbox_attempt {
     const char *lead_id, *webhook, *crm_id;
 };
 
-/* store_outbox_claim: marks up to max due deliveries of one webhook as
- * delivering and returns them in out[0..*n). Free each lead_json. */
+/* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n),
+ * leaving out the ids in skip[0..nskip) (the caller's own in flight: one
+ * forwarder a database claims in memory, so a claim is a read and never
+ * waits for the writer). Free each lead_json. */
 LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, uint64_t now_ms,
-                                        size_t max, struct outbox_item *out, size_t *n);
+                                        size_t max, const long long *skip, size_t nskip,
+                                        struct outbox_item *out, size_t *n);
 /* store_outbox_next_due: the earliest next attempt of any pending delivery,
  * or UINT64_MAX when none is pending. */
 uint64_t store_outbox_next_due(struct store *st);
-/* store_outbox_record: records attempts and their deliveries' new states,
- * all in one transaction: several outcomes share a commit, as leads do in
- * the writer's. The forwarder's connection does not wait for an fsync: an
- * outcome lost in a crash only sends that delivery once more (at least
- * once), and the writer's next commit makes it durable anyway. */
-LEADD_MUST_CHECK int store_outbox_record(struct store *st, const struct outbox_attempt *a,
-                                         size_t n);
+/* Attempts to record: a writer job, so outcomes share the capture path's
+ * group commits (several outcomes a transaction, never one fsync each). Each
+ * delivery gets its attempt row and its new state; a CRM id goes into the
+ * lead's crm_ids. The job's strings are the caller's until done. */
+struct store_outcome_job {
+    struct store_job job;
+    const struct outbox_attempt *v;
+    size_t n;
+};
 
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */

@@ -2,7 +2,7 @@
  * (each with its own cap in flight and its own rate limit), builds each body
  * in the target's format (leadd's signed envelope, a preset, a template, or a
  * mail), sends them through one libcurl multi handle, and records the
- * outcomes of every round in one transaction. */
+ * outcomes of every round as one writer job (they share its commits). */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,7 +20,7 @@
 #define IDLE_POLL_MS 1000   /* longest sleep: also how soon a retry falls due */
 #define DB_BACKOFF_MS 1000  /* after the outbox could not be read */
 #define MAX_BODY (4u << 20) /* a webhook body; a lead is far smaller */
-#define MAX_OUTCOMES (CONFIG_MAX_WEBHOOKS * FORWARD_MAX_INFLIGHT)
+#define MAX_OUTCOMES 256    /* outcomes in one writer job */
 
 struct transfer {
     struct forward *f;
@@ -38,11 +38,26 @@ struct transfer {
 
 /* An outcome waiting for the round's commit, with the memory it points to. */
 struct outcome_rec {
-    struct outbox_attempt a;
     char error[160];
     char response[FORWARD_MAX_RESPONSE + 1];
     char lead_id[ULID_LEN + 1];
     char crm_id[128];
+    char webhook_id[40];
+    size_t widx;
+    int attempts;
+};
+
+/* A round's outcomes, handed to the writer as one job; the forwarder gets
+ * it back (done list) once committed, and only then lets go of its
+ * deliveries, so a delivery is never claimed again before its outcome is
+ * stored. */
+struct outcome_batch {
+    struct store_outcome_job job;
+    struct forward *f;
+    struct outcome_batch *next;
+    size_t n;
+    struct outbox_attempt a[MAX_OUTCOMES];
+    struct outcome_rec rec[MAX_OUTCOMES];
 };
 
 struct forward {
@@ -52,11 +67,16 @@ struct forward {
     pthread_t thread;
     bool started;
     atomic_bool stopping;
-    size_t inflight[CONFIG_MAX_WEBHOOKS];
+    /* each webhook's deliveries claimed and not yet stored as attempted */
+    long long held[CONFIG_MAX_WEBHOOKS][FORWARD_MAX_INFLIGHT];
+    size_t nheld[CONFIG_MAX_WEBHOOKS];
     struct forward_window rate[CONFIG_MAX_WEBHOOKS];
     uint64_t backoff_until;
-    struct outcome_rec *outcomes; /* MAX_OUTCOMES, recorded together */
-    size_t noutcomes;
+    struct outcome_batch *batch; /* this round's outcomes */
+    pthread_mutex_t mu;          /* guards done and outstanding */
+    pthread_cond_t cv;
+    struct outcome_batch *done; /* committed (or failed), back from the writer */
+    size_t outstanding;         /* batches with the writer */
 };
 
 int forward_global_init(void)
@@ -312,19 +332,78 @@ static int start(struct forward *f, struct transfer *t)
     return curl_multi_add_handle(f->multi, e) == CURLM_OK ? 0 : LEADD_ENOMEM;
 }
 
-/* Commits the outcomes gathered this round, in one transaction. */
+static void release_held(struct forward *f, size_t widx, long long id)
+{
+    for (size_t i = 0; i < f->nheld[widx]; i++) {
+        if (f->held[widx][i] == id) {
+            f->held[widx][i] = f->held[widx][--f->nheld[widx]];
+            return;
+        }
+    }
+}
+
+/* On the writer thread: hand the batch back and wake the forwarder. */
+static void batch_stored(struct store_job *job, void *arg)
+{
+    struct outcome_batch *b = arg;
+    struct forward *f = b->f;
+    (void)job;
+    pthread_mutex_lock(&f->mu);
+    b->next = f->done;
+    f->done = b;
+    f->outstanding--;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    curl_multi_wakeup(f->multi);
+}
+
+/* The committed batches: their deliveries may be claimed again. */
+static void take_back(struct forward *f)
+{
+    pthread_mutex_lock(&f->mu);
+    struct outcome_batch *b = f->done;
+    f->done = NULL;
+    pthread_mutex_unlock(&f->mu);
+    while (b) {
+        struct outcome_batch *next = b->next;
+        /* A lost record only means one more attempt (at least once); the
+         * CRM drops the repeat by webhook-id, or upserts. */
+        if (b->job.job.rc)
+            log_error("forward: unable to record %zu attempts", b->n);
+        for (size_t i = 0; i < b->n; i++) {
+            const struct outcome_rec *o = &b->rec[i];
+            const struct outbox_attempt *a = &b->a[i];
+            /* Logged once stored: a line here means the database says so. */
+            if (!b->job.job.rc)
+                log_info("forward %s %s attempt %d: %s%s%s (%ldms) lead=%s",
+                         f->cfg->webhooks[o->widx].name, o->webhook_id, o->attempts,
+                         delivery_state_names[a->state], o->error[0] ? " after " : "", o->error,
+                         a->duration_ms, o->lead_id);
+            release_held(f, o->widx, a->delivery_id);
+        }
+        free(b);
+        b = next;
+    }
+}
+
+/* Hands this round's outcomes to the writer, as one job. */
 static void flush_outcomes(struct forward *f)
 {
-    if (!f->noutcomes)
+    struct outcome_batch *b = f->batch;
+    if (!b || !b->n)
         return;
-    struct outbox_attempt a[MAX_OUTCOMES];
-    for (size_t i = 0; i < f->noutcomes; i++)
-        a[i] = f->outcomes[i].a;
-    /* A lost record only means one more attempt after a restart (at least
-     * once); the CRM drops the repeat by webhook-id, or upserts. */
-    if (store_outbox_record(f->st, a, f->noutcomes))
-        log_error("forward: unable to record %zu attempts", f->noutcomes);
-    f->noutcomes = 0;
+    f->batch = NULL;
+    b->f = f;
+    b->job = (struct store_outcome_job){
+        .job = {.op = STORE_OP_OUTCOMES, .done = batch_stored, .arg = b}, .v = b->a, .n = b->n};
+    pthread_mutex_lock(&f->mu);
+    f->outstanding++;
+    pthread_mutex_unlock(&f->mu);
+    int rc = store_submit(f->st, &b->job.job);
+    if (rc) {
+        b->job.job.rc = rc;
+        batch_stored(&b->job.job, b);
+    }
 }
 
 /* Judges how an attempt went and what happens next; the record waits for
@@ -334,10 +413,17 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     const struct webhook *w = t->w;
     long status = 0;
     curl_off_t retry_after = 0;
-    if (f->noutcomes == MAX_OUTCOMES)
+    if (f->batch && f->batch->n == MAX_OUTCOMES)
         flush_outcomes(f);
-    struct outcome_rec *o = &f->outcomes[f->noutcomes++];
+    if (!f->batch && !(f->batch = calloc(1, sizeof(*f->batch)))) {
+        /* No memory to record it: let it go, it is sent again (at least once). */
+        release_held(f, t->widx, t->item.id);
+        return;
+    }
+    struct outbox_attempt *a = &f->batch->a[f->batch->n];
+    struct outcome_rec *o = &f->batch->rec[f->batch->n++];
     memset(o, 0, sizeof(*o));
+    o->widx = t->widx;
     if (t->easy) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
@@ -364,7 +450,7 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     size_t keep = t->response_len < FORWARD_MAX_RESPONSE ? t->response_len : FORWARD_MAX_RESPONSE;
     memcpy(o->response, t->response, keep);
     snprintf(o->lead_id, sizeof(o->lead_id), "%s", t->item.lead_id);
-    o->a = (struct outbox_attempt){
+    *a = (struct outbox_attempt){
         .delivery_id = t->item.id,
         .at_ms = t->at_ms,
         .status = status,
@@ -378,14 +464,12 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     if (state == DELIVERY_DELIVERED && w->response_id &&
         !template_json_path(t->response, t->response_len, w->response_id, o->crm_id,
                             sizeof(o->crm_id))) {
-        o->a.lead_id = o->lead_id;
-        o->a.webhook = w->name;
-        o->a.crm_id = o->crm_id;
+        a->lead_id = o->lead_id;
+        a->webhook = w->name;
+        a->crm_id = o->crm_id;
     }
-    log_info("forward %s %s attempt %d: %s%s%s (%ldms) lead=%s", w->name, t->item.webhook_id,
-             attempts, delivery_state_names[state], o->error[0] ? " after " : "", o->error,
-             o->a.duration_ms, t->item.lead_id);
-    f->inflight[t->widx]--;
+    snprintf(o->webhook_id, sizeof(o->webhook_id), "%s", t->item.webhook_id);
+    o->attempts = attempts;
 }
 
 /* How soon a webhook's rate limit lets the next request go; 0: now. */
@@ -397,7 +481,7 @@ static uint64_t claim_and_start(struct forward *f)
         return f->backoff_until - now;
     for (size_t i = 0; i < f->cfg->nwebhooks; i++) {
         const struct webhook *w = &f->cfg->webhooks[i];
-        size_t room = FORWARD_MAX_INFLIGHT - f->inflight[i], n = 0;
+        size_t room = FORWARD_MAX_INFLIGHT - f->nheld[i], n = 0;
         if (w->rate_n) {
             uint64_t next = 0;
             size_t allowed =
@@ -409,7 +493,7 @@ static uint64_t claim_and_start(struct forward *f)
         }
         if (!room)
             continue;
-        if (store_outbox_claim(f->st, w->name, now, room, items, &n)) {
+        if (store_outbox_claim(f->st, w->name, now, room, f->held[i], f->nheld[i], items, &n)) {
             log_warn("forward: unable to read the outbox; retrying in %dms", DB_BACKOFF_MS);
             f->backoff_until = now + DB_BACKOFF_MS;
             return DB_BACKOFF_MS;
@@ -417,8 +501,7 @@ static uint64_t claim_and_start(struct forward *f)
         for (size_t k = 0; k < n; k++) {
             struct transfer *t = calloc(1, sizeof(*t));
             if (!t) {
-                /* Left "delivering": the next start sends it. */
-                free(items[k].lead_json);
+                free(items[k].lead_json); /* still pending: claimed again later */
                 continue;
             }
             t->f = f;
@@ -426,7 +509,7 @@ static uint64_t claim_and_start(struct forward *f)
             t->widx = i;
             t->item = items[k];
             buf_init(&t->body, MAX_BODY);
-            f->inflight[i]++;
+            f->held[i][f->nheld[i]++] = t->item.id;
             if (w->rate_n)
                 forward_window_add(&f->rate[i], now);
             if (start(f, t)) {
@@ -438,10 +521,12 @@ static uint64_t claim_and_start(struct forward *f)
     return wait;
 }
 
-static void reap(struct forward *f)
+/* Records the finished transfers; returns how many there were. */
+static size_t reap(struct forward *f)
 {
     CURLMsg *m;
     int left;
+    size_t n = 0;
     while ((m = curl_multi_info_read(f->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -449,8 +534,10 @@ static void reap(struct forward *f)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         finish(f, t, m->data.result);
         transfer_free(t);
+        n++;
     }
     flush_outcomes(f);
+    return n;
 }
 
 static void *dispatch_main(void *arg)
@@ -459,11 +546,21 @@ static void *dispatch_main(void *arg)
     int running = 0;
     for (;;) {
         bool stopping = atomic_load(&f->stopping);
+        /* Finished transfers first, so their slots are claimed again in
+         * this round rather than after the next poll's timeout. */
+        take_back(f);
+        curl_multi_perform(f->multi, &running);
+        size_t reaped = reap(f);
         uint64_t rate_wait = stopping ? 0 : claim_and_start(f);
         curl_multi_perform(f->multi, &running);
-        reap(f);
         if (stopping && running == 0)
             break;
+        if (reaped) {
+            /* Transfers on loopback or a fast CRM may finish inside perform;
+             * while deliveries flow, go round again rather than sleep. */
+            curl_multi_poll(f->multi, NULL, 0, 0, NULL);
+            continue;
+        }
         uint64_t now = now_ms(), due = store_outbox_next_due(f->st);
         long wait = IDLE_POLL_MS;
         if (due <= now)
@@ -490,7 +587,9 @@ static void forward_free(struct forward *f)
         forward_window_release(&f->rate[i]);
     if (f->multi)
         curl_multi_cleanup(f->multi);
-    free(f->outcomes);
+    free(f->batch);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
     free(f);
 }
 
@@ -498,8 +597,11 @@ int forward_start(struct forward **out, const struct config *cfg, struct store *
 {
     struct forward *f = calloc(1, sizeof(*f));
     *out = NULL;
-    if (!f || !(f->multi = curl_multi_init()) ||
-        !(f->outcomes = calloc(MAX_OUTCOMES, sizeof(*f->outcomes))))
+    if (!f)
+        return LEADD_ENOMEM;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (!(f->multi = curl_multi_init()))
         goto fail;
     f->cfg = cfg;
     f->st = st;
@@ -515,8 +617,7 @@ int forward_start(struct forward **out, const struct config *cfg, struct store *
     *out = f;
     return 0;
 fail:
-    if (f)
-        forward_free(f);
+    forward_free(f);
     return LEADD_ENOMEM;
 }
 
@@ -529,6 +630,12 @@ void forward_stop(struct forward **fp)
     atomic_store(&f->stopping, true);
     curl_multi_wakeup(f->multi);
     pthread_join(f->thread, NULL);
+    /* The last outcomes are with the writer: wait for them to come back. */
+    pthread_mutex_lock(&f->mu);
+    while (f->outstanding)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    take_back(f);
     forward_free(f);
     *fp = NULL;
 }

@@ -38,8 +38,9 @@ struct store {
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
-    sqlite3_stmt *o_claim, *o_mark, *o_due, *o_attempt, *o_update, *o_crm;
-    struct leadjson_stmts o_lead; /* leadjson_get on the forwarder's connection */
+    sqlite3_stmt *o_claim, *o_due;
+    sqlite3_stmt *w_attempt, *w_update, *w_crm; /* the writer's, for outbox_apply */
+    struct leadjson_stmts o_lead;               /* leadjson_get on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     struct reader *readers;
@@ -117,6 +118,9 @@ void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
 LEADD_MUST_CHECK int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
                                    sqlite3_stmt **out);
 LEADD_MUST_CHECK int outbox_prepare(struct store *st);
+/* outbox_apply: a store_outcome_job inside the writer's transaction; a
+ * SQLite code. */
+int outbox_apply(struct store *st, const struct store_outcome_job *j);
 void outbox_finalize(struct store *st);
 
 void *writer_main(void *arg);

@@ -1,6 +1,7 @@
-/* outbox.c: the forwarder's side of the transactional outbox. It claims due
- * deliveries (marking them "delivering", so a crash mid-send is seen at the
- * next start and retried) and records each attempt. */
+/* outbox.c: the forwarder's side of the transactional outbox. Claims are
+ * reads on the forwarder's own connection (it keeps what it has in flight in
+ * memory); attempts are recorded by the writer (outbox_apply), in batches
+ * that share the capture path's commits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,6 @@ static const char SQL_CLAIM[] =
     "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms FROM deliveries"
     " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
     " ORDER BY next_attempt_ms, id LIMIT ?3";
-static const char SQL_MARK[] =
-    "UPDATE deliveries SET state = " SQL_DELIVERING ", updated_ms = ?2 WHERE id = ?1";
 static const char SQL_DUE[] =
     "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
 static const char SQL_ATTEMPT[] =
@@ -29,12 +28,9 @@ static const char SQL_UPDATE[] =
 
 int outbox_prepare(struct store *st)
 {
-    const struct stmt_def s[] = {
-        {&st->o_claim, SQL_CLAIM},     {&st->o_mark, SQL_MARK},     {&st->o_due, SQL_DUE},
-        {&st->o_attempt, SQL_ATTEMPT}, {&st->o_update, SQL_UPDATE}, {&st->o_crm, SQL_CRM},
-    };
-    /* Outcomes need not wait for an fsync: see store_outbox_record(). */
-    sqlite3_exec(st->odb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    const struct stmt_def s[] = {{&st->o_claim, SQL_CLAIM}, {&st->o_due, SQL_DUE}};
+    const struct stmt_def w[] = {
+        {&st->w_attempt, SQL_ATTEMPT}, {&st->w_update, SQL_UPDATE}, {&st->w_crm, SQL_CRM}};
     /* Deliveries in flight when the last process died go back to pending. */
     char *err = NULL;
     if (sqlite3_exec(st->odb,
@@ -48,37 +44,44 @@ int outbox_prepare(struct store *st)
         log_info("%d deliveries interrupted by the last stop are pending again",
                  sqlite3_changes(st->odb));
     int rc = db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
+    rc = rc ? rc : db_prepare_all(st->wdb, w, LEADD_ARRAY_LEN(w));
     return rc ? rc : leadjson_prepare(&st->o_lead, st->odb);
 }
 
 void outbox_finalize(struct store *st)
 {
     sqlite3_finalize(st->o_claim);
-    sqlite3_finalize(st->o_mark);
     sqlite3_finalize(st->o_due);
-    sqlite3_finalize(st->o_attempt);
-    sqlite3_finalize(st->o_update);
-    sqlite3_finalize(st->o_crm);
+    sqlite3_finalize(st->w_attempt);
+    sqlite3_finalize(st->w_update);
+    sqlite3_finalize(st->w_crm);
     leadjson_finalize(&st->o_lead);
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
-                       struct outbox_item *out, size_t *n)
+                       const long long *skip, size_t nskip, struct outbox_item *out, size_t *n)
 {
-    int rc = LEADD_EDB, r;
+    int rc = LEADD_EDB, r = SQLITE_DONE;
     struct buf b = BUF_INIT(4 << 20);
     *n = 0;
-    if (sqlite3_exec(st->odb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    /* One read transaction: the deliveries and their leads as of one moment. */
+    if (sqlite3_exec(st->odb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(sqlite3_errcode(st->odb));
     sqlite3_stmt *s = st->o_claim;
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, webhook, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)(max + nskip));
     while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        long long id = sqlite3_column_int64(s, 0);
+        bool busy = false;
+        for (size_t i = 0; i < nskip && !busy; i++)
+            busy = skip[i] == id;
+        if (busy)
+            continue;
         struct outbox_item *it = &out[*n];
         memset(it, 0, sizeof(*it));
-        it->id = sqlite3_column_int64(s, 0);
+        it->id = id;
         snprintf(it->lead_id, sizeof(it->lead_id), "%s", sqlite3_column_text(s, 1));
         snprintf(it->webhook, sizeof(it->webhook), "%s", sqlite3_column_text(s, 2));
         snprintf(it->webhook_id, sizeof(it->webhook_id), "%s", sqlite3_column_text(s, 3));
@@ -88,30 +91,24 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
         (*n)++;
     }
     sqlite3_reset(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        goto fail;
     for (size_t i = 0; i < *n; i++) {
         struct outbox_item *it = &out[i];
         buf_reset(&b);
         int jr = leadjson_get(&st->o_lead, it->lead_id, &b);
         if (jr == 0 && !(it->lead_json = buf_detach(&b)))
             jr = LEADD_ENOMEM;
-        if (jr && jr != LEADD_ENOTFOUND)
-            goto fail;
         /* A lead erased since it was queued has nothing left to send: its
          * delivery rows went with it, so this cannot normally happen. */
-        sqlite3_reset(st->o_mark);
-        sqlite3_bind_int64(st->o_mark, 1, it->id);
-        sqlite3_bind_int64(st->o_mark, 2, (sqlite3_int64)now);
-        if (sqlite3_step(st->o_mark) != SQLITE_DONE)
+        if (jr && jr != LEADD_ENOTFOUND)
             goto fail;
-        sqlite3_reset(st->o_mark);
     }
-    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
+    sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL);
     buf_release(&b);
     return 0;
 fail:
     rc = db_err(sqlite3_errcode(st->odb));
-    sqlite3_reset(st->o_mark);
     sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
     for (size_t i = 0; i < *n; i++) {
         free(out[i].lead_json);
@@ -133,15 +130,14 @@ uint64_t store_outbox_next_due(struct store *st)
     return due;
 }
 
-int store_outbox_record(struct store *st, const struct outbox_attempt *v, size_t n)
+int outbox_apply(struct store *st, const struct store_outcome_job *j)
 {
-    if (sqlite3_exec(st->odb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_err(sqlite3_errcode(st->odb));
-    for (size_t i = 0; i < n; i++) {
-        const struct outbox_attempt *a = &v[i];
+    int r = SQLITE_OK;
+    for (size_t i = 0; r == SQLITE_OK && i < j->n; i++) {
+        const struct outbox_attempt *a = &j->v[i];
         char at[32];
         rfc3339_ms(a->at_ms, at);
-        sqlite3_stmt *s = st->o_attempt;
+        sqlite3_stmt *s = st->w_attempt;
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, a->delivery_id);
         sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
@@ -157,32 +153,27 @@ int store_outbox_record(struct store *st, const struct outbox_attempt *v, size_t
         /* The response may be any bytes; store them as text only when they are. */
         sqlite3_bind_text(s, 6, a->response ? a->response : "", (int)a->response_len,
                           SQLITE_STATIC);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            goto fail;
-        s = st->o_update;
+        if ((r = sqlite3_step(s)) != SQLITE_DONE)
+            break;
+        s = st->w_update;
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, a->delivery_id);
         sqlite3_bind_text(s, 2, delivery_state_names[a->state], -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, (sqlite3_int64)a->next_ms);
         sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            goto fail;
+        if ((r = sqlite3_step(s)) != SQLITE_DONE)
+            break;
+        r = SQLITE_OK;
         if (a->crm_id && a->lead_id && a->webhook) {
             char path[128];
             snprintf(path, sizeof(path), "$.\"%s\"", a->webhook); /* a name: [A-Za-z0-9_-] */
-            s = st->o_crm;
+            s = st->w_crm;
             sqlite3_reset(s);
             sqlite3_bind_text(s, 1, a->lead_id, -1, SQLITE_STATIC);
             sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
             sqlite3_bind_text(s, 3, a->crm_id, -1, SQLITE_STATIC);
-            if (sqlite3_step(s) != SQLITE_DONE)
-                goto fail;
+            r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->wdb);
         }
     }
-    if (sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-fail:;
-    int rc = db_err(sqlite3_errcode(st->odb));
-    sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return r == SQLITE_DONE ? SQLITE_OK : r;
 }

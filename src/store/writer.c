@@ -388,6 +388,10 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         *erased |= rj->erased > 0;
         break;
     }
+    case STORE_OP_OUTCOMES:
+        found = true;
+        r = outbox_apply(st, (const struct store_outcome_job *)j);
+        break;
     case STORE_OP_LEAD: break;
     }
     if (r == SQLITE_OK && !found)

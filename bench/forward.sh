@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/forward.sh: forwarding at capture load. Two leadd instances on the
+# same bench config, one with a webhook (when = all: every lead is sent, a
+# signed standard envelope) to a local receiver that answers 201 at once (the
+# ceiling server), one without; wrk loads them in turn, ROUNDS rounds of SECS
+# seconds. Reports capture req/s with and without the webhook, deliveries/s
+# while loaded, and how fast the outbox drains once the load stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/leadd} CEIL=build/bench/ceiling
+SECS=${SECS:-10} ROUNDS=${ROUNDS:-3} CONNS=${CONNS:-64}
+dir=$(mktemp -d /tmp/leadd-fwd-XXXXXX)
+RPORT=18292 APORT=18290 BPORT=18291
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+$CEIL $RPORT 2 2>"$dir/receiver.log" &
+cat bench/bench.ini >"$dir/with.ini"
+cat >>"$dir/with.ini" <<EOF
+[webhook.sink]
+url = http://127.0.0.1:$RPORT/hook
+secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+when = all
+EOF
+start() { # name ini port
+    $BIN serve -c "$2" --set storage.path="$dir/$1.db" --set server.listen=127.0.0.1:"$3" \
+        2>"$dir/$1.log" &
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$3/healthz" && return; sleep 0.1; done
+    echo "$1 did not start" >&2; exit 1
+}
+start with "$dir/with.ini" $APORT
+start without bench/bench.ini $BPORT
+q() { sqlite3 "$dir/with.db" "PRAGMA busy_timeout=5000; $1" | tail -1; }
+run() { # port tag -> rps
+    wrk -t2 -c"$CONNS" -d"$SECS"s -s bench/post.lua "http://127.0.0.1:$1" -- "$2" 2>&1 |
+        awk '/^RPS/{print $2}'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "forwarding: wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS rounds; every lead sent to a local receiver"
+printf '%-6s %14s %14s %14s %14s %10s\n' round without_req/s with_req/s sent_loaded/s drain/s drain_s
+W=() O=() L=() D=()
+for r in $(seq "$ROUNDS"); do
+    o=$(run $BPORT "o$r")
+    d0=$(q "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    t0=$(date +%s.%N)
+    w=$(run $APORT "w$r")
+    t1=$(date +%s.%N)
+    d1=$(q "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    # the drain: until nothing is pending
+    while [ "$(q "SELECT count(*) FROM deliveries WHERE state != 'delivered'")" -gt 0 ]; do
+        sleep 0.05
+    done
+    t2=$(date +%s.%N)
+    d2=$(q "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    loaded=$(awk -v a="$d0" -v b="$d1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", (b-a)/(e-s)}')
+    drain_s=$(awk -v s="$t1" -v e="$t2" 'BEGIN {printf "%.2f", e-s}')
+    drain=$(awk -v a="$d1" -v b="$d2" -v t="$drain_s" 'BEGIN {printf "%.0f", t > 0 ? (b-a)/t : 0}')
+    printf '%-6s %14s %14s %14s %14s %10s\n' "$r" "$o" "$w" "$loaded" "$drain" "$drain_s"
+    W+=("$w") O+=("$o") L+=("$loaded") D+=("$drain")
+done
+mw=$(median "${W[@]}") mo=$(median "${O[@]}")
+echo "median capture req/s: without webhook $mo, with $mw (ratio $(awk -v a="$mw" -v b="$mo" 'BEGIN {printf "%.2f", a/b}'));" \
+    "deliveries/s while loaded $(median "${L[@]}"), draining $(median "${D[@]}")"
+dead=$(q "SELECT count(*) FROM deliveries WHERE state = 'dead'")
+total=$(q "SELECT count(*) FROM deliveries")
+leads=$(q "SELECT count(*) FROM leads")
+echo "deliveries: $total for $leads leads, $dead dead"
+[ "$total" -eq "$leads" ] && [ "$dead" -eq 0 ] || { echo "MISMATCH: a lead was not forwarded" >&2; exit 1; }
