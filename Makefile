@@ -2,7 +2,7 @@
 #   make            build build/leadd
 #   make run        serve config.example.ini on http://127.0.0.1:8080
 #   make test       every test, under AddressSanitizer + UBSan (leaks fail)
-#   make bench      throughput against the bare-server ceiling
+#   make bench      throughput against the bare-server ceiling, and forwarding at load
 #   make fuzz       libFuzzer targets, 60 s each
 #   make lint       clang-format check and cppcheck
 #   make format     clang-format in place
@@ -112,6 +112,7 @@ bench: deps
 	@tools/deps.sh $(BENCH_PKGS)
 	@$(MAKE) --no-print-directory all build/bench/ceiling
 	bench/run.sh
+	bench/forward.sh
 
 build/bench/ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)

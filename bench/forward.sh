@@ -13,6 +13,7 @@ dir=$(mktemp -d /tmp/leadd-fwd-XXXXXX)
 RPORT=18292 APORT=18290 BPORT=18291
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 $CEIL $RPORT 2 2>"$dir/receiver.log" &
+RPID=$!
 cat bench/bench.ini >"$dir/with.ini"
 cat >>"$dir/with.ini" <<EOF
 [webhook.sink]
@@ -23,11 +24,15 @@ EOF
 start() { # name ini port
     $BIN serve -c "$2" --set storage.path="$dir/$1.db" --set server.listen=127.0.0.1:"$3" \
         2>"$dir/$1.log" &
+    echo $! >"$dir/$1.pid"
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$3/healthz" && return; sleep 0.1; done
     echo "$1 did not start" >&2; exit 1
 }
 start with "$dir/with.ini" $APORT
 start without bench/bench.ini $BPORT
+APID=$(cat "$dir/with.pid") BPID=$(cat "$dir/without.pid")
+ticks() { awk '{print $14 + $15}' /proc/$1/stat; } # user + system, all threads
+hz=$(getconf CLK_TCK)
 q() { sqlite3 "$dir/with.db" "PRAGMA busy_timeout=5000; $1" | tail -1; }
 run() { # port tag -> rps
     wrk -t2 -c"$CONNS" -d"$SECS"s -s bench/post.lua "http://127.0.0.1:$1" -- "$2" 2>&1 |
@@ -35,11 +40,15 @@ run() { # port tag -> rps
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "forwarding: wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS rounds; every lead sent to a local receiver"
-printf '%-6s %14s %14s %14s %14s %10s\n' round without_req/s with_req/s sent_loaded/s drain/s drain_s
-W=() O=() L=() D=()
+printf '%-6s %14s %14s %14s %10s %8s %12s %12s %12s\n' round without_req/s with_req/s \
+    sent_loaded/s drain/s drain_s cpu_us_wo cpu_us_with recv_cpu_us
+W=() O=() L=() D=() CW=() CO=() CR=()
 for r in $(seq "$ROUNDS"); do
+    b0=$(ticks $BPID) n0=$(sqlite3 "$dir/without.db" 'SELECT count(*) FROM leads')
     o=$(run $BPORT "o$r")
+    b1=$(ticks $BPID) n1=$(sqlite3 "$dir/without.db" 'SELECT count(*) FROM leads')
     d0=$(q "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    a0=$(ticks $APID) r0=$(ticks $RPID) m0=$(q "SELECT count(*) FROM leads")
     t0=$(date +%s.%N)
     w=$(run $APORT "w$r")
     t1=$(date +%s.%N)
@@ -50,15 +59,24 @@ for r in $(seq "$ROUNDS"); do
     done
     t2=$(date +%s.%N)
     d2=$(q "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    a1=$(ticks $APID) r1=$(ticks $RPID) m1=$(q "SELECT count(*) FROM leads")
+    # CPU per lead: capture alone; capture and its delivery (load and drain);
+    # the receiver's share of the latter.
+    co=$(awk -v t=$((b1 - b0)) -v n=$((n1 - n0)) -v hz="$hz" 'BEGIN {printf "%.1f", t*1e6/hz/n}')
+    cw=$(awk -v t=$((a1 - a0)) -v n=$((m1 - m0)) -v hz="$hz" 'BEGIN {printf "%.1f", t*1e6/hz/n}')
+    cr=$(awk -v t=$((r1 - r0)) -v n=$((m1 - m0)) -v hz="$hz" 'BEGIN {printf "%.1f", t*1e6/hz/n}')
     loaded=$(awk -v a="$d0" -v b="$d1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", (b-a)/(e-s)}')
     drain_s=$(awk -v s="$t1" -v e="$t2" 'BEGIN {printf "%.2f", e-s}')
-    drain=$(awk -v a="$d1" -v b="$d2" -v t="$drain_s" 'BEGIN {printf "%.0f", t > 0 ? (b-a)/t : 0}')
-    printf '%-6s %14s %14s %14s %14s %10s\n' "$r" "$o" "$w" "$loaded" "$drain" "$drain_s"
-    W+=("$w") O+=("$o") L+=("$loaded") D+=("$drain")
+    drain=$(awk -v a="$d1" -v b="$d2" -v t="$drain_s" 'BEGIN {printf "%.0f", (t > 0 ? (b-a)/t : 0)}')
+    printf '%-6s %14s %14s %14s %10s %8s %12s %12s %12s\n' "$r" "$o" "$w" "$loaded" "$drain" \
+        "$drain_s" "$co" "$cw" "$cr"
+    W+=("$w") O+=("$o") L+=("$loaded") D+=("$drain") CW+=("$cw") CO+=("$co") CR+=("$cr")
 done
 mw=$(median "${W[@]}") mo=$(median "${O[@]}")
 echo "median capture req/s: without webhook $mo, with $mw (ratio $(awk -v a="$mw" -v b="$mo" 'BEGIN {printf "%.2f", a/b}'));" \
     "deliveries/s while loaded $(median "${L[@]}"), draining $(median "${D[@]}")"
+echo "CPU per lead (us), medians: leadd capturing $(median "${CO[@]}"); leadd capturing and" \
+    "delivering $(median "${CW[@]}"); the receiver $(median "${CR[@]}")"
 dead=$(q "SELECT count(*) FROM deliveries WHERE state = 'dead'")
 total=$(q "SELECT count(*) FROM deliveries")
 leads=$(q "SELECT count(*) FROM leads")
