@@ -30,9 +30,8 @@ struct transfer {
     struct curl_slist *headers, *rcpt;
     struct outbox_item item;
     struct buf body;
-    size_t sent; /* of body, for a mail's upload */
-    char response[FORWARD_MAX_PARSE + 1];
-    size_t response_len;
+    size_t sent;         /* of body, for a mail's upload */
+    struct buf response; /* the answer's first bytes: 1 KB, 64 KB with response_id */
     uint64_t t0_us, at_ms;
 };
 
@@ -95,12 +94,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
     /* Keep the first bytes, to read the CRM's id and for the record; read
      * and drop the rest. */
-    size_t take = FORWARD_MAX_PARSE - t->response_len;
-    if (take > n)
-        take = n;
-    memcpy(t->response + t->response_len, p, take);
-    t->response_len += take;
-    t->response[t->response_len] = '\0';
+    size_t take = t->response.max - t->response.len;
+    buf_add(&t->response, p, take < n ? take : n);
     return n;
 }
 
@@ -124,6 +119,7 @@ static void transfer_free(struct transfer *t)
         curl_multi_remove_handle(t->f->multi, t->easy);
         curl_easy_cleanup(t->easy);
     }
+    buf_release(&t->response);
     curl_slist_free_all(t->headers);
     curl_slist_free_all(t->rcpt);
     free(t->item.lead_json);
@@ -351,10 +347,12 @@ static void batch_stored(struct store_job *job, void *arg)
     pthread_mutex_lock(&f->mu);
     b->next = f->done;
     f->done = b;
+    /* Woken under the lock: once outstanding drops to 0, forward_stop()
+     * may free f, so nothing here touches f after the unlock. */
+    curl_multi_wakeup(f->multi);
     f->outstanding--;
     pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
-    curl_multi_wakeup(f->multi);
 }
 
 /* The committed batches: their deliveries may be claimed again. */
@@ -447,8 +445,8 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     } else if (oc == OUTCOME_DEAD) {
         state = DELIVERY_DEAD;
     }
-    size_t keep = t->response_len < FORWARD_MAX_RESPONSE ? t->response_len : FORWARD_MAX_RESPONSE;
-    memcpy(o->response, t->response, keep);
+    size_t keep = t->response.len < FORWARD_MAX_RESPONSE ? t->response.len : FORWARD_MAX_RESPONSE;
+    memcpy(o->response, buf_str(&t->response), keep);
     snprintf(o->lead_id, sizeof(o->lead_id), "%s", t->item.lead_id);
     *a = (struct outbox_attempt){
         .delivery_id = t->item.id,
@@ -462,7 +460,7 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
         .next_ms = next,
     };
     if (state == DELIVERY_DELIVERED && w->response_id &&
-        !template_json_path(t->response, t->response_len, w->response_id, o->crm_id,
+        !template_json_path(buf_str(&t->response), t->response.len, w->response_id, o->crm_id,
                             sizeof(o->crm_id))) {
         a->lead_id = o->lead_id;
         a->webhook = w->name;
@@ -509,6 +507,7 @@ static uint64_t claim_and_start(struct forward *f)
             t->widx = i;
             t->item = items[k];
             buf_init(&t->body, MAX_BODY);
+            buf_init(&t->response, w->response_id ? FORWARD_MAX_PARSE : FORWARD_MAX_RESPONSE);
             f->held[i][f->nheld[i]++] = t->item.id;
             if (w->rate_n)
                 forward_window_add(&f->rate[i], now);
