@@ -107,7 +107,7 @@ $(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
 
-BENCH_PKGS := wrk sqlite3 curl
+BENCH_PKGS := wrk sqlite3 curl bc linux-perf
 bench: deps
 	@tools/deps.sh $(BENCH_PKGS)
 	@$(MAKE) --no-print-directory all build/bench/ceiling
