@@ -114,8 +114,12 @@ static int serve(const struct args *a)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    long long window_h = 0;
+    for (size_t i = 0; i < cfg.nforms; i++)
+        window_h = cfg.forms[i].dedupe_window_hours > window_h ? cfg.forms[i].dedupe_window_hours
+                                                               : window_h;
     struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true,
-                            cfg.retention_days};
+                            cfg.retention_days, window_h * 3600 * 1000};
     if (store_open(&st, &so)) {
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
@@ -159,7 +163,7 @@ static int rescore(const struct args *a)
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0};
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
@@ -184,7 +188,7 @@ static int seed(const struct args *a)
     if (load(a, &cfg))
         return 1;
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0};
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);

@@ -25,9 +25,10 @@ struct store;
 
 struct store_opts {
     const char *path;
-    bool durable_full;        /* synchronous=FULL: fsync before a commit returns */
-    bool serving;             /* start the writer and the outbox (false for batch commands) */
-    long long retention_days; /* erase leads older than this, at start and daily; 0: keep */
+    bool durable_full;          /* synchronous=FULL: fsync before a commit returns */
+    bool serving;               /* start the writer and the outbox (false for batch commands) */
+    long long retention_days;   /* erase leads older than this, at start and daily; 0: keep */
+    long long dedupe_window_ms; /* the longest dedupe window of any form (loaded at start) */
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */

@@ -5,6 +5,7 @@
 
 #include "internal.h"
 #include "leadd/embed.h"
+#include "leadd/lead.h"
 #include "leadd/log.h"
 
 int db_err(int src)
@@ -138,6 +139,8 @@ static void sqlite_config(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+static int dedupe_load(struct store *st, long long window_ms);
+
 int store_open(struct store **out, const struct store_opts *o)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -155,7 +158,8 @@ int store_open(struct store **out, const struct store_opts *o)
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)))
+        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
+        (o->serving && (rc = dedupe_load(st, o->dedupe_window_ms))))
         goto fail;
     if (!o->serving) {
         *out = st;
@@ -172,6 +176,40 @@ int store_open(struct store **out, const struct store_opts *o)
     return 0;
 fail:
     store_close(&st);
+    return rc;
+}
+
+/* The duplicate window from the database: every lead of the last window_ms
+ * that is first (not a duplicate, not spam), the latest per (form, email). */
+static int dedupe_load(struct store *st, long long window_ms)
+{
+    sqlite3_stmt *s = NULL;
+    char lo[ULID_LEN + 1];
+    int rc = 0, r;
+    st->dd_window_ms = window_ms;
+    if (window_ms <= 0)
+        return 0;
+    uint64_t since = now_ms() - (uint64_t)window_ms;
+    ulid_floor(since, lo); /* the id index serves the time range */
+    if (sqlite3_prepare_v2(st->wdb,
+                           "SELECT rowid, form, email, created_ms FROM leads WHERE id >= ?1"
+                           " AND email IS NOT NULL AND duplicate_of IS NULL AND (flags & ?2) = 0"
+                           " ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        log_error("loading the duplicate window: %s", sqlite3_errmsg(st->wdb));
+        return LEADD_EDB;
+    }
+    sqlite3_bind_text(s, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, LEAD_FLAGS_SPAM);
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        uint64_t key = dedupe_key((const char *)sqlite3_column_text(s, 1),
+                                  (const char *)sqlite3_column_text(s, 2));
+        if (dedupe_put(&st->dd, key, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 3)))
+            st->dd_full = true;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+    sqlite3_finalize(s);
     return rc;
 }
 
@@ -196,6 +234,7 @@ void store_close(struct store **sp)
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->cv);
+    dedupe_release(&st->dd);
     free(st->path);
     free(st);
     *sp = NULL;

@@ -16,6 +16,24 @@ struct leadjson_stmts {
     sqlite3_stmt *lead, *fwd, *hist;
 };
 
+/* The writer's window of first leads (dedupe.c). */
+#define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
+struct dedupe_entry {
+    uint64_t key; /* dedupe_key(form, email); 0: empty */
+    long long rowid, created_ms;
+};
+struct dedupe {
+    struct dedupe_entry *v;
+    size_t cap, n;
+};
+uint64_t dedupe_key(const char *form, const char *email);
+const struct dedupe_entry *dedupe_find(const struct dedupe *d, uint64_t key);
+/* dedupe_put: LEADD_EFULL past STORE_DEDUPE_MAX, or LEADD_ENOMEM. */
+int dedupe_put(struct dedupe *d, uint64_t key, long long rowid, long long created_ms);
+void dedupe_expire(struct dedupe *d, long long before_ms);
+void dedupe_forget_rowid(struct dedupe *d, long long rowid);
+void dedupe_release(struct dedupe *d);
+
 struct store {
     char *path;
     bool durable_full;
@@ -30,9 +48,12 @@ struct store {
     atomic_bool writable;
     struct ulid_gen ids;
     long long retention_ms;
+    struct dedupe dd;       /* the writer's; see dedupe.c */
+    bool dd_full;           /* over STORE_DEDUPE_MAX: checks go to SQL */
+    long long dd_window_ms; /* the longest window seen: what the table keeps */
     /* writer statements */
-    sqlite3_stmt *ins_lead, *find_dup, *find_key, *ins_key, *prune_keys, *probe, *ins_delivery,
-        *ins_delivery_once;
+    sqlite3_stmt *ins_lead, *find_dup, *confirm_dup, *find_key, *ins_key, *prune_keys, *probe,
+        *ins_delivery, *ins_delivery_once;
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;

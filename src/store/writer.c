@@ -30,6 +30,10 @@ static const char SQL_INS_LEAD[] =
 static const char SQL_FIND_DUP[] =
     "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
     " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, rowid LIMIT 1";
+/* The entry's row is still the window's first lead of that email. */
+static const char SQL_CONFIRM_DUP[] =
+    "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND rowid = ?3"
+    " AND duplicate_of IS NULL AND (flags & ?4) = 0";
 static const char SQL_FIND_KEY[] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
                                    " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
 static const char SQL_INS_KEY[] =
@@ -48,11 +52,17 @@ static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VAL
 int writer_prepare(struct store *st)
 {
     const struct stmt_def s[] = {
-        {&st->ins_lead, SQL_INS_LEAD},         {&st->find_dup, SQL_FIND_DUP},
-        {&st->find_key, SQL_FIND_KEY},         {&st->ins_key, SQL_INS_KEY},
-        {&st->prune_keys, SQL_PRUNE_KEYS},     {&st->probe, SQL_PROBE},
-        {&st->ins_delivery, SQL_INS_DELIVERY}, {&st->ins_delivery_once, SQL_INS_DELIVERY_ONCE},
-        {&st->begin, "BEGIN IMMEDIATE"},       {&st->commit, "COMMIT"},
+        {&st->ins_lead, SQL_INS_LEAD},
+        {&st->find_dup, SQL_FIND_DUP},
+        {&st->confirm_dup, SQL_CONFIRM_DUP},
+        {&st->find_key, SQL_FIND_KEY},
+        {&st->ins_key, SQL_INS_KEY},
+        {&st->prune_keys, SQL_PRUNE_KEYS},
+        {&st->probe, SQL_PROBE},
+        {&st->ins_delivery, SQL_INS_DELIVERY},
+        {&st->ins_delivery_once, SQL_INS_DELIVERY_ONCE},
+        {&st->begin, "BEGIN IMMEDIATE"},
+        {&st->commit, "COMMIT"},
         {&st->rollback, "ROLLBACK"},
     };
     return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
@@ -62,6 +72,7 @@ void writer_finalize(struct store *st)
 {
     sqlite3_finalize(st->ins_lead);
     sqlite3_finalize(st->find_dup);
+    sqlite3_finalize(st->confirm_dup);
     sqlite3_finalize(st->find_key);
     sqlite3_finalize(st->ins_key);
     sqlite3_finalize(st->prune_keys);
@@ -181,20 +192,32 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
         }
     }
     unsigned flags = in->flags;
-    if (in->email && in->dedupe_window_ms > 0) {
-        sqlite3_stmt *s = st->find_dup;
-        sqlite3_reset(s);
-        bind_text(s, 1, in->form);
-        bind_text(s, 2, in->email);
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - in->dedupe_window_ms);
-        sqlite3_bind_int(s, 4, LEAD_FLAGS_SPAM);
-        if ((r = step(s, &row)))
-            return r;
-        if (row) {
-            snprintf(dup, sizeof(dup), "%s", (const char *)sqlite3_column_text(s, 0));
-            flags |= LEAD_FLAG_DUPLICATE;
+    bool dedupe = in->email && in->dedupe_window_ms > 0;
+    uint64_t key = dedupe ? dedupe_key(in->form, in->email) : 0;
+    if (dedupe) {
+        const struct dedupe_entry *e = st->dd_full ? NULL : dedupe_find(&st->dd, key);
+        if (in->dedupe_window_ms > st->dd_window_ms)
+            st->dd_window_ms = in->dedupe_window_ms;
+        /* The window's first lead, confirmed by its row (or, over the
+         * table's cap, looked up by SQL). */
+        sqlite3_stmt *s = st->dd_full ? st->find_dup : st->confirm_dup;
+        if (st->dd_full ||
+            (e && e->rowid && e->created_ms >= (long long)ms - in->dedupe_window_ms)) {
+            sqlite3_reset(s);
+            bind_text(s, 1, in->form);
+            bind_text(s, 2, in->email);
+            sqlite3_bind_int64(s, 3,
+                               st->dd_full ? (sqlite3_int64)ms - in->dedupe_window_ms
+                                           : (sqlite3_int64)e->rowid);
+            sqlite3_bind_int(s, 4, LEAD_FLAGS_SPAM);
+            if ((r = step(s, &row)))
+                return r;
+            if (row) {
+                snprintf(dup, sizeof(dup), "%s", (const char *)sqlite3_column_text(s, 0));
+                flags |= LEAD_FLAG_DUPLICATE;
+            }
+            sqlite3_reset(s);
         }
-        sqlite3_reset(s);
     }
     ulid_next(&st->ids, ms, j->id);
     rfc3339_ms(ulid_time_ms(j->id), created);
@@ -223,6 +246,12 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
     if ((r = step(s, NULL)))
         return r;
+    if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
+        dedupe_put(&st->dd, key, sqlite3_last_insert_rowid(st->wdb), (long long)ms)) {
+        st->dd_full = true; /* exact still, through SQL, but slower */
+        log_warn("duplicate checks: more than %u first leads in the window; checking by SQL",
+                 STORE_DEDUPE_MAX);
+    }
     if (in->idem_key) {
         s = st->ins_key;
         sqlite3_reset(s);
@@ -291,6 +320,15 @@ static int exec(sqlite3 *db, const char *sql, const char *types, ...)
  * checkpoints the WAL so no copy stays there either. */
 static int erase(struct store *st, const char *id, const char *at, bool *found)
 {
+    /* Its email's hash leaves the duplicate window too. */
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
+    }
+    sqlite3_finalize(q);
     int r = exec(st->wdb,
                  "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
                  " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
@@ -464,6 +502,8 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
 {
     uint64_t ms = now_ms();
     sqlite3_stmt *s = NULL;
+    if (ms - *last_prune > PRUNE_EVERY_MS && st->dd.n)
+        dedupe_expire(&st->dd, (long long)ms - st->dd_window_ms);
     if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
         /* Retention erases exactly as DELETE /v1/leads/{id} does. */
         struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},

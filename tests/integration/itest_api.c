@@ -104,6 +104,47 @@ static char *export_ids(struct leadd *l, const char *fmt, const char *query)
     return ids;
 }
 
+/* The duplicate window lives in the writer's memory: it is rebuilt from the
+ * database at start, an erased lead is no one's first lead, and a lead of
+ * another form or outside the window is not a duplicate. */
+static void t_duplicates_across_restart_and_erasure(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char first[64], id[64], path[128], v[64];
+    make_ini(NULL);
+    h_start(&l, INI, NULL);
+    post(&l, "contact", "{\"email\":\"Twice@Dup.example\",\"name\":\"A\",\"consent\":true}", first,
+         sizeof(first));
+    post(&l, "newsletter", "{\"email\":\"twice@dup.example\"}", id, sizeof(id));
+    assert_int_equal(h_sql_int(&l, "SELECT duplicate_of IS NULL FROM leads WHERE id = %Q", id), 1);
+    assert_int_equal(h_stop(&l), 0);
+    h_restart(&l);
+    post(&l, "contact", "{\"email\":\"twice@dup.example\",\"name\":\"B\",\"consent\":true}", id,
+         sizeof(id));
+    h_sql_text(&l, v, sizeof(v), "SELECT duplicate_of FROM leads WHERE id = %Q", id);
+    assert_string_equal(v, first); /* found after a restart */
+    snprintf(path, sizeof(path), "/v1/leads/%s", first);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    post(&l, "contact", "{\"email\":\"twice@dup.example\",\"name\":\"C\",\"consent\":true}", id,
+         sizeof(id));
+    assert_int_equal(h_sql_int(&l, "SELECT duplicate_of IS NULL FROM leads WHERE id = %Q", id), 1);
+    /* C is the first lead now: D duplicates C, also after a restart */
+    char third[64];
+    snprintf(third, sizeof(third), "%s", id);
+    assert_int_equal(h_stop(&l), 0);
+    h_restart(&l);
+    post(&l, "contact", "{\"email\":\"twice@dup.example\",\"name\":\"D\",\"consent\":true}", id,
+         sizeof(id));
+    h_sql_text(&l, v, sizeof(v), "SELECT duplicate_of FROM leads WHERE id = %Q", id);
+    assert_string_equal(v, third);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_auth(void **state)
 {
     (void)state;
@@ -828,6 +869,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_auth),
+        cmocka_unit_test(t_duplicates_across_restart_and_erasure),
         cmocka_unit_test(t_get_patch_history),
         cmocka_unit_test(t_filters),
         cmocka_unit_test(t_pages_while_leads_arrive),
