@@ -320,15 +320,6 @@ static int exec(sqlite3 *db, const char *sql, const char *types, ...)
  * checkpoints the WAL so no copy stays there either. */
 static int erase(struct store *st, const char *id, const char *at, bool *found)
 {
-    /* Its email's hash leaves the duplicate window too. */
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
-    }
-    sqlite3_finalize(q);
     int r = exec(st->wdb,
                  "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
                  " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
@@ -379,10 +370,25 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         }
         break;
     }
-    case STORE_OP_ERASE:
-        r = erase(st, ((const struct store_erase_job *)j)->lead_id, at, &found);
+    case STORE_OP_ERASE: {
+        const char *id = ((const struct store_erase_job *)j)->lead_id;
+        /* Its email's hash leaves the duplicate window at once: the entry is
+         * neutralised, and the table rebuilt without it (erasures are rare;
+         * retention below drops its entries by age instead). */
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW) {
+                dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
+                dedupe_expire(&st->dd, 1); /* neutralised entries have created_ms 0 */
+            }
+        }
+        sqlite3_finalize(q);
+        r = erase(st, id, at, &found);
         *erased |= found;
         break;
+    }
     case STORE_OP_RETRY: {
         long long id = ((const struct store_retry_job *)j)->delivery_id;
         r = exec(st->wdb,
@@ -424,6 +430,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         }
         sqlite3_finalize(s);
         *erased |= rj->erased > 0;
+        dedupe_expire(&st->dd, (long long)rj->before_ms); /* erased leads' hashes go too */
         break;
     }
     case STORE_OP_OUTCOMES:
