@@ -159,6 +159,22 @@ static int step(sqlite3_stmt *s, bool *row)
     return r;
 }
 
+/* Inserts one delivery of lead_id with a fresh webhook-id (s: the plain
+ * insert, or the one that skips a webhook the lead already has). */
+static int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
+                          const struct store_delivery *d, uint64_t ms)
+{
+    char wid[ULID_LEN + 5] = "msg_";
+    ulid_next(&st->ids, ms, wid + 4);
+    sqlite3_reset(s);
+    bind_text(s, 1, lead_id);
+    bind_text(s, 2, d->webhook);
+    bind_text(s, 3, wid);
+    bind_text(s, 4, d->event);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
+    return step(s, NULL);
+}
+
 /* Applies one job inside the open transaction. Returns a SQLite code; sets
  * *queued when deliveries were added. */
 static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, bool *queued)
@@ -267,16 +283,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     /* The outbox: in this same transaction, so a committed lead is always
      * forwarded. Duplicates never are. */
     for (size_t i = 0; !dup[0] && i < in->ndeliveries; i++) {
-        char wid[ULID_LEN + 5] = "msg_";
-        ulid_next(&st->ids, ms, wid + 4);
-        s = st->ins_delivery;
-        sqlite3_reset(s);
-        bind_text(s, 1, j->id);
-        bind_text(s, 2, in->deliveries[i].webhook);
-        bind_text(s, 3, wid);
-        bind_text(s, 4, in->deliveries[i].event);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
-        if ((r = step(s, NULL)))
+        if ((r = queue_delivery(st, st->ins_delivery, j->id, &in->deliveries[i], ms)))
             return r;
         *queued = true;
     }
@@ -356,16 +363,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
                      "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
                      p->note ? "tttt" : "tttn", p->lead_id, at, p->status, p->note);
         for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
-            char wid[ULID_LEN + 5] = "msg_";
-            ulid_next(&st->ids, ms, wid + 4);
-            sqlite3_stmt *s = st->ins_delivery_once;
-            sqlite3_reset(s);
-            bind_text(s, 1, p->lead_id);
-            bind_text(s, 2, p->deliveries[i].webhook);
-            bind_text(s, 3, wid);
-            bind_text(s, 4, p->deliveries[i].event);
-            sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
-            r = step(s, NULL);
+            r = queue_delivery(st, st->ins_delivery_once, p->lead_id, &p->deliveries[i], ms);
             *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         }
         break;
