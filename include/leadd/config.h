@@ -18,6 +18,11 @@
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
+/* Who may do what; each role may do what the ones before it may. public is
+ * anyone (submissions); viewer reads what the query API shows; sales also
+ * works leads; admin also erases and re-queues. An API key is an admin's. */
+enum role { ROLE_PUBLIC, ROLE_VIEWER, ROLE_SALES, ROLE_ADMIN, ROLE_COUNT };
+extern const char *const role_names[ROLE_COUNT];
 /* qualified: leads that qualify (lead.qualified); all: every lead that is
  * not spam or a duplicate (lead.created); a condition: the leads it matches
  * (lead.qualified). */
@@ -34,6 +39,15 @@ enum webhook_format {
 };
 enum webhook_content { WEBHOOK_CONTENT_JSON, WEBHOOK_CONTENT_FORM };
 enum webhook_sign { WEBHOOK_SIGN_AUTO = -1, WEBHOOK_SIGN_NO = 0, WEBHOOK_SIGN_YES = 1 };
+
+#define CONFIG_MAX_USERS 100
+
+/* A person who signs in: [auth] user.NAME = ROLE SECRET. */
+struct user {
+    char *name;
+    enum role role;
+    unsigned char key[SHA256_LEN]; /* SHA-256 of the secret */
+};
 
 /* A network prefix for trusted_proxies: an address with a prefix length. */
 #define CONFIG_MAX_WEBHOOKS 32
@@ -106,6 +120,8 @@ struct config {
     unsigned char (*api_keys)[SHA256_LEN]; /* SHA-256 of each key, for constant-time compares */
     size_t napi_keys;
     char *api_keys_source; /* "env:NAME" when the keys come from the environment */
+    struct user *users;
+    size_t nusers;
     /* bookkeeping */
     char *trusted_proxies_text;
 };

@@ -19,15 +19,12 @@ LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, str
 /* http_stop: stops accepting, lets requests in flight finish (up to
  * timeout_ms), then stops the server, frees it and sets *hp to NULL. */
 void http_stop(struct http **hp, unsigned timeout_ms);
-/* Who may call a route; each role may do what the ones before it may. */
-enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_VIEWER, HTTP_ROLE_SALES, HTTP_ROLE_ADMIN };
-
 /* One route the server answers. The OpenAPI description is checked against
  * the route table by the tests, so the two cannot drift apart. */
 struct http_route {
     const char *method;
     const char *pattern; /* "/v1/leads/{id}" */
-    enum http_role role; /* the least role that may call it */
+    enum role role;      /* the least role that may call it (config.h) */
 };
 /* http_route_count, http_route_at: the route table, entry by entry (NULL
  * past its end). */

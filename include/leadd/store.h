@@ -99,6 +99,7 @@ struct store_lead_job {
 struct store_patch_job {
     struct store_job job;
     const char *lead_id, *status, *note; /* note may be NULL */
+    const char *actor;                   /* who: a user's name, or "api" */
     /* deliveries the lead is now eligible for: queued in the same
      * transaction, unless it already has one for that webhook */
     const struct store_delivery *deliveries;

@@ -725,6 +725,62 @@ static char *env_expand(struct loader *ld, const char *key, const char *val)
     return buf_detach(&b);
 }
 
+const char *const role_names[ROLE_COUNT] = {"public", "viewer", "sales", "admin"};
+
+/* user.NAME = ROLE SECRET: the secret (or env:NAME holding it) kept only as
+ * its SHA-256, like the API keys. */
+static void user_key(struct loader *ld, const char *name, const char *val)
+{
+    struct config *c = ld->cfg;
+    char role[16], secret[512];
+    if (!valid_id(name)) {
+        diag(ld, "bad user name '%s' (letters, digits, _ and -)", name);
+        return;
+    }
+    for (size_t i = 0; i < c->nusers; i++) {
+        if (!strcmp(c->users[i].name, name)) {
+            diag(ld, "user '%s' is declared twice", name);
+            return;
+        }
+    }
+    if (c->nusers == CONFIG_MAX_USERS) {
+        diag(ld, "too many users (at most %d)", CONFIG_MAX_USERS);
+        return;
+    }
+    int r = -1;
+    if (sscanf(val, "%15s %511s", role, secret) != 2 ||
+        (r = str_index(role, role_names, ROLE_COUNT)) <= ROLE_PUBLIC) {
+        diag(ld, "user.%s: expected 'ROLE SECRET' with ROLE viewer, sales or admin", name);
+        return;
+    }
+    char *text = env_expand(ld, "user secret", secret);
+    if (!text)
+        return;
+    if (strlen(text) < 16) {
+        diag(ld, "user.%s: the secret is shorter than 16 characters", name);
+        free(text);
+        return;
+    }
+    struct user *v = realloc(c->users, (c->nusers + 1) * sizeof(*v));
+    if (!v) {
+        ld->rc = LEADD_ENOMEM;
+        free(text);
+        return;
+    }
+    c->users = v;
+    struct user *u = &v[c->nusers];
+    const void *part = text;
+    size_t len = strlen(text);
+    u->role = (enum role)r;
+    if (!(u->name = strdup(name)) || crypto_sha256(&part, &len, 1, u->key)) {
+        free(u->name);
+        ld->rc = LEADD_ENOMEM;
+    } else {
+        c->nusers++;
+    }
+    free(text);
+}
+
 static void webhook_key(struct loader *ld, struct webhook *w, const char *name, const char *val)
 {
     if (!strncmp(name, "header.", 7)) {
@@ -856,6 +912,8 @@ static int handler(void *user, const char *section, const char *name, const char
         struct webhook *w = webhook_get(ld, id);
         if (w)
             webhook_key(ld, w, name, value);
+    } else if (sec && sec->scope == SC_AUTH && !strncmp(name, "user.", 5)) {
+        user_key(ld, name + 5, value);
     } else if (sec) {
         const struct key *k = key_find(sec->scope, name);
         if (k)
@@ -1206,6 +1264,9 @@ void config_release(struct config *cfg)
     free(cfg->webhooks);
     free(cfg->api_keys);
     free(cfg->api_keys_source);
+    for (size_t i = 0; i < cfg->nusers; i++)
+        free(cfg->users[i].name);
+    free(cfg->users);
     free(cfg->listen);
     free(cfg->proxies);
     free(cfg->db_path);

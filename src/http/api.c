@@ -277,7 +277,8 @@ enum MHD_Result api_patch_answer(struct req *r)
     struct store_patch_job job = {.job.op = STORE_OP_PATCH,
                                   .lead_id = r->param,
                                   .status = status,
-                                  .note = json_string_value(note)};
+                                  .note = json_string_value(note),
+                                  .actor = r->who};
     /* A status change may make the lead eligible for a target whose `when`
      * reads it: those deliveries go in the same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];

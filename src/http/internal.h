@@ -15,6 +15,7 @@
 
 #define HTTP_MAX_HEADERS_OUT 8
 #define HTTP_MAX_IDEM_KEY 255
+#define AUTH_MAX_NAME 72 /* a caller's name: "api" or a user's */
 #define HTTP_MAX_PATH_LOG 200
 #define HTTP_PREFLIGHT_MAX_AGE "86400"
 
@@ -92,6 +93,7 @@ struct req {
     char path[HTTP_MAX_PATH_LOG + 1];
     int status;
     char lead_id[ULID_LEN + 1];
+    char who[AUTH_MAX_NAME]; /* the caller's name ("api", a user), once authenticated */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
     /* submissions */
@@ -164,8 +166,13 @@ enum MHD_Result page_index(struct req *r);
 enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 
-/* auth_role: the role of whoever sent the request (auth.c). */
-enum http_role auth_role(struct req *r);
+/* auth.c: who is calling. auth_key: whether key is an API key (admin,
+ * "api") or a user's secret, with the role and name; auth_role: the
+ * request's role from its Bearer key (ROLE_PUBLIC without one), its name
+ * into r->who. */
+bool auth_key(const struct config *cfg, const char *key, size_t len, enum role *role,
+              char who[AUTH_MAX_NAME]);
+enum role auth_role(struct req *r);
 
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
  * is a trusted proxy (net_forwarded_client). */

@@ -44,10 +44,10 @@ static enum MHD_Result answer_readyz(struct req *r)
     return problem(r, 503, "not-ready", "Not ready", "the database does not accept writes");
 }
 
-#define PUBLIC HTTP_ROLE_PUBLIC
-#define VIEWER HTTP_ROLE_VIEWER
-#define SALES HTTP_ROLE_SALES
-#define ADMIN HTTP_ROLE_ADMIN
+#define PUBLIC ROLE_PUBLIC
+#define VIEWER ROLE_VIEWER
+#define SALES ROLE_SALES
+#define ADMIN ROLE_ADMIN
 /* Every route, with what it needs before its handler runs: the role (checked
  * in one place, gate()), whether it takes a body (begin() sees the headers
  * first and may refuse the body; the body is then read up to the cap that
@@ -159,11 +159,21 @@ static bool gate(struct req *r, enum MHD_Result *ret)
         }
         return false;
     }
-    if (rt->pub.role != HTTP_ROLE_PUBLIC && auth_role(r) < rt->pub.role) {
-        req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
-        *ret =
-            problem(r, 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <api key>");
-        return false;
+    if (rt->pub.role != ROLE_PUBLIC) {
+        enum role role = auth_role(r);
+        if (role == ROLE_PUBLIC) {
+            req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
+            *ret = problem(r, 401, "unauthorized", "Unauthorized",
+                           "send Authorization: Bearer <api key>");
+            return false;
+        }
+        if (role < rt->pub.role) {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "this needs the %s role; %s is %s",
+                     role_names[rt->pub.role], r->who, role_names[role]);
+            *ret = problem(r, 403, "forbidden", "Forbidden", detail);
+            return false;
+        }
     }
     return true;
 }

@@ -13,7 +13,7 @@ static const char SQL_FWD[] =
     " coalesce(sum(state = " SQL_DEAD "), 0),"
     " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
 static const char SQL_HISTORY[] =
-    "SELECT at, status, note FROM lead_history WHERE lead_id = ?1 ORDER BY rowid";
+    "SELECT at, status, note, actor FROM lead_history WHERE lead_id = ?1 ORDER BY rowid";
 
 static const char *col(sqlite3_stmt *s, int i)
 {
@@ -116,6 +116,8 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
         jw_str(b, col(s, 1));
         buf_adds(b, ",\"note\":");
         jw_str(b, (const char *)sqlite3_column_text(s, 2));
+        buf_adds(b, ",\"by\":");
+        jw_str(b, (const char *)sqlite3_column_text(s, 3));
         buf_addc(b, '}');
     }
     buf_adds(b, "]}");

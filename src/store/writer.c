@@ -298,7 +298,8 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Runs one parameterized statement; binds are "t" text, "i" int64, "n" null. */
+/* Runs one parameterized statement; binds are "t" text, "i" int64, "n" null
+ * (each takes its argument). */
 static int exec(sqlite3 *db, const char *sql, const char *types, ...)
 {
     sqlite3_stmt *s = NULL;
@@ -310,8 +311,8 @@ static int exec(sqlite3 *db, const char *sql, const char *types, ...)
             sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
         else if (types[i] == 'i')
             sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
-        else
-            sqlite3_bind_null(s, i + 1);
+        else /* 'n': the argument (a NULL string) is taken and bound as NULL */
+            sqlite3_bind_null(s, i + 1), (void)va_arg(ap, const char *);
     }
     va_end(ap);
     if (r == SQLITE_OK) {
@@ -360,8 +361,9 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && found)
             r = exec(st->wdb,
-                     "INSERT INTO lead_history(lead_id, at, status, note) VALUES (?1, ?2, ?3, ?4)",
-                     p->note ? "tttt" : "tttn", p->lead_id, at, p->status, p->note);
+                     "INSERT INTO lead_history(lead_id, at, status, note, actor)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5)",
+                     p->note ? "ttttt" : "tttnt", p->lead_id, at, p->status, p->note, p->actor);
         for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
             r = queue_delivery(st, st->ins_delivery_once, p->lead_id, &p->deliveries[i], ms);
             *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;

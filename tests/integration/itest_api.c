@@ -145,6 +145,67 @@ static void t_duplicates_across_restart_and_erasure(void **state)
     h_cleanup(&l);
 }
 
+/* Roles on every route: a viewer reads, sales also works leads, an admin
+ * (or an API key) also erases and re-queues; too little is 403, none 401.
+ * The history says who made each change. */
+static void t_roles(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64], path[128];
+    setenv("LEADD_TEST_MIA_KEY", "mia-viewer-key-0123456789", 1);
+    make_ini(
+        "[auth]\nuser.ann = sales ann-sales-key-0123456789\n"
+        "user.mia = viewer env:LEADD_TEST_MIA_KEY\nuser.root = admin root-admin-key-0123456789\n");
+    /* make_ini's own [auth] section comes first: the users join it */
+    h_start(&l, INI, NULL);
+    post(&l, "contact", "{\"email\":\"roles@x.example\",\"name\":\"R\",\"consent\":true}", id,
+         sizeof(id));
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    static const struct {
+        const char *key, *method, *path, *body; /* path: a lead's when it ends in / */
+        long want;
+    } rows[] = {
+        {"mia-viewer-key-0123456789", "GET", "/v1/leads/", NULL, 200},
+        {"mia-viewer-key-0123456789", "GET", "/v1/leads", NULL, 200},
+        {"mia-viewer-key-0123456789", "GET", "/metrics", NULL, 200},
+        {"mia-viewer-key-0123456789", "PATCH", "/v1/leads/", "{\"status\":\"contacted\"}", 403},
+        {"mia-viewer-key-0123456789", "DELETE", "/v1/leads/", NULL, 403},
+        {"mia-viewer-key-0123456789", "POST", "/v1/deliveries/1/retry", NULL, 403},
+        {"ann-sales-key-0123456789", "PATCH", "/v1/leads/", "{\"status\":\"contacted\"}", 200},
+        {"ann-sales-key-0123456789", "DELETE", "/v1/leads/", NULL, 403},
+        {"ann-sales-key-0123456789", "POST", "/v1/deliveries/1/retry", NULL, 403},
+        {H_API_KEY, "PATCH", "/v1/leads/", "{\"status\":\"converted\"}", 200},
+        {"wrong-key-0123456789abcdef", "GET", "/v1/leads", NULL, 401},
+        {"root-admin-key-0123456789", "DELETE", "/v1/leads/", NULL, 204},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char p[160], auth[128];
+        size_t pl = strlen(rows[i].path);
+        snprintf(p, sizeof(p), "%s%s", rows[i].path, rows[i].path[pl - 1] == '/' ? id : "");
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rows[i].key);
+        h_req(&l, rows[i].method, p, rows[i].body, &r, auth, NULL);
+        if (r.status != rows[i].want)
+            fail_msg("row %zu: %s %s: %ld, want %ld: %s", i, rows[i].method, p, r.status,
+                     rows[i].want, r.body);
+        if (r.status == 403)
+            assert_non_null(strstr(r.body, "\"status\":403"));
+        if (i == 9) { /* the history says who */
+            assert_non_null(
+                strstr(r.body, "\"status\":\"contacted\",\"note\":null,\"by\":\"ann\""));
+            assert_non_null(
+                strstr(r.body, "\"status\":\"converted\",\"note\":null,\"by\":\"api\""));
+        }
+        resp_free(&r);
+    }
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, "viewer-key"));
+    free(log);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_auth(void **state)
 {
     (void)state;
@@ -155,7 +216,7 @@ static void t_auth(void **state)
     h_start(&l, INI, NULL);
     for (size_t i = 0; i < http_route_count(); i++) {
         const struct http_route *rt = http_route_at(i);
-        if (rt->role == HTTP_ROLE_PUBLIC)
+        if (rt->role == ROLE_PUBLIC)
             continue;
         char path[256];
         const char *brace = strchr(rt->pattern, '{');
@@ -253,12 +314,13 @@ static void t_get_patch_history(void **state)
     h_api(&l, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"called, wants a demo\"}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
-    assert_non_null(strstr(r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\"}]"));
+    assert_non_null(
+        strstr(r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\",\"by\":\"api\"}]"));
     resp_free(&r);
     h_api(&l, "PATCH", path, "{\"status\":\"converted\"}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"history\":[{\"at\":"));
-    assert_non_null(strstr(r.body, "\"status\":\"converted\",\"note\":null}]"));
+    assert_non_null(strstr(r.body, "\"status\":\"converted\",\"note\":null,\"by\":\"api\"}]"));
     resp_free(&r);
     h_api(&l, "PATCH", path, "{\"status\":\"won\"}", &r);
     assert_int_equal(r.status, 422);
@@ -869,6 +931,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_auth),
+        cmocka_unit_test(t_roles),
         cmocka_unit_test(t_duplicates_across_restart_and_erasure),
         cmocka_unit_test(t_get_patch_history),
         cmocka_unit_test(t_filters),
