@@ -69,6 +69,7 @@ enum store_op {
     STORE_OP_RETRY,    /* struct store_retry_job: re-queue a dead delivery */
     STORE_OP_RETAIN,   /* struct store_retain_job: erase leads created before a time */
     STORE_OP_OUTCOMES, /* struct store_outcome_job: record delivery attempts */
+    STORE_OP_SESSION,  /* struct store_session_job: sign in, out, or seen */
 };
 
 /* The header every job starts with (after libuv's UV_REQ_FIELDS): each job
@@ -114,6 +115,15 @@ struct store_erase_job {
 struct store_retry_job {
     struct store_job job;
     long long delivery_id; /* ECONFLICT when it is not dead */
+};
+
+enum session_change { SESSION_CREATE, SESSION_DELETE, SESSION_SEEN };
+struct store_session_job {
+    struct store_job job;
+    enum session_change change;
+    unsigned char token_hash[SHA256_LEN];
+    const char *user; /* SESSION_CREATE */
+    uint64_t at_ms;
 };
 
 struct store_retain_job {
@@ -291,6 +301,12 @@ struct store_rescore {
  * the number of deliveries queued in *queued. */
 LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t n,
                                           size_t *queued);
+
+/* store_session: the user of a session that was seen within idle_ms of now
+ * (on a reader), and when it was last seen; LEADD_ENOTFOUND otherwise. */
+LEADD_MUST_CHECK int store_session(struct store *st, const unsigned char hash[SHA256_LEN],
+                                   uint64_t now_ms, uint64_t idle_ms, char *user, size_t cap,
+                                   uint64_t *seen_ms);
 
 struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;

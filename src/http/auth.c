@@ -41,12 +41,12 @@ enum role auth_role(struct req *r)
 {
     const char *h = header_in(r, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7))
-        return ROLE_PUBLIC;
+        return r->role = session_role(r);
     const char *k = h + 7;
     size_t n = strlen(k);
     str_trim(&k, &n);
     enum role role = ROLE_PUBLIC;
     if (n > 0)
         auth_key(r->h->cfg, k, n, &role, r->who);
-    return role;
+    return r->role = role;
 }

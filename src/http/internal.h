@@ -34,6 +34,7 @@ enum route_id {
     R_DELIVERIES,
     R_RETRY,
     R_METRICS,
+    R_SESSION,
     R_COUNT
 };
 
@@ -94,6 +95,8 @@ struct req {
     int status;
     char lead_id[ULID_LEN + 1];
     char who[AUTH_MAX_NAME]; /* the caller's name ("api", a user), once authenticated */
+    enum role role;          /* the caller's role, once authenticated */
+    bool by_cookie;          /* authenticated by a session cookie */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
     /* submissions */
@@ -173,6 +176,19 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 bool auth_key(const struct config *cfg, const char *key, size_t len, enum role *role,
               char who[AUTH_MAX_NAME]);
 enum role auth_role(struct req *r);
+
+/* session.c: sign-in. session_role: the role of the request's session
+ * cookie (ROLE_PUBLIC without a live one), its user into r->who;
+ * session_origin_ok: whether the request's Origin is this server's own (a
+ * cookie's state-changing requests must be). auth_user_role: a signed-in
+ * user's role under the current config. */
+enum role session_role(struct req *r);
+bool session_origin_ok(struct req *r);
+enum role auth_user_role(const struct config *cfg, const char *user);
+enum MHD_Result session_begin(struct req *r);
+enum MHD_Result session_create(struct req *r);
+enum MHD_Result session_get(struct req *r);
+enum MHD_Result session_delete(struct req *r);
 
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
  * is a trusted proxy (net_forwarded_client). */

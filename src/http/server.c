@@ -73,6 +73,9 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/deliveries", VIEWER}, R_DELIVERIES, 0, NULL, api_deliveries, NULL},
     {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
     {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},
+    {{"POST", "/v1/session", PUBLIC}, R_SESSION, ROUTE_BODY, session_begin, session_create, NULL},
+    {{"GET", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_get, NULL},
+    {{"DELETE", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_delete, NULL},
 };
 // clang-format on
 #undef PUBLIC
@@ -165,6 +168,14 @@ static bool gate(struct req *r, enum MHD_Result *ret)
             req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
             *ret = problem(r, 401, "unauthorized", "Unauthorized",
                            "send Authorization: Bearer <api key>");
+            return false;
+        }
+        /* A cookie rides along with any request the browser makes: one that
+         * changes something must come from this server's own pages. */
+        bool safe = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+        if (r->by_cookie && !safe && !session_origin_ok(r)) {
+            *ret = problem(r, 403, "origin-not-allowed", "Origin not allowed",
+                           "a signed-in change must come from this server's own pages");
             return false;
         }
         if (role < rt->pub.role) {

@@ -381,3 +381,29 @@ out:
     reader_put(st, rd);
     return rc;
 }
+
+int store_session(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now,
+                  uint64_t idle_ms, char *user, size_t cap, uint64_t *seen_ms)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB, r;
+    struct reader *rd = reader_get(st);
+    if (!rd || sqlite3_prepare_v2(rd->db,
+                                  "SELECT user, seen_ms FROM sessions WHERE token_hash = ?1"
+                                  " AND seen_ms >= ?2",
+                                  -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_blob(s, 1, hash, SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)(now - idle_ms));
+    if ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        snprintf(user, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+        *seen_ms = (uint64_t)sqlite3_column_int64(s, 1);
+        rc = 0;
+    } else {
+        rc = r == SQLITE_DONE ? LEADD_ENOTFOUND : LEADD_EDB;
+    }
+out:
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    return rc;
+}

@@ -433,6 +433,25 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         dedupe_expire(&st->dd, (long long)rj->before_ms); /* erased leads' hashes go too */
         break;
     }
+    case STORE_OP_SESSION: {
+        const struct store_session_job *sj = (const struct store_session_job *)j;
+        sqlite3_stmt *s = NULL;
+        static const char *const SQL[] = {
+            "INSERT INTO sessions(token_hash, user, created_ms, seen_ms) VALUES (?1, ?2, ?3, ?3)",
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            "UPDATE sessions SET seen_ms = ?3 WHERE token_hash = ?1"};
+        r = sqlite3_prepare_v2(st->wdb, SQL[sj->change], -1, &s, NULL);
+        if (r == SQLITE_OK) {
+            sqlite3_bind_blob(s, 1, sj->token_hash, SHA256_LEN, SQLITE_STATIC);
+            if (sj->change == SESSION_CREATE)
+                bind_text(s, 2, sj->user);
+            sqlite3_bind_int64(s, 3, (sqlite3_int64)sj->at_ms);
+            r = step(s, NULL);
+        }
+        sqlite3_finalize(s);
+        found = true;
+        break;
+    }
     case STORE_OP_OUTCOMES:
         found = true;
         r = outbox_apply(st, (const struct store_outcome_job *)j);

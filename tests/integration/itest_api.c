@@ -314,8 +314,8 @@ static void t_get_patch_history(void **state)
     h_api(&l, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"called, wants a demo\"}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
-    assert_non_null(
-        strstr(r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\",\"by\":\"api\"}]"));
+    assert_non_null(strstr(
+        r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\",\"by\":\"api\"}]"));
     resp_free(&r);
     h_api(&l, "PATCH", path, "{\"status\":\"converted\"}", &r);
     assert_int_equal(r.status, 200);

@@ -1,0 +1,196 @@
+/* session.c: signing in to the inbox. POST /v1/session trades a key (a
+ * user's secret or an API key) for a session cookie; GET tells who is signed
+ * in; DELETE signs out. The cookie holds 32 random bytes; the database keeps
+ * only their SHA-256, so a copy of it signs no one in. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/log.h"
+#include "leadd/strutil.h"
+
+#define SESSION_COOKIE "leadd_session"
+#define SESSION_TOKEN 32                      /* random bytes */
+#define SESSION_IDLE_MS (12ull * 3600 * 1000) /* signed out after 12 idle hours */
+#define SESSION_SEEN_EVERY_MS (60ull * 1000)  /* how often "seen" is written */
+#define SESSION_TRIES 10                      /* sign-in attempts per client */
+#define SESSION_TRIES_WINDOW_S 60
+
+enum role auth_user_role(const struct config *cfg, const char *user)
+{
+    if (!strcmp(user, "api"))
+        return cfg->napi_keys ? ROLE_ADMIN : ROLE_PUBLIC;
+    for (size_t i = 0; i < cfg->nusers; i++) {
+        if (!strcmp(cfg->users[i].name, user))
+            return cfg->users[i].role;
+    }
+    return ROLE_PUBLIC; /* gone from the config: signed out */
+}
+
+/* The cookie's token from a Cookie header, into out (NUL-terminated). */
+static bool cookie_token(const char *h, char *out, size_t cap)
+{
+    for (const char *p = h; p && *p;) {
+        p += strspn(p, " ;");
+        size_t nl = strlen(SESSION_COOKIE);
+        if (!strncmp(p, SESSION_COOKIE, nl) && p[nl] == '=') {
+            const char *v = p + nl + 1;
+            size_t n = strcspn(v, "; ");
+            if (!n || n >= cap)
+                return false;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return true;
+        }
+        p = strchr(p, ';');
+    }
+    return false;
+}
+
+static int token_hash(const char *token, unsigned char out[SHA256_LEN])
+{
+    const void *part = token;
+    size_t len = strlen(token);
+    return crypto_sha256(&part, &len, 1, out);
+}
+
+static void seen_done(struct store_job *job, void *arg)
+{
+    (void)arg;
+    free(job);
+}
+
+enum role session_role(struct req *r)
+{
+    const char *h = header_in(r, "Cookie");
+    char token[128], user[AUTH_MAX_NAME];
+    unsigned char hash[SHA256_LEN];
+    uint64_t now = now_ms(), seen = 0;
+    if (!h || !cookie_token(h, token, sizeof(token)) || token_hash(token, hash) ||
+        store_session(r->h->st, hash, now, SESSION_IDLE_MS, user, sizeof(user), &seen))
+        return ROLE_PUBLIC;
+    enum role role = auth_user_role(r->h->cfg, user);
+    if (role == ROLE_PUBLIC)
+        return role;
+    snprintf(r->who, sizeof(r->who), "%s", user);
+    r->by_cookie = true;
+    if (now - seen > SESSION_SEEN_EVERY_MS) {
+        /* Idle time restarts; written in passing, nobody waits for it. */
+        struct store_session_job *j = calloc(1, sizeof(*j));
+        if (j) {
+            *j = (struct store_session_job){.job = {.op = STORE_OP_SESSION, .done = seen_done},
+                                            .change = SESSION_SEEN,
+                                            .at_ms = now};
+            memcpy(j->token_hash, hash, SHA256_LEN);
+            j->job.arg = j;
+            if (store_submit(r->h->st, &j->job))
+                free(j);
+        }
+    }
+    return role;
+}
+
+bool session_origin_ok(struct req *r)
+{
+    const char *origin = header_in(r, "Origin");
+    char own[300];
+    const char *pub = r->h->cfg->public_url;
+    if (pub) {
+        const char *host = strstr(pub, "://");
+        size_t n = host ? (size_t)(host + 3 - pub) + strcspn(host + 3, "/") : strlen(pub);
+        snprintf(own, sizeof(own), "%.*s", (int)n, pub);
+    } else {
+        const char *host = header_in(r, "Host");
+        snprintf(own, sizeof(own), "http://%s", host ? host : "");
+    }
+    return origin && !strcasecmp(origin, own);
+}
+
+static void set_cookie(struct req *r, const char *token, bool clear)
+{
+    const char *pub = r->h->cfg->public_url;
+    bool secure = pub && !strncmp(pub, "https://", 8);
+    req_header(r, "Set-Cookie", "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s", SESSION_COOKIE,
+               token, secure ? "; Secure" : "", clear ? "; Max-Age=0" : "");
+}
+
+enum MHD_Result session_begin(struct req *r)
+{
+    req_body_start(r, 4096);
+    return MHD_YES;
+}
+
+enum MHD_Result session_create(struct req *r)
+{
+    long long retry;
+    client_ip(r, r->ip);
+    if (!ratelimit_take(r->h->rl, "_session", r->ip, SESSION_TRIES, SESSION_TRIES_WINDOW_S,
+                        now_ms(), &retry)) {
+        req_header(r, "Retry-After", "%lld", retry);
+        return problem(r, 429, "rate-limited", "Too many sign-in attempts",
+                       "too many attempts from this address; try again later");
+    }
+    json_error_t je;
+    json_t *root = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
+    const char *key = json_string_value(json_object_get(root, "key"));
+    if (!key) {
+        json_decref(root);
+        return problem(r, 400, "malformed-body", "Malformed body",
+                       "expected a JSON object such as {\"key\":\"...\"}");
+    }
+    enum role role;
+    char who[AUTH_MAX_NAME];
+    bool ok = auth_key(r->h->cfg, key, strlen(key), &role, who);
+    json_decref(root);
+    if (!ok) {
+        log_info("sign-in refused from %s", r->ip);
+        return problem(r, 401, "unauthorized", "Unauthorized", "that key opens nothing here");
+    }
+    unsigned char raw[SESSION_TOKEN];
+    char token[CRYPTO_BASE64_LEN(SESSION_TOKEN)];
+    struct store_session_job j = {
+        .job.op = STORE_OP_SESSION, .change = SESSION_CREATE, .user = who, .at_ms = now_ms()};
+    if (crypto_random(raw, sizeof(raw)))
+        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    crypto_base64(raw, sizeof(raw), token);
+    for (char *p = token; *p; p++) /* base64url: cookie-safe */
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p == '=' ? '\0' : *p;
+    int rc = token_hash(token, j.token_hash);
+    rc = rc ? rc : store_run(r->h->st, &j.job);
+    if (rc) {
+        req_header(r, "Retry-After", "1");
+        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    }
+    log_info("signed in: %s (%s)", who, role_names[role]);
+    set_cookie(r, token, false);
+    return respond(r, 204, NULL, NULL, 0);
+}
+
+enum MHD_Result session_get(struct req *r)
+{
+    struct buf b = BUF_INIT(256);
+    buf_adds(&b, "{\"user\":");
+    jw_str(&b, r->who);
+    buf_addf(&b, ",\"role\":\"%s\"}", role_names[r->role]);
+    return respond_buf(r, 200, "application/json", &b);
+}
+
+enum MHD_Result session_delete(struct req *r)
+{
+    const char *h = header_in(r, "Cookie");
+    char token[128];
+    if (r->by_cookie && h && cookie_token(h, token, sizeof(token))) {
+        struct store_session_job j = {
+            .job.op = STORE_OP_SESSION, .change = SESSION_DELETE, .at_ms = now_ms()};
+        if (token_hash(token, j.token_hash) || store_run(r->h->st, &j.job)) {
+            req_header(r, "Retry-After", "1");
+            return problem(r, 503, "unavailable", "Service unavailable", NULL);
+        }
+        set_cookie(r, "", true);
+    }
+    return respond(r, 204, NULL, NULL, 0);
+}

@@ -1,0 +1,167 @@
+/* itest_session.c: signing in: a key for a cookie (HttpOnly, SameSite=Strict,
+ * Secure behind https), who is signed in, the Origin rule for changes made
+ * with the cookie, sign-out, a restart, idle expiry, and wrong keys limited
+ * per client. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const char USERS[] = "[auth]\napi_keys = " H_API_KEY "\n"
+                            "user.ann = sales ann-sales-key-0123456789\n"
+                            "user.mia = viewer mia-viewer-key-0123456789\n";
+
+/* Signs in with key; the cookie ("leadd_session=...") into out. */
+static long sign_in(struct leadd *l, const char *key, char *out, size_t cap, char *set_cookie,
+                    size_t sc_cap)
+{
+    struct resp r;
+    char body[256], v[512];
+    snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key);
+    h_req(l, "POST", "/v1/session", body, &r, "Content-Type: application/json", NULL);
+    long st = r.status;
+    if (st == 204) {
+        assert_non_null(h_header(&r, "Set-Cookie", v, sizeof(v)));
+        snprintf(out, cap, "%.*s", (int)strcspn(v, ";"), v);
+        if (set_cookie)
+            snprintf(set_cookie, sc_cap, "%s", v);
+    }
+    resp_free(&r);
+    return st;
+}
+
+static long with_cookie(struct leadd *l, const char *method, const char *path, const char *body,
+                        const char *cookie, const char *origin, struct resp *r)
+{
+    char ch[512], oh[300];
+    snprintf(ch, sizeof(ch), "Cookie: %s", cookie);
+    snprintf(oh, sizeof(oh), "Origin: %s", origin ? origin : "");
+    h_req(l, method, path, body, r, ch, origin ? oh : NULL, NULL);
+    return r->status;
+}
+
+static void t_sign_in_out_and_the_origin_rule(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[8192], cookie[256], sc[512], id[64], path[128], own[64];
+    snprintf(ini, sizeof(ini), "%s%s", H_BASE_INI, USERS);
+    h_start(&l, ini, NULL);
+    snprintf(own, sizeof(own), "http://127.0.0.1:%d", l.port);
+    assert_int_equal(sign_in(&l, "not-a-key-0123456789", cookie, sizeof(cookie), NULL, 0), 401);
+    assert_int_equal(
+        sign_in(&l, "ann-sales-key-0123456789", cookie, sizeof(cookie), sc, sizeof(sc)), 204);
+    assert_int_equal(strncmp(cookie, "leadd_session=", 14), 0);
+    assert_true(strlen(cookie) > 14 + 40); /* 32 random bytes, base64url */
+    assert_non_null(strstr(sc, "; HttpOnly"));
+    assert_non_null(strstr(sc, "; SameSite=Strict"));
+    assert_non_null(strstr(sc, "; Path=/"));
+    assert_null(strstr(sc, "Secure")); /* no https public_url */
+    /* the token is not what is stored */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM sessions WHERE user = 'ann'"), 1);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, cookie + 14));
+    assert_null(strstr(log, "ann-sales-key"));
+    free(log);
+
+    assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, cookie, NULL, &r), 200);
+    assert_string_equal(r.body, "{\"user\":\"ann\",\"role\":\"sales\"}");
+    resp_free(&r);
+    h_post_json(&l, "contact", "{\"email\":\"s@x.example\",\"name\":\"S\",\"consent\":true}", &r);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    assert_int_equal(with_cookie(&l, "GET", path, NULL, cookie, NULL, &r), 200);
+    resp_free(&r);
+    /* a change with the cookie needs this server's own Origin */
+    const char *patch = "{\"status\":\"contacted\"}";
+    assert_int_equal(with_cookie(&l, "PATCH", path, patch, cookie, NULL, &r), 403);
+    resp_free(&r);
+    assert_int_equal(with_cookie(&l, "PATCH", path, patch, cookie, "https://evil.example", &r),
+                     403);
+    resp_free(&r);
+    assert_int_equal(with_cookie(&l, "PATCH", path, patch, cookie, own, &r), 200);
+    assert_non_null(strstr(r.body, "\"by\":\"ann\""));
+    resp_free(&r);
+    /* sales may not erase, whatever the origin */
+    assert_int_equal(with_cookie(&l, "DELETE", path, NULL, cookie, own, &r), 403);
+    resp_free(&r);
+
+    /* a restart keeps the session */
+    assert_int_equal(h_stop(&l), 0);
+    h_restart(&l);
+    snprintf(own, sizeof(own), "http://127.0.0.1:%d", l.port);
+    assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, cookie, NULL, &r), 200);
+    resp_free(&r);
+    /* sign-out ends it, and clears the cookie */
+    char v[256];
+    assert_int_equal(with_cookie(&l, "DELETE", "/v1/session", NULL, cookie, own, &r), 204);
+    assert_non_null(strstr(h_header(&r, "Set-Cookie", v, sizeof(v)), "Max-Age=0"));
+    resp_free(&r);
+    assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, cookie, NULL, &r), 401);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM sessions"), 0);
+
+    /* 12 idle hours end a session */
+    assert_int_equal(sign_in(&l, "mia-viewer-key-0123456789", cookie, sizeof(cookie), NULL, 0),
+                     204);
+    assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 200);
+    resp_free(&r);
+    h_sql_exec(&l, "UPDATE sessions SET seen_ms = seen_ms - 12 * 3600 * 1000 - 1000");
+    assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 401);
+    resp_free(&r);
+    /* a Bearer key still says who it is */
+    h_api(&l, "GET", "/v1/session", NULL, &r);
+    assert_string_equal(r.body, "{\"user\":\"api\",\"role\":\"admin\"}");
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+static void t_wrong_keys_limited_and_secure_cookie(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[8192], cookie[256], sc[512];
+    snprintf(ini, sizeof(ini), "%s%s", H_BASE_INI, USERS);
+    h_start(&l, ini, "server.public_url=https://leads.example.com", NULL);
+    int refused = 0;
+    for (int i = 0; i < 12; i++)
+        refused +=
+            sign_in(&l, "wrong-key-0123456789abcdef", cookie, sizeof(cookie), NULL, 0) == 429;
+    assert_int_equal(refused, 2); /* 10 attempts a minute */
+    h_req(&l, "POST", "/v1/session", "{\"key\":\"x\"}", &r, "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 429);
+    char v[32];
+    assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+
+    /* behind https the cookie is Secure, and the Origin is public_url's */
+    h_start(&l, ini, "server.public_url=https://leads.example.com/", NULL);
+    assert_int_equal(
+        sign_in(&l, "ann-sales-key-0123456789", cookie, sizeof(cookie), sc, sizeof(sc)), 204);
+    assert_non_null(strstr(sc, "; Secure"));
+    h_req(&l, "POST", "/v1/session", "{\"nokey\":1}", &r, "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    assert_int_equal(
+        with_cookie(&l, "DELETE", "/v1/session", NULL, cookie, "https://leads.example.com", &r),
+        204);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_sign_in_out_and_the_origin_rule),
+        cmocka_unit_test(t_wrong_keys_limited_and_secure_cookie),
+    };
+    return cmocka_run_group_tests_name("session", tests, NULL, NULL);
+}
