@@ -156,9 +156,11 @@ enum lead_flag {
     LEAD_FLAG_TOO_FAST = 1u << 1,
     LEAD_FLAG_DUPLICATE = 1u << 2,
     LEAD_FLAG_DISPOSABLE = 1u << 3,
+    LEAD_FLAG_MARKED_SPAM = 1u << 4, /* a person said so */
 };
-#define LEAD_FLAG_COUNT 4
-#define LEAD_FLAGS_SPAM ((unsigned)(LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST))
+#define LEAD_FLAG_COUNT 5
+#define LEAD_FLAGS_SPAM                                                                            \
+    ((unsigned)(LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM))
 extern const char *const lead_flag_names[LEAD_FLAG_COUNT];
 
 /* Where a person has taken a lead, and how hot its score made it: one name

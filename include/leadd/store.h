@@ -99,8 +99,17 @@ struct store_lead_job {
 
 struct store_patch_job {
     struct store_job job;
-    const char *lead_id, *status, *note; /* note may be NULL */
-    const char *actor;                   /* who: a user's name, or "api" */
+    const char *lead_id;
+    const char *status; /* NULL: unchanged */
+    const char *note;   /* NULL: none */
+    const char *actor;  /* who: a user's name, or "api" */
+    bool set_owner;
+    const char *owner; /* with set_owner: the new owner, NULL for none */
+    int spam;          /* -1 unchanged; 1 marked spam (pending deliveries cancelled);
+                          0 not spam (spam flags cleared, scored anew below) */
+    long long score;   /* with spam = 0 */
+    const char *grade, *score_reasons;
+    bool qualified;
     /* deliveries the lead is now eligible for: queued in the same
      * transaction, unless it already has one for that webhook */
     const struct store_delivery *deliveries;
@@ -212,8 +221,9 @@ LEADD_MUST_CHECK int store_run(struct store *st, struct store_job *job);
 
 struct lead_filter {
     const char *form, *status, *grade, *utm_source, *utm_medium, *utm_campaign, *q;
-    int qualified; /* -1 any, 0, 1 */
-    int spam;      /* 0: hide honeypot/too_fast (default), 1: only those, -1 any */
+    const char *owner; /* a user's name, or "none" for leads nobody works */
+    int qualified;     /* -1 any, 0, 1 */
+    int spam;          /* 0: hide honeypot/too_fast (default), 1: only those, -1 any */
     bool has_min_score, has_max_score;
     long long min_score, max_score;
     bool has_after, has_before;

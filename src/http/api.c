@@ -94,6 +94,7 @@ static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *
     f->utm_medium = query_arg(r, "utm_medium");
     f->utm_campaign = query_arg(r, "utm_campaign");
     f->q = query_arg(r, "q");
+    f->owner = query_arg(r, "owner");
 #define BAD(name, why)                                                                             \
     do {                                                                                           \
         *ret = bad_param(r, name, why);                                                            \
@@ -161,7 +162,7 @@ static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *
 
 #define FILTER_PARAMS                                                                              \
     "form", "status", "grade", "qualified", "spam", "min_score", "max_score", "utm_source",        \
-        "utm_medium", "utm_campaign", "created_after", "created_before", "q"
+        "utm_medium", "utm_campaign", "created_after", "created_before", "q", "owner"
 
 enum MHD_Result api_leads(struct req *r)
 {
@@ -224,24 +225,47 @@ enum MHD_Result api_patch_begin(struct req *r)
 
 struct replan {
     const struct config *cfg;
-    const char *status;
+    const char *status; /* NULL: unchanged */
+    int spam;           /* -1 unchanged, 0 not spam, 1 spam */
     struct store_delivery *out;
     size_t n;
+    /* with spam = 0: the lead scored anew without its spam flags */
+    long long score;
+    const char *grade;
+    bool qualified;
+    struct buf reasons;
 };
 
+/* The lead as the change leaves it: which targets it is now eligible for,
+ * and, when it is no longer spam, its score. */
 static int replan(const struct stored_lead *sl, void *arg)
 {
     struct replan *rp = arg;
     struct lead l;
-    int rc = rescore_rebuild(rp->cfg, sl, &l);
-    if (rc == LEADD_EINVAL || rc == LEADD_ENOTFOUND)
-        return 0; /* no longer fits its form: its status changes, nothing is sent */
+    struct stored_lead now = *sl;
+    if (rp->spam == 0)
+        now.flags &= ~LEAD_FLAGS_SPAM;
+    if (rp->status)
+        now.status = rp->status;
+    int rc = rescore_rebuild(rp->cfg, &now, &l);
+    if (rc == LEADD_EINVAL || rc == LEADD_ENOTFOUND) {
+        if (rp->spam == 0) { /* unscored: it keeps its score, and is not sent */
+            rp->spam = -2;
+        }
+        return 0;
+    }
     if (rc)
         return rc;
-    l.status = rp->status;
-    rescore_plan(rp->cfg, &l, sl->duplicate, rp->out, &rp->n);
+    if (rp->spam == 0) {
+        rp->score = l.score;
+        rp->grade = l.grade;
+        rp->qualified = l.qualified && !sl->duplicate;
+        rc = lead_reasons_json(&l, &rp->reasons);
+    }
+    if (!rc && rp->spam != 1)
+        rescore_plan(rp->cfg, &l, sl->duplicate, rp->out, &rp->n);
     lead_release(&l);
-    return 0;
+    return rc;
 }
 
 enum MHD_Result api_patch_answer(struct req *r)
@@ -257,11 +281,11 @@ enum MHD_Result api_patch_answer(struct req *r)
     }
     struct lead_errors e = {0};
     json_t *st = json_object_get(root, "status"), *note = json_object_get(root, "note");
+    json_t *owner = json_object_get(root, "owner"), *spam = json_object_get(root, "spam");
     const char *status = json_string_value(st);
-    if (!status || !one_of(status, lead_status_names, LEAD_STATUS_COUNT)) {
-        lead_error_add(&e, "status", st ? FIELD_INVALID : FIELD_REQUIRED,
+    if (st && (!status || !one_of(status, lead_status_names, LEAD_STATUS_COUNT)))
+        lead_error_add(&e, "status", FIELD_INVALID,
                        "must be one of new, contacted, converted, rejected");
-    }
     if (note && !json_is_null(note) &&
         (!json_is_string(note) ||
          utf8_chars(json_string_value(note), json_string_length(note)) > API_MAX_NOTE)) {
@@ -269,6 +293,16 @@ enum MHD_Result api_patch_answer(struct req *r)
         snprintf(msg, sizeof(msg), "must be text of at most %d characters", API_MAX_NOTE);
         lead_error_add(&e, "note", json_is_string(note) ? FIELD_TOO_LONG : FIELD_INVALID, msg);
     }
+    const char *owner_name = json_string_value(owner);
+    if (owner && !json_is_null(owner) &&
+        (!owner_name || auth_user_role(r->h->cfg, owner_name) == ROLE_PUBLIC ||
+         !strcmp(owner_name, "api")))
+        lead_error_add(&e, "owner", FIELD_INVALID, "must be a user of [auth], or null for none");
+    if (spam && !json_is_boolean(spam))
+        lead_error_add(&e, "spam", FIELD_INVALID, "must be true or false");
+    if (!st && !json_string_value(note) && !owner && !spam)
+        lead_error_add(&e, "status", FIELD_REQUIRED,
+                       "give at least one of status, note, owner and spam");
     if (e.n) {
         ret = problem_fields(r, &e);
         json_decref(root);
@@ -278,17 +312,28 @@ enum MHD_Result api_patch_answer(struct req *r)
                                   .lead_id = r->param,
                                   .status = status,
                                   .note = json_string_value(note),
-                                  .actor = r->who};
-    /* A status change may make the lead eligible for a target whose `when`
-     * reads it: those deliveries go in the same transaction. */
+                                  .actor = r->who,
+                                  .set_owner = owner != NULL,
+                                  .owner = owner_name,
+                                  .spam = spam ? json_is_true(spam) : -1};
+    /* A change may make the lead eligible for a target (a status its `when`
+     * reads, a lead that is not spam after all): those deliveries go in the
+     * same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->h->cfg, status, plan, 0};
+    struct replan rp = {r->h->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20)};
     int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
     if (!rc) {
         job.deliveries = plan;
         job.ndeliveries = rp.n;
+        if (rp.spam == -2) /* no longer fits its form: its flags stay */
+            job.spam = -1;
+        job.score = rp.score;
+        job.grade = rp.grade;
+        job.qualified = rp.qualified;
+        job.score_reasons = buf_str(&rp.reasons);
         rc = store_run(r->h->st, &job.job);
     }
+    buf_release(&rp.reasons);
     json_decref(root);
     if (rc == LEADD_ENOTFOUND)
         return lead_not_found(r);

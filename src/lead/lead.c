@@ -481,8 +481,8 @@ const char *const lead_status_names[LEAD_STATUS_COUNT] = {"new", "contacted", "c
 const char *const lead_grade_names[LEAD_GRADE_COUNT] = {"hot", "warm", "cold"};
 
 const char *const lead_flag_names[LEAD_FLAG_COUNT] = {"honeypot", "too_fast", "duplicate",
-                                                      "disposable_email"};
-_Static_assert(LEAD_FLAG_DISPOSABLE == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
+                                                      "disposable_email", "marked_spam"};
+_Static_assert(LEAD_FLAG_MARKED_SPAM == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
 
 int lead_flags_json(unsigned flags, struct buf *b)
 {

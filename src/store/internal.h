@@ -86,7 +86,7 @@ int db_err(int src);
 /* The columns leadjson_row() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \
     "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
-    " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}')"
+    " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}'), owner"
 /* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
 int leadjson_row(sqlite3_stmt *s, struct buf *out);

@@ -13,7 +13,8 @@ static const char SQL_FWD[] =
     " coalesce(sum(state = " SQL_DEAD "), 0),"
     " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
 static const char SQL_HISTORY[] =
-    "SELECT at, status, note, actor FROM lead_history WHERE lead_id = ?1 ORDER BY rowid";
+    "SELECT at, status, note, actor, owner, spam FROM lead_history WHERE lead_id = ?1"
+    " ORDER BY rowid";
 
 static const char *col(sqlite3_stmt *s, int i)
 {
@@ -55,6 +56,8 @@ int leadjson_row(sqlite3_stmt *s, struct buf *b)
     buf_adds(b, ",\"duplicate_of\":");
     jw_str(b, (const char *)sqlite3_column_text(s, 13));
     raw(b, ",\"crm_ids\":", s, 14);
+    buf_adds(b, ",\"owner\":");
+    jw_str(b, (const char *)sqlite3_column_text(s, 15));
     return buf_error(b);
 }
 
@@ -118,6 +121,11 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
         jw_str(b, (const char *)sqlite3_column_text(s, 2));
         buf_adds(b, ",\"by\":");
         jw_str(b, (const char *)sqlite3_column_text(s, 3));
+        buf_adds(b, ",\"owner\":");
+        jw_str(b, (const char *)sqlite3_column_text(s, 4));
+        buf_adds(b, sqlite3_column_type(s, 5) == SQLITE_NULL ? ",\"spam\":null"
+                    : sqlite3_column_int(s, 5)               ? ",\"spam\":true"
+                                                             : ",\"spam\":false");
         buf_addc(b, '}');
     }
     buf_adds(b, "]}");

@@ -103,6 +103,10 @@ void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
     w_text(w, "utm_source = ?", f->utm_source);
     w_text(w, "utm_medium = ?", f->utm_medium);
     w_text(w, "utm_campaign = ?", f->utm_campaign);
+    if (f->owner && !strcmp(f->owner, "none"))
+        w_int(w, "owner IS NULL AND ? = 1", 1);
+    else
+        w_text(w, "owner = ?", f->owner);
     if (f->qualified >= 0)
         w_int(w, "qualified = ?", f->qualified);
     if (f->spam == 0)

@@ -298,8 +298,8 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Runs one parameterized statement; binds are "t" text, "i" int64, "n" null
- * (each takes its argument). */
+/* Runs one parameterized statement; binds are "t" text (a NULL pointer binds
+ * NULL), "i" int64, "n" null (each takes its argument). */
 static int exec(sqlite3 *db, const char *sql, const char *types, ...)
 {
     sqlite3_stmt *s = NULL;
@@ -356,14 +356,37 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     switch (j->op) {
     case STORE_OP_PATCH: {
         const struct store_patch_job *p = (const struct store_patch_job *)j;
-        r = exec(st->wdb, "UPDATE leads SET status = ?2 WHERE id = ?1 AND erased_at IS NULL", "tt",
-                 p->lead_id, p->status);
+        r = exec(
+            st->wdb,
+            "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
+            "tt", p->lead_id, p->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+        if (r == SQLITE_OK && found && p->set_owner)
+            r = exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
+                     p->owner);
+        if (r == SQLITE_OK && found && p->spam == 1) {
+            /* Marked spam: never forwarded from now on. */
+            r = exec(st->wdb, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
+                     "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
+            if (r == SQLITE_OK)
+                r = exec(st->wdb,
+                         "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
+                         "," SQL_DELIVERING ")",
+                         "t", p->lead_id);
+        } else if (r == SQLITE_OK && found && p->spam == 0) {
+            r = exec(st->wdb,
+                     "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4, qualified = ?5,"
+                     " score_reasons = ?6 WHERE id = ?1",
+                     "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
+                     (long long)p->qualified, p->score_reasons);
+        }
         if (r == SQLITE_OK && found)
             r = exec(st->wdb,
-                     "INSERT INTO lead_history(lead_id, at, status, note, actor)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5)",
-                     p->note ? "ttttt" : "tttnt", p->lead_id, at, p->status, p->note, p->actor);
+                     "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
+                     " SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM leads WHERE id = ?1",
+                     "tttttt", p->lead_id, at, p->note, p->actor,
+                     p->set_owner ? (p->owner ? p->owner : "") : NULL,
+                     p->spam >= 0 ? (p->spam ? "1" : "0") : NULL);
         for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
             r = queue_delivery(st, st->ins_delivery_once, p->lead_id, &p->deliveries[i], ms);
             *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;

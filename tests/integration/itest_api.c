@@ -314,20 +314,28 @@ static void t_get_patch_history(void **state)
     h_api(&l, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"called, wants a demo\"}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
-    assert_non_null(strstr(
-        r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\",\"by\":\"api\"}]"));
+    assert_non_null(
+        strstr(r.body, "\"status\":\"contacted\",\"note\":\"called, wants a demo\",\"by\":\"api\","
+                       "\"owner\":null,\"spam\":null}]"));
     resp_free(&r);
     h_api(&l, "PATCH", path, "{\"status\":\"converted\"}", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"history\":[{\"at\":"));
-    assert_non_null(strstr(r.body, "\"status\":\"converted\",\"note\":null,\"by\":\"api\"}]"));
+    assert_non_null(strstr(r.body,
+                           "\"status\":\"converted\",\"note\":null,\"by\":\"api\",\"owner\":null,"
+                           "\"spam\":null}]"));
     resp_free(&r);
     h_api(&l, "PATCH", path, "{\"status\":\"won\"}", &r);
     assert_int_equal(r.status, 422);
     assert_non_null(strstr(r.body, "{\"field\":\"status\",\"code\":\"invalid\""));
     resp_free(&r);
-    h_api(&l, "PATCH", path, "{\"note\":\"x\"}", &r);
+    h_api(&l, "PATCH", path, "{}", &r); /* nothing to change */
     assert_int_equal(r.status, 422);
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"owner\":\"nobody\",\"spam\":\"yes\"}", &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "{\"field\":\"owner\",\"code\":\"invalid\""));
+    assert_non_null(strstr(r.body, "{\"field\":\"spam\",\"code\":\"invalid\""));
     resp_free(&r);
     h_api(&l, "PATCH", path, "not json", &r);
     assert_int_equal(r.status, 400);
@@ -341,6 +349,73 @@ static void t_get_patch_history(void **state)
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM lead_history WHERE lead_id = %Q", id), 2);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
+}
+
+/* A note alone; an owner given and taken away, and the owner filter; a lead
+ * marked spam loses its pending delivery and is never sent; marked not spam,
+ * it loses its spam flags, is scored anew and, qualifying, is sent. */
+static void t_patch_note_owner_spam(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char extra[1024], id[64], bot[64], path[128];
+    recv_start(&rv, 0);
+    snprintf(extra, sizeof(extra),
+             "[auth]\nuser.bob = sales bob-sales-key-0123456789\n"
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+             "\nretry_schedule = 1h\n",
+             free_port());
+    make_ini(extra);
+    h_start(&l, INI, NULL);
+    post(&l, "contact",
+         "{\"email\":\"hot@x.example\",\"name\":\"H\",\"company\":\"C\",\"budget\":50000,"
+         "\"consent\":true}",
+         id, sizeof(id));
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"note\":\"left a voicemail\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"status\":\"new\",\"note\":\"left a voicemail\""));
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"owner\":\"bob\"}", &r);
+    assert_non_null(strstr(r.body, "\"owner\":\"bob\""));
+    assert_non_null(strstr(r.body, "\"owner\":\"bob\",\"spam\":null}"));
+    resp_free(&r);
+    assert_int_equal(list_count(&l, "owner=bob"), 1);
+    assert_int_equal(list_count(&l, "owner=none"), 0);
+    h_api(&l, "PATCH", path, "{\"owner\":null}", &r);
+    assert_non_null(strstr(r.body, "\"owner\":null,\"forwarding\""));
+    resp_free(&r);
+    assert_int_equal(list_count(&l, "owner=none"), 1);
+    /* marked spam: its pending delivery is cancelled */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 1);
+    h_api(&l, "PATCH", path, "{\"spam\":true}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"flags\":[\"marked_spam\"]"));
+    assert_non_null(strstr(r.body, "\"qualified\":false"));
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
+    assert_int_equal(list_count(&l, "spam=true"), 1);
+    /* a bot's lead (honeypot) marked not spam: scored anew and sent */
+    recv_start(&rv, 0);
+    post(&l, "contact",
+         "{\"email\":\"bot@x.example\",\"name\":\"B\",\"company\":\"C\",\"budget\":50000,"
+         "\"consent\":true,\"_gotcha\":\"x\"}",
+         bot, sizeof(bot));
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", bot), 0);
+    snprintf(path, sizeof(path), "/v1/leads/%s", bot);
+    h_api(&l, "PATCH", path, "{\"spam\":false}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"flags\":[]"));
+    assert_non_null(strstr(r.body, "\"qualified\":true"));
+    assert_non_null(strstr(r.body, "\"spam\":false}"));
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", bot), 1);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
 }
 
 static void t_filters(void **state)
@@ -932,6 +1007,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_auth),
         cmocka_unit_test(t_roles),
+        cmocka_unit_test(t_patch_note_owner_spam),
         cmocka_unit_test(t_duplicates_across_restart_and_erasure),
         cmocka_unit_test(t_get_patch_history),
         cmocka_unit_test(t_filters),
