@@ -57,7 +57,8 @@ void field_spec_release(struct field_spec *f);
 /* field_type_name: "text", "email", ... */
 const char *field_type_name(enum field_type t);
 
-struct rule; /* scoring rules: see score.h */
+struct rule;        /* scoring rules: see score.h */
+struct assign_rule; /* assignment rules: see score.h */
 
 /* A form: one [form.ID] section of the config. Owned by the config. */
 struct form {
@@ -78,6 +79,9 @@ struct form {
     struct rule *rules;
     size_t nrules;
     long long grade_hot, grade_warm, qualify_at;
+    /* assignment (score.h): assign.NAME lines, in file order */
+    struct assign_rule *assign;
+    size_t nassign;
 };
 
 /* form_field: the index of declared field `name`, or -1. */

@@ -67,6 +67,24 @@ LEADD_MUST_CHECK int condition_parse(struct condition *c, const char *text, char
 /* condition_matches: whether every part matches the lead. */
 bool condition_matches(const struct condition *c, const struct lead *l);
 void condition_release(struct condition *c);
+/* A form's `assign.NAME = CONDITION => USER...`: a new lead it matches gets
+ * one of the users as its owner, round-robin. */
+struct assign_rule {
+    char *name;
+    struct condition cond;
+    char **users;
+    size_t nusers;
+    int line;
+    _Atomic unsigned long next; /* the next user's turn */
+};
+/* assign_rule_add: parses one line and appends it to f->assign. */
+LEADD_MUST_CHECK int assign_rule_add(struct form *f, const char *name, const char *text, char *err,
+                                     size_t errlen);
+void assign_rules_release(struct form *f);
+/* assign_owner: the owner the first matching rule gives a scored lead (its
+ * turn taken), or NULL. */
+const char *assign_owner(const struct form *f, const struct lead *l);
+
 /* condition_field_known: whether FIELD names something a lead of form f has. */
 bool condition_field_known(const struct form *f, const char *field);
 

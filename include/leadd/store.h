@@ -55,6 +55,7 @@ struct store_lead {
     const char *score_reasons;  /* JSON text */
     long long dedupe_window_ms; /* 0: no duplicate check */
     const char *idem_key;       /* Idempotency-Key, or NULL */
+    const char *owner;          /* given by the form's assign rules, or NULL */
     unsigned char body_hash[SHA256_LEN];
     int status; /* the HTTP status this submission answers, kept for replays */
     const struct store_delivery *deliveries;

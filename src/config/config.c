@@ -862,6 +862,16 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
             f->nfields++;
         return;
     }
+    if (!strncmp(name, "assign.", 7)) {
+        int rc = assign_rule_add(f, name + 7, val, err, sizeof(err));
+        if (rc == LEADD_ENOMEM)
+            ld->rc = rc;
+        else if (rc)
+            diag(ld, "%s", err);
+        else
+            f->assign[f->nassign - 1].line = ld->line;
+        return;
+    }
     if (!strncmp(name, "score.", 6)) {
         int rc = score_rule_add(f, name + 6, val, err, sizeof(err));
         if (rc == LEADD_ENOMEM)
@@ -1102,6 +1112,25 @@ static void check_whole(struct loader *ld)
             diag(ld, "[form.%s] grade.warm is above grade.hot", f->id);
         if (f->honeypot && form_field(f, f->honeypot) >= 0)
             diag(ld, "[form.%s] honeypot '%s' is also a declared field", f->id, f->honeypot);
+        for (size_t a = 0; a < f->nassign; a++) {
+            const struct assign_rule *ar = &f->assign[a];
+            ld->line = ar->line;
+            for (size_t u = 0; u < ar->nusers; u++) {
+                bool known = false;
+                for (size_t k = 0; k < c->nusers; k++)
+                    known |= !strcmp(c->users[k].name, ar->users[u]);
+                if (!known)
+                    diag(ld, "assign.%s: '%s' is not a user of [auth]", ar->name, ar->users[u]);
+            }
+            for (size_t k = 0; k < ar->cond.n; k++) {
+                if (!condition_field_known(f, ar->cond.v[k].field))
+                    diag(ld,
+                         "assign.%s: '%s' is not a field of [form.%s], an attribution name, "
+                         "score, grade, form or status",
+                         ar->name, ar->cond.v[k].field, f->id);
+            }
+            ld->line = 0;
+        }
         for (size_t r = 0; r < f->nrules; r++) {
             char err[256];
             if (score_rule_check(f, &f->rules[r], err, sizeof(err))) {
@@ -1239,6 +1268,7 @@ void config_release(struct config *cfg)
         free(f->honeypot);
         free(f->disposable_path);
         score_rules_release(f);
+        assign_rules_release(f);
     }
     free(cfg->forms);
     for (size_t i = 0; i < cfg->nwebhooks; i++) {

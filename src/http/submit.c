@@ -231,6 +231,8 @@ static int prepare_job(struct req *r)
         return rc;
     in->idem_key = r->idem_key;
     in->status = r->html ? 303 : 201;
+    if (!(l->flags & LEAD_FLAGS_SPAM))
+        in->owner = assign_owner(r->form, l); /* stored with the lead, in its transaction */
     forward_plan(r->h->cfg, l, r->deliveries, &in->ndeliveries);
     in->deliveries = r->deliveries;
     if (r->idem_key) {

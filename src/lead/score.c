@@ -1,4 +1,5 @@
 /* score.c: scoring rules; see score.h for the grammar. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,4 +364,88 @@ int score_lead(struct lead *l)
     l->grade = score_grade(f, l->score);
     l->qualified = l->score >= f->qualify_at && !(l->flags & LEAD_FLAGS_SPAM);
     return 0;
+}
+
+int assign_rule_add(struct form *f, const char *name, const char *text, char *err, size_t errlen)
+{
+    const char *arrow = strstr(text, "=>");
+    if (!arrow || strstr(arrow + 2, "=>")) {
+        snprintf(err, errlen, "assign.%s: expected 'CONDITION => USER...'", name);
+        return LEADD_EINVAL;
+    }
+    char cond[1024];
+    if ((size_t)(arrow - text) >= sizeof(cond)) {
+        snprintf(err, errlen, "assign.%s is too long", name);
+        return LEADD_EINVAL;
+    }
+    memcpy(cond, text, (size_t)(arrow - text));
+    cond[arrow - text] = '\0';
+    struct assign_rule *v = realloc(f->assign, (f->nassign + 1) * sizeof(*v));
+    if (!v)
+        return LEADD_ENOMEM;
+    f->assign = v;
+    struct assign_rule *a = &v[f->nassign];
+    memset(a, 0, sizeof(*a));
+    char why[512];
+    int rc = condition_parse(&a->cond, cond, why, sizeof(why));
+    if (rc) {
+        snprintf(err, errlen, "assign.%s: %s", name, why);
+        return rc;
+    }
+    rc = LEADD_ENOMEM;
+    if (!(a->name = strdup(name)))
+        goto fail;
+    for (const char *p = arrow + 2; *p;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, " \t");
+        if (!n)
+            break;
+        char **u = realloc(a->users, (a->nusers + 1) * sizeof(*u));
+        if (!u)
+            goto fail;
+        a->users = u;
+        if (!(u[a->nusers] = strndup(p, n)))
+            goto fail;
+        a->nusers++;
+        p += n;
+    }
+    if (!a->nusers) {
+        snprintf(err, errlen, "assign.%s: name at least one user after '=>'", name);
+        rc = LEADD_EINVAL;
+        goto fail;
+    }
+    f->nassign++;
+    return 0;
+fail:
+    condition_release(&a->cond);
+    free(a->name);
+    for (size_t i = 0; i < a->nusers; i++)
+        free(a->users[i]);
+    free(a->users);
+    return rc;
+}
+
+void assign_rules_release(struct form *f)
+{
+    for (size_t i = 0; i < f->nassign; i++) {
+        struct assign_rule *a = &f->assign[i];
+        condition_release(&a->cond);
+        free(a->name);
+        for (size_t k = 0; k < a->nusers; k++)
+            free(a->users[k]);
+        free(a->users);
+    }
+    free(f->assign);
+    f->assign = NULL;
+    f->nassign = 0;
+}
+
+const char *assign_owner(const struct form *f, const struct lead *l)
+{
+    for (size_t i = 0; i < f->nassign; i++) {
+        struct assign_rule *a = &f->assign[i];
+        if (condition_matches(&a->cond, l))
+            return a->users[atomic_fetch_add(&a->next, 1) % a->nusers];
+    }
+    return NULL;
 }

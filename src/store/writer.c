@@ -19,9 +19,9 @@
 static const char SQL_INS_LEAD[] =
     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
     " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
-    " grade, qualified, score_reasons)"
+    " grade, qualified, score_reasons, owner)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-    " ?19, ?20)";
+    " ?19, ?20, ?21)";
 /* The first lead with this email in the window that is itself neither a
  * duplicate nor spam: a bot using someone's address must not make the real
  * submission a duplicate (and so keep it from the CRM). Ordered by rowid, not
@@ -260,6 +260,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     bind_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD]);
     sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
     bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
+    bind_text(s, 21, in->owner);
     if ((r = step(s, NULL)))
         return r;
     if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&

@@ -351,6 +351,51 @@ static void t_get_patch_history(void **state)
     h_cleanup(&l);
 }
 
+/* assign.NAME rules give new leads an owner at intake: the first matching
+ * rule, round-robin among its users; spam gets none; a rule naming someone
+ * who is not a user stops the start. */
+static void t_assignment(void **state)
+{
+    (void)state;
+    struct leadd l;
+    char id[64], v[64];
+    make_ini("[auth]\nuser.ann = sales ann-sales-key-0123456789\n"
+             "user.bob = sales bob-sales-key-0123456789\nuser.cy = sales cy-sales-key-0123456789\n"
+             "[form.contact]\nassign.hot = grade = hot => ann bob\nassign.rest = form = contact => "
+             "cy\n");
+    h_start(&l, INI, NULL);
+    static const char *const want[] = {"ann", "bob", "ann", "bob"};
+    for (int i = 0; i < 4; i++) {
+        char b[256];
+        snprintf(b, sizeof(b),
+                 "{\"email\":\"a%d@x.example\",\"name\":\"A\",\"company\":\"C\",\"budget\":50000,"
+                 "\"utm_source\":\"google\",\"consent\":true}",
+                 i);
+        post(&l, "contact", b, id, sizeof(id));
+        h_sql_text(&l, v, sizeof(v), "SELECT owner FROM leads WHERE id = %Q", id);
+        assert_string_equal(v, want[i]);
+    }
+    post(&l, "contact", "{\"email\":\"cold@x.example\",\"name\":\"C\",\"consent\":true}", id,
+         sizeof(id));
+    h_sql_text(&l, v, sizeof(v), "SELECT owner FROM leads WHERE id = %Q", id);
+    assert_string_equal(v, "cy");
+    post(&l, "contact",
+         "{\"email\":\"bot@x.example\",\"name\":\"B\",\"consent\":true,\"_gotcha\":\"1\"}", id,
+         sizeof(id));
+    assert_int_equal(h_sql_int(&l, "SELECT owner IS NULL FROM leads WHERE id = %Q", id), 1);
+    assert_int_equal(list_count(&l, "owner=ann"), 2);
+    assert_int_equal(h_stop(&l), 0);
+    /* a rule naming a stranger stops the start */
+    make_ini("[form.contact]\nassign.x = grade = hot => nobody\n");
+    h_write_file(&l, "leadd.ini", INI, l.cfg, sizeof(l.cfg));
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd),
+             "%s check-config -c %s 2>&1 | grep -q \"assign.x: 'nobody' is not a user\"",
+             getenv("LEADD_BIN"), l.cfg);
+    assert_int_equal(system(cmd), 0);
+    h_cleanup(&l);
+}
+
 /* A note alone; an owner given and taken away, and the owner filter; a lead
  * marked spam loses its pending delivery and is never sent; marked not spam,
  * it loses its spam flags, is scored anew and, qualifying, is sent. */
@@ -1008,6 +1053,7 @@ int main(void)
         cmocka_unit_test(t_auth),
         cmocka_unit_test(t_roles),
         cmocka_unit_test(t_patch_note_owner_spam),
+        cmocka_unit_test(t_assignment),
         cmocka_unit_test(t_duplicates_across_restart_and_erasure),
         cmocka_unit_test(t_get_patch_history),
         cmocka_unit_test(t_filters),
