@@ -122,7 +122,7 @@ build/bench/ceiling: bench/ceiling.c
 # build/fuzz/; once fixed, copy it into tests/fuzz/corpus/TARGET/ so the
 # replay test in `make test` keeps it.
 FUZZ_PKGS := clang libclang-rt-14-dev
-FUZZ_TARGETS := body config rules jsonr
+FUZZ_TARGETS := body config rules jsonr template
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c \
             src/crypto/crypto.c src/template/template.c

@@ -550,6 +550,8 @@ int template_render(const struct template *t, const struct template_ctx *c, stru
         r.rc = interpolate(&r, t->text, out);
     } else {
         json_t *body = render_node(&r, t->root);
+        if (!body && !r.rc) /* the whole document is a placeholder with no value */
+            body = json_null();
         if (!body) {
             r.rc = r.rc ? r.rc : LEADD_ENOMEM;
         } else if (t->kind == TEMPLATE_JSON) {

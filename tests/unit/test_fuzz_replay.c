@@ -16,6 +16,7 @@
 #include "../fuzz/fuzz_config.c"
 #include "../fuzz/fuzz_jsonr.c"
 #include "../fuzz/fuzz_rules.c"
+#include "../fuzz/fuzz_template.c"
 
 static int replay(const char *target, int (*fn)(const uint8_t *, size_t))
 {
@@ -65,6 +66,12 @@ static void t_rules(void **state)
     assert_true(replay("rules", fuzz_rules) >= 5);
 }
 
+static void t_template(void **state)
+{
+    (void)state;
+    assert_true(replay("template", fuzz_template) >= 6);
+}
+
 static void t_jsonr(void **state)
 {
     (void)state;
@@ -74,6 +81,7 @@ static void t_jsonr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_body), cmocka_unit_test(t_config),
-                                       cmocka_unit_test(t_rules), cmocka_unit_test(t_jsonr)};
+                                       cmocka_unit_test(t_rules), cmocka_unit_test(t_jsonr),
+                                       cmocka_unit_test(t_template)};
     return cmocka_run_group_tests_name("fuzz-replay", tests, NULL, NULL);
 }
