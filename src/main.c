@@ -130,9 +130,9 @@ static int serve(const struct args *a)
              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
              cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
              cfg.nforms == 1 ? "" : "s");
-    if (cfg.napi_keys == 0)
-        log_warn("no API keys configured ([auth] api_keys%s%s): the query API answers 401 to "
-                 "everyone",
+    if (cfg.napi_keys == 0 && cfg.nusers == 0)
+        log_warn("no API keys configured ([auth] api_keys%s%s) and no users: the query API "
+                 "answers 401 to everyone",
                  cfg.api_keys_source ? " = " : "", cfg.api_keys_source ? cfg.api_keys_source : "");
     sigwait(&set, &sig);
     log_info("got %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -165,9 +165,13 @@ static bool gate(struct req *r, enum MHD_Result *ret)
     if (rt->pub.role != ROLE_PUBLIC) {
         enum role role = auth_role(r);
         if (role == ROLE_PUBLIC) {
+            const struct config *cfg = r->h->cfg;
             req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
             *ret = problem(r, 401, "unauthorized", "Unauthorized",
-                           "send Authorization: Bearer <api key>");
+                           cfg->napi_keys || cfg->nusers
+                               ? "send Authorization: Bearer <api key>, or sign in"
+                               : "this server has no API key or user configured: set [auth] "
+                                 "api_keys (or LEADD_API_KEYS for the example config)");
             return false;
         }
         /* A cookie rides along with any request the browser makes: one that

@@ -255,11 +255,12 @@ static void t_auth(void **state)
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
 
-    /* No keys: everyone gets 401, and the start-up log says why. */
+    /* No keys: everyone gets 401 that says why, and so does the start-up log. */
     h_start(&l, H_BASE_INI, NULL);
     assert_true(h_wait_log(&l, "no API keys configured", 5000));
     h_api(&l, "GET", "/v1/leads", NULL, &r);
     assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "no API key or user configured"));
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
