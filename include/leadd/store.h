@@ -127,12 +127,13 @@ struct store_retry_job {
     long long delivery_id; /* ECONFLICT when it is not dead */
 };
 
-enum session_change { SESSION_CREATE, SESSION_DELETE, SESSION_SEEN };
+enum session_change { SESSION_CREATE, SESSION_DELETE, SESSION_SEEN, SESSION_READ };
 struct store_session_job {
     struct store_job job;
     enum session_change change;
     unsigned char token_hash[SHA256_LEN];
-    const char *user; /* SESSION_CREATE */
+    const char *user;           /* SESSION_CREATE, SESSION_READ */
+    char lead_id[ULID_LEN + 1]; /* SESSION_READ: the lead user opened */
     uint64_t at_ms;
 };
 
@@ -222,9 +223,10 @@ LEADD_MUST_CHECK int store_run(struct store *st, struct store_job *job);
 
 struct lead_filter {
     const char *form, *status, *grade, *utm_source, *utm_medium, *utm_campaign, *q;
-    const char *owner; /* a user's name, or "none" for leads nobody works */
-    int qualified;     /* -1 any, 0, 1 */
-    int spam;          /* 0: hide honeypot/too_fast (default), 1: only those, -1 any */
+    const char *owner;  /* a user's name, or "none" for leads nobody works */
+    const char *viewer; /* whose read markers the leads show; NULL: none */
+    int qualified;      /* -1 any, 0, 1 */
+    int spam;           /* 0: hide honeypot/too_fast (default), 1: only those, -1 any */
     bool has_min_score, has_max_score;
     long long min_score, max_score;
     bool has_after, has_before;
@@ -236,8 +238,10 @@ struct lead_filter {
 /* store_list_leads: appends {"data":[lead...],"next_cursor":...} newest first. */
 LEADD_MUST_CHECK int store_list_leads(struct store *st, const struct lead_filter *f,
                                       struct buf *out);
-/* store_get_lead: appends one lead; LEADD_ENOTFOUND when none (or erased). */
-LEADD_MUST_CHECK int store_get_lead(struct store *st, const char *id, struct buf *out);
+/* store_get_lead: appends one lead; LEADD_ENOTFOUND when none (or erased).
+ * With viewer (a user's name), it says whether they have read it. */
+LEADD_MUST_CHECK int store_get_lead(struct store *st, const char *id, const char *viewer,
+                                    struct buf *out);
 
 enum export_format { EXPORT_CSV, EXPORT_NDJSON };
 struct store_export;

@@ -160,6 +160,12 @@ static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *
     return true;
 }
 
+/* Whose read markers an answer shows: a person's (an API key reads nothing). */
+static const char *reader_of(const struct req *r)
+{
+    return r->who[0] && strcmp(r->who, "api") ? r->who : NULL;
+}
+
 #define FILTER_PARAMS                                                                              \
     "form", "status", "grade", "qualified", "spam", "min_score", "max_score", "utm_source",        \
         "utm_medium", "utm_campaign", "created_after", "created_before", "q", "owner"
@@ -174,6 +180,7 @@ enum MHD_Result api_leads(struct req *r)
         return bad_param(r, bad, "unknown parameter");
     if (!parse_filter(r, &f, &ret))
         return ret;
+    f.viewer = reader_of(r);
     struct buf b = BUF_INIT(64u << 20);
     return send_buf(r, 200, &b, store_list_leads(r->h->st, &f, &b));
 }
@@ -183,7 +190,7 @@ static enum MHD_Result lead_not_found(struct req *r);
 static enum MHD_Result get_lead(struct req *r, int status)
 {
     struct buf b = BUF_INIT(16u << 20);
-    int rc = store_get_lead(r->h->st, r->param, &b);
+    int rc = store_get_lead(r->h->st, r->param, reader_of(r), &b);
     if (rc == LEADD_ENOTFOUND) {
         buf_release(&b);
         return lead_not_found(r);
@@ -196,9 +203,40 @@ static enum MHD_Result lead_not_found(struct req *r)
     return problem(r, 404, "lead-not-found", "Lead not found", NULL);
 }
 
+/* A read marker in flight: the job owns a copy of the reader's name. */
+struct read_job {
+    struct store_session_job j;
+    char user[AUTH_MAX_NAME];
+};
+
+static void read_done(struct store_job *job, void *arg)
+{
+    (void)job;
+    free(arg);
+}
+
 enum MHD_Result api_get_lead(struct req *r)
 {
-    return ulid_valid(r->param) ? get_lead(r, 200) : lead_not_found(r);
+    if (!ulid_valid(r->param))
+        return lead_not_found(r);
+    enum MHD_Result ret = get_lead(r, 200);
+    if (r->status == 200 && reader_of(r)) {
+        /* Opened by a person: read, for them, from now on (written in
+         * passing; this answer still says whether it was read before). */
+        struct read_job *rj = calloc(1, sizeof(*rj));
+        if (rj) {
+            snprintf(rj->user, sizeof(rj->user), "%s", r->who);
+            rj->j = (struct store_session_job){.job = {.op = STORE_OP_SESSION, .done = read_done},
+                                               .change = SESSION_READ,
+                                               .user = rj->user,
+                                               .at_ms = now_ms()};
+            snprintf(rj->j.lead_id, sizeof(rj->j.lead_id), "%.26s", r->param);
+            rj->j.job.arg = rj;
+            if (store_submit(r->h->st, &rj->j.job))
+                free(rj);
+        }
+    }
+    return ret;
 }
 
 enum MHD_Result api_erase_lead(struct req *r)

@@ -13,7 +13,7 @@
 /* The statements leadjson_get() runs, prepared once per connection. */
 struct leadjson_stmts {
     sqlite3 *db;
-    sqlite3_stmt *lead, *fwd, *hist;
+    sqlite3_stmt *lead, *fwd, *hist, *read;
 };
 
 /* The writer's window of first leads (dedupe.c). */
@@ -92,9 +92,11 @@ int db_err(int src);
 int leadjson_row(sqlite3_stmt *s, struct buf *out);
 LEADD_MUST_CHECK int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db);
 void leadjson_finalize(struct leadjson_stmts *c);
-/* leadjson_get: appends the lead with that id as the API shows it.
- * LEADD_ENOTFOUND when there is no such lead. */
-LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *out);
+/* leadjson_get: appends the lead with that id as the API shows it, with
+ * "read" when viewer (a user's name) is given. LEADD_ENOTFOUND when there is
+ * no such lead. */
+LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer,
+                                  struct buf *out);
 struct reader {
     sqlite3 *db;
     struct leadjson_stmts lead; /* prepared on first use */

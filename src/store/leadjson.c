@@ -12,6 +12,7 @@ static const char SQL_FWD[] =
     "SELECT coalesce(sum(state IN (" SQL_PENDING "," SQL_DELIVERING ")), 0),"
     " coalesce(sum(state = " SQL_DEAD "), 0),"
     " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
+static const char SQL_READ[] = "SELECT 1 FROM lead_reads WHERE user = ?1 AND lead_id = ?2";
 static const char SQL_HISTORY[] =
     "SELECT at, status, note, actor, owner, spam FROM lead_history WHERE lead_id = ?1"
     " ORDER BY rowid";
@@ -64,7 +65,7 @@ int leadjson_row(sqlite3_stmt *s, struct buf *b)
 int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db)
 {
     const struct stmt_def defs[] = {
-        {&c->lead, SQL_LEAD}, {&c->fwd, SQL_FWD}, {&c->hist, SQL_HISTORY}};
+        {&c->lead, SQL_LEAD}, {&c->fwd, SQL_FWD}, {&c->hist, SQL_HISTORY}, {&c->read, SQL_READ}};
     c->db = db;
     return db_prepare_all(db, defs, LEADD_ARRAY_LEN(defs));
 }
@@ -74,10 +75,11 @@ void leadjson_finalize(struct leadjson_stmts *c)
     sqlite3_finalize(c->lead);
     sqlite3_finalize(c->fwd);
     sqlite3_finalize(c->hist);
+    sqlite3_finalize(c->read);
     memset(c, 0, sizeof(*c));
 }
 
-int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
+int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer, struct buf *b)
 {
     int rc = LEADD_EDB, r;
     sqlite3_stmt *s = c->lead;
@@ -90,6 +92,16 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, struct buf *b)
     if (r != SQLITE_ROW || (rc = leadjson_row(s, b)))
         goto out;
 
+    if (viewer) {
+        s = c->read;
+        sqlite3_bind_text(s, 1, viewer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        buf_adds(b, r == SQLITE_ROW ? ",\"read\":true" : ",\"read\":false");
+        sqlite3_reset(s);
+        if (r != SQLITE_ROW && r != SQLITE_DONE)
+            goto out;
+    }
     rc = LEADD_EDB;
     s = c->fwd;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -134,5 +146,6 @@ out:
     sqlite3_reset(c->lead);
     sqlite3_reset(c->fwd);
     sqlite3_reset(c->hist);
+    sqlite3_reset(c->read);
     return rc;
 }

@@ -96,7 +96,7 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
     for (size_t i = 0; i < *n; i++) {
         struct outbox_item *it = &out[i];
         buf_reset(&b);
-        int jr = leadjson_get(&st->o_lead, it->lead_id, &b);
+        int jr = leadjson_get(&st->o_lead, it->lead_id, NULL, &b);
         if (jr == 0 && !(it->lead_json = buf_detach(&b)))
             jr = LEADD_ENOMEM;
         /* A lead erased since it was queued has nothing left to send: its

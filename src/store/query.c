@@ -196,7 +196,7 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
         snprintf(last, sizeof(last), "%s", id);
         if (n++)
             buf_addc(out, ',');
-        rc = leadjson_get(&rd->lead, last, out);
+        rc = leadjson_get(&rd->lead, last, f->viewer, out);
     }
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = LEADD_EDB;
@@ -213,13 +213,13 @@ out:
     return rc;
 }
 
-int store_get_lead(struct store *st, const char *id, struct buf *out)
+int store_get_lead(struct store *st, const char *id, const char *viewer, struct buf *out)
 {
     struct reader *rd = reader_get(st);
     if (!rd)
         return LEADD_EDB;
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    int rc = leadjson_get(&rd->lead, id, out);
+    int rc = leadjson_get(&rd->lead, id, viewer, out);
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
     reader_put(st, rd);
     return rc;

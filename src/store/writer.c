@@ -463,13 +463,16 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         static const char *const SQL[] = {
             "INSERT INTO sessions(token_hash, user, created_ms, seen_ms) VALUES (?1, ?2, ?3, ?3)",
             "DELETE FROM sessions WHERE token_hash = ?1",
-            "UPDATE sessions SET seen_ms = ?3 WHERE token_hash = ?1"};
+            "UPDATE sessions SET seen_ms = ?3 WHERE token_hash = ?1",
+            "INSERT OR IGNORE INTO lead_reads(user, lead_id, at_ms) VALUES (?2, ?4, ?3)"};
         r = sqlite3_prepare_v2(st->wdb, SQL[sj->change], -1, &s, NULL);
         if (r == SQLITE_OK) {
             sqlite3_bind_blob(s, 1, sj->token_hash, SHA256_LEN, SQLITE_STATIC);
-            if (sj->change == SESSION_CREATE)
+            if (sj->change == SESSION_CREATE || sj->change == SESSION_READ)
                 bind_text(s, 2, sj->user);
             sqlite3_bind_int64(s, 3, (sqlite3_int64)sj->at_ms);
+            if (sj->change == SESSION_READ)
+                bind_text(s, 4, sj->lead_id);
             r = step(s, NULL);
         }
         sqlite3_finalize(s);

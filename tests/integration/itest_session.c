@@ -41,6 +41,18 @@ static long with_cookie(struct leadd *l, const char *method, const char *path, c
     return r->status;
 }
 
+struct count {
+    struct leadd *l;
+    const char *sql;
+    long long want;
+};
+
+static bool count_is(void *arg)
+{
+    struct count *c = arg;
+    return h_sql_int(c->l, "%s", c->sql) == c->want;
+}
+
 static void t_sign_in_out_and_the_origin_rule(void **state)
 {
     (void)state;
@@ -73,7 +85,24 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
     resp_free(&r);
     snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    /* read markers are per person: unread, opened, read; not for others */
+    assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"read\":false"));
+    resp_free(&r);
     assert_int_equal(with_cookie(&l, "GET", path, NULL, cookie, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"read\":false"));
+    resp_free(&r);
+    struct count c = {&l, "SELECT count(*) FROM lead_reads WHERE user = 'ann'", 1};
+    assert_true(h_wait(count_is, &c, 5000));
+    assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"read\":true"));
+    resp_free(&r);
+    h_req(&l, "GET", "/v1/leads", NULL, &r, "Authorization: Bearer mia-viewer-key-0123456789",
+          NULL);
+    assert_non_null(strstr(r.body, "\"read\":false"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads", NULL, &r); /* an API key is no person */
+    assert_null(strstr(r.body, "\"read\""));
     resp_free(&r);
     /* a change with the cookie needs this server's own Origin */
     const char *patch = "{\"status\":\"contacted\"}";
