@@ -243,6 +243,14 @@ LEADD_MUST_CHECK int store_list_leads(struct store *st, const struct lead_filter
 LEADD_MUST_CHECK int store_get_lead(struct store *st, const char *id, const char *viewer,
                                     struct buf *out);
 
+/* store_leads_since: calls fn for each lead created after the lead `after`
+ * (ids are time-ordered), oldest first, at most max of them; erased ones
+ * too (an event stream resumes by id). fn returns 0 to go on. *n: how many. */
+LEADD_MUST_CHECK int store_leads_since(struct store *st, const char *after, size_t max,
+                                       int (*fn)(const char *id, const char *form, unsigned flags,
+                                                 void *arg),
+                                       void *arg, size_t *n);
+
 enum export_format { EXPORT_CSV, EXPORT_NDJSON };
 struct store_export;
 /* store_export_open: a cursor over every lead matching f (limit and cursor

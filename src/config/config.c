@@ -528,6 +528,8 @@ static const struct key KEYS[] = {
     INT(SC_SERVER, "connection_timeout_s", struct config, conn_timeout_s, 1, 3600, "30"),
     INT(SC_SERVER, "request_timeout_s", struct config, request_timeout_s, 1, 3600, "30"),
     INT(SC_SERVER, "max_connections", struct config, max_connections, 16, 1000000, "4096"),
+    INT(SC_SERVER, "event_streams", struct config, event_streams, 0, 10000, "256"),
+    INT(SC_SERVER, "event_buffer_kib", struct config, event_buffer_kib, 4, 4096, "64"),
     SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
     STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),

@@ -239,6 +239,14 @@ enum MHD_Result api_get_lead(struct req *r)
     return ret;
 }
 
+/* Tells the live streams that a person changed the lead of the path. */
+static void lead_updated(struct req *r, bool erased)
+{
+    char data[96];
+    snprintf(data, sizeof(data), "{\"id\":\"%s\"%s}", r->param, erased ? ",\"erased\":true" : "");
+    events_publish(r->h->events, "lead.updated", NULL, data);
+}
+
 enum MHD_Result api_erase_lead(struct req *r)
 {
     if (!ulid_valid(r->param))
@@ -250,6 +258,7 @@ enum MHD_Result api_erase_lead(struct req *r)
     if (rc)
         return unavailable(r, rc);
     log_info("erased lead %s on request", r->param);
+    lead_updated(r, true);
     return respond(r, 204, NULL, NULL, 0);
 }
 
@@ -377,6 +386,7 @@ enum MHD_Result api_patch_answer(struct req *r)
         return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
+    lead_updated(r, false);
     return get_lead(r, 200);
 }
 
@@ -566,23 +576,10 @@ enum MHD_Result api_export(struct req *r)
         export_free(x);
         return unavailable(r, rc);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, export_read, x, export_free);
-    if (!resp) {
-        export_free(x);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
-    if (csv) {
-        char disp[160];
-        snprintf(disp, sizeof(disp), "attachment; filename=\"leads-%s.csv\"", form->id);
-        MHD_add_response_header(resp, "Content-Disposition", disp);
-    }
-    r->status = 200;
-    ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    if (csv)
+        req_header(r, "Content-Disposition", "attachment; filename=\"leads-%s.csv\"", form->id);
+    return respond_callback(r, 200, csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+                            export_read, x, export_free, 32 * 1024);
 }
 
 /* ---- metrics: Prometheus text format ---- */
@@ -643,6 +640,17 @@ enum MHD_Result api_metrics(struct req *r)
              (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
              (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
              atomic_load(&h->inflight), (unsigned long long)deadlines_expired(h->deadlines));
+    uint64_t behind;
+    size_t streams = events_open(h->events, &behind);
+    buf_addf(&b,
+             "# HELP leadd_event_streams Live update streams (GET /v1/events) open.\n"
+             "# TYPE leadd_event_streams gauge\n"
+             "leadd_event_streams %zu\n"
+             "# HELP leadd_event_streams_behind_total Streams ended because their client fell"
+             " more than event_buffer_kib behind.\n"
+             "# TYPE leadd_event_streams_behind_total counter\n"
+             "leadd_event_streams_behind_total %llu\n",
+             streams, (unsigned long long)behind);
     int rc = store_metrics(h->st, &b);
     if (rc && !buf_error(&b)) {
         buf_release(&b);

@@ -35,6 +35,7 @@ enum route_id {
     R_RETRY,
     R_METRICS,
     R_SESSION,
+    R_EVENTS,
     R_COUNT
 };
 
@@ -42,6 +43,7 @@ enum route_id {
 #define HTTP_STATUS_SLOTS 500 /* 100..599 */
 
 struct deadlines;
+struct events;
 struct req;
 
 /* What a route needs before its handler runs, besides its role. */
@@ -65,6 +67,7 @@ const char *route_pattern(enum route_id id);
 struct http {
     struct MHD_Daemon *d;
     struct deadlines *deadlines;
+    struct events *events;
     const struct config *cfg;
     struct store *st;
     struct ratelimit *rl;
@@ -128,6 +131,12 @@ enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body
 /* respond_buf: answers with a built buffer (taking its content), or a 503
  * when building it failed (buf_error). */
 enum MHD_Result respond_buf(struct req *r, int status, const char *ctype, struct buf *b);
+/* respond_callback: a body of unknown length that fn produces (chunked);
+ * fr(cls) is called once when the answer is done with, or at once when it
+ * cannot be built. */
+enum MHD_Result respond_callback(struct req *r, int status, const char *ctype,
+                                 MHD_ContentReaderCallback fn, void *cls,
+                                 MHD_ContentReaderFreeCallback fr, size_t block);
 /* respond_static: the same for a body that lives forever. */
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body);
 /* problem: an RFC 9457 problem+json answer with an optional detail. */
@@ -189,6 +198,19 @@ enum MHD_Result session_begin(struct req *r);
 enum MHD_Result session_create(struct req *r);
 enum MHD_Result session_get(struct req *r);
 enum MHD_Result session_delete(struct req *r);
+
+/* events.c: GET /v1/events (Server-Sent Events). events_publish: sends an
+ * event to every open stream; id: the lead id a reconnect resumes after
+ * (lead.created), or NULL; data: one line of JSON. events_end_all: every
+ * stream ends once what it holds went out (shutdown); events_stop after the
+ * daemon has stopped. events_open: streams open, and how many were ended
+ * because their client fell behind. */
+LEADD_MUST_CHECK int events_start(struct events **out, size_t max_streams, size_t buffer_bytes);
+void events_publish(struct events *ev, const char *type, const char *id, const char *data);
+void events_end_all(struct events *ev);
+void events_stop(struct events **evp);
+size_t events_open(struct events *ev, uint64_t *ended_behind);
+enum MHD_Result api_events(struct req *r);
 
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
  * is a trusted proxy (net_forwarded_client). */

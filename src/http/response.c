@@ -54,6 +54,17 @@ enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body
     return queue(r, status, ctype, resp);
 }
 
+enum MHD_Result respond_callback(struct req *r, int status, const char *ctype,
+                                 MHD_ContentReaderCallback fn, void *cls,
+                                 MHD_ContentReaderFreeCallback fr, size_t block)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, fn, cls, fr);
+    if (!resp)
+        fr(cls);
+    return queue(r, status, ctype, resp);
+}
+
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body)
 {
     return queue(

@@ -76,6 +76,7 @@ static const struct route ROUTES[] = {
     {{"POST", "/v1/session", PUBLIC}, R_SESSION, ROUTE_BODY, session_begin, session_create, NULL},
     {{"GET", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_get, NULL},
     {{"DELETE", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_delete, NULL},
+    {{"GET", "/v1/events", VIEWER}, R_EVENTS, 0, NULL, api_events, NULL},
 };
 // clang-format on
 #undef PUBLIC
@@ -290,7 +291,8 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
     int rc = LEADD_ENOMEM;
     *out = NULL;
     if (!h || ratelimit_new(&h->rl) ||
-        deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s))
+        deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s) ||
+        events_start(&h->events, (size_t)cfg->event_streams, (size_t)cfg->event_buffer_kib << 10))
         goto fail;
     h->cfg = cfg;
     h->st = st;
@@ -331,6 +333,7 @@ fail:
     if (h) {
         ratelimit_free(&h->rl);
         deadlines_stop(&h->deadlines);
+        events_stop(&h->events);
     }
     free(h);
     return rc;
@@ -349,6 +352,7 @@ void http_stop(struct http **hp, unsigned timeout_ms)
     MHD_socket ls = MHD_quiesce_daemon(h->d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    events_end_all(h->events); /* live streams end, or the wait below would not */
     /* Requests in flight (some waiting on the writer) finish before the
      * daemon goes: MHD must not be stopped with suspended connections. */
     uint64_t until = mono_ms() + timeout_ms;
@@ -357,6 +361,7 @@ void http_stop(struct http **hp, unsigned timeout_ms)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(h->d);
+    events_stop(&h->events);
     deadlines_stop(&h->deadlines);
     ratelimit_free(&h->rl);
     free(h);

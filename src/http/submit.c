@@ -206,6 +206,10 @@ static enum MHD_Result answer_stored(struct req *r)
                 if (j->flags & (1u << i))
                     atomic_fetch_add(&r->h->flags[i], 1);
             }
+            char data[160];
+            snprintf(data, sizeof(data), "{\"id\":\"%s\",\"form\":\"%s\",\"spam\":%s}", j->id,
+                     r->form->id, (j->flags & LEAD_FLAGS_SPAM) ? "true" : "false");
+            events_publish(r->h->events, "lead.created", j->id, data);
         }
         return success(r, j->replayed ? j->replay_status : j->in.status);
     case LEADD_ECONFLICT:

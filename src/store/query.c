@@ -225,6 +225,37 @@ int store_get_lead(struct store *st, const char *id, const char *viewer, struct 
     return rc;
 }
 
+int store_leads_since(struct store *st, const char *after, size_t max,
+                      int (*fn)(const char *id, const char *form, unsigned flags, void *arg),
+                      void *arg, size_t *n)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EDB, r = SQLITE_DONE;
+    *n = 0;
+    struct reader *rd = reader_get(st);
+    if (!rd || sqlite3_prepare_v2(rd->db,
+                                  "SELECT id, form, flags FROM leads WHERE id > ?1"
+                                  " ORDER BY id LIMIT ?2",
+                                  -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    /* after is the caller's and outlives the statement: SQLITE_STATIC holds. */
+    sqlite3_bind_text(s, 1, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+    rc = 0;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+                (unsigned)sqlite3_column_int(s, 2), arg);
+        ++*n;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = LEADD_EDB;
+out:
+    sqlite3_finalize(s);
+    if (rd)
+        reader_put(st, rd);
+    return rc;
+}
+
 int store_stats(struct store *st, const char *group_by, const struct lead_filter *f,
                 struct buf *out)
 {

@@ -1,0 +1,310 @@
+/* events.c: GET /v1/events, live updates as Server-Sent Events.
+ *
+ * Each stream is a chunked answer whose content reader hands libmicrohttpd
+ * what is waiting in the stream's buffer. When nothing is, the reader
+ * suspends the connection and returns 0 (libmicrohttpd's documented way to
+ * wait inside a content reader without busy-polling); events_publish()
+ * appends to every stream's buffer and resumes the streams it suspended.
+ *
+ * lead.created events carry the lead's id as the event id, so a client that
+ * reconnects with Last-Event-ID gets the leads created since (ids are
+ * time-ordered) from the database, then the live ones. lead.updated events
+ * carry none: they do not move where a reconnect resumes.
+ *
+ * Memory is bounded twice: at most [server] event_streams streams, and each
+ * holds at most event_buffer_kib waiting to go out (and its socket's send
+ * buffer is set to that size). A client that falls
+ * further behind has its stream ended once what is buffered went out; it
+ * resumes where it stopped by Last-Event-ID. A comment line every
+ * HEARTBEAT_MS keeps proxies from closing a quiet stream and shows
+ * libmicrohttpd a client that went away (a suspended connection does not
+ * see its client close). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "internal.h"
+#include "leadd/log.h"
+
+#define HEARTBEAT_MS 15000
+#define REPLAY_MAX 200 /* leads replayed a connection; a client behind by more reconnects */
+#define CHUNK (16 * 1024)
+
+struct stream {
+    struct stream *prev, *next;
+    struct events *ev;
+    struct MHD_Connection *conn;
+    struct buf out; /* events not yet handed to libmicrohttpd, from sent on */
+    size_t sent;
+    bool suspended; /* by its reader: the next event resumes it */
+    bool ending;    /* behind by more than its buffer, or shutting down */
+    /* leads replayed from the database: their live events are not sent again */
+    char (*replayed)[ULID_LEN + 1];
+    size_t nreplayed;
+};
+
+struct events {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t beat;
+    bool stopping;
+    struct stream head; /* a ring: head.next is the first */
+    size_t n, max, cap;
+    _Atomic uint64_t ended_behind; /* streams ended because their client fell behind */
+};
+
+/* Appends one event to s (under ev->mu); a stream that has no room ends. */
+static void stream_add(struct stream *s, const char *text, size_t len)
+{
+    if (s->ending)
+        return;
+    if (s->sent && s->sent == s->out.len) {
+        buf_reset(&s->out);
+        s->sent = 0;
+    }
+    if (buf_add(&s->out, text, len)) {
+        s->ending = true;
+        atomic_fetch_add(&s->ev->ended_behind, 1);
+    }
+}
+
+/* Takes s's connection off the suspended list (under ev->mu): the caller
+ * resumes it once the lock is released. */
+static struct MHD_Connection *stream_wake(struct stream *s)
+{
+    if (!s->suspended)
+        return NULL;
+    s->suspended = false;
+    return s->conn;
+}
+
+/* Appends text to every stream (a lead.created for a lead some stream
+ * replayed is skipped there) and resumes those waiting. */
+static void broadcast(struct events *ev, const char *replay_id, const char *text, size_t len)
+{
+    struct MHD_Connection **wake = NULL;
+    size_t nwake = 0;
+    pthread_mutex_lock(&ev->mu);
+    wake = ev->n ? malloc(ev->n * sizeof(*wake)) : NULL;
+    for (struct stream *s = ev->head.next; s != &ev->head; s = s->next) {
+        bool seen = false;
+        for (size_t i = 0; replay_id && i < s->nreplayed && !seen; i++)
+            seen = !strcmp(s->replayed[i], replay_id);
+        if (!seen)
+            stream_add(s, text, len);
+        struct MHD_Connection *c = wake ? stream_wake(s) : NULL;
+        if (c)
+            wake[nwake++] = c;
+    }
+    pthread_mutex_unlock(&ev->mu);
+    /* Outside the lock: a connection is resumed once, by whoever took it off
+     * the list, and stays valid while suspended (libmicrohttpd frees it only
+     * after it ends, which needs it resumed). */
+    for (size_t i = 0; i < nwake; i++)
+        MHD_resume_connection(wake[i]);
+    free(wake);
+    /* Without memory for the list, the streams wake at the next heartbeat. */
+}
+
+void events_publish(struct events *ev, const char *type, const char *id, const char *data)
+{
+    if (!ev)
+        return;
+    char text[512];
+    int n = snprintf(text, sizeof(text), "%s%s%sevent: %s\ndata: %s\n\n", id ? "id: " : "",
+                     id ? id : "", id ? "\n" : "", type, data);
+    if (n > 0 && (size_t)n < sizeof(text))
+        broadcast(ev, id, text, (size_t)n);
+}
+
+static void *heartbeat(void *arg)
+{
+    struct events *ev = arg;
+    pthread_mutex_lock(&ev->mu);
+    while (!ev->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += HEARTBEAT_MS / 1000;
+        pthread_cond_timedwait(&ev->cv, &ev->mu, &ts);
+        if (ev->stopping)
+            break;
+        pthread_mutex_unlock(&ev->mu);
+        broadcast(ev, NULL, ":\n\n", 3);
+        pthread_mutex_lock(&ev->mu);
+    }
+    pthread_mutex_unlock(&ev->mu);
+    return NULL;
+}
+
+int events_start(struct events **out, size_t max_streams, size_t buffer_bytes)
+{
+    struct events *ev = calloc(1, sizeof(*ev));
+    *out = NULL;
+    if (!ev)
+        return LEADD_ENOMEM;
+    pthread_mutex_init(&ev->mu, NULL);
+    pthread_cond_init(&ev->cv, NULL);
+    ev->head.next = ev->head.prev = &ev->head;
+    ev->max = max_streams;
+    ev->cap = buffer_bytes;
+    if (pthread_create(&ev->beat, NULL, heartbeat, ev)) {
+        pthread_cond_destroy(&ev->cv);
+        pthread_mutex_destroy(&ev->mu);
+        free(ev);
+        return LEADD_ENOMEM;
+    }
+    *out = ev;
+    return 0;
+}
+
+void events_end_all(struct events *ev)
+{
+    if (!ev)
+        return;
+    pthread_mutex_lock(&ev->mu);
+    ev->stopping = true;
+    pthread_cond_signal(&ev->cv);
+    for (struct stream *s = ev->head.next; s != &ev->head; s = s->next)
+        s->ending = true;
+    pthread_mutex_unlock(&ev->mu);
+    broadcast(ev, NULL, "", 0);
+}
+
+void events_stop(struct events **evp)
+{
+    struct events *ev = *evp;
+    if (!ev)
+        return;
+    events_end_all(ev);
+    pthread_join(ev->beat, NULL);
+    pthread_cond_destroy(&ev->cv);
+    pthread_mutex_destroy(&ev->mu);
+    free(ev);
+    *evp = NULL;
+}
+
+size_t events_open(struct events *ev, uint64_t *ended_behind)
+{
+    pthread_mutex_lock(&ev->mu);
+    size_t n = ev->n;
+    pthread_mutex_unlock(&ev->mu);
+    *ended_behind = atomic_load(&ev->ended_behind);
+    return n;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+    struct stream *s = cls;
+    struct events *ev = s->ev;
+    ssize_t n = 0;
+    (void)pos;
+    pthread_mutex_lock(&ev->mu);
+    if (s->sent < s->out.len) {
+        size_t k = s->out.len - s->sent;
+        k = k < max ? k : max;
+        memcpy(dst, s->out.ptr + s->sent, k);
+        s->sent += k;
+        n = (ssize_t)k;
+    } else if (s->ending) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&ev->mu);
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *s = cls;
+    struct events *ev = s->ev;
+    pthread_mutex_lock(&ev->mu);
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    ev->n--;
+    pthread_mutex_unlock(&ev->mu);
+    buf_release(&s->out);
+    free(s->replayed);
+    free(s);
+}
+
+static int replay_one(const char *id, const char *form, unsigned flags, void *arg)
+{
+    struct stream *s = arg;
+    char text[256];
+    int n = snprintf(text, sizeof(text),
+                     "id: %s\nevent: lead.created\ndata: {\"id\":\"%s\",\"form\":\"%s\","
+                     "\"spam\":%s}\n\n",
+                     id, id, form, (flags & LEAD_FLAGS_SPAM) ? "true" : "false");
+    if (n <= 0 || (size_t)n >= sizeof(text))
+        return 0; /* a form id is short: not reached */
+    pthread_mutex_lock(&s->ev->mu);
+    stream_add(s, text, (size_t)n);
+    snprintf(s->replayed[s->nreplayed++], ULID_LEN + 1, "%s", id);
+    pthread_mutex_unlock(&s->ev->mu);
+    return 0;
+}
+
+enum MHD_Result api_events(struct req *r)
+{
+    struct events *ev = r->h->events;
+    const char *last = header_in(r, "Last-Event-ID");
+    if (last && !*last)
+        last = NULL;
+    if (last && (strlen(last) != ULID_LEN || !ulid_valid(last)))
+        return problem(r, 400, "bad-last-event-id", "Bad Last-Event-ID",
+                       "Last-Event-ID must be the id of a lead.created event");
+    struct stream *s = calloc(1, sizeof(*s));
+    if (!s || (last && !(s->replayed = calloc(REPLAY_MAX, sizeof(*s->replayed))))) {
+        free(s);
+        req_header(r, "Retry-After", "1");
+        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    }
+    s->ev = ev;
+    s->conn = r->conn;
+    buf_init(&s->out, ev->cap);
+    /* The client reconnects a second after the stream ends. */
+    buf_adds(&s->out, "retry: 1000\n\n");
+    pthread_mutex_lock(&ev->mu);
+    bool room = ev->n < ev->max && !ev->stopping;
+    if (room) {
+        s->prev = ev->head.prev;
+        s->next = &ev->head;
+        s->prev->next = s;
+        ev->head.prev = s;
+        ev->n++;
+    }
+    pthread_mutex_unlock(&ev->mu);
+    if (!room) {
+        buf_release(&s->out);
+        free(s->replayed);
+        free(s);
+        req_header(r, "Retry-After", "5");
+        return problem(r, 503, "too-many-streams", "Too many event streams",
+                       "this server has as many live streams open as [server] event_streams "
+                       "allows");
+    }
+    /* Registered first, then the replay: a lead committed meanwhile is in the
+     * replay, or comes live, or both (then sent once). */
+    size_t n = 0;
+    if (last && !store_leads_since(r->h->st, last, REPLAY_MAX, replay_one, s, &n) &&
+        n == REPLAY_MAX) {
+        pthread_mutex_lock(&ev->mu);
+        s->ending = true; /* more to replay: the client comes back for the rest */
+        pthread_mutex_unlock(&ev->mu);
+    }
+    /* The kernel's share is capped too: left alone it grows a socket's send
+     * buffer to megabytes for a client that does not read. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = (int)ev->cap;
+    if (ci)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    req_header(r, "Cache-Control", "no-store");
+    req_header(r, "X-Accel-Buffering", "no"); /* nginx: pass each event on at once */
+    return respond_callback(r, 200, "text/event-stream", stream_read, s, stream_free, CHUNK);
+}
