@@ -73,7 +73,7 @@ static int stream_status(struct stream *s)
 {
     if (!read_until(s, 0, "\r\n\r\n"))
         return 0;
-    return atoi(s->text + 9); /* "HTTP/1.1 200" */
+    return (int)strtol(s->text + 9, NULL, 10); /* "HTTP/1.1 200" */
 }
 
 static void close_stream(struct stream *s)
