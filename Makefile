@@ -31,7 +31,7 @@ ALL_LDFLAGS = $(CFLAGS_MODE) -pthread $(LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o \
-           $(O)/gen/presets.o
+           $(O)/gen/presets.o $(O)/gen/app.o
 UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
 HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o $(O)/tests/smtp.o
@@ -90,6 +90,10 @@ $(O)/gen/config_files.c: $(O)/embed config.example.ini
 $(O)/gen/presets.c: $(O)/embed $(sort $(wildcard src/template/presets/*))
 	@mkdir -p $(dir $@)
 	$(O)/embed $@ presets $(sort $(wildcard src/template/presets/*))
+
+$(O)/gen/app.c: $(O)/embed $(sort $(wildcard web/*))
+	@mkdir -p $(dir $@)
+	$(O)/embed $@ app $(sort $(wildcard web/*))
 
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<

@@ -1,5 +1,6 @@
 /* embed.h: files built into the binary at build time by tools/embed.c, so it
- * runs from any directory: the migrations and the example config. Each set
+ * runs from any directory: the migrations, the example config, the CRM
+ * presets and the inbox app. Each set
  * ends with an entry whose name is NULL; the data is NUL-terminated. */
 #ifndef LEADD_EMBED_H
 #define LEADD_EMBED_H
@@ -15,6 +16,7 @@ struct embedded_file {
 extern const struct embedded_file migrations_files[]; /* migrations/, in name order */
 extern const struct embedded_file config_files[];     /* config.example.ini */
 extern const struct embedded_file presets_files[];    /* src/template/presets/ */
+extern const struct embedded_file app_files[];        /* web/: the inbox app */
 
 /* embedded_find: the file called name in set, or NULL. */
 const struct embedded_file *embedded_find(const struct embedded_file *set, const char *name);

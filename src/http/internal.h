@@ -36,6 +36,7 @@ enum route_id {
     R_METRICS,
     R_SESSION,
     R_EVENTS,
+    R_APP,
     R_COUNT
 };
 
@@ -177,6 +178,11 @@ void submit_release(struct req *r);
 enum MHD_Result page_index(struct req *r);
 enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
+
+/* app.c: the inbox app: its page (for /app and each of its routes) and its
+ * assets, with the headers that keep it strict. */
+enum MHD_Result app_page(struct req *r);
+enum MHD_Result app_asset(struct req *r);
 
 /* auth.c: who is calling. auth_key: whether key is an API key (admin,
  * "api") or a user's secret, with the role and name; auth_role: the

@@ -172,10 +172,18 @@ enum MHD_Result session_create(struct req *r)
 
 enum MHD_Result session_get(struct req *r)
 {
-    struct buf b = BUF_INIT(256);
+    struct buf b = BUF_INIT(64u << 10);
     buf_adds(&b, "{\"user\":");
     jw_str(&b, r->who);
-    buf_addf(&b, ",\"role\":\"%s\"}", role_names[r->role]);
+    buf_addf(&b, ",\"role\":\"%s\",\"users\":[", role_names[r->role]);
+    /* Whom a lead can be given to (the app's assignment list). */
+    const struct config *cfg = r->h->cfg;
+    for (size_t i = 0; i < cfg->nusers; i++) {
+        if (i)
+            buf_addc(&b, ',');
+        jw_str(&b, cfg->users[i].name);
+    }
+    buf_adds(&b, "]}");
     return respond_buf(r, 200, "application/json", &b);
 }
 

@@ -1,0 +1,440 @@
+// app.js: the leadd inbox. Plain JavaScript, no build step: leadd embeds
+// this file. Everything a lead holds is put on the page as text (never as
+// HTML): visitors typed it. The API enforces roles; the app only hides the
+// controls a role cannot use.
+'use strict';
+
+const ROLES = { viewer: 1, sales: 2, admin: 3 };
+const STATUSES = ['new', 'contacted', 'converted', 'rejected'];
+const GRADES = ['hot', 'warm', 'cold'];
+const FLAG_MEANING = {
+  honeypot: 'filled the hidden honeypot field: a bot',
+  too_fast: 'sent faster than a person fills the form',
+  duplicate: 'the same email came in earlier within the form\'s window',
+  disposable_email: 'a throwaway email address',
+  marked_spam: 'a person marked it spam',
+};
+// The list's filters, as the app's URL and as the API's parameters.
+const FILTERS = ['view', 'form', 'grade', 'status', 'qualified', 'owner', 'source', 'campaign', 'from', 'to', 'q'];
+const PAGE = 50;
+
+const state = { me: null, forms: [], leads: [], cursor: null, unseen: 0, events: null, loading: null };
+const main = () => document.getElementById('main');
+
+// h: an element with attributes (on* are listeners) and children (strings
+// become text nodes).
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+function show(...nodes) {
+  const m = main();
+  m.replaceChildren(...nodes);
+}
+
+function can(role) {
+  return state.me && ROLES[state.me.role] >= ROLES[role];
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  let json = null;
+  if ((res.headers.get('Content-Type') || '').includes('json')) json = await res.json();
+  if (res.status === 401 && path !== '/v1/session') {
+    signedOut('Your session ended: sign in again.');
+    throw new Error('signed out');
+  }
+  return { status: res.status, json };
+}
+
+function problemText(r) {
+  if (r.json && r.json.detail) return `${r.json.title}: ${r.json.detail}`;
+  if (r.json && r.json.title) return r.json.title;
+  return `The server answered ${r.status}.`;
+}
+
+function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+function display(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function nameOf(lead) {
+  const f = lead.fields || {};
+  return f.name || f.email || lead.id;
+}
+
+// ---- sign-in ----
+
+function signedOut(message) {
+  state.me = null;
+  if (state.events) state.events.close();
+  state.events = null;
+  document.getElementById('who').replaceChildren();
+  document.title = 'leadd inbox';
+  const key = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'current-password', required: true });
+  const alert = h('p', { class: 'alert', role: 'alert' }, message || '');
+  const form = h('form', { class: 'signin', onsubmit: async (e) => {
+    e.preventDefault();
+    const r = await api('POST', '/v1/session', { key: key.value });
+    if (r.status === 204) return start();
+    alert.textContent = r.status === 401 ? 'That key is not valid.' : problemText(r);
+    key.focus();
+  } },
+  h('h1', {}, 'Sign in'),
+  h('label', { for: 'key' }, 'API key'), key,
+  h('button', { type: 'submit' }, 'Sign in'), alert);
+  show(form);
+  key.focus();
+}
+
+async function signOut() {
+  await api('DELETE', '/v1/session');
+  signedOut('Signed out.');
+}
+
+// ---- the list ----
+
+function viewParams() {
+  const u = new URLSearchParams(location.search), p = {};
+  for (const k of FILTERS) if (u.get(k)) p[k] = u.get(k);
+  return p;
+}
+
+function apiQuery(p, cursor) {
+  const q = new URLSearchParams({ limit: String(PAGE) });
+  if (p.view === 'spam') q.set('spam', 'true');
+  for (const k of ['form', 'grade', 'status', 'q']) if (p[k]) q.set(k, p[k]);
+  if (p.qualified) q.set('qualified', p.qualified);
+  if (p.owner === 'mine') q.set('owner', state.me.user);
+  else if (p.owner === 'none') q.set('owner', 'none');
+  else if (p.owner) q.set('owner', p.owner);
+  if (p.source) q.set('utm_source', p.source);
+  if (p.campaign) q.set('utm_campaign', p.campaign);
+  if (p.from) q.set('created_after', `${p.from}T00:00:00Z`);
+  if (p.to) {
+    const d = new Date(`${p.to}T00:00:00Z`);
+    if (!isNaN(d)) {
+      d.setUTCDate(d.getUTCDate() + 1);
+      q.set('created_before', d.toISOString().replace('.000', ''));
+    }
+  }
+  if (cursor) q.set('cursor', cursor);
+  return `/v1/leads?${q}`;
+}
+
+function select(id, label, value, options) {
+  return [h('label', { for: id }, label),
+    h('select', { id, name: id }, options.map(([v, t]) => h('option', { value: v, selected: v === (value || '') }, t)))];
+}
+
+function input(id, label, value, type) {
+  return [h('label', { for: id }, label), h('input', { id, name: id, type: type || 'text', value: value || '' })];
+}
+
+function filterForm(p) {
+  const users = (state.me.users || []).map((u) => [u, u]);
+  const form = h('form', { class: 'filters', 'aria-label': 'Filters', onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    if (p.view) q.set('view', p.view);
+    for (const el of form.elements) if (el.name && el.value) q.set(el.name, el.value);
+    go(`/app${q.toString() ? `?${q}` : ''}`);
+  } },
+  h('div', {}, select('form', 'Form', p.form, [['', 'Any form'], ...state.forms.map((f) => [f.id, f.id])])),
+  h('div', {}, select('grade', 'Grade', p.grade, [['', 'Any grade'], ...GRADES.map((g) => [g, g])])),
+  h('div', {}, select('status', 'Status', p.status, [['', 'Any status'], ...STATUSES.map((s) => [s, s])])),
+  h('div', {}, select('qualified', 'Qualified', p.qualified, [['', 'Either'], ['true', 'Qualified'], ['false', 'Not qualified']])),
+  h('div', {}, select('owner', 'Owner', p.owner, [['', 'Anyone'], ['mine', 'Mine'], ['none', 'Unassigned'], ...users])),
+  h('div', {}, input('source', 'Source', p.source)),
+  h('div', {}, input('campaign', 'Campaign', p.campaign)),
+  h('div', {}, input('from', 'From', p.from, 'date')),
+  h('div', {}, input('to', 'To', p.to, 'date')),
+  h('div', {}, input('q', 'Search', p.q, 'search')),
+  h('div', {}, h('button', { type: 'submit' }, 'Apply')));
+  return form;
+}
+
+function viewLinks(p) {
+  const link = (view, text) => {
+    const q = new URLSearchParams(location.search);
+    if (view) q.set('view', view); else q.delete('view');
+    const href = `/app${q.toString() ? `?${q}` : ''}`;
+    return h('a', { href, 'aria-current': (p.view || '') === view ? 'page' : null,
+      onclick: (e) => { e.preventDefault(); go(href); } }, text);
+  };
+  return h('nav', { class: 'views', 'aria-label': 'Views' }, link('', 'Inbox'), link('spam', 'Spam'));
+}
+
+const COLUMNS = ['Received', 'Name', 'Email', 'Company', 'Form', 'Source / campaign', 'Score', 'Grade', 'Status', 'Owner', 'Flags'];
+
+function row(lead, fresh) {
+  const f = lead.fields || {}, a = lead.attribution || {};
+  const href = `/app/leads/${lead.id}`;
+  const cells = [
+    when(lead.created_at),
+    h('a', { href, onclick: (e) => { e.preventDefault(); go(href); } }, nameOf(lead)),
+    f.email || '', f.company || '', lead.form,
+    [a.utm_source, a.utm_campaign].filter(Boolean).join(' / '),
+    lead.score, h('span', { class: `grade-${lead.grade}` }, lead.grade), lead.status, lead.owner || '',
+    (lead.flags || []).map((fl) => h('span', { class: 'flag', title: FLAG_MEANING[fl] || fl }, fl)),
+  ];
+  const cls = [lead.read === false ? 'unread' : '', fresh ? 'new' : ''].filter(Boolean).join(' ');
+  return h('tr', { 'data-id': lead.id, class: cls || null },
+    cells.map((c, i) => h('td', { 'data-label': COLUMNS[i] }, c)));
+}
+
+function renderRows(freshIds) {
+  const body = document.getElementById('rows');
+  if (!body) return;
+  body.replaceChildren(...state.leads.map((l) => row(l, freshIds && freshIds.has(l.id))));
+  const more = document.getElementById('more');
+  more.hidden = !state.cursor;
+  const count = document.getElementById('count');
+  count.textContent = state.leads.length ? `${state.leads.length} shown${state.cursor ? ', more below' : ''}` : 'No leads match.';
+}
+
+function setTitle() {
+  document.title = state.unseen ? `(${state.unseen}) leadd inbox` : 'leadd inbox';
+}
+
+async function showList() {
+  const p = viewParams();
+  state.unseen = 0;
+  setTitle();
+  const table = h('table', { class: 'leads' },
+    h('caption', { class: 'muted', id: 'count' }, 'Loading…'),
+    h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', { id: 'rows' }));
+  const more = h('button', { id: 'more', class: 'plain more', type: 'button', hidden: true, onclick: loadMore }, 'Load more');
+  show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), viewLinks(p), filterForm(p),
+    h('p', { class: 'status', role: 'status', id: 'live' }), table, more);
+  const r = await api('GET', apiQuery(p));
+  if (r.status !== 200) {
+    document.getElementById('count').textContent = problemText(r);
+    return;
+  }
+  state.leads = r.json.data;
+  state.cursor = r.json.next_cursor;
+  renderRows();
+}
+
+async function loadMore() {
+  const r = await api('GET', apiQuery(viewParams(), state.cursor));
+  if (r.status !== 200) return;
+  state.leads = state.leads.concat(r.json.data);
+  state.cursor = r.json.next_cursor;
+  renderRows();
+}
+
+// A lead arrived or changed: the view's first page again, merged with what is
+// shown (a new lead that matches the view goes on top and is counted).
+async function refreshList(counting) {
+  if (!document.getElementById('rows')) return;
+  const r = await api('GET', apiQuery(viewParams()));
+  if (r.status !== 200) return;
+  const shown = new Set(state.leads.map((l) => l.id));
+  const top = r.json.data, topIds = new Set(top.map((l) => l.id));
+  const fresh = new Set(top.filter((l) => !shown.has(l.id)).map((l) => l.id));
+  state.leads = top.concat(state.leads.filter((l) => !topIds.has(l.id)));
+  if (!state.cursor && top.length === PAGE) state.cursor = r.json.next_cursor;
+  if (counting && fresh.size) {
+    state.unseen += fresh.size;
+    setTitle();
+    document.getElementById('live').textContent = `${fresh.size} new lead${fresh.size > 1 ? 's' : ''} arrived.`;
+  }
+  renderRows(fresh);
+}
+
+// ---- one lead ----
+
+function kv(obj) {
+  const entries = Object.entries(obj || {});
+  if (!entries.length) return h('p', { class: 'muted' }, 'None.');
+  return h('dl', { class: 'kv' }, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, display(v))]));
+}
+
+function historyLine(e) {
+  const parts = [];
+  if (e.status) parts.push(`status ${e.status}`);
+  if (e.owner !== undefined && e.owner !== null) parts.push(`owner ${e.owner}`);
+  if (e.spam === true) parts.push('marked spam');
+  if (e.spam === false) parts.push('marked not spam');
+  if (e.note) parts.push(`note: ${e.note}`);
+  return h('li', {}, `${when(e.at)} · ${e.by || 'leadd'} · ${parts.join(' · ') || 'change'}`);
+}
+
+function actionForm(label, controls, onsubmit) {
+  const msg = h('span', { role: 'status', class: 'muted' });
+  return h('form', { 'aria-label': label, onsubmit: async (e) => {
+    e.preventDefault();
+    msg.textContent = '';
+    const err = await onsubmit();
+    if (err) msg.textContent = err;
+  } }, controls, msg);
+}
+
+async function patch(id, body) {
+  const r = await api('PATCH', `/v1/leads/${id}`, body);
+  if (r.status !== 200) return problemText(r);
+  renderLead(r.json);
+  return null;
+}
+
+function actions(lead) {
+  if (!can('sales')) return null;
+  const id = lead.id, spam = (lead.flags || []).includes('marked_spam') ||
+    (lead.flags || []).includes('honeypot') || (lead.flags || []).includes('too_fast');
+  const st = h('select', { id: 'set-status', name: 'status' }, STATUSES.map((s) => h('option', { value: s, selected: s === lead.status }, s)));
+  const note = h('textarea', { id: 'note', name: 'note', maxlength: 2000 });
+  const owner = h('select', { id: 'set-owner', name: 'owner' },
+    h('option', { value: '' }, 'Unassigned'),
+    (state.me.users || []).map((u) => h('option', { value: u, selected: u === lead.owner }, u)));
+  const forms = [
+    actionForm('Status', [h('div', {}, h('label', { for: 'set-status' }, 'Status'), st), h('button', { type: 'submit' }, 'Set status')],
+      () => patch(id, { status: st.value })),
+    actionForm('Note', [h('div', { class: 'grow' }, h('label', { for: 'note' }, 'Note'), note), h('button', { type: 'submit' }, 'Add note')],
+      () => (note.value.trim() ? patch(id, { note: note.value }) : 'Write a note first.')),
+    actionForm('Owner', [h('div', {}, h('label', { for: 'set-owner' }, 'Owner'), owner), h('button', { type: 'submit' }, 'Assign')],
+      () => patch(id, { owner: owner.value || null })),
+    actionForm('Spam', [h('button', { type: 'submit', class: 'plain' }, spam ? 'Not spam' : 'Mark spam')],
+      () => patch(id, { spam: !spam })),
+  ];
+  if (can('admin')) {
+    forms.push(actionForm('Erase', [h('button', { type: 'submit', class: 'danger' }, 'Erase')], async () => {
+      const who = nameOf(lead);
+      if (!window.confirm(`Erase ${who}? Their personal data is removed for good.`)) return null;
+      const r = await api('DELETE', `/v1/leads/${id}`);
+      if (r.status !== 204) return problemText(r);
+      go('/app');
+      return null;
+    }));
+  }
+  return h('section', { class: 'card', 'aria-label': 'Actions' }, h('h2', {}, 'Work this lead'), h('div', { class: 'actions' }, forms));
+}
+
+async function deliveries(lead) {
+  const box = h('section', { class: 'card', 'aria-label': 'Deliveries' }, h('h2', {}, 'Deliveries'));
+  const r = await api('GET', `/v1/deliveries?lead=${lead.id}`);
+  if (r.status !== 200) return box;
+  if (!r.json.data.length) box.append(h('p', { class: 'muted' }, 'Not forwarded.'));
+  for (const d of r.json.data) {
+    const attempts = h('ul', { class: 'plain' }, (d.attempts || []).map((a) =>
+      h('li', {}, `${when(a.at)} · ${a.status === null ? 'no answer' : `HTTP ${a.status}`}${a.error ? ` · ${a.error}` : ''} · ${a.duration_ms} ms`)));
+    const retry = d.state === 'dead' && can('admin')
+      ? h('button', { type: 'button', onclick: async () => {
+        const rr = await api('POST', `/v1/deliveries/${d.id}/retry`);
+        if (rr.status < 300) openLead(lead.id);
+      } }, 'Retry') : null;
+    box.append(h('div', { class: 'delivery', 'data-state': d.state },
+      h('p', {}, h('strong', {}, d.webhook), ` · ${d.state}`, d.next_attempt_at ? ` · next attempt ${when(d.next_attempt_at)}` : ''),
+      attempts, retry));
+  }
+  return box;
+}
+
+async function renderLead(lead) {
+  const reasons = lead.score_reasons || [];
+  const flags = lead.flags || [];
+  const head = h('div', { class: 'lead-head' },
+    h('h1', {}, nameOf(lead)),
+    h('span', { class: `grade-${lead.grade}` }, `${lead.grade} · score ${lead.score}`),
+    h('span', {}, lead.qualified ? 'qualified' : 'not qualified'),
+    h('span', { id: 'lead-status' }, `status ${lead.status}`),
+    h('span', {}, lead.owner ? `owner ${lead.owner}` : 'unassigned'));
+  const score = h('section', { class: 'card', 'aria-label': 'Score' }, h('h2', {}, 'Why it scored ' + lead.score),
+    reasons.length ? h('ul', { class: 'plain', id: 'reasons' }, reasons.map((x) => h('li', {}, `${x.rule}: ${x.points > 0 ? '+' : ''}${x.points}`)))
+      : h('p', { class: 'muted' }, 'No scoring rule matched.'),
+    flags.length ? [h('h2', {}, 'Flags'), h('ul', { class: 'plain' }, flags.map((f) => h('li', {}, h('span', { class: 'flag' }, f), ' ', FLAG_MEANING[f] || '')))] : null,
+    lead.duplicate_of ? h('p', {}, 'Duplicate of ', h('a', { href: `/app/leads/${lead.duplicate_of}`, onclick: (e) => { e.preventDefault(); go(`/app/leads/${lead.duplicate_of}`); } }, 'an earlier lead'), '.') : null);
+  const info = h('section', { class: 'card', 'aria-label': 'Lead' },
+    h('p', { class: 'muted' }, `${lead.form} · received ${when(lead.created_at)} · ${lead.id}`),
+    h('h2', {}, 'Fields'), kv(lead.fields),
+    Object.keys(lead.extra || {}).length ? [h('h2', {}, 'Extra'), kv(lead.extra)] : null,
+    h('h2', {}, 'Attribution'), kv(lead.attribution));
+  const hist = h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'),
+    (lead.history || []).length ? h('ol', { class: 'plain', id: 'history' }, lead.history.map(historyLine)) : h('p', { class: 'muted' }, 'No changes yet.'));
+  const back = h('p', {}, h('a', { href: '/app', onclick: (e) => { e.preventDefault(); history.length > 1 ? history.back() : go('/app'); } }, '← All leads'));
+  show(back, head, actions(lead), score, info, hist);
+  main().append(await deliveries(lead));
+}
+
+async function openLead(id) {
+  const r = await api('GET', `/v1/leads/${encodeURIComponent(id)}`);
+  if (r.status === 404) {
+    show(h('h1', {}, 'No such lead'), h('p', {}, 'It does not exist or was erased. ', h('a', { href: '/app' }, 'All leads')));
+    return;
+  }
+  if (r.status !== 200) {
+    show(h('p', { class: 'alert' }, problemText(r)));
+    return;
+  }
+  await renderLead(r.json);
+}
+
+// ---- routing and live updates ----
+
+function route() {
+  const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
+  state.loading = m ? openLead(m[1]) : showList();
+  main().focus({ preventScroll: true });
+  return state.loading;
+}
+
+function go(url) {
+  history.pushState(null, '', url);
+  window.scrollTo(0, 0);
+  route();
+}
+
+function listen() {
+  if (state.events) state.events.close();
+  const es = new EventSource('/v1/events');
+  es.addEventListener('lead.created', () => refreshList(true));
+  es.addEventListener('lead.updated', (e) => {
+    const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
+    let id = null;
+    try { id = JSON.parse(e.data).id; } catch (err) { /* a malformed event: ignored */ }
+    if (m && m[1] === id && !document.activeElement.matches('textarea, input, select')) openLead(id);
+    else refreshList(false);
+  });
+  state.events = es;
+}
+
+async function start() {
+  const r = await api('GET', '/v1/session');
+  if (r.status !== 200) return signedOut();
+  state.me = r.json;
+  const forms = await api('GET', '/v1/forms');
+  state.forms = forms.status === 200 ? forms.json.data : [];
+  document.getElementById('who').replaceChildren(
+    h('span', { id: 'me' }, `${state.me.user} (${state.me.role})`),
+    h('button', { type: 'button', class: 'plain', onclick: signOut }, 'Sign out'));
+  listen();
+  return route();
+}
+
+window.addEventListener('popstate', route);
+window.addEventListener('DOMContentLoaded', start);
