@@ -47,7 +47,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
-TEST_PKGS := nodejs
+TEST_PKGS := nodejs chromium
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
@@ -58,7 +58,7 @@ test: deps
 check: $(O)/leadd $(UNIT) $(INTEG) $(NODE_MODULES)
 	@rm -f $(O)/spec-exchanges.jsonl
 	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
-	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh
+	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh tests/browser.sh
 
 # Test tools from npm, pinned by the lock file (never part of leadd itself).
 $(NODE_MODULES): tests/node/package.json tests/node/package-lock.json
@@ -91,9 +91,10 @@ $(O)/gen/presets.c: $(O)/embed $(sort $(wildcard src/template/presets/*))
 	@mkdir -p $(dir $@)
 	$(O)/embed $@ presets $(sort $(wildcard src/template/presets/*))
 
-$(O)/gen/app.c: $(O)/embed $(sort $(wildcard web/*))
+APP_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js))
+$(O)/gen/app.c: $(O)/embed $(APP_FILES)
 	@mkdir -p $(dir $@)
-	$(O)/embed $@ app $(sort $(wildcard web/*))
+	$(O)/embed $@ app $(APP_FILES)
 
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<

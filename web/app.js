@@ -31,7 +31,7 @@ function h(tag, attrs, ...kids) {
     else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -276,9 +276,11 @@ function kv(obj) {
   return h('dl', { class: 'kv' }, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, display(v))]));
 }
 
-function historyLine(e) {
+// One history entry: what changed (an entry carries the status the lead had
+// then, so a status is news only when it differs from the entry before).
+function historyLine(e, i, all) {
   const parts = [];
-  if (e.status) parts.push(`status ${e.status}`);
+  if (e.status && (i === 0 || all[i - 1].status !== e.status)) parts.push(`status ${e.status}`);
   if (e.owner !== undefined && e.owner !== null) parts.push(`owner ${e.owner}`);
   if (e.spam === true) parts.push('marked spam');
   if (e.spam === false) parts.push('marked not spam');
@@ -371,7 +373,7 @@ async function renderLead(lead) {
     lead.duplicate_of ? h('p', {}, 'Duplicate of ', h('a', { href: `/app/leads/${lead.duplicate_of}`, onclick: (e) => { e.preventDefault(); go(`/app/leads/${lead.duplicate_of}`); } }, 'an earlier lead'), '.') : null);
   const info = h('section', { class: 'card', 'aria-label': 'Lead' },
     h('p', { class: 'muted' }, `${lead.form} · received ${when(lead.created_at)} · ${lead.id}`),
-    h('h2', {}, 'Fields'), kv(lead.fields),
+    h('h2', {}, 'Fields'), h('div', { id: 'fields' }, kv(lead.fields)),
     Object.keys(lead.extra || {}).length ? [h('h2', {}, 'Extra'), kv(lead.extra)] : null,
     h('h2', {}, 'Attribution'), kv(lead.attribution));
   const hist = h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'),

@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+// inbox.mjs: the inbox app end to end, in a real browser (Debian's chromium,
+// driven by puppeteer-core) against the real leadd binary (LEADD_BIN) with a
+// real webhook receiver started here. A sales rep signs in, sees a hot lead
+// arrive live, filters, opens it and reads why it scored, works it, rescues
+// a lead from spam and sees it forwarded; a viewer sees no controls and the
+// API refuses them; an admin erases a lead after a confirmation naming the
+// person; sign-out; and a phone-wide screen without sideways scrolling.
+//   node inbox.mjs OUTDIR      (screenshots land in OUTDIR, kept on failure)
+// Prints cmocka-style lines so tests/run.sh counts it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+const OUT = process.argv[2] || 'build';
+const BIN = process.env.LEADD_BIN || 'build/leadd';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const KEY = 'inbox-test-admin-key-0123456789';
+const ANN = 'ann-sales-key-0123456789';
+const MIA = 'mia-viewer-key-0123456789';
+const WAIT = 10000; // the longest any condition is waited for
+
+mkdirSync(OUT, { recursive: true });
+
+// ---- a webhook receiver: records what it is sent ----
+const received = [];
+const receiver = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => { received.push(body); res.writeHead(200).end('{}'); });
+});
+await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+const rport = receiver.address().port;
+
+// ---- leadd on a fresh database ----
+const dir = mkdtempSync(join(tmpdir(), 'leadd-inbox-'));
+writeFileSync(join(dir, 'leadd.ini'), `[server]
+threads = 2
+[storage]
+path = ${dir}/leadd.db
+[auth]
+api_keys = ${KEY}
+user.ann = sales ${ANN}
+user.bob = sales bob-sales-key-0123456789
+user.mia = viewer ${MIA}
+[form.contact]
+field.email = email required
+field.name = text required
+field.company = text
+field.budget = integer min=0
+honeypot = _gotcha
+score.big_budget = budget >= 10000 => 50
+score.has_company = company present => 20
+qualify_at = 40
+assign.big = budget >= 10000 => ann
+[webhook.crm]
+url = http://127.0.0.1:${rport}/hook
+secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+`);
+const leadd = spawn(BIN, ['serve', '-c', join(dir, 'leadd.ini'), '--set', 'server.listen=127.0.0.1:0'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+let log = '';
+leadd.stdout.on('data', (d) => { log += d; });
+leadd.stderr.on('data', (d) => { log += d; });
+const port = await poll(() => { const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/); return m && +m[1]; }, 'leadd to listen')
+  .catch((e) => { console.log(log); throw e; });
+const BASE = `http://127.0.0.1:${port}`;
+
+async function poll(fn, what = 'condition') {
+  const until = Date.now() + WAIT;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 25));
+  }
+}
+
+let n = 0;
+async function submit(fields) {
+  n++;
+  const body = { email: `p${n}.${Math.random().toString(36).slice(2, 8)}@example.org`, name: `Person ${n}`, ...fields };
+  const r = await fetch(`${BASE}/v1/forms/contact/submissions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (r.status !== 201) throw new Error(`submission answered ${r.status}`);
+  return { ...body, id: (await r.json()).id };
+}
+
+async function apiGet(path) {
+  const r = await fetch(`${BASE}${path}`, { headers: { Authorization: `Bearer ${KEY}` } });
+  return { status: r.status, json: r.status === 200 ? await r.json() : null };
+}
+
+// ---- the browser ----
+const browser = await puppeteer.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+});
+const pageErrors = [];
+async function newPage(width = 1440) {
+  const ctx = await browser.createBrowserContext(); // its own cookies
+  const page = await ctx.newPage();
+  await page.setViewport({ width, height: 900 });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) pageErrors.push(m.text()); });
+  return page;
+}
+
+async function signIn(page, key) {
+  await page.goto(`${BASE}/app`);
+  await page.waitForSelector('label[for="key"]');
+  const label = await page.$eval('label[for="key"]', (el) => el.textContent);
+  if (label !== 'API key') throw new Error(`the key's label is "${label}"`);
+  await page.type('#key', key);
+  await clickText(page, 'button', 'Sign in');
+  await page.waitForSelector('#me');
+  await page.waitForSelector('#rows');
+}
+
+async function clickText(page, sel, text) {
+  const els = await page.$$(sel);
+  for (const el of els) {
+    if ((await el.evaluate((e) => e.textContent.trim())) === text) {
+      await el.click();
+      return;
+    }
+  }
+  throw new Error(`no ${sel} "${text}"`);
+}
+
+const rowOf = (page, id) => page.$(`tr[data-id="${id}"]`);
+const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
+
+const results = [];
+let current = null;
+async function test(name, fn) {
+  console.log(`[ RUN      ] ${name}`);
+  try {
+    await fn();
+    console.log(`[       OK ] ${name}`);
+    results.push(true);
+  } catch (e) {
+    console.log(`  ${e && e.stack || e}`);
+    if (current) {
+      const file = join(OUT, `inbox-fail-${name}.png`);
+      await current.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.log(`  screenshot: ${file}`);
+    }
+    console.log(`[  FAILED  ] ${name}`);
+    results.push(false);
+  }
+}
+
+let ann, hot, spam;
+await test('sales_sees_a_hot_lead_arrive_live', async () => {
+  ann = current = await newPage();
+  await signIn(ann, ANN);
+  if ((await text(ann, '#me')) !== 'ann (sales)') throw new Error('not signed in as ann');
+  hot = await submit({ company: 'Acme', budget: 50000 });
+  await poll(() => rowOf(ann, hot.id), 'the lead to appear live');
+  const cls = await ann.$eval(`tr[data-id="${hot.id}"]`, (e) => e.className);
+  if (!/unread/.test(cls) || !/new/.test(cls)) throw new Error(`row classes "${cls}"`);
+  await poll(async () => (await ann.title()) === '(1) leadd inbox', 'the title to count it');
+});
+
+await test('filters_live_in_the_url', async () => {
+  const cold = await submit({});
+  await poll(() => rowOf(ann, cold.id), 'the cold lead');
+  await ann.select('#grade', 'hot');
+  await clickText(ann, 'button', 'Apply');
+  await poll(async () => ann.url().includes('grade=hot') && !(await rowOf(ann, cold.id)) && (await rowOf(ann, hot.id)), 'the hot view');
+  await ann.select('#grade', '');
+  await ann.select('#owner', 'mine');
+  await clickText(ann, 'button', 'Apply');
+  await poll(async () => ann.url().includes('owner=mine') && !(await rowOf(ann, cold.id)) && (await rowOf(ann, hot.id)), 'my leads');
+  // A reload keeps the view: the filters are in the URL.
+  await ann.reload();
+  await poll(() => rowOf(ann, hot.id), 'the view after a reload');
+  if ((await ann.$eval('#owner', (e) => e.value)) !== 'mine') throw new Error('owner filter lost on reload');
+  if (await rowOf(ann, cold.id)) throw new Error('the cold lead is shown under Mine');
+});
+
+await test('open_a_lead_see_why_and_work_it', async () => {
+  await ann.click(`tr[data-id="${hot.id}"] a`);
+  await poll(() => ann.url().endsWith(`/app/leads/${hot.id}`), 'the lead page');
+  await ann.waitForSelector('#reasons');
+  const fields = await text(ann, '#fields');
+  if (!fields.includes(hot.email) || !fields.includes('Acme')) throw new Error(`fields: ${fields}`);
+  const reasons = await text(ann, '#reasons');
+  if (!reasons.includes('big_budget: +50') || !reasons.includes('has_company: +20'))
+    throw new Error(`reasons: ${reasons}`);
+  await ann.select('#set-status', 'contacted');
+  await clickText(ann, 'button', 'Set status');
+  await poll(async () => (await text(ann, '#lead-status')) === 'status contacted', 'the new status');
+  await ann.type('#note', 'called, wants a demo');
+  await clickText(ann, 'button', 'Add note');
+  await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('note: called, wants a demo'), 'the note in the history');
+  const hist = await text(ann, '#history');
+  if (!hist.includes('ann · status contacted') || !hist.includes('ann · note: called'))
+    throw new Error(`history: ${hist}`);
+  const stored = await apiGet(`/v1/leads/${hot.id}`);
+  if (stored.json.status !== 'contacted') throw new Error('status not stored');
+});
+
+await test('not_spam_rescores_and_forwards', async () => {
+  spam = await submit({ company: 'Globex', budget: 20000, _gotcha: 'bot' });
+  const before = received.filter((b) => b.includes(spam.id)).length;
+  if (before) throw new Error('spam was forwarded');
+  await ann.goto(`${BASE}/app?view=spam`);
+  await poll(() => rowOf(ann, spam.id), 'the lead in the Spam view');
+  await ann.click(`tr[data-id="${spam.id}"] a`);
+  await ann.waitForSelector('#reasons, .actions');
+  await clickText(ann, 'button', 'Not spam');
+  await poll(() => received.some((b) => b.includes(spam.id)), 'the lead forwarded to the receiver');
+  const l = await apiGet(`/v1/leads/${spam.id}`);
+  if (!l.json.qualified || l.json.flags.length) throw new Error(`after not spam: ${JSON.stringify(l.json.flags)}`);
+});
+
+await test('viewer_sees_no_controls_and_api_refuses', async () => {
+  const mia = current = await newPage();
+  await signIn(mia, MIA);
+  await mia.goto(`${BASE}/app/leads/${hot.id}`);
+  await mia.waitForSelector('#reasons');
+  if (await mia.$('#set-status')) throw new Error('a viewer sees the status control');
+  const status = await mia.evaluate(async (id) => (await fetch(`/v1/leads/${id}`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: '{"status":"rejected"}' })).status, hot.id);
+  if (status !== 403) throw new Error(`a viewer's PATCH answered ${status}`);
+  await mia.browserContext().close();
+});
+
+await test('admin_erases_after_a_confirmation_naming_the_person', async () => {
+  const adm = current = await newPage();
+  await signIn(adm, KEY);
+  const victim = await submit({ name: 'Erin Example' });
+  await adm.goto(`${BASE}/app/leads/${victim.id}`);
+  await adm.waitForSelector('.actions');
+  let asked = '';
+  adm.once('dialog', async (d) => { asked = d.message(); await d.accept(); });
+  await clickText(adm, 'button', 'Erase');
+  await poll(() => adm.url().endsWith('/app'), 'back to the list');
+  if (!asked.includes('Erin Example')) throw new Error(`the confirmation said "${asked}"`);
+  if ((await apiGet(`/v1/leads/${victim.id}`)).status !== 404) throw new Error('not erased');
+  await adm.browserContext().close();
+});
+
+await test('sign_out', async () => {
+  current = ann;
+  await clickText(ann, 'button', 'Sign out');
+  await ann.waitForSelector('#key');
+  const r = await ann.evaluate(async () => (await fetch('/v1/session')).status);
+  if (r !== 401) throw new Error(`after sign-out /v1/session answered ${r}`);
+});
+
+await test('wide_screen', async () => {
+  const wide = current = await newPage(1440);
+  await signIn(wide, ANN);
+  await poll(() => rowOf(wide, hot.id), 'the list');
+  await wide.screenshot({ path: join(OUT, 'inbox-1440.png') });
+  await wide.browserContext().close();
+});
+
+await test('phone_width_without_sideways_scrolling', async () => {
+  const phone = current = await newPage(390);
+  await signIn(phone, ANN);
+  await poll(() => rowOf(phone, hot.id), 'the list');
+  const file = join(OUT, 'inbox-390.png');
+  await phone.screenshot({ path: file, fullPage: true });
+  const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`the list is ${wide} px wide at 390`);
+  await phone.goto(`${BASE}/app/leads/${hot.id}`);
+  await phone.waitForSelector('#reasons');
+  const wide2 = await phone.evaluate(() => document.documentElement.scrollWidth);
+  if (wide2 > 390) throw new Error(`a lead's page is ${wide2} px wide at 390`);
+  await phone.screenshot({ path: join(OUT, 'inbox-lead-390.png'), fullPage: true });
+});
+
+await test('no_script_errors', async () => {
+  if (pageErrors.length) throw new Error(pageErrors.join('\n'));
+});
+
+await browser.close();
+leadd.kill('SIGTERM');
+const code = await new Promise((ok) => leadd.on('exit', (c) => ok(c)));
+receiver.close();
+await test('leadd_stopped_cleanly', async () => {
+  if (code !== 0) throw new Error(`leadd exited ${code}:\n${log.slice(-3000)}`);
+  for (const secret of [KEY, ANN, MIA, 'Erin Example'])
+    if (log.includes(secret)) throw new Error(`the log holds "${secret}"`);
+});
+rmSync(dir, { recursive: true, force: true });
+
+const passed = results.filter(Boolean).length, failed = results.length - passed;
+console.log(`[==========] ${results.length} test(s) run.`);
+console.log(`[  PASSED  ] ${passed} test(s).`);
+if (failed) console.log(`[  FAILED  ] ${failed} test(s).`);
+process.exit(failed ? 1 : 0);
