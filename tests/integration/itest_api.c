@@ -206,6 +206,105 @@ static void t_roles(void **state)
     h_cleanup(&l);
 }
 
+/* Every route, called by nobody, a viewer, a sales rep and an admin: refused
+ * (401 without a key, 403 below the route's role) exactly when the role
+ * written here says so. The roles are the issue's contract, written out
+ * here rather than read from the server's table; a route added to the
+ * server without a line here fails the count. */
+static const struct http_route ROLE_OF[] = {
+    {"GET", "/", ROLE_PUBLIC},
+    {"GET", "/thanks", ROLE_PUBLIC},
+    {"GET", "/healthz", ROLE_PUBLIC},
+    {"GET", "/readyz", ROLE_PUBLIC},
+    {"POST", "/v1/forms/{form}/submissions", ROLE_PUBLIC},
+    {"OPTIONS", "/v1/forms/{form}/submissions", ROLE_PUBLIC},
+    {"GET", "/v1/leads", ROLE_VIEWER},
+    {"GET", "/v1/leads/export", ROLE_VIEWER},
+    {"GET", "/v1/leads/{id}", ROLE_VIEWER},
+    {"PATCH", "/v1/leads/{id}", ROLE_SALES},
+    {"DELETE", "/v1/leads/{id}", ROLE_ADMIN},
+    {"GET", "/v1/stats", ROLE_VIEWER},
+    {"GET", "/v1/forms", ROLE_VIEWER},
+    {"GET", "/v1/deliveries", ROLE_VIEWER},
+    {"POST", "/v1/deliveries/{id}/retry", ROLE_ADMIN},
+    {"GET", "/metrics", ROLE_VIEWER},
+    {"POST", "/v1/session", ROLE_PUBLIC},
+    {"GET", "/v1/session", ROLE_VIEWER},
+    {"DELETE", "/v1/session", ROLE_VIEWER},
+    {"GET", "/v1/events", ROLE_VIEWER},
+    {"GET", "/app", ROLE_PUBLIC},
+    {"GET", "/app/leads/{id}", ROLE_PUBLIC},
+    {"GET", "/app/assets/{file}", ROLE_PUBLIC},
+};
+
+static void t_roles_on_every_route(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char id[64];
+    assert_int_equal(http_route_count(), LEADD_ARRAY_LEN(ROLE_OF));
+    make_ini("[auth]\nuser.ann = sales ann-sales-key-0123456789\n"
+             "user.mia = viewer mia-viewer-key-0123456789\n");
+    h_start(&l, INI, NULL);
+    post(&l, "contact", "{\"email\":\"every@x.example\",\"name\":\"E\",\"consent\":true}", id,
+         sizeof(id));
+    static const struct {
+        const char *key;
+        enum role role;
+    } callers[] = {{NULL, ROLE_PUBLIC},
+                   {"mia-viewer-key-0123456789", ROLE_VIEWER},
+                   {"ann-sales-key-0123456789", ROLE_SALES},
+                   {H_API_KEY, ROLE_ADMIN}};
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(ROLE_OF); i++) {
+        const struct http_route *rt = &ROLE_OF[i];
+        /* the path, its {param} filled in */
+        char path[160] = "";
+        for (const char *p = rt->pattern; *p;) {
+            size_t n = strlen(path);
+            if (*p != '{') {
+                path[n] = *p++;
+                path[n + 1] = '\0';
+                continue;
+            }
+            const char *name = p + 1;
+            p = strchr(p, '}') + 1;
+            const char *v = !strncmp(name, "form}", 5)          ? "contact"
+                            : !strncmp(name, "file}", 5)        ? "app.js"
+                            : strstr(rt->pattern, "deliveries") ? "1"
+                            /* an erasure that finds no lead: 404 when allowed */
+                            : !strcmp(rt->method, "DELETE") ? "01KAQ3X6Y8R0S9T1V2W3X4Y5Z6"
+                                                            : id;
+            snprintf(path + n, sizeof(path) - n, "%s", v);
+        }
+        const char *body = !strcmp(rt->method, "PATCH") ? "{\"note\":\"roles\"}"
+                           : !strcmp(rt->method, "POST")
+                               ? "{\"email\":\"e2@x.example\",\"name\":\"E\",\"consent\":true}"
+                               : NULL;
+        for (size_t c = 0; c < LEADD_ARRAY_LEN(callers); c++) {
+            bool allowed = callers[c].role >= rt->role;
+            /* A live stream never ends by itself: itest_events.c covers the
+             * allowed case. */
+            if (allowed && rt->role != ROLE_PUBLIC && !strcmp(rt->pattern, "/v1/events"))
+                continue;
+            /* POST /v1/session answers 401 to a wrong key: that is its job. */
+            if (!strcmp(rt->pattern, "/v1/session") && !strcmp(rt->method, "POST"))
+                continue;
+            char auth[128];
+            snprintf(auth, sizeof(auth), "Authorization: Bearer %s", callers[c].key);
+            h_req(&l, rt->method, path, body, &r, "Content-Type: application/json",
+                  callers[c].key ? auth : NULL, NULL);
+            long want = callers[c].role == ROLE_PUBLIC ? 401 : 403;
+            if (allowed ? (r.status == 401 || r.status == 403) : r.status != want)
+                fail_msg("%s %s as %s: %ld (the route needs %s)", rt->method, path,
+                         role_names[callers[c].role], r.status, role_names[rt->role]);
+            resp_free(&r);
+        }
+    }
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_auth(void **state)
 {
     (void)state;
@@ -1053,6 +1152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_auth),
         cmocka_unit_test(t_roles),
+        cmocka_unit_test(t_roles_on_every_route),
         cmocka_unit_test(t_patch_note_owner_spam),
         cmocka_unit_test(t_assignment),
         cmocka_unit_test(t_duplicates_across_restart_and_erasure),
