@@ -278,6 +278,32 @@ await test('phone_width_without_sideways_scrolling', async () => {
   await phone.screenshot({ path: join(OUT, 'inbox-lead-390.png'), fullPage: true });
 });
 
+await test('keyboard_alone_and_every_control_labelled', async () => {
+  const kb = current = await newPage(1440);
+  await signIn(kb, ANN);
+  await poll(() => rowOf(kb, hot.id), 'the list');
+  const unlabelled = await kb.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+    .map((el) => el.outerHTML));
+  if (unlabelled.length) throw new Error(`unlabelled: ${unlabelled.join(' ')}`);
+  // Tab to the hot lead's link and open it with Enter.
+  const target = `/app/leads/${hot.id}`;
+  let reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await kb.keyboard.press('Tab');
+    reached = await kb.evaluate((t) => document.activeElement && document.activeElement.getAttribute('href') === t, target);
+  }
+  if (!reached) throw new Error('the lead link cannot be reached with Tab');
+  await kb.keyboard.press('Enter');
+  await poll(() => kb.url().endsWith(target), 'the lead opened from the keyboard');
+  await kb.waitForSelector('#set-status');
+  const unlabelled2 = await kb.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+    .map((el) => el.outerHTML));
+  if (unlabelled2.length) throw new Error(`unlabelled on the lead page: ${unlabelled2.join(' ')}`);
+  await kb.browserContext().close();
+});
+
 await test('no_script_errors', async () => {
   if (pageErrors.length) throw new Error(pageErrors.join('\n'));
 });
