@@ -124,7 +124,7 @@ static int serve(const struct args *a)
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
     }
-    if (forward_start(&fw, &cfg, st) || http_start(&h, &cfg, st))
+    if (forward_start(&fw, &cfg, st) || http_start(&h, &cfg, st, fw))
         goto out;
     log_info("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,

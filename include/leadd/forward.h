@@ -34,6 +34,9 @@ LEADD_MUST_CHECK int forward_start(struct forward **out, const struct config *cf
  * within its timeout), stops the thread, frees it and sets *fp to NULL.
  * Deliveries not started stay pending for the next start. */
 void forward_stop(struct forward **fp);
+/* forward_metrics: appends the forwarder's Prometheus lines (deliveries that
+ * died since start, by webhook); any thread. f may be NULL (none running). */
+LEADD_MUST_CHECK int forward_metrics(struct forward *f, struct buf *out);
 /* forward_global_init / cleanup: libcurl's process-wide set-up. */
 LEADD_MUST_CHECK int forward_global_init(void);
 void forward_global_cleanup(void);

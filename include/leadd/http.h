@@ -13,9 +13,12 @@
 
 struct http;
 
-/* http_start: listens on cfg->listen and serves until http_stop(). cfg and st
- * are borrowed and must outlive the server. Logs the bound address. */
-LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, struct store *st);
+struct forward;
+/* http_start: listens on cfg->listen and serves until http_stop(). cfg, st and
+ * fw (the forwarder, for its metrics; may be NULL) are borrowed and must
+ * outlive the server. Logs the bound address. */
+LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, struct store *st,
+                                struct forward *fw);
 /* http_stop: stops accepting, lets requests in flight finish (up to
  * timeout_ms), then stops the server, frees it and sets *hp to NULL. */
 void http_stop(struct http **hp, unsigned timeout_ms);

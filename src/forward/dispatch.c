@@ -70,6 +70,7 @@ struct forward {
     long long held[CONFIG_MAX_WEBHOOKS][FORWARD_MAX_INFLIGHT];
     size_t nheld[CONFIG_MAX_WEBHOOKS];
     struct forward_window rate[CONFIG_MAX_WEBHOOKS];
+    _Atomic uint64_t dead[CONFIG_MAX_WEBHOOKS]; /* deliveries that died, since start */
     uint64_t backoff_until;
     struct outcome_batch *batch; /* this round's outcomes */
     pthread_mutex_t mu;          /* guards done and outstanding */
@@ -371,12 +372,21 @@ static void take_back(struct forward *f)
         for (size_t i = 0; i < b->n; i++) {
             const struct outcome_rec *o = &b->rec[i];
             const struct outbox_attempt *a = &b->a[i];
-            /* Logged once stored: a line here means the database says so. */
-            if (!b->job.job.rc)
+            /* Logged once stored: a line here means the database says so. A
+             * delivery that dies is a warning: sales will not see that lead. */
+            if (!b->job.job.rc && a->state == DELIVERY_DEAD) {
+                atomic_fetch_add(&f->dead[o->widx], 1);
+                log_warn("forward %s %s attempt %d: dead after %s (%ldms) lead=%s; "
+                         "POST /v1/deliveries/%lld/retry sends it again",
+                         f->cfg->webhooks[o->widx].name, o->webhook_id, o->attempts,
+                         o->error[0] ? o->error : "its last attempt", a->duration_ms, o->lead_id,
+                         a->delivery_id);
+            } else if (!b->job.job.rc) {
                 log_info("forward %s %s attempt %d: %s%s%s (%ldms) lead=%s",
                          f->cfg->webhooks[o->widx].name, o->webhook_id, o->attempts,
                          delivery_state_names[a->state], o->error[0] ? " after " : "", o->error,
                          a->duration_ms, o->lead_id);
+            }
             release_held(f, o->widx, a->delivery_id);
         }
         free(b);
@@ -618,6 +628,17 @@ int forward_start(struct forward **out, const struct config *cfg, struct store *
 fail:
     forward_free(f);
     return LEADD_ENOMEM;
+}
+
+int forward_metrics(struct forward *f, struct buf *out)
+{
+    buf_adds(out, "# HELP leadd_deliveries_dead_total Deliveries that died (their last attempt"
+                  " failed, or the target refused them for good) since start, by webhook.\n"
+                  "# TYPE leadd_deliveries_dead_total counter\n");
+    for (size_t i = 0; f && i < f->cfg->nwebhooks; i++)
+        buf_addf(out, "leadd_deliveries_dead_total{webhook=\"%s\"} %llu\n",
+                 f->cfg->webhooks[i].name, (unsigned long long)atomic_load(&f->dead[i]));
+    return buf_error(out);
 }
 
 void forward_stop(struct forward **fp)

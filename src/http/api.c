@@ -651,7 +651,8 @@ enum MHD_Result api_metrics(struct req *r)
              "# TYPE leadd_event_streams_behind_total counter\n"
              "leadd_event_streams_behind_total %llu\n",
              streams, (unsigned long long)behind);
-    int rc = store_metrics(h->st, &b);
+    int rc = forward_metrics(h->fw, &b);
+    rc = rc ? rc : store_metrics(h->st, &b);
     if (rc && !buf_error(&b)) {
         buf_release(&b);
         return unavailable(r, rc);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "leadd/body.h"
+#include "leadd/forward.h"
 #include "leadd/buf.h"
 #include "leadd/http.h"
 #include "leadd/lead.h"
@@ -71,6 +72,7 @@ struct http {
     struct events *events;
     const struct config *cfg;
     struct store *st;
+    struct forward *fw;
     struct ratelimit *rl;
     atomic_int inflight;
     int port;

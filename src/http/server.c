@@ -287,7 +287,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", line);
 }
 
-int http_start(struct http **out, const struct config *cfg, struct store *st)
+int http_start(struct http **out, const struct config *cfg, struct store *st, struct forward *fw)
 {
     struct http *h = calloc(1, sizeof(*h));
     struct sockaddr_storage ss = {0};
@@ -299,6 +299,7 @@ int http_start(struct http **out, const struct config *cfg, struct store *st)
         goto fail;
     h->cfg = cfg;
     h->st = st;
+    h->fw = fw;
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll loop, after a full batch
      * of 128 events, waits again with its blocking timeout before serving the
      * batch it holds, so 128 clients can wait up to connection_timeout_s

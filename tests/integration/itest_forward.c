@@ -202,10 +202,21 @@ static void t_4xx_dead_at_once_and_schedule_exhausted(void **state)
              "\nretry_schedule = 20ms 20ms\n",
              bad.port, down.port);
     ini_with_webhooks(ini, sizeof(ini), hooks);
-    h_start(&l, ini, NULL);
+    h_start(&l, ini, "auth.api_keys=" H_API_KEY, NULL);
     post_qualified(&l, id, sizeof(id));
     assert_true(h_wait_log(&l, "forward bad", 5000));
     assert_true(h_wait_log(&l, "attempt 3: dead", 5000));
+    /* A death is a warning that says how to send it again, and a counter an
+     * alert can watch. */
+    assert_true(h_wait_log(&l, " warn forward bad ", 5000));
+    assert_true(h_wait_log(&l, "attempt 3: dead after HTTP 500", 5000));
+    assert_true(h_wait_log(&l, "/retry sends it again", 5000));
+    struct resp r;
+    h_api(&l, "GET", "/metrics", NULL, &r);
+    assert_non_null(strstr(r.body, "# TYPE leadd_deliveries_dead_total counter\n"));
+    assert_non_null(strstr(r.body, "leadd_deliveries_dead_total{webhook=\"bad\"} 1\n"));
+    assert_non_null(strstr(r.body, "leadd_deliveries_dead_total{webhook=\"down\"} 1\n"));
+    resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     assert_int_equal(recv_count(&bad), 1);
     assert_int_equal(recv_count(&down), 3); /* the first attempt and one per delay */
