@@ -86,6 +86,39 @@ int norm_phone(const char *s, size_t n, char **out)
     return (*out = strdup(tmp)) ? 0 : LEADD_ENOMEM;
 }
 
+/* Whether s[0..n) starts with a bare domain name, as visitors type a
+ * website ("bigco.com", "www.bigco.com/about"): letters, digits and
+ * hyphens in dot-separated labels, at least two, the last a name of two or
+ * more letters, then an optional :port, then the end or / ? #. */
+static bool bare_domain(const char *s, size_t n)
+{
+    size_t i = 0, labels = 0, label = 0, alpha = 0;
+    for (; i < n && !strchr(":/?#", s[i]); i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (!label || s[i - 1] == '-')
+                return false;
+            labels++;
+            label = alpha = 0;
+        } else if (isalnum(c) || (c == '-' && label)) {
+            label++;
+            alpha = isalpha(c) ? alpha + 1 : 0;
+        } else {
+            return false;
+        }
+    }
+    if (!label || labels < 1 || alpha < 2 || alpha != label)
+        return false;
+    if (i < n && s[i] == ':') { /* a port: digits only */
+        size_t d = ++i;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+        if (i == d || i - d > 5)
+            return false;
+    }
+    return i == n || strchr("/?#", s[i]);
+}
+
 int norm_url(const char *s, size_t n, char **out)
 {
     *out = NULL;
@@ -94,6 +127,8 @@ int norm_url(const char *s, size_t n, char **out)
         skip = 7;
     else if (n > 8 && !strncasecmp(s, "https://", 8))
         skip = 8;
+    else if (bare_domain(s, n))
+        skip = 0; /* stored as https:// and the domain, below */
     else
         return LEADD_EINVAL;
     if (s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
@@ -103,7 +138,14 @@ int norm_url(const char *s, size_t n, char **out)
         if (c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\')
             return LEADD_EINVAL;
     }
-    return (*out = str_dupn(s, n)) ? 0 : LEADD_ENOMEM;
+    if (skip)
+        return (*out = str_dupn(s, n)) ? 0 : LEADD_ENOMEM;
+    if (!(*out = malloc(n + 9)))
+        return LEADD_ENOMEM;
+    memcpy(*out, "https://", 8);
+    memcpy(*out + 8, s, n);
+    (*out)[n + 8] = '\0';
+    return 0;
 }
 
 int norm_truth(const char *s, size_t n)

@@ -92,24 +92,42 @@ static void t_norm_url_and_truth(void **state)
 {
     (void)state;
     static const struct {
-        const char *in;
-        int ok;
+        const char *in, *out; /* out NULL: invalid */
     } urls[] = {
-        {"https://example.com/a?b=c", 1},
-        {"http://x.io", 1},
-        {"HTTPS://X.IO", 1},
-        {"ftp://example.com", 0},
-        {"javascript:alert(1)", 0},
-        {"https://", 0},
-        {"https:///path", 0},
-        {"https://a b.com", 0},
-        {"example.com", 0},
+        {"https://example.com/a?b=c", "https://example.com/a?b=c"},
+        {"http://x.io", "http://x.io"},
+        {"HTTPS://X.IO", "HTTPS://X.IO"},
+        {"ftp://example.com", NULL},
+        {"javascript:alert(1)", NULL},
+        {"https://", NULL},
+        {"https:///path", NULL},
+        {"https://a b.com", NULL},
+        /* a bare domain, as visitors type it: https:// is added */
+        {"bigco.com", "https://bigco.com"},
+        {"www.big-co.co.uk/about?x=1", "https://www.big-co.co.uk/about?x=1"},
+        {"shop.example.com:8443/a", "https://shop.example.com:8443/a"},
+        {"localhost", NULL},
+        {"bigco", NULL},
+        {"bigco.", NULL},
+        {".bigco.com", NULL},
+        {"big..co.com", NULL},
+        {"-big.com", NULL},
+        {"big-.com", NULL},
+        {"1.2.3.4", NULL},
+        {"bigco.c0m", NULL},
+        {"mailto:ann@bigco.com", NULL},
+        {"ann@bigco.com", NULL},
+        {"bigco.com:80x", NULL},
+        {"bigco.com:123456", NULL},
+        {"bigco.com/a b", NULL},
+        {"data:text/html,x", NULL},
     };
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
         char *out = NULL;
         int rc = norm_url(urls[i].in, strlen(urls[i].in), &out);
-        if ((rc == 0) != urls[i].ok || (rc && rc != LEADD_EINVAL))
-            fail_msg("url row %zu '%s'", i, urls[i].in);
+        if ((rc == 0) != (urls[i].out != NULL) || (rc && rc != LEADD_EINVAL) ||
+            (out && strcmp(out, urls[i].out)))
+            fail_msg("url row %zu '%s': rc %d, '%s'", i, urls[i].in, rc, out ? out : "");
         free(out);
     }
     static const struct {
@@ -242,7 +260,9 @@ static void t_field_rules(void **state)
         {BASE "site=https://x.io", NULL, NULL,
          "{\"email\":\"a@b.io\",\"name\":\"Ann\",\"consent\":true,\"site\":\"https://x.io\"}"},
         {BASE "site=https://example.com/a-very-long-path", "site", "too_long", NULL},
-        {BASE "site=x.io", "site", "invalid", NULL},
+        {BASE "site=x.io", NULL, NULL,
+         "{\"email\":\"a@b.io\",\"name\":\"Ann\",\"consent\":true,\"site\":\"https://x.io\"}"},
+        {BASE "site=x", "site", "invalid", NULL},
         {BASE "plan=pro", NULL, NULL,
          "{\"email\":\"a@b.io\",\"name\":\"Ann\",\"consent\":true,\"plan\":\"Pro\"}"},
         {BASE "plan=Enterprise", "plan", "invalid", NULL},
