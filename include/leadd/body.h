@@ -25,8 +25,4 @@ LEADD_MUST_CHECK int body_parse_urlencoded(const char *p, size_t n, struct submi
 LEADD_MUST_CHECK int body_parse_multipart(const char *p, size_t n, const char *boundary,
                                           struct submission *s, char *err, size_t errlen);
 
-/* url_decode: decodes %XX and '+' in place; returns the new length. Bad
- * escapes are kept as written. */
-size_t url_decode(char *s, size_t n);
-
 #endif

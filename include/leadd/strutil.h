@@ -31,6 +31,9 @@ void str_lower(char *s);
 
 /* hex_digit: the value of one hexadecimal digit, or -1. */
 int hex_digit(char c);
+/* url_decode: decodes %XX and '+' in place; returns the new length. Bad
+ * escapes are kept as written. */
+size_t url_decode(char *s, size_t n);
 /* parse_ll: the whole of s[0..n) as a decimal integer (optional sign). */
 bool parse_ll(const char *s, size_t n, long long *out);
 /* parse_double: the whole of s[0..n) as a finite decimal number. */

@@ -106,24 +106,6 @@ out:
     return rc;
 }
 
-size_t url_decode(char *s, size_t n)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '+') {
-            s[w++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && (h = hex_digit(s[i + 1])) >= 0 &&
-                   (l = hex_digit(s[i + 2])) >= 0) {
-            s[w++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            s[w++] = s[i];
-        }
-    }
-    return w;
-}
-
 int body_parse_urlencoded(const char *p, size_t n, struct submission *s, char *err, size_t errlen)
 {
     int rc = 0;

@@ -248,6 +248,46 @@ static int take_text(char **dst, const char *s, size_t n, size_t max)
     return (*dst = str_dupn(s, n)) ? 0 : LEADD_ENOMEM;
 }
 
+/* The campaign parameters (utm_*, gclid, fbclid, msclkid) of the landing
+ * page's URL, for those the post did not carry: without JavaScript they
+ * reach leadd only there. */
+static int attr_from_landing_page(struct lead *l)
+{
+    const char *url = l->attr[ATTR_LANDING_PAGE], *q = url ? strchr(url, '?') : NULL;
+    if (!q)
+        return 0;
+    size_t end = strcspn(++q, "#");
+    while (end) {
+        size_t n = strcspn(q, "&");
+        n = n < end ? n : end;
+        const char *eq = memchr(q, '=', n);
+        char name[16];
+        size_t kn = eq ? (size_t)(eq - q) : 0;
+        if (eq && kn < sizeof(name)) {
+            memcpy(name, q, kn);
+            name[kn] = '\0';
+            int a = lead_attr_index(name);
+            if (a >= 0 && a <= ATTR_MSCLKID && !l->attr[a]) {
+                char *v = str_dupn(eq + 1, n - kn - 1);
+                if (!v)
+                    return LEADD_ENOMEM;
+                size_t vn = url_decode(v, strlen(v));
+                int rc = utf8_valid(v, vn) ? take_text(&l->attr[a], v, vn, LEAD_MAX_ATTR_LEN) : 0;
+                free(v);
+                if (rc)
+                    return rc;
+            }
+        }
+        q += n;
+        end -= n;
+        if (end) { /* the & */
+            q++;
+            end--;
+        }
+    }
+    return 0;
+}
+
 static int take_extra(struct lead *l, const struct input_field *in, struct lead_errors *e)
 {
     const char *s = in->val;
@@ -351,14 +391,15 @@ int lead_build(struct lead *l, const struct form *f, const struct submission *s,
         rc = LEADD_EINVAL;
         goto out;
     }
-    /* Referer stands in for referrer and landing_page when the page sent neither. */
-    if (s->referer && utf8_valid(s->referer, strlen(s->referer))) {
-        for (int a = ATTR_REFERRER; a <= ATTR_LANDING_PAGE; a++) {
-            if (!l->attr[a] &&
-                take_text(&l->attr[a], s->referer, strlen(s->referer), LEAD_MAX_ATTR_LEN))
-                goto out;
-        }
-    }
+    /* The Referer of a form post is the page the form is on: it stands in for
+     * landing_page when the page's script sent none (no JavaScript), never
+     * for referrer, which is the page before it (the script's
+     * document.referrer; empty for a direct visit). */
+    if (!l->attr[ATTR_LANDING_PAGE] && s->referer && utf8_valid(s->referer, strlen(s->referer)) &&
+        take_text(&l->attr[ATTR_LANDING_PAGE], s->referer, strlen(s->referer), LEAD_MAX_ATTR_LEN))
+        goto out;
+    if (attr_from_landing_page(l))
+        goto out;
     if (s->user_agent && take_text(&l->user_agent, s->user_agent, strlen(s->user_agent), 512))
         goto out;
     if (s->ip[0] && !(l->ip = strdup(s->ip)))

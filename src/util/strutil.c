@@ -187,3 +187,21 @@ int html_escape(struct buf *b, const char *s)
     }
     return buf_error(b);
 }
+
+size_t url_decode(char *s, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int h, l;
+        if (s[i] == '+') {
+            s[w++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n && (h = hex_digit(s[i + 1])) >= 0 &&
+                   (l = hex_digit(s[i + 2])) >= 0) {
+            s[w++] = (char)(h << 4 | l);
+            i += 2;
+        } else {
+            s[w++] = s[i];
+        }
+    }
+    return w;
+}

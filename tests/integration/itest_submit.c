@@ -371,12 +371,34 @@ static void t_attribution_from_headers_and_query(void **state)
           "User-Agent: TestAgent/1.0", NULL);
     assert_int_equal(r.status, 201);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    /* The Referer is the form's own page: the landing page, never the
+     * referrer (a direct visit has none). */
     h_sql_text(&L, v, sizeof(v), "SELECT attribution FROM leads WHERE id = %Q", id);
     assert_string_equal(
-        v, "{\"utm_source\":\"bing\",\"referrer\":\"https://www.example.com/landing?x=1\","
-           "\"landing_page\":\"https://www.example.com/landing?x=1\"}");
+        v, "{\"utm_source\":\"bing\",\"landing_page\":\"https://www.example.com/landing?x=1\"}");
     h_sql_text(&L, v, sizeof(v), "SELECT client FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "{\"ip\":\"127.0.0.1\",\"user_agent\":\"TestAgent/1.0\"}");
+    resp_free(&r);
+    /* A plain form post (no JavaScript) from a campaign's landing page: the
+     * campaign comes from the landing page's URL; what the post carries wins;
+     * the page's own referrer field is kept. */
+    h_req(&L, "POST", "/v1/forms/contact/submissions",
+          "email=nojs%40example.org&name=N&consent=on&utm_medium=email&referrer=https%3A%2F%2Fnews."
+          "example%2F",
+          &r, "Content-Type: application/x-www-form-urlencoded",
+          "Referer: "
+          "https://www.example.com/lp?utm_source=bing&utm_medium=cpc&utm_campaign=spring%20sale"
+          "&gclid=abc&x=1#top",
+          NULL);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    h_sql_text(&L, v, sizeof(v), "SELECT attribution FROM leads WHERE id = %Q", id);
+    assert_string_equal(v,
+                        "{\"utm_source\":\"bing\",\"utm_medium\":\"email\","
+                        "\"utm_campaign\":\"spring sale\",\"gclid\":\"abc\","
+                        "\"referrer\":\"https://news.example/\",\"landing_page\":"
+                        "\"https://www.example.com/lp?utm_source=bing&utm_medium=cpc&utm_campaign="
+                        "spring%20sale&gclid=abc&x=1#top\"}");
     resp_free(&r);
 }
 
