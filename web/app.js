@@ -414,13 +414,16 @@ function go(url) {
 function listen() {
   if (state.events) state.events.close();
   const es = new EventSource('/v1/events');
-  es.addEventListener('lead.created', () => refreshList(true));
+  // A refresh that fails (the page is leaving, the network blinked) is
+  // dropped: the next event refreshes again.
+  const quietly = (p) => p.catch(() => {});
+  es.addEventListener('lead.created', () => quietly(refreshList(true)));
   es.addEventListener('lead.updated', (e) => {
     const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
     let id = null;
     try { id = JSON.parse(e.data).id; } catch (err) { /* a malformed event: ignored */ }
-    if (m && m[1] === id && !document.activeElement.matches('textarea, input, select')) openLead(id);
-    else refreshList(false);
+    if (m && m[1] === id && !document.activeElement.matches('textarea, input, select')) quietly(openLead(id));
+    else quietly(refreshList(false));
   });
   state.events = es;
 }

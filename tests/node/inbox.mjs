@@ -105,8 +105,10 @@ async function newPage(width = 1440) {
   const ctx = await browser.createBrowserContext(); // its own cookies
   const page = await ctx.newPage();
   await page.setViewport({ width, height: 900 });
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) pageErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(`${running}: ${e && e.stack || e}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
+  });
   return page;
 }
 
@@ -136,8 +138,9 @@ const rowOf = (page, id) => page.$(`tr[data-id="${id}"]`);
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
 
 const results = [];
-let current = null;
+let current = null, running = '';
 async function test(name, fn) {
+  running = name;
   console.log(`[ RUN      ] ${name}`);
   try {
     await fn();

@@ -99,6 +99,36 @@ static void t_sets_override(void **state)
     config_diag_release(&d);
 }
 
+/* A form copied without the example's protection lines is protected the
+ * same way: the built-in defaults are the example's values; and each can
+ * still be turned off. */
+static void t_copied_form_is_protected(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    write_ini("[form.bare]\nfield.email = email required\n"
+              "[form.off]\nfield.email = email required\nhoneypot =\nmin_fill_ms = 0\n"
+              "dedupe_window_hours = 0\nrate_limit = 0\n");
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), 0);
+    const struct form *f = config_form(&c, "bare", 4);
+    assert_non_null(f);
+    assert_string_equal(f->honeypot, "_gotcha");
+    assert_int_equal(f->min_fill_ms, 1500);
+    assert_int_equal(f->dedupe_window_hours, 24);
+    assert_int_equal(f->rate_limit, 30);
+    assert_int_equal(f->rate_window_s, 60);
+    f = config_form(&c, "off", 3);
+    assert_non_null(f);
+    assert_null(f->honeypot);
+    assert_int_equal(f->min_fill_ms, 0);
+    assert_int_equal(f->dedupe_window_hours, 0);
+    assert_int_equal(f->rate_limit, 0);
+    config_release(&c);
+    config_diag_release(&d);
+    unlink(path);
+}
+
 static void t_bad_lines_name_file_and_line(void **state)
 {
     (void)state;
@@ -257,6 +287,7 @@ int main(void)
         cmocka_unit_test(t_example_shows_every_key),
         cmocka_unit_test(t_example_file_equals_builtin),
         cmocka_unit_test(t_sets_override),
+        cmocka_unit_test(t_copied_form_is_protected),
         cmocka_unit_test(t_bad_lines_name_file_and_line),
         cmocka_unit_test(t_every_problem_reported),
         cmocka_unit_test(t_bad_set),
