@@ -8,8 +8,9 @@
 #   make format     clang-format in place
 #   SANITIZE=1      build under build/asan with the sanitizers
 
+# sqlite3 and curl are not needed to build: README's examples use them.
 PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
-        libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev
+        libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev sqlite3 curl
 LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto
 
 CC ?= cc
