@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "leadd/config.h"
 #include "leadd/forward.h"
@@ -97,6 +98,50 @@ static int load(const struct args *a, struct config *cfg)
     return rc;
 }
 
+/* The host of a URL: after the scheme and any user:password@, up to the
+ * port or path. */
+static const char *url_host(const char *url, size_t *n)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t auth = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', auth);
+    if (at)
+        h = at + 1;
+    *n = strcspn(h, ":/?#");
+    return h;
+}
+
+/* Whether a host is a name reserved for examples (RFC 2606): it cannot be
+ * anyone's CRM. */
+static bool placeholder_host(const char *h, size_t n)
+{
+    static const char *const reserved[] = {"example.com", "example.net", "example.org",
+                                           "example",     "test",        "invalid"};
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(reserved); i++) {
+        size_t r = strlen(reserved[i]);
+        if (n >= r && !strncasecmp(h + n - r, reserved[i], r) && (n == r || h[n - r - 1] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Says at start what would otherwise surface days later as dead deliveries:
+ * a webhook still pointing at the example's placeholder. Only the host is
+ * logged: a URL may carry credentials. */
+static void warn_placeholders(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        const struct webhook *w = &cfg->webhooks[i];
+        size_t n = 0;
+        const char *h = w->url ? url_host(w->url, &n) : NULL;
+        if (h && placeholder_host(h, n))
+            log_warn("[webhook.%s] url points at %.*s, a name reserved for examples: its "
+                     "deliveries will be retried, then marked dead; set it to your CRM's",
+                     w->name, (int)n, h);
+    }
+}
+
 static int serve(const struct args *a)
 {
     struct config cfg;
@@ -134,6 +179,7 @@ static int serve(const struct args *a)
         log_warn("no API keys configured ([auth] api_keys%s%s) and no users: the query API "
                  "answers 401 to everyone",
                  cfg.api_keys_source ? " = " : "", cfg.api_keys_source ? cfg.api_keys_source : "");
+    warn_placeholders(&cfg);
     sigwait(&set, &sig);
     log_info("got %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rc = 0;

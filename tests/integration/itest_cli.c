@@ -126,7 +126,26 @@ static void t_serve_builtin_config(void **state)
     resp_free(&r);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'demo@example.org'"),
                      1);
+    /* The example's webhook is a placeholder, and leadd says so at start. */
+    assert_true(h_wait_log(&l,
+                           "warn [webhook.crm] url points at crm.example.com, a name "
+                           "reserved for examples",
+                           5000));
     assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    /* A real host is not warned about; credentials in a URL are never logged. */
+    h_start(&l, NULL, "webhook.crm.url=https://hooks.acme.io/x", NULL);
+    assert_int_equal(h_stop(&l), 0);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, "reserved for examples"));
+    free(log);
+    h_cleanup(&l);
+    h_start(&l, NULL, "webhook.crm.url=https://user:s3cr3tpw@crm.example.com/x", NULL);
+    assert_true(h_wait_log(&l, "url points at crm.example.com,", 5000));
+    assert_int_equal(h_stop(&l), 0);
+    log = h_log_text(&l);
+    assert_null(strstr(log, "s3cr3tpw"));
+    free(log);
     h_cleanup(&l);
 }
 
