@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "leadd/config.h"
 #include "leadd/forward.h"
@@ -142,6 +143,21 @@ static void warn_placeholders(const struct config *cfg)
     }
 }
 
+/* A second stop signal while requests finish: stop at once. Every lead
+ * already answered 2xx is committed; a request still arriving gets no answer
+ * and its client may send it again. */
+static sigset_t stop_signals; /* static: the thread below may outlive serve() */
+
+static void *stop_now(void *arg)
+{
+    int sig;
+    (void)arg;
+    sigwait(&stop_signals, &sig);
+    log_warn("got %s again: stopping now (every acknowledged lead is committed)",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    _exit(1);
+}
+
 static int serve(const struct args *a)
 {
     struct config cfg;
@@ -165,6 +181,11 @@ static int serve(const struct args *a)
                                                                : window_h;
     struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true,
                             cfg.retention_days, window_h * 3600 * 1000};
+    int err = http_can_listen(&cfg);
+    if (err) { /* before the database is created or migrated */
+        fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
+        goto out;
+    }
     if (store_open(&st, &so)) {
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
@@ -181,7 +202,14 @@ static int serve(const struct args *a)
                  cfg.api_keys_source ? " = " : "", cfg.api_keys_source ? cfg.api_keys_source : "");
     warn_placeholders(&cfg);
     sigwait(&set, &sig);
-    log_info("got %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    int n = http_inflight(h);
+    log_info("got %s: waiting for %d request%s in flight (up to %d s; %s again to stop now)",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", n, n == 1 ? "" : "s", SHUTDOWN_GRACE_MS / 1000,
+             sig == SIGTERM ? "SIGTERM" : "Ctrl-C");
+    pthread_t second;
+    stop_signals = set;
+    if (!pthread_create(&second, NULL, stop_now, NULL))
+        pthread_detach(second);
     rc = 0;
 out:
     http_stop(&h, SHUTDOWN_GRACE_MS);

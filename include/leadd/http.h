@@ -34,6 +34,11 @@ struct http_route {
 size_t http_route_count(void);
 const struct http_route *http_route_at(size_t i);
 
+/* http_can_listen: 0 when [server] listen can be bound now, else the errno
+ * (EADDRINUSE...): checked before anything touches the disk. */
+int http_can_listen(const struct config *cfg);
+/* http_inflight: requests being served now. */
+int http_inflight(const struct http *h);
 /* http_port: the port actually bound (useful with port 0). */
 int http_port(const struct http *h);
 

@@ -2,6 +2,7 @@
  * every request passes through before its handler, per-request state and
  * the access log. Answers are built in response.c. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,44 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", line);
 }
 
+/* The address to listen on, from [server] listen; returns its family. */
+static int listen_addr(const struct config *cfg, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, cfg->listen_host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)cfg->listen_port);
+        return AF_INET;
+    }
+    inet_pton(AF_INET6, cfg->listen_host, &s6->sin6_addr);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)cfg->listen_port);
+    return AF_INET6;
+}
+
+int http_can_listen(const struct config *cfg)
+{
+    struct sockaddr_storage ss;
+    int family = listen_addr(cfg, &ss), one = 1, rc = 0;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    /* As libmicrohttpd binds: a port in TIME_WAIT is free, one in use is not. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)&ss, len))
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
+int http_inflight(const struct http *h)
+{
+    return atomic_load(&h->inflight);
+}
+
 int http_start(struct http **out, const struct config *cfg, struct store *st, struct forward *fw)
 {
     struct http *h = calloc(1, sizeof(*h));
@@ -306,17 +345,8 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
      * (tests/integration/itest_faults.c pins it). bench/ab.sh measured no
      * cost at 64 connections. */
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->listen_host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)cfg->listen_port);
-    } else {
-        inet_pton(AF_INET6, cfg->listen_host, &s6->sin6_addr);
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)cfg->listen_port);
+    if (listen_addr(cfg, &ss) == AF_INET6)
         flags |= MHD_USE_IPv6;
-    }
     h->d = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE,

@@ -137,6 +137,79 @@ static void t_graceful_shutdown_finishes_in_flight(void **state)
     h_cleanup(&l);
 }
 
+/* A stop with a client stuck mid-body says what it waits for, and a second
+ * signal stops at once; what was acknowledged stays. */
+static void t_second_signal_stops_at_once(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    h_start(&l, H_BASE_INI, NULL);
+    h_post_json(&l, "contact", "{\"email\":\"kept@example.org\",\"name\":\"K\",\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    int fd = h_connect(&l);
+    h_send(fd, "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+    char got[256] = "";
+    size_t n = 0;
+    while (!strstr(got, "\r\n\r\n") && n < sizeof(got) - 1) { /* 100 Continue: in flight */
+        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
+        assert_true(k > 0);
+        n += (size_t)k;
+        got[n] = '\0';
+    }
+    h_send(fd, "{\"email\":");
+    kill(l.pid, SIGINT);
+    assert_true(h_wait_log(&l,
+                           "got SIGINT: waiting for 1 request in flight (up to 15 s; Ctrl-C "
+                           "again to stop now)",
+                           10000));
+    uint64_t t0 = h_now_ms();
+    kill(l.pid, SIGINT);
+    int status;
+    waitpid(l.pid, &status, 0);
+    h_reaped(&l);
+    assert_true(h_now_ms() - t0 < 5000); /* not the 15 s grace */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_true(h_wait_log(&l, "got SIGINT again: stopping now", 1000));
+    close(fd);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'kept@example.org'"),
+                     1);
+    h_cleanup(&l);
+}
+
+/* leadd on a port already taken fails before it creates or migrates the
+ * database. */
+static void t_busy_port_leaves_the_disk_alone(void **state)
+{
+    (void)state;
+    struct leadd l;
+    h_start(&l, H_BASE_INI, NULL);
+    char cmd[1024], listen[64], *out;
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", l.port);
+    snprintf(cmd, sizeof(cmd),
+             "%s serve -c %s --set server.listen=%s --set storage.path=%s/other.db 2>&1",
+             getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd", l.cfg, listen, l.dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    out = calloc(1, 4096);
+    size_t got = fread(out, 1, 4095, p);
+    (void)got;
+    int status = pclose(p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    assert_non_null(strstr(out, "unable to listen on 127.0.0.1:"));
+    assert_non_null(strstr(out, "Address already in use"));
+    free(out);
+    char other[400];
+    snprintf(other, sizeof(other), "%s/other.db", l.dir);
+    assert_int_equal(access(other, F_OK), -1); /* never created */
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +217,8 @@ int main(void)
         cmocka_unit_test(t_rate_limit),
         cmocka_unit_test(t_trusted_proxies),
         cmocka_unit_test(t_graceful_shutdown_finishes_in_flight),
+        cmocka_unit_test(t_second_signal_stops_at_once),
+        cmocka_unit_test(t_busy_port_leaves_the_disk_alone),
     };
     return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
 }
