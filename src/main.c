@@ -67,9 +67,20 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (optind >= argc)
         return -1;
     a->cmd = argv[optind];
+    static const char *const cmds[] = {"serve", "migrate", "check-config", "rescore", "seed"};
+    bool known = false;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(cmds); i++)
+        known |= !strcmp(a->cmd, cmds[i]);
+    if (!known) {
+        fprintf(stderr, "leadd: unknown command '%s'\n", a->cmd);
+        return -1;
+    }
     optind++;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (c == 'c') {
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'h') { /* leadd serve --help: asked for, so not an error */
+            fputs(USAGE, stdout);
+            exit(0);
+        } else if (c == 'c') {
             a->config = optarg;
         } else if (c == 'f') {
             a->form = optarg;

@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include "leadd/config.h"
@@ -48,6 +50,37 @@ static void diag(struct loader *ld, const char *fmt, ...)
     }
     ld->diag->msg = v;
     v[ld->diag->n++] = line;
+}
+
+/* Where a message points: the file's lines in order, then --set's, then
+ * messages about the whole file. */
+static long diag_rank(const char *msg, const char *file)
+{
+    size_t n = strlen(file);
+    long base = 0;
+    if (!strncmp(msg, file, n) && msg[n] == ':')
+        msg += n + 1;
+    else if (!strncmp(msg, "--set:", 6))
+        msg += 6, base = 1L << 30;
+    else
+        return LONG_MAX;
+    char *end;
+    long line = strtol(msg, &end, 10);
+    return end != msg && *end == ':' ? base + line : LONG_MAX;
+}
+
+/* Sorts the messages by where they point (stable: an insertion sort, over a
+ * handful of lines), so a file's problems read top to bottom. */
+static void diag_sort(struct config_diag *d, const char *file)
+{
+    for (size_t i = 1; i < d->n; i++) {
+        char *m = d->msg[i];
+        long r = diag_rank(m, file);
+        size_t j = i;
+        for (; j > 0 && diag_rank(d->msg[j - 1], file) > r; j--)
+            d->msg[j] = d->msg[j - 1];
+        d->msg[j] = m;
+    }
 }
 
 /* ---- value setters ----
@@ -578,6 +611,50 @@ static int apply(struct loader *ld, const struct key *k, void *obj, const char *
     return k->set(ld, obj, val, k);
 }
 
+/* The edit distance of a and b (insertions, deletions, substitutions), for
+ * "did you mean"; both short (names in a config). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(b), row[64];
+    if (n >= LEADD_ARRAY_LEN(row) || strlen(a) >= LEADD_ARRAY_LEN(row))
+        return SIZE_MAX;
+    for (size_t j = 0; j <= n; j++)
+        row[j] = j;
+    for (size_t i = 1; a[i - 1]; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= n; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[n];
+}
+
+/* " (did you mean 'x'?)" for the candidate nearest to word, when one is a
+ * likely slip (at most 2 edits, and fewer than half the word); "" else. */
+static const char *did_you_mean(const char *word, const char *const *cands, size_t n, char *out,
+                                size_t cap)
+{
+    size_t best = SIZE_MAX, pick = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, cands[i]);
+        if (d < best)
+            best = d, pick = i;
+    }
+    out[0] = '\0';
+    if (best > 0 && best <= 2 && best * 2 < strlen(word))
+        snprintf(out, cap, " (did you mean '%s'?)", cands[pick]);
+    return out;
+}
+
+/* did_you_mean over the keys of a scope. */
+static const char *key_hint(enum scope sc, const char *name, char *out, size_t cap);
+
 /* The key called name in a scope, or NULL. */
 static const struct key *key_find(enum scope sc, const char *name)
 {
@@ -586,6 +663,17 @@ static const struct key *key_find(enum scope sc, const char *name)
             return &KEYS[i];
     }
     return NULL;
+}
+
+static const char *key_hint(enum scope sc, const char *name, char *out, size_t cap)
+{
+    const char *names[LEADD_ARRAY_LEN(KEYS)];
+    size_t n = 0;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEYS); i++) {
+        if (KEYS[i].scope == sc)
+            names[n++] = KEYS[i].name;
+    }
+    return did_you_mean(name, names, n, out, cap);
 }
 
 size_t config_key_count(void)
@@ -833,8 +921,11 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
     const struct key *k = key_find(SC_WEBHOOK, name);
     if (k)
         apply(ld, k, w, val);
-    else
-        diag(ld, "unknown key '%s' in [webhook.%s]", name, w->name);
+    else {
+        char hint[96];
+        diag(ld, "unknown key '%s' in [webhook.%s]%s", name, w->name,
+             key_hint(SC_WEBHOOK, name, hint, sizeof(hint)));
+    }
 }
 
 static void form_key(struct loader *ld, struct form *f, const char *name, const char *val)
@@ -887,8 +978,11 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
     const struct key *k = key_find(SC_FORM, name);
     if (k)
         apply(ld, k, f, val);
-    else
-        diag(ld, "unknown key '%s' in [form.%s]", name, f->id);
+    else {
+        char hint[96];
+        diag(ld, "unknown key '%s' in [form.%s]%s", name, f->id,
+             key_hint(SC_FORM, name, hint, sizeof(hint)));
+    }
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -930,11 +1024,18 @@ static int handler(void *user, const char *section, const char *name, const char
         const struct key *k = key_find(sec->scope, name);
         if (k)
             apply(ld, k, ld->cfg, value);
-        else
-            diag(ld, "unknown key '%s' in [%s]", name, section);
+        else {
+            char hint[96];
+            diag(ld, "unknown key '%s' in [%s]%s", name, section,
+                 key_hint(sec->scope, name, hint, sizeof(hint)));
+        }
     } else if (strcmp(ld->last_bad, section)) {
+        static const char *const names[] = {"server", "storage", "auth", "form", "webhook"};
+        char head[128], hint[96];
         snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
-        diag(ld, "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME)", section);
+        snprintf(head, sizeof(head), "%.*s", (int)strcspn(section, "."), section);
+        diag(ld, "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME)%s", section,
+             did_you_mean(head, names, LEADD_ARRAY_LEN(names), hint, sizeof(hint)));
     }
     return 1;
 }
@@ -977,8 +1078,14 @@ static char *read_line(char *str, int num, void *stream)
 static char *slurp(const char *path, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
+    struct stat sb;
     if (!fp)
         return NULL;
+    if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) { /* fopen takes one */
+        fclose(fp);
+        errno = EISDIR;
+        return NULL;
+    }
     struct buf b = BUF_INIT(1 << 20);
     char chunk[4096];
     size_t n;
@@ -1067,9 +1174,12 @@ static void check_webhook(struct loader *ld, struct webhook *w)
     if (!w->response_id && p && p->response_id && !(w->response_id = strdup(p->response_id)))
         ld->rc = LEADD_ENOMEM;
     bool email = w->format == WEBHOOK_EMAIL;
-    if (!w->url)
-        diag(ld, "[webhook.%s] has no url", w->name);
-    else if (email && !url_of(w->url, SMTP_SCHEMES, 2))
+    char url_line[300];
+    snprintf(url_line, sizeof(url_line), "webhook.%s\nurl", w->name);
+    if (!w->url) {
+        if (!strset_has(&ld->seen, url_line)) /* a bad url was reported on its line */
+            diag(ld, "[webhook.%s] has no url", w->name);
+    } else if (email && !url_of(w->url, SMTP_SCHEMES, 2))
         diag(ld, "[webhook.%s] format = email needs an smtp:// or smtps:// url", w->name);
     else if (!email && !url_of(w->url, HTTP_SCHEMES, 2))
         diag(ld, "[webhook.%s] needs an http:// or https:// url", w->name);
@@ -1237,6 +1347,7 @@ static int load(struct config *cfg, const char *path, const char *name, const ch
 out:
     free(text);
     strset_release(&ld.seen);
+    diag_sort(d, name);
     if (ld.rc == 0 && d->n)
         ld.rc = LEADD_EINVAL;
     if (ld.rc)

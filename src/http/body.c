@@ -56,8 +56,11 @@ int body_parse_json(const char *p, size_t n, struct submission *s, char *err, si
     json_t *v;
     struct buf num = BUF_INIT(64);
     if (!root) {
-        snprintf(err, errlen, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
+        /* jansson names its own flag for this one; say it in the client's terms. */
+        const char *why = json_error_code(&je) == json_error_null_character
+                              ? "a string holds \\u0000 (a NUL character), which is not accepted"
+                              : je.text;
+        snprintf(err, errlen, "malformed JSON at line %d, column %d: %s", je.line, je.column, why);
         goto out;
     }
     if (!json_is_object(root)) {

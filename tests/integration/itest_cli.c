@@ -79,6 +79,12 @@ static void t_version_help(void **state)
     assert_int_equal(run(out, sizeof(out), "%s --help", bin()), 0);
     assert_non_null(strstr(out, "leadd serve [-c FILE] [--set section.key=value]"));
     assert_int_equal(run(out, sizeof(out), "%s frobnicate", bin()), 2);
+    assert_non_null(strstr(out, "leadd: unknown command 'frobnicate'"));
+    assert_non_null(strstr(out, "usage: leadd serve"));
+    assert_int_equal(run(out, sizeof(out), "%s serve --help", bin()), 0); /* asked for */
+    assert_non_null(strstr(out, "usage: leadd serve"));
+    assert_int_equal(run(out, sizeof(out), "%s check-config -c /tmp", bin()), 1);
+    assert_non_null(strstr(out, "/tmp: cannot read: Is a directory"));
     assert_int_equal(run(out, sizeof(out), "%s serve --set threads=1", bin()), 1);
     assert_non_null(strstr(out, "--set:1: expected section.key=value"));
 }

@@ -67,6 +67,14 @@ static void t_json(void **state)
             assert_string_equal(out, rows[i].out);
         submission_release(&s);
     }
+    /* A NUL inside a string is refused in the client's terms, not jansson's. */
+    static const char nul[] = "{\"email\":\"a\\u0000b@x.io\"}";
+    struct submission s = {0};
+    char err[256];
+    assert_int_equal(body_parse_json(nul, strlen(nul), &s, err, sizeof(err)), LEADD_EINVAL);
+    assert_non_null(strstr(err, "a string holds \\u0000 (a NUL character), which is not accepted"));
+    assert_null(strstr(err, "JSON_ALLOW_NUL"));
+    submission_release(&s);
 }
 
 static void t_urlencoded(void **state)

@@ -213,6 +213,51 @@ static void t_every_problem_reported(void **state)
     unlink(path);
 }
 
+/* What check-config says to a newcomer: the key named in every value
+ * error, a likely slip named, one message for a bad url (not also "no url"),
+ * the messages in line order, and a directory called one. */
+static void t_messages_that_say_what_to_do(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    write_ini("[form.a]\nfield.email = email\nscore.x = nope present => 5\n"
+              "honeypt = x\nmin_fill_ms = fourty\n[sever]\nthreads = 2\n"
+              "[webhook.y]\nurl = notaurl\nsecret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+              "[form.b]\nfield.email = email\ndedupe_window_hour = 2\n");
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    static const char *const want[] = {
+        ":3: rule 'x': 'nope' is neither a declared field",
+        ":4: unknown key 'honeypt' in [form.a] (did you mean 'honeypot'?)",
+        ":5: min_fill_ms: expected a whole number",
+        ":7: unknown section [sever] (server, storage, auth, form.ID, webhook.NAME) (did you mean "
+        "'server'?)",
+        ":9: url: expected an http://, https://, smtp:// or smtps:// URL, got 'notaurl'",
+        ":13: unknown key 'dedupe_window_hour' in [form.b] (did you mean 'dedupe_window_hours'?)",
+    };
+    if (d.n != LEADD_ARRAY_LEN(want))
+        fail_msg("%zu messages, want %zu; first: %s", d.n, LEADD_ARRAY_LEN(want),
+                 d.n ? d.msg[0] : "");
+    for (size_t i = 0; i < d.n; i++) {
+        if (!strstr(d.msg[i], want[i]))
+            fail_msg("message %zu: want '%s', got '%s'", i, want[i], d.msg[i]);
+    }
+    config_diag_release(&d);
+    unlink(path);
+    /* No suggestion for a word that is not a slip. */
+    write_ini("[form.a]\nfield.email = email\ncolour = red\n");
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    assert_int_equal(d.n, 1);
+    assert_null(strstr(d.msg[0], "did you mean"));
+    config_diag_release(&d);
+    unlink(path);
+    /* A directory is not a config. */
+    assert_int_equal(config_load(&c, "/tmp", NULL, 0, &d), LEADD_EINVAL);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.msg[0], "/tmp: cannot read: Is a directory");
+    config_diag_release(&d);
+}
+
 static void t_bad_set(void **state)
 {
     (void)state;
@@ -288,6 +333,7 @@ int main(void)
         cmocka_unit_test(t_example_file_equals_builtin),
         cmocka_unit_test(t_sets_override),
         cmocka_unit_test(t_copied_form_is_protected),
+        cmocka_unit_test(t_messages_that_say_what_to_do),
         cmocka_unit_test(t_bad_lines_name_file_and_line),
         cmocka_unit_test(t_every_problem_reported),
         cmocka_unit_test(t_bad_set),
