@@ -196,11 +196,11 @@ enum role auth_role(struct req *r);
 
 /* session.c: sign-in. session_role: the role of the request's session
  * cookie (ROLE_PUBLIC without a live one), its user into r->who;
- * session_origin_ok: whether the request's Origin is this server's own (a
+ * origin_is_own: whether the request's Origin is this server's own (a
  * cookie's state-changing requests must be). auth_user_role: a signed-in
  * user's role under the current config. */
 enum role session_role(struct req *r);
-bool session_origin_ok(struct req *r);
+bool origin_is_own(struct req *r);
 enum role auth_user_role(const struct config *cfg, const char *user);
 enum MHD_Result session_begin(struct req *r);
 enum MHD_Result session_create(struct req *r);

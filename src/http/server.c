@@ -182,7 +182,7 @@ static bool gate(struct req *r, enum MHD_Result *ret)
         /* A cookie rides along with any request the browser makes: one that
          * changes something must come from this server's own pages. */
         bool safe = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
-        if (r->by_cookie && !safe && !session_origin_ok(r)) {
+        if (r->by_cookie && !safe && !origin_is_own(r)) {
             *ret = problem(r, 403, "origin-not-allowed", "Origin not allowed",
                            "a signed-in change must come from this server's own pages");
             return false;

@@ -94,7 +94,7 @@ enum role session_role(struct req *r)
     return role;
 }
 
-bool session_origin_ok(struct req *r)
+bool origin_is_own(struct req *r)
 {
     const char *origin = header_in(r, "Origin");
     char own[300];

@@ -124,14 +124,27 @@ static void t_serve_builtin_config(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "action=\"/v1/forms/contact/submissions\""));
     resp_free(&r);
+    /* The demo page posts from wherever leadd listens (here a random port,
+     * not the example's 8080): its own origin is always allowed. */
+    char own[96];
+    snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%d", l.port);
     h_req(&l, "POST", "/v1/forms/contact/submissions",
           "email=demo%40example.org&name=Demo&consent=on&_elapsed_ms=5000", &r,
-          "Content-Type: application/x-www-form-urlencoded", "Origin: http://127.0.0.1:8080",
-          "Accept: text/html", NULL);
+          "Content-Type: application/x-www-form-urlencoded", own, "Accept: text/html", NULL);
     assert_int_equal(r.status, 303);
     resp_free(&r);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'demo@example.org'"),
                      1);
+    /* Another site is refused, and the log names it. */
+    h_req(&l, "POST", "/v1/forms/contact/submissions",
+          "email=evil%40example.org&name=Evil&consent=on&_elapsed_ms=5000", &r,
+          "Content-Type: application/x-www-form-urlencoded", "Origin: https://evil.example", NULL);
+    assert_int_equal(r.status, 403);
+    resp_free(&r);
+    assert_true(h_wait_log(&l,
+                           "form contact: refused a submission from https://evil.example "
+                           "(not in allowed_origins)",
+                           5000));
     /* The example's webhook is a placeholder, and leadd says so at start. */
     assert_true(h_wait_log(&l,
                            "warn [webhook.crm] url points at crm.example.com, a name "

@@ -46,7 +46,7 @@ static void t_builtin_example(void **state)
     assert_int_equal(f->fields[4].type, FT_INTEGER);
     assert_true(f->fields[4].has_max);
     assert_true(f->fields[4].max == 100000000.0);
-    assert_true(form_origin_allowed(f, "http://localhost:8080", 21));
+    assert_true(form_origin_allowed(f, "https://www.example.com", 23));
     assert_false(form_origin_allowed(f, "http://evil.example", 19));
     assert_string_equal(f->redirect, "/thanks");
     assert_string_equal(f->honeypot, "_gotcha");
