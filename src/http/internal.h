@@ -180,6 +180,9 @@ void submit_release(struct req *r);
 enum MHD_Result page_index(struct req *r);
 enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
+/* page_problem: the visitor's page for an error other than 422 (problem()
+ * answers with it when the request came from a plain HTML form post). */
+enum MHD_Result page_problem(struct req *r, int status, const char *title);
 
 /* app.c: the inbox app: its page (for /app and each of its routes) and its
  * assets, with the headers that keep it strict. */

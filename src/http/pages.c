@@ -1,10 +1,12 @@
 /* pages.c: the demo landing page (built from the first form's fields, so it
- * matches whatever config is served), the thank-you page, and the HTML page
- * that lists problems when a plain form post is invalid. */
+ * matches whatever config is served), the thank-you page, and the pages a
+ * visitor's plain form post meets when it fails: the invalid fields listed
+ * above the form holding what they typed, and a page for every other error. */
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/lead.h"
 #include "leadd/strutil.h"
 
 static const char HEAD[] =
@@ -28,9 +30,23 @@ static const char *input_type(enum field_type t)
     }
 }
 
-static int field_html(struct buf *b, const struct field_spec *f)
+/* The last value the visitor sent for name (a re-shown form keeps what
+ * they typed), or NULL. */
+static const char *sent_value(const struct submission *s, const char *name)
+{
+    const char *v = NULL;
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (s->in[i].kind == IN_STR && !strcmp(s->in[i].name, name))
+            v = s->in[i].val;
+    }
+    return v;
+}
+
+/* One field: its label, and its control holding what was sent (if any). */
+static int field_html(struct buf *b, const struct field_spec *f, const struct submission *sent)
 {
     const char *req = f->required ? " required" : "";
+    const char *v = sent_value(sent, f->name);
     bool area = f->type == FT_TEXT && f->has_max && f->max > 500;
     buf_adds(b, "<label for=\"");
     html_escape(b, f->name);
@@ -40,7 +56,8 @@ static int field_html(struct buf *b, const struct field_spec *f)
         buf_adds(b, " *");
     buf_adds(b, "</label>");
     if (f->type == FT_BOOL || f->type == FT_CONSENT)
-        buf_addf(b, "<input type=\"checkbox\" value=\"true\"%s id=\"", req);
+        buf_addf(b, "<input type=\"checkbox\" value=\"true\"%s%s id=\"", req,
+                 v && norm_truth(v, strlen(v)) == 1 ? " checked" : "");
     else if (f->type == FT_ENUM)
         buf_addf(b, "<select%s id=\"", req);
     else if (area)
@@ -50,18 +67,59 @@ static int field_html(struct buf *b, const struct field_spec *f)
     html_escape(b, f->name);
     buf_adds(b, "\" name=\"");
     html_escape(b, f->name);
+    if (v && !area && f->type != FT_ENUM && f->type != FT_BOOL && f->type != FT_CONSENT) {
+        buf_adds(b, "\" value=\"");
+        html_escape(b, v);
+    }
     buf_adds(b, "\">");
     if (f->type == FT_ENUM) {
         for (size_t i = 0; i < f->nchoices; i++) {
-            buf_adds(b, "<option>");
+            buf_adds(b, v && !strcmp(v, f->choices[i]) ? "<option selected>" : "<option>");
             html_escape(b, f->choices[i]);
             buf_adds(b, "</option>");
         }
         buf_adds(b, "</select>");
     } else if (area) {
+        if (v)
+            html_escape(b, v);
         buf_adds(b, "</textarea>");
     }
     return buf_addc(b, '\n');
+}
+
+/* A hidden input carrying a value the visitor's first post had. */
+static void hidden(struct buf *b, const char *name, const char *value)
+{
+    buf_adds(b, "<input type=\"hidden\" name=\"");
+    html_escape(b, name);
+    buf_adds(b, "\" value=\"");
+    html_escape(b, value);
+    buf_adds(b, "\">\n");
+}
+
+/* The form as a page shows it: every declared field (holding what was sent,
+ * when it is shown again), the honeypot, and, for a form shown again, the
+ * attribution and _next of the first post so a resend keeps them. */
+static void form_html(struct buf *b, const struct form *f, const struct submission *sent)
+{
+    buf_adds(b, "<form method=\"post\" action=\"/v1/forms/");
+    html_escape(b, f->id);
+    buf_adds(b, "/submissions\">\n");
+    for (size_t i = 0; i < f->nfields; i++)
+        field_html(b, &f->fields[i], sent);
+    if (f->honeypot) {
+        buf_adds(b, "<div class=\"hp\" aria-hidden=\"true\"><label>Leave this empty "
+                    "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
+        html_escape(b, f->honeypot);
+        buf_adds(b, "\"></label></div>\n");
+    }
+    for (size_t i = 0; sent && i < sent->n; i++) {
+        const struct input_field *in = &sent->in[i];
+        if (in->kind == IN_STR && (lead_attr_index(in->name) >= 0 || !strcmp(in->name, "_next")))
+            hidden(b, in->name, in->val);
+    }
+    buf_adds(b, "<input type=\"hidden\" name=\"_elapsed_ms\">\n"
+                "<button type=\"submit\">Send</button>\n</form>\n");
 }
 
 /* The page works without JavaScript; the script only adds the time spent on
@@ -84,20 +142,8 @@ enum MHD_Result page_index(struct req *r)
     struct buf b = BUF_INIT(256 * 1024);
     buf_addf(&b, HEAD, "Talk to sales");
     buf_adds(&b, "<h1>Talk to sales</h1><p>Tell us about your project and we will get "
-                 "back to you within one business day.</p>\n<form method=\"post\" "
-                 "action=\"/v1/forms/");
-    html_escape(&b, f->id);
-    buf_adds(&b, "/submissions\">\n");
-    for (size_t i = 0; i < f->nfields; i++)
-        field_html(&b, &f->fields[i]);
-    if (f->honeypot) {
-        buf_adds(&b, "<div class=\"hp\" aria-hidden=\"true\"><label>Leave this empty "
-                     "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
-        html_escape(&b, f->honeypot);
-        buf_adds(&b, "\"></label></div>\n");
-    }
-    buf_adds(&b, "<input type=\"hidden\" name=\"_elapsed_ms\">\n"
-                 "<button type=\"submit\">Send</button>\n</form>\n");
+                 "back to you within one business day.</p>\n");
+    form_html(&b, f, NULL);
     buf_adds(&b, SCRIPT);
     buf_adds(&b, "</body></html>\n");
     return respond_buf(r, 200, "text/html; charset=utf-8", &b);
@@ -114,9 +160,20 @@ enum MHD_Result page_thanks(struct req *r)
     return respond_static(r, 200, "text/html; charset=utf-8", THANKS);
 }
 
+/* A link back to the page the form was on, when the browser said which. */
+static void back_link(struct req *r, struct buf *b)
+{
+    const char *ref = header_in(r, "Referer");
+    if (ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
+        buf_adds(b, "<p><a href=\"");
+        html_escape(b, ref);
+        buf_adds(b, "\">Back to the page you were on</a></p>");
+    }
+}
+
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
 {
-    struct buf b = BUF_INIT(64 * 1024);
+    struct buf b = BUF_INIT(256 * 1024);
     buf_addf(&b, HEAD, "Please check the form");
     buf_adds(&b, "<h1>Please check the form</h1><ul class=\"err\">\n");
     for (size_t i = 0; i < e->n; i++) {
@@ -126,14 +183,64 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
         html_escape(&b, e->v[i].message);
         buf_adds(&b, "</li>\n");
     }
-    buf_adds(&b, "</ul><p>Go back, correct these and send the form again.</p>");
-    /* Link back to the page the form was on, when the browser told us. */
-    const char *ref = header_in(r, "Referer");
-    if (ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
-        buf_adds(&b, "<p><a href=\"");
-        html_escape(&b, ref);
-        buf_adds(&b, "\">Back to the form</a></p>");
-    }
+    /* The form again, holding what the visitor typed: nothing to retype. */
+    buf_adds(&b, "</ul><p>Correct these below and send the form again.</p>\n");
+    form_html(&b, r->form, &r->sub);
+    back_link(r, &b);
     buf_adds(&b, "</body></html>\n");
     return respond_buf(r, 422, "text/html; charset=utf-8", &b);
+}
+
+/* What a visitor reads for each error a form post can meet: a heading and
+ * what to do, in their terms (the API client gets the problem+json). */
+static const struct {
+    int status;
+    const char *heading, *advice;
+} VISITOR[] = {
+    {400, "We could not read the form",
+     "Please send it again. If this keeps happening, "
+     "contact the site's owner."},
+    {403, "This form cannot be sent from this page",
+     "The page you were on is not allowed to send this form, so nothing was sent. Please "
+     "contact the site's owner."},
+    {404, "This form does not exist",
+     "The page you were on points at a form that is not "
+     "here. Please contact the site's owner."},
+    {409, "This form was already sent",
+     "It was sent before with different content. Please "
+     "reload the page and send it again."},
+    {413, "Your message is too long", "Please shorten it and send the form again."},
+    {415, "We could not read the form", "Please send it again from the site's page."},
+    {429, "Too many messages from your address",
+     "Please wait a minute, then send the form "
+     "again."},
+    {503, "We could not save your message just now",
+     "Nothing was saved. Please send the "
+     "form again in a few seconds."},
+};
+
+enum MHD_Result page_problem(struct req *r, int status, const char *title)
+{
+    const char *heading = title, *advice = "Please try again later.";
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(VISITOR); i++) {
+        if (VISITOR[i].status == status)
+            heading = VISITOR[i].heading, advice = VISITOR[i].advice;
+    }
+    struct buf b = BUF_INIT(256 * 1024);
+    buf_addf(&b, HEAD, heading);
+    buf_adds(&b, "<h1>");
+    html_escape(&b, heading);
+    buf_adds(&b, "</h1><p>");
+    html_escape(&b, advice);
+    buf_adds(&b, "</p>\n");
+    /* When the body was read, the form again with what was typed; else the
+     * browser's Back button keeps it (browsers restore a form's fields). */
+    if (r->form && r->sub.n && status != 403)
+        form_html(&b, r->form, &r->sub);
+    else
+        buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."
+                     "</p>\n");
+    back_link(r, &b);
+    buf_adds(&b, "</body></html>\n");
+    return respond_buf(r, status, "text/html; charset=utf-8", &b);
 }

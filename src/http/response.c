@@ -106,6 +106,8 @@ static void problem_head(struct buf *b, int status, const char *slug, const char
 enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
                         const char *detail)
 {
+    if (r->html) /* a visitor's plain form post: a page, never JSON */
+        return page_problem(r, status, title);
     struct buf b = BUF_INIT(4096);
     problem_head(&b, status, slug, title);
     if (detail) {

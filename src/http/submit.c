@@ -89,6 +89,11 @@ enum MHD_Result submit_begin(struct req *r)
 {
     const struct config *cfg = r->h->cfg;
     enum MHD_Result ret;
+    /* A browser's plain form post is answered with pages, errors included:
+     * known before anything can be refused. */
+    const char *accept = header_in(r, "Accept"), *ctype = header_in(r, "Content-Type");
+    r->html = accept && accept_q(accept, "text/html") > accept_q(accept, "application/json") &&
+              !(ctype && !strncasecmp(ctype, "application/json", 16));
     if (!form_and_origin(r, &ret))
         return ret;
 
@@ -105,9 +110,6 @@ enum MHD_Result submit_begin(struct req *r)
         return problem(r, 415, "unsupported-media-type", "Unsupported media type",
                        "send application/json, application/x-www-form-urlencoded or "
                        "multipart/form-data");
-    const char *accept = header_in(r, "Accept");
-    r->html = r->kind != BODY_JSON && accept &&
-              accept_q(accept, "text/html") > accept_q(accept, "application/json");
 
     const char *cl = header_in(r, "Content-Length");
     long long len;

@@ -101,8 +101,18 @@ static void t_disk_full_503_then_recovers(void **state)
     assert_int_equal(get_status(&l, "/readyz"), 503);
     assert_int_equal(get_status(&l, "/v1/leads?limit=5"), 200);
     assert_int_equal(submit(&l, 5000, NULL, 0), 503);
-    /* Work on a lead cannot be stored either: 503 with Retry-After. */
+    /* A visitor's plain form post: a page that says nothing was saved, with
+     * the form again holding what they typed. */
     struct resp r;
+    h_req(&l, "POST", "/v1/forms/contact/submissions",
+          "email=full%40example.org&name=Fay&consent=on&company=Full+Co", &r,
+          "Content-Type: application/x-www-form-urlencoded", "Accept: text/html", NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+    assert_non_null(strstr(r.body, "We could not save your message just now"));
+    assert_non_null(strstr(r.body, "name=\"company\" value=\"Full Co\""));
+    resp_free(&r);
+    /* Work on a lead cannot be stored either: 503 with Retry-After. */
     snprintf(path, sizeof(path), "/v1/leads/%s", ids[0]);
     h_api(&l, "PATCH", path, "{\"status\":\"contacted\"}", &r);
     assert_int_equal(r.status, 503);

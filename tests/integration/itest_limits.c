@@ -59,6 +59,14 @@ static void t_rate_limit(void **state)
     long long retry = atoll(h_header(&r, "Retry-After", v, sizeof(v)));
     assert_true(retry >= 1 && retry <= 60);
     resp_free(&r);
+    /* A visitor's plain form post gets a page saying to wait, with Retry-After. */
+    h_req(&l, "POST", "/v1/forms/contact/submissions", "email=r8%40example.org&name=R&consent=on",
+          &r, "Content-Type: application/x-www-form-urlencoded", "Accept: text/html", NULL);
+    assert_int_equal(r.status, 429);
+    assert_non_null(strstr(h_header(&r, "Content-Type", v, sizeof(v)), "text/html"));
+    assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+    assert_non_null(strstr(r.body, "Too many messages from your address"));
+    resp_free(&r);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads"), 3);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);

@@ -352,11 +352,72 @@ static void t_html_form(void **state)
     assert_int_equal(r.status, 303);
     assert_string_equal(h_header(&r, "Location", v, sizeof(v)), "/thanks");
     resp_free(&r);
-    h_req(&L, "POST", "/v1/forms/contact/submissions", "email=nope&name=H", &r, ct, accept, NULL);
+    h_req(&L, "POST", "/v1/forms/contact/submissions",
+          "email=nope&name=Hanna+%3Cb%3E&company=Acme&utm_source=bing", &r, ct, accept, NULL);
     assert_int_equal(r.status, 422);
     assert_non_null(strstr(h_header(&r, "Content-Type", v, sizeof(v)), "text/html"));
     assert_non_null(strstr(r.body, "<b>email</b> is not a valid email address"));
     assert_non_null(strstr(r.body, "<b>consent</b>"));
+    /* The form again, holding what was typed (escaped), and the campaign of
+     * the first post: nothing to retype, nothing lost on resend. */
+    assert_non_null(
+        strstr(r.body, "<form method=\"post\" action=\"/v1/forms/contact/submissions\">"));
+    assert_non_null(strstr(r.body, "name=\"email\" value=\"nope\""));
+    assert_non_null(strstr(r.body, "name=\"name\" value=\"Hanna &lt;b&gt;\""));
+    assert_non_null(strstr(r.body, "name=\"company\" value=\"Acme\""));
+    assert_non_null(strstr(r.body, "<input type=\"hidden\" name=\"utm_source\" value=\"bing\">"));
+    resp_free(&r);
+}
+
+/* Every error a browser's plain form post can meet is a page for the
+ * visitor, never JSON; an API client still gets problem+json. */
+static void t_visitor_pages_for_every_error(void **state)
+{
+    (void)state;
+    struct resp r;
+    char v[512];
+    const char *accept = "Accept: text/html,application/xhtml+xml,*/*;q=0.8";
+    const char *ct = "Content-Type: application/x-www-form-urlencoded";
+    static const struct {
+        const char *path, *origin, *ctype, *idem;
+        size_t body_bytes;
+        long status;
+        const char *heading;
+    } rows[] = {
+        {"/v1/forms/contact/submissions", "Origin: https://evil.example", NULL, NULL, 0, 403,
+         "This form cannot be sent from this page"},
+        {"/v1/forms/nope/submissions", NULL, NULL, NULL, 0, 404, "This form does not exist"},
+        {"/v1/forms/contact/submissions", NULL, NULL, NULL, 70000, 413, "Your message is too long"},
+        {"/v1/forms/contact/submissions", NULL, "Content-Type: text/plain", NULL, 0, 415,
+         "We could not read the form"},
+        {"/v1/forms/contact/submissions", NULL, NULL, "Idempotency-Key: \x01", 0, 400,
+         "We could not read the form"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *body = calloc(1, rows[i].body_bytes + 64);
+        strcpy(body, "email=v%40example.org&name=V&consent=on");
+        for (size_t k = strlen(body); k < rows[i].body_bytes; k++)
+            body[k] = 'x';
+        const char *hs[4] = {rows[i].ctype ? rows[i].ctype : ct, accept, NULL, NULL};
+        size_t n = 2;
+        if (rows[i].origin)
+            hs[n++] = rows[i].origin;
+        if (rows[i].idem)
+            hs[n++] = rows[i].idem;
+        h_req(&L, "POST", rows[i].path, body, &r, hs[0], hs[1], hs[2], hs[3], NULL);
+        free(body);
+        if (r.status != rows[i].status)
+            fail_msg("row %zu: %ld, want %ld", i, r.status, rows[i].status);
+        assert_non_null(h_header(&r, "Content-Type", v, sizeof(v)));
+        if (!strstr(v, "text/html") || !strstr(r.body, rows[i].heading))
+            fail_msg("row %zu: %s: %s", i, v, r.body);
+        resp_free(&r);
+    }
+    /* The same refusal to an API client: problem+json. */
+    h_req(&L, "POST", "/v1/forms/contact/submissions", "email=v%40example.org", &r, ct,
+          "Origin: https://evil.example", NULL);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(h_header(&r, "Content-Type", v, sizeof(v)), "application/problem+json");
     resp_free(&r);
 }
 
@@ -437,6 +498,7 @@ int main(void)
         cmocka_unit_test(t_cors),
         cmocka_unit_test(t_idempotency),
         cmocka_unit_test(t_html_form),
+        cmocka_unit_test(t_visitor_pages_for_every_error),
         cmocka_unit_test(t_attribution_from_headers_and_query),
         cmocka_unit_test(t_logs_have_no_personal_data),
     };
