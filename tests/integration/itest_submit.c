@@ -395,7 +395,7 @@ static void t_visitor_pages_for_every_error(void **state)
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char *body = calloc(1, rows[i].body_bytes + 64);
-        strcpy(body, "email=v%40example.org&name=V&consent=on");
+        snprintf(body, rows[i].body_bytes + 64, "%s", "email=v%40example.org&name=V&consent=on");
         for (size_t k = strlen(body); k < rows[i].body_bytes; k++)
             body[k] = 'x';
         const char *hs[4] = {rows[i].ctype ? rows[i].ctype : ct, accept, NULL, NULL};
