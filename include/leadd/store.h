@@ -267,9 +267,14 @@ LEADD_MUST_CHECK int store_export_open(struct store *st, const struct lead_filte
 LEADD_MUST_CHECK int store_export_next(struct store_export *e, struct buf *out, size_t want,
                                        bool *done);
 void store_export_close(struct store_export **ep);
-/* store_export_csv_header: the CSV header row for a form's fields. */
+/* store_export_csv_header: the CSV header row for a form's fields, after
+ * UTF-8's byte-order mark when bom. Columns: id, created_at (UTC, as
+ * "2026-11-30 23:25:49", which spreadsheets read as a date), form, status,
+ * score, grade, qualified, the form's fields, utm_source utm_medium
+ * utm_campaign utm_term utm_content referrer landing_page, flags (names,
+ * space-separated), owner, notes (" | " between them), extra (JSON). */
 LEADD_MUST_CHECK int store_export_csv_header(struct buf *out, const char *const *fields,
-                                             size_t nfields);
+                                             size_t nfields, bool bom);
 
 /* store_stats: {"data":[{"key","total","qualified","converted","spam"}...]}.
  * group_by: utm_source utm_medium utm_campaign form grade status day. */

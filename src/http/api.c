@@ -539,7 +539,7 @@ static void export_free(void *cls)
 
 enum MHD_Result api_export(struct req *r)
 {
-    static const char *const allowed[] = {FILTER_PARAMS, "format", NULL};
+    static const char *const allowed[] = {FILTER_PARAMS, "format", "bom", NULL};
     struct lead_filter f;
     enum MHD_Result ret;
     const char *bad = unknown_param(r, allowed), *fmt = query_arg(r, "format");
@@ -550,6 +550,9 @@ enum MHD_Result api_export(struct req *r)
         return bad_param(r, bad, "unknown parameter");
     if (!fmt || (strcmp(fmt, "csv") && strcmp(fmt, "ndjson")))
         return bad_param(r, "format", "expected csv or ndjson");
+    const char *bom = query_arg(r, "bom");
+    if (bom && strcmp(bom, "true") && strcmp(bom, "false"))
+        return bad_param(r, "bom", "expected true or false");
     if (!parse_filter(r, &f, &ret))
         return ret;
     bool csv = fmt[0] == 'c';
@@ -571,7 +574,7 @@ enum MHD_Result api_export(struct req *r)
     int rc = store_export_open(r->h->st, &f, csv ? EXPORT_CSV : EXPORT_NDJSON, names, is_bool, nf,
                                &x->e);
     if (!rc && csv)
-        rc = store_export_csv_header(&x->pending, names, nf);
+        rc = store_export_csv_header(&x->pending, names, nf, !bom || bom[0] == 't');
     if (rc) {
         export_free(x);
         return unavailable(r, rc);

@@ -10,13 +10,16 @@
 
 #include "internal.h"
 #include "leadd/jsonr.h"
+#include "leadd/lead.h"
 #include "leadd/jsonw.h"
 #include "leadd/strutil.h"
 
-static const char *const UTM_COLS[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term",
-                                       "utm_content"};
-#define NUTM LEADD_ARRAY_LEN(UTM_COLS)
-#define BASE_COLS 7           /* id, created_at, form, status, score, grade, qualified */
+static const char *const ATTR_COLS[] = {"utm_source",  "utm_medium", "utm_campaign", "utm_term",
+                                        "utm_content", "referrer",   "landing_page"};
+#define NATTR LEADD_ARRAY_LEN(ATTR_COLS)
+#define BASE_COLS 7 /* id, created_at, form, status, score, grade, qualified */
+/* after the fields and attribution: */
+static const char TAIL_HEADER[] = ",flags,owner,notes,extra";
 #define MAX_VALUE (16u << 20) /* a stored string, unescaped; never longer than the row */
 
 struct store_export {
@@ -31,11 +34,30 @@ struct store_export {
     struct buf text; /* a string value, unescaped */
 };
 
+/* Whether a spreadsheet would run v as a formula: it starts with = + - @,
+ * a tab or a CR, and is not a plain number or phone number (+41 44 668 18 00,
+ * -12.5), which spreadsheets read as text or numbers, never as formulas. */
+static bool csv_formula(const char *v, size_t n)
+{
+    if (!n || !strchr("=+-@\t\r", v[0]))
+        return false;
+    if (v[0] != '+' && v[0] != '-')
+        return true;
+    size_t digits = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (v[i] >= '0' && v[i] <= '9')
+            digits++;
+        else if (!strchr(" .()-/", v[i]))
+            return true;
+    }
+    return digits == 0;
+}
+
 /* One CSV text cell per RFC 4180. A cell that a spreadsheet would run as a
- * formula (= + - @, or a leading tab or CR) gets a leading apostrophe. */
+ * formula gets a leading apostrophe. */
 static int csv_text(struct buf *b, const char *v, size_t n)
 {
-    bool formula = n > 0 && strchr("=+-@\t\r", v[0]);
+    bool formula = csv_formula(v, n);
     bool quote = formula || memchr(v, ',', n) || memchr(v, '"', n) || memchr(v, '\n', n) ||
                  memchr(v, '\r', n);
     if (quote)
@@ -103,18 +125,41 @@ static int csv_row(struct store_export *e, struct buf *out)
     for (int i = 0; i < BASE_COLS; i++) {
         if (i)
             buf_addc(out, ',');
-        if (i == 6)
+        if (i == 1) { /* 2026-11-30 23:25:49: a date and time spreadsheets read (UTC) */
+            const char *t = (const char *)sqlite3_column_text(s, 1);
+            if (t && strlen(t) >= 19)
+                buf_addf(out, "%.10s %.8s", t, t + 11);
+        } else if (i == 6) {
             buf_adds(out, sqlite3_column_int(s, 6) ? "true" : "false");
-        else
+        } else {
             csv_column(out, s, i);
+        }
     }
     /* fields and attribution: columns 7 and 8 */
     int rc = pick(s, 7, e->keys, e->nfields, v);
-    rc = rc ? rc : pick(s, 8, e->keys + e->nfields, NUTM, v + e->nfields);
-    for (size_t i = 0; !rc && i < e->nfields + NUTM; i++) {
+    rc = rc ? rc : pick(s, 8, e->keys + e->nfields, NATTR, v + e->nfields);
+    for (size_t i = 0; !rc && i < e->nfields + NATTR; i++) {
         buf_addc(out, ',');
         rc = csv_value(out, &e->text, e->is_bool[i], &v[i]);
     }
+    /* flags (names, space-separated), owner, notes, extra (JSON, when any) */
+    buf_addc(out, ',');
+    unsigned flags = (unsigned)sqlite3_column_int(s, 9);
+    for (unsigned i = 0, first = 1; i < LEAD_FLAG_COUNT; i++) {
+        if (flags & (1u << i)) {
+            buf_adds(out, first ? "" : " ");
+            buf_adds(out, lead_flag_names[i]);
+            first = 0;
+        }
+    }
+    buf_addc(out, ',');
+    csv_column(out, s, 10);
+    buf_addc(out, ',');
+    csv_column(out, s, 11);
+    buf_addc(out, ',');
+    const char *extra = (const char *)sqlite3_column_text(s, 12);
+    if (extra && strcmp(extra, "{}"))
+        csv_text(out, extra, (size_t)sqlite3_column_bytes(s, 12));
     buf_add(out, "\r\n", 2);
     return rc ? rc : buf_error(out);
 }
@@ -135,12 +180,12 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
     e->nfields = fmt == EXPORT_CSV ? nfields : 0;
     buf_init(&e->text, MAX_VALUE);
     if (fmt == EXPORT_CSV) {
-        if (!(e->keys = calloc(nfields + NUTM, sizeof(*e->keys))) ||
-            !(e->is_bool = calloc(nfields + NUTM, sizeof(*e->is_bool))) ||
-            !(e->vals = calloc(nfields + NUTM, sizeof(*e->vals))))
+        if (!(e->keys = calloc(nfields + NATTR, sizeof(*e->keys))) ||
+            !(e->is_bool = calloc(nfields + NATTR, sizeof(*e->is_bool))) ||
+            !(e->vals = calloc(nfields + NATTR, sizeof(*e->vals))))
             goto out;
-        for (size_t i = 0; i < nfields + NUTM; i++) {
-            const char *name = i < nfields ? fields[i] : UTM_COLS[i - nfields];
+        for (size_t i = 0; i < nfields + NATTR; i++) {
+            const char *name = i < nfields ? fields[i] : ATTR_COLS[i - nfields];
             e->is_bool[i] = i < nfields && is_bool[i];
             e->keys[i] = (struct jr_key){name, strlen(name)};
         }
@@ -152,7 +197,9 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
     const char *head = fmt == EXPORT_NDJSON
                            ? "SELECT " LEAD_COLUMNS " FROM leads"
                            : "SELECT id, created_at, form, status, score, grade, qualified,"
-                             " fields, attribution FROM leads";
+                             " fields, attribution, flags, owner,"
+                             " (SELECT group_concat(note, ' | ') FROM lead_history h"
+                             "  WHERE h.lead_id = leads.id AND note <> ''), extra FROM leads";
     if ((rc = where_prepare(e->rd->db, &w, head, " ORDER BY id DESC", &e->s)))
         goto out;
     /* One read transaction: the export is one consistent snapshot. */
@@ -184,13 +231,16 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
     return rc;
 }
 
-int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfields)
+int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfields, bool bom)
 {
+    if (bom) /* UTF-8's byte-order mark: how spreadsheets know the file is UTF-8 */
+        buf_adds(b, "\xef\xbb\xbf");
     buf_adds(b, "id,created_at,form,status,score,grade,qualified");
     for (size_t i = 0; i < nfields; i++)
         buf_addf(b, ",%s", fields[i]);
-    for (size_t i = 0; i < NUTM; i++)
-        buf_addf(b, ",%s", UTM_COLS[i]);
+    for (size_t i = 0; i < NATTR; i++)
+        buf_addf(b, ",%s", ATTR_COLS[i]);
+    buf_adds(b, TAIL_HEADER);
     return buf_add(b, "\r\n", 2);
 }
 

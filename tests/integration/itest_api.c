@@ -837,12 +837,11 @@ static void t_export_streams_flat(void **state)
     assert_string_equal(h_header(&r, "Content-Type", v, sizeof(v)), "text/csv; charset=utf-8");
     int lines = count_lines(r.body, r.len);
     assert_int_equal(lines, 100001);
-    assert_int_equal(strncmp(r.body,
-                             "id,created_at,form,status,score,grade,qualified,email,name,company,"
-                             "phone,budget,message,consent,utm_source,utm_medium,utm_campaign,"
-                             "utm_term,utm_content\r\n",
-                             150),
-                     0);
+    static const char head[] =
+        "\xef\xbb\xbfid,created_at,form,status,score,grade,qualified,email,name,company,"
+        "phone,budget,message,consent,utm_source,utm_medium,utm_campaign,utm_term,utm_content,"
+        "referrer,landing_page,flags,owner,notes,extra\r\n";
+    assert_int_equal(strncmp(r.body, head, strlen(head)), 0);
     size_t csv_bytes = r.len;
     resp_free(&r);
     h_api(&l, "GET", "/v1/leads/export?format=ndjson&utm_source=seed", NULL, &r);
@@ -884,17 +883,34 @@ static void t_csv_escaping(void **state)
         NULL, 0);
     h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact", NULL, &r);
     assert_int_equal(r.status, 200);
+    /* UTF-8's byte-order mark first (spreadsheets read the file as UTF-8),
+     * then the header with every column. */
+    const char *head = "\xef\xbb\xbfid,created_at,form,status,score,grade,qualified,email,name,"
+                       "company,phone,budget,message,consent,utm_source,utm_medium,utm_campaign,"
+                       "utm_term,utm_content,referrer,landing_page,flags,owner,notes,extra\r\n";
+    if (strncmp(r.body, head, strlen(head)))
+        fail_msg("csv header: %.300s", r.body);
     const char *row = strstr(r.body, "\r\n") + 2;
+    /* created_at as spreadsheets read a date: 2026-11-30 23:25:49 */
+    const char *at = strchr(row, ',') + 1;
+    assert_true(at[4] == '-' && at[7] == '-' && at[10] == ' ' && at[13] == ':' && at[19] == ',');
     /* id,created_at,form,status,score,grade,qualified, then the fields */
     const char *fields = row;
     for (int i = 0; i < 7; i++)
         fields = strchr(fields, ',') + 1;
     if (strncmp(fields, "e@x.example", 11))
         fail_msg("csv row: %s", row);
+    /* A formula is guarded; a phone number and a negative number are not. */
     const char *want = "e@x.example,\"Lee, \"\"Ann\"\"\",\"'=HYPERLINK(\"\"http://evil\"\")\","
-                       "\"'+15550100999\",5,\"line1\nline2\",true,\"'@home\",,\"'-1\",,\r\n";
+                       "+15550100999,5,\"line1\nline2\",true,\"'@home\",,-1,,,,,,,,\r\n";
     if (strncmp(fields, want, strlen(want)))
         fail_msg("csv row:\n%s\nwant fields:\n%s", row, want);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact&bom=false", NULL, &r);
+    assert_int_equal(strncmp(r.body, "id,created_at,", 14), 0);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact&bom=maybe", NULL, &r);
+    assert_int_equal(r.status, 400);
     resp_free(&r);
     /* JSON escapes in the stored values come out as the text they stand for:
      * a backslash, quotes, a tab, a surrogate pair, a control character. */
@@ -909,9 +925,33 @@ static void t_csv_escaping(void **state)
     for (int i = 0; i < 7; i++)
         fields = strchr(fields, ',') + 1;
     want = "u@x.example,\"Zo\xc3\xab \\ \"\"q\"\"\",,,,tab\there \xf0\x9f\x98\x80 \x01 / "
-           "end,true,,,,,\r\n";
+           "end,true,,,,,,,,,,,\r\n";
     if (strncmp(fields, want, strlen(want)))
         fail_msg("csv row:\n%s\nwant fields:\n%s", row, want);
+    resp_free(&r);
+    /* The columns a marketer asked for: referrer, landing page, flags, owner,
+     * notes and the extra fields. */
+    char id[64], path[128];
+    h_req(&l, "POST", "/v1/forms/contact/submissions",
+          "email=w%40x.example&name=Wu&consent=on&_gotcha=bot&colour=blue&referrer=https%3A%2F%2F"
+          "news.example%2F",
+          &r, "Content-Type: application/x-www-form-urlencoded",
+          "Referer: https://www.example.com/lp", NULL);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"note\":\"called\"}", &r);
+    resp_free(&r);
+    h_api(&l, "PATCH", path, "{\"note\":\"left a voicemail\"}", &r);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact&spam=any", NULL, &r);
+    row = strstr(r.body, "\r\n") + 2; /* newest first */
+    want = ",https://news.example/,https://www.example.com/lp,honeypot,,called | left a "
+           "voicemail,\"{\"\"colour\"\":\"\"blue\"\"}\"\r\n";
+    const char *end = strstr(row, "\r\n") + 2;
+    if ((size_t)(end - row) < strlen(want) || strncmp(end - strlen(want), want, strlen(want)))
+        fail_msg("csv row:\n%.*s\nwant it to end:\n%s", (int)(end - row), row, want);
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
