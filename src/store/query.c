@@ -201,10 +201,13 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = LEADD_EDB;
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    /* Which spam the page holds: by default none (a lead flagged too_fast is
+     * not lost, it is in spam=true), so the answer says so. */
+    const char *spam = f->spam == 0 ? "hidden" : f->spam == 1 ? "only" : "included";
     if (n > f->limit)
-        buf_addf(out, "],\"next_cursor\":\"%s\"}", last);
+        buf_addf(out, "],\"next_cursor\":\"%s\",\"spam_filter\":\"%s\"}", last, spam);
     else
-        buf_adds(out, "],\"next_cursor\":null}");
+        buf_addf(out, "],\"next_cursor\":null,\"spam_filter\":\"%s\"}", spam);
     rc = rc ? rc : buf_error(out);
 out:
     sqlite3_finalize(s);

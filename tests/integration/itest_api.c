@@ -345,7 +345,14 @@ static void t_auth(void **state)
     resp_free(&r);
     h_api(&l, "GET", "/v1/leads", NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"data\":[],\"next_cursor\":null}");
+    assert_string_equal(r.body, "{\"data\":[],\"next_cursor\":null,\"spam_filter\":\"hidden\"}");
+    resp_free(&r);
+    /* The answer says which spam it holds, for each choice. */
+    h_api(&l, "GET", "/v1/leads?spam=true", NULL, &r);
+    assert_non_null(strstr(r.body, "\"spam_filter\":\"only\"}"));
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads?spam=any", NULL, &r);
+    assert_non_null(strstr(r.body, "\"spam_filter\":\"included\"}"));
     resp_free(&r);
     char *log = h_log_text(&l);
     assert_null(strstr(log, H_API_KEY));
