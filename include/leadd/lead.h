@@ -46,6 +46,7 @@ struct field_spec {
     double min, max; /* length for text-like types, value for numbers */
     char **choices;  /* enum(a|b|c) */
     size_t nchoices;
+    char *label; /* label.NAME: what a page shows for it; NULL: the name */
 };
 
 /* field_spec_parse: parses the spec text of field `name` into *out. On error
@@ -68,6 +69,8 @@ struct form {
     struct strset origins; /* allowed Origin values */
     bool any_origin;       /* allowed_origins = * */
     char *redirect;        /* where an HTML form lands after success */
+    char *title;           /* its page's heading, or NULL */
+    char *consent_text;    /* the wording beside a consent checkbox, or NULL */
     char *honeypot;        /* name of the honeypot field, or NULL */
     long long min_fill_ms;
     long long dedupe_window_hours;

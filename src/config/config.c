@@ -570,6 +570,8 @@ static const struct key KEYS[] = {
     INT(SC_STORAGE, "retention_days", struct config, retention_days, 0, 100000, "0"),
     SPECIAL(SC_FORM, "allowed_origins", set_origins, ""),
     STR(SC_FORM, "redirect", struct form, redirect, "/thanks"),
+    STR(SC_FORM, "title", struct form, title, ""),
+    STR(SC_FORM, "consent_text", struct form, consent_text, ""),
     STR(SC_FORM, "honeypot", struct form, honeypot, "_gotcha"),
     INT(SC_FORM, "min_fill_ms", struct form, min_fill_ms, 0, 3600000, "1500"),
     INT(SC_FORM, "dedupe_window_hours", struct form, dedupe_window_hours, 0, 8760, "24"),
@@ -953,6 +955,17 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
             diag(ld, "%s", err);
         else
             f->nfields++;
+        return;
+    }
+    if (!strncmp(name, "label.", 6)) {
+        int k = form_field(f, name + 6);
+        if (k < 0) {
+            diag(ld, "label.%s: no field '%s' is declared above it", name + 6, name + 6);
+            return;
+        }
+        free(f->fields[k].label);
+        if (!(f->fields[k].label = strdup(val)))
+            ld->rc = LEADD_ENOMEM;
         return;
     }
     if (!strncmp(name, "assign.", 7)) {
@@ -1378,6 +1391,8 @@ void config_release(struct config *cfg)
         strset_release(&f->disposable);
         free(f->id);
         free(f->redirect);
+        free(f->title);
+        free(f->consent_text);
         free(f->honeypot);
         free(f->disposable_path);
         score_rules_release(f);

@@ -179,6 +179,10 @@ void submit_release(struct req *r);
 /* pages.c */
 enum MHD_Result page_index(struct req *r);
 enum MHD_Result page_thanks(struct req *r);
+/* page_form: GET /forms/{id}, a ready page for each form; page_embed: GET
+ * /v1/forms/{id}/embed, the snippet a marketer pastes into their own page. */
+enum MHD_Result page_form(struct req *r);
+enum MHD_Result page_embed(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
 /* page_problem: the visitor's page for an error other than 422 (problem()
  * answers with it when the request came from a plain HTML form post). */

@@ -12,11 +12,11 @@
 static const char HEAD[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<title>%s</title><style>"
+    "<title>%s</title><link rel=\"icon\" href=\"data:,\"><style>"
     "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem}"
     "label{display:block;margin:.8rem 0 .2rem}input,select,textarea{width:100%%;padding:.4rem;"
     "box-sizing:border-box}input[type=checkbox]{width:auto}button{margin-top:1rem;padding:.5rem "
-    "1.2rem}.hp{position:absolute;left:-5000px}.err{color:#a00}</style></head><body>\n";
+    "1.2rem}.leadd-hp{position:absolute;left:-5000px}.err{color:#a00}</style></head><body>\n";
 
 static const char *input_type(enum field_type t)
 {
@@ -43,19 +43,21 @@ static const char *sent_value(const struct submission *s, const char *name)
 }
 
 /* One field: its label, and its control holding what was sent (if any). */
-static int field_html(struct buf *b, const struct field_spec *f, const struct submission *sent)
+static int field_html(struct buf *b, const struct form *form, const struct field_spec *f,
+                      const struct submission *sent)
 {
     const char *req = f->required ? " required" : "";
     const char *v = sent_value(sent, f->name);
     bool area = f->type == FT_TEXT && f->has_max && f->max > 500;
+    bool box = f->type == FT_BOOL || f->type == FT_CONSENT;
     buf_adds(b, "<label for=\"");
     html_escape(b, f->name);
     buf_adds(b, "\">");
-    html_escape(b, f->name);
+    html_escape(b, f->label ? f->label : f->name);
     if (f->required)
         buf_adds(b, " *");
     buf_adds(b, "</label>");
-    if (f->type == FT_BOOL || f->type == FT_CONSENT)
+    if (box)
         buf_addf(b, "<input type=\"checkbox\" value=\"true\"%s%s id=\"", req,
                  v && norm_truth(v, strlen(v)) == 1 ? " checked" : "");
     else if (f->type == FT_ENUM)
@@ -83,6 +85,11 @@ static int field_html(struct buf *b, const struct field_spec *f, const struct su
         if (v)
             html_escape(b, v);
         buf_adds(b, "</textarea>");
+    } else if (f->type == FT_CONSENT && form->consent_text) {
+        /* What the visitor agrees to, beside the box, as the lead will record it. */
+        buf_adds(b, " <small class=\"consent\">");
+        html_escape(b, form->consent_text);
+        buf_adds(b, "</small>");
     }
     return buf_addc(b, '\n');
 }
@@ -100,15 +107,18 @@ static void hidden(struct buf *b, const char *name, const char *value)
 /* The form as a page shows it: every declared field (holding what was sent,
  * when it is shown again), the honeypot, and, for a form shown again, the
  * attribution and _next of the first post so a resend keeps them. */
-static void form_html(struct buf *b, const struct form *f, const struct submission *sent)
+static void form_html(struct buf *b, const struct form *f, const struct submission *sent,
+                      const char *action_base)
 {
-    buf_adds(b, "<form method=\"post\" action=\"/v1/forms/");
+    buf_adds(b, "<form method=\"post\" action=\"");
+    html_escape(b, action_base);
+    buf_adds(b, "/v1/forms/");
     html_escape(b, f->id);
     buf_adds(b, "/submissions\">\n");
     for (size_t i = 0; i < f->nfields; i++)
-        field_html(b, &f->fields[i], sent);
+        field_html(b, f, &f->fields[i], sent);
     if (f->honeypot) {
-        buf_adds(b, "<div class=\"hp\" aria-hidden=\"true\"><label>Leave this empty "
+        buf_adds(b, "<div class=\"leadd-hp\" aria-hidden=\"true\"><label>Leave this empty "
                     "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
         html_escape(b, f->honeypot);
         buf_adds(b, "\"></label></div>\n");
@@ -125,7 +135,7 @@ static void form_html(struct buf *b, const struct form *f, const struct submissi
 /* The page works without JavaScript; the script only adds the time spent on
  * the form and the page's UTM parameters, which a plain post cannot know. */
 static const char SCRIPT[] =
-    "<script>(function(){var t0=Date.now(),f=document.forms[0];"
+    "<script>(function(){var t0=Date.now(),f=document.currentScript.previousElementSibling;"
     "f.addEventListener('submit',function(){var e=f.elements._elapsed_ms;"
     "e.value=String(Date.now()-t0);var q=new URLSearchParams(location.search);"
     "['utm_source','utm_medium','utm_campaign','utm_term','utm_content','gclid','fbclid',"
@@ -136,24 +146,72 @@ static const char SCRIPT[] =
     "if(document.referrer){var r=document.createElement('input');r.type='hidden';"
     "r.name='referrer';r.value=document.referrer;f.appendChild(r);}});})();</script>\n";
 
-enum MHD_Result page_index(struct req *r)
+/* A form's own page: its title, its fields as labelled, the script. */
+static enum MHD_Result form_page(struct req *r, const struct form *f)
 {
-    const struct form *f = &r->h->cfg->forms[0];
-    struct buf b = BUF_INIT(256 * 1024);
-    buf_addf(&b, HEAD, "Talk to sales");
-    buf_adds(&b, "<h1>Talk to sales</h1><p>Tell us about your project and we will get "
-                 "back to you within one business day.</p>\n");
-    form_html(&b, f, NULL);
+    const char *title = f->title ? f->title : "Talk to sales";
+    struct buf b = BUF_INIT(256 * 1024), t = BUF_INIT(4096);
+    html_escape(&t, title);
+    buf_addf(&b, HEAD, buf_str(&t));
+    buf_addf(&b, "<h1>%s</h1>\n", buf_str(&t));
+    buf_release(&t);
+    if (!f->title)
+        buf_adds(&b, "<p>Tell us about your project and we will get back to you within one "
+                     "business day.</p>\n");
+    form_html(&b, f, NULL, "");
     buf_adds(&b, SCRIPT);
     buf_adds(&b, "</body></html>\n");
     return respond_buf(r, 200, "text/html; charset=utf-8", &b);
 }
 
-static const char THANKS[] = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                             "<title>Thank you</title></head><body style=\"font:16px/1.5 "
-                             "system-ui,sans-serif;max-width:34rem;margin:2rem auto\">"
-                             "<h1>Thank you</h1><p>We got your message and will be in touch soon."
-                             "</p><p><a href=\"/\">Back</a></p></body></html>\n";
+enum MHD_Result page_index(struct req *r)
+{
+    return form_page(r, &r->h->cfg->forms[0]);
+}
+
+enum MHD_Result page_form(struct req *r)
+{
+    const struct form *f = config_form(r->h->cfg, r->param, strlen(r->param));
+    if (!f) {
+        r->html = true; /* a visitor's page: a page that says so */
+        return page_problem(r, 404, "Unknown form");
+    }
+    return form_page(r, f);
+}
+
+/* The snippet a marketer pastes into their own landing page: the form posting
+ * to this server (public_url, else the Host it was asked on), the honeypot,
+ * and the script that adds the time on the page, the campaign, the landing
+ * page and its referrer. Their page's origin goes in allowed_origins. */
+enum MHD_Result page_embed(struct req *r)
+{
+    const struct config *cfg = r->h->cfg;
+    const struct form *f = config_form(cfg, r->param, strlen(r->param));
+    if (!f)
+        return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
+    char base[300];
+    const char *host = header_in(r, "Host");
+    const char *pub = cfg->public_url, *h = pub ? strstr(pub, "://") : NULL;
+    if (h) /* the origin of public_url */
+        snprintf(base, sizeof(base), "%.*s", (int)(h + 3 - pub + strcspn(h + 3, "/")), pub);
+    else
+        snprintf(base, sizeof(base), "http://%s", host ? host : "127.0.0.1");
+    struct buf b = BUF_INIT(256 * 1024);
+    buf_adds(&b, "<!-- leadd form: ");
+    html_escape(&b, f->id);
+    buf_adds(&b, ". Add this page's origin to the form's allowed_origins. -->\n"
+                 "<style>.leadd-hp{position:absolute;left:-5000px}</style>\n");
+    form_html(&b, f, NULL, base);
+    buf_adds(&b, SCRIPT);
+    return respond_buf(r, 200, "text/html; charset=utf-8", &b);
+}
+
+static const char THANKS[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<title>Thank you</title><link rel=\"icon\" href=\"data:,\"></head><body style=\"font:16px/1.5 "
+    "system-ui,sans-serif;max-width:34rem;margin:2rem auto\">"
+    "<h1>Thank you</h1><p>We got your message and will be in touch soon."
+    "</p><p><a href=\"/\">Back</a></p></body></html>\n";
 
 enum MHD_Result page_thanks(struct req *r)
 {
@@ -185,7 +243,7 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
     }
     /* The form again, holding what the visitor typed: nothing to retype. */
     buf_adds(&b, "</ul><p>Correct these below and send the form again.</p>\n");
-    form_html(&b, r->form, &r->sub);
+    form_html(&b, r->form, &r->sub, "");
     back_link(r, &b);
     buf_adds(&b, "</body></html>\n");
     return respond_buf(r, 422, "text/html; charset=utf-8", &b);
@@ -236,7 +294,7 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
     /* When the body was read, the form again with what was typed; else the
      * browser's Back button keeps it (browsers restore a form's fields). */
     if (r->form && r->sub.n && status != 403)
-        form_html(&b, r->form, &r->sub);
+        form_html(&b, r->form, &r->sub, "");
     else
         buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."
                      "</p>\n");

@@ -58,6 +58,7 @@ static enum MHD_Result answer_readyz(struct req *r)
 static const struct route ROUTES[] = {
     {{"GET", "/", PUBLIC}, R_INDEX, 0, NULL, page_index, NULL},
     {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
+    {{"GET", "/forms/{form}", PUBLIC}, R_INDEX, 0, NULL, page_form, NULL},
     {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
     {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
     {{"POST", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, ROUTE_BODY,
@@ -71,6 +72,7 @@ static const struct route ROUTES[] = {
     {{"DELETE", "/v1/leads/{id}", ADMIN}, R_LEAD, 0, NULL, api_erase_lead, NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
     {{"GET", "/v1/forms", VIEWER}, R_FORMS, 0, NULL, api_forms, NULL},
+    {{"GET", "/v1/forms/{form}/embed", VIEWER}, R_FORMS, 0, NULL, page_embed, NULL},
     {{"GET", "/v1/deliveries", VIEWER}, R_DELIVERIES, 0, NULL, api_deliveries, NULL},
     {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
     {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},

@@ -149,6 +149,7 @@ out:
 void field_spec_release(struct field_spec *f)
 {
     free(f->name);
+    free(f->label);
     for (size_t i = 0; i < f->nchoices; i++)
         free(f->choices[i]);
     free(f->choices);

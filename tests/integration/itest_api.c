@@ -214,6 +214,7 @@ static void t_roles(void **state)
 static const struct http_route ROLE_OF[] = {
     {"GET", "/", ROLE_PUBLIC},
     {"GET", "/thanks", ROLE_PUBLIC},
+    {"GET", "/forms/{form}", ROLE_PUBLIC},
     {"GET", "/healthz", ROLE_PUBLIC},
     {"GET", "/readyz", ROLE_PUBLIC},
     {"POST", "/v1/forms/{form}/submissions", ROLE_PUBLIC},
@@ -225,6 +226,7 @@ static const struct http_route ROLE_OF[] = {
     {"DELETE", "/v1/leads/{id}", ROLE_ADMIN},
     {"GET", "/v1/stats", ROLE_VIEWER},
     {"GET", "/v1/forms", ROLE_VIEWER},
+    {"GET", "/v1/forms/{form}/embed", ROLE_VIEWER},
     {"GET", "/v1/deliveries", ROLE_VIEWER},
     {"POST", "/v1/deliveries/{id}/retry", ROLE_ADMIN},
     {"GET", "/metrics", ROLE_VIEWER},

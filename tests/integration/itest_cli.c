@@ -119,10 +119,40 @@ static void t_serve_builtin_config(void **state)
     (void)state;
     struct leadd l;
     struct resp r;
-    h_start(&l, NULL, NULL); /* no -c: config.example.ini built in */
+    h_start(&l, NULL, "auth.api_keys=" H_API_KEY, NULL); /* no -c: config.example.ini built in */
     h_req(&l, "GET", "/", NULL, &r, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "action=\"/v1/forms/contact/submissions\""));
+    /* The form's own words: title, labels, the consent wording, a favicon. */
+    assert_non_null(strstr(r.body, "<title>Talk to sales</title><link rel=\"icon\""));
+    assert_non_null(strstr(r.body, "<label for=\"email\">Work email *</label>"));
+    assert_non_null(strstr(r.body, "<small class=\"consent\">I agree that Example Ltd may "
+                                   "contact me about my request.</small>"));
+    resp_free(&r);
+    /* Each form has its page; an unknown one is a page that says so. */
+    h_req(&l, "GET", "/forms/contact", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<label for=\"budget\">Budget (EUR)</label>"));
+    resp_free(&r);
+    h_req(&l, "GET", "/forms/nope", NULL, &r, NULL);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "This form does not exist"));
+    resp_free(&r);
+    /* The snippet for another site: absolute action, honeypot, the script. */
+    h_req(&l, "GET", "/v1/forms/contact/embed", NULL, &r, "Host: leads.acme.io", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    h_req(&l, "GET", "/v1/forms/contact/embed", NULL, &r, "Host: leads.acme.io",
+          "Authorization: Bearer " H_API_KEY, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body,
+                           "<form method=\"post\" action=\"http://leads.acme.io/v1/forms/contact/"
+                           "submissions\">"));
+    assert_non_null(strstr(r.body, "name=\"_gotcha\""));
+    assert_non_null(strstr(r.body, "document.currentScript.previousElementSibling"));
+    resp_free(&r);
+    h_req(&l, "GET", "/v1/forms/nope/embed", NULL, &r, "Authorization: Bearer " H_API_KEY, NULL);
+    assert_int_equal(r.status, 404);
     resp_free(&r);
     /* The demo page posts from wherever leadd listens (here a random port,
      * not the example's 8080): its own origin is always allowed. */

@@ -6,6 +6,10 @@
 // a lead from spam and sees it forwarded; a viewer sees no controls and the
 // API refuses them; an admin erases a lead after a confirmation naming the
 // person; sign-out; and a phone-wide screen without sideways scrolling.
+// Then what a visitor meets: the demo page without JavaScript keeps the
+// campaign, a direct visit has no referrer, an invalid post comes back as a
+// page holding what was typed, and the embed snippet on another site (a
+// server started here, its origin in allowed_origins) submits a lead.
 //   node inbox.mjs OUTDIR      (screenshots land in OUTDIR, kept on failure)
 // Prints cmocka-style lines so tests/run.sh counts it.
 import { spawn } from 'node:child_process';
@@ -35,6 +39,16 @@ const receiver = createServer((req, res) => {
 await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
 const rport = receiver.address().port;
 
+// ---- a marketer's landing page on another origin, holding leadd's embed
+// snippet (fetched once leadd runs) ----
+let snippet = '';
+const site = createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><html><head><title>Acme landing</title></head><body><h1>Acme</h1>${snippet}</body></html>`);
+});
+await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
+const SITE = `http://127.0.0.1:${site.address().port}`;
+
 // ---- leadd on a fresh database ----
 const dir = mkdtempSync(join(tmpdir(), 'leadd-inbox-'));
 writeFileSync(join(dir, 'leadd.ini'), `[server]
@@ -52,6 +66,9 @@ field.name = text required
 field.company = text
 field.budget = integer min=0
 honeypot = _gotcha
+min_fill_ms = 0
+allowed_origins = ${SITE}
+label.email = Work email
 score.big_budget = budget >= 10000 => 50
 score.has_company = company present => 20
 qualify_at = 40
@@ -107,7 +124,7 @@ async function newPage(width = 1440) {
   await page.setViewport({ width, height: 900 });
   page.on('pageerror', (e) => pageErrors.push(`${running}: ${e && e.stack || e}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
+    if (m.type() === 'error' && !/status of (40[13]|422)/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
   });
   return page;
 }
@@ -307,6 +324,88 @@ await test('keyboard_alone_and_every_control_labelled', async () => {
   await kb.browserContext().close();
 });
 
+// ---- what a visitor meets ----
+async function leadByEmail(email) {
+  const r = await apiGet(`/v1/leads?q=${encodeURIComponent(email)}&spam=any`);
+  return r.json && r.json.data.find((l) => l.fields.email === email);
+}
+
+async function fillDemo(page, email, name) {
+  await page.waitForSelector('input[name="email"]');
+  await page.type('input[name="email"]', email);
+  await page.type('input[name="name"]', name);
+}
+
+await test('visitor_without_javascript_keeps_the_campaign', async () => {
+  const v = current = await newPage(1024);
+  await v.setJavaScriptEnabled(false);
+  await v.goto(`${BASE}/?utm_source=bing&utm_campaign=spring`);
+  const email = `nojs.${Date.now()}@example.org`;
+  await fillDemo(v, email, 'No Script');
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (!v.url().endsWith('/thanks')) throw new Error(`landed on ${v.url()}`);
+  const lead = await poll(() => leadByEmail(email), 'the lead');
+  const a = lead.attribution;
+  if (a.utm_source !== 'bing' || a.utm_campaign !== 'spring') throw new Error(JSON.stringify(a));
+  if (a.referrer) throw new Error(`a direct visit has a referrer: ${a.referrer}`);
+  if (!a.landing_page || !a.landing_page.startsWith(`${BASE}/?utm_source=bing`)) throw new Error(JSON.stringify(a));
+  await v.browserContext().close();
+});
+
+await test('visitor_direct_visit_has_no_referrer', async () => {
+  const v = current = await newPage(1024);
+  await v.goto(`${BASE}/`);
+  const email = `direct.${Date.now()}@example.org`;
+  await fillDemo(v, email, 'Direct Visit');
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  const lead = await poll(() => leadByEmail(email), 'the lead');
+  if (lead.attribution.referrer) throw new Error(`referrer: ${lead.attribution.referrer}`);
+  if (lead.attribution.landing_page !== `${BASE}/`) throw new Error(JSON.stringify(lead.attribution));
+  await v.browserContext().close();
+});
+
+await test('visitor_error_page_keeps_what_was_typed', async () => {
+  const v = current = await newPage(1024);
+  await v.goto(`${BASE}/`);
+  await fillDemo(v, 'not-an-address', 'Kept Name');
+  await v.type('input[name="company"]', 'Kept Co');
+  // The browser would stop a malformed address itself; a server check must
+  // hold when it does not (an old browser, a bot): send it as typed.
+  await v.$eval('input[name="email"]', (e) => { e.type = 'text'; });
+  await Promise.all([v.waitForNavigation(), v.$eval('form', (f) => f.submit())]);
+  const body = await v.content();
+  if (!body.includes('Please check the form') || body.includes('"type":"urn:')) throw new Error('not the visitor page');
+  const kept = await v.$eval('input[name="name"]', (e) => e.value);
+  const co = await v.$eval('input[name="company"]', (e) => e.value);
+  if (kept !== 'Kept Name' || co !== 'Kept Co') throw new Error(`kept "${kept}", "${co}"`);
+  // Corrected and sent again from that page: stored.
+  const email = `fixed.${Date.now()}@example.org`;
+  await v.$eval('input[name="email"]', (e, m) => { e.value = m; }, email);
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (!v.url().endsWith('/thanks')) throw new Error(`landed on ${v.url()}`);
+  const lead = await poll(() => leadByEmail(email), 'the corrected lead');
+  if (lead.fields.company !== 'Kept Co') throw new Error(JSON.stringify(lead.fields));
+  await v.browserContext().close();
+});
+
+await test('embed_snippet_on_another_site_submits_a_lead', async () => {
+  const r = await fetch(`${BASE}/v1/forms/contact/embed`, { headers: { Authorization: `Bearer ${KEY}` } });
+  if (r.status !== 200) throw new Error(`embed answered ${r.status}`);
+  snippet = await r.text();
+  const v = current = await newPage(1024);
+  await v.goto(`${SITE}/lp?utm_source=newsletter`);
+  const email = `embed.${Date.now()}@example.org`;
+  await fillDemo(v, email, 'Embed Visitor');
+  const label = await v.$eval('label[for="email"]', (e) => e.textContent);
+  if (label !== 'Work email *') throw new Error(`label "${label}"`);
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (!v.url().startsWith(`${BASE}/thanks`)) throw new Error(`landed on ${v.url()}`);
+  const lead = await poll(() => leadByEmail(email), 'the lead from the other site');
+  if (lead.attribution.utm_source !== 'newsletter' || lead.attribution.landing_page !== `${SITE}/lp?utm_source=newsletter`)
+    throw new Error(JSON.stringify(lead.attribution));
+  await v.browserContext().close();
+});
+
 await test('no_script_errors', async () => {
   if (pageErrors.length) throw new Error(pageErrors.join('\n'));
 });
@@ -315,6 +414,7 @@ await browser.close();
 leadd.kill('SIGTERM');
 const code = await new Promise((ok) => leadd.on('exit', (c) => ok(c)));
 receiver.close();
+site.close();
 await test('leadd_stopped_cleanly', async () => {
   if (code !== 0) throw new Error(`leadd exited ${code}:\n${log.slice(-3000)}`);
   for (const secret of [KEY, ANN, MIA, 'Erin Example'])
