@@ -188,6 +188,16 @@ function viewLinks(p) {
   return h('nav', { class: 'views', 'aria-label': 'Views' }, link('', 'Inbox'), link('spam', 'Spam'));
 }
 
+// How many leads of this view are in Spam (a page's worth at most: "50+"),
+// shown on the Spam link: spam is left out of the inbox, never lost.
+async function countSpam(p) {
+  const r = await api('GET', apiQuery({ ...p, view: 'spam' }));
+  const a = document.querySelector('nav.views a:last-child');
+  if (r.status !== 200 || !a) return;
+  const n = r.json.data.length;
+  a.textContent = n ? `Spam (${n}${r.json.next_cursor ? '+' : ''})` : 'Spam';
+}
+
 const COLUMNS = ['Received', 'Name', 'Email', 'Company', 'Form', 'Source / campaign', 'Score', 'Grade', 'Status', 'Owner', 'Flags'];
 
 function row(lead, fresh) {
@@ -236,6 +246,7 @@ async function showList() {
     document.getElementById('count').textContent = problemText(r);
     return;
   }
+  countSpam(p).catch(() => {});
   state.leads = r.json.data;
   state.cursor = r.json.next_cursor;
   renderRows();

@@ -230,6 +230,8 @@ await test('not_spam_rescores_and_forwards', async () => {
   spam = await submit({ company: 'Globex', budget: 20000, _gotcha: 'bot' });
   const before = received.filter((b) => b.includes(spam.id)).length;
   if (before) throw new Error('spam was forwarded');
+  await ann.goto(`${BASE}/app`);
+  await poll(async () => (await text(ann, 'nav.views a:last-child')) === 'Spam (1)', 'the spam count on the Spam link');
   await ann.goto(`${BASE}/app?view=spam`);
   await poll(() => rowOf(ann, spam.id), 'the lead in the Spam view');
   await ann.click(`tr[data-id="${spam.id}"] a`);
