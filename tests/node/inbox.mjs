@@ -41,10 +41,11 @@ const rport = receiver.address().port;
 
 // ---- a marketer's landing page on another origin, holding leadd's embed
 // snippet (fetched once leadd runs) ----
-let snippet = '';
+let snippet = '', closedSnippet = '';
 const site = createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-  res.end(`<!doctype html><html><head><title>Acme landing</title></head><body><h1>Acme</h1>${snippet}</body></html>`);
+  const body = req.url.startsWith('/closed') ? closedSnippet : snippet;
+  res.end(`<!doctype html><html><head><title>Acme landing</title></head><body><h1>Acme</h1>${body}</body></html>`);
 });
 await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
 const SITE = `http://127.0.0.1:${site.address().port}`;
@@ -73,6 +74,9 @@ score.big_budget = budget >= 10000 => 50
 score.has_company = company present => 20
 qualify_at = 40
 assign.big = budget >= 10000 => ann
+[form.closed]
+field.email = email required
+field.name = text required
 [webhook.crm]
 url = http://127.0.0.1:${rport}/hook
 secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
@@ -124,7 +128,7 @@ async function newPage(width = 1440) {
   await page.setViewport({ width, height: 900 });
   page.on('pageerror', (e) => pageErrors.push(`${running}: ${e && e.stack || e}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of (40[13]|422)/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
+    if (m.type() === 'error' && !/status of (40[13]|413|422)/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
   });
   return page;
 }
@@ -405,6 +409,30 @@ await test('embed_snippet_on_another_site_submits_a_lead', async () => {
   const lead = await poll(() => leadByEmail(email), 'the lead from the other site');
   if (lead.attribution.utm_source !== 'newsletter' || lead.attribution.landing_page !== `${SITE}/lp?utm_source=newsletter`)
     throw new Error(JSON.stringify(lead.attribution));
+  await v.browserContext().close();
+});
+
+await test('visitor_pages_for_refusals', async () => {
+  // A form that does not take posts from that site: a page, not JSON.
+  const r = await fetch(`${BASE}/v1/forms/closed/embed`, { headers: { Authorization: `Bearer ${KEY}` } });
+  closedSnippet = await r.text();
+  const v = current = await newPage(1024);
+  await v.goto(`${SITE}/closed`);
+  await fillDemo(v, `closed.${Date.now()}@example.org`, 'Closed Door');
+  const [nav] = await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (nav.status() !== 403) throw new Error(`answered ${nav.status()}`);
+  if (!(await v.content()).includes('This form cannot be sent from this page')) throw new Error(await v.content());
+  // A post over the body limit: a page saying so.
+  await v.goto(`${BASE}/`);
+  await fillDemo(v, `big.${Date.now()}@example.org`, 'Too Long');
+  await v.$eval('form', (f) => {
+    const i = document.createElement('input');
+    i.type = 'hidden'; i.name = 'notes'; i.value = 'x'.repeat(70000);
+    f.appendChild(i);
+  });
+  const [big] = await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (big.status() !== 413) throw new Error(`answered ${big.status()}`);
+  if (!(await v.content()).includes('Your message is too long')) throw new Error('not the page');
   await v.browserContext().close();
 });
 
