@@ -197,9 +197,10 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
     const char *head = fmt == EXPORT_NDJSON
                            ? "SELECT " LEAD_COLUMNS " FROM leads"
                            : "SELECT id, created_at, form, status, score, grade, qualified,"
-                             " fields, attribution, flags, owner,"
-                             " (SELECT group_concat(note, ' | ') FROM lead_history h"
-                             "  WHERE h.lead_id = leads.id AND note <> ''), extra FROM leads";
+                             " fields, attribution, flags, owner, n.notes, extra FROM leads"
+                             " LEFT JOIN (SELECT lead_id, group_concat(note, ' | ') AS notes"
+                             "  FROM lead_history WHERE note <> '' GROUP BY lead_id) n"
+                             " ON n.lead_id = leads.id";
     if ((rc = where_prepare(e->rd->db, &w, head, " ORDER BY id DESC", &e->s)))
         goto out;
     /* One read transaction: the export is one consistent snapshot. */
