@@ -103,6 +103,20 @@ static void t_trusted_proxies(void **state)
     h_cleanup(&l);
 }
 
+/* Reads "100 Continue": leadd has taken the request in, it is in flight. */
+static void wait_in_flight(int fd)
+{
+    char got[256] = "";
+    size_t n = 0;
+    while (!strstr(got, "\r\n\r\n") && n < sizeof(got) - 1) {
+        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
+        assert_true(k > 0);
+        n += (size_t)k;
+        got[n] = '\0';
+    }
+    assert_non_null(strstr(got, "100 Continue"));
+}
+
 static void t_graceful_shutdown_finishes_in_flight(void **state)
 {
     (void)state;
@@ -117,16 +131,7 @@ static void t_graceful_shutdown_finishes_in_flight(void **state)
              "Connection: close\r\n\r\n",
              strlen(body));
     h_send(fd, head);
-    /* "100 Continue" comes once leadd has taken the request in: it is in flight. */
-    char got[256] = "";
-    size_t n = 0;
-    while (!strstr(got, "\r\n\r\n") && n < sizeof(got) - 1) {
-        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
-        assert_true(k > 0);
-        n += (size_t)k;
-        got[n] = '\0';
-    }
-    assert_non_null(strstr(got, "100 Continue"));
+    wait_in_flight(fd);
     h_send(fd, "{\"email\":");
     kill(l.pid, SIGTERM);
     assert_true(h_wait_log(&l, "got SIGTERM", 10000));
@@ -160,14 +165,7 @@ static void t_second_signal_stops_at_once(void **state)
     int fd = h_connect(&l);
     h_send(fd, "POST /v1/forms/contact/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                "application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
-    char got[256] = "";
-    size_t n = 0;
-    while (!strstr(got, "\r\n\r\n") && n < sizeof(got) - 1) { /* 100 Continue: in flight */
-        ssize_t k = read(fd, got + n, sizeof(got) - 1 - n);
-        assert_true(k > 0);
-        n += (size_t)k;
-        got[n] = '\0';
-    }
+    wait_in_flight(fd);
     h_send(fd, "{\"email\":");
     kill(l.pid, SIGINT);
     assert_true(h_wait_log(&l,
