@@ -26,6 +26,8 @@ static const char USAGE[] =
     "       leadd check-config -c FILE\n"
     "       leadd rescore -c FILE [--form ID]\n"
     "       leadd seed -c FILE --count N [--form ID]\n"
+    "       leadd backup -c FILE DEST\n"
+    "       leadd restore -c FILE SRC\n"
     "       leadd --version | --help\n"
     "\n"
     "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
@@ -33,12 +35,15 @@ static const char USAGE[] =
     "check-config  print every problem in FILE as file:line: message; exit 1 if any\n"
     "rescore       recompute scores of stored leads after the rules changed, and queue\n"
     "              forwarding for leads that newly qualify\n"
-    "seed          make N synthetic leads through the writer (for benchmarks)\n";
+    "seed          make N synthetic leads through the writer (for benchmarks)\n"
+    "backup        a consistent, checked copy of the database, while leadd serves\n"
+    "restore       put a backup back (leadd stopped)\n";
 
 struct args {
     const char *cmd;
     const char *config;
     const char *form;
+    const char *file; /* backup's DEST, restore's SRC */
     long long count;
     char *sets[MAX_SETS];
     size_t nsets;
@@ -67,7 +72,8 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (optind >= argc)
         return -1;
     a->cmd = argv[optind];
-    static const char *const cmds[] = {"serve", "migrate", "check-config", "rescore", "seed"};
+    static const char *const cmds[] = {"serve", "migrate", "check-config", "rescore",
+                                       "seed",  "backup",  "restore"};
     bool known = false;
     for (size_t i = 0; i < LEADD_ARRAY_LEN(cmds); i++)
         known |= !strcmp(a->cmd, cmds[i]);
@@ -95,7 +101,11 @@ static int parse_args(int argc, char **argv, struct args *a)
             return -1;
         }
     }
-    return optind == argc ? 0 : -1;
+    /* backup and restore name one file; the others none */
+    bool takes_file = !strcmp(a->cmd, "backup") || !strcmp(a->cmd, "restore");
+    if (takes_file && optind + 1 == argc)
+        a->file = argv[optind++];
+    return optind == argc && (!takes_file || a->file) ? 0 : -1;
 }
 
 static int load(const struct args *a, struct config *cfg)
@@ -176,7 +186,7 @@ static int serve(const struct args *a)
     struct forward *fw = NULL;
     struct http *h = NULL;
     sigset_t set;
-    int sig, rc = 1;
+    int sig, rc = 1, lock = -1;
     if (load(a, &cfg))
         return 1;
     /* Block the stop signals in every thread; main waits for them below. */
@@ -195,6 +205,14 @@ static int serve(const struct args *a)
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
         fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
+        goto out;
+    }
+    int lrc = store_lock(cfg.db_path, &lock);
+    if (lrc) { /* two servers on one file would break the duplicate window */
+        fprintf(stderr, "leadd: %s '%s'\n",
+                lrc == LEADD_ECONFLICT ? "another leadd is serving the database"
+                                       : "unable to open the database",
+                cfg.db_path);
         goto out;
     }
     if (store_open(&st, &so)) {
@@ -226,6 +244,8 @@ out:
     http_stop(&h, SHUTDOWN_GRACE_MS);
     forward_stop(&fw); /* deliveries in flight finish within their timeouts */
     store_close(&st);
+    if (lock >= 0)
+        close(lock);
     if (rc == 0)
         log_info("stopped cleanly");
     config_release(&cfg);
@@ -287,6 +307,27 @@ static int seed(const struct args *a)
     return rc;
 }
 
+/* leadd backup -c FILE DEST, leadd restore -c FILE SRC: the database is the
+ * one FILE names. */
+static int backup_restore(const struct args *a)
+{
+    struct config cfg;
+    char err[512];
+    if (load(a, &cfg))
+        return 1;
+    bool backup = a->cmd[0] == 'b';
+    int rc = backup ? store_backup(cfg.db_path, a->file, err, sizeof(err))
+                    : store_restore(cfg.db_path, a->file, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "leadd %s: %s\n", a->cmd, err);
+    else if (backup)
+        printf("backed up '%s' to '%s' (checked, synced)\n", cfg.db_path, a->file);
+    else
+        printf("restored '%s' from '%s'\n", cfg.db_path, a->file);
+    config_release(&cfg);
+    return rc ? 1 : 0;
+}
+
 static int run(const struct args *ap);
 
 int main(int argc, char **argv)
@@ -314,6 +355,8 @@ static int run(const struct args *ap)
         return rescore(&a);
     if (!strcmp(a.cmd, "seed"))
         return seed(&a);
+    if (!strcmp(a.cmd, "backup") || !strcmp(a.cmd, "restore"))
+        return backup_restore(&a);
     if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {
         struct config cfg;
         if (!a.config) {

@@ -149,6 +149,19 @@ LEADD_MUST_CHECK int store_open(struct store **out, const struct store_opts *o);
 /* store_close: waits for every queued job to commit, stops the writer,
  * closes the database, frees the store and sets *sp to NULL. */
 void store_close(struct store **sp);
+/* store_backup: a consistent, checked, fsync'd copy of the database at
+ * db_path into dest, taken while leadd may be serving it (VACUUM INTO: a
+ * fresh file, nothing erased before it began is in it). On failure, why in
+ * err and no file at dest. */
+LEADD_MUST_CHECK int store_backup(const char *db_path, const char *dest, char *err, size_t cap);
+/* store_restore: replaces the database at db_path with a copy of src, once
+ * src is checked (a sound leadd database of a schema this binary knows);
+ * LEADD_ECONFLICT while a leadd serves db_path. Why in err. */
+LEADD_MUST_CHECK int store_restore(const char *db_path, const char *src, char *err, size_t cap);
+/* store_lock: takes the serving lock on the database file (an flock(), which
+ * SQLite's fcntl() locks do not see) into *fd, held until it is closed;
+ * LEADD_ECONFLICT when another process holds it. */
+LEADD_MUST_CHECK int store_lock(const char *db_path, int *fd);
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 

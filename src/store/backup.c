@@ -1,0 +1,183 @@
+/* backup.c: `leadd backup` and `leadd restore`.
+ *
+ * A backup is `VACUUM INTO` a temporary file beside the destination: one
+ * read transaction, so one consistent snapshot taken while leadd serves (the
+ * writer goes on; WAL readers never block it), and a fresh file without free
+ * pages, so nothing erased before the backup began is in it. The copy is
+ * checked (`PRAGMA integrity_check`, a leadd schema this binary knows),
+ * fsync'd, renamed into place, and its directory fsync'd.
+ *
+ * A restore puts such a file back while leadd is stopped: serving leadd
+ * holds an flock() on the database file (SQLite's own locks are fcntl()
+ * locks and do not see it), so a restore under a running leadd is refused.
+ * The file is checked the same way first; the live database, its WAL and
+ * shared memory are replaced by a copy of it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "leadd/embed.h"
+
+/* Whether the file at path is a sound leadd database whose every applied
+ * migration this binary knows; why not in err. */
+static int check_copy(const char *path, char *err, size_t cap)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = LEADD_EINVAL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "cannot open it as a database");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(s, 0), "ok")) {
+        snprintf(err, cap, "it is not a sound SQLite database (integrity_check: %s)",
+                 s && sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0)
+                                                : sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_migrations", -1, &s, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL) {
+        snprintf(err, cap, "it is not a leadd database (no schema_migrations)");
+        goto out;
+    }
+    int have = sqlite3_column_int(s, 0), known = 0;
+    for (size_t i = 0; migrations_files[i].name; i++)
+        known = (int)strtol(migrations_files[i].name, NULL, 10);
+    if (have > known) {
+        snprintf(err, cap, "its schema (migration %d) is newer than this leadd knows (%d)", have,
+                 known);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* fsync()s the file at path, and the directory holding it. */
+static int sync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0 || fsync(fd))
+        rc = LEADD_EIO;
+    if (fd >= 0)
+        close(fd);
+    char *copy = strdup(path);
+    if (!copy)
+        return LEADD_ENOMEM;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd))
+        rc = LEADD_EIO;
+    if (dfd >= 0)
+        close(dfd);
+    free(copy);
+    return rc;
+}
+
+int store_backup(const char *db_path, const char *dest, char *err, size_t cap)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    char tmp[4096];
+    int rc = LEADD_EIO;
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", dest, (long)getpid());
+    unlink(tmp);
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "cannot open the database '%s': %s", db_path,
+                 db ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* tmp is this frame's and outlives the statement: SQLITE_STATIC holds. */
+    if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(s, 1, tmp, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_DONE) {
+        snprintf(err, cap, "copying failed: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    if ((rc = check_copy(tmp, err, cap)))
+        goto out;
+    if (sync_path(tmp) || rename(tmp, dest) || sync_path(dest)) {
+        snprintf(err, cap, "writing '%s' failed: %s", dest, strerror(errno));
+        rc = LEADD_EIO;
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+int store_lock(const char *db_path, int *fd_out)
+{
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    *fd_out = -1;
+    if (fd < 0)
+        return LEADD_EIO;
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        close(fd);
+        return LEADD_ECONFLICT;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int store_restore(const char *db_path, const char *src, char *err, size_t cap)
+{
+    char tmp[4096] = "", side[4096];
+    int lock = -1, rc;
+    if ((rc = store_lock(db_path, &lock))) {
+        snprintf(err, cap,
+                 rc == LEADD_ECONFLICT ? "leadd is serving '%s': stop it first"
+                                       : "cannot open '%s'",
+                 db_path);
+        return rc;
+    }
+    if ((rc = check_copy(src, err, cap)))
+        goto out;
+    /* A copy of src beside the database, then one rename over it. */
+    snprintf(tmp, sizeof(tmp), "%s.restore-%ld", db_path, (long)getpid());
+    sqlite3 *in = NULL;
+    sqlite3_stmt *s = NULL;
+    rc = LEADD_EIO;
+    unlink(tmp);
+    if (sqlite3_open_v2(src, &in, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(in, "VACUUM INTO ?1", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(s, 1, tmp, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_DONE)
+        rc = 0;
+    else
+        snprintf(err, cap, "copying '%s' failed: %s", src, in ? sqlite3_errmsg(in) : "no memory");
+    sqlite3_finalize(s);
+    sqlite3_close(in);
+    if (rc)
+        goto out;
+    /* The old database's WAL and shared memory belong to the old file. */
+    snprintf(side, sizeof(side), "%s-wal", db_path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", db_path);
+    unlink(side);
+    if (sync_path(tmp) || rename(tmp, db_path) || sync_path(db_path)) {
+        snprintf(err, cap, "replacing '%s' failed: %s", db_path, strerror(errno));
+        rc = LEADD_EIO;
+    }
+out:
+    if (rc && tmp[0])
+        unlink(tmp);
+    close(lock);
+    return rc;
+}
