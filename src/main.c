@@ -189,6 +189,7 @@ static int serve(const struct args *a)
     int sig, rc = 1, lock = -1;
     if (load(a, &cfg))
         return 1;
+    log_configure((enum log_format)cfg.log_format, (enum log_level)cfg.log_level);
     /* Block the stop signals in every thread; main waits for them below. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -221,10 +222,10 @@ static int serve(const struct args *a)
     }
     if (forward_start(&fw, &cfg, st) || http_start(&h, &cfg, st, fw))
         goto out;
-    log_info("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
-             LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
-             cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
-             cfg.nforms == 1 ? "" : "s");
+    log_start("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
+              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
+              cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
+              cfg.nforms == 1 ? "" : "s");
     if (cfg.napi_keys == 0 && cfg.nusers == 0)
         log_warn("no API keys configured ([auth] api_keys%s%s) and no users: the query API "
                  "answers 401 to everyone",
@@ -247,7 +248,7 @@ out:
     if (lock >= 0)
         close(lock);
     if (rc == 0)
-        log_info("stopped cleanly");
+        log_start("stopped cleanly");
     config_release(&cfg);
     return rc;
 }

@@ -431,10 +431,16 @@ function listen() {
   es.addEventListener('lead.created', () => quietly(refreshList(true)));
   es.addEventListener('lead.updated', (e) => {
     const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
-    let id = null;
-    try { id = JSON.parse(e.data).id; } catch (err) { /* a malformed event: ignored */ }
-    if (m && m[1] === id && !document.activeElement.matches('textarea, input, select')) quietly(openLead(id));
-    else quietly(refreshList(false));
+    let ev = {};
+    try { ev = JSON.parse(e.data); } catch (err) { /* a malformed event: ignored */ }
+    const here = m && m[1] === ev.id;
+    if (here && ev.erased) {
+      show(h('h1', {}, 'This lead was erased'), h('p', {}, h('a', { href: '/app' }, 'All leads')));
+    } else if (here && !document.activeElement.matches('textarea, input, select')) {
+      quietly(openLead(ev.id));
+    } else {
+      quietly(refreshList(false));
+    }
   });
   state.events = es;
 }

@@ -105,6 +105,8 @@ struct config {
     long long conn_timeout_s;
     long long request_timeout_s;
     long long max_connections;
+    int log_format;             /* enum log_format (log.h) */
+    int log_level;              /* enum log_level: the least level logged */
     long long event_streams;    /* GET /v1/events streams open at once */
     long long event_buffer_kib; /* what one stream may have waiting to go out */
     char *public_url;           /* the inbox's base URL for links in messages; NULL: none */

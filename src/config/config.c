@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "leadd/config.h"
+#include "leadd/log.h"
 #include "leadd/embed.h"
 #include "leadd/score.h"
 #include "leadd/strutil.h"
@@ -517,6 +518,9 @@ struct key {
 };
 
 _Static_assert(sizeof(enum durability) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum LOG_FORMATS[] = {{"text", LOG_TEXT}, {"json", LOG_JSON}, {NULL, 0}};
+static const struct key_enum LOG_LEVELS[] = {
+    {"info", LOG_INFO}, {"warn", LOG_WARN}, {"error", LOG_ERROR}, {NULL, 0}};
 static const struct key_enum DURABILITY[] = {
     {"full", DURABILITY_FULL}, {"normal", DURABILITY_NORMAL}, {NULL, 0}};
 _Static_assert(sizeof(enum webhook_format) == sizeof(int), "enum keys are stored as int");
@@ -562,6 +566,8 @@ static const struct key KEYS[] = {
     INT(SC_SERVER, "request_timeout_s", struct config, request_timeout_s, 1, 3600, "30"),
     INT(SC_SERVER, "max_connections", struct config, max_connections, 16, 1000000, "4096"),
     INT(SC_SERVER, "event_streams", struct config, event_streams, 0, 10000, "256"),
+    ENUM(SC_SERVER, "log_format", struct config, log_format, LOG_FORMATS, "text"),
+    ENUM(SC_SERVER, "log_level", struct config, log_level, LOG_LEVELS, "info"),
     INT(SC_SERVER, "event_buffer_kib", struct config, event_buffer_kib, 4, 4096, "64"),
     SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),

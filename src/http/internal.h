@@ -18,6 +18,7 @@
 #define HTTP_MAX_IDEM_KEY 255
 #define AUTH_MAX_NAME 72 /* a caller's name: "api" or a user's */
 #define HTTP_MAX_PATH_LOG 200
+#define HTTP_MAX_REQUEST_ID 64
 #define HTTP_PREFLIGHT_MAX_AGE "86400"
 
 enum route_id {
@@ -75,6 +76,8 @@ struct http {
     struct forward *fw;
     struct ratelimit *rl;
     atomic_int inflight;
+    uint64_t rid_base; /* random at start: request ids differ across restarts */
+    _Atomic uint64_t rid_next;
     int port;
     /* metrics */
     _Atomic uint64_t requests[R_COUNT][HTTP_STATUS_SLOTS];
@@ -101,8 +104,9 @@ struct req {
     int status;
     char lead_id[ULID_LEN + 1];
     char who[AUTH_MAX_NAME]; /* the caller's name ("api", a user), once authenticated */
-    enum role role;          /* the caller's role, once authenticated */
-    bool by_cookie;          /* authenticated by a session cookie */
+    char request_id[HTTP_MAX_REQUEST_ID + 1]; /* X-Request-Id: a trusted proxy's, or ours */
+    enum role role;                           /* the caller's role, once authenticated */
+    bool by_cookie;                           /* authenticated by a session cookie */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
     /* submissions */

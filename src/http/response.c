@@ -38,6 +38,8 @@ static enum MHD_Result queue(struct req *r, int status, const char *ctype,
     }
     for (size_t i = 0; i < r->nout; i++)
         MHD_add_response_header(resp, r->out[i].name, r->out[i].value);
+    if (r->request_id[0])
+        MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);

@@ -16,20 +16,50 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-void client_ip(struct req *r, char out[NET_MAX_ADDR])
+/* The address of the connection's other end. */
+static void peer_ip(struct req *r, char peer[NET_MAX_ADDR])
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char peer[NET_MAX_ADDR] = "";
+    peer[0] = '\0';
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, NET_MAX_ADDR);
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, NET_MAX_ADDR);
     }
+}
+
+void client_ip(struct req *r, char out[NET_MAX_ADDR])
+{
+    char peer[NET_MAX_ADDR];
+    peer_ip(r, peer);
     const struct config *cfg = r->h->cfg;
     net_forwarded_client(peer, header_in(r, "X-Forwarded-For"), cfg->proxies, cfg->nproxies, out);
+}
+
+/* The request's id: a trusted proxy's X-Request-Id when it is one of ours to
+ * take (1 to 64 of A-Z a-z 0-9 . _ -), else a new one. It is logged with the
+ * request and answered as X-Request-Id, so a log line and a client's report
+ * meet. */
+static void request_id(struct req *r)
+{
+    const char *given = header_in(r, "X-Request-Id");
+    const struct config *cfg = r->h->cfg;
+    size_t n = given ? strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789._-")
+                     : 0;
+    if (given && n && n <= HTTP_MAX_REQUEST_ID && !given[n] && cfg->nproxies) {
+        char peer[NET_MAX_ADDR];
+        peer_ip(r, peer);
+        if (cidr_match(cfg->proxies, cfg->nproxies, peer)) {
+            memcpy(r->request_id, given, n + 1);
+            return;
+        }
+    }
+    uint64_t id = r->h->rid_base + atomic_fetch_add(&r->h->rid_next, 1);
+    snprintf(r->request_id, sizeof(r->request_id), "%016llx", (unsigned long long)id);
 }
 
 static enum MHD_Result answer_healthz(struct req *r)
@@ -228,6 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->rt =
             route_find(r->method, r->path, r->param, sizeof(r->param), r->allow, sizeof(r->allow));
         r->route = r->rt ? r->rt->id : R_NONE;
+        request_id(r);
         /* Answering now would make libmicrohttpd close the connection (it takes
          * an early answer as refusing the body), so most requests are answered
          * on the last callback. A route that takes a body is the exception:
@@ -269,12 +300,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     uint64_t us = mono_us() - r->t0_us;
     if (r->status >= HTTP_STATUS_MIN && r->status < HTTP_STATUS_MIN + HTTP_STATUS_SLOTS)
         atomic_fetch_add(&h->requests[r->route][r->status - HTTP_STATUS_MIN], 1);
-    /* Integer arithmetic for the duration: %f costs more than the rest of
-     * the line, on every request. */
-    log_info("%s %s %d %llu.%llums%s%s%s", r->method, r->path, r->status ? r->status : 0,
-             (unsigned long long)(us / 1000), (unsigned long long)(us / 100 % 10),
-             r->lead_id[0] ? " id=" : "", r->lead_id,
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    log_request(&(struct log_request){r->method, r->path, r->status, us, r->lead_id, r->request_id,
+                                      toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     submit_release(r);
     free(r);
     *req_cls = NULL;
@@ -341,6 +368,8 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
     h->cfg = cfg;
     h->st = st;
     h->fw = fw;
+    if (crypto_random(&h->rid_base, sizeof(h->rid_base)))
+        goto fail;
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll loop, after a full batch
      * of 128 events, waits again with its blocking timeout before serving the
      * batch it holds, so 128 clients can wait up to connection_timeout_s

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
+#include "leadd/buf.h"
 #include "leadd/common.h"
+#include "leadd/jsonw.h"
 #include "leadd/log.h"
 
 #define RFC3339_LEN 24 /* 2026-01-02T03:04:05.678Z */
@@ -135,23 +138,19 @@ int rfc3339_parse(const char *s, int64_t *ms)
     return 0;
 }
 
-static void vlog(const char *level, const char *fmt, va_list ap)
+static _Atomic int log_fmt = LOG_TEXT, log_least = LOG_INFO;
+
+void log_configure(enum log_format format, enum log_level least)
 {
-    char line[RFC3339_LEN + 8 + LOG_MAX_LINE + 2];
-    rfc3339_ms(now_ms(), line);
-    size_t n = RFC3339_LEN, ll = strlen(level);
-    line[n++] = ' ';
-    memcpy(line + n, level, ll);
-    n += ll;
-    line[n++] = ' ';
-    int m = vsnprintf(line + n, LOG_MAX_LINE + 1, fmt, ap);
-    if (m < 0)
-        return;
-    n += (size_t)m > LOG_MAX_LINE ? LOG_MAX_LINE : (size_t)m;
-    line[n++] = '\n';
-    /* One write(2) per line: lines from threads never interleave (a regular
-     * file's offset moves under a lock; a pipe write under PIPE_BUF is atomic)
-     * and no stdio lock or second formatting pass sits on every request. */
+    atomic_store(&log_fmt, format);
+    atomic_store(&log_least, least);
+}
+
+/* One write(2) per line: lines from threads never interleave (a regular file's
+ * offset moves under a lock; a pipe write under PIPE_BUF is atomic) and no
+ * stdio lock or second formatting pass sits on every request. */
+static void write_line(const char *line, size_t n)
+{
     for (size_t off = 0; off < n;) {
         ssize_t w = write(STDERR_FILENO, line + off, n - off);
         if (w < 0 && errno == EINTR)
@@ -162,17 +161,85 @@ static void vlog(const char *level, const char *fmt, va_list ap)
     }
 }
 
+/* always: written whatever log_level says (log_start). */
+static void vlog(enum log_level lv, bool always, const char *fmt, va_list ap)
+{
+    static const char *const names[] = {"info", "warn", "error"};
+    if ((int)lv < atomic_load(&log_least) && !always)
+        return;
+    char msg[LOG_MAX_LINE + 1], line[RFC3339_LEN + 8 + 2 * LOG_MAX_LINE + 64];
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (m < 0)
+        return;
+    char at[32];
+    rfc3339_ms(now_ms(), at);
+    if (atomic_load(&log_fmt) == LOG_JSON) {
+        struct buf b = BUF_INIT(sizeof(line));
+        buf_addf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", at, names[lv]);
+        jw_str(&b, msg);
+        if (!buf_add(&b, "}\n", 2))
+            write_line(b.ptr, b.len);
+        buf_release(&b);
+        return;
+    }
+    int n = snprintf(line, sizeof(line), "%s %s %s\n", at, names[lv], msg);
+    if (n > 0)
+        write_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+void log_request(const struct log_request *r)
+{
+    if (atomic_load(&log_least) > LOG_INFO)
+        return;
+    unsigned long long ms = (unsigned long long)(r->us / 1000), tenth = r->us / 100 % 10;
+    if (atomic_load(&log_fmt) == LOG_TEXT) {
+        /* Integer arithmetic for the duration: %f costs more than the rest of
+         * the line, on every request. */
+        log_info("%s %s %d %llu.%llums%s%s%s%s%s", r->method, r->path, r->status, ms, tenth,
+                 r->lead[0] ? " id=" : "", r->lead, r->request_id[0] ? " req=" : "", r->request_id,
+                 r->closed_early ? " (connection closed early)" : "");
+        return;
+    }
+    char at[32];
+    rfc3339_ms(now_ms(), at);
+    struct buf b = BUF_INIT(LOG_MAX_LINE * 2);
+    buf_addf(&b, "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":", at);
+    jw_str(&b, r->method);
+    buf_adds(&b, ",\"path\":");
+    jw_str(&b, r->path);
+    buf_addf(&b, ",\"status\":%d,\"ms\":%llu.%llu,\"lead\":", r->status, ms, tenth);
+    if (r->lead[0])
+        jw_str(&b, r->lead);
+    else
+        buf_adds(&b, "null");
+    buf_adds(&b, ",\"request_id\":");
+    jw_str(&b, r->request_id);
+    if (r->closed_early)
+        buf_adds(&b, ",\"closed_early\":true");
+    if (!buf_add(&b, "}\n", 2))
+        write_line(b.ptr, b.len);
+    buf_release(&b);
+}
+
 #define LOGFN(name, level)                                                                         \
     void name(const char *fmt, ...)                                                                \
     {                                                                                              \
         va_list ap;                                                                                \
         va_start(ap, fmt);                                                                         \
-        vlog(level, fmt, ap);                                                                      \
+        vlog(level, false, fmt, ap);                                                               \
         va_end(ap);                                                                                \
     }
-LOGFN(log_info, "info")
-LOGFN(log_warn, "warn")
-LOGFN(log_error, "error")
+LOGFN(log_info, LOG_INFO)
+
+void log_start(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_INFO, true, fmt, ap);
+    va_end(ap);
+}
+LOGFN(log_warn, LOG_WARN)
+LOGFN(log_error, LOG_ERROR)
 
 const char *leadd_strerror(int err)
 {
