@@ -5,6 +5,8 @@
 #   make bench      throughput against the bare-server ceiling, and forwarding at load
 #   make fuzz       libFuzzer targets, 60 s each
 #   make lint       clang-format check and cppcheck
+#   make install    PREFIX=/usr/local, DESTDIR honoured: binary, leadd(8), the
+#                   example config, leadd.service
 #   make format     clang-format in place
 #   SANITIZE=1      build under build/asan with the sanitizers
 
@@ -37,18 +39,30 @@ UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
 HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o $(O)/tests/smtp.o
 
-.PHONY: all deps run test check bench fuzz lint format clean
+.PHONY: install all deps run test check bench fuzz lint format clean
 .SECONDARY:
 all: $(O)/leadd
 
 deps:
 	@tools/deps.sh $(PKGS)
 
+PREFIX ?= /usr/local
+install: all
+	install -Dm755 $(O)/leadd $(DESTDIR)$(PREFIX)/bin/leadd
+	install -Dm644 tools/dist/leadd.8 $(DESTDIR)$(PREFIX)/share/man/man8/leadd.8
+	install -Dm644 config.example.ini $(DESTDIR)$(PREFIX)/share/doc/leadd/config.example.ini
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@BINDIR@|$(PREFIX)/bin|' tools/dist/leadd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/leadd.service
+	@# The config is the operator's: installed once, never overwritten.
+	@test -e $(DESTDIR)/etc/leadd/leadd.ini || \
+	    install -Dm600 config.example.ini $(DESTDIR)/etc/leadd/leadd.ini
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
-TEST_PKGS := nodejs chromium
+TEST_PKGS := nodejs chromium groff-base bc
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
@@ -59,7 +73,7 @@ test: deps
 check: $(O)/leadd $(UNIT) $(INTEG) $(NODE_MODULES)
 	@rm -f $(O)/spec-exchanges.jsonl
 	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
-	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh tests/browser.sh
+	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh tests/browser.sh tests/install-check.sh
 
 # Test tools from npm, pinned by the lock file (never part of leadd itself).
 $(NODE_MODULES): tests/node/package.json tests/node/package-lock.json

@@ -13,6 +13,7 @@
 #include "leadd/forward.h"
 #include "leadd/http.h"
 #include "leadd/log.h"
+#include "leadd/notify.h"
 #include "leadd/rescore.h"
 #include "leadd/seed.h"
 #include "leadd/store.h"
@@ -231,11 +232,15 @@ static int serve(const struct args *a)
                  "answers 401 to everyone",
                  cfg.api_keys_source ? " = " : "", cfg.api_keys_source ? cfg.api_keys_source : "");
     warn_placeholders(&cfg);
+    /* The database is open and the port bound: ready, for systemd's notify. */
+    if (notify_manager("READY=1"))
+        log_warn("unable to tell the service manager leadd is ready ($NOTIFY_SOCKET)");
     sigwait(&set, &sig);
     int n = http_inflight(h);
     log_info("got %s: waiting for %d request%s in flight (up to %d s; %s again to stop now)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", n, n == 1 ? "" : "s", SHUTDOWN_GRACE_MS / 1000,
              sig == SIGTERM ? "SIGTERM" : "Ctrl-C");
+    notify_manager("STOPPING=1");
     pthread_t second;
     stop_signals = set;
     if (!pthread_create(&second, NULL, stop_now, NULL))

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -198,12 +201,45 @@ static void t_serve_builtin_config(void **state)
     h_cleanup(&l);
 }
 
+/* Under systemd (Type=notify): READY=1 once the database is open and the
+ * port bound, STOPPING=1 when a stop begins, to $NOTIFY_SOCKET. */
+static void t_notify_ready_and_stopping(void **state)
+{
+    (void)state;
+    struct leadd l;
+    char dir[] = "/tmp/leadd-notify-XXXXXX", path[64], got[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/notify", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setenv("NOTIFY_SOCKET", path, 1);
+    h_start(&l, H_BASE_INI, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    ssize_t n = recv(fd, got, sizeof(got) - 1, 0);
+    assert_true(n > 0);
+    got[n] = '\0';
+    assert_string_equal(got, "READY=1");
+    assert_int_equal(h_stop(&l), 0);
+    n = recv(fd, got, sizeof(got) - 1, 0);
+    assert_true(n > 0);
+    got[n] = '\0';
+    assert_string_equal(got, "STOPPING=1");
+    close(fd);
+    unlink(path);
+    rmdir(dir);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_check_config),         cmocka_unit_test(t_migrate),
         cmocka_unit_test(t_version_help),         cmocka_unit_test(t_seed_and_rescore_options),
-        cmocka_unit_test(t_serve_builtin_config),
+        cmocka_unit_test(t_serve_builtin_config), cmocka_unit_test(t_notify_ready_and_stopping),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
