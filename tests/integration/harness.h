@@ -84,6 +84,9 @@ uint64_t h_now_ms(void);
 /* Raw sockets, for requests curl will not make (slow, partial, malformed). */
 int h_connect(struct leadd *l);
 void h_send(int fd, const char *text);
+/* h_run: runs a shell command (printf-style), its stdout and stderr into
+ * out; returns its exit status (-1 when it did not exit). */
+int h_run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* h_read_all: reads until the peer closes (free it). */
 char *h_read_all(int fd);
 

@@ -20,24 +20,6 @@ static const char *bin(void)
     return getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
 }
 
-/* Runs a leadd command; its output into out, its exit status returned. */
-static int cmd(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cmd(char *out, size_t cap, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    strncat(line, " 2>&1", sizeof(line) - strlen(line) - 1);
-    FILE *p = popen(line, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static long long count_in(const char *path, const char *sql)
 {
     sqlite3 *db;
@@ -98,9 +80,9 @@ static void t_backup_under_load_and_restore(void **state)
     while (atomic_load(&ld.acked) < 50) /* the load is on */
         usleep(1000);
     int before = atomic_load(&ld.acked);
-    assert_int_equal(
-        cmd(out, sizeof(out), "%s backup -c %s --set storage.path=%s %s", bin(), l.cfg, l.db, dest),
-        0);
+    assert_int_equal(h_run(out, sizeof(out), "%s backup -c %s --set storage.path=%s %s", bin(),
+                           l.cfg, l.db, dest),
+                     0);
     int after = atomic_load(&ld.acked);
     atomic_store(&ld.stop, true);
     pthread_join(th, NULL);
@@ -135,13 +117,13 @@ static void t_backup_under_load_and_restore(void **state)
     }
     free(bytes);
     /* While leadd serves: a second server and a restore are both refused. */
-    assert_int_equal(cmd(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
-                         l.cfg, l.db, dest),
+    assert_int_equal(h_run(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
+                           l.cfg, l.db, dest),
                      1);
     assert_non_null(strstr(out, "leadd is serving"));
-    assert_int_equal(cmd(out, sizeof(out),
-                         "%s serve -c %s --set storage.path=%s --set server.listen=127.0.0.1:0",
-                         bin(), l.cfg, l.db),
+    assert_int_equal(h_run(out, sizeof(out),
+                           "%s serve -c %s --set storage.path=%s --set server.listen=127.0.0.1:0",
+                           bin(), l.cfg, l.db),
                      1);
     assert_non_null(strstr(out, "another leadd is serving the database"));
     /* More leads after the backup, then stopped: a restore brings the
@@ -156,8 +138,8 @@ static void t_backup_under_load_and_restore(void **state)
     FILE *fp = fopen(junk, "w");
     fputs("not a database at all\n", fp);
     fclose(fp);
-    assert_int_equal(cmd(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
-                         l.cfg, l.db, junk),
+    assert_int_equal(h_run(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
+                           l.cfg, l.db, junk),
                      1);
     assert_non_null(strstr(out, "leadd restore: "));
     snprintf(foreign, sizeof(foreign), "%s/foreign.db", l.dir);
@@ -167,14 +149,14 @@ static void t_backup_under_load_and_restore(void **state)
         assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
-    assert_int_equal(cmd(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
-                         l.cfg, l.db, foreign),
+    assert_int_equal(h_run(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
+                           l.cfg, l.db, foreign),
                      1);
     assert_non_null(strstr(out, "not a leadd database"));
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'later@example.org'"),
                      1);
-    assert_int_equal(cmd(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
-                         l.cfg, l.db, dest),
+    assert_int_equal(h_run(out, sizeof(out), "%s restore -c %s --set storage.path=%s %s", bin(),
+                           l.cfg, l.db, dest),
                      0);
     h_restart(&l);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE email = 'later@example.org'"),

@@ -19,23 +19,6 @@ static const char *bin(void)
     return abs;
 }
 
-/* Runs a shell command, captures stdout+stderr, returns the exit status. */
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void t_check_config(void **state)
 {
     (void)state;
@@ -44,16 +27,16 @@ static void t_check_config(void **state)
     const char *bad = "[server]\nthreads = lots\n[form.contact]\nfield.email = emial\n";
     assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fd);
-    assert_int_equal(run(out, sizeof(out), "%s check-config -c %s", bin(), path), 1);
+    assert_int_equal(h_run(out, sizeof(out), "%s check-config -c %s", bin(), path), 1);
     char want[128];
     snprintf(want, sizeof(want), "%s:2: ", path);
     assert_non_null(strstr(out, want));
     snprintf(want, sizeof(want), "%s:4: field 'email': unknown type 'emial'", path);
     assert_non_null(strstr(out, want));
     unlink(path);
-    assert_int_equal(run(out, sizeof(out), "%s check-config -c config.example.ini", bin()), 0);
+    assert_int_equal(h_run(out, sizeof(out), "%s check-config -c config.example.ini", bin()), 0);
     assert_non_null(strstr(out, "config.example.ini: ok"));
-    assert_int_equal(run(out, sizeof(out), "%s check-config", bin()), 2);
+    assert_int_equal(h_run(out, sizeof(out), "%s check-config", bin()), 2);
 }
 
 static void t_migrate(void **state)
@@ -61,34 +44,34 @@ static void t_migrate(void **state)
     (void)state;
     char out[4096], dir[] = "/tmp/leadd-cli-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
-                         bin(), getcwd((char[512]){0}, 512)),
+    assert_int_equal(h_run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
+                           bin(), getcwd((char[512]){0}, 512)),
                      0);
     assert_non_null(strstr(out, "applied to 'leadd.db'"));
     assert_null(strstr(out, "0 migrations"));
-    assert_int_equal(run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
-                         bin(), getcwd((char[512]){0}, 512)),
+    assert_int_equal(h_run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
+                           bin(), getcwd((char[512]){0}, 512)),
                      0);
     assert_non_null(strstr(out, "0 migrations applied"));
-    assert_int_equal(run(out, sizeof(out), "rm -rf %s", dir), 0);
+    assert_int_equal(h_run(out, sizeof(out), "rm -rf %s", dir), 0);
 }
 
 static void t_version_help(void **state)
 {
     (void)state;
     char out[4096];
-    assert_int_equal(run(out, sizeof(out), "%s --version", bin()), 0);
+    assert_int_equal(h_run(out, sizeof(out), "%s --version", bin()), 0);
     assert_non_null(strstr(out, "leadd 0."));
-    assert_int_equal(run(out, sizeof(out), "%s --help", bin()), 0);
+    assert_int_equal(h_run(out, sizeof(out), "%s --help", bin()), 0);
     assert_non_null(strstr(out, "leadd serve [-c FILE] [--set section.key=value]"));
-    assert_int_equal(run(out, sizeof(out), "%s frobnicate", bin()), 2);
+    assert_int_equal(h_run(out, sizeof(out), "%s frobnicate", bin()), 2);
     assert_non_null(strstr(out, "leadd: unknown command 'frobnicate'"));
     assert_non_null(strstr(out, "usage: leadd serve"));
-    assert_int_equal(run(out, sizeof(out), "%s serve --help", bin()), 0); /* asked for */
+    assert_int_equal(h_run(out, sizeof(out), "%s serve --help", bin()), 0); /* asked for */
     assert_non_null(strstr(out, "usage: leadd serve"));
-    assert_int_equal(run(out, sizeof(out), "%s check-config -c /tmp", bin()), 1);
+    assert_int_equal(h_run(out, sizeof(out), "%s check-config -c /tmp", bin()), 1);
     assert_non_null(strstr(out, "/tmp: cannot read: Is a directory"));
-    assert_int_equal(run(out, sizeof(out), "%s serve --set threads=1", bin()), 1);
+    assert_int_equal(h_run(out, sizeof(out), "%s serve --set threads=1", bin()), 1);
     assert_non_null(strstr(out, "--set:1: expected section.key=value"));
 }
 
@@ -97,24 +80,25 @@ static void t_seed_and_rescore_options(void **state)
     (void)state;
     char out[4096], dir[] = "/tmp/leadd-cli-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(run(out, sizeof(out),
-                         "%s seed -c config.example.ini --set storage.path=%s/s.db --count 250 "
-                         "--form contact",
-                         bin(), dir),
+    assert_int_equal(h_run(out, sizeof(out),
+                           "%s seed -c config.example.ini --set storage.path=%s/s.db --count 250 "
+                           "--form contact",
+                           bin(), dir),
                      0);
     assert_non_null(strstr(out, "seeded 250 leads"));
     assert_int_equal(
-        run(out, sizeof(out),
-            "%s rescore -c config.example.ini --set storage.path=%s/s.db --form contact", bin(),
-            dir),
+        h_run(out, sizeof(out),
+              "%s rescore -c config.example.ini --set storage.path=%s/s.db --form contact", bin(),
+              dir),
         0);
     assert_non_null(strstr(out, "rescored 250 leads"));
-    assert_int_equal(run(out, sizeof(out),
-                         "%s rescore -c config.example.ini --set storage.path=%s/s.db --form nope",
-                         bin(), dir),
-                     1);
-    assert_int_equal(run(out, sizeof(out), "%s seed -c config.example.ini --count 0", bin()), 2);
-    assert_int_equal(run(out, sizeof(out), "rm -rf %s", dir), 0);
+    assert_int_equal(
+        h_run(out, sizeof(out),
+              "%s rescore -c config.example.ini --set storage.path=%s/s.db --form nope", bin(),
+              dir),
+        1);
+    assert_int_equal(h_run(out, sizeof(out), "%s seed -c config.example.ini --count 0", bin()), 2);
+    assert_int_equal(h_run(out, sizeof(out), "rm -rf %s", dir), 0);
 }
 
 static void t_serve_builtin_config(void **state)
