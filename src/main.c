@@ -180,6 +180,65 @@ static void *stop_now(void *arg)
     _exit(1);
 }
 
+/* One key whose change needs a restart: said, not silently ignored. */
+static void restart_key(const char *key, bool changed)
+{
+    if (changed)
+        log_warn("reload: %s changed: restart leadd to apply it (running with the old value)", key);
+}
+
+/* SIGHUP: the config file read again. Forms, fields, rules, grades, origins,
+ * users, keys and logging apply to new requests at once; a config with
+ * errors is refused and the running one stays; what is fixed at start is
+ * named. Webhooks are the forwarder's, started with leadd: a change to them
+ * refuses the reload rather than half-apply it. */
+static void reload(const struct args *a, const struct config *now, struct http *h)
+{
+    struct config *next = calloc(1, sizeof(*next));
+    if (!next || load(a, next)) { /* load printed every problem as file:line */
+        log_error("reload refused: the config has errors (above); still serving the one "
+                  "loaded before");
+        free(next);
+        return;
+    }
+    if (strcmp(buf_str(&next->webhook_text), buf_str(&now->webhook_text))) {
+        log_warn("reload refused: the [webhook.*] sections changed; webhooks change with a "
+                 "restart only (nothing was reloaded)");
+        config_release(next);
+        free(next);
+        return;
+    }
+    long long was = 0, is = 0;
+    for (size_t i = 0; i < now->nforms; i++)
+        was = now->forms[i].dedupe_window_hours > was ? now->forms[i].dedupe_window_hours : was;
+    for (size_t i = 0; i < next->nforms; i++)
+        is = next->forms[i].dedupe_window_hours > is ? next->forms[i].dedupe_window_hours : is;
+    restart_key("[server] listen", strcmp(next->listen, now->listen));
+    restart_key("[server] threads", next->threads != now->threads);
+    restart_key("[server] max_connections", next->max_connections != now->max_connections);
+    restart_key("[server] connection_timeout_s", next->conn_timeout_s != now->conn_timeout_s);
+    restart_key("[server] request_timeout_s", next->request_timeout_s != now->request_timeout_s);
+    restart_key("[server] event_streams", next->event_streams != now->event_streams);
+    restart_key("[server] event_buffer_kib", next->event_buffer_kib != now->event_buffer_kib);
+    restart_key("[storage] path", strcmp(next->db_path, now->db_path));
+    restart_key("[storage] durability", next->durability != now->durability);
+    restart_key("[storage] retention_days", next->retention_days != now->retention_days);
+    restart_key("a longer dedupe_window_hours", is > was);
+    bool rules = strcmp(buf_str(&next->rules_text), buf_str(&now->rules_text)) != 0;
+    size_t nforms = next->nforms;
+    log_configure((enum log_format)next->log_format, (enum log_level)next->log_level);
+    if (http_reload(h, next)) {
+        log_error("reload refused: out of memory");
+        config_release(next);
+        free(next);
+        return;
+    }
+    log_start("reload: config reloaded (%zu form%s)", nforms, nforms == 1 ? "" : "s");
+    if (rules)
+        log_info("reload: scoring rules changed; stored leads keep their scores until "
+                 "`leadd rescore -c FILE`");
+}
+
 static int serve(const struct args *a)
 {
     struct config cfg;
@@ -195,6 +254,7 @@ static int serve(const struct args *a)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -235,7 +295,8 @@ static int serve(const struct args *a)
     /* The database is open and the port bound: ready, for systemd's notify. */
     if (notify_manager("READY=1"))
         log_warn("unable to tell the service manager leadd is ready ($NOTIFY_SOCKET)");
-    sigwait(&set, &sig);
+    while (!sigwait(&set, &sig) && sig == SIGHUP)
+        reload(a, &cfg, h);
     int n = http_inflight(h);
     log_info("got %s: waiting for %d request%s in flight (up to %d s; %s again to stop now)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", n, n == 1 ? "" : "s", SHUTDOWN_GRACE_MS / 1000,
@@ -243,6 +304,7 @@ static int serve(const struct args *a)
     notify_manager("STOPPING=1");
     pthread_t second;
     stop_signals = set;
+    sigdelset(&stop_signals, SIGHUP);
     if (!pthread_create(&second, NULL, stop_now, NULL))
         pthread_detach(second);
     rc = 0;

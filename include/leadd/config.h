@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "leadd/buf.h"
 #include "leadd/common.h"
 #include "leadd/lead.h"
 #include "leadd/crypto.h"
@@ -128,6 +129,9 @@ struct config {
     size_t nusers;
     /* bookkeeping */
     char *trusted_proxies_text;
+    /* what a reload compares: every [webhook.*] line, and every line of the
+     * scoring rules (score.*, grade.*, qualify_at), as "section key=value\n" */
+    struct buf webhook_text, rules_text;
 };
 
 /* Diagnostics: one "file:line: message" string each. */

@@ -34,6 +34,12 @@ struct http_route {
 size_t http_route_count(void);
 const struct http_route *http_route_at(size_t i);
 
+/* http_reload: new requests are served under next from now on (taken:
+ * heap-allocated, loaded by config_load, released by the server once the
+ * last request under it is done); requests in flight finish under theirs.
+ * Only what requests read changes: what the server was started with
+ * (listen, threads, timeouts, stream limits) stays until a restart. */
+LEADD_MUST_CHECK int http_reload(struct http *h, struct config *next);
 /* http_can_listen: 0 when [server] listen can be bound now, else the errno
  * (EADDRINUSE...): checked before anything touches the disk. */
 int http_can_listen(const struct config *cfg);

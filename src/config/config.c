@@ -1018,6 +1018,15 @@ static int handler(void *user, const char *section, const char *name, const char
             ld->rc = LEADD_ENOMEM;
         strset_finish(&ld->seen);
     }
+    /* What a reload needs to compare, kept as written. */
+    struct buf *keep = !strncmp(section, "webhook.", 8) ? &ld->cfg->webhook_text
+                       : !strncmp(section, "form.", 5) &&
+                               (!strncmp(name, "score.", 6) || !strncmp(name, "grade.", 6) ||
+                                !strcmp(name, "qualify_at"))
+                           ? &ld->cfg->rules_text
+                           : NULL;
+    if (keep && buf_addf(keep, "%s %s=%s\n", section, name, value) == LEADD_ENOMEM)
+        ld->rc = LEADD_ENOMEM;
     const struct section *sec = NULL;
     const char *id = NULL;
     for (size_t i = 0; i < LEADD_ARRAY_LEN(SECTIONS) && !sec; i++) {
@@ -1306,6 +1315,8 @@ static int load(struct config *cfg, const char *path, const char *name, const ch
     size_t len = 0;
     memset(cfg, 0, sizeof(*cfg));
     memset(d, 0, sizeof(*d));
+    buf_init(&cfg->webhook_text, 1u << 20);
+    buf_init(&cfg->rules_text, 1u << 20);
     apply_defaults(&ld, SC_SERVER, cfg);
     apply_defaults(&ld, SC_STORAGE, cfg);
     apply_defaults(&ld, SC_AUTH, cfg);
@@ -1436,6 +1447,8 @@ void config_release(struct config *cfg)
     free(cfg->db_path);
     free(cfg->public_url);
     strset_release(&cfg->disposable_default);
+    buf_release(&cfg->webhook_text);
+    buf_release(&cfg->rules_text);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -266,7 +266,7 @@ enum MHD_Result api_patch_begin(struct req *r)
 {
     if (!ulid_valid(r->param))
         return lead_not_found(r);
-    req_body_start(r, (size_t)r->h->cfg->max_body_bytes);
+    req_body_start(r, (size_t)r->cfg->max_body_bytes);
     return MHD_YES;
 }
 
@@ -342,7 +342,7 @@ enum MHD_Result api_patch_answer(struct req *r)
     }
     const char *owner_name = json_string_value(owner);
     if (owner && !json_is_null(owner) &&
-        (!owner_name || auth_user_role(r->h->cfg, owner_name) == ROLE_PUBLIC ||
+        (!owner_name || auth_user_role(r->cfg, owner_name) == ROLE_PUBLIC ||
          !strcmp(owner_name, "api")))
         lead_error_add(&e, "owner", FIELD_INVALID, "must be a user of [auth], or null for none");
     if (spam && !json_is_boolean(spam))
@@ -367,7 +367,7 @@ enum MHD_Result api_patch_answer(struct req *r)
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->h->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20)};
+    struct replan rp = {r->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20)};
     int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
     if (!rc) {
         job.deliveries = plan;
@@ -416,7 +416,7 @@ enum MHD_Result api_stats(struct req *r)
 
 enum MHD_Result api_forms(struct req *r)
 {
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     struct buf b = BUF_INIT(4u << 20);
     buf_adds(&b, "{\"data\":[");
     for (size_t i = 0; i < cfg->nforms; i++) {
@@ -559,7 +559,7 @@ enum MHD_Result api_export(struct req *r)
     if (csv) {
         if (!f.form)
             return bad_param(r, "form", "required for csv: the columns are the form's fields");
-        if (!(form = config_form(r->h->cfg, f.form, strlen(f.form))))
+        if (!(form = config_form(r->cfg, f.form, strlen(f.form))))
             return bad_param(r, "form", "no such form");
         for (size_t i = 0; i < form->nfields; i++) { /* nfields <= CONFIG_MAX_FIELDS */
             names[i] = form->fields[i].name;

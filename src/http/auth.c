@@ -47,6 +47,6 @@ enum role auth_role(struct req *r)
     str_trim(&k, &n);
     enum role role = ROLE_PUBLIC;
     if (n > 0)
-        auth_key(r->h->cfg, k, n, &role, r->who);
+        auth_key(r->cfg, k, n, &role, r->who);
     return r->role = role;
 }

@@ -4,6 +4,7 @@
 #define LEADD_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "leadd/body.h"
@@ -67,11 +68,22 @@ struct route {
 /* route_pattern: the pattern of a metrics slot, for labels. */
 const char *route_pattern(enum route_id id);
 
+/* A config as requests hold it. A reload makes a new one live; each request
+ * keeps the one it started with (r->cfg) until it is done, and the last
+ * request to let go of a replaced config frees it. */
+struct cfgref {
+    struct config *cfg;
+    int refs;   /* under http's cfg_mu */
+    bool owned; /* a reloaded config, freed here; the one leadd started with is main's */
+};
+
 struct http {
     struct MHD_Daemon *d;
     struct deadlines *deadlines;
     struct events *events;
-    const struct config *cfg;
+    const struct config *cfg; /* the one leadd started with: what only a restart changes */
+    pthread_mutex_t cfg_mu;
+    struct cfgref *live; /* what new requests take */
     struct store *st;
     struct forward *fw;
     struct ratelimit *rl;
@@ -93,6 +105,8 @@ struct header {
 /* Per-request state, from the first callback to MHD's completion notice. */
 struct req {
     struct http *h;
+    const struct config *cfg; /* this request's, from its first callback to its end */
+    struct cfgref *ref;
     struct MHD_Connection *conn;
     enum route_id route;
     const struct route *rt;   /* found on the first callback; NULL: 404 or 405 */

@@ -166,12 +166,12 @@ static enum MHD_Result form_page(struct req *r, const struct form *f)
 
 enum MHD_Result page_index(struct req *r)
 {
-    return form_page(r, &r->h->cfg->forms[0]);
+    return form_page(r, &r->cfg->forms[0]);
 }
 
 enum MHD_Result page_form(struct req *r)
 {
-    const struct form *f = config_form(r->h->cfg, r->param, strlen(r->param));
+    const struct form *f = config_form(r->cfg, r->param, strlen(r->param));
     if (!f) {
         r->html = true; /* a visitor's page: a page that says so */
         return page_problem(r, 404, "Unknown form");
@@ -185,7 +185,7 @@ enum MHD_Result page_form(struct req *r)
  * page and its referrer. Their page's origin goes in allowed_origins. */
 enum MHD_Result page_embed(struct req *r)
 {
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     const struct form *f = config_form(cfg, r->param, strlen(r->param));
     if (!f)
         return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");

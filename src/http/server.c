@@ -35,7 +35,7 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR])
 {
     char peer[NET_MAX_ADDR];
     peer_ip(r, peer);
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     net_forwarded_client(peer, header_in(r, "X-Forwarded-For"), cfg->proxies, cfg->nproxies, out);
 }
 
@@ -46,7 +46,7 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR])
 static void request_id(struct req *r)
 {
     const char *given = header_in(r, "X-Request-Id");
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     size_t n = given ? strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                      "0123456789._-")
                      : 0;
@@ -202,7 +202,7 @@ static bool gate(struct req *r, enum MHD_Result *ret)
     if (rt->pub.role != ROLE_PUBLIC) {
         enum role role = auth_role(r);
         if (role == ROLE_PUBLIC) {
-            const struct config *cfg = r->h->cfg;
+            const struct config *cfg = r->cfg;
             req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
             *ret = problem(r, 401, "unauthorized", "Unauthorized",
                            cfg->napi_keys || cfg->nusers
@@ -250,6 +250,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *req_cls = r;
         r->h = h;
         r->conn = conn;
+        pthread_mutex_lock(&h->cfg_mu);
+        r->ref = h->live;
+        r->ref->refs++;
+        pthread_mutex_unlock(&h->cfg_mu);
+        r->cfg = r->ref->cfg;
         r->t0_us = mono_us();
         atomic_fetch_add(&h->inflight, 1);
         snprintf(r->method, sizeof(r->method), "%s", method);
@@ -289,6 +294,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return gate(r, &ret) ? r->rt->answer(r) : ret;
 }
 
+static void cfgref_free(struct cfgref *ref)
+{
+    if (ref && ref->owned) { /* main's own config is main's to release */
+        config_release(ref->cfg);
+        free(ref->cfg);
+    }
+    free(ref);
+}
+
+/* Lets go of a request's config; frees a replaced one nobody holds. */
+static void cfgref_put(struct http *h, struct cfgref *ref)
+{
+    pthread_mutex_lock(&h->cfg_mu);
+    bool drop = --ref->refs == 0 && ref != h->live;
+    pthread_mutex_unlock(&h->cfg_mu);
+    if (drop)
+        cfgref_free(ref);
+}
+
+int http_reload(struct http *h, struct config *next)
+{
+    struct cfgref *ref = calloc(1, sizeof(*ref));
+    if (!ref)
+        return LEADD_ENOMEM;
+    ref->cfg = next;
+    ref->owned = true;
+    pthread_mutex_lock(&h->cfg_mu);
+    struct cfgref *old = h->live;
+    h->live = ref;
+    bool drop = old->refs == 0; /* else its last request frees it */
+    pthread_mutex_unlock(&h->cfg_mu);
+    if (drop)
+        cfgref_free(old);
+    return 0;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -303,6 +344,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     log_request(&(struct log_request){r->method, r->path, r->status, us, r->lead_id, r->request_id,
                                       toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     submit_release(r);
+    cfgref_put(h, r->ref);
     free(r);
     *req_cls = NULL;
     atomic_fetch_sub(&h->inflight, 1);
@@ -368,6 +410,10 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
     h->cfg = cfg;
     h->st = st;
     h->fw = fw;
+    pthread_mutex_init(&h->cfg_mu, NULL);
+    if (!(h->live = calloc(1, sizeof(*h->live))))
+        goto fail;
+    h->live->cfg = (struct config *)cfg; /* not owned: never released here */
     if (crypto_random(&h->rid_base, sizeof(h->rid_base)))
         goto fail;
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll loop, after a full batch
@@ -396,6 +442,7 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
     return 0;
 fail:
     if (h) {
+        cfgref_free(h->live);
         ratelimit_free(&h->rl);
         deadlines_stop(&h->deadlines);
         events_stop(&h->events);
@@ -429,6 +476,8 @@ void http_stop(struct http **hp, unsigned timeout_ms)
     events_stop(&h->events);
     deadlines_stop(&h->deadlines);
     ratelimit_free(&h->rl);
+    cfgref_free(h->live); /* every request is done: nobody holds it */
+    pthread_mutex_destroy(&h->cfg_mu);
     free(h);
     *hp = NULL;
 }

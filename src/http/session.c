@@ -73,7 +73,7 @@ enum role session_role(struct req *r)
     if (!h || !cookie_token(h, token, sizeof(token)) || token_hash(token, hash) ||
         store_session(r->h->st, hash, now, SESSION_IDLE_MS, user, sizeof(user), &seen))
         return ROLE_PUBLIC;
-    enum role role = auth_user_role(r->h->cfg, user);
+    enum role role = auth_user_role(r->cfg, user);
     if (role == ROLE_PUBLIC)
         return role;
     snprintf(r->who, sizeof(r->who), "%s", user);
@@ -98,7 +98,7 @@ bool origin_is_own(struct req *r)
 {
     const char *origin = header_in(r, "Origin");
     char own[300];
-    const char *pub = r->h->cfg->public_url;
+    const char *pub = r->cfg->public_url;
     if (pub) {
         const char *host = strstr(pub, "://");
         size_t n = host ? (size_t)(host + 3 - pub) + strcspn(host + 3, "/") : strlen(pub);
@@ -112,7 +112,7 @@ bool origin_is_own(struct req *r)
 
 static void set_cookie(struct req *r, const char *token, bool clear)
 {
-    const char *pub = r->h->cfg->public_url;
+    const char *pub = r->cfg->public_url;
     bool secure = pub && !strncmp(pub, "https://", 8);
     req_header(r, "Set-Cookie", "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s", SESSION_COOKIE,
                token, secure ? "; Secure" : "", clear ? "; Max-Age=0" : "");
@@ -144,7 +144,7 @@ enum MHD_Result session_create(struct req *r)
     }
     enum role role;
     char who[AUTH_MAX_NAME];
-    bool ok = auth_key(r->h->cfg, key, strlen(key), &role, who);
+    bool ok = auth_key(r->cfg, key, strlen(key), &role, who);
     json_decref(root);
     if (!ok) {
         log_info("sign-in refused from %s", r->ip);
@@ -177,7 +177,7 @@ enum MHD_Result session_get(struct req *r)
     jw_str(&b, r->who);
     buf_addf(&b, ",\"role\":\"%s\",\"users\":[", role_names[r->role]);
     /* Whom a lead can be given to (the app's assignment list). */
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     for (size_t i = 0; i < cfg->nusers; i++) {
         if (i)
             buf_addc(&b, ',');

@@ -54,7 +54,7 @@ static double accept_q(const char *accept, const char *type)
  * form is unknown or the origin refused. */
 static bool form_and_origin(struct req *r, enum MHD_Result *ret)
 {
-    if (!(r->form = config_form(r->h->cfg, r->param, strlen(r->param)))) {
+    if (!(r->form = config_form(r->cfg, r->param, strlen(r->param)))) {
         *ret = problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
         return false;
     }
@@ -87,7 +87,7 @@ enum MHD_Result submit_preflight(struct req *r)
 
 enum MHD_Result submit_begin(struct req *r)
 {
-    const struct config *cfg = r->h->cfg;
+    const struct config *cfg = r->cfg;
     enum MHD_Result ret;
     /* A browser's plain form post is answered with pages, errors included:
      * known before anything can be refused. */
@@ -243,7 +243,7 @@ static int prepare_job(struct req *r)
     in->status = r->html ? 303 : 201;
     if (!(l->flags & LEAD_FLAGS_SPAM))
         in->owner = assign_owner(r->form, l); /* stored with the lead, in its transaction */
-    forward_plan(r->h->cfg, l, r->deliveries, &in->ndeliveries);
+    forward_plan(r->cfg, l, r->deliveries, &in->ndeliveries);
     in->deliveries = r->deliveries;
     if (r->idem_key) {
         /* The fingerprint that a replay must match: type and body, byte for byte. */
@@ -294,7 +294,7 @@ enum MHD_Result submit_answer(struct req *r)
     struct lead_errors *errs = malloc(sizeof(*errs));
     if (!errs)
         goto unavailable;
-    rc = lead_build(&r->lead, r->form, s, &r->h->cfg->disposable_default, errs);
+    rc = lead_build(&r->lead, r->form, s, &r->cfg->disposable_default, errs);
     if (rc == LEADD_EINVAL) {
         enum MHD_Result ret = r->html ? page_errors(r, errs) : problem_fields(r, errs);
         free(errs);
