@@ -188,23 +188,17 @@ static void restart_key(const char *key, bool changed)
 }
 
 /* SIGHUP: the config file read again. Forms, fields, rules, grades, origins,
- * users, keys and logging apply to new requests at once; a config with
- * errors is refused and the running one stays; what is fixed at start is
- * named. Webhooks are the forwarder's, started with leadd: a change to them
- * refuses the reload rather than half-apply it. */
-static void reload(const struct args *a, const struct config *now, struct http *h)
+ * users, keys and logging apply to new requests at once, webhooks to the
+ * forwarder once its deliveries in flight are done; a config with errors is
+ * refused and the running one stays; what is fixed at start is named. */
+static void reload(const struct args *a, const struct config *now, struct http *h,
+                   struct forward *fw)
 {
     struct config *next = calloc(1, sizeof(*next));
+    struct config_ref *ref = NULL;
     if (!next || load(a, next)) { /* load printed every problem as file:line */
         log_error("reload refused: the config has errors (above); still serving the one "
                   "loaded before");
-        free(next);
-        return;
-    }
-    if (strcmp(buf_str(&next->webhook_text), buf_str(&now->webhook_text))) {
-        log_warn("reload refused: the [webhook.*] sections changed; webhooks change with a "
-                 "restart only (nothing was reloaded)");
-        config_release(next);
         free(next);
         return;
     }
@@ -225,18 +219,26 @@ static void reload(const struct args *a, const struct config *now, struct http *
     restart_key("[storage] retention_days", next->retention_days != now->retention_days);
     restart_key("a longer dedupe_window_hours", is > was);
     bool rules = strcmp(buf_str(&next->rules_text), buf_str(&now->rules_text)) != 0;
-    size_t nforms = next->nforms;
-    log_configure((enum log_format)next->log_format, (enum log_level)next->log_level);
-    if (http_reload(h, next)) {
+    bool hooks = strcmp(buf_str(&next->webhook_text), buf_str(&now->webhook_text)) != 0;
+    size_t nforms = next->nforms, nhooks = next->nwebhooks;
+    if (!(ref = config_ref_new(next, true))) {
         log_error("reload refused: out of memory");
         config_release(next);
         free(next);
         return;
     }
-    log_start("reload: config reloaded (%zu form%s)", nforms, nforms == 1 ? "" : "s");
+    log_configure((enum log_format)next->log_format, (enum log_level)next->log_level);
+    if (http_reload(h, ref))
+        log_error("reload: out of memory");
+    forward_reload(fw, ref);
+    config_ref_drop(ref); /* http and the forwarder hold theirs */
+    log_start("reload: config reloaded (%zu form%s, %zu webhook%s)", nforms, nforms == 1 ? "" : "s",
+              nhooks, nhooks == 1 ? "" : "s");
     if (rules)
         log_info("reload: scoring rules changed; stored leads keep their scores until "
                  "`leadd rescore -c FILE`");
+    if (hooks)
+        log_info("reload: webhooks changed; deliveries follow them once those in flight are done");
 }
 
 static int serve(const struct args *a)
@@ -247,6 +249,7 @@ static int serve(const struct args *a)
     struct http *h = NULL;
     sigset_t set;
     int sig, rc = 1, lock = -1;
+    struct config_ref *boot = NULL; /* the counted handle on cfg, for a reload to replace */
     if (load(a, &cfg))
         return 1;
     log_configure((enum log_format)cfg.log_format, (enum log_level)cfg.log_level);
@@ -281,7 +284,8 @@ static int serve(const struct args *a)
         fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
         goto out;
     }
-    if (forward_start(&fw, &cfg, st) || http_start(&h, &cfg, st, fw))
+    if (!(boot = config_ref_new(&cfg, false)) || forward_start(&fw, boot, st) ||
+        http_start(&h, boot, st, fw))
         goto out;
     log_start("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
               LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
@@ -296,7 +300,7 @@ static int serve(const struct args *a)
     if (notify_manager("READY=1"))
         log_warn("unable to tell the service manager leadd is ready ($NOTIFY_SOCKET)");
     while (!sigwait(&set, &sig) && sig == SIGHUP)
-        reload(a, &cfg, h);
+        reload(a, &cfg, h, fw);
     int n = http_inflight(h);
     log_info("got %s: waiting for %d request%s in flight (up to %d s; %s again to stop now)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", n, n == 1 ? "" : "s", SHUTDOWN_GRACE_MS / 1000,
@@ -312,6 +316,7 @@ out:
     http_stop(&h, SHUTDOWN_GRACE_MS);
     forward_stop(&fw); /* deliveries in flight finish within their timeouts */
     store_close(&st);
+    config_ref_drop(boot); /* the last count: cfg itself is this frame's */
     if (lock >= 0)
         close(lock);
     if (rc == 0)

@@ -152,6 +152,21 @@ LEADD_MUST_CHECK int config_load_text(struct config *cfg, const char *name, cons
                                       size_t len, struct config_diag *diag);
 void config_release(struct config *cfg);
 
+/* A config shared by the parts of a running leadd that read it (requests,
+ * the forwarder), so a reload can replace it under them: each holder takes
+ * a count and drops it when done; the last drop frees it. Thread-safe. */
+struct config_ref;
+/* config_ref_new: one count, held by the caller. With owned, the last drop
+ * also releases and frees cfg (a reloaded config); without, cfg stays the
+ * caller's (the one leadd started with, on main's stack). NULL: ENOMEM. */
+struct config_ref *config_ref_new(struct config *cfg, bool owned);
+/* config_ref_take: one more count; returns r. */
+struct config_ref *config_ref_take(struct config_ref *r);
+/* config_ref_cfg: the config itself. */
+const struct config *config_ref_cfg(const struct config_ref *r);
+/* config_ref_drop: gives a count back (NULL: nothing). */
+void config_ref_drop(struct config_ref *r);
+
 /* config_form: the form with that id, or NULL. */
 const struct form *config_form(const struct config *cfg, const char *id, size_t len);
 

@@ -26,10 +26,15 @@
 
 struct forward;
 
-/* forward_start: starts the dispatcher. cfg and st are borrowed and must
- * outlive it. Call curl_global_init() (via forward_global_init) first. */
-LEADD_MUST_CHECK int forward_start(struct forward **out, const struct config *cfg,
-                                   struct store *st);
+/* forward_start: starts the dispatcher; it takes a count on cfg. st is
+ * borrowed and must outlive it. Call curl_global_init() (via
+ * forward_global_init) first. */
+LEADD_MUST_CHECK int forward_start(struct forward **out, struct config_ref *cfg, struct store *st);
+/* forward_reload: the dispatcher moves to next's webhooks (taking a count)
+ * once nothing is in flight: it claims nothing new meanwhile, so a
+ * delivery is never sent under one config and recorded under another.
+ * Deliveries queued for a webhook next no longer has stay pending. */
+void forward_reload(struct forward *f, struct config_ref *next);
 /* forward_stop: takes no new deliveries, lets those in flight finish (each
  * within its timeout), stops the thread, frees it and sets *fp to NULL.
  * Deliveries not started stay pending for the next start. */

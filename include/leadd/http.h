@@ -14,10 +14,10 @@
 struct http;
 
 struct forward;
-/* http_start: listens on cfg->listen and serves until http_stop(). cfg, st and
- * fw (the forwarder, for its metrics; may be NULL) are borrowed and must
- * outlive the server. Logs the bound address. */
-LEADD_MUST_CHECK int http_start(struct http **out, const struct config *cfg, struct store *st,
+/* http_start: listens on cfg's listen and serves until http_stop(); takes a
+ * count on cfg. st and fw (the forwarder, for its metrics; may be NULL) are
+ * borrowed and must outlive the server. Logs the bound address. */
+LEADD_MUST_CHECK int http_start(struct http **out, struct config_ref *cfg, struct store *st,
                                 struct forward *fw);
 /* http_stop: stops accepting, lets requests in flight finish (up to
  * timeout_ms), then stops the server, frees it and sets *hp to NULL. */
@@ -34,12 +34,11 @@ struct http_route {
 size_t http_route_count(void);
 const struct http_route *http_route_at(size_t i);
 
-/* http_reload: new requests are served under next from now on (taken:
- * heap-allocated, loaded by config_load, released by the server once the
- * last request under it is done); requests in flight finish under theirs.
+/* http_reload: new requests are served under next from now on (http takes
+ * its own count); requests in flight finish under theirs.
  * Only what requests read changes: what the server was started with
  * (listen, threads, timeouts, stream limits) stays until a restart. */
-LEADD_MUST_CHECK int http_reload(struct http *h, struct config *next);
+LEADD_MUST_CHECK int http_reload(struct http *h, struct config_ref *next);
 /* http_can_listen: 0 when [server] listen can be bound now, else the errno
  * (EADDRINUSE...): checked before anything touches the disk. */
 int http_can_listen(const struct config *cfg);

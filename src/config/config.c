@@ -5,6 +5,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1467,4 +1468,43 @@ const struct form *config_form(const struct config *cfg, const char *id, size_t 
             return &cfg->forms[i];
     }
     return NULL;
+}
+
+struct config_ref {
+    struct config *cfg;
+    _Atomic int refs;
+    bool owned;
+};
+
+struct config_ref *config_ref_new(struct config *cfg, bool owned)
+{
+    struct config_ref *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->cfg = cfg;
+        r->owned = owned;
+        atomic_init(&r->refs, 1);
+    }
+    return r;
+}
+
+struct config_ref *config_ref_take(struct config_ref *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+const struct config *config_ref_cfg(const struct config_ref *r)
+{
+    return r->cfg;
+}
+
+void config_ref_drop(struct config_ref *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    if (r->owned) {
+        config_release(r->cfg);
+        free(r->cfg);
+    }
+    free(r);
 }

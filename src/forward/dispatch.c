@@ -60,7 +60,9 @@ struct outcome_batch {
 };
 
 struct forward {
-    const struct config *cfg;
+    const struct config *cfg; /* config_ref_cfg(ref): what the dispatcher runs by */
+    struct config_ref *ref;
+    struct config_ref *next; /* a reload's, under mu: taken once nothing is in flight */
     struct store *st;
     CURLM *multi;
     pthread_t thread;
@@ -549,6 +551,48 @@ static size_t reap(struct forward *f)
     return n;
 }
 
+/* On the dispatcher's thread: moves to a reload's webhooks once nothing is in
+ * flight (no transfer, no outcome with the writer), since transfers borrow
+ * their webhook's strings and the held ids, rate windows and counters are
+ * kept by webhook index. Returns whether a reload is waiting still (then
+ * nothing new is claimed). */
+static bool take_reload(struct forward *f, int running)
+{
+    pthread_mutex_lock(&f->mu);
+    struct config_ref *next = f->next, *old = NULL;
+    bool idle = running == 0 && f->outstanding == 0 && !f->done && !(f->batch && f->batch->n);
+    if (next && idle) {
+        const struct config *was = f->cfg, *is = config_ref_cfg(next);
+        uint64_t dead[CONFIG_MAX_WEBHOOKS] = {0};
+        for (size_t i = 0; i < is->nwebhooks; i++) { /* counters follow their webhook's name */
+            for (size_t k = 0; k < was->nwebhooks; k++) {
+                if (!strcmp(is->webhooks[i].name, was->webhooks[k].name))
+                    dead[i] = atomic_load(&f->dead[k]);
+            }
+        }
+        for (size_t i = 0; i < CONFIG_MAX_WEBHOOKS; i++) {
+            forward_window_release(&f->rate[i]);
+            atomic_store(&f->dead[i], dead[i]);
+            f->nheld[i] = 0; /* nothing in flight: nothing held */
+        }
+        for (size_t i = 0; i < is->nwebhooks; i++) {
+            if (is->webhooks[i].rate_n &&
+                forward_window_init(&f->rate[i], (size_t)is->webhooks[i].rate_n))
+                log_error("forward: no memory for %s's rate limit", is->webhooks[i].name);
+        }
+        old = f->ref;
+        f->ref = next;
+        f->cfg = is;
+        f->next = next = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (old) {
+        log_info("forward: now delivering to the reloaded webhooks (%zu)", f->cfg->nwebhooks);
+        config_ref_drop(old);
+    }
+    return next != NULL;
+}
+
 static void *dispatch_main(void *arg)
 {
     struct forward *f = arg;
@@ -560,7 +604,8 @@ static void *dispatch_main(void *arg)
         take_back(f);
         curl_multi_perform(f->multi, &running);
         size_t reaped = reap(f);
-        uint64_t rate_wait = stopping ? 0 : claim_and_start(f);
+        bool reloading = take_reload(f, running);
+        uint64_t rate_wait = stopping || reloading ? 0 : claim_and_start(f);
         curl_multi_perform(f->multi, &running);
         if (stopping && running == 0)
             break;
@@ -594,6 +639,8 @@ static void forward_free(struct forward *f)
 {
     for (size_t i = 0; i < CONFIG_MAX_WEBHOOKS; i++)
         forward_window_release(&f->rate[i]);
+    config_ref_drop(f->ref);
+    config_ref_drop(f->next);
     if (f->multi)
         curl_multi_cleanup(f->multi);
     free(f->batch);
@@ -602,14 +649,16 @@ static void forward_free(struct forward *f)
     free(f);
 }
 
-int forward_start(struct forward **out, const struct config *cfg, struct store *st)
+int forward_start(struct forward **out, struct config_ref *ref, struct store *st)
 {
     struct forward *f = calloc(1, sizeof(*f));
+    const struct config *cfg = config_ref_cfg(ref);
     *out = NULL;
     if (!f)
         return LEADD_ENOMEM;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
+    f->ref = config_ref_take(ref);
     if (!(f->multi = curl_multi_init()))
         goto fail;
     f->cfg = cfg;
@@ -635,10 +684,24 @@ int forward_metrics(struct forward *f, struct buf *out)
     buf_adds(out, "# HELP leadd_deliveries_dead_total Deliveries that died (their last attempt"
                   " failed, or the target refused them for good) since start, by webhook.\n"
                   "# TYPE leadd_deliveries_dead_total counter\n");
+    if (f) /* mu: a reload swaps the webhooks under it */
+        pthread_mutex_lock(&f->mu);
     for (size_t i = 0; f && i < f->cfg->nwebhooks; i++)
         buf_addf(out, "leadd_deliveries_dead_total{webhook=\"%s\"} %llu\n",
                  f->cfg->webhooks[i].name, (unsigned long long)atomic_load(&f->dead[i]));
+    if (f)
+        pthread_mutex_unlock(&f->mu);
     return buf_error(out);
+}
+
+void forward_reload(struct forward *f, struct config_ref *next)
+{
+    pthread_mutex_lock(&f->mu);
+    struct config_ref *skipped = f->next; /* a reload not taken yet: this one wins */
+    f->next = config_ref_take(next);
+    pthread_mutex_unlock(&f->mu);
+    config_ref_drop(skipped);
+    curl_multi_wakeup(f->multi);
 }
 
 void forward_stop(struct forward **fp)

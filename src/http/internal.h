@@ -68,22 +68,13 @@ struct route {
 /* route_pattern: the pattern of a metrics slot, for labels. */
 const char *route_pattern(enum route_id id);
 
-/* A config as requests hold it. A reload makes a new one live; each request
- * keeps the one it started with (r->cfg) until it is done, and the last
- * request to let go of a replaced config frees it. */
-struct cfgref {
-    struct config *cfg;
-    int refs;   /* under http's cfg_mu */
-    bool owned; /* a reloaded config, freed here; the one leadd started with is main's */
-};
-
 struct http {
     struct MHD_Daemon *d;
     struct deadlines *deadlines;
     struct events *events;
     const struct config *cfg; /* the one leadd started with: what only a restart changes */
-    pthread_mutex_t cfg_mu;
-    struct cfgref *live; /* what new requests take */
+    pthread_mutex_t cfg_mu;   /* a request takes live and its count at once */
+    struct config_ref *live;  /* what new requests take; a reload replaces it */
     struct store *st;
     struct forward *fw;
     struct ratelimit *rl;
@@ -106,7 +97,7 @@ struct header {
 struct req {
     struct http *h;
     const struct config *cfg; /* this request's, from its first callback to its end */
-    struct cfgref *ref;
+    struct config_ref *ref;   /* its count on it */
     struct MHD_Connection *conn;
     enum route_id route;
     const struct route *rt;   /* found on the first callback; NULL: 404 or 405 */

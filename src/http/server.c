@@ -251,10 +251,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->h = h;
         r->conn = conn;
         pthread_mutex_lock(&h->cfg_mu);
-        r->ref = h->live;
-        r->ref->refs++;
+        r->ref = config_ref_take(h->live);
         pthread_mutex_unlock(&h->cfg_mu);
-        r->cfg = r->ref->cfg;
+        r->cfg = config_ref_cfg(r->ref);
         r->t0_us = mono_us();
         atomic_fetch_add(&h->inflight, 1);
         snprintf(r->method, sizeof(r->method), "%s", method);
@@ -294,39 +293,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return gate(r, &ret) ? r->rt->answer(r) : ret;
 }
 
-static void cfgref_free(struct cfgref *ref)
-{
-    if (ref && ref->owned) { /* main's own config is main's to release */
-        config_release(ref->cfg);
-        free(ref->cfg);
-    }
-    free(ref);
-}
-
-/* Lets go of a request's config; frees a replaced one nobody holds. */
-static void cfgref_put(struct http *h, struct cfgref *ref)
+int http_reload(struct http *h, struct config_ref *next)
 {
     pthread_mutex_lock(&h->cfg_mu);
-    bool drop = --ref->refs == 0 && ref != h->live;
+    struct config_ref *old = h->live;
+    h->live = config_ref_take(next);
     pthread_mutex_unlock(&h->cfg_mu);
-    if (drop)
-        cfgref_free(ref);
-}
-
-int http_reload(struct http *h, struct config *next)
-{
-    struct cfgref *ref = calloc(1, sizeof(*ref));
-    if (!ref)
-        return LEADD_ENOMEM;
-    ref->cfg = next;
-    ref->owned = true;
-    pthread_mutex_lock(&h->cfg_mu);
-    struct cfgref *old = h->live;
-    h->live = ref;
-    bool drop = old->refs == 0; /* else its last request frees it */
-    pthread_mutex_unlock(&h->cfg_mu);
-    if (drop)
-        cfgref_free(old);
+    config_ref_drop(old); /* freed once its last request is done */
     return 0;
 }
 
@@ -344,7 +317,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     log_request(&(struct log_request){r->method, r->path, r->status, us, r->lead_id, r->request_id,
                                       toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     submit_release(r);
-    cfgref_put(h, r->ref);
+    config_ref_drop(r->ref);
     free(r);
     *req_cls = NULL;
     atomic_fetch_sub(&h->inflight, 1);
@@ -397,8 +370,9 @@ int http_inflight(const struct http *h)
     return atomic_load(&h->inflight);
 }
 
-int http_start(struct http **out, const struct config *cfg, struct store *st, struct forward *fw)
+int http_start(struct http **out, struct config_ref *ref, struct store *st, struct forward *fw)
 {
+    const struct config *cfg = config_ref_cfg(ref);
     struct http *h = calloc(1, sizeof(*h));
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
@@ -411,9 +385,7 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
     h->st = st;
     h->fw = fw;
     pthread_mutex_init(&h->cfg_mu, NULL);
-    if (!(h->live = calloc(1, sizeof(*h->live))))
-        goto fail;
-    h->live->cfg = (struct config *)cfg; /* not owned: never released here */
+    h->live = config_ref_take(ref);
     if (crypto_random(&h->rid_base, sizeof(h->rid_base)))
         goto fail;
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll loop, after a full batch
@@ -442,7 +414,7 @@ int http_start(struct http **out, const struct config *cfg, struct store *st, st
     return 0;
 fail:
     if (h) {
-        cfgref_free(h->live);
+        config_ref_drop(h->live);
         ratelimit_free(&h->rl);
         deadlines_stop(&h->deadlines);
         events_stop(&h->events);
@@ -476,7 +448,7 @@ void http_stop(struct http **hp, unsigned timeout_ms)
     events_stop(&h->events);
     deadlines_stop(&h->deadlines);
     ratelimit_free(&h->rl);
-    cfgref_free(h->live); /* every request is done: nobody holds it */
+    config_ref_drop(h->live); /* every request is done: http's is the last count */
     pthread_mutex_destroy(&h->cfg_mu);
     free(h);
     *hp = NULL;

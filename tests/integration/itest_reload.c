@@ -1,8 +1,9 @@
 /* itest_reload.c: SIGHUP reads the config again while submissions keep
  * arriving: none fails, new requests score by the new rule and reach the new
  * form; a config with errors is refused (file:line in the log) and the
- * running one stays; a key fixed at start is named; a webhook change refuses
- * the reload; and every replaced config is freed (ASan's leak check). */
+ * running one stays; a key fixed at start is named; a new webhook and then a
+ * changed url take the next deliveries; and every replaced config is freed
+ * (ASan's leak check). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "receiver.h"
 
 struct load {
     struct leadd *l;
@@ -51,6 +53,17 @@ static long long score_now(struct leadd *l, int n)
     return h_sql_int(l, "SELECT score FROM leads WHERE id = '%s'", id);
 }
 
+struct lead_at {
+    struct receiver *r;
+    const char *id;
+};
+
+static bool lead_at(void *arg)
+{
+    struct lead_at *w = arg;
+    return recv_has_lead(w->r, w->id) > 0;
+}
+
 static void rewrite(struct leadd *l, const char *extra)
 {
     char ini[8192], path[400];
@@ -73,6 +86,9 @@ static void t_reload_under_load(void **state)
     (void)state;
     struct leadd l;
     struct resp r;
+    struct receiver a = {0}, b = {0};
+    recv_start(&a, 0);
+    recv_start(&b, 0);
     h_start(&l, H_BASE_INI, NULL);
     long long before = score_now(&l, 0); /* has_company => 20 */
     h_post_json(&l, "newsletter", "{\"email\":\"n@example.org\"}", &r);
@@ -88,7 +104,7 @@ static void t_reload_under_load(void **state)
     rewrite(&l, "score.partner = company = acme => 45\n"
                 "[form.newsletter]\nfield.email = email required\n");
     kill(l.pid, SIGHUP);
-    assert_true(h_wait_log(&l, "reload: config reloaded (2 forms)", 10000));
+    assert_true(h_wait_log(&l, "reload: config reloaded (2 forms, 0 webhooks)", 10000));
     assert_true(h_wait_log(&l, "scoring rules changed", 1000));
     long long after = score_now(&l, 1);
     assert_int_equal(after, before + 45);
@@ -105,22 +121,51 @@ static void t_reload_under_load(void **state)
     rewrite(&l, "score.partner = company = acme => 5\n[storage]\nretention_days = 30\n");
     kill(l.pid, SIGHUP);
     assert_true(h_wait_log(&l, "reload: [storage] retention_days changed: restart leadd", 10000));
-    assert_true(h_wait_log(&l, "config reloaded (1 form)", 10000));
+    assert_true(h_wait_log(&l, "config reloaded (1 form, 0 webhooks)", 10000));
     assert_int_equal(score_now(&l, 3), before + 5);
-    /* Webhooks change with a restart only: the reload is refused whole. */
-    rewrite(&l, "score.partner = company = acme => 7\n[webhook.crm]\nurl = http://127.0.0.1:9/\n"
-                "sign = false\n");
+    /* Webhooks change too: the forwarder moves to them once nothing is in
+     * flight. A new target gets the next lead; a changed url, the one after. */
+    char hook[512], id[64];
+    snprintf(hook, sizeof(hook),
+             "score.partner = company = acme => 5\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
+             "when = all\nsign = false\n",
+             a.port);
+    rewrite(&l, hook);
     kill(l.pid, SIGHUP);
-    assert_true(h_wait_log(&l, "reload refused: the [webhook.*] sections changed", 10000));
-    assert_int_equal(score_now(&l, 4), before + 5);
+    assert_true(h_wait_log(&l, "reload: config reloaded (1 form, 1 webhook)", 10000));
+    h_post_json(&l, "contact", "{\"email\":\"hooked@example.org\",\"name\":\"H\",\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    resp_free(&r);
+    struct lead_at want = {&a, id};
+    assert_true(h_wait(lead_at, &want, 10000));
+    snprintf(hook, sizeof(hook),
+             "score.partner = company = acme => 5\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
+             "when = all\nsign = false\n",
+             b.port);
+    rewrite(&l, hook);
+    kill(l.pid, SIGHUP);
+    assert_true(h_wait_log(&l, "webhooks changed", 10000));
+    assert_true(h_wait_log(&l, "forward: now delivering to the reloaded webhooks", 10000));
+    h_post_json(&l, "contact", "{\"email\":\"moved@example.org\",\"name\":\"M\",\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
+    resp_free(&r);
+    want = (struct lead_at){&b, id};
+    assert_true(h_wait(lead_at, &want, 10000));
+    assert_int_equal(recv_has_lead(&a, id), 0);
     atomic_store(&ld.stop, true);
     pthread_join(th, NULL);
     fprintf(stderr, "%d submissions answered 201 during the reloads, %d otherwise\n",
             atomic_load(&ld.ok), atomic_load(&ld.failed));
     assert_int_equal(atomic_load(&ld.failed), 0);
-    assert_int_equal(count_log(&l, "config reloaded"), 2);
+    assert_int_equal(count_log(&l, "config reloaded"), 4);
     assert_int_equal(h_stop(&l), 0); /* leaks of replaced configs would fail here */
     h_cleanup(&l);
+    recv_free(&a);
+    recv_free(&b);
 }
 
 int main(void)
