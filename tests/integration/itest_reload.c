@@ -71,6 +71,30 @@ static void rewrite(struct leadd *l, const char *extra)
     h_write_file(l, "leadd.ini", ini, path, sizeof(path));
 }
 
+/* The config with one webhook, to a receiver on port, and a reload. */
+static void hook_to(struct leadd *l, int port)
+{
+    char hook[512];
+    snprintf(hook, sizeof(hook),
+             "score.partner = company = acme => 5\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
+             "when = all\nsign = false\n",
+             port);
+    rewrite(l, hook);
+    kill(l->pid, SIGHUP);
+}
+
+/* One lead, its id into id. */
+static void post_one(struct leadd *l, const char *email, char id[64])
+{
+    char b[200];
+    struct resp r;
+    snprintf(b, sizeof(b), "{\"email\":\"%s\",\"name\":\"H\",\"consent\":true}", email);
+    h_post_json(l, "contact", b, &r);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, 64));
+    resp_free(&r);
+}
+
 static int count_log(struct leadd *l, const char *needle)
 {
     char *t = h_log_text(l);
@@ -125,34 +149,15 @@ static void t_reload_under_load(void **state)
     assert_int_equal(score_now(&l, 3), before + 5);
     /* Webhooks change too: the forwarder moves to them once nothing is in
      * flight. A new target gets the next lead; a changed url, the one after. */
-    char hook[512], id[64];
-    snprintf(hook, sizeof(hook),
-             "score.partner = company = acme => 5\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
-             "when = all\nsign = false\n",
-             a.port);
-    rewrite(&l, hook);
-    kill(l.pid, SIGHUP);
+    char id[64];
+    hook_to(&l, a.port);
     assert_true(h_wait_log(&l, "reload: config reloaded (1 form, 1 webhook)", 10000));
-    h_post_json(&l, "contact", "{\"email\":\"hooked@example.org\",\"name\":\"H\",\"consent\":true}",
-                &r);
-    assert_int_equal(r.status, 201);
-    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
-    resp_free(&r);
+    post_one(&l, "hooked@example.org", id);
     struct lead_at want = {&a, id};
     assert_true(h_wait(lead_at, &want, 10000));
-    snprintf(hook, sizeof(hook),
-             "score.partner = company = acme => 5\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
-             "when = all\nsign = false\n",
-             b.port);
-    rewrite(&l, hook);
-    kill(l.pid, SIGHUP);
-    assert_true(h_wait_log(&l, "webhooks changed", 10000));
-    assert_true(h_wait_log(&l, "forward: now delivering to the reloaded webhooks", 10000));
-    h_post_json(&l, "contact", "{\"email\":\"moved@example.org\",\"name\":\"M\",\"consent\":true}",
-                &r);
-    assert_int_equal(r.status, 201);
-    assert_true(h_json_str(r.body, "id", id, sizeof(id)));
-    resp_free(&r);
+    hook_to(&l, b.port);
+    assert_true(h_wait_log(&l, "webhooks changed", 10000)); /* the forwarder has it */
+    post_one(&l, "moved@example.org", id);
     want = (struct lead_at){&b, id};
     assert_true(h_wait(lead_at, &want, 10000));
     assert_int_equal(recv_has_lead(&a, id), 0);
