@@ -40,8 +40,10 @@ static const char USAGE[] =
     "backup        a consistent, checked copy of the database, while leadd serves\n"
     "restore       put a backup back (leadd stopped)\n";
 
+struct command;
 struct args {
     const char *cmd;
+    const struct command *command;
     const char *config;
     const char *form;
     const char *file; /* backup's DEST, restore's SRC */
@@ -49,6 +51,37 @@ struct args {
     char *sets[MAX_SETS];
     size_t nsets;
 };
+
+static int serve(const struct args *a);
+static int rescore(const struct args *a);
+static int seed(const struct args *a);
+static int backup_restore(const struct args *a);
+static int check_or_migrate(const struct args *a);
+
+/* Every command: its name, what runs it, and whether it names one file
+ * (backup's DEST, restore's SRC). */
+static const struct command {
+    const char *name;
+    int (*run)(const struct args *a);
+    bool takes_file;
+} COMMANDS[] = {
+    {"serve", serve, false},
+    {"migrate", check_or_migrate, false},
+    {"check-config", check_or_migrate, false},
+    {"rescore", rescore, false},
+    {"seed", seed, false},
+    {"backup", backup_restore, true},
+    {"restore", backup_restore, true},
+};
+
+static const struct command *command_named(const char *name)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(COMMANDS); i++) {
+        if (!strcmp(COMMANDS[i].name, name))
+            return &COMMANDS[i];
+    }
+    return NULL;
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -73,12 +106,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (optind >= argc)
         return -1;
     a->cmd = argv[optind];
-    static const char *const cmds[] = {"serve", "migrate", "check-config", "rescore",
-                                       "seed",  "backup",  "restore"};
-    bool known = false;
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(cmds); i++)
-        known |= !strcmp(a->cmd, cmds[i]);
-    if (!known) {
+    if (!(a->command = command_named(a->cmd))) {
         fprintf(stderr, "leadd: unknown command '%s'\n", a->cmd);
         return -1;
     }
@@ -103,7 +131,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         }
     }
     /* backup and restore name one file; the others none */
-    bool takes_file = !strcmp(a->cmd, "backup") || !strcmp(a->cmd, "restore");
+    bool takes_file = a->command->takes_file;
     if (takes_file && optind + 1 == argc)
         a->file = argv[optind++];
     return optind == argc && (!takes_file || a->file) ? 0 : -1;
@@ -180,6 +208,16 @@ static void *stop_now(void *arg)
     _exit(1);
 }
 
+/* The longest duplicate window of any form, in hours: what the store keeps
+ * in memory. */
+static long long longest_window_h(const struct config *cfg)
+{
+    long long h = 0;
+    for (size_t i = 0; i < cfg->nforms; i++)
+        h = cfg->forms[i].dedupe_window_hours > h ? cfg->forms[i].dedupe_window_hours : h;
+    return h;
+}
+
 /* One key whose change needs a restart: said, not silently ignored. */
 static void restart_key(const char *key, bool changed)
 {
@@ -202,11 +240,6 @@ static void reload(const struct args *a, const struct config *now, struct http *
         free(next);
         return;
     }
-    long long was = 0, is = 0;
-    for (size_t i = 0; i < now->nforms; i++)
-        was = now->forms[i].dedupe_window_hours > was ? now->forms[i].dedupe_window_hours : was;
-    for (size_t i = 0; i < next->nforms; i++)
-        is = next->forms[i].dedupe_window_hours > is ? next->forms[i].dedupe_window_hours : is;
     restart_key("[server] listen", strcmp(next->listen, now->listen));
     restart_key("[server] threads", next->threads != now->threads);
     restart_key("[server] max_connections", next->max_connections != now->max_connections);
@@ -217,7 +250,7 @@ static void reload(const struct args *a, const struct config *now, struct http *
     restart_key("[storage] path", strcmp(next->db_path, now->db_path));
     restart_key("[storage] durability", next->durability != now->durability);
     restart_key("[storage] retention_days", next->retention_days != now->retention_days);
-    restart_key("a longer dedupe_window_hours", is > was);
+    restart_key("a longer dedupe_window_hours", longest_window_h(next) > longest_window_h(now));
     bool rules = strcmp(buf_str(&next->rules_text), buf_str(&now->rules_text)) != 0;
     bool hooks = strcmp(buf_str(&next->webhook_text), buf_str(&now->webhook_text)) != 0;
     size_t nforms = next->nforms, nhooks = next->nwebhooks;
@@ -228,8 +261,7 @@ static void reload(const struct args *a, const struct config *now, struct http *
         return;
     }
     log_configure((enum log_format)next->log_format, (enum log_level)next->log_level);
-    if (http_reload(h, ref))
-        log_error("reload: out of memory");
+    http_reload(h, ref);
     forward_reload(fw, ref);
     config_ref_drop(ref); /* http and the forwarder hold theirs */
     log_start("reload: config reloaded (%zu form%s, %zu webhook%s)", nforms, nforms == 1 ? "" : "s",
@@ -261,10 +293,7 @@ static int serve(const struct args *a)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    long long window_h = 0;
-    for (size_t i = 0; i < cfg.nforms; i++)
-        window_h = cfg.forms[i].dedupe_window_hours > window_h ? cfg.forms[i].dedupe_window_hours
-                                                               : window_h;
+    long long window_h = longest_window_h(&cfg);
     struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true,
                             cfg.retention_days, window_h * 3600 * 1000};
     int err = http_can_listen(&cfg);
@@ -401,8 +430,6 @@ static int backup_restore(const struct args *a)
     return rc ? 1 : 0;
 }
 
-static int run(const struct args *ap);
-
 int main(int argc, char **argv)
 {
     struct args a;
@@ -414,43 +441,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "leadd: unable to initialise libcurl\n");
         return 1;
     }
-    int rc = run(&a);
+    int rc = a.command->run(&a);
     forward_global_cleanup();
     return rc;
 }
 
-static int run(const struct args *ap)
+/* leadd check-config -c FILE, leadd migrate -c FILE */
+static int check_or_migrate(const struct args *a)
 {
-    struct args a = *ap;
-    if (!strcmp(a.cmd, "serve"))
-        return serve(&a);
-    if (!strcmp(a.cmd, "rescore"))
-        return rescore(&a);
-    if (!strcmp(a.cmd, "seed"))
-        return seed(&a);
-    if (!strcmp(a.cmd, "backup") || !strcmp(a.cmd, "restore"))
-        return backup_restore(&a);
-    if (!strcmp(a.cmd, "check-config") || !strcmp(a.cmd, "migrate")) {
-        struct config cfg;
-        if (!a.config) {
-            fprintf(stderr, "leadd %s: -c FILE is required\n", a.cmd);
-            return 2;
-        }
-        if (load(&a, &cfg))
-            return 1;
-        int rc = 0;
-        if (a.cmd[0] == 'm') {
-            int applied = 0;
-            rc = store_migrate(cfg.db_path, &applied) ? 1 : 0;
-            if (!rc)
-                printf("%d migration%s applied to '%s'\n", applied, applied == 1 ? "" : "s",
-                       cfg.db_path);
-        } else {
-            printf("%s: ok\n", a.config);
-        }
-        config_release(&cfg);
-        return rc;
+    struct config cfg;
+    if (!a->config) {
+        fprintf(stderr, "leadd %s: -c FILE is required\n", a->cmd);
+        return 2;
     }
-    fputs(USAGE, stderr);
-    return 2;
+    if (load(a, &cfg))
+        return 1;
+    int rc = 0;
+    if (a->cmd[0] == 'm') {
+        int applied = 0;
+        rc = store_migrate(cfg.db_path, &applied) ? 1 : 0;
+        if (!rc)
+            printf("%d migration%s applied to '%s'\n", applied, applied == 1 ? "" : "s",
+                   cfg.db_path);
+    } else {
+        printf("%s: ok\n", a->config);
+    }
+    config_release(&cfg);
+    return rc;
 }

@@ -38,7 +38,7 @@ const struct http_route *http_route_at(size_t i);
  * its own count); requests in flight finish under theirs.
  * Only what requests read changes: what the server was started with
  * (listen, threads, timeouts, stream limits) stays until a restart. */
-LEADD_MUST_CHECK int http_reload(struct http *h, struct config_ref *next);
+void http_reload(struct http *h, struct config_ref *next);
 /* http_can_listen: 0 when [server] listen can be bound now, else the errno
  * (EADDRINUSE...): checked before anything touches the disk. */
 int http_can_listen(const struct config *cfg);

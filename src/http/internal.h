@@ -217,6 +217,9 @@ enum role auth_role(struct req *r);
  * user's role under the current config. */
 enum role session_role(struct req *r);
 bool origin_is_own(struct req *r);
+/* own_origin: this server's origin: public_url's, else http:// and the Host
+ * the request was sent to. */
+void own_origin(struct req *r, char *out, size_t cap);
 enum role auth_user_role(const struct config *cfg, const char *user);
 enum MHD_Result session_begin(struct req *r);
 enum MHD_Result session_create(struct req *r);

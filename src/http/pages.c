@@ -69,7 +69,7 @@ static int field_html(struct buf *b, const struct form *form, const struct field
     html_escape(b, f->name);
     buf_adds(b, "\" name=\"");
     html_escape(b, f->name);
-    if (v && !area && f->type != FT_ENUM && f->type != FT_BOOL && f->type != FT_CONSENT) {
+    if (v && !area && !box && f->type != FT_ENUM) {
         buf_adds(b, "\" value=\"");
         html_escape(b, v);
     }
@@ -190,12 +190,7 @@ enum MHD_Result page_embed(struct req *r)
     if (!f)
         return problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
     char base[300];
-    const char *host = header_in(r, "Host");
-    const char *pub = cfg->public_url, *h = pub ? strstr(pub, "://") : NULL;
-    if (h) /* the origin of public_url */
-        snprintf(base, sizeof(base), "%.*s", (int)(h + 3 - pub + strcspn(h + 3, "/")), pub);
-    else
-        snprintf(base, sizeof(base), "http://%s", host ? host : "127.0.0.1");
+    own_origin(r, base, sizeof(base));
     struct buf b = BUF_INIT(256 * 1024);
     buf_adds(&b, "<!-- leadd form: ");
     html_escape(&b, f->id);
@@ -291,9 +286,10 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
     buf_adds(&b, "</h1><p>");
     html_escape(&b, advice);
     buf_adds(&b, "</p>\n");
-    /* When the body was read, the form again with what was typed; else the
-     * browser's Back button keeps it (browsers restore a form's fields). */
-    if (r->form && r->sub.n && status != 403)
+    /* When the body was read (never for a refused origin, refused before it),
+     * the form again with what was typed; else the browser's Back button
+     * keeps it (browsers restore a form's fields). */
+    if (r->form && r->sub.n)
         form_html(&b, r->form, &r->sub, "");
     else
         buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."

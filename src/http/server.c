@@ -293,14 +293,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return gate(r, &ret) ? r->rt->answer(r) : ret;
 }
 
-int http_reload(struct http *h, struct config_ref *next)
+void http_reload(struct http *h, struct config_ref *next)
 {
     pthread_mutex_lock(&h->cfg_mu);
     struct config_ref *old = h->live;
     h->live = config_ref_take(next);
     pthread_mutex_unlock(&h->cfg_mu);
     config_ref_drop(old); /* freed once its last request is done */
-    return 0;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

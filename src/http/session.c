@@ -94,19 +94,24 @@ enum role session_role(struct req *r)
     return role;
 }
 
-bool origin_is_own(struct req *r)
+void own_origin(struct req *r, char *out, size_t cap)
 {
-    const char *origin = header_in(r, "Origin");
-    char own[300];
     const char *pub = r->cfg->public_url;
     if (pub) {
         const char *host = strstr(pub, "://");
         size_t n = host ? (size_t)(host + 3 - pub) + strcspn(host + 3, "/") : strlen(pub);
-        snprintf(own, sizeof(own), "%.*s", (int)n, pub);
+        snprintf(out, cap, "%.*s", (int)n, pub);
     } else {
         const char *host = header_in(r, "Host");
-        snprintf(own, sizeof(own), "http://%s", host ? host : "");
+        snprintf(out, cap, "http://%s", host ? host : "");
     }
+}
+
+bool origin_is_own(struct req *r)
+{
+    const char *origin = header_in(r, "Origin");
+    char own[300];
+    own_origin(r, own, sizeof(own));
     return origin && !strcasecmp(origin, own);
 }
 

@@ -91,9 +91,10 @@ enum MHD_Result submit_begin(struct req *r)
     enum MHD_Result ret;
     /* A browser's plain form post is answered with pages, errors included:
      * known before anything can be refused. */
-    const char *accept = header_in(r, "Accept"), *ctype = header_in(r, "Content-Type");
-    r->html = accept && accept_q(accept, "text/html") > accept_q(accept, "application/json") &&
-              !(ctype && !strncasecmp(ctype, "application/json", 16));
+    const char *accept = header_in(r, "Accept");
+    r->kind = body_kind_of(header_in(r, "Content-Type"), r->boundary);
+    r->html = r->kind != BODY_JSON && accept &&
+              accept_q(accept, "text/html") > accept_q(accept, "application/json");
     if (!form_and_origin(r, &ret))
         return ret;
 
@@ -105,7 +106,6 @@ enum MHD_Result submit_begin(struct req *r)
         return problem(r, 429, "rate-limited", "Too many submissions",
                        "too many submissions from this address; try again later");
     }
-    r->kind = body_kind_of(header_in(r, "Content-Type"), r->boundary);
     if (r->kind == BODY_UNSUPPORTED)
         return problem(r, 415, "unsupported-media-type", "Unsupported media type",
                        "send application/json, application/x-www-form-urlencoded or "

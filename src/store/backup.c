@@ -65,18 +65,24 @@ out:
     return rc;
 }
 
-/* fsync()s the file at path, and the directory holding it. */
-static int sync_path(const char *path)
+/* fsync()s the file at path. */
+static int sync_file(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
     if (fd < 0 || fsync(fd))
         rc = LEADD_EIO;
     if (fd >= 0)
         close(fd);
+    return rc;
+}
+
+/* fsync()s the directory holding path: a rename in it is durable. */
+static int sync_dir(const char *path)
+{
     char *copy = strdup(path);
     if (!copy)
         return LEADD_ENOMEM;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
     if (dfd < 0 || fsync(dfd))
         rc = LEADD_EIO;
     if (dfd >= 0)
@@ -85,38 +91,44 @@ static int sync_path(const char *path)
     return rc;
 }
 
-int store_backup(const char *db_path, const char *dest, char *err, size_t cap)
+/* VACUUM INTO: the database at from copied to the new file to, in one read
+ * transaction (one snapshot, while a writer goes on) and without free pages.
+ * Why it failed in err. */
+static int vacuum_into(const char *from, const char *to, char *err, size_t cap)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
-    char tmp[4096];
     int rc = LEADD_EIO;
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", dest, (long)getpid());
-    unlink(tmp);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        snprintf(err, cap, "cannot open the database '%s': %s", db_path,
-                 db ? sqlite3_errmsg(db) : "no memory");
+    unlink(to);
+    if (sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "cannot open '%s': %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;
     }
     sqlite3_busy_timeout(db, 5000);
-    /* tmp is this frame's and outlives the statement: SQLITE_STATIC holds. */
+    /* to is the caller's and outlives the statement: SQLITE_STATIC holds. */
     if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(s, 1, tmp, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(s, 1, to, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_step(s) != SQLITE_DONE) {
-        snprintf(err, cap, "copying failed: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    if ((rc = check_copy(tmp, err, cap)))
-        goto out;
-    if (sync_path(tmp) || rename(tmp, dest) || sync_path(dest)) {
-        snprintf(err, cap, "writing '%s' failed: %s", dest, strerror(errno));
-        rc = LEADD_EIO;
+        snprintf(err, cap, "copying '%s' failed: %s", from, sqlite3_errmsg(db));
         goto out;
     }
     rc = 0;
 out:
     sqlite3_finalize(s);
     sqlite3_close(db);
+    return rc;
+}
+
+int store_backup(const char *db_path, const char *dest, char *err, size_t cap)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", dest, (long)getpid());
+    int rc = vacuum_into(db_path, tmp, err, cap);
+    rc = rc ? rc : check_copy(tmp, err, cap);
+    if (!rc && (sync_file(tmp) || rename(tmp, dest) || sync_dir(dest))) {
+        snprintf(err, cap, "writing '%s' failed: %s", dest, strerror(errno));
+        rc = LEADD_EIO;
+    }
     if (rc)
         unlink(tmp);
     return rc;
@@ -151,27 +163,14 @@ int store_restore(const char *db_path, const char *src, char *err, size_t cap)
         goto out;
     /* A copy of src beside the database, then one rename over it. */
     snprintf(tmp, sizeof(tmp), "%s.restore-%ld", db_path, (long)getpid());
-    sqlite3 *in = NULL;
-    sqlite3_stmt *s = NULL;
-    rc = LEADD_EIO;
-    unlink(tmp);
-    if (sqlite3_open_v2(src, &in, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(in, "VACUUM INTO ?1", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_bind_text(s, 1, tmp, -1, SQLITE_STATIC) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_DONE)
-        rc = 0;
-    else
-        snprintf(err, cap, "copying '%s' failed: %s", src, in ? sqlite3_errmsg(in) : "no memory");
-    sqlite3_finalize(s);
-    sqlite3_close(in);
-    if (rc)
+    if ((rc = vacuum_into(src, tmp, err, cap)))
         goto out;
     /* The old database's WAL and shared memory belong to the old file. */
     snprintf(side, sizeof(side), "%s-wal", db_path);
     unlink(side);
     snprintf(side, sizeof(side), "%s-shm", db_path);
     unlink(side);
-    if (sync_path(tmp) || rename(tmp, db_path) || sync_path(db_path)) {
+    if (sync_file(tmp) || rename(tmp, db_path) || sync_dir(db_path)) {
         snprintf(err, cap, "replacing '%s' failed: %s", db_path, strerror(errno));
         rc = LEADD_EIO;
     }

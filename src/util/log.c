@@ -167,14 +167,12 @@ static void vlog(enum log_level lv, bool always, const char *fmt, va_list ap)
     static const char *const names[] = {"info", "warn", "error"};
     if ((int)lv < atomic_load(&log_least) && !always)
         return;
-    char msg[LOG_MAX_LINE + 1], line[RFC3339_LEN + 8 + 2 * LOG_MAX_LINE + 64];
-    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (m < 0)
-        return;
-    char at[32];
-    rfc3339_ms(now_ms(), at);
-    if (atomic_load(&log_fmt) == LOG_JSON) {
-        struct buf b = BUF_INIT(sizeof(line));
+    if (atomic_load(&log_fmt) == LOG_JSON) { /* the message, then escaped into the line */
+        char msg[LOG_MAX_LINE + 1], at[32];
+        if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+            return;
+        rfc3339_ms(now_ms(), at);
+        struct buf b = BUF_INIT(2 * LOG_MAX_LINE + 64);
         buf_addf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", at, names[lv]);
         jw_str(&b, msg);
         if (!buf_add(&b, "}\n", 2))
@@ -182,9 +180,20 @@ static void vlog(enum log_level lv, bool always, const char *fmt, va_list ap)
         buf_release(&b);
         return;
     }
-    int n = snprintf(line, sizeof(line), "%s %s %s\n", at, names[lv], msg);
-    if (n > 0)
-        write_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    /* Text, the default: formatted once, straight into the line. */
+    char line[RFC3339_LEN + 8 + LOG_MAX_LINE + 2];
+    rfc3339_ms(now_ms(), line);
+    size_t n = RFC3339_LEN, ll = strlen(names[lv]);
+    line[n++] = ' ';
+    memcpy(line + n, names[lv], ll);
+    n += ll;
+    line[n++] = ' ';
+    int m = vsnprintf(line + n, LOG_MAX_LINE + 1, fmt, ap);
+    if (m < 0)
+        return;
+    n += (size_t)m > LOG_MAX_LINE ? LOG_MAX_LINE : (size_t)m;
+    line[n++] = '\n';
+    write_line(line, n);
 }
 
 void log_request(const struct log_request *r)
