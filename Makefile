@@ -12,7 +12,8 @@
 
 # sqlite3 and curl are not needed to build: README's examples use them.
 PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
-        libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev sqlite3 curl
+        libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev sqlite3 curl \
+        tzdata
 LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto
 
 CC ?= cc
