@@ -242,6 +242,7 @@ static void reload(const struct args *a, const struct config *now, struct http *
     }
     restart_key("[server] listen", strcmp(next->listen, now->listen));
     restart_key("[server] threads", next->threads != now->threads);
+    restart_key("[server] timezone", strcmp(next->timezone, now->timezone));
     restart_key("[server] max_connections", next->max_connections != now->max_connections);
     restart_key("[server] connection_timeout_s", next->conn_timeout_s != now->conn_timeout_s);
     restart_key("[server] request_timeout_s", next->request_timeout_s != now->request_timeout_s);
@@ -294,8 +295,9 @@ static int serve(const struct args *a)
     signal(SIGPIPE, SIG_IGN);
 
     long long window_h = longest_window_h(&cfg);
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true,
-                            cfg.retention_days, window_h * 3600 * 1000};
+    struct store_opts so = {cfg.db_path,       cfg.durability == DURABILITY_FULL,
+                            true,              cfg.retention_days,
+                            window_h * 3600 * 1000, cfg.timezone};
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
         fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
@@ -370,7 +372,8 @@ static int rescore(const struct args *a)
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0,
+                            cfg.timezone};
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
@@ -395,7 +398,8 @@ static int seed(const struct args *a)
     if (load(a, &cfg))
         return 1;
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0};
+    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0,
+                            cfg.timezone};
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);

@@ -110,6 +110,8 @@ struct config {
     int log_level;              /* enum log_level: the least level logged */
     long long event_streams;    /* GET /v1/events streams open at once */
     long long event_buffer_kib; /* what one stream may have waiting to go out */
+    char *timezone;             /* IANA zone of the stats' days */
+    char *currency;             /* the stats' currency when a request names none */
     char *public_url;           /* the inbox's base URL for links in messages; NULL: none */
     /* [storage] */
     char *db_path;

@@ -29,6 +29,10 @@ struct store_opts {
     bool serving;               /* start the writer and the outbox (false for batch commands) */
     long long retention_days;   /* erase leads older than this, at start and daily; 0: keep */
     long long dedupe_window_ms; /* the longest dedupe window of any form (loaded at start) */
+    /* the IANA zone of the stats' days ([server] timezone; NULL: UTC). The
+     * process takes it (calendar.h), and the counters are rebuilt when the
+     * database's were counted in another zone. */
+    const char *timezone;
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */
@@ -71,6 +75,7 @@ enum store_op {
     STORE_OP_RETAIN,   /* struct store_retain_job: erase leads created before a time */
     STORE_OP_OUTCOMES, /* struct store_outcome_job: record delivery attempts */
     STORE_OP_SESSION,  /* struct store_session_job: sign in, out, or seen */
+    STORE_OP_SPEND,    /* struct store_spend_job: record or remove ad spend */
 };
 
 /* The header every job starts with (after libuv's UV_REQ_FIELDS): each job
@@ -111,6 +116,9 @@ struct store_patch_job {
     long long score;   /* with spam = 0 */
     const char *grade, *score_reasons;
     bool qualified;
+    bool set_value; /* a deal value: value_minor in currency, or none when !currency */
+    long long value_minor;
+    const char *currency;
     /* deliveries the lead is now eligible for: queued in the same
      * transaction, unless it already has one for that webhook */
     const struct store_delivery *deliveries;
@@ -348,6 +356,81 @@ LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_r
 LEADD_MUST_CHECK int store_session(struct store *st, const unsigned char hash[SHA256_LEN],
                                    uint64_t now_ms, uint64_t idle_ms, char *user, size_t cap,
                                    uint64_t *seen_ms);
+
+/* ---- analytics (report.c): ad spend, and the stats report from counters
+ * kept in the same transactions that change leads ---- */
+
+/* One day's spend on a source (and campaign: "" when not split by one). */
+struct spend_row {
+    char day[11];
+    const char *utm_source, *utm_campaign;
+    char currency[4];
+    long long amount_minor;
+};
+/* Upserts v[0..n) by (day, source, campaign, currency) in one transaction;
+ * with remove, deletes v[0] (amount ignored): LEADD_ENOTFOUND when absent.
+ * The rows are the caller's until done. */
+struct store_spend_job {
+    struct store_job job;
+    const struct spend_row *v;
+    size_t n;
+    bool remove;
+};
+/* store_list_spend: {"data":[{"date","utm_source","utm_campaign","amount",
+ * "currency"}...]} by date, source, campaign; each bound may be NULL. */
+LEADD_MUST_CHECK int store_list_spend(struct store *st, const char *from, const char *to,
+                                      const char *utm_source, struct buf *out);
+
+enum report_group {
+    REPORT_UTM_SOURCE,
+    REPORT_UTM_MEDIUM,
+    REPORT_UTM_CAMPAIGN,
+    REPORT_FORM,
+    REPORT_DAY,
+    REPORT_WEEK, /* keyed by the week's Monday, YYYY-MM-DD (ISO 8601 weeks) */
+    REPORT_MONTH,
+    REPORT_GROUP_COUNT
+};
+extern const char *const report_group_names[REPORT_GROUP_COUNT];
+
+struct report_query {
+    enum report_group group;
+    const char *from, *to;         /* local days YYYY-MM-DD, inclusive; NULL: unbounded */
+    const char *form, *utm_source; /* NULL: any */
+    const char *currency;          /* the report's: revenue and spend in it are summed */
+};
+/* One group's sums. Counts follow the rollup's rules (migrations/0010). */
+struct report_row {
+    char *key; /* NULL: leads without that attribute (no source, ...) */
+    long long leads, valid, qualified, hot, warm, cold, contacted, converted, rejected, spam,
+        duplicates;
+    long long revenue_minor, spend_minor; /* in the report's currency */
+};
+/* Money in another currency than the report's: summed apart, never mixed. */
+struct report_other {
+    char currency[4];
+    long long spend_minor, revenue_minor;
+};
+struct report {
+    struct report_row *rows; /* time groups by key; others by leads, most first */
+    size_t n;
+    struct report_row total;
+    /* whether spend is known per row, and in total: spend is kept by source
+     * and campaign, so a grouping by medium or form knows only the total,
+     * and a report of one form knows none */
+    bool row_spend, total_spend;
+    struct report_other *other;
+    size_t nother;
+};
+/* store_report: the report's sums, from the counters alone (never the
+ * leads): what a query costs grows with its days and groups, not with the
+ * leads. Release with report_release(). */
+LEADD_MUST_CHECK int store_report(struct store *st, const struct report_query *q,
+                                  struct report *out);
+void report_release(struct report *r);
+/* store_rollup_rebuild: recomputes every counter from the leads, in one
+ * transaction (leadd rollup --rebuild); *groups: the rows written. */
+LEADD_MUST_CHECK int store_rollup_rebuild(struct store *st, long long *groups);
 
 struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;

@@ -39,6 +39,11 @@ bool parse_ll(const char *s, size_t n, long long *out);
 /* parse_double: the whole of s[0..n) as a finite decimal number. */
 bool parse_double(const char *s, size_t n, double *out);
 
+/* csv_cell: appends s[0..n) as one CSV cell (RFC 4180). A cell a
+ * spreadsheet would run as a formula (=, +, -, @, tab or CR first, and not a
+ * plain number or phone number) gets a leading apostrophe. Returns
+ * buf_error(b). */
+int csv_cell(struct buf *b, const char *v, size_t n);
 /* html_escape: appends s with & < > " ' escaped; returns buf_error(b). */
 int html_escape(struct buf *b, const char *s);
 

@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 
+#include "leadd/calendar.h"
 #include "leadd/config.h"
 #include "leadd/log.h"
+#include "leadd/money.h"
 #include "leadd/embed.h"
 #include "leadd/score.h"
 #include "leadd/strutil.h"
@@ -374,6 +376,30 @@ static int set_public_url(struct loader *ld, void *obj, const char *val, const s
     return set_str(ld, &c->public_url, val);
 }
 
+static int set_timezone(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    (void)k;
+    if (!calendar_zone_valid(val)) {
+        diag(ld, "timezone: '%s' is not a time zone this machine knows (an IANA name such as"
+                 " UTC or Europe/Berlin; Debian's tzdata package has them)",
+             val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, &c->timezone, val);
+}
+
+static int set_currency(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    (void)k;
+    if (!money_currency_valid(val)) {
+        diag(ld, "currency: expected an ISO 4217 code such as EUR or USD, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, &c->currency, val);
+}
+
 static int set_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
@@ -571,6 +597,8 @@ static const struct key KEYS[] = {
     ENUM(SC_SERVER, "log_level", struct config, log_level, LOG_LEVELS, "info"),
     INT(SC_SERVER, "event_buffer_kib", struct config, event_buffer_kib, 4, 4096, "64"),
     SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
+    SPECIAL(SC_SERVER, "timezone", set_timezone, "UTC"),
+    SPECIAL(SC_SERVER, "currency", set_currency, "EUR"),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
     STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),
     ENUM(SC_STORAGE, "durability", struct config, durability, DURABILITY, "full"),
@@ -1447,6 +1475,8 @@ void config_release(struct config *cfg)
     free(cfg->proxies);
     free(cfg->db_path);
     free(cfg->public_url);
+    free(cfg->timezone);
+    free(cfg->currency);
     strset_release(&cfg->disposable_default);
     buf_release(&cfg->webhook_text);
     buf_release(&cfg->rules_text);

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
+#include "leadd/money.h"
 #include "leadd/rescore.h"
 #include "leadd/strutil.h"
 
@@ -23,14 +24,14 @@ const char *query_arg(struct req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result bad_param(struct req *r, const char *name, const char *why)
+enum MHD_Result bad_param(struct req *r, const char *name, const char *why)
 {
     char detail[256];
     snprintf(detail, sizeof(detail), "parameter '%s': %s", name, why);
     return problem(r, 400, "bad-parameter", "Bad parameter", detail);
 }
 
-static enum MHD_Result unavailable(struct req *r, int rc)
+enum MHD_Result unavailable(struct req *r, int rc)
 {
     req_header(r, "Retry-After", "1");
     return problem(r, 503, "unavailable", "Service unavailable",
@@ -68,7 +69,7 @@ static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind, const char
 }
 
 /* The name of the first query parameter not in allowed (NULL-terminated). */
-static const char *unknown_param(struct req *r, const char *const *allowed)
+const char *unknown_param(struct req *r, const char *const *allowed)
 {
     struct unknown u = {allowed, NULL};
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_name, &u);
@@ -347,9 +348,29 @@ enum MHD_Result api_patch_answer(struct req *r)
         lead_error_add(&e, "owner", FIELD_INVALID, "must be a user of [auth], or null for none");
     if (spam && !json_is_boolean(spam))
         lead_error_add(&e, "spam", FIELD_INVALID, "must be true or false");
-    if (!st && !json_string_value(note) && !owner && !spam)
+    /* A deal value: exact decimal text in a currency (the stats' by default);
+     * null removes it. It counts as revenue while the lead is converted. */
+    json_t *value = json_object_get(root, "value"), *cur = json_object_get(root, "currency");
+    const char *currency = cur ? json_string_value(cur) : r->cfg->currency;
+    int64_t value_minor = 0;
+    if (cur && (!value || json_is_null(value)))
+        lead_error_add(&e, "currency", FIELD_INVALID, "goes with a value");
+    else if (cur && !money_currency_valid(currency))
+        lead_error_add(&e, "currency", FIELD_INVALID,
+                       "must be an ISO 4217 code such as EUR or USD");
+    else if (value && !json_is_null(value) &&
+             (!json_is_string(value) ||
+              money_parse(json_string_value(value), money_exponent(currency), &value_minor))) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "must be an amount as decimal text with at most %d decimal places in %s, such"
+                 " as \"12000.00\", or null",
+                 money_exponent(currency), currency);
+        lead_error_add(&e, "value", FIELD_INVALID, msg);
+    }
+    if (!st && !json_string_value(note) && !owner && !spam && !value)
         lead_error_add(&e, "status", FIELD_REQUIRED,
-                       "give at least one of status, note, owner and spam");
+                       "give at least one of status, note, owner, spam and value");
     if (e.n) {
         ret = problem_fields(r, &e);
         json_decref(root);
@@ -362,7 +383,10 @@ enum MHD_Result api_patch_answer(struct req *r)
                                   .actor = r->who,
                                   .set_owner = owner != NULL,
                                   .owner = owner_name,
-                                  .spam = spam ? json_is_true(spam) : -1};
+                                  .spam = spam ? json_is_true(spam) : -1,
+                                  .set_value = value != NULL,
+                                  .value_minor = value_minor,
+                                  .currency = json_is_null(value) ? NULL : currency};
     /* A change may make the lead eligible for a target (a status its `when`
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
@@ -390,15 +414,22 @@ enum MHD_Result api_patch_answer(struct req *r)
     return get_lead(r, 200);
 }
 
+/* The report (stats.c) unless a caller asks what it asked before it: a
+ * grouping by grade or status, or a time range in RFC 3339 times; those
+ * read the leads and answer as they did. */
 enum MHD_Result api_stats(struct req *r)
 {
     static const char *const allowed[] = {"group_by", "form", "created_after", "created_before",
                                           NULL};
-    static const char BAD_GROUP[] =
-        "expected utm_source, utm_medium, utm_campaign, form, grade, status or day";
+    static const char BAD_GROUP[] = "expected utm_source, utm_medium, utm_campaign, form, day,"
+                                    " week, month, grade or status";
     struct lead_filter f;
     enum MHD_Result ret;
-    const char *bad = unknown_param(r, allowed), *g = query_arg(r, "group_by");
+    const char *g = query_arg(r, "group_by");
+    if (g && strcmp(g, "grade") && strcmp(g, "status") && !query_arg(r, "created_after") &&
+        !query_arg(r, "created_before"))
+        return stats_report(r);
+    const char *bad = unknown_param(r, allowed);
     if (bad)
         return bad_param(r, bad, "unknown parameter");
     if (!g)

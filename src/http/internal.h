@@ -33,6 +33,7 @@ enum route_id {
     R_EXPORT,
     R_LEAD,
     R_STATS,
+    R_SPEND,
     R_FORMS,
     R_DELIVERIES,
     R_RETRY,
@@ -154,6 +155,9 @@ enum MHD_Result respond_static(struct req *r, int status, const char *ctype, con
 /* problem: an RFC 9457 problem+json answer with an optional detail. */
 enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
                         const char *detail);
+/* problem_list: a problem with an "errors" member: errors is a JSON array. */
+enum MHD_Result problem_list(struct req *r, int status, const char *slug, const char *title,
+                             const char *detail, const char *errors);
 /* problem_fields: the 422 answer that lists every field error. */
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
 
@@ -168,6 +172,18 @@ enum MHD_Result api_patch_begin(struct req *r);
 enum MHD_Result api_patch_answer(struct req *r);
 enum MHD_Result api_erase_lead(struct req *r);
 enum MHD_Result api_stats(struct req *r);
+/* bad_param: a 400 naming the parameter and why. */
+enum MHD_Result bad_param(struct req *r, const char *name, const char *why);
+/* unavailable: a 503 with Retry-After for a store error rc. */
+enum MHD_Result unavailable(struct req *r, int rc);
+/* unknown_param: the first query parameter not in allowed (NULL-ended), or NULL. */
+const char *unknown_param(struct req *r, const char *const *allowed);
+/* stats.c: the report, and ad spend */
+enum MHD_Result stats_report(struct req *r);
+enum MHD_Result spend_begin(struct req *r);
+enum MHD_Result spend_answer(struct req *r);
+enum MHD_Result spend_list(struct req *r);
+enum MHD_Result spend_delete(struct req *r);
 enum MHD_Result api_forms(struct req *r);
 enum MHD_Result api_deliveries(struct req *r);
 enum MHD_Result api_retry(struct req *r);

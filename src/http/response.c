@@ -120,11 +120,25 @@ enum MHD_Result problem(struct req *r, int status, const char *slug, const char 
     return respond_buf(r, status, PROBLEM_JSON, &b);
 }
 
+enum MHD_Result problem_list(struct req *r, int status, const char *slug, const char *title,
+                             const char *detail, const char *errors)
+{
+    struct buf b = BUF_INIT(8u << 20);
+    problem_head(&b, status, slug, title);
+    if (detail) {
+        buf_adds(&b, ",\"detail\":");
+        jw_str(&b, detail);
+    }
+    buf_adds(&b, ",\"errors\":");
+    buf_adds(&b, errors);
+    buf_addc(&b, '}');
+    return respond_buf(r, status, PROBLEM_JSON, &b);
+}
+
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
 {
     struct buf b = BUF_INIT(64 * 1024);
-    problem_head(&b, 422, "invalid-fields", "Some fields are not valid");
-    buf_adds(&b, ",\"errors\":[");
+    buf_addc(&b, '[');
     for (size_t i = 0; i < e->n; i++) {
         buf_adds(&b, i ? ",{\"field\":" : "{\"field\":");
         jw_str(&b, e->v[i].field);
@@ -134,6 +148,11 @@ enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
         jw_str(&b, e->v[i].message);
         buf_addc(&b, '}');
     }
-    buf_adds(&b, "]}");
-    return respond_buf(r, 422, PROBLEM_JSON, &b);
+    buf_addc(&b, ']');
+    enum MHD_Result ret =
+        buf_error(&b) ? respond_buf(r, 422, PROBLEM_JSON, &b)
+                      : problem_list(r, 422, "invalid-fields", "Some fields are not valid", NULL,
+                                     buf_str(&b));
+    buf_release(&b);
+    return ret;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/calendar.h"
 #include "leadd/embed.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
@@ -48,6 +49,10 @@ int db_open(const char *path, bool durable_full, sqlite3 **out)
         goto out;
     }
     sqlite3_busy_timeout(db, 5000);
+    if (db_functions(db)) {
+        log_error("unable to set up database '%s': %s", path, sqlite3_errmsg(db));
+        goto out;
+    }
     /* secure_delete: erased personal data is overwritten, not left in free pages. */
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
@@ -154,11 +159,19 @@ int store_open(struct store **out, const struct store_opts *o)
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->durable_full = o->durable_full;
+    if (!(st->timezone = strdup(o->timezone ? o->timezone : "UTC")))
+        goto fail;
+    if (calendar_set_zone(st->timezone)) {
+        log_error("timezone '%s' is not a time zone this machine knows", st->timezone);
+        rc = LEADD_EINVAL;
+        goto fail;
+    }
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
+        (rc = db_migrate(st->wdb, &applied)) || (rc = rollup_sync(st->wdb, st->timezone)) ||
+        (rc = writer_prepare(st)) ||
         (o->serving && (rc = dedupe_load(st, o->dedupe_window_ms))))
         goto fail;
     if (!o->serving) {
@@ -236,6 +249,7 @@ void store_close(struct store **sp)
     pthread_cond_destroy(&st->cv);
     dedupe_release(&st->dd);
     free(st->path);
+    free(st->timezone);
     free(st);
     *sp = NULL;
 }

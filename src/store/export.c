@@ -34,48 +34,6 @@ struct store_export {
     struct buf text; /* a string value, unescaped */
 };
 
-/* Whether a spreadsheet would run v as a formula: it starts with = + - @,
- * a tab or a CR, and is not a plain number or phone number (+41 44 668 18 00,
- * -12.5), which spreadsheets read as text or numbers, never as formulas. */
-static bool csv_formula(const char *v, size_t n)
-{
-    if (!n || !strchr("=+-@\t\r", v[0]))
-        return false;
-    if (v[0] != '+' && v[0] != '-')
-        return true;
-    size_t digits = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (v[i] >= '0' && v[i] <= '9')
-            digits++;
-        else if (!strchr(" .()-/", v[i]))
-            return true;
-    }
-    return digits == 0;
-}
-
-/* One CSV text cell per RFC 4180. A cell that a spreadsheet would run as a
- * formula gets a leading apostrophe. */
-static int csv_text(struct buf *b, const char *v, size_t n)
-{
-    bool formula = csv_formula(v, n);
-    bool quote = formula || memchr(v, ',', n) || memchr(v, '"', n) || memchr(v, '\n', n) ||
-                 memchr(v, '\r', n);
-    if (quote)
-        buf_addc(b, '"');
-    if (formula)
-        buf_addc(b, '\'');
-    /* Copy runs between quotes; each quote is doubled. */
-    for (const char *p = v, *end = v + n; !b->err && p < end;) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        size_t run = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
-        buf_add(b, p, run);
-        if (q)
-            buf_addc(b, '"');
-        p += run;
-    }
-    return quote ? buf_addc(b, '"') : buf_error(b);
-}
-
 /* A column of the row itself: numbers as they are, text as CSV text. */
 static int csv_column(struct buf *b, sqlite3_stmt *s, int i)
 {
@@ -87,7 +45,7 @@ static int csv_column(struct buf *b, sqlite3_stmt *s, int i)
     if (t == SQLITE_FLOAT)
         return jw_num(b, sqlite3_column_double(s, i));
     const char *v = (const char *)sqlite3_column_text(s, i);
-    return csv_text(b, v, (size_t)sqlite3_column_bytes(s, i));
+    return csv_cell(b, v, (size_t)sqlite3_column_bytes(s, i));
 }
 
 /* A value from the stored JSON, as json_extract() would have shown it:
@@ -98,10 +56,10 @@ static int csv_value(struct buf *out, struct buf *text, bool is_bool, const stru
     if (v->kind == 's') {
         int rc = jr_unescape(v, text);
         rc = rc == LEADD_EINVAL ? LEADD_EDB : rc;
-        return rc ? rc : csv_text(out, buf_str(text), text->len);
+        return rc ? rc : csv_cell(out, buf_str(text), text->len);
     }
     if (v->kind == 'c')
-        return csv_text(out, v->p, v->n);
+        return csv_cell(out, v->p, v->n);
     if (v->kind != 'l' || (v->n == 4 && !memcmp(v->p, "null", 4)))
         return 0;
     bool t = v->n == 4 && !memcmp(v->p, "true", 4), f = v->n == 5 && !memcmp(v->p, "false", 5);
@@ -159,7 +117,7 @@ static int csv_row(struct store_export *e, struct buf *out)
     buf_addc(out, ',');
     const char *extra = (const char *)sqlite3_column_text(s, 12);
     if (extra && strcmp(extra, "{}"))
-        csv_text(out, extra, (size_t)sqlite3_column_bytes(s, 12));
+        csv_cell(out, extra, (size_t)sqlite3_column_bytes(s, 12));
     buf_add(out, "\r\n", 2);
     return rc ? rc : buf_error(out);
 }

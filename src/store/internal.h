@@ -36,6 +36,7 @@ void dedupe_release(struct dedupe *d);
 
 struct store {
     char *path;
+    char *timezone; /* the zone the rollup's days are counted in */
     bool durable_full;
     sqlite3 *wdb; /* the writer's connection: used by the writer thread only */
     pthread_t writer;
@@ -71,6 +72,14 @@ struct store {
 
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
+/* db_functions: the SQL functions leadd's schema calls (leadd_day). */
+LEADD_MUST_CHECK int db_functions(sqlite3 *db);
+/* rollup_sync: counts the stats again when they were counted in another
+ * zone than tz, or never (report.c). */
+LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
+/* spend_apply: a store_spend_job inside the writer's transaction; a SQLite
+ * code (j->job.rc says LEADD_ENOTFOUND). */
+int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at);
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
 LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
 /* A statement to prepare once, with where to keep it. */
@@ -86,7 +95,7 @@ int db_err(int src);
 /* The columns leadjson_row() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \
     "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
-    " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}'), owner"
+    " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}'), owner, value_minor, currency"
 /* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
 int leadjson_row(sqlite3_stmt *s, struct buf *out);

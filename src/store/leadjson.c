@@ -4,6 +4,7 @@
 
 #include "internal.h"
 #include "leadd/jsonw.h"
+#include "leadd/money.h"
 #include "leadd/lead.h"
 
 static const char SQL_LEAD[] =
@@ -59,6 +60,15 @@ int leadjson_row(sqlite3_stmt *s, struct buf *b)
     raw(b, ",\"crm_ids\":", s, 14);
     buf_adds(b, ",\"owner\":");
     jw_str(b, (const char *)sqlite3_column_text(s, 15));
+    const char *cur = (const char *)sqlite3_column_text(s, 17);
+    if (cur && sqlite3_column_type(s, 16) != SQLITE_NULL) {
+        char value[MONEY_STR];
+        money_format(sqlite3_column_int64(s, 16), money_exponent(cur), value);
+        buf_addf(b, ",\"value\":\"%s\",\"currency\":", value);
+        jw_str(b, cur);
+    } else {
+        buf_adds(b, ",\"value\":null,\"currency\":null");
+    }
     return buf_error(b);
 }
 

@@ -362,6 +362,14 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
             "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
             "tt", p->lead_id, p->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+        if (r == SQLITE_OK && found && p->set_value)
+            r = p->currency ? exec(st->wdb,
+                                   "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1",
+                                   "tit", p->lead_id, p->value_minor, p->currency)
+                            : exec(st->wdb,
+                                   "UPDATE leads SET value_minor = NULL, currency = NULL"
+                                   " WHERE id = ?1",
+                                   "t", p->lead_id);
         if (r == SQLITE_OK && found && p->set_owner)
             r = exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
                      p->owner);
@@ -479,6 +487,10 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         found = true;
         break;
     }
+    case STORE_OP_SPEND:
+        found = true; /* spend_apply says when what it was to delete is absent */
+        r = spend_apply(st->wdb, (struct store_spend_job *)j, at);
+        break;
     case STORE_OP_OUTCOMES:
         found = true;
         r = outbox_apply(st, (const struct store_outcome_job *)j);

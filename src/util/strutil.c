@@ -205,3 +205,43 @@ size_t url_decode(char *s, size_t n)
     }
     return w;
 }
+
+/* Whether a spreadsheet would run v as a formula: it starts with = + - @,
+ * a tab or a CR, and is not a plain number or phone number (+41 44 668 18 00,
+ * -12.5), which spreadsheets read as text or numbers, never as formulas. */
+static bool csv_formula(const char *v, size_t n)
+{
+    if (!n || !strchr("=+-@\t\r", v[0]))
+        return false;
+    if (v[0] != '+' && v[0] != '-')
+        return true;
+    size_t digits = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (v[i] >= '0' && v[i] <= '9')
+            digits++;
+        else if (!strchr(" .()-/", v[i]))
+            return true;
+    }
+    return digits == 0;
+}
+
+int csv_cell(struct buf *b, const char *v, size_t n)
+{
+    bool formula = csv_formula(v, n);
+    bool quote = formula || memchr(v, ',', n) || memchr(v, '"', n) || memchr(v, '\n', n) ||
+                 memchr(v, '\r', n);
+    if (quote)
+        buf_addc(b, '"');
+    if (formula)
+        buf_addc(b, '\'');
+    /* Copy runs between quotes; each quote is doubled. */
+    for (const char *p = v, *end = v + n; !b->err && p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        size_t run = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
+        buf_add(b, p, run);
+        if (q)
+            buf_addc(b, '"');
+        p += run;
+    }
+    return quote ? buf_addc(b, '"') : buf_error(b);
+}
