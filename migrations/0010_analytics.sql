@@ -18,7 +18,10 @@ CREATE TABLE spend (
 ) WITHOUT ROWID;
 CREATE INDEX spend_source ON spend(utm_source, day);
 
--- Counters of leads. Three grains, one table:
+-- Counters of leads. A lead's day is its local day: SQLite's 'localtime' is
+-- the process's zone, which leadd sets to [server] timezone at start (a
+-- program in another zone that edits leads should be followed by
+-- `leadd rollup --rebuild`). Three grains, one table:
 --   0  a local day ([server] timezone) and every dimension
 --   1  a month (YYYY-MM) and every dimension: long ranges read few rows
 --   2  a day, form and source only (medium and campaign ''): the time series
@@ -53,9 +56,9 @@ CREATE TABLE rollup (
 ) WITHOUT ROWID;
 
 -- Every change to what a lead counts for passes through here, as n leads
--- (1, -1, or a group's count when the counters are rebuilt) with the values
--- that decide how they count: the trigger below is the one place that
--- turns a lead into counters. Rows leave as soon as they are applied.
+-- (1, -1, or a group's count: a writer batch's new leads, or a rebuild) with
+-- the values that decide how they count: the trigger below is the one place
+-- that turns leads into counters. Rows leave as soon as they are applied.
 CREATE TABLE rollup_delta (
     n            INTEGER NOT NULL,
     day          TEXT NOT NULL,
@@ -105,27 +108,25 @@ CREATE TRIGGER rollup_apply AFTER INSERT ON rollup_delta BEGIN
     DELETE FROM rollup_delta WHERE rowid = NEW.rowid;
 END;
 
-CREATE TRIGGER leads_rollup_insert AFTER INSERT ON leads BEGIN
-    INSERT INTO rollup_delta VALUES (1, leadd_day(NEW.created_ms), NEW.form, NEW.utm_source,
-        NEW.utm_medium, NEW.utm_campaign, NEW.flags, NEW.grade, NEW.qualified, NEW.status,
-        NEW.currency, NEW.value_minor);
-END;
-
+-- New leads are counted by leadd's writer, which adds up each batch's
+-- leads that count alike into one rollup_delta row (src/store/rollup.c):
+-- a trigger per inserted lead cost more than the rest of its insert.
+-- Changes to stored leads come through these triggers.
 CREATE TRIGGER leads_rollup_update AFTER UPDATE OF flags, grade, qualified, status, currency,
     value_minor ON leads
 WHEN (OLD.flags & 23) != (NEW.flags & 23) OR OLD.grade IS NOT NEW.grade
   OR OLD.qualified IS NOT NEW.qualified OR OLD.status IS NOT NEW.status
   OR OLD.currency IS NOT NEW.currency OR OLD.value_minor IS NOT NEW.value_minor BEGIN
-    INSERT INTO rollup_delta VALUES (-1, leadd_day(OLD.created_ms), OLD.form, OLD.utm_source,
+    INSERT INTO rollup_delta VALUES (-1, date(OLD.created_ms / 1000, 'unixepoch', 'localtime'), OLD.form, OLD.utm_source,
         OLD.utm_medium, OLD.utm_campaign, OLD.flags, OLD.grade, OLD.qualified, OLD.status,
         OLD.currency, -OLD.value_minor);
-    INSERT INTO rollup_delta VALUES (1, leadd_day(NEW.created_ms), NEW.form, NEW.utm_source,
+    INSERT INTO rollup_delta VALUES (1, date(NEW.created_ms / 1000, 'unixepoch', 'localtime'), NEW.form, NEW.utm_source,
         NEW.utm_medium, NEW.utm_campaign, NEW.flags, NEW.grade, NEW.qualified, NEW.status,
         NEW.currency, NEW.value_minor);
 END;
 
 CREATE TRIGGER leads_rollup_delete AFTER DELETE ON leads BEGIN
-    INSERT INTO rollup_delta VALUES (-1, leadd_day(OLD.created_ms), OLD.form, OLD.utm_source,
+    INSERT INTO rollup_delta VALUES (-1, date(OLD.created_ms / 1000, 'unixepoch', 'localtime'), OLD.form, OLD.utm_source,
         OLD.utm_medium, OLD.utm_campaign, OLD.flags, OLD.grade, OLD.qualified, OLD.status,
         OLD.currency, -OLD.value_minor);
 END;

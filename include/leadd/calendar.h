@@ -1,9 +1,9 @@
 /* calendar.h: days as a marketer reads them: in the [server] timezone (an
  * IANA name), so a report from Berlin counts Berlin days, DST included.
  *
- * The zone is the process's (TZ, read by the C library's localtime_r), set
- * once at start before any thread runs: leadd's logs and stored times are UTC
- * and never use it. */
+ * The zone is the process's (TZ), set once at start before any thread runs,
+ * and read by SQLite's 'localtime' (CALENDAR_DAY_SQL, the rollup's triggers):
+ * leadd's logs and stored times are UTC and never use it. */
 #ifndef LEADD_CALENDAR_H
 #define LEADD_CALENDAR_H
 
@@ -17,16 +17,17 @@
 /* calendar_zone_valid: whether name is an IANA zone this machine knows
  * (/usr/share/zoneinfo, or $TZDIR): "UTC", "Europe/Berlin". */
 bool calendar_zone_valid(const char *name);
-/* calendar_set_zone: makes name the zone of calendar_day(); LEADD_EINVAL when
- * it is not a known zone. Call before threads start. */
+/* The local day of a column of UTC milliseconds, in SQL (as the triggers of
+ * migrations/0010_analytics.sql write it): the same day as calendar_day(). */
+#define CALENDAR_DAY_SQL(ms) "date(" ms " / 1000, 'unixepoch', 'localtime')"
+
+/* calendar_set_zone: makes name the process's zone; LEADD_EINVAL when it is
+ * not a known zone. Call before threads start. */
 LEADD_MUST_CHECK int calendar_set_zone(const char *name);
 /* calendar_day: the local day of a UTC time in milliseconds. */
 void calendar_day(int64_t ms, char out[DAY_LEN + 1]);
 /* calendar_day_valid: whether s is a real date written YYYY-MM-DD. */
 bool calendar_day_valid(const char *s);
-/* calendar_day_start: the UTC milliseconds at which a local day begins
- * (where midnight does not exist, the first moment that does). */
-int64_t calendar_day_start(const char *day);
 /* calendar_add_days: day + n days (n may be negative), as YYYY-MM-DD. */
 void calendar_add_days(const char *day, int n, char out[DAY_LEN + 1]);
 /* calendar_month_end: the last day of day's month. */

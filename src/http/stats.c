@@ -340,6 +340,8 @@ static int by_spend_key(const void *a, const void *b)
 static void upload_merge(struct upload *u)
 {
     size_t w = 0;
+    if (!u->n)
+        return;
     qsort(u->v, u->n, sizeof(*u->v), by_spend_key);
     for (size_t i = 0; i < u->n; i++) {
         if (w && !by_spend_key(&u->v[w - 1], &u->v[i]) &&
@@ -421,6 +423,7 @@ static int parse_csv(struct upload *u, const char *body, size_t n, const char *d
         char head[32] = "";
         if (nlen < sizeof(head))
             memcpy(head, name, nlen);
+        str_lower(head); /* "Date", "UTM_Source": spreadsheets capitalise */
         int k = str_index(head, COLS, LEADD_ARRAY_LEN(COLS));
         col_of[ncols] = k;
         if (k >= 0)

@@ -49,10 +49,6 @@ int db_open(const char *path, bool durable_full, sqlite3 **out)
         goto out;
     }
     sqlite3_busy_timeout(db, 5000);
-    if (db_functions(db)) {
-        log_error("unable to set up database '%s': %s", path, sqlite3_errmsg(db));
-        goto out;
-    }
     /* secure_delete: erased personal data is overwritten, not left in free pages. */
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"

@@ -1,7 +1,7 @@
 /* report.c: ad spend and the stats report. The report reads the rollup
  * table, which triggers keep exact in every transaction that changes a lead
- * (migrations/0010_analytics.sql says how a lead counts); leadd_day(), the
- * SQL function the triggers call, gives a lead's local day. */
+ * (rollup.c, and migrations/0010_analytics.sql which says how a lead
+ * counts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,98 +15,6 @@
 const char *const report_group_names[REPORT_GROUP_COUNT] = {
     "utm_source", "utm_medium", "utm_campaign", "form", "day", "week", "month",
 };
-
-static void leadd_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    char day[DAY_LEN + 1];
-    (void)argc;
-    calendar_day(sqlite3_value_int64(argv[0]), day);
-    sqlite3_result_text(ctx, day, DAY_LEN, SQLITE_TRANSIENT);
-}
-
-int db_functions(sqlite3 *db)
-{
-    /* Deterministic for the life of the process: the zone is set once. */
-    return sqlite3_create_function(db, "leadd_day", 1,
-                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                   leadd_day, NULL, NULL) == SQLITE_OK
-               ? 0
-               : LEADD_EDB;
-}
-
-/* Empties the counters and counts every lead again, through the same
- * trigger as incremental changes: one rollup_delta row per group of leads
- * that count alike. Inside the caller's transaction. */
-static int rebuild(sqlite3 *db, const char *tz, long long *groups)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_exec(
-        db,
-        "DELETE FROM rollup;"
-        "INSERT INTO rollup_delta SELECT count(*), leadd_day(created_ms) AS d, form, utm_source,"
-        " utm_medium, utm_campaign, flags & 23 AS f, grade, qualified, status, currency,"
-        " sum(value_minor) FROM leads"
-        " GROUP BY d, form, utm_source, utm_medium, utm_campaign, f, grade, qualified, status,"
-        " currency",
-        NULL, NULL, NULL);
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO store_meta VALUES ('timezone', ?1)", -1,
-                               &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, tz, -1, SQLITE_STATIC);
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    }
-    sqlite3_finalize(s);
-    if (r == SQLITE_OK && groups) {
-        r = sqlite3_prepare_v2(db, "SELECT count(*) FROM rollup", -1, &s, NULL);
-        if (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-            *groups = sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
-    }
-    if (r != SQLITE_OK)
-        log_error("counting leads for the stats: %s", sqlite3_errmsg(db));
-    return r;
-}
-
-/* Runs rebuild() in its own transaction. */
-static int rebuild_txn(sqlite3 *db, const char *tz, long long *groups)
-{
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return LEADD_EDB;
-    int r = rebuild(db, tz, groups);
-    if (r == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return db_err(r);
-}
-
-int rollup_sync(sqlite3 *db, const char *tz)
-{
-    sqlite3_stmt *s = NULL;
-    char was[128] = "";
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM store_meta WHERE key = 'timezone'", -1, &s,
-                           NULL) != SQLITE_OK)
-        return LEADD_EDB;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    if (strcmp(was, tz)) {
-        /* The days the counters hold are another zone's (or none yet). */
-        long long groups = 0;
-        if (*was)
-            log_info("timezone changed from %s to %s: counting the stats' days again", was, tz);
-        rc = rebuild_txn(db, tz, &groups);
-        if (!rc && *was)
-            log_info("stats counted again in %s: %lld groups", tz, groups);
-    }
-    return rc;
-}
-
-int store_rollup_rebuild(struct store *st, long long *groups)
-{
-    return rebuild_txn(st->wdb, st->timezone, groups);
-}
 
 int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at)
 {
@@ -430,7 +338,7 @@ int store_report(struct store *st, const struct report_query *q, struct report *
         }
         report_release(&tmp);
     }
-    if (!rc)
+    if (!rc && out->n)
         qsort(out->rows, out->n, sizeof(out->rows[0]), q->group >= REPORT_DAY ? by_key : by_leads);
 out:
     sqlite3_finalize(s);

@@ -19,9 +19,9 @@
 static const char SQL_INS_LEAD[] =
     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
     " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
-    " grade, qualified, score_reasons, owner)"
+    " grade, qualified, score_reasons, owner, status, value_minor, currency)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-    " ?19, ?20, ?21)";
+    " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24)";
 /* The first lead with this email in the window that is itself neither a
  * duplicate nor spam: a bot using someone's address must not make the real
  * submission a duplicate (and so keep it from the CRM). Ordered by rowid, not
@@ -65,7 +65,8 @@ int writer_prepare(struct store *st)
         {&st->commit, "COMMIT"},
         {&st->rollback, "ROLLBACK"},
     };
-    return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
+    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
+    return rc ? rc : rollup_acc_open(&st->acc, st->wdb);
 }
 
 void writer_finalize(struct store *st)
@@ -82,6 +83,7 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
+    rollup_acc_close(&st->acc);
 }
 
 struct sync {
@@ -235,7 +237,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
             sqlite3_reset(s);
         }
     }
-    ulid_next(&st->ids, ms, j->id);
+    ulid_next(&st->ids, in->created_ms ? in->created_ms : ms, j->id);
     rfc3339_ms(ulid_time_ms(j->id), created);
     sqlite3_stmt *s = st->ins_lead;
     sqlite3_reset(s);
@@ -261,8 +263,26 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
     bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
     bind_text(s, 21, in->owner);
+    bind_text(s, 22, in->lifecycle);
+    if (in->currency)
+        sqlite3_bind_int64(s, 23, in->value_minor);
+    else
+        sqlite3_bind_null(s, 23);
+    bind_text(s, 24, in->currency);
     if ((r = step(s, NULL)))
         return r;
+    struct rollup_lead counted = {ulid_time_ms(j->id),
+                                  in->form,
+                                  in->utm_source,
+                                  in->utm_medium,
+                                  in->utm_campaign,
+                                  in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
+                                  in->lifecycle ? in->lifecycle : "new",
+                                  in->currency,
+                                  flags,
+                                  in->qualified && !dup[0],
+                                  in->value_minor};
+    rollup_acc_add(st->acc, &counted);
     if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
         dedupe_put(&st->dd, key, sqlite3_last_insert_rowid(st->wdb), (long long)ms)) {
         st->dd_full = true; /* exact still, through SQL, but slower */
@@ -519,6 +539,9 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
         r = j->op == STORE_OP_LEAD ? apply_lead(st, (struct store_lead_job *)j, ms, &queued)
                                    : apply_admin(st, j, ms, &queued, &erased);
+    if (r == SQLITE_OK)
+        r = rollup_acc_flush(st->acc); /* the batch's new leads, counted */
+    rollup_acc_clear(st->acc);
     if (r == SQLITE_OK)
         r = run_stmt(st->commit);
     if (r != SQLITE_OK) {

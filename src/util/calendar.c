@@ -1,6 +1,5 @@
 /* calendar.c: see calendar.h. Day arithmetic is done in UTC (timegm), where
- * every day has 24 hours; only calendar_day() and calendar_day_start() look at
- * the zone. */
+ * every day has 24 hours. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +48,8 @@ int calendar_set_zone(const char *name)
 
 void calendar_day(int64_t ms, char out[DAY_LEN + 1])
 {
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    /* As SQLite's 'localtime' computes it: localtime_r of whole seconds. */
+    time_t t = (time_t)(ms / 1000);
     struct tm tm;
     if (!localtime_r(&t, &tm))
         memset(&tm, 0, sizeof(tm));
@@ -82,18 +82,6 @@ bool calendar_day_valid(const char *s)
 {
     struct tm tm;
     return parse_day(s, &tm);
-}
-
-int64_t calendar_day_start(const char *day)
-{
-    struct tm tm;
-    if (!parse_day(day, &tm))
-        return 0;
-    /* mktime with tm_isdst = -1 resolves midnight in the zone; where a DST
-     * change skips midnight it moves forward to the first real time. */
-    tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
-    return (int64_t)t * 1000;
 }
 
 void calendar_add_days(const char *day, int n, char out[DAY_LEN + 1])
