@@ -13,7 +13,7 @@
 # sqlite3 and curl are not needed to build: README's examples use them.
 PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
         libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev sqlite3 curl \
-        tzdata
+        tzdata libjs-chart.js
 LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto
 
 CC ?= cc
@@ -107,7 +107,9 @@ $(O)/gen/presets.c: $(O)/embed $(sort $(wildcard src/template/presets/*))
 	@mkdir -p $(dir $@)
 	$(O)/embed $@ presets $(sort $(wildcard src/template/presets/*))
 
-APP_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js))
+# Chart.js from Debian (libjs-chart.js), embedded beside the app's own files.
+CHART_JS := /usr/share/javascript/chart.js/chart.min.js
+APP_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js)) $(CHART_JS)
 $(O)/gen/app.c: $(O)/embed $(APP_FILES)
 	@mkdir -p $(dir $@)
 	$(O)/embed $@ app $(APP_FILES)

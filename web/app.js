@@ -47,11 +47,12 @@ function can(role) {
   return state.me && ROLES[state.me.role] >= ROLES[role];
 }
 
-async function api(method, path, body) {
+// api: a call to leadd's API; body is sent as JSON, or as it is with type.
+async function api(method, path, body, type) {
   const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
-    opts.headers['Content-Type'] = 'application/json';
-    opts.body = JSON.stringify(body);
+    opts.headers['Content-Type'] = type || 'application/json';
+    opts.body = type ? body : JSON.stringify(body);
   }
   const res = await fetch(path, opts);
   let json = null;
@@ -239,7 +240,7 @@ async function showList() {
     h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', { id: 'rows' }));
   const more = h('button', { id: 'more', class: 'plain more', type: 'button', hidden: true, onclick: loadMore }, 'Load more');
-  show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), viewLinks(p), filterForm(p),
+  show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), navLinks('/app'), viewLinks(p), filterForm(p),
     h('p', { class: 'status', role: 'status', id: 'live' }), table, more);
   const r = await api('GET', apiQuery(p));
   if (r.status !== 200) {
@@ -334,6 +335,14 @@ function actions(lead) {
       () => patch(id, { owner: owner.value || null })),
     actionForm('Spam', [h('button', { type: 'submit', class: 'plain' }, spam ? 'Not spam' : 'Mark spam')],
       () => patch(id, { spam: !spam })),
+    actionForm('Deal value', [h('div', {}, h('label', { for: 'deal' }, 'Deal value'),
+      h('input', { id: 'deal', name: 'value', inputmode: 'decimal', value: lead.value || '', placeholder: '12000.00', size: 10 })),
+    h('div', {}, h('label', { for: 'deal-currency' }, 'Currency'),
+      h('input', { id: 'deal-currency', name: 'currency', value: lead.currency || '', placeholder: 'default', size: 4, maxlength: 3 })),
+    h('button', { type: 'submit' }, 'Set value')], () => {
+      const v = document.getElementById('deal').value.trim(), c = document.getElementById('deal-currency').value.trim().toUpperCase();
+      return patch(id, v ? { value: v, ...(c ? { currency: c } : {}) } : { value: null });
+    }),
   ];
   if (can('admin')) {
     forms.push(actionForm('Erase', [h('button', { type: 'submit', class: 'danger' }, 'Erase')], async () => {
@@ -376,7 +385,8 @@ async function renderLead(lead) {
     h('span', { class: `grade-${lead.grade}` }, `${lead.grade} · score ${lead.score}`),
     h('span', {}, lead.qualified ? 'qualified' : 'not qualified'),
     h('span', { id: 'lead-status' }, `status ${lead.status}`),
-    h('span', {}, lead.owner ? `owner ${lead.owner}` : 'unassigned'));
+    h('span', {}, lead.owner ? `owner ${lead.owner}` : 'unassigned'),
+    lead.value ? h('span', { id: 'lead-value' }, `deal ${lead.value} ${lead.currency}`) : null);
   const score = h('section', { class: 'card', 'aria-label': 'Score' }, h('h2', {}, 'Why it scored ' + lead.score),
     reasons.length ? h('ul', { class: 'plain', id: 'reasons' }, reasons.map((x) => h('li', {}, `${x.rule}: ${x.points > 0 ? '+' : ''}${x.points}`)))
       : h('p', { class: 'muted' }, 'No scoring rule matched.'),
@@ -407,11 +417,187 @@ async function openLead(id) {
   await renderLead(r.json);
 }
 
+// ---- sources: what each source brought, cost and earned ----
+
+// The report's figures, as the API names them, with their column titles.
+const FIGURES = [
+  ['leads', 'Leads'], ['valid', 'Valid'], ['qualified', 'Qualified'], ['hot', 'Hot'], ['warm', 'Warm'],
+  ['cold', 'Cold'], ['contacted', 'Contacted'], ['converted', 'Converted'], ['rejected', 'Rejected'],
+  ['spam', 'Spam'], ['duplicates', 'Duplicates'], ['qualified_rate', 'Qualified %'],
+  ['conversion_rate', 'Conversion %'], ['spend', 'Spend'], ['cpl', 'CPL'],
+  ['cost_per_qualified', 'Cost / qualified'], ['cost_per_sale', 'Cost / sale'], ['revenue', 'Revenue'], ['roi', 'ROI'],
+];
+const GROUPS = [['utm_source', 'Source'], ['utm_campaign', 'Campaign'], ['utm_medium', 'Medium'], ['form', 'Form']];
+const RATES = new Set(['qualified_rate', 'conversion_rate', 'roi']);
+
+// A day as YYYY-MM-DD in the browser's calendar, and days after it.
+function localDay(d) {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+function daysFrom(from, to) {
+  const out = [], d = new Date(`${from}T12:00:00Z`), end = new Date(`${to}T12:00:00Z`);
+  for (let i = 0; d <= end && i < 1000; i++, d.setUTCDate(d.getUTCDate() + 1)) out.push(d.toISOString().slice(0, 10));
+  return out;
+}
+
+// A rate as a percentage; money and counts as the API gives them.
+function figureText(k, v) {
+  if (v === null || v === undefined) return '—';
+  if (RATES.has(k) && k !== 'roi') return `${(Number(v) * 100).toFixed(1)}%`;
+  if (k === 'roi') return `${(Number(v) * 100).toFixed(0)}%`;
+  return String(v);
+}
+
+function navLinks(current) {
+  const link = (href, text) => h('a', { href, 'aria-current': current === href ? 'page' : null,
+    onclick: (e) => { e.preventDefault(); go(href); } }, text);
+  return h('nav', { class: 'views', 'aria-label': 'Sections' }, link('/app', 'Leads'), link('/app/sources', 'Sources'), link('/app/spend', 'Spend'));
+}
+
+function drawChart(canvas, config) {
+  if (typeof Chart === 'undefined') {
+    canvas.replaceWith(h('p', { class: 'muted' }, 'Charts could not load.'));
+    return;
+  }
+  // eslint-disable-next-line no-new
+  new Chart(canvas, { ...config, options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } });
+}
+
+function sortableTable(rows, total, currency, group) {
+  let key = null, dir = -1;
+  const keyTitle = (GROUPS.find(([g]) => g === group) || [group, group])[1];
+  const head = h('tr', {}, [['key', keyTitle], ...FIGURES].map(([k, t]) =>
+    h('th', { scope: 'col', 'data-key': k, 'aria-sort': 'none' },
+      h('button', { type: 'button', class: 'sort', onclick: () => { dir = key === k ? -dir : (k === 'key' ? 1 : -1); key = k; fill(); } }, t))));
+  const body = h('tbody', { id: 'source-rows' });
+  const cells = (r, label) => h('tr', { 'data-key': r.key === null ? '' : r.key },
+    h('th', { scope: 'row' }, label || (r.key === null ? '(none)' : r.key)),
+    FIGURES.map(([k, t]) => h('td', { 'data-label': t, 'data-figure': k }, figureText(k, r[k]))));
+  const value = (r, k) => (k === 'key' ? (r.key || '') : r[k] === null ? null : Number(r[k]));
+  function fill() {
+    const sorted = key ? rows.slice().sort((a, b) => {
+      const x = value(a, key), y = value(b, key);
+      if (x === y) return 0;
+      if (x === null) return 1; // no figure: last either way
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * dir;
+    }) : rows;
+    body.replaceChildren(...sorted.map((r) => cells(r)));
+    for (const th of head.children) th.setAttribute('aria-sort', th.dataset.key === key ? (dir > 0 ? 'ascending' : 'descending') : 'none');
+  }
+  fill();
+  return h('table', { class: 'leads report' },
+    h('caption', { class: 'muted' }, `Money in ${currency}. Click a column to sort.`),
+    h('thead', {}, head), body, h('tfoot', {}, cells(total, 'Total')));
+}
+
+async function showSources() {
+  const u = new URLSearchParams(location.search);
+  const today = new Date();
+  const to = u.get('to') || localDay(today);
+  const from = u.get('from') || localDay(new Date(today.getTime() - 29 * 864e5));
+  const group = GROUPS.some(([g]) => g === u.get('group')) ? u.get('group') : 'utm_source';
+  const form = h('form', { class: 'filters', 'aria-label': 'Range', onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const el of form.elements) if (el.name && el.value) q.set(el.name, el.value);
+    go(`/app/sources?${q}`);
+  } },
+  h('div', {}, input('from', 'From', from, 'date')),
+  h('div', {}, input('to', 'To', to, 'date')),
+  h('div', {}, select('group', 'By', group, GROUPS)),
+  h('div', {}, h('button', { type: 'submit' }, 'Apply')));
+  show(h('h1', {}, 'Sources'), navLinks('/app/sources'), form, h('p', { class: 'muted', id: 'report-status' }, 'Loading…'));
+  const q = new URLSearchParams({ group_by: group, from, to });
+  const [rep, days] = await Promise.all([api('GET', `/v1/stats?${q}`),
+    api('GET', `/v1/stats?${new URLSearchParams({ group_by: 'day', from, to })}`)]);
+  const status = document.getElementById('report-status');
+  if (rep.status !== 200 || days.status !== 200) {
+    status.textContent = problemText(rep.status !== 200 ? rep : days);
+    return;
+  }
+  const r = rep.json, t = r.total;
+  status.textContent = `${t.leads} leads from ${from} to ${to} (${r.timezone} days).`;
+  const perDay = new Map(days.json.data.map((d) => [d.key, d]));
+  const labels = daysFrom(from, to);
+  const series = (k) => labels.map((d) => (perDay.get(d) || {})[k] || 0);
+  const daily = h('canvas', { id: 'chart-days', role: 'img', 'aria-label': 'Leads per day by grade' });
+  const funnel = h('canvas', { id: 'chart-funnel', role: 'img', 'aria-label': 'Funnel: valid, qualified, contacted, converted' });
+  const csv = h('a', { href: `/v1/stats?${q}&format=csv`, download: `leadd-${group}-${from}-${to}.csv`, id: 'export-csv' }, 'Export CSV');
+  const other = r.other_currencies.length
+    ? h('p', { class: 'muted', id: 'other-currencies' }, 'Not added in: ',
+      r.other_currencies.map((o) => `${o.currency} spend ${o.spend ?? '—'}, revenue ${o.revenue}`).join('; '), '.')
+    : null;
+  main().append(
+    h('div', { class: 'charts' },
+      h('section', { class: 'card chart' }, h('h2', {}, 'Leads per day'), h('div', { class: 'chart-box' }, daily)),
+      h('section', { class: 'card chart' }, h('h2', {}, 'Funnel'), h('div', { class: 'chart-box' }, funnel))),
+    h('section', { class: 'card', 'aria-label': 'By source' },
+      h('div', { class: 'table-head' }, h('h2', {}, `By ${GROUPS.find(([g]) => g === group)[1].toLowerCase()}`), csv),
+      h('div', { class: 'scroll' }, sortableTable(r.data, t, r.currency, group)), other));
+  drawChart(daily, { type: 'bar', data: { labels, datasets: [
+    { label: 'Hot', data: series('hot'), backgroundColor: '#b42318' },
+    { label: 'Warm', data: series('warm'), backgroundColor: '#e08a00' },
+    { label: 'Cold', data: series('cold'), backgroundColor: '#7a8699' },
+    { label: 'Spam or duplicate', data: labels.map((d) => { const x = perDay.get(d) || {}; return (x.spam || 0) + (x.duplicates || 0); }), backgroundColor: '#d5d9df' },
+  ] }, options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } } });
+  drawChart(funnel, { type: 'bar', data: { labels: ['Valid', 'Qualified', 'Contacted or further', 'Converted'], datasets: [
+    { label: 'Leads', data: [t.valid, t.qualified, t.contacted + t.converted, t.converted], backgroundColor: ['#1a56c4', '#2f74e0', '#5b93ea', '#1f8a4c'] },
+  ] }, options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } } });
+}
+
+// ---- spend: what the ad platforms cost ----
+
+async function showSpend() {
+  const u = new URLSearchParams(location.search);
+  const today = new Date();
+  const to = u.get('to') || localDay(today);
+  const from = u.get('from') || localDay(new Date(today.getTime() - 89 * 864e5));
+  const result = h('div', { id: 'upload-result', role: 'status' });
+  const upload = can('admin') ? h('section', { class: 'card', 'aria-label': 'Upload spend' },
+    h('h2', {}, 'Upload an ad platform\'s export'),
+    h('p', { class: 'muted' }, 'CSV with a header row: date, utm_source, amount, and optionally utm_campaign and currency. ',
+      'A row replaces what was stored for its day, source, campaign and currency; rows of one file with the same key add up. ',
+      'A file with any bad row stores nothing.'),
+    h('form', { 'aria-label': 'Upload', class: 'actions', onsubmit: async (e) => {
+      e.preventDefault();
+      const file = document.getElementById('spend-file').files[0];
+      if (!file) { result.textContent = 'Choose a file first.'; return; }
+      const r = await api('POST', '/v1/spend', await file.text(), 'text/csv');
+      if (r.status === 200) {
+        result.replaceChildren(h('p', {}, `Stored ${r.json.stored} row${r.json.stored === 1 ? '' : 's'}.`));
+        await listSpend();
+      } else if (r.status === 422 && r.json && r.json.errors) {
+        result.replaceChildren(h('p', { class: 'alert' }, problemText(r)),
+          h('ul', { class: 'plain', id: 'upload-errors' }, r.json.errors.map((x) => h('li', {}, `line ${x.line ?? x.index}: ${x.field}: ${x.message}`))));
+      } else {
+        result.replaceChildren(h('p', { class: 'alert' }, problemText(r)));
+      }
+    } },
+    h('div', {}, h('label', { for: 'spend-file' }, 'CSV file'), h('input', { id: 'spend-file', type: 'file', accept: '.csv,text/csv' })),
+    h('button', { type: 'submit' }, 'Upload')), result) : null;
+  const list = h('tbody', { id: 'spend-rows' });
+  const count = h('caption', { class: 'muted' }, 'Loading…');
+  async function listSpend() {
+    const r = await api('GET', `/v1/spend?${new URLSearchParams({ from, to })}`);
+    if (r.status !== 200) { count.textContent = problemText(r); return; }
+    count.textContent = r.json.data.length ? `${r.json.data.length} rows from ${from} to ${to}` : `No spend from ${from} to ${to}.`;
+    list.replaceChildren(...r.json.data.map((x) => h('tr', {},
+      h('td', { 'data-label': 'Date' }, x.date), h('td', { 'data-label': 'Source' }, x.utm_source),
+      h('td', { 'data-label': 'Campaign' }, x.utm_campaign || ''), h('td', { 'data-label': 'Amount' }, `${x.amount} ${x.currency}`))));
+  }
+  show(h('h1', {}, 'Spend'), navLinks('/app/spend'), upload,
+    h('section', { class: 'card', 'aria-label': 'Spend' }, h('table', { class: 'leads' }, count,
+      h('thead', {}, h('tr', {}, ['Date', 'Source', 'Campaign', 'Amount'].map((c) => h('th', { scope: 'col' }, c)))), list)));
+  await listSpend();
+}
+
 // ---- routing and live updates ----
 
 function route() {
   const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
-  state.loading = m ? openLead(m[1]) : showList();
+  const page = { '/app/sources': showSources, '/app/spend': showSpend }[location.pathname];
+  state.loading = m ? openLead(m[1]) : page ? page() : showList();
   main().focus({ preventScroll: true });
   return state.loading;
 }

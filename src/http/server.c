@@ -116,6 +116,8 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/events", VIEWER}, R_EVENTS, 0, NULL, api_events, NULL},
     {{"GET", "/app", PUBLIC}, R_APP, 0, NULL, app_page, NULL},
     {{"GET", "/app/leads/{id}", PUBLIC}, R_APP, 0, NULL, app_page, NULL},
+    {{"GET", "/app/sources", PUBLIC}, R_APP, 0, NULL, app_page, NULL},
+    {{"GET", "/app/spend", PUBLIC}, R_APP, 0, NULL, app_page, NULL},
     {{"GET", "/app/assets/{file}", PUBLIC}, R_APP, 0, NULL, app_asset, NULL},
 };
 // clang-format on

@@ -240,6 +240,8 @@ static const struct http_route ROLE_OF[] = {
     {"GET", "/v1/events", ROLE_VIEWER},
     {"GET", "/app", ROLE_PUBLIC},
     {"GET", "/app/leads/{id}", ROLE_PUBLIC},
+    {"GET", "/app/sources", ROLE_PUBLIC},
+    {"GET", "/app/spend", ROLE_PUBLIC},
     {"GET", "/app/assets/{file}", ROLE_PUBLIC},
 };
 

@@ -30,8 +30,9 @@ static void t_page_assets_and_headers(void **state)
     char v[128];
     h_start(&l, H_BASE_INI, NULL);
     /* The page, for /app and for a route of the app (a reload, a shared link). */
-    const char *pages[] = {"/app", "/app/leads/01KAQ3X6Y8R0S9T1V2W3X4Y5Z6"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *pages[] = {"/app", "/app/leads/01KAQ3X6Y8R0S9T1V2W3X4Y5Z6", "/app/sources",
+                           "/app/spend"};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
         h_req(&l, "GET", pages[i], NULL, &r, NULL);
         assert_int_equal(r.status, 200);
         assert_non_null(h_header(&r, "Content-Type", v, sizeof(v)));
@@ -49,6 +50,12 @@ static void t_page_assets_and_headers(void **state)
     strict(&r);
     assert_non_null(strstr(r.body, "new EventSource('/v1/events')"));
     assert_null(strstr(r.body, "innerHTML")); /* leads' text is put on the page as text */
+    resp_free(&r);
+    /* Chart.js: Debian's libjs-chart.js, embedded at build time */
+    h_req(&l, "GET", "/app/assets/chart.min.js", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    strict(&r);
+    assert_non_null(strstr(r.body, "Chart.js v3"));
     resp_free(&r);
     h_req(&l, "GET", "/app/assets/app.css", NULL, &r, NULL);
     assert_int_equal(r.status, 200);

@@ -5,7 +5,9 @@
 // arrive live, filters, opens it and reads why it scored, works it, rescues
 // a lead from spam and sees it forwarded; a viewer sees no controls and the
 // API refuses them; an admin erases a lead after a confirmation naming the
-// person; sign-out; and a phone-wide screen without sideways scrolling.
+// person; sign-out; and a phone-wide screen without sideways scrolling. A
+// marketer reads Sources (charts drawn), uploads an ad platform's spend CSV
+// and sees the cost per lead change; a viewer may read, not upload.
 // Then what a visitor meets: the demo page without JavaScript keeps the
 // campaign, a direct visit has no referrer, an invalid post comes back as a
 // page holding what was typed, and the embed snippet on another site (a
@@ -328,6 +330,82 @@ await test('keyboard_alone_and_every_control_labelled', async () => {
     .map((el) => el.outerHTML));
   if (unlabelled2.length) throw new Error(`unlabelled on the lead page: ${unlabelled2.join(' ')}`);
   await kb.browserContext().close();
+});
+
+// ---- sources: a marketer loads spend and reads what a lead costs ----
+const TODAY = new Date().toISOString().slice(0, 10); // leadd's days are UTC here
+
+// How many pixels of a canvas are painted.
+const painted = (page, sel) => page.$eval(sel, (c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  return n;
+});
+
+await test('sources_charts_draw_and_uploaded_spend_changes_the_cpl', async () => {
+  await submit({ company: 'Acme', budget: 20000, utm_source: 'adwords', utm_campaign: 'winter' });
+  await submit({ utm_source: 'adwords', utm_campaign: 'winter' });
+  const p = current = await newPage();
+  await signIn(p, KEY);
+  await clickText(p, 'nav a', 'Sources');
+  await p.waitForSelector('#source-rows tr[data-key="adwords"]');
+  await p.goto(`${BASE}/app/sources?from=${TODAY}&to=${TODAY}&group=utm_source`);
+  const cell = '#source-rows tr[data-key="adwords"] td[data-figure="cpl"]';
+  await p.waitForSelector(cell);
+  for (const id of ['#chart-days', '#chart-funnel']) {
+    const n = await painted(p, id);
+    if (n < 200) throw new Error(`${id} has ${n} painted pixels`);
+  }
+  if (await text(p, cell) !== '0.00') throw new Error(`CPL before any spend: ${await text(p, cell)}`);
+  // an admin uploads the ad platform's export
+  const csv = join(dir, 'adwords.csv');
+  writeFileSync(csv, `Date,utm_source,utm_campaign,Amount,currency\r\n${TODAY},adwords,winter,60.00,EUR\r\n${TODAY},adwords,winter,40,EUR\r\n`);
+  await clickText(p, 'nav a', 'Spend');
+  const file = await p.waitForSelector('#spend-file');
+  await file.uploadFile(csv);
+  await clickText(p, 'button', 'Upload');
+  await poll(async () => (await text(p, '#upload-result')).includes('Stored 1 row.'), 'the upload');
+  await p.waitForSelector('#spend-rows tr');
+  // a bad file: every error with its line, nothing stored
+  writeFileSync(csv, `date,utm_source,amount\n${TODAY},adwords,lots\n2026-02-30,adwords,1\n`);
+  await file.uploadFile(csv);
+  await clickText(p, 'button', 'Upload');
+  await p.waitForSelector('#upload-errors li');
+  const errs = await p.$$eval('#upload-errors li', (els) => els.map((e) => e.textContent));
+  if (errs.length !== 2 || !errs[0].startsWith('line 2: amount') || !errs[1].startsWith('line 3: date')) throw new Error(JSON.stringify(errs));
+  // 100.00 over the two leads: 50.00 a lead, and 100.00 the qualified one
+  await p.goto(`${BASE}/app/sources?from=${TODAY}&to=${TODAY}&group=utm_source`);
+  await p.waitForSelector(cell);
+  await poll(async () => (await text(p, cell)) === '50.00', 'the CPL after the upload');
+  const row = '#source-rows tr[data-key="adwords"]';
+  if (await text(p, `${row} td[data-figure="spend"]`) !== '100.00') throw new Error('spend');
+  if (await text(p, `${row} td[data-figure="cost_per_qualified"]`) !== '100.00') throw new Error('cost per qualified');
+  // sorted by a column on a click; exported as CSV with the session
+  await clickText(p, 'button.sort', 'Spend');
+  await poll(() => p.$eval('th[data-key="spend"]', (e) => e.getAttribute('aria-sort') !== 'none'), 'sorting');
+  const first = await p.$eval('#source-rows tr', (e) => e.dataset.key);
+  const order = await p.$eval('th[data-key="spend"]', (e) => e.getAttribute('aria-sort'));
+  if (order !== 'descending' || first !== 'adwords') throw new Error(`sorted ${order}, first ${first}`);
+  const href = await p.$eval('#export-csv', (a) => a.href);
+  const exported = await p.evaluate((u) => fetch(u, { credentials: 'same-origin' }).then((r) => r.text()), href);
+  if (!exported.includes('\r\nadwords,2,2,1,')) throw new Error(exported);
+  await p.screenshot({ path: join(OUT, 'inbox-sources.png'), fullPage: true });
+  await p.browserContext().close();
+});
+
+await test('viewer_reads_sources_without_upload', async () => {
+  const p = current = await newPage();
+  await signIn(p, MIA);
+  await p.goto(`${BASE}/app/spend`);
+  await p.waitForSelector('#spend-rows tr');
+  if (await p.$('#spend-file')) throw new Error('a viewer is offered the upload');
+  const r = await p.evaluate(() => fetch('/v1/spend', { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'text/csv' }, body: 'date,utm_source,amount\n2026-01-01,x,1\n' }).then((x) => x.status));
+  if (r !== 403) throw new Error(`the API let a viewer upload: ${r}`);
+  await p.goto(`${BASE}/app/sources?from=${TODAY}&to=${TODAY}`);
+  await p.waitForSelector('#source-rows tr[data-key="adwords"]');
+  await p.browserContext().close();
 });
 
 // ---- what a visitor meets ----
