@@ -2,7 +2,8 @@
 #   make            build build/leadd
 #   make run        serve config.example.ini on http://127.0.0.1:8080
 #   make test       every test, under AddressSanitizer + UBSan (leaks fail)
-#   make bench      throughput against the bare-server ceiling, and forwarding at load
+#   make bench      throughput against the bare-server ceiling, forwarding at load, and
+#                   the stats report and filtered lists at 10M leads
 #   make fuzz       libFuzzer targets, 60 s each
 #   make lint       clang-format check and cppcheck
 #   make install    PREFIX=/usr/local, DESTDIR honoured: binary, leadd(8), the
@@ -136,6 +137,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all build/bench/ceiling
 	bench/run.sh
 	bench/forward.sh
+	bench/stats.sh
 
 build/bench/ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)

@@ -91,14 +91,10 @@ static const struct command *command_named(const char *name)
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"form", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},
-        {"rebuild", no_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"form", required_argument, NULL, 'f'},   {"count", required_argument, NULL, 'n'},
+        {"rebuild", no_argument, NULL, 'r'},      {NULL, 0, NULL, 0},
     };
     int c;
     memset(a, 0, sizeof(*a));
@@ -303,9 +299,12 @@ static int serve(const struct args *a)
     signal(SIGPIPE, SIG_IGN);
 
     long long window_h = longest_window_h(&cfg);
-    struct store_opts so = {cfg.db_path,       cfg.durability == DURABILITY_FULL,
-                            true,              cfg.retention_days,
-                            window_h * 3600 * 1000, cfg.timezone};
+    struct store_opts so = {cfg.db_path,
+                            cfg.durability == DURABILITY_FULL,
+                            true,
+                            cfg.retention_days,
+                            window_h * 3600 * 1000,
+                            cfg.timezone};
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
         fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
@@ -416,8 +415,7 @@ static int rollup(const struct args *a)
     int lrc = store_lock(cfg.db_path, &lock);
     if (lrc) {
         fprintf(stderr, "leadd rollup: %s '%s'\n",
-                lrc == LEADD_ECONFLICT ? "stop the leadd serving" : "unable to open",
-                cfg.db_path);
+                lrc == LEADD_ECONFLICT ? "stop the leadd serving" : "unable to open", cfg.db_path);
         goto out;
     }
     if (store_open(&st, &so) || store_rollup_rebuild(st, &groups)) {

@@ -30,6 +30,8 @@ void calendar_day(int64_t ms, char out[DAY_LEN + 1]);
 bool calendar_day_valid(const char *s);
 /* calendar_add_days: day + n days (n may be negative), as YYYY-MM-DD. */
 void calendar_add_days(const char *day, int n, char out[DAY_LEN + 1]);
+/* calendar_week_start: the Monday of day's week (ISO 8601 weeks). */
+void calendar_week_start(const char *day, char out[DAY_LEN + 1]);
 /* calendar_month_end: the last day of day's month. */
 void calendar_month_end(const char *day, char out[DAY_LEN + 1]);
 

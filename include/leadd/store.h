@@ -65,9 +65,9 @@ struct store_lead {
     const struct store_delivery *deliveries;
     size_t ndeliveries;
     /* leadd seed's synthetic history; 0 and NULLs for every real submission */
-    uint64_t created_ms;    /* 0: now; else a time before every lead stored since */
-    const char *lifecycle;  /* NULL: new; else a lead_status_names[] entry */
-    long long value_minor;  /* with currency: its deal value */
+    uint64_t created_ms;   /* 0: now; else a time before every lead stored since */
+    const char *lifecycle; /* NULL: new; else a lead_status_names[] entry */
+    long long value_minor; /* with currency: its deal value */
     const char *currency;
 };
 

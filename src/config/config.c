@@ -381,8 +381,9 @@ static int set_timezone(struct loader *ld, void *obj, const char *val, const str
     struct config *c = obj;
     (void)k;
     if (!calendar_zone_valid(val)) {
-        diag(ld, "timezone: '%s' is not a time zone this machine knows (an IANA name such as"
-                 " UTC or Europe/Berlin; Debian's tzdata package has them)",
+        diag(ld,
+             "timezone: '%s' is not a time zone this machine knows (an IANA name such as"
+             " UTC or Europe/Berlin; Debian's tzdata package has them)",
              val);
         return LEADD_EINVAL;
     }

@@ -149,10 +149,10 @@ enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e)
         buf_addc(&b, '}');
     }
     buf_addc(&b, ']');
-    enum MHD_Result ret =
-        buf_error(&b) ? respond_buf(r, 422, PROBLEM_JSON, &b)
-                      : problem_list(r, 422, "invalid-fields", "Some fields are not valid", NULL,
-                                     buf_str(&b));
+    enum MHD_Result ret = buf_error(&b)
+                              ? respond_buf(r, 422, PROBLEM_JSON, &b)
+                              : problem_list(r, 422, "invalid-fields", "Some fields are not valid",
+                                             NULL, buf_str(&b));
     buf_release(&b);
     return ret;
 }

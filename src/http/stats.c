@@ -58,9 +58,9 @@ static const struct figure FIGURES[] = {
 static bool figure(const struct report_row *x, size_t i, bool spend_known, int exp,
                    char out[MONEY_STR])
 {
-    const long long counts[] = {x->leads,     x->valid, x->qualified, x->hot,
-                                x->warm,      x->cold,  x->contacted, x->converted,
-                                x->rejected,  x->spam,  x->duplicates};
+    const long long counts[] = {x->leads,    x->valid, x->qualified, x->hot,
+                                x->warm,     x->cold,  x->contacted, x->converted,
+                                x->rejected, x->spam,  x->duplicates};
     if (FIGURES[i].spend && !spend_known)
         return false;
     if (i < LEADD_ARRAY_LEN(counts)) {
@@ -171,7 +171,7 @@ static int report_csv(struct buf *b, const struct report *rep, const struct repo
 
 enum MHD_Result stats_report(struct req *r)
 {
-    static const char *const allowed[] = {"group_by", "from",     "to",     "form",
+    static const char *const allowed[] = {"group_by",   "from",     "to",     "form",
                                           "utm_source", "currency", "format", NULL};
     const char *bad = unknown_param(r, allowed), *g = query_arg(r, "group_by");
     const char *fmt = query_arg(r, "format");
@@ -184,8 +184,9 @@ enum MHD_Result stats_report(struct req *r)
         return bad_param(r, bad, "unknown parameter");
     int gi = g ? str_index(g, report_group_names, REPORT_GROUP_COUNT) : -1;
     if (gi < 0)
-        return bad_param(r, "group_by", "expected utm_source, utm_medium, utm_campaign, form,"
-                                        " day, week or month (or grade, status)");
+        return bad_param(r, "group_by",
+                         "expected utm_source, utm_medium, utm_campaign, form,"
+                         " day, week or month (or grade, status)");
     q.group = (enum report_group)gi;
     if (q.from && !calendar_day_valid(q.from))
         return bad_param(r, "from", "expected a date such as 2026-11-01");
@@ -290,12 +291,12 @@ static int upload_row(struct upload *u, bool csv, size_t where, const char *cons
         memcpy(cur, val[4], 3);
     if (!money_currency_valid(cur))
         upload_error(u, csv, where, NAMES[4], "expected an ISO 4217 code such as EUR");
-    else if (len[3] >= sizeof(tmp) ||
-             (memcpy(tmp, val[3], len[3]), tmp[len[3]] = '\0',
-              money_parse(tmp, money_exponent(cur), &minor))) {
+    else if (len[3] >= sizeof(tmp) || (memcpy(tmp, val[3], len[3]), tmp[len[3]] = '\0',
+                                       money_parse(tmp, money_exponent(cur), &minor))) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "expected an amount such as 125.40, with at most %d decimal"
-                                   " places in %s",
+        snprintf(msg, sizeof(msg),
+                 "expected an amount such as 125.40, with at most %d decimal"
+                 " places in %s",
                  money_exponent(cur), cur);
         upload_error(u, csv, where, NAMES[3], msg);
     }
@@ -413,8 +414,9 @@ static int parse_csv(struct upload *u, const char *body, size_t n, const char *d
         p += 3;
     while (!eol && p < end) { /* the header row */
         if (!csv_field(&p, end, &f, &eol) || ncols == LEADD_ARRAY_LEN(col_of)) {
-            upload_error(u, true, 1, "header", "expected a header row: date,utm_source,"
-                                               "utm_campaign,amount,currency");
+            upload_error(u, true, 1, "header",
+                         "expected a header row: date,utm_source,"
+                         "utm_campaign,amount,currency");
             goto out;
         }
         const char *name = buf_str(&f);

@@ -63,29 +63,39 @@ static const struct {
     const char *name, *medium;
     unsigned weight;
 } SOURCES[SEED_SOURCES] = {
-    {"google", "cpc", 300}, {"facebook", "paid_social", 180}, {"linkedin", "paid_social", 90},
-    {"bing", "cpc", 60},    {"newsletter", "email", 60},      {"instagram", "paid_social", 50},
-    {"twitter", "social", 30}, {"youtube", "video", 30},      {"reddit", "paid_social", 25},
-    {"capterra", "referral", 25}, {"g2", "referral", 20},      {"producthunt", "referral", 15},
-    {"quora", "paid_social", 15}, {"taboola", "native", 15},   {"outbrain", "native", 15},
-    {"partner", "referral", 15},  {"webinar", "event", 10},    {"podcast", "audio", 10},
-    {"tiktok", "paid_social", 20}, {"duckduckgo", "organic", 15},
+    {"google", "cpc", 300},          {"facebook", "paid_social", 180},
+    {"linkedin", "paid_social", 90}, {"bing", "cpc", 60},
+    {"newsletter", "email", 60},     {"instagram", "paid_social", 50},
+    {"twitter", "social", 30},       {"youtube", "video", 30},
+    {"reddit", "paid_social", 25},   {"capterra", "referral", 25},
+    {"g2", "referral", 20},          {"producthunt", "referral", 15},
+    {"quora", "paid_social", 15},    {"taboola", "native", 15},
+    {"outbrain", "native", 15},      {"partner", "referral", 15},
+    {"webinar", "event", 10},        {"podcast", "audio", 10},
+    {"tiktok", "paid_social", 20},   {"duckduckgo", "organic", 15},
 };
 
 static int fill(struct slot *sl, const struct config *cfg, const struct form *f, long long i,
                 long long count, uint64_t t0)
 {
-    static const char *const FIRST[] = {"anna", "ben", "chloe", "david", "emma", "felix", "grace",
-                                        "henry", "ines", "jonas", "kira", "luca", "mia", "noah",
-                                        "olivia", "paul", "rosa", "sam", "tara", "umar"};
-    static const char *const LAST[] = {"meyer", "smith", "garcia", "rossi", "novak", "kim",
-                                       "dubois", "silva", "jensen", "kowalski", "ivanova", "okafor",
-                                       "tanaka", "larsen", "moreau", "fischer"};
-    static const char *const DOMAINS[] = {"gmail.com", "outlook.com", "acme.io", "globex.com",
-                                          "initech.de", "umbrella.co.uk", "hooli.com",
-                                          "example-corp.net", "yahoo.com", "proton.me"};
-    static const char *const COMPANIES[] = {"", "", "Acme", "Globex", "Initech", "Umbrella",
-                                            "Hooli", "Stark Industries", "Wayne Enterprises"};
+    static const char *const FIRST[] = {
+        "anna", "ben",  "chloe", "david", "emma",   "felix", "grace", "henry", "ines", "jonas",
+        "kira", "luca", "mia",   "noah",  "olivia", "paul",  "rosa",  "sam",   "tara", "umar"};
+    static const char *const LAST[] = {
+        "meyer",  "smith",    "garcia",  "rossi",  "novak",  "kim",    "dubois", "silva",
+        "jensen", "kowalski", "ivanova", "okafor", "tanaka", "larsen", "moreau", "fischer"};
+    static const char *const DOMAINS[] = {
+        "gmail.com",      "outlook.com", "acme.io",          "globex.com", "initech.de",
+        "umbrella.co.uk", "hooli.com",   "example-corp.net", "yahoo.com",  "proton.me"};
+    static const char *const COMPANIES[] = {"",
+                                            "",
+                                            "Acme",
+                                            "Globex",
+                                            "Initech",
+                                            "Umbrella",
+                                            "Hooli",
+                                            "Stark Industries",
+                                            "Wayne Enterprises"};
     uint64_t st = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)i * 0xBF58476D1CE4E5B9ULL);
     rnd(&st);
     struct submission sub = {0};
@@ -136,7 +146,8 @@ static int fill(struct slot *sl, const struct config *cfg, const struct form *f,
     in->dedupe_window_ms = 0; /* spread over a year: duplicates are flagged below */
     in->status = 201;
     /* a year of leads, oldest first (ids are time-ordered), ending now */
-    in->created_ms = t0 - SEED_SPAN_MS + (uint64_t)((double)SEED_SPAN_MS * (double)i / (double)count);
+    in->created_ms =
+        t0 - SEED_SPAN_MS + (uint64_t)((double)SEED_SPAN_MS * (double)i / (double)count);
     unsigned roll = (unsigned)(rnd(&st) % 1000);
     if (roll < 20)
         in->flags |= LEAD_FLAG_HONEYPOT; /* 2% spam */
@@ -145,8 +156,10 @@ static int fill(struct slot *sl, const struct config *cfg, const struct form *f,
     if (!(in->flags & (LEAD_FLAGS_SPAM | LEAD_FLAG_DUPLICATE))) {
         roll = (unsigned)(rnd(&st) % 100);
         /* 70% new, 15% contacted, 7% converted with a deal, 8% rejected */
-        in->lifecycle = roll < 70 ? NULL : roll < 85 ? "contacted" : roll < 92 ? "converted"
-                                                                              : "rejected";
+        in->lifecycle = roll < 70   ? NULL
+                        : roll < 85 ? "contacted"
+                        : roll < 92 ? "converted"
+                                    : "rejected";
         if (roll >= 85 && roll < 92) {
             in->value_minor = 50000 + (long long)(rnd(&st) % 5000000);
             in->currency = cfg->currency;

@@ -130,7 +130,7 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
     struct store_export *e = calloc(1, sizeof(*e));
     int rc = LEADD_ENOMEM;
     *out = NULL;
-    where_build(&w, f, false, false);
+    where_build(&w, f, 0);
     if (!e)
         goto out;
     e->st = st;

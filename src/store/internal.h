@@ -160,10 +160,14 @@ struct where {
     int rc;
 };
 
-/* where_build: the WHERE clause for filter f (its cursor too when asked;
- * erased tombstones only when asked). Release w->sql when done. */
-void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
-                 bool include_erased);
+/* What where_build() adds besides the filter. */
+enum where_flags {
+    WHERE_CURSOR = 1u << 0,     /* the page starts below f->cursor */
+    WHERE_ERASED = 1u << 1,     /* erased tombstones too */
+    WHERE_SCORE_SCAN = 1u << 2, /* the score bounds may not use the score index */
+};
+/* where_build: the WHERE clause for filter f. Release w->sql when done. */
+void where_build(struct where *w, const struct lead_filter *f, unsigned flags);
 /* where_prepare: prepares head + WHERE + tail with the values bound. */
 LEADD_MUST_CHECK int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
                                    sqlite3_stmt **out);

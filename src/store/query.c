@@ -91,12 +91,11 @@ static void w_int(struct where *w, const char *clause, long long i)
     w_add(w, clause, NULL, i, true);
 }
 
-void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
-                 bool include_erased)
+void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
-    w->rc = buf_adds(&w->sql, include_erased ? " WHERE 1" : " WHERE erased_at IS NULL");
+    w->rc = buf_adds(&w->sql, flags & WHERE_ERASED ? " WHERE 1" : " WHERE erased_at IS NULL");
     w_text(w, "form = ?", f->form);
     w_text(w, "status = ?", f->status);
     w_text(w, "grade = ?", f->grade);
@@ -113,10 +112,12 @@ void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
         w_int(w, "(flags & ?) = 0", LEAD_FLAGS_SPAM);
     else if (f->spam == 1)
         w_int(w, "(flags & ?) != 0", LEAD_FLAGS_SPAM);
+    /* "+score" is the same value, but no index can serve it. */
+    const bool scan = flags & WHERE_SCORE_SCAN;
     if (f->has_min_score)
-        w_int(w, "score >= ?", f->min_score);
+        w_int(w, scan ? "+score >= ?" : "score >= ?", f->min_score);
     if (f->has_max_score)
-        w_int(w, "score <= ?", f->max_score);
+        w_int(w, scan ? "+score <= ?" : "score <= ?", f->max_score);
     /* Time ranges as id ranges: the primary ordering index serves them. */
     if (f->has_after) {
         ulid_floor(f->after_ms > 0 ? (uint64_t)f->after_ms : 0, w->lo);
@@ -126,7 +127,7 @@ void where_build(struct where *w, const struct lead_filter *f, bool with_cursor,
         ulid_floor(f->before_ms > 0 ? (uint64_t)f->before_ms : 0, w->hi);
         w_text(w, "id < ?", w->hi);
     }
-    if (with_cursor)
+    if (flags & WHERE_CURSOR)
         w_text(w, "id < ?", f->cursor);
     if (f->q) {
         /* A substring, with LIKE's own wildcards escaped. */
@@ -170,6 +171,34 @@ int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *ta
     return rc;
 }
 
+/* A page filtered by score is read either from the score index, sorting the
+ * leads it matches, or newest first, skipping those that do not match:
+ * SQLite cannot tell which is cheaper without knowing how many match, so
+ * they are counted first through the index, up to SCORE_FEW. Few: read
+ * them all and sort (at most SCORE_FEW); many: at least SCORE_FEW of the
+ * leads match, so newest first meets a page of them soon. */
+#define SCORE_FEW 20000
+enum score_plan { SCORE_NONE, SCORE_BY_INDEX, SCORE_BY_AGE };
+static enum score_plan score_plan(sqlite3 *db, const struct lead_filter *f)
+{
+    sqlite3_stmt *s = NULL;
+    long long n = SCORE_FEW + 1;
+    if (!f->has_min_score && !f->has_max_score)
+        return SCORE_NONE;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM (SELECT 1 FROM leads WHERE score >= ?1 AND"
+                           " score <= ?2 LIMIT ?3)",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, f->has_min_score ? f->min_score : INT64_MIN);
+        sqlite3_bind_int64(s, 2, f->has_max_score ? f->max_score : INT64_MAX);
+        sqlite3_bind_int64(s, 3, SCORE_FEW + 1);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return n > SCORE_FEW ? SCORE_BY_AGE : SCORE_BY_INDEX;
+}
+
 int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *out)
 {
     struct where w;
@@ -178,11 +207,16 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
     char limit[48];
     int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     struct reader *rd = reader_get(st);
-    where_build(&w, f, f->cursor != NULL, false);
+    enum score_plan plan = rd ? score_plan(rd->db, f) : SCORE_NONE;
+    where_build(&w, f,
+                (f->cursor ? WHERE_CURSOR : 0) | (plan == SCORE_BY_AGE ? WHERE_SCORE_SCAN : 0));
     if (!rd)
         goto out;
     snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", f->limit + 1);
-    if ((rc = where_prepare(rd->db, &w, "SELECT id FROM leads", limit, &s)))
+    if ((rc = where_prepare(rd->db, &w,
+                            plan == SCORE_BY_INDEX ? "SELECT id FROM leads INDEXED BY leads_score"
+                                                   : "SELECT id FROM leads",
+                            limit, &s)))
         goto out;
     /* Read the page's ids and leads in one read transaction: one snapshot. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
@@ -286,7 +320,7 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     char head[256];
     int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     g.spam = -1;
-    where_build(&w, &g, false, true); /* tombstones count: erasure removes people, not numbers */
+    where_build(&w, &g, WHERE_ERASED); /* tombstones count: erasure removes people, not numbers */
     struct reader *rd = reader_get(st);
     snprintf(head, sizeof(head),
              "SELECT %s AS k, count(*), sum(qualified), sum(status = 'converted'),"

@@ -98,15 +98,13 @@ static const struct {
     [REPORT_UTM_CAMPAIGN] = {"utm_campaign", "utm_campaign"},
     [REPORT_FORM] = {"form", NULL},
     [REPORT_DAY] = {"period", "day"},
-#define MONDAY(d) "date(" d ", '-' || ((CAST(strftime('%w', " d ") AS INTEGER) + 6) % 7) || ' days')"
-    [REPORT_WEEK] = {MONDAY("period"), MONDAY("day")},
+    [REPORT_WEEK] = {"period", "day"}, /* to its Monday in collect() */
     [REPORT_MONTH] = {"substr(period, 1, 7)", "substr(day, 1, 7)"},
-#undef MONDAY
 };
 
-#define SUMS                                                                                       \
-    "sum(leads), sum(valid), sum(qualified), sum(hot), sum(warm), sum(cold), sum(contacted),"      \
-    " sum(converted), sum(rejected), sum(spam), sum(duplicates), sum(revenue_minor)"
+#define COUNTERS                                                                                   \
+    "leads, valid, qualified, hot, warm, cold, contacted, converted, rejected, spam, duplicates,"  \
+    " revenue_minor"
 
 /* The month (YYYY-MM) after or before m. */
 static void month_step(const char *m, int by, char out[8])
@@ -177,25 +175,68 @@ static struct report_other *other_of(struct report *r, const char *cur)
     return v;
 }
 
-/* The row for key k: rows arrive sorted by key, so it is the last one or a
- * new one (NULL on ENOMEM). */
-static struct report_row *row_for(struct report *r, size_t *cap, const char *k)
+/* The report's rows by key: counters arrive row by row, in the index's
+ * order, and are added up here (a hash of the keys) rather than by SQL's
+ * GROUP BY, whose sort cost more than reading the rows. */
+struct agg {
+    struct report *r;
+    size_t cap;   /* of r->rows */
+    size_t *slot; /* row index + 1; 0: empty */
+    size_t nslot; /* a power of two, at least twice the rows */
+};
+
+static uint64_t key_hash(const char *k)
 {
-    if (r->n && !strcmp(r->rows[r->n - 1].key ? r->rows[r->n - 1].key : "", k))
-        return &r->rows[r->n - 1];
-    if (r->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
+    uint64_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+static int agg_grow(struct agg *a)
+{
+    size_t n = a->nslot ? a->nslot * 2 : 256;
+    size_t *slot = calloc(n, sizeof(*slot));
+    if (!slot)
+        return LEADD_ENOMEM;
+    for (size_t i = 0; i < a->r->n; i++) {
+        const char *k = a->r->rows[i].key ? a->r->rows[i].key : "";
+        size_t j = key_hash(k) & (n - 1);
+        while (slot[j])
+            j = (j + 1) & (n - 1);
+        slot[j] = i + 1;
+    }
+    free(a->slot);
+    a->slot = slot;
+    a->nslot = n;
+    return 0;
+}
+
+/* The row of key k ("" for none), added when new; NULL on ENOMEM. */
+static struct report_row *agg_row(struct agg *a, const char *k)
+{
+    struct report *r = a->r;
+    if ((r->n + 1) * 2 > a->nslot && agg_grow(a))
+        return NULL;
+    size_t j = key_hash(k) & (a->nslot - 1);
+    for (; a->slot[j]; j = (j + 1) & (a->nslot - 1)) {
+        struct report_row *row = &r->rows[a->slot[j] - 1];
+        if (!strcmp(row->key ? row->key : "", k))
+            return row;
+    }
+    if (r->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 64;
         struct report_row *v = realloc(r->rows, ncap * sizeof(*v));
         if (!v)
             return NULL;
         r->rows = v;
-        *cap = ncap;
+        a->cap = ncap;
     }
     struct report_row *row = &r->rows[r->n];
     memset(row, 0, sizeof(*row));
     if (*k && !(row->key = strdup(k)))
         return NULL;
-    r->n++;
+    a->slot[j] = ++r->n;
     return row;
 }
 
@@ -213,20 +254,30 @@ static int by_leads(const void *a, const void *b)
     return by_key(a, b);
 }
 
-/* Merges one query's rows (k, currency, sums...) into r; spend is a query
- * over spend (k, currency, amount) instead. */
-static int collect(sqlite3_stmt *s, struct report *r, size_t *cap, const char *cur, bool spend,
-                   bool per_row)
+/* Adds one query's rows into the report: the counters' rows (k, currency,
+ * leads ... revenue_minor), or spend's (k, currency, amount). Money in
+ * another currency than the report's goes to r->other, never into a row. */
+static int collect(sqlite3_stmt *s, struct agg *a, const char *cur, bool spend, bool per_row,
+                   bool week)
 {
+    struct report *r = a->r;
+    char day[DAY_LEN + 1] = "", monday[DAY_LEN + 1] = "";
     int st;
     while ((st = sqlite3_step(s)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(s, 0);
+        if (week && k) { /* rows come day by day: one conversion a day */
+            if (strcmp(day, k)) {
+                snprintf(day, sizeof(day), "%s", k);
+                calendar_week_start(day, monday);
+            }
+            k = monday;
+        }
         const char *c = (const char *)sqlite3_column_text(s, 1);
-        struct report_row *row = per_row ? row_for(r, cap, k ? k : "") : NULL;
+        struct report_row *row = per_row ? agg_row(a, k ? k : "") : NULL;
         if (per_row && !row)
             return LEADD_ENOMEM;
         long long money = sqlite3_column_int64(s, spend ? 2 : 13);
-        bool ours = !*c || !strcmp(c, cur);
+        bool ours = !c || !*c || !strcmp(c, cur);
         if (!ours) {
             struct report_other *o = other_of(r, c);
             if (!o)
@@ -240,9 +291,9 @@ static int collect(sqlite3_stmt *s, struct report *r, size_t *cap, const char *c
                 x->spend_minor += ours ? money : 0;
                 continue;
             }
-            long long *f[] = {&x->leads,     &x->valid,     &x->qualified, &x->hot,
-                              &x->warm,      &x->cold,      &x->contacted, &x->converted,
-                              &x->rejected,  &x->spam,      &x->duplicates};
+            long long *f[] = {&x->leads,    &x->valid, &x->qualified, &x->hot,
+                              &x->warm,     &x->cold,  &x->contacted, &x->converted,
+                              &x->rejected, &x->spam,  &x->duplicates};
             for (size_t i = 0; i < LEADD_ARRAY_LEN(f); i++)
                 *f[i] += sqlite3_column_int64(s, 2 + (int)i);
             x->revenue_minor += ours ? money : 0;
@@ -256,19 +307,24 @@ int store_report(struct store *st, const struct report_query *q, struct report *
     const char *from = q->from ? q->from : "0000-01-01", *to = q->to ? q->to : "9999-12-31";
     struct buf sql = BUF_INIT(8192);
     sqlite3_stmt *s = NULL;
-    size_t cap = 0;
-    int rc = LEADD_EDB;
+    struct agg a = {.r = out};
+    int rc = LEADD_EINVAL;
     memset(out, 0, sizeof(*out));
     out->total_spend = !q->form;
     out->row_spend = out->total_spend && KEYS[q->group].spend;
+    /* days are written into the SQL below: only real dates get there */
+    if ((q->from && !calendar_day_valid(q->from)) || (q->to && !calendar_day_valid(q->to)) ||
+        (unsigned)q->group >= REPORT_GROUP_COUNT)
+        return rc;
+    rc = LEADD_EDB;
     struct reader *rd = reader_get(st);
     if (!rd)
         goto out;
     /* One snapshot for the counters and the spend. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
-    buf_addf(&sql, "SELECT %s AS k, currency, " SUMS " FROM (", KEYS[q->group].rollup);
+    buf_addf(&sql, "SELECT %s, currency, " COUNTERS " FROM (", KEYS[q->group].rollup);
     rollup_rows(&sql, q->group, from, to);
-    buf_adds(&sql, ") GROUP BY k, currency ORDER BY k, currency");
+    buf_addc(&sql, ')');
     if ((rc = buf_error(&sql)))
         goto out;
     rc = LEADD_EDB;
@@ -279,19 +335,18 @@ int store_report(struct store *st, const struct report_query *q, struct report *
     /* q's strings outlive s (finalized below): SQLITE_STATIC holds. */
     sqlite3_bind_text(s, 1, q->form, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, q->utm_source, -1, SQLITE_STATIC);
-    if ((rc = collect(s, out, &cap, q->currency, false, true)))
+    bool week = q->group == REPORT_WEEK;
+    if ((rc = collect(s, &a, q->currency, false, true, week)))
         goto out;
     sqlite3_finalize(s);
     s = NULL;
     if (out->total_spend) {
-        /* Spend's groups, merged by key: a source that cost money and
+        /* Spend's groups join the same rows: a source that cost money and
          * brought no lead is a row too (the one a marketer most needs). */
-        size_t counted = out->n;
         buf_reset(&sql);
         buf_addf(&sql,
-                 "SELECT %s AS k, currency, sum(amount_minor) FROM spend WHERE day >= ?1 AND"
-                 " day <= ?2 AND (?3 IS NULL OR utm_source = ?3) GROUP BY k, currency"
-                 " ORDER BY k, currency",
+                 "SELECT %s, currency, amount_minor FROM spend WHERE day >= ?1 AND day <= ?2"
+                 " AND (?3 IS NULL OR utm_source = ?3)",
                  out->row_spend ? KEYS[q->group].spend : "''");
         if ((rc = buf_error(&sql)))
             goto out;
@@ -301,44 +356,10 @@ int store_report(struct store *st, const struct report_query *q, struct report *
         sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, q->utm_source, -1, SQLITE_STATIC);
-        /* Spend rows append after the counted ones; sorted and merged below. */
-        struct report tmp = {0};
-        size_t tcap = 0;
-        rc = collect(s, &tmp, &tcap, q->currency, true, out->row_spend);
-        out->total.spend_minor = tmp.total.spend_minor;
-        for (size_t i = 0; i < tmp.nother && !rc; i++) {
-            struct report_other *o = other_of(out, tmp.other[i].currency);
-            rc = o ? 0 : LEADD_ENOMEM;
-            if (o)
-                o->spend_minor += tmp.other[i].spend_minor;
-        }
-        /* merge tmp's rows (sorted by key) into out's (sorted by key) */
-        size_t i = 0;
-        for (size_t k = 0; !rc && k < tmp.n; k++) {
-            const char *key = tmp.rows[k].key ? tmp.rows[k].key : "";
-            int c = 1;
-            while (i < counted && (c = strcmp(out->rows[i].key ? out->rows[i].key : "", key)) < 0)
-                i++;
-            if (i < counted && c == 0) {
-                out->rows[i].spend_minor += tmp.rows[k].spend_minor;
-                continue;
-            }
-            if (out->n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                struct report_row *v = realloc(out->rows, ncap * sizeof(*v));
-                if (!v) {
-                    rc = LEADD_ENOMEM;
-                    break;
-                }
-                out->rows = v;
-                cap = ncap;
-            }
-            out->rows[out->n++] = tmp.rows[k];
-            tmp.rows[k].key = NULL; /* moved */
-        }
-        report_release(&tmp);
+        if ((rc = collect(s, &a, q->currency, true, out->row_spend, week)))
+            goto out;
     }
-    if (!rc && out->n)
+    if (out->n)
         qsort(out->rows, out->n, sizeof(out->rows[0]), q->group >= REPORT_DAY ? by_key : by_leads);
 out:
     sqlite3_finalize(s);
@@ -346,6 +367,7 @@ out:
         sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
         reader_put(st, rd);
     }
+    free(a.slot);
     buf_release(&sql);
     if (rc)
         report_release(out);

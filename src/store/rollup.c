@@ -87,8 +87,8 @@ void rollup_acc_add(struct rollup_acc *a, const struct rollup_lead *l)
                           .value_minor = l->currency ? l->value_minor : 0};
     calendar_day((int64_t)l->created_ms, k.day);
     uint64_t h = 1469598103934665603ULL;
-    const char *parts[] = {k.day, k.form, k.source, k.medium, k.campaign, k.grade, k.status,
-                           k.currency};
+    const char *parts[] = {k.day,      k.form,  k.source, k.medium,
+                           k.campaign, k.grade, k.status, k.currency};
     for (size_t i = 0; i < LEADD_ARRAY_LEN(parts); i++)
         h = mix(h, parts[i]);
     k.hash = h ^ ((uint64_t)k.flags << 1 | k.qualified) * 0x9E3779B97F4A7C15ULL;
@@ -101,9 +101,8 @@ void rollup_acc_add(struct rollup_acc *a, const struct rollup_lead *l)
         }
         if (e->hash == k.hash && !strcmp(e->day, k.day) && same(e->form, k.form) &&
             same(e->source, k.source) && same(e->medium, k.medium) &&
-            same(e->campaign, k.campaign) && same(e->grade, k.grade) &&
-            same(e->status, k.status) && same(e->currency, k.currency) && e->flags == k.flags &&
-            e->qualified == k.qualified) {
+            same(e->campaign, k.campaign) && same(e->grade, k.grade) && same(e->status, k.status) &&
+            same(e->currency, k.currency) && e->flags == k.flags && e->qualified == k.qualified) {
             e->n++;
             e->value_minor += k.value_minor;
             return;
@@ -162,15 +161,17 @@ void rollup_acc_clear(struct rollup_acc *a)
 static int rebuild(sqlite3 *db, const char *tz, long long *groups)
 {
     sqlite3_stmt *s = NULL;
-    int r = sqlite3_exec(
-        db,
-        "DELETE FROM rollup;"
-        "INSERT INTO rollup_delta SELECT count(*), " CALENDAR_DAY_SQL("created_ms") " AS d, form, utm_source,"
-        " utm_medium, utm_campaign, flags & 23 AS f, grade, qualified, status, currency,"
-        " sum(value_minor) FROM leads"
-        " GROUP BY d, form, utm_source, utm_medium, utm_campaign, f, grade, qualified, status,"
-        " currency",
-        NULL, NULL, NULL);
+    int r = sqlite3_exec(db,
+                         "DELETE FROM rollup;"
+                         "INSERT INTO rollup_delta SELECT count(*), " CALENDAR_DAY_SQL(
+                             "created_ms") " AS d, form, utm_source,"
+                                           " utm_medium, utm_campaign, flags & 23 AS f, grade, "
+                                           "qualified, status, currency,"
+                                           " sum(value_minor) FROM leads"
+                                           " GROUP BY d, form, utm_source, utm_medium, "
+                                           "utm_campaign, f, grade, qualified, status,"
+                                           " currency",
+                         NULL, NULL, NULL);
     if (r == SQLITE_OK)
         r = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO store_meta VALUES ('timezone', ?1)", -1,
                                &s, NULL);
@@ -229,4 +230,3 @@ int store_rollup_rebuild(struct store *st, long long *groups)
 {
     return rebuild_txn(st->wdb, st->timezone, groups);
 }
-

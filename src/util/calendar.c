@@ -13,7 +13,8 @@ static void put_day(const struct tm *tm, char out[DAY_LEN + 1])
 {
     unsigned y = (unsigned)(tm->tm_year + 1900) % 10000, m = (unsigned)tm->tm_mon % 12 + 1,
              d = (unsigned)tm->tm_mday % 32;
-    const unsigned v[] = {y / 1000, y / 100 % 10, y / 10 % 10, y % 10, m / 10, m % 10, d / 10, d % 10};
+    const unsigned v[] = {y / 1000, y / 100 % 10, y / 10 % 10, y % 10,
+                          m / 10,   m % 10,       d / 10,      d % 10};
     for (int i = 0, k = 0; i < DAY_LEN; i++)
         out[i] = i == 4 || i == 7 ? '-' : (char)('0' + v[k++]);
     out[DAY_LEN] = '\0';
@@ -94,6 +95,18 @@ void calendar_add_days(const char *day, int n, char out[DAY_LEN + 1])
     time_t t = timegm(&tm) + (time_t)n * 86400;
     gmtime_r(&t, &tm);
     put_day(&tm, out);
+}
+
+void calendar_week_start(const char *day, char out[DAY_LEN + 1])
+{
+    struct tm tm;
+    if (!parse_day(day, &tm)) {
+        snprintf(out, DAY_LEN + 1, "%s", "0000-00-00");
+        return;
+    }
+    time_t t = timegm(&tm);
+    gmtime_r(&t, &tm);
+    calendar_add_days(day, -((tm.tm_wday + 6) % 7), out);
 }
 
 void calendar_month_end(const char *day, char out[DAY_LEN + 1])

@@ -201,21 +201,22 @@ static void load_data_set(struct leadd *l, const char *today)
 
     /* spend: JSON, then an ad platform's CSV (its two linkedin rows, split
      * by ad group, add up to 30.00), and a day outside the range */
-    snprintf(body, sizeof(body),
-             "[{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
-             "\"amount\":\"100.00\",\"currency\":\"EUR\"},"
-             "{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"autumn\","
-             "\"amount\":\"50\"},"
-             "{\"date\":\"%s\",\"utm_source\":\"google\",\"amount\":\"10.00\",\"currency\":\"EUR\"},"
-             "{\"date\":\"%s\",\"utm_source\":\"facebook\",\"utm_campaign\":\"fb1\","
-             "\"amount\":\"60.00\",\"currency\":\"EUR\"},"
-             "{\"date\":\"%s\",\"utm_source\":\"bing\",\"utm_campaign\":\"b1\","
-             "\"amount\":\"25.00\",\"currency\":\"EUR\"},"
-             "{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
-             "\"amount\":\"7.00\",\"currency\":\"USD\"},"
-             "{\"date\":\"2020-01-15\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
-             "\"amount\":\"999.00\",\"currency\":\"EUR\"}]",
-             today, today, today, today, today, today);
+    snprintf(
+        body, sizeof(body),
+        "[{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
+        "\"amount\":\"100.00\",\"currency\":\"EUR\"},"
+        "{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"autumn\","
+        "\"amount\":\"50\"},"
+        "{\"date\":\"%s\",\"utm_source\":\"google\",\"amount\":\"10.00\",\"currency\":\"EUR\"},"
+        "{\"date\":\"%s\",\"utm_source\":\"facebook\",\"utm_campaign\":\"fb1\","
+        "\"amount\":\"60.00\",\"currency\":\"EUR\"},"
+        "{\"date\":\"%s\",\"utm_source\":\"bing\",\"utm_campaign\":\"b1\","
+        "\"amount\":\"25.00\",\"currency\":\"EUR\"},"
+        "{\"date\":\"%s\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
+        "\"amount\":\"7.00\",\"currency\":\"USD\"},"
+        "{\"date\":\"2020-01-15\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
+        "\"amount\":\"999.00\",\"currency\":\"EUR\"}]",
+        today, today, today, today, today, today);
     h_api(l, "PUT", "/v1/spend", body, &r);
     if (r.status != 200)
         fail_msg("PUT /v1/spend: %ld %s", r.status, r.body);
@@ -292,8 +293,8 @@ static void t_report_figures_by_hand(void **state)
     json_decref(root);
 
     /* the same range in dollars: only the dollar figures */
-    snprintf(path, sizeof(path), "/v1/stats?group_by=utm_source&from=%s&to=%s&currency=USD",
-             today, today);
+    snprintf(path, sizeof(path), "/v1/stats?group_by=utm_source&from=%s&to=%s&currency=USD", today,
+             today);
     root = get_json(&l, path);
     expect_row(row_of(root, "google"), "google in USD",
                "leads=4 converted=2 spend=7.00 cpl=1.75 revenue=300.00 roi=41.8571");
@@ -314,8 +315,7 @@ static void t_report_figures_by_hand(void **state)
     expect_row(row_of(root, NULL), "no medium", "leads=9 spend=null cpl=null roi=null");
     expect_row(json_object_get(root, "total"), "total by medium", "spend=275.00 cpl=39.29");
     json_decref(root);
-    snprintf(path, sizeof(path), "/v1/stats?group_by=day&form=contact&from=%s&to=%s", today,
-             today);
+    snprintf(path, sizeof(path), "/v1/stats?group_by=day&form=contact&from=%s&to=%s", today, today);
     root = get_json(&l, path);
     expect_row(row_of(root, today), "today, one form", "leads=9 spend=null revenue=12000.00");
     expect_row(json_object_get(root, "total"), "total of one form", "spend=null");
@@ -348,8 +348,8 @@ static void t_report_figures_by_hand(void **state)
 
     /* CSV: the same figures, null as an empty cell, a total row */
     struct resp r;
-    snprintf(path, sizeof(path), "/v1/stats?group_by=utm_source&from=%s&to=%s&format=csv",
-             today, today);
+    snprintf(path, sizeof(path), "/v1/stats?group_by=utm_source&from=%s&to=%s&format=csv", today,
+             today);
     h_api(&l, "GET", path, NULL, &r);
     assert_int_equal(r.status, 200);
     char ct[64];
@@ -372,8 +372,7 @@ static void t_report_figures_by_hand(void **state)
     assert_non_null(strstr(r.body, "{\"key\":\"hot\",\"total\":1,\"qualified\":1,\"converted\":1,"
                                    "\"spam\":0}"));
     resp_free(&r);
-    h_api(&l, "GET", "/v1/stats?group_by=utm_source&created_after=2020-01-01T00:00:00Z", NULL,
-          &r);
+    h_api(&l, "GET", "/v1/stats?group_by=utm_source&created_after=2020-01-01T00:00:00Z", NULL, &r);
     assert_non_null(strstr(r.body, "{\"key\":\"google\",\"total\":4,\"qualified\":2,"
                                    "\"converted\":2,\"spam\":0}"));
     resp_free(&r);
@@ -409,8 +408,8 @@ static void t_days_in_the_zone(void **state)
     h_start(&l, INI, "server.timezone=Europe/Berlin", NULL);
     assert_int_equal(h_stop(&l), 0);
     /* 2026-03-28T23:00Z is 03-29 00:00 CET; 23 hours later (CEST) it is 03-30. */
-    const long long t[] = {1774738800000LL - 1, 1774738800000LL, 1774738800000LL + 23 * 3600000LL - 1,
-                           1774738800000LL + 23 * 3600000LL};
+    const long long t[] = {1774738800000LL - 1, 1774738800000LL,
+                           1774738800000LL + 23 * 3600000LL - 1, 1774738800000LL + 23 * 3600000LL};
     for (size_t i = 0; i < 4; i++) {
         char sql[512];
         snprintf(sql, sizeof(sql),
@@ -420,11 +419,12 @@ static void t_days_in_the_zone(void **state)
         h_sql_exec(&l, sql);
     }
     /* leads written by another program are counted by a rebuild */
-    assert_int_equal(h_run(out, sizeof(out),
-                           "%s rollup -c %s --set storage.path=%s --set server.timezone=Europe/Berlin"
-                           " --rebuild",
-                           bin(), l.cfg, l.db),
-                     0);
+    assert_int_equal(
+        h_run(out, sizeof(out),
+              "%s rollup -c %s --set storage.path=%s --set server.timezone=Europe/Berlin"
+              " --rebuild",
+              bin(), l.cfg, l.db),
+        0);
     assert_non_null(strstr(out, "groups counted from the leads"));
     h_restart(&l);
     json_t *root = get_json(&l, "/v1/stats?group_by=day&from=2026-03-28&to=2026-03-30");
@@ -533,7 +533,8 @@ static void t_kept_counters_equal_rebuilt(void **state)
     assert_int_equal(h_stop(&l), 0);
     /* rules change: rescore moves grades and qualification of stored leads */
     assert_int_equal(h_run(out, sizeof(out),
-                           "%s rescore -c %s --set storage.path=%s --set form.contact.grade.hot=25 --set form.contact.grade.warm=5"
+                           "%s rescore -c %s --set storage.path=%s --set form.contact.grade.hot=25 "
+                           "--set form.contact.grade.warm=5"
                            " --set form.contact.qualify_at=20",
                            bin(), l.cfg, l.db),
                      0);
@@ -543,9 +544,9 @@ static void t_kept_counters_equal_rebuilt(void **state)
     assert_true(h_sql_int(&l, "SELECT count(*) FROM rollup_delta") == 0);
     assert_true(h_sql_int(&l, "SELECT sum(leads) FROM rollup WHERE grain = 0") == 200);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM rollup WHERE leads = 0") == 0);
-    assert_int_equal(
-        h_run(out, sizeof(out), "%s rollup -c %s --set storage.path=%s --rebuild", bin(), l.cfg, l.db),
-        0);
+    assert_int_equal(h_run(out, sizeof(out), "%s rollup -c %s --set storage.path=%s --rebuild",
+                           bin(), l.cfg, l.db),
+                     0);
     dump_rollup(&l, rebuilt, sizeof(rebuilt));
     if (strcmp(kept, rebuilt))
         fail_msg("counters kept:\n%s\n\nrebuilt:\n%s", kept, rebuilt);
@@ -578,10 +579,10 @@ static void t_spend_api(void **state)
     char ct[64];
     assert_string_equal(h_header(&r, "content-type", ct, sizeof(ct)), "application/problem+json");
     const char *want[] = {
-        "{\"line\":3,\"field\":\"date\"",     "{\"line\":4,\"field\":\"utm_source\"",
-        "{\"line\":6,\"field\":\"amount\"",   "{\"line\":7,\"field\":\"amount\"",
-        "{\"line\":9,\"field\":\"amount\"",   "{\"line\":10,\"field\":\"currency\"",
-        "{\"line\":13,\"field\":\"amount\"",  "\"detail\":\"7 errors; nothing was stored\"",
+        "{\"line\":3,\"field\":\"date\"",    "{\"line\":4,\"field\":\"utm_source\"",
+        "{\"line\":6,\"field\":\"amount\"",  "{\"line\":7,\"field\":\"amount\"",
+        "{\"line\":9,\"field\":\"amount\"",  "{\"line\":10,\"field\":\"currency\"",
+        "{\"line\":13,\"field\":\"amount\"", "\"detail\":\"7 errors; nothing was stored\"",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (!strstr(r.body, want[i]))
@@ -651,8 +652,9 @@ static void t_spend_api(void **state)
     h_api(&l, "DELETE", "/v1/spend?date=2026-11-03&utm_source=google", NULL, &r);
     assert_int_equal(r.status, 404);
     resp_free(&r);
-    h_api(&l, "DELETE", "/v1/spend?date=2026-11-02&utm_source=bing&utm_campaign=spring"
-                        "&currency=EUR",
+    h_api(&l, "DELETE",
+          "/v1/spend?date=2026-11-02&utm_source=bing&utm_campaign=spring"
+          "&currency=EUR",
           NULL, &r);
     assert_int_equal(r.status, 204);
     resp_free(&r);
@@ -672,9 +674,9 @@ static void t_spend_api(void **state)
     char path[96];
     snprintf(path, sizeof(path), "/v1/leads/%s", id);
     const char *bad_values[] = {
-        "{\"value\":12000}",       "{\"value\":\"12.345\"}",
-        "{\"value\":\"-5\"}",      "{\"value\":\"5.5\",\"currency\":\"JPY\"}",
-        "{\"currency\":\"EUR\"}",  "{\"value\":\"5\",\"currency\":\"eur\"}",
+        "{\"value\":12000}",      "{\"value\":\"12.345\"}",
+        "{\"value\":\"-5\"}",     "{\"value\":\"5.5\",\"currency\":\"JPY\"}",
+        "{\"currency\":\"EUR\"}", "{\"value\":\"5\",\"currency\":\"eur\"}",
         "{\"value\":\"1e9\"}",
     };
     for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {

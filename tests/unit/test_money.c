@@ -32,9 +32,23 @@ static void t_parse(void **state)
     assert_int_equal(money_parse("1.234", 3, &m), 0); /* KWD */
     assert_int_equal(m, 1234);
     /* never rounded: more places than the currency has is an error */
-    const char *bad[] = {"",    ".",    "1.",     ".5",   "1.234", "-1",   "+1", "1e3",
-                         "1,5", " 1",   "1 ",     "0x10", "1..2",  "1.2.3", "NaN",
-                         "10000000000000.00", "99999999999999999999"};
+    const char *bad[] = {"",
+                         ".",
+                         "1.",
+                         ".5",
+                         "1.234",
+                         "-1",
+                         "+1",
+                         "1e3",
+                         "1,5",
+                         " 1",
+                         "1 ",
+                         "0x10",
+                         "1..2",
+                         "1.2.3",
+                         "NaN",
+                         "10000000000000.00",
+                         "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (money_parse(bad[i], 2, &m) == 0)
             fail_msg("'%s' parsed as %lld", bad[i], (long long)m);
@@ -180,6 +194,12 @@ static void t_days(void **state)
     assert_string_equal(d, "2026-03-01");
     calendar_add_days("2026-01-01", -1, d);
     assert_string_equal(d, "2025-12-31");
+    calendar_week_start("2026-11-30", d); /* a Monday */
+    assert_string_equal(d, "2026-11-30");
+    calendar_week_start("2026-12-06", d); /* a Sunday */
+    assert_string_equal(d, "2026-11-30");
+    calendar_week_start("2027-01-01", d); /* a Friday: its week began in 2026 */
+    assert_string_equal(d, "2026-12-28");
     calendar_month_end("2028-02-10", d);
     assert_string_equal(d, "2028-02-29");
     calendar_month_end("2026-12-31", d);
