@@ -1,10 +1,10 @@
--- wrk script: GET /v1/leads?utm_source=src3&limit=50, following next_cursor
+-- wrk script: GET /v1/leads?utm_source=linkedin&limit=50 (a source of 9% of leads seeded), following next_cursor
 -- for five pages, then from the top again.
 local cursor = nil
 local page = 0
 
 function request()
-   local path = "/v1/leads?utm_source=src3&limit=50"
+   local path = "/v1/leads?utm_source=linkedin&limit=50"
    if cursor then path = path .. "&cursor=" .. cursor end
    return wrk.format("GET", path, {["Authorization"] = "Bearer bench-key-0123456789abcdef"})
 end

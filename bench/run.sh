@@ -114,7 +114,7 @@ for i in $(seq 100); do
 done
 wrk -t1 -c4 -d"$SECS"s --latency -s bench/pages.lua "http://127.0.0.1:$LPORT" >"$dir/pages.out" 2>&1
 awk '/^RPS/{r=$2} /^P50/{p=$2} /^P99/{q=$2} /^ERRORS/{e=$2}
-     END {printf "GET /v1/leads?utm_source=src3&limit=50, 5 pages deep: %s req/s, p50 %s ms, p99 %s ms, errors %s\n", r, p, q, e}' \
+     END {printf "GET /v1/leads?utm_source=linkedin&limit=50, 5 pages deep: %s req/s, p50 %s ms, p99 %s ms, errors %s\n", r, p, q, e}' \
     "$dir/pages.out"
 before=$(peak $LPID)
 t0=$(date +%s.%N)
