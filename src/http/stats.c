@@ -23,71 +23,76 @@ static const char JSON[] = "application/json";
 
 /* ---- the report ---- */
 
-/* One figure of a row, as the JSON and the CSV write it. */
-enum figure_kind { FIG_COUNT, FIG_MONEY, FIG_RATE };
-struct figure {
-    const char *name;
-    enum figure_kind kind;
-    bool spend; /* needs spend: null where spend is not known */
+/* The figures of a row, in the order the JSON and the CSV write them. */
+enum figure {
+    F_LEADS,
+    F_VALID,
+    F_QUALIFIED,
+    F_HOT,
+    F_WARM,
+    F_COLD,
+    F_CONTACTED,
+    F_CONVERTED,
+    F_REJECTED,
+    F_SPAM,
+    F_DUPLICATES, /* counts, above */
+    F_QUALIFIED_RATE,
+    F_CONVERSION_RATE,
+    F_SPEND,
+    F_CPL,
+    F_COST_PER_QUALIFIED,
+    F_COST_PER_SALE,
+    F_REVENUE,
+    F_ROI,
+    F_COUNT
 };
-static const struct figure FIGURES[] = {
-    {"leads", FIG_COUNT, false},
-    {"valid", FIG_COUNT, false},
-    {"qualified", FIG_COUNT, false},
-    {"hot", FIG_COUNT, false},
-    {"warm", FIG_COUNT, false},
-    {"cold", FIG_COUNT, false},
-    {"contacted", FIG_COUNT, false},
-    {"converted", FIG_COUNT, false},
-    {"rejected", FIG_COUNT, false},
-    {"spam", FIG_COUNT, false},
-    {"duplicates", FIG_COUNT, false},
-    {"qualified_rate", FIG_RATE, false},
-    {"conversion_rate", FIG_RATE, false},
-    {"spend", FIG_MONEY, true},
-    {"cpl", FIG_MONEY, true},
-    {"cost_per_qualified", FIG_MONEY, true},
-    {"cost_per_sale", FIG_MONEY, true},
-    {"revenue", FIG_MONEY, false},
-    {"roi", FIG_RATE, true},
+static const char *const FIGURE_NAMES[F_COUNT] = {
+    "leads",
+    "valid",
+    "qualified",
+    "hot",
+    "warm",
+    "cold",
+    "contacted",
+    "converted",
+    "rejected",
+    "spam",
+    "duplicates",
+    "qualified_rate",
+    "conversion_rate",
+    "spend",
+    "cpl",
+    "cost_per_qualified",
+    "cost_per_sale",
+    "revenue",
+    "roi",
 };
-#define NFIGURES LEADD_ARRAY_LEN(FIGURES)
+_Static_assert(LEADD_ARRAY_LEN(FIGURE_NAMES) == F_COUNT, "a name for every figure");
 
-/* Figure i of row x as text; false for null (a zero divisor, or spend not
+/* Figure f of row x as text; false for null (a zero divisor, or spend not
  * known). exp: the currency's decimal places. */
-static bool figure(const struct report_row *x, size_t i, bool spend_known, int exp,
+static bool figure(const struct report_row *x, enum figure f, bool spend_known, int exp,
                    char out[MONEY_STR])
 {
-    const long long counts[] = {x->leads,    x->valid, x->qualified, x->hot,
-                                x->warm,     x->cold,  x->contacted, x->converted,
-                                x->rejected, x->spam,  x->duplicates};
-    if (FIGURES[i].spend && !spend_known)
-        return false;
-    if (i < LEADD_ARRAY_LEN(counts)) {
-        snprintf(out, MONEY_STR, "%lld", counts[i]);
-        return true;
+    const long long counts[F_QUALIFIED_RATE] = {x->leads,    x->valid, x->qualified, x->hot,
+                                                x->warm,     x->cold,  x->contacted, x->converted,
+                                                x->rejected, x->spam,  x->duplicates};
+    switch (f) {
+    case F_QUALIFIED_RATE: return decimal_quotient(x->qualified, x->valid, 0, 4, out);
+    case F_CONVERSION_RATE: return decimal_quotient(x->converted, x->valid, 0, 4, out);
+    case F_REVENUE: money_format(x->revenue_minor, exp, out); return true;
+    case F_SPEND: money_format(x->spend_minor, exp, out); return spend_known;
+    case F_CPL: return spend_known && decimal_quotient(x->spend_minor, x->valid, exp, exp, out);
+    case F_COST_PER_QUALIFIED:
+        return spend_known && decimal_quotient(x->spend_minor, x->qualified, exp, exp, out);
+    case F_COST_PER_SALE:
+        return spend_known && decimal_quotient(x->spend_minor, x->converted, exp, exp, out);
+    case F_ROI: /* (revenue - spend) / spend */
+        return spend_known &&
+               decimal_quotient(x->revenue_minor - x->spend_minor, x->spend_minor, 0, 4, out);
+    case F_COUNT: return false;
+    default: snprintf(out, MONEY_STR, "%lld", counts[f]); return true;
     }
-    const char *name = FIGURES[i].name;
-    if (!strcmp(name, "qualified_rate"))
-        return decimal_quotient(x->qualified, x->valid, 0, 4, out);
-    if (!strcmp(name, "conversion_rate"))
-        return decimal_quotient(x->converted, x->valid, 0, 4, out);
-    if (!strcmp(name, "spend")) {
-        money_format(x->spend_minor, exp, out);
-        return true;
-    }
-    if (!strcmp(name, "cpl"))
-        return decimal_quotient(x->spend_minor, x->valid, exp, exp, out);
-    if (!strcmp(name, "cost_per_qualified"))
-        return decimal_quotient(x->spend_minor, x->qualified, exp, exp, out);
-    if (!strcmp(name, "cost_per_sale"))
-        return decimal_quotient(x->spend_minor, x->converted, exp, exp, out);
-    if (!strcmp(name, "revenue")) {
-        money_format(x->revenue_minor, exp, out);
-        return true;
-    }
-    /* roi: (revenue - spend) / spend */
-    return decimal_quotient(x->revenue_minor - x->spend_minor, x->spend_minor, 0, 4, out);
 }
 
 static void json_row(struct buf *b, const struct report_row *x, bool spend_known, int exp)
@@ -95,11 +100,11 @@ static void json_row(struct buf *b, const struct report_row *x, bool spend_known
     char v[MONEY_STR];
     buf_adds(b, "{\"key\":");
     jw_str(b, x->key);
-    for (size_t i = 0; i < NFIGURES; i++) {
-        buf_addf(b, ",\"%s\":", FIGURES[i].name);
-        if (!figure(x, i, spend_known, exp, v))
+    for (int f = 0; f < F_COUNT; f++) {
+        buf_addf(b, ",\"%s\":", FIGURE_NAMES[f]);
+        if (!figure(x, (enum figure)f, spend_known, exp, v))
             buf_adds(b, "null");
-        else if (FIGURES[i].kind == FIG_COUNT)
+        else if (f < F_QUALIFIED_RATE) /* counts are numbers; money and rates text */
             buf_adds(b, v);
         else
             buf_addf(b, "\"%s\"", v);
@@ -113,9 +118,9 @@ static void csv_row(struct buf *b, const char *key, const struct report_row *x, 
 {
     char v[MONEY_STR];
     csv_cell(b, key ? key : "", key ? strlen(key) : 0);
-    for (size_t i = 0; i < NFIGURES; i++) {
+    for (int f = 0; f < F_COUNT; f++) {
         buf_addc(b, ',');
-        if (figure(x, i, spend_known, exp, v))
+        if (figure(x, (enum figure)f, spend_known, exp, v))
             buf_adds(b, v);
     }
     buf_addf(b, ",%s\r\n", currency);
@@ -160,8 +165,8 @@ static int report_csv(struct buf *b, const struct report *rep, const struct repo
 {
     int exp = money_exponent(q->currency);
     buf_adds(b, report_group_names[q->group]);
-    for (size_t i = 0; i < NFIGURES; i++)
-        buf_addf(b, ",%s", FIGURES[i].name);
+    for (int f = 0; f < F_COUNT; f++)
+        buf_addf(b, ",%s", FIGURE_NAMES[f]);
     buf_adds(b, ",currency\r\n");
     for (size_t i = 0; i < rep->n; i++)
         csv_row(b, rep->rows[i].key, &rep->rows[i], rep->row_spend, exp, q->currency);

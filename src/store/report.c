@@ -109,7 +109,7 @@ static const struct {
 /* The month (YYYY-MM) after or before m. */
 static void month_step(const char *m, int by, char out[8])
 {
-    int y = atoi(m), mo = atoi(m + 5) + by;
+    int y = (int)strtol(m, NULL, 10), mo = (int)strtol(m + 5, NULL, 10) + by;
     if (mo > 12)
         y++, mo = 1;
     if (mo < 1)

@@ -52,7 +52,7 @@ static void t_migrate(void **state)
     assert_non_null(applied);
     while (applied > out && applied[-1] >= '0' && applied[-1] <= '9')
         applied--;
-    assert_true(atoi(applied) > 0); /* "10 migrations" is not "0 migrations" */
+    assert_true(strtol(applied, NULL, 10) > 0); /* "10 migrations" is not "0 migrations" */
     assert_int_equal(h_run(out, sizeof(out), "cd %s && %s migrate -c %s/config.example.ini", dir,
                            bin(), getcwd((char[512]){0}, 512)),
                      0);
