@@ -18,20 +18,34 @@ CREATE TABLE spend (
 ) WITHOUT ROWID;
 CREATE INDEX spend_source ON spend(utm_source, day);
 
--- Counters of leads. A lead's day is its local day: SQLite's 'localtime' is
--- the process's zone, which leadd sets to [server] timezone at start (a
--- program in another zone that edits leads should be followed by
--- `leadd rollup --rebuild`). Three grains, one table:
---   0  a local day ([server] timezone) and every dimension
+-- How a lead counts: the one place that says it. A lead's day is its local
+-- day: SQLite's 'localtime' is the process's zone, which leadd sets to
+-- [server] timezone at start. valid: neither spam (flags 1, 2, 16) nor a
+-- duplicate (flag 4); qualified, the grades and the statuses count valid
+-- leads only, so leads = valid + spam + duplicates and valid = hot + warm +
+-- cold. currency is the revenue's: '' unless the lead is converted, valid
+-- and has a value. Erased leads stay counted (erasure removes people, not
+-- numbers).
+CREATE VIEW lead_counts AS
+SELECT id, form, utm_source, utm_medium, utm_campaign,
+       date(created_ms / 1000, 'unixepoch', 'localtime') AS day,
+       CASE WHEN v AND status = 'converted' AND value_minor IS NOT NULL
+            THEN currency ELSE '' END AS currency,
+       1 AS leads, v AS valid, v AND qualified AS qualified,
+       v AND grade = 'hot' AS hot, v AND grade = 'warm' AS warm, v AND grade = 'cold' AS cold,
+       v AND status = 'contacted' AS contacted, v AND status = 'converted' AS converted,
+       v AND status = 'rejected' AS rejected,
+       (flags & 19) != 0 AS spam, (flags & 19) = 0 AND (flags & 4) != 0 AS duplicates,
+       CASE WHEN v AND status = 'converted' THEN coalesce(value_minor, 0) ELSE 0 END
+           AS revenue_minor
+  FROM (SELECT *, (flags & 23) = 0 AS v FROM leads);
+
+-- The counters, in three grains of one table:
+--   0  a local day and every dimension
 --   1  a month (YYYY-MM) and every dimension: long ranges read few rows
 --   2  a day, form and source only (medium and campaign ''): the time series
--- '' stands for no source, medium or campaign. currency is the revenue's:
--- '' unless the lead is converted, valid and has a value, so one group has
--- one row per currency its sales were made in.
--- valid: neither spam (flags 1, 2, 16) nor a duplicate (flag 4); qualified,
--- the grades and the statuses count valid leads only, so for every row
--- leads = valid + spam + duplicates and valid = hot + warm + cold.
--- Erased leads stay counted (erasure removes people, not numbers).
+-- '' stands for no source, medium or campaign; a group has one row per
+-- currency its sales were made in.
 CREATE TABLE rollup (
     grain         INTEGER NOT NULL,
     period        TEXT NOT NULL,
@@ -54,44 +68,42 @@ CREATE TABLE rollup (
     revenue_minor INTEGER NOT NULL,
     PRIMARY KEY (grain, period, form, utm_source, utm_medium, utm_campaign, currency)
 ) WITHOUT ROWID;
+CREATE TABLE rollup_grains (grain INTEGER PRIMARY KEY);
+INSERT INTO rollup_grains VALUES (0), (1), (2);
 
--- Every change to what a lead counts for passes through here, as n leads
--- (1, -1, or a group's count: a writer batch's new leads, or a rebuild) with
--- the values that decide how they count: the trigger below is the one place
--- that turns leads into counters. Rows leave as soon as they are applied.
-CREATE TABLE rollup_delta (
-    n            INTEGER NOT NULL,
-    day          TEXT NOT NULL,
-    form         TEXT NOT NULL,
-    utm_source   TEXT,
-    utm_medium   TEXT,
-    utm_campaign TEXT,
-    flags        INTEGER NOT NULL,
-    grade        TEXT NOT NULL,
-    qualified    INTEGER NOT NULL,
-    status       TEXT NOT NULL,
-    currency     TEXT,
-    value_minor  INTEGER          -- the sum of the n leads' values, signed as n
-);
+-- Each lead's rows of the rollup, one per grain.
+CREATE VIEW lead_rollup AS
+SELECT c.id, g.grain, CASE g.grain WHEN 1 THEN substr(c.day, 1, 7) ELSE c.day END AS period,
+       c.form, coalesce(c.utm_source, '') AS utm_source,
+       CASE g.grain WHEN 2 THEN '' ELSE coalesce(c.utm_medium, '') END AS utm_medium,
+       CASE g.grain WHEN 2 THEN '' ELSE coalesce(c.utm_campaign, '') END AS utm_campaign,
+       c.currency, c.leads, c.valid, c.qualified, c.hot, c.warm, c.cold, c.contacted,
+       c.converted, c.rejected, c.spam, c.duplicates, c.revenue_minor
+  FROM lead_counts AS c, rollup_grains AS g;
 
-CREATE TRIGGER rollup_apply AFTER INSERT ON rollup_delta BEGIN
+-- The rollup counts the leads up to this id. The writer folds newer ones in
+-- every 2,000 leads or 10 seconds (src/store/rollup.c), a group's counters
+-- updated once for all its leads: updating them lead by lead, as each is
+-- inserted, cost a quarter of capture's throughput. The report adds the
+-- few leads past the mark from the leads themselves, in the same read, so
+-- it is exact at every moment.
+CREATE TABLE rollup_mark (one INTEGER PRIMARY KEY CHECK (one = 1), upto TEXT NOT NULL);
+INSERT INTO rollup_mark VALUES (1, '');
+
+-- A change to a counted lead moves it between counters in the transaction
+-- that changes it: out as it was (before), in as it is (after). Leads past
+-- the mark are counted by the report as they are.
+CREATE TRIGGER leads_rollup_out BEFORE UPDATE OF flags, grade, qualified, status, currency,
+    value_minor ON leads
+WHEN OLD.id <= (SELECT upto FROM rollup_mark)
+ AND ((OLD.flags & 23) != (NEW.flags & 23) OR OLD.grade IS NOT NEW.grade
+  OR OLD.qualified IS NOT NEW.qualified OR OLD.status IS NOT NEW.status
+  OR OLD.currency IS NOT NEW.currency OR OLD.value_minor IS NOT NEW.value_minor) BEGIN
     INSERT INTO rollup
-    SELECT g.grain, CASE g.grain WHEN 1 THEN substr(NEW.day, 1, 7) ELSE NEW.day END, NEW.form,
-           coalesce(NEW.utm_source, ''),
-           CASE g.grain WHEN 2 THEN '' ELSE coalesce(NEW.utm_medium, '') END,
-           CASE g.grain WHEN 2 THEN '' ELSE coalesce(NEW.utm_campaign, '') END,
-           CASE WHEN v.ok AND NEW.status = 'converted' AND NEW.value_minor IS NOT NULL
-                THEN NEW.currency ELSE '' END,
-           NEW.n, NEW.n * v.ok, NEW.n * (v.ok AND NEW.qualified),
-           NEW.n * (v.ok AND NEW.grade = 'hot'), NEW.n * (v.ok AND NEW.grade = 'warm'),
-           NEW.n * (v.ok AND NEW.grade = 'cold'),
-           NEW.n * (v.ok AND NEW.status = 'contacted'), NEW.n * (v.ok AND NEW.status = 'converted'),
-           NEW.n * (v.ok AND NEW.status = 'rejected'),
-           NEW.n * ((NEW.flags & 19) != 0), NEW.n * ((NEW.flags & 19) = 0 AND (NEW.flags & 4) != 0),
-           CASE WHEN v.ok AND NEW.status = 'converted' THEN coalesce(NEW.value_minor, 0) ELSE 0 END
-      FROM (SELECT 0 AS grain UNION ALL SELECT 1 UNION ALL SELECT 2) AS g,
-           (SELECT (NEW.flags & 23) = 0 AS ok) AS v
-     WHERE 1
+    SELECT grain, period, form, utm_source, utm_medium, utm_campaign, currency, -leads, -valid,
+           -qualified, -hot, -warm, -cold, -contacted, -converted, -rejected, -spam,
+           -duplicates, -revenue_minor
+      FROM lead_rollup WHERE id = OLD.id
     ON CONFLICT DO UPDATE SET
         leads = leads + excluded.leads, valid = valid + excluded.valid,
         qualified = qualified + excluded.qualified, hot = hot + excluded.hot,
@@ -100,44 +112,75 @@ CREATE TRIGGER rollup_apply AFTER INSERT ON rollup_delta BEGIN
         rejected = rejected + excluded.rejected, spam = spam + excluded.spam,
         duplicates = duplicates + excluded.duplicates,
         revenue_minor = revenue_minor + excluded.revenue_minor;
-    -- A group a lead left may now be empty: it goes, so counters kept up as
-    -- leads change are exactly the counters rebuilt from the leads.
-    DELETE FROM rollup WHERE NEW.n < 0 AND leads = 0 AND grain IN (0, 1, 2)
-       AND period IN (NEW.day, substr(NEW.day, 1, 7)) AND form = NEW.form
-       AND utm_source = coalesce(NEW.utm_source, '');
-    DELETE FROM rollup_delta WHERE rowid = NEW.rowid;
 END;
 
--- New leads are counted by leadd's writer, which adds up each batch's
--- leads that count alike into one rollup_delta row (src/store/rollup.c):
--- a trigger per inserted lead cost more than the rest of its insert.
--- Changes to stored leads come through these triggers.
-CREATE TRIGGER leads_rollup_update AFTER UPDATE OF flags, grade, qualified, status, currency,
+CREATE TRIGGER leads_rollup_in AFTER UPDATE OF flags, grade, qualified, status, currency,
     value_minor ON leads
-WHEN (OLD.flags & 23) != (NEW.flags & 23) OR OLD.grade IS NOT NEW.grade
+WHEN OLD.id <= (SELECT upto FROM rollup_mark)
+ AND ((OLD.flags & 23) != (NEW.flags & 23) OR OLD.grade IS NOT NEW.grade
   OR OLD.qualified IS NOT NEW.qualified OR OLD.status IS NOT NEW.status
-  OR OLD.currency IS NOT NEW.currency OR OLD.value_minor IS NOT NEW.value_minor BEGIN
-    INSERT INTO rollup_delta VALUES (-1, date(OLD.created_ms / 1000, 'unixepoch', 'localtime'), OLD.form, OLD.utm_source,
-        OLD.utm_medium, OLD.utm_campaign, OLD.flags, OLD.grade, OLD.qualified, OLD.status,
-        OLD.currency, -OLD.value_minor);
-    INSERT INTO rollup_delta VALUES (1, date(NEW.created_ms / 1000, 'unixepoch', 'localtime'), NEW.form, NEW.utm_source,
-        NEW.utm_medium, NEW.utm_campaign, NEW.flags, NEW.grade, NEW.qualified, NEW.status,
-        NEW.currency, NEW.value_minor);
+  OR OLD.currency IS NOT NEW.currency OR OLD.value_minor IS NOT NEW.value_minor) BEGIN
+    INSERT INTO rollup SELECT grain, period, form, utm_source, utm_medium, utm_campaign,
+           currency, leads, valid, qualified, hot, warm, cold, contacted, converted, rejected,
+           spam, duplicates, revenue_minor
+      FROM lead_rollup WHERE id = NEW.id
+    ON CONFLICT DO UPDATE SET
+        leads = leads + excluded.leads, valid = valid + excluded.valid,
+        qualified = qualified + excluded.qualified, hot = hot + excluded.hot,
+        warm = warm + excluded.warm, cold = cold + excluded.cold,
+        contacted = contacted + excluded.contacted, converted = converted + excluded.converted,
+        rejected = rejected + excluded.rejected, spam = spam + excluded.spam,
+        duplicates = duplicates + excluded.duplicates,
+        revenue_minor = revenue_minor + excluded.revenue_minor;
+    -- a group the lead left may now be empty: it goes, so counters kept up
+    -- are exactly the counters rebuilt from the leads
+    DELETE FROM rollup WHERE leads = 0 AND grain IN (0, 1, 2)
+       AND period IN (SELECT period FROM lead_rollup WHERE id = NEW.id)
+       AND form = NEW.form AND utm_source = coalesce(NEW.utm_source, '');
 END;
 
-CREATE TRIGGER leads_rollup_delete AFTER DELETE ON leads BEGIN
-    INSERT INTO rollup_delta VALUES (-1, date(OLD.created_ms / 1000, 'unixepoch', 'localtime'), OLD.form, OLD.utm_source,
-        OLD.utm_medium, OLD.utm_campaign, OLD.flags, OLD.grade, OLD.qualified, OLD.status,
-        OLD.currency, -OLD.value_minor);
+CREATE TRIGGER leads_rollup_delete BEFORE DELETE ON leads
+WHEN OLD.id <= (SELECT upto FROM rollup_mark) BEGIN
+    INSERT INTO rollup
+    SELECT grain, period, form, utm_source, utm_medium, utm_campaign, currency, -leads, -valid,
+           -qualified, -hot, -warm, -cold, -contacted, -converted, -rejected, -spam,
+           -duplicates, -revenue_minor
+      FROM lead_rollup WHERE id = OLD.id
+    ON CONFLICT DO UPDATE SET
+        leads = leads + excluded.leads, valid = valid + excluded.valid,
+        qualified = qualified + excluded.qualified, hot = hot + excluded.hot,
+        warm = warm + excluded.warm, cold = cold + excluded.cold,
+        contacted = contacted + excluded.contacted, converted = converted + excluded.converted,
+        rejected = rejected + excluded.rejected, spam = spam + excluded.spam,
+        duplicates = duplicates + excluded.duplicates,
+        revenue_minor = revenue_minor + excluded.revenue_minor;
+    DELETE FROM rollup WHERE leads = 0 AND grain IN (0, 1, 2)
+       AND period IN (SELECT period FROM lead_rollup WHERE id = OLD.id)
+       AND form = OLD.form AND utm_source = coalesce(OLD.utm_source, '');
 END;
 
 -- Facts about the database itself: which zone the rollups' days are in.
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
 -- The lead list's filters that would otherwise read every lead to find a
--- page: by grade, qualified, score, and only spam (a partial index: the
--- spam alone).
-CREATE INDEX leads_grade ON leads(grade, id);
-CREATE INDEX leads_qualified ON leads(qualified, id);
-CREATE INDEX leads_score ON leads(score, id);
-CREATE INDEX leads_spam ON leads(id) WHERE (flags & 19) != 0;
+-- page of few matches (grade, qualified, score, only spam), for the leads up
+-- to the rollup's mark: filled by the same fold, not by each insert (an
+-- index on leads itself costs every commit its pages: four of them cost a
+-- quarter of capture's throughput). The list reads the leads past the mark
+-- directly, and this table for the older ones (src/store/query.c).
+CREATE TABLE lead_filters (
+    rid    INTEGER PRIMARY KEY, -- the lead's rowid (rowids grow as ids do)
+    bucket INTEGER NOT NULL,    -- grade (hot 0, warm 1, cold 2) * 4 + qualified * 2 + spam
+    score  INTEGER NOT NULL     -- spam: flags & 19 (honeypot, too_fast, marked_spam)
+);
+CREATE INDEX lead_filters_bucket ON lead_filters(bucket);
+CREATE INDEX lead_filters_score ON lead_filters(score);
+
+CREATE TRIGGER leads_filters_update AFTER UPDATE OF grade, qualified, score, flags ON leads
+WHEN OLD.id <= (SELECT upto FROM rollup_mark) BEGIN
+    UPDATE lead_filters
+       SET bucket = CASE NEW.grade WHEN 'hot' THEN 0 WHEN 'warm' THEN 4 ELSE 8 END
+                    + 2 * (NEW.qualified != 0) + ((NEW.flags & 19) != 0),
+           score = NEW.score
+     WHERE rid = NEW.rowid;
+END;

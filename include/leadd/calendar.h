@@ -2,7 +2,7 @@
  * IANA name), so a report from Berlin counts Berlin days, DST included.
  *
  * The zone is the process's (TZ), set once at start before any thread runs,
- * and read by SQLite's 'localtime' (CALENDAR_DAY_SQL, the rollup's triggers):
+ * and read by SQLite's 'localtime' (CALENDAR_DAY_SQL, the rollup's view):
  * leadd's logs and stored times are UTC and never use it. */
 #ifndef LEADD_CALENDAR_H
 #define LEADD_CALENDAR_H
@@ -17,15 +17,13 @@
 /* calendar_zone_valid: whether name is an IANA zone this machine knows
  * (/usr/share/zoneinfo, or $TZDIR): "UTC", "Europe/Berlin". */
 bool calendar_zone_valid(const char *name);
-/* The local day of a column of UTC milliseconds, in SQL (as the triggers of
- * migrations/0010_analytics.sql write it): the same day as calendar_day(). */
+/* The local day of a column of UTC milliseconds, in SQL (as the lead_counts
+ * view of migrations/0010_analytics.sql writes it). */
 #define CALENDAR_DAY_SQL(ms) "date(" ms " / 1000, 'unixepoch', 'localtime')"
 
 /* calendar_set_zone: makes name the process's zone; LEADD_EINVAL when it is
  * not a known zone. Call before threads start. */
 LEADD_MUST_CHECK int calendar_set_zone(const char *name);
-/* calendar_day: the local day of a UTC time in milliseconds. */
-void calendar_day(int64_t ms, char out[DAY_LEN + 1]);
 /* calendar_day_valid: whether s is a real date written YYYY-MM-DD. */
 bool calendar_day_valid(const char *s);
 /* calendar_add_days: day + n days (n may be negative), as YYYY-MM-DD. */

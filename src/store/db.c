@@ -167,7 +167,8 @@ int store_open(struct store **out, const struct store_opts *o)
     ulid_gen_init(&st->ids);
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
         (rc = db_migrate(st->wdb, &applied)) || (rc = rollup_sync(st->wdb, st->timezone)) ||
-        (rc = writer_prepare(st)) || (o->serving && (rc = dedupe_load(st, o->dedupe_window_ms))))
+        (rc = rollup_fold(st)) || (rc = writer_prepare(st)) ||
+        (o->serving && (rc = dedupe_load(st, o->dedupe_window_ms))))
         goto fail;
     if (!o->serving) {
         *out = st;

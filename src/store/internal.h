@@ -56,7 +56,8 @@ struct store {
     sqlite3_stmt *ins_lead, *find_dup, *confirm_dup, *find_key, *ins_key, *prune_keys, *probe,
         *ins_delivery, *ins_delivery_once;
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
-    struct rollup_acc *acc;                  /* the batch's new leads, counted */
+    long long unfolded;                      /* leads stored since the last fold (rollup.c) */
+    uint64_t unfolded_since_ms;              /* when the first of them was */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */
@@ -73,25 +74,11 @@ struct store {
 
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
-/* rollup.c: a writer batch's new leads, added up by what they count for
- * and handed to the counters before the batch commits. */
-struct rollup_acc;
-struct rollup_lead {
-    uint64_t created_ms;
-    const char *form, *source, *medium, *campaign, *grade, *status, *currency;
-    unsigned flags;
-    bool qualified;
-    long long value_minor; /* with currency */
-};
-LEADD_MUST_CHECK int rollup_acc_open(struct rollup_acc **out, sqlite3 *db);
-void rollup_acc_close(struct rollup_acc **ap);
-/* rollup_acc_add: counts one new lead (its strings borrowed until flushed). */
-void rollup_acc_add(struct rollup_acc *a, const struct rollup_lead *l);
-/* rollup_acc_flush: writes the batch's counts, inside its transaction (a
- * SQLite code), and empties the accumulator. */
-int rollup_acc_flush(struct rollup_acc *a);
-/* rollup_acc_clear: forgets the batch's counts (it rolled back). */
-void rollup_acc_clear(struct rollup_acc *a);
+/* rollup.c: rollup_fold counts the leads past the mark into the rollup, in
+ * a transaction of its own on the writer's connection; 0, or LEADD_E*. */
+#define ROLLUP_FOLD_LEADS 2000 /* the writer folds after this many new leads */
+#define ROLLUP_FOLD_MS 10000   /* or once the oldest not counted is this old */
+LEADD_MUST_CHECK int rollup_fold(struct store *st);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
 LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
@@ -162,9 +149,8 @@ struct where {
 
 /* What where_build() adds besides the filter. */
 enum where_flags {
-    WHERE_CURSOR = 1u << 0,     /* the page starts below f->cursor */
-    WHERE_ERASED = 1u << 1,     /* erased tombstones too */
-    WHERE_SCORE_SCAN = 1u << 2, /* the score bounds may not use the score index */
+    WHERE_CURSOR = 1u << 0, /* the page starts below f->cursor */
+    WHERE_ERASED = 1u << 1, /* erased tombstones too */
 };
 /* where_build: the WHERE clause for filter f. Release w->sql when done. */
 void where_build(struct where *w, const struct lead_filter *f, unsigned flags);

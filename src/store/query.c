@@ -109,15 +109,15 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
     if (f->qualified >= 0)
         w_int(w, "qualified = ?", f->qualified);
     if (f->spam == 0)
-        w_int(w, "(flags & ?) = 0", LEAD_FLAGS_SPAM);
+        w->rc = w->rc ? w->rc : buf_addf(&w->sql, " AND (flags & %u) = 0", LEAD_FLAGS_SPAM);
     else if (f->spam == 1)
-        w_int(w, "(flags & ?) != 0", LEAD_FLAGS_SPAM);
-    /* "+score" is the same value, but no index can serve it. */
-    const bool scan = flags & WHERE_SCORE_SCAN;
+        /* the mask written in, not bound: so the query is seen to match
+         * the partial index of spam (migrations/0010) */
+        w->rc = w->rc ? w->rc : buf_addf(&w->sql, " AND (flags & %u) != 0", LEAD_FLAGS_SPAM);
     if (f->has_min_score)
-        w_int(w, scan ? "+score >= ?" : "score >= ?", f->min_score);
+        w_int(w, "score >= ?", f->min_score);
     if (f->has_max_score)
-        w_int(w, scan ? "+score <= ?" : "score <= ?", f->max_score);
+        w_int(w, "score <= ?", f->max_score);
     /* Time ranges as id ranges: the primary ordering index serves them. */
     if (f->has_after) {
         ulid_floor(f->after_ms > 0 ? (uint64_t)f->after_ms : 0, w->lo);
@@ -171,82 +171,189 @@ int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *ta
     return rc;
 }
 
-/* A page filtered by score is read either from the score index, sorting the
- * leads it matches, or newest first, skipping those that do not match:
- * SQLite cannot tell which is cheaper without knowing how many match, so
- * they are counted first through the index, up to SCORE_FEW. Few: read
- * them all and sort (at most SCORE_FEW); many: at least SCORE_FEW of the
- * leads match, so newest first meets a page of them soon. */
-#define SCORE_FEW 20000
-enum score_plan { SCORE_NONE, SCORE_BY_INDEX, SCORE_BY_AGE };
-static enum score_plan score_plan(sqlite3 *db, const struct lead_filter *f)
+/* A page of leads whose filter few may match (grade, qualified, score, only
+ * spam) is read in two parts. The leads past the rollup's mark (at most
+ * ROLLUP_FOLD_LEADS or ROLLUP_FOLD_MS of them) straight from leads; the
+ * older ones through lead_filters (by the leads' rowids, which grow as their
+ * ids do), filled by the fold, not by each insert (an index on leads costs
+ * every commit). Its two indexes, by bucket (grade, qualified and spam in
+ * one number) and by score, are counted first, up to FILTER_FEW: the one
+ * with fewer matches is read and sorted when they are few; when both have
+ * many, the table is read newest first, and since at least FILTER_FEW leads
+ * match, a page of them is met soon. */
+#define FILTER_FEW 20000
+
+static bool bucketed(const struct lead_filter *f)
 {
+    return f->grade || f->qualified >= 0 || f->spam == 1 || f->has_min_score || f->has_max_score;
+}
+
+/* How many leads match pred through index idx, counted up to FILTER_FEW + 1. */
+static long long count_upto(sqlite3 *db, const char *idx, const char *pred)
+{
+    char sql[512];
     sqlite3_stmt *s = NULL;
-    long long n = SCORE_FEW + 1;
-    if (!f->has_min_score && !f->has_max_score)
-        return SCORE_NONE;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM (SELECT 1 FROM leads WHERE score >= ?1 AND"
-                           " score <= ?2 LIMIT ?3)",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, f->has_min_score ? f->min_score : INT64_MIN);
-        sqlite3_bind_int64(s, 2, f->has_max_score ? f->max_score : INT64_MAX);
-        sqlite3_bind_int64(s, 3, SCORE_FEW + 1);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            n = sqlite3_column_int64(s, 0);
-    }
+    long long n = FILTER_FEW + 1;
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT 1 FROM lead_filters AS f INDEXED BY %s WHERE %s"
+             " LIMIT %d)",
+             idx, pred, FILTER_FEW + 1);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    return n > SCORE_FEW ? SCORE_BY_AGE : SCORE_BY_INDEX;
+    return n;
+}
+
+/* The lead_filters part: its SQL up to its WHERE's end, the index chosen,
+ * and its predicates (numbers lead_filters holds, written in); the rest of
+ * the filter is checked on the lead itself. */
+static int filters_sql(sqlite3 *db, const struct lead_filter *f, struct buf *b)
+{
+    char buckets[128] = "", scores[96] = "1";
+    size_t n = 0;
+    int g = f->grade ? str_index(f->grade, lead_grade_names, LEAD_GRADE_COUNT) : -1;
+    /* bucket = grade * 4 + qualified * 2 + spam, as migrations/0010 writes it */
+    for (int gi = 0; gi < 3; gi++) {
+        for (int q = 0; q < 2; q++) {
+            for (int sp = 0; sp < 2; sp++) {
+                if ((g >= 0 && g != gi) || (f->qualified >= 0 && f->qualified != q) ||
+                    (f->spam >= 0 && f->spam != sp))
+                    continue;
+                n += (size_t)snprintf(buckets + n, sizeof(buckets) - n, "%s%d", n ? "," : "",
+                                      gi * 4 + q * 2 + sp);
+            }
+        }
+    }
+    _Static_assert(LEAD_GRADE_HOT == 0 && LEAD_GRADE_WARM == 1 && LEAD_GRADE_COLD == 2,
+                   "buckets number grades as lead_grade_names does");
+    if (f->has_min_score || f->has_max_score)
+        snprintf(scores, sizeof(scores), "f.score >= %lld AND f.score <= %lld",
+                 f->has_min_score ? f->min_score : INT64_MIN,
+                 f->has_max_score ? f->max_score : INT64_MAX);
+    char pred[256];
+    snprintf(pred, sizeof(pred), "f.bucket IN (%s) AND %s", buckets, scores);
+    bool by_bucket = g >= 0 || f->qualified >= 0 || f->spam == 1;
+    bool by_score = f->has_min_score || f->has_max_score;
+    long long nb = by_bucket ? count_upto(db, "lead_filters_bucket", pred) : FILTER_FEW + 1;
+    long long ns = by_score ? count_upto(db, "lead_filters_score", pred) : FILTER_FEW + 1;
+    const char *idx = nb <= FILTER_FEW && nb <= ns ? "INDEXED BY lead_filters_bucket"
+                      : ns <= FILTER_FEW           ? "INDEXED BY lead_filters_score"
+                                                   : "NOT INDEXED"; /* newest first */
+    buf_addf(b,
+             "SELECT (SELECT id FROM leads WHERE rowid = f.rid) FROM lead_filters AS f %s"
+             " WHERE %s",
+             idx, pred);
+    return buf_error(b);
+}
+
+/* Steps s, adding up to room ids to v; returns how many. */
+static int take_ids(sqlite3_stmt *s, char (*v)[ULID_LEN + 1], int room, int *r)
+{
+    int n = 0;
+    while (n < room && (*r = sqlite3_step(s)) == SQLITE_ROW)
+        snprintf(v[n++], ULID_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+    if (n == room)
+        *r = SQLITE_DONE;
+    return n;
+}
+
+/* The ids of a page (limit + 1, to know if there is more), newest first. */
+static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[ULID_LEN + 1],
+                    int *n)
+{
+    struct where w;
+    struct buf sql = BUF_INIT(8192);
+    sqlite3_stmt *s = NULL;
+    char limit[48], upto[ULID_LEN + 1] = "";
+    int want = f->limit + 1, r = SQLITE_DONE, rc;
+    *n = 0;
+    where_build(&w, f, f->cursor ? WHERE_CURSOR : 0);
+    snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", want);
+    if (!bucketed(f)) {
+        if (!(rc = where_prepare(rd->db, &w, "SELECT id FROM leads", limit, &s)))
+            *n = take_ids(s, ids, want, &r);
+        goto out;
+    }
+    rc = LEADD_EDB;
+    /* the mark, and the rowid of the lead the older part starts at or below
+     * (rowids grow as ids do): the mark's, or the cursor's when lower */
+    if (sqlite3_prepare_v2(rd->db,
+                           "SELECT upto, (SELECT rowid FROM leads WHERE id = upto),"
+                           " (SELECT rowid FROM leads WHERE id = ?1) FROM rollup_mark",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, f->cursor, -1, SQLITE_STATIC); /* the caller's, outlives s */
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    snprintf(upto, sizeof(upto), "%s", (const char *)sqlite3_column_text(s, 0));
+    long long upto_rid = sqlite3_column_int64(s, 1), cursor_rid = sqlite3_column_int64(s, 2);
+    bool cursor_below =
+        f->cursor && sqlite3_column_type(s, 2) != SQLITE_NULL && strcmp(f->cursor, upto) <= 0;
+    sqlite3_finalize(s);
+    s = NULL;
+    /* the leads past the mark: the newest */
+    char tail[96];
+    snprintf(tail, sizeof(tail), " AND id > ?%d%s", w.n + 1, limit);
+    if ((rc = where_prepare(rd->db, &w, "SELECT id FROM leads", tail, &s)))
+        goto out;
+    sqlite3_bind_text(s, w.n + 1, upto, -1, SQLITE_TRANSIENT);
+    *n = take_ids(s, ids, want, &r);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (*n == want || (r != SQLITE_DONE && r != SQLITE_ROW) || !*upto)
+        goto out;
+    /* then the older ones, through lead_filters; each checked on the lead
+     * for the rest of the filter (w, past its " WHERE ") */
+    if ((rc = filters_sql(rd->db, f, &sql)))
+        goto out;
+    buf_addf(&sql, " AND f.rid %s ?%d AND EXISTS (SELECT 1 FROM leads WHERE rowid = f.rid AND %s)",
+             cursor_below ? "<" : "<=", w.n + 1, buf_str(&w.sql) + strlen(" WHERE "));
+    snprintf(limit, sizeof(limit), " ORDER BY f.rid DESC LIMIT %d", want - *n);
+    struct where bare = w; /* the whole statement's text is in sql */
+    buf_init(&bare.sql, 16);
+    rc = where_prepare(rd->db, &bare, buf_str(&sql), limit, &s);
+    buf_release(&bare.sql);
+    if (rc)
+        goto out;
+    sqlite3_bind_int64(s, w.n + 1, cursor_below ? cursor_rid : upto_rid);
+    *n += take_ids(s, ids + *n, want - *n, &r);
+out:
+    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = LEADD_EDB;
+    sqlite3_finalize(s);
+    buf_release(&sql);
+    buf_release(&w.sql);
+    return rc;
 }
 
 int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *out)
 {
-    struct where w;
-    sqlite3_stmt *s = NULL;
-    char last[ULID_LEN + 1] = "";
-    char limit[48];
-    int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
-    struct reader *rd = reader_get(st);
-    enum score_plan plan = rd ? score_plan(rd->db, f) : SCORE_NONE;
-    where_build(&w, f,
-                (f->cursor ? WHERE_CURSOR : 0) | (plan == SCORE_BY_AGE ? WHERE_SCORE_SCAN : 0));
+    char(*ids)[ULID_LEN + 1] = calloc((size_t)f->limit + 1, sizeof(*ids));
+    int rc = LEADD_EDB, n = 0;
+    struct reader *rd = ids ? reader_get(st) : NULL;
     if (!rd)
         goto out;
-    snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", f->limit + 1);
-    if ((rc = where_prepare(rd->db, &w,
-                            plan == SCORE_BY_INDEX ? "SELECT id FROM leads INDEXED BY leads_score"
-                                                   : "SELECT id FROM leads",
-                            limit, &s)))
-        goto out;
-    /* Read the page's ids and leads in one read transaction: one snapshot. */
+    /* The page's ids and leads in one read transaction: one snapshot. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
+    rc = page_ids(rd, f, ids, &n);
     buf_adds(out, "{\"data\":[");
-    while (!rc && !buf_error(out) && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == f->limit) {
-            n++;
-            break;
-        }
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        snprintf(last, sizeof(last), "%s", id);
-        if (n++)
+    for (int i = 0; !rc && !buf_error(out) && i < n && i < f->limit; i++) {
+        if (i)
             buf_addc(out, ',');
-        rc = leadjson_get(&rd->lead, last, f->viewer, out);
+        rc = leadjson_get(&rd->lead, ids[i], f->viewer, out);
     }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = LEADD_EDB;
     sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
     /* Which spam the page holds: by default none (a lead flagged too_fast is
      * not lost, it is in spam=true), so the answer says so. */
     const char *spam = f->spam == 0 ? "hidden" : f->spam == 1 ? "only" : "included";
     if (n > f->limit)
-        buf_addf(out, "],\"next_cursor\":\"%s\",\"spam_filter\":\"%s\"}", last, spam);
+        buf_addf(out, "],\"next_cursor\":\"%s\",\"spam_filter\":\"%s\"}", ids[f->limit - 1], spam);
     else
         buf_addf(out, "],\"next_cursor\":null,\"spam_filter\":\"%s\"}", spam);
     rc = rc ? rc : buf_error(out);
 out:
-    sqlite3_finalize(s);
     reader_put(st, rd);
-    buf_release(&w.sql);
+    free(ids);
     return rc;
 }
 

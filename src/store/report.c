@@ -1,7 +1,7 @@
 /* report.c: ad spend and the stats report. The report reads the rollup
  * table, which triggers keep exact in every transaction that changes a lead
  * (rollup.c, and migrations/0010_analytics.sql which says how a lead
- * counts). */
+ * counts), and adds the leads stored since it was last brought up to date. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
 #include "leadd/money.h"
+#include "leadd/strmap.h"
 
 const char *const report_group_names[REPORT_GROUP_COUNT] = {
     "utm_source", "utm_medium", "utm_campaign", "form", "day", "week", "month",
@@ -88,18 +89,19 @@ out:
 
 /* ---- the report ---- */
 
-/* The SQL expression of each grouping's key over the rollup's columns, and
- * over spend's (NULL: spend is not kept by it). */
+/* The SQL expression of each grouping's key over the rollup's columns,
+ * over lead_counts' (the leads past the mark), and over spend's (NULL:
+ * spend is not kept by it). Weeks become their Monday in collect(). */
 static const struct {
-    const char *rollup, *spend;
+    const char *rollup, *lead, *spend;
 } KEYS[REPORT_GROUP_COUNT] = {
-    [REPORT_UTM_SOURCE] = {"utm_source", "utm_source"},
-    [REPORT_UTM_MEDIUM] = {"utm_medium", NULL},
-    [REPORT_UTM_CAMPAIGN] = {"utm_campaign", "utm_campaign"},
-    [REPORT_FORM] = {"form", NULL},
-    [REPORT_DAY] = {"period", "day"},
-    [REPORT_WEEK] = {"period", "day"}, /* to its Monday in collect() */
-    [REPORT_MONTH] = {"substr(period, 1, 7)", "substr(day, 1, 7)"},
+    [REPORT_UTM_SOURCE] = {"utm_source", "coalesce(utm_source, '')", "utm_source"},
+    [REPORT_UTM_MEDIUM] = {"utm_medium", "coalesce(utm_medium, '')", NULL},
+    [REPORT_UTM_CAMPAIGN] = {"utm_campaign", "coalesce(utm_campaign, '')", "utm_campaign"},
+    [REPORT_FORM] = {"form", "form", NULL},
+    [REPORT_DAY] = {"period", "day", "day"},
+    [REPORT_WEEK] = {"period", "day", "day"},
+    [REPORT_MONTH] = {"substr(period, 1, 7)", "substr(day, 1, 7)", "substr(day, 1, 7)"},
 };
 
 #define COUNTERS                                                                                   \
@@ -176,54 +178,24 @@ static struct report_other *other_of(struct report *r, const char *cur)
 }
 
 /* The report's rows by key: counters arrive row by row, in the index's
- * order, and are added up here (a hash of the keys) rather than by SQL's
- * GROUP BY, whose sort cost more than reading the rows. */
+ * order, and are added up here rather than by SQL's GROUP BY, whose sort
+ * cost more than reading the rows. Row i is the key numbered i. */
 struct agg {
     struct report *r;
-    size_t cap;   /* of r->rows */
-    size_t *slot; /* row index + 1; 0: empty */
-    size_t nslot; /* a power of two, at least twice the rows */
+    size_t cap; /* of r->rows */
+    struct strmap keys;
 };
-
-static uint64_t key_hash(const char *k)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    return h;
-}
-
-static int agg_grow(struct agg *a)
-{
-    size_t n = a->nslot ? a->nslot * 2 : 256;
-    size_t *slot = calloc(n, sizeof(*slot));
-    if (!slot)
-        return LEADD_ENOMEM;
-    for (size_t i = 0; i < a->r->n; i++) {
-        const char *k = a->r->rows[i].key ? a->r->rows[i].key : "";
-        size_t j = key_hash(k) & (n - 1);
-        while (slot[j])
-            j = (j + 1) & (n - 1);
-        slot[j] = i + 1;
-    }
-    free(a->slot);
-    a->slot = slot;
-    a->nslot = n;
-    return 0;
-}
 
 /* The row of key k ("" for none), added when new; NULL on ENOMEM. */
 static struct report_row *agg_row(struct agg *a, const char *k)
 {
     struct report *r = a->r;
-    if ((r->n + 1) * 2 > a->nslot && agg_grow(a))
+    bool added;
+    long i = strmap_index(&a->keys, k, strlen(k), &added);
+    if (i < 0)
         return NULL;
-    size_t j = key_hash(k) & (a->nslot - 1);
-    for (; a->slot[j]; j = (j + 1) & (a->nslot - 1)) {
-        struct report_row *row = &r->rows[a->slot[j] - 1];
-        if (!strcmp(row->key ? row->key : "", k))
-            return row;
-    }
+    if (!added)
+        return &r->rows[i];
     if (r->n == a->cap) {
         size_t ncap = a->cap ? a->cap * 2 : 64;
         struct report_row *v = realloc(r->rows, ncap * sizeof(*v));
@@ -232,11 +204,10 @@ static struct report_row *agg_row(struct agg *a, const char *k)
         r->rows = v;
         a->cap = ncap;
     }
-    struct report_row *row = &r->rows[r->n];
+    struct report_row *row = &r->rows[r->n++];
     memset(row, 0, sizeof(*row));
     if (*k && !(row->key = strdup(k)))
         return NULL;
-    a->slot[j] = ++r->n;
     return row;
 }
 
@@ -340,6 +311,29 @@ int store_report(struct store *st, const struct report_query *q, struct report *
         goto out;
     sqlite3_finalize(s);
     s = NULL;
+    /* The leads past the mark (at most ROLLUP_FOLD_LEADS, or ROLLUP_FOLD_MS
+     * of them), counted as they are, by the same view the fold uses. */
+    buf_reset(&sql);
+    buf_addf(&sql,
+             "SELECT %s, currency, " COUNTERS " FROM lead_counts WHERE"
+             " id > (SELECT upto FROM rollup_mark) AND day >= ?3 AND day <= ?4 AND"
+             " (?1 IS NULL OR form = ?1) AND (?2 IS NULL OR utm_source = ?2)",
+             KEYS[q->group].lead);
+    if ((rc = buf_error(&sql)))
+        goto out;
+    rc = LEADD_EDB;
+    if (sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK) {
+        log_error("stats query failed to prepare: %s", sqlite3_errmsg(rd->db));
+        goto out;
+    }
+    sqlite3_bind_text(s, 1, q->form, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, q->utm_source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, to, -1, SQLITE_STATIC);
+    if ((rc = collect(s, &a, q->currency, false, true, week)))
+        goto out;
+    sqlite3_finalize(s);
+    s = NULL;
     if (out->total_spend) {
         /* Spend's groups join the same rows: a source that cost money and
          * brought no lead is a row too (the one a marketer most needs). */
@@ -367,7 +361,7 @@ out:
         sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
         reader_put(st, rd);
     }
-    free(a.slot);
+    strmap_release(&a.keys);
     buf_release(&sql);
     if (rc)
         report_release(out);

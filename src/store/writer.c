@@ -65,8 +65,7 @@ int writer_prepare(struct store *st)
         {&st->commit, "COMMIT"},
         {&st->rollback, "ROLLBACK"},
     };
-    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
-    return rc ? rc : rollup_acc_open(&st->acc, st->wdb);
+    return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
 }
 
 void writer_finalize(struct store *st)
@@ -83,7 +82,6 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
-    rollup_acc_close(&st->acc);
 }
 
 struct sync {
@@ -271,18 +269,8 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     bind_text(s, 24, in->currency);
     if ((r = step(s, NULL)))
         return r;
-    struct rollup_lead counted = {ulid_time_ms(j->id),
-                                  in->form,
-                                  in->utm_source,
-                                  in->utm_medium,
-                                  in->utm_campaign,
-                                  in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
-                                  in->lifecycle ? in->lifecycle : "new",
-                                  in->currency,
-                                  flags,
-                                  in->qualified && !dup[0],
-                                  in->value_minor};
-    rollup_acc_add(st->acc, &counted);
+    if (!st->unfolded++)
+        st->unfolded_since_ms = ms;
     if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
         dedupe_put(&st->dd, key, sqlite3_last_insert_rowid(st->wdb), (long long)ms)) {
         st->dd_full = true; /* exact still, through SQL, but slower */
@@ -540,9 +528,6 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         r = j->op == STORE_OP_LEAD ? apply_lead(st, (struct store_lead_job *)j, ms, &queued)
                                    : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
-        r = rollup_acc_flush(st->acc); /* the batch's new leads, counted */
-    rollup_acc_clear(st->acc);
-    if (r == SQLITE_OK)
         r = run_stmt(st->commit);
     if (r != SQLITE_OK) {
         log_error("write of %zu leads failed: %s", n, sqlite3_errmsg(st->wdb));
@@ -590,6 +575,8 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
 {
     uint64_t ms = now_ms();
     sqlite3_stmt *s = NULL;
+    if (st->unfolded && ms - st->unfolded_since_ms >= ROLLUP_FOLD_MS && rollup_fold(st))
+        st->unfolded = 0; /* logged; retried after the next ROLLUP_FOLD_LEADS */
     if (ms - *last_prune > PRUNE_EVERY_MS && st->dd.n)
         dedupe_expire(&st->dd, (long long)ms - st->dd_window_ms);
     if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
@@ -664,6 +651,11 @@ void *writer_main(void *arg)
             j->done(j, j->arg); /* the job may be freed from here on */
             j = next;
         }
+        /* Once the batch is answered: count new leads into the stats. */
+        if (st->unfolded >= ROLLUP_FOLD_LEADS && rollup_fold(st))
+            st->unfolded = 0; /* logged; the report still counts them, and the next fold will */
     }
+    if (st->unfolded && rollup_fold(st)) /* the counters are left complete */
+        log_warn("stats: new leads not counted at stop; counted at the next start");
     return NULL;
 }

@@ -47,16 +47,6 @@ int calendar_set_zone(const char *name)
     return 0;
 }
 
-void calendar_day(int64_t ms, char out[DAY_LEN + 1])
-{
-    /* As SQLite's 'localtime' computes it: localtime_r of whole seconds. */
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!localtime_r(&t, &tm))
-        memset(&tm, 0, sizeof(tm));
-    put_day(&tm, out);
-}
-
 /* Reads YYYY-MM-DD into tm (midnight); false unless it is a real date. */
 static bool parse_day(const char *s, struct tm *tm)
 {
