@@ -2,6 +2,7 @@
  * Lists are keyset-paginated by lead id (ULIDs in commit order), newest
  * first: a page costs the same deep in the table as at its top, and a cursor
  * stays valid while new leads arrive (they sort above it). */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,10 +227,10 @@ static int filters_sql(sqlite3 *db, const struct lead_filter *f, struct buf *b)
     }
     _Static_assert(LEAD_GRADE_HOT == 0 && LEAD_GRADE_WARM == 1 && LEAD_GRADE_COLD == 2,
                    "buckets number grades as lead_grade_names does");
+    long long lo = f->has_min_score ? f->min_score : LLONG_MIN;
+    long long hi = f->has_max_score ? f->max_score : LLONG_MAX;
     if (f->has_min_score || f->has_max_score)
-        snprintf(scores, sizeof(scores), "f.score >= %lld AND f.score <= %lld",
-                 f->has_min_score ? f->min_score : INT64_MIN,
-                 f->has_max_score ? f->max_score : INT64_MAX);
+        snprintf(scores, sizeof(scores), "f.score >= %lld AND f.score <= %lld", lo, hi);
     char pred[256];
     snprintf(pred, sizeof(pred), "f.bucket IN (%s) AND %s", buckets, scores);
     bool by_bucket = g >= 0 || f->qualified >= 0 || f->spam == 1;
