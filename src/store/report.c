@@ -273,12 +273,42 @@ static int collect(sqlite3_stmt *s, struct agg *a, const char *cur, bool spend, 
     return st == SQLITE_DONE ? 0 : LEADD_EDB;
 }
 
+/* The parameters every query of a report takes, by number: ?1 form, ?2
+ * source, ?3 the first day, ?4 the last. */
+struct params {
+    const char *form, *source, *from, *to;
+};
+
+/* Runs one of the report's queries (its text in sql, with the parameters by
+ * number) and adds its rows into a. */
+static int run(sqlite3 *db, struct buf *sql, const struct params *p, struct agg *a,
+               const char *cur, bool spend, bool per_row, bool week)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = buf_error(sql);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db, buf_str(sql), -1, &s, NULL) != SQLITE_OK) {
+        log_error("stats query failed to prepare: %s", sqlite3_errmsg(db));
+        return LEADD_EDB;
+    }
+    /* p's strings outlive s (finalized below): SQLITE_STATIC holds. */
+    const char *v[] = {p->form, p->source, p->from, p->to};
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
+    rc = collect(s, a, cur, spend, per_row, week);
+    sqlite3_finalize(s);
+    buf_reset(sql);
+    return rc;
+}
+
 int store_report(struct store *st, const struct report_query *q, struct report *out)
 {
-    const char *from = q->from ? q->from : "0000-01-01", *to = q->to ? q->to : "9999-12-31";
+    struct params p = {q->form, q->utm_source, q->from ? q->from : "0000-01-01",
+                       q->to ? q->to : "9999-12-31"};
     struct buf sql = BUF_INIT(8192);
-    sqlite3_stmt *s = NULL;
     struct agg a = {.r = out};
+    bool week = q->group == REPORT_WEEK;
     int rc = LEADD_EINVAL;
     memset(out, 0, sizeof(*out));
     out->total_spend = !q->form;
@@ -287,80 +317,35 @@ int store_report(struct store *st, const struct report_query *q, struct report *
     if ((q->from && !calendar_day_valid(q->from)) || (q->to && !calendar_day_valid(q->to)) ||
         (unsigned)q->group >= REPORT_GROUP_COUNT)
         return rc;
-    rc = LEADD_EDB;
     struct reader *rd = reader_get(st);
     if (!rd)
-        goto out;
-    /* One snapshot for the counters and the spend. */
+        return LEADD_EDB;
+    /* One snapshot for the counters, the newest leads and the spend. */
     sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
     buf_addf(&sql, "SELECT %s, currency, " COUNTERS " FROM (", KEYS[q->group].rollup);
-    rollup_rows(&sql, q->group, from, to);
+    rollup_rows(&sql, q->group, p.from, p.to);
     buf_addc(&sql, ')');
-    if ((rc = buf_error(&sql)))
-        goto out;
-    rc = LEADD_EDB;
-    if (sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK) {
-        log_error("stats query failed to prepare: %s", sqlite3_errmsg(rd->db));
-        goto out;
-    }
-    /* q's strings outlive s (finalized below): SQLITE_STATIC holds. */
-    sqlite3_bind_text(s, 1, q->form, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, q->utm_source, -1, SQLITE_STATIC);
-    bool week = q->group == REPORT_WEEK;
-    if ((rc = collect(s, &a, q->currency, false, true, week)))
-        goto out;
-    sqlite3_finalize(s);
-    s = NULL;
+    rc = run(rd->db, &sql, &p, &a, q->currency, false, true, week);
     /* The leads past the mark (at most ROLLUP_FOLD_LEADS, or ROLLUP_FOLD_MS
-     * of them), counted as they are, by the same view the fold uses. */
-    buf_reset(&sql);
+     * of them), counted as they are, by the view that says how a lead counts. */
     buf_addf(&sql,
              "SELECT %s, currency, " COUNTERS " FROM lead_counts WHERE"
              " id > (SELECT upto FROM rollup_mark) AND day >= ?3 AND day <= ?4 AND"
              " (?1 IS NULL OR form = ?1) AND (?2 IS NULL OR utm_source = ?2)",
              KEYS[q->group].lead);
-    if ((rc = buf_error(&sql)))
-        goto out;
-    rc = LEADD_EDB;
-    if (sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK) {
-        log_error("stats query failed to prepare: %s", sqlite3_errmsg(rd->db));
-        goto out;
-    }
-    sqlite3_bind_text(s, 1, q->form, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, q->utm_source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, to, -1, SQLITE_STATIC);
-    if ((rc = collect(s, &a, q->currency, false, true, week)))
-        goto out;
-    sqlite3_finalize(s);
-    s = NULL;
-    if (out->total_spend) {
-        /* Spend's groups join the same rows: a source that cost money and
-         * brought no lead is a row too (the one a marketer most needs). */
-        buf_reset(&sql);
-        buf_addf(&sql,
-                 "SELECT %s, currency, amount_minor FROM spend WHERE day >= ?1 AND day <= ?2"
-                 " AND (?3 IS NULL OR utm_source = ?3)",
-                 out->row_spend ? KEYS[q->group].spend : "''");
-        if ((rc = buf_error(&sql)))
-            goto out;
-        rc = LEADD_EDB;
-        if (sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK)
-            goto out;
-        sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, q->utm_source, -1, SQLITE_STATIC);
-        if ((rc = collect(s, &a, q->currency, true, out->row_spend, week)))
-            goto out;
-    }
-    if (out->n)
+    rc = rc ? rc : run(rd->db, &sql, &p, &a, q->currency, false, true, week);
+    /* Spend's groups join the same rows: a source that cost money and
+     * brought no lead is a row too (the one a marketer most needs). */
+    buf_addf(&sql,
+             "SELECT %s, currency, amount_minor FROM spend WHERE day >= ?3 AND day <= ?4"
+             " AND (?2 IS NULL OR utm_source = ?2) AND ?1 IS NULL",
+             out->row_spend ? KEYS[q->group].spend : "''");
+    if (!rc && out->total_spend)
+        rc = run(rd->db, &sql, &p, &a, q->currency, true, out->row_spend, week);
+    if (!rc && out->n)
         qsort(out->rows, out->n, sizeof(out->rows[0]), q->group >= REPORT_DAY ? by_key : by_leads);
-out:
-    sqlite3_finalize(s);
-    if (rd) {
-        sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
-        reader_put(st, rd);
-    }
+    sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    reader_put(st, rd);
     strmap_release(&a.keys);
     buf_release(&sql);
     if (rc)
