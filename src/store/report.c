@@ -281,8 +281,8 @@ struct params {
 
 /* Runs one of the report's queries (its text in sql, with the parameters by
  * number) and adds its rows into a. */
-static int run(sqlite3 *db, struct buf *sql, const struct params *p, struct agg *a,
-               const char *cur, bool spend, bool per_row, bool week)
+static int run(sqlite3 *db, struct buf *sql, const struct params *p, struct agg *a, const char *cur,
+               bool spend, bool per_row, bool week)
 {
     sqlite3_stmt *s = NULL;
     int rc = buf_error(sql);
