@@ -415,6 +415,14 @@ static void t_report_figures_by_hand(void **state)
     h_cleanup(&l);
 }
 
+/* leadd rollup --rebuild on l's database, days in tz; its exit status. */
+static int rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
+{
+    return h_run(out, cap,
+                 "%s rollup -c %s --set storage.path=%s --set server.timezone=%s --rebuild", bin(),
+                 l->cfg, l->db, tz);
+}
+
 /* Leads stored at the edges of Berlin's DST days, counted by their local
  * day; ranges of whole and partial months. */
 static void t_days_in_the_zone(void **state)
@@ -436,22 +444,12 @@ static void t_days_in_the_zone(void **state)
                  i, t[i]);
         h_sql_exec(&l, sql);
     }
-    /* leads written by another program are counted by a rebuild */
-    assert_int_equal(
-        h_run(out, sizeof(out),
-              "%s rollup -c %s --set storage.path=%s --set server.timezone=Europe/Berlin"
-              " --rebuild",
-              bin(), l.cfg, l.db),
-        0);
+    /* leads written by another program are counted by a rebuild; which
+     * needs the database to itself */
+    assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
     assert_non_null(strstr(out, "groups counted from the leads"));
     h_restart(&l);
-    /* recounting needs the database to itself */
-    assert_int_equal(
-        h_run(out, sizeof(out),
-              "%s rollup -c %s --set storage.path=%s --set server.timezone=Europe/Berlin"
-              " --rebuild",
-              bin(), l.cfg, l.db),
-        1);
+    assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 1);
     assert_non_null(strstr(out, "stop the leadd serving"));
     json_t *root = get_json(&l, "/v1/stats?group_by=day&from=2026-03-28&to=2026-03-30");
     expect_row(row_of(root, "2026-03-28"), "03-28", "leads=1");
@@ -578,9 +576,7 @@ static void t_kept_counters_equal_rebuilt(void **state)
                               " rollup_mark)") == 0);
     assert_true(h_sql_int(&l, "SELECT sum(leads) FROM rollup WHERE grain = 0") == 200);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM rollup WHERE leads = 0") == 0);
-    assert_int_equal(h_run(out, sizeof(out), "%s rollup -c %s --set storage.path=%s --rebuild",
-                           bin(), l.cfg, l.db),
-                     0);
+    assert_int_equal(rebuild(&l, "UTC", out, sizeof(out)), 0);
     dump_rollup(&l, rebuilt, sizeof(rebuilt));
     if (strcmp(kept, rebuilt))
         fail_msg("counters kept:\n%s\n\nrebuilt:\n%s", kept, rebuilt);
