@@ -92,7 +92,8 @@ INSERT INTO rollup_mark VALUES (1, '');
 
 -- A change to a counted lead moves it between counters in the transaction
 -- that changes it: out as it was (before), in as it is (after). Leads past
--- the mark are counted by the report as they are.
+-- the mark are counted by the report as they are. leadd never deletes a lead
+-- (erasure keeps a tombstone); after an edit by hand, `leadd rollup --rebuild`.
 CREATE TRIGGER leads_rollup_out BEFORE UPDATE OF flags, grade, qualified, status, currency,
     value_minor ON leads
 WHEN OLD.id <= (SELECT upto FROM rollup_mark)
@@ -139,25 +140,6 @@ WHEN OLD.id <= (SELECT upto FROM rollup_mark)
        AND form = NEW.form AND utm_source = coalesce(NEW.utm_source, '');
 END;
 
-CREATE TRIGGER leads_rollup_delete BEFORE DELETE ON leads
-WHEN OLD.id <= (SELECT upto FROM rollup_mark) BEGIN
-    INSERT INTO rollup
-    SELECT grain, period, form, utm_source, utm_medium, utm_campaign, currency, -leads, -valid,
-           -qualified, -hot, -warm, -cold, -contacted, -converted, -rejected, -spam,
-           -duplicates, -revenue_minor
-      FROM lead_rollup WHERE id = OLD.id
-    ON CONFLICT DO UPDATE SET
-        leads = leads + excluded.leads, valid = valid + excluded.valid,
-        qualified = qualified + excluded.qualified, hot = hot + excluded.hot,
-        warm = warm + excluded.warm, cold = cold + excluded.cold,
-        contacted = contacted + excluded.contacted, converted = converted + excluded.converted,
-        rejected = rejected + excluded.rejected, spam = spam + excluded.spam,
-        duplicates = duplicates + excluded.duplicates,
-        revenue_minor = revenue_minor + excluded.revenue_minor;
-    DELETE FROM rollup WHERE leads = 0 AND grain IN (0, 1, 2)
-       AND period IN (SELECT period FROM lead_rollup WHERE id = OLD.id)
-       AND form = OLD.form AND utm_source = coalesce(OLD.utm_source, '');
-END;
 
 -- Facts about the database itself: which zone the rollups' days are in.
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
