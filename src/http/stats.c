@@ -12,6 +12,7 @@
 #include "leadd/calendar.h"
 #include "leadd/jsonw.h"
 #include "leadd/money.h"
+#include "leadd/strmap.h"
 #include "leadd/strutil.h"
 
 #define SPEND_MAX_BODY (8u << 20) /* an upload: a year of 200 campaigns is ~4 MB of CSV */
@@ -227,17 +228,15 @@ enum MHD_Result stats_report(struct req *r)
 /* What an upload holds, rows and errors both, until it is stored. */
 struct upload {
     struct spend_row *v;
-    char **names; /* the rows' source and campaign strings, owned */
-    size_t n, cap, nnames;
-    struct buf errors; /* a JSON array's members */
+    size_t n, cap;
+    struct strmap names; /* the rows' source and campaign strings, each once */
+    struct buf errors;   /* a JSON array's members */
     size_t nerrors;
 };
 
 static void upload_release(struct upload *u)
 {
-    for (size_t i = 0; i < u->nnames; i++)
-        free(u->names[i]);
-    free(u->names);
+    strmap_release(&u->names);
     free(u->v);
     buf_release(&u->errors);
 }
@@ -258,20 +257,12 @@ static void upload_error(struct upload *u, bool csv, size_t where, const char *f
     buf_addc(b, '}');
 }
 
-static char *keep(struct upload *u, const char *s, size_t n)
+/* A copy of s[0..n) that lives as long as the upload; NULL on ENOMEM. */
+static const char *keep(struct upload *u, const char *s, size_t n)
 {
-    char *c = str_dupn(s, n);
-    if (c && u->nnames % 256 == 0) {
-        char **v = realloc(u->names, (u->nnames + 256) * sizeof(*v));
-        if (!v) {
-            free(c);
-            return NULL;
-        }
-        u->names = v;
-    }
-    if (c)
-        u->names[u->nnames++] = c;
-    return c;
+    bool added;
+    long i = strmap_index(&u->names, s, n, &added);
+    return i < 0 ? NULL : strmap_key(&u->names, (size_t)i);
 }
 
 /* Checks one row's values and adds it; each problem is an error at where. */
@@ -535,7 +526,7 @@ enum MHD_Result spend_begin(struct req *r)
 enum MHD_Result spend_answer(struct req *r)
 {
     bool csv = !strcmp(r->method, "POST");
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ct = header_in(r, "Content-Type");
     const char *want = csv ? "text/csv" : "application/json";
     if (!ct || strncasecmp(ct, want, strlen(want)) ||
         (ct[strlen(want)] && ct[strlen(want)] != ';' && ct[strlen(want)] != ' '))

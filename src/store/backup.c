@@ -65,10 +65,11 @@ out:
     return rc;
 }
 
-/* fsync()s the file at path. */
-static int sync_file(const char *path)
+/* fsync()s what open(path, flags) opens: a file, or a directory (so a
+ * rename in it is durable). */
+static int sync_path(const char *path, int flags)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    int fd = open(path, flags | O_RDONLY | O_CLOEXEC), rc = 0;
     if (fd < 0 || fsync(fd))
         rc = LEADD_EIO;
     if (fd >= 0)
@@ -76,17 +77,13 @@ static int sync_file(const char *path)
     return rc;
 }
 
-/* fsync()s the directory holding path: a rename in it is durable. */
+/* fsync()s the directory holding path. */
 static int sync_dir(const char *path)
 {
     char *copy = strdup(path);
     if (!copy)
         return LEADD_ENOMEM;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-    if (dfd < 0 || fsync(dfd))
-        rc = LEADD_EIO;
-    if (dfd >= 0)
-        close(dfd);
+    int rc = sync_path(dirname(copy), O_DIRECTORY);
     free(copy);
     return rc;
 }
@@ -125,7 +122,7 @@ int store_backup(const char *db_path, const char *dest, char *err, size_t cap)
     snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", dest, (long)getpid());
     int rc = vacuum_into(db_path, tmp, err, cap);
     rc = rc ? rc : check_copy(tmp, err, cap);
-    if (!rc && (sync_file(tmp) || rename(tmp, dest) || sync_dir(dest))) {
+    if (!rc && (sync_path(tmp, 0) || rename(tmp, dest) || sync_dir(dest))) {
         snprintf(err, cap, "writing '%s' failed: %s", dest, strerror(errno));
         rc = LEADD_EIO;
     }
@@ -170,7 +167,7 @@ int store_restore(const char *db_path, const char *src, char *err, size_t cap)
     unlink(side);
     snprintf(side, sizeof(side), "%s-shm", db_path);
     unlink(side);
-    if (sync_file(tmp) || rename(tmp, db_path) || sync_dir(db_path)) {
+    if (sync_path(tmp, 0) || rename(tmp, db_path) || sync_dir(db_path)) {
         snprintf(err, cap, "replacing '%s' failed: %s", db_path, strerror(errno));
         rc = LEADD_EIO;
     }

@@ -165,10 +165,13 @@ int store_open(struct store **out, const struct store_opts *o)
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
+    /* The counters are the serving writer's to keep: a batch command (rescore,
+     * rollup) opened beside a serving leadd must not wait for its write lock
+     * to bring them up to date. */
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = rollup_sync(st->wdb, st->timezone)) ||
-        (rc = rollup_fold(st)) || (rc = writer_prepare(st)) ||
-        (o->serving && (rc = dedupe_load(st, o->dedupe_window_ms))))
+        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
+        (o->serving && ((rc = rollup_sync(st->wdb, st->timezone)) || (rc = rollup_fold(st)) ||
+                        (rc = dedupe_load(st, o->dedupe_window_ms)))))
         goto fail;
     if (!o->serving) {
         *out = st;

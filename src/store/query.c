@@ -110,11 +110,9 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
     if (f->qualified >= 0)
         w_int(w, "qualified = ?", f->qualified);
     if (f->spam == 0)
-        w->rc = w->rc ? w->rc : buf_addf(&w->sql, " AND (flags & %u) = 0", LEAD_FLAGS_SPAM);
+        w_int(w, "(flags & ?) = 0", LEAD_FLAGS_SPAM);
     else if (f->spam == 1)
-        /* the mask written in, not bound: so the query is seen to match
-         * the partial index of spam (migrations/0010) */
-        w->rc = w->rc ? w->rc : buf_addf(&w->sql, " AND (flags & %u) != 0", LEAD_FLAGS_SPAM);
+        w_int(w, "(flags & ?) != 0", LEAD_FLAGS_SPAM);
     if (f->has_min_score)
         w_int(w, "score >= ?", f->min_score);
     if (f->has_max_score)
@@ -304,17 +302,13 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
     if (*n == want || (r != SQLITE_DONE && r != SQLITE_ROW) || !*upto)
         goto out;
     /* then the older ones, through lead_filters; each checked on the lead
-     * for the rest of the filter (w, past its " WHERE ") */
+     * for the rest of the filter (w, as the subquery's WHERE) */
     if ((rc = filters_sql(rd->db, f, &sql)))
         goto out;
-    buf_addf(&sql, " AND f.rid %s ?%d AND EXISTS (SELECT 1 FROM leads WHERE rowid = f.rid AND %s)",
-             cursor_below ? "<" : "<=", w.n + 1, buf_str(&w.sql) + strlen(" WHERE "));
-    snprintf(limit, sizeof(limit), " ORDER BY f.rid DESC LIMIT %d", want - *n);
-    struct where bare = w; /* the whole statement's text is in sql */
-    buf_init(&bare.sql, 16);
-    rc = where_prepare(rd->db, &bare, buf_str(&sql), limit, &s);
-    buf_release(&bare.sql);
-    if (rc)
+    buf_addf(&sql, " AND f.rid %s ?%d AND EXISTS (SELECT 1 FROM leads",
+             cursor_below ? "<" : "<=", w.n + 1);
+    snprintf(tail, sizeof(tail), " AND rowid = f.rid) ORDER BY f.rid DESC LIMIT %d", want - *n);
+    if ((rc = buf_error(&sql)) || (rc = where_prepare(rd->db, &w, buf_str(&sql), tail, &s)))
         goto out;
     sqlite3_bind_int64(s, w.n + 1, cursor_below ? cursor_rid : upto_rid);
     *n += take_ids(s, ids + *n, want - *n, &r);

@@ -1,7 +1,7 @@
 /* report.c: ad spend and the stats report. The report reads the rollup
- * table, which triggers keep exact in every transaction that changes a lead
- * (rollup.c, and migrations/0010_analytics.sql which says how a lead
- * counts), and adds the leads stored since it was last brought up to date. */
+ * table (rollup.c keeps it) and adds the leads stored since it was last
+ * brought up to date, through the lead_counts view that says how a lead
+ * counts (migrations/0010_analytics.sql). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,7 +338,7 @@ int store_report(struct store *st, const struct report_query *q, struct report *
      * brought no lead is a row too (the one a marketer most needs). */
     buf_addf(&sql,
              "SELECT %s, currency, amount_minor FROM spend WHERE day >= ?3 AND day <= ?4"
-             " AND (?2 IS NULL OR utm_source = ?2) AND ?1 IS NULL",
+             " AND (?2 IS NULL OR utm_source = ?2)",
              out->row_spend ? KEYS[q->group].spend : "''");
     if (!rc && out->total_spend)
         rc = run(rd->db, &sql, &p, &a, q->currency, true, out->row_spend, week);

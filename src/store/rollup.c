@@ -1,10 +1,11 @@
 /* rollup.c: the stats' counters (the rollup table) kept exact, and the lead
  * list's filter table (lead_filters) filled for the same leads. How a lead
- * counts is said once, by the lead_counts view (migrations/0010_analytics.sql).
- * The rollup counts the leads up to rollup_mark; the writer folds newer
- * leads in every ROLLUP_FOLD_LEADS leads or ROLLUP_FOLD_MS, and triggers move a counted lead
- * between counters in the transaction that changes it. The report adds the leads past the mark as
- * they are (report.c), so it is exact at every moment. */
+ * counts is said by the lead_counts view (migrations/0010_analytics.sql) and,
+ * for the fold, by count_lead(). The rollup counts the leads up to
+ * rollup_mark; the writer folds newer leads in every ROLLUP_FOLD_LEADS leads
+ * or ROLLUP_FOLD_MS, and triggers move a counted lead between counters in
+ * the transaction that changes it. The report adds the leads past the mark
+ * as they are (report.c), so it is exact at every moment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,8 @@
 #include "leadd/log.h"
 #include "leadd/strmap.h"
 
-/* The view, the triggers and the partial index of migrations/0010 write
- * these masks as numbers. */
+/* The view, the triggers and the fold's filter buckets of migrations/0010
+ * write these masks as numbers. */
 _Static_assert(LEAD_FLAGS_SPAM == 19 && LEAD_FLAG_DUPLICATE == 4, "migrations/0010's masks");
 
 #define NCOUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
@@ -98,11 +99,11 @@ static int upsert_group(sqlite3_stmt *s, const char *key, const long long c[NCOU
     return r;
 }
 
-/* Counts the leads past the mark into the rollup and moves the mark to the
- * newest of them; inside the caller's transaction. The leads are read once
- * through lead_counts and added up here by their day and dimensions (SQL's
- * GROUP BY sorted every lead, three times over), then each group's three
- * rows are updated. A SQLite code. */
+/* Counts the leads past the mark into the rollup and lead_filters and moves
+ * the mark to the newest of them; inside the caller's transaction. The leads
+ * are read once, in rowid order, and added up here by their day and
+ * dimensions (SQL's GROUP BY sorted every lead, three times over), then each
+ * group's three rows are updated. A SQLite code. */
 static int fold(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL, *up = NULL;
