@@ -36,4 +36,15 @@ bool crypto_equal(const void *a, const void *b, size_t n);
 /* crypto_random: n unpredictable bytes (tokens, session ids). */
 LEADD_MUST_CHECK int crypto_random(void *out, size_t n);
 
+/* An unguessable token: CRYPTO_TOKEN_BYTES random bytes as base64url
+ * without padding (safe in cookies, paths and mail), and its digest, which
+ * is what the database keeps. */
+#define CRYPTO_TOKEN_BYTES 32
+#define CRYPTO_TOKEN_LEN CRYPTO_BASE64_LEN(CRYPTO_TOKEN_BYTES)
+LEADD_MUST_CHECK int crypto_token(char out[CRYPTO_TOKEN_LEN]);
+/* crypto_token_hash: the SHA-256 of a token's text. */
+LEADD_MUST_CHECK int crypto_token_hash(const char *token, unsigned char out[SHA256_LEN]);
+/* crypto_hex: lowercase hex of in[0..n) into out, which holds 2n + 1. */
+void crypto_hex(const unsigned char *in, size_t n, char *out);
+
 #endif

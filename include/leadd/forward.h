@@ -47,11 +47,16 @@ LEADD_MUST_CHECK int forward_global_init(void);
 void forward_global_cleanup(void);
 
 /* The event a delivery announces: its envelope's "type". */
-enum forward_event { FORWARD_LEAD_CREATED, FORWARD_LEAD_QUALIFIED, FORWARD_EVENT_COUNT };
+enum forward_event {
+    FORWARD_LEAD_CREATED,
+    FORWARD_LEAD_QUALIFIED,
+    FORWARD_LEAD_CONFIRM, /* a double opt-in mail to the lead itself (its form's confirm_mail) */
+    FORWARD_EVENT_COUNT
+};
 extern const char *const forward_event_names[FORWARD_EVENT_COUNT];
 
 /* forward_plan: which webhooks get lead l (of its form), and with which event.
- * Spam-flagged leads get none. out must hold CONFIG_MAX_WEBHOOKS entries;
+ * Held leads (lead_held: spam, withdrawn, unconfirmed) get none. out must hold CONFIG_MAX_WEBHOOKS entries;
  * the strings are borrowed from cfg. */
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n);

@@ -58,6 +58,9 @@ void field_spec_release(struct field_spec *f);
 /* field_type_name: "text", "email", ... */
 const char *field_type_name(enum field_type t);
 
+/* Which captcha a form verifies (its widget and siteverify call). */
+enum captcha_kind { CAPTCHA_OFF, CAPTCHA_TURNSTILE, CAPTCHA_HCAPTCHA, CAPTCHA_RECAPTCHA };
+
 struct rule;        /* scoring rules: see score.h */
 struct assign_rule; /* assignment rules: see score.h */
 
@@ -85,6 +88,19 @@ struct form {
     /* assignment (score.h): assign.NAME lines, in file order */
     struct assign_rule *assign;
     size_t nassign;
+    /* captcha: verified before anything is stored (src/forward/captcha.c) */
+    enum captcha_kind captcha;
+    char *captcha_secret;     /* env:NAME read; never logged */
+    char *captcha_sitekey;    /* the widget's; sent to hCaptcha's siteverify */
+    char *captcha_verify_url; /* default: the provider's siteverify */
+    char *captcha_action;     /* when set, the token's action must match */
+    double captcha_min_score; /* recaptcha (v3) */
+    int captcha_unavailable;  /* 1 (reject): 503; 0 (accept): stored, flagged */
+    /* double opt-in: a confirmation mail before the lead counts */
+    int double_opt_in;      /* on (1) */
+    char *confirm_mail;     /* an email target's name */
+    char *confirm_redirect; /* where the link lands once confirmed */
+    long long confirm_within_hours;
 };
 
 /* form_field: the index of declared field `name`, or -1. */
@@ -126,6 +142,15 @@ LEADD_MUST_CHECK int submission_add(struct submission *s, const char *name, size
 /* submission_release: frees everything the submission owns. */
 void submission_release(struct submission *s);
 
+/* captcha_field: whether name is a captcha widget's token field
+ * (cf-turnstile-response, h-captcha-response, g-recaptcha-response, or
+ * _captcha): a control, never kept with the lead. */
+bool captcha_field(const char *name);
+/* captcha_token: the token posted for a captcha of kind k (its widget's
+ * field, or _captcha; the last one given), borrowed from s; NULL when none
+ * or empty. */
+const char *captcha_token(const struct submission *s, enum captcha_kind k, size_t *len);
+
 /* ---- the lead ---- */
 
 enum value_kind { VAL_ABSENT = 0, VAL_STR, VAL_INT, VAL_NUM, VAL_BOOL };
@@ -164,10 +189,16 @@ enum lead_flag {
     LEAD_FLAG_DUPLICATE = 1u << 2,
     LEAD_FLAG_DISPOSABLE = 1u << 3,
     LEAD_FLAG_MARKED_SPAM = 1u << 4, /* a person said so */
+    /* the captcha provider could not be asked (captcha_unavailable = accept):
+     * held like spam until a person decides, or the lead confirms by mail */
+    LEAD_FLAG_CAPTCHA_UNVERIFIED = 1u << 5,
+    /* the person withdrew consent: never forwarded again (not spam) */
+    LEAD_FLAG_CONSENT_WITHDRAWN = 1u << 6,
 };
-#define LEAD_FLAG_COUNT 5
+#define LEAD_FLAG_COUNT 7
 #define LEAD_FLAGS_SPAM                                                                            \
-    ((unsigned)(LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM))
+    ((unsigned)(LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM |                  \
+                LEAD_FLAG_CAPTCHA_UNVERIFIED))
 extern const char *const lead_flag_names[LEAD_FLAG_COUNT];
 
 /* Where a person has taken a lead, and how hot its score made it: one name
@@ -177,6 +208,9 @@ enum lead_status {
     LEAD_STATUS_CONTACTED,
     LEAD_STATUS_CONVERTED,
     LEAD_STATUS_REJECTED,
+    /* double opt-in: waiting for the person to confirm by mail; only leadd
+     * sets it (and leaves it, at confirmation) */
+    LEAD_STATUS_UNCONFIRMED,
     LEAD_STATUS_COUNT
 };
 extern const char *const lead_status_names[LEAD_STATUS_COUNT];
@@ -239,6 +273,12 @@ void lead_error_add(struct lead_errors *e, const char *field, enum field_code co
 LEADD_MUST_CHECK int lead_build(struct lead *out, const struct form *f, const struct submission *s,
                                 const struct strset *disposable_default, struct lead_errors *errs);
 void lead_release(struct lead *l);
+
+/* lead_unconfirmed: whether l waits for its double opt-in (it cannot qualify). */
+bool lead_unconfirmed(const struct lead *l);
+/* lead_held: whether l may not be forwarded: spam-flagged (it cannot qualify
+ * either), its consent withdrawn, or its opt-in not yet confirmed. */
+bool lead_held(const struct lead *l);
 
 /* lead_email: the first declared email field's value, or NULL. Borrowed. */
 const char *lead_email(const struct lead *l);

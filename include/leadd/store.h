@@ -45,6 +45,14 @@ struct store_delivery {
 enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_DEAD, DELIVERY_STATE_COUNT };
 extern const char *const delivery_state_names[DELIVERY_STATE_COUNT];
 
+/* A consent the submission gave (a consent field ticked): recorded with the
+ * lead, in its transaction. */
+struct store_consent {
+    const char *field;
+    const char *text; /* the exact wording shown */
+    char text_hash[SHA256_LEN * 2 + 1];
+};
+
 /* A lead as the writer inserts it. Strings are borrowed from the job's owner
  * until the job is done; NULL where absent. */
 struct store_lead {
@@ -69,6 +77,17 @@ struct store_lead {
     const char *lifecycle; /* NULL: new; else a lead_status_names[] entry */
     long long value_minor; /* with currency: its deal value */
     const char *currency;
+    /* the consent record: consents given, and where from */
+    const struct store_consent *consents;
+    size_t nconsents;
+    const char *ip, *user_agent, *page; /* page: the landing page, else the referrer */
+    /* double opt-in (lifecycle "unconfirmed"): the link's token, kept as its
+     * hash; the mail to confirm_webhook carries the token itself. No mail for
+     * a duplicate, or a lead flagged honeypot or too_fast. */
+    struct store_delivery confirm_mail; /* webhook NULL: no double opt-in */
+    const char *confirm_token;
+    unsigned char confirm_hash[SHA256_LEN];
+    long long confirm_within_ms;
 };
 
 /* What a job asks the writer to do; each has its own job type below. */
@@ -81,6 +100,9 @@ enum store_op {
     STORE_OP_OUTCOMES, /* struct store_outcome_job: record delivery attempts */
     STORE_OP_SESSION,  /* struct store_session_job: sign in, out, or seen */
     STORE_OP_SPEND,    /* struct store_spend_job: record or remove ad spend */
+    STORE_OP_CONFIRM,  /* struct store_confirm_job: a double opt-in link followed */
+    STORE_OP_WITHDRAW, /* struct store_withdraw_job: consent withdrawn */
+    STORE_OP_EXPIRE,   /* struct store_retain_job: erase unconfirmed leads past their deadline */
 };
 
 /* The header every job starts with (after libuv's UV_REQ_FIELDS): each job
@@ -156,6 +178,55 @@ struct store_retain_job {
     long long erased; /* result: how many */
 };
 
+/* ---- consent (consent.c) ---- */
+
+/* What a double opt-in link's token refers to (store_confirm_peek). */
+enum confirm_state { CONFIRM_OPEN, CONFIRM_USED, CONFIRM_EXPIRED };
+struct confirm_info {
+    char lead_id[ULID_LEN + 1];
+    char form[80];
+    enum confirm_state state;
+};
+/* store_confirm_peek: the lead and state of a token's hash (a reader);
+ * LEADD_ENOTFOUND when no lead has it. A lead erased since is EXPIRED. */
+LEADD_MUST_CHECK int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN],
+                                        uint64_t now_ms, struct confirm_info *out);
+
+/* The link followed: in one transaction the token is used, a "confirmed"
+ * consent recorded (time, ip, user agent), the lead moved to new with the
+ * score given here, its owner set and its deliveries queued. rc:
+ * LEADD_ENOTFOUND (no such token, or its lead erased), LEADD_ECONFLICT
+ * (used already), LEADD_ETOOBIG (expired). Strings borrowed until done. */
+struct store_confirm_job {
+    struct store_job job;
+    unsigned char token_hash[SHA256_LEN];
+    const char *ip, *user_agent;
+    long long score;
+    const char *grade, *score_reasons;
+    bool qualified;
+    const char *owner;
+    const struct store_delivery *deliveries;
+    size_t ndeliveries;
+};
+
+/* A withdrawal, of a lead by id (the API) or by its link's token (the
+ * unsubscribe link): a "withdrawn" record, the flag consent_withdrawn, and
+ * its pending deliveries cancelled. Withdrawing again records nothing. */
+struct store_withdraw_job {
+    struct store_job job;
+    const char *lead_id; /* or NULL, and by_token */
+    bool by_token;
+    unsigned char token_hash[SHA256_LEN];
+    const char *actor, *ip, *user_agent;
+    char found_id[ULID_LEN + 1]; /* result: the lead's id */
+};
+
+/* store_list_consents: {"data":[record...]} oldest first, for a lead (its
+ * id) or for an email address (every lead's of that address, erased ones
+ * through the hash kept); LEADD_ENOTFOUND for an unknown lead. */
+LEADD_MUST_CHECK int store_list_consents(struct store *st, const char *lead_id, const char *email,
+                                         struct buf *out);
+
 /* store_open: opens (creating if needed) the database, applies pending
  * migrations and starts the writer. */
 LEADD_MUST_CHECK int store_open(struct store **out, const struct store_opts *o);
@@ -201,6 +272,10 @@ struct outbox_item {
     char created_at[32]; /* when the delivery was queued: the event's timestamp */
     int attempts;        /* attempts made before this one */
     char *lead_json;     /* the lead as the API shows it (owned; free()) */
+    /* a double opt-in mail's: the link's token (kept in clear only until the
+     * mail is delivered) and the lead's address; "" for other deliveries */
+    char secret[CRYPTO_TOKEN_LEN];
+    char mail_to[256];
 };
 
 /* How one attempt went, and the delivery's state after it (pending again at

@@ -265,6 +265,37 @@ static int set_rate(struct loader *ld, void *obj, const char *val, const struct 
     return LEADD_EINVAL;
 }
 
+static char *env_expand(struct loader *ld, const char *key, const char *val);
+
+static int set_captcha_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct form *f = obj;
+    free(f->captcha_secret);
+    f->captcha_secret = NULL;
+    if (!*val)
+        return 0;
+    /* env:NAME keeps it out of the file; the value is never printed */
+    (void)k;
+    if (!(f->captcha_secret = env_expand(ld, "captcha_secret", val)))
+        return LEADD_EINVAL;
+    return 0;
+}
+
+static int set_min_score(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct form *f = obj;
+    char *end;
+    (void)k;
+    errno = 0;
+    double d = strtod(val, &end);
+    if (errno || end == val || *end || !(d >= 0 && d <= 1)) {
+        diag(ld, "captcha_min_score: expected a score from 0.0 to 1.0, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    f->captcha_min_score = d;
+    return 0;
+}
+
 static int set_webhook_rate(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
@@ -566,6 +597,13 @@ static const struct key_enum CONTENT[] = {
 static const struct key_enum SIGN[] = {
     {"auto", WEBHOOK_SIGN_AUTO}, {"true", WEBHOOK_SIGN_YES}, {"false", WEBHOOK_SIGN_NO}, {NULL, 0}};
 static const struct key_enum ON_OFF[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+_Static_assert(sizeof(enum captcha_kind) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum CAPTCHAS[] = {{"off", CAPTCHA_OFF},
+                                           {"turnstile", CAPTCHA_TURNSTILE},
+                                           {"hcaptcha", CAPTCHA_HCAPTCHA},
+                                           {"recaptcha", CAPTCHA_RECAPTCHA},
+                                           {NULL, 0}};
+static const struct key_enum UNAVAILABLE[] = {{"accept", 0}, {"reject", 1}, {NULL, 0}};
 
 #define INT(sc, name, type, member, min, max, def)                                                 \
     {                                                                                              \
@@ -613,6 +651,17 @@ static const struct key KEYS[] = {
     INT(SC_FORM, "dedupe_window_hours", struct form, dedupe_window_hours, 0, 8760, "24"),
     SPECIAL(SC_FORM, "rate_limit", set_rate, "30/min"),
     SPECIAL(SC_FORM, "disposable_domains", set_disposable, ""),
+    ENUM(SC_FORM, "captcha", struct form, captcha, CAPTCHAS, "off"),
+    SPECIAL(SC_FORM, "captcha_secret", set_captcha_secret, ""),
+    STR(SC_FORM, "captcha_sitekey", struct form, captcha_sitekey, ""),
+    STR(SC_FORM, "captcha_verify_url", struct form, captcha_verify_url, ""),
+    STR(SC_FORM, "captcha_action", struct form, captcha_action, ""),
+    SPECIAL(SC_FORM, "captcha_min_score", set_min_score, "0.5"),
+    ENUM(SC_FORM, "captcha_unavailable", struct form, captcha_unavailable, UNAVAILABLE, "accept"),
+    ENUM(SC_FORM, "double_opt_in", struct form, double_opt_in, ON_OFF, "off"),
+    STR(SC_FORM, "confirm_mail", struct form, confirm_mail, ""),
+    STR(SC_FORM, "confirm_redirect", struct form, confirm_redirect, "/confirmed"),
+    INT(SC_FORM, "confirm_within_hours", struct form, confirm_within_hours, 1, 8760, "72"),
     INT(SC_FORM, "grade.hot", struct form, grade_hot, -SCORE_LIMIT, SCORE_LIMIT, "60"),
     INT(SC_FORM, "grade.warm", struct form, grade_warm, -SCORE_LIMIT, SCORE_LIMIT, "30"),
     INT(SC_FORM, "qualify_at", struct form, qualify_at, -SCORE_LIMIT, SCORE_LIMIT, "40"),
@@ -1248,7 +1297,9 @@ static void check_webhook(struct loader *ld, struct webhook *w)
         w->sign = false; /* a mail has no webhook headers */
     if (w->sign && !w->secret_len)
         diag(ld, "[webhook.%s] has no secret (whsec_...) to sign with (or sign = false)", w->name);
-    if (email && (!w->mail_from || !w->mail_to.n))
+    /* A target of no form (forms = nothing) only sends confirmation mails,
+     * each to its lead: it needs no mail_to. */
+    if (email && (!w->mail_from || (!w->mail_to.n && (w->all_forms || w->forms.n))))
         diag(ld, "[webhook.%s] format = email needs mail_from and mail_to", w->name);
     if (email && w->mail_from && (!strchr(w->mail_from, '@') || strpbrk(w->mail_from, "<>\r\n ")))
         diag(ld, "[webhook.%s] mail_from: '%s' is not an email address", w->name, w->mail_from);
@@ -1268,6 +1319,49 @@ static void check_webhook(struct loader *ld, struct webhook *w)
     }
 }
 
+/* The siteverify endpoint each provider documents. */
+static const char *const CAPTCHA_VERIFY_URLS[] = {
+    [CAPTCHA_TURNSTILE] = "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    [CAPTCHA_HCAPTCHA] = "https://api.hcaptcha.com/siteverify",
+    [CAPTCHA_RECAPTCHA] = "https://www.google.com/recaptcha/api/siteverify",
+};
+
+/* A form's captcha and double opt-in keys, which only make sense together. */
+static void check_trust(struct loader *ld, struct form *f)
+{
+    const struct config *c = ld->cfg;
+    if (f->captcha != CAPTCHA_OFF) {
+        if (!f->captcha_secret)
+            diag(ld, "[form.%s] captcha = %s needs captcha_secret (env:NAME keeps it out of"
+                     " the file)",
+                 f->id, CAPTCHAS[f->captcha].name);
+        if (!f->captcha_verify_url &&
+            !(f->captcha_verify_url = strdup(CAPTCHA_VERIFY_URLS[f->captcha])))
+            ld->rc = LEADD_ENOMEM;
+        else if (!url_of(f->captcha_verify_url, HTTP_SCHEMES, 2))
+            diag(ld, "[form.%s] captcha_verify_url: expected an http:// or https:// URL", f->id);
+    }
+    if (!f->double_opt_in)
+        return;
+    bool has_email = false;
+    for (size_t k = 0; k < f->nfields; k++)
+        has_email |= f->fields[k].type == FT_EMAIL;
+    if (!has_email)
+        diag(ld, "[form.%s] double_opt_in needs a field of type email to send the link to",
+             f->id);
+    if (!c->public_url)
+        diag(ld, "[form.%s] double_opt_in needs [server] public_url: the link in the mail"
+                 " must reach this server",
+             f->id);
+    const struct webhook *w = f->confirm_mail ? config_webhook(c, f->confirm_mail) : NULL;
+    if (!w || w->format != WEBHOOK_EMAIL)
+        diag(ld, "[form.%s] confirm_mail must name a [webhook.NAME] with format = email", f->id);
+    if (f->confirm_redirect && !url_of(f->confirm_redirect, HTTP_SCHEMES, 2) &&
+        (f->confirm_redirect[0] != '/' || f->confirm_redirect[1] == '/'))
+        diag(ld, "[form.%s] confirm_redirect: expected a path on this site or an http(s) URL",
+             f->id);
+}
+
 static void check_whole(struct loader *ld)
 {
     struct config *c = ld->cfg;
@@ -1282,6 +1376,7 @@ static void check_whole(struct loader *ld)
             diag(ld, "[form.%s] grade.warm is above grade.hot", f->id);
         if (f->honeypot && form_field(f, f->honeypot) >= 0)
             diag(ld, "[form.%s] honeypot '%s' is also a declared field", f->id, f->honeypot);
+        check_trust(ld, f);
         for (size_t a = 0; a < f->nassign; a++) {
             const struct assign_rule *ar = &f->assign[a];
             ld->line = ar->line;
@@ -1440,6 +1535,12 @@ void config_release(struct config *cfg)
         free(f->redirect);
         free(f->title);
         free(f->consent_text);
+        free(f->captcha_secret);
+        free(f->captcha_sitekey);
+        free(f->captcha_verify_url);
+        free(f->captcha_action);
+        free(f->confirm_mail);
+        free(f->confirm_redirect);
         free(f->honeypot);
         free(f->disposable_path);
         score_rules_release(f);

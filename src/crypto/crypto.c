@@ -89,3 +89,31 @@ int crypto_random(void *out, size_t n)
 {
     return n <= (size_t)INT32_MAX && RAND_bytes(out, (int)n) == 1 ? 0 : LEADD_ENOMEM;
 }
+
+int crypto_token(char out[CRYPTO_TOKEN_LEN])
+{
+    unsigned char raw[CRYPTO_TOKEN_BYTES];
+    if (crypto_random(raw, sizeof(raw)))
+        return LEADD_ENOMEM;
+    crypto_base64(raw, sizeof(raw), out);
+    for (char *p = out; *p; p++) /* base64url */
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p == '=' ? '\0' : *p;
+    return 0;
+}
+
+int crypto_token_hash(const char *token, unsigned char out[SHA256_LEN])
+{
+    const void *part = token;
+    size_t len = strlen(token);
+    return crypto_sha256(&part, &len, 1, out);
+}
+
+void crypto_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char DIGITS[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = DIGITS[in[i] >> 4];
+        out[2 * i + 1] = DIGITS[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "leadd/forward.h"
+#include "leadd/jsonr.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
 #include "leadd/template.h"
@@ -193,17 +194,54 @@ static void mail_header(struct buf *b, const char *name, const char *v, size_t n
     buf_add(b, "\r\n", 2);
 }
 
-/* The mail: headers, then the rendered text after its "Subject:" line, with
- * line ends made CRLF (libcurl escapes a leading dot). */
+/* A double opt-in mail's text: the form's wording and the two links (the
+ * token is the delivery's; public_url is required by the config with it). */
+static int confirm_text(struct forward *f, struct transfer *t, struct buf *out)
+{
+    static const struct jr_key key = {"form", 4};
+    struct jr_value v;
+    struct buf id = BUF_INIT(256);
+    const char *lead = t->item.lead_json ? t->item.lead_json : "{}";
+    const struct form *form = NULL;
+    if (!jr_pick(lead, strlen(lead), &key, 1, &v) && v.kind == 's' && !jr_unescape(&v, &id))
+        form = config_form(f->cfg, id.ptr, id.len);
+    buf_release(&id);
+    if (!form || !form->double_opt_in || !f->cfg->public_url || !t->item.mail_to[0])
+        return LEADD_ENOTFOUND; /* the form changed, or the lead was erased */
+    const char *base = f->cfg->public_url;
+    size_t bl = strlen(base);
+    bl -= bl && base[bl - 1] == '/';
+    buf_addf(out, "Subject: Please confirm: %s\n\n", form->title ? form->title : form->id);
+    buf_adds(out, "Hello,\n\nplease confirm that you signed up");
+    if (form->consent_text)
+        buf_addf(out, " and agreed to this:\n\n  \"%s\"\n\n", form->consent_text);
+    else
+        buf_adds(out, ".\n\n");
+    buf_addf(out,
+             "Confirm here:\n%.*s/v1/confirm/%s\n\nThe link works for %lld hours. If you did not"
+             " sign up, ignore this mail: you will hear nothing more, and your address will be"
+             " deleted.\n\nTo withdraw your consent at any time:\n%.*s/v1/unsubscribe/%s\n",
+             (int)bl, base, t->item.secret, form->confirm_within_hours, (int)bl, base,
+             t->item.secret);
+    return buf_error(out);
+}
+
+/* The mail: headers, then the text after its "Subject:" line, with line
+ * ends made CRLF (libcurl escapes a leading dot). A lead's mail goes to the
+ * target's mail_to, rendered from its template; a double opt-in mail to
+ * the lead, with its List-Unsubscribe link (RFC 8058's one click). */
 static int build_mail(struct forward *f, struct transfer *t)
 {
     const struct webhook *w = t->w;
     struct buf text = BUF_INIT(MAX_BODY);
-    int rc = build_body(f, t);
+    bool confirm = t->item.secret[0] != '\0';
+    int rc = confirm ? confirm_text(f, t, &text) : build_body(f, t);
     if (rc)
         goto out;
-    buf_add(&text, t->body.ptr, t->body.len);
-    buf_reset(&t->body);
+    if (!confirm) {
+        buf_add(&text, t->body.ptr, t->body.len);
+        buf_reset(&t->body);
+    }
     const char *s = buf_str(&text), *subject = "Lead", *body = s;
     size_t sl = strlen(subject);
     if (!strncmp(s, "Subject:", 8)) {
@@ -218,7 +256,16 @@ static int build_mail(struct forward *f, struct transfer *t)
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
     buf_addf(&t->body, "Date: %s\r\nFrom: <%s>\r\nTo: ", date, w->mail_from);
-    for (size_t i = 0; i < w->mail_to.n; i++)
+    if (confirm) {
+        const char *base = f->cfg->public_url;
+        size_t bl = strlen(base);
+        bl -= bl && base[bl - 1] == '/';
+        buf_addf(&t->body,
+                 "<%s>\r\nList-Unsubscribe: <%.*s/v1/unsubscribe/%s>\r\n"
+                 "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+                 t->item.mail_to, (int)bl, base, t->item.secret);
+    }
+    for (size_t i = 0; !confirm && i < w->mail_to.n; i++)
         buf_addf(&t->body, "%s<%s>", i ? ", " : "", w->mail_to.v[i]);
     buf_add(&t->body, "\r\n", 2);
     mail_header(&t->body, "Subject", subject, sl);
@@ -270,10 +317,11 @@ static int start(struct forward *f, struct transfer *t)
     CURL *e = t->easy;
     if (email) {
         const char *user = var(w, "user"), *pass = var(w, "password");
-        for (size_t i = 0; i < w->mail_to.n; i++) {
+        bool confirm = t->item.secret[0] != '\0';
+        for (size_t i = 0; i < (confirm ? 1 : w->mail_to.n); i++) {
             struct curl_slist *n = NULL;
             char to[512];
-            snprintf(to, sizeof(to), "<%s>", w->mail_to.v[i]);
+            snprintf(to, sizeof(to), "<%s>", confirm ? t->item.mail_to : w->mail_to.v[i]);
             if (!(n = curl_slist_append(t->rcpt, to)))
                 return LEADD_ENOMEM;
             t->rcpt = n;

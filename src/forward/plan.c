@@ -7,13 +7,14 @@
 #include "leadd/forward.h"
 #include "leadd/crypto.h"
 
-const char *const forward_event_names[FORWARD_EVENT_COUNT] = {"lead.created", "lead.qualified"};
+const char *const forward_event_names[FORWARD_EVENT_COUNT] = {"lead.created", "lead.qualified",
+                                                               "lead.confirm"};
 
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n)
 {
     *n = 0;
-    if (l->flags & LEAD_FLAGS_SPAM)
+    if (lead_held(l))
         return;
     for (size_t i = 0; i < cfg->nwebhooks && *n < CONFIG_MAX_WEBHOOKS; i++) {
         const struct webhook *w = &cfg->webhooks[i];

@@ -103,7 +103,7 @@ static bool parse_filter(struct req *r, struct lead_filter *f, enum MHD_Result *
     } while (0)
     if ((v = query_arg(r, "status"))) {
         if (!one_of(v, lead_status_names, LEAD_STATUS_COUNT))
-            BAD("status", "expected new, contacted, converted or rejected");
+            BAD("status", "expected new, contacted, converted, rejected or unconfirmed");
         f->status = v;
     }
     if ((v = query_arg(r, "grade"))) {
@@ -282,6 +282,7 @@ struct replan {
     const char *grade;
     bool qualified;
     struct buf reasons;
+    bool unconfirmed; /* the lead waits for its double opt-in */
 };
 
 /* The lead as the change leaves it: which targets it is now eligible for,
@@ -291,6 +292,7 @@ static int replan(const struct stored_lead *sl, void *arg)
     struct replan *rp = arg;
     struct lead l;
     struct stored_lead now = *sl;
+    rp->unconfirmed = sl->status && !strcmp(sl->status, lead_status_names[LEAD_STATUS_UNCONFIRMED]);
     if (rp->spam == 0)
         now.flags &= ~LEAD_FLAGS_SPAM;
     if (rp->status)
@@ -331,7 +333,8 @@ enum MHD_Result api_patch_answer(struct req *r)
     json_t *st = json_object_get(root, "status"), *note = json_object_get(root, "note");
     json_t *owner = json_object_get(root, "owner"), *spam = json_object_get(root, "spam");
     const char *status = json_string_value(st);
-    if (st && (!status || !one_of(status, lead_status_names, LEAD_STATUS_COUNT)))
+    /* unconfirmed is leadd's to set (double opt-in), never a person's */
+    if (st && (!status || !one_of(status, lead_status_names, LEAD_STATUS_UNCONFIRMED)))
         lead_error_add(&e, "status", FIELD_INVALID,
                        "must be one of new, contacted, converted, rejected");
     if (note && !json_is_null(note) &&
@@ -391,8 +394,15 @@ enum MHD_Result api_patch_answer(struct req *r)
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20)};
+    struct replan rp = {r->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20), false};
     int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
+    if (!rc && rp.unconfirmed && status) {
+        buf_release(&rp.reasons);
+        json_decref(root);
+        return problem(r, 409, "lead-unconfirmed", "Lead not confirmed",
+                       "this lead has not confirmed its double opt-in; its status is leadd's to"
+                       " change, when the person follows the confirmation link");
+    }
     if (!rc) {
         job.deliveries = plan;
         job.ndeliveries = rp.n;

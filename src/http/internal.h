@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "leadd/body.h"
+#include "leadd/captcha.h"
 #include "leadd/forward.h"
 #include "leadd/buf.h"
 #include "leadd/http.h"
@@ -41,6 +42,9 @@ enum route_id {
     R_SESSION,
     R_EVENTS,
     R_APP,
+    R_CONFIRM,
+    R_UNSUBSCRIBE,
+    R_CONSENTS,
     R_COUNT
 };
 
@@ -78,6 +82,7 @@ struct http {
     struct config_ref *live;  /* what new requests take; a reload replaces it */
     struct store *st;
     struct forward *fw;
+    struct captcha *captcha;
     struct ratelimit *rl;
     atomic_int inflight;
     uint64_t rid_base; /* random at start: request ids differ across restarts */
@@ -103,7 +108,7 @@ struct req {
     enum route_id route;
     const struct route *rt;   /* found on the first callback; NULL: 404 or 405 */
     char allow[128];          /* for a 405: the methods the path takes */
-    char param[ULID_LEN + 8]; /* the {id} of the path, when it has one */
+    char param[64];           /* the {id} of the path (a lead id, a link's token...) */
     uint64_t t0_us;
     char method[16];
     char path[HTTP_MAX_PATH_LOG + 1];
@@ -134,6 +139,12 @@ struct req {
     bool suspended;
     char *idem_key;
     char *next_url;
+    /* the captcha's check, while it is asked (checking) */
+    struct captcha_check check;
+    atomic_bool check_done;
+    bool checking;
+    char check_key[40]; /* Turnstile's idempotency_key: a UUID */
+    char confirm_token[CRYPTO_TOKEN_LEN]; /* double opt-in: the link's */
 };
 
 /* req_header: adds a response header (value copied, truncated to fit). */
@@ -241,6 +252,16 @@ enum MHD_Result session_begin(struct req *r);
 enum MHD_Result session_create(struct req *r);
 enum MHD_Result session_get(struct req *r);
 enum MHD_Result session_delete(struct req *r);
+
+/* consent.c: the double opt-in and unsubscribe links (pages for the
+ * visitor), and the consent record in the API. */
+enum MHD_Result confirm_link(struct req *r);
+enum MHD_Result page_confirmed(struct req *r);
+enum MHD_Result unsubscribe_page(struct req *r);
+enum MHD_Result unsubscribe_link(struct req *r);
+enum MHD_Result api_consents(struct req *r);
+enum MHD_Result api_withdraw(struct req *r);
+enum MHD_Result api_consents_by_email(struct req *r);
 
 /* events.c: GET /v1/events (Server-Sent Events). events_publish: sends an
  * event to every open stream; id: the lead id a reconnect resumes after

@@ -88,6 +88,10 @@ static enum MHD_Result answer_readyz(struct req *r)
 static const struct route ROUTES[] = {
     {{"GET", "/", PUBLIC}, R_INDEX, 0, NULL, page_index, NULL},
     {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
+    {{"GET", "/confirmed", PUBLIC}, R_THANKS, 0, NULL, page_confirmed, NULL},
+    {{"GET", "/v1/confirm/{token}", PUBLIC}, R_CONFIRM, 0, NULL, confirm_link, NULL},
+    {{"GET", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, 0, NULL, unsubscribe_page, NULL},
+    {{"POST", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, 0, NULL, unsubscribe_link, NULL},
     {{"GET", "/forms/{form}", PUBLIC}, R_INDEX, 0, NULL, page_form, NULL},
     {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
     {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
@@ -100,6 +104,9 @@ static const struct route ROUTES[] = {
     {{"PATCH", "/v1/leads/{id}", SALES}, R_LEAD, ROUTE_BODY,
         api_patch_begin, api_patch_answer, NULL},
     {{"DELETE", "/v1/leads/{id}", ADMIN}, R_LEAD, 0, NULL, api_erase_lead, NULL},
+    {{"GET", "/v1/leads/{id}/consents", VIEWER}, R_CONSENTS, 0, NULL, api_consents, NULL},
+    {{"POST", "/v1/leads/{id}/consents/withdraw", SALES}, R_CONSENTS, 0, NULL, api_withdraw, NULL},
+    {{"GET", "/v1/consents", ADMIN}, R_CONSENTS, 0, NULL, api_consents_by_email, NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
     {{"GET", "/v1/spend", VIEWER}, R_SPEND, 0, NULL, spend_list, NULL},
     {{"PUT", "/v1/spend", ADMIN}, R_SPEND, ROUTE_BODY, spend_begin, spend_answer, NULL},
@@ -382,7 +389,7 @@ int http_start(struct http **out, struct config_ref *ref, struct store *st, stru
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
     *out = NULL;
-    if (!h || ratelimit_new(&h->rl) ||
+    if (!h || ratelimit_new(&h->rl) || captcha_start(&h->captcha) ||
         deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s) ||
         events_start(&h->events, (size_t)cfg->event_streams, (size_t)cfg->event_buffer_kib << 10))
         goto fail;
@@ -421,6 +428,7 @@ fail:
     if (h) {
         config_ref_drop(h->live);
         ratelimit_free(&h->rl);
+        captcha_stop(&h->captcha);
         deadlines_stop(&h->deadlines);
         events_stop(&h->events);
     }
@@ -449,6 +457,8 @@ void http_stop(struct http **hp, unsigned timeout_ms)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* a check still out (past the wait) is answered before MHD goes */
+    captcha_stop(&h->captcha);
     MHD_stop_daemon(h->d);
     events_stop(&h->events);
     deadlines_stop(&h->deadlines);

@@ -14,7 +14,6 @@
 #include "leadd/strutil.h"
 
 #define SESSION_COOKIE "leadd_session"
-#define SESSION_TOKEN 32                      /* random bytes */
 #define SESSION_IDLE_MS (12ull * 3600 * 1000) /* signed out after 12 idle hours */
 #define SESSION_SEEN_EVERY_MS (60ull * 1000)  /* how often "seen" is written */
 #define SESSION_TRIES 10                      /* sign-in attempts per client */
@@ -51,13 +50,6 @@ static bool cookie_token(const char *h, char *out, size_t cap)
     return false;
 }
 
-static int token_hash(const char *token, unsigned char out[SHA256_LEN])
-{
-    const void *part = token;
-    size_t len = strlen(token);
-    return crypto_sha256(&part, &len, 1, out);
-}
-
 static void seen_done(struct store_job *job, void *arg)
 {
     (void)arg;
@@ -70,7 +62,7 @@ enum role session_role(struct req *r)
     char token[128], user[AUTH_MAX_NAME];
     unsigned char hash[SHA256_LEN];
     uint64_t now = now_ms(), seen = 0;
-    if (!h || !cookie_token(h, token, sizeof(token)) || token_hash(token, hash) ||
+    if (!h || !cookie_token(h, token, sizeof(token)) || crypto_token_hash(token, hash) ||
         store_session(r->h->st, hash, now, SESSION_IDLE_MS, user, sizeof(user), &seen))
         return ROLE_PUBLIC;
     enum role role = auth_user_role(r->cfg, user);
@@ -155,16 +147,12 @@ enum MHD_Result session_create(struct req *r)
         log_info("sign-in refused from %s", r->ip);
         return problem(r, 401, "unauthorized", "Unauthorized", "that key opens nothing here");
     }
-    unsigned char raw[SESSION_TOKEN];
-    char token[CRYPTO_BASE64_LEN(SESSION_TOKEN)];
+    char token[CRYPTO_TOKEN_LEN];
     struct store_session_job j = {
         .job.op = STORE_OP_SESSION, .change = SESSION_CREATE, .user = who, .at_ms = now_ms()};
-    if (crypto_random(raw, sizeof(raw)))
+    if (crypto_token(token))
         return problem(r, 503, "unavailable", "Service unavailable", NULL);
-    crypto_base64(raw, sizeof(raw), token);
-    for (char *p = token; *p; p++) /* base64url: cookie-safe */
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p == '=' ? '\0' : *p;
-    int rc = token_hash(token, j.token_hash);
+    int rc = crypto_token_hash(token, j.token_hash);
     rc = rc ? rc : store_run(r->h->st, &j.job);
     if (rc) {
         req_header(r, "Retry-After", "1");
@@ -199,7 +187,7 @@ enum MHD_Result session_delete(struct req *r)
     if (r->by_cookie && h && cookie_token(h, token, sizeof(token))) {
         struct store_session_job j = {
             .job.op = STORE_OP_SESSION, .change = SESSION_DELETE, .at_ms = now_ms()};
-        if (token_hash(token, j.token_hash) || store_run(r->h->st, &j.job)) {
+        if (crypto_token_hash(token, j.token_hash) || store_run(r->h->st, &j.job)) {
             req_header(r, "Retry-After", "1");
             return problem(r, 503, "unavailable", "Service unavailable", NULL);
         }

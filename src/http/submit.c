@@ -232,7 +232,11 @@ static int prepare_job(struct req *r)
 {
     struct lead *l = &r->lead;
     struct store_lead *in = &r->job.in;
+    const struct form *f = r->form;
     lead_record_init(&r->rec);
+    /* Double opt-in: the lead waits for its link, unqualified and unsent. */
+    if (f->double_opt_in)
+        l->status = lead_status_names[LEAD_STATUS_UNCONFIRMED];
     /* Intake, in order: the lead is scored, stored as scored, and planned
      * for forwarding by its qualification. */
     int rc = score_lead(l);
@@ -241,8 +245,18 @@ static int prepare_job(struct req *r)
         return rc;
     in->idem_key = r->idem_key;
     in->status = r->html ? 303 : 201;
-    if (!(l->flags & LEAD_FLAGS_SPAM))
-        in->owner = assign_owner(r->form, l); /* stored with the lead, in its transaction */
+    if (!lead_held(l))
+        in->owner = assign_owner(f, l); /* stored with the lead, in its transaction */
+    if (f->double_opt_in) {
+        in->lifecycle = l->status;
+        in->confirm_mail.webhook = f->confirm_mail;
+        in->confirm_mail.event = forward_event_names[FORWARD_LEAD_CONFIRM];
+        in->confirm_within_ms = f->confirm_within_hours * 3600 * 1000;
+        in->confirm_token = r->confirm_token;
+        if ((rc = crypto_token(r->confirm_token)) ||
+            (rc = crypto_token_hash(r->confirm_token, in->confirm_hash)))
+            return rc;
+    }
     forward_plan(r->cfg, l, r->deliveries, &in->ndeliveries);
     in->deliveries = r->deliveries;
     if (r->idem_key) {
@@ -259,8 +273,120 @@ static int prepare_job(struct req *r)
     return 0;
 }
 
+/* Hands the lead to the writer, the request suspended until it commits. */
+static enum MHD_Result store_lead(struct req *r)
+{
+    if (prepare_job(r)) {
+        req_header(r, "Retry-After", "1");
+        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    }
+    /* Suspend before handing over: the writer may finish before we return. */
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    int rc = store_submit(r->h->st, &r->job.job);
+    if (rc) {
+        r->job.job.rc = rc;
+        atomic_store(&r->job_done, true);
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}
+
+/* The 422 of a captcha that is missing or was refused: nothing stored, and
+ * the page resets its widget. */
+static enum MHD_Result captcha_refused(struct req *r, enum field_code code, const char *why)
+{
+    struct lead_errors *e = calloc(1, sizeof(*e));
+    if (!e) {
+        req_header(r, "Retry-After", "1");
+        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    }
+    lead_error_add(e, "captcha", code, why);
+    enum MHD_Result ret = r->html ? page_errors(r, e) : problem_fields(r, e);
+    free(e);
+    return ret;
+}
+
+/* Called on the captcha thread with the provider's verdict. */
+static void on_checked(struct captcha_check *c, void *arg)
+{
+    struct req *r = arg;
+    (void)c;
+    atomic_store(&r->check_done, true);
+    MHD_resume_connection(r->conn);
+}
+
+/* Asks the form's captcha provider about the token, the request suspended
+ * meanwhile (holding no worker). */
+static enum MHD_Result start_check(struct req *r)
+{
+    size_t len;
+    const char *token = captcha_token(&r->sub, r->form->captcha, &len);
+    if (!token)
+        return captcha_refused(r, FIELD_REQUIRED, "solve the captcha");
+    if (len > CAPTCHA_MAX_TOKEN)
+        return captcha_refused(r, FIELD_INVALID, "the captcha's token is not one");
+    struct captcha_check *c = &r->check;
+    *c = (struct captcha_check){.form = r->form,
+                                .token = token,
+                                .token_len = len,
+                                .remoteip = r->ip,
+                                .done = on_checked,
+                                .arg = r};
+    if (r->idem_key) {
+        /* A retry of this submission asks Turnstile again with the same
+         * key, and gets the first verdict rather than "already used". */
+        unsigned char h[SHA256_LEN];
+        const void *parts[] = {r->form->id, "\n", r->idem_key};
+        size_t lens[] = {strlen(r->form->id), 1, strlen(r->idem_key)};
+        if (!crypto_sha256(parts, lens, 3, h)) {
+            char x[33];
+            crypto_hex(h, 16, x);
+            snprintf(r->check_key, sizeof(r->check_key), "%.8s-%.4s-4%.3s-8%.3s-%.12s", x, x + 8,
+                     x + 13, x + 17, x + 20);
+            c->idempotency_key = r->check_key;
+        }
+    }
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    r->checking = true;
+    if (captcha_verify(r->h->captcha, c)) {
+        c->result = CAPTCHA_UNAVAILABLE;
+        snprintf(c->why, sizeof(c->why), "too many captcha checks waiting");
+        atomic_store(&r->check_done, true);
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}
+
+/* The captcha's verdict: refused (422), or the provider unavailable (503 or
+ * stored with the flag, as the form says), else on to the writer. */
+static enum MHD_Result checked(struct req *r)
+{
+    r->checking = false;
+    switch (r->check.result) {
+    case CAPTCHA_REFUSED:
+        log_info("form %s: captcha refused (%s)", r->form->id, r->check.why);
+        return captcha_refused(r, FIELD_INVALID, r->check.why);
+    case CAPTCHA_UNAVAILABLE:
+        if (r->form->captcha_unavailable) {
+            req_header(r, "Retry-After", "10");
+            return problem(r, 503, "captcha-unavailable", "Captcha unavailable",
+                           "the captcha could not be verified just now; nothing was stored, try"
+                           " again shortly");
+        }
+        /* Never lose a lead to a third party's outage: a person decides. */
+        r->lead.flags |= LEAD_FLAG_CAPTCHA_UNVERIFIED;
+        break;
+    case CAPTCHA_PASSED: break;
+    }
+    return store_lead(r);
+}
+
 enum MHD_Result submit_resume(struct req *r)
 {
+    if (r->checking)
+        return atomic_load(&r->check_done) ? checked(r) : MHD_YES;
     if (!atomic_load(&r->job_done))
         return MHD_YES; /* a spurious wake-up: keep waiting */
     return answer_stored(r);
@@ -295,24 +421,19 @@ enum MHD_Result submit_answer(struct req *r)
     if (!errs)
         goto unavailable;
     rc = lead_build(&r->lead, r->form, s, &r->cfg->disposable_default, errs);
+    size_t tlen;
+    if (rc == LEADD_EINVAL && r->form->captcha != CAPTCHA_OFF &&
+        !captcha_token(s, r->form->captcha, &tlen))
+        lead_error_add(errs, "captcha", FIELD_REQUIRED, "solve the captcha"); /* all at once */
     if (rc == LEADD_EINVAL) {
         enum MHD_Result ret = r->html ? page_errors(r, errs) : problem_fields(r, errs);
         free(errs);
         return ret;
     }
     free(errs);
-    if (rc || prepare_job(r))
+    if (rc)
         goto unavailable;
-    /* Suspend before handing over: the writer may finish before we return. */
-    MHD_suspend_connection(r->conn);
-    r->suspended = true;
-    rc = store_submit(r->h->st, &r->job.job);
-    if (rc) {
-        r->job.job.rc = rc;
-        atomic_store(&r->job_done, true);
-        MHD_resume_connection(r->conn);
-    }
-    return MHD_YES;
+    return r->form->captcha != CAPTCHA_OFF ? start_check(r) : store_lead(r);
 unavailable:
     req_header(r, "Retry-After", "1");
     return problem(r, 503, "unavailable", "Service unavailable", NULL);

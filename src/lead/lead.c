@@ -368,7 +368,7 @@ int lead_build(struct lead *l, const struct form *f, const struct submission *s,
             str_trim(&v, &n);
             if (n && in->kind != IN_NULL)
                 l->flags |= LEAD_FLAG_HONEYPOT;
-        } else if (in->name[0] == '_') {
+        } else if (in->name[0] == '_' || captcha_field(in->name)) {
             long long ms;
             if (!strcmp(in->name, "_elapsed_ms") && f->min_fill_ms > 0 &&
                 parse_ll(in->val, in->len, &ms) && ms < f->min_fill_ms)
@@ -518,12 +518,53 @@ int lead_client_json(const struct lead *l, struct buf *b)
 }
 
 const char *const lead_status_names[LEAD_STATUS_COUNT] = {"new", "contacted", "converted",
-                                                          "rejected"};
+                                                          "rejected", "unconfirmed"};
 const char *const lead_grade_names[LEAD_GRADE_COUNT] = {"hot", "warm", "cold"};
 
 const char *const lead_flag_names[LEAD_FLAG_COUNT] = {"honeypot", "too_fast", "duplicate",
-                                                      "disposable_email", "marked_spam"};
-_Static_assert(LEAD_FLAG_MARKED_SPAM == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
+                                                      "disposable_email", "marked_spam",
+                                                      "captcha_unverified", "consent_withdrawn"};
+_Static_assert(LEAD_FLAG_CONSENT_WITHDRAWN == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
+
+/* The fields each widget posts its token in; _captcha for any. */
+static const char *const CAPTCHA_FIELDS[] = {
+    [CAPTCHA_OFF] = "_captcha",
+    [CAPTCHA_TURNSTILE] = "cf-turnstile-response",
+    [CAPTCHA_HCAPTCHA] = "h-captcha-response",
+    [CAPTCHA_RECAPTCHA] = "g-recaptcha-response",
+};
+
+bool captcha_field(const char *name)
+{
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(CAPTCHA_FIELDS); i++) {
+        if (!strcmp(name, CAPTCHA_FIELDS[i]))
+            return true;
+    }
+    return false;
+}
+
+const char *captcha_token(const struct submission *s, enum captcha_kind k, size_t *len)
+{
+    const struct input_field *found = NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct input_field *in = &s->in[i];
+        if (in->kind == IN_STR && in->len &&
+            (!strcmp(in->name, CAPTCHA_FIELDS[k]) || !strcmp(in->name, CAPTCHA_FIELDS[0])))
+            found = in;
+    }
+    *len = found ? found->len : 0;
+    return found ? found->val : NULL;
+}
+
+bool lead_unconfirmed(const struct lead *l)
+{
+    return l->status && !strcmp(l->status, lead_status_names[LEAD_STATUS_UNCONFIRMED]);
+}
+
+bool lead_held(const struct lead *l)
+{
+    return (l->flags & (LEAD_FLAGS_SPAM | LEAD_FLAG_CONSENT_WITHDRAWN)) || lead_unconfirmed(l);
+}
 
 int lead_flags_json(unsigned flags, struct buf *b)
 {

@@ -1,4 +1,7 @@
 /* record.c: see record.h. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "leadd/record.h"
 
 void lead_record_init(struct lead_record *rec)
@@ -11,6 +14,37 @@ void lead_record_release(struct lead_record *rec)
 {
     for (int i = 0; i < REC_N; i++)
         buf_release(&rec->json[i]);
+    free(rec->consents);
+    rec->consents = NULL;
+}
+
+/* The consents l gives: each consent field ticked, with the wording the form
+ * shows beside it (consent_text, else the field's label, else its name). */
+static int consents(struct lead_record *rec, const struct lead *l, struct store_lead *out)
+{
+    const struct form *f = l->form;
+    free(rec->consents);
+    rec->consents = NULL;
+    out->consents = NULL;
+    out->nconsents = 0;
+    for (size_t i = 0; i < f->nfields; i++) {
+        const struct field_spec *fs = &f->fields[i];
+        if (fs->type != FT_CONSENT || l->vals[i].kind != VAL_BOOL || !l->vals[i].b)
+            continue;
+        if (!rec->consents && !(rec->consents = calloc(f->nfields, sizeof(*rec->consents))))
+            return LEADD_ENOMEM;
+        struct store_consent *c = &rec->consents[out->nconsents++];
+        c->field = fs->name;
+        c->text = f->consent_text ? f->consent_text : fs->label ? fs->label : fs->name;
+        const void *part = c->text;
+        size_t len = strlen(c->text);
+        unsigned char h[SHA256_LEN];
+        if (crypto_sha256(&part, &len, 1, h))
+            return LEADD_ENOMEM;
+        crypto_hex(h, sizeof(h), c->text_hash);
+    }
+    out->consents = rec->consents;
+    return 0;
 }
 
 static const char *text(const struct value *v)
@@ -46,5 +80,8 @@ int lead_record_fill(struct lead_record *rec, const struct lead *l, struct store
     out->grade = l->grade;
     out->qualified = l->qualified;
     out->dedupe_window_ms = l->form->dedupe_window_hours * 3600 * 1000;
-    return 0;
+    out->ip = l->ip;
+    out->user_agent = l->user_agent;
+    out->page = l->attr[ATTR_LANDING_PAGE] ? l->attr[ATTR_LANDING_PAGE] : l->attr[ATTR_REFERRER];
+    return consents(rec, l, out);
 }

@@ -362,7 +362,9 @@ int score_lead(struct lead *l)
         }
     }
     l->grade = score_grade(f, l->score);
-    l->qualified = l->score >= f->qualify_at && !(l->flags & LEAD_FLAGS_SPAM);
+    /* a withdrawn consent stops forwarding (lead_held), not the score's verdict */
+    l->qualified =
+        l->score >= f->qualify_at && !(l->flags & LEAD_FLAGS_SPAM) && !lead_unconfirmed(l);
     return 0;
 }
 

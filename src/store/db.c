@@ -1,4 +1,5 @@
 /* db.c: opening the database, its pragmas, migrations, and store lifetime. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,4 +267,29 @@ void store_get_stats(struct store *st, struct store_stats *out)
     pthread_mutex_lock(&st->mu);
     out->queue_depth = st->depth;
     pthread_mutex_unlock(&st->mu);
+}
+
+/* Runs one parameterized statement; binds are "t" text (a NULL pointer binds
+ * NULL), "i" int64, "n" null (each takes its argument). */
+int db_exec(sqlite3 *db, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    va_start(ap, types);
+    for (int i = 0; r == SQLITE_OK && types[i]; i++) {
+        if (types[i] == 't')
+            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (types[i] == 'i')
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
+        else /* 'n': the argument (a NULL string) is taken and bound as NULL */
+            sqlite3_bind_null(s, i + 1), (void)va_arg(ap, const char *);
+    }
+    va_end(ap);
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(s);
+        r = r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    return r;
 }

@@ -56,6 +56,8 @@ struct store {
     sqlite3_stmt *ins_lead, *find_dup, *confirm_dup, *find_key, *ins_key, *prune_keys, *probe,
         *ins_delivery, *ins_delivery_once;
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
+    sqlite3_stmt *ins_consent_text, *ins_consent, *ins_token, *ins_confirm_mail; /* consent.c */
+    unsigned char consent_salt[32]; /* the erased addresses' hash key (store_meta) */
     long long unfolded;                      /* leads stored since the last fold (rollup.c) */
     uint64_t unfolded_since_ms;              /* when the first of them was */
     void (*on_outbox)(void *arg);
@@ -85,6 +87,37 @@ LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
 /* spend_apply: a store_spend_job inside the writer's transaction; a SQLite
  * code (j->job.rc says LEADD_ENOTFOUND). */
 int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at);
+/* db_exec: runs one parameterized statement; binds are "t" text (a NULL
+ * pointer binds NULL), "i" int64, "n" null (each takes its argument).
+ * Returns a SQLite code. */
+int db_exec(sqlite3 *db, const char *sql, const char *types, ...);
+/* queue_delivery (writer.c): inserts one delivery of lead_id with a fresh
+ * webhook-id, by s: the plain insert, or the one that skips a webhook the
+ * lead already has. A SQLite code. */
+int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
+                   const struct store_delivery *d, uint64_t ms);
+/* erase_lead (writer.c): erases one lead's personal data inside the
+ * writer's transaction, keeping a tombstone; *found: whether it was there. */
+int erase_lead(struct store *st, const char *id, const char *at, bool *found);
+
+/* consent.c, on the writer's connection and thread. Each returns a SQLite
+ * code; job results go in the job. consent_prepare also loads the salt. */
+LEADD_MUST_CHECK int consent_prepare(struct store *st);
+void consent_finalize(struct store *st);
+/* consent_on_lead: a new lead's consent records, and its double opt-in
+ * token and mail (none for a duplicate, nor for flags that say a bot). */
+int consent_on_lead(struct store *st, const struct store_lead *in, const char *id,
+                    const char *at, uint64_t ms, unsigned flags, bool dup, bool *queued);
+int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, const char *at,
+                    bool *queued);
+int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char *at);
+/* consent_expire: erases up to a batch of unconfirmed leads past their
+ * deadline, each with an "expired" record first; j->erased: how many. */
+int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at);
+/* consent_erase: blanks a lead's consent records' traces of the person and
+ * keeps the salted hash of its email (before the lead's email goes). */
+int consent_erase(struct store *st, const char *id);
+
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
 LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
 /* A statement to prepare once, with where to keep it. */

@@ -12,8 +12,9 @@
 const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead"};
 
 static const char SQL_CLAIM[] =
-    "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms FROM deliveries"
-    " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
+    "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms, secret,"
+    " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END"
+    " FROM deliveries WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
     " ORDER BY next_attempt_ms, id LIMIT ?3";
 static const char SQL_DUE[] =
     "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
@@ -24,7 +25,8 @@ static const char SQL_CRM[] = "UPDATE leads SET crm_ids = json_set(coalesce(crm_
                               " WHERE id = ?1 AND erased_at IS NULL";
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
-    " updated_ms = ?4 WHERE id = ?1";
+    " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
+    " WHERE id = ?1";
 
 int outbox_prepare(struct store *st)
 {
@@ -88,6 +90,11 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
         snprintf(it->event, sizeof(it->event), "%s", sqlite3_column_text(s, 4));
         it->attempts = sqlite3_column_int(s, 5);
         rfc3339_ms((uint64_t)sqlite3_column_int64(s, 6), it->created_at);
+        if (sqlite3_column_type(s, 7) != SQLITE_NULL) {
+            snprintf(it->secret, sizeof(it->secret), "%s", sqlite3_column_text(s, 7));
+            snprintf(it->mail_to, sizeof(it->mail_to), "%s",
+                     sqlite3_column_type(s, 8) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(s, 8));
+        }
         (*n)++;
     }
     sqlite3_reset(s);

@@ -16,9 +16,9 @@
 #include "leadd/log.h"
 #include "leadd/strmap.h"
 
-/* The view, the triggers and the fold's filter buckets of migrations/0010
+/* The view, the triggers and the fold's filter buckets of migrations/0011
  * write these masks as numbers. */
-_Static_assert(LEAD_FLAGS_SPAM == 19 && LEAD_FLAG_DUPLICATE == 4, "migrations/0010's masks");
+_Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/0011's masks");
 
 #define NCOUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
 #define SEP '\x1f'   /* between the parts of a group's key */
@@ -182,7 +182,7 @@ static int fold(sqlite3 *db)
         r = sqlite3_prepare_v2(db,
                                "INSERT INTO lead_filters SELECT rowid, CASE grade WHEN 'hot'"
                                " THEN 0 WHEN 'warm' THEN 4 ELSE 8 END + 2 * (qualified != 0) +"
-                               " ((flags & 19) != 0), score FROM leads WHERE rowid > ?1 AND"
+                               " ((flags & 51) != 0), score FROM leads WHERE rowid > ?1 AND"
                                " rowid <= ?2",
                                -1, &s, NULL);
     if (r == SQLITE_OK) {

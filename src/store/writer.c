@@ -15,6 +15,7 @@
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
 #define PRUNE_EVERY_MS (10LL * 60 * 1000)
 #define RETAIN_EVERY_MS (24LL * 3600 * 1000)
+#define EXPIRE_EVERY_MS (60LL * 1000) /* unconfirmed leads past their deadline */
 
 static const char SQL_INS_LEAD[] =
     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
@@ -65,7 +66,8 @@ int writer_prepare(struct store *st)
         {&st->commit, "COMMIT"},
         {&st->rollback, "ROLLBACK"},
     };
-    return db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
+    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
+    return rc ? rc : consent_prepare(st);
 }
 
 void writer_finalize(struct store *st)
@@ -82,6 +84,7 @@ void writer_finalize(struct store *st)
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
+    consent_finalize(st);
 }
 
 struct sync {
@@ -161,8 +164,8 @@ static int step(sqlite3_stmt *s, bool *row)
 
 /* Inserts one delivery of lead_id with a fresh webhook-id (s: the plain
  * insert, or the one that skips a webhook the lead already has). */
-static int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
-                          const struct store_delivery *d, uint64_t ms)
+int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
+                   const struct store_delivery *d, uint64_t ms)
 {
     char wid[ULID_LEN + 5] = "msg_";
     ulid_next(&st->ids, ms, wid + 4);
@@ -269,6 +272,9 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     bind_text(s, 24, in->currency);
     if ((r = step(s, NULL)))
         return r;
+    /* its consent record, in the same transaction: never one without the other */
+    if ((r = consent_on_lead(st, in, j->id, created, ms, flags, dup[0] != '\0', queued)))
+        return r;
     if (!st->unfolded++)
         st->unfolded_since_ms = ms;
     if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
@@ -307,50 +313,28 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Runs one parameterized statement; binds are "t" text (a NULL pointer binds
- * NULL), "i" int64, "n" null (each takes its argument). */
-static int exec(sqlite3 *db, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *s = NULL;
-    va_list ap;
-    int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    va_start(ap, types);
-    for (int i = 0; r == SQLITE_OK && types[i]; i++) {
-        if (types[i] == 't')
-            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-        else if (types[i] == 'i')
-            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
-        else /* 'n': the argument (a NULL string) is taken and bound as NULL */
-            sqlite3_bind_null(s, i + 1), (void)va_arg(ap, const char *);
-    }
-    va_end(ap);
-    if (r == SQLITE_OK) {
-        r = sqlite3_step(s);
-        r = r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
-    }
-    sqlite3_finalize(s);
-    return r;
-}
-
 /* Erases one lead's personal data, keeping a tombstone for the stats. With
  * secure_delete on, the old bytes are overwritten in the pages; the caller
  * checkpoints the WAL so no copy stays there either. */
-static int erase(struct store *st, const char *id, const char *at, bool *found)
+int erase_lead(struct store *st, const char *id, const char *at, bool *found)
 {
-    int r = exec(st->wdb,
+    /* its consent records keep the times and wording, and a salted hash of
+     * the address in place of the person's traces */
+    int r = consent_erase(st, id);
+    r = r != SQLITE_OK ? r : db_exec(st->wdb,
                  "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
                  " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
                  "tt", id, at);
     *found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
     if (r == SQLITE_OK && *found)
-        r = exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
+        r = db_exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
     if (r == SQLITE_OK && *found)
-        r = exec(st->wdb,
+        r = db_exec(st->wdb,
                  "DELETE FROM delivery_attempts WHERE delivery_id IN"
                  " (SELECT id FROM deliveries WHERE lead_id = ?1)",
                  "t", id);
     if (r == SQLITE_OK && *found)
-        r = exec(st->wdb, "DELETE FROM deliveries WHERE lead_id = ?1", "t", id);
+        r = db_exec(st->wdb, "DELETE FROM deliveries WHERE lead_id = ?1", "t", id);
     return r;
 }
 
@@ -365,40 +349,40 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     switch (j->op) {
     case STORE_OP_PATCH: {
         const struct store_patch_job *p = (const struct store_patch_job *)j;
-        r = exec(
+        r = db_exec(
             st->wdb,
             "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
             "tt", p->lead_id, p->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && found && p->set_value)
-            r = p->currency ? exec(st->wdb,
+            r = p->currency ? db_exec(st->wdb,
                                    "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1",
                                    "tit", p->lead_id, p->value_minor, p->currency)
-                            : exec(st->wdb,
+                            : db_exec(st->wdb,
                                    "UPDATE leads SET value_minor = NULL, currency = NULL"
                                    " WHERE id = ?1",
                                    "t", p->lead_id);
         if (r == SQLITE_OK && found && p->set_owner)
-            r = exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
+            r = db_exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
                      p->owner);
         if (r == SQLITE_OK && found && p->spam == 1) {
             /* Marked spam: never forwarded from now on. */
-            r = exec(st->wdb, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
+            r = db_exec(st->wdb, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
                      "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
             if (r == SQLITE_OK)
-                r = exec(st->wdb,
+                r = db_exec(st->wdb,
                          "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
                          "," SQL_DELIVERING ")",
                          "t", p->lead_id);
         } else if (r == SQLITE_OK && found && p->spam == 0) {
-            r = exec(st->wdb,
+            r = db_exec(st->wdb,
                      "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4, qualified = ?5,"
                      " score_reasons = ?6 WHERE id = ?1",
                      "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
                      (long long)p->qualified, p->score_reasons);
         }
         if (r == SQLITE_OK && found)
-            r = exec(st->wdb,
+            r = db_exec(st->wdb,
                      "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
                      " SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM leads WHERE id = ?1",
                      "tttttt", p->lead_id, at, p->note, p->actor,
@@ -425,13 +409,13 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
             }
         }
         sqlite3_finalize(q);
-        r = erase(st, id, at, &found);
+        r = erase_lead(st, id, at, &found);
         *erased |= found;
         break;
     }
     case STORE_OP_RETRY: {
         long long id = ((const struct store_retry_job *)j)->delivery_id;
-        r = exec(st->wdb,
+        r = db_exec(st->wdb,
                  "UPDATE deliveries SET state = " SQL_PENDING
                  ", attempts = 0, next_attempt_ms = ?2,"
                  " updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
@@ -465,7 +449,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
             char id[ULID_LEN + 1];
             bool one;
             snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(s, 0));
-            r = erase(st, id, at, &one);
+            r = erase_lead(st, id, at, &one);
             rj->erased += one;
         }
         sqlite3_finalize(s);
@@ -499,6 +483,21 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         found = true; /* spend_apply says when what it was to delete is absent */
         r = spend_apply(st->wdb, (struct store_spend_job *)j, at);
         break;
+    case STORE_OP_CONFIRM:
+        found = true; /* the job's rc says what the token was */
+        r = consent_confirm(st, (struct store_confirm_job *)j, ms, at, queued);
+        break;
+    case STORE_OP_WITHDRAW:
+        found = true;
+        r = consent_withdraw(st, (struct store_withdraw_job *)j, at);
+        break;
+    case STORE_OP_EXPIRE: {
+        struct store_retain_job *rj = (struct store_retain_job *)j;
+        found = true;
+        r = consent_expire(st, rj, ms, at);
+        *erased |= rj->erased > 0;
+        break;
+    }
     case STORE_OP_OUTCOMES:
         found = true;
         r = outbox_apply(st, (const struct store_outcome_job *)j);
@@ -571,10 +570,18 @@ static void noop_done(struct store_job *job, void *arg)
 
 static int run_batch(struct store *st, struct store_job *batch, size_t n);
 
-static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_retain)
+static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_retain,
+                     uint64_t *last_expire)
 {
     uint64_t ms = now_ms();
     sqlite3_stmt *s = NULL;
+    if (ms - *last_expire >= (uint64_t)EXPIRE_EVERY_MS) {
+        /* Double opt-in leads never confirmed are erased, like retention's */
+        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE, .done = noop_done}};
+        *last_expire = ms;
+        if (run_batch(st, &j.job, 1) == 0 && j.erased)
+            log_info("double opt-in: erased %lld leads not confirmed in time", j.erased);
+    }
     if (st->unfolded && ms - st->unfolded_since_ms >= ROLLUP_FOLD_MS && rollup_fold(st))
         st->unfolded = 0; /* logged; retried after the next ROLLUP_FOLD_LEADS */
     if (ms - *last_prune > PRUNE_EVERY_MS && st->dd.n)
@@ -609,7 +616,7 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
 void *writer_main(void *arg)
 {
     struct store *st = arg;
-    uint64_t last_prune = now_ms(), last_retain = 0;
+    uint64_t last_prune = now_ms(), last_retain = 0, last_expire = 0;
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (!st->head && !st->stopping) {
@@ -618,7 +625,7 @@ void *writer_main(void *arg)
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&st->cv, &st->mu, &ts)) {
                 pthread_mutex_unlock(&st->mu);
-                maintain(st, &last_prune, &last_retain);
+                maintain(st, &last_prune, &last_retain, &last_expire);
                 pthread_mutex_lock(&st->mu);
             }
         }

@@ -1,0 +1,448 @@
+/* consent.c: the consent record (append-only, written in the transactions
+ * that store and change leads), double opt-in tokens, and the erasure of a
+ * person from both. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/jsonw.h"
+#include "leadd/lead.h"
+#include "leadd/log.h"
+#include "leadd/strutil.h"
+
+#define EXPIRE_BATCH 500 /* unconfirmed leads erased in one transaction */
+
+static const char SQL_INS_TEXT[] = "INSERT OR IGNORE INTO consent_texts(hash, text) VALUES (?1, ?2)";
+static const char SQL_INS_CONSENT[] =
+    "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip, user_agent, page, actor)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char SQL_INS_TOKEN[] =
+    "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES (?1, ?2, ?3)";
+static const char SQL_INS_MAIL[] =
+    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
+    " updated_ms, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)";
+
+/* The kinds of record, as stored and shown. */
+enum consent_kind { CONSENT_GIVEN, CONSENT_CONFIRMED, CONSENT_WITHDRAWN, CONSENT_EXPIRED };
+static const char *const KINDS[] = {"given", "confirmed", "withdrawn", "expired"};
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static int run(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
+}
+
+/* The salt of erased addresses' hashes: made once per database, kept in
+ * store_meta (a copy of the database can still answer a dispute). */
+static int load_salt(struct store *st)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(st->wdb, "SELECT value FROM store_meta WHERE key = 'consent_salt'",
+                               -1, &s, NULL);
+    if (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW &&
+        sqlite3_column_bytes(s, 0) == 2 * (int)sizeof(st->consent_salt)) {
+        const char *hex = (const char *)sqlite3_column_text(s, 0);
+        for (size_t i = 0; i < sizeof(st->consent_salt); i++)
+            st->consent_salt[i] =
+                (unsigned char)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
+        sqlite3_finalize(s);
+        return SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE && r != SQLITE_ROW)
+        return r;
+    char hex[2 * sizeof(st->consent_salt) + 1];
+    if (crypto_random(st->consent_salt, sizeof(st->consent_salt)))
+        return SQLITE_NOMEM;
+    crypto_hex(st->consent_salt, sizeof(st->consent_salt), hex);
+    return db_exec(st->wdb, "INSERT OR REPLACE INTO store_meta(key, value) VALUES"
+                            " ('consent_salt', ?1)",
+                   "t", hex);
+}
+
+int consent_prepare(struct store *st)
+{
+    const struct stmt_def s[] = {
+        {&st->ins_consent_text, SQL_INS_TEXT},
+        {&st->ins_consent, SQL_INS_CONSENT},
+        {&st->ins_token, SQL_INS_TOKEN},
+        {&st->ins_confirm_mail, SQL_INS_MAIL},
+    };
+    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
+    if (!rc && load_salt(st) != SQLITE_OK) {
+        log_error("unable to read or make the consent salt: %s", sqlite3_errmsg(st->wdb));
+        rc = LEADD_EDB;
+    }
+    return rc;
+}
+
+void consent_finalize(struct store *st)
+{
+    sqlite3_finalize(st->ins_consent_text);
+    sqlite3_finalize(st->ins_consent);
+    sqlite3_finalize(st->ins_token);
+    sqlite3_finalize(st->ins_confirm_mail);
+}
+
+/* Appends one record of a lead. */
+static int record(struct store *st, const char *lead_id, enum consent_kind kind, const char *form,
+                  const char *field, const char *text_hash, const char *at, const char *ip,
+                  const char *ua, const char *page, const char *actor)
+{
+    sqlite3_stmt *s = st->ins_consent;
+    bind_text(s, 1, lead_id);
+    bind_text(s, 2, KINDS[kind]);
+    bind_text(s, 3, form);
+    bind_text(s, 4, field);
+    bind_text(s, 5, text_hash);
+    bind_text(s, 6, at);
+    bind_text(s, 7, ip);
+    bind_text(s, 8, ua);
+    bind_text(s, 9, page);
+    bind_text(s, 10, actor);
+    return run(s);
+}
+
+int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
+                    uint64_t ms, unsigned flags, bool dup, bool *queued)
+{
+    int r = SQLITE_OK;
+    for (size_t i = 0; r == SQLITE_OK && i < in->nconsents; i++) {
+        const struct store_consent *c = &in->consents[i];
+        sqlite3_stmt *s = st->ins_consent_text;
+        bind_text(s, 1, c->text_hash);
+        bind_text(s, 2, c->text);
+        r = run(s);
+        if (r == SQLITE_OK)
+            r = record(st, id, CONSENT_GIVEN, in->form, c->field, c->text_hash, at, in->ip,
+                       in->user_agent, in->page, NULL);
+    }
+    if (r != SQLITE_OK || !in->confirm_mail.webhook)
+        return r;
+    /* Every unconfirmed lead has a deadline (retention erases it then), but
+     * a mail goes only to the first of an address in the window, and not to
+     * what the traps say a bot sent: nobody is mailed twice, or by a bot. */
+    sqlite3_stmt *s = st->ins_token;
+    sqlite3_bind_blob(s, 1, in->confirm_hash, SHA256_LEN, SQLITE_STATIC);
+    bind_text(s, 2, id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)(ms + (uint64_t)in->confirm_within_ms));
+    if ((r = run(s)) != SQLITE_OK ||
+        dup || (flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM)))
+        return r;
+    s = st->ins_confirm_mail;
+    bind_text(s, 6, in->confirm_token); /* queue_delivery binds the rest */
+    r = queue_delivery(st, s, id, &in->confirm_mail, ms);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_OK)
+        return r;
+    *queued = true;
+    return SQLITE_OK;
+}
+
+/* The lead a token's hash names, and its deadline and use. */
+static int find_token(sqlite3 *db, const unsigned char hash[SHA256_LEN], char id[ULID_LEN + 1],
+                      char *form, size_t form_cap, long long *expires, long long *used,
+                      bool *erased, bool *found)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(db,
+                               "SELECT t.lead_id, t.expires_ms, t.confirmed_ms, l.form,"
+                               " l.erased_at IS NOT NULL FROM confirm_tokens AS t"
+                               " JOIN leads AS l ON l.id = t.lead_id WHERE t.token_hash = ?1",
+                               -1, &s, NULL);
+    *found = false;
+    if (r == SQLITE_OK) {
+        sqlite3_bind_blob(s, 1, hash, SHA256_LEN, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            *found = true;
+            snprintf(id, ULID_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+            *expires = sqlite3_column_int64(s, 1);
+            *used = sqlite3_column_type(s, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 2);
+            snprintf(form, form_cap, "%s", (const char *)sqlite3_column_text(s, 3));
+            *erased = sqlite3_column_int(s, 4) != 0;
+        }
+        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, const char *at,
+                    bool *queued)
+{
+    char id[ULID_LEN + 1], form[80];
+    long long expires = 0, used = 0;
+    bool erased = false, found;
+    int r = find_token(st->wdb, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
+                       &found);
+    if (r != SQLITE_OK)
+        return r;
+    /* Checked again here, in the writer's transaction: of two clicks at
+     * once, one confirms and the other finds the link used. */
+    if (!found || (erased && !used)) {
+        j->job.rc = !found ? LEADD_ENOTFOUND : LEADD_ETOOBIG;
+        return SQLITE_OK;
+    }
+    if (used) {
+        j->job.rc = LEADD_ECONFLICT;
+        return SQLITE_OK;
+    }
+    if ((long long)ms >= expires) {
+        j->job.rc = LEADD_ETOOBIG;
+        return SQLITE_OK;
+    }
+    r = db_exec(st->wdb, "UPDATE confirm_tokens SET confirmed_ms = ?2 WHERE lead_id = ?1", "ti",
+                id, (long long)ms);
+    if (r == SQLITE_OK)
+        r = record(st, id, CONSENT_CONFIRMED, form, NULL, NULL, at, j->ip, j->user_agent, NULL,
+                   NULL);
+    /* A person followed the link from their mailbox: what a captcha that
+     * could not be asked would have shown. */
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb,
+                    "UPDATE leads SET status = 'new', flags = flags & ~?2, score = ?3, grade = ?4,"
+                    " qualified = ?5 AND duplicate_of IS NULL, score_reasons = ?6, owner = ?7"
+                    " WHERE id = ?1 AND status = 'unconfirmed'",
+                    "tiititt", id, (long long)LEAD_FLAG_CAPTCHA_UNVERIFIED, j->score, j->grade,
+                    (long long)j->qualified, j->score_reasons, j->owner);
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb,
+                    "INSERT INTO lead_history(lead_id, at, status, note, actor) VALUES (?1, ?2,"
+                    " 'new', 'confirmed the double opt-in', 'confirmation link')",
+                    "tt", id, at);
+    for (size_t i = 0; r == SQLITE_OK && i < j->ndeliveries; i++) {
+        r = queue_delivery(st, st->ins_delivery_once, id, &j->deliveries[i], ms);
+        *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
+    }
+    return r;
+}
+
+int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char *at)
+{
+    char id[ULID_LEN + 1] = "", form[80] = "";
+    sqlite3_stmt *s = NULL;
+    int r = SQLITE_OK;
+    if (j->by_token) {
+        long long expires, used;
+        bool erased, found;
+        r = find_token(st->wdb, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
+                       &found);
+        if (r == SQLITE_OK && (!found || erased))
+            j->job.rc = LEADD_ENOTFOUND;
+    } else {
+        snprintf(id, sizeof(id), "%s", j->lead_id);
+    }
+    if (r != SQLITE_OK || j->job.rc)
+        return r;
+    snprintf(j->found_id, sizeof(j->found_id), "%s", id);
+    r = sqlite3_prepare_v2(st->wdb,
+                           "SELECT form, flags FROM leads WHERE id = ?1 AND erased_at IS NULL", -1,
+                           &s, NULL);
+    unsigned flags = 0;
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            snprintf(form, sizeof(form), "%s", (const char *)sqlite3_column_text(s, 0));
+            flags = (unsigned)sqlite3_column_int(s, 1);
+            r = SQLITE_OK;
+        } else if (r == SQLITE_DONE) {
+            j->job.rc = LEADD_ENOTFOUND;
+            r = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_OK || j->job.rc || (flags & LEAD_FLAG_CONSENT_WITHDRAWN))
+        return r;
+    r = record(st, id, CONSENT_WITHDRAWN, form, NULL, NULL, at, j->ip, j->user_agent, NULL,
+               j->actor);
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb, "UPDATE leads SET flags = flags | ?2 WHERE id = ?1", "ti", id,
+                    (long long)LEAD_FLAG_CONSENT_WITHDRAWN);
+    /* never forwarded again: what waits is cancelled (what is on the wire
+     * finishes, and its outcome is recorded against a delivery that is gone) */
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb,
+                    "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
+                    "," SQL_DELIVERING ")",
+                    "t", id);
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb,
+                    "INSERT INTO lead_history(lead_id, at, status, note, actor)"
+                    " SELECT ?1, ?2, status, 'withdrew consent', ?3 FROM leads WHERE id = ?1",
+                    "ttt", id, at, j->actor);
+    return r;
+}
+
+int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at)
+{
+    sqlite3_stmt *s = NULL;
+    char ids[EXPIRE_BATCH][ULID_LEN + 1];
+    size_t n = 0;
+    j->erased = 0;
+    int r = sqlite3_prepare_v2(st->wdb,
+                               "SELECT t.lead_id, l.form FROM confirm_tokens AS t JOIN leads AS l"
+                               " ON l.id = t.lead_id WHERE t.confirmed_ms IS NULL AND"
+                               " t.expires_ms <= ?1 AND l.erased_at IS NULL AND"
+                               " l.status = 'unconfirmed' LIMIT ?2",
+                               -1, &s, NULL);
+    if (r != SQLITE_OK)
+        return r;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)ms);
+    sqlite3_bind_int(s, 2, EXPIRE_BATCH);
+    while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)sqlite3_column_text(s, 0));
+        r = record(st, ids[n], CONSENT_EXPIRED, (const char *)sqlite3_column_text(s, 1), NULL,
+                   NULL, at, NULL, NULL, NULL, "retention");
+        n++;
+    }
+    sqlite3_finalize(s);
+    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+        bool one;
+        r = erase_lead(st, ids[i], at, &one);
+        j->erased += one;
+    }
+    return r;
+}
+
+/* The salted hash of an address, as hex: HMAC-SHA256 under the database's
+ * salt of the address in lowercase. */
+static int email_hash(const struct store *st, const char *email, char out[SHA256_LEN * 2 + 1])
+{
+    char low[LEAD_MAX_EMAIL_LEN + 1];
+    unsigned char mac[SHA256_LEN];
+    snprintf(low, sizeof(low), "%s", email);
+    for (char *p = low; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    const void *part = low;
+    size_t len = strlen(low);
+    if (crypto_hmac_sha256(st->consent_salt, sizeof(st->consent_salt), &part, &len, 1, mac))
+        return LEADD_ENOMEM;
+    crypto_hex(mac, sizeof(mac), out);
+    return 0;
+}
+
+int consent_erase(struct store *st, const char *id)
+{
+    sqlite3_stmt *s = NULL;
+    char hash[SHA256_LEN * 2 + 1] = "";
+    int r = sqlite3_prepare_v2(st->wdb,
+                               "SELECT email FROM leads WHERE id = ?1 AND erased_at IS NULL"
+                               " AND email IS NOT NULL",
+                               -1, &s, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW && email_hash(st, (const char *)sqlite3_column_text(s, 0), hash))
+            r = SQLITE_NOMEM;
+        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    sqlite3_finalize(s);
+    if (r == SQLITE_OK)
+        r = db_exec(st->wdb,
+                    "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
+                    " email_hash = coalesce(email_hash, ?2) WHERE lead_id = ?1",
+                    "tt", id, hash[0] ? hash : NULL);
+    return r;
+}
+
+/* ---- reads ---- */
+
+int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now_ms,
+                       struct confirm_info *out)
+{
+    struct reader *rd = reader_get(st);
+    long long expires = 0, used = 0;
+    bool erased = false, found = false;
+    int rc = LEADD_EDB;
+    if (rd && find_token(rd->db, hash, out->lead_id, out->form, sizeof(out->form), &expires,
+                         &used, &erased, &found) == SQLITE_OK) {
+        rc = found ? 0 : LEADD_ENOTFOUND;
+        out->state = used                                  ? CONFIRM_USED
+                     : erased || (long long)now_ms >= expires ? CONFIRM_EXPIRED
+                                                          : CONFIRM_OPEN;
+    }
+    reader_put(st, rd);
+    return rc;
+}
+
+/* One record as the API shows it. */
+static void record_json(sqlite3_stmt *s, struct buf *b)
+{
+    static const char *const NAMES[] = {"lead_id", "kind",       "form", "field",
+                                        "text",    "text_hash",  "at",   "ip",
+                                        "user_agent", "page",    "actor", "email_hash"};
+    buf_addc(b, '{');
+    for (int i = 0; i < (int)LEADD_ARRAY_LEN(NAMES); i++) {
+        buf_addf(b, "%s\"%s\":", i ? "," : "", NAMES[i]);
+        if (sqlite3_column_type(s, i) == SQLITE_NULL)
+            buf_adds(b, "null");
+        else
+            jw_str(b, (const char *)sqlite3_column_text(s, i));
+    }
+    buf_addc(b, '}');
+}
+
+int store_list_consents(struct store *st, const char *lead_id, const char *email, struct buf *out)
+{
+    static const char COLS[] =
+        "SELECT c.lead_id, c.kind, c.form, c.field, t.text, c.text_hash, c.at, c.ip, c.user_agent,"
+        " c.page, c.actor, c.email_hash FROM consents AS c"
+        " LEFT JOIN consent_texts AS t ON t.hash = c.text_hash ";
+    struct reader *rd = reader_get(st);
+    sqlite3_stmt *s = NULL;
+    char hash[SHA256_LEN * 2 + 1] = "";
+    int rc = LEADD_EDB, r;
+    struct buf sql = BUF_INIT(1024);
+    buf_adds(&sql, COLS);
+    if (lead_id)
+        buf_adds(&sql, "WHERE c.lead_id = ?1 ORDER BY c.id");
+    else /* the address's leads as they are, and those erased through the hash kept */
+        buf_adds(&sql, "WHERE c.lead_id IN (SELECT id FROM leads WHERE email = ?1)"
+                       " OR c.email_hash = ?2 ORDER BY c.id");
+    if (!rd || buf_error(&sql) || (email && email_hash(st, email, hash)) ||
+        sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    if (lead_id) {
+        sqlite3_stmt *q = NULL;
+        bool known = false;
+        if (sqlite3_prepare_v2(rd->db, "SELECT 1 FROM leads WHERE id = ?1", -1, &q, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_text(q, 1, lead_id, -1, SQLITE_STATIC);
+            known = sqlite3_step(q) == SQLITE_ROW;
+        }
+        sqlite3_finalize(q);
+        if (!known) {
+            rc = LEADD_ENOTFOUND;
+            goto out;
+        }
+        sqlite3_bind_text(s, 1, lead_id, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_text(s, 1, email, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
+    }
+    buf_adds(out, "{\"data\":[");
+    for (int i = 0; (r = sqlite3_step(s)) == SQLITE_ROW; i++) {
+        if (i)
+            buf_addc(out, ',');
+        record_json(s, out);
+    }
+    buf_adds(out, "]}");
+    rc = r == SQLITE_DONE ? buf_error(out) : LEADD_EDB;
+out:
+    sqlite3_finalize(s);
+    buf_release(&sql);
+    reader_put(st, rd);
+    return rc;
+}
