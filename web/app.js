@@ -13,6 +13,12 @@ const FLAG_MEANING = {
   duplicate: 'the same email came in earlier within the form\'s window',
   disposable_email: 'a throwaway email address',
   marked_spam: 'a person marked it spam',
+  captcha_unverified: 'the captcha provider could not be asked: held until a person decides (Not spam) or it confirms by mail',
+  consent_withdrawn: 'the person withdrew consent: never forwarded again',
+};
+const CONSENT_KIND = {
+  given: 'agreed on the form', confirmed: 'confirmed by the mail\'s link',
+  withdrawn: 'withdrew consent', expired: 'never confirmed: erased',
 };
 // The list's filters, as the app's URL and as the API's parameters.
 const FILTERS = ['view', 'form', 'grade', 'status', 'qualified', 'owner', 'source', 'campaign', 'from', 'to', 'q'];
@@ -166,7 +172,7 @@ function filterForm(p) {
   } },
   h('div', {}, select('form', 'Form', p.form, [['', 'Any form'], ...state.forms.map((f) => [f.id, f.id])])),
   h('div', {}, select('grade', 'Grade', p.grade, [['', 'Any grade'], ...GRADES.map((g) => [g, g])])),
-  h('div', {}, select('status', 'Status', p.status, [['', 'Any status'], ...STATUSES.map((s) => [s, s])])),
+  h('div', {}, select('status', 'Status', p.status, [['', 'Any status'], ...STATUSES.map((s) => [s, s]), ['unconfirmed', 'unconfirmed (double opt-in)']])),
   h('div', {}, select('qualified', 'Qualified', p.qualified, [['', 'Either'], ['true', 'Qualified'], ['false', 'Not qualified']])),
   h('div', {}, select('owner', 'Owner', p.owner, [['', 'Anyone'], ['mine', 'Mine'], ['none', 'Unassigned'], ...users])),
   h('div', {}, input('source', 'Source', p.source)),
@@ -377,6 +383,32 @@ async function deliveries(lead) {
   return box;
 }
 
+// The consent record: what the person agreed to, when and from where; a
+// sales rep can record a withdrawal (the API checks the role).
+async function consents(lead) {
+  const box = h('section', { class: 'card', 'aria-label': 'Consent' }, h('h2', {}, 'Consent'));
+  const r = await api('GET', `/v1/leads/${lead.id}/consents`);
+  if (r.status !== 200) return box;
+  if (!r.json.data.length) box.append(h('p', { class: 'muted' }, 'No consent recorded.'));
+  else {
+    box.append(h('ol', { class: 'plain', id: 'consents' }, r.json.data.map((c) => h('li', { 'data-kind': c.kind },
+      h('strong', {}, CONSENT_KIND[c.kind] || c.kind), ` · ${when(c.at)}`,
+      c.text ? [' · ', h('q', {}, c.text)] : null,
+      c.ip ? ` · from ${c.ip}` : '', c.page ? ` · on ${c.page}` : '', c.actor ? ` · by ${c.actor}` : ''))));
+  }
+  const withdrawn = (lead.flags || []).includes('consent_withdrawn');
+  if (can('sales') && !withdrawn && r.json.data.length) {
+    const msg = h('span', { role: 'status', class: 'muted' });
+    box.append(h('p', {}, h('button', { type: 'button', id: 'withdraw', class: 'plain', onclick: async () => {
+      if (!window.confirm('Record that this person withdrew consent? The lead is never forwarded again.')) return;
+      const rr = await api('POST', `/v1/leads/${lead.id}/consents/withdraw`);
+      if (rr.status === 200) openLead(lead.id);
+      else msg.textContent = problemText(rr);
+    } }, 'Withdraw consent'), ' ', msg));
+  }
+  return box;
+}
+
 async function renderLead(lead) {
   const reasons = lead.score_reasons || [];
   const flags = lead.flags || [];
@@ -401,7 +433,7 @@ async function renderLead(lead) {
     (lead.history || []).length ? h('ol', { class: 'plain', id: 'history' }, lead.history.map(historyLine)) : h('p', { class: 'muted' }, 'No changes yet.'));
   const back = h('p', {}, h('a', { href: '/app', onclick: (e) => { e.preventDefault(); history.length > 1 ? history.back() : go('/app'); } }, '← All leads'));
   show(back, head, actions(lead), score, info, hist);
-  main().append(await deliveries(lead));
+  main().append(await consents(lead), await deliveries(lead));
 }
 
 async function openLead(id) {

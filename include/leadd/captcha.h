@@ -20,7 +20,9 @@
 /* How a check came out: passed, refused (the visitor's token is bad: 422),
  * or the provider could not say (unreachable, timed out, 5xx, an answer
  * that is not its JSON: the form's captcha_unavailable decides). */
-enum captcha_result { CAPTCHA_PASSED, CAPTCHA_REFUSED, CAPTCHA_UNAVAILABLE };
+enum captcha_result { CAPTCHA_PASSED, CAPTCHA_REFUSED, CAPTCHA_UNAVAILABLE, CAPTCHA_RESULT_COUNT };
+extern const char
+    *const captcha_result_names[CAPTCHA_RESULT_COUNT]; /* passed refused unavailable */
 
 struct captcha;
 

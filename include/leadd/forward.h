@@ -56,8 +56,8 @@ enum forward_event {
 extern const char *const forward_event_names[FORWARD_EVENT_COUNT];
 
 /* forward_plan: which webhooks get lead l (of its form), and with which event.
- * Held leads (lead_held: spam, withdrawn, unconfirmed) get none. out must hold CONFIG_MAX_WEBHOOKS entries;
- * the strings are borrowed from cfg. */
+ * Held leads (lead_held: spam, withdrawn, unconfirmed) get none. out must hold CONFIG_MAX_WEBHOOKS
+ * entries; the strings are borrowed from cfg. */
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n);
 

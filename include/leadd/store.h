@@ -433,6 +433,12 @@ LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_r
 
 /* store_session: the user of a session that was seen within idle_ms of now
  * (on a reader), and when it was last seen; LEADD_ENOTFOUND otherwise. */
+/* store_idem_known: whether a submission with this Idempotency-Key and body
+ * fingerprint was stored in the last 24 hours (the writer will replay its
+ * answer): a captcha token is then not asked about again. */
+bool store_idem_known(struct store *st, const char *form, const char *key,
+                      const unsigned char body_hash[SHA256_LEN]);
+
 LEADD_MUST_CHECK int store_session(struct store *st, const unsigned char hash[SHA256_LEN],
                                    uint64_t now_ms, uint64_t idle_ms, char *user, size_t cap,
                                    uint64_t *seen_ms);

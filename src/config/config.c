@@ -1332,8 +1332,9 @@ static void check_trust(struct loader *ld, struct form *f)
     const struct config *c = ld->cfg;
     if (f->captcha != CAPTCHA_OFF) {
         if (!f->captcha_secret)
-            diag(ld, "[form.%s] captcha = %s needs captcha_secret (env:NAME keeps it out of"
-                     " the file)",
+            diag(ld,
+                 "[form.%s] captcha = %s needs captcha_secret (env:NAME keeps it out of"
+                 " the file)",
                  f->id, CAPTCHAS[f->captcha].name);
         if (!f->captcha_verify_url &&
             !(f->captcha_verify_url = strdup(CAPTCHA_VERIFY_URLS[f->captcha])))
@@ -1347,11 +1348,11 @@ static void check_trust(struct loader *ld, struct form *f)
     for (size_t k = 0; k < f->nfields; k++)
         has_email |= f->fields[k].type == FT_EMAIL;
     if (!has_email)
-        diag(ld, "[form.%s] double_opt_in needs a field of type email to send the link to",
-             f->id);
+        diag(ld, "[form.%s] double_opt_in needs a field of type email to send the link to", f->id);
     if (!c->public_url)
-        diag(ld, "[form.%s] double_opt_in needs [server] public_url: the link in the mail"
-                 " must reach this server",
+        diag(ld,
+             "[form.%s] double_opt_in needs [server] public_url: the link in the mail"
+             " must reach this server",
              f->id);
     const struct webhook *w = f->confirm_mail ? config_webhook(c, f->confirm_mail) : NULL;
     if (!w || w->format != WEBHOOK_EMAIL)

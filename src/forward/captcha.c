@@ -31,6 +31,7 @@ struct captcha {
 };
 
 static const char *const NAMES[] = {"off", "turnstile", "hcaptcha", "recaptcha"};
+const char *const captcha_result_names[CAPTCHA_RESULT_COUNT] = {"passed", "refused", "unavailable"};
 
 /* An error code that says our side is wrong (the secret), or the
  * provider's: never the visitor's fault, so never a 422. */
@@ -57,8 +58,8 @@ enum captcha_result captcha_judge(const struct form *f, bool transport_ok, long 
                                   const char *body, size_t len, char *why, size_t cap)
 {
     enum { SUCCESS, SCORE, ACTION, HOSTNAME, CODES, NKEYS };
-    static const struct jr_key keys[NKEYS] = {{"success", 7},  {"score", 5}, {"action", 6},
-                                              {"hostname", 8}, {"error-codes", 11}};
+    static const struct jr_key keys[NKEYS] = {
+        {"success", 7}, {"score", 5}, {"action", 6}, {"hostname", 8}, {"error-codes", 11}};
     struct jr_value v[NKEYS];
     why[0] = '\0';
     if (!transport_ok || status >= 500 || status == 429 || status == 408) {

@@ -394,7 +394,8 @@ enum MHD_Result api_patch_answer(struct req *r)
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->cfg, status, job.spam, plan, 0, 0, NULL, false, BUF_INIT(1 << 20), false};
+    struct replan rp = {r->cfg, status, job.spam,          plan, 0, 0,
+                        NULL,   false,  BUF_INIT(1 << 20), false};
     int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
     if (!rc && rp.unconfirmed && status) {
         buf_release(&rp.reasons);
@@ -661,6 +662,11 @@ enum MHD_Result api_metrics(struct req *r)
     for (unsigned i = 0; i < LEAD_FLAG_COUNT; i++)
         buf_addf(&b, "leadd_lead_flags_total{flag=\"%s\"} %llu\n", lead_flag_names[i],
                  (unsigned long long)atomic_load(&h->flags[i]));
+    buf_adds(&b, "# HELP leadd_captcha_checks_total Captcha tokens checked with the provider, by"
+                 " verdict.\n# TYPE leadd_captcha_checks_total counter\n");
+    for (unsigned i = 0; i < CAPTCHA_RESULT_COUNT; i++)
+        buf_addf(&b, "leadd_captcha_checks_total{result=\"%s\"} %llu\n", captcha_result_names[i],
+                 (unsigned long long)atomic_load(&h->checks[i]));
     buf_addf(&b,
              "# HELP leadd_writer_batches_total Transactions the writer committed.\n"
              "# TYPE leadd_writer_batches_total counter\n"

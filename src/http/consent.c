@@ -216,8 +216,8 @@ enum MHD_Result unsubscribe_link(struct req *r)
 enum MHD_Result api_consents(struct req *r)
 {
     struct buf b = BUF_INIT(4u << 20);
-    int rc = ulid_valid(r->param) ? store_list_consents(r->h->st, r->param, NULL, &b)
-                                  : LEADD_ENOTFOUND;
+    int rc =
+        ulid_valid(r->param) ? store_list_consents(r->h->st, r->param, NULL, &b) : LEADD_ENOTFOUND;
     if (rc == LEADD_ENOTFOUND) {
         buf_release(&b);
         return problem(r, 404, "lead-not-found", "Lead not found", NULL);

@@ -92,11 +92,12 @@ struct http {
     _Atomic uint64_t requests[R_COUNT][HTTP_STATUS_SLOTS];
     _Atomic uint64_t flags[LEAD_FLAG_COUNT]; /* stored leads by flag bit */
     _Atomic uint64_t accepted;
+    _Atomic uint64_t checks[CAPTCHA_RESULT_COUNT]; /* captcha checks by verdict */
 };
 
 struct header {
     const char *name;
-    char value[512];
+    char value[1024]; /* a form page's CSP names its scripts' hashes and its captcha */
 };
 
 /* Per-request state, from the first callback to MHD's completion notice. */
@@ -106,9 +107,9 @@ struct req {
     struct config_ref *ref;   /* its count on it */
     struct MHD_Connection *conn;
     enum route_id route;
-    const struct route *rt;   /* found on the first callback; NULL: 404 or 405 */
-    char allow[128];          /* for a 405: the methods the path takes */
-    char param[64];           /* the {id} of the path (a lead id, a link's token...) */
+    const struct route *rt; /* found on the first callback; NULL: 404 or 405 */
+    char allow[128];        /* for a 405: the methods the path takes */
+    char param[64];         /* the {id} of the path (a lead id, a link's token...) */
     uint64_t t0_us;
     char method[16];
     char path[HTTP_MAX_PATH_LOG + 1];
@@ -143,7 +144,7 @@ struct req {
     struct captcha_check check;
     atomic_bool check_done;
     bool checking;
-    char check_key[40]; /* Turnstile's idempotency_key: a UUID */
+    char check_key[40];                   /* Turnstile's idempotency_key: a UUID */
     char confirm_token[CRYPTO_TOKEN_LEN]; /* double opt-in: the link's */
 };
 

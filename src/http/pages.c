@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/crypto.h"
 #include "leadd/lead.h"
 #include "leadd/strutil.h"
 
@@ -146,11 +147,85 @@ static const char SCRIPT[] =
     "if(document.referrer){var r=document.createElement('input');r.type='hidden';"
     "r.name='referrer';r.value=document.referrer;f.appendChild(r);}});})();</script>\n";
 
-/* A form's own page: its title, its fields as labelled, the script. */
+/* Each captcha's widget: its script, where its frames and calls come from
+ * (the page's CSP allows that provider only), and its element. */
+static const struct {
+    const char *script, *sources, *div;
+} WIDGETS[] = {
+    [CAPTCHA_TURNSTILE] = {"https://challenges.cloudflare.com/turnstile/v0/api.js",
+                           "https://challenges.cloudflare.com", "cf-turnstile"},
+    [CAPTCHA_HCAPTCHA] = {"https://js.hcaptcha.com/1/api.js",
+                          "https://hcaptcha.com https://*.hcaptcha.com", "h-captcha"},
+    [CAPTCHA_RECAPTCHA] = {"https://www.google.com/recaptcha/api.js?render=",
+                           "https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/ "
+                           "https://recaptcha.google.com/recaptcha/",
+                           NULL},
+};
+
+/* The CSP source of an inline script: 'sha256-<base64 of its digest>'. */
+static void script_hash(struct buf *csp, const char *script)
+{
+    const char *body = strchr(script, '>') + 1;
+    const void *part = body;
+    size_t len = (size_t)(strstr(body, "</script>") - body);
+    unsigned char h[SHA256_LEN];
+    char b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
+    if (crypto_sha256(&part, &len, 1, h)) {
+        csp->err = csp->err ? csp->err : LEADD_ENOMEM;
+        return;
+    }
+    crypto_base64(h, sizeof(h), b64);
+    buf_addf(csp, " 'sha256-%s'", b64);
+}
+
+/* The form's captcha widget after its fields, and what the CSP allows for
+ * it. reCAPTCHA v3 has no element: a script asks for a token on submit. */
+static void widget(struct buf *b, struct buf *csp, const struct form *f)
+{
+    const char *src = WIDGETS[f->captcha].sources;
+    struct buf key = BUF_INIT(512), action = BUF_INIT(512);
+    html_escape(&key, f->captcha_sitekey ? f->captcha_sitekey : "");
+    html_escape(&action, f->captcha_action ? f->captcha_action : "submit");
+    if (!f->captcha_sitekey)
+        buf_adds(b, "<p class=\"err\">This form verifies a captcha, but its captcha_sitekey is "
+                    "not set: the widget cannot be shown.</p>\n");
+    if (WIDGETS[f->captcha].div) {
+        buf_addf(b, "<div class=\"%s\" data-sitekey=\"%s\"", WIDGETS[f->captcha].div,
+                 buf_str(&key));
+        if (f->captcha_action)
+            buf_addf(b, " data-action=\"%s\"", buf_str(&action));
+        buf_addf(b, "></div>\n<script src=\"%s\" async defer></script>\n",
+                 WIDGETS[f->captcha].script);
+    } else {
+        struct buf js = BUF_INIT(4096);
+        buf_addf(b, "<script src=\"%s%s\"></script>\n", WIDGETS[f->captcha].script, buf_str(&key));
+        /* the key and action are HTML-escaped, and safe in a JS string: no
+         * quote, backslash or angle bracket survives */
+        buf_addf(&js,
+                 "<script>(function(){var f=document.querySelector('form');"
+                 "f.addEventListener('submit',function(e){if(f.dataset.ok)return;"
+                 "e.preventDefault();grecaptcha.ready(function(){grecaptcha.execute('%s',"
+                 "{action:'%s'}).then(function(t){var i=document.createElement('input');"
+                 "i.type='hidden';i.name='g-recaptcha-response';i.value=t;f.appendChild(i);"
+                 "f.dataset.ok='1';f.submit();});});});})();</script>\n",
+                 buf_str(&key), buf_str(&action));
+        script_hash(csp, buf_str(&js));
+        buf_add(b, js.ptr, js.len);
+        buf_release(&js);
+    }
+    buf_release(&key);
+    buf_release(&action);
+    buf_addf(csp, " %s; frame-src %s; connect-src 'self' %s; style-src 'unsafe-inline' %s", src,
+             src, src, src);
+}
+
+/* A form's own page: its title, its fields as labelled, the script, its
+ * captcha's widget; a CSP that allows this page's scripts (by their hash)
+ * and its captcha provider, nothing else. */
 static enum MHD_Result form_page(struct req *r, const struct form *f)
 {
     const char *title = f->title ? f->title : "Talk to sales";
-    struct buf b = BUF_INIT(256 * 1024), t = BUF_INIT(4096);
+    struct buf b = BUF_INIT(256 * 1024), t = BUF_INIT(4096), csp = BUF_INIT(1024);
     html_escape(&t, title);
     buf_addf(&b, HEAD, buf_str(&t));
     buf_addf(&b, "<h1>%s</h1>\n", buf_str(&t));
@@ -160,7 +235,22 @@ static enum MHD_Result form_page(struct req *r, const struct form *f)
                      "business day.</p>\n");
     form_html(&b, f, NULL, "");
     buf_adds(&b, SCRIPT);
+    buf_adds(&csp, "default-src 'none'; script-src");
+    script_hash(&csp, SCRIPT);
+    if (f->captcha != CAPTCHA_OFF)
+        widget(&b, &csp, f);
+    else
+        buf_adds(&csp, "; connect-src 'self'; style-src 'unsafe-inline'");
+    buf_adds(&csp, "; img-src 'self' data:; base-uri 'none'"); /* no form-action: a form may
+                                                                  redirect off-site */
     buf_adds(&b, "</body></html>\n");
+    if (buf_error(&csp)) {
+        buf_release(&csp);
+        buf_release(&b);
+        return unavailable(r, LEADD_ENOMEM);
+    }
+    req_header(r, "Content-Security-Policy", "%s", buf_str(&csp));
+    buf_release(&csp);
     return respond_buf(r, 200, "text/html; charset=utf-8", &b);
 }
 

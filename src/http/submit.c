@@ -228,6 +228,15 @@ static enum MHD_Result answer_stored(struct req *r)
     }
 }
 
+/* The fingerprint that a replay must match: type and body, byte for byte. */
+static int fingerprint(struct req *r, unsigned char out[SHA256_LEN])
+{
+    const char *ct = header_in(r, "Content-Type");
+    const void *parts[] = {ct ? ct : "", "\n", buf_str(&r->body)};
+    size_t lens[] = {ct ? strlen(ct) : 0, 1, r->body.len};
+    return crypto_sha256(parts, lens, 3, out);
+}
+
 static int prepare_job(struct req *r)
 {
     struct lead *l = &r->lead;
@@ -259,14 +268,8 @@ static int prepare_job(struct req *r)
     }
     forward_plan(r->cfg, l, r->deliveries, &in->ndeliveries);
     in->deliveries = r->deliveries;
-    if (r->idem_key) {
-        /* The fingerprint that a replay must match: type and body, byte for byte. */
-        const char *ct = header_in(r, "Content-Type");
-        const void *parts[] = {ct ? ct : "", "\n", buf_str(&r->body)};
-        size_t lens[] = {ct ? strlen(ct) : 0, 1, r->body.len};
-        if ((rc = crypto_sha256(parts, lens, 3, in->body_hash)))
-            return rc;
-    }
+    if (r->idem_key && (rc = fingerprint(r, in->body_hash)))
+        return rc;
     r->job.job.op = STORE_OP_LEAD;
     r->job.job.done = on_stored;
     r->job.job.arg = r;
@@ -320,6 +323,12 @@ static void on_checked(struct captcha_check *c, void *arg)
  * meanwhile (holding no worker). */
 static enum MHD_Result start_check(struct req *r)
 {
+    unsigned char fp[SHA256_LEN];
+    /* A replay (the same key and body, stored already) is answered as the
+     * first was: its token, used then, is not asked about again. */
+    if (r->idem_key && !fingerprint(r, fp) &&
+        store_idem_known(r->h->st, r->form->id, r->idem_key, fp))
+        return store_lead(r);
     size_t len;
     const char *token = captcha_token(&r->sub, r->form->captcha, &len);
     if (!token)
@@ -364,6 +373,7 @@ static enum MHD_Result start_check(struct req *r)
 static enum MHD_Result checked(struct req *r)
 {
     r->checking = false;
+    atomic_fetch_add(&r->h->checks[r->check.result], 1);
     switch (r->check.result) {
     case CAPTCHA_REFUSED:
         log_info("form %s: captcha refused (%s)", r->form->id, r->check.why);
@@ -378,7 +388,8 @@ static enum MHD_Result checked(struct req *r)
         /* Never lose a lead to a third party's outage: a person decides. */
         r->lead.flags |= LEAD_FLAG_CAPTCHA_UNVERIFIED;
         break;
-    case CAPTCHA_PASSED: break;
+    case CAPTCHA_PASSED:
+    case CAPTCHA_RESULT_COUNT: break;
     }
     return store_lead(r);
 }

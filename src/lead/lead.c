@@ -521,9 +521,9 @@ const char *const lead_status_names[LEAD_STATUS_COUNT] = {"new", "contacted", "c
                                                           "rejected", "unconfirmed"};
 const char *const lead_grade_names[LEAD_GRADE_COUNT] = {"hot", "warm", "cold"};
 
-const char *const lead_flag_names[LEAD_FLAG_COUNT] = {"honeypot", "too_fast", "duplicate",
-                                                      "disposable_email", "marked_spam",
-                                                      "captcha_unverified", "consent_withdrawn"};
+const char *const lead_flag_names[LEAD_FLAG_COUNT] = {
+    "honeypot",    "too_fast",           "duplicate",        "disposable_email",
+    "marked_spam", "captcha_unverified", "consent_withdrawn"};
 _Static_assert(LEAD_FLAG_CONSENT_WITHDRAWN == 1u << (LEAD_FLAG_COUNT - 1), "one name per flag bit");
 
 /* The fields each widget posts its token in; _captcha for any. */

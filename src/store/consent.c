@@ -13,7 +13,8 @@
 
 #define EXPIRE_BATCH 500 /* unconfirmed leads erased in one transaction */
 
-static const char SQL_INS_TEXT[] = "INSERT OR IGNORE INTO consent_texts(hash, text) VALUES (?1, ?2)";
+static const char SQL_INS_TEXT[] =
+    "INSERT OR IGNORE INTO consent_texts(hash, text) VALUES (?1, ?2)";
 static const char SQL_INS_CONSENT[] =
     "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip, user_agent, page, actor)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -65,8 +66,9 @@ static int load_salt(struct store *st)
     if (crypto_random(st->consent_salt, sizeof(st->consent_salt)))
         return SQLITE_NOMEM;
     crypto_hex(st->consent_salt, sizeof(st->consent_salt), hex);
-    return db_exec(st->wdb, "INSERT OR REPLACE INTO store_meta(key, value) VALUES"
-                            " ('consent_salt', ?1)",
+    return db_exec(st->wdb,
+                   "INSERT OR REPLACE INTO store_meta(key, value) VALUES"
+                   " ('consent_salt', ?1)",
                    "t", hex);
 }
 
@@ -136,14 +138,13 @@ int consent_on_lead(struct store *st, const struct store_lead *in, const char *i
     sqlite3_bind_blob(s, 1, in->confirm_hash, SHA256_LEN, SQLITE_STATIC);
     bind_text(s, 2, id);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)(ms + (uint64_t)in->confirm_within_ms));
-    if ((r = run(s)) != SQLITE_OK ||
-        dup || (flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM)))
+    if ((r = run(s)) != SQLITE_OK || dup ||
+        (flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM)))
         return r;
     s = st->ins_confirm_mail;
+    sqlite3_reset(s);                   /* a statement binds only once reset */
     bind_text(s, 6, in->confirm_token); /* queue_delivery binds the rest */
-    r = queue_delivery(st, s, id, &in->confirm_mail, ms);
-    sqlite3_clear_bindings(s);
-    if (r != SQLITE_OK)
+    if ((r = queue_delivery(st, s, id, &in->confirm_mail, ms)) != SQLITE_OK)
         return r;
     *queued = true;
     return SQLITE_OK;
@@ -202,8 +203,8 @@ int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, 
         j->job.rc = LEADD_ETOOBIG;
         return SQLITE_OK;
     }
-    r = db_exec(st->wdb, "UPDATE confirm_tokens SET confirmed_ms = ?2 WHERE lead_id = ?1", "ti",
-                id, (long long)ms);
+    r = db_exec(st->wdb, "UPDATE confirm_tokens SET confirmed_ms = ?2 WHERE lead_id = ?1", "ti", id,
+                (long long)ms);
     if (r == SQLITE_OK)
         r = record(st, id, CONSENT_CONFIRMED, form, NULL, NULL, at, j->ip, j->user_agent, NULL,
                    NULL);
@@ -246,9 +247,8 @@ int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char 
     if (r != SQLITE_OK || j->job.rc)
         return r;
     snprintf(j->found_id, sizeof(j->found_id), "%s", id);
-    r = sqlite3_prepare_v2(st->wdb,
-                           "SELECT form, flags FROM leads WHERE id = ?1 AND erased_at IS NULL", -1,
-                           &s, NULL);
+    r = sqlite3_prepare_v2(
+        st->wdb, "SELECT form, flags FROM leads WHERE id = ?1 AND erased_at IS NULL", -1, &s, NULL);
     unsigned flags = 0;
     if (r == SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -303,8 +303,8 @@ int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, co
     sqlite3_bind_int(s, 2, EXPIRE_BATCH);
     while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
         snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)sqlite3_column_text(s, 0));
-        r = record(st, ids[n], CONSENT_EXPIRED, (const char *)sqlite3_column_text(s, 1), NULL,
-                   NULL, at, NULL, NULL, NULL, "retention");
+        r = record(st, ids[n], CONSENT_EXPIRED, (const char *)sqlite3_column_text(s, 1), NULL, NULL,
+                   at, NULL, NULL, NULL, "retention");
         n++;
     }
     sqlite3_finalize(s);
@@ -366,12 +366,12 @@ int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], u
     long long expires = 0, used = 0;
     bool erased = false, found = false;
     int rc = LEADD_EDB;
-    if (rd && find_token(rd->db, hash, out->lead_id, out->form, sizeof(out->form), &expires,
-                         &used, &erased, &found) == SQLITE_OK) {
+    if (rd && find_token(rd->db, hash, out->lead_id, out->form, sizeof(out->form), &expires, &used,
+                         &erased, &found) == SQLITE_OK) {
         rc = found ? 0 : LEADD_ENOTFOUND;
-        out->state = used                                  ? CONFIRM_USED
+        out->state = used                                     ? CONFIRM_USED
                      : erased || (long long)now_ms >= expires ? CONFIRM_EXPIRED
-                                                          : CONFIRM_OPEN;
+                                                              : CONFIRM_OPEN;
     }
     reader_put(st, rd);
     return rc;
@@ -380,9 +380,9 @@ int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], u
 /* One record as the API shows it. */
 static void record_json(sqlite3_stmt *s, struct buf *b)
 {
-    static const char *const NAMES[] = {"lead_id", "kind",       "form", "field",
-                                        "text",    "text_hash",  "at",   "ip",
-                                        "user_agent", "page",    "actor", "email_hash"};
+    static const char *const NAMES[] = {"lead_id",    "kind",      "form",  "field",
+                                        "text",       "text_hash", "at",    "ip",
+                                        "user_agent", "page",      "actor", "email_hash"};
     buf_addc(b, '{');
     for (int i = 0; i < (int)LEADD_ARRAY_LEN(NAMES); i++) {
         buf_addf(b, "%s\"%s\":", i ? "," : "", NAMES[i]);

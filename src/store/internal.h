@@ -16,6 +16,9 @@ struct leadjson_stmts {
     sqlite3_stmt *lead, *fwd, *hist, *read;
 };
 
+/* How long an Idempotency-Key is remembered (writer.c keeps, query.c reads). */
+#define STORE_IDEM_TTL_MS (24LL * 3600 * 1000)
+
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
 struct dedupe_entry {
@@ -58,8 +61,8 @@ struct store {
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
     sqlite3_stmt *ins_consent_text, *ins_consent, *ins_token, *ins_confirm_mail; /* consent.c */
     unsigned char consent_salt[32]; /* the erased addresses' hash key (store_meta) */
-    long long unfolded;                      /* leads stored since the last fold (rollup.c) */
-    uint64_t unfolded_since_ms;              /* when the first of them was */
+    long long unfolded;             /* leads stored since the last fold (rollup.c) */
+    uint64_t unfolded_since_ms;     /* when the first of them was */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */
@@ -106,8 +109,8 @@ LEADD_MUST_CHECK int consent_prepare(struct store *st);
 void consent_finalize(struct store *st);
 /* consent_on_lead: a new lead's consent records, and its double opt-in
  * token and mail (none for a duplicate, nor for flags that say a bot). */
-int consent_on_lead(struct store *st, const struct store_lead *in, const char *id,
-                    const char *at, uint64_t ms, unsigned flags, bool dup, bool *queued);
+int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
+                    uint64_t ms, unsigned flags, bool dup, bool *queued);
 int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, const char *at,
                     bool *queued);
 int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char *at);

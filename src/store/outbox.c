@@ -93,7 +93,9 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size
         if (sqlite3_column_type(s, 7) != SQLITE_NULL) {
             snprintf(it->secret, sizeof(it->secret), "%s", sqlite3_column_text(s, 7));
             snprintf(it->mail_to, sizeof(it->mail_to), "%s",
-                     sqlite3_column_type(s, 8) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(s, 8));
+                     sqlite3_column_type(s, 8) == SQLITE_NULL
+                         ? ""
+                         : (const char *)sqlite3_column_text(s, 8));
         }
         (*n)++;
     }

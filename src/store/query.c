@@ -556,6 +556,27 @@ out:
     return rc;
 }
 
+bool store_idem_known(struct store *st, const char *form, const char *key,
+                      const unsigned char body_hash[SHA256_LEN])
+{
+    sqlite3_stmt *s = NULL;
+    bool known = false;
+    struct reader *rd = reader_get(st);
+    if (rd && sqlite3_prepare_v2(rd->db,
+                                 "SELECT 1 FROM idempotency_keys WHERE form = ?1 AND key = ?2"
+                                 " AND body_hash = ?3 AND created_ms >= ?4",
+                                 -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, form, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 3, body_hash, SHA256_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)now_ms() - STORE_IDEM_TTL_MS);
+        known = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    reader_put(st, rd);
+    return known;
+}
+
 int store_session(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now,
                   uint64_t idle_ms, char *user, size_t cap, uint64_t *seen_ms)
 {

@@ -12,7 +12,6 @@
 #include "leadd/lead.h"
 #include "leadd/log.h"
 
-#define IDEM_TTL_MS (24LL * 3600 * 1000)
 #define PRUNE_EVERY_MS (10LL * 60 * 1000)
 #define RETAIN_EVERY_MS (24LL * 3600 * 1000)
 #define EXPIRE_EVERY_MS (60LL * 1000) /* unconfirmed leads past their deadline */
@@ -194,7 +193,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
         sqlite3_reset(s);
         bind_text(s, 1, in->form);
         bind_text(s, 2, in->idem_key);
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - IDEM_TTL_MS);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - STORE_IDEM_TTL_MS);
         if ((r = step(s, &row)))
             return r;
         if (row) {
@@ -321,18 +320,21 @@ int erase_lead(struct store *st, const char *id, const char *at, bool *found)
     /* its consent records keep the times and wording, and a salted hash of
      * the address in place of the person's traces */
     int r = consent_erase(st, id);
-    r = r != SQLITE_OK ? r : db_exec(st->wdb,
-                 "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
-                 " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL",
-                 "tt", id, at);
+    r = r != SQLITE_OK
+            ? r
+            : db_exec(st->wdb,
+                      "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
+                      " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS "
+                      "NULL",
+                      "tt", id, at);
     *found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
     if (r == SQLITE_OK && *found)
         r = db_exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
     if (r == SQLITE_OK && *found)
         r = db_exec(st->wdb,
-                 "DELETE FROM delivery_attempts WHERE delivery_id IN"
-                 " (SELECT id FROM deliveries WHERE lead_id = ?1)",
-                 "t", id);
+                    "DELETE FROM delivery_attempts WHERE delivery_id IN"
+                    " (SELECT id FROM deliveries WHERE lead_id = ?1)",
+                    "t", id);
     if (r == SQLITE_OK && *found)
         r = db_exec(st->wdb, "DELETE FROM deliveries WHERE lead_id = ?1", "t", id);
     return r;
@@ -355,39 +357,41 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
             "tt", p->lead_id, p->status);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && found && p->set_value)
-            r = p->currency ? db_exec(st->wdb,
-                                   "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1",
-                                   "tit", p->lead_id, p->value_minor, p->currency)
-                            : db_exec(st->wdb,
-                                   "UPDATE leads SET value_minor = NULL, currency = NULL"
-                                   " WHERE id = ?1",
-                                   "t", p->lead_id);
+            r = p->currency
+                    ? db_exec(st->wdb,
+                              "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1",
+                              "tit", p->lead_id, p->value_minor, p->currency)
+                    : db_exec(st->wdb,
+                              "UPDATE leads SET value_minor = NULL, currency = NULL"
+                              " WHERE id = ?1",
+                              "t", p->lead_id);
         if (r == SQLITE_OK && found && p->set_owner)
             r = db_exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
-                     p->owner);
+                        p->owner);
         if (r == SQLITE_OK && found && p->spam == 1) {
             /* Marked spam: never forwarded from now on. */
             r = db_exec(st->wdb, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
-                     "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
+                        "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
             if (r == SQLITE_OK)
                 r = db_exec(st->wdb,
-                         "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
-                         "," SQL_DELIVERING ")",
-                         "t", p->lead_id);
+                            "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
+                            "," SQL_DELIVERING ")",
+                            "t", p->lead_id);
         } else if (r == SQLITE_OK && found && p->spam == 0) {
-            r = db_exec(st->wdb,
-                     "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4, qualified = ?5,"
-                     " score_reasons = ?6 WHERE id = ?1",
-                     "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
-                     (long long)p->qualified, p->score_reasons);
+            r = db_exec(
+                st->wdb,
+                "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4, qualified = ?5,"
+                " score_reasons = ?6 WHERE id = ?1",
+                "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
+                (long long)p->qualified, p->score_reasons);
         }
         if (r == SQLITE_OK && found)
             r = db_exec(st->wdb,
-                     "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
-                     " SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM leads WHERE id = ?1",
-                     "tttttt", p->lead_id, at, p->note, p->actor,
-                     p->set_owner ? (p->owner ? p->owner : "") : NULL,
-                     p->spam >= 0 ? (p->spam ? "1" : "0") : NULL);
+                        "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
+                        " SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM leads WHERE id = ?1",
+                        "tttttt", p->lead_id, at, p->note, p->actor,
+                        p->set_owner ? (p->owner ? p->owner : "") : NULL,
+                        p->spam >= 0 ? (p->spam ? "1" : "0") : NULL);
         for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
             r = queue_delivery(st, st->ins_delivery_once, p->lead_id, &p->deliveries[i], ms);
             *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
@@ -416,10 +420,10 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     case STORE_OP_RETRY: {
         long long id = ((const struct store_retry_job *)j)->delivery_id;
         r = db_exec(st->wdb,
-                 "UPDATE deliveries SET state = " SQL_PENDING
-                 ", attempts = 0, next_attempt_ms = ?2,"
-                 " updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
-                 "ii", id, (long long)ms);
+                    "UPDATE deliveries SET state = " SQL_PENDING
+                    ", attempts = 0, next_attempt_ms = ?2,"
+                    " updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
+                    "ii", id, (long long)ms);
         found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
         if (r == SQLITE_OK && !found) {
             sqlite3_stmt *s = NULL;
@@ -604,7 +608,7 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
         *last_prune = ms;
         s = st->prune_keys;
         sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)(ms - IDEM_TTL_MS));
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)(ms - STORE_IDEM_TTL_MS));
     }
     if (s) {
         int r = sqlite3_step(s);

@@ -129,8 +129,9 @@ static void t_double_opt_in(void **state)
     char hex[2 * SHA256_LEN + 1];
     assert_int_equal(crypto_token_hash(token, hash), 0);
     crypto_hex(hash, sizeof(hash), hex);
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM confirm_tokens WHERE hex(token_hash) ="
-                                   " upper(%Q) AND lead_id = %Q",
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM confirm_tokens WHERE hex(token_hash) ="
+                               " upper(%Q) AND lead_id = %Q",
                                hex, id),
                      1);
     struct secret_gone g = {&l, id};
@@ -194,8 +195,7 @@ static void t_repeat_and_status(void **state)
     sign_up(&l, "bob@example.org", id, sizeof(id));
     sign_up(&l, "bob@example.org", id2, sizeof(id2));
     assert_true(smtp_wait(&s, 1, 15000));
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'confirm'"),
-                     1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'confirm'"), 1);
     assert_int_equal(h_sql_int(&l, "SELECT duplicate_of = %Q FROM leads WHERE id = %Q", id, id2),
                      1);
     /* both have their consent record */
@@ -373,9 +373,9 @@ static void t_erasure_keeps_hash(void **state)
     assert_int_not_equal(
         h_run(out, sizeof(out), "sqlite3 %s/leadd.db \"DELETE FROM consents\" 2>&1", l.dir), 0);
     assert_non_null(strstr(out, "append-only"));
-    assert_int_not_equal(h_run(out, sizeof(out),
-                               "sqlite3 %s/leadd.db \"UPDATE consents SET at = 'x'\" 2>&1", l.dir),
-                         0);
+    assert_int_not_equal(
+        h_run(out, sizeof(out), "sqlite3 %s/leadd.db \"UPDATE consents SET at = 'x'\" 2>&1", l.dir),
+        0);
     snprintf(path, sizeof(path), "/v1/leads/%s", id);
     h_api(&l, "DELETE", path, NULL, &r);
     assert_int_equal(r.status, 204);
@@ -410,8 +410,10 @@ static void t_erasure_keeps_hash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_double_opt_in),   cmocka_unit_test(t_repeat_and_status),
-        cmocka_unit_test(t_expired),         cmocka_unit_test(t_withdraw),
+        cmocka_unit_test(t_double_opt_in),
+        cmocka_unit_test(t_repeat_and_status),
+        cmocka_unit_test(t_expired),
+        cmocka_unit_test(t_withdraw),
         cmocka_unit_test(t_erasure_keeps_hash),
     };
     return cmocka_run_group_tests_name("consent", tests, NULL, NULL);

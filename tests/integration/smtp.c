@@ -1,5 +1,5 @@
-/* smtp.c: see smtp.h. One session at a time is enough: leadd sends a mail a
- * connection here. */
+/* smtp.c: see smtp.h. Each session on a thread of its own, as a real
+ * server serves leadd's parallel deliveries. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -45,7 +46,7 @@ static bool read_line(int fd, char *buf, size_t *have, size_t cap, char *out, si
 
 static void session(struct smtp *s, int fd)
 {
-    static char buf[1 << 16];
+    char buf[1 << 16];
     char line[4096];
     size_t have = 0;
     struct smtp_msg m = {0};
@@ -89,10 +90,27 @@ static void session(struct smtp *s, int fd)
         } else if (!strncasecmp(line, "RSET", 4) || !strncasecmp(line, "NOOP", 4)) {
             say(fd, "250 OK\r\n");
         } else {
+            fprintf(stderr, "smtp: unknown command '%.40s'\n", line);
             say(fd, "502 not implemented\r\n");
         }
     }
     close(fd);
+}
+
+struct conn {
+    struct smtp *s;
+    int fd;
+};
+
+static void *one(void *arg)
+{
+    struct conn *c = arg;
+    session(c->s, c->fd);
+    pthread_mutex_lock(&c->s->mu);
+    c->s->sessions--;
+    pthread_mutex_unlock(&c->s->mu);
+    free(c);
+    return NULL;
 }
 
 static void *serve(void *arg)
@@ -102,7 +120,17 @@ static void *serve(void *arg)
         int fd = accept(s->fd, NULL, NULL);
         if (fd < 0)
             return NULL;
-        session(s, fd);
+        struct conn *c = malloc(sizeof(*c));
+        pthread_t t;
+        c->s = s;
+        c->fd = fd;
+        pthread_mutex_lock(&s->mu);
+        s->sessions++;
+        pthread_mutex_unlock(&s->mu);
+        if (pthread_create(&t, NULL, one, c) == 0)
+            pthread_detach(t);
+        else
+            one(c);
     }
 }
 
@@ -115,7 +143,7 @@ void smtp_start(struct smtp *s)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof(a);
     assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s->fd, 16), 0);
+    assert_int_equal(listen(s->fd, 128), 0);
     getsockname(s->fd, (struct sockaddr *)&a, &al);
     s->port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
@@ -126,6 +154,16 @@ void smtp_stop(struct smtp *s)
     shutdown(s->fd, SHUT_RDWR);
     close(s->fd);
     pthread_join(s->thread, NULL);
+    /* sessions end when leadd closes them (it has stopped by now) */
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int left = s->sessions;
+        pthread_mutex_unlock(&s->mu);
+        if (!left)
+            break;
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     for (int i = 0; i < s->n; i++)
         free(s->msgs[i].data);
     pthread_mutex_destroy(&s->mu);

@@ -22,6 +22,7 @@ struct smtp {
     struct smtp_msg msgs[SMTP_MAX];
     int n;
     int reject_rcpt; /* answer 550 to RCPT TO when set */
+    int sessions;    /* open, each on its own thread */
 };
 
 /* smtp_start: listens on 127.0.0.1 on a free port, serving one session at a

@@ -68,6 +68,8 @@ field.email = email required
 field.name = text required
 field.company = text
 field.budget = integer min=0
+field.consent = consent
+consent_text = I agree to be contacted about my request.
 honeypot = _gotcha
 min_fill_ms = 0
 allowed_origins = ${SITE}
@@ -230,6 +232,23 @@ await test('open_a_lead_see_why_and_work_it', async () => {
     throw new Error(`history: ${hist}`);
   const stored = await apiGet(`/v1/leads/${hot.id}`);
   if (stored.json.status !== 'contacted') throw new Error('status not stored');
+});
+
+await test('consent_record_shown_and_withdrawn', async () => {
+  const c = await submit({ company: 'Initech', budget: 30000, consent: true });
+  await ann.goto(`${BASE}/app/leads/${c.id}`);
+  await ann.waitForSelector('#consents');
+  const t = await text(ann, '#consents');
+  if (!t.includes('agreed on the form') || !t.includes('I agree to be contacted about my request.'))
+    throw new Error(`consents: ${t}`);
+  ann.once('dialog', async (d) => { await d.accept(); });
+  await ann.click('#withdraw');
+  // one read of the page: it is drawn anew after the change
+  const record = () => ann.evaluate(() => document.querySelector('#consents')?.textContent || '');
+  await poll(async () => (await record()).includes('withdrew consent · '), 'the withdrawal in the record');
+  if (await ann.$('#withdraw')) throw new Error('withdraw offered again');
+  const l = await apiGet(`/v1/leads/${c.id}`);
+  if (!l.json.flags.includes('consent_withdrawn')) throw new Error(`flags: ${l.json.flags}`);
 });
 
 await test('not_spam_rescores_and_forwards', async () => {

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "leadd/captcha.h"
 #include "leadd/forward.h"
 
 static void t_signature_spec_vector(void **state)
@@ -116,16 +117,95 @@ static void t_plan(void **state)
     l.flags = LEAD_FLAG_HONEYPOT;
     forward_plan(&c, &l, out, &n);
     assert_int_equal(n, 0);
+    /* held: a captcha not verified, consent withdrawn, an opt-in not confirmed */
+    const unsigned held[] = {LEAD_FLAG_CAPTCHA_UNVERIFIED, LEAD_FLAG_CONSENT_WITHDRAWN, 0};
+    for (size_t i = 0; i < 3; i++) {
+        l.flags = held[i];
+        l.qualified = true;
+        l.status = i == 2 ? "unconfirmed" : NULL;
+        forward_plan(&c, &l, out, &n);
+        assert_int_equal(n, 0);
+    }
+    l.status = "new";
+    l.flags = 0;
+    forward_plan(&c, &l, out, &n);
+    assert_int_equal(n, 2);
     strset_release(&w[2].forms);
+}
+
+/* Each provider's answers, and the verdict on each. */
+static void t_captcha_judge(void **state)
+{
+    (void)state;
+    struct form f = {.id = "f", .captcha = CAPTCHA_RECAPTCHA, .captcha_min_score = 0.5};
+    char action[] = "signup";
+    f.captcha_action = action;
+    assert_int_equal(
+        strset_add_words(&f.origins, "https://www.example.com http://shop.example:8080"), 0);
+    strset_finish(&f.origins);
+    static const struct {
+        enum captcha_kind kind;
+        bool ok;
+        long status;
+        const char *body;
+        enum captcha_result want;
+    } rows[] = {
+        {CAPTCHA_RECAPTCHA, true, 200,
+         "{\"success\":true,\"score\":0.9,\"action\":\"signup\",\"hostname\":\"www.example.com\"}",
+         CAPTCHA_PASSED},
+        {CAPTCHA_RECAPTCHA, true, 200,
+         "{\"success\":true,\"score\":0.5,\"action\":\"signup\",\"hostname\":\"shop.example\"}",
+         CAPTCHA_PASSED}, /* the minimum itself passes; a port is not a host */
+        {CAPTCHA_RECAPTCHA, true, 200,
+         "{\"success\":true,\"score\":0.49,\"action\":\"signup\",\"hostname\":\"www.example.com\"}",
+         CAPTCHA_REFUSED},
+        {CAPTCHA_RECAPTCHA, true, 200,
+         "{\"success\":true,\"action\":\"signup\",\"hostname\":\"www.example.com\"}",
+         CAPTCHA_REFUSED}, /* no score */
+        {CAPTCHA_RECAPTCHA, true, 200,
+         "{\"success\":true,\"score\":0.9,\"action\":\"signupx\",\"hostname\":\"www.example.com\"}",
+         CAPTCHA_REFUSED},
+        {CAPTCHA_TURNSTILE, true, 200,
+         "{\"success\":true,\"action\":\"signup\",\"hostname\":\"www.example.com.evil\"}",
+         CAPTCHA_REFUSED},
+        {CAPTCHA_HCAPTCHA, true, 200, "{\"success\":true,\"hostname\":\"www.example.com\"}",
+         CAPTCHA_PASSED}, /* hCaptcha has no action */
+        {CAPTCHA_TURNSTILE, true, 200,
+         "{\"success\":false,\"error-codes\":[\"invalid-input-response\"]}", CAPTCHA_REFUSED},
+        {CAPTCHA_TURNSTILE, true, 200,
+         "{\"success\":false,\"error-codes\":[\"invalid-input-secret\"]}", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 200, "{\"success\":false,\"error-codes\":[\"internal-error\"]}",
+         CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 503, "", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 429, "", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, false, 0, "", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 200, "<html>", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 200, "{\"success\":\"true\"}", CAPTCHA_UNAVAILABLE},
+        {CAPTCHA_TURNSTILE, true, 404, "{\"success\":true}", CAPTCHA_UNAVAILABLE},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char why[96];
+        f.captcha = rows[i].kind;
+        enum captcha_result got = captcha_judge(&f, rows[i].ok, rows[i].status, rows[i].body,
+                                                strlen(rows[i].body), why, sizeof(why));
+        if (got != rows[i].want)
+            fail_msg("row %zu: %d, want %d (%s)", i, got, rows[i].want, why);
+        assert_true(got == CAPTCHA_PASSED ? why[0] == '\0' : why[0] != '\0');
+    }
+    f.any_origin = true; /* allowed_origins = *: any hostname */
+    f.captcha = CAPTCHA_HCAPTCHA;
+    assert_int_equal(captcha_judge(&f, true, 200, "{\"success\":true,\"hostname\":\"x.test\"}", 36,
+                                   (char[96]){0}, 96),
+                     CAPTCHA_PASSED);
+    strset_release(&f.origins);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_signature_spec_vector),
-        cmocka_unit_test(t_classify),
-        cmocka_unit_test(t_retry_schedule),
-        cmocka_unit_test(t_plan),
+        cmocka_unit_test(t_signature_spec_vector), cmocka_unit_test(t_classify),
+        cmocka_unit_test(t_retry_schedule),        cmocka_unit_test(t_plan),
+        cmocka_unit_test(t_captcha_judge),
     };
     return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
 }

@@ -379,16 +379,36 @@ static void t_field_spec_errors(void **state)
     }
 }
 
+/* The widget's token is read from its own field or _captcha (the last one
+ * given), never kept with the lead. */
+static void t_captcha_token(void **state)
+{
+    (void)state;
+    struct submission s = {0};
+    size_t n;
+    assert_null(captcha_token(&s, CAPTCHA_TURNSTILE, &n));
+    assert_int_equal(submission_add(&s, "h-captcha-response", 18, "h", 1, IN_STR), 0);
+    assert_null(captcha_token(&s, CAPTCHA_TURNSTILE, &n)); /* another widget's */
+    assert_int_equal(submission_add(&s, "cf-turnstile-response", 21, "", 0, IN_STR), 0);
+    assert_null(captcha_token(&s, CAPTCHA_TURNSTILE, &n)); /* empty: none */
+    assert_int_equal(submission_add(&s, "cf-turnstile-response", 21, "tok", 3, IN_STR), 0);
+    assert_string_equal(captcha_token(&s, CAPTCHA_TURNSTILE, &n), "tok");
+    assert_int_equal(n, 3);
+    assert_int_equal(submission_add(&s, "_captcha", 8, "any", 3, IN_STR), 0);
+    assert_string_equal(captcha_token(&s, CAPTCHA_RECAPTCHA, &n), "any");
+    assert_string_equal(captcha_token(&s, CAPTCHA_HCAPTCHA, &n), "any");
+    assert_true(captcha_field("g-recaptcha-response"));
+    assert_false(captcha_field("email"));
+    submission_release(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_norm_email),
-        cmocka_unit_test(t_norm_phone),
-        cmocka_unit_test(t_norm_url_and_truth),
-        cmocka_unit_test(t_field_rules),
-        cmocka_unit_test(t_controls_flags_extra_attribution),
-        cmocka_unit_test(t_flags_json),
-        cmocka_unit_test(t_field_spec_errors),
+        cmocka_unit_test(t_captcha_token), cmocka_unit_test(t_norm_email),
+        cmocka_unit_test(t_norm_phone),    cmocka_unit_test(t_norm_url_and_truth),
+        cmocka_unit_test(t_field_rules),   cmocka_unit_test(t_controls_flags_extra_attribution),
+        cmocka_unit_test(t_flags_json),    cmocka_unit_test(t_field_spec_errors),
     };
     return cmocka_run_group_tests_name("lead", tests, setup, teardown);
 }
