@@ -11,33 +11,14 @@
 #include "leadd/score.h"
 #include "leadd/strutil.h"
 
-#define HTML "text/html; charset=utf-8"
-
-/* A visitor's page: a heading, a paragraph, an optional form (its action
- * and button) posting back. */
+/* A page for the person who followed a mail's link: never cached, and its
+ * token never sent on as a referrer. */
 static enum MHD_Result page(struct req *r, int status, const char *heading, const char *text,
                             const char *button)
 {
-    struct buf b = BUF_INIT(16384);
-    buf_adds(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
-    html_escape(&b, heading);
-    buf_adds(&b, "</title><link rel=\"icon\" href=\"data:,\"></head><body style=\"font:16px/1.5 "
-                 "system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem\"><h1>");
-    html_escape(&b, heading);
-    buf_adds(&b, "</h1><p>");
-    html_escape(&b, text);
-    buf_adds(&b, "</p>");
-    if (button) {
-        /* posts to the same address: a link a mail scanner opens changes nothing */
-        buf_adds(&b, "<form method=\"post\"><button type=\"submit\">");
-        html_escape(&b, button);
-        buf_adds(&b, "</button></form>");
-    }
-    buf_adds(&b, "</body></html>\n");
     req_header(r, "Cache-Control", "no-store");
-    req_header(r, "Referrer-Policy", "no-referrer"); /* the token stays in this page */
-    return respond_buf(r, status, HTML, &b);
+    req_header(r, "Referrer-Policy", "no-referrer");
+    return page_message(r, status, heading, text, button);
 }
 
 /* The token of the path, hashed; false when it cannot be one of ours. */

@@ -57,7 +57,8 @@ struct req;
 
 /* What a route needs before its handler runs, besides its role. */
 enum route_flag {
-    ROUTE_BODY = 1u << 0, /* takes a body: begin(), the body up to its cap, then answer() */
+    ROUTE_BODY = 1u << 0,   /* takes a body: begin(), the body up to its cap, then answer() */
+    ROUTE_SECRET = 1u << 1, /* its path holds a secret (a link's token): logged as its pattern */
 };
 typedef enum MHD_Result (*route_fn)(struct req *r);
 /* A route with its behaviour (server.c's table): what tests and the spec see,
@@ -221,6 +222,10 @@ enum MHD_Result page_thanks(struct req *r);
 enum MHD_Result page_form(struct req *r);
 enum MHD_Result page_embed(struct req *r);
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
+/* page_message: a page of a heading and a paragraph, and a button posting
+ * back to the same address when button is given. */
+enum MHD_Result page_message(struct req *r, int status, const char *heading, const char *text,
+                             const char *button);
 /* page_problem: the visitor's page for an error other than 422 (problem()
  * answers with it when the request came from a plain HTML form post). */
 enum MHD_Result page_problem(struct req *r, int status, const char *title);

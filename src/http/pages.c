@@ -303,6 +303,26 @@ enum MHD_Result page_thanks(struct req *r)
     return respond_static(r, 200, "text/html; charset=utf-8", THANKS);
 }
 
+enum MHD_Result page_message(struct req *r, int status, const char *heading, const char *text,
+                             const char *button)
+{
+    struct buf b = BUF_INIT(16384), t = BUF_INIT(1024);
+    html_escape(&t, heading);
+    buf_addf(&b, HEAD, buf_str(&t));
+    buf_addf(&b, "<h1>%s</h1><p>", buf_str(&t));
+    buf_release(&t);
+    html_escape(&b, text);
+    buf_adds(&b, "</p>\n");
+    if (button) {
+        /* posts to the same address: opening the page changes nothing */
+        buf_adds(&b, "<form method=\"post\"><button type=\"submit\">");
+        html_escape(&b, button);
+        buf_adds(&b, "</button></form>\n");
+    }
+    buf_adds(&b, "</body></html>\n");
+    return respond_buf(r, status, "text/html; charset=utf-8", &b);
+}
+
 /* A link back to the page the form was on, when the browser said which. */
 static void back_link(struct req *r, struct buf *b)
 {

@@ -89,9 +89,11 @@ static const struct route ROUTES[] = {
     {{"GET", "/", PUBLIC}, R_INDEX, 0, NULL, page_index, NULL},
     {{"GET", "/thanks", PUBLIC}, R_THANKS, 0, NULL, page_thanks, NULL},
     {{"GET", "/confirmed", PUBLIC}, R_THANKS, 0, NULL, page_confirmed, NULL},
-    {{"GET", "/v1/confirm/{token}", PUBLIC}, R_CONFIRM, 0, NULL, confirm_link, NULL},
-    {{"GET", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, 0, NULL, unsubscribe_page, NULL},
-    {{"POST", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, 0, NULL, unsubscribe_link, NULL},
+    {{"GET", "/v1/confirm/{token}", PUBLIC}, R_CONFIRM, ROUTE_SECRET, NULL, confirm_link, NULL},
+    {{"GET", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, ROUTE_SECRET, NULL,
+        unsubscribe_page, NULL},
+    {{"POST", "/v1/unsubscribe/{token}", PUBLIC}, R_UNSUBSCRIBE, ROUTE_SECRET, NULL,
+        unsubscribe_link, NULL},
     {{"GET", "/forms/{form}", PUBLIC}, R_INDEX, 0, NULL, page_form, NULL},
     {{"GET", "/healthz", PUBLIC}, R_HEALTHZ, 0, NULL, answer_healthz, NULL},
     {{"GET", "/readyz", PUBLIC}, R_READYZ, 0, NULL, answer_readyz, NULL},
@@ -275,6 +277,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->rt =
             route_find(r->method, r->path, r->param, sizeof(r->param), r->allow, sizeof(r->allow));
         r->route = r->rt ? r->rt->id : R_NONE;
+        if (r->rt && (r->rt->flags & ROUTE_SECRET)) /* the token stays out of the log */
+            snprintf(r->path, sizeof(r->path), "%s", r->rt->pub.pattern);
         request_id(r);
         /* Answering now would make libmicrohttpd close the connection (it takes
          * an early answer as refusing the body), so most requests are answered

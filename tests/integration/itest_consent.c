@@ -172,6 +172,12 @@ static void t_double_opt_in(void **state)
     assert_int_equal(r.status, 200);
     resp_free(&r);
     assert_int_equal(recv_has_lead(&rv, id), 1);
+    /* the link's token is a secret: logged as the route's pattern only */
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, token));
+    assert_non_null(strstr(log, "/v1/confirm/{token}"));
+    assert_null(strstr(log, "ada@example.org"));
+    free(log);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
     smtp_stop(&s);
