@@ -14,8 +14,8 @@
 # sqlite3 and curl are not needed to build: README's examples use them.
 PKGS := gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libjansson-dev \
         libcurl4-openssl-dev libinih-dev libcmocka-dev libssl-dev sqlite3 curl \
-        tzdata libjs-chart.js
-LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto
+        tzdata libjs-chart.js libpq-dev
+LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto libpq
 
 CC ?= cc
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -35,10 +35,12 @@ ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS_MODE) $(PC_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(CFLAGS_MODE) -pthread $(LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/config_files.o \
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o $(O)/gen/pg_migrations.o \
+           $(O)/gen/config_files.o \
            $(O)/gen/presets.o $(O)/gen/app.o
 UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
-INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(wildcard tests/integration/itest_*.c))
+INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(filter-out %/itest_pg.c,\
+           $(wildcard tests/integration/itest_*.c)))
 HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o $(O)/tests/smtp.o
 
 .PHONY: install all deps run test check bench fuzz lint format clean
@@ -64,7 +66,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
-TEST_PKGS := nodejs chromium groff-base bc
+TEST_PKGS := nodejs chromium groff-base bc postgresql
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
@@ -72,10 +74,11 @@ test: deps
 
 # Every exchange of the integration suite is recorded and, last, checked
 # against openapi.yaml (tests/node/spec-check.mjs).
-check: $(O)/leadd $(UNIT) $(INTEG) $(NODE_MODULES)
+check: $(O)/leadd $(UNIT) $(INTEG) $(O)/tests/itest_pg $(NODE_MODULES)
 	@rm -f $(O)/spec-exchanges.jsonl
 	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
-	    tests/run.sh $(UNIT) $(INTEG) tests/spec-check.sh tests/browser.sh tests/install-check.sh
+	    tests/run.sh $(UNIT) $(INTEG) tests/pg.sh tests/spec-check.sh tests/browser.sh \
+	    tests/install-check.sh
 
 # Test tools from npm, pinned by the lock file (never part of leadd itself).
 $(NODE_MODULES): tests/node/package.json tests/node/package-lock.json
@@ -96,9 +99,13 @@ $(O)/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -o $@ $<
 
-$(O)/gen/migrations.c: $(O)/embed $(sort $(wildcard migrations/*.sql))
+$(O)/gen/migrations.c: $(O)/embed $(sort $(wildcard migrations/sqlite/*.sql))
 	@mkdir -p $(dir $@)
-	$(O)/embed $@ migrations $(sort $(wildcard migrations/*.sql))
+	$(O)/embed $@ migrations $(sort $(wildcard migrations/sqlite/*.sql))
+
+$(O)/gen/pg_migrations.c: $(O)/embed $(sort $(wildcard migrations/postgres/*.sql))
+	@mkdir -p $(dir $@)
+	$(O)/embed $@ pg_migrations $(sort $(wildcard migrations/postgres/*.sql))
 
 $(O)/gen/config_files.c: $(O)/embed config.example.ini
 	@mkdir -p $(dir $@)

@@ -18,7 +18,7 @@
  * (/usr/share/zoneinfo, or $TZDIR): "UTC", "Europe/Berlin". */
 bool calendar_zone_valid(const char *name);
 /* The local day of a column of UTC milliseconds, in SQL (as the lead_counts
- * view of migrations/0010_analytics.sql writes it). */
+ * view of migrations/sqlite/0010_analytics.sql writes it). */
 #define CALENDAR_DAY_SQL(ms) "date(" ms " / 1000, 'unixepoch', 'localtime')"
 
 /* calendar_set_zone: makes name the process's zone; LEADD_EINVAL when it is

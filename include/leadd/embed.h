@@ -13,10 +13,11 @@ struct embedded_file {
     size_t len; /* without the NUL */
 };
 
-extern const struct embedded_file migrations_files[]; /* migrations/, in name order */
-extern const struct embedded_file config_files[];     /* config.example.ini */
-extern const struct embedded_file presets_files[];    /* src/template/presets/ */
-extern const struct embedded_file app_files[];        /* web/: the inbox app */
+extern const struct embedded_file migrations_files[];    /* migrations/sqlite/, in name order */
+extern const struct embedded_file pg_migrations_files[]; /* migrations/postgres/, in name order */
+extern const struct embedded_file config_files[];        /* config.example.ini */
+extern const struct embedded_file presets_files[];       /* src/template/presets/ */
+extern const struct embedded_file app_files[];           /* web/: the inbox app */
 
 /* embedded_find: the file called name in set, or NULL. */
 const struct embedded_file *embedded_find(const struct embedded_file *set, const char *name);

@@ -246,6 +246,14 @@ LEADD_MUST_CHECK int store_restore(const char *db_path, const char *src, char *e
  * SQLite's fcntl() locks do not see) into *fd, held until it is closed;
  * LEADD_ECONFLICT when another process holds it. */
 LEADD_MUST_CHECK int store_lock(const char *db_path, int *fd);
+/* store_pg_migrate: applies leadd's PostgreSQL migrations (migrations/postgres/)
+ * to the database at url (a libpq URI or key=value string; "" takes libpq's
+ * PG* environment), under an advisory lock: nodes starting together migrate
+ * once. A database that has a migration this binary does not know is
+ * refused (LEADD_ECONFLICT). *applied: how many this call applied; why in
+ * err on failure. The first piece of the PostgreSQL backend (issue 15): the
+ * schema, kept equal to SQLite's by tests/integration/itest_pg.c. */
+LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, size_t cap);
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 
@@ -485,7 +493,7 @@ struct report_query {
     const char *form, *utm_source; /* NULL: any */
     const char *currency;          /* the report's: revenue and spend in it are summed */
 };
-/* One group's sums. Counts follow the rollup's rules (migrations/0010). */
+/* One group's sums. Counts follow the rollup's rules (migrations/sqlite/0010). */
 struct report_row {
     char *key; /* NULL: leads without that attribute (no source, ...) */
     long long leads, valid, qualified, hot, warm, cold, contacted, converted, rejected, spam,

@@ -211,7 +211,7 @@ static int filters_sql(sqlite3 *db, const struct lead_filter *f, struct buf *b)
     char buckets[128] = "", scores[96] = "1";
     size_t n = 0;
     int g = f->grade ? str_index(f->grade, lead_grade_names, LEAD_GRADE_COUNT) : -1;
-    /* bucket = grade * 4 + qualified * 2 + spam, as migrations/0010 writes it */
+    /* bucket = grade * 4 + qualified * 2 + spam, as migrations/sqlite/0010 writes it */
     for (int gi = 0; gi < 3; gi++) {
         for (int q = 0; q < 2; q++) {
             for (int sp = 0; sp < 2; sp++) {

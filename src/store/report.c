@@ -1,7 +1,7 @@
 /* report.c: ad spend and the stats report. The report reads the rollup
  * table (rollup.c keeps it) and adds the leads stored since it was last
  * brought up to date, through the lead_counts view that says how a lead
- * counts (migrations/0010_analytics.sql). */
+ * counts (migrations/sqlite/0010_analytics.sql). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* rollup.c: the stats' counters (the rollup table) kept exact, and the lead
  * list's filter table (lead_filters) filled for the same leads. How a lead
- * counts is said by the lead_counts view (migrations/0010_analytics.sql) and,
+ * counts is said by the lead_counts view (migrations/sqlite/0010_analytics.sql) and,
  * for the fold, by count_lead(). The rollup counts the leads up to
  * rollup_mark; the writer folds newer leads in every ROLLUP_FOLD_LEADS leads
  * or ROLLUP_FOLD_MS, and triggers move a counted lead between counters in
@@ -16,9 +16,9 @@
 #include "leadd/log.h"
 #include "leadd/strmap.h"
 
-/* The view, the triggers and the fold's filter buckets of migrations/0011
+/* The view, the triggers and the fold's filter buckets of migrations/sqlite/0011
  * write these masks as numbers. */
-_Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/0011's masks");
+_Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sqlite/0011's masks");
 
 #define NCOUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
 #define SEP '\x1f'   /* between the parts of a group's key */

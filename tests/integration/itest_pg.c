@@ -1,0 +1,247 @@
+/* itest_pg.c: leadd's schema on a real PostgreSQL (a throwaway cluster that
+ * tests/pg.sh starts with Debian's pg_virtualenv and stops afterwards; its
+ * PG* variables point libpq at it). The schema equals SQLite's, table by
+ * table and column by column; nodes migrating at once migrate once; a newer
+ * schema is refused; the counters' triggers count as SQLite's do. */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "leadd/embed.h"
+#include "leadd/store.h"
+
+static PGconn *pg(void)
+{
+    PGconn *c = PQconnectdb("");
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("no PostgreSQL (run under tests/pg.sh): %s", PQerrorMessage(c));
+    return c;
+}
+
+static void pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static long pg_long(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* A fresh database for each test: the schema dropped and made again. */
+static void reset(void)
+{
+    PGconn *c = pg();
+    pg_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    PQfinish(c);
+}
+
+static int migrations(void)
+{
+    int n = 0;
+    while (pg_migrations_files[n].name)
+        n++;
+    return n;
+}
+
+/* "table.column" of every table and view, sorted, one per line. */
+static void sqlite_columns(const char *db, char *out, size_t cap)
+{
+    sqlite3 *s;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(s,
+                                        "SELECT m.name || '.' || p.name FROM sqlite_master AS m,"
+                                        " pragma_table_info(m.name) AS p WHERE m.type IN"
+                                        " ('table', 'view') ORDER BY 1",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(q) == SQLITE_ROW)
+        snprintf(out + strlen(out), cap - strlen(out), "%s\n", sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(s);
+}
+
+static void pg_columns(PGconn *c, char *out, size_t cap)
+{
+    PGresult *r = PQexec(c, "SELECT table_name || '.' || column_name FROM"
+                            " information_schema.columns WHERE table_schema = 'public'"
+                            " ORDER BY (table_name || '.' || column_name) COLLATE \"C\"");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    out[0] = '\0';
+    for (int i = 0; i < PQntuples(r); i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+}
+
+/* Every table and column SQLite's migrations make exists on PostgreSQL,
+ * and nothing else but what multi-node serving needs. */
+static void t_schema_parity(void **state)
+{
+    (void)state;
+    static char lite[64 * 1024], post[64 * 1024], want[64 * 1024];
+    char err[512], dir[] = "/tmp/leadd-pg-XXXXXX", db[300];
+    int applied;
+    reset();
+    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, migrations());
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/leadd.db", dir);
+    assert_int_equal(store_migrate(db, &applied), 0);
+    sqlite_columns(db, lite, sizeof(lite));
+    PGconn *c = pg();
+    pg_columns(c, post, sizeof(post));
+    PQfinish(c);
+    /* PostgreSQL's own: leads.rid stands for SQLite's rowid; a delivery's
+     * lease says which node holds it. The lists differ in nothing else. */
+    static const char *const EXTRA[] = {"deliveries.claimed_by\n", "deliveries.claimed_until\n",
+                                        "leads.rid\n"};
+    snprintf(want, sizeof(want), "%s", post);
+    for (size_t i = 0; i < sizeof(EXTRA) / sizeof(EXTRA[0]); i++) {
+        char *p = strstr(want, EXTRA[i]);
+        assert_non_null(p);
+        memmove(p, p + strlen(EXTRA[i]), strlen(p + strlen(EXTRA[i])) + 1);
+    }
+    if (strcmp(want, lite))
+        fail_msg("schemas differ:\n-- sqlite --\n%s\n-- postgres --\n%s", lite, want);
+    char cmd[400], out[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    h_run(out, sizeof(out), "%s", cmd);
+}
+
+struct migrator {
+    int applied, rc;
+    char err[512];
+};
+
+static void *migrate(void *arg)
+{
+    struct migrator *m = arg;
+    m->rc = store_pg_migrate("", &m->applied, m->err, sizeof(m->err));
+    return NULL;
+}
+
+/* Nodes starting together: each migration applied exactly once. */
+static void t_migrate_once(void **state)
+{
+    (void)state;
+    enum { NODES = 4 };
+    pthread_t th[NODES];
+    struct migrator m[NODES] = {0};
+    reset();
+    for (int i = 0; i < NODES; i++)
+        pthread_create(&th[i], NULL, migrate, &m[i]);
+    int total = 0;
+    for (int i = 0; i < NODES; i++) {
+        pthread_join(th[i], NULL);
+        if (m[i].rc)
+            fail_msg("node %d: %s", i, m[i].err);
+        total += m[i].applied;
+    }
+    assert_int_equal(total, migrations());
+    PGconn *c = pg();
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM schema_migrations"), migrations());
+    PQfinish(c);
+}
+
+/* A database migrated by a newer leadd is refused, and left as it is. */
+static void t_newer_refused(void **state)
+{
+    (void)state;
+    char err[512];
+    int applied;
+    reset();
+    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
+    PGconn *c = pg();
+    pg_exec(c, "INSERT INTO schema_migrations(version, name) VALUES (9999, '9999_future.sql')");
+    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), LEADD_ECONFLICT);
+    assert_non_null(strstr(err, "9999_future.sql"));
+    assert_non_null(strstr(err, "newer than this leadd knows"));
+    assert_int_equal(applied, 0);
+    PQfinish(c);
+    assert_int_equal(
+        store_pg_migrate("postgresql://nobody@127.0.0.1:1/x", &applied, err, sizeof(err)),
+        LEADD_EDB);
+    assert_non_null(strstr(err, "unable to connect"));
+}
+
+/* The counters' triggers move a counted lead as SQLite's do, and the
+ * consent record refuses changes. */
+static void t_triggers(void **state)
+{
+    (void)state;
+    char err[512];
+    int applied;
+    reset();
+    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
+    PGconn *c = pg();
+    pg_exec(c, "SET TimeZone = 'UTC'");
+    pg_exec(c, "INSERT INTO leads(id, form, created_at, created_ms, utm_source, grade, qualified)"
+               " VALUES ('01A', 'contact', '2026-12-01T10:00:00.000Z', 1796119200000, 'google',"
+               " 'hot', 1), ('01B', 'contact', '2026-12-01T11:00:00.000Z', 1796122800000,"
+               " 'google', 'cold', 0)");
+    /* the fold's work, as SQL: count both, then mark them counted */
+    pg_exec(c, "INSERT INTO rollup SELECT grain, period, form, utm_source, utm_medium,"
+               " utm_campaign, currency, sum(leads), sum(valid), sum(qualified), sum(hot),"
+               " sum(warm), sum(cold), sum(contacted), sum(converted), sum(rejected), sum(spam),"
+               " sum(duplicates), sum(revenue_minor) FROM lead_rollup GROUP BY 1, 2, 3, 4, 5, 6,"
+               " 7");
+    pg_exec(c, "UPDATE rollup_mark SET upto = '01B'");
+    assert_int_equal(pg_long(c, "SELECT hot FROM rollup WHERE grain = 0 AND period ="
+                                " '2026-12-01' AND form = 'contact'"),
+                     1);
+    pg_exec(c, "UPDATE leads SET status = 'converted', value_minor = 120000, currency = 'EUR'"
+               " WHERE id = '01A'");
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM rollup WHERE grain = 0"), 2);
+    assert_int_equal(pg_long(c, "SELECT revenue_minor FROM rollup WHERE grain = 1 AND currency ="
+                                " 'EUR'"),
+                     120000);
+    assert_int_equal(pg_long(c, "SELECT sum(leads) FROM rollup WHERE grain = 2"), 2);
+    pg_exec(c, "UPDATE leads SET flags = 16 WHERE id = '01B'"); /* marked spam */
+    assert_int_equal(pg_long(c, "SELECT sum(spam) FROM rollup WHERE grain = 0"), 1);
+    assert_int_equal(pg_long(c, "SELECT sum(valid) FROM rollup WHERE grain = 0"), 1);
+    /* kept counters equal counters rebuilt from the leads */
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM (SELECT grain, period, form, utm_source,"
+                                " utm_medium, utm_campaign, currency, sum(leads), sum(valid),"
+                                " sum(spam), sum(revenue_minor) FROM lead_rollup GROUP BY 1, 2, 3,"
+                                " 4, 5, 6, 7 EXCEPT SELECT grain, period, form, utm_source,"
+                                " utm_medium, utm_campaign, currency, leads, valid, spam,"
+                                " revenue_minor FROM rollup) AS d"),
+                     0);
+    pg_exec(c, "INSERT INTO consent_texts VALUES ('h', 'I agree')");
+    pg_exec(c, "INSERT INTO consents(lead_id, kind, form, text_hash, at, ip) VALUES ('01A',"
+               " 'given', 'contact', 'h', '2026-12-01T10:00:00.000Z', '203.0.113.7')");
+    pg_exec(c, "UPDATE consents SET ip = NULL, email_hash = 'x'"); /* erasure may */
+    PGresult *r = PQexec(c, "DELETE FROM consents");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_non_null(strstr(PQresultErrorMessage(r), "append-only"));
+    PQclear(r);
+    r = PQexec(c, "UPDATE consents SET at = 'x'");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    PQclear(r);
+    PQfinish(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_schema_parity),
+        cmocka_unit_test(t_migrate_once),
+        cmocka_unit_test(t_newer_refused),
+        cmocka_unit_test(t_triggers),
+    };
+    return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
+}
