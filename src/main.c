@@ -30,6 +30,7 @@ static const char USAGE[] =
     "       leadd rollup -c FILE --rebuild\n"
     "       leadd backup -c FILE DEST\n"
     "       leadd restore -c FILE SRC\n"
+    "       leadd copy --from FILE.db --to URL [--batch N]\n"
     "       leadd --version | --help\n"
     "\n"
     "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
@@ -40,7 +41,9 @@ static const char USAGE[] =
     "seed          make N synthetic leads through the writer (for benchmarks)\n"
     "rollup        --rebuild: count the stats again from the leads (leadd stopped)\n"
     "backup        a consistent, checked copy of the database, while leadd serves\n"
-    "restore       put a backup back (leadd stopped)\n";
+    "restore       put a backup back (leadd stopped)\n"
+    "copy          a SQLite database into PostgreSQL (URL: postgresql://..., or env:NAME\n"
+    "              holding it), resumable, verified by counts (leadd stopped)\n";
 
 struct command;
 struct args {
@@ -48,7 +51,8 @@ struct args {
     const struct command *command;
     const char *config;
     const char *form;
-    const char *file; /* backup's DEST, restore's SRC */
+    const char *file;      /* backup's DEST, restore's SRC */
+    const char *from, *to; /* copy's */
     long long count;
     bool rebuild;
     char *sets[MAX_SETS];
@@ -61,6 +65,7 @@ static int seed(const struct args *a);
 static int rollup(const struct args *a);
 static int backup_restore(const struct args *a);
 static int check_or_migrate(const struct args *a);
+static int copy(const struct args *a);
 
 /* Every command: its name, what runs it, and whether it names one file
  * (backup's DEST, restore's SRC). */
@@ -77,6 +82,7 @@ static const struct command {
     {"rollup", rollup, false},
     {"backup", backup_restore, true},
     {"restore", backup_restore, true},
+    {"copy", copy, false},
 };
 
 static const struct command *command_named(const char *name)
@@ -91,10 +97,17 @@ static const struct command *command_named(const char *name)
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
-        {"form", required_argument, NULL, 'f'},   {"count", required_argument, NULL, 'n'},
-        {"rebuild", no_argument, NULL, 'r'},      {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"form", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"rebuild", no_argument, NULL, 'r'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
+        {"batch", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     memset(a, 0, sizeof(*a));
@@ -128,6 +141,10 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return -1;
         } else if (c == 'r') {
             a->rebuild = true;
+        } else if (c == 'F') {
+            a->from = optarg;
+        } else if (c == 'T') {
+            a->to = optarg;
         } else if (c == 's' && a->nsets < MAX_SETS) {
             a->sets[a->nsets++] = optarg;
         } else {
@@ -462,6 +479,37 @@ static int seed(const struct args *a)
 
 /* leadd backup -c FILE DEST, leadd restore -c FILE SRC: the database is the
  * one FILE names. */
+static void copied(const char *table, long long rows, void *arg)
+{
+    (void)arg;
+    printf("%-18s %12lld rows, the same on both sides\n", table, rows);
+}
+
+/* leadd copy: the SQLite file into PostgreSQL. The URL may hold a password:
+ * env:NAME keeps it off the command line, and it is never printed. */
+static int copy(const struct args *a)
+{
+    char err[1024];
+    if (!a->from || !a->to) {
+        fprintf(stderr, "leadd copy: --from FILE.db and --to URL are required\n");
+        return 2;
+    }
+    const char *url = a->to;
+    if (!strncmp(url, "env:", 4) && !(url = getenv(a->to + 4))) {
+        fprintf(stderr, "leadd copy: environment variable '%s' is not set\n", a->to + 4);
+        return 2;
+    }
+    uint64_t t0 = mono_ms();
+    int rc = store_copy_to_pg(a->from, url, a->count > 0 ? (size_t)a->count : 1000, copied, NULL,
+                              err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "leadd copy: %s\n", err);
+        return 1;
+    }
+    printf("copied '%s' in %.1f s\n", a->from, (double)(mono_ms() - t0) / 1000);
+    return 0;
+}
+
 static int backup_restore(const struct args *a)
 {
     struct config cfg;

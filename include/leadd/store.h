@@ -254,6 +254,16 @@ LEADD_MUST_CHECK int store_lock(const char *db_path, int *fd);
  * err on failure. The first piece of the PostgreSQL backend (issue 15): the
  * schema, kept equal to SQLite's by tests/integration/itest_pg.c. */
 LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, size_t cap);
+/* store_copy_to_pg: leadd copy: the SQLite database at db_path (not served:
+ * its lock is taken) into the PostgreSQL database at url, migrated first,
+ * table by table in transactions of batch rows that commit with their
+ * progress: run again after a failure, it resumes where it stopped. A
+ * database that already holds leads of its own is refused. At the end each
+ * table's rows are counted on both sides (report(table, rows, arg) for
+ * each); a difference fails it. Why in err. */
+LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
+                                      void (*report)(const char *table, long long rows, void *arg),
+                                      void *arg, char *err, size_t cap);
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 
