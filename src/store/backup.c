@@ -145,17 +145,23 @@ int store_lock(const char *db_path, int *fd_out)
     return 0;
 }
 
-int store_restore(const char *db_path, const char *src, char *err, size_t cap)
+int lock_unserved(const char *db_path, int *lock, char *err, size_t cap)
 {
-    char tmp[4096] = "", side[4096];
-    int lock = -1, rc;
-    if ((rc = store_lock(db_path, &lock))) {
+    int rc = store_lock(db_path, lock);
+    if (rc)
         snprintf(err, cap,
                  rc == LEADD_ECONFLICT ? "leadd is serving '%s': stop it first"
                                        : "cannot open '%s'",
                  db_path);
+    return rc;
+}
+
+int store_restore(const char *db_path, const char *src, char *err, size_t cap)
+{
+    char tmp[4096] = "", side[4096];
+    int lock = -1, rc;
+    if ((rc = lock_unserved(db_path, &lock, err, cap)))
         return rc;
-    }
     if ((rc = check_copy(src, err, cap)))
         goto out;
     /* A copy of src beside the database, then one rename over it. */

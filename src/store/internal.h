@@ -121,6 +121,9 @@ int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, co
  * keeps the salted hash of its email (before the lead's email goes). */
 int consent_erase(struct store *st, const char *id);
 
+/* lock_unserved (backup.c): store_lock for commands that need the file
+ * still, with why in err when it is served (or cannot be opened). */
+int lock_unserved(const char *db_path, int *lock, char *err, size_t cap);
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
 LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
 /* A statement to prepare once, with where to keep it. */

@@ -293,13 +293,8 @@ int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
     int rc = LEADD_EDB, applied, lock = -1;
     err[0] = '\0';
     /* The source holds still: nothing serves it while it is copied. */
-    if ((rc = store_lock(db_path, &lock))) {
-        snprintf(err, cap,
-                 rc == LEADD_ECONFLICT ? "leadd is serving '%s': stop it first"
-                                       : "cannot open '%s'",
-                 db_path);
+    if ((rc = lock_unserved(db_path, &lock, err, cap)))
         return rc;
-    }
     rc = LEADD_EDB;
     if (sqlite3_open_v2(db_path, &c.src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         snprintf(err, cap, "cannot open '%s': %s", db_path, sqlite3_errmsg(c.src));
