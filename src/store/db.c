@@ -154,7 +154,7 @@ int store_open(struct store **out, const struct store_opts *o)
         goto fail;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
-    pthread_cond_init(&st->cv, NULL);
+    jobq_init(&st->q);
     st->durable_full = o->durable_full;
     if (!(st->timezone = strdup(o->timezone ? o->timezone : "UTC")))
         goto fail;
@@ -231,13 +231,9 @@ void store_close(struct store **sp)
     struct store *st = *sp;
     if (!st)
         return;
-    if (st->writer_started) {
-        pthread_mutex_lock(&st->mu);
-        st->stopping = true;
-        pthread_cond_signal(&st->cv);
-        pthread_mutex_unlock(&st->mu);
+    jobq_stop(&st->q);
+    if (st->writer_started)
         pthread_join(st->writer, NULL);
-    }
     readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);
@@ -246,7 +242,7 @@ void store_close(struct store **sp)
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
-    pthread_cond_destroy(&st->cv);
+    jobq_destroy(&st->q);
     dedupe_release(&st->dd);
     free(st->path);
     free(st->timezone);
@@ -264,9 +260,7 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->batches = atomic_load(&st->batches);
     out->jobs = atomic_load(&st->jobs);
     out->max_batch = atomic_load(&st->max_batch);
-    pthread_mutex_lock(&st->mu);
-    out->queue_depth = st->depth;
-    pthread_mutex_unlock(&st->mu);
+    out->queue_depth = jobq_depth(&st->q);
 }
 
 /* Runs one parameterized statement; binds are "t" text (a NULL pointer binds

@@ -37,6 +37,27 @@ void dedupe_expire(struct dedupe *d, long long before_ms);
 void dedupe_forget_rowid(struct dedupe *d, long long rowid);
 void dedupe_release(struct dedupe *d);
 
+/* The writer's queue (jobq.c): jobs in the order they came; a cap on
+ * waiting jobs (STORE_MAX_QUEUE); the writer takes up to a batch at once. */
+struct jobq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_job *head, *tail;
+    size_t depth;
+    bool stopping;
+};
+void jobq_init(struct jobq *q);
+void jobq_destroy(struct jobq *q);
+/* jobq_push: 0, LEADD_ESHUTDOWN once stopping, LEADD_EFULL past the cap. */
+int jobq_push(struct jobq *q, struct store_job *job);
+/* jobq_take: waits up to wait_ms for a job; returns up to max jobs as a
+ * list (*n of them), or NULL: on timeout, or with *stopped once the queue
+ * is stopping and empty. */
+struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t *n, bool *stopped);
+/* jobq_stop: refuses new jobs; the writer drains what waits, then stops. */
+void jobq_stop(struct jobq *q);
+size_t jobq_depth(struct jobq *q);
+
 struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
@@ -44,11 +65,8 @@ struct store {
     sqlite3 *wdb; /* the writer's connection: used by the writer thread only */
     pthread_t writer;
     bool writer_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct store_job *head, *tail; /* queue, under mu */
-    size_t depth;
-    bool stopping;
+    struct jobq q;
+    pthread_mutex_t mu; /* guards on_outbox */
     atomic_bool writable;
     struct ulid_gen ids;
     long long retention_ms;

@@ -121,25 +121,7 @@ int store_run(struct store *st, struct store_job *job)
 
 int store_submit(struct store *st, struct store_job *job)
 {
-    int rc = 0;
-    job->next = NULL;
-    job->rc = 0;
-    pthread_mutex_lock(&st->mu);
-    if (st->stopping)
-        rc = LEADD_ESHUTDOWN;
-    else if (st->depth >= STORE_MAX_QUEUE)
-        rc = LEADD_EFULL;
-    if (!rc) {
-        if (st->tail)
-            st->tail->next = job;
-        else
-            st->head = job;
-        st->tail = job;
-        st->depth++;
-        pthread_cond_signal(&st->cv);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return jobq_push(&st->q, job);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -622,35 +604,15 @@ void *writer_main(void *arg)
     struct store *st = arg;
     uint64_t last_prune = now_ms(), last_retain = 0, last_expire = 0;
     for (;;) {
-        pthread_mutex_lock(&st->mu);
-        while (!st->head && !st->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            if (pthread_cond_timedwait(&st->cv, &st->mu, &ts)) {
-                pthread_mutex_unlock(&st->mu);
-                maintain(st, &last_prune, &last_retain, &last_expire);
-                pthread_mutex_lock(&st->mu);
-            }
-        }
-        if (!st->head && st->stopping) {
-            pthread_mutex_unlock(&st->mu);
+        size_t n;
+        bool stopped;
+        struct store_job *batch = jobq_take(&st->q, STORE_MAX_BATCH, 1000, &n, &stopped), *j;
+        if (stopped)
             break;
+        if (!batch) { /* a second without work */
+            maintain(st, &last_prune, &last_retain, &last_expire);
+            continue;
         }
-        /* Take up to a batch; whoever arrives while we commit waits for the next. */
-        struct store_job *batch = st->head, *j = batch;
-        size_t n = 1;
-        while (j->next && n < STORE_MAX_BATCH) {
-            j = j->next;
-            n++;
-        }
-        st->head = j->next;
-        if (!st->head)
-            st->tail = NULL;
-        j->next = NULL;
-        st->depth -= n;
-        pthread_mutex_unlock(&st->mu);
-
         int rc = run_batch(st, batch, n);
         for (j = batch; j;) {
             struct store_job *next = j->next;

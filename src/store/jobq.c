@@ -1,0 +1,95 @@
+/* jobq.c: the writer's queue of jobs (see internal.h): request threads push,
+ * one writer thread takes batches. */
+#include <time.h>
+
+#include "internal.h"
+
+void jobq_init(struct jobq *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->head = q->tail = NULL;
+    q->depth = 0;
+    q->stopping = false;
+}
+
+void jobq_destroy(struct jobq *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+int jobq_push(struct jobq *q, struct store_job *job)
+{
+    int rc = 0;
+    job->next = NULL;
+    job->rc = 0;
+    pthread_mutex_lock(&q->mu);
+    if (q->stopping)
+        rc = LEADD_ESHUTDOWN;
+    else if (q->depth >= STORE_MAX_QUEUE)
+        rc = LEADD_EFULL;
+    if (!rc) {
+        if (q->tail)
+            q->tail->next = job;
+        else
+            q->head = job;
+        q->tail = job;
+        q->depth++;
+        pthread_cond_signal(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t *n, bool *stopped)
+{
+    struct store_job *batch = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->mu);
+    if (!q->head && !q->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        while (!q->head && !q->stopping && !pthread_cond_timedwait(&q->cv, &q->mu, &ts))
+            ;
+    }
+    *stopped = !q->head && q->stopping;
+    if (q->head) {
+        /* Up to a batch; whoever arrives meanwhile waits for the next. */
+        struct store_job *j = batch = q->head;
+        *n = 1;
+        while (j->next && *n < max) {
+            j = j->next;
+            (*n)++;
+        }
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        j->next = NULL;
+        q->depth -= *n;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return batch;
+}
+
+void jobq_stop(struct jobq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t jobq_depth(struct jobq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->depth;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
