@@ -264,6 +264,17 @@ LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, 
 LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
                                       void (*report)(const char *table, long long rows, void *arg),
                                       void *arg, char *err, size_t cap);
+/* ---- PostgreSQL's store, in progress (issue 15): not yet chosen by
+ * store_open. pgstore_open migrates the database at url and starts its
+ * writer; pgstore_submit takes capture jobs (STORE_OP_LEAD; others
+ * LEADD_EINVAL) with store_submit's contract: many nodes may write one
+ * database, and a duplicate or a replayed Idempotency-Key is still found
+ * exactly once (src/store/pg_writer.c). ---- */
+struct pgstore;
+LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
+LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);
+void pgstore_close(struct pgstore **pp);
+
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 

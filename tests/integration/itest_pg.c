@@ -5,6 +5,7 @@
  * schema is refused; the counters' triggers count as SQLite's do. */
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,12 +362,133 @@ static void t_copy(void **state)
     h_cleanup(&l);
 }
 
+/* ---- capture on two nodes sharing one database ---- */
+
+#define RACE 200 /* addresses both nodes get at once */
+#define KEYS 50  /* Idempotency-Keys both nodes get at once */
+
+struct cap {
+    struct store_lead_job j;
+    char email[64], key[32];
+    atomic_bool done;
+};
+
+static void cap_done(struct store_job *job, void *arg)
+{
+    (void)job;
+    atomic_store((atomic_bool *)arg, true);
+}
+
+static void cap_init(struct cap *c, const char *email, const char *key)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->email, sizeof(c->email), "%s", email);
+    c->j.job = (struct store_job){.op = STORE_OP_LEAD, .done = cap_done, .arg = &c->done};
+    c->j.in = (struct store_lead){.form = "contact",
+                                  .email = c->email,
+                                  .fields = "{}",
+                                  .extra = "{}",
+                                  .attribution = "{}",
+                                  .client = "{}",
+                                  .grade = "cold",
+                                  .score_reasons = "[]",
+                                  .dedupe_window_ms = 24LL * 3600 * 1000,
+                                  .status = 201};
+    if (key) {
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        c->j.in.idem_key = c->key;
+        memset(c->j.in.body_hash, 7, SHA256_LEN); /* the same body on both nodes */
+    }
+}
+
+struct node {
+    struct pgstore *st;
+    struct cap *caps;
+    size_t n;
+};
+
+static void *feed(void *arg)
+{
+    struct node *nd = arg;
+    for (size_t i = 0; i < nd->n; i++)
+        if (pgstore_submit(nd->st, &nd->caps[i].j.job))
+            fail_msg("submit %zu refused", i);
+    return NULL;
+}
+
+static bool all_done(void *arg)
+{
+    struct node *nd = arg;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < nd[k].n; i++)
+            if (!atomic_load(&nd[k].caps[i].done))
+                return false;
+    return true;
+}
+
+/* The same addresses and keys posted to two nodes at the same moment: one
+ * first lead and one flagged duplicate each; one lead for each key, both
+ * nodes answering its id; every acknowledged lead committed. */
+static void t_capture_across_nodes(void **state)
+{
+    (void)state;
+    char err[512];
+    struct node nd[2];
+    pthread_t th[2];
+    reset();
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pgstore_open(&nd[k].st, "", err, sizeof(err)), 0);
+        nd[k].n = RACE + KEYS;
+        nd[k].caps = calloc(nd[k].n, sizeof(struct cap));
+        for (size_t i = 0; i < nd[k].n; i++) {
+            char email[64], key[32];
+            snprintf(email, sizeof(email), "race%zu@example.org", i < RACE ? i : 1000 + i);
+            snprintf(key, sizeof(key), "key-%zu", i);
+            cap_init(&nd[k].caps[i], email, i < RACE ? NULL : key);
+        }
+    }
+    for (int k = 0; k < 2; k++)
+        pthread_create(&th[k], NULL, feed, &nd[k]);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    assert_true(h_wait(all_done, nd, 60000));
+    PGconn *c = pg();
+    for (size_t i = 0; i < RACE + KEYS; i++) {
+        struct store_lead_job *a = &nd[0].caps[i].j, *b = &nd[1].caps[i].j;
+        assert_int_equal(a->job.rc, 0);
+        assert_int_equal(b->job.rc, 0);
+        if (i >= RACE) { /* one lead for the key; both answer it */
+            assert_string_equal(a->id, b->id);
+            assert_true(a->replayed != b->replayed);
+        }
+        char sql[160];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM leads WHERE id IN ('%s', '%s')", a->id,
+                 b->id);
+        assert_int_equal(pg_long(c, sql), i < RACE ? 2 : 1); /* acknowledged: committed */
+    }
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads"), 2 * RACE + KEYS);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM (SELECT email FROM leads GROUP BY email"
+                                " HAVING count(*) FILTER (WHERE duplicate_of IS NULL) = 1) AS f"),
+                     RACE + KEYS);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads AS l WHERE duplicate_of IS NOT NULL"
+                                " AND NOT EXISTS (SELECT 1 FROM leads AS f WHERE f.id ="
+                                " l.duplicate_of AND f.email = l.email AND f.duplicate_of IS"
+                                " NULL)"),
+                     0);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE flags & 4 != 0"), RACE);
+    PQfinish(c);
+    for (int k = 0; k < 2; k++) {
+        pgstore_close(&nd[k].st);
+        free(nd[k].caps);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_schema_parity), cmocka_unit_test(t_migrate_once),
         cmocka_unit_test(t_newer_refused), cmocka_unit_test(t_triggers),
-        cmocka_unit_test(t_copy),
+        cmocka_unit_test(t_copy),          cmocka_unit_test(t_capture_across_nodes),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }

@@ -1,0 +1,355 @@
+/* pg_writer.c: the PostgreSQL store's writer (issue 15, in progress: not yet
+ * chosen by store_open). As on SQLite, request threads queue jobs (jobq.c)
+ * and one thread commits them in batches, each job called back after the
+ * commit (synchronous_commit = on: 201 only once it is durable). What
+ * changes with many nodes on one database is that duplicate and
+ * idempotency checks can no longer rely on one writer: each batch first
+ * takes a transaction-scoped advisory lock per (form, email) and (form,
+ * key) it touches, all in one global order (so two nodes never deadlock),
+ * and only then looks for the first lead. Capture (STORE_OP_LEAD) only, so
+ * far. */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/lead.h"
+#include "leadd/log.h"
+
+#define PG_LOCKS_MAX (2 * STORE_MAX_BATCH) /* a dedupe and an idempotency lock a job */
+
+struct pgstore {
+    PGconn *wconn; /* the writer's */
+    struct jobq q;
+    pthread_t writer;
+    bool writer_started;
+    struct ulid_gen ids;
+};
+
+/* Each statement, prepared once on the writer's connection. */
+static const struct {
+    const char *name, *sql;
+} STMTS[] = {
+    {"lock", "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"},
+    {"find_key", "SELECT body_hash, lead_id, status FROM idempotency_keys WHERE form = $1 AND"
+                 " key = $2 AND created_ms >= $3"},
+    {"find_dup", "SELECT id FROM leads WHERE form = $1 AND email = $2 AND created_ms >= $3 AND"
+                 " duplicate_of IS NULL AND (flags & $4) = 0 ORDER BY created_ms, rid LIMIT 1"},
+    {"ins_lead",
+     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
+     " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
+     " grade, qualified, score_reasons, owner, status, value_minor, currency) VALUES ($1, $2,"
+     " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
+     " coalesce($22, 'new'), $23, $24)"},
+    {"ins_key", "INSERT INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (form, key) DO UPDATE SET"
+                " body_hash = excluded.body_hash, lead_id = excluded.lead_id,"
+                " status = excluded.status, created_ms = excluded.created_ms"},
+    {"ins_delivery", "INSERT INTO deliveries(lead_id, webhook, webhook_id, event,"
+                     " next_attempt_ms, created_ms, updated_ms, secret) VALUES ($1, $2, $3, $4,"
+                     " $5, $5, $5, $6)"},
+    {"ins_text", "INSERT INTO consent_texts(hash, text) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
+    {"ins_consent", "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip,"
+                    " user_agent, page) VALUES ($1, 'given', $2, $3, $4, $5, $6, $7, $8)"},
+    {"ins_token",
+     "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES ($1, $2, $3)"},
+};
+
+/* Runs a prepared statement; the result (owned: PQclear) or NULL on error,
+ * logged. Text parameters, but for those flagged binary (len given). */
+static PGresult *exec(PGconn *c, const char *stmt, int n, const char *const *v, const int *len,
+                      const int *bin)
+{
+    PGresult *r = PQexecPrepared(c, stmt, n, v, len, bin, 0);
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+        return r;
+    log_error("postgres: %s: %s", stmt, PQresultErrorMessage(r));
+    PQclear(r);
+    return NULL;
+}
+
+static bool exec_ok(PGconn *c, const char *stmt, int n, const char *const *v, const int *len,
+                    const int *bin)
+{
+    PGresult *r = exec(c, stmt, n, v, len, bin);
+    PQclear(r);
+    return r != NULL;
+}
+
+static bool run(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        log_error("postgres: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The batch's advisory locks, every node taking them in the same order. */
+static bool lock_keys(struct pgstore *p, struct store_job *batch)
+{
+    char *keys[PG_LOCKS_MAX];
+    size_t n = 0;
+    bool ok = true;
+    for (struct store_job *j = batch; j && ok; j = j->next) {
+        const struct store_lead *in = &((struct store_lead_job *)j)->in;
+        for (int kind = 0; kind < 2 && ok; kind++) {
+            struct buf k = BUF_INIT(4096);
+            if (kind == 0 && in->email && in->dedupe_window_ms > 0)
+                buf_addf(&k, "dedupe\n%s\n%s", in->form, in->email);
+            else if (kind == 1 && in->idem_key)
+                buf_addf(&k, "idempotency\n%s\n%s", in->form, in->idem_key);
+            else
+                continue;
+            char *key = buf_error(&k) ? NULL : buf_detach(&k);
+            buf_release(&k);
+            if (!(ok = key != NULL))
+                break;
+            keys[n++] = key;
+        }
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = keys[i];
+        if (ok && (i == 0 || strcmp(keys[i - 1], keys[i])))
+            ok = exec_ok(p->wconn, "lock", 1, &v, NULL, NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    return ok;
+}
+
+/* One capture inside the batch's transaction, as SQLite's apply_lead. */
+static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
+{
+    const struct store_lead *in = &j->in;
+    char num[8][24], created[32], dup[ULID_LEN + 1] = "", at[32];
+    PGresult *r;
+    j->replayed = false;
+    j->id[0] = '\0';
+    if (in->idem_key) {
+        snprintf(num[0], sizeof(num[0]), "%lld", (long long)ms - STORE_IDEM_TTL_MS);
+        const char *v[] = {in->form, in->idem_key, num[0]};
+        if (!(r = exec(p->wconn, "find_key", 3, v, NULL, NULL)))
+            return false;
+        if (PQntuples(r) == 1) {
+            size_t hl = 0;
+            unsigned char *h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hl);
+            if (!h || hl != SHA256_LEN || memcmp(h, in->body_hash, SHA256_LEN)) {
+                j->job.rc = LEADD_ECONFLICT;
+            } else {
+                j->replayed = true;
+                j->replay_status = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+                snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(r, 0, 1));
+            }
+            PQfreemem(h);
+            PQclear(r);
+            return true;
+        }
+        PQclear(r);
+    }
+    unsigned flags = in->flags;
+    if (in->email && in->dedupe_window_ms > 0) {
+        snprintf(num[0], sizeof(num[0]), "%lld", (long long)ms - in->dedupe_window_ms);
+        snprintf(num[1], sizeof(num[1]), "%u", LEAD_FLAGS_SPAM);
+        const char *v[] = {in->form, in->email, num[0], num[1]};
+        if (!(r = exec(p->wconn, "find_dup", 4, v, NULL, NULL)))
+            return false;
+        if (PQntuples(r) == 1) {
+            snprintf(dup, sizeof(dup), "%s", PQgetvalue(r, 0, 0));
+            flags |= LEAD_FLAG_DUPLICATE;
+        }
+        PQclear(r);
+    }
+    ulid_next(&p->ids, in->created_ms ? in->created_ms : ms, j->id);
+    rfc3339_ms(ulid_time_ms(j->id), created);
+    j->flags = flags;
+    snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)ulid_time_ms(j->id));
+    snprintf(num[1], sizeof(num[1]), "%u", flags);
+    snprintf(num[2], sizeof(num[2]), "%lld", in->score);
+    snprintf(num[3], sizeof(num[3]), "%d", in->qualified && !dup[0]);
+    snprintf(num[4], sizeof(num[4]), "%lld", in->value_minor);
+    const char *lead[] = {j->id,
+                          in->form,
+                          created,
+                          num[0],
+                          in->email,
+                          in->name,
+                          in->company,
+                          in->fields,
+                          in->extra,
+                          in->attribution,
+                          in->utm_source,
+                          in->utm_medium,
+                          in->utm_campaign,
+                          in->client,
+                          num[1],
+                          dup[0] ? dup : NULL,
+                          num[2],
+                          in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
+                          num[3],
+                          in->score_reasons ? in->score_reasons : "[]",
+                          in->owner,
+                          in->lifecycle,
+                          in->currency ? num[4] : NULL,
+                          in->currency};
+    if (!exec_ok(p->wconn, "ins_lead", 24, lead, NULL, NULL))
+        return false;
+    rfc3339_ms(ms, at);
+    for (size_t i = 0; i < in->nconsents; i++) {
+        const struct store_consent *c = &in->consents[i];
+        const char *t[] = {c->text_hash, c->text};
+        const char *v[] = {j->id,   in->form, c->field,       c->text_hash,
+                           created, in->ip,   in->user_agent, in->page};
+        if (!exec_ok(p->wconn, "ins_text", 2, t, NULL, NULL) ||
+            !exec_ok(p->wconn, "ins_consent", 8, v, NULL, NULL))
+            return false;
+    }
+    if (in->idem_key) {
+        snprintf(num[5], sizeof(num[5]), "%d", in->status);
+        snprintf(num[6], sizeof(num[6]), "%llu", (unsigned long long)ms);
+        const char *v[] = {in->form, in->idem_key, (const char *)in->body_hash,
+                           j->id,    num[5],       num[6]};
+        const int len[] = {0, 0, SHA256_LEN, 0, 0, 0}, bin[] = {0, 0, 1, 0, 0, 0};
+        if (!exec_ok(p->wconn, "ins_key", 6, v, len, bin))
+            return false;
+    }
+    if (in->confirm_mail.webhook) {
+        snprintf(num[7], sizeof(num[7]), "%llu",
+                 (unsigned long long)(ms + (uint64_t)in->confirm_within_ms));
+        const char *v[] = {(const char *)in->confirm_hash, j->id, num[7]};
+        const int len[] = {SHA256_LEN, 0, 0}, bin[] = {1, 0, 0};
+        if (!exec_ok(p->wconn, "ins_token", 3, v, len, bin))
+            return false;
+    }
+    /* The outbox, in this same transaction; duplicates are never sent, and
+     * a double opt-in mail only to the first of an address and no bot. */
+    size_t nd = dup[0] ? 0 : in->ndeliveries;
+    bool mail = in->confirm_mail.webhook && !dup[0] &&
+                !(flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM));
+    for (size_t i = 0; i < nd + mail; i++) {
+        const struct store_delivery *d = i < nd ? &in->deliveries[i] : &in->confirm_mail;
+        char wid[ULID_LEN + 5] = "msg_";
+        ulid_next(&p->ids, ms, wid + 4);
+        snprintf(num[6], sizeof(num[6]), "%llu", (unsigned long long)ms);
+        const char *v[] = {j->id,    d->webhook, wid,
+                           d->event, num[6],     i < nd ? NULL : in->confirm_token};
+        if (!exec_ok(p->wconn, "ins_delivery", 6, v, NULL, NULL))
+            return false;
+    }
+    if (nd + mail && !run(p->wconn, "SELECT pg_notify('leadd_outbox', '')"))
+        return false; /* idle dispatchers wake at the commit */
+    return true;
+}
+
+/* Commits one batch; on failure every job in it fails: nothing half-written. */
+static int run_batch(struct pgstore *p, struct store_job *batch)
+{
+    uint64_t ms = now_ms();
+    bool ok = run(p->wconn, "BEGIN") && lock_keys(p, batch);
+    for (struct store_job *j = batch; ok && j; j = j->next)
+        ok = j->op == STORE_OP_LEAD && apply_lead(p, (struct store_lead_job *)j, ms);
+    if (ok)
+        ok = run(p->wconn, "COMMIT");
+    if (!ok) {
+        run(p->wconn, "ROLLBACK");
+        /* a connection that went away is made again for the next batch */
+        if (PQstatus(p->wconn) != CONNECTION_OK)
+            PQreset(p->wconn);
+        return LEADD_EDB;
+    }
+    return 0;
+}
+
+static void *pg_writer_main(void *arg)
+{
+    struct pgstore *p = arg;
+    for (;;) {
+        size_t n;
+        bool stopped;
+        struct store_job *batch = jobq_take(&p->q, STORE_MAX_BATCH, 1000, &n, &stopped);
+        if (stopped)
+            break;
+        if (!batch)
+            continue;
+        int rc = run_batch(p, batch);
+        for (struct store_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            if (rc)
+                j->rc = rc;
+            j->done(j, j->arg); /* the job may be freed from here on */
+        }
+    }
+    return NULL;
+}
+
+int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
+{
+    int applied, rc;
+    struct pgstore *p = calloc(1, sizeof(*p));
+    *out = NULL;
+    if (!p)
+        return LEADD_ENOMEM;
+    jobq_init(&p->q);
+    ulid_gen_init(&p->ids); /* random: two nodes' ids never meet */
+    if ((rc = store_pg_migrate(url, &applied, err, cap)))
+        goto fail;
+    rc = LEADD_EDB;
+    p->wconn = PQconnectdb(url ? url : "");
+    if (PQstatus(p->wconn) != CONNECTION_OK) {
+        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->wconn));
+        goto fail;
+    }
+    /* 201 only once the commit is durable, whatever the server's default */
+    if (!run(p->wconn, "SET synchronous_commit = on"))
+        goto fail;
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(STMTS); i++) {
+        PGresult *r = PQprepare(p->wconn, STMTS[i].name, STMTS[i].sql, 0, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(err, cap, "%s: %s", STMTS[i].name, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            goto fail;
+    }
+    if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
+        rc = LEADD_ENOMEM;
+        goto fail;
+    }
+    p->writer_started = true;
+    *out = p;
+    return 0;
+fail:
+    PQfinish(p->wconn);
+    jobq_destroy(&p->q);
+    free(p);
+    return rc;
+}
+
+int pgstore_submit(struct pgstore *p, struct store_job *job)
+{
+    return job->op == STORE_OP_LEAD ? jobq_push(&p->q, job) : LEADD_EINVAL;
+}
+
+void pgstore_close(struct pgstore **pp)
+{
+    struct pgstore *p = *pp;
+    if (!p)
+        return;
+    jobq_stop(&p->q);
+    if (p->writer_started)
+        pthread_join(p->writer, NULL);
+    PQfinish(p->wconn);
+    jobq_destroy(&p->q);
+    free(p);
+    *pp = NULL;
+}
