@@ -97,7 +97,7 @@ static int cmp_str(const void *a, const void *b)
 /* The batch's advisory locks, every node taking them in the same order. */
 static bool lock_keys(struct pgstore *p, struct store_job *batch)
 {
-    char *keys[PG_LOCKS_MAX];
+    char *keys[PG_LOCKS_MAX] = {0};
     size_t n = 0;
     bool ok = true;
     for (struct store_job *j = batch; j && ok; j = j->next) {
