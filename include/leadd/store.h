@@ -274,6 +274,16 @@ struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);
 void pgstore_close(struct pgstore **pp);
+/* pgstore_claim: up to max due deliveries of webhook claimed for node until
+ * now + lease_ms, their ids in ids[0..*n): FOR UPDATE SKIP LOCKED, so nodes
+ * claiming at once get disjoint sets; a claim whose lease ran out (its node
+ * died) is due again. */
+LEADD_MUST_CHECK int pgstore_claim(struct pgstore *p, const char *webhook, const char *node,
+                                   uint64_t now, uint64_t lease_ms, size_t max, long long *ids,
+                                   size_t *n);
+/* pgstore_outbox_wait: waits up to timeout_ms for a NOTIFY that some node
+ * queued deliveries; false on timeout (a NOTIFY can be missed: poll anyway). */
+bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms);
 
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);

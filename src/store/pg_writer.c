@@ -9,6 +9,7 @@
  * and only then looks for the first lead. Capture (STORE_OP_LEAD) only, so
  * far. */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 struct pgstore {
     PGconn *wconn; /* the writer's */
+    PGconn *oconn; /* the forwarder's: claims, and LISTEN for queued deliveries */
     struct jobq q;
     pthread_t writer;
     bool writer_started;
@@ -321,6 +323,13 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         if (!ok)
             goto fail;
     }
+    p->oconn = PQconnectdb(url ? url : "");
+    if (PQstatus(p->oconn) != CONNECTION_OK) {
+        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->oconn));
+        goto fail;
+    }
+    if (!run(p->oconn, "LISTEN leadd_outbox"))
+        goto fail;
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;
         goto fail;
@@ -330,6 +339,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     return 0;
 fail:
     PQfinish(p->wconn);
+    PQfinish(p->oconn);
     jobq_destroy(&p->q);
     free(p);
     return rc;
@@ -349,7 +359,61 @@ void pgstore_close(struct pgstore **pp)
     if (p->writer_started)
         pthread_join(p->writer, NULL);
     PQfinish(p->wconn);
+    PQfinish(p->oconn);
     jobq_destroy(&p->q);
     free(p);
     *pp = NULL;
+}
+
+/* ---- the outbox, for a node's forwarder (one thread) ---- */
+
+int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint64_t now,
+                  uint64_t lease_ms, size_t max, long long *ids, size_t *n)
+{
+    char t[24], until[24], lim[24];
+    snprintf(t, sizeof(t), "%llu", (unsigned long long)now);
+    snprintf(until, sizeof(until), "%llu", (unsigned long long)(now + lease_ms));
+    snprintf(lim, sizeof(lim), "%zu", max);
+    const char *v[] = {webhook, node, t, until, lim};
+    /* Rows another node is claiming are skipped, not waited for; a claim
+     * whose lease ran out (its node died) is anybody's again. */
+    PGresult *r = PQexecParams(
+        p->oconn,
+        "UPDATE deliveries SET claimed_by = $2, claimed_until = $4 WHERE id IN (SELECT id FROM"
+        " deliveries WHERE webhook = $1 AND state = 'pending' AND next_attempt_ms <= $3 AND"
+        " (claimed_until IS NULL OR claimed_until <= $3) ORDER BY next_attempt_ms, id LIMIT $5"
+        " FOR UPDATE SKIP LOCKED) RETURNING id",
+        5, NULL, v, NULL, NULL, 0);
+    *n = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        log_error("postgres: claim: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return LEADD_EDB;
+    }
+    for (int i = 0; i < PQntuples(r) && *n < max; i++)
+        ids[(*n)++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms)
+{
+    /* A NOTIFY can be missed (a reconnect, a pooler in transaction mode):
+     * the caller polls after timeout_ms whatever happens. */
+    int fd = PQsocket(p->oconn);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    bool woke = false;
+    uint64_t until = mono_ms() + timeout_ms;
+    while (!woke && fd >= 0) {
+        PGnotify *nt;
+        PQconsumeInput(p->oconn);
+        while ((nt = PQnotifies(p->oconn))) {
+            woke = true;
+            PQfreemem(nt);
+        }
+        uint64_t now = mono_ms();
+        if (woke || now >= until || poll(&pfd, 1, (int)(until - now)) <= 0)
+            break;
+    }
+    return woke;
 }

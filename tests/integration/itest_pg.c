@@ -483,12 +483,125 @@ static void t_capture_across_nodes(void **state)
     }
 }
 
+/* ---- the outbox shared by nodes ---- */
+
+#define DUE 100
+
+struct claimer {
+    struct pgstore *st;
+    const char *node;
+    long long got[DUE];
+    size_t n;
+};
+
+static void *claim_all(void *arg)
+{
+    struct claimer *cl = arg;
+    for (;;) {
+        size_t n;
+        if (pgstore_claim(cl->st, "crm", cl->node, 1000, 60000, 7, cl->got + cl->n, &n))
+            fail_msg("%s: claim failed", cl->node);
+        if (!n)
+            return NULL;
+        cl->n += n;
+    }
+}
+
+/* Two nodes claiming at once get disjoint sets that together are all; a
+ * node that dies holding claims loses them when their lease runs out. */
+static void t_outbox_leases(void **state)
+{
+    (void)state;
+    char err[512];
+    struct claimer cl[2] = {{.node = "a"}, {.node = "b"}};
+    pthread_t th[2];
+    reset();
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pgstore_open(&cl[k].st, "", err, sizeof(err)), 0);
+    PGconn *c = pg();
+    pg_exec(c, "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"
+               " created_ms, updated_ms) SELECT 'l' || g, 'crm', 'msg_' || g, 'lead.created', 0,"
+               " 0, 0 FROM generate_series(1, 100) AS g");
+    for (int k = 0; k < 2; k++)
+        pthread_create(&th[k], NULL, claim_all, &cl[k]);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    assert_int_equal(cl[0].n + cl[1].n, DUE);
+    for (size_t i = 0; i < cl[0].n; i++)
+        for (size_t j = 0; j < cl[1].n; j++)
+            assert_true(cl[0].got[i] != cl[1].got[j]);
+    /* node a "dies" holding its claims (made at t=1000, leased 60 s): b gets
+     * none of them before the lease ends, and all of them after */
+    long long ids[DUE];
+    size_t n;
+    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 60999, 60000, DUE, ids, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 61000, 60000, DUE, ids, &n), 0);
+    assert_int_equal(n, DUE);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM deliveries WHERE claimed_by = 'b'"), DUE);
+    PQfinish(c);
+    for (int k = 0; k < 2; k++)
+        pgstore_close(&cl[k].st);
+}
+
+struct waiter {
+    struct pgstore *st;
+    bool woke;
+    uint64_t ms;
+};
+
+static void *wait_outbox(void *arg)
+{
+    struct waiter *w = arg;
+    uint64_t t0 = h_now_ms();
+    w->woke = pgstore_outbox_wait(w->st, 10000);
+    w->ms = h_now_ms() - t0;
+    return NULL;
+}
+
+static bool cap_acked(void *arg)
+{
+    return atomic_load(&((struct cap *)arg)->done);
+}
+
+/* An idle node wakes when another queues a delivery (LISTEN/NOTIFY), and
+ * waits out its timeout when nothing comes. */
+static void t_outbox_wakes(void **state)
+{
+    (void)state;
+    char err[512];
+    struct waiter w = {0};
+    struct pgstore *a;
+    pthread_t th;
+    reset();
+    assert_int_equal(pgstore_open(&a, "", err, sizeof(err)), 0);
+    assert_int_equal(pgstore_open(&w.st, "", err, sizeof(err)), 0);
+    uint64_t t0 = h_now_ms();
+    assert_false(pgstore_outbox_wait(w.st, 300));
+    assert_true(h_now_ms() - t0 >= 290);
+    pthread_create(&th, NULL, wait_outbox, &w);
+    struct cap c;
+    struct store_delivery d = {"crm", "lead.created"};
+    cap_init(&c, "wake@example.org", NULL);
+    c.j.in.deliveries = &d;
+    c.j.in.ndeliveries = 1;
+    assert_int_equal(pgstore_submit(a, &c.j.job), 0);
+    pthread_join(th, NULL);
+    assert_true(h_wait(cap_acked, &c, 10000));
+    assert_int_equal(c.j.job.rc, 0);
+    assert_true(w.woke);
+    assert_true(w.ms < 5000);
+    pgstore_close(&a);
+    pgstore_close(&w.st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_schema_parity), cmocka_unit_test(t_migrate_once),
         cmocka_unit_test(t_newer_refused), cmocka_unit_test(t_triggers),
         cmocka_unit_test(t_copy),          cmocka_unit_test(t_capture_across_nodes),
+        cmocka_unit_test(t_outbox_leases), cmocka_unit_test(t_outbox_wakes),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }
