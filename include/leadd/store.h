@@ -266,8 +266,8 @@ LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size
                                       void *arg, char *err, size_t cap);
 /* ---- PostgreSQL's store, in progress (issue 15): not yet chosen by
  * store_open. pgstore_open migrates the database at url and starts its
- * writer; pgstore_submit takes capture jobs (STORE_OP_LEAD; others
- * LEADD_EINVAL) with store_submit's contract: many nodes may write one
+ * writer; pgstore_submit takes capture and erasure jobs (STORE_OP_LEAD,
+ * STORE_OP_ERASE; others LEADD_EINVAL) with store_submit's contract: many nodes may write one
  * database, and a duplicate or a replayed Idempotency-Key is still found
  * exactly once (src/store/pg_writer.c). ---- */
 struct pgstore;

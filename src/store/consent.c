@@ -316,9 +316,8 @@ int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, co
     return r;
 }
 
-/* The salted hash of an address, as hex: HMAC-SHA256 under the database's
- * salt of the address in lowercase. */
-static int email_hash(const struct store *st, const char *email, char out[SHA256_LEN * 2 + 1])
+int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
+                       char out[SHA256_LEN * 2 + 1])
 {
     char low[LEAD_MAX_EMAIL_LEN + 1];
     unsigned char mac[SHA256_LEN];
@@ -327,7 +326,7 @@ static int email_hash(const struct store *st, const char *email, char out[SHA256
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     const void *part = low;
     size_t len = strlen(low);
-    if (crypto_hmac_sha256(st->consent_salt, sizeof(st->consent_salt), &part, &len, 1, mac))
+    if (crypto_hmac_sha256(salt, CONSENT_SALT_LEN, &part, &len, 1, mac))
         return LEADD_ENOMEM;
     crypto_hex(mac, sizeof(mac), out);
     return 0;
@@ -344,7 +343,8 @@ int consent_erase(struct store *st, const char *id)
     if (r == SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
         r = sqlite3_step(s);
-        if (r == SQLITE_ROW && email_hash(st, (const char *)sqlite3_column_text(s, 0), hash))
+        if (r == SQLITE_ROW &&
+            consent_email_hash(st->consent_salt, (const char *)sqlite3_column_text(s, 0), hash))
             r = SQLITE_NOMEM;
         r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
     }
@@ -411,7 +411,7 @@ int store_list_consents(struct store *st, const char *lead_id, const char *email
     else /* the address's leads as they are, and those erased through the hash kept */
         buf_adds(&sql, "WHERE c.lead_id IN (SELECT id FROM leads WHERE email = ?1)"
                        " OR c.email_hash = ?2 ORDER BY c.id");
-    if (!rd || buf_error(&sql) || (email && email_hash(st, email, hash)) ||
+    if (!rd || buf_error(&sql) || (email && consent_email_hash(st->consent_salt, email, hash)) ||
         sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK)
         goto out;
     if (lead_id) {

@@ -19,6 +19,13 @@ struct leadjson_stmts {
 /* How long an Idempotency-Key is remembered (writer.c keeps, query.c reads). */
 #define STORE_IDEM_TTL_MS (24LL * 3600 * 1000)
 
+#define CONSENT_SALT_LEN 32
+/* consent_email_hash (consent.c): the salted hash erasure keeps of an
+ * address, as hex: HMAC-SHA256 under the database's salt (store_meta's
+ * consent_salt) of the address in lowercase. The same on both backends. */
+int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
+                       char out[SHA256_LEN * 2 + 1]);
+
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
 struct dedupe_entry {
@@ -78,9 +85,9 @@ struct store {
         *ins_delivery, *ins_delivery_once;
     sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
     sqlite3_stmt *ins_consent_text, *ins_consent, *ins_token, *ins_confirm_mail; /* consent.c */
-    unsigned char consent_salt[32]; /* the erased addresses' hash key (store_meta) */
-    long long unfolded;             /* leads stored since the last fold (rollup.c) */
-    uint64_t unfolded_since_ms;     /* when the first of them was */
+    unsigned char consent_salt[CONSENT_SALT_LEN]; /* erased addresses' hash key (store_meta) */
+    long long unfolded;                           /* leads stored since the last fold (rollup.c) */
+    uint64_t unfolded_since_ms;                   /* when the first of them was */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */

@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
+#include "leadd/strutil.h"
 
 #define PG_LOCKS_MAX (2 * STORE_MAX_BATCH) /* a dedupe and an idempotency lock a job */
 
@@ -28,6 +29,7 @@ struct pgstore {
     pthread_t writer;
     bool writer_started;
     struct ulid_gen ids;
+    unsigned char salt[CONSENT_SALT_LEN]; /* store_meta's consent_salt, the same on every node */
 };
 
 /* Each statement, prepared once on the writer's connection. */
@@ -57,6 +59,15 @@ static const struct {
                     " user_agent, page) VALUES ($1, 'given', $2, $3, $4, $5, $6, $7, $8)"},
     {"ins_token",
      "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES ($1, $2, $3)"},
+    {"erase_email", "SELECT email FROM leads WHERE id = $1 AND erased_at IS NULL FOR UPDATE"},
+    {"erase_consents", "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
+                       " email_hash = coalesce(email_hash, $2) WHERE lead_id = $1"},
+    {"erase_lead", "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
+                   " extra = '{}', client = '{}', erased_at = $2 WHERE id = $1"},
+    {"erase_notes", "UPDATE lead_history SET note = NULL WHERE lead_id = $1"},
+    {"erase_attempts", "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM"
+                       " deliveries WHERE lead_id = $1)"},
+    {"erase_deliveries", "DELETE FROM deliveries WHERE lead_id = $1"},
 };
 
 /* Runs a prepared statement; the result (owned: PQclear) or NULL on error,
@@ -103,6 +114,8 @@ static bool lock_keys(struct pgstore *p, struct store_job *batch)
     size_t n = 0;
     bool ok = true;
     for (struct store_job *j = batch; j && ok; j = j->next) {
+        if (j->op != STORE_OP_LEAD)
+            continue;
         const struct store_lead *in = &((struct store_lead_job *)j)->in;
         for (int kind = 0; kind < 2 && ok; kind++) {
             struct buf k = BUF_INIT(4096);
@@ -253,15 +266,53 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
     return true;
 }
 
+/* Erases one lead's personal data as SQLite's store does: a tombstone for
+ * the stats, its consent records keeping the salted hash of its address.
+ * *erased: whether it was there. */
+static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t ms, bool *erased)
+{
+    char at[32], hash[SHA256_LEN * 2 + 1] = "";
+    const char *id = j->lead_id;
+    PGresult *r = exec(p->wconn, "erase_email", 1, &id, NULL, NULL);
+    if (!r)
+        return false;
+    bool found = PQntuples(r) == 1;
+    if (found && !PQgetisnull(r, 0, 0) && consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) {
+        PQclear(r);
+        return false;
+    }
+    PQclear(r);
+    if (!found) {
+        j->job.rc = LEADD_ENOTFOUND;
+        return true;
+    }
+    rfc3339_ms(ms, at);
+    const char *v[] = {id, hash[0] ? hash : NULL}, *w[] = {id, at};
+    *erased = true;
+    return exec_ok(p->wconn, "erase_consents", 2, v, NULL, NULL) &&
+           exec_ok(p->wconn, "erase_lead", 2, w, NULL, NULL) &&
+           exec_ok(p->wconn, "erase_notes", 1, &id, NULL, NULL) &&
+           exec_ok(p->wconn, "erase_attempts", 1, &id, NULL, NULL) &&
+           exec_ok(p->wconn, "erase_deliveries", 1, &id, NULL, NULL);
+}
+
 /* Commits one batch; on failure every job in it fails: nothing half-written. */
 static int run_batch(struct pgstore *p, struct store_job *batch)
 {
     uint64_t ms = now_ms();
+    bool erased = false;
     bool ok = run(p->wconn, "BEGIN") && lock_keys(p, batch);
     for (struct store_job *j = batch; ok && j; j = j->next)
-        ok = j->op == STORE_OP_LEAD && apply_lead(p, (struct store_lead_job *)j, ms);
+        ok = j->op == STORE_OP_LEAD ? apply_lead(p, (struct store_lead_job *)j, ms)
+                                    : apply_erase(p, (struct store_erase_job *)j, ms, &erased);
     if (ok)
         ok = run(p->wconn, "COMMIT");
+    /* The erased rows' old versions go from the tables' pages now, not at
+     * autovacuum's leisure (WAL and backups still hold them until they
+     * age out: README says what PostgreSQL keeps). */
+    if (ok && erased &&
+        !run(p->wconn, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts"))
+        log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
     if (!ok) {
         run(p->wconn, "ROLLBACK");
         /* a connection that went away is made again for the next batch */
@@ -294,6 +345,36 @@ static void *pg_writer_main(void *arg)
     return NULL;
 }
 
+/* The consent salt: made by the first node to need it, read by the rest
+ * (copied over by leadd copy, so hashes kept on SQLite still match). */
+static bool load_salt(struct pgstore *p, char *err, size_t cap)
+{
+    unsigned char fresh[CONSENT_SALT_LEN];
+    char hex[2 * CONSENT_SALT_LEN + 1];
+    if (crypto_random(fresh, sizeof(fresh)))
+        return false;
+    crypto_hex(fresh, sizeof(fresh), hex);
+    const char *v = hex;
+    PGresult *r = PQexecParams(p->wconn,
+                               "INSERT INTO store_meta(key, value) VALUES ('consent_salt', $1)"
+                               " ON CONFLICT (key) DO NOTHING",
+                               1, NULL, &v, NULL, NULL, 0);
+    PQclear(r);
+    r = PQexec(p->wconn, "SELECT value FROM store_meta WHERE key = 'consent_salt'");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              PQgetlength(r, 0, 0) == 2 * CONSENT_SALT_LEN;
+    for (int i = 0; ok && i < CONSENT_SALT_LEN; i++) {
+        const char *x = PQgetvalue(r, 0, 0) + 2 * i;
+        int hi = hex_digit(x[0]), lo = hex_digit(x[1]);
+        ok = hi >= 0 && lo >= 0;
+        p->salt[i] = (unsigned char)(hi << 4 | lo);
+    }
+    if (!ok)
+        snprintf(err, cap, "unable to read the consent salt: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
 int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
 {
     int applied, rc;
@@ -323,6 +404,8 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         if (!ok)
             goto fail;
     }
+    if (!load_salt(p, err, cap))
+        goto fail;
     p->oconn = PQconnectdb(url ? url : "");
     if (PQstatus(p->oconn) != CONNECTION_OK) {
         snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->oconn));
@@ -347,7 +430,8 @@ fail:
 
 int pgstore_submit(struct pgstore *p, struct store_job *job)
 {
-    return job->op == STORE_OP_LEAD ? jobq_push(&p->q, job) : LEADD_EINVAL;
+    return job->op == STORE_OP_LEAD || job->op == STORE_OP_ERASE ? jobq_push(&p->q, job)
+                                                                 : LEADD_EINVAL;
 }
 
 void pgstore_close(struct pgstore **pp)

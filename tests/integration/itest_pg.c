@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "leadd/buf.h"
+#include "leadd/crypto.h"
 #include "leadd/embed.h"
 #include "leadd/store.h"
 
@@ -595,13 +597,102 @@ static void t_outbox_wakes(void **state)
     pgstore_close(&w.st);
 }
 
+struct erase {
+    struct store_erase_job j;
+    atomic_bool done;
+};
+
+static bool erase_acked(void *arg)
+{
+    return atomic_load(&((struct erase *)arg)->done);
+}
+
+/* Erasure on PostgreSQL: the person leaves the lead and its records (the
+ * salted hash stays), and, vacuumed after the erasure, the table and index
+ * files no longer hold the address. */
+static void t_erasure_vacuumed(void **state)
+{
+    (void)state;
+    char err[512], out[8192], sql[512];
+    struct pgstore *st;
+    reset();
+    assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
+    struct store_consent consent = {.field = "consent", .text = "I agree", .text_hash = "h1"};
+    struct cap keep, gone;
+    cap_init(&keep, "kept.person@example.org", NULL);
+    cap_init(&gone, "erased.person@example.org", NULL);
+    gone.j.in.consents = &consent;
+    gone.j.in.nconsents = 1;
+    gone.j.in.ip = "203.0.113.9";
+    assert_int_equal(pgstore_submit(st, &keep.j.job), 0);
+    assert_int_equal(pgstore_submit(st, &gone.j.job), 0);
+    assert_true(h_wait(cap_acked, &keep, 10000) && h_wait(cap_acked, &gone, 10000));
+    PGconn *c = pg();
+    pg_exec(c, "CHECKPOINT"); /* the address is on disk now */
+    struct erase e = {.j = {.job = {.op = STORE_OP_ERASE, .done = cap_done}, .lead_id = gone.j.id}};
+    e.j.job.arg = &e.done;
+    assert_int_equal(pgstore_submit(st, &e.j.job), 0);
+    assert_true(h_wait(erase_acked, &e, 10000));
+    assert_int_equal(e.j.job.rc, 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM leads WHERE id = '%s' AND email IS NULL AND erased_at IS NOT"
+             " NULL",
+             gone.j.id);
+    assert_int_equal(pg_long(c, sql), 1);
+    /* the dispute: the hash kept is the address's under the database's salt */
+    PGresult *r = PQexec(c, "SELECT (SELECT value FROM store_meta WHERE key = 'consent_salt'),"
+                            " (SELECT email_hash FROM consents), (SELECT ip FROM consents)");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    unsigned char salt[32], mac[SHA256_LEN];
+    for (int i = 0; i < 32; i++)
+        salt[i] = (unsigned char)strtol(
+            (char[3]){PQgetvalue(r, 0, 0)[2 * i], PQgetvalue(r, 0, 0)[2 * i + 1], 0}, NULL, 16);
+    const void *part = "erased.person@example.org";
+    size_t len = strlen(part);
+    char hex[2 * SHA256_LEN + 1];
+    assert_int_equal(crypto_hmac_sha256(salt, sizeof(salt), &part, &len, 1, mac), 0);
+    crypto_hex(mac, sizeof(mac), hex);
+    assert_string_equal(PQgetvalue(r, 0, 1), hex);
+    assert_true(PQgetisnull(r, 0, 2));
+    PQclear(r);
+    /* erasing again: not found */
+    e.j.job.rc = 0;
+    atomic_store(&e.done, false);
+    assert_int_equal(pgstore_submit(st, &e.j.job), 0);
+    assert_true(h_wait(erase_acked, &e, 10000));
+    assert_int_equal(e.j.job.rc, LEADD_ENOTFOUND);
+    /* the files: the kept address is there (the grep works), the erased one
+     * in none of the tables and indexes that held it */
+    pg_exec(c, "CHECKPOINT");
+    r = PQexec(c, "SELECT current_setting('data_directory') || '/' || pg_relation_filepath(c)"
+                  " FROM unnest(ARRAY['leads', 'leads_dedupe', 'leads_form_id', 'consents',"
+                  " 'lead_history']) AS c");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    struct buf files = BUF_INIT(8192);
+    for (int i = 0; i < PQntuples(r); i++)
+        buf_addf(&files, " %s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    assert_int_equal(
+        h_run(out, sizeof(out), "cat%s | grep -c -a kept.person@example.org", buf_str(&files)), 0);
+    assert_int_not_equal(
+        h_run(out, sizeof(out), "cat%s | grep -c -a erased.person@example", buf_str(&files)), 0);
+    buf_release(&files);
+    PQfinish(c);
+    pgstore_close(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_schema_parity), cmocka_unit_test(t_migrate_once),
-        cmocka_unit_test(t_newer_refused), cmocka_unit_test(t_triggers),
-        cmocka_unit_test(t_copy),          cmocka_unit_test(t_capture_across_nodes),
-        cmocka_unit_test(t_outbox_leases), cmocka_unit_test(t_outbox_wakes),
+        cmocka_unit_test(t_schema_parity),
+        cmocka_unit_test(t_migrate_once),
+        cmocka_unit_test(t_newer_refused),
+        cmocka_unit_test(t_triggers),
+        cmocka_unit_test(t_copy),
+        cmocka_unit_test(t_capture_across_nodes),
+        cmocka_unit_test(t_outbox_leases),
+        cmocka_unit_test(t_outbox_wakes),
+        cmocka_unit_test(t_erasure_vacuumed),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }
