@@ -274,6 +274,10 @@ struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);
 void pgstore_close(struct pgstore **pp);
+/* pgstore_writable: whether the last batch committed; a database that went
+ * away is tried again with each batch, and this turns true by itself once
+ * it is back. */
+bool pgstore_writable(struct pgstore *p);
 /* pgstore_claim: up to max due deliveries of webhook claimed for node until
  * now + lease_ms, their ids in ids[0..*n): FOR UPDATE SKIP LOCKED, so nodes
  * claiming at once get disjoint sets; a claim whose lease ran out (its node

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct pgstore {
     bool writer_started;
     struct ulid_gen ids;
     unsigned char salt[CONSENT_SALT_LEN]; /* store_meta's consent_salt, the same on every node */
+    atomic_bool writable;                 /* the last batch committed (for /readyz) */
 };
 
 /* Each statement, prepared once on the writer's connection. */
@@ -296,12 +298,24 @@ static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t m
            exec_ok(p->wconn, "erase_deliveries", 1, &id, NULL, NULL);
 }
 
+static bool session_setup(struct pgstore *p, char *err, size_t cap);
+
 /* Commits one batch; on failure every job in it fails: nothing half-written. */
 static int run_batch(struct pgstore *p, struct store_job *batch)
 {
     uint64_t ms = now_ms();
-    bool erased = false;
-    bool ok = run(p->wconn, "BEGIN") && lock_keys(p, batch);
+    bool erased = false, ok = true;
+    if (PQstatus(p->wconn) != CONNECTION_OK) {
+        /* the database went away: try again with each batch until it is
+         * back (each of these jobs fails meanwhile: nothing acknowledged) */
+        char err[256];
+        PQreset(p->wconn);
+        if (!(ok = PQstatus(p->wconn) == CONNECTION_OK && session_setup(p, err, sizeof(err))))
+            log_warn("postgres: unreachable; this batch is refused");
+        else
+            log_info("postgres: connected again");
+    }
+    ok = ok && run(p->wconn, "BEGIN") && lock_keys(p, batch);
     for (struct store_job *j = batch; ok && j; j = j->next)
         ok = j->op == STORE_OP_LEAD ? apply_lead(p, (struct store_lead_job *)j, ms)
                                     : apply_erase(p, (struct store_erase_job *)j, ms, &erased);
@@ -313,11 +327,10 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
     if (ok && erased &&
         !run(p->wconn, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts"))
         log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
+    atomic_store(&p->writable, ok);
     if (!ok) {
-        run(p->wconn, "ROLLBACK");
-        /* a connection that went away is made again for the next batch */
-        if (PQstatus(p->wconn) != CONNECTION_OK)
-            PQreset(p->wconn);
+        if (PQstatus(p->wconn) == CONNECTION_OK)
+            run(p->wconn, "ROLLBACK");
         return LEADD_EDB;
     }
     return 0;
@@ -343,6 +356,27 @@ static void *pg_writer_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* What the writer's session needs, at start and after each reconnect (a
+ * new session has no prepared statements). */
+static bool session_setup(struct pgstore *p, char *err, size_t cap)
+{
+    /* 201 only once the commit is durable, whatever the server's default */
+    if (!run(p->wconn, "SET synchronous_commit = on")) {
+        snprintf(err, cap, "%s", PQerrorMessage(p->wconn));
+        return false;
+    }
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(STMTS); i++) {
+        PGresult *r = PQprepare(p->wconn, STMTS[i].name, STMTS[i].sql, 0, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(err, cap, "%s: %s", STMTS[i].name, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 /* The consent salt: made by the first node to need it, read by the rest
@@ -392,19 +426,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->wconn));
         goto fail;
     }
-    /* 201 only once the commit is durable, whatever the server's default */
-    if (!run(p->wconn, "SET synchronous_commit = on"))
-        goto fail;
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(STMTS); i++) {
-        PGresult *r = PQprepare(p->wconn, STMTS[i].name, STMTS[i].sql, 0, NULL);
-        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            snprintf(err, cap, "%s: %s", STMTS[i].name, PQresultErrorMessage(r));
-        PQclear(r);
-        if (!ok)
-            goto fail;
-    }
-    if (!load_salt(p, err, cap))
+    if (!session_setup(p, err, cap) || !load_salt(p, err, cap))
         goto fail;
     p->oconn = PQconnectdb(url ? url : "");
     if (PQstatus(p->oconn) != CONNECTION_OK) {
@@ -418,6 +440,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         goto fail;
     }
     p->writer_started = true;
+    atomic_store(&p->writable, true);
     *out = p;
     return 0;
 fail:
@@ -426,6 +449,11 @@ fail:
     jobq_destroy(&p->q);
     free(p);
     return rc;
+}
+
+bool pgstore_writable(struct pgstore *p)
+{
+    return atomic_load(&p->writable);
 }
 
 int pgstore_submit(struct pgstore *p, struct store_job *job)

@@ -681,6 +681,46 @@ static void t_erasure_vacuumed(void **state)
     pgstore_close(&st);
 }
 
+/* Submits one capture and waits for its answer; returns its rc. */
+static int capture(struct pgstore *st, struct cap *c, const char *email)
+{
+    cap_init(c, email, NULL);
+    assert_int_equal(pgstore_submit(st, &c->j.job), 0);
+    assert_true(h_wait(cap_acked, c, 30000));
+    return c->j.job.rc;
+}
+
+/* The database stops and starts again: captures meanwhile are refused (never
+ * acknowledged), the store says it is not writable, and it recovers by
+ * itself; nothing acknowledged before is lost. */
+static void t_database_restart(void **state)
+{
+    (void)state;
+    char err[512], out[4096];
+    struct pgstore *st;
+    struct cap before, during, after;
+    reset();
+    assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
+    assert_int_equal(capture(st, &before, "before@example.org"), 0);
+    assert_int_equal(
+        h_run(out, sizeof(out), "pg_ctlcluster %s regress stop -m fast 2>&1", getenv("PGVERSION")),
+        0);
+    assert_int_equal(capture(st, &during, "during@example.org"), LEADD_EDB);
+    assert_false(pgstore_writable(st));
+    assert_int_equal(
+        h_run(out, sizeof(out), "pg_ctlcluster %s regress start 2>&1", getenv("PGVERSION")), 0);
+    assert_int_equal(capture(st, &after, "after@example.org"), 0);
+    assert_true(pgstore_writable(st));
+    PGconn *c = pg();
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email IN"
+                                " ('before@example.org', 'after@example.org')"),
+                     2);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email = 'during@example.org'"),
+                     0);
+    PQfinish(c);
+    pgstore_close(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +733,7 @@ int main(void)
         cmocka_unit_test(t_outbox_leases),
         cmocka_unit_test(t_outbox_wakes),
         cmocka_unit_test(t_erasure_vacuumed),
+        cmocka_unit_test(t_database_restart),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }
