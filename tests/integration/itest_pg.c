@@ -51,6 +51,17 @@ static void reset(void)
     PQfinish(c);
 }
 
+/* A fresh database with leadd's schema; a connection to it. */
+static PGconn *migrated(void)
+{
+    char err[512];
+    int applied;
+    reset();
+    if (store_pg_migrate("", &applied, err, sizeof(err)))
+        fail_msg("migrate: %s", err);
+    return pg();
+}
+
 static int migrations(void)
 {
     int n = 0;
@@ -166,9 +177,7 @@ static void t_newer_refused(void **state)
     (void)state;
     char err[512];
     int applied;
-    reset();
-    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
-    PGconn *c = pg();
+    PGconn *c = migrated();
     pg_exec(c, "INSERT INTO schema_migrations(version, name) VALUES (9999, '9999_future.sql')");
     assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), LEADD_ECONFLICT);
     assert_non_null(strstr(err, "9999_future.sql"));
@@ -186,11 +195,7 @@ static void t_newer_refused(void **state)
 static void t_triggers(void **state)
 {
     (void)state;
-    char err[512];
-    int applied;
-    reset();
-    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
-    PGconn *c = pg();
+    PGconn *c = migrated();
     pg_exec(c, "SET TimeZone = 'UTC'");
     pg_exec(c, "INSERT INTO leads(id, form, created_at, created_ms, utm_source, grade, qualified)"
                " VALUES ('01A', 'contact', '2026-12-01T10:00:00.000Z', 1796119200000, 'google',"
