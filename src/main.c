@@ -500,7 +500,7 @@ static int copy(const struct args *a)
         return 2;
     }
     uint64_t t0 = mono_ms();
-    int rc = store_copy_to_pg(a->from, url, a->count > 0 ? (size_t)a->count : 1000, copied, NULL,
+    int rc = store_copy_to_pg(a->from, url, a->count > 0 ? (size_t)a->count : 10000, copied, NULL,
                               err, sizeof(err));
     if (rc) {
         fprintf(stderr, "leadd copy: %s\n", err);
