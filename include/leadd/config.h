@@ -112,7 +112,7 @@ struct config {
     long long event_buffer_kib; /* what one stream may have waiting to go out */
     char *timezone;             /* IANA zone of the stats' days */
     char *currency;             /* the stats' currency when a request names none */
-    char *public_url;           /* the inbox's base URL for links in messages; NULL: none */
+    char *public_url; /* the base URL for links in messages (no trailing slash); NULL: none */
     /* [storage] */
     char *db_path;
     enum durability durability;

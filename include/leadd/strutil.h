@@ -31,6 +31,9 @@ void str_lower(char *s);
 
 /* hex_digit: the value of one hexadecimal digit, or -1. */
 int hex_digit(char c);
+/* hex_decode: the n bytes that hex (2n hex digits) spells, into out;
+ * LEADD_EINVAL when it is not that (crypto_hex writes it). */
+LEADD_MUST_CHECK int hex_decode(const char *hex, size_t len, unsigned char *out, size_t n);
 /* url_decode: decodes %XX and '+' in place; returns the new length. Bad
  * escapes are kept as written. */
 size_t url_decode(char *s, size_t n);

@@ -404,7 +404,11 @@ static int set_public_url(struct loader *ld, void *obj, const char *val, const s
         diag(ld, "public_url: expected an http:// or https:// URL, got '%s'", val);
         return LEADD_EINVAL;
     }
-    return set_str(ld, &c->public_url, val);
+    /* kept without a trailing slash: every link is public_url + "/path" */
+    set_str(ld, &c->public_url, val);
+    for (size_t n = c->public_url ? strlen(c->public_url) : 0; n && c->public_url[n - 1] == '/';)
+        c->public_url[--n] = '\0';
+    return 0;
 }
 
 static int set_timezone(struct loader *ld, void *obj, const char *val, const struct key *k)

@@ -130,6 +130,15 @@ static void add_pair(struct buf *b, CURL *e, const char *name, const char *v, si
     curl_free(esc);
 }
 
+/* Hands a check its verdict: it is no longer pending. */
+static void answered(struct captcha *cp, struct captcha_check *c)
+{
+    pthread_mutex_lock(&cp->mu);
+    cp->pending--;
+    pthread_mutex_unlock(&cp->mu);
+    c->done(c, c->arg); /* c may be freed from here on */
+}
+
 /* Ends one check: its verdict to the caller, its handle freed. */
 static void finish(struct captcha *cp, struct flight *fl, bool transport_ok, long status)
 {
@@ -146,10 +155,7 @@ static void finish(struct captcha *cp, struct flight *fl, bool transport_ok, lon
     free(fl->post);
     buf_release(&fl->answer);
     free(fl);
-    pthread_mutex_lock(&cp->mu);
-    cp->pending--;
-    pthread_mutex_unlock(&cp->mu);
-    c->done(c, c->arg); /* c may be freed from here on */
+    answered(cp, c);
 }
 
 /* Starts one check's request; on failure it ends at once, unavailable. */
@@ -160,10 +166,7 @@ static void launch(struct captcha *cp, struct captcha_check *c)
     if (!fl) {
         c->result = CAPTCHA_UNAVAILABLE;
         snprintf(c->why, sizeof(c->why), "out of memory");
-        pthread_mutex_lock(&cp->mu);
-        cp->pending--;
-        pthread_mutex_unlock(&cp->mu);
-        c->done(c, c->arg);
+        answered(cp, c);
         return;
     }
     fl->c = c;

@@ -207,10 +207,8 @@ static int confirm_text(struct forward *f, struct transfer *t, struct buf *out)
         form = config_form(f->cfg, id.ptr, id.len);
     buf_release(&id);
     if (!form || !form->double_opt_in || !f->cfg->public_url || !t->item.mail_to[0])
-        return LEADD_ENOTFOUND; /* the form changed, or the lead was erased */
-    const char *base = f->cfg->public_url;
-    size_t bl = strlen(base);
-    bl -= bl && base[bl - 1] == '/';
+        return LEADD_ENOTFOUND;            /* the form changed, or the lead was erased */
+    const char *base = f->cfg->public_url; /* without a trailing slash (config.h) */
     buf_addf(out, "Subject: Please confirm: %s\n\n", form->title ? form->title : form->id);
     buf_adds(out, "Hello,\n\nplease confirm that you signed up");
     if (form->consent_text)
@@ -218,11 +216,10 @@ static int confirm_text(struct forward *f, struct transfer *t, struct buf *out)
     else
         buf_adds(out, ".\n\n");
     buf_addf(out,
-             "Confirm here:\n%.*s/v1/confirm/%s\n\nThe link works for %lld hours. If you did not"
+             "Confirm here:\n%s/v1/confirm/%s\n\nThe link works for %lld hours. If you did not"
              " sign up, ignore this mail: you will hear nothing more, and your address will be"
-             " deleted.\n\nTo withdraw your consent at any time:\n%.*s/v1/unsubscribe/%s\n",
-             (int)bl, base, t->item.secret, form->confirm_within_hours, (int)bl, base,
-             t->item.secret);
+             " deleted.\n\nTo withdraw your consent at any time:\n%s/v1/unsubscribe/%s\n",
+             base, t->item.secret, form->confirm_within_hours, base, t->item.secret);
     return buf_error(out);
 }
 
@@ -256,15 +253,11 @@ static int build_mail(struct forward *f, struct transfer *t)
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
     buf_addf(&t->body, "Date: %s\r\nFrom: <%s>\r\nTo: ", date, w->mail_from);
-    if (confirm) {
-        const char *base = f->cfg->public_url;
-        size_t bl = strlen(base);
-        bl -= bl && base[bl - 1] == '/';
+    if (confirm)
         buf_addf(&t->body,
-                 "<%s>\r\nList-Unsubscribe: <%.*s/v1/unsubscribe/%s>\r\n"
+                 "<%s>\r\nList-Unsubscribe: <%s/v1/unsubscribe/%s>\r\n"
                  "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                 t->item.mail_to, (int)bl, base, t->item.secret);
-    }
+                 t->item.mail_to, f->cfg->public_url, t->item.secret);
     for (size_t i = 0; !confirm && i < w->mail_to.n; i++)
         buf_addf(&t->body, "%s<%s>", i ? ", " : "", w->mail_to.v[i]);
     buf_add(&t->body, "\r\n", 2);

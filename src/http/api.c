@@ -186,8 +186,6 @@ enum MHD_Result api_leads(struct req *r)
     return send_buf(r, 200, &b, store_list_leads(r->h->st, &f, &b));
 }
 
-static enum MHD_Result lead_not_found(struct req *r);
-
 static enum MHD_Result get_lead(struct req *r, int status)
 {
     struct buf b = BUF_INIT(16u << 20);
@@ -199,7 +197,7 @@ static enum MHD_Result get_lead(struct req *r, int status)
     return send_buf(r, status, &b, rc);
 }
 
-static enum MHD_Result lead_not_found(struct req *r)
+enum MHD_Result lead_not_found(struct req *r)
 {
     return problem(r, 404, "lead-not-found", "Lead not found", NULL);
 }
@@ -241,10 +239,10 @@ enum MHD_Result api_get_lead(struct req *r)
 }
 
 /* Tells the live streams that a person changed the lead of the path. */
-static void lead_updated(struct req *r, bool erased)
+void lead_updated(struct req *r, const char *id, bool erased)
 {
     char data[96];
-    snprintf(data, sizeof(data), "{\"id\":\"%s\"%s}", r->param, erased ? ",\"erased\":true" : "");
+    snprintf(data, sizeof(data), "{\"id\":\"%s\"%s}", id, erased ? ",\"erased\":true" : "");
     events_publish(r->h->events, "lead.updated", NULL, data);
 }
 
@@ -259,7 +257,7 @@ enum MHD_Result api_erase_lead(struct req *r)
     if (rc)
         return unavailable(r, rc);
     log_info("erased lead %s on request", r->param);
-    lead_updated(r, true);
+    lead_updated(r, r->param, true);
     return respond(r, 204, NULL, NULL, 0);
 }
 
@@ -421,7 +419,7 @@ enum MHD_Result api_patch_answer(struct req *r)
         return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
-    lead_updated(r, false);
+    lead_updated(r, r->param, false);
     return get_lead(r, 200);
 }
 

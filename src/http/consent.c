@@ -21,6 +21,20 @@ static enum MHD_Result page(struct req *r, int status, const char *heading, cons
     return page_message(r, status, heading, text, button);
 }
 
+#define CONSENT_MAX_UA 512 /* characters of a user agent a record keeps, as a lead's */
+
+/* The visitor as a consent record keeps them: the address (into r->ip) and
+ * the user agent, clipped into ua (NULL when none was sent). */
+static const char *visitor(struct req *r, char ua[CONSENT_MAX_UA + 1])
+{
+    const char *h = header_in(r, "User-Agent");
+    client_ip(r, r->ip);
+    if (!h)
+        return NULL;
+    snprintf(ua, CONSENT_MAX_UA + 1, "%s", h);
+    return ua;
+}
+
 /* The token of the path, hashed; false when it cannot be one of ours. */
 static bool token_of(struct req *r, unsigned char hash[SHA256_LEN])
 {
@@ -109,12 +123,9 @@ enum MHD_Result confirm_link(struct req *r)
         return unavailable(r, rc);
     if (ci.state != CONFIRM_OPEN)
         return link_spent(r, ci.state);
-    char ua[512];
-    const char *h = header_in(r, "User-Agent");
-    snprintf(ua, sizeof(ua), "%s", h ? h : "");
-    client_ip(r, r->ip);
+    char ua[CONSENT_MAX_UA + 1];
     struct store_confirm_job job = {
-        .job.op = STORE_OP_CONFIRM, .ip = r->ip, .user_agent = h ? ua : NULL, .grade = "cold"};
+        .job.op = STORE_OP_CONFIRM, .user_agent = visitor(r, ua), .ip = r->ip, .grade = "cold"};
     memcpy(job.token_hash, hash, SHA256_LEN);
     struct confirming c = {.cfg = r->cfg, .job = &job, .reasons = BUF_INIT(1 << 20)};
     rc = store_stored_lead(r->h->st, ci.lead_id, score_confirmed, &c);
@@ -131,9 +142,7 @@ enum MHD_Result confirm_link(struct req *r)
         return unavailable(r, rc);
     log_info("lead %s confirmed its double opt-in", ci.lead_id);
     snprintf(r->lead_id, sizeof(r->lead_id), "%s", ci.lead_id);
-    char data[96];
-    snprintf(data, sizeof(data), "{\"id\":\"%s\"}", ci.lead_id);
-    events_publish(r->h->events, "lead.updated", NULL, data);
+    lead_updated(r, ci.lead_id, false);
     const struct form *f = config_form(r->cfg, ci.form, strlen(ci.form));
     req_header(r, "Location", "%s", f && f->confirm_redirect ? f->confirm_redirect : "/confirmed");
     req_header(r, "Cache-Control", "no-store");
@@ -161,19 +170,14 @@ enum MHD_Result unsubscribe_page(struct req *r)
 /* Withdraws a lead's consent, by id or by its link's token. */
 static int withdraw(struct req *r, struct store_withdraw_job *j)
 {
-    char ua[512];
-    const char *h = header_in(r, "User-Agent");
-    snprintf(ua, sizeof(ua), "%s", h ? h : "");
-    client_ip(r, r->ip);
+    char ua[CONSENT_MAX_UA + 1];
     j->job.op = STORE_OP_WITHDRAW;
+    j->user_agent = visitor(r, ua);
     j->ip = r->ip;
-    j->user_agent = h ? ua : NULL;
     int rc = store_run(r->h->st, &j->job);
     if (!rc) {
-        char data[96];
         log_info("lead %s: consent withdrawn by %s", j->found_id, j->actor);
-        snprintf(data, sizeof(data), "{\"id\":\"%s\"}", j->found_id);
-        events_publish(r->h->events, "lead.updated", NULL, data);
+        lead_updated(r, j->found_id, false);
     }
     return rc;
 }
@@ -201,7 +205,7 @@ enum MHD_Result api_consents(struct req *r)
         ulid_valid(r->param) ? store_list_consents(r->h->st, r->param, NULL, &b) : LEADD_ENOTFOUND;
     if (rc == LEADD_ENOTFOUND) {
         buf_release(&b);
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        return lead_not_found(r);
     }
     if (rc) {
         buf_release(&b);
@@ -213,11 +217,11 @@ enum MHD_Result api_consents(struct req *r)
 enum MHD_Result api_withdraw(struct req *r)
 {
     if (!ulid_valid(r->param))
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        return lead_not_found(r);
     struct store_withdraw_job j = {.lead_id = r->param, .actor = r->who};
     int rc = withdraw(r, &j);
     if (rc == LEADD_ENOTFOUND)
-        return problem(r, 404, "lead-not-found", "Lead not found", NULL);
+        return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
     return api_consents(r);

@@ -189,6 +189,10 @@ enum MHD_Result api_stats(struct req *r);
 enum MHD_Result bad_param(struct req *r, const char *name, const char *why);
 /* unavailable: a 503 with Retry-After for a store error rc. */
 enum MHD_Result unavailable(struct req *r, int rc);
+/* lead_not_found: the API's 404 for a lead id that names none. */
+enum MHD_Result lead_not_found(struct req *r);
+/* lead_updated: tells the event streams a person changed (or erased) lead id. */
+void lead_updated(struct req *r, const char *id, bool erased);
 /* unknown_param: the first query parameter not in allowed (NULL-ended), or NULL. */
 const char *unknown_param(struct req *r, const char *const *allowed);
 /* stats.c: the report, and ad spend */

@@ -28,48 +28,29 @@ static const char SQL_INS_MAIL[] =
 enum consent_kind { CONSENT_GIVEN, CONSENT_CONFIRMED, CONSENT_WITHDRAWN, CONSENT_EXPIRED };
 static const char *const KINDS[] = {"given", "confirmed", "withdrawn", "expired"};
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
-
-static int run(sqlite3_stmt *s)
-{
-    int r = sqlite3_step(s);
-    sqlite3_reset(s);
-    return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
-}
-
 /* The salt of erased addresses' hashes: made once per database, kept in
- * store_meta (a copy of the database can still answer a dispute). */
+ * store_meta (a copy of the database can still answer a dispute). Read
+ * first: a store opened beside a serving leadd (leadd rescore) writes
+ * nothing at open. */
 static int load_salt(struct store *st)
 {
     sqlite3_stmt *s = NULL;
     int r = sqlite3_prepare_v2(st->wdb, "SELECT value FROM store_meta WHERE key = 'consent_salt'",
                                -1, &s, NULL);
-    if (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW &&
-        sqlite3_column_bytes(s, 0) == 2 * (int)sizeof(st->consent_salt)) {
-        const char *hex = (const char *)sqlite3_column_text(s, 0);
-        for (size_t i = 0; i < sizeof(st->consent_salt); i++)
-            st->consent_salt[i] =
-                (unsigned char)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
-        sqlite3_finalize(s);
-        return SQLITE_OK;
-    }
+    if (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW)
+        r = hex_decode((const char *)sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+                       st->consent_salt, CONSENT_SALT_LEN)
+                ? SQLITE_CORRUPT
+                : SQLITE_OK;
     sqlite3_finalize(s);
-    if (r != SQLITE_DONE && r != SQLITE_ROW)
+    if (r != SQLITE_DONE)
         return r;
-    char hex[2 * sizeof(st->consent_salt) + 1];
-    if (crypto_random(st->consent_salt, sizeof(st->consent_salt)))
+    char hex[2 * CONSENT_SALT_LEN + 1];
+    if (crypto_random(st->consent_salt, CONSENT_SALT_LEN))
         return SQLITE_NOMEM;
-    crypto_hex(st->consent_salt, sizeof(st->consent_salt), hex);
-    return db_exec(st->wdb,
-                   "INSERT OR REPLACE INTO store_meta(key, value) VALUES"
-                   " ('consent_salt', ?1)",
-                   "t", hex);
+    crypto_hex(st->consent_salt, CONSENT_SALT_LEN, hex);
+    return db_exec(st->wdb, "INSERT INTO store_meta(key, value) VALUES ('consent_salt', ?1)", "t",
+                   hex);
 }
 
 int consent_prepare(struct store *st)
@@ -102,17 +83,17 @@ static int record(struct store *st, const char *lead_id, enum consent_kind kind,
                   const char *ua, const char *page, const char *actor)
 {
     sqlite3_stmt *s = st->ins_consent;
-    bind_text(s, 1, lead_id);
-    bind_text(s, 2, KINDS[kind]);
-    bind_text(s, 3, form);
-    bind_text(s, 4, field);
-    bind_text(s, 5, text_hash);
-    bind_text(s, 6, at);
-    bind_text(s, 7, ip);
-    bind_text(s, 8, ua);
-    bind_text(s, 9, page);
-    bind_text(s, 10, actor);
-    return run(s);
+    db_bind_text(s, 1, lead_id);
+    db_bind_text(s, 2, KINDS[kind]);
+    db_bind_text(s, 3, form);
+    db_bind_text(s, 4, field);
+    db_bind_text(s, 5, text_hash);
+    db_bind_text(s, 6, at);
+    db_bind_text(s, 7, ip);
+    db_bind_text(s, 8, ua);
+    db_bind_text(s, 9, page);
+    db_bind_text(s, 10, actor);
+    return db_run(s);
 }
 
 int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
@@ -122,9 +103,9 @@ int consent_on_lead(struct store *st, const struct store_lead *in, const char *i
     for (size_t i = 0; r == SQLITE_OK && i < in->nconsents; i++) {
         const struct store_consent *c = &in->consents[i];
         sqlite3_stmt *s = st->ins_consent_text;
-        bind_text(s, 1, c->text_hash);
-        bind_text(s, 2, c->text);
-        r = run(s);
+        db_bind_text(s, 1, c->text_hash);
+        db_bind_text(s, 2, c->text);
+        r = db_run(s);
         if (r == SQLITE_OK)
             r = record(st, id, CONSENT_GIVEN, in->form, c->field, c->text_hash, at, in->ip,
                        in->user_agent, in->page, NULL);
@@ -136,14 +117,14 @@ int consent_on_lead(struct store *st, const struct store_lead *in, const char *i
      * what the traps say a bot sent: nobody is mailed twice, or by a bot. */
     sqlite3_stmt *s = st->ins_token;
     sqlite3_bind_blob(s, 1, in->confirm_hash, SHA256_LEN, SQLITE_STATIC);
-    bind_text(s, 2, id);
+    db_bind_text(s, 2, id);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)(ms + (uint64_t)in->confirm_within_ms));
-    if ((r = run(s)) != SQLITE_OK || dup ||
+    if ((r = db_run(s)) != SQLITE_OK || dup ||
         (flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM)))
         return r;
     s = st->ins_confirm_mail;
-    sqlite3_reset(s);                   /* a statement binds only once reset */
-    bind_text(s, 6, in->confirm_token); /* queue_delivery binds the rest */
+    sqlite3_reset(s);                      /* a statement binds only once reset */
+    db_bind_text(s, 6, in->confirm_token); /* queue_delivery binds the rest */
     if ((r = queue_delivery(st, s, id, &in->confirm_mail, ms)) != SQLITE_OK)
         return r;
     *queued = true;

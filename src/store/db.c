@@ -287,3 +287,18 @@ int db_exec(sqlite3 *db, const char *sql, const char *types, ...)
     sqlite3_finalize(s);
     return r;
 }
+
+void db_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+int db_run(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
+}

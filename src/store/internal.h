@@ -119,6 +119,12 @@ int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at);
  * pointer binds NULL), "i" int64, "n" null (each takes its argument).
  * Returns a SQLite code. */
 int db_exec(sqlite3 *db, const char *sql, const char *types, ...);
+/* db_bind_text: binds v (borrowed: it must outlive the statement's step), or
+ * NULL for a NULL pointer. */
+void db_bind_text(sqlite3_stmt *s, int i, const char *v);
+/* db_run: steps a prepared statement once (to its end, or its first row)
+ * and resets it; SQLITE_OK or the step's error code. */
+int db_run(sqlite3_stmt *s);
 /* queue_delivery (writer.c): inserts one delivery of lead_id with a fresh
  * webhook-id, by s: the plain insert, or the one that skips a webhook the
  * lead already has. A SQLite code. */

@@ -3,7 +3,6 @@
  * an advisory lock, so nodes starting together migrate once, each in its
  * own transaction; a database that has a migration this binary does not
  * know is refused, so a node never runs against a schema newer than it. */
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +10,26 @@
 #include "leadd/embed.h"
 #include "leadd/log.h"
 #include "leadd/store.h"
+#include "pgint.h"
 
 /* pg_advisory_lock's key for migrations: "leadd" in ASCII. */
 #define MIGRATE_LOCK "465557349476"
 
-/* Runs sql (no parameters); false with why in err. */
-static bool run(PGconn *c, const char *sql, char *err, size_t cap)
+bool pg_done(PGresult *r, char *err, size_t cap)
 {
-    PGresult *r = PQexec(c, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok)
+    ExecStatusType s = PQresultStatus(r);
+    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (!ok && err)
         snprintf(err, cap, "%s", PQresultErrorMessage(r));
+    else if (!ok)
+        log_error("postgres: %s", PQresultErrorMessage(r));
     PQclear(r);
     return ok;
+}
+
+bool pg_sql(PGconn *c, const char *sql, char *err, size_t cap)
+{
+    return pg_done(PQexec(c, sql), err, cap);
 }
 
 /* The highest migration recorded, 0 for none. */
@@ -50,9 +56,9 @@ static bool apply(PGconn *c, long version, const struct embedded_file *m, char *
     char v[24];
     snprintf(v, sizeof(v), "%ld", version);
     const char *params[] = {v, m->name};
-    if (!run(c, "BEGIN", err, cap))
+    if (!pg_sql(c, "BEGIN", err, cap))
         return false;
-    bool ok = run(c, m->data, err, cap);
+    bool ok = pg_sql(c, m->data, err, cap);
     if (ok) {
         PGresult *r =
             PQexecParams(c, "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)", 2, NULL,
@@ -63,8 +69,8 @@ static bool apply(PGconn *c, long version, const struct embedded_file *m, char *
         PQclear(r);
     }
     char ignore[8];
-    if (!ok || !run(c, "COMMIT", err, cap)) {
-        run(c, "ROLLBACK", ignore, sizeof(ignore));
+    if (!ok || !pg_sql(c, "COMMIT", err, cap)) {
+        pg_sql(c, "ROLLBACK", ignore, sizeof(ignore));
         return false;
     }
     return true;
@@ -83,12 +89,13 @@ int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
     }
     /* Session-level: held until unlocked or the connection goes, so a node
      * that dies mid-way lets the next one take over. */
-    if (!run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, cap))
+    if (!pg_sql(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, cap))
         goto out;
-    if (!run(c,
-             "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text"
-             " NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-             err, cap) ||
+    if (!pg_sql(
+            c,
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text"
+            " NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+            err, cap) ||
         !recorded(c, &have, name, sizeof(name), err, cap))
         goto unlock;
     for (size_t i = 0; pg_migrations_files[i].name; i++)
@@ -113,7 +120,7 @@ int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
     }
     rc = 0;
 unlock:
-    run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", name, sizeof(name));
+    pg_sql(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", name, sizeof(name));
 out:
     PQfinish(c);
     return rc;

@@ -8,7 +8,6 @@
  * key) it touches, all in one global order (so two nodes never deadlock),
  * and only then looks for the first lead. Capture (STORE_OP_LEAD) only, so
  * far. */
-#include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pgint.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
@@ -92,16 +92,6 @@ static bool exec_ok(PGconn *c, const char *stmt, int n, const char *const *v, co
     PGresult *r = exec(c, stmt, n, v, len, bin);
     PQclear(r);
     return r != NULL;
-}
-
-static bool run(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok)
-        log_error("postgres: %s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -263,7 +253,7 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
         if (!exec_ok(p->wconn, "ins_delivery", 6, v, NULL, NULL))
             return false;
     }
-    if (nd + mail && !run(p->wconn, "SELECT pg_notify('leadd_outbox', '')"))
+    if (nd + mail && !pg_sql(p->wconn, "SELECT pg_notify('leadd_outbox', '')", NULL, 0))
         return false; /* idle dispatchers wake at the commit */
     return true;
 }
@@ -315,22 +305,23 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
         else
             log_info("postgres: connected again");
     }
-    ok = ok && run(p->wconn, "BEGIN") && lock_keys(p, batch);
+    ok = ok && pg_sql(p->wconn, "BEGIN", NULL, 0) && lock_keys(p, batch);
     for (struct store_job *j = batch; ok && j; j = j->next)
         ok = j->op == STORE_OP_LEAD ? apply_lead(p, (struct store_lead_job *)j, ms)
                                     : apply_erase(p, (struct store_erase_job *)j, ms, &erased);
     if (ok)
-        ok = run(p->wconn, "COMMIT");
+        ok = pg_sql(p->wconn, "COMMIT", NULL, 0);
     /* The erased rows' old versions go from the tables' pages now, not at
      * autovacuum's leisure (WAL and backups still hold them until they
      * age out: README says what PostgreSQL keeps). */
     if (ok && erased &&
-        !run(p->wconn, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts"))
+        !pg_sql(p->wconn, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts",
+                NULL, 0))
         log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
     atomic_store(&p->writable, ok);
     if (!ok) {
         if (PQstatus(p->wconn) == CONNECTION_OK)
-            run(p->wconn, "ROLLBACK");
+            pg_sql(p->wconn, "ROLLBACK", NULL, 0);
         return LEADD_EDB;
     }
     return 0;
@@ -363,10 +354,8 @@ static void *pg_writer_main(void *arg)
 static bool session_setup(struct pgstore *p, char *err, size_t cap)
 {
     /* 201 only once the commit is durable, whatever the server's default */
-    if (!run(p->wconn, "SET synchronous_commit = on")) {
-        snprintf(err, cap, "%s", PQerrorMessage(p->wconn));
+    if (!pg_sql(p->wconn, "SET synchronous_commit = on", err, cap))
         return false;
-    }
     for (size_t i = 0; i < LEADD_ARRAY_LEN(STMTS); i++) {
         PGresult *r = PQprepare(p->wconn, STMTS[i].name, STMTS[i].sql, 0, NULL);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -389,20 +378,17 @@ static bool load_salt(struct pgstore *p, char *err, size_t cap)
         return false;
     crypto_hex(fresh, sizeof(fresh), hex);
     const char *v = hex;
-    PGresult *r = PQexecParams(p->wconn,
-                               "INSERT INTO store_meta(key, value) VALUES ('consent_salt', $1)"
-                               " ON CONFLICT (key) DO NOTHING",
-                               1, NULL, &v, NULL, NULL, 0);
-    PQclear(r);
+    PGresult *r;
+    if (!pg_done(PQexecParams(p->wconn,
+                              "INSERT INTO store_meta(key, value) VALUES ('consent_salt', $1)"
+                              " ON CONFLICT (key) DO NOTHING",
+                              1, NULL, &v, NULL, NULL, 0),
+                 err, cap))
+        return false;
     r = PQexec(p->wconn, "SELECT value FROM store_meta WHERE key = 'consent_salt'");
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-              PQgetlength(r, 0, 0) == 2 * CONSENT_SALT_LEN;
-    for (int i = 0; ok && i < CONSENT_SALT_LEN; i++) {
-        const char *x = PQgetvalue(r, 0, 0) + 2 * i;
-        int hi = hex_digit(x[0]), lo = hex_digit(x[1]);
-        ok = hi >= 0 && lo >= 0;
-        p->salt[i] = (unsigned char)(hi << 4 | lo);
-    }
+    bool ok =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+        !hex_decode(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), p->salt, CONSENT_SALT_LEN);
     if (!ok)
         snprintf(err, cap, "unable to read the consent salt: %s", PQresultErrorMessage(r));
     PQclear(r);
@@ -433,7 +419,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->oconn));
         goto fail;
     }
-    if (!run(p->oconn, "LISTEN leadd_outbox"))
+    if (!pg_sql(p->oconn, "LISTEN leadd_outbox", err, cap))
         goto fail;
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;

@@ -2,7 +2,6 @@
  * table, in batches that each commit with their progress (so a copy that
  * dies resumes where it stopped), verified by counts at the end. The one
  * file that holds both libraries: it is the bridge between the two. */
-#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "internal.h"
 #include "leadd/embed.h"
 #include "leadd/log.h"
+#include "pgint.h"
 
 #define COPY_MAX_COLS 32
 #define COPY_MAX_BATCH_BYTES (256u << 20) /* one batch's COPY data */
@@ -55,19 +55,15 @@ struct copy {
     size_t cap;
 };
 
+/* pg_done and pg_sql with the copy's err (pgint.h). */
 static bool pg_ok(struct copy *c, PGresult *r)
 {
-    ExecStatusType s = PQresultStatus(r);
-    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok)
-        snprintf(c->err, c->cap, "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
+    return pg_done(r, c->err, c->cap);
 }
 
 static bool pg_run(struct copy *c, const char *sql)
 {
-    return pg_ok(c, PQexec(c->dst, sql));
+    return pg_sql(c->dst, sql, c->err, c->cap);
 }
 
 /* A one-value query's answer as a number; -1 on failure. */

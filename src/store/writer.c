@@ -124,14 +124,6 @@ int store_submit(struct store *st, struct store_job *job)
     return jobq_push(&st->q, job);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
-
 /* Runs one statement to completion (or to its first row when row != NULL). */
 static int step(sqlite3_stmt *s, bool *row)
 {
@@ -151,10 +143,10 @@ int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
     char wid[ULID_LEN + 5] = "msg_";
     ulid_next(&st->ids, ms, wid + 4);
     sqlite3_reset(s);
-    bind_text(s, 1, lead_id);
-    bind_text(s, 2, d->webhook);
-    bind_text(s, 3, wid);
-    bind_text(s, 4, d->event);
+    db_bind_text(s, 1, lead_id);
+    db_bind_text(s, 2, d->webhook);
+    db_bind_text(s, 3, wid);
+    db_bind_text(s, 4, d->event);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
     return step(s, NULL);
 }
@@ -173,8 +165,8 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     if (in->idem_key) {
         sqlite3_stmt *s = st->find_key;
         sqlite3_reset(s);
-        bind_text(s, 1, in->form);
-        bind_text(s, 2, in->idem_key);
+        db_bind_text(s, 1, in->form);
+        db_bind_text(s, 2, in->idem_key);
         sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - STORE_IDEM_TTL_MS);
         if ((r = step(s, &row)))
             return r;
@@ -204,8 +196,8 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
         if (st->dd_full ||
             (e && e->rowid && e->created_ms >= (long long)ms - in->dedupe_window_ms)) {
             sqlite3_reset(s);
-            bind_text(s, 1, in->form);
-            bind_text(s, 2, in->email);
+            db_bind_text(s, 1, in->form);
+            db_bind_text(s, 2, in->email);
             sqlite3_bind_int64(s, 3,
                                st->dd_full ? (sqlite3_int64)ms - in->dedupe_window_ms
                                            : (sqlite3_int64)e->rowid);
@@ -223,34 +215,34 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     rfc3339_ms(ulid_time_ms(j->id), created);
     sqlite3_stmt *s = st->ins_lead;
     sqlite3_reset(s);
-    bind_text(s, 1, j->id);
-    bind_text(s, 2, in->form);
-    bind_text(s, 3, created);
+    db_bind_text(s, 1, j->id);
+    db_bind_text(s, 2, in->form);
+    db_bind_text(s, 3, created);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)ulid_time_ms(j->id));
-    bind_text(s, 5, in->email);
-    bind_text(s, 6, in->name);
-    bind_text(s, 7, in->company);
-    bind_text(s, 8, in->fields);
-    bind_text(s, 9, in->extra);
-    bind_text(s, 10, in->attribution);
-    bind_text(s, 11, in->utm_source);
-    bind_text(s, 12, in->utm_medium);
-    bind_text(s, 13, in->utm_campaign);
-    bind_text(s, 14, in->client);
+    db_bind_text(s, 5, in->email);
+    db_bind_text(s, 6, in->name);
+    db_bind_text(s, 7, in->company);
+    db_bind_text(s, 8, in->fields);
+    db_bind_text(s, 9, in->extra);
+    db_bind_text(s, 10, in->attribution);
+    db_bind_text(s, 11, in->utm_source);
+    db_bind_text(s, 12, in->utm_medium);
+    db_bind_text(s, 13, in->utm_campaign);
+    db_bind_text(s, 14, in->client);
     sqlite3_bind_int(s, 15, (int)flags);
-    bind_text(s, 16, dup[0] ? dup : NULL);
+    db_bind_text(s, 16, dup[0] ? dup : NULL);
     j->flags = flags;
     sqlite3_bind_int64(s, 17, in->score);
-    bind_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD]);
+    db_bind_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD]);
     sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
-    bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
-    bind_text(s, 21, in->owner);
-    bind_text(s, 22, in->lifecycle);
+    db_bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
+    db_bind_text(s, 21, in->owner);
+    db_bind_text(s, 22, in->lifecycle);
     if (in->currency)
         sqlite3_bind_int64(s, 23, in->value_minor);
     else
         sqlite3_bind_null(s, 23);
-    bind_text(s, 24, in->currency);
+    db_bind_text(s, 24, in->currency);
     if ((r = step(s, NULL)))
         return r;
     /* its consent record, in the same transaction: never one without the other */
@@ -267,10 +259,10 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     if (in->idem_key) {
         s = st->ins_key;
         sqlite3_reset(s);
-        bind_text(s, 1, in->form);
-        bind_text(s, 2, in->idem_key);
+        db_bind_text(s, 1, in->form);
+        db_bind_text(s, 2, in->idem_key);
         sqlite3_bind_blob(s, 3, in->body_hash, SHA256_LEN, SQLITE_STATIC);
-        bind_text(s, 4, j->id);
+        db_bind_text(s, 4, j->id);
         sqlite3_bind_int(s, 5, in->status);
         sqlite3_bind_int64(s, 6, (sqlite3_int64)ms);
         if ((r = step(s, NULL)))
@@ -455,10 +447,10 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         if (r == SQLITE_OK) {
             sqlite3_bind_blob(s, 1, sj->token_hash, SHA256_LEN, SQLITE_STATIC);
             if (sj->change == SESSION_CREATE || sj->change == SESSION_READ)
-                bind_text(s, 2, sj->user);
+                db_bind_text(s, 2, sj->user);
             sqlite3_bind_int64(s, 3, (sqlite3_int64)sj->at_ms);
             if (sj->change == SESSION_READ)
-                bind_text(s, 4, sj->lead_id);
+                db_bind_text(s, 4, sj->lead_id);
             r = step(s, NULL);
         }
         sqlite3_finalize(s);
@@ -495,29 +487,21 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     return r;
 }
 
-/* Runs a prepared statement that returns no rows (BEGIN, COMMIT) and resets it. */
-static int run_stmt(sqlite3_stmt *s)
-{
-    int r = step(s, NULL);
-    sqlite3_reset(s);
-    return r;
-}
-
 /* Commits one batch. On failure every job in it fails: nothing half-written. */
 static int run_batch(struct store *st, struct store_job *batch, size_t n)
 {
     uint64_t ms = now_ms();
     bool queued = false, erased = false;
-    int r = run_stmt(st->begin);
+    int r = db_run(st->begin);
     for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
         r = j->op == STORE_OP_LEAD ? apply_lead(st, (struct store_lead_job *)j, ms, &queued)
                                    : apply_admin(st, j, ms, &queued, &erased);
     if (r == SQLITE_OK)
-        r = run_stmt(st->commit);
+        r = db_run(st->commit);
     if (r != SQLITE_OK) {
         log_error("write of %zu leads failed: %s", n, sqlite3_errmsg(st->wdb));
         if (!sqlite3_get_autocommit(st->wdb))
-            run_stmt(st->rollback);
+            db_run(st->rollback);
         atomic_store(&st->writable, false);
         return db_err(r);
     }

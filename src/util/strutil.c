@@ -142,6 +142,19 @@ int hex_digit(char c)
     return -1;
 }
 
+int hex_decode(const char *hex, size_t len, unsigned char *out, size_t n)
+{
+    if (len != 2 * n)
+        return LEADD_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return LEADD_EINVAL;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 bool parse_ll(const char *s, size_t n, long long *out)
 {
     char tmp[32], *end;

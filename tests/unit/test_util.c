@@ -165,12 +165,25 @@ static void t_utf8(void **state)
     assert_int_equal(utf8_clip("\xc3\xa9\xc3\xa9", 4, 3), 2);
 }
 
+/* hex_decode reads back what crypto_hex writes, and nothing else. */
+static void t_hex_decode(void **state)
+{
+    (void)state;
+    unsigned char out[3];
+    assert_int_equal(hex_decode("00fFa9", 6, out, 3), 0);
+    assert_int_equal(out[0], 0x00);
+    assert_int_equal(out[1], 0xff);
+    assert_int_equal(out[2], 0xa9);
+    assert_int_equal(hex_decode("00ff", 4, out, 3), LEADD_EINVAL);   /* too short */
+    assert_int_equal(hex_decode("00fgff", 6, out, 3), LEADD_EINVAL); /* not hex */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_ulid_monotonic), cmocka_unit_test(t_rfc3339),
         cmocka_unit_test(t_json_writer),    cmocka_unit_test(t_buf_cap),
-        cmocka_unit_test(t_utf8),
+        cmocka_unit_test(t_utf8),           cmocka_unit_test(t_hex_decode),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
