@@ -154,6 +154,7 @@ int store_open(struct store **out, const struct store_opts *o)
         goto fail;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
+    pthread_cond_init(&st->rcv, NULL);
     jobq_init(&st->q);
     st->durable_full = o->durable_full;
     if (!(st->timezone = strdup(o->timezone ? o->timezone : "UTC")))
@@ -242,6 +243,8 @@ void store_close(struct store **sp)
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
+    pthread_cond_destroy(&st->rcv);
+    free(st->pg_url);
     jobq_destroy(&st->q);
     dedupe_release(&st->dd);
     free(st->path);

@@ -25,7 +25,7 @@ static const char TAIL_HEADER[] = ",flags,owner,notes,extra";
 struct store_export {
     struct store *st;
     struct reader *rd;
-    sqlite3_stmt *s;
+    struct sqls *s;
     enum export_format fmt;
     struct jr_key *keys; /* the form's fields, then the UTM parameters; names borrowed */
     bool *is_bool;
@@ -34,18 +34,11 @@ struct store_export {
     struct buf text; /* a string value, unescaped */
 };
 
-/* A column of the row itself: numbers as they are, text as CSV text. */
-static int csv_column(struct buf *b, sqlite3_stmt *s, int i)
+/* A text column of the row itself, as CSV text (NULL: an empty cell). */
+static int csv_column(struct buf *b, struct sqls *s, int i)
 {
-    int t = sqlite3_column_type(s, i);
-    if (t == SQLITE_NULL)
-        return 0;
-    if (t == SQLITE_INTEGER)
-        return jw_int(b, (long long)sqlite3_column_int64(s, i));
-    if (t == SQLITE_FLOAT)
-        return jw_num(b, sqlite3_column_double(s, i));
-    const char *v = (const char *)sqlite3_column_text(s, i);
-    return csv_cell(b, v, (size_t)sqlite3_column_bytes(s, i));
+    const char *v = sqls_col(s, i);
+    return v ? csv_cell(b, v, sqls_col_len(s, i)) : 0;
 }
 
 /* A value from the stored JSON, as json_extract() would have shown it:
@@ -69,26 +62,28 @@ static int csv_value(struct buf *out, struct buf *text, bool is_bool, const stru
 }
 
 /* The keys' values in the JSON object in column i. */
-static int pick(sqlite3_stmt *s, int i, const struct jr_key *keys, size_t n, struct jr_value *out)
+static int pick(struct sqls *s, int i, const struct jr_key *keys, size_t n, struct jr_value *out)
 {
-    const char *json = (const char *)sqlite3_column_text(s, i);
-    int rc = jr_pick(json, (size_t)sqlite3_column_bytes(s, i), keys, n, out);
+    const char *json = sqls_col(s, i);
+    int rc = jr_pick(json, sqls_col_len(s, i), keys, n, out);
     return rc == LEADD_EINVAL ? LEADD_EDB : rc;
 }
 
 static int csv_row(struct store_export *e, struct buf *out)
 {
-    sqlite3_stmt *s = e->s;
+    struct sqls *s = e->s;
     struct jr_value *v = e->vals;
     for (int i = 0; i < BASE_COLS; i++) {
         if (i)
             buf_addc(out, ',');
         if (i == 1) { /* 2026-11-30 23:25:49: a date and time spreadsheets read (UTC) */
-            const char *t = (const char *)sqlite3_column_text(s, 1);
+            const char *t = sqls_col(s, 1);
             if (t && strlen(t) >= 19)
                 buf_addf(out, "%.10s %.8s", t, t + 11);
         } else if (i == 6) {
-            buf_adds(out, sqlite3_column_int(s, 6) ? "true" : "false");
+            buf_adds(out, sqls_col_int(s, 6) ? "true" : "false");
+        } else if (i == 4) { /* the score, a number */
+            jw_int(out, sqls_col_int(s, 4));
         } else {
             csv_column(out, s, i);
         }
@@ -102,7 +97,7 @@ static int csv_row(struct store_export *e, struct buf *out)
     }
     /* flags (names, space-separated), owner, notes, extra (JSON, when any) */
     buf_addc(out, ',');
-    unsigned flags = (unsigned)sqlite3_column_int(s, 9);
+    unsigned flags = (unsigned)sqls_col_int(s, 9);
     for (unsigned i = 0, first = 1; i < LEAD_FLAG_COUNT; i++) {
         if (flags & (1u << i)) {
             buf_adds(out, first ? "" : " ");
@@ -115,9 +110,9 @@ static int csv_row(struct store_export *e, struct buf *out)
     buf_addc(out, ',');
     csv_column(out, s, 11);
     buf_addc(out, ',');
-    const char *extra = (const char *)sqlite3_column_text(s, 12);
+    const char *extra = sqls_col(s, 12);
     if (extra && strcmp(extra, "{}"))
-        csv_cell(out, extra, (size_t)sqlite3_column_bytes(s, 12));
+        csv_cell(out, extra, sqls_col_len(s, 12));
     buf_add(out, "\r\n", 2);
     return rc ? rc : buf_error(out);
 }
@@ -152,17 +147,23 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
         rc = LEADD_EDB;
         goto out;
     }
-    const char *head = fmt == EXPORT_NDJSON
-                           ? "SELECT " LEAD_COLUMNS " FROM leads"
-                           : "SELECT id, created_at, form, status, score, grade, qualified,"
-                             " fields, attribution, flags, owner, n.notes, extra FROM leads"
-                             " LEFT JOIN (SELECT lead_id, group_concat(note, ' | ') AS notes"
-                             "  FROM lead_history WHERE note <> '' GROUP BY lead_id) n"
-                             " ON n.lead_id = leads.id";
-    if ((rc = where_prepare(e->rd->db, &w, head, " ORDER BY id DESC", &e->s)))
-        goto out;
+    /* notes oldest first: SQLite's group_concat() keeps the rows' order */
+    const char *head =
+        fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"
+        : sql_backend(e->rd->c) == SQL_SQLITE
+            ? "SELECT id, created_at, form, status, score, grade, qualified, fields,"
+              " attribution, flags, owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id,"
+              " group_concat(note, ' | ') AS notes FROM lead_history WHERE note <> ''"
+              " GROUP BY lead_id) n ON n.lead_id = leads.id"
+            : "SELECT id, created_at, form, status, score, grade, qualified, fields,"
+              " attribution, flags, owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id,"
+              " string_agg(note, ' | ' ORDER BY rowid) AS notes FROM lead_history WHERE"
+              " note <> '' GROUP BY lead_id) n ON n.lead_id = leads.id";
     /* One read transaction: the export is one consistent snapshot. */
-    sqlite3_exec(e->rd->db, "BEGIN", NULL, NULL, NULL);
+    sql_begin_read(e->rd->c);
+    if ((rc = where_prepare(e->rd->c, &w, head, " ORDER BY id DESC", &e->s)))
+        goto out;
+    sqls_stream(e->s);
     *out = e;
     e = NULL;
 out:
@@ -173,9 +174,9 @@ out:
 
 int store_export_next(struct store_export *e, struct buf *out, size_t want, bool *done)
 {
-    int rc = 0, r = SQLITE_ROW;
+    int rc = 0, r = SQL_ROW;
     *done = false;
-    while (!rc && out->len < want && (r = sqlite3_step(e->s)) == SQLITE_ROW) {
+    while (!rc && out->len < want && (r = sqls_step(e->s)) == SQL_ROW) {
         if (e->fmt == EXPORT_NDJSON) {
             leadjson_row(e->s, out);
             rc = buf_add(out, "}\n", 2);
@@ -183,9 +184,9 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
             rc = csv_row(e, out);
         }
     }
-    if (!rc && r == SQLITE_DONE)
+    if (!rc && r == SQL_DONE)
         *done = true;
-    else if (!rc && r != SQLITE_ROW)
+    else if (!rc && r != SQL_ROW)
         rc = LEADD_EDB;
     return rc;
 }
@@ -208,9 +209,9 @@ void store_export_close(struct store_export **ep)
     struct store_export *e = *ep;
     if (!e)
         return;
-    sqlite3_finalize(e->s);
+    sqls_finalize(&e->s);
     if (e->rd) {
-        sqlite3_exec(e->rd->db, "COMMIT", NULL, NULL, NULL);
+        sql_end_read(e->rd->c);
         reader_put(e->st, e->rd);
     }
     free(e->keys);

@@ -9,11 +9,12 @@
 #include "leadd/buf.h"
 #include "leadd/store.h"
 #include "leadd/ulid.h"
+#include "sql.h"
 
 /* The statements leadjson_get() runs, prepared once per connection. */
 struct leadjson_stmts {
-    sqlite3 *db;
-    sqlite3_stmt *lead, *fwd, *hist, *read;
+    struct sqlc *db;
+    struct sqls *lead, *fwd, *hist, *read;
 };
 
 /* How long an Idempotency-Key is remembered (writer.c keeps, query.c reads). */
@@ -94,10 +95,15 @@ struct store {
     sqlite3 *odb;
     sqlite3_stmt *o_claim, *o_due;
     sqlite3_stmt *w_attempt, *w_update, *w_crm; /* the writer's, for outbox_apply */
+    struct sqlc *osql;                          /* odb, for the statements of sql.h */
     struct leadjson_stmts o_lead;               /* leadjson_get on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
+    pthread_cond_t rcv; /* a reader came back */
     struct reader *readers;
+    size_t nreaders; /* open, idle or not */
+    size_t pool;     /* at most this many (PostgreSQL's pool); 0: no cap */
+    char *pg_url;    /* PostgreSQL's; NULL on SQLite */
     /* stats */
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
@@ -173,8 +179,8 @@ int db_err(int src);
     " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}'), owner, value_minor, currency"
 /* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
  * closing brace, so callers may add more members. */
-int leadjson_row(sqlite3_stmt *s, struct buf *out);
-LEADD_MUST_CHECK int leadjson_prepare(struct leadjson_stmts *c, sqlite3 *db);
+int leadjson_row(struct sqls *s, struct buf *out);
+LEADD_MUST_CHECK int leadjson_prepare(struct leadjson_stmts *c, struct sqlc *db);
 void leadjson_finalize(struct leadjson_stmts *c);
 /* leadjson_get: appends the lead with that id as the API shows it, with
  * "read" when viewer (a user's name) is given. LEADD_ENOTFOUND when there is
@@ -182,12 +188,15 @@ void leadjson_finalize(struct leadjson_stmts *c);
 LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer,
                                   struct buf *out);
 struct reader {
-    sqlite3 *db;
-    struct leadjson_stmts lead; /* prepared on first use */
+    struct sqlc *c;
+    sqlite3 *db; /* SQLite's connection, which c wraps; NULL on PostgreSQL */
+    struct leadjson_stmts lead;
     struct reader *next;
 };
-/* reader_get: an idle read-only connection, or a new one; NULL on failure. */
+/* reader_get: an idle reader, or a new one (PostgreSQL's: waiting while the
+ * node's pool are all busy); NULL on failure. */
 struct reader *reader_get(struct store *st);
+void reader_free(struct reader *r);
 void reader_put(struct store *st, struct reader *r);
 void readers_close(struct store *st);
 
@@ -225,8 +234,8 @@ enum where_flags {
 /* where_build: the WHERE clause for filter f. Release w->sql when done. */
 void where_build(struct where *w, const struct lead_filter *f, unsigned flags);
 /* where_prepare: prepares head + WHERE + tail with the values bound. */
-LEADD_MUST_CHECK int where_prepare(sqlite3 *db, struct where *w, const char *head, const char *tail,
-                                   sqlite3_stmt **out);
+LEADD_MUST_CHECK int where_prepare(struct sqlc *db, struct where *w, const char *head,
+                                   const char *tail, struct sqls **out);
 LEADD_MUST_CHECK int outbox_prepare(struct store *st);
 /* outbox_apply: a store_outcome_job inside the writer's transaction; a
  * SQLite code. */

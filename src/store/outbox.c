@@ -47,7 +47,8 @@ int outbox_prepare(struct store *st)
                  sqlite3_changes(st->odb));
     int rc = db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
     rc = rc ? rc : db_prepare_all(st->wdb, w, LEADD_ARRAY_LEN(w));
-    return rc ? rc : leadjson_prepare(&st->o_lead, st->odb);
+    rc = rc ? rc : sqlc_sqlite(st->odb, &st->osql);
+    return rc ? rc : leadjson_prepare(&st->o_lead, st->osql);
 }
 
 void outbox_finalize(struct store *st)
@@ -58,6 +59,7 @@ void outbox_finalize(struct store *st)
     sqlite3_finalize(st->w_update);
     sqlite3_finalize(st->w_crm);
     leadjson_finalize(&st->o_lead);
+    sqlc_close(&st->osql);
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,

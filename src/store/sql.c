@@ -1,0 +1,185 @@
+/* sql.c: the statement interface (sql.h) on SQLite, and the dispatch to
+ * PostgreSQL's driver (sql_pg.c). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "leadd/log.h"
+#include "sql.h"
+
+struct sqlc {
+    enum sql_backend be;
+    sqlite3 *lite;    /* SQL_SQLITE: borrowed */
+    struct pgsql *pg; /* SQL_POSTGRES: owned */
+};
+
+struct sqls {
+    struct sqlc *c;
+    sqlite3_stmt *lite;
+    struct pgq *pg;
+};
+
+int sqlc_sqlite(sqlite3 *db, struct sqlc **out)
+{
+    if (!(*out = calloc(1, sizeof(**out))))
+        return LEADD_ENOMEM;
+    (*out)->be = SQL_SQLITE;
+    (*out)->lite = db;
+    return 0;
+}
+
+int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap)
+{
+    struct sqlc *c = calloc(1, sizeof(*c));
+    if (!c)
+        return LEADD_ENOMEM;
+    c->be = SQL_POSTGRES;
+    int rc = pgsql_connect(url, &c->pg, err, cap);
+    if (rc)
+        free(c);
+    *out = rc ? NULL : c;
+    return rc;
+}
+
+void sqlc_close(struct sqlc **cp)
+{
+    if (!*cp)
+        return;
+    if ((*cp)->pg)
+        pgsql_close((*cp)->pg);
+    free(*cp);
+    *cp = NULL;
+}
+
+enum sql_backend sql_backend(const struct sqlc *c)
+{
+    return c->be;
+}
+
+bool sqlc_ok(struct sqlc *c)
+{
+    return c->be == SQL_SQLITE || pgsql_ok(c->pg);
+}
+
+void sql_begin_read(struct sqlc *c)
+{
+    if (c->be == SQL_SQLITE)
+        sqlite3_exec(c->lite, "BEGIN", NULL, NULL, NULL);
+    else
+        pgsql_exec(c->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+void sql_end_read(struct sqlc *c)
+{
+    if (c->be == SQL_SQLITE)
+        sqlite3_exec(c->lite, "COMMIT", NULL, NULL, NULL);
+    else
+        pgsql_exec(c->pg, "COMMIT");
+}
+
+int sqls_prepare(struct sqlc *c, const char *sql, struct sqls **out)
+{
+    struct sqls *s = calloc(1, sizeof(*s));
+    int rc = s ? 0 : LEADD_ENOMEM;
+    if (rc)
+        goto out;
+    s->c = c;
+    if (c->be == SQL_POSTGRES) {
+        rc = pgq_prepare(c->pg, sql, &s->pg);
+    } else if (sqlite3_prepare_v2(c->lite, sql, -1, &s->lite, NULL) != SQLITE_OK) {
+        log_error("query failed to prepare: %s", sqlite3_errmsg(c->lite));
+        rc = LEADD_EDB;
+    }
+out:
+    if (rc && s)
+        sqls_finalize(&s);
+    *out = s;
+    return rc;
+}
+
+void sqls_finalize(struct sqls **sp)
+{
+    struct sqls *s = *sp;
+    if (!s)
+        return;
+    sqlite3_finalize(s->lite);
+    if (s->pg)
+        pgq_finalize(s->pg);
+    free(s);
+    *sp = NULL;
+}
+
+void sqls_text(struct sqls *s, int i, const char *v, bool copy)
+{
+    if (s->pg)
+        pgq_bind(s->pg, i, v, 0, false);
+    else
+        sqlite3_bind_text(s->lite, i, v, -1, copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+}
+
+void sqls_int(struct sqls *s, int i, long long v)
+{
+    if (s->pg) {
+        char t[24];
+        snprintf(t, sizeof(t), "%lld", v);
+        pgq_bind(s->pg, i, t, 0, false);
+    } else {
+        sqlite3_bind_int64(s->lite, i, v);
+    }
+}
+
+void sqls_blob(struct sqls *s, int i, const void *v, size_t n)
+{
+    if (s->pg)
+        pgq_bind(s->pg, i, v, n, true);
+    else
+        sqlite3_bind_blob(s->lite, i, v, (int)n, SQLITE_TRANSIENT);
+}
+
+void sqls_stream(struct sqls *s)
+{
+    if (s->pg)
+        pgq_stream(s->pg); /* SQLite's steps read as they go already */
+}
+
+int sqls_step(struct sqls *s)
+{
+    if (s->pg)
+        return pgq_step(s->pg);
+    int r = sqlite3_step(s->lite);
+    if (r == SQLITE_ROW || r == SQLITE_DONE)
+        return r == SQLITE_ROW ? SQL_ROW : SQL_DONE;
+    log_error("query failed: %s", sqlite3_errmsg(s->c->lite));
+    return LEADD_EDB;
+}
+
+void sqls_reset(struct sqls *s)
+{
+    if (s->pg)
+        pgq_reset(s->pg);
+    else
+        sqlite3_reset(s->lite);
+}
+
+const char *sqls_col(struct sqls *s, int i)
+{
+    return s->pg ? pgq_col(s->pg, i) : (const char *)sqlite3_column_text(s->lite, i);
+}
+
+size_t sqls_col_len(struct sqls *s, int i)
+{
+    return s->pg ? pgq_col_len(s->pg, i) : (size_t)sqlite3_column_bytes(s->lite, i);
+}
+
+long long sqls_col_int(struct sqls *s, int i)
+{
+    if (!s->pg)
+        return (long long)sqlite3_column_int64(s->lite, i);
+    const char *v = pgq_col(s->pg, i);
+    /* a boolean comes as t or f in PostgreSQL's text format */
+    return !v ? 0 : *v == 't' ? 1 : *v == 'f' ? 0 : strtoll(v, NULL, 10);
+}
+
+bool sqls_col_null(struct sqls *s, int i)
+{
+    return s->pg ? !pgq_col(s->pg, i) : sqlite3_column_type(s->lite, i) == SQLITE_NULL;
+}

@@ -1,0 +1,84 @@
+/* sql.h: one statement interface over SQLite and PostgreSQL, for the store's
+ * code that is the same on both backends (the lead as the API shows it, the
+ * query API's reads). A query is written once, in SQL both accept, with its
+ * parameters as ?1..?N: PostgreSQL's driver (sql_pg.c, which alone here
+ * includes libpq-fe.h) rewrites them as $1..$N. What the two engines do not
+ * share (SQLite's INDEXED BY, a connection's snapshot) the caller asks
+ * sql_backend() about, or the interface hides (sql_begin_read).
+ *
+ * Errors: functions returning int give 0 or LEADD_EDB (logged); sqls_step
+ * gives SQL_ROW, SQL_DONE or LEADD_EDB. */
+#ifndef LEADD_STORE_SQL_H
+#define LEADD_STORE_SQL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "leadd/common.h"
+
+enum sql_backend { SQL_SQLITE, SQL_POSTGRES };
+enum { SQL_DONE = 0, SQL_ROW = 1 };
+
+struct sqlc; /* a connection */
+struct sqls; /* a statement prepared on one */
+
+/* sqlc_sqlite: wraps db (borrowed: the caller closes it after *out). */
+LEADD_MUST_CHECK int sqlc_sqlite(sqlite3 *db, struct sqlc **out);
+/* sqlc_pg: connects to url (a libpq URI or key=value string); why in err. */
+LEADD_MUST_CHECK int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap);
+/* sqlc_close: closes a PostgreSQL connection (a wrapped SQLite one stays
+ * open), frees c and sets *cp to NULL. */
+void sqlc_close(struct sqlc **cp);
+enum sql_backend sql_backend(const struct sqlc *c);
+/* sqlc_ok: whether the connection still works (PostgreSQL's may be lost). */
+bool sqlc_ok(struct sqlc *c);
+
+/* sql_begin_read / sql_end_read: one snapshot for the reads between them
+ * (SQLite's read transaction; PostgreSQL's REPEATABLE READ READ ONLY). */
+void sql_begin_read(struct sqlc *c);
+void sql_end_read(struct sqlc *c);
+
+/* sqls_prepare: a statement on c, valid until sqls_finalize or c closes. */
+LEADD_MUST_CHECK int sqls_prepare(struct sqlc *c, const char *sql, struct sqls **out);
+void sqls_finalize(struct sqls **sp);
+
+/* Binds parameter i (from 1). Text is copied when copy (it may change or
+ * go before the last step), else borrowed until sqls_reset; NULL binds NULL. */
+void sqls_text(struct sqls *s, int i, const char *v, bool copy);
+void sqls_int(struct sqls *s, int i, long long v);
+void sqls_blob(struct sqls *s, int i, const void *v, size_t n);
+
+/* sqls_stream: the statement's rows are read one at a time rather than
+ * all at once (an export's); nothing else may run on its connection until
+ * its last row, or its reset. */
+void sqls_stream(struct sqls *s);
+/* sqls_step: the next row of the statement's answer. */
+int sqls_step(struct sqls *s);
+/* sqls_reset: ready to step again, from its first row (binds kept). */
+void sqls_reset(struct sqls *s);
+
+/* The current row's column i (from 0). Text: NULL for SQL NULL; valid until
+ * the next step or reset. */
+const char *sqls_col(struct sqls *s, int i);
+size_t sqls_col_len(struct sqls *s, int i);
+long long sqls_col_int(struct sqls *s, int i);
+bool sqls_col_null(struct sqls *s, int i);
+
+/* PostgreSQL's driver, behind the calls above (sql_pg.c); sql.c dispatches. */
+struct pgsql;
+struct pgq;
+int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap);
+void pgsql_close(struct pgsql *c);
+bool pgsql_ok(struct pgsql *c);
+void pgsql_exec(struct pgsql *c, const char *sql);
+int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out);
+void pgq_finalize(struct pgq *q);
+void pgq_bind(struct pgq *q, int i, const char *v, size_t n, bool binary);
+int pgq_step(struct pgq *q);
+void pgq_reset(struct pgq *q);
+void pgq_stream(struct pgq *q);
+const char *pgq_col(struct pgq *q, int i);
+size_t pgq_col_len(struct pgq *q, int i);
+
+#endif

@@ -1,0 +1,239 @@
+/* sql_pg.c: the statement interface (sql.h) on PostgreSQL. A statement is
+ * its SQL with ?N rewritten as $N and its parameters, sent with
+ * PQexecParams at the first step (one round trip: parsed each time, which
+ * for the reads here costs less than keeping named statements per
+ * connection); its rows are read from the one result. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadd/buf.h"
+#include "leadd/log.h"
+#include "sql.h"
+
+#define PGQ_MAX_PARAMS 64
+
+struct pgsql {
+    PGconn *conn;
+};
+
+struct pgq {
+    struct pgsql *c;
+    char *sql;
+    int nparams;
+    char *v[PGQ_MAX_PARAMS]; /* owned copies; NULL: SQL NULL */
+    int len[PGQ_MAX_PARAMS], bin[PGQ_MAX_PARAMS];
+    PGresult *res;
+    int row, nrows;
+    bool stream;  /* rows one at a time (libpq's single-row mode) */
+    bool running; /* streaming: sent, and not read to its end */
+};
+
+int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap)
+{
+    struct pgsql *c = calloc(1, sizeof(*c));
+    if (!c)
+        return LEADD_ENOMEM;
+    c->conn = PQconnectdb(url);
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        /* libpq's message names the server, never the password */
+        snprintf(err, cap, "unable to connect to PostgreSQL: %s", PQerrorMessage(c->conn));
+        PQfinish(c->conn);
+        free(c);
+        *out = NULL;
+        return LEADD_EDB;
+    }
+    *out = c;
+    return 0;
+}
+
+void pgsql_close(struct pgsql *c)
+{
+    PQfinish(c->conn);
+    free(c);
+}
+
+bool pgsql_ok(struct pgsql *c)
+{
+    return PQstatus(c->conn) == CONNECTION_OK;
+}
+
+void pgsql_exec(struct pgsql *c, const char *sql)
+{
+    PGresult *r = PQexec(c->conn, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        log_error("postgres: %s", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* ?N (and a bare ?, numbered in order) as $N, outside quotes; the highest
+ * number in *n. */
+static int rewrite(const char *sql, struct buf *b, int *n)
+{
+    char quote = 0;
+    int next = 0;
+    *n = 0;
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            quote = *p == quote ? 0 : quote;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '?') {
+            char *end;
+            long k = strtol(p + 1, &end, 10);
+            if (end == p + 1)
+                k = ++next;
+            else
+                p = end - 1;
+            if (k < 1 || k > PGQ_MAX_PARAMS)
+                return LEADD_EINVAL;
+            *n = k > *n ? (int)k : *n;
+            buf_addf(b, "$%ld", k);
+            continue;
+        }
+        buf_addc(b, *p);
+    }
+    return buf_error(b);
+}
+
+int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out)
+{
+    struct buf b = BUF_INIT(64 * 1024);
+    struct pgq *q = calloc(1, sizeof(*q));
+    int rc = q ? rewrite(sql, &b, &q->nparams) : LEADD_ENOMEM;
+    if (!rc && !(q->sql = strdup(buf_str(&b))))
+        rc = LEADD_ENOMEM;
+    buf_release(&b);
+    if (rc) {
+        log_error("query failed to prepare: parameters");
+        if (q)
+            pgq_finalize(q);
+        q = NULL;
+        rc = LEADD_EDB;
+    } else {
+        q->c = c;
+    }
+    *out = q;
+    return rc;
+}
+
+void pgq_stream(struct pgq *q)
+{
+    q->stream = true;
+}
+
+/* A stream left before its end is cancelled, and what is on its way read
+ * and dropped: the connection is then ready for the next statement. */
+static void drain(struct pgq *q)
+{
+    if (!q->running)
+        return;
+    PGcancel *cancel = PQgetCancel(q->c->conn);
+    char why[128];
+    if (cancel) {
+        PQcancel(cancel, why, sizeof(why));
+        PQfreeCancel(cancel);
+    }
+    PGresult *r;
+    while ((r = PQgetResult(q->c->conn)))
+        PQclear(r);
+    q->running = false;
+}
+
+void pgq_reset(struct pgq *q)
+{
+    drain(q);
+    PQclear(q->res);
+    q->res = NULL;
+    q->row = q->nrows = 0;
+}
+
+void pgq_finalize(struct pgq *q)
+{
+    pgq_reset(q);
+    for (int i = 0; i < PGQ_MAX_PARAMS; i++)
+        free(q->v[i]);
+    free(q->sql);
+    free(q);
+}
+
+void pgq_bind(struct pgq *q, int i, const char *v, size_t n, bool binary)
+{
+    if (i < 1 || i > q->nparams)
+        return;
+    free(q->v[i - 1]);
+    q->v[i - 1] = NULL;
+    if (!v)
+        return;
+    size_t len = binary ? n : strlen(v);
+    if ((q->v[i - 1] = malloc(len + 1))) {
+        memcpy(q->v[i - 1], v, len);
+        q->v[i - 1][len] = '\0';
+    }
+    q->len[i - 1] = (int)len;
+    q->bin[i - 1] = binary;
+}
+
+/* The next row of a stream: each its own result. */
+static int stream_step(struct pgq *q)
+{
+    if (!q->running && !q->res) {
+        if (!PQsendQueryParams(q->c->conn, q->sql, q->nparams, NULL, (const char *const *)q->v,
+                               q->len, q->bin, 0)) {
+            log_error("postgres: %s", PQerrorMessage(q->c->conn));
+            return LEADD_EDB;
+        }
+        q->running = true;
+        PQsetSingleRowMode(q->c->conn);
+    }
+    PQclear(q->res);
+    q->res = NULL;
+    q->nrows = q->row = 0;
+    if (!q->running)
+        return SQL_DONE;
+    q->res = PQgetResult(q->c->conn);
+    ExecStatusType st = PQresultStatus(q->res);
+    if (st == PGRES_SINGLE_TUPLE) {
+        q->nrows = 1;
+        return SQL_ROW;
+    }
+    int rc = st == PGRES_TUPLES_OK ? SQL_DONE : LEADD_EDB;
+    if (rc)
+        log_error("postgres: %s", PQresultErrorMessage(q->res));
+    PGresult *r;
+    while ((r = PQgetResult(q->c->conn)))
+        PQclear(r);
+    q->running = false;
+    return rc;
+}
+
+int pgq_step(struct pgq *q)
+{
+    if (q->stream)
+        return stream_step(q);
+    if (q->res)
+        return ++q->row < q->nrows ? SQL_ROW : SQL_DONE;
+    q->res = PQexecParams(q->c->conn, q->sql, q->nparams, NULL, (const char *const *)q->v, q->len,
+                          q->bin, 0);
+    ExecStatusType st = PQresultStatus(q->res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        log_error("postgres: %s", PQresultErrorMessage(q->res));
+        return LEADD_EDB;
+    }
+    q->nrows = PQntuples(q->res);
+    q->row = 0;
+    return q->nrows ? SQL_ROW : SQL_DONE;
+}
+
+const char *pgq_col(struct pgq *q, int i)
+{
+    if (!q->res || q->row >= q->nrows || PQgetisnull(q->res, q->row, i))
+        return NULL;
+    return PQgetvalue(q->res, q->row, i);
+}
+
+size_t pgq_col_len(struct pgq *q, int i)
+{
+    return q->res && q->row < q->nrows ? (size_t)PQgetlength(q->res, q->row, i) : 0;
+}
