@@ -321,7 +321,9 @@ static int serve(const struct args *a)
                             true,
                             cfg.retention_days,
                             window_h * 3600 * 1000,
-                            cfg.timezone};
+                            cfg.timezone,
+                            NULL,
+                            0};
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
         fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
@@ -396,8 +398,8 @@ static int rescore(const struct args *a)
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0,
-                            cfg.timezone};
+    struct store_opts so = {
+        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0};
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
@@ -426,8 +428,8 @@ static int rollup(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0,
-                            cfg.timezone};
+    struct store_opts so = {
+        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0};
     uint64_t t0 = mono_ms();
     int lrc = store_lock(cfg.db_path, &lock);
     if (lrc) {
@@ -462,8 +464,8 @@ static int seed(const struct args *a)
     if (load(a, &cfg))
         return 1;
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
-    struct store_opts so = {cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0,
-                            cfg.timezone};
+    struct store_opts so = {
+        cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0, cfg.timezone, NULL, 0};
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);

@@ -33,6 +33,14 @@ struct store_opts {
      * process takes it (calendar.h), and the counters are rebuilt when the
      * database's were counted in another zone. */
     const char *timezone;
+    /* PostgreSQL (issue 15, in progress: not yet offered by the config): a
+     * libpq URI or key=value string; NULL for SQLite at path. pool: the
+     * node's reader connections at most (0: 8). So far such a store
+     * captures and erases (store_submit), answers the query API's reads
+     * (lists, a lead, the events' leads, stats, deliveries, metrics,
+     * sessions, exports) and refuses everything else with LEADD_EINVAL. */
+    const char *pg_url;
+    size_t pool;
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */

@@ -37,6 +37,8 @@ static struct stored_lead stored_row(sqlite3_stmt *s)
 int store_stored_lead(struct store *st, const char *id,
                       int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     sqlite3_stmt *s = NULL;
     int rc = LEADD_EDB, r;
     struct reader *rd = reader_get(st);
@@ -57,6 +59,8 @@ out:
 int store_each_lead(struct store *st, const char *form,
                     int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     sqlite3 *db = NULL;
     sqlite3_stmt *each = NULL;
     char last[ULID_LEN + 1] = "";
@@ -111,6 +115,8 @@ static const char SQL_QUEUE[] =
 
 int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t n, size_t *queued)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     sqlite3 *db = NULL;
     sqlite3_stmt *up = NULL, *q = NULL;
     struct ulid_gen ids;

@@ -343,6 +343,8 @@ int consent_erase(struct store *st, const char *id)
 int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now_ms,
                        struct confirm_info *out)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     struct reader *rd = reader_get(st);
     long long expires = 0, used = 0;
     bool erased = false, found = false;
@@ -377,6 +379,8 @@ static void record_json(sqlite3_stmt *s, struct buf *b)
 
 int store_list_consents(struct store *st, const char *lead_id, const char *email, struct buf *out)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     static const char COLS[] =
         "SELECT c.lead_id, c.kind, c.form, c.field, t.text, c.text_hash, c.at, c.ip, c.user_agent,"
         " c.page, c.actor, c.email_hash FROM consents AS c"

@@ -143,6 +143,20 @@ static void sqlite_config(void)
 
 static int dedupe_load(struct store *st, long long window_ms);
 
+/* PostgreSQL's store: its writer (migrating the database first), and
+ * readers made as they are asked for, up to the pool. */
+static int open_pg(struct store *st, const struct store_opts *o)
+{
+    char err[512];
+    st->pool = o->pool ? o->pool : 8;
+    if (!(st->pg_url = strdup(o->pg_url)))
+        return LEADD_ENOMEM;
+    int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
+    if (rc)
+        log_error("%s", err);
+    return rc;
+}
+
 int store_open(struct store **out, const struct store_opts *o)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -150,7 +164,7 @@ int store_open(struct store **out, const struct store_opts *o)
     int applied, rc = LEADD_ENOMEM;
     struct store *st = calloc(1, sizeof(*st));
     *out = NULL;
-    if (!st || !(st->path = strdup(o->path)))
+    if (!st || (o->path && !(st->path = strdup(o->path))))
         goto fail;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
@@ -167,6 +181,12 @@ int store_open(struct store **out, const struct store_opts *o)
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids);
+    if (o->pg_url) {
+        if ((rc = open_pg(st, o)))
+            goto fail;
+        *out = st;
+        return 0;
+    }
     /* The counters are the serving writer's to keep: a batch command (rescore,
      * rollup) opened beside a serving leadd must not wait for its write lock
      * to bring them up to date. */
@@ -235,6 +255,7 @@ void store_close(struct store **sp)
     jobq_stop(&st->q);
     if (st->writer_started)
         pthread_join(st->writer, NULL);
+    pgstore_close(&st->pg);
     readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);
@@ -255,6 +276,8 @@ void store_close(struct store **sp)
 
 bool store_writable(const struct store *st)
 {
+    if (st->pg)
+        return pgstore_writable(st->pg);
     return atomic_load(&((struct store *)st)->writable);
 }
 

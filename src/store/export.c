@@ -121,11 +121,10 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
                       const char *const *fields, const bool *is_bool, size_t nfields,
                       struct store_export **out)
 {
-    struct where w;
+    struct where w = {.n = 0}; /* built once the reader says for which engine */
     struct store_export *e = calloc(1, sizeof(*e));
     int rc = LEADD_ENOMEM;
     *out = NULL;
-    where_build(&w, f, 0);
     if (!e)
         goto out;
     e->st = st;
@@ -147,6 +146,7 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
         rc = LEADD_EDB;
         goto out;
     }
+    where_build(&w, f, where_flags_of(e->rd->c));
     /* notes oldest first: SQLite's group_concat() keeps the rows' order */
     const char *head =
         fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"

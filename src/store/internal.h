@@ -101,9 +101,10 @@ struct store {
     pthread_mutex_t rmu;
     pthread_cond_t rcv; /* a reader came back */
     struct reader *readers;
-    size_t nreaders; /* open, idle or not */
-    size_t pool;     /* at most this many (PostgreSQL's pool); 0: no cap */
-    char *pg_url;    /* PostgreSQL's; NULL on SQLite */
+    size_t nreaders;    /* open, idle or not */
+    size_t pool;        /* at most this many (PostgreSQL's pool); 0: no cap */
+    char *pg_url;       /* PostgreSQL's; NULL on SQLite */
+    struct pgstore *pg; /* PostgreSQL's writer and outbox; NULL on SQLite */
     /* stats */
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
@@ -230,7 +231,10 @@ struct where {
 enum where_flags {
     WHERE_CURSOR = 1u << 0, /* the page starts below f->cursor */
     WHERE_ERASED = 1u << 1, /* erased tombstones too */
+    WHERE_PG = 1u << 2,     /* for PostgreSQL (where_flags_of) */
 };
+/* where_flags_of: WHERE_PG for a PostgreSQL connection, else 0. */
+unsigned where_flags_of(struct sqlc *c);
 /* where_build: the WHERE clause for filter f. Release w->sql when done. */
 void where_build(struct where *w, const struct lead_filter *f, unsigned flags);
 /* where_prepare: prepares head + WHERE + tail with the values bound. */

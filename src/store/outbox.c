@@ -65,6 +65,8 @@ void outbox_finalize(struct store *st)
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
                        const long long *skip, size_t nskip, struct outbox_item *out, size_t *n)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     int rc = LEADD_EDB, r = SQLITE_DONE;
     struct buf b = BUF_INIT(4 << 20);
     *n = 0;
@@ -132,6 +134,8 @@ fail:
 
 uint64_t store_outbox_next_due(struct store *st)
 {
+    if (st->pg)
+        return UINT64_MAX; /* not on PostgreSQL yet (issue 15) */
     uint64_t due = UINT64_MAX;
     sqlite3_stmt *s = st->o_due;
     sqlite3_reset(s);

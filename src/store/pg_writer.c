@@ -42,7 +42,7 @@ static const struct {
     {"find_key", "SELECT body_hash, lead_id, status FROM idempotency_keys WHERE form = $1 AND"
                  " key = $2 AND created_ms >= $3"},
     {"find_dup", "SELECT id FROM leads WHERE form = $1 AND email = $2 AND created_ms >= $3 AND"
-                 " duplicate_of IS NULL AND (flags & $4) = 0 ORDER BY created_ms, rid LIMIT 1"},
+                 " duplicate_of IS NULL AND (flags & $4) = 0 ORDER BY created_ms, rowid LIMIT 1"},
     {"ins_lead",
      "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
      " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"

@@ -18,18 +18,18 @@
 
 /* Every table with data, in an order that respects references (the texts
  * before the consents that name them). rowid: read by SQLite's rowid, which
- * a table with an identity column keeps (leads.rid); else by its key. */
+ * a table with an identity column of that name keeps; else by its key. */
 static const struct copy_table {
     const char *name;
     const char *order; /* SQLite's ORDER BY: the same every run */
     bool by_rowid;
     const char *identity; /* the PostgreSQL column that takes the rowid, or NULL */
 } TABLES[] = {
-    {"leads", "rowid", true, "rid"},
-    {"lead_history", "rowid", true, NULL},
+    {"leads", "rowid", true, "rowid"},
+    {"lead_history", "rowid", true, "rowid"},
     {"idempotency_keys", "form, key", false, NULL},
     {"deliveries", "rowid", true, NULL},
-    {"delivery_attempts", "rowid", true, NULL},
+    {"delivery_attempts", "rowid", true, "rowid"},
     {"sessions", "token_hash", false, NULL},
     {"lead_reads", "user, lead_id", false, NULL},
     {"spend", "day, utm_source, utm_campaign, currency", false, NULL},
@@ -44,8 +44,11 @@ static const struct copy_table {
 };
 
 /* Identity columns whose sequence must start past the copied ids. */
-static const char *const SEQUENCES[][2] = {
-    {"leads", "rid"}, {"deliveries", "id"}, {"consents", "id"}};
+static const char *const SEQUENCES[][2] = {{"leads", "rowid"},
+                                           {"lead_history", "rowid"},
+                                           {"delivery_attempts", "rowid"},
+                                           {"deliveries", "id"},
+                                           {"consents", "id"}};
 
 struct copy {
     sqlite3 *src;

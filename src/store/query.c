@@ -130,6 +130,11 @@ static void w_int(struct where *w, const char *clause, long long i)
     w_add(w, clause, NULL, i, true);
 }
 
+unsigned where_flags_of(struct sqlc *c)
+{
+    return sql_backend(c) == SQL_POSTGRES ? WHERE_PG : 0;
+}
+
 void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
 {
     buf_init(&w->sql, 4096);
@@ -167,20 +172,26 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
     if (flags & WHERE_CURSOR)
         w_text(w, "id < ?", f->cursor);
     if (f->q) {
-        /* A substring, with LIKE's own wildcards escaped. */
+        /* A substring, with LIKE's own wildcards escaped. SQLite's LIKE
+         * ignores the case of ASCII letters (only); PostgreSQL's is told
+         * the same: both sides in lowercase, by "C"'s lower(), which folds
+         * ASCII alone. */
+        bool pg = flags & WHERE_PG;
         size_t n = 0;
         w->like[n++] = '%';
         for (const char *p = f->q; *p && n < sizeof(w->like) - 3; p++) {
             if (*p == '%' || *p == '_' || *p == '\\')
                 w->like[n++] = '\\';
-            w->like[n++] = *p;
+            w->like[n++] = pg && *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
         }
         w->like[n++] = '%';
         w->like[n] = '\0';
-        w_text(
-            w,
-            "(email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR company LIKE ? ESCAPE '\\')",
-            w->like);
+        w_text(w,
+               pg ? "(lower(email COLLATE \"C\") LIKE ? ESCAPE '\\' OR lower(name COLLATE \"C\")"
+                    " LIKE ? ESCAPE '\\' OR lower(company COLLATE \"C\") LIKE ? ESCAPE '\\')"
+                  : "(email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR company LIKE ?"
+                    " ESCAPE '\\')",
+               w->like);
     }
 }
 
@@ -306,7 +317,7 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
     char limit[48], upto[ULID_LEN + 1] = "";
     int want = f->limit + 1, r = SQL_DONE, rc;
     *n = 0;
-    where_build(&w, f, f->cursor ? WHERE_CURSOR : 0);
+    where_build(&w, f, (f->cursor ? WHERE_CURSOR : 0) | where_flags_of(rd->c));
     snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", want);
     if (!bucketed(f)) {
         if (!(rc = where_prepare(rd->c, &w, "SELECT id FROM leads", limit, &s)))
@@ -457,14 +468,23 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     char head[320];
     int rc = LEADD_EDB, r = SQL_DONE, n = 0;
     g.spam = -1;
-    where_build(&w, &g, WHERE_ERASED); /* tombstones count: erasure removes people, not numbers */
     struct reader *rd = reader_get(st);
+    /* tombstones count: erasure removes people, not numbers */
+    where_build(&w, &g, WHERE_ERASED | (rd ? where_flags_of(rd->c) : 0));
     snprintf(head, sizeof(head),
              "SELECT %s AS k, count(*), sum(qualified),"
              " count(CASE WHEN status = 'converted' THEN 1 END),"
              " count(CASE WHEN (flags & %u) != 0 THEN 1 END) FROM leads",
              expr, LEAD_FLAGS_SPAM);
-    if (!rd || (rc = where_prepare(rd->c, &w, head, " GROUP BY k ORDER BY count(*) DESC, k", &s)))
+    /* ties in the order of the keys' bytes, as SQLite compares text, whatever
+     * the PostgreSQL database's collation */
+    char tail[128];
+    if (rd && sql_backend(rd->c) == SQL_POSTGRES)
+        snprintf(tail, sizeof(tail),
+                 " GROUP BY k ORDER BY count(*) DESC, %s COLLATE \"C\" NULLS FIRST", expr);
+    else
+        snprintf(tail, sizeof(tail), " GROUP BY k ORDER BY count(*) DESC, k");
+    if (!rd || (rc = where_prepare(rd->c, &w, head, tail, &s)))
         goto out;
     buf_adds(out, "{\"data\":[");
     while (!buf_error(out) && (r = sqls_step(s)) == SQL_ROW) {

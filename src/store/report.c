@@ -50,6 +50,8 @@ int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at)
 int store_list_spend(struct store *st, const char *from, const char *to, const char *utm_source,
                      struct buf *out)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     sqlite3_stmt *s = NULL;
     int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
     struct reader *rd = reader_get(st);
@@ -304,6 +306,8 @@ static int run(sqlite3 *db, struct buf *sql, const struct params *p, struct agg 
 
 int store_report(struct store *st, const struct report_query *q, struct report *out)
 {
+    if (st->pg)
+        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     struct params p = {q->form, q->utm_source, q->from ? q->from : "0000-01-01",
                        q->to ? q->to : "9999-12-31"};
     struct buf sql = BUF_INIT(8192);

@@ -121,6 +121,8 @@ int store_run(struct store *st, struct store_job *job)
 
 int store_submit(struct store *st, struct store_job *job)
 {
+    if (st->pg)
+        return pgstore_submit(st->pg, job);
     return jobq_push(&st->q, job);
 }
 
@@ -280,6 +282,8 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
 
 void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
 {
+    if (st->pg)
+        return; /* PostgreSQL's forwarders wake on NOTIFY (pgstore_outbox_wait) */
     pthread_mutex_lock(&st->mu);
     st->on_outbox = fn;
     st->on_outbox_arg = arg;
