@@ -132,31 +132,33 @@ int consent_on_lead(struct store *st, const struct store_lead *in, const char *i
 }
 
 /* The lead a token's hash names, and its deadline and use. */
-static int find_token(sqlite3 *db, const unsigned char hash[SHA256_LEN], char id[ULID_LEN + 1],
+/* A token's lead, deadline and use, on the writer's connection or a
+ * reader's (either backend); 0 or LEADD_EDB. */
+static int find_token(struct sqlc *db, const unsigned char hash[SHA256_LEN], char id[ULID_LEN + 1],
                       char *form, size_t form_cap, long long *expires, long long *used,
                       bool *erased, bool *found)
 {
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(db,
-                               "SELECT t.lead_id, t.expires_ms, t.confirmed_ms, l.form,"
-                               " l.erased_at IS NOT NULL FROM confirm_tokens AS t"
-                               " JOIN leads AS l ON l.id = t.lead_id WHERE t.token_hash = ?1",
-                               -1, &s, NULL);
+    struct sqls *s = NULL;
+    int r = sqls_prepare(db,
+                         "SELECT t.lead_id, t.expires_ms, t.confirmed_ms, l.form,"
+                         " CASE WHEN l.erased_at IS NULL THEN 0 ELSE 1 END FROM confirm_tokens"
+                         " AS t JOIN leads AS l ON l.id = t.lead_id WHERE t.token_hash = ?1",
+                         &s);
     *found = false;
-    if (r == SQLITE_OK) {
-        sqlite3_bind_blob(s, 1, hash, SHA256_LEN, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
+    if (!r) {
+        sqls_blob(s, 1, hash, SHA256_LEN);
+        r = sqls_step(s);
+        if (r == SQL_ROW) {
             *found = true;
-            snprintf(id, ULID_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 0));
-            *expires = sqlite3_column_int64(s, 1);
-            *used = sqlite3_column_type(s, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 2);
-            snprintf(form, form_cap, "%s", (const char *)sqlite3_column_text(s, 3));
-            *erased = sqlite3_column_int(s, 4) != 0;
+            snprintf(id, ULID_LEN + 1, "%s", sqls_col(s, 0));
+            *expires = sqls_col_int(s, 1);
+            *used = sqls_col_int(s, 2); /* 0 when NULL */
+            snprintf(form, form_cap, "%s", sqls_col(s, 3));
+            *erased = sqls_col_int(s, 4) != 0;
         }
-        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
+        r = r == SQL_ROW || r == SQL_DONE ? 0 : LEADD_EDB;
     }
-    sqlite3_finalize(s);
+    sqls_finalize(&s);
     return r;
 }
 
@@ -166,10 +168,10 @@ int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, 
     char id[ULID_LEN + 1], form[80];
     long long expires = 0, used = 0;
     bool erased = false, found;
-    int r = find_token(st->wdb, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
-                       &found);
-    if (r != SQLITE_OK)
-        return r;
+    if (find_token(st->wsql, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
+                   &found))
+        return SQLITE_ERROR;
+    int r;
     /* Checked again here, in the writer's transaction: of two clicks at
      * once, one confirms and the other finds the link used. */
     if (!found || (erased && !used)) {
@@ -218,8 +220,10 @@ int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char 
     if (j->by_token) {
         long long expires, used;
         bool erased, found;
-        r = find_token(st->wdb, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
-                       &found);
+        r = find_token(st->wsql, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
+                       &found)
+                ? SQLITE_ERROR
+                : SQLITE_OK;
         if (r == SQLITE_OK && (!found || erased))
             j->job.rc = LEADD_ENOTFOUND;
     } else {
@@ -343,14 +347,12 @@ int consent_erase(struct store *st, const char *id)
 int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now_ms,
                        struct confirm_info *out)
 {
-    if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     struct reader *rd = reader_get(st);
     long long expires = 0, used = 0;
     bool erased = false, found = false;
     int rc = LEADD_EDB;
-    if (rd && find_token(rd->db, hash, out->lead_id, out->form, sizeof(out->form), &expires, &used,
-                         &erased, &found) == SQLITE_OK) {
+    if (rd && !find_token(rd->c, hash, out->lead_id, out->form, sizeof(out->form), &expires, &used,
+                          &erased, &found)) {
         rc = found ? 0 : LEADD_ENOTFOUND;
         out->state = used                                     ? CONFIRM_USED
                      : erased || (long long)now_ms >= expires ? CONFIRM_EXPIRED
@@ -361,7 +363,7 @@ int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], u
 }
 
 /* One record as the API shows it. */
-static void record_json(sqlite3_stmt *s, struct buf *b)
+static void record_json(struct sqls *s, struct buf *b)
 {
     static const char *const NAMES[] = {"lead_id",    "kind",      "form",  "field",
                                         "text",       "text_hash", "at",    "ip",
@@ -369,24 +371,19 @@ static void record_json(sqlite3_stmt *s, struct buf *b)
     buf_addc(b, '{');
     for (int i = 0; i < (int)LEADD_ARRAY_LEN(NAMES); i++) {
         buf_addf(b, "%s\"%s\":", i ? "," : "", NAMES[i]);
-        if (sqlite3_column_type(s, i) == SQLITE_NULL)
-            buf_adds(b, "null");
-        else
-            jw_str(b, (const char *)sqlite3_column_text(s, i));
+        jw_str(b, sqls_col(s, i)); /* NULL: null */
     }
     buf_addc(b, '}');
 }
 
 int store_list_consents(struct store *st, const char *lead_id, const char *email, struct buf *out)
 {
-    if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     static const char COLS[] =
         "SELECT c.lead_id, c.kind, c.form, c.field, t.text, c.text_hash, c.at, c.ip, c.user_agent,"
         " c.page, c.actor, c.email_hash FROM consents AS c"
         " LEFT JOIN consent_texts AS t ON t.hash = c.text_hash ";
     struct reader *rd = reader_get(st);
-    sqlite3_stmt *s = NULL;
+    struct sqls *s = NULL;
     char hash[SHA256_LEN * 2 + 1] = "";
     int rc = LEADD_EDB, r;
     struct buf sql = BUF_INIT(1024);
@@ -397,36 +394,35 @@ int store_list_consents(struct store *st, const char *lead_id, const char *email
         buf_adds(&sql, "WHERE c.lead_id IN (SELECT id FROM leads WHERE email = ?1)"
                        " OR c.email_hash = ?2 ORDER BY c.id");
     if (!rd || buf_error(&sql) || (email && consent_email_hash(st->consent_salt, email, hash)) ||
-        sqlite3_prepare_v2(rd->db, buf_str(&sql), -1, &s, NULL) != SQLITE_OK)
+        sqls_prepare(rd->c, buf_str(&sql), &s))
         goto out;
     if (lead_id) {
-        sqlite3_stmt *q = NULL;
+        struct sqls *q = NULL;
         bool known = false;
-        if (sqlite3_prepare_v2(rd->db, "SELECT 1 FROM leads WHERE id = ?1", -1, &q, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(q, 1, lead_id, -1, SQLITE_STATIC);
-            known = sqlite3_step(q) == SQLITE_ROW;
+        if (!sqls_prepare(rd->c, "SELECT 1 FROM leads WHERE id = ?1", &q)) {
+            sqls_text(q, 1, lead_id, false);
+            known = sqls_step(q) == SQL_ROW;
         }
-        sqlite3_finalize(q);
+        sqls_finalize(&q);
         if (!known) {
             rc = LEADD_ENOTFOUND;
             goto out;
         }
-        sqlite3_bind_text(s, 1, lead_id, -1, SQLITE_STATIC);
+        sqls_text(s, 1, lead_id, false);
     } else {
-        sqlite3_bind_text(s, 1, email, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
+        sqls_text(s, 1, email, false);
+        sqls_text(s, 2, hash, false);
     }
     buf_adds(out, "{\"data\":[");
-    for (int i = 0; (r = sqlite3_step(s)) == SQLITE_ROW; i++) {
+    for (int i = 0; (r = sqls_step(s)) == SQL_ROW; i++) {
         if (i)
             buf_addc(out, ',');
         record_json(s, out);
     }
     buf_adds(out, "]}");
-    rc = r == SQLITE_DONE ? buf_error(out) : LEADD_EDB;
+    rc = r == SQL_DONE ? buf_error(out) : LEADD_EDB;
 out:
-    sqlite3_finalize(s);
+    sqls_finalize(&s);
     buf_release(&sql);
     reader_put(st, rd);
     return rc;

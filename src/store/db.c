@@ -154,6 +154,8 @@ static int open_pg(struct store *st, const struct store_opts *o)
     int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
     if (rc)
         log_error("%s", err);
+    else
+        pgstore_salt(st->pg, st->consent_salt);
     return rc;
 }
 
@@ -191,7 +193,8 @@ int store_open(struct store **out, const struct store_opts *o)
      * rollup) opened beside a serving leadd must not wait for its write lock
      * to bring them up to date. */
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = db_migrate(st->wdb, &applied)) || (rc = writer_prepare(st)) ||
+        (rc = sqlc_sqlite(st->wdb, &st->wsql)) || (rc = db_migrate(st->wdb, &applied)) ||
+        (rc = writer_prepare(st)) ||
         (o->serving && ((rc = rollup_sync(st->wdb, st->timezone)) || (rc = rollup_fold(st)) ||
                         (rc = dedupe_load(st, o->dedupe_window_ms)))))
         goto fail;
@@ -260,6 +263,7 @@ void store_close(struct store **sp)
     writer_finalize(st);
     outbox_finalize(st);
     sqlite3_close(st->odb);
+    sqlc_close(&st->wsql);
     /* The last close checkpoints the WAL into the main file. */
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->mu);

@@ -70,7 +70,8 @@ struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
     bool durable_full;
-    sqlite3 *wdb; /* the writer's connection: used by the writer thread only */
+    sqlite3 *wdb;      /* the writer's connection: used by the writer thread only */
+    struct sqlc *wsql; /* wdb, for the statements of sql.h */
     pthread_t writer;
     bool writer_started;
     struct jobq q;
@@ -109,6 +110,8 @@ struct store {
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
 
+/* pgstore_salt (pg_writer.c): the PostgreSQL database's consent salt. */
+void pgstore_salt(struct pgstore *p, unsigned char out[CONSENT_SALT_LEN]);
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* rollup.c: rollup_fold counts the leads past the mark into the rollup, in

@@ -437,6 +437,11 @@ fail:
     return rc;
 }
 
+void pgstore_salt(struct pgstore *p, unsigned char out[CONSENT_SALT_LEN])
+{
+    memcpy(out, p->salt, CONSENT_SALT_LEN);
+}
+
 bool pgstore_writable(struct pgstore *p)
 {
     return atomic_load(&p->writable);

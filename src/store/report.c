@@ -50,41 +50,47 @@ int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at)
 int store_list_spend(struct store *st, const char *from, const char *to, const char *utm_source,
                      struct buf *out)
 {
-    if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
-    sqlite3_stmt *s = NULL;
-    int rc = LEADD_EDB, r = SQLITE_DONE, n = 0;
+    struct sqls *s = NULL;
+    int rc = LEADD_EDB, r = SQL_DONE, n = 0;
     struct reader *rd = reader_get(st);
-    if (!rd || sqlite3_prepare_v2(rd->db,
-                                  "SELECT day, utm_source, nullif(utm_campaign, ''), currency,"
+    /* sources and campaigns in the order of their bytes on both engines */
+    if (!rd || sqls_prepare(rd->c,
+                            sql_backend(rd->c) == SQL_SQLITE
+                                ? "SELECT day, utm_source, nullif(utm_campaign, ''), currency,"
                                   " amount_minor FROM spend WHERE (?1 IS NULL OR day >= ?1) AND"
-                                  " (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR utm_source = ?3)"
-                                  " ORDER BY day, utm_source, utm_campaign, currency",
-                                  -1, &s, NULL) != SQLITE_OK)
+                                  " (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR"
+                                  " utm_source = ?3) ORDER BY day, utm_source, utm_campaign,"
+                                  " currency"
+                                : "SELECT day, utm_source, nullif(utm_campaign, ''), currency,"
+                                  " amount_minor FROM spend WHERE (?1 IS NULL OR day >= ?1) AND"
+                                  " (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR"
+                                  " utm_source = ?3) ORDER BY day, utm_source COLLATE \"C\","
+                                  " utm_campaign COLLATE \"C\", currency",
+                            &s))
         goto out;
-    /* The caller's strings outlive the statement: SQLITE_STATIC holds. */
-    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, utm_source, -1, SQLITE_STATIC);
+    /* The caller's strings outlive the statement. */
+    sqls_text(s, 1, from, false);
+    sqls_text(s, 2, to, false);
+    sqls_text(s, 3, utm_source, false);
     buf_adds(out, "{\"data\":[");
-    while (!buf_error(out) && (r = sqlite3_step(s)) == SQLITE_ROW) {
+    while (!buf_error(out) && (r = sqls_step(s)) == SQL_ROW) {
         char amount[MONEY_STR];
-        const char *cur = (const char *)sqlite3_column_text(s, 3);
-        money_format(sqlite3_column_int64(s, 4), money_exponent(cur), amount);
+        const char *cur = sqls_col(s, 3);
+        money_format(sqls_col_int(s, 4), money_exponent(cur), amount);
         buf_adds(out, n++ ? ",{\"date\":" : "{\"date\":");
-        jw_str(out, (const char *)sqlite3_column_text(s, 0));
+        jw_str(out, sqls_col(s, 0));
         buf_adds(out, ",\"utm_source\":");
-        jw_str(out, (const char *)sqlite3_column_text(s, 1));
+        jw_str(out, sqls_col(s, 1));
         buf_adds(out, ",\"utm_campaign\":");
-        jw_str(out, (const char *)sqlite3_column_text(s, 2));
+        jw_str(out, sqls_col(s, 2));
         buf_addf(out, ",\"amount\":\"%s\",\"currency\":", amount);
         jw_str(out, cur);
         buf_addc(out, '}');
     }
     buf_adds(out, "]}");
-    rc = buf_error(out) ? buf_error(out) : r != SQLITE_DONE ? LEADD_EDB : 0;
+    rc = buf_error(out) ? buf_error(out) : r != SQL_DONE ? LEADD_EDB : 0;
 out:
-    sqlite3_finalize(s);
+    sqls_finalize(&s);
     reader_put(st, rd);
     return rc;
 }
@@ -230,14 +236,14 @@ static int by_leads(const void *a, const void *b)
 /* Adds one query's rows into the report: the counters' rows (k, currency,
  * leads ... revenue_minor), or spend's (k, currency, amount). Money in
  * another currency than the report's goes to r->other, never into a row. */
-static int collect(sqlite3_stmt *s, struct agg *a, const char *cur, bool spend, bool per_row,
+static int collect(struct sqls *s, struct agg *a, const char *cur, bool spend, bool per_row,
                    bool week)
 {
     struct report *r = a->r;
     char day[DAY_LEN + 1] = "", monday[DAY_LEN + 1] = "";
     int st;
-    while ((st = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(s, 0);
+    while ((st = sqls_step(s)) == SQL_ROW) {
+        const char *k = sqls_col(s, 0);
         if (week && k) { /* rows come day by day: one conversion a day */
             if (strcmp(day, k)) {
                 snprintf(day, sizeof(day), "%s", k);
@@ -245,11 +251,11 @@ static int collect(sqlite3_stmt *s, struct agg *a, const char *cur, bool spend, 
             }
             k = monday;
         }
-        const char *c = (const char *)sqlite3_column_text(s, 1);
+        const char *c = sqls_col(s, 1);
         struct report_row *row = per_row ? agg_row(a, k ? k : "") : NULL;
         if (per_row && !row)
             return LEADD_ENOMEM;
-        long long money = sqlite3_column_int64(s, spend ? 2 : 13);
+        long long money = sqls_col_int(s, spend ? 2 : 13);
         bool ours = !c || !*c || !strcmp(c, cur);
         if (!ours) {
             struct report_other *o = other_of(r, c);
@@ -268,11 +274,11 @@ static int collect(sqlite3_stmt *s, struct agg *a, const char *cur, bool spend, 
                               &x->warm,     &x->cold,  &x->contacted, &x->converted,
                               &x->rejected, &x->spam,  &x->duplicates};
             for (size_t i = 0; i < LEADD_ARRAY_LEN(f); i++)
-                *f[i] += sqlite3_column_int64(s, 2 + (int)i);
+                *f[i] += sqls_col_int(s, 2 + (int)i);
             x->revenue_minor += ours ? money : 0;
         }
     }
-    return st == SQLITE_DONE ? 0 : LEADD_EDB;
+    return st == SQL_DONE ? 0 : LEADD_EDB;
 }
 
 /* The parameters every query of a report takes, by number: ?1 form, ?2
@@ -283,31 +289,25 @@ struct params {
 
 /* Runs one of the report's queries (its text in sql, with the parameters by
  * number) and adds its rows into a. */
-static int run(sqlite3 *db, struct buf *sql, const struct params *p, struct agg *a, const char *cur,
-               bool spend, bool per_row, bool week)
+static int run(struct sqlc *db, struct buf *sql, const struct params *p, struct agg *a,
+               const char *cur, bool spend, bool per_row, bool week)
 {
-    sqlite3_stmt *s = NULL;
+    struct sqls *s = NULL;
     int rc = buf_error(sql);
-    if (rc)
+    if (rc || (rc = sqls_prepare(db, buf_str(sql), &s)))
         return rc;
-    if (sqlite3_prepare_v2(db, buf_str(sql), -1, &s, NULL) != SQLITE_OK) {
-        log_error("stats query failed to prepare: %s", sqlite3_errmsg(db));
-        return LEADD_EDB;
-    }
-    /* p's strings outlive s (finalized below): SQLITE_STATIC holds. */
+    /* p's strings outlive s (finalized below) */
     const char *v[] = {p->form, p->source, p->from, p->to};
     for (int i = 0; i < 4; i++)
-        sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
+        sqls_text(s, i + 1, v[i], false);
     rc = collect(s, a, cur, spend, per_row, week);
-    sqlite3_finalize(s);
+    sqls_finalize(&s);
     buf_reset(sql);
     return rc;
 }
 
 int store_report(struct store *st, const struct report_query *q, struct report *out)
 {
-    if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     struct params p = {q->form, q->utm_source, q->from ? q->from : "0000-01-01",
                        q->to ? q->to : "9999-12-31"};
     struct buf sql = BUF_INIT(8192);
@@ -325,11 +325,11 @@ int store_report(struct store *st, const struct report_query *q, struct report *
     if (!rd)
         return LEADD_EDB;
     /* One snapshot for the counters, the newest leads and the spend. */
-    sqlite3_exec(rd->db, "BEGIN", NULL, NULL, NULL);
+    sql_begin_read(rd->c);
     buf_addf(&sql, "SELECT %s, currency, " COUNTERS " FROM (", KEYS[q->group].rollup);
     rollup_rows(&sql, q->group, p.from, p.to);
-    buf_addc(&sql, ')');
-    rc = run(rd->db, &sql, &p, &a, q->currency, false, true, week);
+    buf_adds(&sql, ") AS r");
+    rc = run(rd->c, &sql, &p, &a, q->currency, false, true, week);
     /* The leads past the mark (at most ROLLUP_FOLD_LEADS, or ROLLUP_FOLD_MS
      * of them), counted as they are, by the view that says how a lead counts. */
     buf_addf(&sql,
@@ -337,7 +337,7 @@ int store_report(struct store *st, const struct report_query *q, struct report *
              " id > (SELECT upto FROM rollup_mark) AND day >= ?3 AND day <= ?4 AND"
              " (?1 IS NULL OR form = ?1) AND (?2 IS NULL OR utm_source = ?2)",
              KEYS[q->group].lead);
-    rc = rc ? rc : run(rd->db, &sql, &p, &a, q->currency, false, true, week);
+    rc = rc ? rc : run(rd->c, &sql, &p, &a, q->currency, false, true, week);
     /* Spend's groups join the same rows: a source that cost money and
      * brought no lead is a row too (the one a marketer most needs). */
     buf_addf(&sql,
@@ -345,10 +345,10 @@ int store_report(struct store *st, const struct report_query *q, struct report *
              " AND (?2 IS NULL OR utm_source = ?2)",
              out->row_spend ? KEYS[q->group].spend : "''");
     if (!rc && out->total_spend)
-        rc = run(rd->db, &sql, &p, &a, q->currency, true, out->row_spend, week);
+        rc = run(rd->c, &sql, &p, &a, q->currency, true, out->row_spend, week);
     if (!rc && out->n)
         qsort(out->rows, out->n, sizeof(out->rows[0]), q->group >= REPORT_DAY ? by_key : by_leads);
-    sqlite3_exec(rd->db, "COMMIT", NULL, NULL, NULL);
+    sql_end_read(rd->c);
     reader_put(st, rd);
     strmap_release(&a.keys);
     buf_release(&sql);

@@ -111,7 +111,7 @@ void sqls_finalize(struct sqls **sp)
 void sqls_text(struct sqls *s, int i, const char *v, bool copy)
 {
     if (s->pg)
-        pgq_bind(s->pg, i, v, 0, false);
+        pgq_bind(s->pg, i, v, 0, PGQ_TEXT);
     else
         sqlite3_bind_text(s->lite, i, v, -1, copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
 }
@@ -121,7 +121,7 @@ void sqls_int(struct sqls *s, int i, long long v)
     if (s->pg) {
         char t[24];
         snprintf(t, sizeof(t), "%lld", v);
-        pgq_bind(s->pg, i, t, 0, false);
+        pgq_bind(s->pg, i, t, 0, PGQ_INT);
     } else {
         sqlite3_bind_int64(s->lite, i, v);
     }
@@ -130,7 +130,7 @@ void sqls_int(struct sqls *s, int i, long long v)
 void sqls_blob(struct sqls *s, int i, const void *v, size_t n)
 {
     if (s->pg)
-        pgq_bind(s->pg, i, v, n, true);
+        pgq_bind(s->pg, i, v, n, PGQ_BLOB);
     else
         sqlite3_bind_blob(s->lite, i, v, (int)n, SQLITE_TRANSIENT);
 }

@@ -22,8 +22,14 @@ struct pgq {
     struct pgsql *c;
     char *sql;
     int nparams;
+    /* ?N's place among the parameters the SQL uses ($1..$nparams), 0 for
+     * one it does not: PostgreSQL must know the type of each it is sent */
+    int map[PGQ_MAX_PARAMS + 1];
     char *v[PGQ_MAX_PARAMS]; /* owned copies; NULL: SQL NULL */
     int len[PGQ_MAX_PARAMS], bin[PGQ_MAX_PARAMS];
+    /* each parameter's type, from how it was bound: text, bigint or bytea
+     * (so "?1 IS NULL OR form = ?1" needs no cast) */
+    Oid types[PGQ_MAX_PARAMS];
     PGresult *res;
     int row, nrows;
     bool stream;  /* rows one at a time (libpq's single-row mode) */
@@ -67,13 +73,12 @@ void pgsql_exec(struct pgsql *c, const char *sql)
     PQclear(r);
 }
 
-/* ?N (and a bare ?, numbered in order) as $N, outside quotes; the highest
- * number in *n. */
-static int rewrite(const char *sql, struct buf *b, int *n)
+/* Each ?N (a bare ?: the next number) outside quotes, in order: marked in
+ * used, and, with b, written as $map[N]. */
+static int params(const char *sql, const int *map, struct buf *b, int *used)
 {
     char quote = 0;
     int next = 0;
-    *n = 0;
     for (const char *p = sql; *p; p++) {
         if (quote) {
             quote = *p == quote ? 0 : quote;
@@ -88,20 +93,33 @@ static int rewrite(const char *sql, struct buf *b, int *n)
                 p = end - 1;
             if (k < 1 || k > PGQ_MAX_PARAMS)
                 return LEADD_EINVAL;
-            *n = k > *n ? (int)k : *n;
-            buf_addf(b, "$%ld", k);
+            if (used)
+                used[k] = 1;
+            if (b)
+                buf_addf(b, "$%d", map[k]);
             continue;
         }
-        buf_addc(b, *p);
+        if (b)
+            buf_addc(b, *p);
     }
-    return buf_error(b);
+    return b ? buf_error(b) : 0;
+}
+
+/* The SQL with the parameters it uses numbered $1.. in the order of N. */
+static int rewrite(struct pgq *q, const char *sql, struct buf *b)
+{
+    int used[PGQ_MAX_PARAMS + 1] = {0};
+    int rc = params(sql, NULL, NULL, used);
+    for (int k = 1; !rc && k <= PGQ_MAX_PARAMS; k++)
+        q->map[k] = used[k] ? ++q->nparams : 0;
+    return rc ? rc : params(sql, q->map, b, NULL);
 }
 
 int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out)
 {
     struct buf b = BUF_INIT(64 * 1024);
     struct pgq *q = calloc(1, sizeof(*q));
-    int rc = q ? rewrite(sql, &b, &q->nparams) : LEADD_ENOMEM;
+    int rc = q ? rewrite(q, sql, &b) : LEADD_ENOMEM;
     if (!rc && !(q->sql = strdup(buf_str(&b))))
         rc = LEADD_ENOMEM;
     buf_release(&b);
@@ -158,12 +176,16 @@ void pgq_finalize(struct pgq *q)
     free(q);
 }
 
-void pgq_bind(struct pgq *q, int i, const char *v, size_t n, bool binary)
+void pgq_bind(struct pgq *q, int n_th, const char *v, size_t n, enum pgq_type t)
 {
-    if (i < 1 || i > q->nparams)
-        return;
+    static const Oid OIDS[] = {[PGQ_TEXT] = 25, [PGQ_INT] = 20, [PGQ_BLOB] = 17};
+    bool binary = t == PGQ_BLOB;
+    if (n_th < 1 || n_th > PGQ_MAX_PARAMS || !q->map[n_th])
+        return; /* a parameter the SQL does not use */
+    int i = q->map[n_th];
     free(q->v[i - 1]);
     q->v[i - 1] = NULL;
+    q->types[i - 1] = OIDS[t];
     if (!v)
         return;
     size_t len = binary ? n : strlen(v);
@@ -179,7 +201,7 @@ void pgq_bind(struct pgq *q, int i, const char *v, size_t n, bool binary)
 static int stream_step(struct pgq *q)
 {
     if (!q->running && !q->res) {
-        if (!PQsendQueryParams(q->c->conn, q->sql, q->nparams, NULL, (const char *const *)q->v,
+        if (!PQsendQueryParams(q->c->conn, q->sql, q->nparams, q->types, (const char *const *)q->v,
                                q->len, q->bin, 0)) {
             log_error("postgres: %s", PQerrorMessage(q->c->conn));
             return LEADD_EDB;
@@ -214,8 +236,8 @@ int pgq_step(struct pgq *q)
         return stream_step(q);
     if (q->res)
         return ++q->row < q->nrows ? SQL_ROW : SQL_DONE;
-    q->res = PQexecParams(q->c->conn, q->sql, q->nparams, NULL, (const char *const *)q->v, q->len,
-                          q->bin, 0);
+    q->res = PQexecParams(q->c->conn, q->sql, q->nparams, q->types, (const char *const *)q->v,
+                          q->len, q->bin, 0);
     ExecStatusType st = PQresultStatus(q->res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         log_error("postgres: %s", PQresultErrorMessage(q->res));

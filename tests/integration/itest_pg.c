@@ -295,6 +295,22 @@ static int since_ids(const char *id, const char *form, unsigned flags, void *arg
     return 0;
 }
 
+/* A report as text: every row's sums, then the total's. */
+static void report_text(struct store *st, enum report_group g, struct buf *out)
+{
+    struct report_query q = {.group = g, .currency = "EUR"};
+    struct report r;
+    assert_int_equal(store_report(st, &q, &r), 0);
+    for (size_t i = 0; i <= r.n; i++) {
+        const struct report_row *x = i < r.n ? &r.rows[i] : &r.total;
+        buf_addf(out, "%s %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
+                 i < r.n ? (x->key ? x->key : "(none)") : "total", x->leads, x->valid, x->qualified,
+                 x->hot, x->warm, x->cold, x->contacted, x->converted, x->rejected, x->spam,
+                 x->duplicates, x->revenue_minor, x->spend_minor);
+    }
+    report_release(&r);
+}
+
 static void export_all(struct store *st, enum export_format fmt, struct buf *out)
 {
     static const char *const fields[] = {"email", "name", "company", "budget", "consent"};
@@ -363,12 +379,31 @@ static void same_reads(const char *db, const char *lead_id)
         assert_int_equal(store_stats(post, groups[i], &base, &b), 0);
         same(groups[i], &a, &b);
     }
+    for (int g = 0; g < REPORT_GROUP_COUNT; g++) {
+        report_text(lite, (enum report_group)g, &a);
+        report_text(post, (enum report_group)g, &b);
+        same(report_group_names[g], &a, &b);
+    }
+    assert_int_equal(store_list_spend(lite, NULL, NULL, NULL, &a), 0);
+    assert_int_equal(store_list_spend(post, NULL, NULL, NULL, &b), 0);
+    assert_non_null(strstr(buf_str(&a), "99.50"));
+    same("spend", &a, &b);
     assert_int_equal(store_list_deliveries(lite, NULL, NULL, NULL, 100, &a), 0);
     assert_int_equal(store_list_deliveries(post, NULL, NULL, NULL, 100, &b), 0);
     same("deliveries", &a, &b);
     assert_int_equal(store_list_deliveries(lite, "pending", lead_id, NULL, 5, &a), 0);
     assert_int_equal(store_list_deliveries(post, "pending", lead_id, NULL, 5, &b), 0);
     same("deliveries of a lead", &a, &b);
+    assert_int_equal(store_list_consents(lite, lead_id, NULL, &a), 0);
+    assert_int_equal(store_list_consents(post, lead_id, NULL, &b), 0);
+    assert_non_null(strstr(buf_str(&a), "\"kind\":\"given\""));
+    same("a lead's consents", &a, &b);
+    assert_int_equal(store_list_consents(lite, NULL, "p3@acme.example", &a), 0);
+    assert_int_equal(store_list_consents(post, NULL, "p3@acme.example", &b), 0);
+    same("an address's consents", &a, &b);
+    unsigned char token[SHA256_LEN] = {1};
+    struct confirm_info ci;
+    assert_int_equal(store_confirm_peek(post, token, 0, &ci), LEADD_ENOTFOUND);
     assert_int_equal(store_metrics(lite, &a), 0);
     assert_int_equal(store_metrics(post, &b), 0);
     same("metrics", &a, &b);
