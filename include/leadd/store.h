@@ -35,10 +35,10 @@ struct store_opts {
     const char *timezone;
     /* PostgreSQL (issue 15, in progress: not yet offered by the config): a
      * libpq URI or key=value string; NULL for SQLite at path. pool: the
-     * node's reader connections at most (0: 8). So far such a store
-     * captures and erases (store_submit), answers the query API's reads
-     * (lists, a lead, the events' leads, stats, deliveries, metrics,
-     * sessions, exports) and refuses everything else with LEADD_EINVAL. */
+     * node's reader connections at most (0: 8). So far such a store takes
+     * the writer's jobs STORE_OP_LEAD, ERASE, PATCH, RETRY, SESSION and
+     * SPEND, answers every read of the query API, and refuses the rest
+     * (the outbox, rescoring, consent changes) with LEADD_EINVAL. */
     const char *pg_url;
     size_t pool;
 };
@@ -272,12 +272,13 @@ LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, 
 LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
                                       void (*report)(const char *table, long long rows, void *arg),
                                       void *arg, char *err, size_t cap);
-/* ---- PostgreSQL's store, in progress (issue 15): not yet chosen by
- * store_open. pgstore_open migrates the database at url and starts its
- * writer; pgstore_submit takes capture and erasure jobs (STORE_OP_LEAD,
- * STORE_OP_ERASE; others LEADD_EINVAL) with store_submit's contract: many nodes may write one
- * database, and a duplicate or a replayed Idempotency-Key is still found
- * exactly once (src/store/pg_writer.c). ---- */
+/* ---- PostgreSQL's writer and outbox, in progress (issue 15): what
+ * store_open uses when given a PostgreSQL URL. pgstore_open migrates the
+ * database at url and starts its writer; pgstore_submit takes the jobs
+ * store_opts.pg_url lists (others LEADD_EINVAL) with store_submit's
+ * contract: many nodes may write one database, and a duplicate or a
+ * replayed Idempotency-Key is still found exactly once
+ * (src/store/pg_writer.c). ---- */
 struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);

@@ -122,9 +122,15 @@ LEADD_MUST_CHECK int rollup_fold(struct store *st);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
 LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
-/* spend_apply: a store_spend_job inside the writer's transaction; a SQLite
- * code (j->job.rc says LEADD_ENOTFOUND). */
-int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at);
+/* admin_apply (admin.c): a PATCH, RETRY, SESSION or SPEND job inside the
+ * writer's open transaction on c, either backend; *queued when deliveries
+ * were added. 0, LEADD_EFULL or LEADD_EDB; the job's rc says the rest. */
+int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint64_t ms,
+                bool *queued);
+/* admin_queue_once: queues d for lead_id unless the lead has a delivery to
+ * that webhook already (*queued set when it was queued). */
+int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
+                     const struct store_delivery *d, uint64_t ms, bool *queued);
 /* db_exec: runs one parameterized statement; binds are "t" text (a NULL
  * pointer binds NULL), "i" int64, "n" null (each takes its argument).
  * Returns a SQLite code. */

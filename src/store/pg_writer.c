@@ -24,8 +24,9 @@
 #define PG_LOCKS_MAX (2 * STORE_MAX_BATCH) /* a dedupe and an idempotency lock a job */
 
 struct pgstore {
-    PGconn *wconn; /* the writer's */
-    PGconn *oconn; /* the forwarder's: claims, and LISTEN for queued deliveries */
+    PGconn *wconn;     /* the writer's */
+    struct sqlc *wsql; /* wconn, for admin.c's jobs */
+    PGconn *oconn;     /* the forwarder's: claims, and LISTEN for queued deliveries */
     struct jobq q;
     pthread_t writer;
     bool writer_started;
@@ -306,9 +307,17 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
             log_info("postgres: connected again");
     }
     ok = ok && pg_sql(p->wconn, "BEGIN", NULL, 0) && lock_keys(p, batch);
-    for (struct store_job *j = batch; ok && j; j = j->next)
-        ok = j->op == STORE_OP_LEAD ? apply_lead(p, (struct store_lead_job *)j, ms)
-                                    : apply_erase(p, (struct store_erase_job *)j, ms, &erased);
+    bool queued = false;
+    for (struct store_job *j = batch; ok && j; j = j->next) {
+        if (j->op == STORE_OP_LEAD)
+            ok = apply_lead(p, (struct store_lead_job *)j, ms);
+        else if (j->op == STORE_OP_ERASE)
+            ok = apply_erase(p, (struct store_erase_job *)j, ms, &erased);
+        else
+            ok = !admin_apply(p->wsql, &p->ids, j, ms, &queued);
+    }
+    if (ok && queued) /* idle dispatchers wake at the commit */
+        ok = pg_sql(p->wconn, "SELECT pg_notify('leadd_outbox', '')", NULL, 0);
     if (ok)
         ok = pg_sql(p->wconn, "COMMIT", NULL, 0);
     /* The erased rows' old versions go from the tables' pages now, not at
@@ -414,6 +423,9 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     }
     if (!session_setup(p, err, cap) || !load_salt(p, err, cap))
         goto fail;
+    if ((rc = sqlc_pgconn(p->wconn, &p->wsql)))
+        goto fail;
+    rc = LEADD_EDB;
     p->oconn = PQconnectdb(url ? url : "");
     if (PQstatus(p->oconn) != CONNECTION_OK) {
         snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->oconn));
@@ -430,6 +442,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     *out = p;
     return 0;
 fail:
+    sqlc_close(&p->wsql);
     PQfinish(p->wconn);
     PQfinish(p->oconn);
     jobq_destroy(&p->q);
@@ -449,8 +462,15 @@ bool pgstore_writable(struct pgstore *p)
 
 int pgstore_submit(struct pgstore *p, struct store_job *job)
 {
-    return job->op == STORE_OP_LEAD || job->op == STORE_OP_ERASE ? jobq_push(&p->q, job)
-                                                                 : LEADD_EINVAL;
+    switch (job->op) {
+    case STORE_OP_LEAD:
+    case STORE_OP_ERASE:
+    case STORE_OP_PATCH:
+    case STORE_OP_RETRY:
+    case STORE_OP_SESSION:
+    case STORE_OP_SPEND: return jobq_push(&p->q, job);
+    default: return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
+    }
 }
 
 void pgstore_close(struct pgstore **pp)
@@ -461,6 +481,7 @@ void pgstore_close(struct pgstore **pp)
     jobq_stop(&p->q);
     if (p->writer_started)
         pthread_join(p->writer, NULL);
+    sqlc_close(&p->wsql);
     PQfinish(p->wconn);
     PQfinish(p->oconn);
     jobq_destroy(&p->q);

@@ -1,5 +1,6 @@
 /* sql.c: the statement interface (sql.h) on SQLite, and the dispatch to
  * PostgreSQL's driver (sql_pg.c). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,6 +41,20 @@ int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap)
     return rc;
 }
 
+int sqlc_pgconn(struct pg_conn *conn, struct sqlc **out)
+{
+    struct sqlc *c = calloc(1, sizeof(*c));
+    int rc = c ? pgsql_wrap(conn, &c->pg) : LEADD_ENOMEM;
+    if (rc) {
+        free(c);
+        c = NULL;
+    } else {
+        c->be = SQL_POSTGRES;
+    }
+    *out = c;
+    return rc;
+}
+
 void sqlc_close(struct sqlc **cp)
 {
     if (!*cp)
@@ -74,6 +89,29 @@ void sql_end_read(struct sqlc *c)
         sqlite3_exec(c->lite, "COMMIT", NULL, NULL, NULL);
     else
         pgsql_exec(c->pg, "COMMIT");
+}
+
+int sql_exec(struct sqlc *c, long long *changes, const char *sql, const char *types, ...)
+{
+    struct sqls *s = NULL;
+    va_list ap;
+    int rc = sqls_prepare(c, sql, &s);
+    va_start(ap, types);
+    for (int i = 0; !rc && types[i]; i++) {
+        switch (types[i]) {
+        case 't': sqls_text(s, i + 1, va_arg(ap, const char *), false); break;
+        case 'i': sqls_int(s, i + 1, va_arg(ap, long long)); break;
+        case 'b': sqls_blob(s, i + 1, va_arg(ap, const unsigned char *), 32); break;
+        default: (void)va_arg(ap, void *); break; /* 'n': NULL, left unbound */
+        }
+    }
+    va_end(ap);
+    if (!rc && (rc = sqls_step(s)) > 0)
+        rc = 0; /* a row: the statement ran */
+    if (!rc && changes)
+        *changes = s->pg ? pgq_changes(s->pg) : sqlite3_changes(c->lite);
+    sqls_finalize(&s);
+    return rc;
 }
 
 int sqls_prepare(struct sqlc *c, const char *sql, struct sqls **out)
@@ -149,7 +187,7 @@ int sqls_step(struct sqls *s)
     if (r == SQLITE_ROW || r == SQLITE_DONE)
         return r == SQLITE_ROW ? SQL_ROW : SQL_DONE;
     log_error("query failed: %s", sqlite3_errmsg(s->c->lite));
-    return LEADD_EDB;
+    return r == SQLITE_FULL ? LEADD_EFULL : LEADD_EDB;
 }
 
 void sqls_reset(struct sqls *s)

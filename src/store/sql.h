@@ -27,6 +27,10 @@ struct sqls; /* a statement prepared on one */
 LEADD_MUST_CHECK int sqlc_sqlite(sqlite3 *db, struct sqlc **out);
 /* sqlc_pg: connects to url (a libpq URI or key=value string); why in err. */
 LEADD_MUST_CHECK int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap);
+/* sqlc_pgconn: wraps a libpq connection (borrowed: its owner closes it
+ * after *out), as sqlc_sqlite does SQLite's. */
+struct pg_conn; /* libpq's PGconn */
+LEADD_MUST_CHECK int sqlc_pgconn(struct pg_conn *conn, struct sqlc **out);
 /* sqlc_close: closes a PostgreSQL connection (a wrapped SQLite one stays
  * open), frees c and sets *cp to NULL. */
 void sqlc_close(struct sqlc **cp);
@@ -38,6 +42,13 @@ bool sqlc_ok(struct sqlc *c);
  * (SQLite's read transaction; PostgreSQL's REPEATABLE READ READ ONLY). */
 void sql_begin_read(struct sqlc *c);
 void sql_end_read(struct sqlc *c);
+
+/* sql_exec: runs one statement to its end; binds are "t" text (a NULL
+ * pointer binds NULL), "i" int64 (long long), "b" SHA-256 bytes, "n" NULL,
+ * each taking its argument. *changes (when not NULL): the rows it changed.
+ * 0, LEADD_EFULL (the disk) or LEADD_EDB. */
+LEADD_MUST_CHECK int sql_exec(struct sqlc *c, long long *changes, const char *sql,
+                              const char *types, ...);
 
 /* sqls_prepare: a statement on c, valid until sqls_finalize or c closes. */
 LEADD_MUST_CHECK int sqls_prepare(struct sqlc *c, const char *sql, struct sqls **out);
@@ -81,5 +92,7 @@ void pgq_reset(struct pgq *q);
 void pgq_stream(struct pgq *q);
 const char *pgq_col(struct pgq *q, int i);
 size_t pgq_col_len(struct pgq *q, int i);
+long long pgq_changes(struct pgq *q);
+int pgsql_wrap(struct pg_conn *conn, struct pgsql **out);
 
 #endif

@@ -16,6 +16,7 @@
 
 struct pgsql {
     PGconn *conn;
+    bool borrowed; /* pgsql_wrap's: its owner closes it */
 };
 
 struct pgq {
@@ -54,9 +55,19 @@ int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap)
     return 0;
 }
 
+int pgsql_wrap(struct pg_conn *conn, struct pgsql **out)
+{
+    if (!(*out = calloc(1, sizeof(**out))))
+        return LEADD_ENOMEM;
+    (*out)->conn = conn;
+    (*out)->borrowed = true;
+    return 0;
+}
+
 void pgsql_close(struct pgsql *c)
 {
-    PQfinish(c->conn);
+    if (!c->borrowed)
+        PQfinish(c->conn);
     free(c);
 }
 
@@ -253,6 +264,11 @@ const char *pgq_col(struct pgq *q, int i)
     if (!q->res || q->row >= q->nrows || PQgetisnull(q->res, q->row, i))
         return NULL;
     return PQgetvalue(q->res, q->row, i);
+}
+
+long long pgq_changes(struct pgq *q)
+{
+    return q->res ? strtoll(PQcmdTuples(q->res), NULL, 10) : 0;
 }
 
 size_t pgq_col_len(struct pgq *q, int i)

@@ -327,54 +327,14 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     int r = SQLITE_OK;
     rfc3339_ms(ms, at);
     switch (j->op) {
-    case STORE_OP_PATCH: {
-        const struct store_patch_job *p = (const struct store_patch_job *)j;
-        r = db_exec(
-            st->wdb,
-            "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
-            "tt", p->lead_id, p->status);
-        found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
-        if (r == SQLITE_OK && found && p->set_value)
-            r = p->currency
-                    ? db_exec(st->wdb,
-                              "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1",
-                              "tit", p->lead_id, p->value_minor, p->currency)
-                    : db_exec(st->wdb,
-                              "UPDATE leads SET value_minor = NULL, currency = NULL"
-                              " WHERE id = ?1",
-                              "t", p->lead_id);
-        if (r == SQLITE_OK && found && p->set_owner)
-            r = db_exec(st->wdb, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
-                        p->owner);
-        if (r == SQLITE_OK && found && p->spam == 1) {
-            /* Marked spam: never forwarded from now on. */
-            r = db_exec(st->wdb, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
-                        "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
-            if (r == SQLITE_OK)
-                r = db_exec(st->wdb,
-                            "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
-                            "," SQL_DELIVERING ")",
-                            "t", p->lead_id);
-        } else if (r == SQLITE_OK && found && p->spam == 0) {
-            r = db_exec(
-                st->wdb,
-                "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4, qualified = ?5,"
-                " score_reasons = ?6 WHERE id = ?1",
-                "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
-                (long long)p->qualified, p->score_reasons);
-        }
-        if (r == SQLITE_OK && found)
-            r = db_exec(st->wdb,
-                        "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
-                        " SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM leads WHERE id = ?1",
-                        "tttttt", p->lead_id, at, p->note, p->actor,
-                        p->set_owner ? (p->owner ? p->owner : "") : NULL,
-                        p->spam >= 0 ? (p->spam ? "1" : "0") : NULL);
-        for (size_t i = 0; r == SQLITE_OK && found && i < p->ndeliveries; i++) {
-            r = queue_delivery(st, st->ins_delivery_once, p->lead_id, &p->deliveries[i], ms);
-            *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
-        }
-        break;
+    case STORE_OP_PATCH:
+    case STORE_OP_RETRY:
+    case STORE_OP_SESSION:
+    case STORE_OP_SPEND: {
+        /* admin.c's, the same on both backends; the job's rc says what was
+         * not there */
+        int rc = admin_apply(st->wsql, &st->ids, j, ms, queued);
+        return !rc ? SQLITE_OK : rc == LEADD_EFULL ? SQLITE_FULL : SQLITE_ERROR;
     }
     case STORE_OP_ERASE: {
         const char *id = ((const struct store_erase_job *)j)->lead_id;
@@ -393,27 +353,6 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         sqlite3_finalize(q);
         r = erase_lead(st, id, at, &found);
         *erased |= found;
-        break;
-    }
-    case STORE_OP_RETRY: {
-        long long id = ((const struct store_retry_job *)j)->delivery_id;
-        r = db_exec(st->wdb,
-                    "UPDATE deliveries SET state = " SQL_PENDING
-                    ", attempts = 0, next_attempt_ms = ?2,"
-                    " updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
-                    "ii", id, (long long)ms);
-        found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
-        if (r == SQLITE_OK && !found) {
-            sqlite3_stmt *s = NULL;
-            r = sqlite3_prepare_v2(st->wdb, "SELECT 1 FROM deliveries WHERE id = ?1", -1, &s, NULL);
-            if (r == SQLITE_OK) {
-                sqlite3_bind_int64(s, 1, id);
-                j->rc = sqlite3_step(s) == SQLITE_ROW ? LEADD_ECONFLICT : LEADD_ENOTFOUND;
-            }
-            sqlite3_finalize(s);
-            return r;
-        }
-        *queued |= found;
         break;
     }
     case STORE_OP_RETAIN: {
@@ -439,32 +378,6 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         dedupe_expire(&st->dd, (long long)rj->before_ms); /* erased leads' hashes go too */
         break;
     }
-    case STORE_OP_SESSION: {
-        const struct store_session_job *sj = (const struct store_session_job *)j;
-        sqlite3_stmt *s = NULL;
-        static const char *const SQL[] = {
-            "INSERT INTO sessions(token_hash, user, created_ms, seen_ms) VALUES (?1, ?2, ?3, ?3)",
-            "DELETE FROM sessions WHERE token_hash = ?1",
-            "UPDATE sessions SET seen_ms = ?3 WHERE token_hash = ?1",
-            "INSERT OR IGNORE INTO lead_reads(user, lead_id, at_ms) VALUES (?2, ?4, ?3)"};
-        r = sqlite3_prepare_v2(st->wdb, SQL[sj->change], -1, &s, NULL);
-        if (r == SQLITE_OK) {
-            sqlite3_bind_blob(s, 1, sj->token_hash, SHA256_LEN, SQLITE_STATIC);
-            if (sj->change == SESSION_CREATE || sj->change == SESSION_READ)
-                db_bind_text(s, 2, sj->user);
-            sqlite3_bind_int64(s, 3, (sqlite3_int64)sj->at_ms);
-            if (sj->change == SESSION_READ)
-                db_bind_text(s, 4, sj->lead_id);
-            r = step(s, NULL);
-        }
-        sqlite3_finalize(s);
-        found = true;
-        break;
-    }
-    case STORE_OP_SPEND:
-        found = true; /* spend_apply says when what it was to delete is absent */
-        r = spend_apply(st->wdb, (struct store_spend_job *)j, at);
-        break;
     case STORE_OP_CONFIRM:
         found = true; /* the job's rc says what the token was */
         r = consent_confirm(st, (struct store_confirm_job *)j, ms, at, queued);

@@ -419,6 +419,125 @@ static void same_reads(const char *db, const char *lead_id)
     store_close(&post);
 }
 
+/* Times and webhook-ids each store makes for itself, masked: what is left
+ * must be equal. */
+static void mask(struct buf *b)
+{
+    static const char *const KEYS[] = {"\"at\":\"", "\"webhook_id\":\"", "\"next_attempt_at\":\""};
+    for (size_t k = 0; k < sizeof(KEYS) / sizeof(KEYS[0]); k++) {
+        for (char *p = b->ptr; p && (p = strstr(p, KEYS[k]));) {
+            p += strlen(KEYS[k]);
+            while (*p && *p != '"')
+                *p++ = 'X';
+        }
+    }
+}
+
+static int first_ids(const char *id, const char *form, unsigned flags, void *arg)
+{
+    char(*v)[40] = arg;
+    snprintf(v[*v[0] ? 1 : 0], 40, "%s", id);
+    return 0;
+}
+
+/* The writer's jobs both backends share (admin.c): the same jobs on both
+ * copies give the same answers and leave the same leads, history, read
+ * markers, sessions and spend behind. */
+static void same_jobs(const char *db, const char *x)
+{
+    struct store_opts lo = {.path = db, .serving = true}, po = {.pg_url = "", .pool = 2};
+    struct store *st[2];
+    struct buf out[2] = {BUF_INIT(1u << 20), BUF_INIT(1u << 20)};
+    char ids[2][40] = {"", ""};
+    size_t n;
+    assert_int_equal(store_open(&st[0], &lo), 0);
+    assert_int_equal(store_open(&st[1], &po), 0);
+    assert_int_equal(store_leads_since(st[0], "", 2, first_ids, ids, &n), 0);
+    const char *y = ids[1];
+    for (int i = 0; i < 2; i++) {
+        struct store_delivery d = {"crm", "lead.qualified"};
+        struct store_patch_job p = {.job.op = STORE_OP_PATCH,
+                                    .lead_id = x,
+                                    .status = "contacted",
+                                    .note = "called | twice",
+                                    .actor = "maria",
+                                    .set_owner = true,
+                                    .owner = "maria",
+                                    .spam = -1,
+                                    .set_value = true,
+                                    .value_minor = 1234,
+                                    .currency = "EUR",
+                                    .deliveries = &d,
+                                    .ndeliveries = 1};
+        assert_int_equal(store_run(st[i], &p.job), 0);
+        struct store_patch_job s1 = {
+            .job.op = STORE_OP_PATCH, .lead_id = y, .actor = "api", .spam = 1};
+        assert_int_equal(store_run(st[i], &s1.job), 0);
+        struct store_patch_job s0 = {.job.op = STORE_OP_PATCH,
+                                     .lead_id = y,
+                                     .actor = "api",
+                                     .spam = 0,
+                                     .score = 70,
+                                     .grade = "hot",
+                                     .qualified = true,
+                                     .score_reasons = "[]",
+                                     .deliveries = &d,
+                                     .ndeliveries = 1};
+        assert_int_equal(store_run(st[i], &s0.job), 0);
+        struct store_patch_job none = {.job.op = STORE_OP_PATCH, .lead_id = "nobody", .spam = -1};
+        assert_int_equal(store_run(st[i], &none.job), LEADD_ENOTFOUND);
+        struct store_session_job sj = {.job.op = STORE_OP_SESSION,
+                                       .change = SESSION_CREATE,
+                                       .token_hash = {7, 7, 7},
+                                       .user = "maria",
+                                       .at_ms = 1000};
+        assert_int_equal(store_run(st[i], &sj.job), 0);
+        sj.change = SESSION_READ;
+        snprintf(sj.lead_id, sizeof(sj.lead_id), "%.26s", x);
+        assert_int_equal(store_run(st[i], &sj.job), 0);
+        assert_int_equal(store_run(st[i], &sj.job), 0); /* read twice: one marker */
+        sj.change = SESSION_SEEN, sj.at_ms = 5000;
+        assert_int_equal(store_run(st[i], &sj.job), 0);
+        char user[64];
+        uint64_t seen;
+        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, user, sizeof(user), &seen),
+                         0);
+        assert_string_equal(user, "maria");
+        assert_int_equal(seen, 5000);
+        struct spend_row sp[2] = {{"2026-11-29", "google", "brand", "EUR", 1000},
+                                  {"2026-11-30", "google", NULL, "EUR", 2500}};
+        struct store_spend_job spj = {.job.op = STORE_OP_SPEND, .v = sp, .n = 2};
+        assert_int_equal(store_run(st[i], &spj.job), 0);
+        sp[0].amount_minor = 1100; /* again: replaced */
+        assert_int_equal(store_run(st[i], &spj.job), 0);
+        struct store_spend_job rm = {.job.op = STORE_OP_SPEND, .v = &sp[1], .n = 1, .remove = true};
+        assert_int_equal(store_run(st[i], &rm.job), 0);
+        assert_int_equal(store_run(st[i], &rm.job), LEADD_ENOTFOUND);
+        struct store_retry_job rj = {.job.op = STORE_OP_RETRY, .delivery_id = 1};
+        assert_int_equal(store_run(st[i], &rj.job), LEADD_ECONFLICT); /* pending, not dead */
+        rj.delivery_id = 99999999;
+        assert_int_equal(store_run(st[i], &rj.job), LEADD_ENOTFOUND);
+        assert_int_equal(store_get_lead(st[i], x, "maria", &out[i]), 0);
+        assert_int_equal(store_get_lead(st[i], y, "maria", &out[i]), 0);
+        assert_int_equal(store_list_spend(st[i], NULL, NULL, NULL, &out[i]), 0);
+        assert_int_equal(store_list_deliveries(st[i], NULL, y, NULL, 10, &out[i]), 0);
+        mask(&out[i]);
+        sj.change = SESSION_DELETE;
+        assert_int_equal(store_run(st[i], &sj.job), 0);
+        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, user, sizeof(user), &seen),
+                         LEADD_ENOTFOUND);
+    }
+    assert_non_null(strstr(buf_str(&out[0]), "\"note\":\"called | twice\""));
+    assert_non_null(strstr(buf_str(&out[0]), "\"value\":\"12.34\""));
+    assert_non_null(strstr(buf_str(&out[0]), "\"spam\":false}"));
+    assert_non_null(strstr(buf_str(&out[0]), "\"amount\":\"11.00\""));
+    same("after the same jobs", &out[0], &out[1]);
+    buf_release(&out[0]);
+    buf_release(&out[1]);
+    store_close(&st[0]);
+    store_close(&st[1]);
+}
+
 /* leadd copy: a database leadd made (submissions, changes, an erasure,
  * spend, consents, deliveries, a session, and seeded volume) into
  * PostgreSQL; killed mid-way, run again, it resumes; the rows are the same
@@ -505,6 +624,7 @@ static void t_copy(void **state)
               sizeof(b));
     assert_string_equal(a, b);
     same_reads(l.db, id);
+    same_jobs(l.db, id);
     c = pg();
     /* new rows after the copied ones: the identities start past them */
     pg_exec(c, "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"

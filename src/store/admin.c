@@ -1,0 +1,172 @@
+/* admin.c: the writer's jobs that both backends apply alike, written once on
+ * sql.h: a lead worked (PATCH), a dead delivery retried, a session's
+ * changes, ad spend. Each runs inside the writer's open transaction (the
+ * SQLite writer's or PostgreSQL's) and only there; the job's own result
+ * goes into its rc. Capture and erasure are each backend's own: SQLite's
+ * writer keeps the duplicate window in memory, PostgreSQL's takes locks
+ * that hold across nodes. */
+#include <stdio.h>
+
+#include "internal.h"
+#include "leadd/lead.h"
+#include "leadd/log.h"
+
+int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
+                     const struct store_delivery *d, uint64_t ms, bool *queued)
+{
+    char wid[ULID_LEN + 5] = "msg_";
+    long long n = 0;
+    ulid_next(ids, ms, wid + 4);
+    int rc = sql_exec(c, &n,
+                      "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"
+                      " created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
+                      " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2)",
+                      "tttti", lead_id, d->webhook, wid, d->event, (long long)ms);
+    *queued |= !rc && n > 0;
+    return rc;
+}
+
+static int patch(struct sqlc *c, struct ulid_gen *ids, struct store_patch_job *p, uint64_t ms,
+                 const char *at, bool *queued)
+{
+    long long n = 0;
+    int rc = sql_exec(
+        c, &n, "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
+        "tt", p->lead_id, p->status);
+    if (!rc && !n)
+        p->job.rc = LEADD_ENOTFOUND;
+    if (rc || !n)
+        return rc;
+    if (p->set_value)
+        rc = p->currency
+                 ? sql_exec(c, NULL,
+                            "UPDATE leads SET value_minor = ?2, currency = ?3 WHERE id = ?1", "tit",
+                            p->lead_id, p->value_minor, p->currency)
+                 : sql_exec(c, NULL,
+                            "UPDATE leads SET value_minor = NULL, currency = NULL"
+                            " WHERE id = ?1",
+                            "t", p->lead_id);
+    if (!rc && p->set_owner)
+        rc = sql_exec(c, NULL, "UPDATE leads SET owner = ?2 WHERE id = ?1", "tt", p->lead_id,
+                      p->owner);
+    if (!rc && p->spam == 1) {
+        /* Marked spam: never forwarded from now on. */
+        rc = sql_exec(c, NULL, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
+                      "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
+        rc = rc ? rc
+                : sql_exec(c, NULL,
+                           "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
+                           "," SQL_DELIVERING ")",
+                           "t", p->lead_id);
+    } else if (!rc && p->spam == 0) {
+        rc = sql_exec(c, NULL,
+                      "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4,"
+                      " qualified = ?5, score_reasons = ?6 WHERE id = ?1",
+                      "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
+                      (long long)p->qualified, p->score_reasons);
+    }
+    /* spam: NULL unchanged, else the verdict, as a number on both engines */
+    if (!rc)
+        rc = p->spam >= 0
+                 ? sql_exec(c, NULL,
+                            "INSERT INTO lead_history(lead_id, at, status, note, actor,"
+                            " owner, spam) SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM"
+                            " leads WHERE id = ?1",
+                            "ttttti", p->lead_id, at, p->note, p->actor,
+                            p->set_owner ? (p->owner ? p->owner : "") : NULL, (long long)p->spam)
+                 : sql_exec(c, NULL,
+                            "INSERT INTO lead_history(lead_id, at, status, note, actor,"
+                            " owner) SELECT ?1, ?2, status, ?3, ?4, ?5 FROM leads"
+                            " WHERE id = ?1",
+                            "ttttt", p->lead_id, at, p->note, p->actor,
+                            p->set_owner ? (p->owner ? p->owner : "") : NULL);
+    for (size_t i = 0; !rc && i < p->ndeliveries; i++)
+        rc = admin_queue_once(c, ids, p->lead_id, &p->deliveries[i], ms, queued);
+    return rc;
+}
+
+static int retry(struct sqlc *c, struct store_retry_job *j, uint64_t ms, bool *queued)
+{
+    long long n = 0;
+    int rc = sql_exec(c, &n,
+                      "UPDATE deliveries SET state = " SQL_PENDING ", attempts = 0,"
+                      " next_attempt_ms = ?2, updated_ms = ?2 WHERE id = ?1 AND state = " SQL_DEAD,
+                      "ii", j->delivery_id, (long long)ms);
+    if (!rc && n) {
+        *queued = true;
+        return 0;
+    }
+    struct sqls *s = NULL;
+    if (!rc && !(rc = sqls_prepare(c, "SELECT 1 FROM deliveries WHERE id = ?1", &s))) {
+        sqls_int(s, 1, j->delivery_id);
+        int r = sqls_step(s);
+        rc = r < 0 ? r : 0;
+        j->job.rc = r == SQL_ROW ? LEADD_ECONFLICT : LEADD_ENOTFOUND;
+    }
+    sqls_finalize(&s);
+    return rc;
+}
+
+static int session(struct sqlc *c, const struct store_session_job *j)
+{
+    switch (j->change) {
+    case SESSION_CREATE:
+        return sql_exec(c, NULL,
+                        "INSERT INTO sessions(token_hash, \"user\", created_ms, seen_ms)"
+                        " VALUES (?1, ?2, ?3, ?3)",
+                        "bti", j->token_hash, j->user, (long long)j->at_ms);
+    case SESSION_DELETE:
+        return sql_exec(c, NULL, "DELETE FROM sessions WHERE token_hash = ?1", "b", j->token_hash);
+    case SESSION_SEEN:
+        return sql_exec(c, NULL, "UPDATE sessions SET seen_ms = ?2 WHERE token_hash = ?1", "bi",
+                        j->token_hash, (long long)j->at_ms);
+    case SESSION_READ:
+        return sql_exec(c, NULL,
+                        "INSERT INTO lead_reads(\"user\", lead_id, at_ms) VALUES (?1, ?2, ?3)"
+                        " ON CONFLICT DO NOTHING",
+                        "tti", j->user, j->lead_id, (long long)j->at_ms);
+    }
+    return LEADD_EINVAL;
+}
+
+static int spend(struct sqlc *c, struct store_spend_job *j, const char *at)
+{
+    int rc = 0;
+    long long n = 0;
+    if (j->remove) {
+        const struct spend_row *v = &j->v[0];
+        rc = sql_exec(c, &n,
+                      "DELETE FROM spend WHERE day = ?1 AND utm_source = ?2 AND utm_campaign = ?3"
+                      " AND currency = ?4",
+                      "tttt", v->day, v->utm_source, v->utm_campaign ? v->utm_campaign : "",
+                      v->currency);
+        if (!rc && !n)
+            j->job.rc = LEADD_ENOTFOUND;
+        return rc;
+    }
+    for (size_t i = 0; !rc && i < j->n; i++) {
+        const struct spend_row *v = &j->v[i];
+        rc = sql_exec(c, NULL,
+                      "INSERT INTO spend(day, utm_source, utm_campaign, currency, amount_minor,"
+                      " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (day, utm_source,"
+                      " utm_campaign, currency) DO UPDATE SET amount_minor ="
+                      " excluded.amount_minor, updated_at = excluded.updated_at",
+                      "ttttit", v->day, v->utm_source, v->utm_campaign ? v->utm_campaign : "",
+                      v->currency, v->amount_minor, at);
+    }
+    return rc;
+}
+
+int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint64_t ms,
+                bool *queued)
+{
+    char at[32];
+    rfc3339_ms(ms, at);
+    switch (j->op) {
+    case STORE_OP_PATCH: return patch(c, ids, (struct store_patch_job *)j, ms, at, queued);
+    case STORE_OP_RETRY: return retry(c, (struct store_retry_job *)j, ms, queued);
+    case STORE_OP_SESSION: return session(c, (const struct store_session_job *)j);
+    case STORE_OP_SPEND: return spend(c, (struct store_spend_job *)j, at);
+    default: return LEADD_EINVAL;
+    }
+}
