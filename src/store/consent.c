@@ -162,137 +162,155 @@ static int find_token(struct sqlc *db, const unsigned char hash[SHA256_LEN], cha
     return r;
 }
 
-int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, const char *at,
-                    bool *queued)
+/* Appends one record, on either backend (the capture path's, SQLite's
+ * prepared statement above, runs the same SQL). */
+static int record_on(struct sqlc *c, const char *lead_id, enum consent_kind kind, const char *form,
+                     const char *at, const char *ip, const char *ua, const char *actor)
+{
+    return sql_exec(c, NULL, SQL_INS_CONSENT, "tttnntttnt", lead_id, KINDS[kind], form, NULL, NULL,
+                    at, ip, ua, NULL, actor);
+}
+
+int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,
+                    const char *at, bool *queued)
 {
     char id[ULID_LEN + 1], form[80];
     long long expires = 0, used = 0;
     bool erased = false, found;
-    if (find_token(st->wsql, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
-                   &found))
-        return SQLITE_ERROR;
-    int r;
+    int rc = find_token(c, j->token_hash, id, form, sizeof(form), &expires, &used, &erased, &found);
+    if (rc)
+        return rc;
     /* Checked again here, in the writer's transaction: of two clicks at
      * once, one confirms and the other finds the link used. */
     if (!found || (erased && !used)) {
         j->job.rc = !found ? LEADD_ENOTFOUND : LEADD_ETOOBIG;
-        return SQLITE_OK;
+        return 0;
     }
     if (used) {
         j->job.rc = LEADD_ECONFLICT;
-        return SQLITE_OK;
+        return 0;
     }
     if ((long long)ms >= expires) {
         j->job.rc = LEADD_ETOOBIG;
-        return SQLITE_OK;
+        return 0;
     }
-    r = db_exec(st->wdb, "UPDATE confirm_tokens SET confirmed_ms = ?2 WHERE lead_id = ?1", "ti", id,
-                (long long)ms);
-    if (r == SQLITE_OK)
-        r = record(st, id, CONSENT_CONFIRMED, form, NULL, NULL, at, j->ip, j->user_agent, NULL,
-                   NULL);
+    rc = sql_exec(c, NULL, "UPDATE confirm_tokens SET confirmed_ms = ?2 WHERE lead_id = ?1", "ti",
+                  id, (long long)ms);
+    rc = rc ? rc : record_on(c, id, CONSENT_CONFIRMED, form, at, j->ip, j->user_agent, NULL);
     /* A person followed the link from their mailbox: what a captcha that
      * could not be asked would have shown. */
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb,
-                    "UPDATE leads SET status = 'new', flags = flags & ~?2, score = ?3, grade = ?4,"
-                    " qualified = ?5 AND duplicate_of IS NULL, score_reasons = ?6, owner = ?7"
-                    " WHERE id = ?1 AND status = 'unconfirmed'",
-                    "tiititt", id, (long long)LEAD_FLAG_CAPTCHA_UNVERIFIED, j->score, j->grade,
-                    (long long)j->qualified, j->score_reasons, j->owner);
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb,
-                    "INSERT INTO lead_history(lead_id, at, status, note, actor) VALUES (?1, ?2,"
-                    " 'new', 'confirmed the double opt-in', 'confirmation link')",
-                    "tt", id, at);
-    for (size_t i = 0; r == SQLITE_OK && i < j->ndeliveries; i++) {
-        r = queue_delivery(st, st->ins_delivery_once, id, &j->deliveries[i], ms);
-        *queued |= r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
-    }
-    return r;
+    rc = rc ? rc
+            : sql_exec(c, NULL,
+                       "UPDATE leads SET status = 'new', flags = flags & ~?2, score = ?3,"
+                       " grade = ?4, qualified = CASE WHEN ?5 != 0 AND duplicate_of IS NULL"
+                       " THEN 1 ELSE 0 END, score_reasons = ?6, owner = ?7"
+                       " WHERE id = ?1 AND status = 'unconfirmed'",
+                       "tiititt", id, (long long)LEAD_FLAG_CAPTCHA_UNVERIFIED, j->score, j->grade,
+                       (long long)j->qualified, j->score_reasons, j->owner);
+    rc = rc ? rc
+            : sql_exec(c, NULL,
+                       "INSERT INTO lead_history(lead_id, at, status, note, actor) VALUES (?1, ?2,"
+                       " 'new', 'confirmed the double opt-in', 'confirmation link')",
+                       "tt", id, at);
+    for (size_t i = 0; !rc && i < j->ndeliveries; i++)
+        rc = admin_queue_once(c, ids, id, &j->deliveries[i], ms, queued);
+    return rc;
 }
 
-int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char *at)
+int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, const char *at)
 {
     char id[ULID_LEN + 1] = "", form[80] = "";
-    sqlite3_stmt *s = NULL;
-    int r = SQLITE_OK;
+    struct sqls *s = NULL;
+    int rc = 0;
     if (j->by_token) {
         long long expires, used;
         bool erased, found;
-        r = find_token(st->wsql, j->token_hash, id, form, sizeof(form), &expires, &used, &erased,
-                       &found)
-                ? SQLITE_ERROR
-                : SQLITE_OK;
-        if (r == SQLITE_OK && (!found || erased))
+        rc = find_token(c, j->token_hash, id, form, sizeof(form), &expires, &used, &erased, &found);
+        if (!rc && (!found || erased))
             j->job.rc = LEADD_ENOTFOUND;
     } else {
         snprintf(id, sizeof(id), "%s", j->lead_id);
     }
-    if (r != SQLITE_OK || j->job.rc)
-        return r;
+    if (rc || j->job.rc)
+        return rc;
     snprintf(j->found_id, sizeof(j->found_id), "%s", id);
-    r = sqlite3_prepare_v2(
-        st->wdb, "SELECT form, flags FROM leads WHERE id = ?1 AND erased_at IS NULL", -1, &s, NULL);
     unsigned flags = 0;
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            snprintf(form, sizeof(form), "%s", (const char *)sqlite3_column_text(s, 0));
-            flags = (unsigned)sqlite3_column_int(s, 1);
-            r = SQLITE_OK;
-        } else if (r == SQLITE_DONE) {
+    if (!(rc = sqls_prepare(c, "SELECT form, flags FROM leads WHERE id = ?1 AND erased_at IS NULL",
+                            &s))) {
+        sqls_text(s, 1, id, false);
+        int r = sqls_step(s);
+        if (r == SQL_ROW) {
+            snprintf(form, sizeof(form), "%s", sqls_col(s, 0));
+            flags = (unsigned)sqls_col_int(s, 1);
+        } else if (r == SQL_DONE) {
             j->job.rc = LEADD_ENOTFOUND;
-            r = SQLITE_OK;
+        } else {
+            rc = r;
         }
     }
-    sqlite3_finalize(s);
-    if (r != SQLITE_OK || j->job.rc || (flags & LEAD_FLAG_CONSENT_WITHDRAWN))
-        return r;
-    r = record(st, id, CONSENT_WITHDRAWN, form, NULL, NULL, at, j->ip, j->user_agent, NULL,
-               j->actor);
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb, "UPDATE leads SET flags = flags | ?2 WHERE id = ?1", "ti", id,
-                    (long long)LEAD_FLAG_CONSENT_WITHDRAWN);
+    sqls_finalize(&s);
+    if (rc || j->job.rc || (flags & LEAD_FLAG_CONSENT_WITHDRAWN))
+        return rc;
+    rc = record_on(c, id, CONSENT_WITHDRAWN, form, at, j->ip, j->user_agent, j->actor);
+    rc = rc ? rc
+            : sql_exec(c, NULL, "UPDATE leads SET flags = flags | ?2 WHERE id = ?1", "ti", id,
+                       (long long)LEAD_FLAG_CONSENT_WITHDRAWN);
     /* never forwarded again: what waits is cancelled (what is on the wire
      * finishes, and its outcome is recorded against a delivery that is gone) */
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb,
-                    "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
-                    "," SQL_DELIVERING ")",
-                    "t", id);
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb,
-                    "INSERT INTO lead_history(lead_id, at, status, note, actor)"
-                    " SELECT ?1, ?2, status, 'withdrew consent', ?3 FROM leads WHERE id = ?1",
-                    "ttt", id, at, j->actor);
-    return r;
+    rc = rc ? rc
+            : sql_exec(c, NULL,
+                       "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
+                       "," SQL_DELIVERING ")",
+                       "t", id);
+    rc = rc ? rc
+            : sql_exec(c, NULL,
+                       "INSERT INTO lead_history(lead_id, at, status, note, actor)"
+                       " SELECT ?1, ?2, status, 'withdrew consent', ?3 FROM leads WHERE id = ?1",
+                       "ttt", id, at, j->actor);
+    return rc;
+}
+
+int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[ULID_LEN + 1],
+                     size_t max, size_t *n)
+{
+    struct sqls *s = NULL;
+    *n = 0;
+    int r = SQL_DONE, rc = sqls_prepare(c,
+                                        "SELECT t.lead_id FROM confirm_tokens AS t JOIN leads AS l"
+                                        " ON l.id = t.lead_id WHERE t.confirmed_ms IS NULL AND"
+                                        " t.expires_ms <= ?1 AND l.erased_at IS NULL AND"
+                                        " l.status = 'unconfirmed' LIMIT ?2",
+                                        &s);
+    if (rc)
+        return rc;
+    sqls_int(s, 1, (long long)ms);
+    sqls_int(s, 2, (long long)max);
+    /* the ids first, the records after: a statement's rows are read whole
+     * before the next statement runs on the connection */
+    while (*n < max && (r = sqls_step(s)) == SQL_ROW)
+        snprintf(ids[(*n)++], ULID_LEN + 1, "%s", sqls_col(s, 0));
+    rc = r < 0 ? r : 0;
+    sqls_finalize(&s);
+    for (size_t i = 0; !rc && i < *n; i++) {
+        char form[80] = "";
+        struct sqls *q = NULL;
+        if (!(rc = sqls_prepare(c, "SELECT form FROM leads WHERE id = ?1", &q))) {
+            sqls_text(q, 1, ids[i], false);
+            if (sqls_step(q) == SQL_ROW)
+                snprintf(form, sizeof(form), "%s", sqls_col(q, 0));
+        }
+        sqls_finalize(&q);
+        rc = rc ? rc : record_on(c, ids[i], CONSENT_EXPIRED, form, at, NULL, NULL, "retention");
+    }
+    return rc;
 }
 
 int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at)
 {
-    sqlite3_stmt *s = NULL;
     char ids[EXPIRE_BATCH][ULID_LEN + 1];
     size_t n = 0;
     j->erased = 0;
-    int r = sqlite3_prepare_v2(st->wdb,
-                               "SELECT t.lead_id, l.form FROM confirm_tokens AS t JOIN leads AS l"
-                               " ON l.id = t.lead_id WHERE t.confirmed_ms IS NULL AND"
-                               " t.expires_ms <= ?1 AND l.erased_at IS NULL AND"
-                               " l.status = 'unconfirmed' LIMIT ?2",
-                               -1, &s, NULL);
-    if (r != SQLITE_OK)
-        return r;
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)ms);
-    sqlite3_bind_int(s, 2, EXPIRE_BATCH);
-    while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)sqlite3_column_text(s, 0));
-        r = record(st, ids[n], CONSENT_EXPIRED, (const char *)sqlite3_column_text(s, 1), NULL, NULL,
-                   at, NULL, NULL, NULL, "retention");
-        n++;
-    }
-    sqlite3_finalize(s);
+    int r = consent_expiring(st->wsql, ms, at, ids, EXPIRE_BATCH, &n) ? SQLITE_ERROR : SQLITE_OK;
     for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
         bool one;
         r = erase_lead(st, ids[i], at, &one);

@@ -158,11 +158,18 @@ void consent_finalize(struct store *st);
  * token and mail (none for a duplicate, nor for flags that say a bot). */
 int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
                     uint64_t ms, unsigned flags, bool dup, bool *queued);
-int consent_confirm(struct store *st, struct store_confirm_job *j, uint64_t ms, const char *at,
-                    bool *queued);
-int consent_withdraw(struct store *st, struct store_withdraw_job *j, const char *at);
-/* consent_expire: erases up to a batch of unconfirmed leads past their
- * deadline, each with an "expired" record first; j->erased: how many. */
+/* consent_confirm and consent_withdraw run in either writer's transaction
+ * on c; 0, LEADD_EFULL or LEADD_EDB, and the job's rc says the rest. */
+int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,
+                    const char *at, bool *queued);
+int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, const char *at);
+/* consent_expiring: up to max unconfirmed leads past their deadline, into
+ * ids[0..*n), each with its "expired" record written; the caller's writer
+ * erases them. */
+int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[ULID_LEN + 1],
+                     size_t max, size_t *n);
+/* consent_expire: SQLite's: consent_expiring, then the erasures; j->erased:
+ * how many. */
 int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at);
 /* consent_erase: blanks a lead's consent records' traces of the person and
  * keeps the salted hash of its email (before the lead's email goes). */

@@ -262,23 +262,20 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
 /* Erases one lead's personal data as SQLite's store does: a tombstone for
  * the stats, its consent records keeping the salted hash of its address.
  * *erased: whether it was there. */
-static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t ms, bool *erased)
+static bool erase_id(struct pgstore *p, const char *id, uint64_t ms, bool *found, bool *erased)
 {
     char at[32], hash[SHA256_LEN * 2 + 1] = "";
-    const char *id = j->lead_id;
     PGresult *r = exec(p->wconn, "erase_email", 1, &id, NULL, NULL);
     if (!r)
         return false;
-    bool found = PQntuples(r) == 1;
-    if (found && !PQgetisnull(r, 0, 0) && consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) {
+    *found = PQntuples(r) == 1;
+    if (*found && !PQgetisnull(r, 0, 0) && consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) {
         PQclear(r);
         return false;
     }
     PQclear(r);
-    if (!found) {
-        j->job.rc = LEADD_ENOTFOUND;
+    if (!*found)
         return true;
-    }
     rfc3339_ms(ms, at);
     const char *v[] = {id, hash[0] ? hash : NULL}, *w[] = {id, at};
     *erased = true;
@@ -289,13 +286,68 @@ static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t m
            exec_ok(p->wconn, "erase_deliveries", 1, &id, NULL, NULL);
 }
 
+static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t ms, bool *erased)
+{
+    bool found = false;
+    bool ok = erase_id(p, j->lead_id, ms, &found, erased);
+    if (ok && !found)
+        j->job.rc = LEADD_ENOTFOUND;
+    return ok;
+}
+
+#define ERASE_BATCH 500 /* leads erased by one retention or expiry job */
+
+/* Retention (every lead created before a time, a batch of ids at a time)
+ * or expiry (up to a batch of unconfirmed leads past their deadline, each
+ * with its "expired" record first); j->erased: how many. */
+static bool apply_erase_many(struct pgstore *p, struct store_retain_job *j, uint64_t ms,
+                             bool *erased)
+{
+    char at[32], (*ids)[ULID_LEN + 1] = calloc(ERASE_BATCH, sizeof(*ids));
+    size_t n = 0;
+    bool ok = ids != NULL;
+    rfc3339_ms(ms, at);
+    j->erased = 0;
+again:
+    n = 0;
+    if (ok && j->job.op == STORE_OP_EXPIRE) {
+        ok = !consent_expiring(p->wsql, ms, at, ids, ERASE_BATCH, &n);
+    } else if (ok) {
+        struct sqls *s = NULL;
+        ok = !sqls_prepare(p->wsql,
+                           "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL"
+                           " ORDER BY id LIMIT ?2",
+                           &s);
+        if (ok) {
+            sqls_int(s, 1, (long long)j->before_ms);
+            sqls_int(s, 2, ERASE_BATCH);
+            int r;
+            while ((r = sqls_step(s)) == SQL_ROW)
+                snprintf(ids[n++], ULID_LEN + 1, "%s", sqls_col(s, 0));
+            ok = r == SQL_DONE;
+        }
+        sqls_finalize(&s);
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        bool found = false;
+        ok = erase_id(p, ids[i], ms, &found, erased);
+        j->erased += found;
+    }
+    if (ok && j->job.op == STORE_OP_RETAIN && n == ERASE_BATCH)
+        goto again;
+    free(ids);
+    return ok;
+}
+
 static bool session_setup(struct pgstore *p, char *err, size_t cap);
 
 /* Commits one batch; on failure every job in it fails: nothing half-written. */
 static int run_batch(struct pgstore *p, struct store_job *batch)
 {
     uint64_t ms = now_ms();
+    char at[32];
     bool erased = false, ok = true;
+    rfc3339_ms(ms, at);
     if (PQstatus(p->wconn) != CONNECTION_OK) {
         /* the database went away: try again with each batch until it is
          * back (each of these jobs fails meanwhile: nothing acknowledged) */
@@ -313,6 +365,12 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
             ok = apply_lead(p, (struct store_lead_job *)j, ms);
         else if (j->op == STORE_OP_ERASE)
             ok = apply_erase(p, (struct store_erase_job *)j, ms, &erased);
+        else if (j->op == STORE_OP_RETAIN || j->op == STORE_OP_EXPIRE)
+            ok = apply_erase_many(p, (struct store_retain_job *)j, ms, &erased);
+        else if (j->op == STORE_OP_CONFIRM)
+            ok = !consent_confirm(p->wsql, &p->ids, (struct store_confirm_job *)j, ms, at, &queued);
+        else if (j->op == STORE_OP_WITHDRAW)
+            ok = !consent_withdraw(p->wsql, (struct store_withdraw_job *)j, at);
         else
             ok = !admin_apply(p->wsql, &p->ids, j, ms, &queued);
     }
@@ -468,7 +526,11 @@ int pgstore_submit(struct pgstore *p, struct store_job *job)
     case STORE_OP_PATCH:
     case STORE_OP_RETRY:
     case STORE_OP_SESSION:
-    case STORE_OP_SPEND: return jobq_push(&p->q, job);
+    case STORE_OP_SPEND:
+    case STORE_OP_RETAIN:
+    case STORE_OP_EXPIRE:
+    case STORE_OP_CONFIRM:
+    case STORE_OP_WITHDRAW: return jobq_push(&p->q, job);
     default: return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     }
 }

@@ -380,11 +380,14 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     }
     case STORE_OP_CONFIRM:
         found = true; /* the job's rc says what the token was */
-        r = consent_confirm(st, (struct store_confirm_job *)j, ms, at, queued);
+        r = consent_confirm(st->wsql, &st->ids, (struct store_confirm_job *)j, ms, at, queued)
+                ? SQLITE_ERROR
+                : SQLITE_OK;
         break;
     case STORE_OP_WITHDRAW:
         found = true;
-        r = consent_withdraw(st, (struct store_withdraw_job *)j, at);
+        r = consent_withdraw(st->wsql, (struct store_withdraw_job *)j, at) ? SQLITE_ERROR
+                                                                           : SQLITE_OK;
         break;
     case STORE_OP_EXPIRE: {
         struct store_retain_job *rj = (struct store_retain_job *)j;

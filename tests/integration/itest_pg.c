@@ -440,6 +440,16 @@ static int first_ids(const char *id, const char *form, unsigned flags, void *arg
     return 0;
 }
 
+/* The time in a ULID's first ten characters (Crockford's base32). */
+static uint64_t ulid_ms(const char *id)
+{
+    static const char A[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint64_t ms = 0;
+    for (int i = 0; i < 10; i++)
+        ms = ms * 32 + (uint64_t)(strchr(A, id[i]) - A);
+    return ms;
+}
+
 /* The writer's jobs both backends share (admin.c): the same jobs on both
  * copies give the same answers and leave the same leads, history, read
  * markers, sessions and spend behind. */
@@ -517,6 +527,22 @@ static void same_jobs(const char *db, const char *x)
         assert_int_equal(store_run(st[i], &rj.job), LEADD_ECONFLICT); /* pending, not dead */
         rj.delivery_id = 99999999;
         assert_int_equal(store_run(st[i], &rj.job), LEADD_ENOTFOUND);
+        struct store_withdraw_job wj = {
+            .job.op = STORE_OP_WITHDRAW, .lead_id = x, .actor = "maria", .ip = "192.0.2.1"};
+        assert_int_equal(store_run(st[i], &wj.job), 0);
+        assert_int_equal(store_run(st[i], &wj.job), 0); /* again: nothing more */
+        struct store_confirm_job cj = {.job.op = STORE_OP_CONFIRM, .token_hash = {9}};
+        assert_int_equal(store_run(st[i], &cj.job), LEADD_ENOTFOUND);
+        struct store_retain_job ej = {.job.op = STORE_OP_EXPIRE};
+        assert_int_equal(store_run(st[i], &ej.job), 0);
+        assert_int_equal(ej.erased, 0);
+        /* retention: the leads before y, the first of them */
+        struct store_retain_job rt = {.job.op = STORE_OP_RETAIN, .before_ms = ulid_ms(y)};
+        assert_int_equal(store_run(st[i], &rt.job), 0);
+        assert_true(rt.erased >= 1);
+        buf_addf(&out[i], "retention erased %lld\n", rt.erased);
+        assert_int_equal(store_get_lead(st[i], ids[0], NULL, &out[i]), LEADD_ENOTFOUND);
+        assert_int_equal(store_list_consents(st[i], x, NULL, &out[i]), 0);
         assert_int_equal(store_get_lead(st[i], x, "maria", &out[i]), 0);
         assert_int_equal(store_get_lead(st[i], y, "maria", &out[i]), 0);
         assert_int_equal(store_list_spend(st[i], NULL, NULL, NULL, &out[i]), 0);
@@ -531,6 +557,8 @@ static void same_jobs(const char *db, const char *x)
     assert_non_null(strstr(buf_str(&out[0]), "\"value\":\"12.34\""));
     assert_non_null(strstr(buf_str(&out[0]), "\"spam\":false}"));
     assert_non_null(strstr(buf_str(&out[0]), "\"amount\":\"11.00\""));
+    assert_non_null(strstr(buf_str(&out[0]), "\"kind\":\"withdrawn\""));
+    assert_non_null(strstr(buf_str(&out[0]), "consent_withdrawn"));
     same("after the same jobs", &out[0], &out[1]);
     buf_release(&out[0]);
     buf_release(&out[1]);
