@@ -170,6 +170,19 @@ static int load(const struct args *a, struct config *cfg)
     return rc;
 }
 
+/* A command that works on SQLite's file alone so far refuses a config
+ * whose backend is PostgreSQL, rather than open a file nobody serves. */
+static bool sqlite_only(const struct config *cfg, const char *cmd)
+{
+    if (cfg->backend != BACKEND_POSTGRES)
+        return false;
+    fprintf(stderr,
+            "leadd %s: not on PostgreSQL yet ([storage] backend = postgres); it works on a"
+            " SQLite database\n",
+            cmd);
+    return true;
+}
+
 /* The host of a URL: after the scheme and any user:password@, up to the
  * port or path. */
 static const char *url_host(const char *url, size_t *n)
@@ -322,14 +335,16 @@ static int serve(const struct args *a)
                             cfg.retention_days,
                             window_h * 3600 * 1000,
                             cfg.timezone,
-                            NULL,
-                            0};
+                            cfg.backend == BACKEND_POSTGRES ? cfg.db_url : NULL,
+                            (size_t)cfg.db_pool};
+    bool pg = cfg.backend == BACKEND_POSTGRES;
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
         fprintf(stderr, "leadd: unable to listen on %s: %s\n", cfg.listen, strerror(err));
         goto out;
     }
-    int lrc = store_lock(cfg.db_path, &lock);
+    /* many nodes share one PostgreSQL; one SQLite file has one server */
+    int lrc = pg ? 0 : store_lock(cfg.db_path, &lock);
     if (lrc) { /* two servers on one file would break the duplicate window */
         fprintf(stderr, "leadd: %s '%s'\n",
                 lrc == LEADD_ECONFLICT ? "another leadd is serving the database"
@@ -337,17 +352,23 @@ static int serve(const struct args *a)
                 cfg.db_path);
         goto out;
     }
-    if (store_open(&st, &so)) {
-        fprintf(stderr, "leadd: unable to open the database '%s'\n", cfg.db_path);
+    if (store_open(&st, &so)) { /* the URL is never printed: it may hold a password */
+        fprintf(stderr, "leadd: unable to open the database '%s'\n",
+                pg ? "[storage] url" : cfg.db_path);
         goto out;
     }
     if (!(boot = config_ref_new(&cfg, false)) || forward_start(&fw, boot, st) ||
         http_start(&h, boot, st, fw))
         goto out;
-    log_start("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
-              LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
-              cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
-              cfg.nforms == 1 ? "" : "s");
+    if (pg)
+        log_start("leadd %s listening on http://%s:%d (database PostgreSQL, %zu form%s)",
+                  LEADD_VERSION, cfg.listen_host, http_port(h), cfg.nforms,
+                  cfg.nforms == 1 ? "" : "s");
+    else
+        log_start("leadd %s listening on http://%s:%d (database '%s', durability=%s, %zu form%s)",
+                  LEADD_VERSION, cfg.listen_host, http_port(h), cfg.db_path,
+                  cfg.durability == DURABILITY_FULL ? "full" : "normal", cfg.nforms,
+                  cfg.nforms == 1 ? "" : "s");
     if (cfg.napi_keys == 0 && cfg.nusers == 0)
         log_warn("no API keys configured ([auth] api_keys%s%s) and no users: the query API "
                  "answers 401 to everyone",
@@ -394,6 +415,10 @@ static int rescore(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
+    if (sqlite_only(&cfg, a->cmd)) {
+        config_release(&cfg);
+        return 1;
+    }
     if (a->form && !config_form(&cfg, a->form, strlen(a->form))) {
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
@@ -428,6 +453,10 @@ static int rollup(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
+    if (sqlite_only(&cfg, a->cmd)) {
+        config_release(&cfg);
+        return 1;
+    }
     struct store_opts so = {
         cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0};
     uint64_t t0 = mono_ms();
@@ -463,6 +492,10 @@ static int seed(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
+    if (sqlite_only(&cfg, a->cmd)) {
+        config_release(&cfg);
+        return 1;
+    }
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
     struct store_opts so = {
         cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0, cfg.timezone, NULL, 0};
@@ -518,6 +551,10 @@ static int backup_restore(const struct args *a)
     char err[512];
     if (load(a, &cfg))
         return 1;
+    if (sqlite_only(&cfg, a->cmd)) {
+        config_release(&cfg);
+        return 1;
+    }
     bool backup = a->cmd[0] == 'b';
     int rc = backup ? store_backup(cfg.db_path, a->file, err, sizeof(err))
                     : store_restore(cfg.db_path, a->file, err, sizeof(err));
@@ -558,7 +595,15 @@ static int check_or_migrate(const struct args *a)
     if (load(a, &cfg))
         return 1;
     int rc = 0;
-    if (a->cmd[0] == 'm') {
+    if (a->cmd[0] == 'm' && cfg.backend == BACKEND_POSTGRES) {
+        char err[512];
+        int applied = 0;
+        rc = store_pg_migrate(cfg.db_url, &applied, err, sizeof(err)) ? 1 : 0;
+        if (rc)
+            fprintf(stderr, "leadd migrate: %s\n", err);
+        else
+            printf("%d migration%s applied to PostgreSQL\n", applied, applied == 1 ? "" : "s");
+    } else if (a->cmd[0] == 'm') {
         int applied = 0;
         rc = store_migrate(cfg.db_path, &applied) ? 1 : 0;
         if (!rc)

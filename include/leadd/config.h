@@ -19,6 +19,7 @@
 #include "leadd/strset.h"
 
 enum durability { DURABILITY_NORMAL, DURABILITY_FULL };
+enum backend { BACKEND_SQLITE, BACKEND_POSTGRES };
 /* Who may do what; each role may do what the ones before it may. public is
  * anyone (submissions); viewer reads what the query API shows; sales also
  * works leads; admin also erases and re-queues. An API key is an admin's. */
@@ -114,6 +115,9 @@ struct config {
     char *currency;             /* the stats' currency when a request names none */
     char *public_url; /* the base URL for links in messages (no trailing slash); NULL: none */
     /* [storage] */
+    enum backend backend;
+    char *db_url;      /* postgres: a libpq URI or key=value string (env:NAME read); never logged */
+    long long db_pool; /* postgres: reader connections per node */
     char *db_path;
     enum durability durability;
     long long retention_days;

@@ -281,6 +281,19 @@ static int set_captcha_secret(struct loader *ld, void *obj, const char *val, con
     return 0;
 }
 
+static int set_db_url(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    free(c->db_url);
+    c->db_url = NULL;
+    (void)k;
+    /* it may hold a password: env:NAME keeps it out of the file, and it is
+     * never printed */
+    if (*val && !(c->db_url = env_expand(ld, "url", val)))
+        return LEADD_EINVAL;
+    return 0;
+}
+
 static int set_min_score(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct form *f = obj;
@@ -584,6 +597,9 @@ _Static_assert(sizeof(enum durability) == sizeof(int), "enum keys are stored as 
 static const struct key_enum LOG_FORMATS[] = {{"text", LOG_TEXT}, {"json", LOG_JSON}, {NULL, 0}};
 static const struct key_enum LOG_LEVELS[] = {
     {"info", LOG_INFO}, {"warn", LOG_WARN}, {"error", LOG_ERROR}, {NULL, 0}};
+_Static_assert(sizeof(enum backend) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum BACKENDS[] = {
+    {"sqlite", BACKEND_SQLITE}, {"postgres", BACKEND_POSTGRES}, {NULL, 0}};
 static const struct key_enum DURABILITY[] = {
     {"full", DURABILITY_FULL}, {"normal", DURABILITY_NORMAL}, {NULL, 0}};
 _Static_assert(sizeof(enum webhook_format) == sizeof(int), "enum keys are stored as int");
@@ -644,6 +660,9 @@ static const struct key KEYS[] = {
     SPECIAL(SC_SERVER, "currency", set_currency, "EUR"),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
     STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),
+    ENUM(SC_STORAGE, "backend", struct config, backend, BACKENDS, "sqlite"),
+    SPECIAL(SC_STORAGE, "url", set_db_url, ""),
+    INT(SC_STORAGE, "pool", struct config, db_pool, 1, 1000, "8"),
     ENUM(SC_STORAGE, "durability", struct config, durability, DURABILITY, "full"),
     INT(SC_STORAGE, "retention_days", struct config, retention_days, 0, 100000, "0"),
     SPECIAL(SC_FORM, "allowed_origins", set_origins, ""),
@@ -1373,6 +1392,10 @@ static void check_whole(struct loader *ld)
     ld->line = 0;
     if (c->nforms == 0)
         diag(ld, "no [form.ID] section: leadd has nothing to accept");
+    if (c->backend == BACKEND_POSTGRES && !c->db_url)
+        diag(ld,
+             "[storage] backend = postgres needs url (a libpq URI, e.g. "
+             "postgresql://leadd@db.internal/leadd; env:NAME keeps a password out of the file)");
     for (size_t i = 0; i < c->nforms; i++) {
         struct form *f = &c->forms[i];
         if (f->nfields == 0)
@@ -1581,6 +1604,7 @@ void config_release(struct config *cfg)
     free(cfg->listen);
     free(cfg->proxies);
     free(cfg->db_path);
+    free(cfg->db_url);
     free(cfg->public_url);
     free(cfg->timezone);
     free(cfg->currency);

@@ -167,8 +167,8 @@ static int find_token(struct sqlc *db, const unsigned char hash[SHA256_LEN], cha
 static int record_on(struct sqlc *c, const char *lead_id, enum consent_kind kind, const char *form,
                      const char *at, const char *ip, const char *ua, const char *actor)
 {
-    return sql_exec(c, NULL, SQL_INS_CONSENT, "tttnntttnt", lead_id, KINDS[kind], form, NULL, NULL,
-                    at, ip, ua, NULL, actor);
+    return sql_exec(c, NULL, SQL_INS_CONSENT, "tttnntttnt", lead_id, KINDS[kind], form, at, ip, ua,
+                    actor);
 }
 
 int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,

@@ -143,20 +143,50 @@ static void sqlite_config(void)
 
 static int dedupe_load(struct store *st, long long window_ms);
 
-/* PostgreSQL's store: its writer (migrating the database first), and
- * readers made as they are asked for, up to the pool. */
+#define PG_POLL_MS 1000 /* a LISTEN's wait; the hook is called at least each ... */
+#define PG_POLL_EVERY 5 /* ... fifth of them, NOTIFY or not: one can be missed */
+
+/* PostgreSQL's listener: wakes the forwarder when any node queued
+ * deliveries (NOTIFY leadd_outbox), and every few seconds anyway, so due
+ * retries and the claims of a node that died are found. */
+static void *pg_listen_main(void *arg)
+{
+    struct store *st = arg;
+    for (unsigned i = 1; !atomic_load(&st->stopping); i++) {
+        bool woke = pgstore_outbox_wait(st->pg, PG_POLL_MS);
+        if (!woke && i % PG_POLL_EVERY)
+            continue;
+        pthread_mutex_lock(&st->mu);
+        void (*fn)(void *) = st->on_outbox;
+        void *fa = st->on_outbox_arg;
+        pthread_mutex_unlock(&st->mu);
+        if (fn)
+            fn(fa);
+    }
+    return NULL;
+}
+
+/* PostgreSQL's store: its writer (migrating the database first), readers
+ * made as they are asked for, up to the pool, and, serving, the listener. */
 static int open_pg(struct store *st, const struct store_opts *o)
 {
     char err[512];
     st->pool = o->pool ? o->pool : 8;
+    ulid_next(&st->ids, now_ms(), st->node);
     if (!(st->pg_url = strdup(o->pg_url)))
         return LEADD_ENOMEM;
     int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
-    if (rc)
+    if (rc) {
         log_error("%s", err);
-    else
-        pgstore_salt(st->pg, st->consent_salt);
-    return rc;
+        return rc;
+    }
+    pgstore_salt(st->pg, st->consent_salt);
+    if (o->serving) {
+        if (pthread_create(&st->listener, NULL, pg_listen_main, st))
+            return LEADD_ENOMEM;
+        st->listener_started = true;
+    }
+    return 0;
 }
 
 int store_open(struct store **out, const struct store_opts *o)
@@ -258,6 +288,9 @@ void store_close(struct store **sp)
     jobq_stop(&st->q);
     if (st->writer_started)
         pthread_join(st->writer, NULL);
+    atomic_store(&st->stopping, true);
+    if (st->listener_started)
+        pthread_join(st->listener, NULL);
     pgstore_close(&st->pg);
     readers_close(st);
     writer_finalize(st);

@@ -17,6 +17,11 @@ struct leadjson_stmts {
     struct sqls *lead, *fwd, *hist, *read;
 };
 
+/* PostgreSQL's outbox: a claim's lease, longer than any attempt (a node
+ * that dies holding claims loses them when it ends), and the most one
+ * claim takes. */
+#define OUTBOX_LEASE_MS (120 * 1000)
+#define OUTBOX_CLAIM_MAX 64
 /* How long an Idempotency-Key is remembered (writer.c keeps, query.c reads). */
 #define STORE_IDEM_TTL_MS (24LL * 3600 * 1000)
 
@@ -94,18 +99,21 @@ struct store {
     void *on_outbox_arg;
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
-    sqlite3_stmt *o_claim, *o_due;
-    sqlite3_stmt *w_attempt, *w_update, *w_crm; /* the writer's, for outbox_apply */
-    struct sqlc *osql;                          /* odb, for the statements of sql.h */
-    struct leadjson_stmts o_lead;               /* leadjson_get on the forwarder's connection */
+    struct sqls *o_claim, *o_due;
+    struct sqlc *osql;            /* odb, for the statements of sql.h */
+    struct leadjson_stmts o_lead; /* leadjson_get on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     pthread_cond_t rcv; /* a reader came back */
     struct reader *readers;
-    size_t nreaders;    /* open, idle or not */
-    size_t pool;        /* at most this many (PostgreSQL's pool); 0: no cap */
-    char *pg_url;       /* PostgreSQL's; NULL on SQLite */
-    struct pgstore *pg; /* PostgreSQL's writer and outbox; NULL on SQLite */
+    size_t nreaders;         /* open, idle or not */
+    size_t pool;             /* at most this many (PostgreSQL's pool); 0: no cap */
+    char *pg_url;            /* PostgreSQL's; NULL on SQLite */
+    struct pgstore *pg;      /* PostgreSQL's writer and outbox; NULL on SQLite */
+    char node[ULID_LEN + 1]; /* this process, as its claims name it (PostgreSQL) */
+    pthread_t listener;      /* PostgreSQL\'s LISTEN (db.c) */
+    bool listener_started;
+    atomic_bool stopping;
     /* stats */
     atomic_uint_fast64_t batches, jobs, max_batch;
 };
@@ -257,9 +265,9 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags);
 LEADD_MUST_CHECK int where_prepare(struct sqlc *db, struct where *w, const char *head,
                                    const char *tail, struct sqls **out);
 LEADD_MUST_CHECK int outbox_prepare(struct store *st);
-/* outbox_apply: a store_outcome_job inside the writer's transaction; a
- * SQLite code. */
-int outbox_apply(struct store *st, const struct store_outcome_job *j);
+/* outbox_apply: a store_outcome_job inside either writer's transaction on
+ * c; 0, LEADD_EFULL or LEADD_EDB. */
+int outbox_apply(struct sqlc *c, const struct store_outcome_job *j);
 void outbox_finalize(struct store *st);
 
 void *writer_main(void *arg);

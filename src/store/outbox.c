@@ -7,32 +7,38 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/jsonr.h"
+#include "leadd/jsonw.h"
 #include "leadd/log.h"
+#include "leadd/strutil.h"
 
 const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead"};
 
+/* A delivery as the forwarder takes it (item_of reads these columns). */
+#define ITEM_COLUMNS                                                                               \
+    "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms, secret,"                \
+    " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END"    \
+    " FROM deliveries"
 static const char SQL_CLAIM[] =
-    "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms, secret,"
-    " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END"
-    " FROM deliveries WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
-    " ORDER BY next_attempt_ms, id LIMIT ?3";
+    ITEM_COLUMNS " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
+                 " ORDER BY next_attempt_ms, id LIMIT ?3";
 static const char SQL_DUE[] =
     "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
 static const char SQL_ATTEMPT[] =
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char SQL_CRM[] = "UPDATE leads SET crm_ids = json_set(coalesce(crm_ids, '{}'), ?2, ?3)"
-                              " WHERE id = ?1 AND erased_at IS NULL";
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
     " WHERE id = ?1";
+static const char SQL_UPDATE_PG[] =
+    "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
+    " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END,"
+    " claimed_by = NULL, claimed_until = NULL WHERE id = ?1";
 
 int outbox_prepare(struct store *st)
 {
-    const struct stmt_def s[] = {{&st->o_claim, SQL_CLAIM}, {&st->o_due, SQL_DUE}};
-    const struct stmt_def w[] = {
-        {&st->w_attempt, SQL_ATTEMPT}, {&st->w_update, SQL_UPDATE}, {&st->w_crm, SQL_CRM}};
+
     /* Deliveries in flight when the last process died go back to pending. */
     char *err = NULL;
     if (sqlite3_exec(st->odb,
@@ -45,150 +51,238 @@ int outbox_prepare(struct store *st)
     if (sqlite3_changes(st->odb) > 0)
         log_info("%d deliveries interrupted by the last stop are pending again",
                  sqlite3_changes(st->odb));
-    int rc = db_prepare_all(st->odb, s, LEADD_ARRAY_LEN(s));
-    rc = rc ? rc : db_prepare_all(st->wdb, w, LEADD_ARRAY_LEN(w));
-    rc = rc ? rc : sqlc_sqlite(st->odb, &st->osql);
+    int rc = sqlc_sqlite(st->odb, &st->osql);
+    rc = rc ? rc : sqls_prepare(st->osql, SQL_CLAIM, &st->o_claim);
+    rc = rc ? rc : sqls_prepare(st->osql, SQL_DUE, &st->o_due);
     return rc ? rc : leadjson_prepare(&st->o_lead, st->osql);
 }
 
 void outbox_finalize(struct store *st)
 {
-    sqlite3_finalize(st->o_claim);
-    sqlite3_finalize(st->o_due);
-    sqlite3_finalize(st->w_attempt);
-    sqlite3_finalize(st->w_update);
-    sqlite3_finalize(st->w_crm);
+    sqls_finalize(&st->o_claim);
+    sqls_finalize(&st->o_due);
     leadjson_finalize(&st->o_lead);
     sqlc_close(&st->osql);
+}
+
+static void item_of(struct sqls *s, struct outbox_item *it)
+{
+    memset(it, 0, sizeof(*it));
+    it->id = sqls_col_int(s, 0);
+    snprintf(it->lead_id, sizeof(it->lead_id), "%s", sqls_col(s, 1));
+    snprintf(it->webhook, sizeof(it->webhook), "%s", sqls_col(s, 2));
+    snprintf(it->webhook_id, sizeof(it->webhook_id), "%s", sqls_col(s, 3));
+    snprintf(it->event, sizeof(it->event), "%s", sqls_col(s, 4));
+    it->attempts = (int)sqls_col_int(s, 5);
+    rfc3339_ms((uint64_t)sqls_col_int(s, 6), it->created_at);
+    if (!sqls_col_null(s, 7)) {
+        snprintf(it->secret, sizeof(it->secret), "%s", sqls_col(s, 7));
+        snprintf(it->mail_to, sizeof(it->mail_to), "%s", sqls_col_null(s, 8) ? "" : sqls_col(s, 8));
+    }
+}
+
+/* Each item's lead as the API shows it, on c (in the claim's snapshot). */
+static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_t n)
+{
+    struct buf b = BUF_INIT(4 << 20);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        buf_reset(&b);
+        int jr = leadjson_get(lj, out[i].lead_id, NULL, &b);
+        if (jr == 0 && !(out[i].lead_json = buf_detach(&b)))
+            jr = LEADD_ENOMEM;
+        /* A lead erased since it was queued has nothing left to send: its
+         * delivery rows went with it, so this cannot normally happen. */
+        if (jr && jr != LEADD_ENOTFOUND)
+            rc = jr;
+    }
+    buf_release(&b);
+    return rc;
+}
+
+/* PostgreSQL's claim: the rows are leased to this node in the database
+ * (any node may hold the others), then read like SQLite's. */
+static int claim_pg(struct store *st, const char *webhook, uint64_t now, size_t max,
+                    struct outbox_item *out, size_t *n)
+{
+    long long ids[OUTBOX_CLAIM_MAX];
+    size_t k = 0;
+    struct sqls *s = NULL;
+    *n = 0;
+    max = max < OUTBOX_CLAIM_MAX ? max : OUTBOX_CLAIM_MAX;
+    int rc = pgstore_claim(st->pg, webhook, st->node, now, OUTBOX_LEASE_MS, max, ids, &k);
+    struct reader *rd = rc || !k ? NULL : reader_get(st);
+    if (rc || !k)
+        return rc;
+    if (!rd)
+        return LEADD_EDB;
+    sql_begin_read(rd->c);
+    rc = sqls_prepare(rd->c, ITEM_COLUMNS " WHERE id = ?1", &s);
+    for (size_t i = 0; !rc && i < k; i++) {
+        sqls_reset(s);
+        sqls_int(s, 1, ids[i]);
+        int r = sqls_step(s);
+        if (r == SQL_ROW)
+            item_of(s, &out[(*n)++]);
+        else if (r < 0)
+            rc = r;
+    }
+    sqls_finalize(&s);
+    rc = rc ? rc : items_leads(&rd->lead, out, *n);
+    sql_end_read(rd->c);
+    reader_put(st, rd);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++) {
+            free(out[i].lead_json);
+            out[i].lead_json = NULL;
+        }
+        *n = 0; /* the leases run out, and the rows are claimed again */
+    }
+    return rc;
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
                        const long long *skip, size_t nskip, struct outbox_item *out, size_t *n)
 {
     if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
+        return claim_pg(st, webhook, now, max, out, n);
     int rc = LEADD_EDB, r = SQLITE_DONE;
-    struct buf b = BUF_INIT(4 << 20);
     *n = 0;
     /* One read transaction: the deliveries and their leads as of one moment. */
     if (sqlite3_exec(st->odb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(sqlite3_errcode(st->odb));
-    sqlite3_stmt *s = st->o_claim;
-    sqlite3_reset(s);
-    sqlite3_bind_text(s, 1, webhook, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)(max + nskip));
-    while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        long long id = sqlite3_column_int64(s, 0);
+    struct sqls *s = st->o_claim;
+    sqls_reset(s);
+    sqls_text(s, 1, webhook, false);
+    sqls_int(s, 2, (long long)now);
+    sqls_int(s, 3, (long long)(max + nskip));
+    while (*n < max && (r = sqls_step(s)) == SQL_ROW) {
+        long long id = sqls_col_int(s, 0);
         bool busy = false;
         for (size_t i = 0; i < nskip && !busy; i++)
             busy = skip[i] == id;
-        if (busy)
-            continue;
-        struct outbox_item *it = &out[*n];
-        memset(it, 0, sizeof(*it));
-        it->id = id;
-        snprintf(it->lead_id, sizeof(it->lead_id), "%s", sqlite3_column_text(s, 1));
-        snprintf(it->webhook, sizeof(it->webhook), "%s", sqlite3_column_text(s, 2));
-        snprintf(it->webhook_id, sizeof(it->webhook_id), "%s", sqlite3_column_text(s, 3));
-        snprintf(it->event, sizeof(it->event), "%s", sqlite3_column_text(s, 4));
-        it->attempts = sqlite3_column_int(s, 5);
-        rfc3339_ms((uint64_t)sqlite3_column_int64(s, 6), it->created_at);
-        if (sqlite3_column_type(s, 7) != SQLITE_NULL) {
-            snprintf(it->secret, sizeof(it->secret), "%s", sqlite3_column_text(s, 7));
-            snprintf(it->mail_to, sizeof(it->mail_to), "%s",
-                     sqlite3_column_type(s, 8) == SQLITE_NULL
-                         ? ""
-                         : (const char *)sqlite3_column_text(s, 8));
-        }
-        (*n)++;
+        if (!busy)
+            item_of(s, &out[(*n)++]);
     }
-    sqlite3_reset(s);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
+    sqls_reset(s);
+    if (r < 0 || (rc = items_leads(&st->o_lead, out, *n)))
         goto fail;
-    for (size_t i = 0; i < *n; i++) {
-        struct outbox_item *it = &out[i];
-        buf_reset(&b);
-        int jr = leadjson_get(&st->o_lead, it->lead_id, NULL, &b);
-        if (jr == 0 && !(it->lead_json = buf_detach(&b)))
-            jr = LEADD_ENOMEM;
-        /* A lead erased since it was queued has nothing left to send: its
-         * delivery rows went with it, so this cannot normally happen. */
-        if (jr && jr != LEADD_ENOTFOUND)
-            goto fail;
-    }
     sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL);
-    buf_release(&b);
     return 0;
 fail:
-    rc = db_err(sqlite3_errcode(st->odb));
+    rc = r < 0 ? r : rc;
     sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
     for (size_t i = 0; i < *n; i++) {
         free(out[i].lead_json);
         out[i].lead_json = NULL;
     }
     *n = 0;
-    buf_release(&b);
     return rc;
 }
 
 uint64_t store_outbox_next_due(struct store *st)
 {
-    if (st->pg)
-        return UINT64_MAX; /* not on PostgreSQL yet (issue 15) */
     uint64_t due = UINT64_MAX;
-    sqlite3_stmt *s = st->o_due;
-    sqlite3_reset(s);
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        due = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+    struct reader *rd = st->pg ? reader_get(st) : NULL;
+    struct sqls *s = st->o_due;
+    /* PostgreSQL's: a delivery another node holds is due when its lease
+     * ends, unless that node records its attempt before */
+    if (st->pg && (!rd || sqls_prepare(rd->c,
+                                       "SELECT min(greatest(next_attempt_ms,"
+                                       " coalesce(claimed_until, 0))) FROM deliveries"
+                                       " WHERE state = " SQL_PENDING,
+                                       &s)))
+        goto out;
+    sqls_reset(s);
+    if (sqls_step(s) == SQL_ROW && !sqls_col_null(s, 0))
+        due = (uint64_t)sqls_col_int(s, 0);
+    sqls_reset(s);
+out:
+    if (st->pg) {
+        sqls_finalize(&s);
+        reader_put(st, rd);
+    }
     return due;
 }
 
-int outbox_apply(struct store *st, const struct store_outcome_job *j)
+/* crm_ids with key set to value: the stored object as it is (written here
+ * only, its values strings) with the member replaced in place, or added
+ * last: as SQLite's json_set() left it, the same on both backends. */
+static int crm_set(const char *json, const char *key, const char *value, struct buf *out)
 {
-    int r = SQLITE_OK;
-    for (size_t i = 0; r == SQLITE_OK && i < j->n; i++) {
+    struct jr_key k = {key, strlen(key)};
+    struct jr_value v = {0};
+    size_t n = json ? strlen(json) : 0;
+    if (n < 2 || json[0] != '{' || jr_pick(json, n, &k, 1, &v))
+        json = "{}", n = 2, v.kind = 0; /* not ours: started anew */
+    if (v.kind == 's') {                /* v.p: inside the quotes */
+        buf_add(out, json, (size_t)(v.p - 1 - json));
+        jw_str(out, value);
+        buf_adds(out, v.p + v.n + 1);
+    } else {
+        buf_add(out, json, n - 1);
+        buf_adds(out, n > 2 ? "," : "");
+        jw_str(out, key);
+        buf_addc(out, ':');
+        jw_str(out, value);
+        buf_addc(out, '}');
+    }
+    return buf_error(out);
+}
+
+static int crm_apply(struct sqlc *c, const char *lead_id, const char *webhook, const char *crm_id)
+{
+    struct sqls *s = NULL;
+    struct buf b = BUF_INIT(64 * 1024);
+    int rc = sqls_prepare(c, "SELECT crm_ids FROM leads WHERE id = ?1 AND erased_at IS NULL", &s);
+    if (!rc) {
+        sqls_text(s, 1, lead_id, false);
+        int r = sqls_step(s);
+        rc = r < 0 ? r : r == SQL_ROW ? crm_set(sqls_col(s, 0), webhook, crm_id, &b) : 0;
+        if (!rc && r == SQL_ROW)
+            rc = sql_exec(c, NULL, "UPDATE leads SET crm_ids = ?2 WHERE id = ?1", "tt", lead_id,
+                          buf_str(&b));
+    }
+    sqls_finalize(&s);
+    buf_release(&b);
+    return rc;
+}
+
+int outbox_apply(struct sqlc *c, const struct store_outcome_job *j)
+{
+    int rc = 0;
+    bool pg = sql_backend(c) == SQL_POSTGRES;
+    for (size_t i = 0; !rc && i < j->n; i++) {
         const struct outbox_attempt *a = &j->v[i];
         char at[32];
         rfc3339_ms(a->at_ms, at);
-        sqlite3_stmt *s = st->w_attempt;
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, a->delivery_id);
-        sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
-        if (a->status)
-            sqlite3_bind_int64(s, 3, a->status);
-        else
-            sqlite3_bind_null(s, 3);
-        if (a->error)
-            sqlite3_bind_text(s, 4, a->error, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 4);
-        sqlite3_bind_int64(s, 5, a->duration_ms);
-        /* The response may be any bytes; store them as text only when they are. */
-        sqlite3_bind_text(s, 6, a->response ? a->response : "", (int)a->response_len,
-                          SQLITE_STATIC);
-        if ((r = sqlite3_step(s)) != SQLITE_DONE)
-            break;
-        s = st->w_update;
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, a->delivery_id);
-        sqlite3_bind_text(s, 2, delivery_state_names[a->state], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)a->next_ms);
-        sqlite3_bind_int64(s, 4, (sqlite3_int64)a->at_ms);
-        if ((r = sqlite3_step(s)) != SQLITE_DONE)
-            break;
-        r = SQLITE_OK;
-        if (a->crm_id && a->lead_id && a->webhook) {
-            char path[128];
-            snprintf(path, sizeof(path), "$.\"%s\"", a->webhook); /* a name: [A-Za-z0-9_-] */
-            s = st->w_crm;
-            sqlite3_reset(s);
-            sqlite3_bind_text(s, 1, a->lead_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, a->crm_id, -1, SQLITE_STATIC);
-            r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->wdb);
+        /* The response may be any bytes; kept as text (PostgreSQL's must be
+         * UTF-8, without NUL): what is not, a '?' each byte. */
+        struct buf resp = BUF_INIT(1u << 20);
+        for (size_t k = 0, q; a->response && k < a->response_len; k += q) {
+            q = utf8_seq_len(a->response + k, a->response_len - k);
+            if (q && a->response[k])
+                buf_add(&resp, a->response + k, q);
+            else
+                buf_addc(&resp, '?'), q = 1;
         }
+        rc = buf_error(&resp);
+        if (!rc && a->status)
+            rc =
+                sql_exec(c, NULL, SQL_ATTEMPT, "ititit", (long long)a->delivery_id, at,
+                         (long long)a->status, a->error, (long long)a->duration_ms, buf_str(&resp));
+        else if (!rc) /* no HTTP status: NULL */
+            rc = sql_exec(c, NULL, SQL_ATTEMPT, "itntit", (long long)a->delivery_id, at, a->error,
+                          (long long)a->duration_ms, buf_str(&resp));
+        buf_release(&resp);
+        /* the claim's lease ends with its attempt (PostgreSQL's; SQLite's
+         * one forwarder claims in memory) */
+        rc = rc ? rc
+                : sql_exec(c, NULL, pg ? SQL_UPDATE_PG : SQL_UPDATE, "itii",
+                           (long long)a->delivery_id, delivery_state_names[a->state],
+                           (long long)a->next_ms, (long long)a->at_ms);
+        if (!rc && a->crm_id && a->lead_id && a->webhook)
+            rc = crm_apply(c, a->lead_id, a->webhook, a->crm_id);
     }
-    return r == SQLITE_DONE ? SQLITE_OK : r;
+    return rc;
 }

@@ -26,7 +26,9 @@
 struct pgstore {
     PGconn *wconn;     /* the writer's */
     struct sqlc *wsql; /* wconn, for admin.c's jobs */
-    PGconn *oconn;     /* the forwarder's: claims, and LISTEN for queued deliveries */
+    PGconn *oconn;     /* LISTEN for queued deliveries (pgstore_outbox_wait's) */
+    PGconn *cconn;     /* claims (pgstore_claim's), under cmu */
+    pthread_mutex_t cmu;
     struct jobq q;
     pthread_t writer;
     bool writer_started;
@@ -371,6 +373,8 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
             ok = !consent_confirm(p->wsql, &p->ids, (struct store_confirm_job *)j, ms, at, &queued);
         else if (j->op == STORE_OP_WITHDRAW)
             ok = !consent_withdraw(p->wsql, (struct store_withdraw_job *)j, at);
+        else if (j->op == STORE_OP_OUTCOMES)
+            ok = !outbox_apply(p->wsql, (const struct store_outcome_job *)j);
         else
             ok = !admin_apply(p->wsql, &p->ids, j, ms, &queued);
     }
@@ -470,6 +474,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     if (!p)
         return LEADD_ENOMEM;
     jobq_init(&p->q);
+    pthread_mutex_init(&p->cmu, NULL);
     ulid_gen_init(&p->ids); /* random: two nodes' ids never meet */
     if ((rc = store_pg_migrate(url, &applied, err, cap)))
         goto fail;
@@ -491,6 +496,11 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     }
     if (!pg_sql(p->oconn, "LISTEN leadd_outbox", err, cap))
         goto fail;
+    p->cconn = PQconnectdb(url ? url : "");
+    if (PQstatus(p->cconn) != CONNECTION_OK) {
+        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->cconn));
+        goto fail;
+    }
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;
         goto fail;
@@ -503,6 +513,8 @@ fail:
     sqlc_close(&p->wsql);
     PQfinish(p->wconn);
     PQfinish(p->oconn);
+    PQfinish(p->cconn);
+    pthread_mutex_destroy(&p->cmu);
     jobq_destroy(&p->q);
     free(p);
     return rc;
@@ -530,7 +542,8 @@ int pgstore_submit(struct pgstore *p, struct store_job *job)
     case STORE_OP_RETAIN:
     case STORE_OP_EXPIRE:
     case STORE_OP_CONFIRM:
-    case STORE_OP_WITHDRAW: return jobq_push(&p->q, job);
+    case STORE_OP_WITHDRAW:
+    case STORE_OP_OUTCOMES: return jobq_push(&p->q, job);
     default: return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
     }
 }
@@ -546,6 +559,8 @@ void pgstore_close(struct pgstore **pp)
     sqlc_close(&p->wsql);
     PQfinish(p->wconn);
     PQfinish(p->oconn);
+    PQfinish(p->cconn);
+    pthread_mutex_destroy(&p->cmu);
     jobq_destroy(&p->q);
     free(p);
     *pp = NULL;
@@ -561,15 +576,19 @@ int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint
     snprintf(until, sizeof(until), "%llu", (unsigned long long)(now + lease_ms));
     snprintf(lim, sizeof(lim), "%zu", max);
     const char *v[] = {webhook, node, t, until, lim};
+    pthread_mutex_lock(&p->cmu);
+    if (PQstatus(p->cconn) != CONNECTION_OK)
+        PQreset(p->cconn); /* the database came back: claims go on */
     /* Rows another node is claiming are skipped, not waited for; a claim
      * whose lease ran out (its node died) is anybody's again. */
     PGresult *r = PQexecParams(
-        p->oconn,
+        p->cconn,
         "UPDATE deliveries SET claimed_by = $2, claimed_until = $4 WHERE id IN (SELECT id FROM"
         " deliveries WHERE webhook = $1 AND state = 'pending' AND next_attempt_ms <= $3 AND"
         " (claimed_until IS NULL OR claimed_until <= $3) ORDER BY next_attempt_ms, id LIMIT $5"
         " FOR UPDATE SKIP LOCKED) RETURNING id",
         5, NULL, v, NULL, NULL, 0);
+    pthread_mutex_unlock(&p->cmu);
     *n = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_error("postgres: claim: %s", PQresultErrorMessage(r));

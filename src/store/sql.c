@@ -102,7 +102,7 @@ int sql_exec(struct sqlc *c, long long *changes, const char *sql, const char *ty
         case 't': sqls_text(s, i + 1, va_arg(ap, const char *), false); break;
         case 'i': sqls_int(s, i + 1, va_arg(ap, long long)); break;
         case 'b': sqls_blob(s, i + 1, va_arg(ap, const unsigned char *), 32); break;
-        default: (void)va_arg(ap, void *); break; /* 'n': NULL, left unbound */
+        default: break; /* 'n': NULL (left unbound), taking no argument */
         }
     }
     va_end(ap);

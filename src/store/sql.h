@@ -44,8 +44,8 @@ void sql_begin_read(struct sqlc *c);
 void sql_end_read(struct sqlc *c);
 
 /* sql_exec: runs one statement to its end; binds are "t" text (a NULL
- * pointer binds NULL), "i" int64 (long long), "b" SHA-256 bytes, "n" NULL,
- * each taking its argument. *changes (when not NULL): the rows it changed.
+ * pointer binds NULL), "i" int64 (long long), "b" SHA-256 bytes, each
+ * taking its argument, and "n" NULL, taking none. *changes (when not NULL): the rows it changed.
  * 0, LEADD_EFULL (the disk) or LEADD_EDB. */
 LEADD_MUST_CHECK int sql_exec(struct sqlc *c, long long *changes, const char *sql,
                               const char *types, ...);

@@ -282,8 +282,8 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
 
 void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
 {
-    if (st->pg)
-        return; /* PostgreSQL's forwarders wake on NOTIFY (pgstore_outbox_wait) */
+    /* SQLite's writer calls it after a commit that queued deliveries;
+     * PostgreSQL's listener (db.c) on any node's NOTIFY, and now and then */
     pthread_mutex_lock(&st->mu);
     st->on_outbox = fn;
     st->on_outbox_arg = arg;
@@ -398,7 +398,7 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     }
     case STORE_OP_OUTCOMES:
         found = true;
-        r = outbox_apply(st, (const struct store_outcome_job *)j);
+        r = outbox_apply(st->wsql, (const struct store_outcome_job *)j) ? SQLITE_ERROR : SQLITE_OK;
         break;
     case STORE_OP_LEAD: break;
     }

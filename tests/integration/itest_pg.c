@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "receiver.h"
 #include "leadd/buf.h"
 #include "leadd/crypto.h"
 #include "leadd/embed.h"
@@ -1024,6 +1025,103 @@ static void t_database_restart(void **state)
     pgstore_close(&st);
 }
 
+/* ---- leadd serving from PostgreSQL, two nodes over HTTP ---- */
+
+/* A node on the test's database: [storage] backend = postgres. */
+static void node_start(struct leadd *l, const char *ini, char *url, size_t cap)
+{
+    snprintf(url, cap, "storage.url=dbname=%s", getenv("PGDATABASE") ? getenv("PGDATABASE") : "");
+    h_start(l, ini, "storage.backend=postgres", url, NULL);
+}
+
+static bool delivered(void *arg)
+{
+    PGconn *c = pg();
+    long n = pg_long(c, "SELECT count(*) FROM deliveries WHERE state = 'delivered'");
+    PQfinish(c);
+    return n >= *(long *)arg;
+}
+
+/* Two nodes on one database: submissions alternate between them; an
+ * address posted to both is one lead and a duplicate; a lead captured on
+ * one is listed, read and changed through the other; every qualified lead
+ * reaches the CRM once, whichever node queued it; both are ready. */
+static void t_two_nodes(void **state)
+{
+    (void)state;
+    struct leadd a, b;
+    struct receiver rv = {0};
+    struct resp r;
+    char ini[8192], url[2][256], ids[20][40], path[128];
+    reset();
+    recv_start(&rv, 0);
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n[webhook.crm]\nurl = http://127.0.0.1:%d/\n"
+             "sign = false\n",
+             H_BASE_INI, rv.port);
+    node_start(&a, ini, url[0], sizeof(url[0]));
+    node_start(&b, ini, url[1], sizeof(url[1]));
+    assert_true(h_wait_log(&a, "database PostgreSQL", 1000));
+    for (int i = 0; i < 20; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"email\":\"n%d@acme.example\",\"name\":\"N %d\",\"company\":\"Acme\","
+                 "\"budget\":50000,\"consent\":true}",
+                 i, i);
+        h_post_json(i % 2 ? &b : &a, "contact", body, &r);
+        assert_int_equal(r.status, 201);
+        assert_true(h_json_str(r.body, "id", ids[i], sizeof(ids[i])));
+        resp_free(&r);
+    }
+    /* the same address on the other node: a duplicate of the first */
+    h_post_json(&b, "contact", "{\"email\":\"n0@acme.example\",\"name\":\"N 0\",\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    /* read through the other node */
+    snprintf(path, sizeof(path), "/v1/leads/%s", ids[0]);
+    h_api(&b, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"email\":\"n0@acme.example\""));
+    resp_free(&r);
+    h_api(&a, "GET", "/v1/leads?limit=100", NULL, &r);
+    assert_int_equal(r.status, 200);
+    for (int i = 0; i < 20; i++)
+        assert_non_null(strstr(r.body, ids[i]));
+    assert_non_null(strstr(r.body, "\"duplicate\""));
+    resp_free(&r);
+    /* worked on B, seen on A */
+    snprintf(path, sizeof(path), "/v1/leads/%s", ids[2]);
+    h_api(&b, "PATCH", path, "{\"status\":\"contacted\",\"note\":\"called\"}", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    h_api(&a, "GET", path, NULL, &r);
+    assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
+    assert_non_null(strstr(r.body, "\"note\":\"called\""));
+    resp_free(&r);
+    /* every qualified lead reaches the CRM once: 20, the duplicate none */
+    long want = 20;
+    assert_true(h_wait(delivered, &want, 20000));
+    assert_int_equal(recv_count(&rv), 20);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(recv_has_lead(&rv, ids[i]), 1);
+    h_req(&a, "GET", "/readyz", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    h_req(&b, "GET", "/readyz", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(h_stop(&a), 0);
+    assert_int_equal(h_stop(&b), 0);
+    /* the URL, which may hold a password, is in neither log */
+    char *t = h_log_text(&a);
+    assert_null(strstr(t, url[0] + strlen("storage.url=")));
+    free(t);
+    h_cleanup(&a);
+    h_cleanup(&b);
+    recv_free(&rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1037,6 +1135,7 @@ int main(void)
         cmocka_unit_test(t_outbox_wakes),
         cmocka_unit_test(t_erasure_vacuumed),
         cmocka_unit_test(t_database_restart),
+        cmocka_unit_test(t_two_nodes),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }
