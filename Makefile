@@ -66,7 +66,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
-TEST_PKGS := nodejs chromium groff-base bc postgresql
+TEST_PKGS := nodejs chromium groff-base bc postgresql curl
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
 	@tools/deps.sh $(TEST_PKGS)

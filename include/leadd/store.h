@@ -346,13 +346,16 @@ struct outbox_attempt {
     const char *lead_id, *webhook, *crm_id;
 };
 
-/* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n),
- * leaving out the ids in skip[0..nskip) (the caller's own in flight: one
- * forwarder a database claims in memory, so a claim is a read and never
- * waits for the writer). Free each lead_json. */
+/* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n).
+ * SQLite: leaving out the ids in skip[0..nskip) (the caller's own in
+ * flight: one forwarder a database claims in memory, so a claim is a read
+ * and never waits for the writer). PostgreSQL: each row is leased to this
+ * node until now + lease_ms (longer than its attempt can take), skip
+ * unused: a node that dies holding claims loses them when the leases end.
+ * Free each lead_json. */
 LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, uint64_t now_ms,
-                                        size_t max, const long long *skip, size_t nskip,
-                                        struct outbox_item *out, size_t *n);
+                                        uint64_t lease_ms, size_t max, const long long *skip,
+                                        size_t nskip, struct outbox_item *out, size_t *n);
 /* store_outbox_next_due: the earliest next attempt of any pending delivery,
  * or UINT64_MAX when none is pending. */
 uint64_t store_outbox_next_due(struct store *st);

@@ -181,6 +181,7 @@ static int open_pg(struct store *st, const struct store_opts *o)
         return rc;
     }
     pgstore_salt(st->pg, st->consent_salt);
+    pgstore_set_retention(st->pg, st->retention_ms);
     if (o->serving) {
         if (pthread_create(&st->listener, NULL, pg_listen_main, st))
             return LEADD_ENOMEM;

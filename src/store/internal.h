@@ -17,11 +17,12 @@ struct leadjson_stmts {
     struct sqls *lead, *fwd, *hist, *read;
 };
 
-/* PostgreSQL's outbox: a claim's lease, longer than any attempt (a node
- * that dies holding claims loses them when it ends), and the most one
- * claim takes. */
-#define OUTBOX_LEASE_MS (120 * 1000)
+/* PostgreSQL's outbox: the most one claim takes. */
 #define OUTBOX_CLAIM_MAX 64
+/* The writers' upkeep between batches (both backends): */
+#define PRUNE_EVERY_MS (10LL * 60 * 1000)    /* old Idempotency-Keys dropped */
+#define RETAIN_EVERY_MS (24LL * 3600 * 1000) /* retention's erasure */
+#define EXPIRE_EVERY_MS (60LL * 1000)        /* unconfirmed leads past their deadline */
 /* How long an Idempotency-Key is remembered (writer.c keeps, query.c reads). */
 #define STORE_IDEM_TTL_MS (24LL * 3600 * 1000)
 
@@ -120,6 +121,8 @@ struct store {
 
 /* pgstore_salt (pg_writer.c): the PostgreSQL database's consent salt. */
 void pgstore_salt(struct pgstore *p, unsigned char out[CONSENT_SALT_LEN]);
+/* pgstore_set_retention: leads older than ms are erased daily (0: kept). */
+void pgstore_set_retention(struct pgstore *p, long long ms);
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* rollup.c: rollup_fold counts the leads past the mark into the rollup, in

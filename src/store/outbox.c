@@ -102,15 +102,15 @@ static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_
 
 /* PostgreSQL's claim: the rows are leased to this node in the database
  * (any node may hold the others), then read like SQLite's. */
-static int claim_pg(struct store *st, const char *webhook, uint64_t now, size_t max,
-                    struct outbox_item *out, size_t *n)
+static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
+                    size_t max, struct outbox_item *out, size_t *n)
 {
     long long ids[OUTBOX_CLAIM_MAX];
     size_t k = 0;
     struct sqls *s = NULL;
     *n = 0;
     max = max < OUTBOX_CLAIM_MAX ? max : OUTBOX_CLAIM_MAX;
-    int rc = pgstore_claim(st->pg, webhook, st->node, now, OUTBOX_LEASE_MS, max, ids, &k);
+    int rc = pgstore_claim(st->pg, webhook, st->node, now, lease_ms, max, ids, &k);
     struct reader *rd = rc || !k ? NULL : reader_get(st);
     if (rc || !k)
         return rc;
@@ -141,11 +141,12 @@ static int claim_pg(struct store *st, const char *webhook, uint64_t now, size_t 
     return rc;
 }
 
-int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, size_t max,
-                       const long long *skip, size_t nskip, struct outbox_item *out, size_t *n)
+int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
+                       size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
+                       size_t *n)
 {
     if (st->pg)
-        return claim_pg(st, webhook, now, max, out, n);
+        return claim_pg(st, webhook, now, lease_ms, max, out, n);
     int rc = LEADD_EDB, r = SQLITE_DONE;
     *n = 0;
     /* One read transaction: the deliveries and their leads as of one moment. */

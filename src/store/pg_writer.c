@@ -35,6 +35,7 @@ struct pgstore {
     struct ulid_gen ids;
     unsigned char salt[CONSENT_SALT_LEN]; /* store_meta's consent_salt, the same on every node */
     atomic_bool writable;                 /* the last batch committed (for /readyz) */
+    atomic_llong retention_ms;            /* leads older are erased daily; 0: keep */
 };
 
 /* Each statement, prepared once on the writer's connection. */
@@ -398,17 +399,69 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
     return 0;
 }
 
+static void noop_done(struct store_job *job, void *arg)
+{
+    (void)job;
+    (void)arg;
+}
+
+/* Between batches, as SQLite's writer: a database that went away is tried
+ * again (readiness comes back by itself), unconfirmed leads past their
+ * deadline and, daily, leads past retention are erased, old
+ * Idempotency-Keys dropped. Every node does it; what two do at once is
+ * done once, the rows being locked as they change. */
+static void maintain(struct pgstore *p, uint64_t *last_prune, uint64_t *last_retain,
+                     uint64_t *last_expire)
+{
+    uint64_t ms = now_ms();
+    if (!atomic_load(&p->writable)) {
+        if (run_batch(p, NULL) == 0)
+            log_info("postgres: writable again");
+        return;
+    }
+    if (ms - *last_expire >= (uint64_t)EXPIRE_EVERY_MS) {
+        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE, .done = noop_done}};
+        *last_expire = ms;
+        if (run_batch(p, &j.job) == 0 && j.erased)
+            log_info("double opt-in: erased %lld leads not confirmed in time", j.erased);
+    }
+    long long keep = atomic_load(&p->retention_ms);
+    if (keep > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
+        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},
+                                     .before_ms = ms - (uint64_t)keep};
+        *last_retain = ms;
+        if (run_batch(p, &j.job) == 0 && j.erased)
+            log_info("retention: erased %lld leads older than %lld days", j.erased,
+                     keep / (24 * 3600 * 1000));
+    }
+    if (ms - *last_prune >= (uint64_t)PRUNE_EVERY_MS) {
+        *last_prune = ms;
+        if (sql_exec(p->wsql, NULL, "DELETE FROM idempotency_keys WHERE created_ms < ?1", "i",
+                     (long long)ms - STORE_IDEM_TTL_MS))
+            log_warn("postgres: old Idempotency-Keys not dropped; tried again later");
+    }
+}
+
+void pgstore_set_retention(struct pgstore *p, long long ms)
+{
+    atomic_store(&p->retention_ms, ms);
+}
+
 static void *pg_writer_main(void *arg)
 {
     struct pgstore *p = arg;
+    /* the first upkeep at once: what expired while no node ran goes now */
+    uint64_t last_prune = 0, last_retain = 0, last_expire = 0;
     for (;;) {
         size_t n;
         bool stopped;
         struct store_job *batch = jobq_take(&p->q, STORE_MAX_BATCH, 1000, &n, &stopped);
         if (stopped)
             break;
-        if (!batch)
+        if (!batch) {
+            maintain(p, &last_prune, &last_retain, &last_expire);
             continue;
+        }
         int rc = run_batch(p, batch);
         for (struct store_job *j = batch, *next; j; j = next) {
             next = j->next;

@@ -12,10 +12,6 @@
 #include "leadd/lead.h"
 #include "leadd/log.h"
 
-#define PRUNE_EVERY_MS (10LL * 60 * 1000)
-#define RETAIN_EVERY_MS (24LL * 3600 * 1000)
-#define EXPIRE_EVERY_MS (60LL * 1000) /* unconfirmed leads past their deadline */
-
 static const char SQL_INS_LEAD[] =
     "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
     " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"

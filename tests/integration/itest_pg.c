@@ -1122,6 +1122,173 @@ static void t_two_nodes(void **state)
     recv_free(&rv);
 }
 
+static bool claims_held(void *arg)
+{
+    PGconn *c = pg();
+    long n = pg_long(c, "SELECT count(*) FROM deliveries WHERE claimed_until IS NOT NULL");
+    PQfinish(c);
+    return n >= *(long *)arg;
+}
+
+struct acks {
+    FILE *p;
+    char ids[400][40];
+    int n;
+};
+
+/* Reads the poster's lines ("201 ID") until at least want are in. */
+static void read_acks(struct acks *k, int want)
+{
+    char line[256];
+    while (k->n < want && fgets(line, sizeof(line), k->p)) {
+        char id[40];
+        if (sscanf(line, "201 %39s", id) == 1 && k->n < 400)
+            snprintf(k->ids[k->n++], sizeof(k->ids[0]), "%s", id);
+    }
+}
+
+/* A node killed (kill -9) while it holds claimed deliveries whose attempts
+ * hang, and while submissions to it are being committed: every lead it
+ * acknowledged is stored once, the other node goes on serving, and once
+ * the dead node's leases end the other delivers each acknowledged lead to
+ * the CRM exactly once. */
+static void t_node_killed(void **state)
+{
+    (void)state;
+    struct leadd a, b;
+    struct receiver stall, rv = {0};
+    struct resp r;
+    struct acks k = {0};
+    char ini[8192], url[2][256], cmd[2048], hook[256];
+    reset();
+    recv_stall(&stall);
+    recv_start(&rv, 0);
+    /* the same webhook; from A (cut off from the CRM) its attempts hang */
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n[webhook.crm]\nsign = false\n"
+             "timeout_ms = 1000\n",
+             H_BASE_INI);
+    snprintf(hook, sizeof(hook), "webhook.crm.url=http://127.0.0.1:%d/", stall.port);
+    snprintf(url[0], sizeof(url[0]), "storage.url=dbname=%s", getenv("PGDATABASE"));
+    h_start(&a, ini, "storage.backend=postgres", url[0], hook, NULL);
+    /* a client posting to A, one line per answer: "STATUS ID" */
+    static const char POSTER[] =
+        "i=0\n"
+        "while [ $i -lt 400 ]; do\n"
+        "  i=$((i+1))\n"
+        "  out=$(curl -s -w '\\n%{http_code}' -H 'Content-Type: application/json' --data"
+        " \"{\\\"email\\\":\\\"k$i@acme.example\\\",\\\"name\\\":\\\"K\\\","
+        "\\\"company\\\":\\\"Acme\\\",\\\"budget\\\":50000,\\\"consent\\\":true}\""
+        " \"http://127.0.0.1:$1/v1/forms/contact/submissions\")\n"
+        "  code=$(printf '%s\\n' \"$out\" | tail -n 1)\n"
+        "  id=$(printf '%s\\n' \"$out\" | head -n 1 | sed -n "
+        "'s/.*\"id\":\"\\([0-9A-Z]*\\)\".*/\\1/p')\n"
+        "  echo \"$code $id\"\n"
+        "done\n";
+    char script[400];
+    h_write_file(&a, "poster.sh", POSTER, script, sizeof(script));
+    snprintf(cmd, sizeof(cmd), "exec sh %s %d 2>/dev/null", script, a.port);
+    assert_non_null(k.p = popen(cmd, "r"));
+    read_acks(&k, 20);
+    long held = 10;
+    assert_true(h_wait(claims_held, &held, 10000)); /* A holds claims, its attempts hang */
+    /* B, which reaches the CRM, starts; then A dies mid-stream */
+    snprintf(hook, sizeof(hook), "webhook.crm.url=http://127.0.0.1:%d/", rv.port);
+    snprintf(url[1], sizeof(url[1]), "storage.url=dbname=%s", getenv("PGDATABASE"));
+    h_start(&b, ini, "storage.backend=postgres", url[1], hook, NULL);
+    read_acks(&k, k.n + 20);
+    h_kill9(&a);
+    read_acks(&k, 400); /* the rest fail: A is gone */
+    pclose(k.p);
+    assert_true(k.n >= 40);
+    /* B serves throughout */
+    h_post_json(&b, "contact",
+                "{\"email\":\"after@acme.example\",\"name\":\"A\",\"company\":\"Acme\","
+                "\"budget\":50000,\"consent\":true}",
+                &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    PGconn *c = pg();
+    for (int i = 0; i < k.n; i++) {
+        char q[160];
+        snprintf(q, sizeof(q), "SELECT count(*) FROM leads WHERE id = '%s'", k.ids[i]);
+        assert_int_equal(pg_long(c, q), 1);
+    }
+    /* every lead committed (acknowledged or not) reaches the CRM once */
+    long all = pg_long(c, "SELECT count(*) FROM leads WHERE qualified = 1");
+    PQfinish(c);
+    assert_true(h_wait(delivered, &all, 60000));
+    for (int i = 0; i < k.n; i++)
+        assert_int_equal(recv_has_lead(&rv, k.ids[i]), 1);
+    assert_int_equal(recv_count(&rv), (int)all);
+    assert_int_equal(h_stop(&b), 0);
+    h_cleanup(&a);
+    h_cleanup(&b);
+    recv_free(&rv);
+    recv_free(&stall);
+}
+
+/* The database stopped and started under a serving node: submissions are
+ * refused with 503 and Retry-After (never acknowledged), /readyz says so,
+ * and both come back by themselves; nothing acknowledged is lost. */
+struct ready {
+    struct leadd *l;
+    int want;
+};
+
+static bool ready_is(void *arg)
+{
+    struct ready *w = arg;
+    struct resp r;
+    h_req(w->l, "GET", "/readyz", NULL, &r, NULL);
+    int st = r.status;
+    resp_free(&r);
+    return st == w->want;
+}
+
+static void t_restart_http(void **state)
+{
+    (void)state;
+    struct leadd a;
+    struct resp r;
+    char ini[8192], url[256], out[4096], hdr[32];
+    reset();
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI);
+    node_start(&a, ini, url, sizeof(url));
+    static const char BODY[] = "{\"email\":\"%s@acme.example\",\"name\":\"R\",\"consent\":true}";
+    char body[256];
+    snprintf(body, sizeof(body), BODY, "before");
+    h_post_json(&a, "contact", body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    assert_int_equal(
+        h_run(out, sizeof(out), "pg_ctlcluster %s regress stop -m fast 2>&1", getenv("PGVERSION")),
+        0);
+    snprintf(body, sizeof(body), BODY, "during");
+    h_post_json(&a, "contact", body, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(h_header(&r, "Retry-After", hdr, sizeof(hdr)));
+    assert_non_null(strstr(r.body, "storage-unavailable"));
+    resp_free(&r);
+    struct ready w = {&a, 503};
+    assert_true(h_wait(ready_is, &w, 5000));
+    assert_int_equal(
+        h_run(out, sizeof(out), "pg_ctlcluster %s regress start 2>&1", getenv("PGVERSION")), 0);
+    w.want = 200;
+    assert_true(h_wait(ready_is, &w, 15000)); /* by itself, no request needed */
+    snprintf(body, sizeof(body), BODY, "after");
+    h_post_json(&a, "contact", body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    PGconn *c = pg();
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads"), 2);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email = 'during@acme.example'"),
+                     0);
+    PQfinish(c);
+    assert_int_equal(h_stop(&a), 0);
+    h_cleanup(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1136,6 +1303,8 @@ int main(void)
         cmocka_unit_test(t_erasure_vacuumed),
         cmocka_unit_test(t_database_restart),
         cmocka_unit_test(t_two_nodes),
+        cmocka_unit_test(t_node_killed),
+        cmocka_unit_test(t_restart_http),
     };
     return cmocka_run_group_tests_name("pg", tests, NULL, NULL);
 }
