@@ -305,6 +305,9 @@ LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
  * exactly once, later, from the writer thread. On an error (LEADD_ESHUTDOWN,
  * LEADD_EFULL when the queue is full) it is never called. */
 LEADD_MUST_CHECK int store_submit(struct store *st, struct store_job *job);
+/* store_shared: whether other processes write this database too (nodes on
+ * one PostgreSQL): what one node did is then learnt from the database. */
+bool store_shared(const struct store *st);
 /* store_writable: whether the last write succeeded (for /readyz). */
 bool store_writable(const struct store *st);
 

@@ -18,7 +18,14 @@
  * resumes where it stopped by Last-Event-ID. A comment line every
  * HEARTBEAT_MS keeps proxies from closing a quiet stream and shows
  * libmicrohttpd a client that went away (a suspended connection does not
- * see its client close). */
+ * see its client close).
+ *
+ * Nodes sharing one PostgreSQL each publish the leads they capture, and
+ * follow the others' from the database: every FOLLOW_MS the leads of the
+ * last FOLLOW_WINDOW_MS (ids carry their time; two nodes' commits do not
+ * come in id order, hence a window, not a cursor) are read, and each one
+ * not published yet goes out. What was published is remembered (by a hash
+ * of its id) for the window. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +39,10 @@
 #define HEARTBEAT_MS 15000
 #define REPLAY_MAX 200 /* leads replayed a connection; a client behind by more reconnects */
 #define CHUNK (16 * 1024)
+#define FOLLOW_MS 500
+#define FOLLOW_WINDOW_MS 10000
+#define FOLLOW_MAX 5000  /* leads read a tick: past it, the newest wait for the next */
+#define SEEN_SLOTS 65536 /* a generation of published ids (a power of two) */
 
 struct stream {
     struct stream *prev, *next;
@@ -54,7 +65,55 @@ struct events {
     struct stream head; /* a ring: head.next is the first */
     size_t n, max, cap;
     _Atomic uint64_t ended_behind; /* streams ended because their client fell behind */
+    struct store *st;              /* followed when shared (store_shared), else NULL */
+    /* ids published lately, by hash, in two generations of a window each:
+     * the current takes new ones, both are asked (under mu) */
+    uint64_t *seen[2];
+    size_t nseen[2];
+    uint64_t seen_since; /* when the current generation began */
 };
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h ? h : 1; /* 0 marks a free slot */
+}
+
+static bool seen_in(const uint64_t *set, uint64_t h, size_t *slot)
+{
+    size_t k = h & (SEEN_SLOTS - 1);
+    while (set[k] && set[k] != h)
+        k = (k + 1) & (SEEN_SLOTS - 1);
+    *slot = k;
+    return set[k] == h;
+}
+
+/* Whether id was published within the last window or two; marks it when
+ * not (under mu). A generation at most half full (open addressing probes
+ * stay short); past that, ids go unmarked and may be sent twice. */
+static bool seen_mark(struct events *ev, const char *id, uint64_t ms)
+{
+    if (ms - ev->seen_since >= FOLLOW_WINDOW_MS) { /* the older generation goes */
+        uint64_t *old = ev->seen[1];
+        ev->seen[1] = ev->seen[0];
+        ev->nseen[1] = ev->nseen[0];
+        memset(old, 0, SEEN_SLOTS * sizeof(*old));
+        ev->seen[0] = old;
+        ev->nseen[0] = 0;
+        ev->seen_since = ms;
+    }
+    uint64_t h = id_hash(id);
+    size_t k, k1;
+    if (seen_in(ev->seen[1], h, &k1) || seen_in(ev->seen[0], h, &k))
+        return true;
+    if (ev->nseen[0] < SEEN_SLOTS / 2) {
+        ev->seen[0][k] = h;
+        ev->nseen[0]++;
+    }
+    return false;
+}
 
 /* Appends one event to s (under ev->mu); a stream that has no room ends. */
 static void stream_add(struct stream *s, const char *text, size_t len)
@@ -113,6 +172,13 @@ void events_publish(struct events *ev, const char *type, const char *id, const c
 {
     if (!ev)
         return;
+    if (id && ev->st) {
+        pthread_mutex_lock(&ev->mu);
+        bool dup = seen_mark(ev, id, now_ms());
+        pthread_mutex_unlock(&ev->mu);
+        if (dup)
+            return;
+    }
     char text[512];
     int n = snprintf(text, sizeof(text), "%s%s%sevent: %s\ndata: %s\n\n", id ? "id: " : "",
                      id ? id : "", id ? "\n" : "", type, data);
@@ -120,31 +186,70 @@ void events_publish(struct events *ev, const char *type, const char *id, const c
         broadcast(ev, id, text, (size_t)n);
 }
 
+static int follow_one(const char *id, const char *form, unsigned flags, void *arg)
+{
+    char data[160];
+    snprintf(data, sizeof(data), "{\"id\":\"%s\",\"form\":\"%s\",\"spam\":%s}", id, form,
+             (flags & LEAD_FLAGS_SPAM) ? "true" : "false");
+    events_publish(arg, "lead.created", id, data); /* once: published ones are skipped */
+    return 0;
+}
+
+/* The heartbeat every HEARTBEAT_MS; with a shared store, the other nodes'
+ * leads every FOLLOW_MS. */
 static void *heartbeat(void *arg)
 {
     struct events *ev = arg;
+    uint64_t beat = mono_ms();
     pthread_mutex_lock(&ev->mu);
     while (!ev->stopping) {
         struct timespec ts;
+        unsigned wait = ev->st ? FOLLOW_MS : HEARTBEAT_MS;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += HEARTBEAT_MS / 1000;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long)(wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
         pthread_cond_timedwait(&ev->cv, &ev->mu, &ts);
         if (ev->stopping)
             break;
         pthread_mutex_unlock(&ev->mu);
-        broadcast(ev, NULL, ":\n\n", 3);
+        if (ev->st && ev->n) {
+            char from[ULID_LEN + 1];
+            size_t n;
+            ulid_floor(now_ms() - FOLLOW_WINDOW_MS, from);
+            if (store_leads_since(ev->st, from, FOLLOW_MAX, follow_one, ev, &n))
+                log_warn("events: the other nodes' leads could not be read; tried again");
+        }
+        if (mono_ms() - beat >= HEARTBEAT_MS) {
+            beat = mono_ms();
+            broadcast(ev, NULL, ":\n\n", 3);
+        }
         pthread_mutex_lock(&ev->mu);
     }
     pthread_mutex_unlock(&ev->mu);
     return NULL;
 }
 
-int events_start(struct events **out, size_t max_streams, size_t buffer_bytes)
+int events_start(struct events **out, size_t max_streams, size_t buffer_bytes, struct store *st)
 {
     struct events *ev = calloc(1, sizeof(*ev));
     *out = NULL;
     if (!ev)
         return LEADD_ENOMEM;
+    if (st && store_shared(st)) {
+        ev->st = st;
+        ev->seen[0] = calloc(SEEN_SLOTS, sizeof(uint64_t));
+        ev->seen[1] = calloc(SEEN_SLOTS, sizeof(uint64_t));
+        if (!ev->seen[0] || !ev->seen[1]) {
+            free(ev->seen[0]);
+            free(ev->seen[1]);
+            free(ev);
+            return LEADD_ENOMEM;
+        }
+    }
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cv, NULL);
     ev->head.next = ev->head.prev = &ev->head;
@@ -153,6 +258,8 @@ int events_start(struct events **out, size_t max_streams, size_t buffer_bytes)
     if (pthread_create(&ev->beat, NULL, heartbeat, ev)) {
         pthread_cond_destroy(&ev->cv);
         pthread_mutex_destroy(&ev->mu);
+        free(ev->seen[0]);
+        free(ev->seen[1]);
         free(ev);
         return LEADD_ENOMEM;
     }
@@ -182,6 +289,8 @@ void events_stop(struct events **evp)
     pthread_join(ev->beat, NULL);
     pthread_cond_destroy(&ev->cv);
     pthread_mutex_destroy(&ev->mu);
+    free(ev->seen[0]);
+    free(ev->seen[1]);
     free(ev);
     *evp = NULL;
 }

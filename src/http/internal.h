@@ -279,7 +279,8 @@ enum MHD_Result api_consents_by_email(struct req *r);
  * stream ends once what it holds went out (shutdown); events_stop after the
  * daemon has stopped. events_open: streams open, and how many were ended
  * because their client fell behind. */
-LEADD_MUST_CHECK int events_start(struct events **out, size_t max_streams, size_t buffer_bytes);
+LEADD_MUST_CHECK int events_start(struct events **out, size_t max_streams, size_t buffer_bytes,
+                                  struct store *st); /* st: followed when store_shared() */
 void events_publish(struct events *ev, const char *type, const char *id, const char *data);
 void events_end_all(struct events *ev);
 void events_stop(struct events **evp);

@@ -395,7 +395,8 @@ int http_start(struct http **out, struct config_ref *ref, struct store *st, stru
     *out = NULL;
     if (!h || ratelimit_new(&h->rl) || captcha_start(&h->captcha) ||
         deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s) ||
-        events_start(&h->events, (size_t)cfg->event_streams, (size_t)cfg->event_buffer_kib << 10))
+        events_start(&h->events, (size_t)cfg->event_streams, (size_t)cfg->event_buffer_kib << 10,
+                     st))
         goto fail;
     h->cfg = cfg;
     h->st = st;

@@ -312,6 +312,11 @@ void store_close(struct store **sp)
     *sp = NULL;
 }
 
+bool store_shared(const struct store *st)
+{
+    return st->pg != NULL;
+}
+
 bool store_writable(const struct store *st)
 {
     if (st->pg)

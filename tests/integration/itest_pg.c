@@ -4,6 +4,10 @@
  * table and column by column; nodes migrating at once migrate once; a newer
  * schema is refused; the counters' triggers count as SQLite's do. */
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
@@ -1042,6 +1046,61 @@ static bool delivered(void *arg)
     return n >= *(long *)arg;
 }
 
+/* A live event stream (GET /v1/events) on l, read as it comes. */
+struct sse {
+    int fd;
+    char text[64 * 1024];
+    size_t len;
+};
+
+static void sse_open(struct leadd *l, struct sse *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    h_send(s->fd, "GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                  "Authorization: Bearer " H_API_KEY "\r\n\r\n");
+}
+
+/* Reads until needle is in what came (10 s at most). */
+static bool sse_until(struct sse *s, const char *needle)
+{
+    uint64_t until = h_now_ms() + 10000;
+    while (!strstr(s->text, needle)) {
+        struct pollfd p = {s->fd, POLLIN, 0};
+        int left = (int)(until - h_now_ms());
+        if (left <= 0 || poll(&p, 1, left) != 1 || s->len + 1 >= sizeof(s->text))
+            return false;
+        ssize_t n = read(s->fd, s->text + s->len, sizeof(s->text) - 1 - s->len);
+        if (n <= 0)
+            return false;
+        s->len += (size_t)n;
+        s->text[s->len] = '\0';
+    }
+    return true;
+}
+
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void post_one(struct leadd *l, const char *email, char *id, size_t cap)
+{
+    struct resp r;
+    char body[256];
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"name\":\"E\",\"consent\":true}", email);
+    h_post_json(l, "contact", body, &r);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", id, cap));
+    resp_free(&r);
+}
+
 /* Two nodes on one database: submissions alternate between them; an
  * address posted to both is one lead and a duplicate; a lead captured on
  * one is listed, read and changed through the other; every qualified lead
@@ -1099,6 +1158,25 @@ static void t_two_nodes(void **state)
     assert_non_null(strstr(r.body, "\"status\":\"contacted\""));
     assert_non_null(strstr(r.body, "\"note\":\"called\""));
     resp_free(&r);
+    /* B's live stream shows a lead captured on A, and its own, each once */
+    struct sse ev;
+    char e1[40], e2[40], e3[40], line[64];
+    sse_open(&b, &ev);
+    assert_true(sse_until(&ev, "retry: 1000")); /* the stream is registered */
+    post_one(&a, "live-a@acme.example", e1, sizeof(e1));
+    post_one(&b, "live-b@acme.example", e2, sizeof(e2));
+    snprintf(line, sizeof(line), "id: %s\n", e1);
+    assert_true(sse_until(&ev, line));
+    snprintf(line, sizeof(line), "id: %s\n", e2);
+    assert_true(sse_until(&ev, line));
+    post_one(&a, "live-c@acme.example", e3, sizeof(e3)); /* by then B followed again */
+    snprintf(line, sizeof(line), "id: %s\n", e3);
+    assert_true(sse_until(&ev, line));
+    snprintf(line, sizeof(line), "id: %s\n", e1);
+    assert_int_equal(count_of(ev.text, line), 1);
+    snprintf(line, sizeof(line), "id: %s\n", e2);
+    assert_int_equal(count_of(ev.text, line), 1);
+    close(ev.fd);
     /* every qualified lead reaches the CRM once: 20, the duplicate none */
     long want = 20;
     assert_true(h_wait(delivered, &want, 20000));
