@@ -329,6 +329,11 @@ static int serve(const struct args *a)
     signal(SIGPIPE, SIG_IGN);
 
     long long window_h = longest_window_h(&cfg);
+    /* this node's name among those sharing a database: its claims carry it,
+     * and a restarted node takes back what it held */
+    char node[320], host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(node, sizeof(node), "%s/%s", host, cfg.listen);
     struct store_opts so = {cfg.db_path,
                             cfg.durability == DURABILITY_FULL,
                             true,
@@ -336,7 +341,8 @@ static int serve(const struct args *a)
                             window_h * 3600 * 1000,
                             cfg.timezone,
                             cfg.backend == BACKEND_POSTGRES ? cfg.db_url : NULL,
-                            (size_t)cfg.db_pool};
+                            (size_t)cfg.db_pool,
+                            node};
     bool pg = cfg.backend == BACKEND_POSTGRES;
     int err = http_can_listen(&cfg);
     if (err) { /* before the database is created or migrated */
@@ -415,16 +421,20 @@ static int rescore(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
-    if (sqlite_only(&cfg, a->cmd)) {
-        config_release(&cfg);
-        return 1;
-    }
+
     if (a->form && !config_form(&cfg, a->form, strlen(a->form))) {
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {
-        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0};
+    struct store_opts so = {cfg.db_path,
+                            cfg.durability == DURABILITY_FULL,
+                            false,
+                            0,
+                            0,
+                            cfg.timezone,
+                            cfg.backend == BACKEND_POSTGRES ? cfg.db_url : NULL,
+                            1,
+                            NULL};
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
@@ -458,7 +468,7 @@ static int rollup(const struct args *a)
         return 1;
     }
     struct store_opts so = {
-        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0};
+        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0, NULL};
     uint64_t t0 = mono_ms();
     int lrc = store_lock(cfg.db_path, &lock);
     if (lrc) {
@@ -498,7 +508,7 @@ static int seed(const struct args *a)
     }
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
     struct store_opts so = {
-        cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0, cfg.timezone, NULL, 0};
+        cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0, cfg.timezone, NULL, 0, NULL};
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);

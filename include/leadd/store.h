@@ -41,6 +41,10 @@ struct store_opts {
      * (the outbox, rescoring, consent changes) with LEADD_EINVAL. */
     const char *pg_url;
     size_t pool;
+    /* PostgreSQL, serving: this node's name (unique among the nodes: host
+     * and listen address); at start, claims it held before a crash are let
+     * go. NULL: a random name. */
+    const char *node;
 };
 
 /* One webhook delivery to queue with a lead (skipped for duplicates). */

@@ -172,7 +172,10 @@ static int open_pg(struct store *st, const struct store_opts *o)
 {
     char err[512];
     st->pool = o->pool ? o->pool : 8;
-    ulid_next(&st->ids, now_ms(), st->node);
+    if (o->node)
+        snprintf(st->node, sizeof(st->node), "%s", o->node);
+    else
+        ulid_next(&st->ids, now_ms(), st->node);
     if (!(st->pg_url = strdup(o->pg_url)))
         return LEADD_ENOMEM;
     int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
@@ -182,6 +185,18 @@ static int open_pg(struct store *st, const struct store_opts *o)
     }
     pgstore_salt(st->pg, st->consent_salt);
     pgstore_set_retention(st->pg, st->retention_ms);
+    if (o->serving && o->node) { /* what this node held when it died: anybody's now */
+        struct reader *rd = reader_get(st);
+        long long n = 0;
+        if (!rd || sql_exec(rd->c, &n,
+                            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                            " WHERE claimed_by = ?1",
+                            "t", st->node))
+            log_warn("postgres: the claims of this node's last run wait for their leases");
+        else if (n)
+            log_info("%lld deliveries claimed by this node's last run are due again", n);
+        reader_put(st, rd);
+    }
     if (o->serving) {
         if (pthread_create(&st->listener, NULL, pg_listen_main, st))
             return LEADD_ENOMEM;

@@ -107,12 +107,12 @@ struct store {
     pthread_mutex_t rmu;
     pthread_cond_t rcv; /* a reader came back */
     struct reader *readers;
-    size_t nreaders;         /* open, idle or not */
-    size_t pool;             /* at most this many (PostgreSQL's pool); 0: no cap */
-    char *pg_url;            /* PostgreSQL's; NULL on SQLite */
-    struct pgstore *pg;      /* PostgreSQL's writer and outbox; NULL on SQLite */
-    char node[ULID_LEN + 1]; /* this process, as its claims name it (PostgreSQL) */
-    pthread_t listener;      /* PostgreSQL\'s LISTEN (db.c) */
+    size_t nreaders;    /* open, idle or not */
+    size_t pool;        /* at most this many (PostgreSQL's pool); 0: no cap */
+    char *pg_url;       /* PostgreSQL's; NULL on SQLite */
+    struct pgstore *pg; /* PostgreSQL's writer and outbox; NULL on SQLite */
+    char node[320];     /* this node, as its claims name it (PostgreSQL) */
+    pthread_t listener; /* PostgreSQL\'s LISTEN (db.c) */
     bool listener_started;
     atomic_bool stopping;
     /* stats */

@@ -22,6 +22,7 @@ struct leadd {
     char log[320];
     char *sets[16];
     size_t nsets;
+    char pgdb[64]; /* LEADD_TEST_BACKEND=postgres: its database */
 };
 
 struct resp {
@@ -59,6 +60,11 @@ void resp_free(struct resp *r);
 /* h_json_str: the string value of "key" in a flat JSON text, into out. */
 bool h_json_str(const char *json, const char *key, char *out, size_t cap);
 
+/* h_pg: whether the tests run against PostgreSQL (LEADD_TEST_BACKEND). */
+bool h_pg(void);
+/* h_backend_sets: " --set storage.backend=... --set storage.url=..." for a
+ * command run on l's database, or "" on SQLite (static: use at once). */
+const char *h_backend_sets(const struct leadd *l);
 /* h_sql_int: runs a query on the database and returns the first column of
  * its first row (or -1). Printf-style; use only with test-made values. */
 long long h_sql_int(struct leadd *l, const char *fmt, ...);

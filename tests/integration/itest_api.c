@@ -797,6 +797,8 @@ static void check_pages(struct leadd *l, const char *query, const char *where)
 static void t_filters_by_every_path(void **state)
 {
     (void)state;
+    if (h_pg())
+        skip(); /* seeds rows into SQLite's file; on PostgreSQL itest_pg reads a copy alike */
     struct leadd l;
     const struct {
         const char *query, *where;
@@ -852,6 +854,8 @@ static void t_filters_by_every_path(void **state)
 static void t_pages_while_leads_arrive(void **state)
 {
     (void)state;
+    if (h_pg())
+        skip(); /* seeds rows into SQLite's file; on PostgreSQL itest_pg reads a copy alike */
     struct resp r;
     make_ini(NULL);
     h_start(&PL, INI, NULL);
@@ -918,6 +922,8 @@ static int count_lines(const char *p, size_t n)
 static void t_export_streams_flat(void **state)
 {
     (void)state;
+    if (h_pg())
+        skip(); /* seeds rows into SQLite's file; on PostgreSQL itest_pg reads a copy alike */
     struct leadd l;
     struct resp r;
     make_ini(NULL);
@@ -1263,8 +1269,10 @@ static void t_erasure(void **state)
                id);
     assert_string_equal(v, "contact 60 hot {\"utm_source\":\"google\"} {}{}{}");
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
-    /* Scan the database files themselves. */
+    /* Scan the database files themselves (PostgreSQL's: itest_pg) */
     char wal[400];
+    if (h_pg())
+        goto done;
     snprintf(wal, sizeof(wal), "%s-wal", l.db);
     const char *secrets[] = {"erase.me.please", "Erasmus", "Secret Co", "4915199988877"};
     for (size_t i = 0; i < 4; i++) {
@@ -1272,6 +1280,7 @@ static void t_erasure(void **state)
             fail_msg("'%s' is still readable in the database files", secrets[i]);
     }
     assert_true(file_contains(l.db, "keep.me@public.example")); /* the scan does find data */
+done:
     h_cleanup(&l);
     recv_free(&rv);
 }

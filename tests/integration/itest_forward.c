@@ -222,7 +222,7 @@ static void t_4xx_dead_at_once_and_schedule_exhausted(void **state)
     assert_int_equal(recv_count(&down), 3); /* the first attempt and one per delay */
     h_sql_text(&l, v, sizeof(v),
                "SELECT group_concat(webhook || ':' || state || ':' || attempts) FROM"
-               " (SELECT * FROM deliveries ORDER BY webhook)");
+               " (SELECT * FROM deliveries ORDER BY webhook) AS d");
     assert_string_equal(v, "bad:dead:1,down:dead:3");
     h_cleanup(&l);
     recv_free(&bad);
@@ -351,8 +351,8 @@ static void t_rescore_queues_newly_qualified(void **state)
 
     snprintf(cmd, sizeof(cmd),
              "%s rescore -c %s --set storage.path=%s --set form.contact.qualify_at=15 "
-             "--set form.contact.score.long_name=\"name length >= 1 => 5\" 2>&1",
-             getenv("LEADD_BIN"), l.cfg, l.db);
+             "--set form.contact.score.long_name=\"name length >= 1 => 5\"%s 2>&1",
+             getenv("LEADD_BIN"), l.cfg, l.db, h_backend_sets(&l));
     FILE *p = popen(cmd, "r");
     size_t n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = '\0';

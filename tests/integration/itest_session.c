@@ -72,7 +72,7 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     assert_non_null(strstr(sc, "; Path=/"));
     assert_null(strstr(sc, "Secure")); /* no https public_url */
     /* the token is not what is stored */
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM sessions WHERE user = 'ann'"), 1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM sessions WHERE \"user\" = 'ann'"), 1);
     char *log = h_log_text(&l);
     assert_null(strstr(log, cookie + 14));
     assert_null(strstr(log, "ann-sales-key"));
@@ -93,7 +93,7 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     assert_int_equal(with_cookie(&l, "GET", path, NULL, cookie, NULL, &r), 200);
     assert_non_null(strstr(r.body, "\"read\":false"));
     resp_free(&r);
-    struct count c = {&l, "SELECT count(*) FROM lead_reads WHERE user = 'ann'", 1};
+    struct count c = {&l, "SELECT count(*) FROM lead_reads WHERE \"user\" = 'ann'", 1};
     assert_true(h_wait(count_is, &c, 5000));
     assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 200);
     assert_non_null(strstr(r.body, "\"read\":true"));

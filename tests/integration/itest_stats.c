@@ -384,13 +384,14 @@ static void t_report_figures_by_hand(void **state)
 
     /* counted twice: first with the new leads past the rollup's mark (the
      * report reads them as they are), then folded into the counters */
-    assert_true(h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
-                              " rollup_mark)") == 9);
+    /* (PostgreSQL's counters are not folded yet: every lead is read as it is) */
+    assert_true(h_pg() || h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
+                                        " rollup_mark)") == 9);
     check_figures(&l, today);
     assert_int_equal(h_stop(&l), 0);
     h_restart(&l);
-    assert_true(h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
-                              " rollup_mark)") == 0);
+    assert_true(h_pg() || h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
+                                        " rollup_mark)") == 0);
     check_figures(&l, today);
 
     struct resp r;
@@ -428,6 +429,8 @@ static int rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
 static void t_days_in_the_zone(void **state)
 {
     (void)state;
+    if (h_pg())
+        skip(); /* leadd rollup --rebuild: SQLite's alone so far */
     struct leadd l;
     char out[4096];
     make_ini();
@@ -514,6 +517,8 @@ static unsigned rnd(unsigned n)
 static void t_kept_counters_equal_rebuilt(void **state)
 {
     (void)state;
+    if (h_pg())
+        skip(); /* leadd rollup --rebuild: SQLite's alone so far */
     struct leadd l;
     static char kept[1 << 18], rebuilt[1 << 18], out[4096];
     static const char *const SRC[] = {"google", "bing", "facebook", "", "newsletter"};
