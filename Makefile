@@ -139,13 +139,19 @@ $(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
 
-BENCH_PKGS := wrk sqlite3 curl bc linux-perf
+# make bench BACKEND=postgres: capture on SQLite and on PostgreSQL with one
+# node and with two, side by side (bench/pg.sh, on a throwaway cluster).
+BENCH_PKGS := wrk sqlite3 curl bc linux-perf postgresql
 bench: deps
 	@tools/deps.sh $(BENCH_PKGS)
 	@$(MAKE) --no-print-directory all build/bench/ceiling
+ifeq ($(BACKEND),postgres)
+	bench/pg.sh
+else
 	bench/run.sh
 	bench/forward.sh
 	bench/stats.sh
+endif
 
 build/bench/ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make bench BACKEND=postgres: capture on SQLite, on PostgreSQL with one node,
+# and on PostgreSQL with two nodes sharing one database, side by side in one
+# run on a throwaway cluster (pg_virtualenv starts it, and drops it after).
+# wrk posts bench/post.lua's leads (random emails, names, budgets; ~3%
+# repeated addresses); each configuration gets CONNS connections in all (two
+# nodes: half each, two wrk at once); ROUNDS rounds of SECS seconds,
+# alternating, after a warm-up. Reported: req/s, p99, and CPU time per lead
+# of leadd (all its nodes) and of the PostgreSQL server (every backend
+# process of the cluster), from /proc. Medians, and ratios to SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PGHOST:-}" ]; then exec pg_virtualenv "$0" "$@"; fi
+BIN=build/leadd
+CONNS=${CONNS:-64} SECS=${SECS:-10} ROUNDS=${ROUNDS:-3}
+dir=$(mktemp -d /tmp/leadd-pgbench-XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+psql -qc "CREATE DATABASE bench1" >/dev/null
+psql -qc "CREATE DATABASE bench2" >/dev/null
+
+start() { # name port [db] -> pid in $PID
+    local extra=()
+    [ -n "${3:-}" ] && extra=(--set storage.backend=postgres --set "storage.url=dbname=$3")
+    "$BIN" serve -c bench/bench.ini --set storage.path="$dir/$1.db" \
+        --set server.listen=127.0.0.1:"$2" "${extra[@]}" 2>"$dir/$1.log" &
+    PID=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$2/healthz" && return; sleep 0.1; done
+    echo "$1 did not start" >&2; cat "$dir/$1.log" >&2; exit 1
+}
+start sqlite 18200; P_LITE=$PID
+start pg1 18201 bench1; P_PG1=$PID
+start pg2a 18202 bench2; P_PG2A=$PID
+start pg2b 18203 bench2; P_PG2B=$PID
+
+hz=$(getconf CLK_TCK)
+ticks() { # pids... -> user + system ticks of them all
+    local t=0 p
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0))); done
+    echo $t
+}
+pg_pids() { pgrep -d ' ' -x postgres || true; } # the cluster's server and backends
+wrk1() { # port tag seconds conns -> wrk's output file
+    wrk -t1 -c"$4" -d"$3"s --latency -s bench/post.lua "http://127.0.0.1:$1" -- "$2" \
+        >"$dir/$2.out" 2>&1
+}
+# one round of a configuration: "rps p99 leadd_us_per_lead pg_us_per_lead"
+run() { # tag seconds pids_of_leadd... -- ports...
+    local tag=$1 secs=$2; shift 2
+    local pids=() ports=()
+    while [ "$1" != -- ]; do pids+=("$1"); shift; done; shift
+    ports=("$@")
+    local pgp; pgp=$(pg_pids)
+    local l0 g0; l0=$(ticks "${pids[@]}"); g0=$(ticks $pgp)
+    local each=$((CONNS / ${#ports[@]})) i=0 w=()
+    for port in "${ports[@]}"; do wrk1 "$port" "$tag$i" "$secs" "$each" & w+=($!) i=$((i + 1)); done
+    wait "${w[@]}"
+    local l1 g1; l1=$(ticks "${pids[@]}"); g1=$(ticks $pgp)
+    cat "$dir/$tag"*.out | awk -v l=$((l1 - l0)) -v g=$((g1 - g0)) -v hz="$hz" -v s="$secs" '
+        /^RPS/ {r += $2} /^P99/ {if ($2 > q) q = $2} /^CREATED/ {c += $2}
+        END {printf "%.0f %s %.0f %.0f\n", r, q, c ? l * 1e6 / hz / c : 0, c ? g * 1e6 / hz / c : 0}'
+}
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB;" \
+    "PostgreSQL $(psql -Atc 'SHOW server_version'), synchronous_commit on; $(date -u +%F)"
+echo "wrk, $CONNS connections in all, ${SECS}s a round, $ROUNDS rounds alternating"
+run warm-s 3 "$P_LITE" -- 18200 >/dev/null
+run warm-p 3 "$P_PG1" -- 18201 >/dev/null
+run warm-t 3 "$P_PG2A" "$P_PG2B" -- 18202 18203 >/dev/null
+row() { printf '%-6s %-16s %9s %8s %14s %12s\n' "$@"; }
+row round config req/s p99_ms leadd_cpu_us pg_cpu_us
+declare -a SR SP SL PR PP PL PG TR TP TL TG
+for r in $(seq "$ROUNDS"); do
+    read -r a b c d < <(run "s$r" "$SECS" "$P_LITE" -- 18200)
+    row "$r" sqlite "$a" "$b" "$c" -; SR+=("$a") SP+=("$b") SL+=("$c")
+    read -r a b c d < <(run "p$r" "$SECS" "$P_PG1" -- 18201)
+    row "$r" "postgres 1 node" "$a" "$b" "$c" "$d"; PR+=("$a") PP+=("$b") PL+=("$c") PG+=("$d")
+    read -r a b c d < <(run "t$r" "$SECS" "$P_PG2A" "$P_PG2B" -- 18202 18203)
+    row "$r" "postgres 2 nodes" "$a" "$b" "$c" "$d"; TR+=("$a") TP+=("$b") TL+=("$c") TG+=("$d")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ms=$(median "${SR[@]}") mp=$(median "${PR[@]}") mt=$(median "${TR[@]}")
+row median sqlite "$ms" "$(median "${SP[@]}")" "$(median "${SL[@]}")" -
+row median "postgres 1 node" "$mp" "$(median "${PP[@]}")" "$(median "${PL[@]}")" "$(median "${PG[@]}")"
+row median "postgres 2 nodes" "$mt" "$(median "${TP[@]}")" "$(median "${TL[@]}")" "$(median "${TG[@]}")"
+printf 'req/s relative to sqlite: postgres 1 node %.2f, 2 nodes %.2f\n' \
+    "$(echo "$mp / $ms" | bc -l)" "$(echo "$mt / $ms" | bc -l)"
+for db in bench1 bench2; do
+    n=$(psql -Atd "$db" -c 'SELECT count(*) FROM leads')
+    echo "$db: $n leads stored"
+done
