@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "harness.h"
@@ -608,4 +609,67 @@ int h_run(char *out, size_t cap, const char *fmt, ...)
     out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- a live event stream (GET /v1/events) ---- */
+
+/* Opens a stream; rcvbuf > 0 shrinks the socket's receive buffer first (a
+ * slow reader that the kernel cannot hide). */
+void h_stream_open(struct leadd *l, struct h_stream *s, const char *key, const char *last,
+                   int rcvbuf)
+{
+    char req[512];
+    memset(s, 0, sizeof(*s));
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    if (rcvbuf > 0)
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    snprintf(req, sizeof(req),
+             "GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+             "Authorization: Bearer %s\r\n%s%s%s\r\n",
+             key, last ? "Last-Event-ID: " : "", last ? last : "", last ? "\r\n" : "");
+    h_send(s->fd, req);
+}
+
+/* Reads until the text holds needle (counted from `from`), the peer closes
+ * or 10 s pass; returns where needle starts, or NULL. */
+const char *h_stream_until(struct h_stream *s, size_t from, const char *needle)
+{
+    uint64_t until = h_now_ms() + 10000;
+    for (;;) {
+        const char *at = s->text ? strstr(s->text + from, needle) : NULL;
+        if (at)
+            return at;
+        int left = (int)(until - h_now_ms());
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, left) != 1)
+            return NULL;
+        if (s->cap - s->len < 4096) {
+            s->cap = s->cap ? s->cap * 2 : 65536;
+            s->text = realloc(s->text, s->cap);
+            assert_non_null(s->text);
+        }
+        ssize_t n = read(s->fd, s->text + s->len, s->cap - s->len - 1);
+        if (n <= 0)
+            return NULL;
+        s->len += (size_t)n;
+        s->text[s->len] = '\0';
+    }
+}
+
+/* The status of the stream's answer, once its headers are in (0: none). */
+int h_stream_status(struct h_stream *s)
+{
+    if (!h_stream_until(s, 0, "\r\n\r\n"))
+        return 0;
+    return (int)strtol(s->text + 9, NULL, 10); /* "HTTP/1.1 200" */
+}
+
+void h_stream_close(struct h_stream *s)
+{
+    close(s->fd);
+    free(s->text);
 }

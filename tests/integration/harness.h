@@ -96,4 +96,21 @@ int h_run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(pri
 /* h_read_all: reads until the peer closes (free it). */
 char *h_read_all(int fd);
 
+/* A live event stream (GET /v1/events), read as it comes. */
+struct h_stream {
+    int fd;
+    char *text; /* everything read so far, NUL-terminated */
+    size_t len, cap;
+};
+/* h_stream_open: opens one with key (a Bearer key) and Last-Event-ID last
+ * (or NULL); rcvbuf > 0 shrinks the socket's receive buffer first. */
+void h_stream_open(struct leadd *l, struct h_stream *s, const char *key, const char *last,
+                   int rcvbuf);
+/* h_stream_until: reads until the text from `from` holds needle, the peer
+ * closes or 10 s pass; where needle starts, or NULL. */
+const char *h_stream_until(struct h_stream *s, size_t from, const char *needle);
+/* h_stream_status: the answer's status once its headers are in (0: none). */
+int h_stream_status(struct h_stream *s);
+void h_stream_close(struct h_stream *s);
+
 #endif

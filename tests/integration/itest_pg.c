@@ -4,10 +4,6 @@
  * table and column by column; nodes migrating at once migrate once; a newer
  * schema is refused; the counters' triggers count as SQLite's do. */
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
@@ -1038,49 +1034,22 @@ static void node_start(struct leadd *l, const char *ini, char *url, size_t cap)
     h_start(l, ini, "storage.backend=postgres", url, NULL);
 }
 
-static bool delivered(void *arg)
-{
-    PGconn *c = pg();
-    long n = pg_long(c, "SELECT count(*) FROM deliveries WHERE state = 'delivered'");
-    PQfinish(c);
-    return n >= *(long *)arg;
-}
-
-/* A live event stream (GET /v1/events) on l, read as it comes. */
-struct sse {
-    int fd;
-    char text[64 * 1024];
-    size_t len;
+/* h_wait's condition: the count sql answers is at least n. */
+struct at_least {
+    const char *sql;
+    long n;
 };
 
-static void sse_open(struct leadd *l, struct sse *s)
+static bool count_at_least(void *arg)
 {
-    memset(s, 0, sizeof(*s));
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    h_send(s->fd, "GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-                  "Authorization: Bearer " H_API_KEY "\r\n\r\n");
+    const struct at_least *w = arg;
+    PGconn *c = pg();
+    long n = pg_long(c, w->sql);
+    PQfinish(c);
+    return n >= w->n;
 }
 
-/* Reads until needle is in what came (10 s at most). */
-static bool sse_until(struct sse *s, const char *needle)
-{
-    uint64_t until = h_now_ms() + 10000;
-    while (!strstr(s->text, needle)) {
-        struct pollfd p = {s->fd, POLLIN, 0};
-        int left = (int)(until - h_now_ms());
-        if (left <= 0 || poll(&p, 1, left) != 1 || s->len + 1 >= sizeof(s->text))
-            return false;
-        ssize_t n = read(s->fd, s->text + s->len, sizeof(s->text) - 1 - s->len);
-        if (n <= 0)
-            return false;
-        s->len += (size_t)n;
-        s->text[s->len] = '\0';
-    }
-    return true;
-}
+#define DELIVERED "SELECT count(*) FROM deliveries WHERE state = 'delivered'"
 
 static int count_of(const char *text, const char *needle)
 {
@@ -1159,27 +1128,27 @@ static void t_two_nodes(void **state)
     assert_non_null(strstr(r.body, "\"note\":\"called\""));
     resp_free(&r);
     /* B's live stream shows a lead captured on A, and its own, each once */
-    struct sse ev;
+    struct h_stream ev;
     char e1[40], e2[40], e3[40], line[64];
-    sse_open(&b, &ev);
-    assert_true(sse_until(&ev, "retry: 1000")); /* the stream is registered */
+    h_stream_open(&b, &ev, H_API_KEY, NULL, 0);
+    assert_true(h_stream_until(&ev, 0, "retry: 1000")); /* the stream is registered */
     post_one(&a, "live-a@acme.example", e1, sizeof(e1));
     post_one(&b, "live-b@acme.example", e2, sizeof(e2));
     snprintf(line, sizeof(line), "id: %s\n", e1);
-    assert_true(sse_until(&ev, line));
+    assert_true(h_stream_until(&ev, 0, line));
     snprintf(line, sizeof(line), "id: %s\n", e2);
-    assert_true(sse_until(&ev, line));
+    assert_true(h_stream_until(&ev, 0, line));
     post_one(&a, "live-c@acme.example", e3, sizeof(e3)); /* by then B followed again */
     snprintf(line, sizeof(line), "id: %s\n", e3);
-    assert_true(sse_until(&ev, line));
+    assert_true(h_stream_until(&ev, 0, line));
     snprintf(line, sizeof(line), "id: %s\n", e1);
     assert_int_equal(count_of(ev.text, line), 1);
     snprintf(line, sizeof(line), "id: %s\n", e2);
     assert_int_equal(count_of(ev.text, line), 1);
-    close(ev.fd);
+    h_stream_close(&ev);
     /* every qualified lead reaches the CRM once: 20, the duplicate none */
-    long want = 20;
-    assert_true(h_wait(delivered, &want, 20000));
+    struct at_least want = {DELIVERED, 20};
+    assert_true(h_wait(count_at_least, &want, 20000));
     assert_int_equal(recv_count(&rv), 20);
     for (int i = 0; i < 20; i++)
         assert_int_equal(recv_has_lead(&rv, ids[i]), 1);
@@ -1198,14 +1167,6 @@ static void t_two_nodes(void **state)
     h_cleanup(&a);
     h_cleanup(&b);
     recv_free(&rv);
-}
-
-static bool claims_held(void *arg)
-{
-    PGconn *c = pg();
-    long n = pg_long(c, "SELECT count(*) FROM deliveries WHERE claimed_until IS NOT NULL");
-    PQfinish(c);
-    return n >= *(long *)arg;
 }
 
 struct acks {
@@ -1268,8 +1229,8 @@ static void t_node_killed(void **state)
     snprintf(cmd, sizeof(cmd), "exec sh %s %d 2>/dev/null", script, a.port);
     assert_non_null(k.p = popen(cmd, "r"));
     read_acks(&k, 20);
-    long held = 10;
-    assert_true(h_wait(claims_held, &held, 10000)); /* A holds claims, its attempts hang */
+    struct at_least held = {"SELECT count(*) FROM deliveries WHERE claimed_until IS NOT NULL", 10};
+    assert_true(h_wait(count_at_least, &held, 10000)); /* A holds claims, its attempts hang */
     /* B, which reaches the CRM, starts; then A dies mid-stream */
     snprintf(hook, sizeof(hook), "webhook.crm.url=http://127.0.0.1:%d/", rv.port);
     snprintf(url[1], sizeof(url[1]), "storage.url=dbname=%s", getenv("PGDATABASE"));
@@ -1293,12 +1254,12 @@ static void t_node_killed(void **state)
         assert_int_equal(pg_long(c, q), 1);
     }
     /* every lead committed (acknowledged or not) reaches the CRM once */
-    long all = pg_long(c, "SELECT count(*) FROM leads WHERE qualified = 1");
+    struct at_least all = {DELIVERED, pg_long(c, "SELECT count(*) FROM leads WHERE qualified = 1")};
     PQfinish(c);
-    assert_true(h_wait(delivered, &all, 60000));
+    assert_true(h_wait(count_at_least, &all, 60000));
     for (int i = 0; i < k.n; i++)
         assert_int_equal(recv_has_lead(&rv, k.ids[i]), 1);
-    assert_int_equal(recv_count(&rv), (int)all);
+    assert_int_equal(recv_count(&rv), (int)all.n);
     assert_int_equal(h_stop(&b), 0);
     h_cleanup(&a);
     h_cleanup(&b);
