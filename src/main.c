@@ -502,19 +502,23 @@ static int seed(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
-    if (sqlite_only(&cfg, a->cmd)) {
-        config_release(&cfg);
-        return 1;
-    }
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
-    struct store_opts so = {
-        cfg.db_path, cfg.durability == DURABILITY_FULL, true, 0, 0, cfg.timezone, NULL, 0, NULL};
+    bool pg = cfg.backend == BACKEND_POSTGRES;
+    struct store_opts so = {cfg.db_path,
+                            cfg.durability == DURABILITY_FULL,
+                            true,
+                            0,
+                            0,
+                            cfg.timezone,
+                            pg ? cfg.db_url : NULL,
+                            1,
+                            NULL};
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);
     } else if (store_open(&st, &so) == 0 && seed_run(&cfg, st, f, a->count) == 0) {
-        printf("seeded %lld leads into '%s' in %.1f s\n", a->count, cfg.db_path,
-               (double)(mono_ms() - t0) / 1000.0);
+        printf("seeded %lld leads into %s%s%s in %.1f s\n", a->count, pg ? "" : "'",
+               pg ? "PostgreSQL" : cfg.db_path, pg ? "" : "'", (double)(mono_ms() - t0) / 1000.0);
         rc = 0;
     }
     store_close(&st);

@@ -1323,8 +1323,16 @@ static void t_restart_http(void **state)
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads"), 2);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email = 'during@acme.example'"),
                      0);
-    PQfinish(c);
     assert_int_equal(h_stop(&a), 0);
+    /* leadd seed writes synthetic history into PostgreSQL too */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "%s seed -c %s --count 300 --set storage.backend=postgres --set %s 2>&1",
+             getenv("LEADD_BIN"), a.cfg, url);
+    assert_int_equal(h_run(out, sizeof(out), "%s", cmd), 0);
+    assert_non_null(strstr(out, "seeded 300 leads into PostgreSQL"));
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads"), 302);
+    PQfinish(c);
     h_cleanup(&a);
 }
 
