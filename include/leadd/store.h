@@ -33,12 +33,11 @@ struct store_opts {
      * process takes it (calendar.h), and the counters are rebuilt when the
      * database's were counted in another zone. */
     const char *timezone;
-    /* PostgreSQL (issue 15, in progress: not yet offered by the config): a
-     * libpq URI or key=value string; NULL for SQLite at path. pool: the
-     * node's reader connections at most (0: 8). So far such a store takes
-     * the writer's jobs STORE_OP_LEAD, ERASE, PATCH, RETRY, SESSION and
-     * SPEND, answers every read of the query API, and refuses the rest
-     * (the outbox, rescoring, consent changes) with LEADD_EINVAL. */
+    /* PostgreSQL ([storage] backend = postgres): a libpq URI or key=value
+     * string; NULL for SQLite at path. pool: the node's reader connections
+     * at most (0: 8). Every call below works on both, but for
+     * store_rollup_rebuild (SQLite's alone: LEADD_EINVAL) and the file
+     * commands (store_backup, store_restore, store_lock, store_migrate). */
     const char *pg_url;
     size_t pool;
     /* PostgreSQL, serving: this node's name (unique among the nodes: host
@@ -263,8 +262,8 @@ LEADD_MUST_CHECK int store_lock(const char *db_path, int *fd);
  * PG* environment), under an advisory lock: nodes starting together migrate
  * once. A database that has a migration this binary does not know is
  * refused (LEADD_ECONFLICT). *applied: how many this call applied; why in
- * err on failure. The first piece of the PostgreSQL backend (issue 15): the
- * schema, kept equal to SQLite's by tests/integration/itest_pg.c. */
+ * err on failure. The schema is kept equal to SQLite's by
+ * tests/integration/itest_pg.c. */
 LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, size_t cap);
 /* store_copy_to_pg: leadd copy: the SQLite database at db_path (not served:
  * its lock is taken) into the PostgreSQL database at url, migrated first,
@@ -276,13 +275,11 @@ LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, 
 LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
                                       void (*report)(const char *table, long long rows, void *arg),
                                       void *arg, char *err, size_t cap);
-/* ---- PostgreSQL's writer and outbox, in progress (issue 15): what
- * store_open uses when given a PostgreSQL URL. pgstore_open migrates the
- * database at url and starts its writer; pgstore_submit takes the jobs
- * store_opts.pg_url lists (others LEADD_EINVAL) with store_submit's
- * contract: many nodes may write one database, and a duplicate or a
- * replayed Idempotency-Key is still found exactly once
- * (src/store/pg_writer.c). ---- */
+/* ---- PostgreSQL's writer and outbox: what store_open uses when given a
+ * PostgreSQL URL. pgstore_open migrates the database at url and starts its
+ * writer; pgstore_submit takes every job with store_submit's contract:
+ * many nodes may write one database, and a duplicate or a replayed
+ * Idempotency-Key is still found exactly once (src/store/pg_writer.c). ---- */
 struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);

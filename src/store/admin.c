@@ -1,10 +1,10 @@
 /* admin.c: the writer's jobs that both backends apply alike, written once on
  * sql.h: a lead worked (PATCH), a dead delivery retried, a session's
- * changes, ad spend. Each runs inside the writer's open transaction (the
- * SQLite writer's or PostgreSQL's) and only there; the job's own result
- * goes into its rc. Capture and erasure are each backend's own: SQLite's
- * writer keeps the duplicate window in memory, PostgreSQL's takes locks
- * that hold across nodes. */
+ * changes, ad spend; and the dispatch of those consent.c and outbox.c
+ * write (a link followed, a withdrawal, delivery attempts). Each runs inside the writer's open
+ * transaction (the SQLite writer's or PostgreSQL's) and only there; the job's own result goes into
+ * its rc. Capture and erasure are each backend's own: SQLite's writer keeps the duplicate window in
+ * memory, PostgreSQL's takes locks that hold across nodes. */
 #include <stdio.h>
 
 #include "internal.h"
@@ -65,21 +65,14 @@ static int patch(struct sqlc *c, struct ulid_gen *ids, struct store_patch_job *p
                       "tiitit", p->lead_id, (long long)LEAD_FLAGS_SPAM, p->score, p->grade,
                       (long long)p->qualified, p->score_reasons);
     }
-    /* spam: NULL unchanged, else the verdict, as a number on both engines */
+    /* spam: NULL unchanged (-1), else the verdict, as a number on both engines */
     if (!rc)
-        rc = p->spam >= 0
-                 ? sql_exec(c, NULL,
-                            "INSERT INTO lead_history(lead_id, at, status, note, actor,"
-                            " owner, spam) SELECT ?1, ?2, status, ?3, ?4, ?5, ?6 FROM"
-                            " leads WHERE id = ?1",
-                            "ttttti", p->lead_id, at, p->note, p->actor,
-                            p->set_owner ? (p->owner ? p->owner : "") : NULL, (long long)p->spam)
-                 : sql_exec(c, NULL,
-                            "INSERT INTO lead_history(lead_id, at, status, note, actor,"
-                            " owner) SELECT ?1, ?2, status, ?3, ?4, ?5 FROM leads"
-                            " WHERE id = ?1",
-                            "ttttt", p->lead_id, at, p->note, p->actor,
-                            p->set_owner ? (p->owner ? p->owner : "") : NULL);
+        rc = sql_exec(c, NULL,
+                      "INSERT INTO lead_history(lead_id, at, status, note, actor, owner, spam)"
+                      " SELECT ?1, ?2, status, ?3, ?4, ?5, CASE WHEN ?6 < 0 THEN NULL ELSE ?6 END"
+                      " FROM leads WHERE id = ?1",
+                      "ttttti", p->lead_id, at, p->note, p->actor,
+                      p->set_owner ? (p->owner ? p->owner : "") : NULL, (long long)p->spam);
     for (size_t i = 0; !rc && i < p->ndeliveries; i++)
         rc = admin_queue_once(c, ids, p->lead_id, &p->deliveries[i], ms, queued);
     return rc;
@@ -167,6 +160,10 @@ int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint6
     case STORE_OP_RETRY: return retry(c, (struct store_retry_job *)j, ms, queued);
     case STORE_OP_SESSION: return session(c, (const struct store_session_job *)j);
     case STORE_OP_SPEND: return spend(c, (struct store_spend_job *)j, at);
-    default: return LEADD_EINVAL;
+    case STORE_OP_CONFIRM:
+        return consent_confirm(c, ids, (struct store_confirm_job *)j, ms, at, queued);
+    case STORE_OP_WITHDRAW: return consent_withdraw(c, (struct store_withdraw_job *)j, at);
+    case STORE_OP_OUTCOMES: return outbox_apply(c, (const struct store_outcome_job *)j);
+    default: return LEADD_EINVAL; /* each writer's own: capture and erasure */
     }
 }

@@ -274,34 +274,32 @@ int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[UL
                      size_t max, size_t *n)
 {
     struct sqls *s = NULL;
+    char(*forms)[80] = calloc(max ? max : 1, sizeof(*forms));
     *n = 0;
+    if (!forms)
+        return LEADD_ENOMEM;
     int r = SQL_DONE, rc = sqls_prepare(c,
-                                        "SELECT t.lead_id FROM confirm_tokens AS t JOIN leads AS l"
-                                        " ON l.id = t.lead_id WHERE t.confirmed_ms IS NULL AND"
+                                        "SELECT t.lead_id, l.form FROM confirm_tokens AS t"
+                                        " JOIN leads AS l ON l.id = t.lead_id WHERE"
+                                        " t.confirmed_ms IS NULL AND"
                                         " t.expires_ms <= ?1 AND l.erased_at IS NULL AND"
                                         " l.status = 'unconfirmed' LIMIT ?2",
                                         &s);
-    if (rc)
-        return rc;
-    sqls_int(s, 1, (long long)ms);
-    sqls_int(s, 2, (long long)max);
-    /* the ids first, the records after: a statement's rows are read whole
-     * before the next statement runs on the connection */
-    while (*n < max && (r = sqls_step(s)) == SQL_ROW)
-        snprintf(ids[(*n)++], ULID_LEN + 1, "%s", sqls_col(s, 0));
-    rc = r < 0 ? r : 0;
-    sqls_finalize(&s);
-    for (size_t i = 0; !rc && i < *n; i++) {
-        char form[80] = "";
-        struct sqls *q = NULL;
-        if (!(rc = sqls_prepare(c, "SELECT form FROM leads WHERE id = ?1", &q))) {
-            sqls_text(q, 1, ids[i], false);
-            if (sqls_step(q) == SQL_ROW)
-                snprintf(form, sizeof(form), "%s", sqls_col(q, 0));
-        }
-        sqls_finalize(&q);
-        rc = rc ? rc : record_on(c, ids[i], CONSENT_EXPIRED, form, at, NULL, NULL, "retention");
+    if (!rc) {
+        sqls_int(s, 1, (long long)ms);
+        sqls_int(s, 2, (long long)max);
     }
+    /* the rows first, the records after: a statement's rows are read whole
+     * before the next statement runs on the connection */
+    while (!rc && *n < max && (r = sqls_step(s)) == SQL_ROW) {
+        snprintf(ids[*n], ULID_LEN + 1, "%s", sqls_col(s, 0));
+        snprintf(forms[(*n)++], sizeof(*forms), "%s", sqls_col(s, 1));
+    }
+    rc = rc ? rc : r < 0 ? r : 0;
+    sqls_finalize(&s);
+    for (size_t i = 0; !rc && i < *n; i++)
+        rc = record_on(c, ids[i], CONSENT_EXPIRED, forms[i], at, NULL, NULL, "retention");
+    free(forms);
     return rc;
 }
 

@@ -147,18 +147,16 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
         goto out;
     }
     where_build(&w, f, where_flags_of(e->rd->c));
-    /* notes oldest first: SQLite's group_concat() keeps the rows' order */
-    const char *head =
-        fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"
-        : sql_backend(e->rd->c) == SQL_SQLITE
-            ? "SELECT id, created_at, form, status, score, grade, qualified, fields,"
-              " attribution, flags, owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id,"
-              " group_concat(note, ' | ') AS notes FROM lead_history WHERE note <> ''"
-              " GROUP BY lead_id) n ON n.lead_id = leads.id"
-            : "SELECT id, created_at, form, status, score, grade, qualified, fields,"
-              " attribution, flags, owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id,"
-              " string_agg(note, ' | ' ORDER BY rowid) AS notes FROM lead_history WHERE"
-              " note <> '' GROUP BY lead_id) n ON n.lead_id = leads.id";
+    /* the notes oldest first: SQLite's group_concat() keeps the rows'
+     * order, PostgreSQL's string_agg() is told it */
+#define CSV_HEAD(notes)                                                                            \
+    "SELECT id, created_at, form, status, score, grade, qualified, fields, attribution, flags,"    \
+    " owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id, " notes " AS notes FROM"         \
+    " lead_history WHERE note <> '' GROUP BY lead_id) n ON n.lead_id = leads.id"
+    const char *head = fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"
+                       : sql_backend(e->rd->c) == SQL_SQLITE
+                           ? CSV_HEAD("group_concat(note, ' | ')")
+                           : CSV_HEAD("string_agg(note, ' | ' ORDER BY rowid)");
     /* One read transaction: the export is one consistent snapshot. */
     sql_begin_read(e->rd->c);
     if ((rc = where_prepare(e->rd->c, &w, head, " ORDER BY id DESC", &e->s)))

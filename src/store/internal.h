@@ -133,9 +133,10 @@ LEADD_MUST_CHECK int rollup_fold(struct store *st);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
 LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
-/* admin_apply (admin.c): a PATCH, RETRY, SESSION or SPEND job inside the
- * writer's open transaction on c, either backend; *queued when deliveries
- * were added. 0, LEADD_EFULL or LEADD_EDB; the job's rc says the rest. */
+/* admin_apply (admin.c): a PATCH, RETRY, SESSION, SPEND, CONFIRM, WITHDRAW
+ * or OUTCOMES job inside the writer's open transaction on c, either
+ * backend; *queued when deliveries were added. 0, LEADD_EFULL or LEADD_EDB;
+ * the job's rc says the rest. */
 int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint64_t ms,
                 bool *queued);
 /* admin_queue_once: queues d for lead_id unless the lead has a delivery to

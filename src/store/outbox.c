@@ -24,9 +24,9 @@ static const char SQL_CLAIM[] =
                  " ORDER BY next_attempt_ms, id LIMIT ?3";
 static const char SQL_DUE[] =
     "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
-static const char SQL_ATTEMPT[] =
+static const char SQL_ATTEMPT[] = /* status 0: none (NULL) */
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    " VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6)";
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
@@ -111,9 +111,9 @@ static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_
     *n = 0;
     max = max < OUTBOX_CLAIM_MAX ? max : OUTBOX_CLAIM_MAX;
     int rc = pgstore_claim(st->pg, webhook, st->node, now, lease_ms, max, ids, &k);
-    struct reader *rd = rc || !k ? NULL : reader_get(st);
     if (rc || !k)
         return rc;
+    struct reader *rd = reader_get(st);
     if (!rd)
         return LEADD_EDB;
     sql_begin_read(rd->c);
@@ -268,13 +268,10 @@ int outbox_apply(struct sqlc *c, const struct store_outcome_job *j)
                 buf_addc(&resp, '?'), q = 1;
         }
         rc = buf_error(&resp);
-        if (!rc && a->status)
-            rc =
-                sql_exec(c, NULL, SQL_ATTEMPT, "ititit", (long long)a->delivery_id, at,
-                         (long long)a->status, a->error, (long long)a->duration_ms, buf_str(&resp));
-        else if (!rc) /* no HTTP status: NULL */
-            rc = sql_exec(c, NULL, SQL_ATTEMPT, "itntit", (long long)a->delivery_id, at, a->error,
-                          (long long)a->duration_ms, buf_str(&resp));
+        rc = rc ? rc
+                : sql_exec(c, NULL, SQL_ATTEMPT, "ititit", (long long)a->delivery_id, at,
+                           (long long)a->status, a->error, (long long)a->duration_ms,
+                           buf_str(&resp));
         buf_release(&resp);
         /* the claim's lease ends with its attempt (PostgreSQL's; SQLite's
          * one forwarder claims in memory) */

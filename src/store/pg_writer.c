@@ -1,13 +1,12 @@
-/* pg_writer.c: the PostgreSQL store's writer (issue 15, in progress: not yet
- * chosen by store_open). As on SQLite, request threads queue jobs (jobq.c)
- * and one thread commits them in batches, each job called back after the
- * commit (synchronous_commit = on: 201 only once it is durable). What
- * changes with many nodes on one database is that duplicate and
+/* pg_writer.c: the PostgreSQL store's writer. As on SQLite, request
+ * threads queue jobs (jobq.c) and one thread commits them in batches, each
+ * job called back after the commit (synchronous_commit = on: 201 only once
+ * it is durable). What changes with many nodes on one database is that duplicate and
  * idempotency checks can no longer rely on one writer: each batch first
  * takes a transaction-scoped advisory lock per (form, email) and (form,
  * key) it touches, all in one global order (so two nodes never deadlock),
- * and only then looks for the first lead. Capture (STORE_OP_LEAD) only, so
- * far. */
+ * and only then looks for the first lead. Capture and erasure are its own;
+ * the other jobs are admin.c's, the same as SQLite's writer runs. */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,7 +139,7 @@ static bool lock_keys(struct pgstore *p, struct store_job *batch)
 }
 
 /* One capture inside the batch's transaction, as SQLite's apply_lead. */
-static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
+static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms, bool *queued)
 {
     const struct store_lead *in = &j->in;
     char num[8][24], created[32], dup[ULID_LEN + 1] = "", at[32];
@@ -257,8 +256,7 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms)
         if (!exec_ok(p->wconn, "ins_delivery", 6, v, NULL, NULL))
             return false;
     }
-    if (nd + mail && !pg_sql(p->wconn, "SELECT pg_notify('leadd_outbox', '')", NULL, 0))
-        return false; /* idle dispatchers wake at the commit */
+    *queued |= nd + mail > 0; /* the batch notifies, once */
     return true;
 }
 
@@ -348,9 +346,7 @@ static bool session_setup(struct pgstore *p, char *err, size_t cap);
 static int run_batch(struct pgstore *p, struct store_job *batch)
 {
     uint64_t ms = now_ms();
-    char at[32];
-    bool erased = false, ok = true;
-    rfc3339_ms(ms, at);
+    bool erased = false, queued = false, ok = true;
     if (PQstatus(p->wconn) != CONNECTION_OK) {
         /* the database went away: try again with each batch until it is
          * back (each of these jobs fails meanwhile: nothing acknowledged) */
@@ -362,20 +358,13 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
             log_info("postgres: connected again");
     }
     ok = ok && pg_sql(p->wconn, "BEGIN", NULL, 0) && lock_keys(p, batch);
-    bool queued = false;
     for (struct store_job *j = batch; ok && j; j = j->next) {
         if (j->op == STORE_OP_LEAD)
-            ok = apply_lead(p, (struct store_lead_job *)j, ms);
+            ok = apply_lead(p, (struct store_lead_job *)j, ms, &queued);
         else if (j->op == STORE_OP_ERASE)
             ok = apply_erase(p, (struct store_erase_job *)j, ms, &erased);
         else if (j->op == STORE_OP_RETAIN || j->op == STORE_OP_EXPIRE)
             ok = apply_erase_many(p, (struct store_retain_job *)j, ms, &erased);
-        else if (j->op == STORE_OP_CONFIRM)
-            ok = !consent_confirm(p->wsql, &p->ids, (struct store_confirm_job *)j, ms, at, &queued);
-        else if (j->op == STORE_OP_WITHDRAW)
-            ok = !consent_withdraw(p->wsql, (struct store_withdraw_job *)j, at);
-        else if (j->op == STORE_OP_OUTCOMES)
-            ok = !outbox_apply(p->wsql, (const struct store_outcome_job *)j);
         else
             ok = !admin_apply(p->wsql, &p->ids, j, ms, &queued);
     }
@@ -519,6 +508,28 @@ static bool load_salt(struct pgstore *p, char *err, size_t cap)
     return ok;
 }
 
+/* A connection to url, or false with why in err. */
+static bool connect_to(const char *url, PGconn **c, char *err, size_t cap)
+{
+    *c = PQconnectdb(url ? url : "");
+    if (PQstatus(*c) == CONNECTION_OK)
+        return true;
+    snprintf(err, cap, "unable to connect: %s", PQerrorMessage(*c));
+    return false;
+}
+
+/* Everything pgstore_open made, once the writer is stopped. */
+static void release(struct pgstore *p)
+{
+    sqlc_close(&p->wsql);
+    PQfinish(p->wconn);
+    PQfinish(p->oconn);
+    PQfinish(p->cconn);
+    pthread_mutex_destroy(&p->cmu);
+    jobq_destroy(&p->q);
+    free(p);
+}
+
 int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
 {
     int applied, rc;
@@ -532,28 +543,15 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     if ((rc = store_pg_migrate(url, &applied, err, cap)))
         goto fail;
     rc = LEADD_EDB;
-    p->wconn = PQconnectdb(url ? url : "");
-    if (PQstatus(p->wconn) != CONNECTION_OK) {
-        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->wconn));
-        goto fail;
-    }
-    if (!session_setup(p, err, cap) || !load_salt(p, err, cap))
+    if (!connect_to(url, &p->wconn, err, cap) || !session_setup(p, err, cap) ||
+        !load_salt(p, err, cap))
         goto fail;
     if ((rc = sqlc_pgconn(p->wconn, &p->wsql)))
         goto fail;
     rc = LEADD_EDB;
-    p->oconn = PQconnectdb(url ? url : "");
-    if (PQstatus(p->oconn) != CONNECTION_OK) {
-        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->oconn));
+    if (!connect_to(url, &p->oconn, err, cap) ||
+        !pg_sql(p->oconn, "LISTEN leadd_outbox", err, cap) || !connect_to(url, &p->cconn, err, cap))
         goto fail;
-    }
-    if (!pg_sql(p->oconn, "LISTEN leadd_outbox", err, cap))
-        goto fail;
-    p->cconn = PQconnectdb(url ? url : "");
-    if (PQstatus(p->cconn) != CONNECTION_OK) {
-        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(p->cconn));
-        goto fail;
-    }
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;
         goto fail;
@@ -563,13 +561,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     *out = p;
     return 0;
 fail:
-    sqlc_close(&p->wsql);
-    PQfinish(p->wconn);
-    PQfinish(p->oconn);
-    PQfinish(p->cconn);
-    pthread_mutex_destroy(&p->cmu);
-    jobq_destroy(&p->q);
-    free(p);
+    release(p);
     return rc;
 }
 
@@ -585,20 +577,7 @@ bool pgstore_writable(struct pgstore *p)
 
 int pgstore_submit(struct pgstore *p, struct store_job *job)
 {
-    switch (job->op) {
-    case STORE_OP_LEAD:
-    case STORE_OP_ERASE:
-    case STORE_OP_PATCH:
-    case STORE_OP_RETRY:
-    case STORE_OP_SESSION:
-    case STORE_OP_SPEND:
-    case STORE_OP_RETAIN:
-    case STORE_OP_EXPIRE:
-    case STORE_OP_CONFIRM:
-    case STORE_OP_WITHDRAW:
-    case STORE_OP_OUTCOMES: return jobq_push(&p->q, job);
-    default: return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
-    }
+    return jobq_push(&p->q, job);
 }
 
 void pgstore_close(struct pgstore **pp)
@@ -609,13 +588,7 @@ void pgstore_close(struct pgstore **pp)
     jobq_stop(&p->q);
     if (p->writer_started)
         pthread_join(p->writer, NULL);
-    sqlc_close(&p->wsql);
-    PQfinish(p->wconn);
-    PQfinish(p->oconn);
-    PQfinish(p->cconn);
-    pthread_mutex_destroy(&p->cmu);
-    jobq_destroy(&p->q);
-    free(p);
+    release(p);
     *pp = NULL;
 }
 

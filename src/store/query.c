@@ -489,11 +489,9 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     /* ties in the order of the keys' bytes, as SQLite compares text, whatever
      * the PostgreSQL database's collation */
     char tail[128];
-    if (rd && sql_backend(rd->c) == SQL_POSTGRES)
-        snprintf(tail, sizeof(tail),
-                 " GROUP BY k ORDER BY count(*) DESC, %s COLLATE \"C\" NULLS FIRST", expr);
-    else
-        snprintf(tail, sizeof(tail), " GROUP BY k ORDER BY count(*) DESC, k");
+    if (rd) /* ties by the keys' bytes, no key first, on both engines */
+        snprintf(tail, sizeof(tail), " GROUP BY k ORDER BY count(*) DESC, %s%s NULLS FIRST", expr,
+                 sql_bytewise(rd->c));
     if (!rd || (rc = where_prepare(rd->c, &w, head, tail, &s)))
         goto out;
     buf_adds(out, "{\"data\":[");

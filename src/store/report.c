@@ -53,20 +53,16 @@ int store_list_spend(struct store *st, const char *from, const char *to, const c
     struct sqls *s = NULL;
     int rc = LEADD_EDB, r = SQL_DONE, n = 0;
     struct reader *rd = reader_get(st);
+    char sql[512];
+    if (!rd)
+        goto out;
     /* sources and campaigns in the order of their bytes on both engines */
-    if (!rd || sqls_prepare(rd->c,
-                            sql_backend(rd->c) == SQL_SQLITE
-                                ? "SELECT day, utm_source, nullif(utm_campaign, ''), currency,"
-                                  " amount_minor FROM spend WHERE (?1 IS NULL OR day >= ?1) AND"
-                                  " (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR"
-                                  " utm_source = ?3) ORDER BY day, utm_source, utm_campaign,"
-                                  " currency"
-                                : "SELECT day, utm_source, nullif(utm_campaign, ''), currency,"
-                                  " amount_minor FROM spend WHERE (?1 IS NULL OR day >= ?1) AND"
-                                  " (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR"
-                                  " utm_source = ?3) ORDER BY day, utm_source COLLATE \"C\","
-                                  " utm_campaign COLLATE \"C\", currency",
-                            &s))
+    snprintf(sql, sizeof(sql),
+             "SELECT day, utm_source, nullif(utm_campaign, ''), currency, amount_minor FROM spend"
+             " WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND (?3 IS NULL OR"
+             " utm_source = ?3) ORDER BY day, utm_source%s, utm_campaign%s, currency",
+             sql_bytewise(rd->c), sql_bytewise(rd->c));
+    if (sqls_prepare(rd->c, sql, &s))
         goto out;
     /* The caller's strings outlive the statement. */
     sqls_text(s, 1, from, false);

@@ -285,6 +285,6 @@ int rollup_sync(sqlite3 *db, const char *tz)
 int store_rollup_rebuild(struct store *st, long long *groups)
 {
     if (st->pg)
-        return LEADD_EINVAL; /* not on PostgreSQL yet (issue 15) */
+        return LEADD_EINVAL; /* SQLite's alone: PostgreSQL's counters are not folded yet */
     return rebuild(st->wdb, st->timezone, groups);
 }

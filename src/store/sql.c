@@ -70,6 +70,11 @@ enum sql_backend sql_backend(const struct sqlc *c)
     return c->be;
 }
 
+const char *sql_bytewise(const struct sqlc *c)
+{
+    return c->be == SQL_POSTGRES ? " COLLATE \"C\"" : "";
+}
+
 bool sqlc_ok(struct sqlc *c)
 {
     return c->be == SQL_SQLITE || pgsql_ok(c->pg);

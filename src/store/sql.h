@@ -38,6 +38,11 @@ enum sql_backend sql_backend(const struct sqlc *c);
 /* sqlc_ok: whether the connection still works (PostgreSQL's may be lost). */
 bool sqlc_ok(struct sqlc *c);
 
+/* sql_bytewise: what makes text compare by its bytes after a column or an
+ * expression, as SQLite's does by default: "" there, ' COLLATE "C"' on
+ * PostgreSQL (whose database may sort by a locale's rules). */
+const char *sql_bytewise(const struct sqlc *c);
+
 /* sql_begin_read / sql_end_read: one snapshot for the reads between them
  * (SQLite's read transaction; PostgreSQL's REPEATABLE READ READ ONLY). */
 void sql_begin_read(struct sqlc *c);

@@ -323,15 +323,6 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     int r = SQLITE_OK;
     rfc3339_ms(ms, at);
     switch (j->op) {
-    case STORE_OP_PATCH:
-    case STORE_OP_RETRY:
-    case STORE_OP_SESSION:
-    case STORE_OP_SPEND: {
-        /* admin.c's, the same on both backends; the job's rc says what was
-         * not there */
-        int rc = admin_apply(st->wsql, &st->ids, j, ms, queued);
-        return !rc ? SQLITE_OK : rc == LEADD_EFULL ? SQLITE_FULL : SQLITE_ERROR;
-    }
     case STORE_OP_ERASE: {
         const char *id = ((const struct store_erase_job *)j)->lead_id;
         /* Its email's hash leaves the duplicate window at once: the entry is
@@ -374,17 +365,6 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         dedupe_expire(&st->dd, (long long)rj->before_ms); /* erased leads' hashes go too */
         break;
     }
-    case STORE_OP_CONFIRM:
-        found = true; /* the job's rc says what the token was */
-        r = consent_confirm(st->wsql, &st->ids, (struct store_confirm_job *)j, ms, at, queued)
-                ? SQLITE_ERROR
-                : SQLITE_OK;
-        break;
-    case STORE_OP_WITHDRAW:
-        found = true;
-        r = consent_withdraw(st->wsql, (struct store_withdraw_job *)j, at) ? SQLITE_ERROR
-                                                                           : SQLITE_OK;
-        break;
     case STORE_OP_EXPIRE: {
         struct store_retain_job *rj = (struct store_retain_job *)j;
         found = true;
@@ -392,11 +372,13 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
         *erased |= rj->erased > 0;
         break;
     }
-    case STORE_OP_OUTCOMES:
-        found = true;
-        r = outbox_apply(st->wsql, (const struct store_outcome_job *)j) ? SQLITE_ERROR : SQLITE_OK;
-        break;
     case STORE_OP_LEAD: break;
+    default: {
+        /* admin.c's, the same on both backends; the job's rc says what was
+         * not there */
+        int rc = admin_apply(st->wsql, &st->ids, j, ms, queued);
+        return !rc ? SQLITE_OK : rc == LEADD_EFULL ? SQLITE_FULL : SQLITE_ERROR;
+    }
     }
     if (r == SQLITE_OK && !found)
         j->rc = LEADD_ENOTFOUND;
