@@ -330,10 +330,16 @@ static int serve(const struct args *a)
 
     long long window_h = longest_window_h(&cfg);
     /* this node's name among those sharing a database: its claims carry it,
-     * and a restarted node takes back what it held */
+     * and a restarted node takes back what it held. A port the kernel picks
+     * (":0") names no node twice: the pid does, and a restart waits for the
+     * leases instead. */
     char node[320], host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    snprintf(node, sizeof(node), "%s/%s", host, cfg.listen);
+    size_t ll = strlen(cfg.listen);
+    if (ll >= 2 && !strcmp(cfg.listen + ll - 2, ":0"))
+        snprintf(node, sizeof(node), "%s/%s/%d", host, cfg.listen, (int)getpid());
+    else
+        snprintf(node, sizeof(node), "%s/%s", host, cfg.listen);
     struct store_opts so = {cfg.db_path,
                             cfg.durability == DURABILITY_FULL,
                             true,
