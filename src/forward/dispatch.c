@@ -653,8 +653,10 @@ static void *dispatch_main(void *arg)
         bool reloading = take_reload(f, running);
         uint64_t rate_wait = stopping || reloading ? 0 : claim_and_start(f);
         curl_multi_perform(f->multi, &running);
-        if (stopping && running == 0)
+        if (stopping && running == 0) {
+            reap(f); /* what finished in that perform is recorded too */
             break;
+        }
         if (reaped) {
             /* Transfers on loopback or a fast CRM may finish inside perform;
              * while deliveries flow, go round again rather than sleep. */
