@@ -15,6 +15,28 @@
 /* pg_advisory_lock's key for migrations: "leadd" in ASCII. */
 #define MIGRATE_LOCK "465557349476"
 
+static void on_notice(void *arg, const PGresult *r)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    if (sev && !strcmp(sev, "WARNING"))
+        log_warn("postgres: %s", msg ? msg : "a warning without a message");
+}
+
+PGconn *pg_connect(const char *url, char *err, size_t cap)
+{
+    PGconn *c = PQconnectdb(url ? url : "");
+    if (c && PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeReceiver(c, on_notice, NULL);
+        return c;
+    }
+    snprintf(err, cap, "unable to connect to PostgreSQL: %s",
+             c ? PQerrorMessage(c) : "out of memory");
+    PQfinish(c);
+    return NULL;
+}
+
 bool pg_done(PGresult *r, char *err, size_t cap)
 {
     ExecStatusType s = PQresultStatus(r);
@@ -82,11 +104,9 @@ int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
     long have = 0, known = 0;
     char name[128];
     *applied = 0;
-    PGconn *c = PQconnectdb(url ? url : "");
-    if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(c));
+    PGconn *c = pg_connect(url, err, cap);
+    if (!c)
         goto out;
-    }
     /* Session-level: held until unlocked or the connection goes, so a node
      * that dies mid-way lets the next one take over. */
     if (!pg_sql(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, cap))

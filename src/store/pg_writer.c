@@ -508,14 +508,10 @@ static bool load_salt(struct pgstore *p, char *err, size_t cap)
     return ok;
 }
 
-/* A connection to url, or false with why in err. */
+/* A connection to url into *c, or false with why in err. */
 static bool connect_to(const char *url, PGconn **c, char *err, size_t cap)
 {
-    *c = PQconnectdb(url ? url : "");
-    if (PQstatus(*c) == CONNECTION_OK)
-        return true;
-    snprintf(err, cap, "unable to connect: %s", PQerrorMessage(*c));
-    return false;
+    return (*c = pg_connect(url, err, cap)) != NULL;
 }
 
 /* Everything pgstore_open made, once the writer is stopped. */

@@ -332,11 +332,8 @@ int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
     if ((rc = store_pg_migrate(url, &applied, err, cap)))
         goto out;
     rc = LEADD_EDB;
-    c.dst = PQconnectdb(url);
-    if (PQstatus(c.dst) != CONNECTION_OK) {
-        snprintf(err, cap, "unable to connect: %s", PQerrorMessage(c.dst));
+    if (!(c.dst = pg_connect(url, err, cap)))
         goto out;
-    }
     if (!pg_run(&c, "CREATE TABLE IF NOT EXISTS leadd_copy (tbl text PRIMARY KEY, done bigint"
                     " NOT NULL DEFAULT 0, last_rowid bigint NOT NULL DEFAULT 0)"))
         goto out;

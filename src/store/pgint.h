@@ -7,6 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* pg_connect: a connection to url ("": libpq's defaults, the PG*
+ * variables), or NULL with why in err (libpq's words name the server,
+ * never the password). The server's warnings go to the log; its notices
+ * ("already exists, skipping") nowhere, where libpq would print them on
+ * stderr, outside the log's format. PQfinish() it. */
+PGconn *pg_connect(const char *url, char *err, size_t cap);
 /* pg_done: whether r (a command or query's result, or NULL) succeeded; r
  * is cleared. On failure, why goes into err, or into the log when err is
  * NULL. */

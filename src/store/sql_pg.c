@@ -10,6 +10,7 @@
 
 #include "leadd/buf.h"
 #include "leadd/log.h"
+#include "pgint.h"
 #include "sql.h"
 
 #define PGQ_MAX_PARAMS 64
@@ -42,11 +43,7 @@ int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap)
     struct pgsql *c = calloc(1, sizeof(*c));
     if (!c)
         return LEADD_ENOMEM;
-    c->conn = PQconnectdb(url);
-    if (PQstatus(c->conn) != CONNECTION_OK) {
-        /* libpq's message names the server, never the password */
-        snprintf(err, cap, "unable to connect to PostgreSQL: %s", PQerrorMessage(c->conn));
-        PQfinish(c->conn);
+    if (!(c->conn = pg_connect(url, err, cap))) {
         free(c);
         *out = NULL;
         return LEADD_EDB;
