@@ -82,8 +82,11 @@ LEADD_MUST_CHECK int assign_rule_add(struct form *f, const char *name, const cha
                                      size_t errlen);
 void assign_rules_release(struct form *f);
 /* assign_owner: the owner the first matching rule gives a scored lead (its
- * turn taken), or NULL. */
-const char *assign_owner(const struct form *f, const struct lead *l);
+ * turn taken), or NULL. turn (may be NULL) counts the turns where several
+ * processes share them: it gives the next number of key ("assign|FORM|RULE")
+ * or fails, and then this process counts them itself. */
+const char *assign_owner(const struct form *f, const struct lead *l,
+                         int (*turn)(const char *key, unsigned long *n, void *arg), void *arg);
 
 /* condition_field_known: whether FIELD names something a lead of form f has. */
 bool condition_field_known(const struct form *f, const char *field);

@@ -295,9 +295,15 @@ bool pgstore_writable(struct pgstore *p);
 LEADD_MUST_CHECK int pgstore_claim(struct pgstore *p, const char *webhook, const char *node,
                                    uint64_t now, uint64_t lease_ms, size_t max, long long *ids,
                                    size_t *n);
+/* pgstore_unclaim: ends node's claims on ids[0..n) at once. */
+LEADD_MUST_CHECK int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids,
+                                     size_t n);
 /* pgstore_outbox_wait: waits up to timeout_ms for a NOTIFY that some node
- * queued deliveries; false on timeout (a NOTIFY can be missed: poll anyway). */
-bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms);
+ * queued deliveries; false on timeout (a NOTIFY can be missed: poll anyway).
+ * A node's announced change (leadd_events) met meanwhile goes to on_update
+ * with its payload. */
+bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
+                         void (*on_update)(void *arg, const char *payload), void *arg);
 
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
@@ -309,6 +315,31 @@ LEADD_MUST_CHECK int store_submit(struct store *st, struct store_job *job);
 /* store_shared: whether other processes write this database too (nodes on
  * one PostgreSQL): what one node did is then learnt from the database. */
 bool store_shared(const struct store *st);
+/* What one node would keep in memory, kept by the database when it is
+ * shared, so every node counts against the same state (shared.c). Call
+ * these only when store_shared(); on LEADD_EDB the caller falls back to
+ * its own memory rather than refuse a visitor for the database's sake.
+ * store_rate_take: takes one token from key's bucket (limit tokens,
+ * refilled limit per window_s, by the database's clock): *ok, and when not
+ * ok *retry_after_s, the seconds until a token is back. */
+LEADD_MUST_CHECK int store_rate_take(struct store *st, const char *key, long long limit,
+                                     long long window_s, bool *ok, long long *retry_after_s);
+/* store_turn: the next number of key's counter: 0, 1, 2... across nodes. */
+LEADD_MUST_CHECK int store_turn(struct store *st, const char *key, unsigned long *n);
+/* store_take_sends: up to want starts of requests for key (at most limit
+ * in any window_ms, whichever node sends them): *granted, and when fewer
+ * than want, *wait_ms until the next one may start. */
+LEADD_MUST_CHECK int store_take_sends(struct store *st, const char *key, size_t want,
+                                      long long limit, long long window_ms, size_t *granted,
+                                      uint64_t *wait_ms);
+/* store_announce: tells the other nodes (NOTIFY) that a person changed or
+ * erased lead id, once the change is committed; nothing on SQLite.
+ * store_set_update_hook: fn(arg, id, erased) is called, on a thread of the
+ * store's, for each change another node announces (NULL: none; once it
+ * returns, fn is not running and will not be called). */
+void store_announce(struct store *st, const char *id, bool erased);
+void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),
+                           void *arg);
 /* store_writable: whether the last write succeeded (for /readyz). */
 bool store_writable(const struct store *st);
 
@@ -360,6 +391,11 @@ struct outbox_attempt {
 LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, uint64_t now_ms,
                                         uint64_t lease_ms, size_t max, const long long *skip,
                                         size_t nskip, struct outbox_item *out, size_t *n);
+/* store_outbox_unclaim: gives back claims on items[0..n) the caller will
+ * not send now (another node may take them at once); frees their
+ * lead_json. Nothing to give back on SQLite (its claims are the caller's
+ * memory). */
+LEADD_MUST_CHECK int store_outbox_unclaim(struct store *st, struct outbox_item *items, size_t n);
 /* store_outbox_next_due: the earliest next attempt of any pending delivery,
  * or UINT64_MAX when none is pending. */
 uint64_t store_outbox_next_due(struct store *st);
@@ -581,5 +617,7 @@ struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;
 };
 void store_get_stats(struct store *st, struct store_stats *out);
+/* pgstore_get_stats: the same, of PostgreSQL's writer. */
+void pgstore_get_stats(struct pgstore *p, struct store_stats *out);
 
 #endif

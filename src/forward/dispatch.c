@@ -524,6 +524,30 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     o->attempts = attempts;
 }
 
+/* Where nodes share the database, a webhook's rate limit is theirs
+ * together: of the n claimed items, how many may start now (the rest are
+ * given back, *wait lowered to when the next may). The node's own window
+ * has already allowed n; a database that cannot answer leaves it at that. */
+static size_t shared_rate(struct forward *f, const struct webhook *w, struct outbox_item *items,
+                          size_t n, uint64_t *wait)
+{
+    char key[100];
+    size_t granted;
+    uint64_t next;
+    if (!store_shared(f->st))
+        return n;
+    snprintf(key, sizeof(key), "webhook|%s", w->name);
+    if (store_take_sends(f->st, key, n, w->rate_n, w->rate_window_ms, &granted, &next))
+        return n;
+    if (granted < n) {
+        if (store_outbox_unclaim(f->st, items + granted, n - granted))
+            log_warn("forward: claims not given back; %s's leases end them", w->name);
+        if (!*wait || next < *wait)
+            *wait = next;
+    }
+    return granted;
+}
+
 /* How soon a webhook's rate limit lets the next request go; 0: now. */
 static uint64_t claim_and_start(struct forward *f)
 {
@@ -554,6 +578,8 @@ static uint64_t claim_and_start(struct forward *f)
             f->backoff_until = now + DB_BACKOFF_MS;
             return DB_BACKOFF_MS;
         }
+        if (w->rate_n && n)
+            n = shared_rate(f, w, items, n, &wait);
         for (size_t k = 0; k < n; k++) {
             struct transfer *t = calloc(1, sizeof(*t));
             if (!t) {

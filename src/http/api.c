@@ -238,12 +238,12 @@ enum MHD_Result api_get_lead(struct req *r)
     return ret;
 }
 
-/* Tells the live streams that a person changed the lead of the path. */
+/* Tells the live streams, this node's and the others', that a person
+ * changed lead id. */
 void lead_updated(struct req *r, const char *id, bool erased)
 {
-    char data[96];
-    snprintf(data, sizeof(data), "{\"id\":\"%s\"%s}", id, erased ? ",\"erased\":true" : "");
-    events_publish(r->h->events, "lead.updated", NULL, data);
+    events_lead_updated(r->h->events, id, erased);
+    store_announce(r->h->st, id, erased);
 }
 
 enum MHD_Result api_erase_lead(struct req *r)

@@ -70,6 +70,7 @@ static enum MHD_Result link_spent(struct req *r, enum confirm_state state)
 /* The confirmed lead as intake would score it now, and what it is owed. */
 struct confirming {
     const struct config *cfg;
+    struct store *st; /* its turns, where nodes share them */
     struct store_confirm_job *job;
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
     struct buf reasons;
@@ -97,7 +98,7 @@ static int score_confirmed(const struct stored_lead *sl, void *arg)
     c->job->qualified = l.qualified && !sl->duplicate;
     rc = lead_reasons_json(&l, &c->reasons);
     if (!sl->duplicate && !lead_held(&l)) {
-        const char *owner = assign_owner(l.form, &l);
+        const char *owner = assign_owner(l.form, &l, shared_turn, c->st);
         if (owner) {
             snprintf(c->owner, sizeof(c->owner), "%s", owner);
             c->job->owner = c->owner;
@@ -127,7 +128,8 @@ enum MHD_Result confirm_link(struct req *r)
     struct store_confirm_job job = {
         .job.op = STORE_OP_CONFIRM, .user_agent = visitor(r, ua), .ip = r->ip, .grade = "cold"};
     memcpy(job.token_hash, hash, SHA256_LEN);
-    struct confirming c = {.cfg = r->cfg, .job = &job, .reasons = BUF_INIT(1 << 20)};
+    struct confirming c = {
+        .cfg = r->cfg, .st = r->h->st, .job = &job, .reasons = BUF_INIT(1 << 20)};
     rc = store_stored_lead(r->h->st, ci.lead_id, score_confirmed, &c);
     if (!rc) {
         job.score_reasons = buf_str(&c.reasons);

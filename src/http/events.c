@@ -20,7 +20,9 @@
  * libmicrohttpd a client that went away (a suspended connection does not
  * see its client close).
  *
- * Nodes sharing one PostgreSQL each publish the leads they capture, and
+ * Nodes sharing one PostgreSQL each publish the leads they capture and the
+ * changes people make through them (announcing those to the other nodes,
+ * store_announce: their streams publish them as they hear of them), and
  * follow the others' from the database: every FOLLOW_MS the leads of the
  * last FOLLOW_WINDOW_MS (ids carry their time; two nodes' commits do not
  * come in id order, hence a window, not a cursor) are read, and each one
@@ -186,6 +188,19 @@ void events_publish(struct events *ev, const char *type, const char *id, const c
         broadcast(ev, id, text, (size_t)n);
 }
 
+void events_lead_updated(struct events *ev, const char *id, bool erased)
+{
+    char data[96];
+    snprintf(data, sizeof(data), "{\"id\":\"%s\"%s}", id, erased ? ",\"erased\":true" : "");
+    events_publish(ev, "lead.updated", NULL, data);
+}
+
+/* Another node's change (store_set_update_hook). */
+static void remote_update(void *arg, const char *id, bool erased)
+{
+    events_lead_updated(arg, id, erased);
+}
+
 static int follow_one(const char *id, const char *form, unsigned flags, void *arg)
 {
     char data[160];
@@ -263,6 +278,8 @@ int events_start(struct events **out, size_t max_streams, size_t buffer_bytes, s
         free(ev);
         return LEADD_ENOMEM;
     }
+    if (ev->st)
+        store_set_update_hook(ev->st, remote_update, ev);
     *out = ev;
     return 0;
 }
@@ -285,6 +302,8 @@ void events_stop(struct events **evp)
     struct events *ev = *evp;
     if (!ev)
         return;
+    if (ev->st) /* first: the hook may be running (it takes ev->mu) */
+        store_set_update_hook(ev->st, NULL, NULL);
     events_end_all(ev);
     pthread_join(ev->beat, NULL);
     pthread_cond_destroy(&ev->cv);

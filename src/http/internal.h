@@ -282,6 +282,8 @@ enum MHD_Result api_consents_by_email(struct req *r);
 LEADD_MUST_CHECK int events_start(struct events **out, size_t max_streams, size_t buffer_bytes,
                                   struct store *st); /* st: followed when store_shared() */
 void events_publish(struct events *ev, const char *type, const char *id, const char *data);
+/* events_lead_updated: publishes lead.updated for id (erased: its erasure). */
+void events_lead_updated(struct events *ev, const char *id, bool erased);
 void events_end_all(struct events *ev);
 void events_stop(struct events **evp);
 size_t events_open(struct events *ev, uint64_t *ended_behind);
@@ -290,6 +292,14 @@ enum MHD_Result api_events(struct req *r);
 /* client_ip: the client's address, through X-Forwarded-For only when the peer
  * is a trusted proxy (net_forwarded_client). */
 void client_ip(struct req *r, char out[NET_MAX_ADDR]);
+/* rate_take: one token from the bucket of (scope, r->ip; client_ip() it
+ * first), as ratelimit_take: the database's, counted by every node, when
+ * the store is shared; this node's own otherwise, or while the database
+ * cannot answer. */
+bool rate_take(struct req *r, const char *scope, long long limit, long long window_s,
+               long long *retry_after_s);
+/* shared_turn: assign_owner's turn where nodes share one (st: the store). */
+int shared_turn(const char *key, unsigned long *n, void *st);
 
 /* deadline.c: request_timeout_s. deadlines_notify is libmicrohttpd's
  * connection callback (cls: the struct deadlines). deadlines_lift: the whole

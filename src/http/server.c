@@ -39,6 +39,23 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR])
     net_forwarded_client(peer, header_in(r, "X-Forwarded-For"), cfg->proxies, cfg->nproxies, out);
 }
 
+bool rate_take(struct req *r, const char *scope, long long limit, long long window_s,
+               long long *retry_after_s)
+{
+    struct store *st = r->h->st;
+    char key[200];
+    bool ok;
+    snprintf(key, sizeof(key), "%s|%s", scope, r->ip);
+    if (store_shared(st) && !store_rate_take(st, key, limit, window_s, &ok, retry_after_s))
+        return ok;
+    return ratelimit_take(r->h->rl, scope, r->ip, limit, window_s, now_ms(), retry_after_s);
+}
+
+int shared_turn(const char *key, unsigned long *n, void *st)
+{
+    return store_shared(st) ? store_turn(st, key, n) : LEADD_EINVAL;
+}
+
 /* The request's id: a trusted proxy's X-Request-Id when it is one of ours to
  * take (1 to 64 of A-Z a-z 0-9 . _ -), else a new one. It is logged with the
  * request and answered as X-Request-Id, so a log line and a client's report

@@ -125,8 +125,7 @@ enum MHD_Result session_create(struct req *r)
 {
     long long retry;
     client_ip(r, r->ip);
-    if (!ratelimit_take(r->h->rl, "_session", r->ip, SESSION_TRIES, SESSION_TRIES_WINDOW_S,
-                        now_ms(), &retry)) {
+    if (!rate_take(r, "_session", SESSION_TRIES, SESSION_TRIES_WINDOW_S, &retry)) {
         req_header(r, "Retry-After", "%lld", retry);
         return problem(r, 429, "rate-limited", "Too many sign-in attempts",
                        "too many attempts from this address; try again later");

@@ -100,8 +100,8 @@ enum MHD_Result submit_begin(struct req *r)
 
     client_ip(r, r->ip);
     long long retry;
-    if (r->form->rate_limit && !ratelimit_take(r->h->rl, r->form->id, r->ip, r->form->rate_limit,
-                                               r->form->rate_window_s, now_ms(), &retry)) {
+    if (r->form->rate_limit &&
+        !rate_take(r, r->form->id, r->form->rate_limit, r->form->rate_window_s, &retry)) {
         req_header(r, "Retry-After", "%lld", retry);
         return problem(r, 429, "rate-limited", "Too many submissions",
                        "too many submissions from this address; try again later");
@@ -255,7 +255,7 @@ static int prepare_job(struct req *r)
     in->idem_key = r->idem_key;
     in->status = r->html ? 303 : 201;
     if (!lead_held(l))
-        in->owner = assign_owner(f, l); /* stored with the lead, in its transaction */
+        in->owner = assign_owner(f, l, shared_turn, r->h->st); /* stored with the lead */
     if (f->double_opt_in) {
         in->lifecycle = l->status;
         in->confirm_mail.webhook = f->confirm_mail;

@@ -442,12 +442,19 @@ void assign_rules_release(struct form *f)
     f->nassign = 0;
 }
 
-const char *assign_owner(const struct form *f, const struct lead *l)
+const char *assign_owner(const struct form *f, const struct lead *l,
+                         int (*turn)(const char *key, unsigned long *n, void *arg), void *arg)
 {
     for (size_t i = 0; i < f->nassign; i++) {
         struct assign_rule *a = &f->assign[i];
-        if (condition_matches(&a->cond, l))
-            return a->users[atomic_fetch_add(&a->next, 1) % a->nusers];
+        char key[300];
+        unsigned long n;
+        if (!condition_matches(&a->cond, l))
+            continue;
+        snprintf(key, sizeof(key), "assign|%s|%s", f->id, a->name);
+        if (!turn || turn(key, &n, arg))
+            n = atomic_fetch_add(&a->next, 1);
+        return a->users[n % a->nusers];
     }
     return NULL;
 }

@@ -146,14 +146,34 @@ static int dedupe_load(struct store *st, long long window_ms);
 #define PG_POLL_MS 1000 /* a LISTEN's wait; the hook is called at least each ... */
 #define PG_POLL_EVERY 5 /* ... fifth of them, NOTIFY or not: one can be missed */
 
+/* A change another node announced (store_announce): "NODE\tID\tERASED". */
+static void on_announced(void *arg, const char *payload)
+{
+    struct store *st = arg;
+    size_t nl = strcspn(payload, "\t");
+    const char *id = payload + nl + (payload[nl] == '\t');
+    char lead[ULID_LEN + 1];
+    if ((nl == strlen(st->node) && !strncmp(payload, st->node, nl)) || strlen(id) != ULID_LEN + 2)
+        return; /* this node's own, published already; or not leadd's */
+    memcpy(lead, id, ULID_LEN);
+    lead[ULID_LEN] = '\0';
+    if (!ulid_valid(lead))
+        return;
+    pthread_mutex_lock(&st->mu); /* held through the call: see store_set_update_hook */
+    if (st->on_update)
+        st->on_update(st->on_update_arg, lead, id[ULID_LEN + 1] == '1');
+    pthread_mutex_unlock(&st->mu);
+}
+
 /* PostgreSQL's listener: wakes the forwarder when any node queued
  * deliveries (NOTIFY leadd_outbox), and every few seconds anyway, so due
- * retries and the claims of a node that died are found. */
+ * retries and the claims of a node that died are found; hands the changes
+ * other nodes announce to the update hook. */
 static void *pg_listen_main(void *arg)
 {
     struct store *st = arg;
     for (unsigned i = 1; !atomic_load(&st->stopping); i++) {
-        bool woke = pgstore_outbox_wait(st->pg, PG_POLL_MS);
+        bool woke = pgstore_outbox_wait(st->pg, PG_POLL_MS, on_announced, st);
         if (!woke && i % PG_POLL_EVERY)
             continue;
         pthread_mutex_lock(&st->mu);
@@ -341,6 +361,10 @@ bool store_writable(const struct store *st)
 
 void store_get_stats(struct store *st, struct store_stats *out)
 {
+    if (st->pg) {
+        pgstore_get_stats(st->pg, out);
+        return;
+    }
     out->batches = atomic_load(&st->batches);
     out->jobs = atomic_load(&st->jobs);
     out->max_batch = atomic_load(&st->max_batch);

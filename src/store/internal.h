@@ -81,7 +81,7 @@ struct store {
     pthread_t writer;
     bool writer_started;
     struct jobq q;
-    pthread_mutex_t mu; /* guards on_outbox */
+    pthread_mutex_t mu; /* guards on_outbox and on_update */
     atomic_bool writable;
     struct ulid_gen ids;
     long long retention_ms;
@@ -98,6 +98,8 @@ struct store {
     uint64_t unfolded_since_ms;                   /* when the first of them was */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
+    void (*on_update)(void *arg, const char *id, bool erased); /* another node's change */
+    void *on_update_arg;
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
     struct sqls *o_claim, *o_due;

@@ -141,6 +141,19 @@ static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_
     return rc;
 }
 
+int store_outbox_unclaim(struct store *st, struct outbox_item *items, size_t n)
+{
+    long long ids[OUTBOX_CLAIM_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k < OUTBOX_CLAIM_MAX)
+            ids[k++] = items[i].id;
+        free(items[i].lead_json);
+        items[i].lead_json = NULL;
+    }
+    return st->pg && k ? pgstore_unclaim(st->pg, st->node, ids, k) : 0;
+}
+
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
                        size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
                        size_t *n)

@@ -25,7 +25,7 @@
 struct pgstore {
     PGconn *wconn;     /* the writer's */
     struct sqlc *wsql; /* wconn, for admin.c's jobs */
-    PGconn *oconn;     /* LISTEN for queued deliveries (pgstore_outbox_wait's) */
+    PGconn *oconn;     /* LISTEN for queued deliveries and changes (pgstore_outbox_wait's) */
     PGconn *cconn;     /* claims (pgstore_claim's), under cmu */
     pthread_mutex_t cmu;
     struct jobq q;
@@ -35,6 +35,7 @@ struct pgstore {
     unsigned char salt[CONSENT_SALT_LEN]; /* store_meta's consent_salt, the same on every node */
     atomic_bool writable;                 /* the last batch committed (for /readyz) */
     atomic_llong retention_ms;            /* leads older are erased daily; 0: keep */
+    atomic_uint_fast64_t batches, jobs, max_batch; /* committed (store_get_stats) */
 };
 
 /* Each statement, prepared once on the writer's connection. */
@@ -397,7 +398,7 @@ static void noop_done(struct store_job *job, void *arg)
 /* Between batches, as SQLite's writer: a database that went away is tried
  * again (readiness comes back by itself), unconfirmed leads past their
  * deadline and, daily, leads past retention are erased, old
- * Idempotency-Keys dropped. Every node does it; what two do at once is
+ * Idempotency-Keys and full rate buckets dropped. Every node does it; what two do at once is
  * done once, the rows being locked as they change. */
 static void maintain(struct pgstore *p, uint64_t *last_prune, uint64_t *last_retain,
                      uint64_t *last_expire)
@@ -428,7 +429,21 @@ static void maintain(struct pgstore *p, uint64_t *last_prune, uint64_t *last_ret
         if (sql_exec(p->wsql, NULL, "DELETE FROM idempotency_keys WHERE created_ms < ?1", "i",
                      (long long)ms - STORE_IDEM_TTL_MS))
             log_warn("postgres: old Idempotency-Keys not dropped; tried again later");
+        /* buckets full again say nothing a new one would not (shared.c) */
+        if (sql_exec(p->wsql, NULL,
+                     "DELETE FROM rate_buckets WHERE full_ms <"
+                     " (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                     ""))
+            log_warn("postgres: full rate buckets not dropped; tried again later");
     }
+}
+
+void pgstore_get_stats(struct pgstore *p, struct store_stats *out)
+{
+    out->batches = atomic_load(&p->batches);
+    out->jobs = atomic_load(&p->jobs);
+    out->max_batch = atomic_load(&p->max_batch);
+    out->queue_depth = jobq_depth(&p->q);
 }
 
 void pgstore_set_retention(struct pgstore *p, long long ms)
@@ -452,6 +467,12 @@ static void *pg_writer_main(void *arg)
             continue;
         }
         int rc = run_batch(p, batch);
+        if (!rc) {
+            atomic_fetch_add(&p->batches, 1);
+            atomic_fetch_add(&p->jobs, n);
+            if (n > atomic_load(&p->max_batch))
+                atomic_store(&p->max_batch, n);
+        }
         for (struct store_job *j = batch, *next; j; j = next) {
             next = j->next;
             if (rc)
@@ -546,7 +567,8 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         goto fail;
     rc = LEADD_EDB;
     if (!connect_to(url, &p->oconn, err, cap) ||
-        !pg_sql(p->oconn, "LISTEN leadd_outbox", err, cap) || !connect_to(url, &p->cconn, err, cap))
+        !pg_sql(p->oconn, "LISTEN leadd_outbox; LISTEN leadd_events", err, cap) ||
+        !connect_to(url, &p->cconn, err, cap))
         goto fail;
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;
@@ -623,7 +645,27 @@ int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint
     return 0;
 }
 
-bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms)
+int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids, size_t n)
+{
+    char list[OUTBOX_CLAIM_MAX * 24 + 4];
+    size_t at = 0;
+    list[at++] = '{';
+    for (size_t i = 0; i < n && i < OUTBOX_CLAIM_MAX; i++)
+        at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%lld", i ? "," : "", ids[i]);
+    snprintf(list + at, sizeof(list) - at, "}");
+    const char *v[] = {list, node};
+    pthread_mutex_lock(&p->cmu);
+    PGresult *r = PQexecParams(p->cconn,
+                               "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                               " WHERE id = ANY($1::bigint[]) AND claimed_by = $2",
+                               2, NULL, v, NULL, NULL, 0);
+    pthread_mutex_unlock(&p->cmu);
+    /* not given back: the leases end them (later, not never) */
+    return pg_done(r, NULL, 0) ? 0 : LEADD_EDB;
+}
+
+bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
+                         void (*on_update)(void *arg, const char *payload), void *arg)
 {
     /* A NOTIFY can be missed (a reconnect, a pooler in transaction mode):
      * the caller polls after timeout_ms whatever happens. */
@@ -635,7 +677,10 @@ bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms)
         PGnotify *nt;
         PQconsumeInput(p->oconn);
         while ((nt = PQnotifies(p->oconn))) {
-            woke = true;
+            if (!strcmp(nt->relname, "leadd_events"))
+                on_update(arg, nt->extra);
+            else
+                woke = true;
             PQfreemem(nt);
         }
         uint64_t now = mono_ms();

@@ -276,6 +276,15 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     return 0;
 }
 
+void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),
+                           void *arg)
+{
+    pthread_mutex_lock(&st->mu); /* waits for a call under way (db.c) */
+    st->on_update = fn;
+    st->on_update_arg = arg;
+    pthread_mutex_unlock(&st->mu);
+}
+
 void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
 {
     /* SQLite's writer calls it after a commit that queued deliveries;

@@ -121,10 +121,22 @@ static void t_schema_parity(void **state)
     pg_columns(c, post, sizeof(post));
     PQfinish(c);
     /* PostgreSQL's own: SQLite's implicit rowids, made columns; a
-     * delivery's lease says which node holds it. Nothing else differs. */
-    static const char *const EXTRA[] = {"deliveries.claimed_by\n", "deliveries.claimed_until\n",
-                                        "delivery_attempts.rowid\n", "lead_history.rowid\n",
-                                        "leads.rowid\n"};
+     * delivery's lease says which node holds it; rate buckets, send
+     * windows and turns that one SQLite server keeps in memory. Nothing else differs. */
+    static const char *const EXTRA[] = {"deliveries.claimed_by\n",
+                                        "deliveries.claimed_until\n",
+                                        "delivery_attempts.rowid\n",
+                                        "lead_history.rowid\n",
+                                        "leads.rowid\n",
+                                        "rate_buckets.at_ms\n",
+                                        "rate_buckets.full_ms\n",
+                                        "rate_buckets.key\n",
+                                        "rate_buckets.taken\n",
+                                        "rate_buckets.tokens\n",
+                                        "send_windows.key\n",
+                                        "send_windows.times\n",
+                                        "turns.key\n",
+                                        "turns.n\n"};
     snprintf(want, sizeof(want), "%s", post);
     for (size_t i = 0; i < sizeof(EXTRA) / sizeof(EXTRA[0]); i++) {
         char *p = strstr(want, EXTRA[i]);
@@ -856,11 +868,17 @@ struct waiter {
     uint64_t ms;
 };
 
+static void no_update(void *arg, const char *payload)
+{
+    (void)arg;
+    fail_msg("no lead changed, yet heard: %s", payload);
+}
+
 static void *wait_outbox(void *arg)
 {
     struct waiter *w = arg;
     uint64_t t0 = h_now_ms();
-    w->woke = pgstore_outbox_wait(w->st, 10000);
+    w->woke = pgstore_outbox_wait(w->st, 10000, no_update, NULL);
     w->ms = h_now_ms() - t0;
     return NULL;
 }
@@ -883,7 +901,7 @@ static void t_outbox_wakes(void **state)
     assert_int_equal(pgstore_open(&a, "", err, sizeof(err)), 0);
     assert_int_equal(pgstore_open(&w.st, "", err, sizeof(err)), 0);
     uint64_t t0 = h_now_ms();
-    assert_false(pgstore_outbox_wait(w.st, 300));
+    assert_false(pgstore_outbox_wait(w.st, 300, no_update, NULL));
     assert_true(h_now_ms() - t0 >= 290);
     pthread_create(&th, NULL, wait_outbox, &w);
     struct cap c;
@@ -1336,6 +1354,59 @@ static void t_restart_http(void **state)
     h_cleanup(&a);
 }
 
+/* What one SQLite server keeps in memory, two nodes keep in the database
+ * (shared.c): a client's submission budget, the round-robin's turns and a
+ * webhook's rate window are each one, whichever node asks. */
+static void t_shared_state(void **state)
+{
+    (void)state;
+    struct store_opts po = {.pg_url = "", .pool = 2};
+    struct store *nd[2];
+    char err[512];
+    int applied;
+    reset();
+    assert_int_equal(store_pg_migrate("", &applied, err, sizeof(err)), 0);
+    assert_int_equal(store_open(&nd[0], &po), 0);
+    assert_int_equal(store_open(&nd[1], &po), 0);
+    /* 3 a minute, taken on both nodes by turns: the fourth is refused */
+    for (int i = 0; i < 4; i++) {
+        bool ok = false;
+        long long retry = 0;
+        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.7", 3, 60, &ok, &retry), 0);
+        assert_int_equal(ok, i < 3);
+        if (!ok)
+            assert_true(retry >= 1 && retry <= 21); /* a token a 20 s, rounded up */
+    }
+    bool ok = false;
+    long long retry = 0;
+    assert_int_equal(store_rate_take(nd[1], "contact|192.0.2.8", 3, 60, &ok, &retry), 0);
+    assert_true(ok); /* another client's own budget */
+    PGconn *c = pg();
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets"), 2);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets WHERE"
+                                " position('192.0.2' in encode(key, 'escape')) > 0"),
+                     0); /* keyed by a hash: no address kept */
+    PQfinish(c);
+    for (unsigned long i = 0; i < 4; i++) {
+        unsigned long n = 99;
+        assert_int_equal(store_turn(nd[i % 2], "assign|contact|hot", &n), 0);
+        assert_int_equal(n, i);
+    }
+    /* 3 starts a minute: two on one node, then one of the two asked on the other */
+    size_t granted = 0;
+    uint64_t wait = 1;
+    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 2, 3, 60000, &granted, &wait), 0);
+    assert_int_equal(granted, 2);
+    assert_int_equal(wait, 0);
+    assert_int_equal(store_take_sends(nd[1], "webhook|crm", 2, 3, 60000, &granted, &wait), 0);
+    assert_int_equal(granted, 1);
+    assert_true(wait > 50000 && wait <= 60000);
+    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 1, 3, 60000, &granted, &wait), 0);
+    assert_int_equal(granted, 0);
+    store_close(&nd[0]);
+    store_close(&nd[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1345,6 +1416,7 @@ int main(void)
         cmocka_unit_test(t_triggers),
         cmocka_unit_test(t_copy),
         cmocka_unit_test(t_capture_across_nodes),
+        cmocka_unit_test(t_shared_state),
         cmocka_unit_test(t_outbox_leases),
         cmocka_unit_test(t_outbox_wakes),
         cmocka_unit_test(t_erasure_vacuumed),
