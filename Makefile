@@ -77,7 +77,8 @@ test: deps
 check: $(O)/leadd $(UNIT) $(INTEG) $(O)/tests/itest_pg $(NODE_MODULES)
 	@rm -f $(O)/spec-exchanges.jsonl
 	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
-	    tests/run.sh $(UNIT) $(INTEG) tests/pg.sh tests/pg-suite.sh tests/spec-check.sh \
+	    tests/run.sh $(UNIT) $(INTEG) tests/pg.sh tests/pg-suite.sh \
+	    tests/pg-suite-2nodes.sh tests/spec-check.sh \
 	    tests/browser.sh \
 	    tests/install-check.sh
 

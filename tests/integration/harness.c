@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "harness.h"
+#include "receiver.h"
 
 const char H_BASE_INI[] = "[server]\n"
                           "threads = 4\n"
@@ -68,24 +69,35 @@ bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms)
     }
 }
 
-char *h_log_text(struct leadd *l)
+/* The logs at paths (NULL-terminated; "" and missing ones left out), one
+ * after the other. */
+static char *read_logs(const char *const *paths)
 {
-    FILE *fp = fopen(l->log, "rb");
     char *text = NULL;
     size_t len = 0;
-    if (fp) {
-        FILE *mem = open_memstream(&text, &len);
+    FILE *mem = open_memstream(&text, &len);
+    assert_non_null(mem);
+    for (; *paths; paths++) {
+        FILE *fp = **paths ? fopen(*paths, "rb") : NULL;
         char chunk[4096];
         size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        while (fp && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
             fwrite(chunk, 1, n, mem);
-        fclose(mem);
-        fclose(fp);
+        if (fp)
+            fclose(fp);
     }
-    return text ? text : strdup("");
+    fclose(mem);
+    return text;
+}
+
+char *h_log_text(struct leadd *l)
+{
+    const char *paths[] = {l->log, l->log_b, NULL};
+    return read_logs(paths);
 }
 
 struct logwait {
+    const char *path; /* one node's log, or NULL: all */
     struct leadd *l;
     const char *needle;
 };
@@ -93,7 +105,8 @@ struct logwait {
 static bool log_has(void *arg)
 {
     struct logwait *w = arg;
-    char *t = h_log_text(w->l);
+    const char *one[] = {w->path, NULL};
+    char *t = w->path ? read_logs(one) : h_log_text(w->l);
     bool ok = strstr(t, w->needle) != NULL;
     free(t);
     return ok;
@@ -101,7 +114,7 @@ static bool log_has(void *arg)
 
 bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
 {
-    struct logwait w = {l, needle};
+    struct logwait w = {NULL, l, needle};
     return h_wait(log_has, &w, timeout_ms);
 }
 
@@ -146,9 +159,15 @@ static void kill_live(void)
     }
 }
 
-static void spawn(struct leadd *l)
+/* Starts one node (the second: b) and reads its port from its log. On
+ * PostgreSQL each node keeps its port across restarts (h_start chose it):
+ * a node is named by its address, and a restarted one takes back at once
+ * the deliveries it held. The second's port comes last, over a test's own
+ * server.listen, which is the first's. */
+static void spawn_node(struct leadd *l, bool b)
 {
-    char listen[] = "server.listen=127.0.0.1:0", path[400];
+    char listen[48], path[400];
+    snprintf(listen, sizeof(listen), "server.listen=127.0.0.1:%d", b ? l->port_b : l->port);
     snprintf(path, sizeof(path), "storage.path=%s", l->db);
     char *argv[64];
     int n = 0;
@@ -166,9 +185,14 @@ static void spawn(struct leadd *l)
         argv[n++] = "--set";
         argv[n++] = l->sets[i];
     }
+    if (b) {
+        argv[n++] = "--set";
+        argv[n++] = listen;
+    }
     argv[n] = NULL;
     /* A fresh log per start, so "listening on" is this start's. */
-    int fd = open(l->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *log = b ? l->log_b : l->log;
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -176,19 +200,41 @@ static void spawn(struct leadd *l)
         /* stdout too: a child must never hold the test's own output pipe. */
         dup2(fd, 1);
         dup2(fd, 2);
+        if (b) /* systemd gives each service its own; the test's is the first's */
+            unsetenv("NOTIFY_SOCKET");
         execv(argv[0], argv);
         _exit(127);
     }
     close(fd);
-    l->pid = pid;
+    *(b ? &l->pid_b : &l->pid) = pid;
     track(pid);
-    assert_true(h_wait_log(l, "listening on http://", 20000));
-    char *t = h_log_text(l);
+    struct logwait w = {log, l, "listening on http://"};
+    assert_true(h_wait(log_has, &w, 20000));
+    const char *one[] = {log, NULL};
+    char *t = read_logs(one);
     const char *p = strstr(t, "listening on http://");
     p = strchr(p + 20, ':');
-    l->port = (int)strtol(p + 1, NULL, 10);
+    int port = (int)strtol(p + 1, NULL, 10);
     free(t);
-    assert_true(l->port > 0);
+    assert_true(port > 0);
+    *(b ? &l->port_b : &l->port) = port;
+}
+
+static void spawn(struct leadd *l)
+{
+    if (l->pid <= 0)
+        spawn_node(l, false);
+    if (l->log_b[0] && l->pid_b <= 0)
+        spawn_node(l, true);
+}
+
+/* The port of the node the next request goes to: they take turns (tests
+ * make requests from threads of their own too). */
+static int next_port(struct leadd *l)
+{
+    if (l->pid_b <= 0 || l->one)
+        return l->port;
+    return __atomic_fetch_add(&l->turn, 1, __ATOMIC_RELAXED) & 1 ? l->port_b : l->port;
 }
 
 /* LEADD_TEST_BACKEND=postgres (tests/pg-suite.sh, under pg_virtualenv):
@@ -199,6 +245,17 @@ bool h_pg(void)
 {
     const char *b = getenv("LEADD_TEST_BACKEND");
     return b && !strcmp(b, "postgres");
+}
+
+bool h_two_nodes(void)
+{
+    const char *n = getenv("LEADD_TEST_NODES");
+    return h_pg() && n && !strcmp(n, "2");
+}
+
+int h_nodes(const struct leadd *l)
+{
+    return (l->pid > 0) + (l->pid_b > 0);
 }
 
 const char *h_backend_sets(const struct leadd *l)
@@ -233,6 +290,12 @@ void h_start(struct leadd *l, const char *ini, ...)
     assert_non_null(mkdtemp(l->dir));
     snprintf(l->db, sizeof(l->db), "%s/leadd.db", l->dir);
     snprintf(l->log, sizeof(l->log), "%s/leadd.log", l->dir);
+    if (h_two_nodes())
+        snprintf(l->log_b, sizeof(l->log_b), "%s/leadd-b.log", l->dir);
+    if (h_pg()) {
+        l->port = free_port();
+        l->port_b = h_two_nodes() ? free_port() : 0;
+    }
     if (ini)
         h_write_file(l, "leadd.ini", ini, l->cfg, sizeof(l->cfg));
     va_list ap;
@@ -269,15 +332,16 @@ void h_restart(struct leadd *l)
     spawn(l);
 }
 
-int h_stop(struct leadd *l)
+/* SIGTERM to one node and its exit status (0: clean, no leaks). */
+static int stop_node(struct leadd *l, pid_t *pid)
 {
     int status = -1;
-    if (l->pid <= 0)
+    if (*pid <= 0)
         return -1;
-    kill(l->pid, SIGTERM);
-    waitpid(l->pid, &status, 0);
-    untrack(l->pid);
-    l->pid = 0;
+    kill(*pid, SIGTERM);
+    waitpid(*pid, &status, 0);
+    untrack(*pid);
+    *pid = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         char *t = h_log_text(l);
         fprintf(stderr, "leadd exited %d; its log:\n%s\n", WEXITSTATUS(status), t);
@@ -286,21 +350,46 @@ int h_stop(struct leadd *l)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int h_stop(struct leadd *l)
+{
+    int b = l->pid_b > 0 ? stop_node(l, &l->pid_b) : 0;
+    int a = stop_node(l, &l->pid);
+    return a ? a : b;
+}
+
+void h_one_node(struct leadd *l)
+{
+    l->one = true;
+}
+
+void h_signal(struct leadd *l, int sig)
+{
+    if (l->pid > 0)
+        kill(l->pid, sig);
+    if (l->pid_b > 0)
+        kill(l->pid_b, sig);
+}
+
+static void kill9_node(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        untrack(*pid);
+        *pid = 0;
+    }
+}
+
 void h_kill9(struct leadd *l)
 {
-    if (l->pid > 0) {
-        kill(l->pid, SIGKILL);
-        waitpid(l->pid, NULL, 0);
-        untrack(l->pid);
-        l->pid = 0;
-    }
+    kill9_node(&l->pid_b);
+    kill9_node(&l->pid);
 }
 
 void h_cleanup(struct leadd *l)
 {
     char cmd[400];
-    if (l->pid > 0)
-        h_kill9(l);
+    h_kill9(l);
     for (size_t i = 0; i < l->nsets; i++)
         free(l->sets[i]);
     l->nsets = 0;
@@ -340,7 +429,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 int h_connect(struct leadd *l)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)next_port(l))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -391,18 +480,27 @@ static void spec_log(const char *method, const char *path, const struct resp *r)
     free(line);
 }
 
-static void vreq(struct leadd *l, const char *method, const char *path, const char *body,
+/* One request to the node on port; host: the port a load balancer's
+ * clients name in Host (every node is one site to them), unless the
+ * request names one. */
+static void vreq(int port, int host, const char *method, const char *path, const char *body,
                  struct resp *out, va_list ap)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *hs = NULL;
     struct sink b = {0}, h = {0};
-    char url[1024];
+    char url[1024], own[64];
     const char *hdr;
+    bool named = false;
     assert_non_null(c);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", l->port, path);
-    while ((hdr = va_arg(ap, const char *)))
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    while ((hdr = va_arg(ap, const char *))) {
+        named |= !strncasecmp(hdr, "Host:", 5);
         hs = curl_slist_append(hs, hdr);
+    }
+    snprintf(own, sizeof(own), "Host: 127.0.0.1:%d", host);
+    if (!named)
+        hs = curl_slist_append(hs, own);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (!strcmp(method, "HEAD"))
@@ -435,8 +533,35 @@ void h_req(struct leadd *l, const char *method, const char *path, const char *bo
 {
     va_list ap;
     va_start(ap, out);
-    vreq(l, method, path, body, out, ap);
+    vreq(next_port(l), l->port, method, path, body, out, ap);
     va_end(ap);
+}
+
+/* One request to the node on port. */
+static void req_to(int port, const char *method, const char *path, struct resp *out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    vreq(port, port, method, path, NULL, out, ap);
+    va_end(ap);
+}
+
+long long h_metric(struct leadd *l, const char *series)
+{
+    const int ports[] = {l->port, l->pid_b > 0 ? l->port_b : 0};
+    long long sum = -1;
+    for (size_t i = 0; i < 2 && ports[i]; i++) {
+        struct resp r;
+        req_to(ports[i], "GET", "/metrics", &r, "Authorization: Bearer " H_API_KEY, NULL);
+        assert_int_equal(r.status, 200);
+        size_t n = strlen(series);
+        for (const char *p = r.body; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+            if (!strncmp(p, series, n) && p[n] == ' ')
+                sum = (sum < 0 ? 0 : sum) + strtoll(p + n + 1, NULL, 10);
+        }
+        resp_free(&r);
+    }
+    return sum;
 }
 
 void h_post_json(struct leadd *l, const char *form, const char *json, struct resp *out)
@@ -624,7 +749,7 @@ void h_stream_open(struct leadd *l, struct h_stream *s, const char *key, const c
     assert_true(s->fd >= 0);
     if (rcvbuf > 0)
         setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)next_port(l))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
     snprintf(req, sizeof(req),

@@ -23,6 +23,15 @@ struct leadd {
     char *sets[16];
     size_t nsets;
     char pgdb[64]; /* LEADD_TEST_BACKEND=postgres: its database */
+    /* LEADD_TEST_NODES=2 (on PostgreSQL): a second node on the same
+     * database and config; requests, raw sockets and event streams
+     * alternate between the two, the log is both nodes' logs, and start,
+     * stop, restart and kill take both. pid and port are the first's. */
+    pid_t pid_b;
+    int port_b;
+    char log_b[320];
+    unsigned turn;
+    bool one; /* h_one_node */
 };
 
 struct resp {
@@ -43,6 +52,11 @@ void h_start(struct leadd *l, const char *ini, ...); /* NULL-terminated sets */
 void h_restart(struct leadd *l);
 /* h_stop: SIGTERM and wait; returns the exit status (0 = clean, no leaks). */
 int h_stop(struct leadd *l);
+/* h_one_node: from now on every request goes to the first node (a test of
+ * what each node limits or does on its own: its stream cap, its shutdown). */
+void h_one_node(struct leadd *l);
+/* h_signal: sends sig to every node (a reload: SIGHUP). */
+void h_signal(struct leadd *l, int sig);
 /* h_kill9: SIGKILL and reap. */
 void h_kill9(struct leadd *l);
 /* h_reaped: tells the harness a test reaped l's process itself. */
@@ -62,6 +76,10 @@ bool h_json_str(const char *json, const char *key, char *out, size_t cap);
 
 /* h_pg: whether the tests run against PostgreSQL (LEADD_TEST_BACKEND). */
 bool h_pg(void);
+/* h_two_nodes: whether each test runs two nodes (LEADD_TEST_NODES=2);
+ * h_nodes: how many l runs now. */
+bool h_two_nodes(void);
+int h_nodes(const struct leadd *l);
 /* h_backend_sets: " --set storage.backend=... --set storage.url=..." for a
  * command run on l's database, or "" on SQLite (static: use at once). */
 const char *h_backend_sets(const struct leadd *l);
@@ -76,9 +94,13 @@ void h_sql_exec(struct leadd *l, const char *sql);
 #define H_API_KEY "test-key-0123456789abcdef"
 void h_api(struct leadd *l, const char *method, const char *path, const char *body,
            struct resp *out);
+/* h_metric: the value of one series of /metrics ("name{labels}"), summed
+ * over the nodes (each counts what it did, as Prometheus' sum() would add
+ * them), or -1 when no node has it. */
+long long h_metric(struct leadd *l, const char *series);
 /* h_rss_kb: a process's VmHWM (peak resident set) in kB. */
 long h_peak_rss_kb(pid_t pid);
-/* h_log_text: the whole log so far (free it). */
+/* h_log_text: the whole log so far, every node's (free it). */
 char *h_log_text(struct leadd *l);
 /* h_wait_log: polls the log until it contains needle (timeout_ms). */
 bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms);

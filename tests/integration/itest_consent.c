@@ -75,6 +75,12 @@ static bool secret_gone(void *arg)
                      g->id) == 1;
 }
 
+static bool erased(void *arg)
+{
+    struct secret_gone *g = arg;
+    return h_sql_int(g->l, "SELECT erased_at IS NOT NULL FROM leads WHERE id = %Q", g->id) == 1;
+}
+
 /* Sign up, get the mail, follow the link: confirmed, scored, forwarded;
  * the link works once. */
 static void t_double_opt_in(void **state)
@@ -251,8 +257,12 @@ static void t_expired(void **state)
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     h_restart(&l);
-    assert_true(h_wait_log(&l, "double opt-in: erased 1 leads", 10000));
-    assert_int_equal(h_sql_int(&l, "SELECT erased_at IS NOT NULL FROM leads WHERE id = %Q", id), 1);
+    /* The sweep runs at start (and each minute): a second node's first one
+     * may have come after the link's expiry and before this restart, its
+     * line in the log the restart began afresh. */
+    if (!h_two_nodes())
+        assert_true(h_wait_log(&l, "double opt-in: erased 1 leads", 10000));
+    assert_true(h_wait(erased, &(struct secret_gone){&l, id}, 10000));
     h_sql_text(&l, v, sizeof(v), "SELECT group_concat(kind) FROM consents WHERE lead_id = %Q", id);
     assert_string_equal(v, "given,expired");
     assert_int_equal(h_sql_int(&l,

@@ -214,8 +214,8 @@ static void t_4xx_dead_at_once_and_schedule_exhausted(void **state)
     struct resp r;
     h_api(&l, "GET", "/metrics", NULL, &r);
     assert_non_null(strstr(r.body, "# TYPE leadd_deliveries_dead_total counter\n"));
-    assert_non_null(strstr(r.body, "leadd_deliveries_dead_total{webhook=\"bad\"} 1\n"));
-    assert_non_null(strstr(r.body, "leadd_deliveries_dead_total{webhook=\"down\"} 1\n"));
+    assert_int_equal(h_metric(&l, "leadd_deliveries_dead_total{webhook=\"bad\"}"), 1);
+    assert_int_equal(h_metric(&l, "leadd_deliveries_dead_total{webhook=\"down\"}"), 1);
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     assert_int_equal(recv_count(&bad), 1);
