@@ -3,10 +3,10 @@
 -- a crash of the server empties them, which only forgets recent counts.
 
 -- Submission and sign-in rate limits: one token bucket a (scope, client),
--- keyed by a hash of the two, so no client address is kept here. A bucket
--- past full_ms is full again and is dropped by any node's writer.
+-- keyed by a hash of the two (hex), so no client address is kept here. A
+-- bucket past full_ms is full again and is dropped by any node's writer.
 CREATE UNLOGGED TABLE rate_buckets (
-    key      bytea PRIMARY KEY,
+    key      text PRIMARY KEY,
     tokens   double precision NOT NULL,
     at_ms    bigint NOT NULL,
     full_ms  bigint NOT NULL,

@@ -1384,7 +1384,7 @@ static void t_shared_state(void **state)
     PGconn *c = pg();
     assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets"), 2);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets WHERE"
-                                " position('192.0.2' in encode(key, 'escape')) > 0"),
+                                " position('192.0.2' in key) > 0 OR length(key) != 64"),
                      0); /* keyed by a hash: no address kept */
     PQfinish(c);
     for (unsigned long i = 0; i < 4; i++) {
