@@ -429,8 +429,6 @@ static int rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
 static void t_days_in_the_zone(void **state)
 {
     (void)state;
-    if (h_pg())
-        skip(); /* leadd rollup --rebuild: SQLite's alone so far */
     struct leadd l;
     char out[4096];
     make_ini();
@@ -448,12 +446,17 @@ static void t_days_in_the_zone(void **state)
         h_sql_exec(&l, sql);
     }
     /* leads written by another program are counted by a rebuild; which
-     * needs the database to itself */
-    assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
-    assert_non_null(strstr(out, "groups counted from the leads"));
+     * needs the database to itself (SQLite's counters: PostgreSQL's report
+     * counts every lead as it is, by the session's TimeZone) */
+    if (!h_pg()) {
+        assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "groups counted from the leads"));
+    }
     h_restart(&l);
-    assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 1);
-    assert_non_null(strstr(out, "stop the leadd serving"));
+    if (!h_pg()) {
+        assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "stop the leadd serving"));
+    }
     json_t *root = get_json(&l, "/v1/stats?group_by=day&from=2026-03-28&to=2026-03-30");
     expect_row(row_of(root, "2026-03-28"), "03-28", "leads=1");
     expect_row(row_of(root, "2026-03-29"), "03-29 (23 hours)", "leads=2");
@@ -479,9 +482,11 @@ static void t_days_in_the_zone(void **state)
     /* the same leads in UTC: a restart in another zone counts them again */
     assert_int_equal(h_stop(&l), 0);
     free(l.sets[0]); /* server.timezone: back to the default, UTC */
-    l.nsets = 0;
+    memmove(l.sets, l.sets + 1, --l.nsets * sizeof(l.sets[0])); /* the backend's stay */
     h_restart(&l);
-    assert_true(h_wait_log(&l, "counting the stats' days again", 5000));
+    /* SQLite's counters are counted again; PostgreSQL's report counts the
+     * leads as they are, in its sessions' TimeZone */
+    assert_true(h_pg() || h_wait_log(&l, "counting the stats' days again", 5000));
     root = get_json(&l, "/v1/stats?group_by=day&from=2026-03-28&to=2026-03-30");
     expect_row(row_of(root, "2026-03-28"), "03-28 UTC", "leads=2");
     expect_row(row_of(root, "2026-03-29"), "03-29 UTC", "leads=2");
