@@ -59,6 +59,21 @@ struct args {
     size_t nsets;
 };
 
+/* The store a command opens on cfg's database (serving: writes through
+ * the writer, as seed's do): one connection for its queries. */
+static struct store_opts command_store(const struct config *cfg, bool serving)
+{
+    return (struct store_opts){cfg->db_path,
+                               cfg->durability == DURABILITY_FULL,
+                               serving,
+                               0,
+                               0,
+                               cfg->timezone,
+                               cfg->backend == BACKEND_POSTGRES ? cfg->db_url : NULL,
+                               1,
+                               NULL};
+}
+
 static int serve(const struct args *a);
 static int rescore(const struct args *a);
 static int seed(const struct args *a);
@@ -432,15 +447,7 @@ static int rescore(const struct args *a)
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;
     }
-    struct store_opts so = {cfg.db_path,
-                            cfg.durability == DURABILITY_FULL,
-                            false,
-                            0,
-                            0,
-                            cfg.timezone,
-                            cfg.backend == BACKEND_POSTGRES ? cfg.db_url : NULL,
-                            1,
-                            NULL};
+    struct store_opts so = command_store(&cfg, false);
     if (store_open(&st, &so) || rescore_run(&cfg, st, a->form, &rs))
         goto out;
     printf("rescored %zu leads: %zu changed qualification, %zu newly qualified, %zu deliveries "
@@ -455,8 +462,9 @@ out:
 
 /* leadd rollup --rebuild: the stats' counters recounted from the leads, for
  * after a manual change to the database (the counters of a running leadd
- * are kept exact in each transaction; a test checks both agree). Needs the
- * database to itself: recounting holds the write lock throughout. */
+ * are kept exact in each transaction; a test checks both agree). SQLite's
+ * file it needs to itself: recounting holds the write lock throughout. On
+ * PostgreSQL the serving nodes' writes wait on the fold's lock meanwhile. */
 static int rollup(const struct args *a)
 {
     struct config cfg;
@@ -469,21 +477,18 @@ static int rollup(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
-    if (sqlite_only(&cfg, a->cmd)) {
-        config_release(&cfg);
-        return 1;
-    }
-    struct store_opts so = {
-        cfg.db_path, cfg.durability == DURABILITY_FULL, false, 0, 0, cfg.timezone, NULL, 0, NULL};
+    bool pg = cfg.backend == BACKEND_POSTGRES;
+    struct store_opts so = command_store(&cfg, false);
     uint64_t t0 = mono_ms();
-    int lrc = store_lock(cfg.db_path, &lock);
+    int lrc = pg ? 0 : store_lock(cfg.db_path, &lock);
     if (lrc) {
         fprintf(stderr, "leadd rollup: %s '%s'\n",
                 lrc == LEADD_ECONFLICT ? "stop the leadd serving" : "unable to open", cfg.db_path);
         goto out;
     }
     if (store_open(&st, &so) || store_rollup_rebuild(st, &groups)) {
-        fprintf(stderr, "leadd rollup: unable to count the leads in '%s'\n", cfg.db_path);
+        fprintf(stderr, "leadd rollup: unable to count the leads in %s\n",
+                pg ? "the PostgreSQL database" : cfg.db_path);
         goto out;
     }
     printf("rollup: %lld groups counted from the leads in %llu ms (days in %s)\n", groups,
@@ -510,15 +515,7 @@ static int seed(const struct args *a)
         return 1;
     const struct form *f = a->form ? config_form(&cfg, a->form, strlen(a->form)) : &cfg.forms[0];
     bool pg = cfg.backend == BACKEND_POSTGRES;
-    struct store_opts so = {cfg.db_path,
-                            cfg.durability == DURABILITY_FULL,
-                            true,
-                            0,
-                            0,
-                            cfg.timezone,
-                            pg ? cfg.db_url : NULL,
-                            1,
-                            NULL};
+    struct store_opts so = command_store(&cfg, true);
     uint64_t t0 = mono_ms();
     if (!f) {
         fprintf(stderr, "leadd seed: no [form.%s]\n", a->form);

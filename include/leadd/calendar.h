@@ -21,7 +21,8 @@ bool calendar_zone_valid(const char *name);
  * view of migrations/sqlite/0010_analytics.sql writes it). */
 #define CALENDAR_DAY_SQL(ms) "date(" ms " / 1000, 'unixepoch', 'localtime')"
 
-/* calendar_set_zone: makes name the process's zone; LEADD_EINVAL when it is
+/* calendar_set_zone: makes name the process's zone (and PostgreSQL
+ * sessions' it opens after); LEADD_EINVAL when it is
  * not a known zone. Call before threads start. */
 LEADD_MUST_CHECK int calendar_set_zone(const char *name);
 /* calendar_day_valid: whether s is a real date written YYYY-MM-DD. */

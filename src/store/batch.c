@@ -132,7 +132,9 @@ int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t
     if (rc)
         return rc;
     /* one transaction; SQLite's takes its write lock at once */
+    char upto[ULID_LEN + 1];
     rc = sql_exec(c, NULL, lite ? "BEGIN IMMEDIATE" : "BEGIN", "");
+    rc = rc ? rc : rollup_writing(c, upto); /* PostgreSQL's nodes fold meanwhile */
     for (size_t i = 0; !rc && i < n; i++) {
         rc = sql_exec(c, NULL,
                       "UPDATE leads SET score = ?2, grade = ?3, qualified = ?4, score_reasons = ?5"

@@ -205,6 +205,13 @@ static int open_pg(struct store *st, const struct store_opts *o)
     }
     pgstore_salt(st->pg, st->consent_salt);
     pgstore_set_retention(st->pg, st->retention_ms);
+    if (o->serving) { /* the stats' days in this zone: counted again after a change */
+        struct reader *rd = reader_get(st);
+        rc = rd ? rollup_sync(rd->c, st->timezone) : LEADD_EDB;
+        reader_put(st, rd);
+        if (rc)
+            return rc;
+    }
     if (o->serving && o->node) { /* what this node held when it died: anybody's now */
         struct reader *rd = reader_get(st);
         long long n = 0;
@@ -261,7 +268,7 @@ int store_open(struct store **out, const struct store_opts *o)
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
         (rc = sqlc_sqlite(st->wdb, &st->wsql)) || (rc = db_migrate(st->wdb, &applied)) ||
         (rc = writer_prepare(st)) ||
-        (o->serving && ((rc = rollup_sync(st->wdb, st->timezone)) || (rc = rollup_fold(st)) ||
+        (o->serving && ((rc = rollup_sync(st->wsql, st->timezone)) || (rc = rollup_fold(st)) ||
                         (rc = dedupe_load(st, o->dedupe_window_ms)))))
         goto fail;
     if (!o->serving) {

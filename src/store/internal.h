@@ -132,9 +132,24 @@ LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out)
 #define ROLLUP_FOLD_LEADS 2000 /* the writer folds after this many new leads */
 #define ROLLUP_FOLD_MS 10000   /* or once the oldest not counted is this old */
 LEADD_MUST_CHECK int rollup_fold(struct store *st);
+/* rollup_fold_on: the same on c, the writer's connection (PostgreSQL's:
+ * every lead stored before now, under ROLLUP_LOCK taken alone). */
+LEADD_MUST_CHECK int rollup_fold_on(struct sqlc *c);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
-LEADD_MUST_CHECK int rollup_sync(sqlite3 *db, const char *tz);
+LEADD_MUST_CHECK int rollup_sync(struct sqlc *c, const char *tz);
+/* PostgreSQL's nodes write leads at once: each transaction that does
+ * (capture, a change, an erasure, a rescore) first calls rollup_writing,
+ * which takes ROLLUP_LOCK shared until the transaction ends and gives the
+ * mark, so a fold (which takes it alone) sees every such transaction
+ * committed or not begun. Leads stored at or below the mark (a node's
+ * clock behind the folding one's, seeded leads' past times) are then
+ * counted in by rollup_count_in (ids: "{ID,...}"), in the same
+ * transaction, as a fold counts them. SQLite: nothing (its one writer
+ * folds), *upto "". */
+#define ROLLUP_LOCK "465557349477" /* "leadd" in ASCII, plus one */
+LEADD_MUST_CHECK int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1]);
+LEADD_MUST_CHECK int rollup_count_in(struct sqlc *c, const char *ids);
 /* admin_apply (admin.c): a PATCH, RETRY, SESSION, SPEND, CONFIRM, WITHDRAW
  * or OUTCOMES job inside the writer's open transaction on c, either
  * backend; *queued when deliveries were added. 0, LEADD_EFULL or LEADD_EDB;

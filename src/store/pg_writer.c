@@ -36,6 +36,10 @@ struct pgstore {
     atomic_bool writable;                 /* the last batch committed (for /readyz) */
     atomic_llong retention_ms;            /* leads older are erased daily; 0: keep */
     atomic_uint_fast64_t batches, jobs, max_batch; /* committed (store_get_stats) */
+    char upto[ULID_LEN + 1]; /* the stats' mark, as the batch found it (rollup_writing) */
+    struct buf below;        /* the batch's leads at or below it: "{ID,..." */
+    long long unfolded;      /* leads this writer stored since its last fold */
+    uint64_t unfolded_since_ms;
 };
 
 /* Each statement, prepared once on the writer's connection. */
@@ -215,6 +219,13 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms,
                           in->currency};
     if (!exec_ok(p->wconn, "ins_lead", 24, lead, NULL, NULL))
         return false;
+    /* stored at or below the mark: a fold went past its time already, so
+     * the batch counts it in (run_batch) */
+    if (strcmp(j->id, p->upto) <= 0) {
+        buf_adds(&p->below, p->below.len ? "," : "{");
+        buf_adds(&p->below, j->id);
+    }
+    p->unfolded++;
     rfc3339_ms(ms, at);
     for (size_t i = 0; i < in->nconsents; i++) {
         const struct store_consent *c = &in->consents[i];
@@ -358,7 +369,9 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
         else
             log_info("postgres: connected again");
     }
-    ok = ok && pg_sql(p->wconn, "BEGIN", NULL, 0) && lock_keys(p, batch);
+    long long unfolded = p->unfolded;
+    ok = ok && pg_sql(p->wconn, "BEGIN", NULL, 0) && !rollup_writing(p->wsql, p->upto) &&
+         lock_keys(p, batch);
     for (struct store_job *j = batch; ok && j; j = j->next) {
         if (j->op == STORE_OP_LEAD)
             ok = apply_lead(p, (struct store_lead_job *)j, ms, &queued);
@@ -369,6 +382,11 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
         else
             ok = !admin_apply(p->wsql, &p->ids, j, ms, &queued);
     }
+    if (ok && p->below.len) {
+        buf_addc(&p->below, '}');
+        ok = !buf_error(&p->below) && !rollup_count_in(p->wsql, buf_str(&p->below));
+    }
+    buf_reset(&p->below);
     if (ok && queued) /* idle dispatchers wake at the commit */
         ok = pg_sql(p->wconn, "SELECT pg_notify('leadd_outbox', '')", NULL, 0);
     if (ok)
@@ -382,11 +400,27 @@ static int run_batch(struct pgstore *p, struct store_job *batch)
         log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
     atomic_store(&p->writable, ok);
     if (!ok) {
+        p->unfolded = unfolded; /* none of them was stored */
         if (PQstatus(p->wconn) == CONNECTION_OK)
             pg_sql(p->wconn, "ROLLBACK", NULL, 0);
         return LEADD_EDB;
     }
+    if (!unfolded && p->unfolded)
+        p->unfolded_since_ms = ms;
     return 0;
+}
+
+/* As SQLite's writer: the leads stored since the last fold are counted in
+ * after ROLLUP_FOLD_LEADS of them or ROLLUP_FOLD_MS (now: all of them, at
+ * a stop). Whichever node folds counts every node's. */
+static void fold_due(struct pgstore *p, bool now)
+{
+    if (!p->unfolded || !atomic_load(&p->writable) ||
+        (!now && p->unfolded < ROLLUP_FOLD_LEADS &&
+         now_ms() - p->unfolded_since_ms < (uint64_t)ROLLUP_FOLD_MS))
+        return;
+    if (!rollup_fold_on(p->wsql))
+        p->unfolded = 0; /* else logged; tried again after the next batch */
 }
 
 static void noop_done(struct store_job *job, void *arg)
@@ -464,6 +498,7 @@ static void *pg_writer_main(void *arg)
             break;
         if (!batch) {
             maintain(p, &last_prune, &last_retain, &last_expire);
+            fold_due(p, false);
             continue;
         }
         int rc = run_batch(p, batch);
@@ -479,7 +514,9 @@ static void *pg_writer_main(void *arg)
                 j->rc = rc;
             j->done(j, j->arg); /* the job may be freed from here on */
         }
+        fold_due(p, false); /* after the answers: they wait for no fold */
     }
+    fold_due(p, true); /* the counters are left complete */
     return NULL;
 }
 
@@ -544,6 +581,7 @@ static void release(struct pgstore *p)
     PQfinish(p->cconn);
     pthread_mutex_destroy(&p->cmu);
     jobq_destroy(&p->q);
+    buf_release(&p->below);
     free(p);
 }
 
@@ -557,6 +595,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     jobq_init(&p->q);
     pthread_mutex_init(&p->cmu, NULL);
     ulid_gen_init(&p->ids); /* random: two nodes' ids never meet */
+    buf_init(&p->below, STORE_MAX_BATCH * (ULID_LEN + 1) + 2);
     if ((rc = store_pg_migrate(url, &applied, err, cap)))
         goto fail;
     rc = LEADD_EDB;

@@ -25,13 +25,15 @@ _Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sq
 
 static const char SQL_UPSERT[] =
     "INSERT INTO rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?17, ?18, ?19) ON CONFLICT DO UPDATE SET leads = leads + excluded.leads,"
-    " valid = valid + excluded.valid, qualified = qualified + excluded.qualified,"
-    " hot = hot + excluded.hot, warm = warm + excluded.warm, cold = cold + excluded.cold,"
-    " contacted = contacted + excluded.contacted, converted = converted + excluded.converted,"
-    " rejected = rejected + excluded.rejected, spam = spam + excluded.spam,"
-    " duplicates = duplicates + excluded.duplicates,"
-    " revenue_minor = revenue_minor + excluded.revenue_minor";
+    " ?16, ?17, ?18, ?19) ON CONFLICT (grain, period, form, utm_source, utm_medium, utm_campaign,"
+    " currency) DO UPDATE SET leads = rollup.leads + excluded.leads,"
+    " valid = rollup.valid + excluded.valid, qualified = rollup.qualified + excluded.qualified,"
+    " hot = rollup.hot + excluded.hot, warm = rollup.warm + excluded.warm,"
+    " cold = rollup.cold + excluded.cold, contacted = rollup.contacted + excluded.contacted,"
+    " converted = rollup.converted + excluded.converted,"
+    " rejected = rollup.rejected + excluded.rejected, spam = rollup.spam + excluded.spam,"
+    " duplicates = rollup.duplicates + excluded.duplicates,"
+    " revenue_minor = rollup.revenue_minor + excluded.revenue_minor";
 
 /* What one lead counts for, from a row of fold()'s query (columns 5 on:
  * flags, grade, qualified, status, currency, value_minor): exactly what the
@@ -40,14 +42,14 @@ static const char SQL_UPSERT[] =
  * expressions cost more than the rest of reading them. Tests check both
  * agree: the report before and after a fold, and kept counters against
  * rebuilt ones. Returns the revenue's currency ("" for none). */
-static const char *count_lead(sqlite3_stmt *s, long long c[NCOUNTERS])
+static const char *count_lead(struct sqls *s, long long c[NCOUNTERS])
 {
-    unsigned flags = (unsigned)sqlite3_column_int64(s, 5);
-    const char *grade = (const char *)sqlite3_column_text(s, 6);
-    bool qualified = sqlite3_column_int(s, 7) != 0;
-    const char *status = (const char *)sqlite3_column_text(s, 8);
-    const char *currency = (const char *)sqlite3_column_text(s, 9);
-    bool has_value = sqlite3_column_type(s, 10) != SQLITE_NULL;
+    unsigned flags = (unsigned)sqls_col_int(s, 5);
+    const char *grade = sqls_col(s, 6);
+    bool qualified = sqls_col_int(s, 7) != 0;
+    const char *status = sqls_col(s, 8);
+    const char *currency = sqls_col(s, 9);
+    bool has_value = !sqls_col_null(s, 10);
     bool valid = (flags & (LEAD_FLAGS_SPAM | LEAD_FLAG_DUPLICATE)) == 0;
     bool converted = valid && status && !strcmp(status, "converted");
     grade = grade ? grade : "";
@@ -63,88 +65,102 @@ static const char *count_lead(sqlite3_stmt *s, long long c[NCOUNTERS])
     c[8] = valid && !strcmp(status, "rejected");
     c[9] = (flags & LEAD_FLAGS_SPAM) != 0;
     c[10] = !(flags & LEAD_FLAGS_SPAM) && (flags & LEAD_FLAG_DUPLICATE);
-    c[11] = converted ? sqlite3_column_int64(s, 10) : 0;
+    c[11] = converted ? sqls_col_int(s, 10) : 0;
     return converted && has_value && currency ? currency : "";
 }
 
 /* Adds one group's counts to its three rows of the rollup (the grains of
  * the lead_rollup view). key: day, form, source, medium, campaign and
- * currency, SEP between them. A SQLite code. */
-static int upsert_group(sqlite3_stmt *s, const char *key, const long long c[NCOUNTERS])
+ * currency, SEP between them; its parts are cut in place (bound until the
+ * step). */
+static int upsert_group(struct sqls *s, char *key, const long long c[NCOUNTERS])
 {
-    const char *part[6];
-    size_t len[6];
-    const char *p = key;
+    char *part[6], month[8];
     for (int i = 0; i < 6; i++) {
-        const char *e = strchr(p, SEP);
-        part[i] = p;
-        len[i] = e ? (size_t)(e - p) : strlen(p);
-        p = e ? e + 1 : p + len[i];
+        char *e = strchr(key, SEP);
+        part[i] = key;
+        if (e)
+            *e = '\0';
+        key = e ? e + 1 : key + strlen(key);
     }
-    int r = SQLITE_OK;
-    for (int grain = 0; grain < 3 && r == SQLITE_OK; grain++) {
-        sqlite3_reset(s);
-        sqlite3_bind_int(s, 1, grain);
-        /* key is the caller's until after the step: SQLITE_STATIC holds */
-        sqlite3_bind_text(s, 2, part[0], grain == 1 ? 7 : (int)len[0], SQLITE_STATIC);
+    snprintf(month, sizeof(month), "%.7s", part[0]);
+    int r = 0;
+    for (int grain = 0; grain < 3 && !r; grain++) {
+        sqls_reset(s);
+        sqls_int(s, 1, grain);
+        sqls_text(s, 2, grain == 1 ? month : part[0], false);
         for (int i = 1; i < 6; i++) {
             bool blank = grain == 2 && (i == 3 || i == 4); /* grain 2: no medium, campaign */
-            sqlite3_bind_text(s, 2 + i, blank ? "" : part[i], blank ? 0 : (int)len[i],
-                              SQLITE_STATIC);
+            sqls_text(s, 2 + i, blank ? "" : part[i], false);
         }
         for (int i = 0; i < NCOUNTERS; i++)
-            sqlite3_bind_int64(s, 8 + i, c[i]);
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(sqlite3_db_handle(s));
+            sqls_int(s, 8 + i, c[i]);
+        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
     }
     return r;
 }
 
 /* Counts the leads past the mark into the rollup and lead_filters and moves
- * the mark to the newest of them; inside the caller's transaction. The leads
- * are read once, in rowid order, and added up here by their day and
- * dimensions (SQL's GROUP BY sorted every lead, three times over), then each
- * group's three rows are updated. A SQLite code. */
-static int fold(sqlite3 *db)
+ * the mark; inside the caller's transaction, either backend. The leads are
+ * read once and added up here by their day and dimensions (SQL's GROUP BY
+ * sorted every lead, three times over), then each group's three rows are
+ * updated. SQLite's one writer folds every lead stored, as a range of
+ * rowids (which grow as ids do: read in the table's own order, not looked
+ * up id by id). On PostgreSQL, upto is the new mark: the leads up to it
+ * by id, every one committed, since the caller holds the lock every
+ * writing transaction shares (rollup_writing). only (PostgreSQL, upto
+ * NULL): instead, the leads of these ids ("{ID,...}"), the mark unmoved. */
+static int fold(struct sqlc *c, const char *upto, const char *only)
 {
-    sqlite3_stmt *s = NULL, *up = NULL;
+    struct sqls *s = NULL, *up = NULL;
     struct strmap groups = {0};
     long long(*sums)[NCOUNTERS] = NULL;
     size_t cap = 0;
     struct buf key = BUF_INIT(4096);
-    /* The leads past the mark, as a range of rowids (which grow as ids do):
-     * read in the table's own order, not looked up id by id. */
+    bool pg = sql_backend(c) == SQL_POSTGRES;
+    /* ?1..?2: SQLite's rowids; ?3..?4: PostgreSQL's ids */
+    const char *range = only ? "id = ANY(?5::text[])"
+                        : pg ? "id > ?3 AND id <= ?4"
+                             : "rowid > ?1 AND rowid <= ?2";
     long long from = 0, to = 0;
-    int r = sqlite3_prepare_v2(db,
-                               "SELECT coalesce((SELECT rowid FROM leads WHERE id = upto), 0),"
-                               " coalesce((SELECT max(rowid) FROM leads), 0) FROM rollup_mark",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        from = sqlite3_column_int64(s, 0);
-        to = sqlite3_column_int64(s, 1);
+    char was[ULID_LEN + 1] = "";
+    struct buf sql = BUF_INIT(4096);
+    int r = sqls_prepare(c,
+                         "SELECT coalesce((SELECT rowid FROM leads WHERE id = upto), 0),"
+                         " coalesce((SELECT max(rowid) FROM leads), 0), upto FROM rollup_mark",
+                         &s);
+    if (!r && (r = sqls_step(s)) == SQL_ROW) {
+        from = sqls_col_int(s, 0);
+        to = sqls_col_int(s, 1);
+        snprintf(was, sizeof(was), "%s", sqls_col(s, 2) ? sqls_col(s, 2) : "");
+        r = 0;
+    } else if (!r) {
+        r = LEADD_EDB;
     }
-    sqlite3_finalize(s);
-    s = NULL;
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(
-            db,
-            "SELECT " CALENDAR_DAY_SQL(
-                "created_ms") ", form,"
-                              " coalesce(utm_source, ''), coalesce(utm_medium, ''),"
-                              " coalesce(utm_campaign, ''), flags, grade, qualified, status,"
-                              " currency, value_minor FROM leads WHERE rowid > ?1 AND rowid <= ?2",
-            -1, &s, NULL);
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(db, SQL_UPSERT, -1, &up, NULL);
-    if (r != SQLITE_OK)
+    sqls_finalize(&s);
+    buf_addf(&sql,
+             "SELECT %s, form, coalesce(utm_source, ''), coalesce(utm_medium, ''),"
+             " coalesce(utm_campaign, ''), flags, grade, qualified, status, currency,"
+             " value_minor FROM leads WHERE %s",
+             pg ? "to_char(to_timestamp(created_ms / 1000.0), 'YYYY-MM-DD')"
+                : CALENDAR_DAY_SQL("created_ms"),
+             range);
+    r = r ? r : buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
+    r = r ? r : sqls_prepare(c, SQL_UPSERT, &up);
+    if (r)
         goto out;
-    sqlite3_bind_int64(s, 1, from);
-    sqlite3_bind_int64(s, 2, to);
-    while (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        long long c[NCOUNTERS];
-        const char *cur = count_lead(s, c);
+    sqls_int(s, 1, from);
+    sqls_int(s, 2, to);
+    sqls_text(s, 3, was, false);
+    sqls_text(s, 4, upto, false);
+    sqls_text(s, 5, only, false);
+    sqls_stream(s); /* PostgreSQL: row by row, not every lead at once */
+    while (!r && (r = sqls_step(s)) == SQL_ROW) { /* ends at SQL_DONE, 0 */
+        long long cn[NCOUNTERS];
+        const char *cur = count_lead(s, cn);
         buf_reset(&key);
         for (int i = 0; i < 5; i++) {
-            const char *v = (const char *)sqlite3_column_text(s, i);
+            const char *v = sqls_col(s, i);
             buf_adds(&key, v ? v : "");
             buf_addc(&key, SEP);
         }
@@ -162,120 +178,157 @@ static int fold(sqlite3 *db)
             }
         }
         if (g < 0) {
-            r = SQLITE_NOMEM;
+            r = LEADD_ENOMEM;
             break;
         }
         if (added)
             memset(sums[g], 0, sizeof(sums[g]));
         for (int i = 0; i < NCOUNTERS; i++)
-            sums[g][i] += c[i];
-        r = SQLITE_OK;
+            sums[g][i] += cn[i];
+        r = 0;
     }
-    if (r == SQLITE_DONE)
-        r = SQLITE_OK;
-    for (size_t g = 0; r == SQLITE_OK && g < groups.n; g++)
-        r = upsert_group(up, strmap_key(&groups, g), sums[g]);
-    sqlite3_finalize(s);
-    s = NULL;
+    sqls_finalize(&s); /* before the next statement: PostgreSQL's stream ends */
+    for (size_t g = 0; !r && g < groups.n; g++) {
+        buf_reset(&key);
+        buf_adds(&key, strmap_key(&groups, g));
+        r = buf_error(&key) ? LEADD_ENOMEM : upsert_group(up, key.ptr, sums[g]);
+    }
     /* the list's filters of the same leads (appended in id order) */
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(db,
-                               "INSERT INTO lead_filters SELECT rowid, CASE grade WHEN 'hot'"
-                               " THEN 0 WHEN 'warm' THEN 4 ELSE 8 END + 2 * (qualified != 0) +"
-                               " ((flags & 51) != 0), score FROM leads WHERE rowid > ?1 AND"
-                               " rowid <= ?2",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, from);
-        sqlite3_bind_int64(s, 2, to);
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    buf_reset(&sql);
+    buf_addf(&sql,
+             "INSERT INTO lead_filters SELECT rowid, CASE grade WHEN 'hot' THEN 0 WHEN 'warm'"
+             " THEN 4 ELSE 8 END + CASE WHEN qualified != 0 THEN 2 ELSE 0 END + CASE WHEN"
+             " (flags & 51) != 0 THEN 1 ELSE 0 END, score FROM leads WHERE %s",
+             range);
+    r = r ? r : buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
+    if (!r) {
+        sqls_int(s, 1, from);
+        sqls_int(s, 2, to);
+        sqls_text(s, 3, was, false);
+        sqls_text(s, 4, upto, false);
+        sqls_text(s, 5, only, false);
+        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
     }
-    sqlite3_finalize(s);
-    s = NULL;
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(db,
-                               "UPDATE rollup_mark SET upto = coalesce((SELECT id FROM leads"
-                               " WHERE rowid = ?1), '')",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, to);
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    sqls_finalize(&s);
+    if (only)
+        goto out;
+    r = r ? r
+          : sqls_prepare(c,
+                         pg ? "UPDATE rollup_mark SET upto = ?4"
+                            : "UPDATE rollup_mark SET upto = coalesce((SELECT id FROM leads"
+                              " WHERE rowid = ?2), '')",
+                         &s);
+    if (!r) {
+        sqls_int(s, 2, to);
+        sqls_text(s, 4, upto, false);
+        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
     }
 out:
-    sqlite3_finalize(s);
-    sqlite3_finalize(up);
+    sqls_finalize(&s);
+    sqls_finalize(&up);
     strmap_release(&groups);
     free(sums);
     buf_release(&key);
+    buf_release(&sql);
     return r;
+}
+
+/* SQLite's writer: a transaction of its own (BEGIN IMMEDIATE); PostgreSQL:
+ * one that takes the fold's lock alone, waiting for the transactions that
+ * write leads to end and keeping new ones waiting until it commits. */
+static int begin_fold(struct sqlc *c)
+{
+    if (sql_backend(c) == SQL_SQLITE)
+        return sql_exec(c, NULL, "BEGIN IMMEDIATE", "");
+    int rc = sql_exec(c, NULL, "BEGIN", "");
+    return rc ? rc : sql_exec(c, NULL, "SELECT pg_advisory_xact_lock(" ROLLUP_LOCK ")", "");
+}
+
+/* Commits, or rolls back and says what failed (what). */
+static int end_fold(struct sqlc *c, int r, const char *what)
+{
+    if (!r && !(r = sql_exec(c, NULL, "COMMIT", "")))
+        return 0;
+    log_error("%s failed: the counters are as they were", what);
+    if (sql_exec(c, NULL, "ROLLBACK", ""))
+        log_error("%s: rollback failed too", what);
+    return r;
+}
+
+int rollup_fold_on(struct sqlc *c)
+{
+    char upto[ULID_LEN + 1];
+    ulid_floor(now_ms(), upto); /* PostgreSQL: every lead stored before now */
+    int r = begin_fold(c);
+    return end_fold(c, r ? r : fold(c, upto, NULL), "counting new leads for the stats");
 }
 
 int rollup_fold(struct store *st)
 {
-    sqlite3 *db = st->wdb;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return LEADD_EDB;
-    int r = fold(db);
-    if (r == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+    int r = rollup_fold_on(st->wsql);
+    if (!r)
         st->unfolded = 0;
+    return r;
+}
+
+int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1])
+{
+    struct sqls *s = NULL;
+    upto[0] = '\0';
+    if (sql_backend(c) == SQL_SQLITE)
         return 0;
-    }
-    log_error("counting new leads for the stats: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return db_err(r);
+    int r = sqls_prepare(
+        c, "SELECT pg_advisory_xact_lock_shared(" ROLLUP_LOCK ")::text, upto FROM rollup_mark", &s);
+    if (!r && sqls_step(s) == SQL_ROW)
+        snprintf(upto, ULID_LEN + 1, "%s", sqls_col(s, 1) ? sqls_col(s, 1) : "");
+    else
+        r = LEADD_EDB;
+    sqls_finalize(&s);
+    return r;
+}
+
+int rollup_count_in(struct sqlc *c, const char *ids)
+{
+    return fold(c, NULL, ids);
 }
 
 /* Empties the counters and counts every lead again, in one transaction:
  * the same fold as the writer's, from no lead counted. */
-static int rebuild(sqlite3 *db, const char *tz, long long *groups)
+static int rebuild(struct sqlc *c, const char *tz, long long *groups)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return LEADD_EDB;
-    int r = sqlite3_exec(
-        db, "DELETE FROM rollup; DELETE FROM lead_filters; UPDATE rollup_mark SET upto = ''", NULL,
-        NULL, NULL);
-    if (r == SQLITE_OK)
-        r = fold(db);
-    if (r == SQLITE_OK)
-        r = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO store_meta VALUES ('timezone', ?1)", -1,
-                               &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, tz, -1, SQLITE_STATIC);
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    }
-    sqlite3_finalize(s);
-    s = NULL;
-    if (r == SQLITE_OK && groups) {
-        r = sqlite3_prepare_v2(db, "SELECT count(*) FROM rollup", -1, &s, NULL);
-        if (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-            *groups = sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
-    }
-    if (r == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    log_error("counting leads for the stats: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return db_err(r);
+    char upto[ULID_LEN + 1];
+    struct sqls *s = NULL;
+    ulid_floor(now_ms(), upto);
+    int r = begin_fold(c);
+    r = r ? r : sql_exec(c, NULL, "DELETE FROM rollup", "");
+    r = r ? r : sql_exec(c, NULL, "DELETE FROM lead_filters", "");
+    r = r ? r : sql_exec(c, NULL, "UPDATE rollup_mark SET upto = ''", "");
+    r = r ? r : fold(c, upto, NULL);
+    r = r ? r
+          : sql_exec(c, NULL,
+                     "INSERT INTO store_meta VALUES ('timezone', ?1) ON CONFLICT (key) DO UPDATE"
+                     " SET value = excluded.value",
+                     "t", tz);
+    if (!r && groups && !(r = sqls_prepare(c, "SELECT count(*) FROM rollup", &s)))
+        r = sqls_step(s) == SQL_ROW ? (*groups = sqls_col_int(s, 0), 0) : LEADD_EDB;
+    sqls_finalize(&s);
+    return end_fold(c, r, "counting leads for the stats");
 }
 
-int rollup_sync(sqlite3 *db, const char *tz)
+int rollup_sync(struct sqlc *c, const char *tz)
 {
-    sqlite3_stmt *s = NULL;
+    struct sqls *s = NULL;
     char was[128] = "";
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM store_meta WHERE key = 'timezone'", -1, &s,
-                           NULL) != SQLITE_OK)
-        return LEADD_EDB;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    if (strcmp(was, tz)) {
+    int rc = sqls_prepare(c, "SELECT value FROM store_meta WHERE key = 'timezone'", &s);
+    if (!rc && sqls_step(s) == SQL_ROW)
+        snprintf(was, sizeof(was), "%s", sqls_col(s, 0) ? sqls_col(s, 0) : "");
+    sqls_finalize(&s);
+    if (!rc && strcmp(was, tz)) {
         /* The days the counters hold are another zone's (or none yet). */
         long long groups = 0;
         if (*was)
             log_info("timezone changed from %s to %s: counting the stats' days again", was, tz);
-        rc = rebuild(db, tz, &groups);
+        rc = rebuild(c, tz, &groups);
         if (!rc && *was)
             log_info("stats counted again in %s: %lld groups", tz, groups);
     }
@@ -284,7 +337,16 @@ int rollup_sync(sqlite3 *db, const char *tz)
 
 int store_rollup_rebuild(struct store *st, long long *groups)
 {
-    if (st->pg)
-        return LEADD_EINVAL; /* SQLite's alone: PostgreSQL's counters are not folded yet */
-    return rebuild(st->wdb, st->timezone, groups);
+    char err[512];
+    struct sqlc *c = NULL;
+    if (!st->pg)
+        return rebuild(st->wsql, st->timezone, groups);
+    /* PostgreSQL: on a connection of its own, beside serving nodes (the
+     * fold's lock keeps their writes waiting meanwhile) */
+    int rc = sqlc_pg(st->pg_url, &c, err, sizeof(err));
+    if (rc)
+        log_error("%s", err);
+    rc = rc ? rc : rebuild(c, st->timezone, groups);
+    sqlc_close(&c);
+    return rc;
 }

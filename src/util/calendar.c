@@ -41,7 +41,9 @@ int calendar_set_zone(const char *name)
 {
     if (!calendar_zone_valid(name))
         return LEADD_EINVAL;
-    if (setenv("TZ", name, 1))
+    /* PGTZ too: libpq starts each PostgreSQL session (and each reset one)
+     * in it, whose TimeZone the stats' days are computed in */
+    if (setenv("TZ", name, 1) || setenv("PGTZ", name, 1))
         return LEADD_ENOMEM;
     tzset();
     return 0;
