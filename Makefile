@@ -141,13 +141,15 @@ $(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
 	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
 
 # make bench BACKEND=postgres: capture on SQLite and on PostgreSQL with one
-# node and with two, side by side (bench/pg.sh, on a throwaway cluster).
+# node and with two, side by side (bench/pg.sh), then the stats report and
+# filtered lists on both (bench/pg-stats.sh); each on a throwaway cluster.
 BENCH_PKGS := wrk sqlite3 curl bc linux-perf postgresql
 bench: deps
 	@tools/deps.sh $(BENCH_PKGS)
 	@$(MAKE) --no-print-directory all build/bench/ceiling
 ifeq ($(BACKEND),postgres)
 	bench/pg.sh
+	bench/pg-stats.sh
 else
 	bench/run.sh
 	bench/forward.sh
