@@ -23,19 +23,23 @@ _Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sq
 #define NCOUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
 #define SEP '\x1f'   /* between the parts of a group's key */
 
+/* Adds a row's counts to its group's, which it makes when new. */
+#define UPSERT_SET                                                                                 \
+    " ON CONFLICT (grain, period, form, utm_source, utm_medium, utm_campaign, currency)"           \
+    " DO UPDATE SET leads = rollup.leads + excluded.leads,"                                        \
+    " valid = rollup.valid + excluded.valid, qualified = rollup.qualified + excluded.qualified,"   \
+    " hot = rollup.hot + excluded.hot, warm = rollup.warm + excluded.warm,"                        \
+    " cold = rollup.cold + excluded.cold, contacted = rollup.contacted + excluded.contacted,"      \
+    " converted = rollup.converted + excluded.converted,"                                          \
+    " rejected = rollup.rejected + excluded.rejected, spam = rollup.spam + excluded.spam,"         \
+    " duplicates = rollup.duplicates + excluded.duplicates,"                                       \
+    " revenue_minor = rollup.revenue_minor + excluded.revenue_minor"
+
 static const char SQL_UPSERT[] =
     "INSERT INTO rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?17, ?18, ?19) ON CONFLICT (grain, period, form, utm_source, utm_medium, utm_campaign,"
-    " currency) DO UPDATE SET leads = rollup.leads + excluded.leads,"
-    " valid = rollup.valid + excluded.valid, qualified = rollup.qualified + excluded.qualified,"
-    " hot = rollup.hot + excluded.hot, warm = rollup.warm + excluded.warm,"
-    " cold = rollup.cold + excluded.cold, contacted = rollup.contacted + excluded.contacted,"
-    " converted = rollup.converted + excluded.converted,"
-    " rejected = rollup.rejected + excluded.rejected, spam = rollup.spam + excluded.spam,"
-    " duplicates = rollup.duplicates + excluded.duplicates,"
-    " revenue_minor = rollup.revenue_minor + excluded.revenue_minor";
+    " ?16, ?17, ?18, ?19)" UPSERT_SET;
 
-/* What one lead counts for, from a row of fold()'s query (columns 5 on:
+/* What one lead counts for, from a row of count_rows()' query (columns 5 on:
  * flags, grade, qualified, status, currency, value_minor): exactly what the
  * lead_counts view says, which the triggers and the report's newest leads
  * use; the fold reads thousands of leads at once, and the view's
@@ -100,61 +104,30 @@ static int upsert_group(struct sqls *s, char *key, const long long c[NCOUNTERS])
     return r;
 }
 
-/* Counts the leads past the mark into the rollup and lead_filters and moves
- * the mark; inside the caller's transaction, either backend. The leads are
- * read once and added up here by their day and dimensions (SQL's GROUP BY
- * sorted every lead, three times over), then each group's three rows are
- * updated. SQLite's one writer folds every lead stored, as a range of
- * rowids (which grow as ids do: read in the table's own order, not looked
- * up id by id). On PostgreSQL, upto is the new mark: the leads up to it
- * by id, every one committed, since the caller holds the lock every
- * writing transaction shares (rollup_writing). only (PostgreSQL, upto
- * NULL): instead, the leads of these ids ("{ID,...}"), the mark unmoved. */
-static int fold(struct sqlc *c, const char *upto, const char *only)
+/* SQLite: the leads of rowids (from, to] read once and added up here by
+ * their day and dimensions (SQL's GROUP BY sorted every lead, three times
+ * over, and the view's expressions cost more than the rest of reading
+ * them), then each group's three rows updated: in process, each is cheap. */
+static int count_rows(struct sqlc *c, long long from, long long to)
 {
     struct sqls *s = NULL, *up = NULL;
     struct strmap groups = {0};
     long long(*sums)[NCOUNTERS] = NULL;
     size_t cap = 0;
     struct buf key = BUF_INIT(4096);
-    bool pg = sql_backend(c) == SQL_POSTGRES;
-    /* ?1..?2: SQLite's rowids; ?3..?4: PostgreSQL's ids */
-    const char *range = only ? "id = ANY(?5::text[])"
-                        : pg ? "id > ?3 AND id <= ?4"
-                             : "rowid > ?1 AND rowid <= ?2";
-    long long from = 0, to = 0;
-    char was[ULID_LEN + 1] = "";
-    struct buf sql = BUF_INIT(4096);
     int r = sqls_prepare(c,
-                         "SELECT coalesce((SELECT rowid FROM leads WHERE id = upto), 0),"
-                         " coalesce((SELECT max(rowid) FROM leads), 0), upto FROM rollup_mark",
+                         "SELECT " CALENDAR_DAY_SQL(
+                             "created_ms") ", form, coalesce(utm_source, ''),"
+                                           " coalesce(utm_medium, ''), coalesce(utm_campaign, ''),"
+                                           " flags, grade, qualified, status, currency,"
+                                           " value_minor FROM leads WHERE rowid > ?1 AND"
+                                           " rowid <= ?2",
                          &s);
-    if (!r && (r = sqls_step(s)) == SQL_ROW) {
-        from = sqls_col_int(s, 0);
-        to = sqls_col_int(s, 1);
-        snprintf(was, sizeof(was), "%s", sqls_col(s, 2) ? sqls_col(s, 2) : "");
-        r = 0;
-    } else if (!r) {
-        r = LEADD_EDB;
-    }
-    sqls_finalize(&s);
-    buf_addf(&sql,
-             "SELECT %s, form, coalesce(utm_source, ''), coalesce(utm_medium, ''),"
-             " coalesce(utm_campaign, ''), flags, grade, qualified, status, currency,"
-             " value_minor FROM leads WHERE %s",
-             pg ? "to_char(to_timestamp(created_ms / 1000.0), 'YYYY-MM-DD')"
-                : CALENDAR_DAY_SQL("created_ms"),
-             range);
-    r = r ? r : buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
     r = r ? r : sqls_prepare(c, SQL_UPSERT, &up);
     if (r)
         goto out;
     sqls_int(s, 1, from);
     sqls_int(s, 2, to);
-    sqls_text(s, 3, was, false);
-    sqls_text(s, 4, upto, false);
-    sqls_text(s, 5, only, false);
-    sqls_stream(s); /* PostgreSQL: row by row, not every lead at once */
     while (!r && (r = sqls_step(s)) == SQL_ROW) { /* ends at SQL_DONE, 0 */
         long long cn[NCOUNTERS];
         const char *cur = count_lead(s, cn);
@@ -187,12 +160,74 @@ static int fold(struct sqlc *c, const char *upto, const char *only)
             sums[g][i] += cn[i];
         r = 0;
     }
-    sqls_finalize(&s); /* before the next statement: PostgreSQL's stream ends */
     for (size_t g = 0; !r && g < groups.n; g++) {
         buf_reset(&key);
         buf_adds(&key, strmap_key(&groups, g));
         r = buf_error(&key) ? LEADD_ENOMEM : upsert_group(up, key.ptr, sums[g]);
     }
+out:
+    sqls_finalize(&s);
+    sqls_finalize(&up);
+    strmap_release(&groups);
+    free(sums);
+    buf_release(&key);
+    return r;
+}
+
+/* Counts the leads past the mark into the rollup and lead_filters and moves
+ * the mark; inside the caller's transaction, either backend. SQLite's one
+ * writer folds every lead stored, as a range of rowids (which grow as ids
+ * do: read in the table's own order, not looked up id by id), counted in
+ * process (count_rows). PostgreSQL counts them itself, by the lead_rollup
+ * view the triggers use, in one statement: a round trip per group would
+ * hold every node's writes meanwhile (see rollup_writing). There, upto is
+ * the new mark: the leads up to it by id, every one committed, since the
+ * caller holds the lock every writing transaction shares. only
+ * (PostgreSQL, upto NULL): instead, the leads of these ids ("{ID,...}"),
+ * the mark unmoved. */
+static int fold(struct sqlc *c, const char *upto, const char *only)
+{
+    struct sqls *s = NULL;
+    bool pg = sql_backend(c) == SQL_POSTGRES;
+    /* ?1..?2: SQLite's rowids; ?3..?4 or ?5: PostgreSQL's ids */
+    const char *range = only ? "id = ANY(?5::text[])"
+                        : pg ? "id > ?3 AND id <= ?4"
+                             : "rowid > ?1 AND rowid <= ?2";
+    long long from = 0, to = 0;
+    char was[ULID_LEN + 1] = "";
+    struct buf sql = BUF_INIT(4096);
+    int r = sqls_prepare(c,
+                         "SELECT coalesce((SELECT rowid FROM leads WHERE id = upto), 0),"
+                         " coalesce((SELECT max(rowid) FROM leads), 0), upto FROM rollup_mark",
+                         &s);
+    if (!r && (r = sqls_step(s)) == SQL_ROW) {
+        from = sqls_col_int(s, 0);
+        to = sqls_col_int(s, 1);
+        snprintf(was, sizeof(was), "%s", sqls_col(s, 2) ? sqls_col(s, 2) : "");
+        r = 0;
+    } else if (!r) {
+        r = LEADD_EDB;
+    }
+    sqls_finalize(&s);
+    if (!r && !pg)
+        r = count_rows(c, from, to);
+    if (!r && pg) {
+        buf_addf(&sql,
+                 "INSERT INTO rollup SELECT grain, period, form, utm_source, utm_medium,"
+                 " utm_campaign, currency, sum(leads), sum(valid), sum(qualified), sum(hot),"
+                 " sum(warm), sum(cold), sum(contacted), sum(converted), sum(rejected),"
+                 " sum(spam), sum(duplicates), sum(revenue_minor) FROM lead_rollup WHERE %s"
+                 " GROUP BY 1, 2, 3, 4, 5, 6, 7" UPSERT_SET,
+                 range);
+        r = buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
+    }
+    if (!r && pg) {
+        sqls_text(s, 3, was, false);
+        sqls_text(s, 4, upto, false);
+        sqls_text(s, 5, only, false);
+        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
+    }
+    sqls_finalize(&s);
     /* the list's filters of the same leads (appended in id order) */
     buf_reset(&sql);
     buf_addf(&sql,
@@ -225,10 +260,6 @@ static int fold(struct sqlc *c, const char *upto, const char *only)
     }
 out:
     sqls_finalize(&s);
-    sqls_finalize(&up);
-    strmap_release(&groups);
-    free(sums);
-    buf_release(&key);
     buf_release(&sql);
     return r;
 }
