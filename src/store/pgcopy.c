@@ -371,7 +371,13 @@ int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
         rc = LEADD_ECONFLICT;
         goto out;
     }
-    rc = pg_run(&c, "DROP TABLE leadd_copy") ? 0 : LEADD_EDB;
+    /* SQLite folds by rowid and PostgreSQL by id (rollup.c): the first node
+     * to serve counts the stats again rather than trust a mark whose meaning
+     * differs (a seeded lead's old id may be past SQLite's mark) */
+    rc = pg_run(&c, "DELETE FROM store_meta WHERE key = 'timezone'") &&
+                 pg_run(&c, "DROP TABLE leadd_copy")
+             ? 0
+             : LEADD_EDB;
 out:
     PQfinish(c.dst);
     sqlite3_close(c.src);
