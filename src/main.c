@@ -442,7 +442,6 @@ static int rescore(const struct args *a)
     }
     if (load(a, &cfg))
         return 1;
-
     if (a->form && !config_form(&cfg, a->form, strlen(a->form))) {
         fprintf(stderr, "leadd rescore: no [form.%s] in '%s'\n", a->form, a->config);
         goto out;

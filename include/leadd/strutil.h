@@ -5,9 +5,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "leadd/buf.h"
 
+/* fnv1a: FNV-1a over p[0..n), going on from h (FNV1A_SEED to start): the
+ * hash of leadd's in-memory tables (strmap, the duplicate window, rate
+ * buckets, the events' published ids). */
+#define FNV1A_SEED 14695981039346656037ULL
+uint64_t fnv1a(uint64_t h, const void *p, size_t n);
 /* utf8_seq_len: length of the valid UTF-8 sequence at s (at most n bytes), or
  * 0 when it is not valid (overlong, surrogate, truncated, > U+10FFFF). */
 size_t utf8_seq_len(const char *s, size_t n);

@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "leadd/strutil.h"
 #include "leadd/log.h"
 
 #define HEARTBEAT_MS 15000
@@ -75,14 +76,6 @@ struct events {
     uint64_t seen_since; /* when the current generation began */
 };
 
-static uint64_t id_hash(const char *id)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h ? h : 1; /* 0 marks a free slot */
-}
-
 static bool seen_in(const uint64_t *set, uint64_t h, size_t *slot)
 {
     size_t k = h & (SEEN_SLOTS - 1);
@@ -106,7 +99,7 @@ static bool seen_mark(struct events *ev, const char *id, uint64_t ms)
         ev->nseen[0] = 0;
         ev->seen_since = ms;
     }
-    uint64_t h = id_hash(id);
+    uint64_t h = fnv1a(FNV1A_SEED, id, strlen(id)) | 1; /* 0 marks a free slot */
     size_t k, k1;
     if (seen_in(ev->seen[1], h, &k1) || seen_in(ev->seen[0], h, &k))
         return true;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "leadd/ratelimit.h"
+#include "leadd/strutil.h"
 
 #define KEY_MAX 128
 
@@ -42,20 +43,12 @@ void ratelimit_free(struct ratelimit **rp)
     *rp = NULL;
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h | 1; /* 0 marks an empty slot */
-}
-
 bool ratelimit_take(struct ratelimit *rl, const char *form, const char *ip, long long limit,
                     long long window_s, uint64_t now, long long *retry_after_s)
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s|%s", form, ip);
-    uint64_t h = fnv1a(key);
+    uint64_t h = fnv1a(FNV1A_SEED, key, strlen(key)) | 1;      /* 0 marks an empty slot */
     double rate = (double)limit / ((double)window_s * 1000.0); /* tokens per ms */
     bool ok;
     pthread_mutex_lock(&rl->mu);

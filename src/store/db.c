@@ -205,30 +205,27 @@ static int open_pg(struct store *st, const struct store_opts *o)
     }
     pgstore_salt(st->pg, st->consent_salt);
     pgstore_set_retention(st->pg, st->retention_ms);
-    if (o->serving) { /* the stats' days in this zone: counted again after a change */
-        struct reader *rd = reader_get(st);
-        rc = rd ? rollup_sync(rd->c, st->timezone) : LEADD_EDB;
+    if (!o->serving)
+        return 0;
+    struct reader *rd = reader_get(st);
+    long long n = 0;
+    /* the stats' days in this zone: counted again after a change */
+    if ((rc = rd ? rollup_sync(rd->c, st->timezone) : LEADD_EDB)) {
         reader_put(st, rd);
-        if (rc)
-            return rc;
+        return rc;
     }
-    if (o->serving && o->node) { /* what this node held when it died: anybody's now */
-        struct reader *rd = reader_get(st);
-        long long n = 0;
-        if (!rd || sql_exec(rd->c, &n,
+    /* what this node held when it died: anybody's now */
+    if (o->node && sql_exec(rd->c, &n,
                             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                             " WHERE claimed_by = ?1",
                             "t", st->node))
-            log_warn("postgres: the claims of this node's last run wait for their leases");
-        else if (n)
-            log_info("%lld deliveries claimed by this node's last run are due again", n);
-        reader_put(st, rd);
-    }
-    if (o->serving) {
-        if (pthread_create(&st->listener, NULL, pg_listen_main, st))
-            return LEADD_ENOMEM;
-        st->listener_started = true;
-    }
+        log_warn("postgres: the claims of this node's last run wait for their leases");
+    else if (n)
+        log_info("%lld deliveries claimed by this node's last run are due again", n);
+    reader_put(st, rd);
+    if (pthread_create(&st->listener, NULL, pg_listen_main, st))
+        return LEADD_ENOMEM;
+    st->listener_started = true;
     return 0;
 }
 
@@ -368,14 +365,10 @@ bool store_writable(const struct store *st)
 
 void store_get_stats(struct store *st, struct store_stats *out)
 {
-    if (st->pg) {
+    if (st->pg)
         pgstore_get_stats(st->pg, out);
-        return;
-    }
-    out->batches = atomic_load(&st->batches);
-    out->jobs = atomic_load(&st->jobs);
-    out->max_batch = atomic_load(&st->max_batch);
-    out->queue_depth = jobq_depth(&st->q);
+    else
+        writer_stats_get(&st->stats, &st->q, out);
 }
 
 /* Runs one parameterized statement; binds are "t" text (a NULL pointer binds

@@ -9,22 +9,14 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/strutil.h"
 
 #define DEDUPE_MIN 1024
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 uint64_t dedupe_key(const char *form, const char *email)
 {
-    uint64_t h = fnv1a(14695981039346656037ull, form);
-    h = fnv1a(h ^ 0xff, email);
+    uint64_t h = fnv1a(FNV1A_SEED, form, strlen(form));
+    h = fnv1a(h ^ 0xff, email, strlen(email));
     return h ? h : 1; /* 0 marks an empty slot */
 }
 

@@ -72,6 +72,15 @@ struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t
 void jobq_stop(struct jobq *q);
 size_t jobq_depth(struct jobq *q);
 
+/* What a writer committed, SQLite's or PostgreSQL's (store_get_stats):
+ * writer_stats_add after each batch of n jobs; writer_stats_get with the
+ * depth of its queue q. */
+struct writer_stats {
+    atomic_uint_fast64_t batches, jobs, max_batch;
+};
+void writer_stats_add(struct writer_stats *s, size_t n);
+void writer_stats_get(struct writer_stats *s, struct jobq *q, struct store_stats *out);
+
 struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
@@ -117,8 +126,7 @@ struct store {
     pthread_t listener; /* PostgreSQL\'s LISTEN (db.c) */
     bool listener_started;
     atomic_bool stopping;
-    /* stats */
-    atomic_uint_fast64_t batches, jobs, max_batch;
+    struct writer_stats stats;
 };
 
 /* pgstore_salt (pg_writer.c): the PostgreSQL database's consent salt. */

@@ -1,5 +1,5 @@
 /* jobq.c: the writer's queue of jobs (see internal.h): request threads push,
- * one writer thread takes batches. */
+ * one writer thread takes batches; and what the writer committed. */
 #include <time.h>
 
 #include "internal.h"
@@ -92,4 +92,20 @@ size_t jobq_depth(struct jobq *q)
     size_t n = q->depth;
     pthread_mutex_unlock(&q->mu);
     return n;
+}
+
+void writer_stats_add(struct writer_stats *s, size_t n)
+{
+    atomic_fetch_add(&s->batches, 1);
+    atomic_fetch_add(&s->jobs, n);
+    if (n > atomic_load(&s->max_batch)) /* one writer adds: no race to lose */
+        atomic_store(&s->max_batch, n);
+}
+
+void writer_stats_get(struct writer_stats *s, struct jobq *q, struct store_stats *out)
+{
+    out->batches = atomic_load(&s->batches);
+    out->jobs = atomic_load(&s->jobs);
+    out->max_batch = atomic_load(&s->max_batch);
+    out->queue_depth = jobq_depth(q);
 }

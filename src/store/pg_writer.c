@@ -35,7 +35,7 @@ struct pgstore {
     unsigned char salt[CONSENT_SALT_LEN]; /* store_meta's consent_salt, the same on every node */
     atomic_bool writable;                 /* the last batch committed (for /readyz) */
     atomic_llong retention_ms;            /* leads older are erased daily; 0: keep */
-    atomic_uint_fast64_t batches, jobs, max_batch; /* committed (store_get_stats) */
+    struct writer_stats stats;            /* committed (store_get_stats) */
     char upto[ULID_LEN + 1]; /* the stats' mark, as the batch found it (rollup_writing) */
     struct buf below;        /* the batch's leads at or below it: "{ID,..." */
     long long unfolded;      /* leads this writer stored since its last fold */
@@ -474,10 +474,7 @@ static void maintain(struct pgstore *p, uint64_t *last_prune, uint64_t *last_ret
 
 void pgstore_get_stats(struct pgstore *p, struct store_stats *out)
 {
-    out->batches = atomic_load(&p->batches);
-    out->jobs = atomic_load(&p->jobs);
-    out->max_batch = atomic_load(&p->max_batch);
-    out->queue_depth = jobq_depth(&p->q);
+    writer_stats_get(&p->stats, &p->q, out);
 }
 
 void pgstore_set_retention(struct pgstore *p, long long ms)
@@ -502,12 +499,8 @@ static void *pg_writer_main(void *arg)
             continue;
         }
         int rc = run_batch(p, batch);
-        if (!rc) {
-            atomic_fetch_add(&p->batches, 1);
-            atomic_fetch_add(&p->jobs, n);
-            if (n > atomic_load(&p->max_batch))
-                atomic_store(&p->max_batch, n);
-        }
+        if (!rc)
+            writer_stats_add(&p->stats, n);
         for (struct store_job *j = batch, *next; j; j = next) {
             next = j->next;
             if (rc)
@@ -566,12 +559,6 @@ static bool load_salt(struct pgstore *p, char *err, size_t cap)
     return ok;
 }
 
-/* A connection to url into *c, or false with why in err. */
-static bool connect_to(const char *url, PGconn **c, char *err, size_t cap)
-{
-    return (*c = pg_connect(url, err, cap)) != NULL;
-}
-
 /* Everything pgstore_open made, once the writer is stopped. */
 static void release(struct pgstore *p)
 {
@@ -599,15 +586,15 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     if ((rc = store_pg_migrate(url, &applied, err, cap)))
         goto fail;
     rc = LEADD_EDB;
-    if (!connect_to(url, &p->wconn, err, cap) || !session_setup(p, err, cap) ||
+    if (!(p->wconn = pg_connect(url, err, cap)) || !session_setup(p, err, cap) ||
         !load_salt(p, err, cap))
         goto fail;
     if ((rc = sqlc_pgconn(p->wconn, &p->wsql)))
         goto fail;
     rc = LEADD_EDB;
-    if (!connect_to(url, &p->oconn, err, cap) ||
+    if (!(p->oconn = pg_connect(url, err, cap)) ||
         !pg_sql(p->oconn, "LISTEN leadd_outbox; LISTEN leadd_events", err, cap) ||
-        !connect_to(url, &p->cconn, err, cap))
+        !(p->cconn = pg_connect(url, err, cap)))
         goto fail;
     if (pthread_create(&p->writer, NULL, pg_writer_main, p)) {
         rc = LEADD_ENOMEM;

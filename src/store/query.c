@@ -22,20 +22,12 @@ static struct reader *reader_new(struct store *st)
     if (!r)
         return NULL;
     if (st->pg_url) {
+        /* its session's TimeZone, the stats' days' zone, is [server]
+         * timezone already: calendar_set_zone set PGTZ */
         if (sqlc_pg(st->pg_url, &r->c, err, sizeof(err))) {
             log_error("%s", err);
             goto fail;
         }
-        /* the stats' days in the zone SQLite's localtime gives them */
-        struct sqls *tz = NULL;
-        int z = sqls_prepare(r->c, "SELECT set_config('TimeZone', ?1, false)", &tz);
-        if (!z) {
-            sqls_text(tz, 1, st->timezone, false);
-            z = sqls_step(tz) == SQL_ROW ? 0 : LEADD_EDB;
-        }
-        sqls_finalize(&tz);
-        if (z)
-            goto fail;
     } else {
         if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK) {

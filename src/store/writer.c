@@ -430,10 +430,7 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         if (fn)
             fn(arg);
     }
-    atomic_fetch_add(&st->batches, 1);
-    atomic_fetch_add(&st->jobs, n);
-    if (n > atomic_load(&st->max_batch))
-        atomic_store(&st->max_batch, n);
+    writer_stats_add(&st->stats, n);
     return 0;
 }
 

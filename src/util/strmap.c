@@ -1,18 +1,10 @@
-/* strmap.c: see strmap.h. Open addressing, FNV-1a, linear probing. */
+/* strmap.c: see strmap.h. Open addressing, FNV-1a (strutil.h), linear probing. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "leadd/strmap.h"
 #include "leadd/strutil.h"
-
-static uint64_t hash(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
 
 static int grow(struct strmap *m)
 {
@@ -21,7 +13,7 @@ static int grow(struct strmap *m)
     if (!slot)
         return LEADD_ENOMEM;
     for (size_t i = 0; i < m->n; i++) {
-        size_t j = hash(m->keys[i], strlen(m->keys[i])) & (n - 1);
+        size_t j = fnv1a(FNV1A_SEED, m->keys[i], strlen(m->keys[i])) & (n - 1);
         while (slot[j])
             j = (j + 1) & (n - 1);
         slot[j] = i + 1;
@@ -37,7 +29,7 @@ long strmap_index(struct strmap *m, const char *s, size_t len, bool *added)
     *added = false;
     if ((m->n + 1) * 2 > m->nslot && grow(m))
         return LEADD_ENOMEM;
-    size_t j = hash(s, len) & (m->nslot - 1);
+    size_t j = fnv1a(FNV1A_SEED, s, len) & (m->nslot - 1);
     for (; m->slot[j]; j = (j + 1) & (m->nslot - 1)) {
         const char *k = m->keys[m->slot[j] - 1];
         if (!strncmp(k, s, len) && !k[len])

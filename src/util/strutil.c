@@ -258,3 +258,11 @@ int csv_cell(struct buf *b, const char *v, size_t n)
     }
     return quote ? buf_addc(b, '"') : buf_error(b);
 }
+
+uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
