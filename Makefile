@@ -1,7 +1,12 @@
 # leadd: one Makefile. `make run` and `make test` install what they need.
 #   make            build build/leadd
 #   make run        serve config.example.ini on http://127.0.0.1:8080
-#   make test       every test, under AddressSanitizer + UBSan (leaks fail)
+#   make test       every test, under AddressSanitizer + UBSan (leaks fail), the
+#                   suites side by side (tests/run.sh; logs in build/asan/test-logs)
+#   make quick      the edit-test loop: unit tests and the SQLite suites only
+#   make check T=itest_api:t_assignment   named tests alone (T: space-separated
+#                   SUITE or SUITE:PATTERN, * and ? match); BACKEND=postgres runs
+#                   them on PostgreSQL, NODES=2 with two nodes
 #   make bench      throughput against the bare-server ceiling, forwarding at load, and
 #                   the stats report and filtered lists at 10M leads
 #   make fuzz       libFuzzer targets, 60 s each
@@ -19,7 +24,9 @@ LIBS := libmicrohttpd sqlite3 jansson libcurl inih libcrypto libpq
 
 CC ?= cc
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-                 -Wformat=2 -Iinclude -g -pthread
+                 -Wformat=2 -Wmissing-prototypes -Iinclude -g -pthread
+# Each object's header dependencies, written beside it as it compiles.
+DEPFLAGS = -MMD -MP
 ifeq ($(SANITIZE),1)
 O := build/asan
 CFLAGS_MODE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -42,8 +49,9 @@ UNIT := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG := $(patsubst tests/integration/%.c,$(O)/tests/%,$(filter-out %/itest_pg.c,\
            $(wildcard tests/integration/itest_*.c)))
 HARNESS := $(O)/tests/harness.o $(O)/tests/receiver.o $(O)/tests/smtp.o
+TEST_FILTER := $(O)/tests/filter.o
 
-.PHONY: install all deps run test check bench fuzz lint format clean
+.PHONY: install all deps run test quick check suite bench fuzz lint format clean
 .SECONDARY:
 all: $(O)/leadd
 
@@ -66,36 +74,54 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./build/leadd serve -c config.example.ini
 
-TEST_PKGS := nodejs chromium groff-base bc postgresql curl
+# npm is its own package in Debian (a Node.js from elsewhere may provide it:
+# tools/deps.sh counts what an installed package provides).
+TEST_PKGS := nodejs npm chromium groff-base bc postgresql curl
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
-	@$(MAKE) --no-print-directory SANITIZE=1 check
+	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=all suite
 
-# Every exchange of the integration suite is recorded and, last, checked
-# against openapi.yaml (tests/node/spec-check.mjs).
-check: $(O)/leadd $(UNIT) $(INTEG) $(O)/tests/itest_pg $(NODE_MODULES)
-	@rm -f $(O)/spec-exchanges.jsonl
-	@LEADD_BIN=$(O)/leadd LEADD_SPEC_LOG=$(CURDIR)/$(O)/spec-exchanges.jsonl \
-	    tests/run.sh $(UNIT) $(INTEG) tests/pg.sh tests/pg-suite.sh \
-	    tests/pg-suite-2nodes.sh tests/spec-check.sh \
-	    tests/browser.sh \
-	    tests/install-check.sh
+quick: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=quick suite
+
+check: deps
+	@test -n "$(T)" || { echo 'usage: make check T="SUITE[:PATTERN] ..." [BACKEND=postgres [NODES=2]]'; exit 2; }
+	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=check suite
+
+# The jobs tests/run.sh runs side by side. Every integration suite runs on
+# SQLite, on PostgreSQL with one node and with two (itest_backup tests
+# SQLite's file itself; itest_pg has PostgreSQL's own tests, on a cluster of
+# their own); every exchange recorded is checked against openapi.yaml last.
+PG_SUITES := $(filter-out %/itest_backup,$(INTEG))
+JOBS_quick := $(UNIT) $(INTEG)
+JOBS_all := $(JOBS_quick) $(addprefix pg:,$(PG_SUITES)) $(addprefix pg2:,$(PG_SUITES)) \
+            tests/pg.sh tests/browser.sh tests/install-check.sh last:tests/spec-check.sh
+CHECK_MODE := $(if $(filter postgres,$(BACKEND)),$(if $(filter 2,$(NODES)),pg2:,pg:))
+check_job = $(if $(filter itest_pg itest_pg:%,$1),tests/pg.sh$(patsubst itest_pg%,%,$1),\
+              $(if $(filter test_%,$1),,$(CHECK_MODE))$(O)/tests/$1)
+JOBS_check := $(foreach t,$(T),$(call check_job,$t))
+SUITE_NEEDS_all := $(NODE_MODULES)
+
+suite: $(O)/leadd $(UNIT) $(INTEG) $(O)/tests/itest_pg $(SUITE_NEEDS_$(SUITE))
+	@rm -rf $(O)/spec && mkdir -p $(O)/spec
+	@LEADD_BIN=$(O)/leadd LEADD_SPEC_DIR=$(CURDIR)/$(O)/spec O=$(O) LOGDIR=$(O)/test-logs \
+	    tests/run.sh $(JOBS_$(SUITE))
 
 # Test tools from npm, pinned by the lock file (never part of leadd itself).
 $(NODE_MODULES): tests/node/package.json tests/node/package-lock.json
-	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/node && npm ci --no-audit --no-fund --engine-strict
 
 $(O)/leadd: $(O)/src/main.o $(O)/libleadd.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS)
+	$(CC) -o $@ $(O)/src/main.o $(O)/libleadd.a $(ALL_LDFLAGS) $(PC_LIBS)
 
 $(O)/libleadd.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/%.o: %.c $(wildcard include/leadd/*.h) $(wildcard src/*/internal.h)
+$(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(O)/embed: tools/embed.c
 	@mkdir -p $(dir $@)
@@ -127,18 +153,22 @@ $(O)/gen/app.c: $(O)/embed $(APP_FILES)
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
-$(O)/tests/%.o: tests/integration/%.c tests/integration/harness.h tests/integration/receiver.h \
-                 tests/integration/smtp.h
+$(O)/tests/%.o: tests/integration/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/integration -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Itests/integration -c -o $@ $<
 
-$(O)/tests/test_%: tests/unit/test_%.c $(O)/libleadd.a
+$(O)/tests/filter.o: tests/filter.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(O)/libleadd.a
+$(O)/tests/test_%: tests/unit/test_%.c $(TEST_FILTER) $(O)/libleadd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/integration -o $@ $^ $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -o $@ $< $(TEST_FILTER) $(O)/libleadd.a $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
+
+$(O)/tests/itest_%: tests/integration/itest_%.c $(HARNESS) $(TEST_FILTER) $(O)/libleadd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Itests/integration -o $@ $< $(HARNESS) $(TEST_FILTER) $(O)/libleadd.a \
+	    $(ALL_LDFLAGS) $(PC_LIBS) -lcmocka
 
 # make bench BACKEND=postgres: capture on SQLite and on PostgreSQL with one
 # node and with two, side by side (bench/pg.sh), then the stats report and
@@ -201,3 +231,5 @@ format:
 
 clean:
 	rm -rf build
+
+-include $(wildcard $(O)/src/*.d $(O)/src/*/*.d $(O)/tests/*.d)

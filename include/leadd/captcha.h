@@ -2,7 +2,7 @@
  * (Cloudflare Turnstile, hCaptcha, reCAPTCHA v3), each by its documented
  * siteverify call. One thread drives libcurl's multi interface, so a
  * submission waits for the answer suspended, holding no HTTP worker; every
- * check ends within CAPTCHA_TIMEOUT_MS. */
+ * check ends within its form's captcha_timeout_ms. */
 #ifndef LEADD_CAPTCHA_H
 #define LEADD_CAPTCHA_H
 
@@ -12,7 +12,6 @@
 #include "leadd/common.h"
 #include "leadd/lead.h"
 
-#define CAPTCHA_TIMEOUT_MS 3000
 #define CAPTCHA_MAX_TOKEN 4096   /* a token longer than this is refused unasked */
 #define CAPTCHA_MAX_ANSWER 16384 /* bytes of a provider's answer read */
 #define CAPTCHA_MAX_PENDING 4096 /* checks waiting or in flight; more are "unavailable" */

@@ -96,6 +96,7 @@ struct form {
     char *captcha_action;     /* when set, the token's action must match */
     double captcha_min_score; /* recaptcha (v3) */
     int captcha_unavailable;  /* 1 (reject): 503; 0 (accept): stored, flagged */
+    long long captcha_timeout_ms; /* a check that has no answer by then is unavailable */
     /* double opt-in: a confirmation mail before the lead counts */
     int double_opt_in;      /* on (1) */
     char *confirm_mail;     /* an email target's name */

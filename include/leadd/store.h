@@ -327,11 +327,12 @@ LEADD_MUST_CHECK int store_rate_take(struct store *st, const char *key, long lon
 /* store_turn: the next number of key's counter: 0, 1, 2... across nodes. */
 LEADD_MUST_CHECK int store_turn(struct store *st, const char *key, unsigned long *n);
 /* store_take_sends: up to want starts of requests for key (at most limit
- * in any window_ms, whichever node sends them): *granted, and when fewer
- * than want, *wait_ms until the next one may start. */
+ * in any window_ms, whichever node sends them): *granted, when they were
+ * granted by the database's clock (*at_ms, the time their attempts are
+ * recorded at), and when fewer than want, *wait_ms until the next may. */
 LEADD_MUST_CHECK int store_take_sends(struct store *st, const char *key, size_t want,
                                       long long limit, long long window_ms, size_t *granted,
-                                      uint64_t *wait_ms);
+                                      uint64_t *wait_ms, uint64_t *at_ms);
 /* store_announce: tells the other nodes (NOTIFY) that a person changed or
  * erased lead id, once the change is committed; nothing on SQLite.
  * store_set_update_hook: fn(arg, id, erased) is called, on a thread of the

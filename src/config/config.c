@@ -681,6 +681,7 @@ static const struct key KEYS[] = {
     STR(SC_FORM, "captcha_action", struct form, captcha_action, ""),
     SPECIAL(SC_FORM, "captcha_min_score", set_min_score, "0.5"),
     ENUM(SC_FORM, "captcha_unavailable", struct form, captcha_unavailable, UNAVAILABLE, "accept"),
+    INT(SC_FORM, "captcha_timeout_ms", struct form, captcha_timeout_ms, 100, 30000, "3000"),
     ENUM(SC_FORM, "double_opt_in", struct form, double_opt_in, ON_OFF, "off"),
     STR(SC_FORM, "confirm_mail", struct form, confirm_mail, ""),
     STR(SC_FORM, "confirm_redirect", struct form, confirm_redirect, "/confirmed"),

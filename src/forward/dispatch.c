@@ -303,7 +303,6 @@ static int start(struct forward *f, struct transfer *t)
     const struct webhook *w = t->w;
     bool email = w->format == WEBHOOK_EMAIL;
     int rc;
-    t->at_ms = now_ms();
     if ((rc = email ? build_mail(f, t) : build_body(f, t)))
         return rc;
     if (!(t->easy = curl_easy_init()))
@@ -526,19 +525,22 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
 
 /* Where nodes share the database, a webhook's rate limit is theirs
  * together: of the n claimed items, how many may start now (the rest are
- * given back, *wait lowered to when the next may). The node's own window
- * has already allowed n; a database that cannot answer leaves it at that. */
+ * given back, *wait lowered to when the next may), and *at, when the
+ * database granted them. The node's own window has already allowed n at
+ * *at; a database that cannot answer leaves it at that. */
 static size_t shared_rate(struct forward *f, const struct webhook *w, struct outbox_item *items,
-                          size_t n, uint64_t *wait)
+                          size_t n, uint64_t *wait, uint64_t *at)
 {
     char key[100];
     size_t granted;
-    uint64_t next;
+    uint64_t next, granted_at;
     if (!store_shared(f->st))
         return n;
     snprintf(key, sizeof(key), "webhook|%s", w->name);
-    if (store_take_sends(f->st, key, n, w->rate_n, w->rate_window_ms, &granted, &next))
+    if (store_take_sends(f->st, key, n, w->rate_n, w->rate_window_ms, &granted, &next,
+                         &granted_at))
         return n;
+    *at = granted_at;
     if (granted < n) {
         if (store_outbox_unclaim(f->st, items + granted, n - granted))
             log_warn("forward: claims not given back; %s's leases end them", w->name);
@@ -578,8 +580,11 @@ static uint64_t claim_and_start(struct forward *f)
             f->backoff_until = now + DB_BACKOFF_MS;
             return DB_BACKOFF_MS;
         }
+        /* an attempt is recorded at the time its limit granted it, so the
+         * attempts kept show the limit as it was kept */
+        uint64_t at = now;
         if (w->rate_n && n)
-            n = shared_rate(f, w, items, n, &wait);
+            n = shared_rate(f, w, items, n, &wait, &at);
         for (size_t k = 0; k < n; k++) {
             struct transfer *t = calloc(1, sizeof(*t));
             if (!t) {
@@ -590,6 +595,7 @@ static uint64_t claim_and_start(struct forward *f)
             t->w = w;
             t->widx = i;
             t->item = items[k];
+            t->at_ms = at;
             buf_init(&t->body, MAX_BODY);
             buf_init(&t->response, w->response_id ? FORWARD_MAX_PARSE : FORWARD_MAX_RESPONSE);
             f->held[i][f->nheld[i]++] = t->item.id;

@@ -17,36 +17,6 @@ const char *const report_group_names[REPORT_GROUP_COUNT] = {
     "utm_source", "utm_medium", "utm_campaign", "form", "day", "week", "month",
 };
 
-int spend_apply(sqlite3 *db, struct store_spend_job *j, const char *at)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(
-        db,
-        j->remove ? "DELETE FROM spend WHERE day = ?1 AND utm_source = ?2 AND utm_campaign = ?3"
-                    " AND currency = ?4"
-                  : "INSERT INTO spend VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET"
-                    " amount_minor = excluded.amount_minor, updated_at = excluded.updated_at",
-        -1, &s, NULL);
-    for (size_t i = 0; r == SQLITE_OK && i < (j->remove ? 1 : j->n); i++) {
-        const struct spend_row *v = &j->v[i];
-        sqlite3_reset(s);
-        /* The job's rows outlive this loop: SQLITE_STATIC holds. */
-        sqlite3_bind_text(s, 1, v->day, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, v->utm_source, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, v->utm_campaign ? v->utm_campaign : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, v->currency, -1, SQLITE_STATIC);
-        if (!j->remove) {
-            sqlite3_bind_int64(s, 5, v->amount_minor);
-            sqlite3_bind_text(s, 6, at, -1, SQLITE_STATIC);
-        }
-        r = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    }
-    if (r == SQLITE_OK && j->remove && sqlite3_changes(db) == 0)
-        j->job.rc = LEADD_ENOTFOUND;
-    sqlite3_finalize(s);
-    return r;
-}
-
 int store_list_spend(struct store *st, const char *from, const char *to, const char *utm_source,
                      struct buf *out)
 {

@@ -12,9 +12,9 @@
 #include "leadd/log.h"
 
 /* Runs sql, which takes key as ?1 and ints[0..nints) as ?2.., on a
- * reader's connection; its one row's two numbers into out. */
+ * reader's connection; its one row's first nout numbers into out. */
 static int one_row(struct store *st, const char *sql, const char *key, const long long *ints,
-                   size_t nints, long long out[2])
+                   size_t nints, long long *out, size_t nout)
 {
     struct sqls *s = NULL;
     int rc = LEADD_EDB;
@@ -28,8 +28,8 @@ static int one_row(struct store *st, const char *sql, const char *key, const lon
         sqls_int(s, (int)i + 2, ints[i]);
     if (sqls_step(s) != SQL_ROW)
         goto out;
-    out[0] = sqls_col_int(s, 0);
-    out[1] = sqls_col_int(s, 1);
+    for (size_t i = 0; i < nout; i++)
+        out[i] = sqls_col_int(s, (int)i);
     rc = 0;
 out:
     sqls_finalize(&s);
@@ -66,7 +66,7 @@ int store_rate_take(struct store *st, const char *key, long long limit, long lon
                  " taken = " REFILL " >= 1"
                  " RETURNING taken::int,"
                  " CASE WHEN taken THEN 0 ELSE ceil((1 - tokens) * ?3 / ?2)::bigint END",
-                 hex, ints, 2, row);
+                 hex, ints, 2, row, 2);
     if (rc)
         return rc;
     *ok = row[0] != 0;
@@ -76,15 +76,16 @@ int store_rate_take(struct store *st, const char *key, long long limit, long lon
 }
 
 int store_take_sends(struct store *st, const char *key, size_t want, long long limit,
-                     long long window_ms, size_t *granted, uint64_t *wait_ms)
+                     long long window_ms, size_t *granted, uint64_t *wait_ms, uint64_t *at_ms)
 {
-    long long ints[] = {(long long)want, limit, window_ms}, row[2];
-    int rc = one_row(st, "SELECT granted, wait_ms FROM leadd_take_sends(?1, ?2, ?3, ?4)", key, ints,
-                     3, row);
+    long long ints[] = {(long long)want, limit, window_ms}, row[3];
+    int rc = one_row(st, "SELECT granted, wait_ms, at_ms FROM leadd_take_sends(?1, ?2, ?3, ?4)",
+                     key, ints, 3, row, 3);
     if (rc)
         return rc;
     *granted = (size_t)row[0];
     *wait_ms = (uint64_t)row[1];
+    *at_ms = (uint64_t)row[2];
     return 0;
 }
 
@@ -94,7 +95,7 @@ int store_turn(struct store *st, const char *key, unsigned long *n)
     int rc = one_row(st,
                      "INSERT INTO turns AS t (key, n) VALUES (?1, 0)"
                      " ON CONFLICT (key) DO UPDATE SET n = t.n + 1 RETURNING n, 0",
-                     key, NULL, 0, row);
+                     key, NULL, 0, row, 2);
     if (!rc)
         *n = (unsigned long)row[0];
     return rc;

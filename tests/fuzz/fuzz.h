@@ -17,7 +17,9 @@
     }                                                                                              \
     int fuzz_##name(const uint8_t *data, size_t size)
 #else
-#define FUZZ_TARGET(name) int fuzz_##name(const uint8_t *data, size_t size)
+#define FUZZ_TARGET(name)                                                                          \
+    int fuzz_##name(const uint8_t *data, size_t size);                                             \
+    int fuzz_##name(const uint8_t *data, size_t size)
 #endif
 
 #endif

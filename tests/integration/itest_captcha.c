@@ -166,7 +166,7 @@ static void t_unavailable(void **state)
     stop();
     RV.status = 200;
 
-    /* A provider that never answers: the 3 s timeout. With one HTTP worker,
+    /* A provider that never answers: the form's timeout. With one HTTP worker,
      * other requests are answered meanwhile: the check holds no thread. */
     struct receiver stall = {0};
     recv_stall(&stall);
@@ -176,6 +176,7 @@ static void t_unavailable(void **state)
     snprintf(ini, sizeof(ini),
              "%s[form.demo]\nfield.email = email required\nmin_fill_ms = 0\nrate_limit = 0\n"
              "captcha = hcaptcha\ncaptcha_secret = s\ncaptcha_unavailable = reject\n"
+             "captcha_timeout_ms = 2000\n"
              "captcha_verify_url = http://127.0.0.1:%d/siteverify\n[auth]\napi_keys = " H_API_KEY
              "\n",
              H_BASE_INI, RV.port);
@@ -184,7 +185,7 @@ static void t_unavailable(void **state)
     pthread_t th;
     sp.t0 = h_now_ms();
     pthread_create(&th, NULL, stalled_post, &sp);
-    assert_true(h_wait(check_in_flight, NULL, 2500));
+    assert_true(h_wait(check_in_flight, NULL, 1500));
     uint64_t t1 = h_now_ms();
     h_req(&L, "GET", "/healthz", NULL, &r, NULL);
     uint64_t health = h_now_ms() - t1;
@@ -196,7 +197,7 @@ static void t_unavailable(void **state)
     assert_int_equal(sp.status, 503);
     assert_non_null(strstr(sp.body, "captcha-unavailable"));
     assert_true(sp.retry_after);
-    assert_true(sp.took >= 2900 && sp.took < 10000);
+    assert_true(sp.took >= 1980 && sp.took < 10000);
     assert_int_equal(leads(), 0);
     stop();
     RV.port = port;
@@ -274,37 +275,38 @@ static void t_each_provider(void **state)
         {"5xx", 502, NULL, 201, 1, 1},
         {"timeout", 0, NULL, 201, 1, 1},
     };
-    struct receiver stall = {0};
-    recv_stall(&stall);
-    int port = RV.port;
+    /* one leadd per provider; the fake provider's answer changes case by
+     * case, and "never answers" is an answer slower than the form's
+     * captcha_timeout_ms */
     for (size_t k = 0; k < 3; k++) {
+        start(KINDS[k], "captcha_action = join\ncaptcha_timeout_ms = 300\n");
+        long stored_before = 0, flagged_before = 0;
         for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
             bool no_score = k != 2 && !strcmp(cases[c].name, "low score");
             bool no_action = k == 1 && !strcmp(cases[c].name, "wrong action");
             char out[4096];
-            RV.port = cases[c].status ? port : stall.port;
+            RV.delay_ms = cases[c].status ? 0 : 1500;
             RV.status = cases[c].status ? cases[c].status : 200;
             RV.answer = cases[c].answer;
-            start(KINDS[k], "captcha_action = join\n");
             long got = submit(FIELDS[k], "tok", out, sizeof(out));
             long want = no_score || no_action ? 201 : cases[c].want;
             if (got != want)
                 fail_msg("%s, %s: %ld, want %ld (%s)", KINDS[k], cases[c].name, got, want, out);
             long stored = leads(), flagged = h_sql_int(&L, "SELECT count(*) FROM leads WHERE"
                                                            " form = 'demo' AND (flags & 32) != 0");
-            if (stored != (no_score || no_action ? 1 : cases[c].stored) ||
-                flagged != cases[c].unverified)
-                fail_msg("%s, %s: %ld stored, %ld flagged", KINDS[k], cases[c].name, stored,
-                         flagged);
+            if (stored - stored_before != (no_score || no_action ? 1 : cases[c].stored) ||
+                flagged - flagged_before != cases[c].unverified)
+                fail_msg("%s, %s: %ld stored, %ld flagged", KINDS[k], cases[c].name,
+                         stored - stored_before, flagged - flagged_before);
             if (want == 422 && !strstr(out, "\"field\":\"captcha\""))
                 fail_msg("%s, %s: %s", KINDS[k], cases[c].name, out);
-            stop();
+            stored_before = stored;
+            flagged_before = flagged;
         }
+        stop();
     }
-    RV.port = port;
+    RV.delay_ms = 0;
     RV.status = 200;
-    recv_stop(&stall);
-    recv_free(&stall);
 }
 
 /* reCAPTCHA v3: the score against the form's minimum, and the action. */

@@ -1036,12 +1036,12 @@ static void t_database_restart(void **state)
     assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
     assert_int_equal(capture(st, &before, "before@example.org"), 0);
     assert_int_equal(
-        h_run(out, sizeof(out), "pg_ctlcluster %s regress stop -m fast 2>&1", getenv("PGVERSION")),
+        h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
         0);
     assert_int_equal(capture(st, &during, "during@example.org"), LEADD_EDB);
     assert_false(pgstore_writable(st));
     assert_int_equal(
-        h_run(out, sizeof(out), "pg_ctlcluster %s regress start 2>&1", getenv("PGVERSION")), 0);
+        h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
     assert_int_equal(capture(st, &after, "after@example.org"), 0);
     assert_true(pgstore_writable(st));
     PGconn *c = pg();
@@ -1330,7 +1330,7 @@ static void t_restart_http(void **state)
     assert_int_equal(r.status, 201);
     resp_free(&r);
     assert_int_equal(
-        h_run(out, sizeof(out), "pg_ctlcluster %s regress stop -m fast 2>&1", getenv("PGVERSION")),
+        h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
         0);
     snprintf(body, sizeof(body), BODY, "during");
     h_post_json(&a, "contact", body, &r);
@@ -1341,7 +1341,7 @@ static void t_restart_http(void **state)
     struct ready w = {&a, 503};
     assert_true(h_wait(ready_is, &w, 5000));
     assert_int_equal(
-        h_run(out, sizeof(out), "pg_ctlcluster %s regress start 2>&1", getenv("PGVERSION")), 0);
+        h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
     w.want = 200;
     assert_true(h_wait(ready_is, &w, 15000)); /* by itself, no request needed */
     snprintf(body, sizeof(body), BODY, "after");

@@ -64,8 +64,12 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     } else {
         status = r->status;
     }
-    int retry_after = r->retry_after;
+    int retry_after = r->retry_after, delay_ms = r->delay_ms;
     pthread_mutex_unlock(&r->mu);
+    if (delay_ms > 0) { /* thread per connection: only this answer waits */
+        struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     const char *ok = status < 300 && r->answer ? r->answer : "{\"received\":true}";
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(ok), (void *)ok, MHD_RESPMEM_PERSISTENT);

@@ -28,6 +28,7 @@ struct receiver {
     int status;         /* then this */
     int retry_after;    /* seconds, sent with failures when > 0 */
     const char *answer; /* the body of successful answers (default {"received":true}) */
+    int delay_ms;       /* each answer waits this long first (a slow peer) */
     int stall_fd;       /* for a stall receiver */
 };
 
