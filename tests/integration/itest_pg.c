@@ -16,6 +16,7 @@
 #include "leadd/buf.h"
 #include "leadd/crypto.h"
 #include "leadd/embed.h"
+#include "leadd/log.h"
 #include "leadd/store.h"
 
 static PGconn *pg(void)
@@ -1492,15 +1493,22 @@ static void t_shared_state(void **state)
     }
     /* 3 starts a minute: two on one node, then one of the two asked on the other */
     size_t granted = 0;
-    uint64_t wait = 1;
-    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 2, 3, 60000, &granted, &wait), 0);
+    uint64_t wait = 1, at[3] = {0, 0, 0}, before = now_ms();
+    assert_int_equal(
+        store_take_sends(nd[0], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[0]), 0);
     assert_int_equal(granted, 2);
     assert_int_equal(wait, 0);
-    assert_int_equal(store_take_sends(nd[1], "webhook|crm", 2, 3, 60000, &granted, &wait), 0);
+    assert_int_equal(
+        store_take_sends(nd[1], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[1]), 0);
     assert_int_equal(granted, 1);
     assert_true(wait > 50000 && wait <= 60000);
-    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 1, 3, 60000, &granted, &wait), 0);
+    assert_int_equal(
+        store_take_sends(nd[0], "webhook|crm", 1, 3, 60000, &granted, &wait, &at[2]), 0);
     assert_int_equal(granted, 0);
+    /* the grants' times, by the database's clock (the same machine's here),
+     * never go back */
+    assert_true(at[0] >= before - 1000 && at[0] <= at[1] && at[1] <= at[2]);
+    assert_true(at[2] <= now_ms() + 1000);
     store_close(&nd[0]);
     store_close(&nd[1]);
 }
