@@ -304,6 +304,10 @@ LEADD_MUST_CHECK int pgstore_unclaim(struct pgstore *p, const char *node, const 
  * with its payload. */
 bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
                          void (*on_update)(void *arg, const char *payload), void *arg);
+/* pgstore_outbox_wake: ends a pgstore_outbox_wait under way (or the next
+ * one) at once, returning false: a closing store's listener stops now, not
+ * at the end of its wait. */
+void pgstore_outbox_wake(struct pgstore *p);
 
 /* store_migrate: applies pending migrations to the file at path and returns. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);

@@ -329,6 +329,7 @@ void store_close(struct store **sp)
     if (st->writer_started)
         pthread_join(st->writer, NULL);
     atomic_store(&st->stopping, true);
+    pgstore_outbox_wake(st->pg);
     if (st->listener_started)
         pthread_join(st->listener, NULL);
     pgstore_close(&st->pg);

@@ -7,12 +7,15 @@
  * key) it touches, all in one global order (so two nodes never deadlock),
  * and only then looks for the first lead. Capture and erasure are its own;
  * the other jobs are admin.c's, the same as SQLite's writer runs. */
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "pgint.h"
@@ -26,6 +29,7 @@ struct pgstore {
     PGconn *wconn;     /* the writer's */
     struct sqlc *wsql; /* wconn, for admin.c's jobs */
     PGconn *oconn;     /* LISTEN for queued deliveries and changes (pgstore_outbox_wait's) */
+    int wake_fd;       /* an eventfd: pgstore_outbox_wake ends the wait */
     PGconn *cconn;     /* claims (pgstore_claim's), under cmu */
     pthread_mutex_t cmu;
     struct jobq q;
@@ -566,6 +570,8 @@ static void release(struct pgstore *p)
     PQfinish(p->wconn);
     PQfinish(p->oconn);
     PQfinish(p->cconn);
+    if (p->wake_fd >= 0)
+        close(p->wake_fd);
     pthread_mutex_destroy(&p->cmu);
     jobq_destroy(&p->q);
     buf_release(&p->below);
@@ -580,6 +586,7 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     if (!p)
         return LEADD_ENOMEM;
     jobq_init(&p->q);
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&p->cmu, NULL);
     ulid_gen_init(&p->ids); /* random: two nodes' ids never meet */
     buf_init(&p->below, STORE_MAX_BATCH * (ULID_LEN + 1) + 2);
@@ -592,6 +599,11 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
     if ((rc = sqlc_pgconn(p->wconn, &p->wsql)))
         goto fail;
     rc = LEADD_EDB;
+    if (p->wake_fd < 0) {
+        snprintf(err, cap, "eventfd: %s", strerror(errno));
+        rc = LEADD_ENOMEM;
+        goto fail;
+    }
     if (!(p->oconn = pg_connect(url, err, cap)) ||
         !pg_sql(p->oconn, "LISTEN leadd_outbox; LISTEN leadd_events", err, cap) ||
         !(p->cconn = pg_connect(url, err, cap)))
@@ -634,6 +646,13 @@ void pgstore_close(struct pgstore **pp)
         pthread_join(p->writer, NULL);
     release(p);
     *pp = NULL;
+}
+
+void pgstore_outbox_wake(struct pgstore *p)
+{
+    uint64_t one = 1;
+    if (p && write(p->wake_fd, &one, sizeof(one)) < 0)
+        log_warn("unable to wake the outbox listener: %s", strerror(errno));
 }
 
 /* ---- the outbox, for a node's forwarder (one thread) ---- */
@@ -696,7 +715,7 @@ bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
     /* A NOTIFY can be missed (a reconnect, a pooler in transaction mode):
      * the caller polls after timeout_ms whatever happens. */
     int fd = PQsocket(p->oconn);
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = p->wake_fd, .events = POLLIN}};
     bool woke = false;
     uint64_t until = mono_ms() + timeout_ms;
     while (!woke && fd >= 0) {
@@ -710,7 +729,10 @@ bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
             PQfreemem(nt);
         }
         uint64_t now = mono_ms();
-        if (woke || now >= until || poll(&pfd, 1, (int)(until - now)) <= 0)
+        if (woke || now >= until || poll(pfd, 2, (int)(until - now)) <= 0)
+            break;
+        uint64_t n;
+        if (pfd[1].revents && read(p->wake_fd, &n, sizeof(n)) == sizeof(n))
             break;
     }
     return woke;

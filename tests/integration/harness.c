@@ -56,16 +56,23 @@ uint64_t h_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Polls soon at first, then less often: a condition that is met at once
+ * costs a millisecond, and one that takes seconds (a retry, a lease) is not
+ * asked hundreds of times: each ask reads logs or makes a request, and with
+ * the suites side by side on two cores that work is what slows them. */
 bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms)
 {
     uint64_t until = h_now_ms() + (uint64_t)timeout_ms;
+    long pause_us = 1000;
     for (;;) {
         if (cond(arg))
             return true;
         if (h_now_ms() > until)
             return false;
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, pause_us * 1000};
         nanosleep(&ts, NULL);
+        if (pause_us < 50000)
+            pause_us += pause_us / 2;
     }
 }
 
