@@ -118,6 +118,7 @@ struct config {
     enum backend backend;
     char *db_url;      /* postgres: a libpq URI or key=value string (env:NAME read); never logged */
     long long db_pool; /* postgres: reader connections per node */
+    long long claim_grace_ms; /* a delivery's claim outlives its webhook's timeout by this */
     char *db_path;
     enum durability durability;
     long long retention_days;

@@ -663,6 +663,7 @@ static const struct key KEYS[] = {
     ENUM(SC_STORAGE, "backend", struct config, backend, BACKENDS, "sqlite"),
     SPECIAL(SC_STORAGE, "url", set_db_url, ""),
     INT(SC_STORAGE, "pool", struct config, db_pool, 1, 1000, "8"),
+    INT(SC_STORAGE, "claim_grace_ms", struct config, claim_grace_ms, 100, 600000, "10000"),
     ENUM(SC_STORAGE, "durability", struct config, durability, DURABILITY, "full"),
     INT(SC_STORAGE, "retention_days", struct config, retention_days, 0, 100000, "0"),
     SPECIAL(SC_FORM, "allowed_origins", set_origins, ""),

@@ -20,7 +20,6 @@
 
 #define IDLE_POLL_MS 1000          /* longest sleep: also how soon a retry falls due */
 #define DB_BACKOFF_MS 1000         /* after the outbox could not be read */
-#define CLAIM_LEASE_EXTRA_MS 10000 /* a claim's lease past the webhook's timeout */
 #define MAX_BODY (4u << 20)        /* a webhook body; a lead is far smaller */
 #define MAX_OUTCOMES 256           /* outcomes in one writer job */
 
@@ -573,7 +572,7 @@ static uint64_t claim_and_start(struct forward *f)
             continue;
         /* a claim outlives its attempt (PostgreSQL's lease): the webhook's
          * timeout, and time to record the outcome */
-        uint64_t lease = (uint64_t)w->timeout_ms + CLAIM_LEASE_EXTRA_MS;
+        uint64_t lease = (uint64_t)(w->timeout_ms + f->cfg->claim_grace_ms);
         if (store_outbox_claim(f->st, w->name, now, lease, room, f->held[i], f->nheld[i], items,
                                &n)) {
             log_warn("forward: unable to read the outbox; retrying in %dms", DB_BACKOFF_MS);
