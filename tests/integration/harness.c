@@ -122,7 +122,17 @@ static bool log_has(void *arg)
 bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
 {
     struct logwait w = {NULL, l, needle};
-    return h_wait(log_has, &w, timeout_ms);
+    if (h_wait(log_has, &w, timeout_ms))
+        return true;
+    /* what the log said instead: its last lines, for the failure's reader */
+    char *t = h_log_text(l);
+    size_t len = strlen(t), lines = 0, from = len;
+    while (from > 0 && lines < 15)
+        lines += t[--from] == '\n';
+    fprintf(stderr, "no '%s' in the log within %d ms; it ends:\n%s\n", needle, timeout_ms,
+            t + from);
+    free(t);
+    return false;
 }
 
 void h_write_file(struct leadd *l, const char *name, const char *text, char *out, size_t cap)
