@@ -94,9 +94,13 @@ check: deps
 # SQLite's file itself; itest_pg has PostgreSQL's own tests, on a cluster of
 # their own); every exchange recorded is checked against openapi.yaml last.
 PG_SUITES := $(filter-out %/itest_backup,$(INTEG))
-JOBS_quick := $(UNIT) $(INTEG)
-JOBS_all := $(JOBS_quick) $(addprefix pg:,$(PG_SUITES)) $(addprefix pg2:,$(PG_SUITES)) \
-            tests/pg.sh tests/browser.sh tests/install-check.sh last:tests/spec-check.sh
+# The slowest run as shards side by side (tests/run.sh's PATH%I/N).
+SHARDED := $(O)/tests/itest_api $(O)/tests/itest_crash
+shards = $(if $(filter $2,$(SHARDED)),$(foreach i,1 2,$1$2%$i/2),$1$2)
+JOBS_quick := $(UNIT) $(foreach s,$(INTEG),$(call shards,,$s))
+JOBS_all := $(JOBS_quick) $(foreach s,$(PG_SUITES),$(call shards,pg:,$s) $(call shards,pg2:,$s)) \
+            tests/pg.sh%1/3 tests/pg.sh%2/3 tests/pg.sh%3/3 \
+            tests/browser.sh tests/install-check.sh last:tests/spec-check.sh
 CHECK_MODE := $(if $(filter postgres,$(BACKEND)),$(if $(filter 2,$(NODES)),pg2:,pg:))
 check_job = $(if $(filter itest_pg itest_pg:%,$1),tests/pg.sh$(patsubst itest_pg%,%,$1),\
               $(if $(filter test_%,$1),,$(CHECK_MODE))$(O)/tests/$1)

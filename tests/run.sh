@@ -3,12 +3,14 @@
 # prints a line as each ends and every failing log together at the end, and
 # closes with one summary line ("tests: N passed, M failed").
 #
-# A JOB is [MODE:]PATH[:FILTER]:
+# A JOB is [MODE:]PATH[%I/N][:FILTER]:
 #   PATH    a cmocka test binary or a script printing cmocka-style lines
 #   MODE    pg   the integration suite on PostgreSQL, one node
 #           pg2  the same with two nodes on each test's database
 #           last run once every other job has ended (the spec check reads
 #                what the others recorded)
+#   I/N     the suite's I-th shard of N: every N-th test from the I-th
+#           (LEADD_TEST_SHARD), so a slow suite runs as N jobs
 #   FILTER  a cmocka test-name pattern (LEADD_TEST_FILTER: * and ? match)
 # PostgreSQL jobs share one throwaway cluster (tests/pg-cluster.sh, started here
 # when a job needs it; each leadd has a database of its own). Jobs start
@@ -18,7 +20,7 @@
 set -u
 export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:halt_on_error=1:abort_on_error=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
-JOBS_MAX=$(($(nproc) * 2))
+JOBS_MAX=${TEST_JOBS:-$(($(nproc) * 2))}
 if [ "${1:-}" = -j ]; then JOBS_MAX=$2; shift 2; fi
 LOGDIR=${LOGDIR:-build/asan/test-logs}
 JOB_TIMEOUT=${JOB_TIMEOUT:-600}
@@ -38,18 +40,20 @@ mkdir -p "$LOGDIR"
 touch "$LOGDIR/times"
 start=$(date +%s)
 
-parse() { # job -> MODE, TPATH, FILTER
+parse() { # job -> MODE, TPATH, SHARD, FILTER
     local j=$1
-    MODE="" FILTER=""
+    MODE="" FILTER="" SHARD=""
     case "$j" in pg:* | pg2:* | last:*) MODE=${j%%:*}; j=${j#*:} ;; esac
     TPATH=${j%%:*}
     [ "$TPATH" != "$j" ] && FILTER=${j#*:}
+    case "$TPATH" in *%*) SHARD=${TPATH#*%}; TPATH=${TPATH%%%*} ;; esac
     return 0
 }
 
 name_of() { # job -> a file name for its log
     parse "$1"
-    printf '%s%s%s' "$(basename "$TPATH")" "${MODE:+@$MODE}" "${FILTER:+:${FILTER//[^A-Za-z0-9_]/_}}"
+    printf '%s%s%s%s' "$(basename "$TPATH")" "${SHARD:+.${SHARD/\//of}}" "${MODE:+@$MODE}" \
+        "${FILTER:+:${FILTER//[^A-Za-z0-9_]/_}}"
 }
 
 run_job() { # job log: runs one job, its output into log; prints "rc seconds cpu-seconds"
@@ -58,6 +62,7 @@ run_job() { # job log: runs one job, its output into log; prints "rc seconds cpu
     t0=$(date +%s.%N)
     { time { (
         [ -n "$FILTER" ] && export LEADD_TEST_FILTER=$FILTER
+        [ -n "$SHARD" ] && export LEADD_TEST_SHARD=$SHARD
         case "$MODE" in
         pg) export LEADD_TEST_BACKEND=postgres ;;
         pg2) export LEADD_TEST_BACKEND=postgres LEADD_TEST_NODES=2 ;;

@@ -291,9 +291,11 @@ bool pgstore_writable(struct pgstore *p);
 /* pgstore_claim: up to max due deliveries of webhook claimed for node until
  * now + lease_ms, their ids in ids[0..*n): FOR UPDATE SKIP LOCKED, so nodes
  * claiming at once get disjoint sets; a claim whose lease ran out (its node
- * died) is due again. */
+ * died) is due again, except skip[0..nskip), the ones this node still holds
+ * (an attempt not yet recorded is never sent twice by its own node). */
 LEADD_MUST_CHECK int pgstore_claim(struct pgstore *p, const char *webhook, const char *node,
-                                   uint64_t now, uint64_t lease_ms, size_t max, long long *ids,
+                                   uint64_t now, uint64_t lease_ms, size_t max,
+                                   const long long *skip, size_t nskip, long long *ids,
                                    size_t *n);
 /* pgstore_unclaim: ends node's claims on ids[0..n) at once. */
 LEADD_MUST_CHECK int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids,

@@ -103,14 +103,15 @@ static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_
 /* PostgreSQL's claim: the rows are leased to this node in the database
  * (any node may hold the others), then read like SQLite's. */
 static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
-                    size_t max, struct outbox_item *out, size_t *n)
+                    size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
+                    size_t *n)
 {
     long long ids[OUTBOX_CLAIM_MAX];
     size_t k = 0;
     struct sqls *s = NULL;
     *n = 0;
     max = max < OUTBOX_CLAIM_MAX ? max : OUTBOX_CLAIM_MAX;
-    int rc = pgstore_claim(st->pg, webhook, st->node, now, lease_ms, max, ids, &k);
+    int rc = pgstore_claim(st->pg, webhook, st->node, now, lease_ms, max, skip, nskip, ids, &k);
     if (rc || !k)
         return rc;
     struct reader *rd = reader_get(st);
@@ -159,7 +160,7 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint
                        size_t *n)
 {
     if (st->pg)
-        return claim_pg(st, webhook, now, lease_ms, max, out, n);
+        return claim_pg(st, webhook, now, lease_ms, max, skip, nskip, out, n);
     int rc = LEADD_EDB, r = SQLITE_DONE;
     *n = 0;
     /* One read transaction: the deliveries and their leads as of one moment. */

@@ -657,14 +657,27 @@ void pgstore_outbox_wake(struct pgstore *p)
 
 /* ---- the outbox, for a node's forwarder (one thread) ---- */
 
-int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint64_t now,
-                  uint64_t lease_ms, size_t max, long long *ids, size_t *n)
+/* ids[0..n) as a PostgreSQL array literal, "{1,2,3}" (at most
+ * OUTBOX_CLAIM_MAX of them). */
+static void id_array(const long long *ids, size_t n, char out[OUTBOX_CLAIM_MAX * 24 + 4])
 {
-    char t[24], until[24], lim[24];
+    size_t at = 0, cap = OUTBOX_CLAIM_MAX * 24 + 4;
+    out[at++] = '{';
+    for (size_t i = 0; i < n && i < OUTBOX_CLAIM_MAX; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%lld", i ? "," : "", ids[i]);
+    snprintf(out + at, cap - at, "}");
+}
+
+int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint64_t now,
+                  uint64_t lease_ms, size_t max, const long long *skip, size_t nskip,
+                  long long *ids, size_t *n)
+{
+    char t[24], until[24], lim[24], held[OUTBOX_CLAIM_MAX * 24 + 4];
     snprintf(t, sizeof(t), "%llu", (unsigned long long)now);
     snprintf(until, sizeof(until), "%llu", (unsigned long long)(now + lease_ms));
     snprintf(lim, sizeof(lim), "%zu", max);
-    const char *v[] = {webhook, node, t, until, lim};
+    id_array(skip, nskip, held);
+    const char *v[] = {webhook, node, t, until, lim, held};
     pthread_mutex_lock(&p->cmu);
     if (PQstatus(p->cconn) != CONNECTION_OK)
         PQreset(p->cconn); /* the database came back: claims go on */
@@ -674,9 +687,9 @@ int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint
         p->cconn,
         "UPDATE deliveries SET claimed_by = $2, claimed_until = $4 WHERE id IN (SELECT id FROM"
         " deliveries WHERE webhook = $1 AND state = 'pending' AND next_attempt_ms <= $3 AND"
-        " (claimed_until IS NULL OR claimed_until <= $3) ORDER BY next_attempt_ms, id LIMIT $5"
-        " FOR UPDATE SKIP LOCKED) RETURNING id",
-        5, NULL, v, NULL, NULL, 0);
+        " (claimed_until IS NULL OR claimed_until <= $3) AND id <> ALL($6::bigint[])"
+        " ORDER BY next_attempt_ms, id LIMIT $5 FOR UPDATE SKIP LOCKED) RETURNING id",
+        6, NULL, v, NULL, NULL, 0);
     pthread_mutex_unlock(&p->cmu);
     *n = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -693,11 +706,7 @@ int pgstore_claim(struct pgstore *p, const char *webhook, const char *node, uint
 int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids, size_t n)
 {
     char list[OUTBOX_CLAIM_MAX * 24 + 4];
-    size_t at = 0;
-    list[at++] = '{';
-    for (size_t i = 0; i < n && i < OUTBOX_CLAIM_MAX; i++)
-        at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%lld", i ? "," : "", ids[i]);
-    snprintf(list + at, sizeof(list) - at, "}");
+    id_array(ids, n, list);
     const char *v[] = {list, node};
     pthread_mutex_lock(&p->cmu);
     PGresult *r = PQexecParams(p->cconn,

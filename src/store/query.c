@@ -326,11 +326,12 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
             *n = take_ids(s, ids, want, &r);
         goto out;
     }
-    /* the mark, and the rowid of the lead the older part starts at or below
-     * (rowids grow as ids do): the mark's, or the cursor's when lower */
+    /* the mark, and the cursor's rowid (rowids grow as ids do). lead_filters
+     * holds the folded leads, all at or below the mark in this snapshot, so
+     * only a cursor below the mark bounds its part. (The mark is a lead's id
+     * on SQLite, a time on PostgreSQL: no lead's rowid stands for it.) */
     if ((rc = sqls_prepare(rd->c,
-                           "SELECT upto, (SELECT rowid FROM leads WHERE id = upto),"
-                           " (SELECT rowid FROM leads WHERE id = ?1) FROM rollup_mark",
+                           "SELECT upto, (SELECT rowid FROM leads WHERE id = ?1) FROM rollup_mark",
                            &s)))
         goto out;
     rc = LEADD_EDB;
@@ -338,8 +339,8 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
     if (sqls_step(s) != SQL_ROW)
         goto out;
     snprintf(upto, sizeof(upto), "%s", sqls_col(s, 0));
-    long long upto_rid = sqls_col_int(s, 1), cursor_rid = sqls_col_int(s, 2);
-    bool cursor_below = f->cursor && !sqls_col_null(s, 2) && strcmp(f->cursor, upto) <= 0;
+    long long cursor_rid = sqls_col_int(s, 1);
+    bool cursor_below = f->cursor && !sqls_col_null(s, 1) && strcmp(f->cursor, upto) <= 0;
     sqls_finalize(&s);
     /* the leads past the mark: the newest */
     char tail[96];
@@ -355,12 +356,14 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
      * for the rest of the filter (w, as the subquery's WHERE) */
     if ((rc = filters_sql(rd->c, f, &sql)))
         goto out;
-    buf_addf(&sql, " AND f.rid %s ?%d AND EXISTS (SELECT 1 FROM leads",
-             cursor_below ? "<" : "<=", w.n + 1);
+    if (cursor_below)
+        buf_addf(&sql, " AND f.rid < ?%d", w.n + 1);
+    buf_adds(&sql, " AND EXISTS (SELECT 1 FROM leads");
     snprintf(tail, sizeof(tail), " AND rowid = f.rid) ORDER BY f.rid DESC LIMIT %d", want - *n);
     if ((rc = buf_error(&sql)) || (rc = where_prepare(rd->c, &w, buf_str(&sql), tail, &s)))
         goto out;
-    sqls_int(s, w.n + 1, cursor_below ? cursor_rid : upto_rid);
+    if (cursor_below)
+        sqls_int(s, w.n + 1, cursor_rid);
     *n += take_ids(s, ids + *n, want - *n, &r);
 out:
     if (!rc && r != SQL_DONE && r != SQL_ROW)

@@ -41,6 +41,14 @@ struct resp {
     char *headers; /* raw header block, lowercase names */
 };
 
+/* h_run_group_tests_name: cmocka_run_group_tests_name over the tests this
+ * run's shard takes: LEADD_TEST_SHARD=I/N keeps every N-th test from the
+ * I-th (1-based), so a slow suite can run as N jobs side by side. */
+#define h_run_group_tests_name(name, tests, setup, teardown)                                       \
+    h_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+                CMFixtureFunction setup, CMFixtureFunction teardown);
+
 /* h_base_ini: a config like config.example.ini but quiet on spam checks that
  * would get in the way of tests (no rate limit, no min fill time). */
 extern const char H_BASE_INI[];

@@ -660,10 +660,13 @@ static void t_filters(void **state)
         {"q=ACME", 0},
         {"q=Big&grade=hot&created_after=2999-01-01T00:00:00Z", 0},
     };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    /* Twice: as stored, and once the stats have folded them (a stop folds):
+     * the lists read folded leads through lead_filters. */
+    for (size_t i = 0, round = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         long n = list_count(&l, rows[i].q);
         if (n != rows[i].n)
-            fail_msg("filter '%s': %ld leads, want %ld", rows[i].q, n, rows[i].n);
+            fail_msg("filter '%s'%s: %ld leads, want %ld", rows[i].q,
+                     round ? " (folded)" : "", n, rows[i].n);
         /* The export is the list, whole: same leads, same order, both formats
          * (CSV needs a form, so it is compared with the list of that form). */
         char *list = list_ids(&l, rows[i].q), *nd = export_ids(&l, "ndjson", rows[i].q);
@@ -681,6 +684,11 @@ static void t_filters(void **state)
             fail_msg("filter '%s': list [%s], csv export [%s]", q, list, csv);
         free(list);
         free(csv);
+        if (i + 1 == sizeof(rows) / sizeof(rows[0]) && !round++) {
+            assert_int_equal(h_stop(&l), 0);
+            h_restart(&l);
+            i = (size_t)-1;
+        }
     }
     static const char *const bad[] = {
         "limit=0",         "limit=501",  "limit=x",     "grade=lukewarm",
@@ -1335,5 +1343,5 @@ int main(void)
         cmocka_unit_test(t_erasure),
         cmocka_unit_test(t_retention),
     };
-    return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+    return h_run_group_tests_name("api", tests, NULL, NULL);
 }

@@ -454,7 +454,7 @@ int main(void)
         cmocka_unit_test(t_browser_page),  cmocka_unit_test(t_page_widget),
         cmocka_unit_test(t_each_provider), cmocka_unit_test(t_config),
     };
-    int rc = cmocka_run_group_tests_name("captcha", tests, NULL, NULL);
+    int rc = h_run_group_tests_name("captcha", tests, NULL, NULL);
     recv_stop(&RV);
     recv_free(&RV);
     return rc;

@@ -229,5 +229,5 @@ int main(void)
         cmocka_unit_test(t_version_help),         cmocka_unit_test(t_seed_and_rescore_options),
         cmocka_unit_test(t_serve_builtin_config), cmocka_unit_test(t_notify_ready_and_stopping),
     };
-    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+    return h_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -487,5 +487,5 @@ int main(void)
         cmocka_unit_test(t_erasure_keeps_hash),
         cmocka_unit_test(t_confirm_releases_unverified),
     };
-    return cmocka_run_group_tests_name("consent", tests, NULL, NULL);
+    return h_run_group_tests_name("consent", tests, NULL, NULL);
 }

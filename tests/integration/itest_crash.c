@@ -182,5 +182,5 @@ int main(void)
         cmocka_unit_test(t_kill9_keeps_every_acknowledged_lead),
         cmocka_unit_test(t_kill9_double_opt_in),
     };
-    return cmocka_run_group_tests_name("crash", tests, NULL, NULL);
+    return h_run_group_tests_name("crash", tests, NULL, NULL);
 }

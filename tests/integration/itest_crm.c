@@ -501,5 +501,5 @@ int main(void)
         cmocka_unit_test(t_status_change_routes_once),
         cmocka_unit_test(t_bad_targets_refused_at_start),
     };
-    return cmocka_run_group_tests_name("crm", tests, NULL, NULL);
+    return h_run_group_tests_name("crm", tests, NULL, NULL);
 }

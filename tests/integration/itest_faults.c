@@ -418,5 +418,5 @@ int main(void)
         cmocka_unit_test(t_requests_ready_at_once_all_answered),
         cmocka_unit_test(t_stalled_crm_does_not_hold_submissions),
     };
-    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+    return h_run_group_tests_name("faults", tests, NULL, NULL);
 }

@@ -390,5 +390,5 @@ int main(void)
         cmocka_unit_test(t_kill9_with_deliveries_pending),
         cmocka_unit_test(t_rescore_queues_newly_qualified),
     };
-    return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
+    return h_run_group_tests_name("forward", tests, NULL, NULL);
 }

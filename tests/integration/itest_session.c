@@ -194,5 +194,5 @@ int main(void)
         cmocka_unit_test(t_sign_in_out_and_the_origin_rule),
         cmocka_unit_test(t_wrong_keys_limited_and_secure_cookie),
     };
-    return cmocka_run_group_tests_name("session", tests, NULL, NULL);
+    return h_run_group_tests_name("session", tests, NULL, NULL);
 }

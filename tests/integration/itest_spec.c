@@ -113,5 +113,5 @@ static void t_walk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_walk)};
-    return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
+    return h_run_group_tests_name("spec", tests, NULL, NULL);
 }

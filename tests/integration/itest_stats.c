@@ -743,5 +743,5 @@ int main(void)
         cmocka_unit_test(t_kept_counters_equal_rebuilt),
         cmocka_unit_test(t_spend_api),
     };
-    return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
+    return h_run_group_tests_name("stats", tests, NULL, NULL);
 }

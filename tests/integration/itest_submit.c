@@ -502,5 +502,5 @@ int main(void)
         cmocka_unit_test(t_attribution_from_headers_and_query),
         cmocka_unit_test(t_logs_have_no_personal_data),
     };
-    return cmocka_run_group_tests_name("submit", tests, setup, teardown);
+    return h_run_group_tests_name("submit", tests, setup, teardown);
 }
