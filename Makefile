@@ -71,23 +71,25 @@ install: all
 	    install -Dm600 config.example.ini $(DESTDIR)/etc/leadd/leadd.ini
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	./build/leadd serve -c config.example.ini
 
 # npm is its own package in Debian (a Node.js from elsewhere may provide it:
 # tools/deps.sh counts what an installed package provides).
 TEST_PKGS := nodejs npm chromium groff-base bc postgresql curl
 NODE_MODULES := tests/node/node_modules/.package-lock.json
+# The build on every core, then the suite (which runs its jobs side by side).
+NPROC := $(shell nproc)
 test: deps
 	@tools/deps.sh $(TEST_PKGS)
-	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=all suite
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 SUITE=all suite
 
 quick: deps
-	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=quick suite
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 SUITE=quick suite
 
 check: deps
 	@test -n "$(T)" || { echo 'usage: make check T="SUITE[:PATTERN] ..." [BACKEND=postgres [NODES=2]]'; exit 2; }
-	@$(MAKE) --no-print-directory SANITIZE=1 SUITE=check suite
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 SUITE=check suite
 
 # The jobs tests/run.sh runs side by side. Every integration suite runs on
 # SQLite, on PostgreSQL with one node and with two (itest_backup tests

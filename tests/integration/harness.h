@@ -23,6 +23,7 @@ struct leadd {
     char *sets[16];
     size_t nsets;
     char pgdb[64]; /* LEADD_TEST_BACKEND=postgres: its database */
+    void *pgc;     /* the test's own connection to it (a PGconn), kept till h_cleanup */
     /* LEADD_TEST_NODES=2 (on PostgreSQL): a second node on the same
      * database and config; requests, raw sockets and event streams
      * alternate between the two, the log is both nodes' logs, and start,
