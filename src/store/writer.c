@@ -17,7 +17,7 @@ static const char SQL_INS_LEAD[] =
     " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
     " grade, qualified, score_reasons, owner, status, value_minor, currency)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-    " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24)";
+    " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24) RETURNING rowid";
 /* The first lead with this email in the window that is itself neither a
  * duplicate nor spam: a bot using someone's address must not make the real
  * submission a duplicate (and so keep it from the CRM). Ordered by rowid, not
@@ -241,6 +241,12 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     else
         sqlite3_bind_null(s, 23);
     db_bind_text(s, 24, in->currency);
+    /* the lead's rowid from its own INSERT: the connection's last insert is
+     * soon the consent's, a token's or a delivery's (the duplicate window
+     * once kept those, and missed every repeat it was asked to catch) */
+    if ((r = step(s, &row)) || !row)
+        return r ? r : SQLITE_ERROR;
+    long long rowid = sqlite3_column_int64(s, 0);
     if ((r = step(s, NULL)))
         return r;
     /* its consent record, in the same transaction: never one without the other */
@@ -249,7 +255,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     if (!st->unfolded++)
         st->unfolded_since_ms = ms;
     if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
-        dedupe_put(&st->dd, key, sqlite3_last_insert_rowid(st->wdb), (long long)ms)) {
+        dedupe_put(&st->dd, key, rowid, (long long)ms)) {
         st->dd_full = true; /* exact still, through SQL, but slower */
         log_warn("duplicate checks: more than %u first leads in the window; checking by SQL",
                  STORE_DEDUPE_MAX);
