@@ -376,6 +376,9 @@ struct outbox_item {
  * next_ms, delivered or dead). */
 struct outbox_attempt {
     long long delivery_id;
+    /* the delivery's webhook-id: an attempt is recorded only against the
+     * delivery it was made for, never another that has its (reused) id */
+    const char *webhook_id;
     uint64_t at_ms;
     long status;       /* 0: no HTTP (or SMTP) status */
     const char *error; /* NULL on success */

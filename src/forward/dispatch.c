@@ -500,8 +500,10 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
     size_t keep = t->response.len < FORWARD_MAX_RESPONSE ? t->response.len : FORWARD_MAX_RESPONSE;
     memcpy(o->response, buf_str(&t->response), keep);
     snprintf(o->lead_id, sizeof(o->lead_id), "%s", t->item.lead_id);
+    snprintf(o->webhook_id, sizeof(o->webhook_id), "%s", t->item.webhook_id);
     *a = (struct outbox_attempt){
         .delivery_id = t->item.id,
+        .webhook_id = o->webhook_id, /* t is freed before the record is written */
         .at_ms = t->at_ms,
         .status = status,
         .error = o->error[0] ? o->error : NULL,
@@ -518,7 +520,6 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
         a->webhook = w->name;
         a->crm_id = o->crm_id;
     }
-    snprintf(o->webhook_id, sizeof(o->webhook_id), "%s", t->item.webhook_id);
     o->attempts = attempts;
 }
 

@@ -24,17 +24,21 @@ static const char SQL_CLAIM[] =
                  " ORDER BY next_attempt_ms, id LIMIT ?3";
 static const char SQL_DUE[] =
     "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
+/* An attempt is recorded against its delivery by id and webhook-id: a
+ * delivery erased while its attempt was in flight is gone, and its outcome
+ * must not land on whatever row has its id now. */
 static const char SQL_ATTEMPT[] = /* status 0: none (NULL) */
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
-    " VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6)";
+    " SELECT ?1, ?2, nullif(?3, 0), ?4, ?5, ?6 WHERE EXISTS"
+    " (SELECT 1 FROM deliveries WHERE id = ?1 AND webhook_id = ?7)";
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
-    " WHERE id = ?1";
+    " WHERE id = ?1 AND webhook_id = ?5";
 static const char SQL_UPDATE_PG[] =
     "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END,"
-    " claimed_by = NULL, claimed_until = NULL WHERE id = ?1";
+    " claimed_by = NULL, claimed_until = NULL WHERE id = ?1 AND webhook_id = ?5";
 
 int outbox_prepare(struct store *st)
 {
@@ -283,16 +287,16 @@ int outbox_apply(struct sqlc *c, const struct store_outcome_job *j)
         }
         rc = buf_error(&resp);
         rc = rc ? rc
-                : sql_exec(c, NULL, SQL_ATTEMPT, "ititit", (long long)a->delivery_id, at,
+                : sql_exec(c, NULL, SQL_ATTEMPT, "itititt", (long long)a->delivery_id, at,
                            (long long)a->status, a->error, (long long)a->duration_ms,
-                           buf_str(&resp));
+                           buf_str(&resp), a->webhook_id);
         buf_release(&resp);
         /* the claim's lease ends with its attempt (PostgreSQL's; SQLite's
          * one forwarder claims in memory) */
         rc = rc ? rc
-                : sql_exec(c, NULL, pg ? SQL_UPDATE_PG : SQL_UPDATE, "itii",
+                : sql_exec(c, NULL, pg ? SQL_UPDATE_PG : SQL_UPDATE, "itiit",
                            (long long)a->delivery_id, delivery_state_names[a->state],
-                           (long long)a->next_ms, (long long)a->at_ms);
+                           (long long)a->next_ms, (long long)a->at_ms, a->webhook_id);
         if (!rc && a->crm_id && a->lead_id && a->webhook)
             rc = crm_apply(c, a->lead_id, a->webhook, a->crm_id);
     }

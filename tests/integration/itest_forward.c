@@ -288,6 +288,52 @@ static void t_down_endpoint_gets_leads_when_up(void **state)
     recv_free(&rv);
 }
 
+static bool is_delivered(void *arg)
+{
+    void **v = arg;
+    return h_sql_int(v[0], "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                           " state = 'delivered'",
+                     (const char *)v[1]) == 1;
+}
+
+/* A lead erased while its delivery is in flight: its outcome, when it
+ * comes, lands on nothing; the next lead's delivery (which once took the
+ * erased one's id) is sent, and shows only its own attempt. */
+static void t_erased_in_flight_never_marks_another(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], hooks[512], a[64], b[64], path[128];
+    recv_start(&rv, 0);
+    rv.delay_ms = 1000; /* the CRM takes a second to answer */
+    snprintf(hooks, sizeof(hooks), "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+             "\n[auth]\napi_keys = " H_API_KEY "\n",
+             rv.port);
+    ini_with_webhooks(ini, sizeof(ini), hooks);
+    h_start(&l, ini, NULL);
+    post_qualified(&l, a, sizeof(a));
+    assert_true(recv_wait(&rv, 1, 10000)); /* A's attempt is in flight */
+    snprintf(path, sizeof(path), "/v1/leads/%s", a);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    rv.delay_ms = 0;
+    post_qualified(&l, b, sizeof(b));
+    void *arg[] = {&l, b};
+    assert_true(h_wait(is_delivered, arg, 10000));
+    assert_true(recv_wait(&rv, 2, 10000));
+    assert_int_equal(recv_has_lead(&rv, b), 1);
+    /* B's one attempt, quick: A's second-long one is recorded nowhere */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM delivery_attempts"), 1);
+    assert_int_equal(h_sql_int(&l, "SELECT max(duration_ms) < 1000 FROM delivery_attempts"), 1);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
 static void t_kill9_with_deliveries_pending(void **state)
 {
     (void)state;
@@ -389,6 +435,7 @@ int main(void)
         cmocka_unit_test(t_down_endpoint_gets_leads_when_up),
         cmocka_unit_test(t_kill9_with_deliveries_pending),
         cmocka_unit_test(t_rescore_queues_newly_qualified),
+        cmocka_unit_test(t_erased_in_flight_never_marks_another),
     };
     return h_run_group_tests_name("forward", tests, NULL, NULL);
 }

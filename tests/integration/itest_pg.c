@@ -82,7 +82,8 @@ static void sqlite_columns(const char *db, char *out, size_t cap)
     assert_int_equal(sqlite3_prepare_v2(s,
                                         "SELECT m.name || '.' || p.name FROM sqlite_master AS m,"
                                         " pragma_table_info(m.name) AS p WHERE m.type IN"
-                                        " ('table', 'view') ORDER BY 1",
+                                        " ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%'"
+                                        " ESCAPE '\\' ORDER BY 1",
                                         -1, &q, NULL),
                      SQLITE_OK);
     out[0] = '\0';
