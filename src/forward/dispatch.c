@@ -685,10 +685,12 @@ static void *dispatch_main(void *arg)
         bool reloading = take_reload(f, running);
         uint64_t rate_wait = stopping || reloading ? 0 : claim_and_start(f);
         curl_multi_perform(f->multi, &running);
-        if (stopping && running == 0) {
-            reap(f); /* what finished in that perform is recorded too */
+        /* What finished in that perform is recorded now: a finished transfer
+         * has no socket left for the poll below to wake on, so it waited out
+         * the poll's timeout (an attempt answered at once took a second). */
+        reaped += reap(f);
+        if (stopping && running == 0)
             break;
-        }
         if (reaped) {
             /* Transfers on loopback or a fast CRM may finish inside perform;
              * while deliveries flow, go round again rather than sleep. */

@@ -334,6 +334,36 @@ static void t_erased_in_flight_never_marks_another(void **state)
     recv_free(&rv);
 }
 
+/* An attempt is recorded when the CRM answers, not at the forwarder's next
+ * idle poll (a second): bursts of leads, so several transfers start in one
+ * round and one may finish while the others start; each attempt well under
+ * that second. */
+static void t_attempt_recorded_when_answered(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    char ini[8192], hooks[512], id[64];
+    recv_start(&rv, 0);
+    snprintf(hooks, sizeof(hooks), "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n",
+             rv.port);
+    ini_with_webhooks(ini, sizeof(ini), hooks);
+    h_start(&l, ini, NULL);
+    for (int burst = 0; burst < 4; burst++) {
+        for (int i = 0; i < 6; i++)
+            post_qualified(&l, id, sizeof(id));
+        void *arg[] = {&l, id};
+        assert_true(h_wait(is_delivered, arg, 10000));
+    }
+    long long slowest = h_sql_int(&l, "SELECT max(duration_ms) FROM delivery_attempts");
+    if (slowest >= 900)
+        fail_msg("an attempt answered at once took %lld ms", slowest);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
 static void t_kill9_with_deliveries_pending(void **state)
 {
     (void)state;
@@ -436,6 +466,7 @@ int main(void)
         cmocka_unit_test(t_kill9_with_deliveries_pending),
         cmocka_unit_test(t_rescore_queues_newly_qualified),
         cmocka_unit_test(t_erased_in_flight_never_marks_another),
+        cmocka_unit_test(t_attempt_recorded_when_answered),
     };
     return h_run_group_tests_name("forward", tests, NULL, NULL);
 }
