@@ -7,7 +7,9 @@
  * object member whose whole value is a placeholder with no value is left
  * out (an array element too). A form template is a flat JSON object sent as
  * application/x-www-form-urlencoded pairs. A text template (the email's) is
- * plain text with placeholders interpolated.
+ * plain text with placeholders interpolated; its first line is the mail's
+ * Subject header, where a value's line breaks and control characters become
+ * spaces.
  *
  * Paths: id form created_at score grade qualified status flags score_reasons
  * duplicate_of url reasons_text fields_text fields.NAME extra.NAME

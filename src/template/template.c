@@ -431,7 +431,8 @@ static json_t *ph_value(struct render *r, const struct placeholder *ph)
 struct interp {
     struct render *r;
     struct buf *b;
-    const char *from; /* text not yet copied */
+    const char *from;  /* text not yet copied */
+    const char *start; /* a text template's start: its first line is a mail header; else NULL */
 };
 
 static int interp_ph(const struct placeholder *ph, const char *src, size_t srclen, void *arg)
@@ -442,6 +443,13 @@ static int interp_ph(const struct placeholder *ph, const char *src, size_t srcle
     json_t *v = ph_value(in->r, ph);
     if (v) {
         char *s = as_text(v);
+        /* On the Subject line a value stays on it, whole: line breaks and
+         * other control characters become spaces (no header is cut short,
+         * and none can be added). */
+        if (s && in->start && !memchr(in->start, '\n', (size_t)(src - in->start)))
+            for (char *p = s; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                    *p = ' ';
         if (s)
             buf_adds(in->b, s);
         else
@@ -452,12 +460,13 @@ static int interp_ph(const struct placeholder *ph, const char *src, size_t srcle
     return in->r->rc;
 }
 
-/* A string with its placeholders replaced by their values as text. */
-static int interpolate(struct render *r, const char *s, struct buf *b)
+/* A string with its placeholders replaced by their values as text; header:
+ * s is a text template, whose first line is the mail's Subject header. */
+static int interpolate(struct render *r, const char *s, struct buf *b, bool header)
 {
     char why[128];
     const char *where;
-    struct interp in = {r, b, s};
+    struct interp in = {r, b, s, header ? s : NULL};
     int rc = each_placeholder(s, interp_ph, &in, why, sizeof(why), &where);
     buf_adds(b, in.from);
     return rc ? rc : buf_error(b);
@@ -487,7 +496,7 @@ static json_t *render_node(struct render *r, json_t *n)
         if (!strstr(s, "{{"))
             return json_incref(n);
         struct buf b = BUF_INIT(1 << 20);
-        int rc = interpolate(r, s, &b);
+        int rc = interpolate(r, s, &b, false);
         json_t *v = rc ? NULL : json_stringn(buf_str(&b), b.len);
         if (rc || !v)
             r->rc = rc ? rc : LEADD_ENOMEM;
@@ -547,7 +556,7 @@ int template_render(const struct template *t, const struct template_ctx *c, stru
     if (!r.lead)
         return LEADD_EINVAL;
     if (t->kind == TEMPLATE_TEXT) {
-        r.rc = interpolate(&r, t->text, out);
+        r.rc = interpolate(&r, t->text, out, true);
     } else {
         json_t *body = render_node(&r, t->root);
         if (!body && !r.rc) /* the whole document is a placeholder with no value */

@@ -113,6 +113,26 @@ static void t_form_and_text(void **state)
     free(got);
 }
 
+/* A value on the Subject line stays on it, whole; below it, as it is. */
+static void t_subject_line(void **state)
+{
+    (void)state;
+    static const char lead[] = "{\"fields\":{\"name\":\"Eve\\r\\nBcc: x@evil.example\\u001b!\"}}";
+    static const char tpl[] = "Subject: Hot lead: {{fields.name}} (x)\n\n{{fields.name}}\n";
+    struct template *t;
+    char err[512];
+    assert_int_equal(
+        template_compile(&t, TEMPLATE_TEXT, tpl, strlen(tpl), "t.txt", NULL, 0, err, sizeof(err)),
+        0);
+    struct buf b = BUF_INIT(4096);
+    struct template_ctx c = {lead, strlen(lead), "", NULL, 0};
+    assert_int_equal(template_render(t, &c, &b), 0);
+    assert_string_equal(buf_str(&b), "Subject: Hot lead: Eve  Bcc: x@evil.example ! (x)\n\n"
+                                     "Eve\r\nBcc: x@evil.example\x1b!\n");
+    buf_release(&b);
+    template_free(&t);
+}
+
 static void t_bad_templates(void **state)
 {
     (void)state;
@@ -167,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_json),
         cmocka_unit_test(t_form_and_text),
+        cmocka_unit_test(t_subject_line),
         cmocka_unit_test(t_bad_templates),
         cmocka_unit_test(t_json_path),
     };
