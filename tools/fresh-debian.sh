@@ -59,6 +59,12 @@ for m in /proc /sys /dev /dev/pts /dev/shm; do
     mounted="$m $mounted"
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This network's own trust anchors (an egress proxy's CA), as any machine on
+# it has them: ca-certificates, once make installs it, takes them in.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 git clone -q "$top" "$root/root/leadd"
 
 # A clean environment, as a new root login has it.
