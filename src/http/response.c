@@ -38,6 +38,10 @@ static enum MHD_Result queue(struct req *r, int status, const char *ctype,
     }
     for (size_t i = 0; i < r->nout; i++)
         MHD_add_response_header(resp, r->out[i].name, r->out[i].value);
+    /* RFC 9110 11.6.1: every 401 says how to authenticate, whichever route
+     * answered it (a wrong key at sign-in as much as a missing one). */
+    if (status == 401 && !MHD_get_response_header(resp, "WWW-Authenticate"))
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"leadd\"");
     if (r->request_id[0])
         MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     r->status = status;

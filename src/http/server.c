@@ -235,7 +235,6 @@ static bool gate(struct req *r, enum MHD_Result *ret)
         enum role role = auth_role(r);
         if (role == ROLE_PUBLIC) {
             const struct config *cfg = r->cfg;
-            req_header(r, "WWW-Authenticate", "Bearer realm=\"leadd\"");
             *ret = problem(r, 401, "unauthorized", "Unauthorized",
                            cfg->napi_keys || cfg->nusers
                                ? "send Authorization: Bearer <api key>, or sign in"

@@ -21,6 +21,8 @@ static long sign_in(struct leadd *l, const char *key, char *out, size_t cap, cha
     snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key);
     h_req(l, "POST", "/v1/session", body, &r, "Content-Type: application/json", NULL);
     long st = r.status;
+    if (st == 401) /* RFC 9110: every 401 names a challenge */
+        assert_non_null(h_header(&r, "WWW-Authenticate", v, sizeof(v)));
     if (st == 204) {
         assert_non_null(h_header(&r, "Set-Cookie", v, sizeof(v)));
         snprintf(out, cap, "%.*s", (int)strcspn(v, ";"), v);

@@ -159,6 +159,8 @@ function checkExchange(x, errors) {
         for (const text of x.body.split('\n').filter(Boolean)) one(text, v);
       }
     };
+    // RFC 9110 11.6.1: every 401, from whatever route, names a challenge.
+    if (x.status === 401 && !headers.get('www-authenticate')) fail('401 without WWW-Authenticate');
     const tpl = findPath(path);
     if (!tpl) {
       if (x.status !== 404 || ctype !== 'application/problem+json') return fail('path not in openapi.yaml');
