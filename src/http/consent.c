@@ -45,12 +45,17 @@ static bool token_of(struct req *r, unsigned char hash[SHA256_LEN])
     return crypto_token_hash(r->param, hash) == 0;
 }
 
-static enum MHD_Result link_unknown(struct req *r)
+enum MHD_Result link_unknown(struct req *r)
 {
     return page(r, 404, "This link is not valid",
                 "It may be mistyped, or the sign-up it belonged to was deleted. Nothing was "
                 "changed.",
                 NULL);
+}
+
+bool link_path(const char *path)
+{
+    return !strncmp(path, "/v1/confirm/", 12) || !strncmp(path, "/v1/unsubscribe/", 16);
 }
 
 /* A link followed before (409) or too late (410). */

@@ -226,6 +226,8 @@ static bool gate(struct req *r, enum MHD_Result *ret)
         if (r->allow[0]) {
             req_header(r, "Allow", "%s", r->allow);
             *ret = problem(r, 405, "method-not-allowed", "Method not allowed", NULL);
+        } else if (link_path(r->path)) {
+            *ret = link_unknown(r); /* a mail's link, mangled on its way */
         } else {
             *ret = problem(r, 404, "not-found", "Not found", NULL);
         }
@@ -295,6 +297,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->route = r->rt ? r->rt->id : R_NONE;
         if (r->rt && (r->rt->flags & ROUTE_SECRET)) /* the token stays out of the log */
             snprintf(r->path, sizeof(r->path), "%s", r->rt->pub.pattern);
+        else if (!r->rt && link_path(r->path)) /* a mangled link's too */
+            snprintf(strchr(r->path + 4, '/') + 1, 8, "{token}");
         request_id(r);
         /* Answering now would make libmicrohttpd close the connection (it takes
          * an early answer as refusing the body), so most requests are answered

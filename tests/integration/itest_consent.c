@@ -174,6 +174,25 @@ static void t_double_opt_in(void **state)
     h_req(&l, "GET", "/v1/confirm/%3Cscript%3E", NULL, &r, NULL);
     assert_int_equal(r.status, 404);
     resp_free(&r);
+    /* Links mangled on their way (a mail client's line break, an encoder):
+     * the token with more after it, a trailing slash, an encoded slash;
+     * both links, both methods: a page for a person, never JSON, and the
+     * token never in the log. (An encoded NUL ends the path: the link
+     * itself, with its own page.) */
+    static const char *const MANGLED[] = {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/", "%2Fx"};
+    static const char *const LINKS[][2] = {
+        {"GET", "/v1/confirm/"}, {"GET", "/v1/unsubscribe/"}, {"POST", "/v1/unsubscribe/"}};
+    for (size_t i = 0; i < sizeof(MANGLED) / sizeof(MANGLED[0]); i++) {
+        for (size_t k = 0; k < sizeof(LINKS) / sizeof(LINKS[0]); k++) {
+            char p2[256];
+            snprintf(p2, sizeof(p2), "%s%s%s", LINKS[k][1], token, MANGLED[i]);
+            h_req(&l, LINKS[k][0], p2, NULL, &r, NULL);
+            if (r.status != 404 || !strstr(h_header(&r, "content-type", v, sizeof(v)), "text/html") ||
+                !strstr(r.body, "not valid"))
+                fail_msg("%s %s: %ld %s", LINKS[k][0], p2, r.status, v);
+            resp_free(&r);
+        }
+    }
     h_req(&l, "GET", "/confirmed", NULL, &r, NULL);
     assert_int_equal(r.status, 200);
     resp_free(&r);
