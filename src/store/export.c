@@ -19,7 +19,7 @@ static const char *const ATTR_COLS[] = {"utm_source",  "utm_medium", "utm_campai
 #define NATTR LEADD_ARRAY_LEN(ATTR_COLS)
 #define BASE_COLS 7 /* id, created_at, form, status, score, grade, qualified */
 /* after the fields and attribution: */
-static const char TAIL_HEADER[] = ",flags,owner,notes,extra";
+static const char TAIL_HEADER[] = ",flags,owner,notes,extra,crm_ids";
 #define MAX_VALUE (16u << 20) /* a stored string, unescaped; never longer than the row */
 
 struct store_export {
@@ -95,7 +95,8 @@ static int csv_row(struct store_export *e, struct buf *out)
         buf_addc(out, ',');
         rc = csv_value(out, &e->text, e->is_bool[i], &v[i]);
     }
-    /* flags (names, space-separated), owner, notes, extra (JSON, when any) */
+    /* flags (names, space-separated), owner, notes, extra and crm_ids (JSON,
+     * when any: {"hubspot":"551"}, each target's record of the lead) */
     buf_addc(out, ',');
     unsigned flags = (unsigned)sqls_col_int(s, 9);
     for (unsigned i = 0, first = 1; i < LEAD_FLAG_COUNT; i++) {
@@ -110,9 +111,13 @@ static int csv_row(struct store_export *e, struct buf *out)
     buf_addc(out, ',');
     csv_column(out, s, 11);
     buf_addc(out, ',');
-    const char *extra = sqls_col(s, 12);
-    if (extra && strcmp(extra, "{}"))
-        csv_cell(out, extra, sqls_col_len(s, 12));
+    for (int col = 12; col <= 13; col++) {
+        const char *json = sqls_col(s, col);
+        if (col > 12)
+            buf_addc(out, ',');
+        if (json && strcmp(json, "{}"))
+            csv_cell(out, json, sqls_col_len(s, col));
+    }
     buf_add(out, "\r\n", 2);
     return rc ? rc : buf_error(out);
 }
@@ -151,7 +156,7 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
      * order, PostgreSQL's string_agg() is told it */
 #define CSV_HEAD(notes)                                                                            \
     "SELECT id, created_at, form, status, score, grade, qualified, fields, attribution, flags,"    \
-    " owner, n.notes, extra FROM leads LEFT JOIN (SELECT lead_id, " notes " AS notes FROM"         \
+    " owner, n.notes, extra, crm_ids FROM leads LEFT JOIN (SELECT lead_id, " notes " AS notes FROM"         \
     " lead_history WHERE note <> '' GROUP BY lead_id) n ON n.lead_id = leads.id"
     const char *head = fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"
                        : sql_backend(e->rd->c) == SQL_SQLITE

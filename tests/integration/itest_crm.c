@@ -146,6 +146,14 @@ static void t_hubspot(void **state)
     h_api(&l, "GET", path, NULL, &r);
     assert_non_null(strstr(r.body, "\"crm_ids\":{\"hubspot\":\"551\"}"));
     resp_free(&r);
+    /* ... and in the CSV export, its last column (JSON, as the API shows it) */
+    h_api(&l, "GET", "/v1/leads/export?format=csv&form=contact", NULL, &r);
+    assert_int_equal(r.status, 200);
+    const char *eol = strstr(r.body, "\r\n");
+    assert_non_null(eol);
+    assert_int_equal(strncmp(eol - 8, ",crm_ids", 8), 0);
+    assert_non_null(strstr(r.body, ",\"{\"\"hubspot\"\":\"\"551\"\"}\"\r\n"));
+    resp_free(&r);
     /* The token is in no log line, attempt record or config check. */
     h_api(&l, "GET", "/v1/deliveries", NULL, &r);
     assert_null(strstr(r.body, "secret-token"));
