@@ -28,6 +28,7 @@ mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
 mirror=${mirror:-http://deb.debian.org/debian}
 
 root=$(mktemp -d /var/tmp/leadd-fresh-XXXXXX)
+chmod 755 "$root" # the tree's /: mktemp makes it root's alone, and services run as others
 log=$root.log
 mounted=""
 cleanup() {
