@@ -179,6 +179,9 @@ static int load(const struct args *a, struct config *cfg)
     int rc = config_load(cfg, a->config, a->sets, a->nsets, &d);
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.msg[i]);
+    /* what does nothing: check-config's to say (serve's log has its format) */
+    for (size_t i = 0; !strcmp(a->cmd, "check-config") && i < d.nnote; i++)
+        fprintf(stderr, "%s\n", d.note[i]);
     if (rc == LEADD_ENOMEM)
         fprintf(stderr, "leadd: out of memory loading the config\n");
     config_diag_release(&d);

@@ -141,10 +141,14 @@ struct config {
     struct buf webhook_text, rules_text;
 };
 
-/* Diagnostics: one "file:line: message" string each. */
+/* Diagnostics: one "file:line: message" string each. msg: problems, which
+ * refuse the config; note: what is accepted but does nothing (check-config
+ * prints them). */
 struct config_diag {
     char **msg;
     size_t n;
+    char **note;
+    size_t nnote;
 };
 void config_diag_release(struct config_diag *d);
 

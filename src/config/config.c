@@ -32,28 +32,49 @@ struct loader {
     bool from_file;     /* a line of the file, not a --set */
     char last_bad[128]; /* the unknown section reported last */
     struct strset seen; /* "section\nkey" pairs met in the file, for duplicates */
+    int sqlite_only_line[2]; /* where the file set [storage] path, durability (0: not) */
     int rc;             /* LEADD_ENOMEM once memory ran out */
 };
 
-static void diag(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void diag(struct loader *ld, const char *fmt, ...)
+/* Adds "file:line: prefix msg" to *list (n of them). */
+static void diag_add(struct loader *ld, char ***list, size_t *n, const char *prefix,
+                     const char *msg)
 {
-    char msg[512], *line;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    char *line;
     struct buf b = BUF_INIT(1024);
-    int rc = ld->line > 0 ? buf_addf(&b, "%s:%d: %s", ld->file, ld->line, msg)
-                          : buf_addf(&b, "%s: %s", ld->file, msg);
-    char **v = rc ? NULL : realloc(ld->diag->msg, (ld->diag->n + 1) * sizeof(*v));
+    int rc = ld->line > 0 ? buf_addf(&b, "%s:%d: %s%s", ld->file, ld->line, prefix, msg)
+                          : buf_addf(&b, "%s: %s%s", ld->file, prefix, msg);
+    char **v = rc ? NULL : realloc(*list, (*n + 1) * sizeof(*v));
     if (!v || !(line = buf_detach(&b))) {
         buf_release(&b);
         ld->rc = LEADD_ENOMEM;
         return;
     }
-    ld->diag->msg = v;
-    v[ld->diag->n++] = line;
+    *list = v;
+    v[(*n)++] = line;
+}
+
+static void diag(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag(struct loader *ld, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    diag_add(ld, &ld->diag->msg, &ld->diag->n, "", msg);
+}
+
+/* What is accepted but does nothing: said, never refused. */
+static void note(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct loader *ld, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    diag_add(ld, &ld->diag->note, &ld->diag->nnote, "note: ", msg);
 }
 
 /* Where a message points: the file's lines in order, then --set's, then
@@ -1108,6 +1129,10 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
     }
 }
 
+/* [storage] keys of SQLite's alone: set with backend = postgres, they do
+ * nothing (check-config says so; the example config sets them). */
+static const char *const SQLITE_ONLY[2] = {"path", "durability"};
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct loader *ld = user;
@@ -1121,6 +1146,9 @@ static int handler(void *user, const char *section, const char *name, const char
         if (strset_add(&ld->seen, seen, strlen(seen)))
             ld->rc = LEADD_ENOMEM;
         strset_finish(&ld->seen);
+        for (size_t i = 0; !strcmp(section, "storage") && i < 2; i++)
+            if (!strcmp(name, SQLITE_ONLY[i]))
+                ld->sqlite_only_line[i] = ld->line;
     }
     /* What a reload needs to compare, kept as written. */
     struct buf *keep = !strncmp(section, "webhook.", 8) ? &ld->cfg->webhook_text
@@ -1398,6 +1426,15 @@ static void check_whole(struct loader *ld)
         diag(ld,
              "[storage] backend = postgres needs url (a libpq URI, e.g. "
              "postgresql://leadd@db.internal/leadd; env:NAME keeps a password out of the file)");
+    for (size_t i = 0; c->backend == BACKEND_POSTGRES && i < 2; i++) {
+        if (!(ld->line = ld->sqlite_only_line[i]))
+            continue;
+        note(ld,
+             "[storage] %s does nothing with backend = postgres: it is SQLite's (PostgreSQL's "
+             "durability is the server's own: fsync, synchronous_commit)",
+             SQLITE_ONLY[i]);
+    }
+    ld->line = 0;
     for (size_t i = 0; i < c->nforms; i++) {
         struct form *f = &c->forms[i];
         if (f->nfields == 0)
@@ -1621,6 +1658,9 @@ void config_diag_release(struct config_diag *d)
     for (size_t i = 0; i < d->n; i++)
         free(d->msg[i]);
     free(d->msg);
+    for (size_t i = 0; i < d->nnote; i++)
+        free(d->note[i]);
+    free(d->note);
     memset(d, 0, sizeof(*d));
 }
 

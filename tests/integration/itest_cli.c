@@ -19,6 +19,22 @@ static const char *bin(void)
     return abs;
 }
 
+/* The line of a file that sets key ("key = ..."), or 0. */
+static int line_of(const char *file, const char *key)
+{
+    char line[512];
+    int n = 0, at = 0;
+    FILE *fp = fopen(file, "r");
+    assert_non_null(fp);
+    while (!at && fgets(line, sizeof(line), fp)) {
+        n++;
+        if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ' ')
+            at = n;
+    }
+    fclose(fp);
+    return at;
+}
+
 static void t_check_config(void **state)
 {
     (void)state;
@@ -36,6 +52,21 @@ static void t_check_config(void **state)
     unlink(path);
     assert_int_equal(h_run(out, sizeof(out), "%s check-config -c config.example.ini", bin()), 0);
     assert_non_null(strstr(out, "config.example.ini: ok"));
+    assert_null(strstr(out, "note:"));
+    /* SQLite's own keys on PostgreSQL: accepted, said to do nothing, at their lines */
+    assert_int_equal(h_run(out, sizeof(out),
+                           "%s check-config -c config.example.ini --set storage.backend=postgres"
+                           " --set storage.url=dbname=x",
+                           bin()),
+                     0);
+    assert_non_null(strstr(out, "config.example.ini: ok"));
+    static const char *const KEYS[] = {"path", "durability"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(want, sizeof(want), "config.example.ini:%d: note: [storage] %s does nothing with"
+                 " backend = postgres", line_of("config.example.ini", KEYS[k]), KEYS[k]);
+        if (!strstr(out, want))
+            fail_msg("no '%s' in:\n%s", want, out);
+    }
     assert_int_equal(h_run(out, sizeof(out), "%s check-config", bin()), 2);
 }
 
