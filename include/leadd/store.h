@@ -53,7 +53,15 @@ struct store_delivery {
 };
 
 /* A delivery's state, as the API shows it and the database stores it. */
-enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_DEAD, DELIVERY_STATE_COUNT };
+/* cancelled: never to be sent (its lead withdrew consent or was marked
+ * spam); the row and its attempts stay, with why. */
+enum delivery_state {
+    DELIVERY_PENDING,
+    DELIVERY_DELIVERED,
+    DELIVERY_DEAD,
+    DELIVERY_CANCELLED,
+    DELIVERY_STATE_COUNT
+};
 extern const char *const delivery_state_names[DELIVERY_STATE_COUNT];
 
 /* A consent the submission gave (a consent field ticked): recorded with the

@@ -504,7 +504,7 @@ enum MHD_Result api_deliveries(struct req *r)
     if (bad)
         return bad_param(r, bad, "unknown parameter");
     if (state && !one_of(state, delivery_state_names, DELIVERY_STATE_COUNT))
-        return bad_param(r, "state", "expected pending, delivered or dead");
+        return bad_param(r, "state", "expected pending, delivered, dead or cancelled");
     if (lead && !ulid_valid(lead))
         return bad_param(r, "lead", "not a lead id");
     if ((v = query_arg(r, "limit")) &&

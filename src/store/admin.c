@@ -20,7 +20,8 @@ int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
     int rc = sql_exec(c, &n,
                       "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"
                       " created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
-                      " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2)",
+                      " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
+                      " state <> " SQL_CANCELLED ")",
                       "tttti", lead_id, d->webhook, wid, d->event, (long long)ms);
     *queued |= !rc && n > 0;
     return rc;
@@ -53,11 +54,7 @@ static int patch(struct sqlc *c, struct ulid_gen *ids, struct store_patch_job *p
         /* Marked spam: never forwarded from now on. */
         rc = sql_exec(c, NULL, "UPDATE leads SET flags = flags | ?2, qualified = 0 WHERE id = ?1",
                       "ti", p->lead_id, (long long)LEAD_FLAG_MARKED_SPAM);
-        rc = rc ? rc
-                : sql_exec(c, NULL,
-                           "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
-                           "," SQL_DELIVERING ")",
-                           "t", p->lead_id);
+        rc = rc ? rc : deliveries_cancel(c, p->lead_id, "marked spam", ms);
     } else if (!rc && p->spam == 0) {
         rc = sql_exec(c, NULL,
                       "UPDATE leads SET flags = flags & ~?2, score = ?3, grade = ?4,"
@@ -162,7 +159,7 @@ int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint6
     case STORE_OP_SPEND: return spend(c, (struct store_spend_job *)j, at);
     case STORE_OP_CONFIRM:
         return consent_confirm(c, ids, (struct store_confirm_job *)j, ms, at, queued);
-    case STORE_OP_WITHDRAW: return consent_withdraw(c, (struct store_withdraw_job *)j, at);
+    case STORE_OP_WITHDRAW: return consent_withdraw(c, (struct store_withdraw_job *)j, ms, at);
     case STORE_OP_OUTCOMES: return outbox_apply(c, (const struct store_outcome_job *)j);
     default: return LEADD_EINVAL; /* each writer's own: capture and erasure */
     }

@@ -217,7 +217,7 @@ int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_j
     return rc;
 }
 
-int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, const char *at)
+int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, uint64_t ms, const char *at)
 {
     char id[ULID_LEN + 1] = "", form[80] = "";
     struct sqls *s = NULL;
@@ -256,12 +256,8 @@ int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, const char *a
             : sql_exec(c, NULL, "UPDATE leads SET flags = flags | ?2 WHERE id = ?1", "ti", id,
                        (long long)LEAD_FLAG_CONSENT_WITHDRAWN);
     /* never forwarded again: what waits is cancelled (what is on the wire
-     * finishes, and its outcome is recorded against a delivery that is gone) */
-    rc = rc ? rc
-            : sql_exec(c, NULL,
-                       "DELETE FROM deliveries WHERE lead_id = ?1 AND state IN (" SQL_PENDING
-                       "," SQL_DELIVERING ")",
-                       "t", id);
+     * finishes, and its outcome is recorded) */
+    rc = rc ? rc : deliveries_cancel(c, id, "consent withdrawn", ms);
     rc = rc ? rc
             : sql_exec(c, NULL,
                        "INSERT INTO lead_history(lead_id, at, status, note, actor)"

@@ -199,7 +199,7 @@ int consent_on_lead(struct store *st, const struct store_lead *in, const char *i
  * on c; 0, LEADD_EFULL or LEADD_EDB, and the job's rc says the rest. */
 int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,
                     const char *at, bool *queued);
-int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, const char *at);
+int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, uint64_t ms, const char *at);
 /* consent_expiring: up to max unconfirmed leads past their deadline, into
  * ids[0..*n), each with its "expired" record written; the caller's writer
  * erases them. */
@@ -261,6 +261,12 @@ void readers_close(struct store *st);
 #define SQL_DELIVERED "'delivered'"
 #define SQL_DEAD "'dead'"
 #define SQL_DELIVERING "'delivering'"
+#define SQL_CANCELLED "'cancelled'"
+
+/* deliveries_cancel: lead_id's deliveries still to be sent are cancelled,
+ * with why; the rows and their attempts stay (GET /v1/deliveries shows every
+ * attempt). An attempt on the wire meanwhile is recorded when it ends. */
+int deliveries_cancel(struct sqlc *c, const char *lead_id, const char *why, uint64_t ms);
 
 /* Binding rule: SQLITE_STATIC only when the bound memory stays unchanged
  * until the statement's last step in the same function; anything stepped

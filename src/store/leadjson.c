@@ -12,7 +12,8 @@ static const char SQL_LEAD[] =
 static const char SQL_FWD[] =
     "SELECT count(CASE WHEN state IN (" SQL_PENDING "," SQL_DELIVERING ") THEN 1 END),"
     " count(CASE WHEN state = " SQL_DEAD " THEN 1 END),"
-    " count(*), coalesce(sum(attempts), 0) FROM deliveries WHERE lead_id = ?1";
+    " count(*), coalesce(sum(attempts), 0),"
+    " count(CASE WHEN state = " SQL_CANCELLED " THEN 1 END) FROM deliveries WHERE lead_id = ?1";
 static const char SQL_READ[] = "SELECT 1 FROM lead_reads WHERE \"user\" = ?1 AND lead_id = ?2";
 static const char SQL_HISTORY[] =
     "SELECT at, status, note, actor, owner, spam FROM lead_history WHERE lead_id = ?1"
@@ -120,10 +121,12 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer, s
         goto out;
     long long pending = sqls_col_int(s, 0), dead = sqls_col_int(s, 1);
     long long total = sqls_col_int(s, 2), attempts = sqls_col_int(s, 3);
-    const char *state = !total    ? "none"
-                        : pending ? delivery_state_names[DELIVERY_PENDING]
-                        : dead    ? delivery_state_names[DELIVERY_DEAD]
-                                  : delivery_state_names[DELIVERY_DELIVERED];
+    long long cancelled = sqls_col_int(s, 4);
+    const char *state = !total      ? "none"
+                        : pending   ? delivery_state_names[DELIVERY_PENDING]
+                        : dead      ? delivery_state_names[DELIVERY_DEAD]
+                        : cancelled ? delivery_state_names[DELIVERY_CANCELLED]
+                                    : delivery_state_names[DELIVERY_DELIVERED];
     buf_adds(b, ",\"forwarding\":{\"state\":\"");
     buf_adds(b, state);
     buf_adds(b, "\",\"attempts\":");

@@ -12,7 +12,8 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead"};
+const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead",
+                                                                 "cancelled"};
 
 /* A delivery as the forwarder takes it (item_of reads these columns). */
 #define ITEM_COLUMNS                                                                               \
@@ -31,14 +32,27 @@ static const char SQL_ATTEMPT[] = /* status 0: none (NULL) */
     "INSERT INTO delivery_attempts(delivery_id, at, status, error, duration_ms, response)"
     " SELECT ?1, ?2, nullif(?3, 0), ?4, ?5, ?6 WHERE EXISTS"
     " (SELECT 1 FROM deliveries WHERE id = ?1 AND webhook_id = ?7)";
+/* A delivery cancelled while its attempt ran stays cancelled, unless that
+ * attempt delivered it after all. */
+#define SQL_OUTCOME_STATE                                                                          \
+    "state = CASE WHEN state = " SQL_CANCELLED " AND ?2 <> " SQL_DELIVERED " THEN state ELSE ?2"    \
+    " END"
 static const char SQL_UPDATE[] =
-    "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
+    "UPDATE deliveries SET " SQL_OUTCOME_STATE ", attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
     " WHERE id = ?1 AND webhook_id = ?5";
 static const char SQL_UPDATE_PG[] =
-    "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,"
+    "UPDATE deliveries SET " SQL_OUTCOME_STATE ", attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END,"
     " claimed_by = NULL, claimed_until = NULL WHERE id = ?1 AND webhook_id = ?5";
+
+int deliveries_cancel(struct sqlc *c, const char *lead_id, const char *why, uint64_t ms)
+{
+    return sql_exec(c, NULL,
+                    "UPDATE deliveries SET state = " SQL_CANCELLED ", why = ?2, updated_ms = ?3"
+                    " WHERE lead_id = ?1 AND state IN (" SQL_PENDING "," SQL_DELIVERING ")",
+                    "tti", lead_id, why, (long long)ms);
+}
 
 int outbox_prepare(struct store *st)
 {

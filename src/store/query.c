@@ -522,7 +522,7 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
     if (sqls_prepare(
             rd->c,
             "SELECT id, lead_id, webhook, webhook_id, " API_STATE " AS st,"
-            " next_attempt_ms FROM deliveries WHERE (CAST(?1 AS text) IS NULL OR " API_STATE
+            " next_attempt_ms, why FROM deliveries WHERE (CAST(?1 AS text) IS NULL OR " API_STATE
             " = ?1) AND (CAST(?2 AS text) IS NULL OR lead_id = ?2) AND"
             " (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
             &s) ||
@@ -558,6 +558,8 @@ int store_list_deliveries(struct store *st, const char *state, const char *lead,
         jw_str(out, stname);
         buf_adds(out, ",\"next_attempt_at\":");
         jw_str(out, strcmp(stname, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
+        buf_adds(out, ",\"why\":");
+        jw_str(out, sqls_col(s, 6));
         buf_adds(out, ",\"attempts\":[");
         sqls_reset(a);
         sqls_int(a, 1, last);
@@ -599,7 +601,7 @@ int store_metrics(struct store *st, struct buf *out)
     if (!rd || sqls_prepare(rd->c,
                             "SELECT s, (SELECT count(*) FROM deliveries WHERE " API_STATE " = s)"
                             " FROM (SELECT " SQL_PENDING " AS s UNION ALL SELECT " SQL_DELIVERED
-                            " UNION ALL SELECT " SQL_DEAD ") AS t",
+                            " UNION ALL SELECT " SQL_DEAD " UNION ALL SELECT " SQL_CANCELLED ") AS t",
                             &s))
         goto out;
     rc = buf_adds(out, "# HELP leadd_deliveries Webhook deliveries by state.\n"

@@ -335,8 +335,22 @@ static void t_withdraw(void **state)
     assert_non_null(strstr(r.body, "\"kind\":\"withdrawn\""));
     assert_non_null(strstr(r.body, "\"actor\":\"api\""));
     resp_free(&r);
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
+    /* its delivery is cancelled, not deleted: the attempt it had is kept */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                                   " state = 'cancelled' AND why = 'consent withdrawn'",
+                               id),
+                     1);
+    snprintf(path, sizeof(path), "/v1/deliveries?lead=%s&state=cancelled", id);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"state\":\"cancelled\""));
+    assert_non_null(strstr(r.body, "\"why\":\"consent withdrawn\""));
+    assert_non_null(strstr(r.body, "\"status\":503")); /* the failed attempt before it */
+    resp_free(&r);
     snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_non_null(strstr(r.body, "\"forwarding\":{\"state\":\"cancelled\""));
+    resp_free(&r);
     h_api(&l, "GET", path, NULL, &r);
     assert_non_null(strstr(r.body, "consent_withdrawn"));
     resp_free(&r);
@@ -344,7 +358,10 @@ static void t_withdraw(void **state)
     h_api(&l, "PATCH", path, "{\"spam\":false,\"status\":\"contacted\"}", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                                   " state <> 'cancelled'",
+                               id),
+                     0);
     /* a second withdrawal records nothing new */
     snprintf(path, sizeof(path), "/v1/leads/%s/consents/withdraw", id);
     h_api(&l, "POST", path, NULL, &r);
