@@ -72,7 +72,10 @@ run_job() { # job log: runs one job, its output into log; prints "rc seconds cpu
         exec timeout "$JOB_TIMEOUT" "$TPATH"
     ) >"$log" 2>&1; }; } 2>"$log.cpu"
     rc=$?
-    cpu=$(bc <"$log.cpu")
+    # time's line is the last; anything before it (a shell's word on a
+    # crash) belongs to the log
+    head -n -1 "$log.cpu" >>"$log"
+    cpu=$(tail -n 1 "$log.cpu" | bc)
     rm -f "$log.cpu"
     echo "$rc $(echo "$(date +%s.%N) - $t0" | bc) $cpu"
 }
