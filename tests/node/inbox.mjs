@@ -224,7 +224,12 @@ await test('open_a_lead_see_why_and_work_it', async () => {
   await ann.select('#set-status', 'contacted');
   await clickText(ann, 'button', 'Set status');
   await poll(async () => (await text(ann, '#lead-status')) === 'status contacted', 'the new status');
+  // The page redraws the lead once the change is stored: a note typed
+  // before that lands in a field the redraw replaces (seen on a loaded
+  // machine). Type once the history shows the change, and check the field.
+  await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('status contacted'), 'the status in the history');
   await ann.type('#note', 'called, wants a demo');
+  await poll(async () => (await ann.$eval('#note', (e) => e.value)) === 'called, wants a demo', 'the typed note');
   await clickText(ann, 'button', 'Add note');
   await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('note: called, wants a demo'), 'the note in the history');
   const hist = await text(ann, '#history');
