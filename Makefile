@@ -224,7 +224,7 @@ fuzz: deps
 LINT_PKGS := clang-format cppcheck
 lint: deps
 	@tools/deps.sh $(LINT_PKGS)
-	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
+	clang-format --dry-run --Werror src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*.c tests/*/*.c tests/*/*.h bench/*.c
 	cppcheck --quiet --inline-suppr --error-exitcode=1 --enable=warning,portability -Iinclude -D_GNU_SOURCE \
 	    --suppress=missingIncludeSystem src
 	@# STYLE.md's banned functions, anywhere in the tree's C
@@ -233,7 +233,7 @@ lint: deps
 
 format:
 	@tools/deps.sh clang-format
-	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*/*.c tests/*/*.h bench/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h include/leadd/*.h tests/*.c tests/*/*.c tests/*/*.h bench/*.c
 
 clean:
 	rm -rf build

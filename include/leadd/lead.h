@@ -90,12 +90,12 @@ struct form {
     size_t nassign;
     /* captcha: verified before anything is stored (src/forward/captcha.c) */
     enum captcha_kind captcha;
-    char *captcha_secret;     /* env:NAME read; never logged */
-    char *captcha_sitekey;    /* the widget's; sent to hCaptcha's siteverify */
-    char *captcha_verify_url; /* default: the provider's siteverify */
-    char *captcha_action;     /* when set, the token's action must match */
-    double captcha_min_score; /* recaptcha (v3) */
-    int captcha_unavailable;  /* 1 (reject): 503; 0 (accept): stored, flagged */
+    char *captcha_secret;         /* env:NAME read; never logged */
+    char *captcha_sitekey;        /* the widget's; sent to hCaptcha's siteverify */
+    char *captcha_verify_url;     /* default: the provider's siteverify */
+    char *captcha_action;         /* when set, the token's action must match */
+    double captcha_min_score;     /* recaptcha (v3) */
+    int captcha_unavailable;      /* 1 (reject): 503; 0 (accept): stored, flagged */
     long long captcha_timeout_ms; /* a check that has no answer by then is unavailable */
     /* double opt-in: a confirmation mail before the lead counts */
     int double_opt_in;      /* on (1) */

@@ -303,8 +303,7 @@ bool pgstore_writable(struct pgstore *p);
  * (an attempt not yet recorded is never sent twice by its own node). */
 LEADD_MUST_CHECK int pgstore_claim(struct pgstore *p, const char *webhook, const char *node,
                                    uint64_t now, uint64_t lease_ms, size_t max,
-                                   const long long *skip, size_t nskip, long long *ids,
-                                   size_t *n);
+                                   const long long *skip, size_t nskip, long long *ids, size_t *n);
 /* pgstore_unclaim: ends node's claims on ids[0..n) at once. */
 LEADD_MUST_CHECK int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids,
                                      size_t n);

@@ -29,11 +29,11 @@ struct loader {
     struct config_diag *diag;
     const char *file;
     int line;
-    bool from_file;     /* a line of the file, not a --set */
-    char last_bad[128]; /* the unknown section reported last */
-    struct strset seen; /* "section\nkey" pairs met in the file, for duplicates */
+    bool from_file;          /* a line of the file, not a --set */
+    char last_bad[128];      /* the unknown section reported last */
+    struct strset seen;      /* "section\nkey" pairs met in the file, for duplicates */
     int sqlite_only_line[2]; /* where the file set [storage] path, durability (0: not) */
-    int rc;             /* LEADD_ENOMEM once memory ran out */
+    int rc;                  /* LEADD_ENOMEM once memory ran out */
 };
 
 /* Adds "file:line: prefix msg" to *list (n of them). */

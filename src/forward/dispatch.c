@@ -18,10 +18,10 @@
 #include "leadd/log.h"
 #include "leadd/template.h"
 
-#define IDLE_POLL_MS 1000          /* longest sleep: also how soon a retry falls due */
-#define DB_BACKOFF_MS 1000         /* after the outbox could not be read */
-#define MAX_BODY (4u << 20)        /* a webhook body; a lead is far smaller */
-#define MAX_OUTCOMES 256           /* outcomes in one writer job */
+#define IDLE_POLL_MS 1000   /* longest sleep: also how soon a retry falls due */
+#define DB_BACKOFF_MS 1000  /* after the outbox could not be read */
+#define MAX_BODY (4u << 20) /* a webhook body; a lead is far smaller */
+#define MAX_OUTCOMES 256    /* outcomes in one writer job */
 
 struct transfer {
     struct forward *f;
@@ -537,8 +537,7 @@ static size_t shared_rate(struct forward *f, const struct webhook *w, struct out
     if (!store_shared(f->st))
         return n;
     snprintf(key, sizeof(key), "webhook|%s", w->name);
-    if (store_take_sends(f->st, key, n, w->rate_n, w->rate_window_ms, &granted, &next,
-                         &granted_at))
+    if (store_take_sends(f->st, key, n, w->rate_n, w->rate_window_ms, &granted, &next, &granted_at))
         return n;
     *at = granted_at;
     if (granted < n) {

@@ -156,7 +156,8 @@ int store_export_open(struct store *st, const struct lead_filter *f, enum export
      * order, PostgreSQL's string_agg() is told it */
 #define CSV_HEAD(notes)                                                                            \
     "SELECT id, created_at, form, status, score, grade, qualified, fields, attribution, flags,"    \
-    " owner, n.notes, extra, crm_ids FROM leads LEFT JOIN (SELECT lead_id, " notes " AS notes FROM"         \
+    " owner, n.notes, extra, crm_ids FROM leads LEFT JOIN (SELECT lead_id, " notes                 \
+    " AS notes FROM"                                                                               \
     " lead_history WHERE note <> '' GROUP BY lead_id) n ON n.lead_id = leads.id"
     const char *head = fmt == EXPORT_NDJSON ? "SELECT " LEAD_COLUMNS " FROM leads"
                        : sql_backend(e->rd->c) == SQL_SQLITE

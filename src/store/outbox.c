@@ -13,7 +13,7 @@
 #include "leadd/strutil.h"
 
 const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "delivered", "dead",
-                                                                 "cancelled"};
+                                                                "cancelled"};
 
 /* A delivery as the forwarder takes it (item_of reads these columns). */
 #define ITEM_COLUMNS                                                                               \
@@ -35,7 +35,7 @@ static const char SQL_ATTEMPT[] = /* status 0: none (NULL) */
 /* A delivery cancelled while its attempt ran stays cancelled, unless that
  * attempt delivered it after all. */
 #define SQL_OUTCOME_STATE                                                                          \
-    "state = CASE WHEN state = " SQL_CANCELLED " AND ?2 <> " SQL_DELIVERED " THEN state ELSE ?2"    \
+    "state = CASE WHEN state = " SQL_CANCELLED " AND ?2 <> " SQL_DELIVERED " THEN state ELSE ?2"   \
     " END"
 static const char SQL_UPDATE[] =
     "UPDATE deliveries SET " SQL_OUTCOME_STATE ", attempts = attempts + 1, next_attempt_ms = ?3,"

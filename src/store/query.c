@@ -330,9 +330,8 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
      * holds the folded leads, all at or below the mark in this snapshot, so
      * only a cursor below the mark bounds its part. (The mark is a lead's id
      * on SQLite, a time on PostgreSQL: no lead's rowid stands for it.) */
-    if ((rc = sqls_prepare(rd->c,
-                           "SELECT upto, (SELECT rowid FROM leads WHERE id = ?1) FROM rollup_mark",
-                           &s)))
+    if ((rc = sqls_prepare(
+             rd->c, "SELECT upto, (SELECT rowid FROM leads WHERE id = ?1) FROM rollup_mark", &s)))
         goto out;
     rc = LEADD_EDB;
     sqls_text(s, 1, f->cursor, false); /* the caller's, outlives s */
@@ -598,11 +597,12 @@ int store_metrics(struct store *st, struct buf *out)
     struct sqls *s = NULL;
     int rc = LEADD_EDB;
     struct reader *rd = reader_get(st);
-    if (!rd || sqls_prepare(rd->c,
-                            "SELECT s, (SELECT count(*) FROM deliveries WHERE " API_STATE " = s)"
-                            " FROM (SELECT " SQL_PENDING " AS s UNION ALL SELECT " SQL_DELIVERED
-                            " UNION ALL SELECT " SQL_DEAD " UNION ALL SELECT " SQL_CANCELLED ") AS t",
-                            &s))
+    if (!rd ||
+        sqls_prepare(rd->c,
+                     "SELECT s, (SELECT count(*) FROM deliveries WHERE " API_STATE " = s)"
+                     " FROM (SELECT " SQL_PENDING " AS s UNION ALL SELECT " SQL_DELIVERED
+                     " UNION ALL SELECT " SQL_DEAD " UNION ALL SELECT " SQL_CANCELLED ") AS t",
+                     &s))
         goto out;
     rc = buf_adds(out, "# HELP leadd_deliveries Webhook deliveries by state.\n"
                        "# TYPE leadd_deliveries gauge\n");

@@ -42,7 +42,8 @@ static const char SQL_INS_DELIVERY[] =
 static const char SQL_INS_DELIVERY_ONCE[] =
     "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
     " updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
-    " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND state <> " SQL_CANCELLED ")";
+    " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND state <> " SQL_CANCELLED
+    ")";
 static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VALUES (1, ?1)";
 
 int writer_prepare(struct store *st)

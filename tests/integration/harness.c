@@ -50,8 +50,8 @@ const char H_BASE_INI[] = "[server]\n"
                           "grade.warm = 30\n"
                           "qualify_at = 40\n";
 
-int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
-                CMFixtureFunction setup, CMFixtureFunction teardown)
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown)
 {
     const char *s = getenv("LEADD_TEST_SHARD");
     char *end;

@@ -47,8 +47,8 @@ struct resp {
  * I-th (1-based), so a slow suite can run as N jobs side by side. */
 #define h_run_group_tests_name(name, tests, setup, teardown)                                       \
     h_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
-int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
-                CMFixtureFunction setup, CMFixtureFunction teardown);
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown);
 
 /* h_base_ini: a config like config.example.ini but quiet on spam checks that
  * would get in the way of tests (no rate limit, no min fill time). */

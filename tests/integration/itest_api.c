@@ -690,8 +690,8 @@ static void t_filters(void **state)
     for (size_t i = 0, round = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         long n = list_count(&l, rows[i].q);
         if (n != rows[i].n)
-            fail_msg("filter '%s'%s: %ld leads, want %ld", rows[i].q,
-                     round ? " (folded)" : "", n, rows[i].n);
+            fail_msg("filter '%s'%s: %ld leads, want %ld", rows[i].q, round ? " (folded)" : "", n,
+                     rows[i].n);
         /* The export is the list, whole: same leads, same order, both formats
          * (CSV needs a form, so it is compared with the list of that form). */
         char *list = list_ids(&l, rows[i].q), *nd = export_ids(&l, "ndjson", rows[i].q);

@@ -62,8 +62,10 @@ static void t_check_config(void **state)
     assert_non_null(strstr(out, "config.example.ini: ok"));
     static const char *const KEYS[] = {"path", "durability"};
     for (size_t k = 0; k < 2; k++) {
-        snprintf(want, sizeof(want), "config.example.ini:%d: note: [storage] %s does nothing with"
-                 " backend = postgres", line_of("config.example.ini", KEYS[k]), KEYS[k]);
+        snprintf(want, sizeof(want),
+                 "config.example.ini:%d: note: [storage] %s does nothing with"
+                 " backend = postgres",
+                 line_of("config.example.ini", KEYS[k]), KEYS[k]);
         if (!strstr(out, want))
             fail_msg("no '%s' in:\n%s", want, out);
     }

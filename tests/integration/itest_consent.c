@@ -187,7 +187,8 @@ static void t_double_opt_in(void **state)
             char p2[256];
             snprintf(p2, sizeof(p2), "%s%s%s", LINKS[k][1], token, MANGLED[i]);
             h_req(&l, LINKS[k][0], p2, NULL, &r, NULL);
-            if (r.status != 404 || !strstr(h_header(&r, "content-type", v, sizeof(v)), "text/html") ||
+            if (r.status != 404 ||
+                !strstr(h_header(&r, "content-type", v, sizeof(v)), "text/html") ||
                 !strstr(r.body, "not valid"))
                 fail_msg("%s %s: %ld %s", LINKS[k][0], p2, r.status, v);
             resp_free(&r);
@@ -336,8 +337,9 @@ static void t_withdraw(void **state)
     assert_non_null(strstr(r.body, "\"actor\":\"api\""));
     resp_free(&r);
     /* its delivery is cancelled, not deleted: the attempt it had is kept */
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
-                                   " state = 'cancelled' AND why = 'consent withdrawn'",
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                               " state = 'cancelled' AND why = 'consent withdrawn'",
                                id),
                      1);
     snprintf(path, sizeof(path), "/v1/deliveries?lead=%s&state=cancelled", id);
@@ -358,8 +360,9 @@ static void t_withdraw(void **state)
     h_api(&l, "PATCH", path, "{\"spam\":false,\"status\":\"contacted\"}", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
-                                   " state <> 'cancelled'",
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                               " state <> 'cancelled'",
                                id),
                      0);
     /* a second withdrawal records nothing new */

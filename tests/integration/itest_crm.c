@@ -403,8 +403,8 @@ static void t_rate_limit(void **state)
         int ms = 0;
         h_sql_text(&l, text, sizeof(text),
                    "SELECT at FROM delivery_attempts ORDER BY at LIMIT 1 OFFSET %d", i);
-        assert_int_equal(sscanf(text, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
-                                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
+        assert_int_equal(sscanf(text, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                                &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
                          7);
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;

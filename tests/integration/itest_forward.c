@@ -291,8 +291,9 @@ static void t_down_endpoint_gets_leads_when_up(void **state)
 static bool is_delivered(void *arg)
 {
     void **v = arg;
-    return h_sql_int(v[0], "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
-                           " state = 'delivered'",
+    return h_sql_int(v[0],
+                     "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                     " state = 'delivered'",
                      (const char *)v[1]) == 1;
 }
 
@@ -308,7 +309,8 @@ static void t_erased_in_flight_never_marks_another(void **state)
     char ini[8192], hooks[512], a[64], b[64], path[128];
     recv_start(&rv, 0);
     rv.delay_ms = 1000; /* the CRM takes a second to answer */
-    snprintf(hooks, sizeof(hooks), "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
              "\n[auth]\napi_keys = " H_API_KEY "\n",
              rv.port);
     ini_with_webhooks(ini, sizeof(ini), hooks);
@@ -345,8 +347,8 @@ static void t_attempt_recorded_when_answered(void **state)
     struct leadd l;
     char ini[8192], hooks[512], id[64];
     recv_start(&rv, 0);
-    snprintf(hooks, sizeof(hooks), "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n",
-             rv.port);
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\n", rv.port);
     ini_with_webhooks(ini, sizeof(ini), hooks);
     h_start(&l, ini, NULL);
     for (int burst = 0; burst < 4; burst++) {

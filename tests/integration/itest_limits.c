@@ -167,7 +167,7 @@ static void t_second_signal_stops_at_once(void **state)
     struct leadd l;
     struct resp r;
     h_start(&l, H_BASE_INI, "auth.api_keys=" H_API_KEY, NULL); /* a key: /metrics */
-    h_one_node(&l); /* the first node's own shutdown */
+    h_one_node(&l);                                            /* the first node's own shutdown */
     h_post_json(&l, "contact", "{\"email\":\"kept@example.org\",\"name\":\"K\",\"consent\":true}",
                 &r);
     assert_int_equal(r.status, 201);

@@ -120,8 +120,8 @@ static long post(struct leadd *l, enum form f, const char *body, const char *key
     char path[96], hdr[96];
     snprintf(path, sizeof(path), "/v1/forms/%s/submissions", FORMS[f]);
     snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", key ? key : "");
-    h_req(l, "POST", path, body, &r, "Content-Type: application/json",
-          key ? hdr : "X-No-Key: 1", NULL);
+    h_req(l, "POST", path, body, &r, "Content-Type: application/json", key ? hdr : "X-No-Key: 1",
+          NULL);
     long st = r.status;
     id[0] = '\0';
     if (st == 201 && !h_json_str(r.body, "id", id, cap))
@@ -211,8 +211,14 @@ static void t_mixed_traffic_against_the_model(void **state)
                          same ? "replay" : "conflict", last_key, st, id, last_id);
             continue;
         }
-        struct sub s = {(enum form)rnd(F_COUNT), (int)rnd(PEOPLE), rnd(2), rnd(2), rnd(2),
-                        rnd(12) == 0, rnd(12) == 0, rnd(2)};
+        struct sub s = {(enum form)rnd(F_COUNT),
+                        (int)rnd(PEOPLE),
+                        rnd(2),
+                        rnd(2),
+                        rnd(2),
+                        rnd(12) == 0,
+                        rnd(12) == 0,
+                        rnd(2)};
         struct mlead m;
         body_of(&s, body, sizeof(body), &m);
         bool keyed = s.form == F_RAW && rnd(3) == 0;
@@ -248,8 +254,9 @@ static void t_mixed_traffic_against_the_model(void **state)
         const struct mlead *m = &leads[i];
         char dup[64];
         if (m->erased) {
-            if (h_sql_int(&l, "SELECT count(*) FROM leads WHERE id = %Q AND email IS NULL AND"
-                              " erased_at IS NOT NULL",
+            if (h_sql_int(&l,
+                          "SELECT count(*) FROM leads WHERE id = %Q AND email IS NULL AND"
+                          " erased_at IS NOT NULL",
                           m->id) != 1 ||
                 h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", m->id))
                 fail_msg("lead %d (%s) erased, but not gone", i, m->id);
@@ -259,10 +266,14 @@ static void t_mixed_traffic_against_the_model(void **state)
         const char *want = m->dup_of >= 0 ? leads[m->dup_of].id : "";
         long long flags = h_sql_int(&l, "SELECT flags & 35 FROM leads WHERE id = %Q", m->id);
         long long q = h_sql_int(&l, "SELECT qualified FROM leads WHERE id = %Q", m->id);
-        long long to_crm = h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
-                                         " webhook = 'crm'", m->id);
-        long long to_hot = h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
-                                         " webhook = 'hot'", m->id);
+        long long to_crm = h_sql_int(&l,
+                                     "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                                     " webhook = 'crm'",
+                                     m->id);
+        long long to_hot = h_sql_int(&l,
+                                     "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                                     " webhook = 'hot'",
+                                     m->id);
         if (strcmp(dup, want) || flags != (long long)m->flags || q != m->qualified ||
             to_crm != m->qualified || to_hot != m->hot)
             fail_msg("lead %d (%s, %s, person %d): duplicate_of '%s' want '%s', flags %lld want"

@@ -875,8 +875,8 @@ static void t_outbox_leases(void **state)
      * still holds it never claims again; the rest it does */
     long long again[DUE];
     enum { HELD = 32 }; /* FORWARD_MAX_INFLIGHT: the most a node holds of a webhook */
-    assert_int_equal(
-        pgstore_claim(cl[1].st, "crm", "b", 121000, 60000, DUE, ids, HELD, again, &n), 0);
+    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 121000, 60000, DUE, ids, HELD, again, &n),
+                     0);
     assert_int_equal(n, DUE - HELD);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < HELD; j++)
@@ -1048,13 +1048,11 @@ static void t_database_restart(void **state)
     reset();
     assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
     assert_int_equal(capture(st, &before, "before@example.org"), 0);
-    assert_int_equal(
-        h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
-        0);
+    assert_int_equal(h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
+                     0);
     assert_int_equal(capture(st, &during, "during@example.org"), LEADD_EDB);
     assert_false(pgstore_writable(st));
-    assert_int_equal(
-        h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
+    assert_int_equal(h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
     assert_int_equal(capture(st, &after, "after@example.org"), 0);
     assert_true(pgstore_writable(st));
     PGconn *c = pg();
@@ -1351,9 +1349,8 @@ static void t_restart_http(void **state)
     h_post_json(&a, "contact", body, &r);
     assert_int_equal(r.status, 201);
     resp_free(&r);
-    assert_int_equal(
-        h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
-        0);
+    assert_int_equal(h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
+                     0);
     snprintf(body, sizeof(body), BODY, "during");
     h_post_json(&a, "contact", body, &r);
     assert_int_equal(r.status, 503);
@@ -1362,8 +1359,7 @@ static void t_restart_http(void **state)
     resp_free(&r);
     struct ready w = {&a, 503};
     assert_true(h_wait(ready_is, &w, 5000));
-    assert_int_equal(
-        h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
+    assert_int_equal(h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
     w.want = 200;
     assert_true(h_wait(ready_is, &w, 15000)); /* by itself, no request needed */
     snprintf(body, sizeof(body), BODY, "after");
@@ -1515,16 +1511,16 @@ static void t_shared_state(void **state)
     /* 3 starts a minute: two on one node, then one of the two asked on the other */
     size_t granted = 0;
     uint64_t wait = 1, at[3] = {0, 0, 0}, before = now_ms();
-    assert_int_equal(
-        store_take_sends(nd[0], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[0]), 0);
+    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[0]),
+                     0);
     assert_int_equal(granted, 2);
     assert_int_equal(wait, 0);
-    assert_int_equal(
-        store_take_sends(nd[1], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[1]), 0);
+    assert_int_equal(store_take_sends(nd[1], "webhook|crm", 2, 3, 60000, &granted, &wait, &at[1]),
+                     0);
     assert_int_equal(granted, 1);
     assert_true(wait > 50000 && wait <= 60000);
-    assert_int_equal(
-        store_take_sends(nd[0], "webhook|crm", 1, 3, 60000, &granted, &wait, &at[2]), 0);
+    assert_int_equal(store_take_sends(nd[0], "webhook|crm", 1, 3, 60000, &granted, &wait, &at[2]),
+                     0);
     assert_int_equal(granted, 0);
     /* the grants' times, by the database's clock (the same machine's here),
      * never go back */

@@ -185,10 +185,8 @@ static void t_json_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_json),
-        cmocka_unit_test(t_form_and_text),
-        cmocka_unit_test(t_subject_line),
-        cmocka_unit_test(t_bad_templates),
+        cmocka_unit_test(t_json),         cmocka_unit_test(t_form_and_text),
+        cmocka_unit_test(t_subject_line), cmocka_unit_test(t_bad_templates),
         cmocka_unit_test(t_json_path),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
