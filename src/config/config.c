@@ -36,11 +36,15 @@ struct loader {
     int rc;                  /* LEADD_ENOMEM once memory ran out */
 };
 
-/* Adds "file:line: prefix msg" to *list (n of them). */
-static void diag_add(struct loader *ld, char ***list, size_t *n, const char *prefix,
-                     const char *msg)
+/* Adds "file:line: message" to the problems, or "file:line: note: message"
+ * to the notes (what is accepted but does nothing: said, never refused). */
+static void diag_vadd(struct loader *ld, bool is_note, const char *fmt, va_list ap)
 {
-    char *line;
+    char msg[512], *line;
+    char ***list = is_note ? &ld->diag->note : &ld->diag->msg;
+    size_t *n = is_note ? &ld->diag->nnote : &ld->diag->n;
+    const char *prefix = is_note ? "note: " : "";
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     struct buf b = BUF_INIT(1024);
     int rc = ld->line > 0 ? buf_addf(&b, "%s:%d: %s%s", ld->file, ld->line, prefix, msg)
                           : buf_addf(&b, "%s: %s%s", ld->file, prefix, msg);
@@ -57,24 +61,19 @@ static void diag_add(struct loader *ld, char ***list, size_t *n, const char *pre
 static void diag(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void diag(struct loader *ld, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_vadd(ld, false, fmt, ap);
     va_end(ap);
-    diag_add(ld, &ld->diag->msg, &ld->diag->n, "", msg);
 }
 
-/* What is accepted but does nothing: said, never refused. */
 static void note(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct loader *ld, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_vadd(ld, true, fmt, ap);
     va_end(ap);
-    diag_add(ld, &ld->diag->note, &ld->diag->nnote, "note: ", msg);
 }
 
 /* Where a message points: the file's lines in order, then --set's, then
