@@ -2,7 +2,8 @@
  * small model. A seeded random mix (LEADD_MODEL_SEED, printed, to replay a
  * failure) of submissions to four forms (one with consent and scoring, one
  * with double opt-in, one without duplicate checks, one whose captcha
- * provider is down), repeats of the same people in other letter cases,
+ * provider is down), repeats of the same people in other letter cases and
+ * of people last seen past the duplicate window,
  * honeypot and too-fast spam, Idempotency-Key replays and conflicts, and
  * erasures while deliveries are in flight (the CRM answers slowly). Every
  * answer is checked as it comes; then every lead's flags, duplicate_of,
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "receiver.h"
@@ -172,6 +174,23 @@ static void t_mixed_traffic_against_the_model(void **state)
              "[webhook.hot]\nurl = http://127.0.0.1:%d/\nsign = false\nwhen = grade = hot\n",
              H_BASE_INI, captcha.port, mail.port, crm.port, hot.port);
     h_start(&l, ini, "server.public_url=https://leads.example.com", NULL);
+    /* Some people came 25 hours ago, past the contact form's 24-hour window:
+     * their next lead is a first one again (the window as a restart loads
+     * it). */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long old_ms = (long long)now.tv_sec * 1000 - 25LL * 3600 * 1000;
+    for (int p = 0; p < PEOPLE; p += 6) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO leads(id, form, created_at, created_ms, email)"
+                 " VALUES ('01AAAAAAAAAAAAAAAAAAAAA%03d', 'contact', '2026-01-01T00:00:00.000Z',"
+                 " %lld, 'person%d@%s')",
+                 p, old_ms, p, p % 7 == 0 ? "gmail.com" : "acme.example");
+        h_sql_exec(&l, sql);
+    }
+    assert_int_equal(h_stop(&l), 0);
+    h_restart(&l);
     memset(original, 0xff, sizeof(original));
     nleads = 0;
     char body[1024], id[64], last_key[32] = "", last_body[1024] = "", last_id[64] = "";
