@@ -588,7 +588,11 @@ static void t_patch_note_owner_spam(void **state)
     assert_non_null(strstr(r.body, "\"flags\":[\"marked_spam\"]"));
     assert_non_null(strstr(r.body, "\"qualified\":false"));
     resp_free(&r);
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                               " state = 'cancelled' AND why = 'marked spam'",
+                               id),
+                     1);
     assert_int_equal(list_count(&l, "spam=true"), 1);
     /* a bot's lead (honeypot) marked not spam: scored anew and sent */
     recv_start(&rv, 0);
@@ -1201,8 +1205,8 @@ static void t_delivery_retry(void **state)
     h_api(&l, "GET", "/v1/deliveries?state=dead", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_true(h_json_str(r.body, "id", did, sizeof(did)));
-    assert_non_null(
-        strstr(r.body, "\"state\":\"dead\",\"next_attempt_at\":null,\"attempts\":[{\"at\":"));
+    assert_non_null(strstr(
+        r.body, "\"state\":\"dead\",\"next_attempt_at\":null,\"why\":null,\"attempts\":[{\"at\":"));
     assert_non_null(strstr(r.body, "\"status\":400,\"error\":\"HTTP 400\",\"duration_ms\":"));
     char lead_field[128];
     snprintf(lead_field, sizeof(lead_field), "\"lead\":\"%s\"", id);
