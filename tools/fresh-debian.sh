@@ -31,11 +31,15 @@ root=$(mktemp -d /var/tmp/leadd-fresh-XXXXXX)
 chmod 755 "$root" # the tree's /: mktemp makes it root's alone, and services run as others
 log=$root.log
 mounted=""
-cleanup() {
-    # every process whose root is the tree, then the mounts, then the tree
+# signal_tree SIG: every process whose root is the tree
+signal_tree() {
     for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill "-$1" "${p#/proc/}" 2>/dev/null
     done
+}
+cleanup() {
+    # the processes, then the mounts, then the tree
+    signal_tree KILL
     sleep 1
     for m in $mounted; do umount -l "$root$m" 2>/dev/null || true; done
     if [ "$keep" = --keep ]; then echo "tree kept: $root"; else rm -rf "$root"; fi
@@ -93,9 +97,7 @@ form=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1:8
     --data-urlencode email=bo@example.com --data-urlencode 'name=Bo Ek' -d consent=on)
 say "README's JSON submission: $json; its form post: $form"
 kill -TERM "$runpid" 2>/dev/null || true
-for p in /proc/[0-9]*; do # make's leadd: a clean stop
-    [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -TERM "${p#/proc/}" 2>/dev/null
-done
+signal_tree TERM # make's leadd: a clean stop
 wait "$runpid" 2>/dev/null || true
 ok=1
 [ "$json" = 201 ] || ok=""
