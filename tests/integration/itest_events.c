@@ -118,6 +118,11 @@ static void t_live_resume_and_roles(void **state)
     h_cleanup(&l);
 }
 
+static bool one_stream(void *arg)
+{
+    return h_metric(arg, "leadd_event_streams") == 1;
+}
+
 static void t_slow_reader_capped_and_stream_limit(void **state)
 {
     (void)state;
@@ -163,7 +168,9 @@ static void t_slow_reader_capped_and_stream_limit(void **state)
     assert_true(p != slow.text);
     snprintf(last, sizeof(last), "%.26s", p);
     h_stream_close(&slow);
-    /* Its slot is free again; resuming replays from the id after last. */
+    /* Its slot is free again (once the server has let the stream go: its
+     * last chunk can reach us first); resuming replays from after last. */
+    assert_true(h_wait(one_stream, &l, 10000));
     struct h_stream again;
     h_stream_open(&l, &again, H_API_KEY, last, 0);
     assert_non_null(h_stream_until(&again, 0, "event: lead.created"));
