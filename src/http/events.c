@@ -58,6 +58,10 @@ struct stream {
     /* leads replayed from the database: their live events are not sent again */
     char (*replayed)[ULID_LEN + 1];
     size_t nreplayed;
+    /* While the replay runs, live events wait here: sent before it, a lead
+     * another node committed would come ahead of older ones, and twice. */
+    bool replaying;
+    struct buf held;
 };
 
 struct events {
@@ -110,8 +114,9 @@ static bool seen_mark(struct events *ev, const char *id, uint64_t ms)
     return false;
 }
 
-/* Appends one event to s (under ev->mu); a stream that has no room ends. */
-static void stream_add(struct stream *s, const char *text, size_t len)
+/* Appends one event to what s sends (under ev->mu); a stream that has no
+ * room ends. */
+static void stream_out(struct stream *s, const char *text, size_t len)
 {
     if (s->ending)
         return;
@@ -120,6 +125,17 @@ static void stream_add(struct stream *s, const char *text, size_t len)
         s->sent = 0;
     }
     if (buf_add(&s->out, text, len)) {
+        s->ending = true;
+        atomic_fetch_add(&s->ev->ended_behind, 1);
+    }
+}
+
+/* A live event for s (under ev->mu): sent, or held while s replays. */
+static void stream_add(struct stream *s, const char *text, size_t len)
+{
+    if (!s->replaying) {
+        stream_out(s, text, len);
+    } else if (!s->ending && buf_add(&s->held, text, len)) {
         s->ending = true;
         atomic_fetch_add(&s->ev->ended_behind, 1);
     }
@@ -349,8 +365,29 @@ static void stream_free(void *cls)
     ev->n--;
     pthread_mutex_unlock(&ev->mu);
     buf_release(&s->out);
+    buf_release(&s->held);
     free(s->replayed);
     free(s);
+}
+
+/* Ends s's replay (under ev->mu): the live events held meanwhile follow it,
+ * but for the leads it replayed. Each event ends at a blank line; a
+ * lead.created starts with its id. */
+static void replay_end(struct stream *s)
+{
+    const char *p = buf_str(&s->held), *end = p + s->held.len;
+    while (p < end) {
+        const char *e = strstr(p, "\n\n");
+        e = e ? e + 2 : end;
+        bool seen = false;
+        for (size_t i = 0; !strncmp(p, "id: ", 4) && i < s->nreplayed && !seen; i++)
+            seen = !strncmp(p + 4, s->replayed[i], ULID_LEN);
+        if (!seen)
+            stream_out(s, p, (size_t)(e - p));
+        p = e;
+    }
+    s->replaying = false;
+    buf_release(&s->held);
 }
 
 static int replay_one(const char *id, const char *form, unsigned flags, void *arg)
@@ -364,7 +401,7 @@ static int replay_one(const char *id, const char *form, unsigned flags, void *ar
     if (n <= 0 || (size_t)n >= sizeof(text))
         return 0; /* a form id is short: not reached */
     pthread_mutex_lock(&s->ev->mu);
-    stream_add(s, text, (size_t)n);
+    stream_out(s, text, (size_t)n);
     snprintf(s->replayed[s->nreplayed++], ULID_LEN + 1, "%s", id);
     pthread_mutex_unlock(&s->ev->mu);
     return 0;
@@ -388,6 +425,8 @@ enum MHD_Result api_events(struct req *r)
     s->ev = ev;
     s->conn = r->conn;
     buf_init(&s->out, ev->cap);
+    buf_init(&s->held, ev->cap);
+    s->replaying = last != NULL;
     /* The client reconnects a second after the stream ends. */
     buf_adds(&s->out, "retry: 1000\n\n");
     pthread_mutex_lock(&ev->mu);
@@ -402,6 +441,7 @@ enum MHD_Result api_events(struct req *r)
     pthread_mutex_unlock(&ev->mu);
     if (!room) {
         buf_release(&s->out);
+        buf_release(&s->held);
         free(s->replayed);
         free(s);
         req_header(r, "Retry-After", "5");
@@ -410,12 +450,15 @@ enum MHD_Result api_events(struct req *r)
                        "allows");
     }
     /* Registered first, then the replay: a lead committed meanwhile is in the
-     * replay, or comes live, or both (then sent once). */
+     * replay, or comes live after it, or both (then sent once). */
     size_t n = 0;
-    if (last && !store_leads_since(r->h->st, last, REPLAY_MAX, replay_one, s, &n) &&
-        n == REPLAY_MAX) {
+    if (last) {
+        bool more = !store_leads_since(r->h->st, last, REPLAY_MAX, replay_one, s, &n) &&
+                    n == REPLAY_MAX;
         pthread_mutex_lock(&ev->mu);
-        s->ending = true; /* more to replay: the client comes back for the rest */
+        replay_end(s);
+        if (more)
+            s->ending = true; /* the client comes back for the rest */
         pthread_mutex_unlock(&ev->mu);
     }
     /* The kernel's share is capped too: left alone it grows a socket's send
