@@ -188,10 +188,26 @@ static void vlog(enum log_level lv, bool always, const char *fmt, va_list ap)
     memcpy(line + n, names[lv], ll);
     n += ll;
     line[n++] = ' ';
-    int m = vsnprintf(line + n, LOG_MAX_LINE + 1, fmt, ap);
-    if (m < 0)
+    char msg[LOG_MAX_LINE + 1];
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
         return;
-    n += (size_t)m > LOG_MAX_LINE ? LOG_MAX_LINE : (size_t)m;
+    /* Control bytes as \xNN: a value from outside (a path, a user agent)
+     * cannot end the line and forge the next, nor reach a terminal. */
+    static const char hex[] = "0123456789abcdef";
+    size_t end = n + LOG_MAX_LINE;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        bool ctl = *p < 0x20 || *p == 0x7f;
+        if (n + (ctl ? 4 : 1) > end)
+            break;
+        if (ctl) {
+            line[n++] = '\\';
+            line[n++] = 'x';
+            line[n++] = hex[*p >> 4];
+            line[n++] = hex[*p & 15];
+        } else {
+            line[n++] = (char)*p;
+        }
+    }
     line[n++] = '\n';
     write_line(line, n);
 }

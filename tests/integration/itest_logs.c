@@ -104,11 +104,36 @@ static void t_level_and_untrusted_ids(void **state)
     h_cleanup(&l);
 }
 
+/* A value from outside carries no control byte into the text log: a path
+ * with CR LF cannot forge a line, an ESC cannot reach a terminal. */
+static void t_control_bytes_escaped(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    h_start(&l, H_BASE_INI, NULL);
+    h_req(&l, "GET",
+          "/x%0d%0a2026-12-07T00:00:00.000Z%20info%20signed%20in:%20bob%20(admin)%1b[31m", NULL,
+          &r, NULL);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, "\n2026-12-07T00:00:00.000Z info signed in"));
+    assert_null(strchr(log, '\x1b'));
+    assert_null(strchr(log, '\r'));
+    assert_non_null(strstr(log, "GET /x\\x0d\\x0a2026-12-07T00:00:00.000Z info signed in: bob "
+                                "(admin)\\x1b[31m 404"));
+    free(log);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_json_lines_and_request_ids),
         cmocka_unit_test(t_level_and_untrusted_ids),
+        cmocka_unit_test(t_control_bytes_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
