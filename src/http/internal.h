@@ -163,6 +163,9 @@ enum MHD_Result respond_buf(struct req *r, int status, const char *ctype, struct
 enum MHD_Result respond_callback(struct req *r, int status, const char *ctype,
                                  MHD_ContentReaderCallback fn, void *cls,
                                  MHD_ContentReaderFreeCallback fr, size_t block);
+/* csp_frame_ancestors: a CSP's frame-ancestors for a page of form f: the
+ * sites allowed to post it and leadd itself ('none' without a form). */
+void csp_frame_ancestors(struct buf *csp, const struct form *f);
 /* respond_static: the same for a body that lives forever. */
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body);
 /* problem: an RFC 9457 problem+json answer with an optional detail. */

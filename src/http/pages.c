@@ -243,6 +243,7 @@ static enum MHD_Result form_page(struct req *r, const struct form *f)
         buf_adds(&csp, "; connect-src 'self'; style-src 'unsafe-inline'");
     buf_adds(&csp, "; img-src 'self' data:; base-uri 'none'"); /* no form-action: a form may
                                                                   redirect off-site */
+    csp_frame_ancestors(&csp, f);
     buf_adds(&b, "</body></html>\n");
     if (buf_error(&csp)) {
         buf_release(&csp);

@@ -25,6 +25,35 @@ void req_header(struct req *r, const char *name, const char *fmt, ...)
     va_end(ap);
 }
 
+void csp_frame_ancestors(struct buf *csp, const struct form *f)
+{
+    buf_adds(csp, "; frame-ancestors ");
+    if (!f || !f->origins.n) {
+        buf_adds(csp, f ? "'self'" : "'none'");
+        return;
+    }
+    buf_adds(csp, "'self'");
+    for (size_t i = 0; i < f->origins.n; i++)
+        buf_addf(csp, " %s", f->origins.v[i]);
+}
+
+/* The policy of an HTML page that sets none of its own (a visitor's error
+ * page, a form shown again with what was typed, a link's page): no script,
+ * no plugin, and framed only where its form may be posted from. No
+ * form-action: the re-shown form's answer may redirect off-site. */
+static void default_csp(struct req *r, struct MHD_Response *resp)
+{
+    struct buf csp = BUF_INIT(sizeof(r->out[0].value));
+    buf_adds(&csp, "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                   "base-uri 'none'");
+    csp_frame_ancestors(&csp, r->form);
+    /* past the cap (hundreds of origins), the strictest */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            buf_error(&csp) ? "default-src 'none'; frame-ancestors 'none'"
+                                            : buf_str(&csp));
+    buf_release(&csp);
+}
+
 static enum MHD_Result queue(struct req *r, int status, const char *ctype,
                              struct MHD_Response *resp)
 {
@@ -44,6 +73,9 @@ static enum MHD_Result queue(struct req *r, int status, const char *ctype,
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"leadd\"");
     if (r->request_id[0])
         MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (ctype && !strncmp(ctype, "text/html", 9) &&
+        !MHD_get_response_header(resp, "Content-Security-Policy"))
+        default_csp(r, resp);
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);

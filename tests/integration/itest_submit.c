@@ -366,6 +366,10 @@ static void t_html_form(void **state)
     assert_non_null(strstr(r.body, "name=\"name\" value=\"Hanna &lt;b&gt;\""));
     assert_non_null(strstr(r.body, "name=\"company\" value=\"Acme\""));
     assert_non_null(strstr(r.body, "<input type=\"hidden\" name=\"utm_source\" value=\"bing\">"));
+    /* The re-shown form cannot be framed by another site. */
+    assert_string_equal(h_header(&r, "Content-Security-Policy", v, sizeof(v)),
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                        "base-uri 'none'; frame-ancestors 'self' https://www.example.com");
     resp_free(&r);
 }
 
@@ -411,6 +415,12 @@ static void t_visitor_pages_for_every_error(void **state)
         assert_non_null(h_header(&r, "Content-Type", v, sizeof(v)));
         if (!strstr(v, "text/html") || !strstr(r.body, rows[i].heading))
             fail_msg("row %zu: %s: %s", i, v, r.body);
+        /* No script runs on it, and only the form's sites may frame it. */
+        assert_non_null(h_header(&r, "Content-Security-Policy", v, sizeof(v)));
+        assert_non_null(strstr(v, "default-src 'none'"));
+        assert_null(strstr(v, "script-src"));
+        assert_non_null(strstr(v, i == 1 ? "frame-ancestors 'none'"
+                                         : "frame-ancestors 'self' https://www.example.com"));
         resp_free(&r);
     }
     /* The same refusal to an API client: problem+json. */
