@@ -1,4 +1,5 @@
-/* consent.c: the double opt-in link (GET /v1/confirm/{token}), the
+/* consent.c: the double opt-in link (/v1/confirm/{token}: a page, whose
+ * button confirms), the
  * unsubscribe link, and the consent record in the API (a lead's records,
  * an address's records, withdrawal). The visitor's links answer pages;
  * the API answers JSON. */
@@ -116,19 +117,45 @@ static int score_confirmed(const struct stored_lead *sl, void *arg)
     return rc;
 }
 
+/* The link's token, looked up: 0 and ci when it is open, else the answer
+ * (*done) a person reads. */
+static int confirm_open(struct req *r, unsigned char hash[SHA256_LEN], struct confirm_info *ci,
+                        enum MHD_Result *done)
+{
+    int rc = token_of(r, hash) ? store_confirm_peek(r->h->st, hash, now_ms(), ci)
+                               : LEADD_ENOTFOUND;
+    if (rc == LEADD_ENOTFOUND)
+        *done = link_unknown(r);
+    else if (rc)
+        *done = unavailable(r, rc);
+    else if (ci->state != CONFIRM_OPEN)
+        *done = link_spent(r, ci->state);
+    return rc ? rc : ci->state != CONFIRM_OPEN;
+}
+
+/* GET (and HEAD) /v1/confirm/{token}: a page whose button confirms. Opening
+ * the link changes nothing: mail scanners fetch every link they see. */
+enum MHD_Result confirm_page(struct req *r)
+{
+    unsigned char hash[SHA256_LEN];
+    struct confirm_info ci;
+    enum MHD_Result done;
+    if (confirm_open(r, hash, &ci, &done))
+        return done;
+    return page(r, 200, "Confirm your sign-up",
+                "Please confirm that you signed up and want to hear from us.",
+                "Confirm my sign-up");
+}
+
+/* POST /v1/confirm/{token}: the page's button. */
 enum MHD_Result confirm_link(struct req *r)
 {
     unsigned char hash[SHA256_LEN];
     struct confirm_info ci;
-    if (!token_of(r, hash))
-        return link_unknown(r);
-    int rc = store_confirm_peek(r->h->st, hash, now_ms(), &ci);
-    if (rc == LEADD_ENOTFOUND)
-        return link_unknown(r);
-    if (rc)
-        return unavailable(r, rc);
-    if (ci.state != CONFIRM_OPEN)
-        return link_spent(r, ci.state);
+    enum MHD_Result done;
+    int rc;
+    if (confirm_open(r, hash, &ci, &done))
+        return done;
     char ua[CONSENT_MAX_UA + 1];
     struct store_confirm_job job = {
         .job.op = STORE_OP_CONFIRM, .user_agent = visitor(r, ua), .ip = r->ip, .grade = "cold"};

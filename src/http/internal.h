@@ -268,7 +268,8 @@ enum MHD_Result session_delete(struct req *r);
 
 /* consent.c: the double opt-in and unsubscribe links (pages for the
  * visitor), and the consent record in the API. */
-enum MHD_Result confirm_link(struct req *r);
+enum MHD_Result confirm_page(struct req *r); /* GET: changes nothing */
+enum MHD_Result confirm_link(struct req *r); /* POST: confirms */
 /* link_unknown: the page (404) for a confirm or unsubscribe link that names
  * no sign-up, also one mangled on its way (a longer token, a trailing or an
  * encoded slash): a person who follows it reads a page, never JSON. */

@@ -241,6 +241,7 @@ static const struct http_route ROLE_OF[] = {
     {"GET", "/thanks", ROLE_PUBLIC},
     {"GET", "/confirmed", ROLE_PUBLIC},
     {"GET", "/v1/confirm/{token}", ROLE_PUBLIC},
+    {"POST", "/v1/confirm/{token}", ROLE_PUBLIC},
     {"GET", "/v1/unsubscribe/{token}", ROLE_PUBLIC},
     {"POST", "/v1/unsubscribe/{token}", ROLE_PUBLIC},
     {"GET", "/forms/{form}", ROLE_PUBLIC},

@@ -144,9 +144,27 @@ static void t_double_opt_in(void **state)
     assert_true(h_wait(secret_gone, &g, 10000));
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'crm'"), 0);
 
-    /* A person follows the link. */
+    /* A mail scanner fetches the link, as GET and as HEAD: it gets the page
+     * with the button, and nothing changes. */
     snprintf(path, sizeof(path), "/v1/confirm/%s", token);
-    h_req(&l, "GET", path, NULL, &r, "User-Agent: MailClient/1.0", NULL);
+    h_req(&l, "HEAD", path, NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    h_req(&l, "GET", path, NULL, &r, "User-Agent: LinkScanner/1.0", NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<form method=\"post\"><button type=\"submit\">Confirm my "
+                                   "sign-up</button></form>"));
+    assert_string_equal(h_header(&r, "Cache-Control", v, sizeof(v)), "no-store");
+    resp_free(&r);
+    h_sql_text(&l, v, sizeof(v), "SELECT status FROM leads WHERE id = %Q", id);
+    assert_string_equal(v, "unconfirmed");
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM consents WHERE lead_id = %Q AND"
+                                   " kind = 'confirmed'",
+                               id),
+                     0);
+    /* A person presses the button. */
+    h_req(&l, "POST", path, "", &r, "User-Agent: MailClient/1.0",
+          "Content-Type: application/x-www-form-urlencoded", NULL);
     assert_int_equal(r.status, 303);
     assert_string_equal(h_header(&r, "location", v, sizeof(v)), "/confirmed");
     resp_free(&r);
@@ -161,7 +179,11 @@ static void t_double_opt_in(void **state)
     assert_true(recv_wait(&rv, 1, 15000));
     assert_int_equal(recv_has_lead(&rv, id), 1);
 
-    /* The link is single-use; a link that is not one gets a page too. */
+    /* The link is single-use (its page says so); a link that is not one
+     * gets a page too. */
+    h_req(&l, "POST", path, "", &r, "Content-Type: application/x-www-form-urlencoded", NULL);
+    assert_int_equal(r.status, 409);
+    resp_free(&r);
     h_req(&l, "GET", path, NULL, &r, NULL);
     assert_int_equal(r.status, 409);
     assert_non_null(strstr(h_header(&r, "content-type", v, sizeof(v)), "text/html"));
@@ -181,7 +203,10 @@ static void t_double_opt_in(void **state)
      * itself, with its own page.) */
     static const char *const MANGLED[] = {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/", "%2Fx"};
     static const char *const LINKS[][2] = {
-        {"GET", "/v1/confirm/"}, {"GET", "/v1/unsubscribe/"}, {"POST", "/v1/unsubscribe/"}};
+        {"GET", "/v1/confirm/"},
+        {"POST", "/v1/confirm/"},
+        {"GET", "/v1/unsubscribe/"},
+        {"POST", "/v1/unsubscribe/"}};
     for (size_t i = 0; i < sizeof(MANGLED) / sizeof(MANGLED[0]); i++) {
         for (size_t k = 0; k < sizeof(LINKS) / sizeof(LINKS[0]); k++) {
             char p2[256];
@@ -271,7 +296,7 @@ static void t_expired(void **state)
     mail_token(&s, 0, token, sizeof(token));
     h_sql_exec(&l, "UPDATE confirm_tokens SET expires_ms = 1");
     snprintf(path, sizeof(path), "/v1/confirm/%s", token);
-    h_req(&l, "GET", path, NULL, &r, NULL);
+    h_req(&l, "POST", path, "", &r, "Content-Type: application/x-www-form-urlencoded", NULL);
     assert_int_equal(r.status, 410);
     assert_non_null(strstr(r.body, "expired"));
     resp_free(&r);
@@ -500,7 +525,7 @@ static void t_confirm_releases_unverified(void **state)
     assert_true(smtp_wait(&s, 1, 15000));
     mail_token(&s, 0, token, sizeof(token));
     snprintf(path, sizeof(path), "/v1/confirm/%s", token);
-    h_req(&l, "GET", path, NULL, &r, NULL);
+    h_req(&l, "POST", path, "", &r, "Content-Type: application/x-www-form-urlencoded", NULL);
     assert_int_equal(r.status, 303);
     resp_free(&r);
     assert_int_equal(h_sql_int(&l, "SELECT flags FROM leads WHERE id = %Q", id), 0);
