@@ -82,6 +82,7 @@ struct webhook {
     enum webhook_format format;
     char *template_path;                        /* format = template */
     enum webhook_content content_type;          /* format = template */
+    int escape; /* enum template_escape of its body's values; -1: auto (slack for Slack) */
     struct template_var vars[WEBHOOK_MAX_VARS]; /* var.NAME, env:NAME read; owned */
     size_t nvars;
     struct condition cond;            /* when = a condition */

@@ -20,7 +20,8 @@
  * split at its first space: "Ada King Lovelace" -> "Ada" / "King Lovelace";
  * one word is a last name), lower, upper (ASCII), local_part (the text
  * before an @), default:"text" and else:PATH (when the value so far is
- * absent or empty: the text, or the value at PATH).
+ * absent or empty: the text, or the value at PATH), raw (the value is not
+ * escaped for the target's markup: template_set_escape).
  *
  * jansson reads templates (at start) and the lead's JSON (per delivery) here;
  * rendering needs no other library. */
@@ -51,6 +52,19 @@ LEADD_MUST_CHECK int template_compile(struct template **out, enum template_kind 
                                       size_t errlen);
 void template_free(struct template **tp);
 enum template_kind template_kind(const struct template *t);
+
+/* What the target reads as markup in the text it is sent: every string a
+ * placeholder yields is escaped for it (after its filters), unless the
+ * placeholder ends in the raw filter. A visitor's name of "<!channel>"
+ * must reach Slack as text, not as a mention of everyone. JSON and form
+ * encoding are the renderer's own and always applied. */
+enum template_escape {
+    TEMPLATE_ESC_NONE,  /* plain text (a mail's text body) */
+    TEMPLATE_ESC_SLACK, /* Slack mrkdwn: & < > */
+    TEMPLATE_ESC_HTML,  /* HTML: & < > " ' */
+};
+/* template_set_escape: TEMPLATE_ESC_NONE until set. */
+void template_set_escape(struct template *t, enum template_escape esc);
 
 /* What a template is rendered from: the lead as GET /v1/leads/{id} shows it
  * (JSON text), the server's public URL ("" when none) and the variables. */

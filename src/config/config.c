@@ -634,6 +634,11 @@ static const struct key_enum FORMATS[] = {{"standard", WEBHOOK_STANDARD},
                                           {NULL, 0}};
 static const struct key_enum CONTENT[] = {
     {"json", WEBHOOK_CONTENT_JSON}, {"form", WEBHOOK_CONTENT_FORM}, {NULL, 0}};
+static const struct key_enum ESCAPES[] = {{"auto", -1},
+                                          {"none", TEMPLATE_ESC_NONE},
+                                          {"slack", TEMPLATE_ESC_SLACK},
+                                          {"html", TEMPLATE_ESC_HTML},
+                                          {NULL, 0}};
 static const struct key_enum SIGN[] = {
     {"auto", WEBHOOK_SIGN_AUTO}, {"true", WEBHOOK_SIGN_YES}, {"false", WEBHOOK_SIGN_NO}, {NULL, 0}};
 static const struct key_enum ON_OFF[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
@@ -716,6 +721,7 @@ static const struct key KEYS[] = {
     ENUM(SC_WEBHOOK, "sign", struct webhook, sign_mode, SIGN, "auto"),
     STR(SC_WEBHOOK, "template", struct webhook, template_path, ""),
     ENUM(SC_WEBHOOK, "content_type", struct webhook, content_type, CONTENT, "json"),
+    ENUM(SC_WEBHOOK, "escape", struct webhook, escape, ESCAPES, "auto"),
     SPECIAL(SC_WEBHOOK, "forms", set_forms, "*"),
     SPECIAL(SC_WEBHOOK, "when", set_when, "qualified"),
     SPECIAL(SC_WEBHOOK, "rate_limit", set_webhook_rate, "0"),
@@ -1312,6 +1318,10 @@ static void compile_body(struct loader *ld, struct webhook *w, const struct pres
         return;
     }
     int rc = template_compile(&w->tpl, kind, text, len, file, w->vars, w->nvars, err, sizeof(err));
+    if (!rc) /* values are escaped for what reads the body as markup */
+        template_set_escape(w->tpl, w->escape >= 0               ? (enum template_escape)w->escape
+                                    : w->format == WEBHOOK_SLACK ? TEMPLATE_ESC_SLACK
+                                                                 : TEMPLATE_ESC_NONE);
     if (rc == LEADD_ENOMEM)
         ld->rc = rc;
     else if (rc)

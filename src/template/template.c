@@ -18,13 +18,14 @@
 struct template
 {
     enum template_kind kind;
+    enum template_escape esc;
     json_t *root; /* JSON and form templates */
     char *text;   /* text templates */
 };
 
-enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE };
+enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE, F_RAW };
 static const char *const FILTERS[] = {"first_name", "last_name", "lower", "upper",
-                                      "local_part", "default",   "else"};
+                                      "local_part", "default",   "else",  "raw"};
 
 struct placeholder {
     char path[MAX_PATH];
@@ -80,7 +81,7 @@ static int ph_parse(const char *s, size_t n, struct placeholder *ph, char *why, 
             if (k == LEADD_ARRAY_LEN(FILTERS)) {
                 snprintf(why, whylen,
                          "unknown filter '%.*s' (first_name, last_name, lower, upper, local_part, "
-                         "default:\"text\", else:PATH)",
+                         "default:\"text\", else:PATH, raw)",
                          (int)wn, w);
                 return LEADD_EINVAL;
             }
@@ -288,13 +289,40 @@ enum template_kind template_kind(const struct template *t)
     return t->kind;
 }
 
+void template_set_escape(struct template *t, enum template_escape esc)
+{
+    t->esc = esc;
+}
+
 /* ---- rendering ---- */
 
 struct render {
     const struct template_ctx *c;
     json_t *lead;
+    enum template_escape esc;
     int rc;
 };
+
+/* s escaped for esc, as a new JSON string (NULL: out of memory). Slack's
+ * mrkdwn and HTML both read & < > as markup: "<!channel>" is a mention,
+ * "<https://x|text>" a link whose address the reader does not see. */
+static json_t *escaped(const char *s, size_t n, enum template_escape esc)
+{
+    struct buf b = BUF_INIT(6 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&': buf_adds(&b, "&amp;"); break;
+        case '<': buf_adds(&b, "&lt;"); break;
+        case '>': buf_adds(&b, "&gt;"); break;
+        case '"': buf_adds(&b, esc == TEMPLATE_ESC_HTML ? "&quot;" : "\""); break;
+        case '\'': buf_adds(&b, esc == TEMPLATE_ESC_HTML ? "&#39;" : "'"); break;
+        default: buf_addc(&b, s[i]);
+        }
+    }
+    json_t *v = buf_error(&b) ? NULL : json_stringn(buf_str(&b), b.len);
+    buf_release(&b);
+    return v;
+}
 
 /* A value as text (a new string): strings as they are, others as JSON. */
 static char *as_text(json_t *v)
@@ -381,7 +409,7 @@ static json_t *apply_filters(struct render *r, json_t *v, const struct placehold
             }
             continue;
         }
-        if (!v)
+        if (!v || f == F_RAW)
             continue;
         char *s = as_text(v);
         json_decref(v);
@@ -423,9 +451,21 @@ static json_t *apply_filters(struct render *r, json_t *v, const struct placehold
     return v;
 }
 
+/* A placeholder's value: its filters applied, then (a string, unless the
+ * placeholder says raw) escaped for the target's markup. */
 static json_t *ph_value(struct render *r, const struct placeholder *ph)
 {
-    return apply_filters(r, lookup(r, ph->path), ph);
+    json_t *v = apply_filters(r, lookup(r, ph->path), ph);
+    bool raw = false;
+    for (size_t i = 0; i < ph->nfilters; i++)
+        raw |= ph->filters[i].f == F_RAW;
+    if (v && r->esc != TEMPLATE_ESC_NONE && !raw && json_is_string(v)) {
+        json_t *e = escaped(json_string_value(v), json_string_length(v), r->esc);
+        json_decref(v);
+        if (!(v = e))
+            r->rc = LEADD_ENOMEM;
+    }
+    return v;
 }
 
 struct interp {
@@ -552,7 +592,7 @@ static void form_escape(struct buf *b, const char *s)
 int template_render(const struct template *t, const struct template_ctx *c, struct buf *out)
 {
     json_error_t je;
-    struct render r = {c, json_loadb(c->lead_json, c->lead_len, 0, &je), 0};
+    struct render r = {c, json_loadb(c->lead_json, c->lead_len, 0, &je), t->esc, 0};
     if (!r.lead)
         return LEADD_EINVAL;
     if (t->kind == TEMPLATE_TEXT) {

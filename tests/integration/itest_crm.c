@@ -263,6 +263,24 @@ static void t_slack_hot_only(void **state)
     assert_non_null(strstr(text, link));
     json_decref(j);
     pthread_mutex_unlock(&rv.mu);
+    /* A visitor's markup reaches the channel as text: no mention of
+     * everyone, no link that hides where it goes. */
+    char evil_id[64];
+    post(&l,
+         "\"name\":\"<!channel> URGENT <https://evil.example/login|Open this lead in HubSpot>\","
+         "\"company\":\"A & B\",\"budget\":50000,\"phone\":\"+44 20 7946 0000\","
+         "\"utm_source\":\"google\"",
+         evil_id, sizeof(evil_id));
+    assert_true(recv_wait(&rv, 2, 10000));
+    pthread_mutex_lock(&rv.mu);
+    j = body_json(&rv.reqs[1]);
+    text = jstr(j, "text");
+    assert_non_null(text);
+    assert_non_null(strstr(text, "HOT lead: &lt;!channel&gt; URGENT &lt;https://evil.example/login|"
+                                 "Open this lead in HubSpot&gt; (A &amp; B), score"));
+    assert_null(strstr(text, "<!"));
+    json_decref(j);
+    pthread_mutex_unlock(&rv.mu);
     /* The link is the lead's own page (the inbox serves it, issue 12; the
      * lead it names is this one). */
     char path[128];

@@ -182,12 +182,51 @@ static void t_json_path(void **state)
     assert_int_equal(template_json_path("<html>", 6, "id", out, sizeof(out)), LEADD_EINVAL);
 }
 
+/* Values are escaped for the target's markup (after their filters), unless
+ * raw; JSON's own escaping stays. */
+static void t_escape(void **state)
+{
+    (void)state;
+    static const char lead[] = "{\"fields\":{\"name\":\"<!channel> <https://e.example|Open> & "
+                               "\\\"x'\"},\"score\":7}";
+    static const struct {
+        enum template_escape esc;
+        const char *tpl, *want;
+    } rows[] = {
+        {TEMPLATE_ESC_SLACK, "{\"text\":\"Lead: {{fields.name}} ({{score}})\"}",
+         "{\"text\":\"Lead: &lt;!channel&gt; &lt;https://e.example|Open&gt; &amp; \\\"x' (7)\"}"},
+        {TEMPLATE_ESC_SLACK, "{\"n\":\"{{fields.name | upper}}\",\"s\":\"{{score}}\"}",
+         "{\"n\":\"&lt;!CHANNEL&gt; &lt;HTTPS://E.EXAMPLE|OPEN&gt; &amp; \\\"X'\",\"s\":7}"},
+        {TEMPLATE_ESC_SLACK, "{\"n\":\"{{fields.name | raw}}\"}",
+         "{\"n\":\"<!channel> <https://e.example|Open> & \\\"x'\"}"},
+        {TEMPLATE_ESC_HTML, "{\"h\":\"<b>{{fields.name}}</b>\"}",
+         "{\"h\":\"<b>&lt;!channel&gt; &lt;https://e.example|Open&gt; &amp; &quot;x&#39;</b>\"}"},
+        {TEMPLATE_ESC_NONE, "{\"n\":\"{{fields.name}}\"}",
+         "{\"n\":\"<!channel> <https://e.example|Open> & \\\"x'\"}"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct template *t;
+        char err[512];
+        if (template_compile(&t, TEMPLATE_JSON, rows[i].tpl, strlen(rows[i].tpl), "t.json", NULL,
+                             0, err, sizeof(err)))
+            fail_msg("compile: %s", err);
+        template_set_escape(t, rows[i].esc);
+        struct buf b = BUF_INIT(1 << 16);
+        struct template_ctx c = {lead, strlen(lead), "", NULL, 0};
+        assert_int_equal(template_render(t, &c, &b), 0);
+        if (strcmp(buf_str(&b), rows[i].want))
+            fail_msg("row %zu: %s", i, buf_str(&b));
+        buf_release(&b);
+        template_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_json),         cmocka_unit_test(t_form_and_text),
         cmocka_unit_test(t_subject_line), cmocka_unit_test(t_bad_templates),
-        cmocka_unit_test(t_json_path),
+        cmocka_unit_test(t_json_path),    cmocka_unit_test(t_escape),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
