@@ -187,6 +187,8 @@ struct store_session_job {
     enum session_change change;
     unsigned char token_hash[SHA256_LEN];
     const char *user;           /* SESSION_CREATE, SESSION_READ */
+    bool key;                   /* SESSION_CREATE: made with an API key (user "api") */
+    const char *credential;     /* SESSION_CREATE: its credential's fingerprint (hex) */
     char lead_id[ULID_LEN + 1]; /* SESSION_READ: the lead user opened */
     uint64_t at_ms;
 };
@@ -543,8 +545,15 @@ struct store_rescore {
 LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t n,
                                           size_t *queued);
 
-/* store_session: the user of a session that was seen within idle_ms of now
- * (on a reader), and when it was last seen; LEADD_ENOTFOUND otherwise. */
+/* A session as stored: who made it, with what, and when it was last seen. */
+struct store_session_row {
+    char user[72]; /* the user's name, or "api" for an API key's */
+    bool key;                 /* made with an API key */
+    char credential[2 * SHA256_LEN + 1]; /* its fingerprint, hex ("" from before 0014) */
+    uint64_t seen_ms;
+};
+/* store_session: a session that was seen within idle_ms of now (on a
+ * reader); LEADD_ENOTFOUND otherwise. */
 /* store_idem_known: whether a submission with this Idempotency-Key and body
  * fingerprint was stored in the last 24 hours (the writer will replay its
  * answer): a captcha token is then not asked about again. */
@@ -552,8 +561,8 @@ bool store_idem_known(struct store *st, const char *form, const char *key,
                       const unsigned char body_hash[SHA256_LEN]);
 
 LEADD_MUST_CHECK int store_session(struct store *st, const unsigned char hash[SHA256_LEN],
-                                   uint64_t now_ms, uint64_t idle_ms, char *user, size_t cap,
-                                   uint64_t *seen_ms);
+                                   uint64_t now_ms, uint64_t idle_ms,
+                                   struct store_session_row *out);
 
 /* ---- analytics (report.c): ad spend, and the stats report from counters
  * kept in the same transactions that change leads ---- */

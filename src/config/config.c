@@ -965,6 +965,10 @@ static void user_key(struct loader *ld, const char *name, const char *val)
         diag(ld, "bad user name '%s' (letters, digits, _ and -)", name);
         return;
     }
+    if (!strcmp(name, "api")) { /* what the API keys are called, in sessions, logs and history */
+        diag(ld, "user.api: 'api' is the name of the API keys; choose another name");
+        return;
+    }
     for (size_t i = 0; i < c->nusers; i++) {
         if (!strcmp(c->users[i].name, name)) {
             diag(ld, "user '%s' is declared twice", name);

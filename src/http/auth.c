@@ -1,7 +1,10 @@
 /* auth.c: who is calling. A key (Authorization: Bearer) is compared by its
  * SHA-256 digest with every API key and every user's secret, in time that
- * says nothing of which matched: an API key is an admin's, named "api"; a
- * user's secret is that user's, with their role. */
+ * says nothing of which matched: an API key is an admin's, named "api" (a
+ * name the config refuses for a user); a user's secret is that user's, with
+ * their role. A session keeps what made it (a key, or which user) and a
+ * fingerprint of that credential, and is worth only what that credential is
+ * worth under the config of the moment. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,32 +12,68 @@
 #include "internal.h"
 #include "leadd/strutil.h"
 
-bool auth_key(const struct config *cfg, const char *key, size_t len, enum role *role,
-              char who[AUTH_MAX_NAME])
+/* What a session keeps of the credential that made it: the SHA-256 of the
+ * credential's own digest (which opens nothing), as hex. */
+static void fingerprint(const unsigned char digest[SHA256_LEN], char out[2 * SHA256_LEN + 1])
+{
+    static const char tag[] = "leadd session credential";
+    const void *parts[] = {tag, digest};
+    size_t lens[] = {sizeof(tag), SHA256_LEN};
+    unsigned char fp[SHA256_LEN];
+    if (crypto_sha256(parts, lens, 2, fp)) {
+        out[0] = '\0'; /* matches no session */
+        return;
+    }
+    crypto_hex(fp, SHA256_LEN, out);
+}
+
+bool auth_key(const struct config *cfg, const char *key, size_t len, struct principal *p)
 {
     unsigned char d[SHA256_LEN];
     const void *part = key;
     bool any = false;
-    *role = ROLE_PUBLIC;
-    who[0] = '\0';
+    memset(p, 0, sizeof(*p));
     if (crypto_sha256(&part, &len, 1, d))
         return false;
     /* Every key is compared in full, whichever matched. */
     for (size_t i = 0; i < cfg->napi_keys; i++) {
         if (crypto_equal(cfg->api_keys[i], d, SHA256_LEN)) {
-            *role = ROLE_ADMIN;
-            snprintf(who, AUTH_MAX_NAME, "api");
+            p->role = ROLE_ADMIN;
+            p->key = true;
+            snprintf(p->who, AUTH_MAX_NAME, "api");
             any = true;
         }
     }
     for (size_t i = 0; i < cfg->nusers; i++) {
         if (crypto_equal(cfg->users[i].key, d, SHA256_LEN) && !any) {
-            *role = cfg->users[i].role;
-            snprintf(who, AUTH_MAX_NAME, "%s", cfg->users[i].name);
+            p->role = cfg->users[i].role;
+            snprintf(p->who, AUTH_MAX_NAME, "%s", cfg->users[i].name);
             any = true;
         }
     }
+    if (any)
+        fingerprint(d, p->credential);
     return any;
+}
+
+enum role auth_session_role(const struct config *cfg, const struct store_session_row *s)
+{
+    char fp[2 * SHA256_LEN + 1];
+    if (s->key) {
+        for (size_t i = 0; i < cfg->napi_keys; i++) {
+            fingerprint(cfg->api_keys[i], fp);
+            if (fp[0] && !strcmp(fp, s->credential))
+                return ROLE_ADMIN;
+        }
+        return ROLE_PUBLIC; /* its key is gone: signed out */
+    }
+    for (size_t i = 0; i < cfg->nusers; i++) {
+        if (strcmp(cfg->users[i].name, s->user))
+            continue;
+        fingerprint(cfg->users[i].key, fp);
+        return fp[0] && !strcmp(fp, s->credential) ? cfg->users[i].role : ROLE_PUBLIC;
+    }
+    return ROLE_PUBLIC; /* gone from the config: signed out */
 }
 
 enum role auth_role(struct req *r)
@@ -45,8 +84,8 @@ enum role auth_role(struct req *r)
     const char *k = h + 7;
     size_t n = strlen(k);
     str_trim(&k, &n);
-    enum role role = ROLE_PUBLIC;
-    if (n > 0)
-        auth_key(r->cfg, k, n, &role, r->who);
-    return r->role = role;
+    struct principal p = {.role = ROLE_PUBLIC};
+    if (n > 0 && auth_key(r->cfg, k, n, &p))
+        snprintf(r->who, sizeof(r->who), "%s", p.who);
+    return r->role = p.role;
 }

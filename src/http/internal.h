@@ -243,18 +243,26 @@ enum MHD_Result app_page(struct req *r);
 enum MHD_Result app_asset(struct req *r);
 
 /* auth.c: who is calling. auth_key: whether key is an API key (admin,
- * "api") or a user's secret, with the role and name; auth_role: the
- * request's role from its Bearer key (ROLE_PUBLIC without one), its name
- * into r->who. */
-bool auth_key(const struct config *cfg, const char *key, size_t len, enum role *role,
-              char who[AUTH_MAX_NAME]);
+ * "api") or a user's secret, and whose (p); auth_role: the request's role
+ * from its Bearer key (else its session cookie; ROLE_PUBLIC without
+ * either), its name into r->who; auth_session_role: what a stored session
+ * is worth now: its user's role while the credential that made it is
+ * still theirs (a changed secret, a removed key or user: ROLE_PUBLIC). */
+struct principal {
+    enum role role;
+    bool key; /* an API key (who is "api"), not a user's secret */
+    char who[AUTH_MAX_NAME];
+    char credential[2 * SHA256_LEN + 1]; /* the fingerprint a session keeps */
+};
+bool auth_key(const struct config *cfg, const char *key, size_t len, struct principal *p);
 enum role auth_role(struct req *r);
+enum role auth_session_role(const struct config *cfg, const struct store_session_row *s);
 
 /* session.c: sign-in. session_role: the role of the request's session
  * cookie (ROLE_PUBLIC without a live one), its user into r->who;
  * origin_is_own: whether the request's Origin is this server's own (a
- * cookie's state-changing requests must be). auth_user_role: a signed-in
- * user's role under the current config. */
+ * cookie's state-changing requests must be). auth_user_role: a user's role
+ * under the current config (ROLE_PUBLIC for no user). */
 enum role session_role(struct req *r);
 bool origin_is_own(struct req *r);
 /* own_origin: this server's origin: public_url's, else http:// and the Host

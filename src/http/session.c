@@ -21,8 +21,6 @@
 
 enum role auth_user_role(const struct config *cfg, const char *user)
 {
-    if (!strcmp(user, "api"))
-        return cfg->napi_keys ? ROLE_ADMIN : ROLE_PUBLIC;
     for (size_t i = 0; i < cfg->nusers; i++) {
         if (!strcmp(cfg->users[i].name, user))
             return cfg->users[i].role;
@@ -59,18 +57,19 @@ static void seen_done(struct store_job *job, void *arg)
 enum role session_role(struct req *r)
 {
     const char *h = header_in(r, "Cookie");
-    char token[128], user[AUTH_MAX_NAME];
+    char token[128];
     unsigned char hash[SHA256_LEN];
-    uint64_t now = now_ms(), seen = 0;
+    struct store_session_row s;
+    uint64_t now = now_ms();
     if (!h || !cookie_token(h, token, sizeof(token)) || crypto_token_hash(token, hash) ||
-        store_session(r->h->st, hash, now, SESSION_IDLE_MS, user, sizeof(user), &seen))
+        store_session(r->h->st, hash, now, SESSION_IDLE_MS, &s))
         return ROLE_PUBLIC;
-    enum role role = auth_user_role(r->cfg, user);
+    enum role role = auth_session_role(r->cfg, &s);
     if (role == ROLE_PUBLIC)
         return role;
-    snprintf(r->who, sizeof(r->who), "%s", user);
+    snprintf(r->who, sizeof(r->who), "%s", s.user);
     r->by_cookie = true;
-    if (now - seen > SESSION_SEEN_EVERY_MS) {
+    if (now - s.seen_ms > SESSION_SEEN_EVERY_MS) {
         /* Idle time restarts; written in passing, nobody waits for it. */
         struct store_session_job *j = calloc(1, sizeof(*j));
         if (j) {
@@ -138,17 +137,20 @@ enum MHD_Result session_create(struct req *r)
         return problem(r, 400, "malformed-body", "Malformed body",
                        "expected a JSON object such as {\"key\":\"...\"}");
     }
-    enum role role;
-    char who[AUTH_MAX_NAME];
-    bool ok = auth_key(r->cfg, key, strlen(key), &role, who);
+    struct principal p;
+    bool ok = auth_key(r->cfg, key, strlen(key), &p);
     json_decref(root);
     if (!ok) {
         log_info("sign-in refused from %s", r->ip);
         return problem(r, 401, "unauthorized", "Unauthorized", "that key opens nothing here");
     }
     char token[CRYPTO_TOKEN_LEN];
-    struct store_session_job j = {
-        .job.op = STORE_OP_SESSION, .change = SESSION_CREATE, .user = who, .at_ms = now_ms()};
+    struct store_session_job j = {.job.op = STORE_OP_SESSION,
+                                  .change = SESSION_CREATE,
+                                  .user = p.who,
+                                  .key = p.key,
+                                  .credential = p.credential,
+                                  .at_ms = now_ms()};
     if (crypto_token(token))
         return problem(r, 503, "unavailable", "Service unavailable", NULL);
     int rc = crypto_token_hash(token, j.token_hash);
@@ -157,7 +159,7 @@ enum MHD_Result session_create(struct req *r)
         req_header(r, "Retry-After", "1");
         return problem(r, 503, "unavailable", "Service unavailable", NULL);
     }
-    log_info("signed in: %s (%s)", who, role_names[role]);
+    log_info("signed in: %s (%s)", p.who, role_names[p.role]);
     set_cookie(r, token, false);
     return respond(r, 204, NULL, NULL, 0);
 }

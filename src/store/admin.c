@@ -102,9 +102,10 @@ static int session(struct sqlc *c, const struct store_session_job *j)
     switch (j->change) {
     case SESSION_CREATE:
         return sql_exec(c, NULL,
-                        "INSERT INTO sessions(token_hash, \"user\", created_ms, seen_ms)"
-                        " VALUES (?1, ?2, ?3, ?3)",
-                        "bti", j->token_hash, j->user, (long long)j->at_ms);
+                        "INSERT INTO sessions(token_hash, \"user\", created_ms, seen_ms, kind,"
+                        " credential) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+                        "btitt", j->token_hash, j->user, (long long)j->at_ms,
+                        j->key ? "key" : "user", j->credential);
     case SESSION_DELETE:
         return sql_exec(c, NULL, "DELETE FROM sessions WHERE token_hash = ?1", "b", j->token_hash);
     case SESSION_SEEN:

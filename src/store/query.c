@@ -637,21 +637,23 @@ bool store_idem_known(struct store *st, const char *form, const char *key,
 }
 
 int store_session(struct store *st, const unsigned char hash[SHA256_LEN], uint64_t now,
-                  uint64_t idle_ms, char *user, size_t cap, uint64_t *seen_ms)
+                  uint64_t idle_ms, struct store_session_row *out)
 {
     struct sqls *s = NULL;
     int rc = LEADD_EDB, r;
     struct reader *rd = reader_get(st);
     if (!rd || sqls_prepare(rd->c,
-                            "SELECT \"user\", seen_ms FROM sessions WHERE token_hash = ?1"
-                            " AND seen_ms >= ?2",
+                            "SELECT \"user\", seen_ms, kind, credential FROM sessions"
+                            " WHERE token_hash = ?1 AND seen_ms >= ?2",
                             &s))
         goto out;
     sqls_blob(s, 1, hash, SHA256_LEN);
     sqls_int(s, 2, (long long)(now - idle_ms));
     if ((r = sqls_step(s)) == SQL_ROW) {
-        snprintf(user, cap, "%s", sqls_col(s, 0));
-        *seen_ms = (uint64_t)sqls_col_int(s, 1);
+        snprintf(out->user, sizeof(out->user), "%s", sqls_col(s, 0));
+        out->seen_ms = (uint64_t)sqls_col_int(s, 1);
+        out->key = !strcmp(sqls_col(s, 2), "key");
+        snprintf(out->credential, sizeof(out->credential), "%s", sqls_col(s, 3));
         rc = 0;
     } else {
         rc = r == SQL_DONE ? LEADD_ENOTFOUND : LEADD_EDB;

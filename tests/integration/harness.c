@@ -128,6 +128,7 @@ struct logwait {
     const char *path; /* one node's log, or NULL: all */
     struct leadd *l;
     const char *needle;
+    int n; /* times it must appear */
 };
 
 static bool log_has(void *arg)
@@ -135,14 +136,16 @@ static bool log_has(void *arg)
     struct logwait *w = arg;
     const char *one[] = {w->path, NULL};
     char *t = w->path ? read_logs(one) : h_log_text(w->l);
-    bool ok = strstr(t, w->needle) != NULL;
+    int n = 0;
+    for (const char *p = t; n < w->n && (p = strstr(p, w->needle)); p++)
+        n++;
     free(t);
-    return ok;
+    return n >= w->n;
 }
 
-bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
+bool h_wait_log_n(struct leadd *l, const char *needle, int n, int timeout_ms)
 {
-    struct logwait w = {NULL, l, needle};
+    struct logwait w = {NULL, l, needle, n};
     if (h_wait(log_has, &w, timeout_ms))
         return true;
     /* what the log said instead: its last lines, for the failure's reader */
@@ -150,10 +153,15 @@ bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
     size_t len = strlen(t), lines = 0, from = len;
     while (from > 0 && lines < 15)
         lines += t[--from] == '\n';
-    fprintf(stderr, "no '%s' in the log within %d ms; it ends:\n%s\n", needle, timeout_ms,
-            t + from);
+    fprintf(stderr, "no '%s' %d times in the log within %d ms; it ends:\n%s\n", needle, n,
+            timeout_ms, t + from);
     free(t);
     return false;
+}
+
+bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms)
+{
+    return h_wait_log_n(l, needle, 1, timeout_ms);
 }
 
 void h_write_file(struct leadd *l, const char *name, const char *text, char *out, size_t cap)
@@ -246,7 +254,7 @@ static void spawn_node(struct leadd *l, bool b)
     close(fd);
     *(b ? &l->pid_b : &l->pid) = pid;
     track(pid);
-    struct logwait w = {log, l, "listening on http://"};
+    struct logwait w = {log, l, "listening on http://", 1};
     assert_true(h_wait(log_has, &w, 20000));
     const char *one[] = {log, NULL};
     char *t = read_logs(one);

@@ -111,8 +111,11 @@ long long h_metric(struct leadd *l, const char *series);
 long h_peak_rss_kb(pid_t pid);
 /* h_log_text: the whole log so far, every node's (free it). */
 char *h_log_text(struct leadd *l);
-/* h_wait_log: polls the log until it contains needle (timeout_ms). */
+/* h_wait_log: polls the log until it contains needle (timeout_ms);
+ * h_wait_log_n: n times, over every node's log (each node logs a reload:
+ * n * h_nodes(l)). */
 bool h_wait_log(struct leadd *l, const char *needle, int timeout_ms);
+bool h_wait_log_n(struct leadd *l, const char *needle, int n, int timeout_ms);
 /* h_wait: polls cond(arg) every 5 ms until true or timeout_ms passes. */
 bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms);
 /* h_write_file: writes text to dir/name and returns the path in out. */

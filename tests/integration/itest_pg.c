@@ -516,6 +516,7 @@ static void same_jobs(const char *db, const char *x)
                                        .change = SESSION_CREATE,
                                        .token_hash = {7, 7, 7},
                                        .user = "maria",
+                                       .credential = "c0ffee",
                                        .at_ms = 1000};
         assert_int_equal(store_run(st[i], &sj.job), 0);
         sj.change = SESSION_READ;
@@ -524,12 +525,12 @@ static void same_jobs(const char *db, const char *x)
         assert_int_equal(store_run(st[i], &sj.job), 0); /* read twice: one marker */
         sj.change = SESSION_SEEN, sj.at_ms = 5000;
         assert_int_equal(store_run(st[i], &sj.job), 0);
-        char user[64];
-        uint64_t seen;
-        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, user, sizeof(user), &seen),
-                         0);
-        assert_string_equal(user, "maria");
-        assert_int_equal(seen, 5000);
+        struct store_session_row srow;
+        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, &srow), 0);
+        assert_string_equal(srow.user, "maria");
+        assert_int_equal(srow.seen_ms, 5000);
+        assert_false(srow.key);
+        assert_string_equal(srow.credential, "c0ffee");
         struct spend_row sp[2] = {{"2026-11-29", "google", "brand", "EUR", 1000},
                                   {"2026-11-30", "google", NULL, "EUR", 2500}};
         struct store_spend_job spj = {.job.op = STORE_OP_SPEND, .v = sp, .n = 2};
@@ -566,8 +567,7 @@ static void same_jobs(const char *db, const char *x)
         mask(&out[i]);
         sj.change = SESSION_DELETE;
         assert_int_equal(store_run(st[i], &sj.job), 0);
-        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, user, sizeof(user), &seen),
-                         LEADD_ENOTFOUND);
+        assert_int_equal(store_session(st[i], sj.token_hash, 6000, 2000, &srow), LEADD_ENOTFOUND);
     }
     assert_non_null(strstr(buf_str(&out[0]), "\"note\":\"called | twice\""));
     assert_non_null(strstr(buf_str(&out[0]), "\"value\":\"12.34\""));

@@ -105,23 +105,10 @@ static int count_log(struct leadd *l, const char *needle)
     return n;
 }
 
-struct log_count {
-    struct leadd *l;
-    const char *needle;
-    int n;
-};
-
-static bool logged_n(void *arg)
-{
-    struct log_count *w = arg;
-    return count_log(w->l, w->needle) >= w->n;
-}
-
 /* Waits until each node logged needle n times (every node reloads). */
 static bool each_logged(struct leadd *l, const char *needle, int n)
 {
-    struct log_count w = {l, needle, n * h_nodes(l)};
-    return h_wait(logged_n, &w, 10000);
+    return h_wait_log_n(l, needle, n * h_nodes(l), 10000);
 }
 
 static void t_reload_under_load(void **state)

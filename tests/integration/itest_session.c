@@ -2,6 +2,7 @@
  * Secure behind https), who is signed in, the Origin rule for changes made
  * with the cookie, sign-out, a restart, idle expiry, and wrong keys limited
  * per client. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,11 +191,73 @@ static void t_wrong_keys_limited_and_secure_cookie(void **state)
     h_cleanup(&l);
 }
 
+static void rewrite(struct leadd *l, const char *auth)
+{
+    char ini[8192], path[400];
+    snprintf(ini, sizeof(ini), "%s%s", H_BASE_INI, auth);
+    h_write_file(l, "leadd.ini", ini, path, sizeof(path));
+}
+
+/* A session is worth what the credential that made it is worth now: a
+ * changed secret or a removed key ends its sessions at the reload; a user
+ * cannot be named like the API keys' principal. */
+static void t_sessions_end_with_their_credential(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[8192], ann[256], k1[256], k2[256];
+    static const char KEY2[] = "second-api-key-0123456789abcdef";
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY " %s\n%s", H_BASE_INI, KEY2,
+             "user.ann = sales ann-sales-key-0123456789\n");
+    h_start(&l, ini, NULL);
+    assert_int_equal(sign_in(&l, "ann-sales-key-0123456789", ann, sizeof(ann), NULL, 0), 204);
+    assert_int_equal(sign_in(&l, H_API_KEY, k1, sizeof(k1), NULL, 0), 204);
+    assert_int_equal(sign_in(&l, KEY2, k2, sizeof(k2), NULL, 0), 204);
+    assert_int_equal(with_cookie(&l, "GET", "/v1/consents?email=a@x.example", NULL, k2, NULL, &r),
+                     200);
+    resp_free(&r);
+    /* A user named like the API keys is refused: the running config stays. */
+    rewrite(&l, "[auth]\napi_keys = " H_API_KEY "\nuser.api = viewer api-viewer-key-0123456789\n");
+    h_signal(&l, SIGHUP);
+    assert_true(h_wait_log_n(&l, "reload refused", h_nodes(&l), 10000));
+    assert_true(h_wait_log(&l, "user.api: 'api' is the name of the API keys", 1000));
+    assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, ann, NULL, &r), 200);
+    resp_free(&r);
+    /* Ann's secret changes and the second key goes. */
+    rewrite(&l, "[auth]\napi_keys = " H_API_KEY "\nuser.ann = sales ann-new-secret-0123456789\n");
+    h_signal(&l, SIGHUP);
+    assert_true(h_wait_log_n(&l, "config reloaded", h_nodes(&l), 10000));
+    for (int i = 0; i < 2; i++) { /* each node */
+        assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, ann, NULL, &r), 401);
+        resp_free(&r);
+        assert_int_equal(
+            with_cookie(&l, "GET", "/v1/consents?email=a@x.example", NULL, k2, NULL, &r), 401);
+        resp_free(&r);
+        assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, k1, NULL, &r), 200);
+        assert_non_null(strstr(r.body, "\"user\":\"api\",\"role\":\"admin\""));
+        resp_free(&r);
+    }
+    /* The old secret opens nothing, the new one a new session. */
+    assert_int_equal(sign_in(&l, "ann-sales-key-0123456789", ann, sizeof(ann), NULL, 0), 401);
+    assert_int_equal(sign_in(&l, "ann-new-secret-0123456789", ann, sizeof(ann), NULL, 0), 204);
+    assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, ann, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"user\":\"ann\",\"role\":\"sales\""));
+    resp_free(&r);
+    /* What a session row keeps opens nothing: no secret, no name-only role. */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM sessions WHERE kind = 'key' AND"
+                                   " \"user\" = 'api' AND length(credential) = 64"),
+                     2);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_sign_in_out_and_the_origin_rule),
         cmocka_unit_test(t_wrong_keys_limited_and_secure_cookie),
+        cmocka_unit_test(t_sessions_end_with_their_credential),
     };
     return h_run_group_tests_name("session", tests, NULL, NULL);
 }
