@@ -16,10 +16,11 @@ struct ratelimit;
 
 LEADD_MUST_CHECK int ratelimit_new(struct ratelimit **out);
 void ratelimit_free(struct ratelimit **rp);
-/* ratelimit_take: takes one token from the bucket of (form, ip), which holds
- * `limit` tokens and refills `limit` per `window_s`. Returns true when allowed;
- * otherwise false with *retry_after_s the seconds until a token is back. */
+/* ratelimit_take: takes one token (take; else only asks whether one is
+ * there) from the bucket of (form, ip), which holds `limit` tokens and
+ * refills `limit` per `window_s`. Returns true when allowed; otherwise false
+ * with *retry_after_s the seconds until a token is back. */
 bool ratelimit_take(struct ratelimit *rl, const char *form, const char *ip, long long limit,
-                    long long window_s, uint64_t now_ms, long long *retry_after_s);
+                    long long window_s, uint64_t now_ms, bool take, long long *retry_after_s);
 
 #endif

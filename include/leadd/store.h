@@ -334,11 +334,13 @@ bool store_shared(const struct store *st);
  * shared, so every node counts against the same state (shared.c). Call
  * these only when store_shared(); on LEADD_EDB the caller falls back to
  * its own memory rather than refuse a visitor for the database's sake.
- * store_rate_take: takes one token from key's bucket (limit tokens,
- * refilled limit per window_s, by the database's clock): *ok, and when not
- * ok *retry_after_s, the seconds until a token is back. */
+ * store_rate_take: takes one token (take; else asks whether one is there)
+ * from key's bucket (limit tokens, refilled limit per window_s, by the
+ * database's clock): *ok, and when not ok *retry_after_s, the seconds until
+ * a token is back. */
 LEADD_MUST_CHECK int store_rate_take(struct store *st, const char *key, long long limit,
-                                     long long window_s, bool *ok, long long *retry_after_s);
+                                     long long window_s, bool take, bool *ok,
+                                     long long *retry_after_s);
 /* store_turn: the next number of key's counter: 0, 1, 2... across nodes. */
 LEADD_MUST_CHECK int store_turn(struct store *st, const char *key, unsigned long *n);
 /* store_take_sends: up to want starts of requests for key (at most limit

@@ -76,6 +76,22 @@ enum role auth_session_role(const struct config *cfg, const struct store_session
     return ROLE_PUBLIC; /* gone from the config: signed out */
 }
 
+bool auth_try(struct req *r, const char *key, size_t len, struct principal *p)
+{
+    long long retry = 0;
+    memset(p, 0, sizeof(*p));
+    client_ip(r, r->ip);
+    if (!rate_bucket(r, "_auth", AUTH_FAILS, AUTH_FAILS_WINDOW_S, false, &retry)) {
+        r->auth_retry_s = retry;
+        return false;
+    }
+    if (auth_key(r->cfg, key, len, p))
+        return true;
+    if (!rate_bucket(r, "_auth", AUTH_FAILS, AUTH_FAILS_WINDOW_S, true, &retry))
+        r->auth_retry_s = retry; /* this one was the last allowed */
+    return false;
+}
+
 enum role auth_role(struct req *r)
 {
     const char *h = header_in(r, "Authorization");
@@ -85,7 +101,7 @@ enum role auth_role(struct req *r)
     size_t n = strlen(k);
     str_trim(&k, &n);
     struct principal p = {.role = ROLE_PUBLIC};
-    if (n > 0 && auth_key(r->cfg, k, n, &p))
+    if (n > 0 && auth_try(r, k, n, &p))
         snprintf(r->who, sizeof(r->who), "%s", p.who);
     return r->role = p.role;
 }

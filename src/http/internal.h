@@ -120,6 +120,7 @@ struct req {
     char request_id[HTTP_MAX_REQUEST_ID + 1]; /* X-Request-Id: a trusted proxy's, or ours */
     enum role role;                           /* the caller's role, once authenticated */
     bool by_cookie;                           /* authenticated by a session cookie */
+    long long auth_retry_s; /* > 0: too many failed authentications; retry then */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
     /* submissions */
@@ -256,6 +257,13 @@ struct principal {
 };
 bool auth_key(const struct config *cfg, const char *key, size_t len, struct principal *p);
 enum role auth_role(struct req *r);
+/* auth_try: auth_key for a key a client presents (Bearer, or at sign-in),
+ * counting failures per client address across both ways in: past
+ * AUTH_FAILS a minute no key is even tried (false, r->auth_retry_s set),
+ * so guessing gets no answer at all, right or wrong. */
+#define AUTH_FAILS 10
+#define AUTH_FAILS_WINDOW_S 60
+bool auth_try(struct req *r, const char *key, size_t len, struct principal *p);
 enum role auth_session_role(const struct config *cfg, const struct store_session_row *s);
 
 /* session.c: sign-in. session_role: the role of the request's session
@@ -315,6 +323,9 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR]);
  * cannot answer. */
 bool rate_take(struct req *r, const char *scope, long long limit, long long window_s,
                long long *retry_after_s);
+/* rate_bucket: rate_take, or (!take) only whether a token is there. */
+bool rate_bucket(struct req *r, const char *scope, long long limit, long long window_s, bool take,
+                 long long *retry_after_s);
 /* shared_turn: assign_owner's turn where nodes share one (st: the store). */
 int shared_turn(const char *key, unsigned long *n, void *st);
 

@@ -44,7 +44,7 @@ void ratelimit_free(struct ratelimit **rp)
 }
 
 bool ratelimit_take(struct ratelimit *rl, const char *form, const char *ip, long long limit,
-                    long long window_s, uint64_t now, long long *retry_after_s)
+                    long long window_s, uint64_t now, bool take, long long *retry_after_s)
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s|%s", form, ip);
@@ -77,7 +77,7 @@ bool ratelimit_take(struct ratelimit *rl, const char *form, const char *ip, long
     }
     ok = s->tokens >= 1.0;
     if (ok) {
-        s->tokens -= 1.0;
+        s->tokens -= take ? 1.0 : 0.0;
     } else {
         double wait_ms = (1.0 - s->tokens) / rate;
         *retry_after_s = (long long)(wait_ms / 1000.0) + 1;

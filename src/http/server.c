@@ -42,13 +42,20 @@ void client_ip(struct req *r, char out[NET_MAX_ADDR])
 bool rate_take(struct req *r, const char *scope, long long limit, long long window_s,
                long long *retry_after_s)
 {
+    return rate_bucket(r, scope, limit, window_s, true, retry_after_s);
+}
+
+bool rate_bucket(struct req *r, const char *scope, long long limit, long long window_s, bool take,
+                 long long *retry_after_s)
+{
     struct store *st = r->h->st;
     char key[200];
     bool ok;
     snprintf(key, sizeof(key), "%s|%s", scope, r->ip);
-    if (store_shared(st) && !store_rate_take(st, key, limit, window_s, &ok, retry_after_s))
+    if (store_shared(st) && !store_rate_take(st, key, limit, window_s, take, &ok, retry_after_s))
         return ok;
-    return ratelimit_take(r->h->rl, scope, r->ip, limit, window_s, now_ms(), retry_after_s);
+    return ratelimit_take(r->h->rl, scope, r->ip, limit, window_s, now_ms(), take,
+                          retry_after_s);
 }
 
 int shared_turn(const char *key, unsigned long *n, void *st)
@@ -236,6 +243,12 @@ static bool gate(struct req *r, enum MHD_Result *ret)
     }
     if (rt->pub.role != ROLE_PUBLIC) {
         enum role role = auth_role(r);
+        if (role == ROLE_PUBLIC && r->auth_retry_s > 0) {
+            req_header(r, "Retry-After", "%lld", r->auth_retry_s);
+            *ret = problem(r, 429, "rate-limited", "Too many failed authentications",
+                           "too many wrong keys from this address; try again later");
+            return false;
+        }
         if (role == ROLE_PUBLIC) {
             const struct config *cfg = r->cfg;
             *ret = problem(r, 401, "unauthorized", "Unauthorized",

@@ -16,8 +16,6 @@
 #define SESSION_COOKIE "leadd_session"
 #define SESSION_IDLE_MS (12ull * 3600 * 1000) /* signed out after 12 idle hours */
 #define SESSION_SEEN_EVERY_MS (60ull * 1000)  /* how often "seen" is written */
-#define SESSION_TRIES 10                      /* sign-in attempts per client */
-#define SESSION_TRIES_WINDOW_S 60
 
 enum role auth_user_role(const struct config *cfg, const char *user)
 {
@@ -122,13 +120,6 @@ enum MHD_Result session_begin(struct req *r)
 
 enum MHD_Result session_create(struct req *r)
 {
-    long long retry;
-    client_ip(r, r->ip);
-    if (!rate_take(r, "_session", SESSION_TRIES, SESSION_TRIES_WINDOW_S, &retry)) {
-        req_header(r, "Retry-After", "%lld", retry);
-        return problem(r, 429, "rate-limited", "Too many sign-in attempts",
-                       "too many attempts from this address; try again later");
-    }
     json_error_t je;
     json_t *root = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
     const char *key = json_string_value(json_object_get(root, "key"));
@@ -138,8 +129,13 @@ enum MHD_Result session_create(struct req *r)
                        "expected a JSON object such as {\"key\":\"...\"}");
     }
     struct principal p;
-    bool ok = auth_key(r->cfg, key, strlen(key), &p);
+    bool ok = auth_try(r, key, strlen(key), &p);
     json_decref(root);
+    if (!ok && r->auth_retry_s > 0) {
+        req_header(r, "Retry-After", "%lld", r->auth_retry_s);
+        return problem(r, 429, "rate-limited", "Too many sign-in attempts",
+                       "too many wrong keys from this address; try again later");
+    }
     if (!ok) {
         log_info("sign-in refused from %s", r->ip);
         return problem(r, 401, "unauthorized", "Unauthorized", "that key opens nothing here");

@@ -43,13 +43,13 @@ out:
     "least(?2::float8, b.tokens + greatest(excluded.at_ms - b.at_ms, 0) * ?2::float8 / ?3)"
 
 int store_rate_take(struct store *st, const char *key, long long limit, long long window_s,
-                    bool *ok, long long *retry_after_s)
+                    bool take, bool *ok, long long *retry_after_s)
 {
     unsigned char hash[SHA256_LEN];
     char hex[2 * SHA256_LEN + 1];
     const void *part = key;
     size_t len = strlen(key);
-    long long ints[] = {limit, window_s * 1000}, row[2];
+    long long ints[] = {limit, window_s * 1000, take}, row[2];
     int rc;
     if (limit <= 0 || window_s <= 0)
         return LEADD_EINVAL;
@@ -58,15 +58,15 @@ int store_rate_take(struct store *st, const char *key, long long limit, long lon
     crypto_hex(hash, sizeof(hash), hex);
     rc = one_row(st,
                  "INSERT INTO rate_buckets AS b (key, tokens, at_ms, full_ms, taken)"
-                 " SELECT ?1, ?2::float8 - 1, ms, ms + ?3, true FROM"
+                 " SELECT ?1, ?2::float8 - ?4, ms, ms + ?3, true FROM"
                  " (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) AS t"
                  " ON CONFLICT (key) DO UPDATE SET tokens = " REFILL " - CASE WHEN " REFILL
-                 " >= 1 THEN 1 ELSE 0 END,"
+                 " >= 1 THEN ?4 ELSE 0 END,"
                  " at_ms = greatest(b.at_ms, excluded.at_ms), full_ms = excluded.full_ms,"
                  " taken = " REFILL " >= 1"
                  " RETURNING taken::int,"
                  " CASE WHEN taken THEN 0 ELSE ceil((1 - tokens) * ?3 / ?2)::bigint END",
-                 hex, ints, 2, row, 2);
+                 hex, ints, 3, row, 2);
     if (rc)
         return rc;
     *ok = row[0] != 0;

@@ -1488,15 +1488,27 @@ static void t_shared_state(void **state)
     for (int i = 0; i < 4; i++) {
         bool ok = false;
         long long retry = 0;
-        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.7", 3, 60, &ok, &retry), 0);
+        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.7", 3, 60, true, &ok, &retry), 0);
         assert_int_equal(ok, i < 3);
         if (!ok)
             assert_true(retry >= 1 && retry <= 21); /* a token a 20 s, rounded up */
     }
     bool ok = false;
     long long retry = 0;
-    assert_int_equal(store_rate_take(nd[1], "contact|192.0.2.8", 3, 60, &ok, &retry), 0);
+    assert_int_equal(store_rate_take(nd[1], "contact|192.0.2.8", 3, 60, true, &ok, &retry), 0);
     assert_true(ok); /* another client's own budget */
+    /* Asking takes nothing: two left after any number of asks. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.8", 3, 60, false, &ok, &retry),
+                         0);
+        assert_true(ok);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_rate_take(nd[0], "contact|192.0.2.8", 3, 60, true, &ok, &retry), 0);
+        assert_int_equal(ok, i < 2);
+    }
+    assert_int_equal(store_rate_take(nd[1], "contact|192.0.2.8", 3, 60, false, &ok, &retry), 0);
+    assert_false(ok);
     PGconn *c = pg();
     assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets"), 2);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM rate_buckets WHERE"

@@ -175,6 +175,40 @@ static void t_wrong_keys_limited_and_secure_cookie(void **state)
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
 
+    /* Wrong keys are counted across both ways in, per client: Bearer
+     * guesses and sign-ins share ten a minute; past them not even the right
+     * key is tried (a guess gets no answer), and another client is not
+     * affected. Clients are told apart by a trusted proxy's header here. */
+    h_start(&l, ini, "server.trusted_proxies=127.0.0.1/32", NULL);
+    int n401 = 0, n429 = 0;
+    for (int i = 0; i < 200; i++) {
+        char hdr[96];
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer guess-%03d-0123456789abcdef", i);
+        char body[96];
+        snprintf(body, sizeof(body), "{\"key\":\"%s\"}", hdr + 22);
+        if (i % 2)
+            h_req(&l, "POST", "/v1/session", body, &r, "Content-Type: application/json",
+                  "X-Forwarded-For: 198.51.100.7", NULL);
+        else
+            h_req(&l, "GET", "/v1/leads", NULL, &r, hdr, "X-Forwarded-For: 198.51.100.7", NULL);
+        n401 += r.status == 401, n429 += r.status == 429;
+        if (r.status == 429)
+            assert_non_null(h_header(&r, "Retry-After", v, sizeof(v)));
+        resp_free(&r);
+    }
+    assert_int_equal(n401, 10);
+    assert_int_equal(n429, 190);
+    h_req(&l, "GET", "/v1/leads", NULL, &r, "Authorization: Bearer " H_API_KEY,
+          "X-Forwarded-For: 198.51.100.7", NULL);
+    assert_int_equal(r.status, 429); /* the right key, from the guesser: not tried */
+    resp_free(&r);
+    h_req(&l, "GET", "/v1/leads", NULL, &r, "Authorization: Bearer " H_API_KEY,
+          "X-Forwarded-For: 198.51.100.8", NULL);
+    assert_int_equal(r.status, 200); /* another client */
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+
     /* behind https the cookie is Secure, and the Origin is public_url's */
     h_start(&l, ini, "server.public_url=https://leads.example.com/", NULL);
     assert_int_equal(
