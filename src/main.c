@@ -300,6 +300,10 @@ static void reload(const struct args *a, const struct config *now, struct http *
     restart_key("[server] request_timeout_s", next->request_timeout_s != now->request_timeout_s);
     restart_key("[server] event_streams", next->event_streams != now->event_streams);
     restart_key("[server] event_buffer_kib", next->event_buffer_kib != now->event_buffer_kib);
+    restart_key("[server] event_streams_per_user",
+                next->event_streams_per_user != now->event_streams_per_user);
+    restart_key("[server] event_streams_per_client",
+                next->event_streams_per_client != now->event_streams_per_client);
     restart_key("[storage] path", strcmp(next->db_path, now->db_path));
     restart_key("[storage] durability", next->durability != now->durability);
     restart_key("[storage] retention_days", next->retention_days != now->retention_days);

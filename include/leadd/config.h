@@ -111,6 +111,8 @@ struct config {
     int log_format;             /* enum log_format (log.h) */
     int log_level;              /* enum log_level: the least level logged */
     long long event_streams;    /* GET /v1/events streams open at once */
+    long long event_streams_per_user;   /* ... of them one user's (or the API keys') */
+    long long event_streams_per_client; /* ... of them from one client address */
     long long event_buffer_kib; /* what one stream may have waiting to go out */
     char *timezone;             /* IANA zone of the stats' days */
     char *currency;             /* the stats' currency when a request names none */

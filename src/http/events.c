@@ -62,6 +62,8 @@ struct stream {
      * another node committed would come ahead of older ones, and twice. */
     bool replaying;
     struct buf held;
+    char who[AUTH_MAX_NAME]; /* whose it is, and from where: each is capped */
+    char ip[NET_MAX_ADDR];
 };
 
 struct events {
@@ -70,7 +72,7 @@ struct events {
     pthread_t beat;
     bool stopping;
     struct stream head; /* a ring: head.next is the first */
-    size_t n, max, cap;
+    size_t n, max, per_user, per_client, cap;
     _Atomic uint64_t ended_behind; /* streams ended because their client fell behind */
     struct store *st;              /* followed when shared (store_shared), else NULL */
     /* ids published lately, by hash, in two generations of a window each:
@@ -257,7 +259,7 @@ static void *heartbeat(void *arg)
     return NULL;
 }
 
-int events_start(struct events **out, size_t max_streams, size_t buffer_bytes, struct store *st)
+int events_start(struct events **out, const struct events_caps *caps, struct store *st)
 {
     struct events *ev = calloc(1, sizeof(*ev));
     *out = NULL;
@@ -277,8 +279,10 @@ int events_start(struct events **out, size_t max_streams, size_t buffer_bytes, s
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cv, NULL);
     ev->head.next = ev->head.prev = &ev->head;
-    ev->max = max_streams;
-    ev->cap = buffer_bytes;
+    ev->max = caps->streams;
+    ev->per_user = caps->per_user;
+    ev->per_client = caps->per_client;
+    ev->cap = caps->buffer_bytes;
     if (pthread_create(&ev->beat, NULL, heartbeat, ev)) {
         pthread_cond_destroy(&ev->cv);
         pthread_mutex_destroy(&ev->mu);
@@ -429,8 +433,26 @@ enum MHD_Result api_events(struct req *r)
     s->replaying = last != NULL;
     /* The client reconnects a second after the stream ends. */
     buf_adds(&s->out, "retry: 1000\n\n");
+    snprintf(s->who, sizeof(s->who), "%s", r->who);
+    client_ip(r, s->ip);
+    /* One user, or one address, holds no more than its share: a viewer's
+     * tabs (or a script) cannot take every stream from the rest. */
+    const char *full = NULL;
+    size_t mine = 0, theirs = 0;
     pthread_mutex_lock(&ev->mu);
-    bool room = ev->n < ev->max && !ev->stopping;
+    for (struct stream *o = ev->head.next; o != &ev->head; o = o->next) {
+        mine += !strcmp(o->who, s->who);
+        theirs += !strcmp(o->ip, s->ip);
+    }
+    if (ev->n >= ev->max || ev->stopping)
+        full = "this server has as many live streams open as [server] event_streams allows";
+    else if (mine >= ev->per_user)
+        full = "you have as many live streams open as [server] event_streams_per_user allows: "
+               "close a tab";
+    else if (theirs >= ev->per_client)
+        full = "this address has as many live streams open as [server] event_streams_per_client "
+               "allows";
+    bool room = !full;
     if (room) {
         s->prev = ev->head.prev;
         s->next = &ev->head;
@@ -445,9 +467,7 @@ enum MHD_Result api_events(struct req *r)
         free(s->replayed);
         free(s);
         req_header(r, "Retry-After", "5");
-        return problem(r, 503, "too-many-streams", "Too many event streams",
-                       "this server has as many live streams open as [server] event_streams "
-                       "allows");
+        return problem(r, 503, "too-many-streams", "Too many event streams", full);
     }
     /* Registered first, then the replay: a lead committed meanwhile is in the
      * replay, or comes live after it, or both (then sent once). */

@@ -304,7 +304,11 @@ enum MHD_Result api_consents_by_email(struct req *r);
  * stream ends once what it holds went out (shutdown); events_stop after the
  * daemon has stopped. events_open: streams open, and how many were ended
  * because their client fell behind. */
-LEADD_MUST_CHECK int events_start(struct events **out, size_t max_streams, size_t buffer_bytes,
+struct events_caps {
+    size_t streams, per_user, per_client; /* open at once: in all, a user's, an address's */
+    size_t buffer_bytes;                  /* what one stream may hold unsent */
+};
+LEADD_MUST_CHECK int events_start(struct events **out, const struct events_caps *caps,
                                   struct store *st); /* st: followed when store_shared() */
 void events_publish(struct events *ev, const char *type, const char *id, const char *data);
 /* events_lead_updated: publishes lead.updated for id (erased: its erasure). */

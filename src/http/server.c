@@ -427,10 +427,12 @@ int http_start(struct http **out, struct config_ref *ref, struct store *st, stru
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
     *out = NULL;
+    struct events_caps caps = {(size_t)cfg->event_streams, (size_t)cfg->event_streams_per_user,
+                               (size_t)cfg->event_streams_per_client,
+                               (size_t)cfg->event_buffer_kib << 10};
     if (!h || ratelimit_new(&h->rl) || captcha_start(&h->captcha) ||
         deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s) ||
-        events_start(&h->events, (size_t)cfg->event_streams, (size_t)cfg->event_buffer_kib << 10,
-                     st))
+        events_start(&h->events, &caps, st))
         goto fail;
     h->cfg = cfg;
     h->st = st;

@@ -123,6 +123,11 @@ static bool one_stream(void *arg)
     return h_metric(arg, "leadd_event_streams") == 1;
 }
 
+static bool two_streams(void *arg)
+{
+    return h_metric(arg, "leadd_event_streams") == 2;
+}
+
 static void t_slow_reader_capped_and_stream_limit(void **state)
 {
     (void)state;
@@ -194,10 +199,62 @@ static void t_slow_reader_capped_and_stream_limit(void **state)
     h_cleanup(&l);
 }
 
+/* No user and no address holds every stream: past its share a viewer gets
+ * 503 and the admin still gets one. */
+static void t_streams_capped_per_user_and_address(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct h_stream v[2], a[2], ann;
+    struct resp r;
+    char ini[8192];
+    snprintf(ini, sizeof(ini), "%s%s%s", H_BASE_INI, USERS,
+             "user.ann = sales ann-sales-key-0123456789\n");
+    h_start(&l, ini, "server.event_streams=10", "server.event_streams_per_user=2",
+            "server.event_streams_per_client=4", NULL);
+    h_one_node(&l); /* the caps are each node's */
+    for (int i = 0; i < 2; i++) {
+        h_stream_open(&l, &v[i], "mia-viewer-key-0123456789", NULL, 0);
+        assert_int_equal(h_stream_status(&v[i]), 200);
+    }
+    h_req(&l, "GET", "/v1/events", NULL, &r, "Authorization: Bearer mia-viewer-key-0123456789",
+          NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "event_streams_per_user"));
+    resp_free(&r);
+    for (int i = 0; i < 2; i++) { /* the admin is not shut out by the viewer */
+        h_stream_open(&l, &a[i], H_API_KEY, NULL, 0);
+        assert_int_equal(h_stream_status(&a[i]), 200);
+    }
+    /* Four from this address: a fifth, whoever's, is one too many. */
+    h_req(&l, "GET", "/v1/events", NULL, &r, "Authorization: Bearer ann-sales-key-0123456789",
+          NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "event_streams_per_client"));
+    resp_free(&r);
+    /* A stream closed gives its slot back, once an event finds it gone. */
+    h_stream_close(&v[0]);
+    h_stream_close(&v[1]);
+    char id[32];
+    for (int i = 0; i < 50 && !two_streams(&l); i++) {
+        post(&l, 100 + i, id, sizeof(id));
+        h_wait(two_streams, &l, 200);
+    }
+    assert_true(two_streams(&l));
+    h_stream_open(&l, &ann, "ann-sales-key-0123456789", NULL, 0);
+    assert_int_equal(h_stream_status(&ann), 200);
+    h_stream_close(&ann);
+    h_stream_close(&a[0]);
+    h_stream_close(&a[1]);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_live_resume_and_roles),
+        cmocka_unit_test(t_streams_capped_per_user_and_address),
         cmocka_unit_test(t_slow_reader_capped_and_stream_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
