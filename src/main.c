@@ -298,6 +298,9 @@ static void reload(const struct args *a, const struct config *now, struct http *
     restart_key("[server] max_connections", next->max_connections != now->max_connections);
     restart_key("[server] connection_timeout_s", next->conn_timeout_s != now->conn_timeout_s);
     restart_key("[server] request_timeout_s", next->request_timeout_s != now->request_timeout_s);
+    restart_key("[server] header_timeout_s", next->header_timeout_s != now->header_timeout_s);
+    restart_key("[server] connections_per_client",
+                next->connections_per_client != now->connections_per_client);
     restart_key("[server] event_streams", next->event_streams != now->event_streams);
     restart_key("[server] event_buffer_kib", next->event_buffer_kib != now->event_buffer_kib);
     restart_key("[server] event_streams_per_user",

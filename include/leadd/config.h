@@ -107,6 +107,8 @@ struct config {
     size_t nproxies;
     long long conn_timeout_s;
     long long request_timeout_s;
+    long long header_timeout_s;       /* a request's headers: a slow client's first limit */
+    long long connections_per_client; /* open at once from one address (not a trusted proxy) */
     long long max_connections;
     int log_format;             /* enum log_format (log.h) */
     int log_level;              /* enum log_level: the least level logged */

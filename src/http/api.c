@@ -682,12 +682,24 @@ enum MHD_Result api_metrics(struct req *r)
              "# TYPE leadd_http_inflight gauge\n"
              "leadd_http_inflight %d\n"
              "# HELP leadd_http_request_timeouts_total Connections closed because a"
-             " request took longer than request_timeout_s to arrive.\n"
+             " request's headers took longer than header_timeout_s, or the whole request longer"
+             " than request_timeout_s, to arrive.\n"
              "# TYPE leadd_http_request_timeouts_total counter\n"
-             "leadd_http_request_timeouts_total %llu\n",
+             "leadd_http_request_timeouts_total %llu\n"
+             "# HELP leadd_http_connections Connections open.\n"
+             "# TYPE leadd_http_connections gauge\n"
+             "leadd_http_connections %zu\n"
+             "# HELP leadd_http_connections_refused_total Connections closed as they opened:"
+             " their address held connections_per_client (per_client), or held a few while the"
+             " last quarter of max_connections was all that was left (reserve).\n"
+             "# TYPE leadd_http_connections_refused_total counter\n",
              (unsigned long long)ss.batches, (unsigned long long)ss.jobs,
              (unsigned long long)ss.max_batch, (unsigned long long)ss.queue_depth,
-             atomic_load(&h->inflight), (unsigned long long)deadlines_expired(h->deadlines));
+             atomic_load(&h->inflight), (unsigned long long)deadlines_expired(h->deadlines),
+             deadlines_open(h->deadlines));
+    for (int i = 0; i < REFUSED_COUNT; i++)
+        buf_addf(&b, "leadd_http_connections_refused_total{why=\"%s\"} %llu\n", refusal_names[i],
+                 (unsigned long long)deadlines_refused(h->deadlines, (enum refusal)i));
     uint64_t behind;
     size_t streams = events_open(h->events, &behind);
     buf_addf(&b,

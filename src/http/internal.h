@@ -333,17 +333,34 @@ bool rate_bucket(struct req *r, const char *scope, long long limit, long long wi
 /* shared_turn: assign_owner's turn where nodes share one (st: the store). */
 int shared_turn(const char *key, unsigned long *n, void *st);
 
-/* deadline.c: request_timeout_s. deadlines_notify is libmicrohttpd's
- * connection callback (cls: the struct deadlines). deadlines_lift: the whole
- * request is in, leadd has it; deadlines_renew: its answer went out, the next
- * request's time starts. */
-LEADD_MUST_CHECK int deadlines_start(struct deadlines **out, unsigned timeout_s);
+/* deadline.c: every connection, admitted and timed. deadlines_notify is
+ * libmicrohttpd's connection callback (cls: the struct deadlines): a new
+ * connection beyond its client's share is closed at once. deadlines_headers:
+ * a request's headers are in (its body has the rest of request_timeout_s);
+ * deadlines_lift: the whole request is in, leadd has it; deadlines_renew:
+ * its answer went out, the next request's headers are awaited. */
+struct deadline_limits {
+    unsigned header_s, request_s; /* the headers' deadline, and the whole request's */
+    size_t per_client;            /* connections one address may hold */
+    size_t max;                   /* connections in all: the last quarter is reserved */
+    const struct cidr *proxies;   /* exempt (each carries many clients); the caller's */
+    size_t nproxies;
+};
+/* Connections refused, by why (a metric's label). */
+enum refusal { REFUSED_PER_CLIENT, REFUSED_RESERVE, REFUSED_COUNT };
+extern const char *const refusal_names[REFUSED_COUNT];
+LEADD_MUST_CHECK int deadlines_start(struct deadlines **out, const struct deadline_limits *lim);
 void deadlines_stop(struct deadlines **dp); /* after the daemon has stopped */
 uint64_t deadlines_expired(const struct deadlines *d);
+uint64_t deadlines_refused(const struct deadlines *d, enum refusal why);
+size_t deadlines_open(struct deadlines *d);
 void deadlines_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
+void deadlines_headers(struct deadlines *d, struct MHD_Connection *conn);
 void deadlines_lift(struct MHD_Connection *conn);
 void deadlines_renew(struct deadlines *d, struct MHD_Connection *conn);
+/* conn_peer: the address of the connection's other end ("" when unknown). */
+void conn_peer(struct MHD_Connection *conn, char peer[NET_MAX_ADDR]);
 const char *header_in(struct req *r, const char *name);
 
 #endif

@@ -16,11 +16,10 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-/* The address of the connection's other end. */
-static void peer_ip(struct req *r, char peer[NET_MAX_ADDR])
+void conn_peer(struct MHD_Connection *conn, char peer[NET_MAX_ADDR])
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     peer[0] = '\0';
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -34,7 +33,7 @@ static void peer_ip(struct req *r, char peer[NET_MAX_ADDR])
 void client_ip(struct req *r, char out[NET_MAX_ADDR])
 {
     char peer[NET_MAX_ADDR];
-    peer_ip(r, peer);
+    conn_peer(r->conn, peer);
     const struct config *cfg = r->cfg;
     net_forwarded_client(peer, header_in(r, "X-Forwarded-For"), cfg->proxies, cfg->nproxies, out);
 }
@@ -76,7 +75,7 @@ static void request_id(struct req *r)
                      : 0;
     if (given && n && n <= HTTP_MAX_REQUEST_ID && !given[n] && cfg->nproxies) {
         char peer[NET_MAX_ADDR];
-        peer_ip(r, peer);
+        conn_peer(r->conn, peer);
         if (cidr_match(cfg->proxies, cfg->nproxies, peer)) {
             memcpy(r->request_id, given, n + 1);
             return;
@@ -302,6 +301,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_unlock(&h->cfg_mu);
         r->cfg = config_ref_cfg(r->ref);
         r->t0_us = mono_us();
+        deadlines_headers(h->deadlines, conn); /* the body has the rest of the time */
         atomic_fetch_add(&h->inflight, 1);
         snprintf(r->method, sizeof(r->method), "%s", method);
         /* Only the path is logged: a query string may carry personal data. */
@@ -427,11 +427,20 @@ int http_start(struct http **out, struct config_ref *ref, struct store *st, stru
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
     *out = NULL;
+    struct deadline_limits lim = {
+        .header_s = (unsigned)(cfg->header_timeout_s < cfg->request_timeout_s
+                                   ? cfg->header_timeout_s
+                                   : cfg->request_timeout_s),
+        .request_s = (unsigned)cfg->request_timeout_s,
+        .per_client = (size_t)cfg->connections_per_client,
+        .max = (size_t)cfg->max_connections,
+        .proxies = cfg->proxies,
+        .nproxies = cfg->nproxies};
     struct events_caps caps = {(size_t)cfg->event_streams, (size_t)cfg->event_streams_per_user,
                                (size_t)cfg->event_streams_per_client,
                                (size_t)cfg->event_buffer_kib << 10};
     if (!h || ratelimit_new(&h->rl) || captcha_start(&h->captcha) ||
-        deadlines_start(&h->deadlines, (unsigned)cfg->request_timeout_s) ||
+        deadlines_start(&h->deadlines, &lim) ||
         events_start(&h->events, &caps, st))
         goto fail;
     h->cfg = cfg;

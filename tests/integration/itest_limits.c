@@ -1,9 +1,17 @@
-/* itest_limits.c: body size limit, rate limit, trusted proxies, and the
+/* itest_limits.c: body size limit, rate limit, trusted proxies, one
+ * client's share of the connections and the headers' deadline, and the
  * graceful shutdown that finishes a request in flight. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,12 +231,199 @@ static void t_busy_port_leaves_the_disk_alone(void **state)
     h_cleanup(&l);
 }
 
+/* A client at 127.0.0.2 (another address than the harness's 127.0.0.1)
+ * holding n connections to port, each sending half a request line once it
+ * is open: one the server closes is opened again at once, until stop. */
+struct slow {
+    int port, n;
+    int *fds;
+    _Atomic bool stop;
+    _Atomic long long reopened;
+    pthread_t th;
+};
+
+static int slow_open(const struct slow *s)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)},
+                       from = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    inet_pton(AF_INET, "127.0.0.2", &from.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    int rc = connect(fd, (struct sockaddr *)&to, sizeof(to));
+    assert_true(rc == 0 || errno == EINPROGRESS);
+    return fd;
+}
+
+static void *slow_run(void *arg)
+{
+    struct slow *s = arg;
+    struct pollfd *p = calloc((size_t)s->n, sizeof(*p));
+    assert_non_null(p);
+    for (int i = 0; i < s->n; i++)
+        p[i] = (struct pollfd){s->fds[i] = slow_open(s), POLLOUT, 0};
+    while (!atomic_load(&s->stop)) {
+        if (poll(p, (nfds_t)s->n, 100) <= 0)
+            continue;
+        for (int i = 0; i < s->n; i++) {
+            char c;
+            if (!p[i].revents)
+                continue;
+            if (p[i].revents & POLLOUT) { /* open: half a request line, then wait */
+                if (send(p[i].fd, "GET /healthz HT", 15, MSG_NOSIGNAL) < 0 && errno == EAGAIN)
+                    continue;
+                p[i].events = POLLIN;
+            } else if (!(p[i].revents & POLLIN) || recv(p[i].fd, &c, 1, 0) <= 0) {
+                close(p[i].fd); /* closed by the server: again */
+                p[i] = (struct pollfd){s->fds[i] = slow_open(s), POLLOUT, 0};
+                atomic_fetch_add(&s->reopened, 1);
+            }
+        }
+    }
+    for (int i = 0; i < s->n; i++)
+        close(p[i].fd);
+    free(p);
+    return NULL;
+}
+
+static void slow_start(struct slow *s, int port, int n)
+{
+    *s = (struct slow){.port = port, .n = n, .fds = calloc((size_t)n, sizeof(int))};
+    assert_non_null(s->fds);
+    assert_int_equal(pthread_create(&s->th, NULL, slow_run, s), 0);
+}
+
+static void slow_stop(struct slow *s)
+{
+    atomic_store(&s->stop, true);
+    pthread_join(s->th, NULL);
+    free(s->fds);
+}
+
+static bool reserve_used(void *arg)
+{
+    return h_metric(arg, "leadd_http_connections_refused_total{why=\"reserve\"}") >= 8 &&
+           h_metric(arg, "leadd_http_connections") <= 13;
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct refused_all {
+    struct leadd *l;
+    long long want;
+};
+
+static bool refused_all(void *arg)
+{
+    struct refused_all *w = arg;
+    return h_metric(w->l, "leadd_http_connections_refused_total{why=\"per_client\"}") >= w->want;
+}
+
+/* More slow connections from one address than max_connections, each
+ * opened again as soon as the server closes it, hold that address's share;
+ * another client's submissions and /healthz are answered meanwhile. The
+ * headers' deadline is a minute here: nothing is freed by it during the
+ * test. */
+static void t_one_client_holds_its_share(void **state)
+{
+    (void)state;
+    enum { SLOW = 1500, ROUNDS = 20 };
+    struct leadd l;
+    struct resp r;
+    struct slow s;
+    char ini[8192];
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI);
+    h_start(&l, ini, "server.header_timeout_s=60", "server.request_timeout_s=60",
+            "server.max_connections=1024", NULL);
+    slow_start(&s, l.port, SLOW);
+    struct refused_all w = {&l, SLOW - 64};
+    assert_true(h_wait(refused_all, &w, 20000));
+    uint64_t ms[2 * ROUNDS];
+    for (int i = 0; i < ROUNDS; i++) {
+        char b[160];
+        snprintf(b, sizeof(b), "{\"email\":\"share%d@x.example\",\"name\":\"S\",\"consent\":true}",
+                 i);
+        uint64_t t0 = h_now_ms();
+        h_post_json(&l, "contact", b, &r);
+        ms[2 * i] = h_now_ms() - t0;
+        assert_int_equal(r.status, 201);
+        resp_free(&r);
+        t0 = h_now_ms();
+        h_req(&l, "GET", "/healthz", NULL, &r, NULL);
+        ms[2 * i + 1] = h_now_ms() - t0;
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    qsort(ms, 2 * ROUNDS, sizeof(ms[0]), cmp_ms);
+    fprintf(stderr,
+            "%d slow connections from one address, %lld opened again (%lld refused as they "
+            "opened, %lld open): another client's %d submissions and %d /healthz answered in "
+            "median %llu ms, max %llu ms\n",
+            SLOW, atomic_load(&s.reopened),
+            h_metric(&l, "leadd_http_connections_refused_total{why=\"per_client\"}"),
+            h_metric(&l, "leadd_http_connections"), ROUNDS, ROUNDS,
+            (unsigned long long)ms[ROUNDS], (unsigned long long)ms[2 * ROUNDS - 1]);
+    assert_int_equal(h_metric(&l, "leadd_http_request_timeouts_total"), 0);
+    /* What it holds is its share (and the /metrics asking): without the
+     * limit it held 774 of the 1,024 here. */
+    assert_true(h_metric(&l, "leadd_http_connections") <= 64 + h_nodes(&l));
+    slow_stop(&s);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+/* Half a request line is cut off at the headers' deadline, long before the
+ * request's; and past three quarters of max_connections an address that
+ * holds a few gets no more, so the rest stays for others. */
+static void t_header_deadline_and_reserve(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    struct slow s;
+    char ini[8192], c;
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI);
+    h_start(&l, ini, "server.header_timeout_s=1", "server.request_timeout_s=600",
+            "server.max_connections=16", NULL);
+    h_one_node(&l); /* each node counts its own */
+    struct slow one = {.port = l.port};
+    int fd = slow_open(&one);
+    struct pollfd p = {fd, POLLOUT, 0};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    assert_int_equal(send(fd, "GET /healthz HT", 15, MSG_NOSIGNAL), 15);
+    uint64_t t0 = h_now_ms();
+    p.events = POLLIN;
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    assert_true(recv(fd, &c, 1, 0) <= 0); /* closed, unanswered */
+    fprintf(stderr, "half a request line closed after %llu ms (header_timeout_s = 1)\n",
+            (unsigned long long)(h_now_ms() - t0));
+    close(fd);
+    assert_int_equal(h_metric(&l, "leadd_http_request_timeouts_total"), 1);
+    /* 20 from one address into 16 places: 12 before the reserve, then none
+     * (the rest refused, again and again); another client still gets in. */
+    slow_start(&s, l.port, 20);
+    assert_true(h_wait(reserve_used, &l, 10000));
+    h_req(&l, "GET", "/healthz", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    slow_stop(&s);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_body_limit),
         cmocka_unit_test(t_rate_limit),
         cmocka_unit_test(t_trusted_proxies),
+        cmocka_unit_test(t_one_client_holds_its_share),
+        cmocka_unit_test(t_header_deadline_and_reserve),
         cmocka_unit_test(t_graceful_shutdown_finishes_in_flight),
         cmocka_unit_test(t_second_signal_stops_at_once),
         cmocka_unit_test(t_busy_port_leaves_the_disk_alone),
