@@ -31,6 +31,7 @@ static const char USAGE[] =
     "       leadd backup -c FILE DEST\n"
     "       leadd restore -c FILE SRC\n"
     "       leadd copy --from FILE.db --to URL [--batch N]\n"
+    "       leadd compact -c FILE\n"
     "       leadd --version | --help\n"
     "\n"
     "serve         accept submissions (without -c: the built-in copy of config.example.ini)\n"
@@ -43,7 +44,9 @@ static const char USAGE[] =
     "backup        a consistent, checked copy of the database, while leadd serves\n"
     "restore       put a backup back (leadd stopped)\n"
     "copy          a SQLite database into PostgreSQL (URL: postgresql://..., or env:NAME\n"
-    "              holding it), resumable, verified by counts (leadd stopped)\n";
+    "              holding it), resumable, verified by counts (leadd stopped)\n"
+    "compact       PostgreSQL: rewrite the tables holding personal data, so erased leads'\n"
+    "              old row versions leave the database's files (while leadd serves)\n";
 
 struct command;
 struct args {
@@ -81,6 +84,7 @@ static int rollup(const struct args *a);
 static int backup_restore(const struct args *a);
 static int check_or_migrate(const struct args *a);
 static int copy(const struct args *a);
+static int compact(const struct args *a);
 
 /* Every command: its name, what runs it, and whether it names one file
  * (backup's DEST, restore's SRC). */
@@ -98,6 +102,7 @@ static const struct command {
     {"backup", backup_restore, true},
     {"restore", backup_restore, true},
     {"copy", copy, false},
+    {"compact", compact, false},
 };
 
 static const struct command *command_named(const char *name)
@@ -569,6 +574,26 @@ static int copy(const struct args *a)
     }
     printf("copied '%s' in %.1f s\n", a->from, (double)(mono_ms() - t0) / 1000);
     return 0;
+}
+
+/* leadd compact: on PostgreSQL, the erased leads' old row versions out of
+ * the database's files (store_pg_compact); SQLite overwrites them at the
+ * erasure itself. */
+static int compact(const struct args *a)
+{
+    struct config cfg;
+    char err[512];
+    if (load(a, &cfg))
+        return 1;
+    int rc = 0;
+    if (cfg.backend != BACKEND_POSTGRES)
+        printf("nothing to do: SQLite overwrites an erased lead's bytes at the erasure\n");
+    else if ((rc = store_pg_compact(cfg.db_url, err, sizeof(err))))
+        fprintf(stderr, "leadd compact: %s\n", err);
+    else
+        printf("compacted: erased leads' old row versions are out of the tables' files\n");
+    config_release(&cfg);
+    return rc ? 1 : 0;
 }
 
 static int backup_restore(const struct args *a)

@@ -291,6 +291,13 @@ const struct value *lead_value(const struct lead *l, const char *name);
 int lead_fields_json(const struct lead *l, struct buf *b);
 int lead_extra_json(const struct lead *l, struct buf *b);
 int lead_attr_json(const struct lead *l, struct buf *b);
+/* lead_attr_erased: what an erased lead keeps of its stored attribution
+ * json[0..n): the campaign's own labels (utm_source, utm_medium,
+ * utm_campaign: the stats count by them) and the referrer's and landing
+ * page's addresses without query or fragment (where a form's values and a
+ * mail's tracking ride: "?email=zelda%40example.com"). Free text (utm_term,
+ * utm_content) and click ids go. Appends the JSON object to b. */
+int lead_attr_erased(const char *json, size_t n, struct buf *b);
 int lead_client_json(const struct lead *l, struct buf *b);
 int lead_flags_json(unsigned flags, struct buf *b);
 int lead_reasons_json(const struct lead *l, struct buf *b);

@@ -171,9 +171,15 @@ struct store_patch_job {
     size_t ndeliveries;
 };
 
+/* One lead by id (ENOTFOUND when there is none left to erase), or every
+ * lead of one person: email, as the forms normalise it (norm_email). */
 struct store_erase_job {
     struct store_job job;
     const char *lead_id;
+    const char *email;
+    /* result, by email: the leads erased (malloc'ed: the caller frees it) */
+    char (*ids)[ULID_LEN + 1];
+    size_t nids;
 };
 
 struct store_retry_job {
@@ -275,6 +281,12 @@ LEADD_MUST_CHECK int store_lock(const char *db_path, int *fd);
  * err on failure. The schema is kept equal to SQLite's by
  * tests/integration/itest_pg.c. */
 LEADD_MUST_CHECK int store_pg_migrate(const char *url, int *applied, char *err, size_t cap);
+/* store_pg_compact: rewrites the PostgreSQL tables that hold personal data
+ * (leads, lead_history, consents, deliveries, delivery_attempts,
+ * confirm_tokens) and their indexes, so an erased lead's old row versions,
+ * which VACUUM frees but does not overwrite, leave the database's files
+ * (leadd compact; README says what stays in WAL). Why in err. */
+LEADD_MUST_CHECK int store_pg_compact(const char *url, char *err, size_t cap);
 /* store_copy_to_pg: leadd copy: the SQLite database at db_path (not served:
  * its lock is taken) into the PostgreSQL database at url, migrated first,
  * table by table in transactions of batch rows that commit with their

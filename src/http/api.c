@@ -261,6 +261,56 @@ enum MHD_Result api_erase_lead(struct req *r)
     return respond(r, 204, NULL, NULL, 0);
 }
 
+enum MHD_Result api_erase_person_begin(struct req *r)
+{
+    req_body_start(r, 4096);
+    return MHD_YES;
+}
+
+/* POST /v1/erasures {"email"}: a person's request to be forgotten, whatever
+ * form they used: every lead of the address erased (as DELETE
+ * /v1/leads/{id} erases one) in one transaction, answering which. */
+enum MHD_Result api_erase_person(struct req *r)
+{
+    json_error_t je;
+    json_t *root = json_loadb(buf_str(&r->body), r->body.len, 0, &je);
+    const char *email = json_string_value(json_object_get(root, "email"));
+    char *norm = NULL;
+    if (!email) {
+        json_decref(root);
+        return problem(r, 400, "malformed-body", "Malformed body",
+                       "expected a JSON object such as {\"email\":\"someone@example.com\"}");
+    }
+    size_t n = strlen(email);
+    str_trim(&email, &n);
+    int rc = norm_email(email, n, &norm);
+    json_decref(root);
+    if (rc == LEADD_ENOMEM)
+        return unavailable(r, rc);
+    if (rc) {
+        struct lead_errors e = {0};
+        lead_error_add(&e, "email", FIELD_INVALID, "is not a valid email address");
+        return problem_fields(r, &e);
+    }
+    struct store_erase_job job = {.job.op = STORE_OP_ERASE, .email = norm};
+    rc = store_run(r->h->st, &job.job);
+    free(norm);
+    if (rc) {
+        free(job.ids);
+        return unavailable(r, rc);
+    }
+    struct buf b = BUF_INIT(64u << 20);
+    buf_adds(&b, "{\"erased\":[");
+    for (size_t i = 0; i < job.nids; i++) {
+        buf_addf(&b, "%s\"%s\"", i ? "," : "", job.ids[i]);
+        lead_updated(r, job.ids[i], true);
+    }
+    buf_adds(&b, "]}");
+    log_info("erased %zu leads of one address on request", job.nids);
+    free(job.ids);
+    return respond_buf(r, 200, "application/json", &b);
+}
+
 enum MHD_Result api_patch_begin(struct req *r)
 {
     if (!ulid_valid(r->param))

@@ -45,6 +45,7 @@ enum route_id {
     R_CONFIRM,
     R_UNSUBSCRIBE,
     R_CONSENTS,
+    R_ERASURES,
     R_COUNT
 };
 
@@ -188,6 +189,8 @@ enum MHD_Result api_get_lead(struct req *r);
 enum MHD_Result api_patch_begin(struct req *r);
 enum MHD_Result api_patch_answer(struct req *r);
 enum MHD_Result api_erase_lead(struct req *r);
+enum MHD_Result api_erase_person_begin(struct req *r);
+enum MHD_Result api_erase_person(struct req *r); /* POST /v1/erasures */
 enum MHD_Result api_stats(struct req *r);
 /* bad_param: a 400 naming the parameter and why. */
 enum MHD_Result bad_param(struct req *r, const char *name, const char *why);

@@ -133,6 +133,8 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/leads/{id}/consents", VIEWER}, R_CONSENTS, 0, NULL, api_consents, NULL},
     {{"POST", "/v1/leads/{id}/consents/withdraw", SALES}, R_CONSENTS, 0, NULL, api_withdraw, NULL},
     {{"GET", "/v1/consents", ADMIN}, R_CONSENTS, 0, NULL, api_consents_by_email, NULL},
+    {{"POST", "/v1/erasures", ADMIN}, R_ERASURES, ROUTE_BODY, api_erase_person_begin,
+        api_erase_person, NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
     {{"GET", "/v1/spend", VIEWER}, R_SPEND, 0, NULL, spend_list, NULL},
     {{"PUT", "/v1/spend", ADMIN}, R_SPEND, ROUTE_BODY, spend_begin, spend_answer, NULL},

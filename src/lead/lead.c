@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadd/jsonr.h"
 #include "leadd/jsonw.h"
 #include "leadd/lead.h"
 #include "leadd/strutil.h"
@@ -506,6 +507,39 @@ int lead_attr_json(const struct lead *l, struct buf *b)
         first = false;
     }
     return buf_addc(b, '}');
+}
+
+int lead_attr_erased(const char *json, size_t n, struct buf *b)
+{
+    static const int KEEP[] = {ATTR_UTM_SOURCE, ATTR_UTM_MEDIUM, ATTR_UTM_CAMPAIGN, ATTR_REFERRER,
+                               ATTR_LANDING_PAGE};
+    struct jr_key keys[LEADD_ARRAY_LEN(KEEP)];
+    struct jr_value v[LEADD_ARRAY_LEN(KEEP)];
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(KEEP); i++)
+        keys[i] = (struct jr_key){lead_attr_names[KEEP[i]], strlen(lead_attr_names[KEEP[i]])};
+    int rc = jr_pick(json, n, keys, LEADD_ARRAY_LEN(KEEP), v);
+    struct buf t = BUF_INIT(LEAD_MAX_ATTR_LEN * 6 + 16);
+    bool first = true;
+    buf_addc(b, '{');
+    for (size_t i = 0; !rc && i < LEADD_ARRAY_LEN(KEEP); i++) {
+        if (v[i].kind != 's' || (rc = jr_unescape(&v[i], &t)))
+            continue;
+        const char *s = buf_str(&t);
+        size_t len = t.len;
+        if (KEEP[i] == ATTR_REFERRER || KEEP[i] == ATTR_LANDING_PAGE)
+            len = strcspn(s, "?#");
+        if (!len)
+            continue;
+        jw_key(b, keys[i].name, first);
+        char *cut = str_dupn(s, len);
+        jw_str(b, cut ? cut : "");
+        rc = cut ? 0 : LEADD_ENOMEM;
+        free(cut);
+        first = false;
+    }
+    buf_release(&t);
+    buf_addc(b, '}');
+    return rc ? rc : buf_error(b);
 }
 
 int lead_client_json(const struct lead *l, struct buf *b)

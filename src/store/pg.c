@@ -98,6 +98,21 @@ static bool apply(PGconn *c, long version, const struct embedded_file *m, char *
     return true;
 }
 
+int store_pg_compact(const char *url, char *err, size_t cap)
+{
+    PGconn *c = pg_connect(url, err, cap);
+    /* VACUUM FULL writes each table and its indexes anew and truncates the
+     * old files at commit: the erased leads' old row versions go with them.
+     * It holds each table's lock while it copies (captures wait, then go
+     * on: none is lost), so it is the operator's to run, at a quiet hour. */
+    bool ok = c && pg_sql(c,
+                          "VACUUM (FULL) leads, lead_history, consents, deliveries,"
+                          " delivery_attempts, confirm_tokens",
+                          err, cap);
+    PQfinish(c);
+    return ok ? 0 : LEADD_EDB;
+}
+
 int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
 {
     int rc = LEADD_EDB;

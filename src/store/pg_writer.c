@@ -73,12 +73,16 @@ static const struct {
                     " user_agent, page) VALUES ($1, 'given', $2, $3, $4, $5, $6, $7, $8)"},
     {"ins_token",
      "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES ($1, $2, $3)"},
-    {"erase_email", "SELECT email FROM leads WHERE id = $1 AND erased_at IS NULL FOR UPDATE"},
+    {"erase_email", "SELECT email, attribution FROM leads WHERE id = $1 AND erased_at IS NULL"
+                    " FOR UPDATE"},
     {"erase_consents", "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
                        " email_hash = coalesce(email_hash, $2) WHERE lead_id = $1"},
     {"erase_lead", "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
-                   " extra = '{}', client = '{}', erased_at = $2 WHERE id = $1"},
+                   " extra = '{}', client = '{}', attribution = $3, erased_at = $2"
+                   " WHERE id = $1"},
     {"erase_notes", "UPDATE lead_history SET note = NULL WHERE lead_id = $1"},
+    {"erase_ids_of", "SELECT id FROM leads WHERE email = $1 AND erased_at IS NULL ORDER BY id"
+                     " FOR UPDATE"},
     {"erase_attempts", "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM"
                        " deliveries WHERE lead_id = $1)"},
     {"erase_deliveries", "DELETE FROM deliveries WHERE lead_id = $1"},
@@ -282,22 +286,28 @@ static bool apply_lead(struct pgstore *p, struct store_lead_job *j, uint64_t ms,
 static bool erase_id(struct pgstore *p, const char *id, uint64_t ms, bool *found, bool *erased)
 {
     char at[32], hash[SHA256_LEN * 2 + 1] = "";
+    struct buf attr = BUF_INIT(16384);
     PGresult *r = exec(p->wconn, "erase_email", 1, &id, NULL, NULL);
     if (!r)
         return false;
     *found = PQntuples(r) == 1;
-    if (*found && !PQgetisnull(r, 0, 0) && consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) {
+    if (*found && ((!PQgetisnull(r, 0, 0) &&
+                    consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) ||
+                   lead_attr_erased(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &attr))) {
         PQclear(r);
+        buf_release(&attr);
         return false;
     }
     PQclear(r);
     if (!*found)
         return true;
     rfc3339_ms(ms, at);
-    const char *v[] = {id, hash[0] ? hash : NULL}, *w[] = {id, at};
+    const char *v[] = {id, hash[0] ? hash : NULL}, *w[] = {id, at, buf_str(&attr)};
     *erased = true;
-    return exec_ok(p->wconn, "erase_consents", 2, v, NULL, NULL) &&
-           exec_ok(p->wconn, "erase_lead", 2, w, NULL, NULL) &&
+    bool ok = exec_ok(p->wconn, "erase_consents", 2, v, NULL, NULL) &&
+              exec_ok(p->wconn, "erase_lead", 3, w, NULL, NULL);
+    buf_release(&attr);
+    return ok &&
            exec_ok(p->wconn, "erase_notes", 1, &id, NULL, NULL) &&
            exec_ok(p->wconn, "erase_attempts", 1, &id, NULL, NULL) &&
            exec_ok(p->wconn, "erase_deliveries", 1, &id, NULL, NULL);
@@ -305,10 +315,24 @@ static bool erase_id(struct pgstore *p, const char *id, uint64_t ms, bool *found
 
 static bool apply_erase(struct pgstore *p, struct store_erase_job *j, uint64_t ms, bool *erased)
 {
-    bool found = false;
-    bool ok = erase_id(p, j->lead_id, ms, &found, erased);
-    if (ok && !found)
-        j->job.rc = LEADD_ENOTFOUND;
+    bool found = false, ok = true;
+    if (!j->email) {
+        ok = erase_id(p, j->lead_id, ms, &found, erased);
+        if (ok && !found)
+            j->job.rc = LEADD_ENOTFOUND;
+        return ok;
+    }
+    PGresult *r = exec(p->wconn, "erase_ids_of", 1, &j->email, NULL, NULL);
+    if (!r)
+        return false;
+    int n = PQntuples(r);
+    if (n && !(j->ids = calloc((size_t)n, sizeof(*j->ids))))
+        ok = false;
+    for (int i = 0; ok && i < n; i++)
+        snprintf(j->ids[j->nids++], ULID_LEN + 1, "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    for (size_t i = 0; ok && i < j->nids; i++)
+        ok = erase_id(p, j->ids[i], ms, &found, erased);
     return ok;
 }
 

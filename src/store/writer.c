@@ -302,21 +302,46 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Erases one lead's personal data, keeping a tombstone for the stats. With
- * secure_delete on, the old bytes are overwritten in the pages; the caller
- * checkpoints the WAL so no copy stays there either. */
+/* What lead id keeps of its attribution once erased (lead_attr_erased),
+ * into b. */
+static int attr_kept(struct store *st, const char *id, struct buf *b)
+{
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(st->wdb, "SELECT attribution FROM leads WHERE id = ?1", -1, &s, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW)
+            r = lead_attr_erased((const char *)sqlite3_column_text(s, 0),
+                                 (size_t)sqlite3_column_bytes(s, 0), b)
+                    ? SQLITE_NOMEM
+                    : SQLITE_OK;
+        else
+            r = r == SQLITE_DONE ? (buf_adds(b, "{}"), SQLITE_OK) : r;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* Erases one lead's personal data, keeping a tombstone for the stats (and
+ * of its attribution what lead_attr_erased keeps). With secure_delete on,
+ * the old bytes are overwritten in the pages; the caller checkpoints the
+ * WAL so no copy stays there either. */
 int erase_lead(struct store *st, const char *id, const char *at, bool *found)
 {
+    struct buf attr = BUF_INIT(16384);
     /* its consent records keep the times and wording, and a salted hash of
      * the address in place of the person's traces */
     int r = consent_erase(st, id);
+    r = r != SQLITE_OK ? r : attr_kept(st, id, &attr);
     r = r != SQLITE_OK
             ? r
             : db_exec(st->wdb,
                       "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
-                      " extra = '{}', client = '{}', erased_at = ?2 WHERE id = ?1 AND erased_at IS "
-                      "NULL",
-                      "tt", id, at);
+                      " extra = '{}', client = '{}', attribution = ?3, erased_at = ?2"
+                      " WHERE id = ?1 AND erased_at IS NULL",
+                      "ttt", id, at, buf_str(&attr));
+    buf_release(&attr);
     *found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
     if (r == SQLITE_OK && *found)
         r = db_exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
@@ -330,6 +355,51 @@ int erase_lead(struct store *st, const char *id, const char *at, bool *found)
     return r;
 }
 
+/* A lead erased on request: as erase_lead, and its email's hash leaves the
+ * duplicate window at once (the entry is neutralised, and the table rebuilt
+ * without it: erasures are rare; retention drops its entries by age). */
+static int erase_asked(struct store *st, const char *id, const char *at, bool *found)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
+            dedupe_expire(&st->dd, 1); /* neutralised entries have created_ms 0 */
+        }
+    }
+    sqlite3_finalize(q);
+    return erase_lead(st, id, at, found);
+}
+
+/* The leads of j->email not erased yet, into j->ids. */
+static int erase_ids_of(struct store *st, struct store_erase_job *j)
+{
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0;
+    int r = sqlite3_prepare_v2(st->wdb,
+                               "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL"
+                               " ORDER BY id",
+                               -1, &s, NULL);
+    if (r == SQLITE_OK)
+        sqlite3_bind_text(s, 1, j->email, -1, SQLITE_STATIC);
+    while (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        r = SQLITE_OK;
+        if (j->nids == cap) {
+            void *v = realloc(j->ids, (cap = cap ? 2 * cap : 16) * sizeof(*j->ids));
+            if (!v) {
+                r = SQLITE_NOMEM;
+                break;
+            }
+            j->ids = v;
+        }
+        snprintf(j->ids[j->nids++], ULID_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_DONE ? SQLITE_OK : r;
+}
+
 /* Applies an admin operation inside the open transaction. */
 static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool *queued,
                        bool *erased)
@@ -340,22 +410,19 @@ static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool 
     rfc3339_ms(ms, at);
     switch (j->op) {
     case STORE_OP_ERASE: {
-        const char *id = ((const struct store_erase_job *)j)->lead_id;
-        /* Its email's hash leaves the duplicate window at once: the entry is
-         * neutralised, and the table rebuilt without it (erasures are rare;
-         * retention below drops its entries by age instead). */
-        sqlite3_stmt *q = NULL;
-        if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-            if (sqlite3_step(q) == SQLITE_ROW) {
-                dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
-                dedupe_expire(&st->dd, 1); /* neutralised entries have created_ms 0 */
-            }
+        struct store_erase_job *ej = (struct store_erase_job *)j;
+        if (!ej->email) {
+            r = erase_asked(st, ej->lead_id, at, &found);
+            *erased |= found;
+            break;
         }
-        sqlite3_finalize(q);
-        r = erase_lead(st, id, at, &found);
-        *erased |= found;
+        found = true; /* none of the person's: an empty answer, not an error */
+        r = erase_ids_of(st, ej);
+        for (size_t i = 0; r == SQLITE_OK && i < ej->nids; i++) {
+            bool one;
+            r = erase_asked(st, ej->ids[i], at, &one);
+        }
+        *erased |= ej->nids > 0;
         break;
     }
     case STORE_OP_RETAIN: {

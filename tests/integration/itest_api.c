@@ -257,6 +257,7 @@ static const struct http_route ROLE_OF[] = {
     {"GET", "/v1/leads/{id}/consents", ROLE_VIEWER},
     {"POST", "/v1/leads/{id}/consents/withdraw", ROLE_SALES},
     {"GET", "/v1/consents", ROLE_ADMIN},
+    {"POST", "/v1/erasures", ROLE_ADMIN},
     {"GET", "/v1/stats", ROLE_VIEWER},
     {"GET", "/v1/spend", ROLE_VIEWER},
     {"PUT", "/v1/spend", ROLE_ADMIN},
@@ -1260,6 +1261,11 @@ static bool file_contains(const char *path, const char *needle)
     return found;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static void t_erasure(void **state)
 {
     (void)state;
@@ -1278,7 +1284,9 @@ static void t_erasure(void **state)
     post(&l, "contact",
          "{\"email\":\"erase.me.please@private.example\",\"name\":\"Erasmus Private\","
          "\"company\":\"Secret Co\",\"budget\":50000,\"phone\":\"+4915199988877\",\"consent\":true,"
-         "\"utm_source\":\"google\"}",
+         "\"utm_source\":\"google\",\"utm_campaign\":\"spring\",\"utm_term\":\"zelda private\","
+         "\"gclid\":\"Cj0KCQzelda\",\"landing_page\":\"https://www.example.com/landing?email=zelda%40"
+         "private.example&name=Zelda#top\",\"referrer\":\"https://mail.example/read?to=zelda\"}",
          id, sizeof(id));
     post(&l, "contact", "{\"email\":\"keep.me@public.example\",\"name\":\"Kept\",\"consent\":true}",
          keep, sizeof(keep));
@@ -1304,21 +1312,107 @@ static void t_erasure(void **state)
                "SELECT form || ' ' || score || ' ' || grade || ' ' || attribution ||"
                " ' ' || fields || client || extra FROM leads WHERE id = %Q",
                id);
-    assert_string_equal(v, "contact 60 hot {\"utm_source\":\"google\"} {}{}{}");
+    /* Of its attribution, the campaign's labels and the pages' addresses
+     * without their query strings: nothing a person typed or was tagged with. */
+    assert_string_equal(v, "contact 60 hot {\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
+                           "\"referrer\":\"https://mail.example/read\",\"landing_page\":"
+                           "\"https://www.example.com/landing\"} {}{}{}");
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", id), 0);
     /* Scan the database files themselves (PostgreSQL's: itest_pg) */
     char wal[400];
     if (h_pg())
         goto done;
     snprintf(wal, sizeof(wal), "%s-wal", l.db);
-    const char *secrets[] = {"erase.me.please", "Erasmus", "Secret Co", "4915199988877"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *secrets[] = {"erase.me.please", "Erasmus", "Secret Co", "4915199988877", "zelda"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         if (file_contains(l.db, secrets[i]) || file_contains(wal, secrets[i]))
             fail_msg("'%s' is still readable in the database files", secrets[i]);
     }
     assert_true(file_contains(l.db, "keep.me@public.example")); /* the scan does find data */
 done:
     h_cleanup(&l);
+    recv_free(&rv);
+}
+
+/* An erasure request comes per person: every lead of the address, on any
+ * form, whatever its case, erased at once; their pending deliveries go,
+ * their consent records keep only the salted hash; other people stay. */
+static void t_erasure_by_address(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char a[64], b[64], c[64], other[64], path[128], hooks[512], want[256];
+    recv_start(&rv, 0);
+    rv.fail_first = 1000000; /* every delivery stays pending */
+    rv.fail_status = 500;
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET "\nwhen = all\n",
+             rv.port);
+    make_ini(hooks);
+    h_start(&l, INI, NULL);
+    post(&l, "contact", "{\"email\":\"zelda@example.com\",\"name\":\"Zelda\",\"consent\":true}", a,
+         sizeof(a));
+    post(&l, "newsletter", "{\"email\":\"Zelda@Example.COM\"}", b, sizeof(b));
+    post(&l, "contact", "{\"email\":\"other@example.com\",\"name\":\"Otto\",\"consent\":true}",
+         other, sizeof(other));
+    post(&l, "contact",
+         "{\"email\":\"ZELDA@example.com\",\"name\":\"Z\",\"consent\":true,\"landing_page\":"
+         "\"https://www.example.com/?email=zelda%40example.com\"}",
+         c, sizeof(c));
+    /* Viewers may not; a bad address is named. */
+    h_req(&l, "POST", "/v1/erasures", "{\"email\":\"zelda@example.com\"}", &r,
+          "Authorization: Bearer nobody-0123456789", "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    h_api(&l, "POST", "/v1/erasures", "{\"email\":\"not an address\"}", &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "\"email\""));
+    resp_free(&r);
+    h_api(&l, "POST", "/v1/erasures", "{\"mail\":1}", &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    h_api(&l, "POST", "/v1/erasures", "{\"email\":\" Zelda@EXAMPLE.com \"}", &r);
+    assert_int_equal(r.status, 200);
+    const char *ids[] = {a, b, c};
+    qsort(ids, 3, sizeof(ids[0]), cmp_str);
+    snprintf(want, sizeof(want), "{\"erased\":[\"%s\",\"%s\",\"%s\"]}", ids[0], ids[1], ids[2]);
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/v1/leads/%s", ids[i]);
+        h_api(&l, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 404);
+        resp_free(&r);
+        assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", ids[i]),
+                         0);
+    }
+    snprintf(path, sizeof(path), "/v1/leads/%s", other);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", other), 1);
+    /* The records of consent stay, found by the address through its hash. */
+    h_api(&l, "GET", "/v1/consents?email=zelda@example.com", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, a));
+    assert_null(strstr(r.body, "\"ip\":\"127"));
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM leads WHERE attribution LIKE '%%zelda%%'"),
+                     0);
+    /* Asked again: nothing more to erase, said so. */
+    h_api(&l, "POST", "/v1/erasures", "{\"email\":\"zelda@example.com\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"erased\":[]}");
+    resp_free(&r);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, "zelda"));
+    assert_non_null(strstr(log, "erased 3 leads of one address on request"));
+    free(log);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
     recv_free(&rv);
 }
 
@@ -1373,6 +1467,7 @@ int main(void)
         cmocka_unit_test(t_filters_by_every_path),
         cmocka_unit_test(t_delivery_retry),
         cmocka_unit_test(t_erasure),
+        cmocka_unit_test(t_erasure_by_address),
         cmocka_unit_test(t_retention),
     };
     return h_run_group_tests_name("api", tests, NULL, NULL);

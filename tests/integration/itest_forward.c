@@ -330,6 +330,10 @@ static void t_erased_in_flight_never_marks_another(void **state)
     /* B's one attempt, quick: A's second-long one is recorded nowhere */
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM delivery_attempts"), 1);
     assert_int_equal(h_sql_int(&l, "SELECT max(duration_ms) < 1000 FROM delivery_attempts"), 1);
+    /* What was on its way reached the CRM once and is not sent again
+     * (README, Security): nothing of A is left to send. */
+    assert_int_equal(recv_has_lead(&rv, a), 1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", a), 0);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
     recv_stop(&rv);
