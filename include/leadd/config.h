@@ -80,8 +80,8 @@ struct webhook {
     struct webhook_header headers[WEBHOOK_MAX_HEADERS];
     size_t nheaders;
     enum webhook_format format;
-    char *template_path;                        /* format = template */
-    enum webhook_content content_type;          /* format = template */
+    char *template_path;               /* format = template */
+    enum webhook_content content_type; /* format = template */
     int escape; /* enum template_escape of its body's values; -1: auto (slack for Slack) */
     struct template_var vars[WEBHOOK_MAX_VARS]; /* var.NAME, env:NAME read; owned */
     size_t nvars;
@@ -110,14 +110,14 @@ struct config {
     long long header_timeout_s;       /* a request's headers: a slow client's first limit */
     long long connections_per_client; /* open at once from one address (not a trusted proxy) */
     long long max_connections;
-    int log_format;             /* enum log_format (log.h) */
-    int log_level;              /* enum log_level: the least level logged */
-    long long event_streams;    /* GET /v1/events streams open at once */
+    int log_format;                     /* enum log_format (log.h) */
+    int log_level;                      /* enum log_level: the least level logged */
+    long long event_streams;            /* GET /v1/events streams open at once */
     long long event_streams_per_user;   /* ... of them one user's (or the API keys') */
     long long event_streams_per_client; /* ... of them from one client address */
-    long long event_buffer_kib; /* what one stream may have waiting to go out */
-    char *timezone;             /* IANA zone of the stats' days */
-    char *currency;             /* the stats' currency when a request names none */
+    long long event_buffer_kib;         /* what one stream may have waiting to go out */
+    char *timezone;                     /* IANA zone of the stats' days */
+    char *currency;                     /* the stats' currency when a request names none */
     char *public_url; /* the base URL for links in messages (no trailing slash); NULL: none */
     /* [storage] */
     enum backend backend;

@@ -561,8 +561,8 @@ LEADD_MUST_CHECK int store_apply_rescores(struct store *st, const struct store_r
 
 /* A session as stored: who made it, with what, and when it was last seen. */
 struct store_session_row {
-    char user[72]; /* the user's name, or "api" for an API key's */
-    bool key;                 /* made with an API key */
+    char user[72];                       /* the user's name, or "api" for an API key's */
+    bool key;                            /* made with an API key */
     char credential[2 * SHA256_LEN + 1]; /* its fingerprint, hex ("" from before 0014) */
     uint64_t seen_ms;
 };

@@ -261,12 +261,6 @@ enum MHD_Result api_erase_lead(struct req *r)
     return respond(r, 204, NULL, NULL, 0);
 }
 
-enum MHD_Result api_erase_person_begin(struct req *r)
-{
-    req_body_start(r, 4096);
-    return MHD_YES;
-}
-
 /* POST /v1/erasures {"email"}: a person's request to be forgotten, whatever
  * form they used: every lead of the address erased (as DELETE
  * /v1/leads/{id} erases one) in one transaction, answering which. */

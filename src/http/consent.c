@@ -122,8 +122,7 @@ static int score_confirmed(const struct stored_lead *sl, void *arg)
 static int confirm_open(struct req *r, unsigned char hash[SHA256_LEN], struct confirm_info *ci,
                         enum MHD_Result *done)
 {
-    int rc = token_of(r, hash) ? store_confirm_peek(r->h->st, hash, now_ms(), ci)
-                               : LEADD_ENOTFOUND;
+    int rc = token_of(r, hash) ? store_confirm_peek(r->h->st, hash, now_ms(), ci) : LEADD_ENOTFOUND;
     if (rc == LEADD_ENOTFOUND)
         *done = link_unknown(r);
     else if (rc)

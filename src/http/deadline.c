@@ -52,9 +52,9 @@ struct client {
 struct track {
     struct track *prev, *next;
     MHD_socket fd;
-    struct client *client; /* NULL: exempt, or refused */
-    bool admitted;         /* counted in open */
-    uint64_t since_ms;     /* opened, or its previous answer sent */
+    struct client *client;        /* NULL: exempt, or refused */
+    bool admitted;                /* counted in open */
+    uint64_t since_ms;            /* opened, or its previous answer sent */
     _Atomic uint64_t deadline_ms; /* monotonic; NONE while leadd has the request */
 };
 

@@ -473,8 +473,8 @@ enum MHD_Result api_events(struct req *r)
      * replay, or comes live after it, or both (then sent once). */
     size_t n = 0;
     if (last) {
-        bool more = !store_leads_since(r->h->st, last, REPLAY_MAX, replay_one, s, &n) &&
-                    n == REPLAY_MAX;
+        bool more =
+            !store_leads_since(r->h->st, last, REPLAY_MAX, replay_one, s, &n) && n == REPLAY_MAX;
         pthread_mutex_lock(&ev->mu);
         replay_end(s);
         if (more)

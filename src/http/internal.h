@@ -121,7 +121,7 @@ struct req {
     char request_id[HTTP_MAX_REQUEST_ID + 1]; /* X-Request-Id: a trusted proxy's, or ours */
     enum role role;                           /* the caller's role, once authenticated */
     bool by_cookie;                           /* authenticated by a session cookie */
-    long long auth_retry_s; /* > 0: too many failed authentications; retry then */
+    long long auth_retry_s;                   /* > 0: too many failed authentications; retry then */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
     /* submissions */
@@ -182,6 +182,9 @@ enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
 /* req_body_start: a begin() handler takes the body, up to cap bytes (past it
  * the request is answered 413 without its answer() running). */
 void req_body_start(struct req *r, size_t cap);
+/* small_body_begin: the begin() of a route that takes a small JSON body
+ * (4 KiB: a key, an address). */
+enum MHD_Result small_body_begin(struct req *r);
 
 /* api.c: the query API; each answers a whole request. */
 enum MHD_Result api_leads(struct req *r);
@@ -189,7 +192,6 @@ enum MHD_Result api_get_lead(struct req *r);
 enum MHD_Result api_patch_begin(struct req *r);
 enum MHD_Result api_patch_answer(struct req *r);
 enum MHD_Result api_erase_lead(struct req *r);
-enum MHD_Result api_erase_person_begin(struct req *r);
 enum MHD_Result api_erase_person(struct req *r); /* POST /v1/erasures */
 enum MHD_Result api_stats(struct req *r);
 /* bad_param: a 400 naming the parameter and why. */
@@ -280,7 +282,6 @@ bool origin_is_own(struct req *r);
  * the request was sent to. */
 void own_origin(struct req *r, char *out, size_t cap);
 enum role auth_user_role(const struct config *cfg, const char *user);
-enum MHD_Result session_begin(struct req *r);
 enum MHD_Result session_create(struct req *r);
 enum MHD_Result session_get(struct req *r);
 enum MHD_Result session_delete(struct req *r);

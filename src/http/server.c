@@ -53,8 +53,7 @@ bool rate_bucket(struct req *r, const char *scope, long long limit, long long wi
     snprintf(key, sizeof(key), "%s|%s", scope, r->ip);
     if (store_shared(st) && !store_rate_take(st, key, limit, window_s, take, &ok, retry_after_s))
         return ok;
-    return ratelimit_take(r->h->rl, scope, r->ip, limit, window_s, now_ms(), take,
-                          retry_after_s);
+    return ratelimit_take(r->h->rl, scope, r->ip, limit, window_s, now_ms(), take, retry_after_s);
 }
 
 int shared_turn(const char *key, unsigned long *n, void *st)
@@ -133,8 +132,8 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/leads/{id}/consents", VIEWER}, R_CONSENTS, 0, NULL, api_consents, NULL},
     {{"POST", "/v1/leads/{id}/consents/withdraw", SALES}, R_CONSENTS, 0, NULL, api_withdraw, NULL},
     {{"GET", "/v1/consents", ADMIN}, R_CONSENTS, 0, NULL, api_consents_by_email, NULL},
-    {{"POST", "/v1/erasures", ADMIN}, R_ERASURES, ROUTE_BODY, api_erase_person_begin,
-        api_erase_person, NULL},
+    {{"POST", "/v1/erasures", ADMIN}, R_ERASURES, ROUTE_BODY, small_body_begin, api_erase_person,
+        NULL},
     {{"GET", "/v1/stats", VIEWER}, R_STATS, 0, NULL, api_stats, NULL},
     {{"GET", "/v1/spend", VIEWER}, R_SPEND, 0, NULL, spend_list, NULL},
     {{"PUT", "/v1/spend", ADMIN}, R_SPEND, ROUTE_BODY, spend_begin, spend_answer, NULL},
@@ -145,7 +144,7 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/deliveries", VIEWER}, R_DELIVERIES, 0, NULL, api_deliveries, NULL},
     {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
     {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},
-    {{"POST", "/v1/session", PUBLIC}, R_SESSION, ROUTE_BODY, session_begin, session_create, NULL},
+    {{"POST", "/v1/session", PUBLIC}, R_SESSION, ROUTE_BODY, small_body_begin, session_create, NULL},
     {{"GET", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_get, NULL},
     {{"DELETE", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_delete, NULL},
     {{"GET", "/v1/events", VIEWER}, R_EVENTS, 0, NULL, api_events, NULL},
@@ -282,6 +281,12 @@ void req_body_start(struct req *r, size_t cap)
 {
     buf_init(&r->body, cap);
     r->started = true;
+}
+
+enum MHD_Result small_body_begin(struct req *r)
+{
+    req_body_start(r, 4096);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -429,21 +434,20 @@ int http_start(struct http **out, struct config_ref *ref, struct store *st, stru
     struct sockaddr_storage ss = {0};
     int rc = LEADD_ENOMEM;
     *out = NULL;
-    struct deadline_limits lim = {
-        .header_s = (unsigned)(cfg->header_timeout_s < cfg->request_timeout_s
-                                   ? cfg->header_timeout_s
-                                   : cfg->request_timeout_s),
-        .request_s = (unsigned)cfg->request_timeout_s,
-        .per_client = (size_t)cfg->connections_per_client,
-        .max = (size_t)cfg->max_connections,
-        .proxies = cfg->proxies,
-        .nproxies = cfg->nproxies};
+    struct deadline_limits lim = {.header_s =
+                                      (unsigned)(cfg->header_timeout_s < cfg->request_timeout_s
+                                                     ? cfg->header_timeout_s
+                                                     : cfg->request_timeout_s),
+                                  .request_s = (unsigned)cfg->request_timeout_s,
+                                  .per_client = (size_t)cfg->connections_per_client,
+                                  .max = (size_t)cfg->max_connections,
+                                  .proxies = cfg->proxies,
+                                  .nproxies = cfg->nproxies};
     struct events_caps caps = {(size_t)cfg->event_streams, (size_t)cfg->event_streams_per_user,
                                (size_t)cfg->event_streams_per_client,
                                (size_t)cfg->event_buffer_kib << 10};
     if (!h || ratelimit_new(&h->rl) || captcha_start(&h->captcha) ||
-        deadlines_start(&h->deadlines, &lim) ||
-        events_start(&h->events, &caps, st))
+        deadlines_start(&h->deadlines, &lim) || events_start(&h->events, &caps, st))
         goto fail;
     h->cfg = cfg;
     h->st = st;

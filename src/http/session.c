@@ -112,12 +112,6 @@ static void set_cookie(struct req *r, const char *token, bool clear)
                token, secure ? "; Secure" : "", clear ? "; Max-Age=0" : "");
 }
 
-enum MHD_Result session_begin(struct req *r)
-{
-    req_body_start(r, 4096);
-    return MHD_YES;
-}
-
 enum MHD_Result session_create(struct req *r)
 {
     json_error_t je;

@@ -291,9 +291,9 @@ static bool erase_id(struct pgstore *p, const char *id, uint64_t ms, bool *found
     if (!r)
         return false;
     *found = PQntuples(r) == 1;
-    if (*found && ((!PQgetisnull(r, 0, 0) &&
-                    consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) ||
-                   lead_attr_erased(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &attr))) {
+    if (*found &&
+        ((!PQgetisnull(r, 0, 0) && consent_email_hash(p->salt, PQgetvalue(r, 0, 0), hash)) ||
+         lead_attr_erased(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), &attr))) {
         PQclear(r);
         buf_release(&attr);
         return false;
@@ -307,8 +307,7 @@ static bool erase_id(struct pgstore *p, const char *id, uint64_t ms, bool *found
     bool ok = exec_ok(p->wconn, "erase_consents", 2, v, NULL, NULL) &&
               exec_ok(p->wconn, "erase_lead", 3, w, NULL, NULL);
     buf_release(&attr);
-    return ok &&
-           exec_ok(p->wconn, "erase_notes", 1, &id, NULL, NULL) &&
+    return ok && exec_ok(p->wconn, "erase_notes", 1, &id, NULL, NULL) &&
            exec_ok(p->wconn, "erase_attempts", 1, &id, NULL, NULL) &&
            exec_ok(p->wconn, "erase_deliveries", 1, &id, NULL, NULL);
 }

@@ -307,7 +307,8 @@ void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
 static int attr_kept(struct store *st, const char *id, struct buf *b)
 {
     sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(st->wdb, "SELECT attribution FROM leads WHERE id = ?1", -1, &s, NULL);
+    int r =
+        sqlite3_prepare_v2(st->wdb, "SELECT attribution FROM leads WHERE id = ?1", -1, &s, NULL);
     if (r == SQLITE_OK) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
         r = sqlite3_step(s);

@@ -498,14 +498,24 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-int h_connect(struct leadd *l)
+int h_connect_from(struct leadd *l, const char *from)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)next_port(l))};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)next_port(l))},
+                       b = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
+    if (from) {
+        assert_int_equal(inet_pton(AF_INET, from, &b.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+    }
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     return fd;
+}
+
+int h_connect(struct leadd *l)
+{
+    return h_connect_from(l, NULL);
 }
 
 void h_send(int fd, const char *text)

@@ -121,8 +121,11 @@ bool h_wait(bool (*cond)(void *), void *arg, int timeout_ms);
 /* h_write_file: writes text to dir/name and returns the path in out. */
 void h_write_file(struct leadd *l, const char *name, const char *text, char *out, size_t cap);
 uint64_t h_now_ms(void);
-/* Raw sockets, for requests curl will not make (slow, partial, malformed). */
+/* Raw sockets, for requests curl will not make (slow, partial, malformed);
+ * h_connect_from: from another loopback address ("127.0.0.2"), another
+ * client to leadd. */
 int h_connect(struct leadd *l);
+int h_connect_from(struct leadd *l, const char *from);
 void h_send(int fd, const char *text);
 /* h_run: runs a shell command (printf-style), its stdout and stderr into
  * out; returns its exit status (-1 when it did not exit). */

@@ -1285,7 +1285,8 @@ static void t_erasure(void **state)
          "{\"email\":\"erase.me.please@private.example\",\"name\":\"Erasmus Private\","
          "\"company\":\"Secret Co\",\"budget\":50000,\"phone\":\"+4915199988877\",\"consent\":true,"
          "\"utm_source\":\"google\",\"utm_campaign\":\"spring\",\"utm_term\":\"zelda private\","
-         "\"gclid\":\"Cj0KCQzelda\",\"landing_page\":\"https://www.example.com/landing?email=zelda%40"
+         "\"gclid\":\"Cj0KCQzelda\",\"landing_page\":\"https://www.example.com/"
+         "landing?email=zelda%40"
          "private.example&name=Zelda#top\",\"referrer\":\"https://mail.example/read?to=zelda\"}",
          id, sizeof(id));
     post(&l, "contact", "{\"email\":\"keep.me@public.example\",\"name\":\"Kept\",\"consent\":true}",
@@ -1385,8 +1386,8 @@ static void t_erasure_by_address(void **state)
         h_api(&l, "GET", path, NULL, &r);
         assert_int_equal(r.status, 404);
         resp_free(&r);
-        assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", ids[i]),
-                         0);
+        assert_int_equal(
+            h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE lead_id = %Q", ids[i]), 0);
     }
     snprintf(path, sizeof(path), "/v1/leads/%s", other);
     h_api(&l, "GET", path, NULL, &r);

@@ -158,8 +158,9 @@ static void t_double_opt_in(void **state)
     resp_free(&r);
     h_sql_text(&l, v, sizeof(v), "SELECT status FROM leads WHERE id = %Q", id);
     assert_string_equal(v, "unconfirmed");
-    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM consents WHERE lead_id = %Q AND"
-                                   " kind = 'confirmed'",
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM consents WHERE lead_id = %Q AND"
+                               " kind = 'confirmed'",
                                id),
                      0);
     /* A person presses the button. */
@@ -202,11 +203,10 @@ static void t_double_opt_in(void **state)
      * token never in the log. (An encoded NUL ends the path: the link
      * itself, with its own page.) */
     static const char *const MANGLED[] = {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/", "%2Fx"};
-    static const char *const LINKS[][2] = {
-        {"GET", "/v1/confirm/"},
-        {"POST", "/v1/confirm/"},
-        {"GET", "/v1/unsubscribe/"},
-        {"POST", "/v1/unsubscribe/"}};
+    static const char *const LINKS[][2] = {{"GET", "/v1/confirm/"},
+                                           {"POST", "/v1/confirm/"},
+                                           {"GET", "/v1/unsubscribe/"},
+                                           {"POST", "/v1/unsubscribe/"}};
     for (size_t i = 0; i < sizeof(MANGLED) / sizeof(MANGLED[0]); i++) {
         for (size_t k = 0; k < sizeof(LINKS) / sizeof(LINKS[0]); k++) {
             char p2[256];

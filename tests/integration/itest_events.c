@@ -199,6 +199,24 @@ static void t_slow_reader_capped_and_stream_limit(void **state)
     h_cleanup(&l);
 }
 
+static void stream_ok(struct leadd *l, struct h_stream *s, const char *key)
+{
+    h_stream_open(l, s, key, NULL, 0);
+    assert_int_equal(h_stream_status(s), 200);
+}
+
+/* A stream key may not open: 503, naming the cap (why). */
+static void refused(struct leadd *l, const char *key, const char *why)
+{
+    struct resp r;
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    h_req(l, "GET", "/v1/events", NULL, &r, auth, NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, why));
+    resp_free(&r);
+}
+
 /* No user and no address holds every stream: past its share a viewer gets
  * 503 and the admin still gets one. */
 static void t_streams_capped_per_user_and_address(void **state)
@@ -206,32 +224,19 @@ static void t_streams_capped_per_user_and_address(void **state)
     (void)state;
     struct leadd l;
     struct h_stream v[2], a[2], ann;
-    struct resp r;
     char ini[8192];
     snprintf(ini, sizeof(ini), "%s%s%s", H_BASE_INI, USERS,
              "user.ann = sales ann-sales-key-0123456789\n");
     h_start(&l, ini, "server.event_streams=10", "server.event_streams_per_user=2",
             "server.event_streams_per_client=4", NULL);
     h_one_node(&l); /* the caps are each node's */
-    for (int i = 0; i < 2; i++) {
-        h_stream_open(&l, &v[i], "mia-viewer-key-0123456789", NULL, 0);
-        assert_int_equal(h_stream_status(&v[i]), 200);
-    }
-    h_req(&l, "GET", "/v1/events", NULL, &r, "Authorization: Bearer mia-viewer-key-0123456789",
-          NULL);
-    assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "event_streams_per_user"));
-    resp_free(&r);
-    for (int i = 0; i < 2; i++) { /* the admin is not shut out by the viewer */
-        h_stream_open(&l, &a[i], H_API_KEY, NULL, 0);
-        assert_int_equal(h_stream_status(&a[i]), 200);
-    }
+    for (int i = 0; i < 2; i++)
+        stream_ok(&l, &v[i], "mia-viewer-key-0123456789");
+    refused(&l, "mia-viewer-key-0123456789", "event_streams_per_user");
+    for (int i = 0; i < 2; i++) /* the admin is not shut out by the viewer */
+        stream_ok(&l, &a[i], H_API_KEY);
     /* Four from this address: a fifth, whoever's, is one too many. */
-    h_req(&l, "GET", "/v1/events", NULL, &r, "Authorization: Bearer ann-sales-key-0123456789",
-          NULL);
-    assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "event_streams_per_client"));
-    resp_free(&r);
+    refused(&l, "ann-sales-key-0123456789", "event_streams_per_client");
     /* A stream closed gives its slot back, once an event finds it gone. */
     h_stream_close(&v[0]);
     h_stream_close(&v[1]);
@@ -241,8 +246,7 @@ static void t_streams_capped_per_user_and_address(void **state)
         h_wait(two_streams, &l, 200);
     }
     assert_true(two_streams(&l));
-    h_stream_open(&l, &ann, "ann-sales-key-0123456789", NULL, 0);
-    assert_int_equal(h_stream_status(&ann), 200);
+    stream_ok(&l, &ann, "ann-sales-key-0123456789");
     h_stream_close(&ann);
     h_stream_close(&a[0]);
     h_stream_close(&a[1]);

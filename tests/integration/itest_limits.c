@@ -366,8 +366,8 @@ static void t_one_client_holds_its_share(void **state)
             "median %llu ms, max %llu ms\n",
             SLOW, atomic_load(&s.reopened),
             h_metric(&l, "leadd_http_connections_refused_total{why=\"per_client\"}"),
-            h_metric(&l, "leadd_http_connections"), ROUNDS, ROUNDS,
-            (unsigned long long)ms[ROUNDS], (unsigned long long)ms[2 * ROUNDS - 1]);
+            h_metric(&l, "leadd_http_connections"), ROUNDS, ROUNDS, (unsigned long long)ms[ROUNDS],
+            (unsigned long long)ms[2 * ROUNDS - 1]);
     assert_int_equal(h_metric(&l, "leadd_http_request_timeouts_total"), 0);
     /* What it holds is its share (and the /metrics asking): without the
      * limit it held 774 of the 1,024 here. */

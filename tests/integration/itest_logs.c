@@ -113,8 +113,8 @@ static void t_control_bytes_escaped(void **state)
     struct resp r;
     h_start(&l, H_BASE_INI, NULL);
     h_req(&l, "GET",
-          "/x%0d%0a2026-12-07T00:00:00.000Z%20info%20signed%20in:%20bob%20(admin)%1b[31m", NULL,
-          &r, NULL);
+          "/x%0d%0a2026-12-07T00:00:00.000Z%20info%20signed%20in:%20bob%20(admin)%1b[31m", NULL, &r,
+          NULL);
     assert_int_equal(r.status, 404);
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);

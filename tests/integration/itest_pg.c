@@ -958,7 +958,7 @@ static int files_holding(const char *dir, const char *needle)
 {
     char out[8192];
     h_run(out, sizeof(out), "grep -r -l -a -F '%s' '%s' | wc -l", needle, dir);
-    return atoi(out);
+    return (int)strtol(out, NULL, 10);
 }
 
 /* Erasure on PostgreSQL, among hundreds of leads: the person leaves the
@@ -976,7 +976,7 @@ static void t_erasure_vacuumed(void **state)
     assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
     struct store_consent consent = {.field = "consent", .text = "I agree", .text_hash = "h1"};
     struct cap keep, gone, *others = calloc(OTHERS, sizeof(*others));
-    char (*fields)[256] = calloc(OTHERS + 1, sizeof(*fields));
+    char(*fields)[256] = calloc(OTHERS + 1, sizeof(*fields));
     assert_non_null(others);
     assert_non_null(fields);
     cap_init(&keep, "kept.person@example.org", NULL);
@@ -1526,7 +1526,8 @@ static void t_shared_state(void **state)
     for (int i = 0; i < 4; i++) {
         bool ok = false;
         long long retry = 0;
-        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.7", 3, 60, true, &ok, &retry), 0);
+        assert_int_equal(store_rate_take(nd[i % 2], "contact|192.0.2.7", 3, 60, true, &ok, &retry),
+                         0);
         assert_int_equal(ok, i < 3);
         if (!ok)
             assert_true(retry >= 1 && retry <= 21); /* a token a 20 s, rounded up */

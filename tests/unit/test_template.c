@@ -207,8 +207,8 @@ static void t_escape(void **state)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct template *t;
         char err[512];
-        if (template_compile(&t, TEMPLATE_JSON, rows[i].tpl, strlen(rows[i].tpl), "t.json", NULL,
-                             0, err, sizeof(err)))
+        if (template_compile(&t, TEMPLATE_JSON, rows[i].tpl, strlen(rows[i].tpl), "t.json", NULL, 0,
+                             err, sizeof(err)))
             fail_msg("compile: %s", err);
         template_set_escape(t, rows[i].esc);
         struct buf b = BUF_INIT(1 << 16);
