@@ -86,23 +86,25 @@ static int check_or_migrate(const struct args *a);
 static int copy(const struct args *a);
 static int compact(const struct args *a);
 
-/* Every command: its name, what runs it, and whether it names one file
- * (backup's DEST, restore's SRC). */
+/* Every command: its name, what runs it, whether it names one file
+ * (backup's DEST, restore's SRC), and whether it needs the config's secrets
+ * (the others run from cron, without the service's environment). */
 static const struct command {
     const char *name;
     int (*run)(const struct args *a);
     bool takes_file;
+    bool secrets;
 } COMMANDS[] = {
-    {"serve", serve, false},
-    {"migrate", check_or_migrate, false},
-    {"check-config", check_or_migrate, false},
-    {"rescore", rescore, false},
-    {"seed", seed, false},
-    {"rollup", rollup, false},
-    {"backup", backup_restore, true},
-    {"restore", backup_restore, true},
-    {"copy", copy, false},
-    {"compact", compact, false},
+    {"serve", serve, false, true},
+    {"migrate", check_or_migrate, false, false},
+    {"check-config", check_or_migrate, false, true},
+    {"rescore", rescore, false, false},
+    {"seed", seed, false, false},
+    {"rollup", rollup, false, false},
+    {"backup", backup_restore, true, false},
+    {"restore", backup_restore, true, false},
+    {"copy", copy, false, false},
+    {"compact", compact, false, false},
 };
 
 static const struct command *command_named(const char *name)
@@ -178,12 +180,19 @@ static int parse_args(int argc, char **argv, struct args *a)
     return optind == argc && (!takes_file || a->file) ? 0 : -1;
 }
 
-static int load(const struct args *a, struct config *cfg)
+/* Loads the config a names, each problem printed as file:line: message; to
+ * the log (in its format) when to_log, a running leadd's reload. */
+static int load_into(const struct args *a, struct config *cfg, bool to_log)
 {
     struct config_diag d;
-    int rc = config_load(cfg, a->config, a->sets, a->nsets, &d);
-    for (size_t i = 0; i < d.n; i++)
-        fprintf(stderr, "%s\n", d.msg[i]);
+    int rc = a->command->secrets ? config_load(cfg, a->config, a->sets, a->nsets, &d)
+                                 : config_load_unserved(cfg, a->config, a->sets, a->nsets, &d);
+    for (size_t i = 0; i < d.n; i++) {
+        if (to_log)
+            log_error("%s", d.msg[i]);
+        else
+            fprintf(stderr, "%s\n", d.msg[i]);
+    }
     /* what does nothing: check-config's to say (serve's log has its format) */
     for (size_t i = 0; !strcmp(a->cmd, "check-config") && i < d.nnote; i++)
         fprintf(stderr, "%s\n", d.note[i]);
@@ -191,6 +200,11 @@ static int load(const struct args *a, struct config *cfg)
         fprintf(stderr, "leadd: out of memory loading the config\n");
     config_diag_release(&d);
     return rc;
+}
+
+static int load(const struct args *a, struct config *cfg)
+{
+    return load_into(a, cfg, false);
 }
 
 /* A command that works on SQLite's file alone so far refuses a config
@@ -291,7 +305,7 @@ static void reload(const struct args *a, const struct config *now, struct http *
 {
     struct config *next = calloc(1, sizeof(*next));
     struct config_ref *ref = NULL;
-    if (!next || load(a, next)) { /* load printed every problem as file:line */
+    if (!next || load_into(a, next, true)) { /* every problem logged as file:line */
         log_error("reload refused: the config has errors (above); still serving the one "
                   "loaded before");
         free(next);

@@ -163,6 +163,12 @@ void config_diag_release(struct config_diag *d);
  * LEADD_ENOMEM. On success *cfg owns its memory: config_release() it. */
 LEADD_MUST_CHECK int config_load(struct config *cfg, const char *path, char *const *sets,
                                  size_t nsets, struct config_diag *diag);
+/* config_load_unserved: config_load for a command that does not serve
+ * (backup, restore, migrate, rollup, copy, compact): it resolves only the
+ * secrets it uses ([storage] url); every other one not found is left empty,
+ * so cron, without the service's environment, can run it. */
+LEADD_MUST_CHECK int config_load_unserved(struct config *cfg, const char *path, char *const *sets,
+                                          size_t nsets, struct config_diag *diag);
 /* config_load_text: the same for INI text in memory; name is used in messages. */
 LEADD_MUST_CHECK int config_load_text(struct config *cfg, const char *name, const char *text,
                                       size_t len, struct config_diag *diag);

@@ -33,6 +33,7 @@ struct loader {
     char last_bad[128];      /* the unknown section reported last */
     struct strset seen;      /* "section\nkey" pairs met in the file, for duplicates */
     int sqlite_only_line[2]; /* where the file set [storage] path, durability (0: not) */
+    bool secrets_optional;   /* config_load_unserved: a secret not found is left empty */
     int rc;                  /* LEADD_ENOMEM once memory ran out */
 };
 
@@ -285,7 +286,7 @@ static int set_rate(struct loader *ld, void *obj, const char *val, const struct 
     return LEADD_EINVAL;
 }
 
-static char *env_expand(struct loader *ld, const char *key, const char *val);
+static char *secret_expand(struct loader *ld, const char *key, const char *val);
 
 static int set_captcha_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
@@ -296,7 +297,7 @@ static int set_captcha_secret(struct loader *ld, void *obj, const char *val, con
         return 0;
     /* env:NAME keeps it out of the file; the value is never printed */
     (void)k;
-    if (!(f->captcha_secret = env_expand(ld, "captcha_secret", val)))
+    if (!(f->captcha_secret = secret_expand(ld, "captcha_secret", val)))
         return LEADD_EINVAL;
     return 0;
 }
@@ -308,10 +309,13 @@ static int set_db_url(struct loader *ld, void *obj, const char *val, const struc
     c->db_url = NULL;
     (void)k;
     /* it may hold a password: env:NAME keeps it out of the file, and it is
-     * never printed */
-    if (*val && !(c->db_url = env_expand(ld, "url", val)))
-        return LEADD_EINVAL;
-    return 0;
+     * never printed; every command that opens the database needs it */
+    bool optional = ld->secrets_optional;
+    ld->secrets_optional = false;
+    if (*val)
+        c->db_url = secret_expand(ld, "url", val);
+    ld->secrets_optional = optional;
+    return *val && !c->db_url ? LEADD_EINVAL : 0;
 }
 
 static int set_min_score(struct loader *ld, void *obj, const char *val, const struct key *k)
@@ -544,6 +548,7 @@ static int set_api_keys(struct loader *ld, void *obj, const char *val, const str
     free(c->api_keys_source);
     c->api_keys_source = NULL;
     const char *text = val;
+    char *read = NULL;
     if (!strncmp(val, "env:", 4)) {
         /* Keys kept out of the file: NAME holds them, space- or comma-separated. */
         if (!(c->api_keys_source = strdup(val))) {
@@ -553,6 +558,10 @@ static int set_api_keys(struct loader *ld, void *obj, const char *val, const str
         text = getenv(val + 4);
         if (!text)
             text = "";
+    } else if (!strncmp(val, "file:", 5) || !strncmp(val, "credential:", 11)) {
+        /* read again at every reload: a key added to the file is a reload */
+        if (!(text = read = secret_expand(ld, "api_keys", val)))
+            return 0;
     }
     if (strset_add_words(&keys, text)) {
         ld->rc = LEADD_ENOMEM;
@@ -576,6 +585,9 @@ static int set_api_keys(struct loader *ld, void *obj, const char *val, const str
     c->napi_keys = keys.n;
 out:
     strset_release(&keys);
+    if (read)
+        explicit_bzero(read, strlen(read));
+    free(read);
     return 0;
 }
 
@@ -925,30 +937,104 @@ static struct webhook *webhook_get(struct loader *ld, const char *name)
     return w;
 }
 
-/* val with each env:NAME replaced by that environment variable, which must
- * be set (a secret kept out of the file: "Bearer env:HUBSPOT_TOKEN"). NULL,
- * diagnosed, when one is not set; the value itself is never printed. */
-static char *env_expand(struct loader *ld, const char *key, const char *val)
+#define SECRET_FILE_MAX (64 * 1024)
+
+/* What one reference names, appended to b: env:NAME the environment
+ * variable, file:PATH the file (its trailing white space dropped),
+ * credential:NAME systemd's $CREDENTIALS_DIRECTORY/NAME. 0, or why not in
+ * why (the value itself is never said). */
+static int secret_read(const char *kind, const char *name, struct buf *b, char *why, size_t cap)
+{
+    if (!strcmp(kind, "env")) {
+        const char *v = getenv(name);
+        if (!v) {
+            snprintf(why, cap, "environment variable '%s' is not set", name);
+            return LEADD_ENOTFOUND;
+        }
+        return buf_adds(b, v);
+    }
+    char path[8192];
+    if (!strcmp(kind, "credential")) {
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        if (!dir) {
+            snprintf(why, cap,
+                     "credential '%s': no $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)",
+                     name);
+            return LEADD_ENOTFOUND;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+    } else {
+        snprintf(path, sizeof(path), "%s", name);
+    }
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        snprintf(why, cap, "cannot read '%s': %s", path, strerror(errno));
+        return LEADD_ENOTFOUND;
+    }
+    char *text = malloc(SECRET_FILE_MAX + 1);
+    size_t n = text ? fread(text, 1, SECRET_FILE_MAX + 1, fp) : 0;
+    bool bad = ferror(fp) || n > SECRET_FILE_MAX;
+    fclose(fp);
+    if (!text)
+        return LEADD_ENOMEM;
+    while (n && strchr(" \t\r\n", text[n - 1]))
+        n--;
+    int rc = 0;
+    if (bad) {
+        snprintf(why, cap, "cannot read '%s': %s", path,
+                 n > SECRET_FILE_MAX ? "larger than 64 KiB" : "read error");
+        rc = LEADD_ENOTFOUND;
+    } else {
+        rc = buf_add(b, text, n);
+    }
+    explicit_bzero(text, SECRET_FILE_MAX + 1);
+    free(text);
+    return rc;
+}
+
+/* val with each secret reference (env:NAME, file:PATH, credential:NAME)
+ * replaced by what it names (a secret kept out of the file: "Bearer
+ * env:HUBSPOT_TOKEN"), read now: at start and at every reload, so a new key
+ * in a file is a reload. NULL, diagnosed, when one cannot be read (with
+ * secrets_optional: "" instead, said nowhere); the value is never printed. */
+static char *secret_expand(struct loader *ld, const char *key, const char *val)
 {
     static const char IDENT[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
-    struct buf b = BUF_INIT(8192);
+    static const char *const KINDS[] = {"env:", "file:", "credential:"};
+    struct buf b = BUF_INIT(SECRET_FILE_MAX + 8192);
     const char *p = val;
-    for (const char *e = strstr(p, "env:"); e; e = strstr(e + 4, "env:")) {
-        if (e > val && strchr(IDENT, e[-1]))
-            continue; /* part of a longer word, not a reference */
+    for (const char *e = p; *e; e++) {
+        size_t k = 0;
+        while (k < LEADD_ARRAY_LEN(KINDS) && strncmp(e, KINDS[k], strlen(KINDS[k])))
+            k++;
+        if (k == LEADD_ARRAY_LEN(KINDS) || (e > val && strchr(IDENT, e[-1])))
+            continue; /* not a reference, or part of a longer word */
         buf_add(&b, p, (size_t)(e - p));
-        const char *n = e + 4;
-        size_t nl = strspn(n, IDENT);
-        char name[128];
+        const char *n = e + strlen(KINDS[k]);
+        /* a path runs to the next blank; a name is a word (a credential's
+         * may hold . and -) */
+        size_t nl = k == 1   ? strcspn(n, " \t")
+                    : k == 2 ? strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789_.-")
+                             : strspn(n, IDENT);
+        char name[4096], kind[16], why[8400];
         snprintf(name, sizeof(name), "%.*s", (int)nl, n);
-        const char *v = nl ? getenv(name) : NULL;
-        if (!v) {
-            diag(ld, "%s: environment variable '%s' is not set", key, name);
+        snprintf(kind, sizeof(kind), "%.*s", (int)strlen(KINDS[k]) - 1, KINDS[k]);
+        int rc = nl ? secret_read(kind, name, &b, why, sizeof(why)) : LEADD_ENOTFOUND;
+        if (!nl)
+            snprintf(why, sizeof(why), "%s needs a name", KINDS[k]);
+        if (rc == LEADD_ENOTFOUND && ld->secrets_optional) {
+            buf_release(&b);
+            return strdup("");
+        }
+        if (rc == LEADD_ENOTFOUND) {
+            diag(ld, "%s: %s", key, why);
             buf_release(&b);
             return NULL;
         }
-        buf_adds(&b, v);
-        p = n + nl;
+        p = e = n + nl;
+        if (!*e)
+            break;
     }
     buf_adds(&b, p);
     if (buf_error(&b)) {
@@ -991,10 +1077,13 @@ static void user_key(struct loader *ld, const char *name, const char *val)
         diag(ld, "user.%s: expected 'ROLE SECRET' with ROLE viewer, sales or admin", name);
         return;
     }
-    char *text = env_expand(ld, "user secret", secret);
-    if (!text)
-        return;
-    if (strlen(text) < 16) {
+    char label[128];
+    snprintf(label, sizeof(label), "user.%s: secret", name);
+    char *text = secret_expand(ld, label, secret);
+    /* A secret not read (said above, or not asked for by a command that does
+     * not serve) still makes the user: named elsewhere (an assignment), it
+     * is known, and its key, all zeros, is no digest of anything. */
+    if (text && *text && strlen(text) < 16) {
         diag(ld, "user.%s: the secret is shorter than 16 characters", name);
         free(text);
         return;
@@ -1008,9 +1097,10 @@ static void user_key(struct loader *ld, const char *name, const char *val)
     c->users = v;
     struct user *u = &v[c->nusers];
     const void *part = text;
-    size_t len = strlen(text);
+    size_t len = text ? strlen(text) : 0;
     u->role = (enum role)r;
-    if (!(u->name = strdup(name)) || crypto_sha256(&part, &len, 1, u->key)) {
+    memset(u->key, 0, sizeof(u->key));
+    if (!(u->name = strdup(name)) || (len && crypto_sha256(&part, &len, 1, u->key))) {
         free(u->name);
         ld->rc = LEADD_ENOMEM;
     } else {
@@ -1032,7 +1122,7 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
             return;
         }
         struct webhook_header *wh = &w->headers[w->nheaders];
-        if (!(wh->value = env_expand(ld, name, val)))
+        if (!(wh->value = secret_expand(ld, name, val)))
             return;
         if (strpbrk(wh->value, "\r\n") || !(wh->name = strdup(h))) {
             if (wh->name == NULL && !strpbrk(wh->value, "\r\n"))
@@ -1056,7 +1146,7 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
             diag(ld, "too many variables (at most %d)", WEBHOOK_MAX_VARS);
             return;
         }
-        char *value = env_expand(ld, name, val), *vname = value ? strdup(v) : NULL;
+        char *value = secret_expand(ld, name, val), *vname = value ? strdup(v) : NULL;
         if (!vname) {
             free(value);
             return;
@@ -1519,9 +1609,10 @@ bool webhook_takes(const struct webhook *w, const char *form)
 }
 
 static int load(struct config *cfg, const char *path, const char *name, const char *given,
-                size_t given_len, char *const *sets, size_t nsets, struct config_diag *d)
+                size_t given_len, char *const *sets, size_t nsets, bool secrets_optional,
+                struct config_diag *d)
 {
-    struct loader ld = {.cfg = cfg, .diag = d, .file = name};
+    struct loader ld = {.cfg = cfg, .diag = d, .file = name, .secrets_optional = secrets_optional};
     char *text = NULL;
     size_t len = 0;
     memset(cfg, 0, sizeof(*cfg));
@@ -1599,13 +1690,19 @@ out:
 int config_load(struct config *cfg, const char *path, char *const *sets, size_t nsets,
                 struct config_diag *d)
 {
-    return load(cfg, path, path ? path : "config.example.ini", NULL, 0, sets, nsets, d);
+    return load(cfg, path, path ? path : "config.example.ini", NULL, 0, sets, nsets, false, d);
+}
+
+int config_load_unserved(struct config *cfg, const char *path, char *const *sets, size_t nsets,
+                         struct config_diag *d)
+{
+    return load(cfg, path, path ? path : "config.example.ini", NULL, 0, sets, nsets, true, d);
 }
 
 int config_load_text(struct config *cfg, const char *name, const char *text, size_t len,
                      struct config_diag *d)
 {
-    return load(cfg, NULL, name, text, len, NULL, 0, d);
+    return load(cfg, NULL, name, text, len, NULL, 0, false, d);
 }
 
 void config_release(struct config *cfg)

@@ -325,6 +325,7 @@ struct replan {
     bool qualified;
     struct buf reasons;
     bool unconfirmed; /* the lead waits for its double opt-in */
+    bool marked;      /* a person had marked it spam already */
 };
 
 /* The lead as the change leaves it: which targets it is now eligible for,
@@ -332,6 +333,7 @@ struct replan {
 static int replan(const struct stored_lead *sl, void *arg)
 {
     struct replan *rp = arg;
+    rp->marked = sl->flags & LEAD_FLAG_MARKED_SPAM;
     struct lead l;
     struct stored_lead now = *sl;
     rp->unconfirmed = sl->status && !strcmp(sl->status, lead_status_names[LEAD_STATUS_UNCONFIRMED]);
@@ -436,8 +438,8 @@ enum MHD_Result api_patch_answer(struct req *r)
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
     struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->cfg, status, job.spam,          plan, 0, 0,
-                        NULL,   false,  BUF_INIT(1 << 20), false};
+    struct replan rp = {r->cfg, status, job.spam,          plan,  0,    0,
+                        NULL,   false,  BUF_INIT(1 << 20), false, false};
     int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
     if (!rc && rp.unconfirmed && status) {
         buf_release(&rp.reasons);
@@ -463,6 +465,8 @@ enum MHD_Result api_patch_answer(struct req *r)
         return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
+    if (job.spam == 1 && !rp.marked) /* a person's verdict, counted as capture counts flags */
+        atomic_fetch_add(&r->h->flags[__builtin_ctz(LEAD_FLAG_MARKED_SPAM)], 1);
     lead_updated(r, r->param, false);
     return get_lead(r, 200);
 }
@@ -698,7 +702,8 @@ enum MHD_Result api_metrics(struct req *r)
              "# HELP leadd_leads_rejected_total Submissions answered 4xx or 5xx.\n"
              "# TYPE leadd_leads_rejected_total counter\n"
              "leadd_leads_rejected_total %llu\n"
-             "# HELP leadd_lead_flags_total Stored leads by flag.\n"
+             "# HELP leadd_lead_flags_total Leads flagged, by flag: as they were stored, and"
+             " marked_spam as a person marks one.\n"
              "# TYPE leadd_lead_flags_total counter\n",
              (unsigned long long)atomic_load(&h->accepted), (unsigned long long)rejected);
     for (unsigned i = 0; i < LEAD_FLAG_COUNT; i++)

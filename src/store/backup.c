@@ -96,7 +96,15 @@ static int vacuum_into(const char *from, const char *to, char *err, size_t cap)
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     int rc = LEADD_EIO;
+    /* The copy holds personal data: 0600 from its first byte, as the
+     * database is (an empty file VACUUM INTO fills keeps its mode). */
     unlink(to);
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot create '%s': %s", to, strerror(errno));
+        return rc;
+    }
+    close(fd);
     if (sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         snprintf(err, cap, "cannot open '%s': %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;

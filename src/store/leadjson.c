@@ -12,7 +12,7 @@ static const char SQL_LEAD[] =
 static const char SQL_FWD[] =
     "SELECT count(CASE WHEN state IN (" SQL_PENDING "," SQL_DELIVERING ") THEN 1 END),"
     " count(CASE WHEN state = " SQL_DEAD " THEN 1 END),"
-    " count(*), coalesce(sum(attempts), 0),"
+    " count(*), coalesce(max(attempts), 0),"
     " count(CASE WHEN state = " SQL_CANCELLED " THEN 1 END) FROM deliveries WHERE lead_id = ?1";
 static const char SQL_READ[] = "SELECT 1 FROM lead_reads WHERE \"user\" = ?1 AND lead_id = ?2";
 static const char SQL_HISTORY[] =
@@ -129,7 +129,11 @@ int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer, s
                                     : delivery_state_names[DELIVERY_DELIVERED];
     buf_adds(b, ",\"forwarding\":{\"state\":\"");
     buf_adds(b, state);
-    buf_adds(b, "\",\"attempts\":");
+    /* attempts: what the hardest of its deliveries took (two targets each
+     * reached at once is 1, not 2); deliveries: how many targets it has */
+    buf_adds(b, "\",\"deliveries\":");
+    jw_int(b, total);
+    buf_adds(b, ",\"attempts\":");
     jw_int(b, attempts);
     buf_adds(b, "},\"history\":[");
     if ((rc = buf_error(b)))

@@ -453,7 +453,7 @@ static void t_get_patch_history(void **state)
                           "\"paid_search\",\"points\":10}]",
                           "\"flags\":[]",
                           "\"duplicate_of\":null",
-                          "\"forwarding\":{\"state\":\"none\",\"attempts\":0}",
+                          "\"forwarding\":{\"state\":\"none\",\"deliveries\":0,\"attempts\":0}",
                           "\"history\":[]"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (!strstr(r.body, keys[i]))
@@ -596,6 +596,11 @@ static void t_patch_note_owner_spam(void **state)
                                id),
                      1);
     assert_int_equal(list_count(&l, "spam=true"), 1);
+    /* the verdict is counted once, however often it is said */
+    h_api(&l, "PATCH", path, "{\"spam\":true}", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(h_metric(&l, "leadd_lead_flags_total{flag=\"marked_spam\"}"), 1);
     /* a bot's lead (honeypot) marked not spam: scored anew and sent */
     recv_start(&rv, 0);
     post(&l, "contact",
@@ -1234,7 +1239,8 @@ static void t_delivery_retry(void **state)
     char lp[128];
     snprintf(lp, sizeof(lp), "/v1/leads/%s", id);
     h_api(&l, "GET", lp, NULL, &r);
-    assert_non_null(strstr(r.body, "\"forwarding\":{\"state\":\"delivered\",\"attempts\":1}"));
+    assert_non_null(
+        strstr(r.body, "\"forwarding\":{\"state\":\"delivered\",\"deliveries\":1,\"attempts\":1}"));
     resp_free(&r);
     h_api(&l, "GET", "/v1/deliveries?state=later", NULL, &r);
     assert_int_equal(r.status, 400);

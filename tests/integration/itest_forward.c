@@ -340,6 +340,50 @@ static void t_erased_in_flight_never_marks_another(void **state)
     recv_free(&rv);
 }
 
+static bool both_delivered(void *arg)
+{
+    void **v = arg;
+    return h_sql_int(v[0],
+                     "SELECT count(*) FROM deliveries WHERE lead_id = %Q AND"
+                     " state = 'delivered'",
+                     (const char *)v[1]) == 2;
+}
+
+/* A lead's forwarding counts what its name says: two targets each reached
+ * at the first try is two deliveries of one attempt, not "2 attempts". */
+static void t_two_targets_one_attempt_each(void **state)
+{
+    (void)state;
+    struct receiver a = {0}, b = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], hooks[1024], id[64], path[128];
+    recv_start(&a, 0);
+    recv_start(&b, 0);
+    snprintf(hooks, sizeof(hooks),
+             "[webhook.a]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+             "\n[webhook.b]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
+             "\n[auth]\napi_keys = " H_API_KEY "\n",
+             a.port, b.port);
+    ini_with_webhooks(ini, sizeof(ini), hooks);
+    h_start(&l, ini, NULL);
+    post_qualified(&l, id, sizeof(id));
+    void *arg[] = {&l, id};
+    assert_true(h_wait(both_delivered, arg, 10000));
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(
+        strstr(r.body, "\"forwarding\":{\"state\":\"delivered\",\"deliveries\":2,\"attempts\":1}"));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&a);
+    recv_stop(&b);
+    recv_free(&a);
+    recv_free(&b);
+}
+
 /* An attempt is recorded when the CRM answers, not at the forwarder's next
  * idle poll (a second): bursts of leads, so several transfers start in one
  * round and one may finish while the others start; each attempt well under
@@ -472,6 +516,7 @@ int main(void)
         cmocka_unit_test(t_kill9_with_deliveries_pending),
         cmocka_unit_test(t_rescore_queues_newly_qualified),
         cmocka_unit_test(t_erased_in_flight_never_marks_another),
+        cmocka_unit_test(t_two_targets_one_attempt_each),
         cmocka_unit_test(t_attempt_recorded_when_answered),
     };
     return h_run_group_tests_name("forward", tests, NULL, NULL);

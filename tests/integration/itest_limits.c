@@ -369,9 +369,10 @@ static void t_one_client_holds_its_share(void **state)
             h_metric(&l, "leadd_http_connections"), ROUNDS, ROUNDS, (unsigned long long)ms[ROUNDS],
             (unsigned long long)ms[2 * ROUNDS - 1]);
     assert_int_equal(h_metric(&l, "leadd_http_request_timeouts_total"), 0);
-    /* What it holds is its share (and the /metrics asking): without the
-     * limit it held 774 of the 1,024 here. */
-    assert_true(h_metric(&l, "leadd_http_connections") <= 64 + h_nodes(&l));
+    /* What it holds is its share (with the /metrics asking, and another
+     * client's last connections the server may not have seen close yet):
+     * without the limit it held 774 of the 1,024 here. */
+    assert_true(h_metric(&l, "leadd_http_connections") <= 64 + 8);
     slow_stop(&s);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);

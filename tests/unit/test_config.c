@@ -25,6 +25,65 @@ static void write_ini(const char *text)
     close(fd);
 }
 
+/* A secret from a file or a systemd credential, read at each load (so a
+ * reload sees a new key); one that cannot be read is named with its path,
+ * and a command that does not serve is not stopped by it. */
+static void t_secrets_from_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/leadd-sec-XXXXXX", f[128], ini[1024];
+    assert_non_null(mkdtemp(dir));
+    snprintf(f, sizeof(f), "%s/nina", dir);
+    FILE *fp = fopen(f, "w");
+    assert_non_null(fp);
+    fputs("nina-secret-0123456789\n", fp); /* as an editor leaves it */
+    fclose(fp);
+    snprintf(f, sizeof(f), "%s/hub", dir);
+    fp = fopen(f, "w");
+    fputs("pat-na1-0123", fp);
+    fclose(fp);
+    snprintf(
+        ini, sizeof(ini),
+        "[auth]\nuser.nina = sales file:%s/nina\nuser.tom = viewer credential:tom\n"
+        "[form.contact]\nfield.email = email required\nassign.all = email present => nina tom\n"
+        "[webhook.crm]\nurl = https://crm.example.com/\nsign = false\nheader.Authorization = "
+        "Bearer "
+        "credential:hub\n",
+        dir);
+    write_ini(ini);
+    struct config c;
+    struct config_diag d;
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    unsetenv("NO_SUCH");
+    /* tom's credential is missing: said with its path; no cascade */
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msg[i]);
+    assert_int_equal(d.n, 1);
+    assert_non_null(strstr(d.msg[0], "user.tom: secret: cannot read '"));
+    assert_non_null(strstr(d.msg[0], "/tom': No such file or directory"));
+    config_diag_release(&d);
+    /* a backup from cron resolves none of them */
+    assert_int_equal(config_load_unserved(&c, path, NULL, 0, &d), 0);
+    assert_int_equal(c.nusers, 2);
+    config_release(&c);
+    config_diag_release(&d);
+    snprintf(f, sizeof(f), "%s/tom", dir);
+    fp = fopen(f, "w");
+    fputs("tom-secret-0123456789", fp);
+    fclose(fp);
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), 0);
+    assert_int_equal(c.nusers, 2);
+    assert_string_equal(c.webhooks[0].headers[0].value, "Bearer pat-na1-0123");
+    config_release(&c);
+    config_diag_release(&d);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    unlink(path);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void t_builtin_example(void **state)
 {
     (void)state;
@@ -247,6 +306,8 @@ static void t_messages_that_say_what_to_do(void **state)
     /* No suggestion for a word that is not a slip. */
     write_ini("[form.a]\nfield.email = email\ncolour = red\n");
     assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msg[i]);
     assert_int_equal(d.n, 1);
     assert_null(strstr(d.msg[0], "did you mean"));
     config_diag_release(&d);
@@ -329,6 +390,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_builtin_example),
+        cmocka_unit_test(t_secrets_from_files),
         cmocka_unit_test(t_example_shows_every_key),
         cmocka_unit_test(t_example_file_equals_builtin),
         cmocka_unit_test(t_sets_override),
