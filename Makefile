@@ -66,9 +66,26 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|@BINDIR@|$(PREFIX)/bin|' tools/dist/leadd.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/leadd.service
+	sed 's|@BINDIR@|$(PREFIX)/bin|' tools/dist/leadd-backup.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/leadd-backup.service
+	install -m644 tools/dist/leadd-backup.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	@# The service runs as the system user leadd, which may read its config
+	@# and secrets (root:leadd 0640 in a 0750 directory) and write nothing
+	@# but /var/lib/leadd (the unit's StateDirectory). Made here when this is
+	@# the machine itself (no DESTDIR) and we are root; a package makes it in
+	@# its own scripts.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    getent group leadd >/dev/null || groupadd --system leadd; \
+	    getent passwd leadd >/dev/null || useradd --system --gid leadd --no-create-home \
+	        --home-dir /var/lib/leadd --shell /usr/sbin/nologin leadd; \
+	fi
+	install -d -m750 $(DESTDIR)/etc/leadd $(DESTDIR)/etc/leadd/secrets
 	@# The config is the operator's: installed once, never overwritten.
 	@test -e $(DESTDIR)/etc/leadd/leadd.ini || \
-	    install -Dm600 config.example.ini $(DESTDIR)/etc/leadd/leadd.ini
+	    install -m640 config.example.ini $(DESTDIR)/etc/leadd/leadd.ini
+	@if getent group leadd >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    chgrp leadd $(DESTDIR)/etc/leadd $(DESTDIR)/etc/leadd/secrets $(DESTDIR)/etc/leadd/leadd.ini; \
+	fi
 
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
