@@ -86,6 +86,7 @@ struct webhook {
     struct template_var vars[WEBHOOK_MAX_VARS]; /* var.NAME, env:NAME read; owned */
     size_t nvars;
     struct condition cond;            /* when = a condition */
+    int when_line, template_line;     /* where they are set, for check-config's messages */
     long long rate_n, rate_window_ms; /* at most rate_n requests per window; 0: off */
     enum webhook_sign sign_mode;      /* as configured; see sign */
     bool sign;                        /* send the Standard Webhooks headers */

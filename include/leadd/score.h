@@ -88,6 +88,12 @@ void assign_rules_release(struct form *f);
 const char *assign_owner(const struct form *f, const struct lead *l,
                          int (*turn)(const char *key, unsigned long *n, void *arg), void *arg);
 
+/* condition_values_check: whether the values of one test (=, != or in) can
+ * be what FIELD holds on form f: a grade hot, warm or cold; a status one of
+ * leadd's; an enum field one of its choices; a number field a number. A
+ * test that can never match would silently route or score nothing:
+ * LEADD_EINVAL with why in err. */
+int condition_values_check(const struct form *f, const struct rule *r, char *err, size_t errlen);
 /* condition_field_known: whether FIELD names something a lead of form f has. */
 bool condition_field_known(const struct form *f, const char *field);
 

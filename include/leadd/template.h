@@ -63,6 +63,14 @@ enum template_escape {
     TEMPLATE_ESC_SLACK, /* Slack mrkdwn: & < > */
     TEMPLATE_ESC_HTML,  /* HTML: & < > " ' */
 };
+/* template_fields: each fields.NAME the template reads (NAME, and the line
+ * of the template it is first on), so the config can check them against
+ * the fields of the forms its target serves. */
+struct template_field {
+    char name[128];
+    int line;
+};
+const struct template_field *template_fields(const struct template *t, size_t *n);
 /* template_set_escape: TEMPLATE_ESC_NONE until set. */
 void template_set_escape(struct template *t, enum template_escape esc);
 

@@ -352,6 +352,7 @@ static int set_when(struct loader *ld, void *obj, const char *val, const struct 
     char err[512];
     (void)k;
     condition_release(&w->cond);
+    w->when_line = ld->line;
     if (!strcmp(val, "qualified") || !strcmp(val, "all")) {
         w->when = val[0] == 'a' ? WEBHOOK_WHEN_ALL : WEBHOOK_WHEN_QUALIFIED;
         return 0;
@@ -1157,6 +1158,8 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
         return;
     }
     const struct key *k = key_find(SC_WEBHOOK, name);
+    if (k && !strcmp(name, "template"))
+        w->template_line = ld->line; /* its file's problems are said at it */
     if (k)
         apply(ld, k, w, val);
     else {
@@ -1165,6 +1168,9 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
              key_hint(SC_WEBHOOK, name, hint, sizeof(hint)));
     }
 }
+
+/* The prefixes of a form's named keys (field.NAME and the like). */
+static const char *const FORM_PREFIXES[] = {"field", "label", "assign", "score"};
 
 static void form_key(struct loader *ld, struct form *f, const char *name, const char *val)
 {
@@ -1225,10 +1231,31 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
         return;
     }
     const struct key *k = key_find(SC_FORM, name);
-    if (k)
+    const char *dot = strchr(name, '.');
+    char hint[160], prefix[32];
+    if (k) {
         apply(ld, k, f, val);
-    else {
-        char hint[96];
+    } else if (dot && (size_t)(dot - name) < sizeof(prefix)) {
+        /* feild.phone: said with the key meant, then taken as that key, so
+         * what names it (a rule on phone) is not refused as well */
+        snprintf(prefix, sizeof(prefix), "%.*s", (int)(dot - name), name);
+        did_you_mean(prefix, FORM_PREFIXES, LEADD_ARRAY_LEN(FORM_PREFIXES), hint, sizeof(hint));
+        size_t i = 0;
+        while (*hint && i < LEADD_ARRAY_LEN(FORM_PREFIXES) && !strstr(hint, FORM_PREFIXES[i]))
+            i++;
+        if (i < LEADD_ARRAY_LEN(FORM_PREFIXES)) {
+            char meant[256];
+            snprintf(meant, sizeof(meant), "%s%s", FORM_PREFIXES[i], dot);
+            diag(ld, "unknown key '%s' in [form.%s] (did you mean '%s'?)", name, f->id, meant);
+            struct config_diag *d = ld->diag;
+            size_t n = d->n;
+            form_key(ld, f, meant, val);
+            while (d->n > n) /* its own problems were this line's: said once */
+                free(d->msg[--d->n]);
+        } else {
+            diag(ld, "unknown key '%s' in [form.%s]", name, f->id);
+        }
+    } else {
         diag(ld, "unknown key '%s' in [form.%s]%s", name, f->id,
              key_hint(SC_FORM, name, hint, sizeof(hint)));
     }
@@ -1429,6 +1456,38 @@ static void compile_body(struct loader *ld, struct webhook *w, const struct pres
     free(text);
 }
 
+/* Each fields.NAME a template reads is a field of a form its target serves:
+ * a slip ({{fields.teamsize}} for team_size) would send nothing, silently.
+ * (The presets read what most forms have and leave out what one lacks.) */
+static void check_body_fields(struct loader *ld, const struct webhook *w)
+{
+    const struct config *c = ld->cfg;
+    size_t n;
+    const struct template_field *tf = template_fields(w->tpl, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *names[CONFIG_MAX_FIELDS];
+        size_t nn = 0;
+        bool known = false;
+        for (size_t f = 0; f < c->nforms && !known; f++) {
+            if (!webhook_takes(w, c->forms[f].id))
+                continue;
+            for (size_t k = 0; k < c->forms[f].nfields && !known; k++) {
+                known = !strcmp(c->forms[f].fields[k].name, tf[i].name);
+                if (nn < CONFIG_MAX_FIELDS)
+                    names[nn++] = c->forms[f].fields[k].name;
+            }
+        }
+        if (known)
+            continue;
+        char hint[160];
+        ld->line = w->template_line;
+        diag(ld, "[webhook.%s] %s:%d: fields.%s is not a field of the forms it serves%s", w->name,
+             w->template_path, tf[i].line, tf[i].name,
+             did_you_mean(tf[i].name, names, nn, hint, sizeof(hint)));
+        ld->line = 0;
+    }
+}
+
 /* What a webhook needs, once every line is read (keys come in any order). */
 static void check_webhook(struct loader *ld, struct webhook *w)
 {
@@ -1469,16 +1528,28 @@ static void check_webhook(struct loader *ld, struct webhook *w)
         compile_body(ld, w, p);
     for (size_t r = 0; r < w->cond.n; r++) {
         bool known = false;
-        for (size_t f = 0; f < c->nforms && !known; f++) {
-            if (webhook_takes(w, c->forms[f].id))
-                known = condition_field_known(&c->forms[f], w->cond.v[r].field);
+        char why[600] = "";
+        for (size_t f = 0; f < c->nforms; f++) {
+            if (!webhook_takes(w, c->forms[f].id) ||
+                !condition_field_known(&c->forms[f], w->cond.v[r].field))
+                continue;
+            /* a value no lead of its forms can have: it would never fire */
+            if (!known && condition_values_check(&c->forms[f], &w->cond.v[r], why, sizeof(why)))
+                break;
+            known = true;
         }
-        if (!known)
+        ld->line = w->when_line;
+        if (*why)
+            diag(ld, "[webhook.%s] when: %s", w->name, why);
+        else if (!known)
             diag(ld,
                  "[webhook.%s] when: '%s' is not a field of its forms, an attribution name, "
                  "score, grade, form or status",
                  w->name, w->cond.v[r].field);
+        ld->line = 0;
     }
+    if (w->format == WEBHOOK_TEMPLATE && w->tpl)
+        check_body_fields(ld, w);
 }
 
 /* The siteverify endpoint each provider documents. */
@@ -1564,11 +1635,14 @@ static void check_whole(struct loader *ld)
                     diag(ld, "assign.%s: '%s' is not a user of [auth]", ar->name, ar->users[u]);
             }
             for (size_t k = 0; k < ar->cond.n; k++) {
+                char why[600];
                 if (!condition_field_known(f, ar->cond.v[k].field))
                     diag(ld,
                          "assign.%s: '%s' is not a field of [form.%s], an attribution name, "
                          "score, grade, form or status",
                          ar->name, ar->cond.v[k].field, f->id);
+                else if (condition_values_check(f, &ar->cond.v[k], why, sizeof(why)))
+                    diag(ld, "assign.%s: %s", ar->name, why);
             }
             ld->line = 0;
         }

@@ -113,10 +113,25 @@ static int parse_condition(struct rule *r, const char *name, const char *text, s
     }
     return 0;
 syntax:
-    snprintf(err, errlen,
-             "'%s': cannot read condition (FIELD present|absent, FIELD = v, FIELD >= n, "
-             "FIELD in a b, FIELD domain in d, FIELD length >= n, FIELD contains w)",
-             name);
+    /* Say what was written and, where a word gives it away, what to write. */
+    for (size_t i = 0; i < nw; i++) {
+        if (!strcasecmp(w[i], "or")) {
+            snprintf(err, errlen,
+                     "'%s': 'or' is not supported: the tests of a condition all hold (joined"
+                     " by 'and'); for either of two, write two rules (or two targets, or"
+                     " FIELD in a b)",
+                     name);
+            goto out;
+        }
+    }
+    if (nw == 3 && (!strcmp(w[1], "is") || !strcmp(w[1], "==") || !strcmp(w[1], "equals")))
+        snprintf(err, errlen, "'%s': '%s %s %s': write '%s = %s'", name, w[0], w[1], w[2], w[0],
+                 w[2]);
+    else
+        snprintf(err, errlen,
+                 "'%s': cannot read condition '%.*s' (FIELD present|absent, FIELD = v, FIELD >= n,"
+                 " FIELD in a b, FIELD domain in d, FIELD length >= n, FIELD contains w)",
+                 name, (int)(len > 200 ? 200 : len), text);
 out:
     rule_free(r);
     return rc;
@@ -231,6 +246,45 @@ bool condition_field_known(const struct form *f, const char *field)
            str_index(field, SPECIAL_FIELDS, LEADD_ARRAY_LEN(SPECIAL_FIELDS)) >= 0;
 }
 
+int condition_values_check(const struct form *f, const struct rule *r, char *err, size_t errlen)
+{
+    if (r->op != RULE_OP_EQ && r->op != RULE_OP_NE && r->op != RULE_OP_IN)
+        return 0;
+    const char *const *allowed = NULL;
+    size_t nallowed = 0;
+    int k = form_field(f, r->field);
+    if (!strcmp(r->field, "grade"))
+        allowed = lead_grade_names, nallowed = LEAD_GRADE_COUNT;
+    else if (!strcmp(r->field, "status"))
+        allowed = lead_status_names, nallowed = LEAD_STATUS_COUNT;
+    else if (k >= 0 && f->fields[k].type == FT_ENUM)
+        allowed = (const char *const *)f->fields[k].choices, nallowed = f->fields[k].nchoices;
+    for (size_t i = 0; i < r->nvals; i++) {
+        const char *v = r->vals[i];
+        double num;
+        if (k >= 0 && (f->fields[k].type == FT_INTEGER || f->fields[k].type == FT_NUMBER) &&
+            !parse_double(v, strlen(v), &num)) {
+            snprintf(err, errlen,
+                     "'%s': %s is a number field, and '%s' is not a number: it never matches",
+                     r->name, r->field, v);
+            return LEADD_EINVAL;
+        }
+        bool ok = !allowed;
+        for (size_t a = 0; a < nallowed && !ok; a++)
+            ok = !strcasecmp(v, allowed[a]);
+        if (ok)
+            continue;
+        char list[512] = "";
+        for (size_t a = 0; a < nallowed; a++)
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", a ? ", " : "",
+                     allowed[a]);
+        snprintf(err, errlen, "'%s': %s is never '%s' (it is one of: %s)", r->name, r->field, v,
+                 list);
+        return LEADD_EINVAL;
+    }
+    return 0;
+}
+
 int score_rule_check(const struct form *f, const struct rule *r, char *err, size_t errlen)
 {
     int k = form_field(f, r->field);
@@ -241,6 +295,11 @@ int score_rule_check(const struct form *f, const struct rule *r, char *err, size
     }
     if (r->op == RULE_OP_DOMAIN_IN && (k < 0 || f->fields[k].type != FT_EMAIL)) {
         snprintf(err, errlen, "rule '%s': 'domain in' needs an email field", r->name);
+        return LEADD_EINVAL;
+    }
+    char why[600];
+    if (condition_values_check(f, r, why, sizeof(why))) {
+        snprintf(err, errlen, "rule %s", why);
         return LEADD_EINVAL;
     }
     return 0;

@@ -19,8 +19,10 @@ struct template
 {
     enum template_kind kind;
     enum template_escape esc;
-    json_t *root; /* JSON and form templates */
-    char *text;   /* text templates */
+    json_t *root;                  /* JSON and form templates */
+    char *text;                    /* text templates */
+    struct template_field *fields; /* each fields.NAME it reads, once */
+    size_t nfields;
 };
 
 enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE, F_RAW };
@@ -163,21 +165,47 @@ struct check {
     size_t nvars;
     char *why;
     size_t whylen;
+    struct template *t; /* its fields.NAME paths, with their lines, go here */
+    const char *text;
+    size_t len;
 };
+
+static int line_of(const char *text, size_t len, const char *needle);
+
+/* Notes path when it is a fields.NAME one (its first line in the text). */
+static int note_field(struct check *c, const char *path, const char *src, size_t srclen)
+{
+    if (strncmp(path, "fields.", 7))
+        return 0;
+    for (size_t i = 0; i < c->t->nfields; i++) {
+        if (!strcmp(c->t->fields[i].name, path + 7))
+            return 0;
+    }
+    struct template_field *v = realloc(c->t->fields, (c->t->nfields + 1) * sizeof(*v));
+    if (!v)
+        return LEADD_ENOMEM;
+    c->t->fields = v;
+    char needle[512];
+    snprintf(needle, sizeof(needle), "%.*s", (int)srclen, src);
+    snprintf(v[c->t->nfields].name, sizeof(v[0].name), "%s", path + 7);
+    v[c->t->nfields++].line = line_of(c->text, c->len, needle);
+    return 0;
+}
 
 static int check_ph(const struct placeholder *ph, const char *src, size_t srclen, void *arg)
 {
     struct check *c = arg;
-    (void)src;
-    (void)srclen;
     if (!path_known(ph->path, c->vars, c->nvars, c->why, c->whylen))
         return LEADD_EINVAL;
-    for (size_t i = 0; i < ph->nfilters; i++) {
-        if (ph->filters[i].f == F_ELSE &&
-            !path_known(ph->filters[i].arg, c->vars, c->nvars, c->why, c->whylen))
+    int rc = note_field(c, ph->path, src, srclen);
+    for (size_t i = 0; !rc && i < ph->nfilters; i++) {
+        if (ph->filters[i].f != F_ELSE)
+            continue;
+        if (!path_known(ph->filters[i].arg, c->vars, c->nvars, c->why, c->whylen))
             return LEADD_EINVAL;
+        rc = note_field(c, ph->filters[i].arg, src, srclen);
     }
-    return 0;
+    return rc;
 }
 
 /* The line of the first occurrence of needle in text (1 when not found). */
@@ -229,8 +257,8 @@ int template_compile(struct template **out, enum template_kind kind, const char 
 {
     char why[512] = "";
     const char *where = NULL;
-    struct check c = {vars, nvars, why, sizeof(why)};
     struct template *t = calloc(1, sizeof(*t));
+    struct check c = {vars, nvars, why, sizeof(why), t, text, len};
     int rc = LEADD_ENOMEM, line = 1;
     *out = NULL;
     if (!t)
@@ -280,8 +308,15 @@ void template_free(struct template **tp)
         return;
     json_decref(t->root);
     free(t->text);
+    free(t->fields);
     free(t);
     *tp = NULL;
+}
+
+const struct template_field *template_fields(const struct template *t, size_t *n)
+{
+    *n = t->nfields;
+    return t->fields;
 }
 
 enum template_kind template_kind(const struct template *t)

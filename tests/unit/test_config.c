@@ -84,6 +84,61 @@ static void t_secrets_from_files(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* What would silently never match is refused with file:line, what to
+ * write, and no cascade (issue 28's five). */
+static void t_what_never_matches(void **state)
+{
+    (void)state;
+    char tpl[] = "/tmp/leadd-tpl-XXXXXX", ini[2048];
+    int fd = mkstemp(tpl);
+    assert_true(fd >= 0);
+    const char *body = "{\"email\": \"{{fields.email}}\",\n \"size\": \"{{fields.teamsize}}\"}\n";
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    close(fd);
+    snprintf(ini, sizeof(ini),
+             "[form.demo]\n"
+             "field.email = email required\n"
+             "field.team_size = enum(1-10|11-50|51-200)\n"
+             "feild.phone = phone\n"                   /* line 4 */
+             "score.big = team_size in 51-300 => 20\n" /* line 5 */
+             "score.phoned = phone present => 10\n"    /* no cascade */
+             "score.sure = grade is hot => 5\n"        /* line 7 */
+             "score.either = team_size = 1-10 or phone present => 5\n"
+             "[webhook.slack]\nformat = slack\nurl = https://hooks.slack.com/x\n"
+             "when = grade = hottt\n" /* line 12 */
+             "[webhook.crm]\nformat = template\ntemplate = %s\nsign = false\n"
+             "url = https://crm.example.com/\n",
+             tpl);
+    write_ini(ini);
+    struct config c;
+    struct config_diag d;
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    static const char *const want[] = {
+        ":4: unknown key 'feild.phone' in [form.demo] (did you mean 'field.phone'?)",
+        ":5: rule 'big': team_size is never '51-300' (it is one of: 1-10, 11-50, 51-200)",
+        ":7: rule 'sure': 'grade is hot': write 'grade = hot'",
+        ":8: rule 'either': 'or' is not supported",
+        ":12: [webhook.slack] when: 'condition 1': grade is never 'hottt' (it is one of: hot, "
+        "warm, cold)",
+        ":2: fields.teamsize is not a field of the forms it serves (did you mean 'team_size'?)",
+    };
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msg[i]);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        bool found = false;
+        for (size_t k = 0; k < d.n && !found; k++)
+            found = strstr(d.msg[k], want[i]) != NULL;
+        if (!found)
+            fail_msg("no '%s'", want[i]);
+    }
+    assert_int_equal(d.n, sizeof(want) / sizeof(want[0]));
+    /* the template's line, and the config's line that names it */
+    assert_non_null(strstr(d.msg[d.n - 1], ":15: [webhook.crm] /tmp/leadd-tpl-"));
+    config_diag_release(&d);
+    unlink(path);
+    unlink(tpl);
+}
+
 static void t_builtin_example(void **state)
 {
     (void)state;
@@ -223,7 +278,8 @@ static void t_bad_lines_name_file_and_line(void **state)
          "expected 'CONDITION => POINTS'"},
         {"[form.contact]\nfield.x = text\nscore.a = x present => lots\n", 3,
          "points must be a whole number"},
-        {"[form.contact]\nfield.x = text\nscore.a = x is big => 1\n", 3, "cannot read condition"},
+        {"[form.contact]\nfield.x = text\nscore.a = x is big => 1\n", 3,
+         "'x is big': write 'x = big'"},
         {"[form.contact]\nfield.x = text\nscore.a = x > big => 1\n", 3, "needs a number"},
         {"[form.contact]\nfield.x = text\n\nscore.a = y present => 1\n", 4,
          "'y' is neither a declared field"},
@@ -391,6 +447,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_builtin_example),
         cmocka_unit_test(t_secrets_from_files),
+        cmocka_unit_test(t_what_never_matches),
         cmocka_unit_test(t_example_shows_every_key),
         cmocka_unit_test(t_example_file_equals_builtin),
         cmocka_unit_test(t_sets_override),
