@@ -219,7 +219,7 @@ build/bench/ceiling: bench/ceiling.c
 FUZZ_PKGS := clang libclang-rt-14-dev
 FUZZ_TARGETS := body config rules jsonr template
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c src/config/config.c \
+FUZZ_SRC := $(wildcard src/util/*.c) $(wildcard src/lead/*.c) src/http/body.c $(wildcard src/config/*.c) \
             src/crypto/crypto.c src/template/template.c
 fuzz: deps
 	@tools/deps.sh $(FUZZ_PKGS)

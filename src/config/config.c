@@ -1,5 +1,8 @@
 /* config.c: the INI loader. One table holds every key with its type, limits
- * and default; inih does the tokenising, this file the meaning. */
+ * and default; inih does the tokenising, this file the meaning of each line.
+ * The rest of the module: diag.c (problems and hints), secrets.c (env:,
+ * file:, credential:), checks.c (what the lines mean together), ref.c (the
+ * config shared by a running leadd); internal.h is what they share. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
@@ -20,93 +23,7 @@
 #include "leadd/embed.h"
 #include "leadd/score.h"
 #include "leadd/strutil.h"
-
-#define CONFIG_MAX_LINE 1024 /* longer lines are an error, not silently cut */
-#define CONFIG_MAX_FORMS 100
-
-struct loader {
-    struct config *cfg;
-    struct config_diag *diag;
-    const char *file;
-    int line;
-    bool from_file;          /* a line of the file, not a --set */
-    char last_bad[128];      /* the unknown section reported last */
-    struct strset seen;      /* "section\nkey" pairs met in the file, for duplicates */
-    int sqlite_only_line[2]; /* where the file set [storage] path, durability (0: not) */
-    bool secrets_optional;   /* config_load_unserved: a secret not found is left empty */
-    int rc;                  /* LEADD_ENOMEM once memory ran out */
-};
-
-/* Adds "file:line: message" to the problems, or "file:line: note: message"
- * to the notes (what is accepted but does nothing: said, never refused). */
-static void diag_vadd(struct loader *ld, bool is_note, const char *fmt, va_list ap)
-{
-    char msg[512], *line;
-    char ***list = is_note ? &ld->diag->note : &ld->diag->msg;
-    size_t *n = is_note ? &ld->diag->nnote : &ld->diag->n;
-    const char *prefix = is_note ? "note: " : "";
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    struct buf b = BUF_INIT(1024);
-    int rc = ld->line > 0 ? buf_addf(&b, "%s:%d: %s%s", ld->file, ld->line, prefix, msg)
-                          : buf_addf(&b, "%s: %s%s", ld->file, prefix, msg);
-    char **v = rc ? NULL : realloc(*list, (*n + 1) * sizeof(*v));
-    if (!v || !(line = buf_detach(&b))) {
-        buf_release(&b);
-        ld->rc = LEADD_ENOMEM;
-        return;
-    }
-    *list = v;
-    v[(*n)++] = line;
-}
-
-static void diag(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void diag(struct loader *ld, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    diag_vadd(ld, false, fmt, ap);
-    va_end(ap);
-}
-
-static void note(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct loader *ld, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    diag_vadd(ld, true, fmt, ap);
-    va_end(ap);
-}
-
-/* Where a message points: the file's lines in order, then --set's, then
- * messages about the whole file. */
-static long diag_rank(const char *msg, const char *file)
-{
-    size_t n = strlen(file);
-    long base = 0;
-    if (!strncmp(msg, file, n) && msg[n] == ':')
-        msg += n + 1;
-    else if (!strncmp(msg, "--set:", 6))
-        msg += 6, base = 1L << 30;
-    else
-        return LONG_MAX;
-    char *end;
-    long line = strtol(msg, &end, 10);
-    return end != msg && *end == ':' ? base + line : LONG_MAX;
-}
-
-/* Sorts the messages by where they point (stable: an insertion sort, over a
- * handful of lines), so a file's problems read top to bottom. */
-static void diag_sort(struct config_diag *d, const char *file)
-{
-    for (size_t i = 1; i < d->n; i++) {
-        char *m = d->msg[i];
-        long r = diag_rank(m, file);
-        size_t j = i;
-        for (; j > 0 && diag_rank(d->msg[j - 1], file) > r; j--)
-            d->msg[j] = d->msg[j - 1];
-        d->msg[j] = m;
-    }
-}
+#include "internal.h"
 
 /* ---- value setters ----
  * The three typed ones (whole numbers, strings, enums) write one member; the
@@ -286,8 +203,6 @@ static int set_rate(struct loader *ld, void *obj, const char *val, const struct 
     return LEADD_EINVAL;
 }
 
-static char *secret_expand(struct loader *ld, const char *key, const char *val);
-
 static int set_captcha_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct form *f = obj;
@@ -410,7 +325,7 @@ static int set_disposable(struct loader *ld, void *obj, const char *val, const s
 }
 
 /* Whether val is a URL of one of the schemes. */
-static bool url_of(const char *val, const char *const *schemes, size_t n)
+bool url_of(const char *val, const char *const *schemes, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t sl = strlen(schemes[i]);
@@ -420,8 +335,8 @@ static bool url_of(const char *val, const char *const *schemes, size_t n)
     return false;
 }
 
-static const char *const HTTP_SCHEMES[] = {"http://", "https://"};
-static const char *const SMTP_SCHEMES[] = {"smtp://", "smtps://"};
+const char *const HTTP_SCHEMES[] = {"http://", "https://"};
+const char *const SMTP_SCHEMES[] = {"smtp://", "smtps://"};
 
 static int set_url(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
@@ -661,6 +576,10 @@ static const struct key_enum CAPTCHAS[] = {{"off", CAPTCHA_OFF},
                                            {"hcaptcha", CAPTCHA_HCAPTCHA},
                                            {"recaptcha", CAPTCHA_RECAPTCHA},
                                            {NULL, 0}};
+const char *captcha_name(enum captcha_kind k)
+{
+    return CAPTCHAS[k].name;
+}
 static const struct key_enum UNAVAILABLE[] = {{"accept", 0}, {"reject", 1}, {NULL, 0}};
 
 #define INT(sc, name, type, member, min, max, def)                                                 \
@@ -766,47 +685,6 @@ static int apply(struct loader *ld, const struct key *k, void *obj, const char *
     case KT_SPECIAL: break;
     }
     return k->set(ld, obj, val, k);
-}
-
-/* The edit distance of a and b (insertions, deletions, substitutions), for
- * "did you mean"; both short (names in a config). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t n = strlen(b), row[64];
-    if (n >= LEADD_ARRAY_LEN(row) || strlen(a) >= LEADD_ARRAY_LEN(row))
-        return SIZE_MAX;
-    for (size_t j = 0; j <= n; j++)
-        row[j] = j;
-    for (size_t i = 1; a[i - 1]; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= n; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            best = up + 1 < best ? up + 1 : best;
-            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[n];
-}
-
-/* " (did you mean 'x'?)" for the candidate nearest to word, when one is a
- * likely slip (at most 2 edits, and fewer than half the word); "" else. */
-static const char *did_you_mean(const char *word, const char *const *cands, size_t n, char *out,
-                                size_t cap)
-{
-    size_t best = SIZE_MAX, pick = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(word, cands[i]);
-        if (d < best)
-            best = d, pick = i;
-    }
-    out[0] = '\0';
-    if (best > 0 && best <= 2 && best * 2 < strlen(word))
-        snprintf(out, cap, " (did you mean '%s'?)", cands[pick]);
-    return out;
 }
 
 /* did_you_mean over the keys of a scope. */
@@ -936,114 +814,6 @@ static struct webhook *webhook_get(struct loader *ld, const char *name)
     c->nwebhooks++;
     apply_defaults(ld, SC_WEBHOOK, w);
     return w;
-}
-
-#define SECRET_FILE_MAX (64 * 1024)
-
-/* What one reference names, appended to b: env:NAME the environment
- * variable, file:PATH the file (its trailing white space dropped),
- * credential:NAME systemd's $CREDENTIALS_DIRECTORY/NAME. 0, or why not in
- * why (the value itself is never said). */
-static int secret_read(const char *kind, const char *name, struct buf *b, char *why, size_t cap)
-{
-    if (!strcmp(kind, "env")) {
-        const char *v = getenv(name);
-        if (!v) {
-            snprintf(why, cap, "environment variable '%s' is not set", name);
-            return LEADD_ENOTFOUND;
-        }
-        return buf_adds(b, v);
-    }
-    char path[8192];
-    if (!strcmp(kind, "credential")) {
-        const char *dir = getenv("CREDENTIALS_DIRECTORY");
-        if (!dir) {
-            snprintf(why, cap,
-                     "credential '%s': no $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)",
-                     name);
-            return LEADD_ENOTFOUND;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-    } else {
-        snprintf(path, sizeof(path), "%s", name);
-    }
-    FILE *fp = fopen(path, "re");
-    if (!fp) {
-        snprintf(why, cap, "cannot read '%s': %s", path, strerror(errno));
-        return LEADD_ENOTFOUND;
-    }
-    char *text = malloc(SECRET_FILE_MAX + 1);
-    size_t n = text ? fread(text, 1, SECRET_FILE_MAX + 1, fp) : 0;
-    bool bad = ferror(fp) || n > SECRET_FILE_MAX;
-    fclose(fp);
-    if (!text)
-        return LEADD_ENOMEM;
-    while (n && strchr(" \t\r\n", text[n - 1]))
-        n--;
-    int rc = 0;
-    if (bad) {
-        snprintf(why, cap, "cannot read '%s': %s", path,
-                 n > SECRET_FILE_MAX ? "larger than 64 KiB" : "read error");
-        rc = LEADD_ENOTFOUND;
-    } else {
-        rc = buf_add(b, text, n);
-    }
-    explicit_bzero(text, SECRET_FILE_MAX + 1);
-    free(text);
-    return rc;
-}
-
-/* val with each secret reference (env:NAME, file:PATH, credential:NAME)
- * replaced by what it names (a secret kept out of the file: "Bearer
- * env:HUBSPOT_TOKEN"), read now: at start and at every reload, so a new key
- * in a file is a reload. NULL, diagnosed, when one cannot be read (with
- * secrets_optional: "" instead, said nowhere); the value is never printed. */
-static char *secret_expand(struct loader *ld, const char *key, const char *val)
-{
-    static const char IDENT[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
-    static const char *const KINDS[] = {"env:", "file:", "credential:"};
-    struct buf b = BUF_INIT(SECRET_FILE_MAX + 8192);
-    const char *p = val;
-    for (const char *e = p; *e; e++) {
-        size_t k = 0;
-        while (k < LEADD_ARRAY_LEN(KINDS) && strncmp(e, KINDS[k], strlen(KINDS[k])))
-            k++;
-        if (k == LEADD_ARRAY_LEN(KINDS) || (e > val && strchr(IDENT, e[-1])))
-            continue; /* not a reference, or part of a longer word */
-        buf_add(&b, p, (size_t)(e - p));
-        const char *n = e + strlen(KINDS[k]);
-        /* a path runs to the next blank; a name is a word (a credential's
-         * may hold . and -) */
-        size_t nl = k == 1   ? strcspn(n, " \t")
-                    : k == 2 ? strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                         "0123456789_.-")
-                             : strspn(n, IDENT);
-        char name[4096], kind[16], why[8400];
-        snprintf(name, sizeof(name), "%.*s", (int)nl, n);
-        snprintf(kind, sizeof(kind), "%.*s", (int)strlen(KINDS[k]) - 1, KINDS[k]);
-        int rc = nl ? secret_read(kind, name, &b, why, sizeof(why)) : LEADD_ENOTFOUND;
-        if (!nl)
-            snprintf(why, sizeof(why), "%s needs a name", KINDS[k]);
-        if (rc == LEADD_ENOTFOUND && ld->secrets_optional) {
-            buf_release(&b);
-            return strdup("");
-        }
-        if (rc == LEADD_ENOTFOUND) {
-            diag(ld, "%s: %s", key, why);
-            buf_release(&b);
-            return NULL;
-        }
-        p = e = n + nl;
-        if (!*e)
-            break;
-    }
-    buf_adds(&b, p);
-    if (buf_error(&b)) {
-        ld->rc = LEADD_ENOMEM;
-        buf_release(&b);
-        return NULL;
-    }
-    return buf_detach(&b);
 }
 
 const char *const role_names[ROLE_COUNT] = {"public", "viewer", "sales", "admin"};
@@ -1263,7 +1033,7 @@ static void form_key(struct loader *ld, struct form *f, const char *name, const 
 
 /* [storage] keys of SQLite's alone: set with backend = postgres, they do
  * nothing (check-config says so; the example config sets them). */
-static const char *const SQLITE_ONLY[2] = {"path", "durability"};
+const char *const SQLITE_ONLY[2] = {"path", "durability"};
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -1367,7 +1137,7 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
-static char *slurp(const char *path, size_t *len)
+char *slurp(const char *path, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
     struct stat sb;
@@ -1392,280 +1162,6 @@ static char *slurp(const char *path, size_t *len)
     }
     *len = b.len;
     return buf_detach(&b);
-}
-
-/* The shipped templates: what each preset sends, where by default, and which
- * id of the CRM's answer it keeps. src/template/presets/ holds the files. */
-static const struct preset {
-    enum webhook_format format;
-    const char *file;
-    enum template_kind kind;
-    const char *url, *response_id;
-} PRESETS[] = {
-    {WEBHOOK_HUBSPOT, "hubspot.json", TEMPLATE_JSON,
-     "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert", "results.0.id"},
-    {WEBHOOK_SALESFORCE, "salesforce.json", TEMPLATE_FORM,
-     "https://webto.salesforce.com/servlet/servlet.WebToLead?encoding=UTF-8", NULL},
-    {WEBHOOK_SLACK, "slack.json", TEMPLATE_JSON, NULL, NULL},
-    {WEBHOOK_EMAIL, "email.txt", TEMPLATE_TEXT, NULL, NULL},
-};
-
-/* The webhook's body, compiled: a preset, or the template file. */
-static void compile_body(struct loader *ld, struct webhook *w, const struct preset *p)
-{
-    char err[768], file[300];
-    char *text = NULL;
-    size_t len = 0;
-    enum template_kind kind;
-    if (p) {
-        const struct embedded_file *e = embedded_find(presets_files, p->file);
-        if (!e) {
-            ld->rc = LEADD_EINVAL; /* a preset missing from the build is a bug */
-            return;
-        }
-        kind = p->kind;
-        snprintf(file, sizeof(file), "%s (built in)", p->file);
-        text = str_dupn(e->data, e->len);
-        len = e->len;
-    } else {
-        if (!w->template_path) {
-            diag(ld, "[webhook.%s] format = template needs template = FILE", w->name);
-            return;
-        }
-        kind = w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM : TEMPLATE_JSON;
-        snprintf(file, sizeof(file), "%s", w->template_path);
-        if (!(text = slurp(w->template_path, &len))) {
-            diag(ld, "[webhook.%s] template: cannot read '%s': %s", w->name, w->template_path,
-                 strerror(errno));
-            return;
-        }
-    }
-    if (!text) {
-        ld->rc = LEADD_ENOMEM;
-        return;
-    }
-    int rc = template_compile(&w->tpl, kind, text, len, file, w->vars, w->nvars, err, sizeof(err));
-    if (!rc) /* values are escaped for what reads the body as markup */
-        template_set_escape(w->tpl, w->escape >= 0               ? (enum template_escape)w->escape
-                                    : w->format == WEBHOOK_SLACK ? TEMPLATE_ESC_SLACK
-                                                                 : TEMPLATE_ESC_NONE);
-    if (rc == LEADD_ENOMEM)
-        ld->rc = rc;
-    else if (rc)
-        diag(ld, "[webhook.%s] %s", w->name, err);
-    free(text);
-}
-
-/* Each fields.NAME a template reads is a field of a form its target serves:
- * a slip ({{fields.teamsize}} for team_size) would send nothing, silently.
- * (The presets read what most forms have and leave out what one lacks.) */
-static void check_body_fields(struct loader *ld, const struct webhook *w)
-{
-    const struct config *c = ld->cfg;
-    size_t n;
-    const struct template_field *tf = template_fields(w->tpl, &n);
-    for (size_t i = 0; i < n; i++) {
-        const char *names[CONFIG_MAX_FIELDS];
-        size_t nn = 0;
-        bool known = false;
-        for (size_t f = 0; f < c->nforms && !known; f++) {
-            if (!webhook_takes(w, c->forms[f].id))
-                continue;
-            for (size_t k = 0; k < c->forms[f].nfields && !known; k++) {
-                known = !strcmp(c->forms[f].fields[k].name, tf[i].name);
-                if (nn < CONFIG_MAX_FIELDS)
-                    names[nn++] = c->forms[f].fields[k].name;
-            }
-        }
-        if (known)
-            continue;
-        char hint[160];
-        ld->line = w->template_line;
-        diag(ld, "[webhook.%s] %s:%d: fields.%s is not a field of the forms it serves%s", w->name,
-             w->template_path, tf[i].line, tf[i].name,
-             did_you_mean(tf[i].name, names, nn, hint, sizeof(hint)));
-        ld->line = 0;
-    }
-}
-
-/* What a webhook needs, once every line is read (keys come in any order). */
-static void check_webhook(struct loader *ld, struct webhook *w)
-{
-    struct config *c = ld->cfg;
-    const struct preset *p = NULL;
-    for (size_t k = 0; k < LEADD_ARRAY_LEN(PRESETS); k++) {
-        if (PRESETS[k].format == w->format)
-            p = &PRESETS[k];
-    }
-    if (!w->url && p && p->url && !(w->url = strdup(p->url)))
-        ld->rc = LEADD_ENOMEM;
-    if (!w->response_id && p && p->response_id && !(w->response_id = strdup(p->response_id)))
-        ld->rc = LEADD_ENOMEM;
-    bool email = w->format == WEBHOOK_EMAIL;
-    char url_line[300];
-    snprintf(url_line, sizeof(url_line), "webhook.%s\nurl", w->name);
-    if (!w->url) {
-        if (!strset_has(&ld->seen, url_line)) /* a bad url was reported on its line */
-            diag(ld, "[webhook.%s] has no url", w->name);
-    } else if (email && !url_of(w->url, SMTP_SCHEMES, 2))
-        diag(ld, "[webhook.%s] format = email needs an smtp:// or smtps:// url", w->name);
-    else if (!email && !url_of(w->url, HTTP_SCHEMES, 2))
-        diag(ld, "[webhook.%s] needs an http:// or https:// url", w->name);
-    w->sign = w->sign_mode == WEBHOOK_SIGN_AUTO
-                  ? w->format == WEBHOOK_STANDARD || w->format == WEBHOOK_TEMPLATE
-                  : w->sign_mode == WEBHOOK_SIGN_YES;
-    if (email)
-        w->sign = false; /* a mail has no webhook headers */
-    if (w->sign && !w->secret_len)
-        diag(ld, "[webhook.%s] has no secret (whsec_...) to sign with (or sign = false)", w->name);
-    /* A target of no form (forms = nothing) only sends confirmation mails,
-     * each to its lead: it needs no mail_to. */
-    if (email && (!w->mail_from || (!w->mail_to.n && (w->all_forms || w->forms.n))))
-        diag(ld, "[webhook.%s] format = email needs mail_from and mail_to", w->name);
-    if (email && w->mail_from && (!strchr(w->mail_from, '@') || strpbrk(w->mail_from, "<>\r\n ")))
-        diag(ld, "[webhook.%s] mail_from: '%s' is not an email address", w->name, w->mail_from);
-    if (w->format != WEBHOOK_STANDARD)
-        compile_body(ld, w, p);
-    for (size_t r = 0; r < w->cond.n; r++) {
-        bool known = false;
-        char why[600] = "";
-        for (size_t f = 0; f < c->nforms; f++) {
-            if (!webhook_takes(w, c->forms[f].id) ||
-                !condition_field_known(&c->forms[f], w->cond.v[r].field))
-                continue;
-            /* a value no lead of its forms can have: it would never fire */
-            if (!known && condition_values_check(&c->forms[f], &w->cond.v[r], why, sizeof(why)))
-                break;
-            known = true;
-        }
-        ld->line = w->when_line;
-        if (*why)
-            diag(ld, "[webhook.%s] when: %s", w->name, why);
-        else if (!known)
-            diag(ld,
-                 "[webhook.%s] when: '%s' is not a field of its forms, an attribution name, "
-                 "score, grade, form or status",
-                 w->name, w->cond.v[r].field);
-        ld->line = 0;
-    }
-    if (w->format == WEBHOOK_TEMPLATE && w->tpl)
-        check_body_fields(ld, w);
-}
-
-/* The siteverify endpoint each provider documents. */
-static const char *const CAPTCHA_VERIFY_URLS[] = {
-    [CAPTCHA_TURNSTILE] = "https://challenges.cloudflare.com/turnstile/v0/siteverify",
-    [CAPTCHA_HCAPTCHA] = "https://api.hcaptcha.com/siteverify",
-    [CAPTCHA_RECAPTCHA] = "https://www.google.com/recaptcha/api/siteverify",
-};
-
-/* A form's captcha and double opt-in keys, which only make sense together. */
-static void check_trust(struct loader *ld, struct form *f)
-{
-    const struct config *c = ld->cfg;
-    if (f->captcha != CAPTCHA_OFF) {
-        if (!f->captcha_secret)
-            diag(ld,
-                 "[form.%s] captcha = %s needs captcha_secret (env:NAME keeps it out of"
-                 " the file)",
-                 f->id, CAPTCHAS[f->captcha].name);
-        if (!f->captcha_verify_url &&
-            !(f->captcha_verify_url = strdup(CAPTCHA_VERIFY_URLS[f->captcha])))
-            ld->rc = LEADD_ENOMEM;
-        else if (!url_of(f->captcha_verify_url, HTTP_SCHEMES, 2))
-            diag(ld, "[form.%s] captcha_verify_url: expected an http:// or https:// URL", f->id);
-    }
-    if (!f->double_opt_in)
-        return;
-    bool has_email = false;
-    for (size_t k = 0; k < f->nfields; k++)
-        has_email |= f->fields[k].type == FT_EMAIL;
-    if (!has_email)
-        diag(ld, "[form.%s] double_opt_in needs a field of type email to send the link to", f->id);
-    if (!c->public_url)
-        diag(ld,
-             "[form.%s] double_opt_in needs [server] public_url: the link in the mail"
-             " must reach this server",
-             f->id);
-    const struct webhook *w = f->confirm_mail ? config_webhook(c, f->confirm_mail) : NULL;
-    if (!w || w->format != WEBHOOK_EMAIL)
-        diag(ld, "[form.%s] confirm_mail must name a [webhook.NAME] with format = email", f->id);
-    if (f->confirm_redirect && !url_of(f->confirm_redirect, HTTP_SCHEMES, 2) &&
-        (f->confirm_redirect[0] != '/' || f->confirm_redirect[1] == '/'))
-        diag(ld, "[form.%s] confirm_redirect: expected a path on this site or an http(s) URL",
-             f->id);
-}
-
-static void check_whole(struct loader *ld)
-{
-    struct config *c = ld->cfg;
-    ld->line = 0;
-    if (c->nforms == 0)
-        diag(ld, "no [form.ID] section: leadd has nothing to accept");
-    if (c->backend == BACKEND_POSTGRES && !c->db_url)
-        diag(ld,
-             "[storage] backend = postgres needs url (a libpq URI, e.g. "
-             "postgresql://leadd@db.internal/leadd; env:NAME keeps a password out of the file)");
-    for (size_t i = 0; c->backend == BACKEND_POSTGRES && i < 2; i++) {
-        if (!(ld->line = ld->sqlite_only_line[i]))
-            continue;
-        note(ld,
-             "[storage] %s does nothing with backend = postgres: it is SQLite's (PostgreSQL's "
-             "durability is the server's own: fsync, synchronous_commit)",
-             SQLITE_ONLY[i]);
-    }
-    ld->line = 0;
-    for (size_t i = 0; i < c->nforms; i++) {
-        struct form *f = &c->forms[i];
-        if (f->nfields == 0)
-            diag(ld, "[form.%s] declares no field.NAME", f->id);
-        if (f->grade_warm > f->grade_hot)
-            diag(ld, "[form.%s] grade.warm is above grade.hot", f->id);
-        if (f->honeypot && form_field(f, f->honeypot) >= 0)
-            diag(ld, "[form.%s] honeypot '%s' is also a declared field", f->id, f->honeypot);
-        check_trust(ld, f);
-        for (size_t a = 0; a < f->nassign; a++) {
-            const struct assign_rule *ar = &f->assign[a];
-            ld->line = ar->line;
-            for (size_t u = 0; u < ar->nusers; u++) {
-                bool known = false;
-                for (size_t k = 0; k < c->nusers; k++)
-                    known |= !strcmp(c->users[k].name, ar->users[u]);
-                if (!known)
-                    diag(ld, "assign.%s: '%s' is not a user of [auth]", ar->name, ar->users[u]);
-            }
-            for (size_t k = 0; k < ar->cond.n; k++) {
-                char why[600];
-                if (!condition_field_known(f, ar->cond.v[k].field))
-                    diag(ld,
-                         "assign.%s: '%s' is not a field of [form.%s], an attribution name, "
-                         "score, grade, form or status",
-                         ar->name, ar->cond.v[k].field, f->id);
-                else if (condition_values_check(f, &ar->cond.v[k], why, sizeof(why)))
-                    diag(ld, "assign.%s: %s", ar->name, why);
-            }
-            ld->line = 0;
-        }
-        for (size_t r = 0; r < f->nrules; r++) {
-            char err[256];
-            if (score_rule_check(f, &f->rules[r], err, sizeof(err))) {
-                ld->line = f->rules[r].line;
-                diag(ld, "%s", err);
-                ld->line = 0;
-            }
-        }
-    }
-    for (size_t i = 0; i < c->nwebhooks; i++) {
-        struct webhook *w = &c->webhooks[i];
-        check_webhook(ld, w);
-        if (!w->nschedule)
-            diag(ld, "[webhook.%s] retry_schedule is empty", w->name);
-        for (size_t f = 0; f < w->forms.n; f++) {
-            if (!config_form(c, w->forms.v[f], strlen(w->forms.v[f])))
-                diag(ld, "[webhook.%s] forms names '%s', which is not a [form.ID]", w->name,
-                     w->forms.v[f]);
-        }
-    }
 }
 
 const struct webhook *config_webhook(const struct config *cfg, const char *name)
@@ -1843,17 +1339,6 @@ void config_release(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-void config_diag_release(struct config_diag *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        free(d->msg[i]);
-    free(d->msg);
-    for (size_t i = 0; i < d->nnote; i++)
-        free(d->note[i]);
-    free(d->note);
-    memset(d, 0, sizeof(*d));
-}
-
 const struct form *config_form(const struct config *cfg, const char *id, size_t len)
 {
     for (size_t i = 0; i < cfg->nforms; i++) {
@@ -1861,43 +1346,4 @@ const struct form *config_form(const struct config *cfg, const char *id, size_t 
             return &cfg->forms[i];
     }
     return NULL;
-}
-
-struct config_ref {
-    struct config *cfg;
-    _Atomic int refs;
-    bool owned;
-};
-
-struct config_ref *config_ref_new(struct config *cfg, bool owned)
-{
-    struct config_ref *r = calloc(1, sizeof(*r));
-    if (r) {
-        r->cfg = cfg;
-        r->owned = owned;
-        atomic_init(&r->refs, 1);
-    }
-    return r;
-}
-
-struct config_ref *config_ref_take(struct config_ref *r)
-{
-    atomic_fetch_add(&r->refs, 1);
-    return r;
-}
-
-const struct config *config_ref_cfg(const struct config_ref *r)
-{
-    return r->cfg;
-}
-
-void config_ref_drop(struct config_ref *r)
-{
-    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
-        return;
-    if (r->owned) {
-        config_release(r->cfg);
-        free(r->cfg);
-    }
-    free(r);
 }
