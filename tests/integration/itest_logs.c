@@ -3,6 +3,7 @@
  * trusted proxy's kept, anyone else's replaced), log_level holds back what is
  * below it, and no line holds a lead's email, name or phone, or a key. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,13 @@ static void t_json_lines_and_request_ids(void **state)
     assert_non_null(h_header(&r, "X-Request-Id", v, sizeof(v)));
     resp_free(&r);
     assert_true(h_wait_log(&l, "\"request_id\":\"edge-7f3a.1\"", 5000));
+    /* A reload refused says its problems in the log's format too. */
+    char ini[8192], at[400];
+    snprintf(ini, sizeof(ini), "%sthreads = many\n", H_BASE_INI);
+    h_write_file(&l, "leadd.ini", ini, at, sizeof(at));
+    h_signal(&l, SIGHUP);
+    assert_true(h_wait_log_n(&l, "reload refused", h_nodes(&l), 10000));
+    assert_true(h_wait_log(&l, "threads", 1000));
     assert_int_equal(h_stop(&l), 0);
     char *log = h_log_text(&l);
     size_t lines = 0, requests = 0;
