@@ -189,7 +189,7 @@ function viewLinks(p) {
     const q = new URLSearchParams(location.search);
     if (view) q.set('view', view); else q.delete('view');
     const href = `/app${q.toString() ? `?${q}` : ''}`;
-    return h('a', { href, 'aria-current': (p.view || '') === view ? 'page' : null,
+    return h('a', { href, 'data-view': view || 'inbox', 'aria-current': (p.view || '') === view ? 'page' : null,
       onclick: (e) => { e.preventDefault(); go(href); } }, text);
   };
   return h('nav', { class: 'views', 'aria-label': 'Views' }, link('', 'Inbox'), link('spam', 'Spam'));
@@ -199,7 +199,7 @@ function viewLinks(p) {
 // shown on the Spam link: spam is left out of the inbox, never lost.
 async function countSpam(p) {
   const r = await api('GET', apiQuery({ ...p, view: 'spam' }));
-  const a = document.querySelector('nav.views a:last-child');
+  const a = document.querySelector('a[data-view="spam"]'); // not Sections' last link
   if (r.status !== 200 || !a) return;
   const n = r.json.data.length;
   a.textContent = n ? `Spam (${n}${r.json.next_cursor ? '+' : ''})` : 'Spam';
@@ -678,3 +678,17 @@ async function start() {
 
 window.addEventListener('popstate', route);
 window.addEventListener('DOMContentLoaded', start);
+// A page the browser keeps for Back (its back/forward cache) must not keep
+// its stream open: six such pages hold every connection a browser allows
+// one host, and the next page load hangs. Closed as the page is hidden;
+// opened again, and the page brought up to date, if it comes back.
+window.addEventListener('pagehide', () => {
+  if (state.events) state.events.close();
+  state.events = null;
+});
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted && state.me) {
+    listen();
+    route();
+  }
+});

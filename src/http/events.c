@@ -28,6 +28,7 @@
  * come in id order, hence a window, not a cursor) are read, and each one
  * not published yet goes out. What was published is remembered (by a hash
  * of its id) for the window. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include "leadd/log.h"
 
 #define HEARTBEAT_MS 15000
+#define PROBE_MS 1000 /* how soon a client that went away gives its slot back */
 #define REPLAY_MAX 200 /* leads replayed a connection; a client behind by more reconnects */
 #define CHUNK (16 * 1024)
 #define FOLLOW_MS 500
@@ -64,6 +66,7 @@ struct stream {
     struct buf held;
     char who[AUTH_MAX_NAME]; /* whose it is, and from where: each is capped */
     char ip[NET_MAX_ADDR];
+    int fd; /* its socket, probed while suspended; -1 until known */
 };
 
 struct events {
@@ -221,8 +224,30 @@ static int follow_one(const char *id, const char *form, unsigned flags, void *ar
     return 0;
 }
 
-/* The heartbeat every HEARTBEAT_MS; with a shared store, the other nodes'
- * leads every FOLLOW_MS. */
+/* Ends the suspended streams whose client went away (under ev->mu), into
+ * wake: a suspended connection is polled by nobody, and a closed tab (or a
+ * page the browser keeps for Back) would hold its slot until the next
+ * heartbeat's write failed. A peek consumes nothing; on a descriptor reused
+ * meanwhile (the stream being freed) it can only end a stream that is
+ * ending anyway. */
+static size_t probe(struct events *ev, struct MHD_Connection **wake, size_t cap)
+{
+    size_t n = 0;
+    for (struct stream *s = ev->head.next; s != &ev->head && n < cap; s = s->next) {
+        char c;
+        if (!s->suspended || s->fd < 0)
+            continue;
+        ssize_t r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            s->ending = true;
+            wake[n++] = stream_wake(s);
+        }
+    }
+    return n;
+}
+
+/* The heartbeat every HEARTBEAT_MS, the probe every PROBE_MS; with a shared
+ * store, the other nodes' leads every FOLLOW_MS. */
 static void *heartbeat(void *arg)
 {
     struct events *ev = arg;
@@ -230,7 +255,7 @@ static void *heartbeat(void *arg)
     pthread_mutex_lock(&ev->mu);
     while (!ev->stopping) {
         struct timespec ts;
-        unsigned wait = ev->st ? FOLLOW_MS : HEARTBEAT_MS;
+        unsigned wait = ev->st ? FOLLOW_MS : PROBE_MS;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += wait / 1000;
         ts.tv_nsec += (long)(wait % 1000) * 1000000;
@@ -241,7 +266,11 @@ static void *heartbeat(void *arg)
         pthread_cond_timedwait(&ev->cv, &ev->mu, &ts);
         if (ev->stopping)
             break;
+        struct MHD_Connection *gone[64];
+        size_t ngone = probe(ev, gone, LEADD_ARRAY_LEN(gone));
         pthread_mutex_unlock(&ev->mu);
+        for (size_t i = 0; i < ngone; i++)
+            MHD_resume_connection(gone[i]);
         if (ev->st && ev->n) {
             char from[ULID_LEN + 1];
             size_t n;
@@ -433,6 +462,7 @@ enum MHD_Result api_events(struct req *r)
     s->replaying = last != NULL;
     /* The client reconnects a second after the stream ends. */
     buf_adds(&s->out, "retry: 1000\n\n");
+    s->fd = -1;
     snprintf(s->who, sizeof(s->who), "%s", r->who);
     client_ip(r, s->ip);
     /* One user, or one address, holds no more than its share: a viewer's
@@ -486,8 +516,12 @@ enum MHD_Result api_events(struct req *r)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int sndbuf = (int)ev->cap;
-    if (ci)
+    if (ci) {
         setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        pthread_mutex_lock(&ev->mu);
+        s->fd = ci->connect_fd;
+        pthread_mutex_unlock(&ev->mu);
+    }
     req_header(r, "Cache-Control", "no-store");
     req_header(r, "X-Accel-Buffering", "no"); /* nginx: pass each event on at once */
     return respond_callback(r, 200, "text/event-stream", stream_read, s, stream_free, CHUNK);

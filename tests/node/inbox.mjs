@@ -261,7 +261,10 @@ await test('not_spam_rescores_and_forwards', async () => {
   const before = received.filter((b) => b.includes(spam.id)).length;
   if (before) throw new Error('spam was forwarded');
   await ann.goto(`${BASE}/app`);
-  await poll(async () => (await text(ann, 'nav.views a:last-child')) === 'Spam (1)', 'the spam count on the Spam link');
+  await poll(async () => (await text(ann, 'a[data-view="spam"]')) === 'Spam (1)', 'the spam count on the Spam link');
+  // ... and on that link alone: the Sections' Spend link keeps its name
+  const spend = await ann.$eval('a[href="/app/spend"]', (a) => a.textContent);
+  if (spend !== 'Spend') throw new Error(`the Spend link reads "${spend}"`);
   await ann.goto(`${BASE}/app?view=spam`);
   await poll(() => rowOf(ann, spam.id), 'the lead in the Spam view');
   await ann.click(`tr[data-id="${spam.id}"] a`);
@@ -536,6 +539,33 @@ await test('visitor_pages_for_refusals', async () => {
   if (big.status() !== 413) throw new Error(`answered ${big.status()}`);
   if (!(await v.content()).includes('Your message is too long')) throw new Error('not the page');
   await v.browserContext().close();
+});
+
+// Full page loads in one tab, with the browser's default back/forward cache:
+// a page left behind must not keep its live stream (six of them took every
+// connection the browser allows one host, and the inbox hung); and leadd lets
+// the streams of pages gone go within seconds.
+await test('twenty_page_loads_in_one_tab', async () => {
+  const page = current = await newPage();
+  await signIn(page, KEY);
+  const lead = await submit({ name: 'Walker Twenty' });
+  for (let i = 0; i < 20; i++) {
+    const url = i % 2 ? `${BASE}/app` : `${BASE}/app/leads/${lead.id}`;
+    try {
+      await page.goto(url, { timeout: 10000 });
+      await page.waitForSelector(i % 2 ? '#rows' : 'main h1', { timeout: 10000 });
+    } catch (e) {
+      throw new Error(`load ${i + 1} of 20 (${url}): ${e.message}`);
+    }
+  }
+  await page.goBack({ timeout: 10000 }); // from the cache, or loaded again: live either way
+  await page.waitForSelector('main h1', { timeout: 10000 });
+  await poll(async () => {
+    const m = await fetch(`${BASE}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } });
+    const n = Number((await m.text()).match(/^leadd_event_streams (\d+)$/m)[1]);
+    return n <= 3; // this tab's, and at most the other open pages'
+  }, 'the streams of pages left to go');
+  await page.close();
 });
 
 await test('no_script_errors', async () => {
