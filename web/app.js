@@ -44,9 +44,11 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// show: the page's main content; a part a role does not get (null) is left
+// out, never written as "null".
 function show(...nodes) {
   const m = main();
-  m.replaceChildren(...nodes);
+  m.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function can(role) {
@@ -461,6 +463,7 @@ const FIGURES = [
 ];
 const GROUPS = [['utm_source', 'Source'], ['utm_campaign', 'Campaign'], ['utm_medium', 'Medium'], ['form', 'Form']];
 const RATES = new Set(['qualified_rate', 'conversion_rate', 'roi']);
+const COSTS = new Set(['cpl', 'cost_per_qualified', 'cost_per_sale', 'roi']);
 
 // A day as YYYY-MM-DD in the browser's calendar, and days after it.
 function localDay(d) {
@@ -504,7 +507,9 @@ function sortableTable(rows, total, currency, group) {
   const body = h('tbody', { id: 'source-rows' });
   const cells = (r, label) => h('tr', { 'data-key': r.key === null ? '' : r.key },
     h('th', { scope: 'row' }, label || (r.key === null ? '(none)' : r.key)),
-    FIGURES.map(([k, t]) => h('td', { 'data-label': t, 'data-figure': k }, figureText(k, r[k]))));
+    FIGURES.map(([k, t]) => h('td', { 'data-label': t, 'data-figure': k },
+      // no spend recorded (direct traffic, "(none)"): what a lead cost is not known, not 0
+      COSTS.has(k) && !(Number(r.spend) > 0) ? '—' : figureText(k, r[k]))));
   const value = (r, k) => (k === 'key' ? (r.key || '') : r[k] === null ? null : Number(r[k]));
   function fill() {
     const sorted = key ? rows.slice().sort((a, b) => {

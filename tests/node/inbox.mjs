@@ -384,7 +384,8 @@ await test('sources_charts_draw_and_uploaded_spend_changes_the_cpl', async () =>
     const n = await painted(p, id);
     if (n < 200) throw new Error(`${id} has ${n} painted pixels`);
   }
-  if (await text(p, cell) !== '0.00') throw new Error(`CPL before any spend: ${await text(p, cell)}`);
+  // no spend yet: what a lead cost is not known (a dash), not 0.00
+  if (await text(p, cell) !== '—') throw new Error(`CPL before any spend: ${await text(p, cell)}`);
   // an admin uploads the ad platform's export
   const csv = join(dir, 'adwords.csv');
   writeFileSync(csv, `Date,utm_source,utm_campaign,Amount,currency\r\n${TODAY},adwords,winter,60.00,EUR\r\n${TODAY},adwords,winter,40,EUR\r\n`);
@@ -427,6 +428,8 @@ await test('viewer_reads_sources_without_upload', async () => {
   await p.goto(`${BASE}/app/spend`);
   await p.waitForSelector('#spend-rows tr');
   if (await p.$('#spend-file')) throw new Error('a viewer is offered the upload');
+  const shown = await p.$eval('main', (m) => m.textContent);
+  if (/\bnull\b/.test(shown)) throw new Error('the page says "null" where the upload would be');
   const r = await p.evaluate(() => fetch('/v1/spend', { method: 'POST', credentials: 'same-origin',
     headers: { 'Content-Type': 'text/csv' }, body: 'date,utm_source,amount\n2026-01-01,x,1\n' }).then((x) => x.status));
   if (r !== 403) throw new Error(`the API let a viewer upload: ${r}`);
