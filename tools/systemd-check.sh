@@ -3,7 +3,7 @@
 # a Debian bookworm booted by systemd-nspawn (not in `make test`: the tree
 # takes minutes to make; tests/install-check.sh runs the same steps without
 # systemd in every `make test`). Makes the tree (debootstrap minbase with
-# systemd, curl and leadd's libraries), installs this checkout's release
+# systemd, curl, procps (the unit reloads with /bin/kill) and leadd's libraries), installs this checkout's release
 # build into it with `make install DESTDIR=` (and the user `make install`
 # makes on a real machine), then boots it: leadd.service must start as the
 # user leadd and take a lead; a sales rep added by README's lines (a key
@@ -19,7 +19,7 @@ root=${1:-/tmp/leadd-systemd-tree}
 if [ ! -x "$root/usr/bin/curl" ]; then
     mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *\([^ ]*\).*/\1/p' |
         head -1)
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,libmicrohttpd12,libsqlite3-0,libjansson4,libcurl4,libinih1,libpq5,libssl3 \
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,procps,libmicrohttpd12,libsqlite3-0,libjansson4,libcurl4,libinih1,libpq5,libssl3 \
         bookworm "$root" "${mirror:-http://deb.debian.org/debian}" >/dev/null
 fi
 make -C "$top" --no-print-directory -s -j"$(nproc)" build/leadd

@@ -41,7 +41,7 @@
 #include "leadd/log.h"
 
 #define HEARTBEAT_MS 15000
-#define PROBE_MS 1000 /* how soon a client that went away gives its slot back */
+#define PROBE_MS 1000  /* how soon a client that went away gives its slot back */
 #define REPLAY_MAX 200 /* leads replayed a connection; a client behind by more reconnects */
 #define CHUNK (16 * 1024)
 #define FOLLOW_MS 500

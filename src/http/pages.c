@@ -76,6 +76,9 @@ static int field_html(struct buf *b, const struct form *form, const struct field
     }
     buf_adds(b, "\">");
     if (f->type == FT_ENUM) {
+        /* An empty first choice: required then catches a skipped answer,
+         * and no first option is sent (and scored) unasked. */
+        buf_adds(b, "<option value=\"\"></option>");
         for (size_t i = 0; i < f->nchoices; i++) {
             buf_adds(b, v && !strcmp(v, f->choices[i]) ? "<option selected>" : "<option>");
             html_escape(b, f->choices[i]);
@@ -87,10 +90,13 @@ static int field_html(struct buf *b, const struct form *form, const struct field
             html_escape(b, v);
         buf_adds(b, "</textarea>");
     } else if (f->type == FT_CONSENT && form->consent_text) {
-        /* What the visitor agrees to, beside the box, as the lead will record it. */
-        buf_adds(b, " <small class=\"consent\">");
+        /* What the visitor agrees to, beside the box, as the lead will record
+         * it: a label of the box, so a click on the words ticks it. */
+        buf_adds(b, " <label class=\"consent\" for=\"");
+        html_escape(b, f->name);
+        buf_adds(b, "\">");
         html_escape(b, form->consent_text);
-        buf_adds(b, "</small>");
+        buf_adds(b, "</label>");
     }
     return buf_addc(b, '\n');
 }
@@ -324,10 +330,14 @@ enum MHD_Result page_message(struct req *r, int status, const char *heading, con
     return respond_buf(r, status, "text/html; charset=utf-8", &b);
 }
 
-/* A link back to the page the form was on, when the browser said which. */
+/* A link back to the page the form was on: the landing page the form's
+ * script sent, else the Referer (which a browser cuts to the site's origin
+ * across sites), when either is a web address. */
 static void back_link(struct req *r, struct buf *b)
 {
-    const char *ref = header_in(r, "Referer");
+    const char *ref = sent_value(&r->sub, "landing_page");
+    if (!ref || (strncmp(ref, "http://", 7) && strncmp(ref, "https://", 8)))
+        ref = header_in(r, "Referer");
     if (ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
         buf_adds(b, "<p><a href=\"");
         html_escape(b, ref);
@@ -341,8 +351,12 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
     buf_addf(&b, HEAD, "Please check the form");
     buf_adds(&b, "<h1>Please check the form</h1><ul class=\"err\">\n");
     for (size_t i = 0; i < e->n; i++) {
+        /* in the form's words: its label for the field (label.NAME) */
+        int k = r->form ? form_field(r->form, e->v[i].field) : -1;
+        const char *label =
+            k >= 0 && r->form->fields[k].label ? r->form->fields[k].label : e->v[i].field;
         buf_adds(&b, "<li><b>");
-        html_escape(&b, e->v[i].field);
+        html_escape(&b, label);
         buf_adds(&b, "</b> ");
         html_escape(&b, e->v[i].message);
         buf_adds(&b, "</li>\n");

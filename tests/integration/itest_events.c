@@ -243,7 +243,8 @@ static void t_streams_capped_per_user_and_address(void **state)
     h_stream_close(&v[1]);
     uint64_t t0 = h_now_ms();
     assert_true(h_wait(two_streams, &l, 10000));
-    fprintf(stderr, "two closed streams let go in %llu ms\n", (unsigned long long)(h_now_ms() - t0));
+    fprintf(stderr, "two closed streams let go in %llu ms\n",
+            (unsigned long long)(h_now_ms() - t0));
     stream_ok(&l, &ann, "ann-sales-key-0123456789");
     h_stream_close(&ann);
     h_stream_close(&a[0]);

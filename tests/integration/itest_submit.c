@@ -431,6 +431,43 @@ static void t_visitor_pages_for_every_error(void **state)
     resp_free(&r);
 }
 
+/* A visitor's page in the form's words: its labels on the errors, a select
+ * with an empty first choice (required catches a skipped one), the consent
+ * text a label of its box, and "back" to the landing page the form was on
+ * (the Referer a browser sends across sites is only the site's origin). */
+static void t_visitor_page_in_the_forms_words(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[8192];
+    snprintf(ini, sizeof(ini), "%s%s", H_BASE_INI, "consent_text = I agree to be contacted\n");
+    h_start(&l, ini, "form.contact.field.size=enum(1-10|11-50) required",
+            "form.contact.label.email=Work email", "form.contact.label.size=Team size", NULL);
+    h_req(&l, "GET", "/forms/contact", NULL, &r, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<select required id=\"size\" name=\"size\"><option "
+                                   "value=\"\"></option><option>1-10</option>"));
+    assert_non_null(strstr(r.body, "<label class=\"consent\" for=\"consent\">I agree to be "
+                                   "contacted</label>"));
+    resp_free(&r);
+    h_req(&l, "POST", "/v1/forms/contact/submissions",
+          "email=nope&name=N&consent=on&size=&landing_page=https%3A%2F%2Fwww.example.com%2Fspring"
+          "%3Futm_source%3Dbing",
+          &r, "Content-Type: application/x-www-form-urlencoded",
+          "Accept: text/html,application/xhtml+xml,*/*;q=0.8", "Referer: https://www.example.com/",
+          NULL);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "<b>Work email</b> is not a valid email address"));
+    assert_non_null(strstr(r.body, "<b>Team size</b>"));
+    assert_null(strstr(r.body, "<b>email</b>"));
+    assert_non_null(strstr(r.body, "<a href=\"https://www.example.com/spring?utm_source=bing\">"
+                                   "Back to the page you were on</a>"));
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_attribution_from_headers_and_query(void **state)
 {
     (void)state;
@@ -509,6 +546,7 @@ int main(void)
         cmocka_unit_test(t_idempotency),
         cmocka_unit_test(t_html_form),
         cmocka_unit_test(t_visitor_pages_for_every_error),
+        cmocka_unit_test(t_visitor_page_in_the_forms_words),
         cmocka_unit_test(t_attribution_from_headers_and_query),
         cmocka_unit_test(t_logs_have_no_personal_data),
     };
