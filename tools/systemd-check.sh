@@ -3,9 +3,10 @@
 # a Debian bookworm booted by systemd-nspawn (not in `make test`: the tree
 # takes minutes to make; tests/install-check.sh runs the same steps without
 # systemd in every `make test`). Makes the tree (debootstrap minbase with
-# systemd, curl, procps (the unit reloads with /bin/kill) and leadd's libraries), installs this checkout's release
-# build into it with `make install DESTDIR=` (and the user `make install`
-# makes on a real machine), then boots it: leadd.service must start as the
+# systemd, curl, make, procps (the unit reloads with /bin/kill) and leadd's
+# libraries), runs README's `make install` inside it on this checkout's
+# release build (the user leadd, /etc/leadd's modes, the units), then boots
+# it: leadd.service must start as the
 # user leadd and take a lead; a sales rep added by README's lines (a key
 # file, a line under [auth], systemctl reload) must sign in; the backup
 # timer's service must leave a 0600 copy in /var/backups/leadd. Needs root;
@@ -19,16 +20,18 @@ root=${1:-/tmp/leadd-systemd-tree}
 if [ ! -x "$root/usr/bin/curl" ]; then
     mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *\([^ ]*\).*/\1/p' |
         head -1)
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,procps,libmicrohttpd12,libsqlite3-0,libjansson4,libcurl4,libinih1,libpq5,libssl3 \
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,make,procps,libmicrohttpd12,libsqlite3-0,libjansson4,libcurl4,libinih1,libpq5,libssl3 \
         bookworm "$root" "${mirror:-http://deb.debian.org/debian}" >/dev/null
 fi
 make -C "$top" --no-print-directory -s -j"$(nproc)" build/leadd
-make -C "$top" --no-print-directory -s install DESTDIR="$root" >/dev/null
+# README's `sudo make install`, inside the tree, on the binary built here
+# (the tree has no compiler: -o takes the build as done)
+rm -rf "$root/root/leadd" "$root/etc/leadd"
+mkdir -p "$root/root/leadd/build"
+git -C "$top" ls-files | (cd "$top" && tar -cf - -T -) | tar -xf - -C "$root/root/leadd"
+cp "$top/build/leadd" "$root/root/leadd/build/"
+chroot "$root" make -C /root/leadd --no-print-directory -s -o all -o build/leadd install >/dev/null
 chroot "$root" sh -e -c '
-    getent group leadd >/dev/null || groupadd --system leadd
-    getent passwd leadd >/dev/null || useradd --system --gid leadd --no-create-home \
-        --home-dir /var/lib/leadd --shell /usr/sbin/nologin leadd
-    chgrp leadd /etc/leadd /etc/leadd/secrets /etc/leadd/leadd.ini
     sed -i "s|^api_keys = .*|api_keys = file:/etc/leadd/secrets/api_keys|; /^user.nina/d" \
         /etc/leadd/leadd.ini
     echo systemd-check-key-0123456789 >/etc/leadd/secrets/api_keys
