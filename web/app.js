@@ -290,10 +290,20 @@ async function refreshList(counting) {
 
 // ---- one lead ----
 
-function kv(obj) {
+// kv: names and values; form: the lead's form, whose labels name its fields
+// and whose email and phone fields become links a rep can act on.
+function kv(obj, form) {
   const entries = Object.entries(obj || {});
   if (!entries.length) return h('p', { class: 'muted' }, 'None.');
-  return h('dl', { class: 'kv' }, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, display(v))]));
+  const spec = (k) => (form && form.fields.find((f) => f.name === k)) || null;
+  const value = (k, v) => {
+    const s = spec(k);
+    if (s && typeof v === 'string' && s.type === 'email') return h('a', { href: `mailto:${v}` }, v);
+    if (s && typeof v === 'string' && s.type === 'phone') return h('a', { href: `tel:${v}` }, v);
+    return display(v);
+  };
+  return h('dl', { class: 'kv' }, entries.map(([k, v]) => [
+    h('dt', {}, spec(k) ? spec(k).label : k), h('dd', {}, value(k, v))]));
 }
 
 // One history entry: what changed (an entry carries the status the lead had
@@ -428,7 +438,7 @@ async function renderLead(lead) {
     lead.duplicate_of ? h('p', {}, 'Duplicate of ', h('a', { href: `/app/leads/${lead.duplicate_of}`, onclick: (e) => { e.preventDefault(); go(`/app/leads/${lead.duplicate_of}`); } }, 'an earlier lead'), '.') : null);
   const info = h('section', { class: 'card', 'aria-label': 'Lead' },
     h('p', { class: 'muted' }, `${lead.form} · received ${when(lead.created_at)} · ${lead.id}`),
-    h('h2', {}, 'Fields'), h('div', { id: 'fields' }, kv(lead.fields)),
+    h('h2', {}, 'Fields'), h('div', { id: 'fields' }, kv(lead.fields, (state.forms || []).find((f) => f.id === lead.form))),
     Object.keys(lead.extra || {}).length ? [h('h2', {}, 'Extra'), kv(lead.extra)] : null,
     h('h2', {}, 'Attribution'), kv(lead.attribution));
   const hist = h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'),

@@ -518,6 +518,9 @@ enum MHD_Result api_forms(struct req *r)
             jw_str(&b, s->name);
             buf_addf(&b, ",\"type\":\"%s\",\"required\":%s", field_type_name(s->type),
                      s->required ? "true" : "false");
+            /* the form's words for it (label.NAME), for every place it is shown */
+            buf_adds(&b, ",\"label\":");
+            jw_str(&b, s->label ? s->label : s->name);
             if (s->has_min) {
                 buf_adds(&b, ",\"min\":");
                 jw_num(&b, s->min);

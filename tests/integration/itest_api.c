@@ -1174,10 +1174,9 @@ static void t_stats(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body,
                            "{\"id\":\"contact\",\"fields\":[{\"name\":\"email\",\"type\":\"email\","
-                           "\"required\":true}"));
-    assert_non_null(strstr(r.body,
-                           "{\"name\":\"budget\",\"type\":\"integer\",\"required\":false,\"min\":0,"
-                           "\"max\":100000000}"));
+                           "\"required\":true,\"label\":\"email\"}"));
+    assert_non_null(strstr(r.body, "{\"name\":\"budget\",\"type\":\"integer\",\"required\":false,"
+                                   "\"label\":\"budget\",\"min\":0,\"max\":100000000}"));
     resp_free(&r);
     assert_int_equal(
         h_metric(

@@ -218,6 +218,11 @@ await test('open_a_lead_see_why_and_work_it', async () => {
   await ann.waitForSelector('#reasons');
   const fields = await text(ann, '#fields');
   if (!fields.includes(hot.email) || !fields.includes('Acme')) throw new Error(`fields: ${fields}`);
+  // in the form's words (label.email), the address a link a rep can mail
+  const terms = await ann.$$eval('#fields dt', (ds) => ds.map((d) => d.textContent));
+  if (!terms.includes('Work email') || terms.includes('email')) throw new Error(`labels: ${terms}`);
+  const mail = await ann.$eval('#fields a[href^="mailto:"]', (a) => a.getAttribute('href'));
+  if (mail !== `mailto:${hot.email}`) throw new Error(`mail link: ${mail}`);
   const reasons = await text(ann, '#reasons');
   if (!reasons.includes('big_budget: +50') || !reasons.includes('has_company: +20'))
     throw new Error(`reasons: ${reasons}`);
