@@ -36,6 +36,7 @@ signal_tree() {
     for p in /proc/[0-9]*; do
         [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill "-$1" "${p#/proc/}" 2>/dev/null
     done
+    return 0 # (the loop's last test failing is no failure: set -e would stop here)
 }
 cleanup() {
     # the processes, then the mounts, then the tree
