@@ -84,6 +84,18 @@ function when(iso) {
   return isNaN(d) ? iso : d.toLocaleString();
 }
 
+// ago: a time as the list shows it, "3 min ago" (the exact time on hover).
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'short' });
+function ago(iso) {
+  const d = new Date(iso);
+  if (!iso || isNaN(d)) return iso || '';
+  const s = (d.getTime() - Date.now()) / 1000;
+  const [n, unit] = Math.abs(s) < 60 ? [0, 'second'] : Math.abs(s) < 3600 ? [s / 60, 'minute']
+    : Math.abs(s) < 86400 ? [s / 3600, 'hour'] : Math.abs(s) < 7 * 86400 ? [s / 86400, 'day'] : [null, null];
+  const text = unit ? (n === 0 ? 'just now' : RELATIVE.format(Math.round(n), unit)) : d.toLocaleDateString();
+  return h('time', { datetime: iso, title: d.toLocaleString() }, text);
+}
+
 function display(v) {
   if (v === null || v === undefined) return '';
   if (typeof v === 'object') return JSON.stringify(v);
@@ -213,16 +225,19 @@ function row(lead, fresh) {
   const f = lead.fields || {}, a = lead.attribution || {};
   const href = `/app/leads/${lead.id}`;
   const cells = [
-    when(lead.created_at),
+    ago(lead.created_at),
     h('a', { href, onclick: (e) => { e.preventDefault(); go(href); } }, nameOf(lead)),
     f.email || '', f.company || '', lead.form,
     [a.utm_source, a.utm_campaign].filter(Boolean).join(' / '),
-    lead.score, h('span', { class: `grade-${lead.grade}` }, lead.grade), lead.status, lead.owner || '',
+    lead.score, h('span', { class: `badge grade-${lead.grade}` }, lead.grade), lead.status, lead.owner || '',
     (lead.flags || []).map((fl) => h('span', { class: 'flag', title: FLAG_MEANING[fl] || fl }, fl)),
   ];
   const cls = [lead.read === false ? 'unread' : '', fresh ? 'new' : ''].filter(Boolean).join(' ');
+  // One line a row: a value too long for its column is cut with an ellipsis,
+  // never broken mid-word; the whole of it on hover.
   return h('tr', { 'data-id': lead.id, class: cls || null },
-    cells.map((c, i) => h('td', { 'data-label': COLUMNS[i] }, c)));
+    cells.map((c, i) => h('td', { 'data-label': COLUMNS[i], class: `col-${i}`,
+      title: typeof c === 'string' && c.length > 16 ? c : null }, c)));
 }
 
 function renderRows(freshIds) {
@@ -245,7 +260,7 @@ async function showList() {
   setTitle();
   const table = h('table', { class: 'leads' },
     h('caption', { class: 'muted', id: 'count' }, 'Loading…'),
-    h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, COLUMNS.map((c, i) => h('th', { scope: 'col', class: `col-${i}` }, c)))),
     h('tbody', { id: 'rows' }));
   const more = h('button', { id: 'more', class: 'plain more', type: 'button', hidden: true, onclick: loadMore }, 'Load more');
   show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), navLinks('/app'), viewLinks(p), filterForm(p),
