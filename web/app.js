@@ -24,7 +24,7 @@ const CONSENT_KIND = {
 const FILTERS = ['view', 'form', 'grade', 'status', 'qualified', 'owner', 'source', 'campaign', 'from', 'to', 'q'];
 const PAGE = 50;
 
-const state = { me: null, forms: [], leads: [], cursor: null, unseen: 0, events: null, loading: null };
+const state = { me: null, forms: [], leads: [], cursor: null, unseen: 0, events: null, loading: null, sel: null };
 const main = () => document.getElementById('main');
 
 // h: an element with attributes (on* are listeners) and children (strings
@@ -232,10 +232,11 @@ function row(lead, fresh) {
     lead.score, h('span', { class: `badge grade-${lead.grade}` }, lead.grade), lead.status, lead.owner || '',
     (lead.flags || []).map((fl) => h('span', { class: 'flag', title: FLAG_MEANING[fl] || fl }, fl)),
   ];
-  const cls = [lead.read === false ? 'unread' : '', fresh ? 'new' : ''].filter(Boolean).join(' ');
+  const sel = state.sel === lead.id;
+  const cls = [lead.read === false ? 'unread' : '', fresh ? 'new' : '', sel ? 'selected' : ''].filter(Boolean).join(' ');
   // One line a row: a value too long for its column is cut with an ellipsis,
   // never broken mid-word; the whole of it on hover.
-  return h('tr', { 'data-id': lead.id, class: cls || null },
+  return h('tr', { 'data-id': lead.id, class: cls || null, 'aria-selected': sel ? 'true' : null },
     cells.map((c, i) => h('td', { 'data-label': COLUMNS[i], class: `col-${i}`,
       title: typeof c === 'string' && c.length > 16 ? c : null }, c)));
 }
@@ -247,7 +248,7 @@ function renderRows(freshIds) {
   const more = document.getElementById('more');
   more.hidden = !state.cursor;
   const count = document.getElementById('count');
-  count.textContent = state.leads.length ? `${state.leads.length} shown${state.cursor ? ', more below' : ''}` : 'No leads match.';
+  count.textContent = state.leads.length ? `${state.leads.length} shown${state.cursor ? ', more below' : ''} · press ? for the keyboard` : 'No leads match.';
 }
 
 function setTitle() {
@@ -705,6 +706,91 @@ async function start() {
   listen();
   return route();
 }
+
+// ---- the keyboard: triage without the mouse ----
+
+const KEYS = [
+  ['j / k', 'next / previous lead in the list'],
+  ['Enter or o', 'open the selected lead'],
+  ['c', 'status contacted'],
+  ['v', 'status converted'],
+  ['r', 'status rejected'],
+  ['s', 'mark spam'],
+  ['u or Esc', 'back to the list'],
+  ['?', 'this help'],
+];
+
+function help() {
+  const open = document.getElementById('keys');
+  if (open) { open.remove(); return; }
+  document.body.append(h('div', { id: 'keys', class: 'keys card', role: 'dialog', 'aria-label': 'Keyboard shortcuts' },
+    h('h2', {}, 'Keyboard shortcuts'),
+    h('dl', { class: 'kv' }, KEYS.map(([k, what]) => [h('dt', {}, h('kbd', {}, k)), h('dd', {}, what)])),
+    h('button', { type: 'button', onclick: help }, 'Close')));
+}
+
+// The list's selected lead (j/k; kept in state, so a redraw keeps it), or
+// the lead on screen.
+function selected() {
+  const m = location.pathname.match(/^\/app\/leads\/([^/]+)$/);
+  return m ? m[1] : state.sel;
+}
+
+function move(by) {
+  const ids = state.leads.map((l) => l.id);
+  if (!ids.length || !document.getElementById('rows')) return;
+  const i = ids.indexOf(state.sel);
+  state.sel = ids[Math.max(0, Math.min(ids.length - 1, i < 0 ? 0 : i + by))];
+  renderRows();
+  const tr = document.querySelector(`#rows tr[data-id="${state.sel}"]`);
+  if (tr) tr.scrollIntoView({ block: 'nearest' });
+}
+
+// A change by key: on the lead's page it redraws; in the list the row
+// follows by the live update, and says so at once.
+async function keyChange(body, what) {
+  const id = selected();
+  if (!id || !can('sales')) return;
+  const onLead = location.pathname.startsWith('/app/leads/');
+  const r = await api('PATCH', `/v1/leads/${id}`, body);
+  const live = document.getElementById('live');
+  if (r.status !== 200) {
+    if (live) live.textContent = problemText(r);
+    return;
+  }
+  if (onLead) renderLead(r.json);
+  else {
+    if (live) live.textContent = `${nameOf(r.json)}: ${what}.`;
+    // a lead marked spam leaves the inbox, and hands the selection on
+    if (body.spam === true && viewParams().view !== 'spam') {
+      const at = state.leads.findIndex((l) => l.id === id);
+      state.leads = state.leads.filter((l) => l.id !== id);
+      state.sel = state.leads[Math.min(at, state.leads.length - 1)]?.id || null;
+    }
+    await refreshList(false);
+  }
+}
+
+window.addEventListener('keydown', (e) => {
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')) return;
+  const k = e.key;
+  const act = {
+    j: () => move(1), k: () => move(-1),
+    Enter: () => { const id = selected(); if (id && !location.pathname.startsWith('/app/leads/')) go(`/app/leads/${id}`); },
+    c: () => keyChange({ status: 'contacted' }, 'contacted'),
+    v: () => keyChange({ status: 'converted' }, 'converted'),
+    r: () => keyChange({ status: 'rejected' }, 'rejected'),
+    s: () => keyChange({ spam: true }, 'marked spam'),
+    u: () => go('/app'),
+    Escape: () => (document.getElementById('keys') ? help() : location.pathname !== '/app' && go('/app')),
+    '?': help,
+  }[k === 'o' ? 'Enter' : k];
+  // Enter on a link or a button is theirs
+  if (!act || (k === 'Enter' && e.target.closest && e.target.closest('a, button'))) return;
+  e.preventDefault();
+  act();
+});
 
 window.addEventListener('popstate', route);
 window.addEventListener('DOMContentLoaded', start);

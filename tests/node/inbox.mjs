@@ -266,7 +266,7 @@ await test('not_spam_rescores_and_forwards', async () => {
   const before = received.filter((b) => b.includes(spam.id)).length;
   if (before) throw new Error('spam was forwarded');
   await ann.goto(`${BASE}/app`);
-  await poll(async () => (await text(ann, 'a[data-view="spam"]')) === 'Spam (1)', 'the spam count on the Spam link');
+  await poll(async () => (await ann.$('a[data-view="spam"]')) && (await text(ann, 'a[data-view="spam"]')) === 'Spam (1)', 'the spam count on the Spam link');
   // ... and on that link alone: the Sections' Spend link keeps its name
   const spend = await ann.$eval('a[href="/app/spend"]', (a) => a.textContent);
   if (spend !== 'Spend') throw new Error(`the Spend link reads "${spend}"`);
@@ -389,6 +389,41 @@ await test('keyboard_alone_and_every_control_labelled', async () => {
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
     .map((el) => el.outerHTML));
   if (unlabelled2.length) throw new Error(`unlabelled on the lead page: ${unlabelled2.join(' ')}`);
+  await kb.browserContext().close();
+});
+
+// A morning's triage by keyboard alone: three leads, each worked without
+// the mouse, the help a key away.
+await test('keyboard_triage_of_three_leads', async () => {
+  const a = await submit({ company: 'Kb One' }), b = await submit({ company: 'Kb Two' }),
+    c = await submit({ company: 'Kb Three' });
+  const kb = current = await newPage(1440);
+  await signIn(kb, ANN);
+  await poll(() => rowOf(kb, c.id), 'the list');
+  await kb.keyboard.press('?');
+  await kb.waitForSelector('#keys');
+  if (!(await text(kb, '#keys')).includes('mark spam')) throw new Error('no help');
+  await kb.keyboard.press('Escape');
+  await poll(async () => !(await kb.$('#keys')), 'the help closed');
+  // newest first: c, b, a
+  await kb.keyboard.press('j');
+  await poll(async () => (await kb.$eval('#rows tr.selected', (r) => r.dataset.id)) === c.id, 'c selected');
+  await kb.keyboard.press('c');
+  await poll(async () => (await apiGet(`/v1/leads/${c.id}`)).json.status === 'contacted', 'c contacted');
+  await kb.keyboard.press('j');
+  await poll(async () => (await kb.$eval('#rows tr.selected', (r) => r.dataset.id)) === b.id, 'b selected');
+  await kb.keyboard.press('s');
+  await poll(async () => (await apiGet(`/v1/leads/${b.id}`)).json.flags.includes('marked_spam'), 'b spam');
+  // b leaves the inbox (spam): the selection goes on to a
+  await poll(async () => !(await rowOf(kb, b.id)), 'b gone from the inbox');
+  await poll(async () => (await kb.$eval('#rows tr.selected', (r) => r.dataset.id)) === a.id, 'a selected');
+  await kb.keyboard.press('Enter');
+  await poll(() => kb.url().endsWith(`/app/leads/${a.id}`), 'a opened');
+  await kb.waitForSelector('#set-status');
+  await kb.keyboard.press('v');
+  await poll(async () => (await apiGet(`/v1/leads/${a.id}`)).json.status === 'converted', 'a converted');
+  await kb.keyboard.press('u');
+  await poll(() => kb.url().endsWith('/app'), 'back to the list');
   await kb.browserContext().close();
 });
 
