@@ -17,7 +17,7 @@ static const char HEAD[] =
     "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem}"
     "label{display:block;margin:.8rem 0 .2rem}input,select,textarea{width:100%%;padding:.4rem;"
     "box-sizing:border-box}input[type=checkbox]{width:auto}button{margin-top:1rem;padding:.5rem "
-    "1.2rem}.leadd-hp{position:absolute;left:-5000px}.err{color:#a00}</style></head><body>\n";
+    "1.2rem}.leadd-hp{position:absolute;left:-5000px}.err{color:#a00}</style></head><body><main>\n";
 
 static const char *input_type(enum field_type t)
 {
@@ -250,7 +250,7 @@ static enum MHD_Result form_page(struct req *r, const struct form *f)
     buf_adds(&csp, "; img-src 'self' data:; base-uri 'none'"); /* no form-action: a form may
                                                                   redirect off-site */
     csp_frame_ancestors(&csp, f);
-    buf_adds(&b, "</body></html>\n");
+    buf_adds(&b, "</main></body></html>\n");
     if (buf_error(&csp)) {
         buf_release(&csp);
         buf_release(&b);
@@ -301,9 +301,9 @@ enum MHD_Result page_embed(struct req *r)
 static const char THANKS[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<title>Thank you</title><link rel=\"icon\" href=\"data:,\"></head><body style=\"font:16px/1.5 "
-    "system-ui,sans-serif;max-width:34rem;margin:2rem auto\">"
+    "system-ui,sans-serif;max-width:34rem;margin:2rem auto\"><main>"
     "<h1>Thank you</h1><p>We got your message and will be in touch soon."
-    "</p><p><a href=\"/\">Back</a></p></body></html>\n";
+    "</p><p><a href=\"/\">Back</a></p></main></body></html>\n";
 
 enum MHD_Result page_thanks(struct req *r)
 {
@@ -326,7 +326,7 @@ enum MHD_Result page_message(struct req *r, int status, const char *heading, con
         html_escape(&b, button);
         buf_adds(&b, "</button></form>\n");
     }
-    buf_adds(&b, "</body></html>\n");
+    buf_adds(&b, "</main></body></html>\n");
     return respond_buf(r, status, "text/html; charset=utf-8", &b);
 }
 
@@ -365,7 +365,7 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
     buf_adds(&b, "</ul><p>Correct these below and send the form again.</p>\n");
     form_html(&b, r->form, &r->sub, "");
     back_link(r, &b);
-    buf_adds(&b, "</body></html>\n");
+    buf_adds(&b, "</main></body></html>\n");
     return respond_buf(r, 422, "text/html; charset=utf-8", &b);
 }
 
@@ -420,6 +420,6 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
         buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."
                      "</p>\n");
     back_link(r, &b);
-    buf_adds(&b, "</body></html>\n");
+    buf_adds(&b, "</main></body></html>\n");
     return respond_buf(r, status, "text/html; charset=utf-8", &b);
 }

@@ -150,8 +150,8 @@ static void t_serve_builtin_config(void **state)
     /* The form's own words: title, labels, the consent wording, a favicon. */
     assert_non_null(strstr(r.body, "<title>Talk to sales</title><link rel=\"icon\""));
     assert_non_null(strstr(r.body, "<label for=\"email\">Work email *</label>"));
-    assert_non_null(strstr(r.body, "<small class=\"consent\">I agree that Example Ltd may "
-                                   "contact me about my request.</small>"));
+    assert_non_null(strstr(r.body, "<label class=\"consent\" for=\"consent\">I agree that Example "
+                                   "Ltd may contact me about my request.</label>"));
     resp_free(&r);
     /* Each form has its page; an unknown one is a page that says so. */
     h_req(&l, "GET", "/forms/contact", NULL, &r, NULL);
