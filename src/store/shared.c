@@ -49,24 +49,33 @@ int store_rate_take(struct store *st, const char *key, long long limit, long lon
     char hex[2 * SHA256_LEN + 1];
     const void *part = key;
     size_t len = strlen(key);
-    long long ints[] = {limit, window_s * 1000, take}, row[2];
+    long long ints[] = {limit, window_s * 1000}, row[2];
     int rc;
     if (limit <= 0 || window_s <= 0)
         return LEADD_EINVAL;
     if ((rc = crypto_sha256(&part, &len, 1, hash))) /* the key names a client's address */
         return rc;
     crypto_hex(hash, sizeof(hash), hex);
-    rc = one_row(st,
-                 "INSERT INTO rate_buckets AS b (key, tokens, at_ms, full_ms, taken)"
-                 " SELECT ?1, ?2::float8 - ?4, ms, ms + ?3, true FROM"
-                 " (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) AS t"
-                 " ON CONFLICT (key) DO UPDATE SET tokens = " REFILL " - CASE WHEN " REFILL
-                 " >= 1 THEN ?4 ELSE 0 END,"
-                 " at_ms = greatest(b.at_ms, excluded.at_ms), full_ms = excluded.full_ms,"
-                 " taken = " REFILL " >= 1"
-                 " RETURNING taken::int,"
-                 " CASE WHEN taken THEN 0 ELSE ceil((1 - tokens) * ?3 / ?2)::bigint END",
-                 hex, ints, 3, row, 2);
+    if (!take) /* only asking (each right key does): a read, never a row written */
+        rc = one_row(st,
+                     "SELECT (v >= 1)::int, CASE WHEN v >= 1 THEN 0 ELSE"
+                     " ceil((1 - v) * ?3 / ?2)::bigint END FROM (SELECT coalesce(min(least("
+                     "?2::float8, tokens + greatest((extract(epoch FROM clock_timestamp()) * 1000)"
+                     "::bigint - at_ms, 0) * ?2::float8 / ?3)), ?2::float8) AS v"
+                     " FROM rate_buckets WHERE key = ?1) AS t",
+                     hex, ints, 2, row, 2);
+    else
+        rc = one_row(st,
+                     "INSERT INTO rate_buckets AS b (key, tokens, at_ms, full_ms, taken)"
+                     " SELECT ?1, ?2::float8 - 1, ms, ms + ?3, true FROM"
+                     " (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) AS t"
+                     " ON CONFLICT (key) DO UPDATE SET tokens = " REFILL " - CASE WHEN " REFILL
+                     " >= 1 THEN 1 ELSE 0 END,"
+                     " at_ms = greatest(b.at_ms, excluded.at_ms), full_ms = excluded.full_ms,"
+                     " taken = " REFILL " >= 1"
+                     " RETURNING taken::int,"
+                     " CASE WHEN taken THEN 0 ELSE ceil((1 - tokens) * ?3 / ?2)::bigint END",
+                     hex, ints, 2, row, 2);
     if (rc)
         return rc;
     *ok = row[0] != 0;
