@@ -68,14 +68,13 @@ manpage() {
 # name, as nothing else on this machine owns), UMask=0077, / as its working
 # directory, no environment.
 svc_uid=64123
-as_service() { (cd / && umask 077 && exec env -i PATH=/usr/bin:/bin \
-    setpriv --reuid=$svc_uid --regid=$svc_uid --clear-groups --no-new-privs "$@"); }
+# (in a subshell of the caller's: it execs all the way down, so a background
+# one's $! is the command itself, for the signals)
+as_service() { cd / && umask 077 && exec env -i PATH=/usr/bin:/bin \
+    setpriv --reuid=$svc_uid --regid=$svc_uid --clear-groups --no-new-privs "$@"; }
 serve_start() {
     : >"$dest/serve.log"
-    # exec all the way down: $! is leadd itself, for the signals
-    (cd / && umask 077 && exec env -i PATH=/usr/bin:/bin setpriv --reuid=$svc_uid \
-        --regid=$svc_uid --clear-groups --no-new-privs "$bin" serve -c "$etc/leadd.ini") \
-        >>"$dest/serve.log" 2>&1 &
+    (as_service "$bin" serve -c "$etc/leadd.ini") >>"$dest/serve.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do
         port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$dest/serve.log")
@@ -140,11 +139,11 @@ service() {
     # a backup as leadd-backup.service makes it: the service's user, no
     # environment; 0600
     install -d -m700 -o $svc_uid -g $svc_uid "$dest/backups" || return 1
-    as_service "$bin" backup -c "$etc/leadd.ini" "$dest/backups/b.db" >/dev/null || return 1
+    (as_service "$bin" backup -c "$etc/leadd.ini" "$dest/backups/b.db") >/dev/null || return 1
     [ "$(stat -c %a "$dest/backups/b.db")" = 600 ] || { echo "backup mode"; return 1; }
     serve_stop || return 1
     # the backup comes back, as the service's user
-    as_service "$bin" restore -c "$etc/leadd.ini" "$dest/backups/b.db" || return 1
+    (as_service "$bin" restore -c "$etc/leadd.ini" "$dest/backups/b.db") || return 1
     serve_start || return 1
     [ "$(get $key "/v1/leads/$id")" = 200 ] || { echo "restored lead"; return 1; }
     serve_stop || return 1

@@ -531,10 +531,7 @@ int lead_attr_erased(const char *json, size_t n, struct buf *b)
         if (!len)
             continue;
         jw_key(b, keys[i].name, first);
-        char *cut = str_dupn(s, len);
-        jw_str(b, cut ? cut : "");
-        rc = cut ? 0 : LEADD_ENOMEM;
-        free(cut);
+        jw_strn(b, s, len);
         first = false;
     }
     buf_release(&t);
