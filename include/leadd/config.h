@@ -91,7 +91,8 @@ struct webhook {
     enum webhook_sign sign_mode;      /* as configured; see sign */
     bool sign;                        /* send the Standard Webhooks headers */
     char *response_id;                /* a dotted path into the CRM's answer */
-    char *mail_from;                  /* format = email */
+    char *record_url; /* the CRM's page of a record, {id} where its id goes (the inbox links it) */
+    char *mail_from;  /* format = email */
     struct strset mail_to;
     int smtp_tls;         /* on (1): STARTTLS required on smtp:// */
     struct template *tpl; /* the compiled body (NULL for standard) */

@@ -64,6 +64,8 @@ enum captcha_kind { CAPTCHA_OFF, CAPTCHA_TURNSTILE, CAPTCHA_HCAPTCHA, CAPTCHA_RE
 struct rule;        /* scoring rules: see score.h */
 struct assign_rule; /* assignment rules: see score.h */
 
+#define FORM_PAGE_MAX (256 * 1024) /* a form's page = FILE, at most */
+
 /* A form: one [form.ID] section of the config. Owned by the config. */
 struct form {
     char *id;
@@ -74,7 +76,13 @@ struct form {
     char *redirect;        /* where an HTML form lands after success */
     char *title;           /* its page's heading, or NULL */
     char *consent_text;    /* the wording beside a consent checkbox, or NULL */
-    char *honeypot;        /* name of the honeypot field, or NULL */
+    /* the visitor's pages in the site's own look (pages.c): its stylesheet
+     * and logo (http(s) URLs), or its whole page: the operator's HTML with
+     * {{title}}, {{errors}} and {{form}} where leadd's parts go */
+    char *stylesheet, *logo;
+    char *page_path;
+    char *page;     /* page_path's text, read at load; NULL without one */
+    char *honeypot; /* name of the honeypot field, or NULL */
     long long min_fill_ms;
     long long dedupe_window_hours;
     long long rate_limit; /* submissions per rate_window_s per client; 0 = off */

@@ -501,7 +501,8 @@ void store_export_close(struct store_export **ep);
  * "2026-11-30 23:25:49", which spreadsheets read as a date), form, status,
  * score, grade, qualified, the form's fields, utm_source utm_medium
  * utm_campaign utm_term utm_content referrer landing_page, flags (names,
- * space-separated), owner, notes (" | " between them), extra (JSON). */
+ * space-separated), owner, notes (" | " between them), extra (JSON). fields:
+ * the fields' column titles (their names, or the form's labels). */
 LEADD_MUST_CHECK int store_export_csv_header(struct buf *out, const char *const *fields,
                                              size_t nfields, bool bom);
 

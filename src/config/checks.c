@@ -130,6 +130,12 @@ static void check_webhook(struct loader *ld, struct webhook *w)
         diag(ld, "[webhook.%s] format = email needs an smtp:// or smtps:// url", w->name);
     else if (!email && !url_of(w->url, HTTP_SCHEMES, 2))
         diag(ld, "[webhook.%s] needs an http:// or https:// url", w->name);
+    if (w->record_url &&
+        (!url_of(w->record_url, HTTP_SCHEMES, 2) || !strstr(w->record_url, "{id}")))
+        diag(
+            ld,
+            "[webhook.%s] record_url: expected an http(s) URL with {id} where the record's id goes",
+            w->name);
     w->sign = w->sign_mode == WEBHOOK_SIGN_AUTO
                   ? w->format == WEBHOOK_STANDARD || w->format == WEBHOOK_TEMPLATE
                   : w->sign_mode == WEBHOOK_SIGN_YES;
@@ -215,6 +221,42 @@ static void check_trust(struct loader *ld, struct form *f)
              f->id);
 }
 
+/* A form's look on the visitor's pages: URLs the page's CSP can name, and
+ * the operator's page read once, its placeholders known. */
+static void check_look(struct loader *ld, struct form *f)
+{
+    static const char *const PLACES[] = {"{{title}}", "{{errors}}", "{{form}}"};
+    if (f->stylesheet && !url_of(f->stylesheet, HTTP_SCHEMES, 2))
+        diag(ld, "[form.%s] stylesheet: expected an http:// or https:// URL", f->id);
+    if (f->logo && !url_of(f->logo, HTTP_SCHEMES, 2))
+        diag(ld, "[form.%s] logo: expected an http:// or https:// URL", f->id);
+    if (!f->page_path)
+        return;
+    size_t len = 0;
+    if (!(f->page = slurp(f->page_path, &len))) {
+        diag(ld, "[form.%s] page: cannot read '%s': %s", f->id, f->page_path, strerror(errno));
+        return;
+    }
+    if (len > FORM_PAGE_MAX || strlen(f->page) != len)
+        diag(ld, "[form.%s] page: '%s' is not a text file of at most %d KiB", f->id, f->page_path,
+             FORM_PAGE_MAX / 1024);
+    else if (!strstr(f->page, "{{form}}"))
+        diag(ld, "[form.%s] page: '%s' has no {{form}}: where would the form go?", f->id,
+             f->page_path);
+    for (const char *p = f->page; (p = strstr(p, "{{")); p += 2) {
+        bool known = false;
+        for (size_t i = 0; i < LEADD_ARRAY_LEN(PLACES); i++)
+            known |= !strncmp(p, PLACES[i], strlen(PLACES[i]));
+        if (!known) {
+            const char *end = strstr(p, "}}");
+            int n = end && end - p < 40 ? (int)(end - p) + 2 : 20;
+            diag(ld, "[form.%s] page: '%.*s' is not {{title}}, {{errors}} or {{form}}", f->id, n,
+                 p);
+            break;
+        }
+    }
+}
+
 void check_whole(struct loader *ld)
 {
     struct config *c = ld->cfg;
@@ -243,6 +285,7 @@ void check_whole(struct loader *ld)
         if (f->honeypot && form_field(f, f->honeypot) >= 0)
             diag(ld, "[form.%s] honeypot '%s' is also a declared field", f->id, f->honeypot);
         check_trust(ld, f);
+        check_look(ld, f);
         for (size_t a = 0; a < f->nassign; a++) {
             const struct assign_rule *ar = &f->assign[a];
             ld->line = ar->line;

@@ -633,6 +633,9 @@ static const struct key KEYS[] = {
     STR(SC_FORM, "redirect", struct form, redirect, "/thanks"),
     STR(SC_FORM, "title", struct form, title, ""),
     STR(SC_FORM, "consent_text", struct form, consent_text, ""),
+    STR(SC_FORM, "stylesheet", struct form, stylesheet, ""),
+    STR(SC_FORM, "logo", struct form, logo, ""),
+    STR(SC_FORM, "page", struct form, page_path, ""),
     STR(SC_FORM, "honeypot", struct form, honeypot, "_gotcha"),
     INT(SC_FORM, "min_fill_ms", struct form, min_fill_ms, 0, 3600000, "1500"),
     INT(SC_FORM, "dedupe_window_hours", struct form, dedupe_window_hours, 0, 8760, "24"),
@@ -664,6 +667,7 @@ static const struct key KEYS[] = {
     SPECIAL(SC_WEBHOOK, "when", set_when, "qualified"),
     SPECIAL(SC_WEBHOOK, "rate_limit", set_webhook_rate, "0"),
     STR(SC_WEBHOOK, "response_id", struct webhook, response_id, ""),
+    STR(SC_WEBHOOK, "record_url", struct webhook, record_url, ""),
     STR(SC_WEBHOOK, "mail_from", struct webhook, mail_from, ""),
     SPECIAL(SC_WEBHOOK, "mail_to", set_mail_to, ""),
     ENUM(SC_WEBHOOK, "smtp_tls", struct webhook, smtp_tls, ON_OFF, "on"),
@@ -1288,6 +1292,10 @@ void config_release(struct config *cfg)
         free(f->redirect);
         free(f->title);
         free(f->consent_text);
+        free(f->stylesheet);
+        free(f->logo);
+        free(f->page_path);
+        free(f->page);
         free(f->captcha_secret);
         free(f->captcha_sitekey);
         free(f->captcha_verify_url);
@@ -1315,6 +1323,7 @@ void config_release(struct config *cfg)
         }
         free(w->template_path);
         free(w->response_id);
+        free(w->record_url);
         free(w->mail_from);
         strset_release(&w->mail_to);
         condition_release(&w->cond);

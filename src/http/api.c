@@ -630,12 +630,12 @@ static void export_free(void *cls)
 
 enum MHD_Result api_export(struct req *r)
 {
-    static const char *const allowed[] = {FILTER_PARAMS, "format", "bom", NULL};
+    static const char *const allowed[] = {FILTER_PARAMS, "format", "bom", "header", NULL};
     struct lead_filter f;
     enum MHD_Result ret;
     const char *bad = unknown_param(r, allowed), *fmt = query_arg(r, "format");
     const struct form *form = NULL;
-    const char *names[CONFIG_MAX_FIELDS];
+    const char *names[CONFIG_MAX_FIELDS], *labels[CONFIG_MAX_FIELDS];
     bool is_bool[CONFIG_MAX_FIELDS];
     if (bad)
         return bad_param(r, bad, "unknown parameter");
@@ -644,6 +644,12 @@ enum MHD_Result api_export(struct req *r)
     const char *bom = query_arg(r, "bom");
     if (bom && strcmp(bom, "true") && strcmp(bom, "false"))
         return bad_param(r, "bom", "expected true or false");
+    /* header=labels: the form's words atop its columns (label.NAME), for a
+     * person's spreadsheet; names (the default) for a program's import */
+    const char *header = query_arg(r, "header");
+    if (header && strcmp(header, "names") && strcmp(header, "labels"))
+        return bad_param(r, "header", "expected names or labels");
+    bool by_label = header && header[0] == 'l';
     if (!parse_filter(r, &f, &ret))
         return ret;
     bool csv = fmt[0] == 'c';
@@ -654,6 +660,7 @@ enum MHD_Result api_export(struct req *r)
             return bad_param(r, "form", "no such form");
         for (size_t i = 0; i < form->nfields; i++) { /* nfields <= CONFIG_MAX_FIELDS */
             names[i] = form->fields[i].name;
+            labels[i] = by_label && form->fields[i].label ? form->fields[i].label : names[i];
             is_bool[i] = form->fields[i].type == FT_BOOL || form->fields[i].type == FT_CONSENT;
         }
     }
@@ -665,7 +672,7 @@ enum MHD_Result api_export(struct req *r)
     int rc = store_export_open(r->h->st, &f, csv ? EXPORT_CSV : EXPORT_NDJSON, names, is_bool, nf,
                                &x->e);
     if (!rc && csv)
-        rc = store_export_csv_header(&x->pending, names, nf, !bom || bom[0] == 't');
+        rc = store_export_csv_header(&x->pending, labels, nf, !bom || bom[0] == 't');
     if (rc) {
         export_free(x);
         return unavailable(r, rc);

@@ -168,6 +168,11 @@ enum MHD_Result respond_callback(struct req *r, int status, const char *ctype,
 /* csp_frame_ancestors: a CSP's frame-ancestors for a page of form f: the
  * sites allowed to post it and leadd itself ('none' without a form). */
 void csp_frame_ancestors(struct buf *csp, const struct form *f);
+/* csp_look: a visitor's page's style-src and img-src (and font-src): inline
+ * styles, data: images, and what form f's look loads (its stylesheet's and
+ * logo's origins; https: for its own page = FILE); extra: more sources for
+ * style-src (a captcha's), "" for none. */
+void csp_look(struct buf *csp, const struct form *f, const char *extra);
 /* respond_static: the same for a body that lives forever. */
 enum MHD_Result respond_static(struct req *r, int status, const char *ctype, const char *body);
 /* problem: an RFC 9457 problem+json answer with an optional detail. */

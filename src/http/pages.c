@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "leadd/crypto.h"
+#include "leadd/embed.h"
 #include "leadd/lead.h"
 #include "leadd/strutil.h"
 
@@ -17,7 +18,64 @@ static const char HEAD[] =
     "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem}"
     "label{display:block;margin:.8rem 0 .2rem}input,select,textarea{width:100%%;padding:.4rem;"
     "box-sizing:border-box}input[type=checkbox]{width:auto}button{margin-top:1rem;padding:.5rem "
-    "1.2rem}.leadd-hp{position:absolute;left:-5000px}.err{color:#a00}</style></head><body><main>\n";
+    "1.2rem}.leadd-hp{position:absolute;left:-5000px}.err{color:#a00}.leadd-logo{max-height:3rem}"
+    "</style>";
+
+/* A visitor's page around its message (a heading and what to do, or the
+ * errors) and its body (the form, a link back), in the form's look: the
+ * operator's page (page = FILE) with {{title}}, {{errors}} and {{form}} in
+ * place, else leadd's own with the form's stylesheet and logo. The page's
+ * CSP allows what the look loads (csp_look). */
+static enum MHD_Result visitor_page(struct req *r, int status, const struct form *f,
+                                    const char *title, struct buf *msg, struct buf *body)
+{
+    struct buf b = BUF_INIT(FORM_PAGE_MAX + 512 * 1024), t = BUF_INIT(4096);
+    html_escape(&t, title);
+    if (f && f->page) {
+        bool placed = strstr(f->page, "{{errors}}") != NULL;
+        const char *p = f->page, *q;
+        while ((q = strstr(p, "{{"))) {
+            buf_add(&b, p, (size_t)(q - p));
+            p = q + 2;
+            if (!strncmp(q, "{{title}}", 9)) {
+                buf_add(&b, t.ptr, t.len);
+                p = q + 9;
+            } else if (!strncmp(q, "{{errors}}", 10)) {
+                buf_add(&b, msg->ptr, msg->len);
+                p = q + 10;
+            } else if (!strncmp(q, "{{form}}", 8)) {
+                if (!placed) /* the message goes where the form is */
+                    buf_add(&b, msg->ptr, msg->len);
+                buf_add(&b, body->ptr, body->len);
+                p = q + 8;
+            } else {
+                buf_adds(&b, "{{"); /* check-config refused it; kept as written */
+            }
+        }
+        buf_adds(&b, p);
+    } else {
+        buf_addf(&b, HEAD, buf_str(&t));
+        if (f && f->stylesheet) {
+            buf_adds(&b, "<link rel=\"stylesheet\" href=\"");
+            html_escape(&b, f->stylesheet);
+            buf_adds(&b, "\">");
+        }
+        buf_adds(&b, "</head><body>\n");
+        if (f && f->logo) { /* the site's, beside its name in the title: decorative */
+            buf_adds(&b, "<header><img class=\"leadd-logo\" alt=\"\" src=\"");
+            html_escape(&b, f->logo);
+            buf_adds(&b, "\"></header>\n");
+        }
+        buf_adds(&b, "<main>\n");
+        buf_add(&b, msg->ptr, msg->len);
+        buf_add(&b, body->ptr, body->len);
+        buf_adds(&b, "</main></body></html>\n");
+    }
+    buf_release(&t);
+    buf_release(msg);
+    buf_release(body);
+    return respond_buf(r, status, "text/html; charset=utf-8", &b);
+}
 
 static const char *input_type(enum field_type t)
 {
@@ -51,7 +109,7 @@ static int field_html(struct buf *b, const struct form *form, const struct field
     const char *v = sent_value(sent, f->name);
     bool area = f->type == FT_TEXT && f->has_max && f->max > 500;
     bool box = f->type == FT_BOOL || f->type == FT_CONSENT;
-    buf_adds(b, "<label for=\"");
+    buf_adds(b, "<div class=\"leadd-field\"><label for=\"");
     html_escape(b, f->name);
     buf_adds(b, "\">");
     html_escape(b, f->label ? f->label : f->name);
@@ -98,7 +156,7 @@ static int field_html(struct buf *b, const struct form *form, const struct field
         html_escape(b, form->consent_text);
         buf_adds(b, "</label>");
     }
-    return buf_addc(b, '\n');
+    return buf_adds(b, "</div>\n");
 }
 
 /* A hidden input carrying a value the visitor's first post had. */
@@ -125,7 +183,10 @@ static void form_html(struct buf *b, const struct form *f, const struct submissi
     for (size_t i = 0; i < f->nfields; i++)
         field_html(b, f, &f->fields[i], sent);
     if (f->honeypot) {
-        buf_adds(b, "<div class=\"leadd-hp\" aria-hidden=\"true\"><label>Leave this empty "
+        /* placed off-screen by its own style too: an operator's page (page =
+         * FILE) has no leadd-hp rule */
+        buf_adds(b, "<div class=\"leadd-hp\" style=\"position:absolute;left:-5000px\" "
+                    "aria-hidden=\"true\"><label>Leave this empty "
                     "<input tabindex=\"-1\" autocomplete=\"off\" name=\"");
         html_escape(b, f->honeypot);
         buf_adds(b, "\"></label></div>\n");
@@ -139,19 +200,16 @@ static void form_html(struct buf *b, const struct form *f, const struct submissi
                 "<button type=\"submit\">Send</button>\n</form>\n");
 }
 
-/* The page works without JavaScript; the script only adds the time spent on
- * the form and the page's UTM parameters, which a plain post cannot know. */
-static const char SCRIPT[] =
-    "<script>(function(){var t0=Date.now(),f=document.currentScript.previousElementSibling;"
-    "f.addEventListener('submit',function(){var e=f.elements._elapsed_ms;"
-    "e.value=String(Date.now()-t0);var q=new URLSearchParams(location.search);"
-    "['utm_source','utm_medium','utm_campaign','utm_term','utm_content','gclid','fbclid',"
-    "'msclkid'].forEach(function(k){if(q.get(k)){var i=document.createElement('input');"
-    "i.type='hidden';i.name=k;i.value=q.get(k);f.appendChild(i);}});"
-    "var l=document.createElement('input');l.type='hidden';l.name='landing_page';"
-    "l.value=location.href;f.appendChild(l);"
-    "if(document.referrer){var r=document.createElement('input');r.type='hidden';"
-    "r.name='referrer';r.value=document.referrer;f.appendChild(r);}});})();</script>\n";
+/* The form's script (web/form.js), inline after the form: the form works
+ * without it; it adds the time spent on the form and the page's campaign,
+ * which a plain post cannot know, and shows errors beside their fields. */
+static void form_script(struct buf *b)
+{
+    const struct embedded_file *js = embedded_find(app_files, "form.js");
+    buf_adds(b, "<script>");
+    buf_add(b, js->data, js->len);
+    buf_adds(b, "</script>\n");
+}
 
 /* Each captcha's widget: its script, where its frames and calls come from
  * (the page's CSP allows that provider only), and its element. */
@@ -168,12 +226,10 @@ static const struct {
                            NULL},
 };
 
-/* The CSP source of an inline script: 'sha256-<base64 of its digest>'. */
-static void script_hash(struct buf *csp, const char *script)
+/* The CSP source of an inline script's text: 'sha256-<base64 of its digest>'. */
+static void script_hash(struct buf *csp, const char *body, size_t len)
 {
-    const char *body = strchr(script, '>') + 1;
     const void *part = body;
-    size_t len = (size_t)(strstr(body, "</script>") - body);
     unsigned char h[SHA256_LEN];
     char b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
     if (crypto_sha256(&part, &len, 1, h)) {
@@ -215,50 +271,52 @@ static void widget(struct buf *b, struct buf *csp, const struct form *f)
                  "i.type='hidden';i.name='g-recaptcha-response';i.value=t;f.appendChild(i);"
                  "f.dataset.ok='1';f.submit();});});});})();</script>\n",
                  buf_str(&key), buf_str(&action));
-        script_hash(csp, buf_str(&js));
+        const char *body = strchr(buf_str(&js), '>') + 1;
+        script_hash(csp, body, (size_t)(strstr(body, "</script>") - body));
         buf_add(b, js.ptr, js.len);
         buf_release(&js);
     }
     buf_release(&key);
     buf_release(&action);
-    buf_addf(csp, " %s; frame-src %s; connect-src 'self' %s; style-src 'unsafe-inline' %s", src,
-             src, src, src);
+    buf_addf(csp, " %s; frame-src %s; connect-src 'self' %s", src, src, src);
 }
 
 /* A form's own page: its title, its fields as labelled, the script, its
- * captcha's widget; a CSP that allows this page's scripts (by their hash)
- * and its captcha provider, nothing else. */
+ * captcha's widget; a CSP that allows this page's scripts (by their hash),
+ * its captcha provider and its look, nothing else. */
 static enum MHD_Result form_page(struct req *r, const struct form *f)
 {
     const char *title = f->title ? f->title : "Talk to sales";
-    struct buf b = BUF_INIT(256 * 1024), t = BUF_INIT(4096), csp = BUF_INIT(1024);
-    html_escape(&t, title);
-    buf_addf(&b, HEAD, buf_str(&t));
-    buf_addf(&b, "<h1>%s</h1>\n", buf_str(&t));
-    buf_release(&t);
+    struct buf msg = BUF_INIT(8192), b = BUF_INIT(256 * 1024), csp = BUF_INIT(2048);
+    buf_adds(&msg, "<h1>");
+    html_escape(&msg, title);
+    buf_adds(&msg, "</h1>\n");
     if (!f->title)
-        buf_adds(&b, "<p>Tell us about your project and we will get back to you within one "
-                     "business day.</p>\n");
+        buf_adds(&msg, "<p>Tell us about your project and we will get back to you within one "
+                       "business day.</p>\n");
     form_html(&b, f, NULL, "");
-    buf_adds(&b, SCRIPT);
+    form_script(&b);
+    const struct embedded_file *js = embedded_find(app_files, "form.js");
     buf_adds(&csp, "default-src 'none'; script-src");
-    script_hash(&csp, SCRIPT);
-    if (f->captcha != CAPTCHA_OFF)
+    script_hash(&csp, js->data, js->len);
+    const char *extra = "";
+    if (f->captcha != CAPTCHA_OFF) {
         widget(&b, &csp, f);
-    else
-        buf_adds(&csp, "; connect-src 'self'; style-src 'unsafe-inline'");
-    buf_adds(&csp, "; img-src 'self' data:; base-uri 'none'"); /* no form-action: a form may
-                                                                  redirect off-site */
+        extra = WIDGETS[f->captcha].sources;
+    } else
+        buf_adds(&csp, "; connect-src 'self'");
+    csp_look(&csp, f, extra);
+    buf_adds(&csp, "; base-uri 'none'"); /* no form-action: a form may redirect off-site */
     csp_frame_ancestors(&csp, f);
-    buf_adds(&b, "</main></body></html>\n");
     if (buf_error(&csp)) {
         buf_release(&csp);
+        buf_release(&msg);
         buf_release(&b);
         return unavailable(r, LEADD_ENOMEM);
     }
     req_header(r, "Content-Security-Policy", "%s", buf_str(&csp));
     buf_release(&csp);
-    return respond_buf(r, 200, "text/html; charset=utf-8", &b);
+    return visitor_page(r, 200, f, title, &msg, &b);
 }
 
 enum MHD_Result page_index(struct req *r)
@@ -292,9 +350,10 @@ enum MHD_Result page_embed(struct req *r)
     buf_adds(&b, "<!-- leadd form: ");
     html_escape(&b, f->id);
     buf_adds(&b, ". Add this page's origin to the form's allowed_origins. -->\n"
-                 "<style>.leadd-hp{position:absolute;left:-5000px}</style>\n");
+                 "<style>.leadd-hp{position:absolute;left:-5000px}.leadd-field{margin:.6rem 0}"
+                 ".leadd-field>label:first-child{display:block}.leadd-error{color:#a00}</style>\n");
     form_html(&b, f, NULL, base);
-    buf_adds(&b, SCRIPT);
+    form_script(&b);
     return respond_buf(r, 200, "text/html; charset=utf-8", &b);
 }
 
@@ -313,21 +372,19 @@ enum MHD_Result page_thanks(struct req *r)
 enum MHD_Result page_message(struct req *r, int status, const char *heading, const char *text,
                              const char *button)
 {
-    struct buf b = BUF_INIT(16384), t = BUF_INIT(1024);
-    html_escape(&t, heading);
-    buf_addf(&b, HEAD, buf_str(&t));
-    buf_addf(&b, "<h1>%s</h1><p>", buf_str(&t));
-    buf_release(&t);
-    html_escape(&b, text);
-    buf_adds(&b, "</p>\n");
+    struct buf msg = BUF_INIT(16384), body = BUF_INIT(4096);
+    buf_adds(&msg, "<h1>");
+    html_escape(&msg, heading);
+    buf_adds(&msg, "</h1><p>");
+    html_escape(&msg, text);
+    buf_adds(&msg, "</p>\n");
     if (button) {
         /* posts to the same address: opening the page changes nothing */
-        buf_adds(&b, "<form method=\"post\"><button type=\"submit\">");
-        html_escape(&b, button);
-        buf_adds(&b, "</button></form>\n");
+        buf_adds(&body, "<form method=\"post\"><button type=\"submit\">");
+        html_escape(&body, button);
+        buf_adds(&body, "</button></form>\n");
     }
-    buf_adds(&b, "</main></body></html>\n");
-    return respond_buf(r, status, "text/html; charset=utf-8", &b);
+    return visitor_page(r, status, r->form, heading, &msg, &body);
 }
 
 /* A link back to the page the form was on: the landing page the form's
@@ -347,26 +404,24 @@ static void back_link(struct req *r, struct buf *b)
 
 enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
 {
-    struct buf b = BUF_INIT(256 * 1024);
-    buf_addf(&b, HEAD, "Please check the form");
-    buf_adds(&b, "<h1>Please check the form</h1><ul class=\"err\">\n");
+    struct buf msg = BUF_INIT(64 * 1024), b = BUF_INIT(256 * 1024);
+    buf_adds(&msg, "<h1>Please check the form</h1><ul class=\"err\">\n");
     for (size_t i = 0; i < e->n; i++) {
         /* in the form's words: its label for the field (label.NAME) */
         int k = r->form ? form_field(r->form, e->v[i].field) : -1;
         const char *label =
             k >= 0 && r->form->fields[k].label ? r->form->fields[k].label : e->v[i].field;
-        buf_adds(&b, "<li><b>");
-        html_escape(&b, label);
-        buf_adds(&b, "</b> ");
-        html_escape(&b, e->v[i].message);
-        buf_adds(&b, "</li>\n");
+        buf_adds(&msg, "<li><b>");
+        html_escape(&msg, label);
+        buf_adds(&msg, "</b> ");
+        html_escape(&msg, e->v[i].message);
+        buf_adds(&msg, "</li>\n");
     }
+    buf_adds(&msg, "</ul><p>Correct these below and send the form again.</p>\n");
     /* The form again, holding what the visitor typed: nothing to retype. */
-    buf_adds(&b, "</ul><p>Correct these below and send the form again.</p>\n");
     form_html(&b, r->form, &r->sub, "");
     back_link(r, &b);
-    buf_adds(&b, "</main></body></html>\n");
-    return respond_buf(r, 422, "text/html; charset=utf-8", &b);
+    return visitor_page(r, 422, r->form, "Please check the form", &msg, &b);
 }
 
 /* What a visitor reads for each error a form post can meet: a heading and
@@ -404,13 +459,12 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
         if (VISITOR[i].status == status)
             heading = VISITOR[i].heading, advice = VISITOR[i].advice;
     }
-    struct buf b = BUF_INIT(256 * 1024);
-    buf_addf(&b, HEAD, heading);
-    buf_adds(&b, "<h1>");
-    html_escape(&b, heading);
-    buf_adds(&b, "</h1><p>");
-    html_escape(&b, advice);
-    buf_adds(&b, "</p>\n");
+    struct buf msg = BUF_INIT(16384), b = BUF_INIT(256 * 1024);
+    buf_adds(&msg, "<h1>");
+    html_escape(&msg, heading);
+    buf_adds(&msg, "</h1><p>");
+    html_escape(&msg, advice);
+    buf_adds(&msg, "</p>\n");
     /* When the body was read (never for a refused origin, refused before it),
      * the form again with what was typed; else the browser's Back button
      * keeps it (browsers restore a form's fields). */
@@ -420,6 +474,5 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
         buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."
                      "</p>\n");
     back_link(r, &b);
-    buf_adds(&b, "</main></body></html>\n");
-    return respond_buf(r, status, "text/html; charset=utf-8", &b);
+    return visitor_page(r, status, r->form, heading, &msg, &b);
 }

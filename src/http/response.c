@@ -37,6 +37,32 @@ void csp_frame_ancestors(struct buf *csp, const struct form *f)
         buf_addf(csp, " %s", f->origins.v[i]);
 }
 
+/* The length of url's origin (scheme://host[:port]); config checked it is
+ * an http(s) URL. */
+static size_t origin_len(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return (size_t)(host - url) + strcspn(host, "/?#");
+}
+
+void csp_look(struct buf *csp, const struct form *f, const char *extra)
+{
+    if (f && f->page) { /* the operator's own page: its styles, images and fonts */
+        buf_addf(csp,
+                 "; style-src 'self' 'unsafe-inline' https:%s%s; img-src 'self' data: https:"
+                 "; font-src https:",
+                 *extra ? " " : "", extra);
+        return;
+    }
+    buf_addf(csp, "; style-src 'unsafe-inline'%s%s", *extra ? " " : "", extra);
+    if (f && f->stylesheet)
+        buf_addf(csp, " %.*s", (int)origin_len(f->stylesheet), f->stylesheet);
+    buf_adds(csp, "; img-src 'self' data:");
+    if (f && f->logo)
+        buf_addf(csp, " %.*s", (int)origin_len(f->logo), f->logo);
+}
+
 /* The policy of an HTML page that sets none of its own (a visitor's error
  * page, a form shown again with what was typed, a link's page): no script,
  * no plugin, and framed only where its form may be posted from. No
@@ -44,8 +70,9 @@ void csp_frame_ancestors(struct buf *csp, const struct form *f)
 static void default_csp(struct req *r, struct MHD_Response *resp)
 {
     struct buf csp = BUF_INIT(sizeof(r->out[0].value));
-    buf_adds(&csp, "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                   "base-uri 'none'");
+    buf_adds(&csp, "default-src 'none'");
+    csp_look(&csp, r->form, "");
+    buf_adds(&csp, "; base-uri 'none'");
     csp_frame_ancestors(&csp, r->form);
     /* past the cap (hundreds of origins), the strictest */
     MHD_add_response_header(resp, "Content-Security-Policy",

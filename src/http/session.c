@@ -167,7 +167,21 @@ enum MHD_Result session_get(struct req *r)
             buf_addc(&b, ',');
         jw_str(&b, cfg->users[i].name);
     }
-    buf_adds(&b, "]}");
+    /* Where each CRM shows a record it made ({id}: its id, crm_ids.NAME):
+     * the inbox links a lead to it. */
+    buf_adds(&b, "],\"crm_records\":{");
+    bool first = true;
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        if (!cfg->webhooks[i].record_url)
+            continue;
+        if (!first)
+            buf_addc(&b, ',');
+        first = false;
+        jw_str(&b, cfg->webhooks[i].name);
+        buf_addc(&b, ':');
+        jw_str(&b, cfg->webhooks[i].record_url);
+    }
+    buf_adds(&b, "}}");
     return respond_buf(r, 200, "application/json", &b);
 }
 

@@ -194,8 +194,12 @@ static enum MHD_Result success(struct req *r, int status)
         req_header(r, "Location", "%s", redirect_target(r));
         return respond(r, 303, NULL, NULL, 0);
     }
-    struct buf b = BUF_INIT(64);
-    buf_addf(&b, "{\"id\":\"%s\"}", r->lead_id);
+    /* next: where a visitor's browser goes now, as a plain post's 303
+     * would (the form's script follows it) */
+    struct buf b = BUF_INIT(8192);
+    buf_addf(&b, "{\"id\":\"%s\",\"next\":", r->lead_id);
+    jw_str(&b, redirect_target(r));
+    buf_addc(&b, '}');
     req_header(r, "Location", "/v1/leads/%s", r->lead_id);
     return respond_buf(r, 201, "application/json", &b);
 }

@@ -200,8 +200,10 @@ int store_export_csv_header(struct buf *b, const char *const *fields, size_t nfi
     if (bom) /* UTF-8's byte-order mark: how spreadsheets know the file is UTF-8 */
         buf_adds(b, "\xef\xbb\xbf");
     buf_adds(b, "id,created_at,form,status,score,grade,qualified");
-    for (size_t i = 0; i < nfields; i++)
-        buf_addf(b, ",%s", fields[i]);
+    for (size_t i = 0; i < nfields; i++) { /* a label may hold a comma or a quote */
+        buf_addc(b, ',');
+        csv_cell(b, fields[i], strlen(fields[i]));
+    }
     for (size_t i = 0; i < NATTR; i++)
         buf_addf(b, ",%s", ATTR_COLS[i]);
     buf_adds(b, TAIL_HEADER);

@@ -82,8 +82,9 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     free(log);
 
     assert_int_equal(with_cookie(&l, "GET", "/v1/session", NULL, cookie, NULL, &r), 200);
-    assert_string_equal(r.body,
-                        "{\"user\":\"ann\",\"role\":\"sales\",\"users\":[\"ann\",\"mia\"]}");
+    assert_string_equal(
+        r.body,
+        "{\"user\":\"ann\",\"role\":\"sales\",\"users\":[\"ann\",\"mia\"],\"crm_records\":{}}");
     resp_free(&r);
     h_post_json(&l, "contact", "{\"email\":\"s@x.example\",\"name\":\"S\",\"consent\":true}", &r);
     assert_true(h_json_str(r.body, "id", id, sizeof(id)));
@@ -147,8 +148,9 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     resp_free(&r);
     /* a Bearer key still says who it is */
     h_api(&l, "GET", "/v1/session", NULL, &r);
-    assert_string_equal(r.body,
-                        "{\"user\":\"api\",\"role\":\"admin\",\"users\":[\"ann\",\"mia\"]}");
+    assert_string_equal(
+        r.body,
+        "{\"user\":\"api\",\"role\":\"admin\",\"users\":[\"ann\",\"mia\"],\"crm_records\":{}}");
     resp_free(&r);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);

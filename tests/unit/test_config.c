@@ -375,6 +375,62 @@ static void t_messages_that_say_what_to_do(void **state)
     config_diag_release(&d);
 }
 
+/* A form's look and a CRM's record link: what each needs, said at load. */
+static void t_look_and_record_url(void **state)
+{
+    (void)state;
+    struct config c;
+    struct config_diag d;
+    char page[96], ini[1024];
+    snprintf(page, sizeof(page), "%s.page.html", path);
+    FILE *fp = fopen(page, "w");
+    assert_non_null(fp);
+    fputs("<html><body>{{errors}} {{formm}}</body></html>", fp);
+    fclose(fp);
+    snprintf(
+        ini, sizeof(ini),
+        "[form.a]\nfield.email = email\nstylesheet = site.css\nlogo = https://x.example/l.svg\n"
+        "page = %s\n[form.b]\nfield.email = email\npage = /nonexistent/p.html\n"
+        "[webhook.crm]\nurl = https://crm.example/hook\nsign = false\n"
+        "record_url = https://crm.example/records/\n",
+        page);
+    write_ini(ini);
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), LEADD_EINVAL);
+    static const char *const want[] = {
+        "[form.a] stylesheet: expected an http:// or https:// URL",
+        "has no {{form}}: where would the form go?",
+        "'{{formm}}' is not {{title}}, {{errors}} or {{form}}",
+        "[form.b] page: cannot read '/nonexistent/p.html'",
+        "[webhook.crm] record_url: expected an http(s) URL with {id}",
+    };
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(want); i++) {
+        bool found = false;
+        for (size_t k = 0; k < d.n; k++)
+            found |= strstr(d.msg[k], want[i]) != NULL;
+        if (!found)
+            fail_msg("no message '%s' among %zu; first: %s", want[i], d.n, d.n ? d.msg[0] : "");
+    }
+    assert_int_equal(d.n, LEADD_ARRAY_LEN(want));
+    config_diag_release(&d);
+    /* put right: loaded, the page's text kept */
+    fp = fopen(page, "w");
+    assert_non_null(fp);
+    fputs("<title>{{title}}</title>{{form}}", fp);
+    fclose(fp);
+    snprintf(ini, sizeof(ini),
+             "[form.a]\nfield.email = email\nstylesheet = https://x.example/s.css\npage = %s\n"
+             "[webhook.crm]\nurl = https://crm.example/hook\nsign = false\n"
+             "record_url = https://crm.example/records/{id}\n",
+             page);
+    write_ini(ini);
+    assert_int_equal(config_load(&c, path, NULL, 0, &d), 0);
+    assert_string_equal(c.forms[0].page, "<title>{{title}}</title>{{form}}");
+    assert_string_equal(c.webhooks[0].record_url, "https://crm.example/records/{id}");
+    config_release(&c);
+    unlink(page);
+    unlink(path);
+}
+
 static void t_bad_set(void **state)
 {
     (void)state;
@@ -455,6 +511,7 @@ int main(void)
         cmocka_unit_test(t_messages_that_say_what_to_do),
         cmocka_unit_test(t_bad_lines_name_file_and_line),
         cmocka_unit_test(t_every_problem_reported),
+        cmocka_unit_test(t_look_and_record_url),
         cmocka_unit_test(t_bad_set),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
