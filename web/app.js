@@ -96,6 +96,28 @@ function ago(iso) {
   return h('time', { datetime: iso, title: d.toLocaleString() }, text);
 }
 
+// A phone number as people read it: +46 812 345 678 (the calling code,
+// then groups of three); leadd stores it as E.164.
+const CC2 = new Set('20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98'.split(' '));
+function phoneText(v) {
+  if (!/^\+\d{8,15}$/.test(v)) return v;
+  const d = v.slice(1);
+  const cc = d[0] === '1' || d[0] === '7' ? d[0] : CC2.has(d.slice(0, 2)) ? d.slice(0, 2) : d.slice(0, 3);
+  const rest = d.slice(cc.length);
+  if (cc === '1' && rest.length === 10) return `+1 ${rest.slice(0, 3)} ${rest.slice(3, 6)} ${rest.slice(6)}`;
+  const groups = rest.match(/\d{1,3}/g);
+  if (groups.length > 1 && groups[groups.length - 1].length === 1) groups[groups.length - 2] += groups.pop();
+  return `+${cc} ${groups.join(' ')}`;
+}
+
+// A field's value as the inbox shows it, by its type.
+function fieldValue(spec, v) {
+  if (v === null || v === undefined) return '';
+  if (spec && spec.type === 'phone' && typeof v === 'string') return phoneText(v);
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  return display(v);
+}
+
 function display(v) {
   if (v === null || v === undefined) return '';
   if (typeof v === 'object') return JSON.stringify(v);
@@ -195,7 +217,22 @@ function filterForm(p) {
   h('div', {}, input('to', 'To', p.to, 'date')),
   h('div', {}, input('q', 'Search', p.q, 'search')),
   h('div', {}, h('button', { type: 'submit' }, 'Apply')));
-  return form;
+  // Folded to one line until opened: the leads, not the filters, fill the
+  // screen; the line says which filters hold.
+  const on = FILTERS.filter((k) => k !== 'view' && p[k]).map((k) => `${k} ${p[k]}`);
+  return h('details', { class: 'fold', id: 'filters' },
+    h('summary', {}, on.length ? `Filters: ${on.join(', ')}` : 'Filters'), form);
+}
+
+// A form's leads as a spreadsheet, under this view's filters, its columns
+// titled in the form's words.
+function exportLink(p) {
+  if (!p.form) return h('span', { class: 'muted' }, 'Choose a form to export CSV');
+  const q = new URLSearchParams(apiQuery(p).split('?')[1]);
+  q.delete('limit');
+  q.set('format', 'csv');
+  q.set('header', 'labels');
+  return h('a', { id: 'export-leads', href: `/v1/leads/export?${q}`, download: `leads-${p.form}.csv` }, 'Export CSV');
 }
 
 function viewLinks(p) {
@@ -219,32 +256,93 @@ async function countSpam(p) {
   a.textContent = n ? `Spam (${n}${r.json.next_cursor ? '+' : ''})` : 'Spam';
 }
 
-const COLUMNS = ['Received', 'Name', 'Email', 'Company', 'Form', 'Source / campaign', 'Score', 'Grade', 'Status', 'Owner', 'Flags'];
+// The list's columns: key, title, relative width, cell. A person chooses
+// which (kept in this browser across reloads), the forms' own fields too.
+const BASE_COLUMNS = [
+  ['received', 'Received', 8, (l) => ago(l.created_at)],
+  ['name', 'Name', 13, (l) => {
+    const href = `/app/leads/${l.id}`;
+    return h('a', { href, onclick: (e) => { e.preventDefault(); go(href); } }, nameOf(l));
+  }],
+  ['email', 'Email', 16, (l) => (l.fields || {}).email || ''],
+  ['company', 'Company', 11, (l) => (l.fields || {}).company || ''],
+  ['form', 'Form', 7, (l) => l.form],
+  ['source', 'Source / campaign', 11, (l) => [(l.attribution || {}).utm_source, (l.attribution || {}).utm_campaign].filter(Boolean).join(' / ')],
+  ['score', 'Score', 5, (l) => l.score],
+  ['grade', 'Grade', 6, (l) => h('span', { class: `badge grade-${l.grade}` }, l.grade)],
+  ['status', 'Status', 8, (l) => l.status],
+  ['owner', 'Owner', 6, (l) => l.owner || ''],
+  ['flags', 'Flags', 9, (l) => (l.flags || []).map((fl) => h('span', { class: 'flag', title: FLAG_MEANING[fl] || fl }, fl))],
+];
+const COLUMNS_KEY = 'leadd.columns';
 
-function row(lead, fresh) {
-  const f = lead.fields || {}, a = lead.attribution || {};
-  const href = `/app/leads/${lead.id}`;
-  const cells = [
-    ago(lead.created_at),
-    h('a', { href, onclick: (e) => { e.preventDefault(); go(href); } }, nameOf(lead)),
-    f.email || '', f.company || '', lead.form,
-    [a.utm_source, a.utm_campaign].filter(Boolean).join(' / '),
-    lead.score, h('span', { class: `badge grade-${lead.grade}` }, lead.grade), lead.status, lead.owner || '',
-    (lead.flags || []).map((fl) => h('span', { class: 'flag', title: FLAG_MEANING[fl] || fl }, fl)),
-  ];
+// Every column a person can choose: the base ones, then each form field
+// they do not already show, by the form's label.
+function allColumns() {
+  const cols = BASE_COLUMNS.map(([key, title, width, cell]) => ({ key, title, width, cell }));
+  const seen = new Set(['name', 'email', 'company']);
+  for (const f of state.forms) {
+    for (const fd of f.fields) {
+      if (seen.has(fd.name) || fd.type === 'consent') continue;
+      seen.add(fd.name);
+      cols.push({ key: `field.${fd.name}`, title: fd.label, width: 9,
+        cell: (l) => fieldValue(fd, (l.fields || {})[fd.name]) });
+    }
+  }
+  return cols;
+}
+
+function chosenColumns() {
+  const all = allColumns();
+  let keys = null;
+  try { keys = JSON.parse(localStorage.getItem(COLUMNS_KEY)); } catch (e) { /* none kept */ }
+  const chosen = Array.isArray(keys) ? all.filter((c) => keys.includes(c.key)) : [];
+  return chosen.length ? chosen : all.filter((c) => !c.key.startsWith('field.'));
+}
+
+function columnPicker() {
+  const shown = new Set(chosenColumns().map((c) => c.key));
+  const box = h('fieldset', { class: 'pick' }, h('legend', {}, 'Show these columns'),
+    allColumns().map((c) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'column', value: c.key, checked: shown.has(c.key), onchange: () => {
+        const keys = [...box.querySelectorAll('input:checked')].map((i) => i.value);
+        localStorage.setItem(COLUMNS_KEY, JSON.stringify(keys));
+        drawTable();
+      } }), ` ${c.title}`)));
+  return h('details', { class: 'fold', id: 'columns' }, h('summary', {}, 'Columns'), box);
+}
+
+function row(lead, fresh, cols) {
   const sel = state.sel === lead.id;
   const cls = [lead.read === false ? 'unread' : '', fresh ? 'new' : '', sel ? 'selected' : ''].filter(Boolean).join(' ');
   // One line a row: a value too long for its column is cut with an ellipsis,
   // never broken mid-word; the whole of it on hover.
   return h('tr', { 'data-id': lead.id, class: cls || null, 'aria-selected': sel ? 'true' : null },
-    cells.map((c, i) => h('td', { 'data-label': COLUMNS[i], class: `col-${i}`,
-      title: typeof c === 'string' && c.length > 16 ? c : null }, c)));
+    cols.map((c) => {
+      const v = c.cell(lead);
+      return h('td', { 'data-label': c.title, 'data-col': c.key,
+        title: typeof v === 'string' && v.length > 16 ? v : null }, v === '' ? null : v);
+    }));
+}
+
+// The table's head and widths for the chosen columns, then its rows.
+function drawTable() {
+  const table = document.querySelector('table.leads');
+  if (!table) return;
+  const cols = chosenColumns(), total = cols.reduce((n, c) => n + c.width, 0);
+  const group = h('colgroup', {}, cols.map(() => h('col')));
+  [...group.children].forEach((col, i) => { col.style.width = `${(cols[i].width * 100 / total).toFixed(2)}%`; });
+  table.querySelector('colgroup')?.remove();
+  table.querySelector('caption').after(group);
+  table.querySelector('thead').replaceChildren(h('tr', {}, cols.map((c) => h('th', { scope: 'col', 'data-col': c.key }, c.title))));
+  renderRows();
 }
 
 function renderRows(freshIds) {
   const body = document.getElementById('rows');
   if (!body) return;
-  body.replaceChildren(...state.leads.map((l) => row(l, freshIds && freshIds.has(l.id))));
+  const cols = chosenColumns();
+  body.replaceChildren(...state.leads.map((l) => row(l, freshIds && freshIds.has(l.id), cols)));
   const more = document.getElementById('more');
   more.hidden = !state.cursor;
   const count = document.getElementById('count');
@@ -261,11 +359,12 @@ async function showList() {
   setTitle();
   const table = h('table', { class: 'leads' },
     h('caption', { class: 'muted', id: 'count' }, 'Loading…'),
-    h('thead', {}, h('tr', {}, COLUMNS.map((c, i) => h('th', { scope: 'col', class: `col-${i}` }, c)))),
-    h('tbody', { id: 'rows' }));
+    h('thead'), h('tbody', { id: 'rows' }));
   const more = h('button', { id: 'more', class: 'plain more', type: 'button', hidden: true, onclick: loadMore }, 'Load more');
-  show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), navLinks('/app'), viewLinks(p), filterForm(p),
+  show(h('h1', {}, p.view === 'spam' ? 'Spam' : 'Leads'), navLinks('/app'), viewLinks(p),
+    h('div', { class: 'tools' }, filterForm(p), columnPicker(), exportLink(p)),
     h('p', { class: 'status', role: 'status', id: 'live' }), table, more);
+  drawTable();
   const r = await api('GET', apiQuery(p));
   if (r.status !== 200) {
     document.getElementById('count').textContent = problemText(r);
@@ -315,8 +414,8 @@ function kv(obj, form) {
   const value = (k, v) => {
     const s = spec(k);
     if (s && typeof v === 'string' && s.type === 'email') return h('a', { href: `mailto:${v}` }, v);
-    if (s && typeof v === 'string' && s.type === 'phone') return h('a', { href: `tel:${v}` }, v);
-    return display(v);
+    if (s && typeof v === 'string' && s.type === 'phone') return h('a', { href: `tel:${v}` }, phoneText(v));
+    return s ? fieldValue(s, v) : display(v);
   };
   return h('dl', { class: 'kv' }, entries.map(([k, v]) => [
     h('dt', {}, spec(k) ? spec(k).label : k), h('dd', {}, value(k, v))]));
@@ -452,8 +551,14 @@ async function renderLead(lead) {
       : h('p', { class: 'muted' }, 'No scoring rule matched.'),
     flags.length ? [h('h2', {}, 'Flags'), h('ul', { class: 'plain' }, flags.map((f) => h('li', {}, h('span', { class: 'flag' }, f), ' ', FLAG_MEANING[f] || '')))] : null,
     lead.duplicate_of ? h('p', {}, 'Duplicate of ', h('a', { href: `/app/leads/${lead.duplicate_of}`, onclick: (e) => { e.preventDefault(); go(`/app/leads/${lead.duplicate_of}`); } }, 'an earlier lead'), '.') : null);
+  // The lead's record in each CRM that made one (record_url, its stored id).
+  const crm = Object.entries((state.me && state.me.crm_records) || {})
+    .filter(([name]) => lead.crm_ids && lead.crm_ids[name])
+    .map(([name, url]) => h('a', { class: 'crm', 'data-crm': name, href: url.replace('{id}', encodeURIComponent(lead.crm_ids[name])),
+      target: '_blank', rel: 'noopener noreferrer' }, `Open in ${name}`));
   const info = h('section', { class: 'card', 'aria-label': 'Lead' },
     h('p', { class: 'muted' }, `${lead.form} · received ${when(lead.created_at)} · ${lead.id}`),
+    crm.length ? h('p', { id: 'crm-links' }, crm.flatMap((a, i) => (i ? [' · ', a] : [a]))) : null,
     h('h2', {}, 'Fields'), h('div', { id: 'fields' }, kv(lead.fields, (state.forms || []).find((f) => f.id === lead.form))),
     Object.keys(lead.extra || {}).length ? [h('h2', {}, 'Extra'), kv(lead.extra)] : null,
     h('h2', {}, 'Attribution'), kv(lead.attribution));

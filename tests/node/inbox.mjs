@@ -36,7 +36,8 @@ const received = [];
 const receiver = createServer((req, res) => {
   let body = '';
   req.on('data', (c) => { body += c; });
-  req.on('end', () => { received.push(body); res.writeHead(200).end('{}'); });
+  // answers as a CRM does: the record it made (kept as the lead's crm_ids.crm)
+  req.on('end', () => { received.push(body); res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"id":"rec-${received.length}"}`); });
 });
 await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
 const rport = receiver.address().port;
@@ -44,7 +45,13 @@ const rport = receiver.address().port;
 // ---- a marketer's landing page on another origin, holding leadd's embed
 // snippet (fetched once leadd runs) ----
 let snippet = '', closedSnippet = '';
+// The site's own stylesheet and logo, which leadd's pages for its form load.
+const SITE_CSS = 'body { background: rgb(250, 240, 230); }';
+const SITE_LOGO = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><rect width="120" height="30" fill="#1a56c4"/></svg>';
 const site = createServer((req, res) => {
+  // (readable from other origins as a CDN's are: axe-core fetches it)
+  if (req.url === '/site.css') return res.writeHead(200, { 'Content-Type': 'text/css', 'Access-Control-Allow-Origin': '*' }).end(SITE_CSS);
+  if (req.url === '/logo.svg') return res.writeHead(200, { 'Content-Type': 'image/svg+xml' }).end(SITE_LOGO);
   res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
   const body = req.url.startsWith('/closed') ? closedSnippet : snippet;
   res.end(`<!doctype html><html lang="en"><head><title>Acme landing</title></head><body><main><h1>Acme</h1>${body}</main></body></html>`);
@@ -54,6 +61,10 @@ const SITE = `http://127.0.0.1:${site.address().port}`;
 
 // ---- leadd on a fresh database ----
 const dir = mkdtempSync(join(tmpdir(), 'leadd-inbox-'));
+// A customer's own page for a form: leadd puts its parts where the
+// placeholders are.
+writeFileSync(join(dir, 'page.html'), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{title}} · Initech</title><link rel="icon" href="data:,"></head>
+<body><header><p id="initech-brand">Initech</p></header><main>{{errors}}<section id="initech-form">{{form}}</section></main></body></html>`);
 writeFileSync(join(dir, 'leadd.ini'), `[server]
 threads = 2
 [storage]
@@ -68,12 +79,18 @@ field.email = email required
 field.name = text required
 field.company = text
 field.budget = integer min=0
+field.phone = phone
+field.team_size = integer min=1 max=100000
 field.consent = consent
 consent_text = I agree to be contacted about my request.
 honeypot = _gotcha
 min_fill_ms = 0
 allowed_origins = ${SITE}
 label.email = Work email
+label.team_size = Team size
+label.budget = Budget, EUR
+stylesheet = ${SITE}/site.css
+logo = ${SITE}/logo.svg
 score.big_budget = budget >= 10000 => 50
 score.has_company = company present => 20
 qualify_at = 40
@@ -81,8 +98,16 @@ assign.big = budget >= 10000 => ann
 [form.closed]
 field.email = email required
 field.name = text required
+[form.branded]
+field.email = email required
+field.team_size = integer min=1 max=100000
+label.team_size = Team size
+title = Talk to Initech
+page = ${dir}/page.html
 [webhook.crm]
 url = http://127.0.0.1:${rport}/hook
+response_id = id
+record_url = https://crm.example/records/{id}/view
 secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 `);
 const leadd = spawn(BIN, ['serve', '-c', join(dir, 'leadd.ini'), '--set', 'server.listen=127.0.0.1:0'],
@@ -132,7 +157,10 @@ async function newPage(width = 1440) {
   await page.setViewport({ width, height: 900 });
   page.on('pageerror', (e) => pageErrors.push(`${running}: ${e && e.stack || e}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of (40[13]|413|422)/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
+    // a refused origin: the embed's script cannot read leadd's answer (no
+    // CORS for that site) and posts plainly, whose page says so
+    const refused = /\/v1\/forms\/closed\/submissions/.test(`${m.text()} ${m.location().url || ''}`) && /ERR_FAILED|CORS/.test(m.text());
+    if (m.type() === 'error' && !refused && !/status of (40[13]|413|422)/.test(m.text())) pageErrors.push(`${running}: ${m.text()} ${JSON.stringify(m.location())}`);
   });
   return page;
 }
@@ -188,7 +216,7 @@ await test('sales_sees_a_hot_lead_arrive_live', async () => {
   ann = current = await newPage();
   await signIn(ann, ANN);
   if ((await text(ann, '#me')) !== 'ann (sales)') throw new Error('not signed in as ann');
-  hot = await submit({ company: 'Acme', budget: 50000 });
+  hot = await submit({ company: 'Acme', budget: 50000, phone: '+46812345678', team_size: 40 });
   await poll(() => rowOf(ann, hot.id), 'the lead to appear live');
   const cls = await ann.$eval(`tr[data-id="${hot.id}"]`, (e) => e.className);
   if (!/unread/.test(cls) || !/new/.test(cls)) throw new Error(`row classes "${cls}"`);
@@ -198,9 +226,12 @@ await test('sales_sees_a_hot_lead_arrive_live', async () => {
 await test('filters_live_in_the_url', async () => {
   const cold = await submit({});
   await poll(() => rowOf(ann, cold.id), 'the cold lead');
+  await ann.click('#filters summary'); // folded to one line until opened
   await ann.select('#grade', 'hot');
   await clickText(ann, 'button', 'Apply');
   await poll(async () => ann.url().includes('grade=hot') && !(await rowOf(ann, cold.id)) && (await rowOf(ann, hot.id)), 'the hot view');
+  await poll(async () => (await text(ann, '#filters summary')) === 'Filters: grade hot', 'the folded line naming the filter');
+  await ann.click('#filters summary');
   await ann.select('#grade', '');
   await ann.select('#owner', 'mine');
   await clickText(ann, 'button', 'Apply');
@@ -213,6 +244,8 @@ await test('filters_live_in_the_url', async () => {
 });
 
 await test('open_a_lead_see_why_and_work_it', async () => {
+  // forwarded (qualified), the CRM's record id kept: the page links to it
+  await poll(async () => ((await apiGet(`/v1/leads/${hot.id}`)).json.crm_ids || {}).crm, 'the CRM record id');
   await ann.click(`tr[data-id="${hot.id}"] a`);
   await poll(() => ann.url().endsWith(`/app/leads/${hot.id}`), 'the lead page');
   await ann.waitForSelector('#reasons');
@@ -223,6 +256,13 @@ await test('open_a_lead_see_why_and_work_it', async () => {
   if (!terms.includes('Work email') || terms.includes('email')) throw new Error(`labels: ${terms}`);
   const mail = await ann.$eval('#fields a[href^="mailto:"]', (a) => a.getAttribute('href'));
   if (mail !== `mailto:${hot.email}`) throw new Error(`mail link: ${mail}`);
+  if (!terms.includes('Team size') || !terms.includes('Budget, EUR')) throw new Error(`labels: ${terms}`);
+  // the phone a link a rep can call, written as people read it
+  const tel = await ann.$eval('#fields a[href^="tel:"]', (a) => [a.getAttribute('href'), a.textContent]);
+  if (tel[0] !== 'tel:+46812345678' || tel[1] !== '+46 812 345 678') throw new Error(`phone: ${tel}`);
+  const crmId = (await apiGet(`/v1/leads/${hot.id}`)).json.crm_ids.crm;
+  const crm = await ann.$eval('#crm-links a[data-crm="crm"]', (a) => [a.getAttribute('href'), a.textContent]);
+  if (crm[0] !== `https://crm.example/records/${crmId}/view` || crm[1] !== 'Open in crm') throw new Error(`CRM link: ${crm}`);
   const reasons = await text(ann, '#reasons');
   if (!reasons.includes('big_budget: +50') || !reasons.includes('has_company: +20'))
     throw new Error(`reasons: ${reasons}`);
@@ -427,6 +467,50 @@ await test('keyboard_triage_of_three_leads', async () => {
   await kb.browserContext().close();
 });
 
+// The columns a team qualifies on, chosen once and kept; a form's leads
+// exported with its own words atop the columns.
+await test('columns_chosen_kept_across_a_reload_and_csv_in_the_forms_words', async () => {
+  const p = current = await newPage(1440);
+  await signIn(p, ANN);
+  await poll(() => rowOf(p, hot.id), 'the list');
+  await p.click('#columns summary');
+  await p.click('#columns input[value="field.team_size"]');
+  await p.click('#columns input[value="field.phone"]');
+  await p.click('#columns input[value="company"]');
+  const heads = () => p.$$eval('table.leads thead th', (ths) => ths.map((t) => t.textContent));
+  await poll(async () => (await heads()).includes('Team size'), 'the Team size column');
+  await p.reload();
+  await poll(() => rowOf(p, hot.id), 'the list after a reload');
+  const after = await heads();
+  if (!after.includes('Team size') || !after.includes('phone') || after.includes('Company')) throw new Error(`columns after a reload: ${after}`);
+  const cell = (k) => p.$eval(`tr[data-id="${hot.id}"] td[data-col="${k}"]`, (td) => td.textContent);
+  if (await cell('field.team_size') !== '40' || await cell('field.phone') !== '+46 812 345 678') throw new Error('field cells');
+  // still one line a row, nothing broken mid-word, with the extra columns
+  const tall = await p.$$eval('#rows tr', (rs) => rs.filter((r) => r.getBoundingClientRect().height > 40).length);
+  if (tall) throw new Error(`${tall} rows take more than one line`);
+  await p.goto(`${BASE}/app?form=contact`);
+  await p.waitForSelector('#export-leads');
+  const csv = await p.evaluate(async () => (await fetch(document.getElementById('export-leads').href)).text());
+  const header = csv.replace(/^\uFEFF/, '').split('\r\n')[0];
+  if (!header.includes(',Work email,name,company,"Budget, EUR",phone,Team size,')) throw new Error(`CSV header: ${header}`);
+  if (!csv.includes(hot.id)) throw new Error('the export lacks the lead');
+  await p.browserContext().close();
+});
+
+// At 390 px the filters are one line until opened: the leads come first.
+await test('filters_fold_to_one_line_on_a_phone', async () => {
+  const p = current = await newPage(390);
+  await signIn(p, ANN);
+  await poll(() => rowOf(p, hot.id), 'the list');
+  const h0 = await p.$eval('#filters', (d) => d.getBoundingClientRect().height);
+  if (h0 > 40) throw new Error(`the folded filters are ${h0} px tall`);
+  const first = await p.$eval('#rows tr', (r) => r.getBoundingClientRect().top);
+  if (first > 900) throw new Error(`the first lead starts at ${first} px`);
+  await p.click('#filters summary');
+  await p.waitForSelector('#grade', { visible: true });
+  await p.browserContext().close();
+});
+
 // ---- sources: a marketer loads spend and reads what a lead costs ----
 const TODAY = new Date().toISOString().slice(0, 10); // leadd's days are UTC here
 
@@ -588,6 +672,61 @@ await test('embed_snippet_on_another_site_submits_a_lead', async () => {
   await v.browserContext().close();
 });
 
+// With JavaScript the embed shows a mistake beside its field, in the form's
+// words, and the visitor stays on the customer's page; corrected, the lead
+// is stored and the browser goes where a plain post would.
+await test('embed_shows_errors_in_place_with_javascript', async () => {
+  const v = current = await newPage(1024);
+  await v.goto(`${SITE}/lp?utm_source=inplace`);
+  await v.waitForSelector('input[name="email"]');
+  const email = `inplace.${Date.now()}@example.org`;
+  await fillDemo(v, email, 'In Place');
+  await v.type('input[name="team_size"]', '0');
+  await v.$eval('form', (f) => { f.noValidate = true; }); // leadd's check, not the browser's
+  await v.click('button[type="submit"]');
+  await v.waitForSelector('#leadd-error-team_size');
+  const err = await text(v, '#leadd-error-team_size');
+  if (!err.startsWith('Team size ')) throw new Error(`the error reads "${err}"`);
+  if (!v.url().startsWith(`${SITE}/lp`)) throw new Error(`left the page: ${v.url()}`);
+  const inv = await v.$eval('input[name="team_size"]', (e) => [e.getAttribute('aria-invalid'), e.getAttribute('aria-describedby'), document.activeElement === e]);
+  if (inv[0] !== 'true' || inv[1] !== 'leadd-error-team_size' || !inv[2]) throw new Error(`the field: ${inv}`);
+  if (await leadByEmail(email)) throw new Error('an invalid post was stored');
+  await v.$eval('input[name="team_size"]', (e) => { e.value = '12'; });
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (v.url() !== `${BASE}/thanks`) throw new Error(`landed on ${v.url()}`);
+  const lead = await poll(() => leadByEmail(email), 'the corrected lead');
+  if (lead.fields.team_size !== 12 || lead.attribution.utm_source !== 'inplace') throw new Error(JSON.stringify(lead));
+  await v.browserContext().close();
+});
+
+// A form's pages in the site's look: its stylesheet and logo on leadd's own
+// page, or the customer's whole page with leadd's parts in place.
+await test('visitor_pages_in_the_sites_look', async () => {
+  const v = current = await newPage(1024);
+  await v.goto(`${BASE}/forms/contact`);
+  await v.$eval('form', (f) => { f.noValidate = true; f.dataset.plain = '1'; }); // a plain post: leadd's page
+  await v.type('#email', 'not an address');
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  if (!(await v.content()).includes('Please check the form')) throw new Error('not the error page');
+  const look = await v.evaluate(() => [getComputedStyle(document.body).backgroundColor,
+    document.querySelector('header img.leadd-logo')?.naturalWidth]);
+  if (look[0] !== 'rgb(250, 240, 230)' || look[1] !== 120) throw new Error(`the site's stylesheet and logo: ${look}`);
+  const errs = await text(v, 'ul.err');
+  if (!errs.includes('Work email is not a valid email address')) throw new Error(`errors: ${errs}`);
+  // the customer's page = FILE
+  await v.goto(`${BASE}/forms/branded`);
+  if (!(await v.$('#initech-brand')) || !(await v.$('#initech-form form'))) throw new Error('the form is not in the page');
+  if ((await v.title()) !== 'Talk to Initech · Initech') throw new Error(`title ${await v.title()}`);
+  await v.$eval('form', (f) => { f.noValidate = true; f.dataset.plain = '1'; });
+  await v.type('#email', `branded.${Date.now()}@example.org`);
+  await v.type('#team_size', '0');
+  await Promise.all([v.waitForNavigation(), v.click('button[type="submit"]')]);
+  const page = await v.content();
+  if (!(await v.$('#initech-brand')) || !page.includes('<b>Team size</b> must be between 1 and 100000')) throw new Error(page);
+  if ((await v.$eval('#team_size', (e) => e.value)) !== '0') throw new Error('what was typed is lost');
+  await v.browserContext().close();
+});
+
 await test('visitor_pages_for_refusals', async () => {
   // A form that does not take posts from that site: a page, not JSON.
   const r = await fetch(`${BASE}/v1/forms/closed/embed`, { headers: { Authorization: `Bearer ${KEY}` } });
@@ -643,7 +782,8 @@ await test('twenty_page_loads_in_one_tab', async () => {
 // violation of any impact on any page a person meets.
 const AXE = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 async function axeClean(page, what) {
-  await page.addScriptTag({ content: AXE }); // the page's CSP is bypassed for this (setBypassCSP)
+  // CSP bypassed (setBypassCSP): axe also fetches the page's stylesheets
+  await page.evaluate(AXE);
   const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
     .map((x) => `${x.id} (${x.impact}): ${x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
   if (v.length) throw new Error(`${what}: ${v.join('; ')}`);
@@ -673,14 +813,50 @@ await test('axe_core_clean_on_every_page', async () => {
   await p.goto(`${BASE}/forms/contact`);
   await axeClean(p, 'a form\'s page');
   await p.type('#email', 'not an address');
-  await p.$eval('form', (f) => { f.noValidate = true; }); // leadd's own answer, not the browser's check
+  // leadd's own answer, not the browser's check; a plain post: the page
+  await p.$eval('form', (f) => { f.noValidate = true; f.dataset.plain = '1'; });
   await Promise.all([p.waitForNavigation(), p.click('button[type="submit"]')]);
   if (!(await p.content()).includes('Please check the form')) throw new Error('not the error page');
   await axeClean(p, 'the error page');
   await p.goto(`${SITE}/lp`);
   await p.waitForSelector('form');
   await axeClean(p, 'the embed on a landing page');
+  await p.$eval('form', (f) => { f.noValidate = true; });
+  await p.click('button[type="submit"]');
+  await p.waitForSelector('.leadd-error');
+  await axeClean(p, 'the embed showing errors in place');
+  await p.goto(`${BASE}/forms/branded`);
+  await axeClean(p, 'a form on the customer\'s own page');
   await p.browserContext().close();
+});
+
+// Every page a person meets, at 1440 and 390 px, saved for README and for
+// a reviewer's eye (OUTDIR/page-NAME-WIDTH.png).
+await test('screenshots_of_every_page_at_both_widths', async () => {
+  const pages = [
+    ['sign-in', '/app', 'label[for="key"]', false],
+    ['list', '/app', '#rows tr', true],
+    ['lead', `/app/leads/${hot.id}`, '#history, #reasons', true],
+    ['sources', `/app/sources?from=${TODAY}&to=${TODAY}`, '#source-rows tr', true],
+    ['spend', '/app/spend', '#spend-rows', true],
+    ['demo', '/', 'form', false],
+    ['branded', '/forms/branded', 'form', false],
+    ['embed', `${SITE}/lp`, 'form', false],
+  ];
+  for (const width of [1440, 390]) {
+    const p = current = await newPage(width);
+    for (const [name, path, sel, signed] of pages) {
+      if (signed && !(await p.$('#me'))) {
+        await signIn(p, KEY);
+      }
+      await p.goto(path.startsWith('http') ? path : `${BASE}${path}`);
+      await p.waitForSelector(sel);
+      await p.screenshot({ path: join(OUT, `page-${name}-${width}.png`), fullPage: name !== 'list' });
+      const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > width) throw new Error(`${name} is ${wide} px wide at ${width}`);
+    }
+    await p.browserContext().close();
+  }
 });
 
 await test('no_script_errors', async () => {
