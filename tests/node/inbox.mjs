@@ -282,6 +282,16 @@ await test('open_a_lead_see_why_and_work_it', async () => {
     throw new Error(`history: ${hist}`);
   const stored = await apiGet(`/v1/leads/${hot.id}`);
   if (stored.json.status !== 'contacted') throw new Error('status not stored');
+  // opened: no longer marked unread for ann, still for bob who has not
+  await ann.goto(`${BASE}/app`);
+  await poll(() => rowOf(ann, hot.id), 'the list again');
+  const cls = await ann.$eval(`tr[data-id="${hot.id}"]`, (e) => e.className);
+  if (/unread/.test(cls)) throw new Error(`an opened lead is marked unread: "${cls}"`);
+  const bob = await newPage();
+  await signIn(bob, 'bob-sales-key-0123456789');
+  await poll(() => rowOf(bob, hot.id), 'bob\'s list');
+  if (!/unread/.test(await bob.$eval(`tr[data-id="${hot.id}"]`, (e) => e.className))) throw new Error('unread for bob too');
+  await bob.browserContext().close();
 });
 
 await test('consent_record_shown_and_withdrawn', async () => {
