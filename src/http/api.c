@@ -31,13 +31,6 @@ enum MHD_Result bad_param(struct req *r, const char *name, const char *why)
     return problem(r, 400, "bad-parameter", "Bad parameter", detail);
 }
 
-enum MHD_Result unavailable(struct req *r, int rc)
-{
-    req_header(r, "Retry-After", "1");
-    return problem(r, 503, "unavailable", "Service unavailable",
-                   rc == LEADD_EFULL ? "the database cannot take writes now" : NULL);
-}
-
 /* Answers with a whole JSON buffer that a store call (its result rc) built,
  * or 503. */
 static enum MHD_Result send_buf(struct req *r, int status, struct buf *b, int rc)

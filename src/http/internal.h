@@ -97,9 +97,13 @@ struct http {
     _Atomic uint64_t checks[CAPTCHA_RESULT_COUNT]; /* captcha checks by verdict */
 };
 
+/* A response header: its value (at most HTTP_HEADER_MAX bytes; a form
+ * page's CSP names its scripts' hashes and its captcha) at `at` in the
+ * request's outv, so a request that adds none carries no room for them. */
+#define HTTP_HEADER_MAX 1024
 struct header {
     const char *name;
-    char value[1024]; /* a form page's CSP names its scripts' hashes and its captcha */
+    size_t at;
 };
 
 /* Per-request state, from the first callback to MHD's completion notice. */
@@ -124,23 +128,30 @@ struct req {
     long long auth_retry_s;                   /* > 0: too many failed authentications; retry then */
     struct header out[HTTP_MAX_HEADERS_OUT];
     size_t nout;
-    /* submissions */
+    struct buf outv; /* their values, each NUL-terminated; released at the end */
+    /* a form's requests: what the answering layer reads of them */
     const struct form *form;
     char origin[256]; /* echoed in Access-Control-Allow-Origin when allowed */
     bool html;        /* answer as to a browser's plain form post */
-    enum body_kind kind;
-    char boundary[BODY_MAX_BOUNDARY + 1];
     struct buf body;
     bool too_big;
     bool started; /* the body phase began: body holds what came, up to its cap */
+    bool suspended;
     char ip[NET_MAX_ADDR];
+    struct intake *in; /* a submission's own state; NULL on every other route */
+};
+
+/* What a submission carries from its first callback to its answer (submit.c
+ * allocates it: the other routes, /healthz first, never pay for it). */
+struct intake {
+    enum body_kind kind;
+    char boundary[BODY_MAX_BOUNDARY + 1];
     struct submission sub;
     struct lead lead;
     struct lead_record rec; /* the lead's JSON parts, for the writer */
     struct store_lead_job job;
     struct store_delivery deliveries[CONFIG_MAX_WEBHOOKS];
     atomic_bool job_done;
-    bool suspended;
     char *idem_key;
     char *next_url;
     /* the captcha's check, while it is asked (checking) */
@@ -183,6 +194,8 @@ enum MHD_Result problem_list(struct req *r, int status, const char *slug, const 
                              const char *detail, const char *errors);
 /* problem_fields: the 422 answer that lists every field error. */
 enum MHD_Result problem_fields(struct req *r, const struct lead_errors *e);
+/* unavailable: a 503 with Retry-After for a store error rc. */
+enum MHD_Result unavailable(struct req *r, int rc);
 
 /* req_body_start: a begin() handler takes the body, up to cap bytes (past it
  * the request is answered 413 without its answer() running). */
@@ -201,8 +214,6 @@ enum MHD_Result api_erase_person(struct req *r); /* POST /v1/erasures */
 enum MHD_Result api_stats(struct req *r);
 /* bad_param: a 400 naming the parameter and why. */
 enum MHD_Result bad_param(struct req *r, const char *name, const char *why);
-/* unavailable: a 503 with Retry-After for a store error rc. */
-enum MHD_Result unavailable(struct req *r, int rc);
 /* lead_not_found: the API's 404 for a lead id that names none. */
 enum MHD_Result lead_not_found(struct req *r);
 /* lead_updated: tells the event streams a person changed (or erased) lead id. */
@@ -244,9 +255,13 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e);
  * back to the same address when button is given. */
 enum MHD_Result page_message(struct req *r, int status, const char *heading, const char *text,
                              const char *button);
-/* page_problem: the visitor's page for an error other than 422 (problem()
- * answers with it when the request came from a plain HTML form post). */
+/* page_problem: the visitor's page for an error other than 422. */
 enum MHD_Result page_problem(struct req *r, int status, const char *title);
+/* visitor_problem: a submission's refusal as its caller reads it: the
+ * visitor's page to a browser's plain form post (r->html), else problem().
+ * The answering layer (response.c) never draws pages: handlers choose. */
+enum MHD_Result visitor_problem(struct req *r, int status, const char *slug, const char *title,
+                                const char *detail);
 
 /* app.c: the inbox app: its page (for /app and each of its routes) and its
  * assets, with the headers that keep it strict. */

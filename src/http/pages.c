@@ -392,7 +392,7 @@ enum MHD_Result page_message(struct req *r, int status, const char *heading, con
  * across sites), when either is a web address. */
 static void back_link(struct req *r, struct buf *b)
 {
-    const char *ref = sent_value(&r->sub, "landing_page");
+    const char *ref = r->in ? sent_value(&r->in->sub, "landing_page") : NULL;
     if (!ref || (strncmp(ref, "http://", 7) && strncmp(ref, "https://", 8)))
         ref = header_in(r, "Referer");
     if (ref && (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))) {
@@ -419,7 +419,7 @@ enum MHD_Result page_errors(struct req *r, const struct lead_errors *e)
     }
     buf_adds(&msg, "</ul><p>Correct these below and send the form again.</p>\n");
     /* The form again, holding what the visitor typed: nothing to retype. */
-    form_html(&b, r->form, &r->sub, "");
+    form_html(&b, r->form, r->in ? &r->in->sub : NULL, "");
     back_link(r, &b);
     return visitor_page(r, 422, r->form, "Please check the form", &msg, &b);
 }
@@ -452,6 +452,12 @@ static const struct {
      "form again in a few seconds."},
 };
 
+enum MHD_Result visitor_problem(struct req *r, int status, const char *slug, const char *title,
+                                const char *detail)
+{
+    return r->html ? page_problem(r, status, title) : problem(r, status, slug, title, detail);
+}
+
 enum MHD_Result page_problem(struct req *r, int status, const char *title)
 {
     const char *heading = title, *advice = "Please try again later.";
@@ -468,8 +474,8 @@ enum MHD_Result page_problem(struct req *r, int status, const char *title)
     /* When the body was read (never for a refused origin, refused before it),
      * the form again with what was typed; else the browser's Back button
      * keeps it (browsers restore a form's fields). */
-    if (r->form && r->sub.n)
-        form_html(&b, r->form, &r->sub, "");
+    if (r->form && r->in && r->in->sub.n)
+        form_html(&b, r->form, &r->in->sub, "");
     else
         buf_adds(&b, "<p>Your browser's Back button returns to the form with what you typed."
                      "</p>\n");

@@ -15,14 +15,18 @@ const char *header_in(struct req *r, const char *name)
 
 void req_header(struct req *r, const char *name, const char *fmt, ...)
 {
+    char v[HTTP_HEADER_MAX];
     if (r->nout == HTTP_MAX_HEADERS_OUT)
         return;
-    struct header *h = &r->out[r->nout++];
-    h->name = name;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(h->value, sizeof(h->value), fmt, ap);
+    int n = vsnprintf(v, sizeof(v), fmt, ap);
     va_end(ap);
+    if (!r->outv.max)
+        buf_init(&r->outv, HTTP_MAX_HEADERS_OUT * HTTP_HEADER_MAX);
+    size_t at = r->outv.len;
+    if (n >= 0 && !buf_add(&r->outv, v, strlen(v) + 1)) /* out of memory: left out */
+        r->out[r->nout++] = (struct header){name, at};
 }
 
 void csp_frame_ancestors(struct buf *csp, const struct form *f)
@@ -69,7 +73,7 @@ void csp_look(struct buf *csp, const struct form *f, const char *extra)
  * form-action: the re-shown form's answer may redirect off-site. */
 static void default_csp(struct req *r, struct MHD_Response *resp)
 {
-    struct buf csp = BUF_INIT(sizeof(r->out[0].value));
+    struct buf csp = BUF_INIT(HTTP_HEADER_MAX);
     buf_adds(&csp, "default-src 'none'");
     csp_look(&csp, r->form, "");
     buf_adds(&csp, "; base-uri 'none'");
@@ -93,7 +97,7 @@ static enum MHD_Result queue(struct req *r, int status, const char *ctype,
         MHD_add_response_header(resp, "Vary", "Origin");
     }
     for (size_t i = 0; i < r->nout; i++)
-        MHD_add_response_header(resp, r->out[i].name, r->out[i].value);
+        MHD_add_response_header(resp, r->out[i].name, r->outv.ptr + r->out[i].at);
     /* RFC 9110 11.6.1: every 401 says how to authenticate, whichever route
      * answered it (a wrong key at sign-in as much as a missing one). */
     if (status == 401 && !MHD_get_response_header(resp, "WWW-Authenticate"))
@@ -139,10 +143,12 @@ enum MHD_Result respond_static(struct req *r, int status, const char *ctype, con
 
 static const char PROBLEM_JSON[] = "application/problem+json";
 
-/* The fixed answer when even building an answer fails: no allocation needed. */
+/* The fixed answer when even building an answer fails: no allocation
+ * needed (Retry-After reuses the headers' room, or is left out). */
 static enum MHD_Result out_of_memory(struct req *r)
 {
     r->nout = 0;
+    buf_reset(&r->outv);
     req_header(r, "Retry-After", "1");
     return respond_static(r, 503, PROBLEM_JSON,
                           "{\"type\":\"urn:leadd:problem:unavailable\",\"title\":\"Service "
@@ -171,8 +177,6 @@ static void problem_head(struct buf *b, int status, const char *slug, const char
 enum MHD_Result problem(struct req *r, int status, const char *slug, const char *title,
                         const char *detail)
 {
-    if (r->html) /* a visitor's plain form post: a page, never JSON */
-        return page_problem(r, status, title);
     struct buf b = BUF_INIT(4096);
     problem_head(&b, status, slug, title);
     if (detail) {
@@ -181,6 +185,13 @@ enum MHD_Result problem(struct req *r, int status, const char *slug, const char 
     }
     buf_addc(&b, '}');
     return respond_buf(r, status, PROBLEM_JSON, &b);
+}
+
+enum MHD_Result unavailable(struct req *r, int rc)
+{
+    req_header(r, "Retry-After", "1");
+    return problem(r, 503, "unavailable", "Service unavailable",
+                   rc == LEADD_EFULL ? "the database cannot take writes now" : NULL);
 }
 
 enum MHD_Result problem_list(struct req *r, int status, const char *slug, const char *title,

@@ -346,7 +346,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->status)
         return MHD_YES; /* answered on the first callback */
     if (r->started)
-        return r->too_big ? problem(r, 413, "body-too-large", "Body too large", NULL)
+        return r->too_big ? visitor_problem(r, 413, "body-too-large", "Body too large", NULL)
                           : r->rt->answer(r);
     return gate(r, &ret) ? r->rt->answer(r) : ret;
 }
@@ -374,6 +374,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     log_request(&(struct log_request){r->method, r->path, r->status, us, r->lead_id, r->request_id,
                                       toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     submit_release(r);
+    buf_release(&r->outv);
     config_ref_drop(r->ref);
     free(r);
     *req_cls = NULL;

@@ -55,7 +55,7 @@ static double accept_q(const char *accept, const char *type)
 static bool form_and_origin(struct req *r, enum MHD_Result *ret)
 {
     if (!(r->form = config_form(r->cfg, r->param, strlen(r->param)))) {
-        *ret = problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
+        *ret = visitor_problem(r, 404, "unknown-form", "Unknown form", "no form has this id");
         return false;
     }
     const char *origin = header_in(r, "Origin");
@@ -65,8 +65,8 @@ static bool form_and_origin(struct req *r, enum MHD_Result *ret)
         if (!form_origin_allowed(r->form, origin, strlen(origin)) && !origin_is_own(r)) {
             log_info("form %s: refused a submission from %.200s (not in allowed_origins)",
                      r->form->id, origin);
-            *ret = problem(r, 403, "origin-not-allowed", "Origin not allowed",
-                           "this form does not accept submissions from that origin");
+            *ret = visitor_problem(r, 403, "origin-not-allowed", "Origin not allowed",
+                                   "this form does not accept submissions from that origin");
             return false;
         }
         snprintf(r->origin, sizeof(r->origin), "%s", origin);
@@ -89,11 +89,13 @@ enum MHD_Result submit_begin(struct req *r)
 {
     const struct config *cfg = r->cfg;
     enum MHD_Result ret;
+    if (!(r->in = calloc(1, sizeof(*r->in))))
+        return MHD_NO;
     /* A browser's plain form post is answered with pages, errors included:
      * known before anything can be refused. */
     const char *accept = header_in(r, "Accept");
-    r->kind = body_kind_of(header_in(r, "Content-Type"), r->boundary);
-    r->html = r->kind != BODY_JSON && accept &&
+    r->in->kind = body_kind_of(header_in(r, "Content-Type"), r->in->boundary);
+    r->html = r->in->kind != BODY_JSON && accept &&
               accept_q(accept, "text/html") > accept_q(accept, "application/json");
     if (!form_and_origin(r, &ret))
         return ret;
@@ -103,18 +105,18 @@ enum MHD_Result submit_begin(struct req *r)
     if (r->form->rate_limit &&
         !rate_take(r, r->form->id, r->form->rate_limit, r->form->rate_window_s, &retry)) {
         req_header(r, "Retry-After", "%lld", retry);
-        return problem(r, 429, "rate-limited", "Too many submissions",
-                       "too many submissions from this address; try again later");
+        return visitor_problem(r, 429, "rate-limited", "Too many submissions",
+                               "too many submissions from this address; try again later");
     }
-    if (r->kind == BODY_UNSUPPORTED)
-        return problem(r, 415, "unsupported-media-type", "Unsupported media type",
-                       "send application/json, application/x-www-form-urlencoded or "
-                       "multipart/form-data");
+    if (r->in->kind == BODY_UNSUPPORTED)
+        return visitor_problem(r, 415, "unsupported-media-type", "Unsupported media type",
+                               "send application/json, application/x-www-form-urlencoded or "
+                               "multipart/form-data");
 
     const char *cl = header_in(r, "Content-Length");
     long long len;
     if (cl && parse_ll(cl, strlen(cl), &len) && len > cfg->max_body_bytes)
-        return problem(r, 413, "body-too-large", "Body too large", NULL);
+        return visitor_problem(r, 413, "body-too-large", "Body too large", NULL);
     const char *key = header_in(r, "Idempotency-Key");
     if (key) {
         size_t kl = strlen(key);
@@ -122,9 +124,9 @@ enum MHD_Result submit_begin(struct req *r)
         for (size_t i = 0; ok && i < kl; i++)
             ok = key[i] > ' ' && key[i] < 0x7f;
         if (!ok)
-            return problem(r, 400, "bad-idempotency-key", "Bad Idempotency-Key",
-                           "use 1 to 255 visible ASCII characters");
-        if (!(r->idem_key = strdup(key)))
+            return visitor_problem(r, 400, "bad-idempotency-key", "Bad Idempotency-Key",
+                                   "use 1 to 255 visible ASCII characters");
+        if (!(r->in->idem_key = strdup(key)))
             return MHD_NO;
     }
     req_body_start(r, (size_t)cfg->max_body_bytes);
@@ -136,7 +138,7 @@ static void on_stored(struct store_job *job, void *arg)
 {
     struct req *r = arg;
     (void)job;
-    atomic_store(&r->job_done, true);
+    atomic_store(&r->in->job_done, true);
     MHD_resume_connection(r->conn);
 }
 
@@ -166,7 +168,7 @@ static const char *control(const struct submission *s, const char *name)
  * allowed (or it is a path on this site), else the form's redirect. */
 static const char *redirect_target(struct req *r)
 {
-    const char *next = r->next_url;
+    const char *next = r->in->next_url;
     if (next && utf8_valid(next, strlen(next)) && !strpbrk(next, "\r\n\t ")) {
         if (next[0] == '/' && next[1] != '/' && next[1] != '\\')
             return next;
@@ -206,7 +208,7 @@ static enum MHD_Result success(struct req *r, int status)
 
 static enum MHD_Result answer_stored(struct req *r)
 {
-    struct store_lead_job *j = &r->job;
+    struct store_lead_job *j = &r->in->job;
     switch (j->job.rc) {
     case 0:
         snprintf(r->lead_id, sizeof(r->lead_id), "%s", j->id);
@@ -223,12 +225,12 @@ static enum MHD_Result answer_stored(struct req *r)
         }
         return success(r, j->replayed ? j->replay_status : j->in.status);
     case LEADD_ECONFLICT:
-        return problem(r, 409, "idempotency-key-reused", "Idempotency-Key reused",
-                       "this key was used with a different body in the last 24 hours");
+        return visitor_problem(r, 409, "idempotency-key-reused", "Idempotency-Key reused",
+                               "this key was used with a different body in the last 24 hours");
     default:
         req_header(r, "Retry-After", "5");
-        return problem(r, 503, "storage-unavailable", "Storage unavailable",
-                       "the lead was not stored; try again shortly");
+        return visitor_problem(r, 503, "storage-unavailable", "Storage unavailable",
+                               "the lead was not stored; try again shortly");
     }
 }
 
@@ -243,20 +245,20 @@ static int fingerprint(struct req *r, unsigned char out[SHA256_LEN])
 
 static int prepare_job(struct req *r)
 {
-    struct lead *l = &r->lead;
-    struct store_lead *in = &r->job.in;
+    struct lead *l = &r->in->lead;
+    struct store_lead *in = &r->in->job.in;
     const struct form *f = r->form;
-    lead_record_init(&r->rec);
+    lead_record_init(&r->in->rec);
     /* Double opt-in: the lead waits for its link, unqualified and unsent. */
     if (f->double_opt_in)
         l->status = lead_status_names[LEAD_STATUS_UNCONFIRMED];
     /* Intake, in order: the lead is scored, stored as scored, and planned
      * for forwarding by its qualification. */
     int rc = score_lead(l);
-    rc = rc ? rc : lead_record_fill(&r->rec, l, in);
+    rc = rc ? rc : lead_record_fill(&r->in->rec, l, in);
     if (rc)
         return rc;
-    in->idem_key = r->idem_key;
+    in->idem_key = r->in->idem_key;
     in->status = r->html ? 303 : 201;
     if (!lead_held(l))
         in->owner = assign_owner(f, l, shared_turn, r->h->st); /* stored with the lead */
@@ -265,18 +267,18 @@ static int prepare_job(struct req *r)
         in->confirm_mail.webhook = f->confirm_mail;
         in->confirm_mail.event = forward_event_names[FORWARD_LEAD_CONFIRM];
         in->confirm_within_ms = f->confirm_within_hours * 3600 * 1000;
-        in->confirm_token = r->confirm_token;
-        if ((rc = crypto_token(r->confirm_token)) ||
-            (rc = crypto_token_hash(r->confirm_token, in->confirm_hash)))
+        in->confirm_token = r->in->confirm_token;
+        if ((rc = crypto_token(r->in->confirm_token)) ||
+            (rc = crypto_token_hash(r->in->confirm_token, in->confirm_hash)))
             return rc;
     }
-    forward_plan(r->cfg, l, r->deliveries, &in->ndeliveries);
-    in->deliveries = r->deliveries;
-    if (r->idem_key && (rc = fingerprint(r, in->body_hash)))
+    forward_plan(r->cfg, l, r->in->deliveries, &in->ndeliveries);
+    in->deliveries = r->in->deliveries;
+    if (r->in->idem_key && (rc = fingerprint(r, in->body_hash)))
         return rc;
-    r->job.job.op = STORE_OP_LEAD;
-    r->job.job.done = on_stored;
-    r->job.job.arg = r;
+    r->in->job.job.op = STORE_OP_LEAD;
+    r->in->job.job.done = on_stored;
+    r->in->job.job.arg = r;
     return 0;
 }
 
@@ -285,15 +287,15 @@ static enum MHD_Result store_lead(struct req *r)
 {
     if (prepare_job(r)) {
         req_header(r, "Retry-After", "1");
-        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+        return visitor_problem(r, 503, "unavailable", "Service unavailable", NULL);
     }
     /* Suspend before handing over: the writer may finish before we return. */
     MHD_suspend_connection(r->conn);
     r->suspended = true;
-    int rc = store_submit(r->h->st, &r->job.job);
+    int rc = store_submit(r->h->st, &r->in->job.job);
     if (rc) {
-        r->job.job.rc = rc;
-        atomic_store(&r->job_done, true);
+        r->in->job.job.rc = rc;
+        atomic_store(&r->in->job_done, true);
         MHD_resume_connection(r->conn);
     }
     return MHD_YES;
@@ -306,7 +308,7 @@ static enum MHD_Result captcha_refused(struct req *r, enum field_code code, cons
     struct lead_errors *e = calloc(1, sizeof(*e));
     if (!e) {
         req_header(r, "Retry-After", "1");
-        return problem(r, 503, "unavailable", "Service unavailable", NULL);
+        return visitor_problem(r, 503, "unavailable", "Service unavailable", NULL);
     }
     lead_error_add(e, "captcha", code, why);
     enum MHD_Result ret = r->html ? page_errors(r, e) : problem_fields(r, e);
@@ -319,7 +321,7 @@ static void on_checked(struct captcha_check *c, void *arg)
 {
     struct req *r = arg;
     (void)c;
-    atomic_store(&r->check_done, true);
+    atomic_store(&r->in->check_done, true);
     MHD_resume_connection(r->conn);
 }
 
@@ -330,43 +332,43 @@ static enum MHD_Result start_check(struct req *r)
     unsigned char fp[SHA256_LEN];
     /* A replay (the same key and body, stored already) is answered as the
      * first was: its token, used then, is not asked about again. */
-    if (r->idem_key && !fingerprint(r, fp) &&
-        store_idem_known(r->h->st, r->form->id, r->idem_key, fp))
+    if (r->in->idem_key && !fingerprint(r, fp) &&
+        store_idem_known(r->h->st, r->form->id, r->in->idem_key, fp))
         return store_lead(r);
     size_t len;
-    const char *token = captcha_token(&r->sub, r->form->captcha, &len);
+    const char *token = captcha_token(&r->in->sub, r->form->captcha, &len);
     if (!token)
         return captcha_refused(r, FIELD_REQUIRED, "solve the captcha");
     if (len > CAPTCHA_MAX_TOKEN)
         return captcha_refused(r, FIELD_INVALID, "the captcha's token is not one");
-    struct captcha_check *c = &r->check;
+    struct captcha_check *c = &r->in->check;
     *c = (struct captcha_check){.form = r->form,
                                 .token = token,
                                 .token_len = len,
                                 .remoteip = r->ip,
                                 .done = on_checked,
                                 .arg = r};
-    if (r->idem_key) {
+    if (r->in->idem_key) {
         /* A retry of this submission asks Turnstile again with the same
          * key, and gets the first verdict rather than "already used". */
         unsigned char h[SHA256_LEN];
-        const void *parts[] = {r->form->id, "\n", r->idem_key};
-        size_t lens[] = {strlen(r->form->id), 1, strlen(r->idem_key)};
+        const void *parts[] = {r->form->id, "\n", r->in->idem_key};
+        size_t lens[] = {strlen(r->form->id), 1, strlen(r->in->idem_key)};
         if (!crypto_sha256(parts, lens, 3, h)) {
             char x[33];
             crypto_hex(h, 16, x);
-            snprintf(r->check_key, sizeof(r->check_key), "%.8s-%.4s-4%.3s-8%.3s-%.12s", x, x + 8,
-                     x + 13, x + 17, x + 20);
-            c->idempotency_key = r->check_key;
+            snprintf(r->in->check_key, sizeof(r->in->check_key), "%.8s-%.4s-4%.3s-8%.3s-%.12s", x,
+                     x + 8, x + 13, x + 17, x + 20);
+            c->idempotency_key = r->in->check_key;
         }
     }
     MHD_suspend_connection(r->conn);
     r->suspended = true;
-    r->checking = true;
+    r->in->checking = true;
     if (captcha_verify(r->h->captcha, c)) {
         c->result = CAPTCHA_UNAVAILABLE;
         snprintf(c->why, sizeof(c->why), "too many captcha checks waiting");
-        atomic_store(&r->check_done, true);
+        atomic_store(&r->in->check_done, true);
         MHD_resume_connection(r->conn);
     }
     return MHD_YES;
@@ -376,21 +378,22 @@ static enum MHD_Result start_check(struct req *r)
  * stored with the flag, as the form says), else on to the writer. */
 static enum MHD_Result checked(struct req *r)
 {
-    r->checking = false;
-    atomic_fetch_add(&r->h->checks[r->check.result], 1);
-    switch (r->check.result) {
+    r->in->checking = false;
+    atomic_fetch_add(&r->h->checks[r->in->check.result], 1);
+    switch (r->in->check.result) {
     case CAPTCHA_REFUSED:
-        log_info("form %s: captcha refused (%s)", r->form->id, r->check.why);
-        return captcha_refused(r, FIELD_INVALID, r->check.why);
+        log_info("form %s: captcha refused (%s)", r->form->id, r->in->check.why);
+        return captcha_refused(r, FIELD_INVALID, r->in->check.why);
     case CAPTCHA_UNAVAILABLE:
         if (r->form->captcha_unavailable) {
             req_header(r, "Retry-After", "10");
-            return problem(r, 503, "captcha-unavailable", "Captcha unavailable",
-                           "the captcha could not be verified just now; nothing was stored, try"
-                           " again shortly");
+            return visitor_problem(
+                r, 503, "captcha-unavailable", "Captcha unavailable",
+                "the captcha could not be verified just now; nothing was stored, try"
+                " again shortly");
         }
         /* Never lose a lead to a third party's outage: a person decides. */
-        r->lead.flags |= LEAD_FLAG_CAPTCHA_UNVERIFIED;
+        r->in->lead.flags |= LEAD_FLAG_CAPTCHA_UNVERIFIED;
         break;
     case CAPTCHA_PASSED:
     case CAPTCHA_RESULT_COUNT: break;
@@ -400,9 +403,9 @@ static enum MHD_Result checked(struct req *r)
 
 enum MHD_Result submit_resume(struct req *r)
 {
-    if (r->checking)
-        return atomic_load(&r->check_done) ? checked(r) : MHD_YES;
-    if (!atomic_load(&r->job_done))
+    if (r->in->checking)
+        return atomic_load(&r->in->check_done) ? checked(r) : MHD_YES;
+    if (!atomic_load(&r->in->job_done))
         return MHD_YES; /* a spurious wake-up: keep waiting */
     return answer_stored(r);
 }
@@ -411,17 +414,19 @@ enum MHD_Result submit_answer(struct req *r)
 {
     char err[256];
     int rc;
-    struct submission *s = &r->sub;
+    struct submission *s = &r->in->sub;
     if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_attr, s) < 0)
         return MHD_NO;
     const char *body = buf_str(&r->body);
-    switch (r->kind) {
+    switch (r->in->kind) {
     case BODY_JSON: rc = body_parse_json(body, r->body.len, s, err, sizeof(err)); break;
     case BODY_URLENCODED: rc = body_parse_urlencoded(body, r->body.len, s, err, sizeof(err)); break;
-    default: rc = body_parse_multipart(body, r->body.len, r->boundary, s, err, sizeof(err)); break;
+    default:
+        rc = body_parse_multipart(body, r->body.len, r->in->boundary, s, err, sizeof(err));
+        break;
     }
     if (rc == LEADD_EINVAL)
-        return problem(r, 400, "malformed-body", "Malformed body", err);
+        return visitor_problem(r, 400, "malformed-body", "Malformed body", err);
     if (rc)
         goto unavailable;
     const char *ua = header_in(r, "User-Agent"), *ref = header_in(r, "Referer");
@@ -429,13 +434,13 @@ enum MHD_Result submit_answer(struct req *r)
         goto unavailable;
     memcpy(s->ip, r->ip, sizeof(s->ip));
     const char *next = control(s, "_next");
-    if (next && !(r->next_url = strdup(next)))
+    if (next && !(r->in->next_url = strdup(next)))
         goto unavailable;
 
     struct lead_errors *errs = malloc(sizeof(*errs));
     if (!errs)
         goto unavailable;
-    rc = lead_build(&r->lead, r->form, s, &r->cfg->disposable_default, errs);
+    rc = lead_build(&r->in->lead, r->form, s, &r->cfg->disposable_default, errs);
     size_t tlen;
     if (rc == LEADD_EINVAL && r->form->captcha != CAPTCHA_OFF &&
         !captcha_token(s, r->form->captcha, &tlen))
@@ -451,15 +456,19 @@ enum MHD_Result submit_answer(struct req *r)
     return r->form->captcha != CAPTCHA_OFF ? start_check(r) : store_lead(r);
 unavailable:
     req_header(r, "Retry-After", "1");
-    return problem(r, 503, "unavailable", "Service unavailable", NULL);
+    return visitor_problem(r, 503, "unavailable", "Service unavailable", NULL);
 }
 
 void submit_release(struct req *r)
 {
     buf_release(&r->body);
-    submission_release(&r->sub);
-    lead_release(&r->lead);
-    lead_record_release(&r->rec);
-    free(r->idem_key);
-    free(r->next_url);
+    if (!r->in)
+        return;
+    submission_release(&r->in->sub);
+    lead_release(&r->in->lead);
+    lead_record_release(&r->in->rec);
+    free(r->in->idem_key);
+    free(r->in->next_url);
+    free(r->in);
+    r->in = NULL;
 }
