@@ -83,7 +83,7 @@ for who in old new; do
     : >"$dir/$who.out"
     for p in "${paths[@]}"; do
         { echo "== $p"; curl -s -D - -H "Authorization: Bearer $key" "http://127.0.0.1:$port$p" |
-            grep -v -i '^date:'; echo; } >>"$dir/$who.out"
+            grep -v -i -e '^date:' -e '^x-request-id:'; echo; } >>"$dir/$who.out"
     done
     stop
 done

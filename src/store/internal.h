@@ -15,6 +15,8 @@
 struct leadjson_stmts {
     struct sqlc *db;
     struct sqls *lead, *fwd, *hist, *read;
+    struct sqls *page, *page_hist; /* leadjson_page's, for pages of page_n leads */
+    int page_n;
 };
 
 /* PostgreSQL's outbox: the most one claim takes. */
@@ -241,6 +243,12 @@ void leadjson_finalize(struct leadjson_stmts *c);
  * no such lead. */
 LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer,
                                   struct buf *out);
+/* leadjson_page: the leads ids[0..n) (distinct) as leadjson_get shows each,
+ * comma-separated in that order, in two statements whatever n: the leads
+ * with their read marks and deliveries' summaries, then their histories. A
+ * lead not there (erased) is left out. Within the caller's read snapshot. */
+LEADD_MUST_CHECK int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
+                                   const char *viewer, struct buf *out);
 struct reader {
     struct sqlc *c;
     sqlite3 *db; /* SQLite's connection, which c wraps; NULL on PostgreSQL */

@@ -1422,6 +1422,63 @@ static void t_erasure_by_address(void **state)
     recv_free(&rv);
 }
 
+/* A page of leads is read at once (leadjson_page), a lead alone by its own
+ * statements (leadjson_get): each lead of a page must be, byte for byte,
+ * what its own GET answers: fields, history (notes, several entries),
+ * forwarding (deliveries to a target that refuses), spam, duplicates. */
+static void t_page_is_each_leads_own_answer(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r, one;
+    char id[8][64], path[128];
+    make_ini("[webhook.down]\nurl = http://127.0.0.1:9/hook\nsign = false\nwhen = all\n"
+             "retry_schedule = 1s\n");
+    h_start(&l, INI, NULL);
+    for (int i = 0; i < 8; i++) {
+        char json[256];
+        snprintf(json, sizeof(json),
+                 "{\"email\":\"p%d@acme.example\",\"name\":\"P%d\",\"company\":\"Acme\","
+                 "\"consent\":true%s}",
+                 i % 5, i, i == 3 ? ",\"_gotcha\":\"bot\"" : "");
+        post(&l, i % 2 ? "contact" : "newsletter", json, id[i], sizeof(id[i]));
+    }
+    for (int i = 0; i < 8; i += 3) { /* a history of one, two or three entries */
+        snprintf(path, sizeof(path), "/v1/leads/%s", id[i]);
+        for (int k = 0; k <= i % 3 + i / 3; k++) {
+            h_api(&l, "PATCH", path, k % 2 ? "{\"status\":\"contacted\"}" : "{\"note\":\"n\"}", &r);
+            assert_int_equal(r.status, 200);
+            resp_free(&r);
+        }
+    }
+    h_api(&l, "GET", "/v1/leads?limit=50&spam=any", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(count_data(r.body), 8);
+    for (int i = 0; i < 8; i++) {
+        snprintf(path, sizeof(path), "/v1/leads/%s", id[i]);
+        h_api(&l, "GET", path, NULL, &one);
+        assert_int_equal(one.status, 200);
+        if (!strstr(r.body, one.body))
+            fail_msg("lead %d differs in the page:\n%s\npage:\n%s", i, one.body, r.body);
+        resp_free(&one);
+    }
+    resp_free(&r);
+    /* an erased lead leaves the page; the rest stay as they are */
+    snprintf(path, sizeof(path), "/v1/leads/%s", id[6]);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    h_api(&l, "GET", "/v1/leads?limit=3&spam=any", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(count_data(r.body), 3);
+    assert_null(strstr(r.body, id[6]));
+    const char *a = strstr(r.body, id[7]), *b = strstr(r.body, id[5]), *c = strstr(r.body, id[4]);
+    assert_true(a && b && c && a < b && b < c); /* newest first */
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_retention(void **state)
 {
     (void)state;
@@ -1465,6 +1522,7 @@ int main(void)
         cmocka_unit_test(t_duplicates_across_restart_and_erasure),
         cmocka_unit_test(t_duplicate_after_other_forms),
         cmocka_unit_test(t_get_patch_history),
+        cmocka_unit_test(t_page_is_each_leads_own_answer),
         cmocka_unit_test(t_filters),
         cmocka_unit_test(t_pages_while_leads_arrive),
         cmocka_unit_test(t_export_streams_flat),
