@@ -297,19 +297,12 @@ LEADD_MUST_CHECK int store_pg_compact(const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
                                       void (*report)(const char *table, long long rows, void *arg),
                                       void *arg, char *err, size_t cap);
-/* ---- PostgreSQL's writer and outbox: what store_open uses when given a
- * PostgreSQL URL. pgstore_open migrates the database at url and starts its
- * writer; pgstore_submit takes every job with store_submit's contract:
- * many nodes may write one database, and a duplicate or a replayed
- * Idempotency-Key is still found exactly once (src/store/pg_writer.c). ---- */
+/* ---- PostgreSQL's outbox: what store_open adds when given a PostgreSQL
+ * URL, besides the writer (the same on both engines, store_submit's).
+ * pgstore_open migrates the database at url (src/store/pg_outbox.c). ---- */
 struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
-LEADD_MUST_CHECK int pgstore_submit(struct pgstore *p, struct store_job *job);
 void pgstore_close(struct pgstore **pp);
-/* pgstore_writable: whether the last batch committed; a database that went
- * away is tried again with each batch, and this turns true by itself once
- * it is back. */
-bool pgstore_writable(struct pgstore *p);
 /* pgstore_claim: up to max due deliveries of webhook claimed for node until
  * now + lease_ms, their ids in ids[0..*n): FOR UPDATE SKIP LOCKED, so nodes
  * claiming at once get disjoint sets; a claim whose lease ran out (its node
@@ -658,7 +651,5 @@ struct store_stats {
     uint64_t batches, jobs, queue_depth, max_batch;
 };
 void store_get_stats(struct store *st, struct store_stats *out);
-/* pgstore_get_stats: the same, of PostgreSQL's writer. */
-void pgstore_get_stats(struct pgstore *p, struct store_stats *out);
 
 #endif

@@ -11,125 +11,13 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-#define EXPIRE_BATCH 500 /* unconfirmed leads erased in one transaction */
-
-static const char SQL_INS_TEXT[] =
-    "INSERT OR IGNORE INTO consent_texts(hash, text) VALUES (?1, ?2)";
 static const char SQL_INS_CONSENT[] =
     "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip, user_agent, page, actor)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-static const char SQL_INS_TOKEN[] =
-    "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES (?1, ?2, ?3)";
-static const char SQL_INS_MAIL[] =
-    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
-    " updated_ms, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)";
 
 /* The kinds of record, as stored and shown. */
 enum consent_kind { CONSENT_GIVEN, CONSENT_CONFIRMED, CONSENT_WITHDRAWN, CONSENT_EXPIRED };
 static const char *const KINDS[] = {"given", "confirmed", "withdrawn", "expired"};
-
-/* The salt of erased addresses' hashes: made once per database, kept in
- * store_meta (a copy of the database can still answer a dispute). Read
- * first: a store opened beside a serving leadd (leadd rescore) writes
- * nothing at open. */
-static int load_salt(struct store *st)
-{
-    sqlite3_stmt *s = NULL;
-    int r = sqlite3_prepare_v2(st->wdb, "SELECT value FROM store_meta WHERE key = 'consent_salt'",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW)
-        r = hex_decode((const char *)sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-                       st->consent_salt, CONSENT_SALT_LEN)
-                ? SQLITE_CORRUPT
-                : SQLITE_OK;
-    sqlite3_finalize(s);
-    if (r != SQLITE_DONE)
-        return r;
-    char hex[2 * CONSENT_SALT_LEN + 1];
-    if (crypto_random(st->consent_salt, CONSENT_SALT_LEN))
-        return SQLITE_NOMEM;
-    crypto_hex(st->consent_salt, CONSENT_SALT_LEN, hex);
-    return db_exec(st->wdb, "INSERT INTO store_meta(key, value) VALUES ('consent_salt', ?1)", "t",
-                   hex);
-}
-
-int consent_prepare(struct store *st)
-{
-    const struct stmt_def s[] = {
-        {&st->ins_consent_text, SQL_INS_TEXT},
-        {&st->ins_consent, SQL_INS_CONSENT},
-        {&st->ins_token, SQL_INS_TOKEN},
-        {&st->ins_confirm_mail, SQL_INS_MAIL},
-    };
-    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
-    if (!rc && load_salt(st) != SQLITE_OK) {
-        log_error("unable to read or make the consent salt: %s", sqlite3_errmsg(st->wdb));
-        rc = LEADD_EDB;
-    }
-    return rc;
-}
-
-void consent_finalize(struct store *st)
-{
-    sqlite3_finalize(st->ins_consent_text);
-    sqlite3_finalize(st->ins_consent);
-    sqlite3_finalize(st->ins_token);
-    sqlite3_finalize(st->ins_confirm_mail);
-}
-
-/* Appends one record of a lead. */
-static int record(struct store *st, const char *lead_id, enum consent_kind kind, const char *form,
-                  const char *field, const char *text_hash, const char *at, const char *ip,
-                  const char *ua, const char *page, const char *actor)
-{
-    sqlite3_stmt *s = st->ins_consent;
-    db_bind_text(s, 1, lead_id);
-    db_bind_text(s, 2, KINDS[kind]);
-    db_bind_text(s, 3, form);
-    db_bind_text(s, 4, field);
-    db_bind_text(s, 5, text_hash);
-    db_bind_text(s, 6, at);
-    db_bind_text(s, 7, ip);
-    db_bind_text(s, 8, ua);
-    db_bind_text(s, 9, page);
-    db_bind_text(s, 10, actor);
-    return db_run(s);
-}
-
-int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
-                    uint64_t ms, unsigned flags, bool dup, bool *queued)
-{
-    int r = SQLITE_OK;
-    for (size_t i = 0; r == SQLITE_OK && i < in->nconsents; i++) {
-        const struct store_consent *c = &in->consents[i];
-        sqlite3_stmt *s = st->ins_consent_text;
-        db_bind_text(s, 1, c->text_hash);
-        db_bind_text(s, 2, c->text);
-        r = db_run(s);
-        if (r == SQLITE_OK)
-            r = record(st, id, CONSENT_GIVEN, in->form, c->field, c->text_hash, at, in->ip,
-                       in->user_agent, in->page, NULL);
-    }
-    if (r != SQLITE_OK || !in->confirm_mail.webhook)
-        return r;
-    /* Every unconfirmed lead has a deadline (retention erases it then), but
-     * a mail goes only to the first of an address in the window, and not to
-     * what the traps say a bot sent: nobody is mailed twice, or by a bot. */
-    sqlite3_stmt *s = st->ins_token;
-    sqlite3_bind_blob(s, 1, in->confirm_hash, SHA256_LEN, SQLITE_STATIC);
-    db_bind_text(s, 2, id);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)(ms + (uint64_t)in->confirm_within_ms));
-    if ((r = db_run(s)) != SQLITE_OK || dup ||
-        (flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM)))
-        return r;
-    s = st->ins_confirm_mail;
-    sqlite3_reset(s);                      /* a statement binds only once reset */
-    db_bind_text(s, 6, in->confirm_token); /* queue_delivery binds the rest */
-    if ((r = queue_delivery(st, s, id, &in->confirm_mail, ms)) != SQLITE_OK)
-        return r;
-    *queued = true;
-    return SQLITE_OK;
-}
 
 /* The lead a token's hash names, and its deadline and use. */
 /* A token's lead, deadline and use, on the writer's connection or a
@@ -162,8 +50,7 @@ static int find_token(struct sqlc *db, const unsigned char hash[SHA256_LEN], cha
     return r;
 }
 
-/* Appends one record, on either backend (the capture path's, SQLite's
- * prepared statement above, runs the same SQL). */
+/* Appends one record (a capture's "given" are the writer's). */
 static int record_on(struct sqlc *c, const char *lead_id, enum consent_kind kind, const char *form,
                      const char *at, const char *ip, const char *ua, const char *actor)
 {
@@ -299,20 +186,6 @@ int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[UL
     return rc;
 }
 
-int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at)
-{
-    char ids[EXPIRE_BATCH][ULID_LEN + 1];
-    size_t n = 0;
-    j->erased = 0;
-    int r = consent_expiring(st->wsql, ms, at, ids, EXPIRE_BATCH, &n) ? SQLITE_ERROR : SQLITE_OK;
-    for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
-        bool one;
-        r = erase_lead(st, ids[i], at, &one);
-        j->erased += one;
-    }
-    return r;
-}
-
 int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
                        char out[SHA256_LEN * 2 + 1])
 {
@@ -327,31 +200,6 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
         return LEADD_ENOMEM;
     crypto_hex(mac, sizeof(mac), out);
     return 0;
-}
-
-int consent_erase(struct store *st, const char *id)
-{
-    sqlite3_stmt *s = NULL;
-    char hash[SHA256_LEN * 2 + 1] = "";
-    int r = sqlite3_prepare_v2(st->wdb,
-                               "SELECT email FROM leads WHERE id = ?1 AND erased_at IS NULL"
-                               " AND email IS NOT NULL",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW &&
-            consent_email_hash(st->consent_salt, (const char *)sqlite3_column_text(s, 0), hash))
-            r = SQLITE_NOMEM;
-        r = r == SQLITE_ROW || r == SQLITE_DONE ? SQLITE_OK : r;
-    }
-    sqlite3_finalize(s);
-    if (r == SQLITE_OK)
-        r = db_exec(st->wdb,
-                    "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
-                    " email_hash = coalesce(email_hash, ?2) WHERE lead_id = ?1",
-                    "tt", id, hash[0] ? hash : NULL);
-    return r;
 }
 
 /* ---- reads ---- */

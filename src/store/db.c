@@ -186,6 +186,14 @@ static void *pg_listen_main(void *arg)
     return NULL;
 }
 
+static int start_writer(struct store *st)
+{
+    if (pthread_create(&st->writer, NULL, writer_main, st))
+        return LEADD_ENOMEM;
+    st->writer_started = true;
+    return 0;
+}
+
 /* PostgreSQL's store: its writer (migrating the database first), readers
  * made as they are asked for, up to the pool, and, serving, the listener. */
 static int open_pg(struct store *st, const struct store_opts *o)
@@ -199,14 +207,17 @@ static int open_pg(struct store *st, const struct store_opts *o)
     if (!(st->pg_url = strdup(o->pg_url)))
         return LEADD_ENOMEM;
     int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
+    if (!rc)
+        rc = sqlc_pg(o->pg_url, &st->wsql, err, sizeof(err));
     if (rc) {
         log_error("%s", err);
         return rc;
     }
-    pgstore_salt(st->pg, st->consent_salt);
-    pgstore_set_retention(st->pg, st->retention_ms);
-    if (!o->serving)
-        return 0;
+    st->upkeep = shared_upkeep; /* other nodes: the writer may remember nothing */
+    /* the writer runs for a batch command too: it writes beside serving
+     * nodes as one of them */
+    if ((rc = writer_prepare(st)) || (rc = start_writer(st)) || !o->serving)
+        return rc;
     struct reader *rd = reader_get(st);
     long long n = 0;
     /* the stats' days in this zone: counted again after a change */
@@ -252,7 +263,8 @@ int store_open(struct store **out, const struct store_opts *o)
     }
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
-    ulid_gen_init(&st->ids);
+    ulid_gen_init(&st->ids); /* random: two nodes' ids never meet */
+    buf_init(&st->below, STORE_MAX_BATCH * (ULID_LEN + 1) + 2);
     if (o->pg_url) {
         if ((rc = open_pg(st, o)))
             goto fail;
@@ -265,20 +277,17 @@ int store_open(struct store **out, const struct store_opts *o)
     if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
         (rc = sqlc_sqlite(st->wdb, &st->wsql)) || (rc = db_migrate(st->wdb, &applied)) ||
         (rc = writer_prepare(st)) ||
-        (o->serving && ((rc = rollup_sync(st->wsql, st->timezone)) || (rc = rollup_fold(st)) ||
-                        (rc = dedupe_load(st, o->dedupe_window_ms)))))
+        (o->serving &&
+         ((rc = rollup_sync(st->wsql, st->timezone)) || (rc = rollup_fold_on(st->wsql)) ||
+          (rc = dedupe_load(st, o->dedupe_window_ms)))))
         goto fail;
     if (!o->serving) {
         *out = st;
         return 0;
     }
-    if ((rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)))
+    if ((rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)) ||
+        (rc = start_writer(st)))
         goto fail;
-    if (pthread_create(&st->writer, NULL, writer_main, st)) {
-        rc = LEADD_ENOMEM;
-        goto fail;
-    }
-    st->writer_started = true;
     *out = st;
     return 0;
 fail:
@@ -293,6 +302,7 @@ static int dedupe_load(struct store *st, long long window_ms)
     sqlite3_stmt *s = NULL;
     char lo[ULID_LEN + 1];
     int rc = 0, r;
+    st->dd_on = sql_alone(st->wsql); /* the only writer: it may remember first leads */
     st->dd_window_ms = window_ms;
     if (window_ms <= 0)
         return 0;
@@ -333,6 +343,7 @@ void store_close(struct store **sp)
     if (st->listener_started)
         pthread_join(st->listener, NULL);
     pgstore_close(&st->pg);
+    buf_release(&st->below);
     readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);
@@ -359,17 +370,12 @@ bool store_shared(const struct store *st)
 
 bool store_writable(const struct store *st)
 {
-    if (st->pg)
-        return pgstore_writable(st->pg);
     return atomic_load(&((struct store *)st)->writable);
 }
 
 void store_get_stats(struct store *st, struct store_stats *out)
 {
-    if (st->pg)
-        pgstore_get_stats(st->pg, out);
-    else
-        writer_stats_get(&st->stats, &st->q, out);
+    writer_stats_get(&st->stats, &st->q, out);
 }
 
 /* Runs one parameterized statement; binds are "t" text (a NULL pointer binds

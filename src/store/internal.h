@@ -35,6 +35,9 @@ struct leadjson_stmts {
 int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
                        char out[SHA256_LEN * 2 + 1]);
 
+/* The writer's statements (writer.c). */
+#define WRITER_STMTS 19
+
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
 struct dedupe_entry {
@@ -87,8 +90,8 @@ struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
     bool durable_full;
-    sqlite3 *wdb;      /* the writer's connection: used by the writer thread only */
-    struct sqlc *wsql; /* wdb, for the statements of sql.h */
+    sqlite3 *wdb;      /* SQLite's writer connection, which wsql wraps; NULL on PostgreSQL */
+    struct sqlc *wsql; /* the writer's connection (its thread's only), either engine */
     pthread_t writer;
     bool writer_started;
     struct jobq q;
@@ -96,17 +99,18 @@ struct store {
     atomic_bool writable;
     struct ulid_gen ids;
     long long retention_ms;
-    struct dedupe dd;       /* the writer's; see dedupe.c */
-    bool dd_full;           /* over STORE_DEDUPE_MAX: checks go to SQL */
-    long long dd_window_ms; /* the longest window seen: what the table keeps */
-    /* writer statements */
-    sqlite3_stmt *ins_lead, *find_dup, *confirm_dup, *find_key, *ins_key, *prune_keys, *probe,
-        *ins_delivery, *ins_delivery_once;
-    sqlite3_stmt *begin, *commit, *rollback; /* each batch's, prepared once */
-    sqlite3_stmt *ins_consent_text, *ins_consent, *ins_token, *ins_confirm_mail; /* consent.c */
+    /* the writer's (writer.c) */
+    struct sqls *w[WRITER_STMTS]; /* its statements, prepared once on wsql */
+    bool dd_on;                   /* alone on its database (sql_alone): dd remembers first leads */
+    struct dedupe dd;             /* see dedupe.c */
+    bool dd_full;                 /* over STORE_DEDUPE_MAX: checks go to SQL */
+    long long dd_window_ms;       /* the longest window seen: what the table keeps */
     unsigned char consent_salt[CONSENT_SALT_LEN]; /* erased addresses' hash key (store_meta) */
     long long unfolded;                           /* leads stored since the last fold (rollup.c) */
     uint64_t unfolded_since_ms;                   /* when the first of them was */
+    char upto[ULID_LEN + 1];        /* the stats' mark, as the batch found it (rollup_writing) */
+    struct buf below;               /* the batch's leads at or below it: "{ID,..." */
+    void (*upkeep)(struct sqlc *c); /* what else the writer drops now and then, or NULL */
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     void (*on_update)(void *arg, const char *id, bool erased); /* another node's change */
@@ -131,19 +135,14 @@ struct store {
     struct writer_stats stats;
 };
 
-/* pgstore_salt (pg_writer.c): the PostgreSQL database's consent salt. */
-void pgstore_salt(struct pgstore *p, unsigned char out[CONSENT_SALT_LEN]);
-/* pgstore_set_retention: leads older than ms are erased daily (0: kept). */
-void pgstore_set_retention(struct pgstore *p, long long ms);
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
-/* rollup.c: rollup_fold counts the leads past the mark into the rollup, in
- * a transaction of its own on the writer's connection; 0, or LEADD_E*. */
+/* rollup.c: rollup_fold_on counts the leads past the mark into the rollup,
+ * in a transaction of its own on c, the writer's connection (PostgreSQL's:
+ * every lead stored before now, under ROLLUP_LOCK taken alone); 0, or
+ * LEADD_E*. */
 #define ROLLUP_FOLD_LEADS 2000 /* the writer folds after this many new leads */
 #define ROLLUP_FOLD_MS 10000   /* or once the oldest not counted is this old */
-LEADD_MUST_CHECK int rollup_fold(struct store *st);
-/* rollup_fold_on: the same on c, the writer's connection (PostgreSQL's:
- * every lead stored before now, under ROLLUP_LOCK taken alone). */
 LEADD_MUST_CHECK int rollup_fold_on(struct sqlc *c);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
@@ -180,24 +179,8 @@ void db_bind_text(sqlite3_stmt *s, int i, const char *v);
 /* db_run: steps a prepared statement once (to its end, or its first row)
  * and resets it; SQLITE_OK or the step's error code. */
 int db_run(sqlite3_stmt *s);
-/* queue_delivery (writer.c): inserts one delivery of lead_id with a fresh
- * webhook-id, by s: the plain insert, or the one that skips a webhook the
- * lead already has. A SQLite code. */
-int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
-                   const struct store_delivery *d, uint64_t ms);
-/* erase_lead (writer.c): erases one lead's personal data inside the
- * writer's transaction, keeping a tombstone; *found: whether it was there. */
-int erase_lead(struct store *st, const char *id, const char *at, bool *found);
 
-/* consent.c, on the writer's connection and thread. Each returns a SQLite
- * code; job results go in the job. consent_prepare also loads the salt. */
-LEADD_MUST_CHECK int consent_prepare(struct store *st);
-void consent_finalize(struct store *st);
-/* consent_on_lead: a new lead's consent records, and its double opt-in
- * token and mail (none for a duplicate, nor for flags that say a bot). */
-int consent_on_lead(struct store *st, const struct store_lead *in, const char *id, const char *at,
-                    uint64_t ms, unsigned flags, bool dup, bool *queued);
-/* consent_confirm and consent_withdraw run in either writer's transaction
+/* consent.c: consent_confirm and consent_withdraw run in the writer's transaction
  * on c; 0, LEADD_EFULL or LEADD_EDB, and the job's rc says the rest. */
 int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,
                     const char *at, bool *queued);
@@ -207,12 +190,6 @@ int consent_withdraw(struct sqlc *c, struct store_withdraw_job *j, uint64_t ms, 
  * erases them. */
 int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[ULID_LEN + 1],
                      size_t max, size_t *n);
-/* consent_expire: SQLite's: consent_expiring, then the erasures; j->erased:
- * how many. */
-int consent_expire(struct store *st, struct store_retain_job *j, uint64_t ms, const char *at);
-/* consent_erase: blanks a lead's consent records' traces of the person and
- * keeps the salted hash of its email (before the lead's email goes). */
-int consent_erase(struct store *st, const char *id);
 
 /* lock_unserved (backup.c): store_lock for commands that need the file
  * still, with why in err when it is served (or cannot be opened). */
@@ -313,8 +290,13 @@ LEADD_MUST_CHECK int outbox_prepare(struct store *st);
 int outbox_apply(struct sqlc *c, const struct store_outcome_job *j);
 void outbox_finalize(struct store *st);
 
+/* writer.c: the writer's thread, on wsql; writer_prepare readies its
+ * statements and reads (or makes) the consent salt. */
 void *writer_main(void *arg);
 LEADD_MUST_CHECK int writer_prepare(struct store *st);
 void writer_finalize(struct store *st);
+/* shared_upkeep (shared.c): the writer's upkeep with other nodes: full rate
+ * buckets dropped. */
+void shared_upkeep(struct sqlc *c);
 
 #endif

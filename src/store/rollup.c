@@ -294,14 +294,6 @@ int rollup_fold_on(struct sqlc *c)
     return end_fold(c, r ? r : fold(c, upto, NULL), "counting new leads for the stats");
 }
 
-int rollup_fold(struct store *st)
-{
-    int r = rollup_fold_on(st->wsql);
-    if (!r)
-        st->unfolded = 0;
-    return r;
-}
-
 int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1])
 {
     struct sqls *s = NULL;

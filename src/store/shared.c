@@ -122,3 +122,13 @@ void store_announce(struct store *st, const char *id, bool erased)
         log_warn("postgres: a change to lead %s was not announced to the other nodes", id);
     reader_put(st, rd);
 }
+
+void shared_upkeep(struct sqlc *c)
+{
+    /* buckets full again say nothing a new one would not */
+    if (sql_exec(c, NULL,
+                 "DELETE FROM rate_buckets WHERE full_ms <"
+                 " (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                 ""))
+        log_warn("postgres: full rate buckets not dropped; tried again later");
+}

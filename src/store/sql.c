@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "leadd/log.h"
 #include "sql.h"
@@ -225,4 +226,94 @@ long long sqls_col_int(struct sqls *s, int i)
 bool sqls_col_null(struct sqls *s, int i)
 {
     return s->pg ? !pgq_col(s->pg, i) : sqlite3_column_type(s->lite, i) == SQLITE_NULL;
+}
+
+int sql_begin_write(struct sqlc *c)
+{
+    return sql_exec(c, NULL, c->be == SQL_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", "");
+}
+
+int sql_commit(struct sqlc *c)
+{
+    return sql_exec(c, NULL, "COMMIT", "");
+}
+
+void sql_rollback(struct sqlc *c)
+{
+    bool open = c->be == SQL_SQLITE ? !sqlite3_get_autocommit(c->lite) : pgsql_in_tx(c->pg);
+    if (open && sql_exec(c, NULL, "ROLLBACK", ""))
+        log_warn("rollback failed: the connection ends the transaction");
+}
+
+bool sql_reconnect(struct sqlc *c)
+{
+    return c->be == SQL_SQLITE || pgsql_reconnect(c->pg);
+}
+
+bool sql_alone(const struct sqlc *c)
+{
+    return c->be == SQL_SQLITE;
+}
+
+const char *sql_for_update(const struct sqlc *c)
+{
+    return c->be == SQL_POSTGRES ? " FOR UPDATE" : "";
+}
+
+int sql_lock(struct sqlc *c, const char *key)
+{
+    if (c->be == SQL_SQLITE)
+        return 0;
+    return sql_exec(c, NULL, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))::text", "t",
+                    key);
+}
+
+int sql_notify(struct sqlc *c, const char *channel)
+{
+    if (c->be == SQL_SQLITE)
+        return 0;
+    return sql_exec(c, NULL, "SELECT pg_notify(?1, '')::text", "t", channel);
+}
+
+void sql_scrub(struct sqlc *c)
+{
+    if (c->be == SQL_POSTGRES) {
+        /* WAL and backups still hold the old versions until they age out
+         * (README says what PostgreSQL keeps) */
+        if (sql_exec(c, NULL, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts",
+                     ""))
+            log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
+        return;
+    }
+    /* Readers in the middle of a long read can delay this; the next
+     * erasure or the close at shutdown finishes it. */
+    int logged, ckpt;
+    if (sqlite3_wal_checkpoint_v2(c->lite, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt) !=
+        SQLITE_OK)
+        log_warn("checkpoint after erasure incomplete: %s", sqlite3_errmsg(c->lite));
+}
+
+void sqls_keep(struct sqls *s)
+{
+    if (s->pg)
+        pgq_keep(s->pg); /* SQLite's statements are prepared once already */
+}
+
+int sqls_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len)
+{
+    if (s->pg)
+        return pgq_col_blob(s->pg, i, out, cap, len);
+    size_t n = (size_t)sqlite3_column_bytes(s->lite, i);
+    const void *v = sqlite3_column_blob(s->lite, i);
+    *len = v ? n : 0;
+    if (n > cap)
+        return LEADD_ETOOBIG;
+    if (v)
+        memcpy(out, v, n);
+    return 0;
+}
+
+long long sqls_changes(struct sqls *s)
+{
+    return s->pg ? pgq_changes(s->pg) : sqlite3_changes(s->c->lite);
 }

@@ -48,6 +48,36 @@ const char *sql_bytewise(const struct sqlc *c);
 void sql_begin_read(struct sqlc *c);
 void sql_end_read(struct sqlc *c);
 
+/* ---- a writer's transaction (writer.c's, on either engine) ---- */
+
+/* sql_begin_write: opens a transaction that writes (SQLite's takes the
+ * database's write lock at once, so a batch never waits halfway). */
+LEADD_MUST_CHECK int sql_begin_write(struct sqlc *c);
+LEADD_MUST_CHECK int sql_commit(struct sqlc *c);
+/* sql_rollback: ends the transaction open on c, if any, undone. */
+void sql_rollback(struct sqlc *c);
+/* sql_reconnect: whether c works, trying once to connect again when it does
+ * not (PostgreSQL's may be lost; prepared statements are prepared again). */
+bool sql_reconnect(struct sqlc *c);
+/* sql_alone: whether this process is the only one writing c's database
+ * (SQLite's file is locked to one leadd): such a writer may remember what
+ * it wrote instead of asking; with other writers it must ask, and lock. */
+bool sql_alone(const struct sqlc *c);
+/* sql_for_update: what a SELECT ends with to lock its rows until the
+ * transaction ends (" FOR UPDATE"; "" where the write lock is whole). */
+const char *sql_for_update(const struct sqlc *c);
+/* sql_lock: takes a lock on key until the transaction ends, for writers on
+ * other nodes (PostgreSQL's advisory lock; nothing on SQLite, whose write
+ * transaction holds the whole database). Take them in one global order. */
+LEADD_MUST_CHECK int sql_lock(struct sqlc *c, const char *key);
+/* sql_notify: tells the database's other listeners, at commit (NOTIFY;
+ * nothing on SQLite, which has no other node). */
+LEADD_MUST_CHECK int sql_notify(struct sqlc *c, const char *channel);
+/* sql_scrub: after erasures, out of a transaction: the erased rows' old
+ * bytes leave the files now (SQLite's WAL checkpointed and truncated;
+ * PostgreSQL's tables vacuumed). Failures are logged. */
+void sql_scrub(struct sqlc *c);
+
 /* sql_exec: runs one statement to its end; binds are "t" text (a NULL
  * pointer binds NULL), "i" int64 (long long), "b" SHA-256 bytes, each
  * taking its argument, and "n" NULL, taking none. *changes (when not NULL): the rows it changed.
@@ -65,6 +95,10 @@ void sqls_text(struct sqls *s, int i, const char *v, bool copy);
 void sqls_int(struct sqls *s, int i, long long v);
 void sqls_blob(struct sqls *s, int i, const void *v, size_t n);
 
+/* sqls_keep: s runs again and again (a writer's): PostgreSQL's driver
+ * prepares it on the server once per connection, its parameters' types
+ * taken from the SQL. */
+void sqls_keep(struct sqls *s);
 /* sqls_stream: the statement's rows are read one at a time rather than
  * all at once (an export's); nothing else may run on its connection until
  * its last row, or its reset. */
@@ -80,6 +114,11 @@ const char *sqls_col(struct sqls *s, int i);
 size_t sqls_col_len(struct sqls *s, int i);
 long long sqls_col_int(struct sqls *s, int i);
 bool sqls_col_null(struct sqls *s, int i);
+/* sqls_col_blob: column i's bytes into out (at most cap); *len: how many
+ * it holds (0 for NULL). LEADD_ETOOBIG past cap. */
+int sqls_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len);
+/* sqls_changes: the rows the statement's last run changed. */
+long long sqls_changes(struct sqls *s);
 
 /* PostgreSQL's driver, behind the calls above (sql_pg.c); sql.c dispatches. */
 struct pgsql;
@@ -99,5 +138,9 @@ const char *pgq_col(struct pgq *q, int i);
 size_t pgq_col_len(struct pgq *q, int i);
 long long pgq_changes(struct pgq *q);
 int pgsql_wrap(struct pg_conn *conn, struct pgsql **out);
+bool pgsql_reconnect(struct pgsql *c);
+bool pgsql_in_tx(struct pgsql *c);
+void pgq_keep(struct pgq *q);
+int pgq_col_blob(struct pgq *q, int i, void *out, size_t cap, size_t *len);
 
 #endif

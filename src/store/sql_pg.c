@@ -17,7 +17,9 @@
 
 struct pgsql {
     PGconn *conn;
-    bool borrowed; /* pgsql_wrap's: its owner closes it */
+    bool borrowed;    /* pgsql_wrap's: its owner closes it */
+    unsigned session; /* counts connections (a reconnect is a new session) */
+    unsigned names;   /* kept statements named so far */
 };
 
 struct pgq {
@@ -36,20 +38,50 @@ struct pgq {
     int row, nrows;
     bool stream;  /* rows one at a time (libpq's single-row mode) */
     bool running; /* streaming: sent, and not read to its end */
+    /* pgq_keep's: prepared on the server under name, in session prepared */
+    bool keep;
+    char name[24];
+    unsigned prepared;
 };
+
+/* What every session of leadd's sets: a write acknowledged only once it is
+ * durable, whatever the server's default (a 201 means committed). */
+static const char SESSION[] = "SET synchronous_commit = on";
 
 int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap)
 {
     struct pgsql *c = calloc(1, sizeof(*c));
     if (!c)
         return LEADD_ENOMEM;
-    if (!(c->conn = pg_connect(url, err, cap))) {
+    if (!(c->conn = pg_connect(url, err, cap)) || !pg_sql(c->conn, SESSION, err, cap)) {
+        PQfinish(c->conn);
         free(c);
         *out = NULL;
         return LEADD_EDB;
     }
+    c->session = 1;
     *out = c;
     return 0;
+}
+
+bool pgsql_reconnect(struct pgsql *c)
+{
+    if (PQstatus(c->conn) == CONNECTION_OK)
+        return true;
+    PQreset(c->conn); /* the database went away: its statements went with it */
+    c->session++;
+    return PQstatus(c->conn) == CONNECTION_OK && pg_sql(c->conn, SESSION, NULL, 0);
+}
+
+bool pgsql_in_tx(struct pgsql *c)
+{
+    return PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) != PQTRANS_IDLE;
+}
+
+void pgq_keep(struct pgq *q)
+{
+    q->keep = true;
+    snprintf(q->name, sizeof(q->name), "leadd_%u", ++q->c->names);
 }
 
 int pgsql_wrap(struct pg_conn *conn, struct pgsql **out)
@@ -244,8 +276,18 @@ int pgq_step(struct pgq *q)
         return stream_step(q);
     if (q->res)
         return ++q->row < q->nrows ? SQL_ROW : SQL_DONE;
-    q->res = PQexecParams(q->c->conn, q->sql, q->nparams, q->types, (const char *const *)q->v,
-                          q->len, q->bin, 0);
+    if (q->keep && q->prepared != q->c->session) {
+        /* types from the SQL: a parameter bound NULL one time and a number
+         * the next must not fix its type */
+        PGresult *p = PQprepare(q->c->conn, q->name, q->sql, q->nparams, NULL);
+        if (!pg_done(p, NULL, 0))
+            return LEADD_EDB;
+        q->prepared = q->c->session;
+    }
+    q->res = q->keep ? PQexecPrepared(q->c->conn, q->name, q->nparams, (const char *const *)q->v,
+                                      q->len, q->bin, 0)
+                     : PQexecParams(q->c->conn, q->sql, q->nparams, q->types,
+                                    (const char *const *)q->v, q->len, q->bin, 0);
     ExecStatusType st = PQresultStatus(q->res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         log_error("postgres: %s", PQresultErrorMessage(q->res));
@@ -261,6 +303,25 @@ const char *pgq_col(struct pgq *q, int i)
     if (!q->res || q->row >= q->nrows || PQgetisnull(q->res, q->row, i))
         return NULL;
     return PQgetvalue(q->res, q->row, i);
+}
+
+int pgq_col_blob(struct pgq *q, int i, void *out, size_t cap, size_t *len)
+{
+    const char *v = pgq_col(q, i);
+    size_t n = 0;
+    *len = 0;
+    if (!v)
+        return 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)v, &n);
+    if (!b)
+        return LEADD_ENOMEM;
+    int rc = n > cap ? LEADD_ETOOBIG : 0;
+    if (!rc) {
+        memcpy(out, b, n);
+        *len = n;
+    }
+    PQfreemem(b);
+    return rc;
 }
 
 long long pgq_changes(struct pgq *q)

@@ -1,86 +1,170 @@
-/* writer.c: the one thread that writes leads. It takes every queued job,
- * commits them in one transaction (group commit), then calls each job back.
- * Duplicate and idempotency checks run inside that transaction, so two
- * racing requests can never both be "first". */
-#include <stdarg.h>
+/* writer.c: the one thread that writes, on either engine. Request threads
+ * queue jobs (jobq.c); it takes what waits, commits it in one transaction
+ * (group commit), then calls each job back: a 201 only once its lead is
+ * committed. Duplicate and idempotency checks run inside that transaction,
+ * so two racing requests can never both be "first", on one node or many:
+ * with other writers on the database (PostgreSQL's nodes) each batch first
+ * locks every (form, email) and (form, key) it touches, all in one global
+ * order (sql_lock: nothing on SQLite, whose write lock is whole), and only
+ * then looks. What the engines do differently is the driver's (sql.h):
+ * locks, notifications, scrubbing after erasures, reconnecting. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
+#include "leadd/strutil.h"
 
-static const char SQL_INS_LEAD[] =
-    "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
-    " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
-    " grade, qualified, score_reasons, owner, status, value_minor, currency)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-    " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24) RETURNING rowid";
-/* The first lead with this email in the window that is itself neither a
- * duplicate nor spam: a bot using someone's address must not make the real
- * submission a duplicate (and so keep it from the CRM). Ordered by rowid, not
- * id: the dedupe index ends in the rowid, so there is no temporary sort per
- * lead, and rowids grow in commit order just as ids do. */
-static const char SQL_FIND_DUP[] =
-    "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
-    " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, rowid LIMIT 1";
-/* The entry's row is still the window's first lead of that email. */
-static const char SQL_CONFIRM_DUP[] =
-    "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND rowid = ?3"
-    " AND duplicate_of IS NULL AND (flags & ?4) = 0";
-static const char SQL_FIND_KEY[] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
-                                   " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3";
-static const char SQL_INS_KEY[] =
-    "INSERT OR REPLACE INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char SQL_PRUNE_KEYS[] = "DELETE FROM idempotency_keys WHERE created_ms < ?1";
-static const char SQL_INS_DELIVERY[] =
-    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
-    " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)";
-static const char SQL_INS_DELIVERY_ONCE[] =
-    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"
-    " updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
-    " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND state <> " SQL_CANCELLED
-    ")";
-static const char SQL_PROBE[] = "INSERT OR REPLACE INTO writer_probe(id, at) VALUES (1, ?1)";
+#define ERASE_BATCH 500 /* leads erased by one retention or expiry step */
+
+/* Each statement the writer runs, prepared once on its connection. */
+enum {
+    W_FIND_KEY,
+    W_FIND_DUP,
+    W_CONFIRM_DUP,
+    W_INS_LEAD,
+    W_INS_KEY,
+    W_INS_DELIVERY,
+    W_INS_TEXT,
+    W_INS_CONSENT,
+    W_INS_TOKEN,
+    W_PRUNE_KEYS,
+    W_PROBE,
+    W_ERASE_FIND,
+    W_ERASE_CONSENTS,
+    W_ERASE_LEAD,
+    W_ERASE_NOTES,
+    W_ERASE_ATTEMPTS,
+    W_ERASE_DELIVERIES,
+    W_IDS_OF,
+    W_OLDER,
+    W_COUNT
+};
+_Static_assert(W_COUNT == WRITER_STMTS, "struct store keeps each of the writer's statements");
+
+static const char *const SQL[W_COUNT] = {
+    [W_FIND_KEY] = "SELECT body_hash, lead_id, status FROM idempotency_keys"
+                   " WHERE form = ?1 AND key = ?2 AND created_ms >= ?3",
+    /* The first lead with this email in the window that is itself neither a
+     * duplicate nor spam: a bot using someone's address must not make the
+     * real submission a duplicate (and so keep it from the CRM). Ordered by
+     * rowid, not id: the dedupe index ends in the rowid, and rowids grow in
+     * commit order just as ids do. */
+    [W_FIND_DUP] = "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND created_ms >= ?3"
+                   " AND duplicate_of IS NULL AND (flags & ?4) = 0 ORDER BY created_ms, rowid"
+                   " LIMIT 1",
+    /* The remembered entry's row is still the window's first of that email. */
+    [W_CONFIRM_DUP] = "SELECT id FROM leads WHERE form = ?1 AND email = ?2 AND rowid = ?3"
+                      " AND duplicate_of IS NULL AND (flags & ?4) = 0",
+    /* the lead's rowid from its own INSERT: the connection's last insert is
+     * soon the consent's, a token's or a delivery's (the duplicate window
+     * once kept those, and missed every repeat it was asked to catch) */
+    [W_INS_LEAD] =
+        "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
+        " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
+        " grade, qualified, score_reasons, owner, status, value_minor, currency)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+        " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24) RETURNING rowid",
+    [W_INS_KEY] = "INSERT INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (form, key) DO UPDATE SET"
+                  " body_hash = excluded.body_hash, lead_id = excluded.lead_id,"
+                  " status = excluded.status, created_ms = excluded.created_ms",
+    [W_INS_DELIVERY] = "INSERT INTO deliveries(lead_id, webhook, webhook_id, event,"
+                       " next_attempt_ms, created_ms, updated_ms, secret)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)",
+    [W_INS_TEXT] = "INSERT INTO consent_texts(hash, text) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [W_INS_CONSENT] = "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip,"
+                      " user_agent, page) VALUES (?1, 'given', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [W_INS_TOKEN] =
+        "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES (?1, ?2, ?3)",
+    [W_PRUNE_KEYS] = "DELETE FROM idempotency_keys WHERE created_ms < ?1",
+    [W_PROBE] = "INSERT INTO writer_probe(id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET"
+                " at = excluded.at",
+    [W_ERASE_FIND] = "SELECT email, attribution, rowid FROM leads WHERE id = ?1 AND"
+                     " erased_at IS NULL",
+    [W_ERASE_CONSENTS] = "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
+                         " email_hash = coalesce(email_hash, ?2) WHERE lead_id = ?1",
+    [W_ERASE_LEAD] = "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
+                     " extra = '{}', client = '{}', attribution = ?3, erased_at = ?2"
+                     " WHERE id = ?1",
+    [W_ERASE_NOTES] = "UPDATE lead_history SET note = NULL WHERE lead_id = ?1",
+    [W_ERASE_ATTEMPTS] = "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM"
+                         " deliveries WHERE lead_id = ?1)",
+    [W_ERASE_DELIVERIES] = "DELETE FROM deliveries WHERE lead_id = ?1",
+    [W_IDS_OF] = "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL ORDER BY id",
+    [W_OLDER] = "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL ORDER BY id"
+                " LIMIT ?2",
+};
+
+/* The consent salt: made by the first writer to need it, read by the rest
+ * (copied over by leadd copy, so hashes kept on SQLite still match). Read
+ * first: a store opened beside a serving leadd (leadd rescore) writes
+ * nothing at open. */
+static int load_salt(struct store *st)
+{
+    static const char GET[] = "SELECT value FROM store_meta WHERE key = 'consent_salt'";
+    struct sqls *s = NULL;
+    int rc = LEADD_EDB;
+    for (int round = 0; round < 2; round++) {
+        if (sqls_prepare(st->wsql, GET, &s))
+            break;
+        int r = sqls_step(s);
+        if (r == SQL_ROW) {
+            rc = hex_decode(sqls_col(s, 0), sqls_col_len(s, 0), st->consent_salt, CONSENT_SALT_LEN)
+                     ? LEADD_EDB
+                     : 0;
+            break;
+        }
+        sqls_finalize(&s);
+        char hex[2 * CONSENT_SALT_LEN + 1];
+        unsigned char fresh[CONSENT_SALT_LEN];
+        if (r != SQL_DONE || round || crypto_random(fresh, sizeof(fresh)))
+            break;
+        crypto_hex(fresh, sizeof(fresh), hex);
+        if (sql_exec(st->wsql, NULL,
+                     "INSERT INTO store_meta(key, value) VALUES ('consent_salt', ?1)"
+                     " ON CONFLICT (key) DO NOTHING",
+                     "t", hex))
+            break;
+    }
+    sqls_finalize(&s);
+    if (rc)
+        log_error("unable to read or make the consent salt");
+    return rc;
+}
 
 int writer_prepare(struct store *st)
 {
-    const struct stmt_def s[] = {
-        {&st->ins_lead, SQL_INS_LEAD},
-        {&st->find_dup, SQL_FIND_DUP},
-        {&st->confirm_dup, SQL_CONFIRM_DUP},
-        {&st->find_key, SQL_FIND_KEY},
-        {&st->ins_key, SQL_INS_KEY},
-        {&st->prune_keys, SQL_PRUNE_KEYS},
-        {&st->probe, SQL_PROBE},
-        {&st->ins_delivery, SQL_INS_DELIVERY},
-        {&st->ins_delivery_once, SQL_INS_DELIVERY_ONCE},
-        {&st->begin, "BEGIN IMMEDIATE"},
-        {&st->commit, "COMMIT"},
-        {&st->rollback, "ROLLBACK"},
-    };
-    int rc = db_prepare_all(st->wdb, s, LEADD_ARRAY_LEN(s));
-    return rc ? rc : consent_prepare(st);
+    for (int i = 0; i < W_COUNT; i++) {
+        /* a select of rows the batch then changes locks them (" FOR UPDATE"
+         * where other writers could change them too) */
+        char sql[1024];
+        bool locks = i == W_ERASE_FIND || i == W_IDS_OF;
+        snprintf(sql, sizeof(sql), "%s%s", SQL[i], locks ? sql_for_update(st->wsql) : "");
+        if (sqls_prepare(st->wsql, sql, &st->w[i]))
+            return LEADD_EDB;
+        sqls_keep(st->w[i]);
+    }
+    return load_salt(st);
 }
 
 void writer_finalize(struct store *st)
 {
-    sqlite3_finalize(st->ins_lead);
-    sqlite3_finalize(st->find_dup);
-    sqlite3_finalize(st->confirm_dup);
-    sqlite3_finalize(st->find_key);
-    sqlite3_finalize(st->ins_key);
-    sqlite3_finalize(st->prune_keys);
-    sqlite3_finalize(st->probe);
-    sqlite3_finalize(st->ins_delivery);
-    sqlite3_finalize(st->ins_delivery_once);
-    sqlite3_finalize(st->begin);
-    sqlite3_finalize(st->commit);
-    sqlite3_finalize(st->rollback);
-    consent_finalize(st);
+    for (int i = 0; i < W_COUNT; i++)
+        sqls_finalize(&st->w[i]);
+}
+
+/* Steps a prepared statement to its end (or its first row, with row) and
+ * resets it: 0, LEADD_EFULL or LEADD_EDB. */
+static int run(struct sqls *s, bool *row)
+{
+    int r = sqls_step(s);
+    if (row)
+        *row = r == SQL_ROW;
+    sqls_reset(s);
+    return r < 0 ? r : 0;
 }
 
 struct sync {
@@ -118,169 +202,510 @@ int store_run(struct store *st, struct store_job *job)
 
 int store_submit(struct store *st, struct store_job *job)
 {
-    if (st->pg)
-        return pgstore_submit(st->pg, job);
     return jobq_push(&st->q, job);
 }
 
-/* Runs one statement to completion (or to its first row when row != NULL). */
-static int step(sqlite3_stmt *s, bool *row)
-{
-    int r = sqlite3_step(s);
-    if (row)
-        *row = r == SQLITE_ROW;
-    if (r == SQLITE_ROW || r == SQLITE_DONE)
-        return 0;
-    return r;
-}
-
-/* Inserts one delivery of lead_id with a fresh webhook-id (s: the plain
- * insert, or the one that skips a webhook the lead already has). */
-int queue_delivery(struct store *st, sqlite3_stmt *s, const char *lead_id,
-                   const struct store_delivery *d, uint64_t ms)
+/* Inserts one delivery of lead_id with a fresh webhook-id; secret: the
+ * double opt-in token its mail carries, or NULL. */
+static int queue_delivery(struct store *st, const char *lead_id, const struct store_delivery *d,
+                          const char *secret, uint64_t ms)
 {
     char wid[ULID_LEN + 5] = "msg_";
+    struct sqls *s = st->w[W_INS_DELIVERY];
     ulid_next(&st->ids, ms, wid + 4);
-    sqlite3_reset(s);
-    db_bind_text(s, 1, lead_id);
-    db_bind_text(s, 2, d->webhook);
-    db_bind_text(s, 3, wid);
-    db_bind_text(s, 4, d->event);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)ms);
-    return step(s, NULL);
+    sqls_text(s, 1, lead_id, false);
+    sqls_text(s, 2, d->webhook, false);
+    sqls_text(s, 3, wid, false);
+    sqls_text(s, 4, d->event, false);
+    sqls_int(s, 5, (long long)ms);
+    sqls_text(s, 6, secret, false);
+    return run(s, NULL);
 }
 
-/* Applies one job inside the open transaction. Returns a SQLite code; sets
- * *queued when deliveries were added. */
+/* The Idempotency-Key's lead, when the key was seen: *seen, and the job
+ * answered as the first was (or refused: another body). */
+static int replayed(struct store *st, struct store_lead_job *j, uint64_t ms, bool *seen)
+{
+    const struct store_lead *in = &j->in;
+    struct sqls *s = st->w[W_FIND_KEY];
+    unsigned char h[SHA256_LEN];
+    size_t hl = 0;
+    sqls_text(s, 1, in->form, false);
+    sqls_text(s, 2, in->idem_key, false);
+    sqls_int(s, 3, (long long)ms - STORE_IDEM_TTL_MS);
+    int r = sqls_step(s);
+    if ((*seen = r == SQL_ROW)) {
+        if (sqls_col_blob(s, 0, h, sizeof(h), &hl) || hl != SHA256_LEN ||
+            memcmp(h, in->body_hash, SHA256_LEN)) {
+            j->job.rc = LEADD_ECONFLICT;
+        } else {
+            j->replayed = true;
+            j->replay_status = (int)sqls_col_int(s, 2);
+            snprintf(j->id, sizeof(j->id), "%s", sqls_col(s, 1));
+        }
+    }
+    sqls_reset(s);
+    return r < 0 ? r : 0;
+}
+
+/* The window's first lead of the address, into dup ("" for none): from the
+ * writer's memory of first leads, confirmed by its row, when the writer is
+ * alone on its database (and the memory not over its cap); else by SQL. */
+static int first_lead(struct store *st, const struct store_lead *in, uint64_t key, uint64_t ms,
+                      char dup[ULID_LEN + 1])
+{
+    bool ask = !st->dd_on || st->dd_full;
+    const struct dedupe_entry *e = ask ? NULL : dedupe_find(&st->dd, key);
+    if (in->dedupe_window_ms > st->dd_window_ms)
+        st->dd_window_ms = in->dedupe_window_ms;
+    if (!ask && !(e && e->rowid && e->created_ms >= (long long)ms - in->dedupe_window_ms))
+        return 0; /* remembered: none in the window */
+    struct sqls *s = st->w[ask ? W_FIND_DUP : W_CONFIRM_DUP];
+    sqls_text(s, 1, in->form, false);
+    sqls_text(s, 2, in->email, false);
+    sqls_int(s, 3, ask ? (long long)ms - in->dedupe_window_ms : e->rowid);
+    sqls_int(s, 4, LEAD_FLAGS_SPAM);
+    int r = sqls_step(s);
+    if (r == SQL_ROW)
+        snprintf(dup, ULID_LEN + 1, "%s", sqls_col(s, 0));
+    sqls_reset(s);
+    return r < 0 ? r : 0;
+}
+
+/* A new lead's consent records, and its double opt-in token: every
+ * unconfirmed lead has a deadline (retention erases it then). */
+static int consents(struct store *st, const struct store_lead *in, const char *id,
+                    const char *created, uint64_t ms)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < in->nconsents; i++) {
+        const struct store_consent *c = &in->consents[i];
+        struct sqls *t = st->w[W_INS_TEXT], *s = st->w[W_INS_CONSENT];
+        sqls_text(t, 1, c->text_hash, false);
+        sqls_text(t, 2, c->text, false);
+        const char *v[] = {id,      in->form, c->field,       c->text_hash,
+                           created, in->ip,   in->user_agent, in->page};
+        for (int k = 0; k < 8; k++)
+            sqls_text(s, k + 1, v[k], false);
+        rc = run(t, NULL);
+        rc = rc ? rc : run(s, NULL);
+    }
+    if (rc || !in->confirm_mail.webhook)
+        return rc;
+    struct sqls *s = st->w[W_INS_TOKEN];
+    sqls_blob(s, 1, in->confirm_hash, SHA256_LEN);
+    sqls_text(s, 2, id, false);
+    sqls_int(s, 3, (long long)(ms + (uint64_t)in->confirm_within_ms));
+    return run(s, NULL);
+}
+
+/* Applies one capture inside the batch's transaction; *queued when
+ * deliveries were added. */
 static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, bool *queued)
 {
     const struct store_lead *in = &j->in;
+    char created[32], dup[ULID_LEN + 1] = "", num[4][24];
+    bool seen = false, row;
+    int rc;
     j->replayed = false;
     j->id[0] = '\0';
-    bool row;
-    int r;
-    char created[32], dup[ULID_LEN + 1] = "";
-
-    if (in->idem_key) {
-        sqlite3_stmt *s = st->find_key;
-        sqlite3_reset(s);
-        db_bind_text(s, 1, in->form);
-        db_bind_text(s, 2, in->idem_key);
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)ms - STORE_IDEM_TTL_MS);
-        if ((r = step(s, &row)))
-            return r;
-        if (row) {
-            const void *h = sqlite3_column_blob(s, 0);
-            if (sqlite3_column_bytes(s, 0) != SHA256_LEN || memcmp(h, in->body_hash, SHA256_LEN)) {
-                j->job.rc = LEADD_ECONFLICT;
-            } else {
-                j->replayed = true;
-                j->replay_status = sqlite3_column_int(s, 2);
-                snprintf(j->id, sizeof(j->id), "%s", (const char *)sqlite3_column_text(s, 1));
-            }
-            sqlite3_reset(s);
-            return 0;
-        }
-    }
-    unsigned flags = in->flags;
+    if (in->idem_key && ((rc = replayed(st, j, ms, &seen)) || seen))
+        return rc;
     bool dedupe = in->email && in->dedupe_window_ms > 0;
     uint64_t key = dedupe ? dedupe_key(in->form, in->email) : 0;
-    if (dedupe) {
-        const struct dedupe_entry *e = st->dd_full ? NULL : dedupe_find(&st->dd, key);
-        if (in->dedupe_window_ms > st->dd_window_ms)
-            st->dd_window_ms = in->dedupe_window_ms;
-        /* The window's first lead, confirmed by its row (or, over the
-         * table's cap, looked up by SQL). */
-        sqlite3_stmt *s = st->dd_full ? st->find_dup : st->confirm_dup;
-        if (st->dd_full ||
-            (e && e->rowid && e->created_ms >= (long long)ms - in->dedupe_window_ms)) {
-            sqlite3_reset(s);
-            db_bind_text(s, 1, in->form);
-            db_bind_text(s, 2, in->email);
-            sqlite3_bind_int64(s, 3,
-                               st->dd_full ? (sqlite3_int64)ms - in->dedupe_window_ms
-                                           : (sqlite3_int64)e->rowid);
-            sqlite3_bind_int(s, 4, LEAD_FLAGS_SPAM);
-            if ((r = step(s, &row)))
-                return r;
-            if (row) {
-                snprintf(dup, sizeof(dup), "%s", (const char *)sqlite3_column_text(s, 0));
-                flags |= LEAD_FLAG_DUPLICATE;
-            }
-            sqlite3_reset(s);
-        }
-    }
+    if (dedupe && (rc = first_lead(st, in, key, ms, dup)))
+        return rc;
+    unsigned flags = in->flags | (dup[0] ? LEAD_FLAG_DUPLICATE : 0);
     ulid_next(&st->ids, in->created_ms ? in->created_ms : ms, j->id);
     rfc3339_ms(ulid_time_ms(j->id), created);
-    sqlite3_stmt *s = st->ins_lead;
-    sqlite3_reset(s);
-    db_bind_text(s, 1, j->id);
-    db_bind_text(s, 2, in->form);
-    db_bind_text(s, 3, created);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)ulid_time_ms(j->id));
-    db_bind_text(s, 5, in->email);
-    db_bind_text(s, 6, in->name);
-    db_bind_text(s, 7, in->company);
-    db_bind_text(s, 8, in->fields);
-    db_bind_text(s, 9, in->extra);
-    db_bind_text(s, 10, in->attribution);
-    db_bind_text(s, 11, in->utm_source);
-    db_bind_text(s, 12, in->utm_medium);
-    db_bind_text(s, 13, in->utm_campaign);
-    db_bind_text(s, 14, in->client);
-    sqlite3_bind_int(s, 15, (int)flags);
-    db_bind_text(s, 16, dup[0] ? dup : NULL);
     j->flags = flags;
-    sqlite3_bind_int64(s, 17, in->score);
-    db_bind_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD]);
-    sqlite3_bind_int(s, 19, in->qualified && !dup[0]);
-    db_bind_text(s, 20, in->score_reasons ? in->score_reasons : "[]");
-    db_bind_text(s, 21, in->owner);
-    db_bind_text(s, 22, in->lifecycle);
-    if (in->currency)
-        sqlite3_bind_int64(s, 23, in->value_minor);
-    else
-        sqlite3_bind_null(s, 23);
-    db_bind_text(s, 24, in->currency);
-    /* the lead's rowid from its own INSERT: the connection's last insert is
-     * soon the consent's, a token's or a delivery's (the duplicate window
-     * once kept those, and missed every repeat it was asked to catch) */
-    if ((r = step(s, &row)) || !row)
-        return r ? r : SQLITE_ERROR;
-    long long rowid = sqlite3_column_int64(s, 0);
-    if ((r = step(s, NULL)))
-        return r;
+    struct sqls *s = st->w[W_INS_LEAD];
+    const char *text[] = {
+        j->id,          in->form,       created,          NULL,      in->email,
+        in->name,       in->company,    in->fields,       in->extra, in->attribution,
+        in->utm_source, in->utm_medium, in->utm_campaign, in->client};
+    for (int k = 0; k < 14; k++)
+        if (k != 3)
+            sqls_text(s, k + 1, text[k], false);
+    sqls_int(s, 4, (long long)ulid_time_ms(j->id));
+    sqls_int(s, 15, flags);
+    sqls_text(s, 16, dup[0] ? dup : NULL, false);
+    sqls_int(s, 17, in->score);
+    sqls_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD], false);
+    sqls_int(s, 19, in->qualified && !dup[0]);
+    sqls_text(s, 20, in->score_reasons ? in->score_reasons : "[]", false);
+    sqls_text(s, 21, in->owner, false);
+    sqls_text(s, 22, in->lifecycle, false);
+    snprintf(num[0], sizeof(num[0]), "%lld", in->value_minor); /* text: NULL or a number */
+    sqls_text(s, 23, in->currency ? num[0] : NULL, true);
+    sqls_text(s, 24, in->currency, false);
+    int r = sqls_step(s);
+    long long rowid = r == SQL_ROW ? sqls_col_int(s, 0) : 0;
+    sqls_reset(s);
+    if (r != SQL_ROW)
+        return r < 0 ? r : LEADD_EDB;
+    /* stored at or below the stats' mark: a fold went past its time
+     * already, so the batch counts it in (run_batch) */
+    if (strcmp(j->id, st->upto) <= 0) {
+        buf_adds(&st->below, st->below.len ? "," : "{");
+        buf_adds(&st->below, j->id);
+    }
+    st->unfolded++;
     /* its consent record, in the same transaction: never one without the other */
-    if ((r = consent_on_lead(st, in, j->id, created, ms, flags, dup[0] != '\0', queued)))
-        return r;
-    if (!st->unfolded++)
-        st->unfolded_since_ms = ms;
-    if (dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
+    if ((rc = consents(st, in, j->id, created, ms)))
+        return rc;
+    if (st->dd_on && dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
         dedupe_put(&st->dd, key, rowid, (long long)ms)) {
         st->dd_full = true; /* exact still, through SQL, but slower */
         log_warn("duplicate checks: more than %u first leads in the window; checking by SQL",
                  STORE_DEDUPE_MAX);
     }
     if (in->idem_key) {
-        s = st->ins_key;
-        sqlite3_reset(s);
-        db_bind_text(s, 1, in->form);
-        db_bind_text(s, 2, in->idem_key);
-        sqlite3_bind_blob(s, 3, in->body_hash, SHA256_LEN, SQLITE_STATIC);
-        db_bind_text(s, 4, j->id);
-        sqlite3_bind_int(s, 5, in->status);
-        sqlite3_bind_int64(s, 6, (sqlite3_int64)ms);
-        if ((r = step(s, NULL)))
-            return r;
+        s = st->w[W_INS_KEY];
+        sqls_text(s, 1, in->form, false);
+        sqls_text(s, 2, in->idem_key, false);
+        sqls_blob(s, 3, in->body_hash, SHA256_LEN);
+        sqls_text(s, 4, j->id, false);
+        sqls_int(s, 5, in->status);
+        sqls_int(s, 6, (long long)ms);
+        if ((rc = run(s, &row)))
+            return rc;
     }
-    /* The outbox: in this same transaction, so a committed lead is always
-     * forwarded. Duplicates never are. */
-    for (size_t i = 0; !dup[0] && i < in->ndeliveries; i++) {
-        if ((r = queue_delivery(st, st->ins_delivery, j->id, &in->deliveries[i], ms)))
-            return r;
-        *queued = true;
+    /* The outbox, in this same transaction, so a committed lead is always
+     * forwarded. Duplicates never are; a double opt-in mail goes only to
+     * the first of an address, and not to what the traps say a bot sent:
+     * nobody is mailed twice, or by a bot. */
+    size_t nd = dup[0] ? 0 : in->ndeliveries;
+    bool mail = in->confirm_mail.webhook && !dup[0] &&
+                !(flags & (LEAD_FLAG_HONEYPOT | LEAD_FLAG_TOO_FAST | LEAD_FLAG_MARKED_SPAM));
+    for (size_t i = 0; !rc && i < nd + mail; i++)
+        rc = i < nd ? queue_delivery(st, j->id, &in->deliveries[i], NULL, ms)
+                    : queue_delivery(st, j->id, &in->confirm_mail, in->confirm_token, ms);
+    *queued |= nd + mail > 0;
+    return rc;
+}
+
+/* Erases one lead's personal data, keeping a tombstone for the stats (and
+ * of its attribution what lead_attr_erased keeps); its consent records keep
+ * the times and wording, and a salted hash of the address in place of the
+ * person's traces. Its address leaves the duplicate window at once.
+ * *found: whether it was there. */
+static int erase_id(struct store *st, const char *id, const char *at, bool *found)
+{
+    char hash[SHA256_LEN * 2 + 1] = "";
+    struct buf attr = BUF_INIT(16384);
+    long long rowid = 0;
+    struct sqls *s = st->w[W_ERASE_FIND];
+    sqls_text(s, 1, id, false);
+    int r = sqls_step(s), rc = r < 0 ? r : 0;
+    if ((*found = r == SQL_ROW)) {
+        rowid = sqls_col_int(s, 2);
+        if ((!sqls_col_null(s, 0) && consent_email_hash(st->consent_salt, sqls_col(s, 0), hash)) ||
+            lead_attr_erased(sqls_col(s, 1), sqls_col_len(s, 1), &attr))
+            rc = LEADD_ENOMEM;
     }
+    sqls_reset(s);
+    if (rc || !*found)
+        goto out;
+    if (st->dd_on) { /* neutralised, and the table rebuilt without it: erasures are rare */
+        dedupe_forget_rowid(&st->dd, rowid);
+        dedupe_expire(&st->dd, 1);
+    }
+    s = st->w[W_ERASE_CONSENTS];
+    sqls_text(s, 1, id, false);
+    sqls_text(s, 2, hash[0] ? hash : NULL, false);
+    if ((rc = run(s, NULL)))
+        goto out;
+    s = st->w[W_ERASE_LEAD];
+    sqls_text(s, 1, id, false);
+    sqls_text(s, 2, at, false);
+    sqls_text(s, 3, buf_str(&attr), false);
+    if ((rc = run(s, NULL)))
+        goto out;
+    for (int k = W_ERASE_NOTES; !rc && k <= W_ERASE_DELIVERIES; k++) {
+        sqls_text(st->w[k], 1, id, false);
+        rc = run(st->w[k], NULL);
+    }
+out:
+    buf_release(&attr);
+    return rc;
+}
+
+/* Up to max ids a statement's first column gives, into ids (*n of them):
+ * read whole before the next statement runs on the connection. */
+static int ids_of(struct sqls *s, char (*ids)[ULID_LEN + 1], size_t max, size_t *n)
+{
+    int r = SQL_DONE;
+    *n = 0;
+    while (*n < max && (r = sqls_step(s)) == SQL_ROW)
+        snprintf(ids[(*n)++], ULID_LEN + 1, "%s", sqls_col(s, 0));
+    sqls_reset(s);
+    return *n == max || r == SQL_DONE ? 0 : r < 0 ? r : LEADD_EDB;
+}
+
+/* DELETE /v1/leads/{id}, or POST /v1/erasures: every lead of an address. */
+static int apply_erase(struct store *st, struct store_erase_job *j, const char *at, bool *erased)
+{
+    bool found = false;
+    int rc;
+    if (!j->email) {
+        if (!(rc = erase_id(st, j->lead_id, at, &found)) && !found)
+            j->job.rc = LEADD_ENOTFOUND;
+        *erased |= found;
+        return rc;
+    }
+    /* none of the person's: an empty answer, not an error */
+    struct sqls *s = st->w[W_IDS_OF];
+    size_t n = 0, cap = 16;
+    for (;;) {
+        void *v = realloc(j->ids, cap * sizeof(*j->ids));
+        if (!v)
+            return LEADD_ENOMEM;
+        j->ids = v;
+        sqls_text(s, 1, j->email, false);
+        if ((rc = ids_of(s, j->ids, cap, &n)) || n < cap)
+            break;
+        cap *= 2; /* read again, whole: the rows are locked already */
+    }
+    j->nids = rc ? 0 : n;
+    for (size_t i = 0; !rc && i < j->nids; i++)
+        rc = erase_id(st, j->ids[i], at, &found);
+    *erased |= j->nids > 0;
+    return rc;
+}
+
+/* Retention (every lead created before a time, a batch of ids at a time)
+ * or expiry (up to a batch of unconfirmed leads past their deadline, each
+ * with its "expired" record first); j->erased: how many. */
+static int apply_erase_many(struct store *st, struct store_retain_job *j, uint64_t ms,
+                            const char *at, bool *erased)
+{
+    char(*ids)[ULID_LEN + 1] = calloc(ERASE_BATCH, sizeof(*ids));
+    size_t n = 0;
+    int rc = ids ? 0 : LEADD_ENOMEM;
+    j->erased = 0;
+    do {
+        if (!rc && j->job.op == STORE_OP_EXPIRE) {
+            rc = consent_expiring(st->wsql, ms, at, ids, ERASE_BATCH, &n);
+        } else if (!rc) {
+            sqls_int(st->w[W_OLDER], 1, (long long)j->before_ms);
+            sqls_int(st->w[W_OLDER], 2, ERASE_BATCH);
+            rc = ids_of(st->w[W_OLDER], ids, ERASE_BATCH, &n);
+        }
+        for (size_t i = 0; !rc && i < n; i++) {
+            bool found = false;
+            rc = erase_id(st, ids[i], at, &found);
+            j->erased += found;
+        }
+    } while (!rc && j->job.op == STORE_OP_RETAIN && n == ERASE_BATCH);
+    if (!rc && st->dd_on && j->job.op == STORE_OP_RETAIN)
+        dedupe_expire(&st->dd, (long long)j->before_ms); /* erased leads' hashes go too */
+    *erased |= j->erased > 0;
+    free(ids);
+    return rc;
+}
+
+/* Applies one job inside the batch's transaction: 0, LEADD_EFULL or
+ * LEADD_EDB (the batch fails); the job's rc says the rest. */
+static int apply(struct store *st, struct store_job *j, uint64_t ms, bool *queued, bool *erased)
+{
+    char at[32];
+    rfc3339_ms(ms, at);
+    switch (j->op) {
+    case STORE_OP_LEAD: return apply_lead(st, (struct store_lead_job *)j, ms, queued);
+    case STORE_OP_ERASE: return apply_erase(st, (struct store_erase_job *)j, at, erased);
+    case STORE_OP_RETAIN:
+    case STORE_OP_EXPIRE: return apply_erase_many(st, (struct store_retain_job *)j, ms, at, erased);
+    default: return admin_apply(st->wsql, &st->ids, j, ms, queued); /* admin.c's */
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The batch's locks on each (form, email) and (form, key) it touches, every
+ * writer taking them in the same order (so two never deadlock). */
+static int lock_keys(struct store *st, struct store_job *batch)
+{
+    char *keys[2 * STORE_MAX_BATCH];
+    size_t n = 0;
+    int rc = 0;
+    if (sql_alone(st->wsql)) /* its write transaction is lock enough */
+        return 0;
+    for (struct store_job *j = batch; j && !rc && n + 2 <= LEADD_ARRAY_LEN(keys); j = j->next) {
+        if (j->op != STORE_OP_LEAD)
+            continue;
+        const struct store_lead *in = &((struct store_lead_job *)j)->in;
+        for (int kind = 0; kind < 2 && !rc; kind++) {
+            struct buf k = BUF_INIT(4096);
+            if (kind == 0 && in->email && in->dedupe_window_ms > 0)
+                buf_addf(&k, "dedupe\n%s\n%s", in->form, in->email);
+            else if (kind == 1 && in->idem_key)
+                buf_addf(&k, "idempotency\n%s\n%s", in->form, in->idem_key);
+            else
+                continue;
+            if (!(keys[n] = buf_error(&k) ? NULL : buf_detach(&k)))
+                rc = LEADD_ENOMEM;
+            else
+                n++;
+            buf_release(&k);
+        }
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (!rc && (i == 0 || strcmp(keys[i - 1], keys[i])))
+            rc = sql_lock(st->wsql, keys[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    return rc;
+}
+
+/* Commits one batch (NULL: none, a probe of the database); on failure
+ * every job in it fails: nothing half-written. */
+static int run_batch(struct store *st, struct store_job *batch, size_t n)
+{
+    uint64_t ms = now_ms();
+    bool queued = false, erased = false;
+    long long unfolded = st->unfolded;
+    int rc = sql_reconnect(st->wsql) ? 0 : LEADD_EDB;
+    rc = rc ? rc : sql_begin_write(st->wsql);
+    rc = rc ? rc : rollup_writing(st->wsql, st->upto);
+    rc = rc ? rc : lock_keys(st, batch);
+    for (struct store_job *j = batch; !rc && j; j = j->next)
+        rc = apply(st, j, ms, &queued, &erased);
+    if (!rc && !batch) {
+        sqls_int(st->w[W_PROBE], 1, (long long)ms);
+        rc = run(st->w[W_PROBE], NULL);
+    }
+    if (!rc && st->below.len) {
+        buf_addc(&st->below, '}');
+        rc = buf_error(&st->below) ? buf_error(&st->below)
+                                   : rollup_count_in(st->wsql, buf_str(&st->below));
+    }
+    buf_reset(&st->below);
+    if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
+        rc = sql_notify(st->wsql, "leadd_outbox");
+    rc = rc ? rc : sql_commit(st->wsql);
+    atomic_store(&st->writable, !rc);
+    if (rc) {
+        log_error("write of %zu jobs failed: nothing of them was stored", n);
+        st->unfolded = unfolded; /* none of them was stored */
+        sql_rollback(st->wsql);
+        return rc == LEADD_EFULL ? rc : LEADD_EDB;
+    }
+    if (!unfolded && st->unfolded)
+        st->unfolded_since_ms = ms;
+    if (erased) /* the old bytes stay in no file */
+        sql_scrub(st->wsql);
+    if (queued) {
+        pthread_mutex_lock(&st->mu);
+        void (*fn)(void *) = st->on_outbox;
+        void *arg = st->on_outbox_arg;
+        pthread_mutex_unlock(&st->mu);
+        if (fn)
+            fn(arg);
+    }
+    if (batch)
+        writer_stats_add(&st->stats, n);
     return 0;
+}
+
+/* The leads stored since the last fold are counted into the stats after
+ * ROLLUP_FOLD_LEADS of them or ROLLUP_FOLD_MS (now: all of them, at a
+ * stop). Whichever node folds counts every node's. */
+static void fold_due(struct store *st, bool now)
+{
+    if (!st->unfolded || !atomic_load(&st->writable) ||
+        (!now && st->unfolded < ROLLUP_FOLD_LEADS &&
+         now_ms() - st->unfolded_since_ms < (uint64_t)ROLLUP_FOLD_MS))
+        return;
+    if (!rollup_fold_on(st->wsql))
+        st->unfolded = 0; /* else logged; tried again after the next batch */
+    else if (now)
+        log_warn("stats: new leads not counted at stop; counted at the next start");
+}
+
+static void noop_done(struct store_job *job, void *arg)
+{
+    (void)job;
+    (void)arg;
+}
+
+/* Between batches: a database that went away (or a full disk) is tried
+ * again, so readiness comes back by itself; unconfirmed leads past their
+ * deadline and, daily, leads past retention are erased; old
+ * Idempotency-Keys (and what the store's upkeep hook drops) go. Every node
+ * does it; what two do at once is done once, the rows being locked as they
+ * change. */
+static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_retain,
+                     uint64_t *last_expire)
+{
+    uint64_t ms = now_ms();
+    if (!atomic_load(&st->writable)) {
+        if (run_batch(st, NULL, 0) == 0)
+            log_info("the database takes writes again");
+        return;
+    }
+    if (ms - *last_expire >= (uint64_t)EXPIRE_EVERY_MS) {
+        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE, .done = noop_done}};
+        *last_expire = ms;
+        if (run_batch(st, &j.job, 1) == 0 && j.erased)
+            log_info("double opt-in: erased %lld leads not confirmed in time", j.erased);
+    }
+    if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
+        /* Retention erases exactly as DELETE /v1/leads/{id} does. */
+        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},
+                                     .before_ms = ms - (uint64_t)st->retention_ms};
+        *last_retain = ms;
+        if (run_batch(st, &j.job, 1) == 0 && j.erased)
+            log_info("retention: erased %lld leads older than %lld days", j.erased,
+                     st->retention_ms / (24 * 3600 * 1000));
+    }
+    if (ms - *last_prune >= (uint64_t)PRUNE_EVERY_MS) {
+        *last_prune = ms;
+        sqls_int(st->w[W_PRUNE_KEYS], 1, (long long)ms - STORE_IDEM_TTL_MS);
+        if (run(st->w[W_PRUNE_KEYS], NULL))
+            log_warn("old Idempotency-Keys not dropped; tried again later");
+        if (st->upkeep)
+            st->upkeep(st->wsql);
+        if (st->dd_on && st->dd.n)
+            dedupe_expire(&st->dd, (long long)ms - st->dd_window_ms);
+    }
+}
+
+void *writer_main(void *arg)
+{
+    struct store *st = arg;
+    /* the first upkeep at once: what expired while no writer ran goes now */
+    uint64_t last_prune = 0, last_retain = 0, last_expire = 0;
+    for (;;) {
+        size_t n;
+        bool stopped;
+        struct store_job *batch = jobq_take(&st->q, STORE_MAX_BATCH, 1000, &n, &stopped);
+        if (stopped)
+            break;
+        if (!batch) { /* a second without work */
+            maintain(st, &last_prune, &last_retain, &last_expire);
+            fold_due(st, false);
+            continue;
+        }
+        int rc = run_batch(st, batch, n);
+        for (struct store_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            if (rc) {
+                j->rc = rc;
+                if (j->op == STORE_OP_LEAD)
+                    ((struct store_lead_job *)j)->replayed = false;
+            }
+            j->done(j, j->arg); /* the job may be freed from here on */
+        }
+        fold_due(st, false); /* after the answers: they wait for no fold */
+    }
+    fold_due(st, true); /* the counters are left complete */
+    return NULL;
 }
 
 void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),
@@ -294,304 +719,10 @@ void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *i
 
 void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
 {
-    /* SQLite's writer calls it after a commit that queued deliveries;
+    /* the writer calls it after a commit that queued deliveries;
      * PostgreSQL's listener (db.c) on any node's NOTIFY, and now and then */
     pthread_mutex_lock(&st->mu);
     st->on_outbox = fn;
     st->on_outbox_arg = arg;
     pthread_mutex_unlock(&st->mu);
-}
-
-/* What lead id keeps of its attribution once erased (lead_attr_erased),
- * into b. */
-static int attr_kept(struct store *st, const char *id, struct buf *b)
-{
-    sqlite3_stmt *s = NULL;
-    int r =
-        sqlite3_prepare_v2(st->wdb, "SELECT attribution FROM leads WHERE id = ?1", -1, &s, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW)
-            r = lead_attr_erased((const char *)sqlite3_column_text(s, 0),
-                                 (size_t)sqlite3_column_bytes(s, 0), b)
-                    ? SQLITE_NOMEM
-                    : SQLITE_OK;
-        else
-            r = r == SQLITE_DONE ? (buf_adds(b, "{}"), SQLITE_OK) : r;
-    }
-    sqlite3_finalize(s);
-    return r;
-}
-
-/* Erases one lead's personal data, keeping a tombstone for the stats (and
- * of its attribution what lead_attr_erased keeps). With secure_delete on,
- * the old bytes are overwritten in the pages; the caller checkpoints the
- * WAL so no copy stays there either. */
-int erase_lead(struct store *st, const char *id, const char *at, bool *found)
-{
-    struct buf attr = BUF_INIT(16384);
-    /* its consent records keep the times and wording, and a salted hash of
-     * the address in place of the person's traces */
-    int r = consent_erase(st, id);
-    r = r != SQLITE_OK ? r : attr_kept(st, id, &attr);
-    r = r != SQLITE_OK
-            ? r
-            : db_exec(st->wdb,
-                      "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
-                      " extra = '{}', client = '{}', attribution = ?3, erased_at = ?2"
-                      " WHERE id = ?1 AND erased_at IS NULL",
-                      "ttt", id, at, buf_str(&attr));
-    buf_release(&attr);
-    *found = r == SQLITE_OK && sqlite3_changes(st->wdb) > 0;
-    if (r == SQLITE_OK && *found)
-        r = db_exec(st->wdb, "UPDATE lead_history SET note = NULL WHERE lead_id = ?1", "t", id);
-    if (r == SQLITE_OK && *found)
-        r = db_exec(st->wdb,
-                    "DELETE FROM delivery_attempts WHERE delivery_id IN"
-                    " (SELECT id FROM deliveries WHERE lead_id = ?1)",
-                    "t", id);
-    if (r == SQLITE_OK && *found)
-        r = db_exec(st->wdb, "DELETE FROM deliveries WHERE lead_id = ?1", "t", id);
-    return r;
-}
-
-/* A lead erased on request: as erase_lead, and its email's hash leaves the
- * duplicate window at once (the entry is neutralised, and the table rebuilt
- * without it: erasures are rare; retention drops its entries by age). */
-static int erase_asked(struct store *st, const char *id, const char *at, bool *found)
-{
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->wdb, "SELECT rowid FROM leads WHERE id = ?1", -1, &q, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-            dedupe_forget_rowid(&st->dd, sqlite3_column_int64(q, 0));
-            dedupe_expire(&st->dd, 1); /* neutralised entries have created_ms 0 */
-        }
-    }
-    sqlite3_finalize(q);
-    return erase_lead(st, id, at, found);
-}
-
-/* The leads of j->email not erased yet, into j->ids. */
-static int erase_ids_of(struct store *st, struct store_erase_job *j)
-{
-    sqlite3_stmt *s = NULL;
-    size_t cap = 0;
-    int r = sqlite3_prepare_v2(st->wdb,
-                               "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL"
-                               " ORDER BY id",
-                               -1, &s, NULL);
-    if (r == SQLITE_OK)
-        sqlite3_bind_text(s, 1, j->email, -1, SQLITE_STATIC);
-    while (r == SQLITE_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        r = SQLITE_OK;
-        if (j->nids == cap) {
-            void *v = realloc(j->ids, (cap = cap ? 2 * cap : 16) * sizeof(*j->ids));
-            if (!v) {
-                r = SQLITE_NOMEM;
-                break;
-            }
-            j->ids = v;
-        }
-        snprintf(j->ids[j->nids++], ULID_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 0));
-    }
-    sqlite3_finalize(s);
-    return r == SQLITE_DONE ? SQLITE_OK : r;
-}
-
-/* Applies an admin operation inside the open transaction. */
-static int apply_admin(struct store *st, struct store_job *j, uint64_t ms, bool *queued,
-                       bool *erased)
-{
-    char at[32];
-    bool found = false;
-    int r = SQLITE_OK;
-    rfc3339_ms(ms, at);
-    switch (j->op) {
-    case STORE_OP_ERASE: {
-        struct store_erase_job *ej = (struct store_erase_job *)j;
-        if (!ej->email) {
-            r = erase_asked(st, ej->lead_id, at, &found);
-            *erased |= found;
-            break;
-        }
-        found = true; /* none of the person's: an empty answer, not an error */
-        r = erase_ids_of(st, ej);
-        for (size_t i = 0; r == SQLITE_OK && i < ej->nids; i++) {
-            bool one;
-            r = erase_asked(st, ej->ids[i], at, &one);
-        }
-        *erased |= ej->nids > 0;
-        break;
-    }
-    case STORE_OP_RETAIN: {
-        struct store_retain_job *rj = (struct store_retain_job *)j;
-        sqlite3_stmt *s = NULL;
-        rj->erased = 0;
-        found = true;
-        r = sqlite3_prepare_v2(st->wdb,
-                               "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL",
-                               -1, &s, NULL);
-        if (r != SQLITE_OK)
-            break;
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)rj->before_ms);
-        while (r == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-            char id[ULID_LEN + 1];
-            bool one;
-            snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(s, 0));
-            r = erase_lead(st, id, at, &one);
-            rj->erased += one;
-        }
-        sqlite3_finalize(s);
-        *erased |= rj->erased > 0;
-        dedupe_expire(&st->dd, (long long)rj->before_ms); /* erased leads' hashes go too */
-        break;
-    }
-    case STORE_OP_EXPIRE: {
-        struct store_retain_job *rj = (struct store_retain_job *)j;
-        found = true;
-        r = consent_expire(st, rj, ms, at);
-        *erased |= rj->erased > 0;
-        break;
-    }
-    case STORE_OP_LEAD: break;
-    default: {
-        /* admin.c's, the same on both backends; the job's rc says what was
-         * not there */
-        int rc = admin_apply(st->wsql, &st->ids, j, ms, queued);
-        return !rc ? SQLITE_OK : rc == LEADD_EFULL ? SQLITE_FULL : SQLITE_ERROR;
-    }
-    }
-    if (r == SQLITE_OK && !found)
-        j->rc = LEADD_ENOTFOUND;
-    return r;
-}
-
-/* Commits one batch. On failure every job in it fails: nothing half-written. */
-static int run_batch(struct store *st, struct store_job *batch, size_t n)
-{
-    uint64_t ms = now_ms();
-    bool queued = false, erased = false;
-    int r = db_run(st->begin);
-    for (struct store_job *j = batch; r == SQLITE_OK && j; j = j->next)
-        r = j->op == STORE_OP_LEAD ? apply_lead(st, (struct store_lead_job *)j, ms, &queued)
-                                   : apply_admin(st, j, ms, &queued, &erased);
-    if (r == SQLITE_OK)
-        r = db_run(st->commit);
-    if (r != SQLITE_OK) {
-        log_error("write of %zu leads failed: %s", n, sqlite3_errmsg(st->wdb));
-        if (!sqlite3_get_autocommit(st->wdb))
-            db_run(st->rollback);
-        atomic_store(&st->writable, false);
-        return db_err(r);
-    }
-    atomic_store(&st->writable, true);
-    if (erased) {
-        /* Copy the erased pages into the main file and empty the WAL, so the
-         * old bytes stay in neither. Readers in the middle of a long read can
-         * delay this; the next erasure or the close at shutdown finishes it. */
-        int logged, ckpt;
-        if (sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt) !=
-            SQLITE_OK)
-            log_warn("checkpoint after erasure incomplete: %s", sqlite3_errmsg(st->wdb));
-    }
-    if (queued) {
-        pthread_mutex_lock(&st->mu);
-        void (*fn)(void *) = st->on_outbox;
-        void *arg = st->on_outbox_arg;
-        pthread_mutex_unlock(&st->mu);
-        if (fn)
-            fn(arg);
-    }
-    writer_stats_add(&st->stats, n);
-    return 0;
-}
-
-/* Idle work: forget old idempotency keys; while writes fail, probe so that
- * readiness comes back by itself once the disk does. */
-static void noop_done(struct store_job *job, void *arg)
-{
-    (void)job;
-    (void)arg;
-}
-
-static int run_batch(struct store *st, struct store_job *batch, size_t n);
-
-static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_retain,
-                     uint64_t *last_expire)
-{
-    uint64_t ms = now_ms();
-    sqlite3_stmt *s = NULL;
-    if (ms - *last_expire >= (uint64_t)EXPIRE_EVERY_MS) {
-        /* Double opt-in leads never confirmed are erased, like retention's */
-        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE, .done = noop_done}};
-        *last_expire = ms;
-        if (run_batch(st, &j.job, 1) == 0 && j.erased)
-            log_info("double opt-in: erased %lld leads not confirmed in time", j.erased);
-    }
-    if (st->unfolded && ms - st->unfolded_since_ms >= ROLLUP_FOLD_MS && rollup_fold(st))
-        st->unfolded = 0; /* logged; retried after the next ROLLUP_FOLD_LEADS */
-    if (ms - *last_prune > PRUNE_EVERY_MS && st->dd.n)
-        dedupe_expire(&st->dd, (long long)ms - st->dd_window_ms);
-    if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
-        /* Retention erases exactly as DELETE /v1/leads/{id} does. */
-        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},
-                                     .before_ms = ms - (uint64_t)st->retention_ms};
-        *last_retain = ms;
-        if (run_batch(st, &j.job, 1) == 0 && j.erased)
-            log_info("retention: erased %lld leads older than %lld days", j.erased,
-                     st->retention_ms / (24 * 3600 * 1000));
-        return;
-    }
-    if (!atomic_load(&st->writable)) {
-        s = st->probe;
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)ms);
-    } else if (ms - *last_prune > PRUNE_EVERY_MS) {
-        *last_prune = ms;
-        s = st->prune_keys;
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)(ms - STORE_IDEM_TTL_MS));
-    }
-    if (s) {
-        int r = sqlite3_step(s);
-        sqlite3_reset(s);
-        atomic_store(&st->writable, r == SQLITE_DONE);
-    }
-}
-
-void *writer_main(void *arg)
-{
-    struct store *st = arg;
-    uint64_t last_prune = now_ms(), last_retain = 0, last_expire = 0;
-    for (;;) {
-        size_t n;
-        bool stopped;
-        struct store_job *batch = jobq_take(&st->q, STORE_MAX_BATCH, 1000, &n, &stopped), *j;
-        if (stopped)
-            break;
-        if (!batch) { /* a second without work */
-            maintain(st, &last_prune, &last_retain, &last_expire);
-            continue;
-        }
-        int rc = run_batch(st, batch, n);
-        for (j = batch; j;) {
-            struct store_job *next = j->next;
-            if (rc) {
-                j->rc = rc;
-                if (j->op == STORE_OP_LEAD)
-                    ((struct store_lead_job *)j)->replayed = false;
-            }
-            j->done(j, j->arg); /* the job may be freed from here on */
-            j = next;
-        }
-        /* Once the batch is answered: count new leads into the stats. */
-        if (st->unfolded >= ROLLUP_FOLD_LEADS && rollup_fold(st))
-            st->unfolded = 0; /* logged; the report still counts them, and the next fold will */
-    }
-    if (st->unfolded && rollup_fold(st)) /* the counters are left complete */
-        log_warn("stats: new leads not counted at stop; counted at the next start");
-    return NULL;
 }

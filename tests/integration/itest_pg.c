@@ -733,8 +733,17 @@ static void cap_init(struct cap *c, const char *email, const char *key)
     }
 }
 
+/* A node: a store of its own (its writer, ids and connection) serving
+ * the one database. */
+static int node_open(struct store **st)
+{
+    struct store_opts o = {
+        .serving = true, .pg_url = "", .pool = 2, .dedupe_window_ms = 24LL * 3600 * 1000};
+    return store_open(st, &o);
+}
+
 struct node {
-    struct pgstore *st;
+    struct store *st;
     struct cap *caps;
     size_t n;
 };
@@ -743,7 +752,7 @@ static void *feed(void *arg)
 {
     struct node *nd = arg;
     for (size_t i = 0; i < nd->n; i++)
-        if (pgstore_submit(nd->st, &nd->caps[i].j.job))
+        if (store_submit(nd->st, &nd->caps[i].j.job))
             fail_msg("submit %zu refused", i);
     return NULL;
 }
@@ -768,8 +777,9 @@ static void t_capture_across_nodes(void **state)
     struct node nd[2];
     pthread_t th[2];
     reset();
+    (void)err;
     for (int k = 0; k < 2; k++) {
-        assert_int_equal(pgstore_open(&nd[k].st, "", err, sizeof(err)), 0);
+        assert_int_equal(node_open(&nd[k].st), 0);
         nd[k].n = RACE + KEYS;
         nd[k].caps = calloc(nd[k].n, sizeof(struct cap));
         for (size_t i = 0; i < nd[k].n; i++) {
@@ -810,7 +820,7 @@ static void t_capture_across_nodes(void **state)
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE flags & 4 != 0"), RACE);
     PQfinish(c);
     for (int k = 0; k < 2; k++) {
-        pgstore_close(&nd[k].st);
+        store_close(&nd[k].st);
         free(nd[k].caps);
     }
 }
@@ -919,10 +929,10 @@ static void t_outbox_wakes(void **state)
     (void)state;
     char err[512];
     struct waiter w = {0};
-    struct pgstore *a;
+    struct store *a;
     pthread_t th;
     reset();
-    assert_int_equal(pgstore_open(&a, "", err, sizeof(err)), 0);
+    assert_int_equal(node_open(&a), 0);
     assert_int_equal(pgstore_open(&w.st, "", err, sizeof(err)), 0);
     uint64_t t0 = h_now_ms();
     assert_false(pgstore_outbox_wait(w.st, 300, no_update, NULL));
@@ -933,13 +943,13 @@ static void t_outbox_wakes(void **state)
     cap_init(&c, "wake@example.org", NULL);
     c.j.in.deliveries = &d;
     c.j.in.ndeliveries = 1;
-    assert_int_equal(pgstore_submit(a, &c.j.job), 0);
+    assert_int_equal(store_submit(a, &c.j.job), 0);
     pthread_join(th, NULL);
     assert_true(h_wait(cap_acked, &c, 10000));
     assert_int_equal(c.j.job.rc, 0);
     assert_true(w.woke);
     assert_true(w.ms < 5000);
-    pgstore_close(&a);
+    store_close(&a);
     pgstore_close(&w.st);
 }
 
@@ -971,9 +981,9 @@ static void t_erasure_vacuumed(void **state)
     (void)state;
     enum { OTHERS = 300 };
     char err[512], out[8192], sql[512], base[1024];
-    struct pgstore *st;
+    struct store *st;
     reset();
-    assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
+    assert_int_equal(node_open(&st), 0);
     struct store_consent consent = {.field = "consent", .text = "I agree", .text_hash = "h1"};
     struct cap keep, gone, *others = calloc(OTHERS, sizeof(*others));
     char(*fields)[256] = calloc(OTHERS + 1, sizeof(*fields));
@@ -986,7 +996,7 @@ static void t_erasure_vacuumed(void **state)
     gone.j.in.ip = "203.0.113.9";
     gone.j.in.fields = "{\"name\":\"Erased Person\",\"company\":\"Erased Co\",\"message\":\"call "
                        "me about the spring campaign, erased.person@example.org\"}";
-    assert_int_equal(pgstore_submit(st, &keep.j.job), 0);
+    assert_int_equal(store_submit(st, &keep.j.job), 0);
     /* the lead to erase after hundreds of others: the newest row of its
      * page, whose freed space no other row is moved over */
     for (int i = 0; i < OTHERS; i++) {
@@ -998,17 +1008,17 @@ static void t_erasure_vacuumed(void **state)
                  "looking at tools for our sales team of %d\"}",
                  i, i, 5 + i % 50);
         others[i].j.in.fields = fields[i];
-        assert_int_equal(pgstore_submit(st, &others[i].j.job), 0);
+        assert_int_equal(store_submit(st, &others[i].j.job), 0);
     }
     for (int i = 0; i < OTHERS; i++)
         assert_true(h_wait(cap_acked, &others[i], 10000));
-    assert_int_equal(pgstore_submit(st, &gone.j.job), 0);
+    assert_int_equal(store_submit(st, &gone.j.job), 0);
     assert_true(h_wait(cap_acked, &keep, 10000) && h_wait(cap_acked, &gone, 10000));
     PGconn *c = pg();
     pg_exec(c, "CHECKPOINT"); /* the address is on disk now */
     struct erase e = {.j = {.job = {.op = STORE_OP_ERASE, .done = cap_done}, .lead_id = gone.j.id}};
     e.j.job.arg = &e.done;
-    assert_int_equal(pgstore_submit(st, &e.j.job), 0);
+    assert_int_equal(store_submit(st, &e.j.job), 0);
     assert_true(h_wait(erase_acked, &e, 10000));
     assert_int_equal(e.j.job.rc, 0);
     snprintf(sql, sizeof(sql),
@@ -1035,7 +1045,7 @@ static void t_erasure_vacuumed(void **state)
     /* erasing again: not found */
     e.j.job.rc = 0;
     atomic_store(&e.done, false);
-    assert_int_equal(pgstore_submit(st, &e.j.job), 0);
+    assert_int_equal(store_submit(st, &e.j.job), 0);
     assert_true(h_wait(erase_acked, &e, 10000));
     assert_int_equal(e.j.job.rc, LEADD_ENOTFOUND);
     /* The database's files: the kept address is there (the grep works);
@@ -1062,14 +1072,14 @@ static void t_erasure_vacuumed(void **state)
     free(others);
     free(fields);
     PQfinish(c);
-    pgstore_close(&st);
+    store_close(&st);
 }
 
 /* Submits one capture and waits for its answer; returns its rc. */
-static int capture(struct pgstore *st, struct cap *c, const char *email)
+static int capture(struct store *st, struct cap *c, const char *email)
 {
     cap_init(c, email, NULL);
-    assert_int_equal(pgstore_submit(st, &c->j.job), 0);
+    assert_int_equal(store_submit(st, &c->j.job), 0);
     assert_true(h_wait(cap_acked, c, 30000));
     return c->j.job.rc;
 }
@@ -1080,19 +1090,19 @@ static int capture(struct pgstore *st, struct cap *c, const char *email)
 static void t_database_restart(void **state)
 {
     (void)state;
-    char err[512], out[4096];
-    struct pgstore *st;
+    char out[4096];
+    struct store *st;
     struct cap before, during, after;
     reset();
-    assert_int_equal(pgstore_open(&st, "", err, sizeof(err)), 0);
+    assert_int_equal(node_open(&st), 0);
     assert_int_equal(capture(st, &before, "before@example.org"), 0);
     assert_int_equal(h_run(out, sizeof(out), "%s stop -m fast 2>&1", getenv("LEADD_TEST_PGCTL")),
                      0);
     assert_int_equal(capture(st, &during, "during@example.org"), LEADD_EDB);
-    assert_false(pgstore_writable(st));
+    assert_false(store_writable(st));
     assert_int_equal(h_run(out, sizeof(out), "%s start 2>&1", getenv("LEADD_TEST_PGCTL")), 0);
     assert_int_equal(capture(st, &after, "after@example.org"), 0);
-    assert_true(pgstore_writable(st));
+    assert_true(store_writable(st));
     PGconn *c = pg();
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email IN"
                                 " ('before@example.org', 'after@example.org')"),
@@ -1100,7 +1110,7 @@ static void t_database_restart(void **state)
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email = 'during@example.org'"),
                      0);
     PQfinish(c);
-    pgstore_close(&st);
+    store_close(&st);
 }
 
 /* ---- leadd serving from PostgreSQL, two nodes over HTTP ---- */
@@ -1444,13 +1454,13 @@ static char *counters(PGconn *c)
 static void t_fold_across_nodes(void **state)
 {
     (void)state;
-    char err[512];
+
     enum { N = 2700 }; /* past ROLLUP_FOLD_LEADS (2,000): each node folds meanwhile */
     struct node nd[2];
     pthread_t th[2];
     reset();
     for (int k = 0; k < 2; k++) {
-        assert_int_equal(pgstore_open(&nd[k].st, "", err, sizeof(err)), 0);
+        assert_int_equal(node_open(&nd[k].st), 0);
         nd[k].n = N;
         nd[k].caps = calloc(N, sizeof(struct cap));
         for (size_t i = 0; i < N; i++) {
@@ -1466,25 +1476,25 @@ static void t_fold_across_nodes(void **state)
     for (int k = 0; k < 2; k++)
         pthread_join(th[k], NULL);
     assert_true(h_wait(all_done, nd, 120000));
-    pgstore_close(&nd[0].st); /* its last fold: every lead stored before now */
+    store_close(&nd[0].st); /* its last fold: every lead stored before now */
     PGconn *c = pg();
     assert_true(pg_long(c, "SELECT count(*) FROM rollup_mark WHERE upto > ''") == 1);
     /* a seeding writer of its own: its ids start a day ago, below the mark */
     struct cap old;
-    struct pgstore *seeder;
+    struct store *seeder;
     struct timespec ts;
     cap_init(&old, "seeded@example.org", NULL);
     clock_gettime(CLOCK_REALTIME, &ts);
     old.j.in.created_ms = (uint64_t)ts.tv_sec * 1000 - 24ULL * 3600 * 1000;
-    assert_int_equal(pgstore_open(&seeder, "", err, sizeof(err)), 0);
-    assert_int_equal(pgstore_submit(seeder, &old.j.job), 0);
+    assert_int_equal(node_open(&seeder), 0);
+    assert_int_equal(store_submit(seeder, &old.j.job), 0);
     assert_true(h_wait(cap_acked, &old, 10000));
     assert_int_equal(old.j.job.rc, 0);
-    pgstore_close(&seeder);
+    store_close(&seeder);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE email = 'seeded@example.org'"
                                 " AND id <= (SELECT upto FROM rollup_mark)"),
                      1);
-    pgstore_close(&nd[1].st);
+    store_close(&nd[1].st);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
                                 " rollup_mark)"),
                      0);
