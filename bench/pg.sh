@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PGHOST:-}" ]; then exec pg_virtualenv "$0" "$@"; fi
-BIN=build/leadd
+BIN=${BIN:-build/leadd}
 CONNS=${CONNS:-64} SECS=${SECS:-10} ROUNDS=${ROUNDS:-3}
 dir=$(mktemp -d /tmp/leadd-pgbench-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT

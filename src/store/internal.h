@@ -36,7 +36,7 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
                        char out[SHA256_LEN * 2 + 1]);
 
 /* The writer's statements (writer.c). */
-#define WRITER_STMTS 19
+#define WRITER_STMTS 21
 
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */

@@ -228,14 +228,9 @@ bool sqls_col_null(struct sqls *s, int i)
     return s->pg ? !pgq_col(s->pg, i) : sqlite3_column_type(s->lite, i) == SQLITE_NULL;
 }
 
-int sql_begin_write(struct sqlc *c)
+const char *sql_begin_write_sql(const struct sqlc *c)
 {
-    return sql_exec(c, NULL, c->be == SQL_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", "");
-}
-
-int sql_commit(struct sqlc *c)
-{
-    return sql_exec(c, NULL, "COMMIT", "");
+    return c->be == SQL_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN";
 }
 
 void sql_rollback(struct sqlc *c)

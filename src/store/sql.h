@@ -50,10 +50,10 @@ void sql_end_read(struct sqlc *c);
 
 /* ---- a writer's transaction (writer.c's, on either engine) ---- */
 
-/* sql_begin_write: opens a transaction that writes (SQLite's takes the
- * database's write lock at once, so a batch never waits halfway). */
-LEADD_MUST_CHECK int sql_begin_write(struct sqlc *c);
-LEADD_MUST_CHECK int sql_commit(struct sqlc *c);
+/* sql_begin_write_sql: what opens a transaction that writes (SQLite's
+ * takes the database's write lock at once, so a batch never waits
+ * halfway); COMMIT ends it. */
+const char *sql_begin_write_sql(const struct sqlc *c);
 /* sql_rollback: ends the transaction open on c, if any, undone. */
 void sql_rollback(struct sqlc *c);
 /* sql_reconnect: whether c works, trying once to connect again when it does

@@ -40,6 +40,8 @@ enum {
     W_ERASE_DELIVERIES,
     W_IDS_OF,
     W_OLDER,
+    W_BEGIN,
+    W_COMMIT,
     W_COUNT
 };
 _Static_assert(W_COUNT == WRITER_STMTS, "struct store keeps each of the writer's statements");
@@ -96,6 +98,8 @@ static const char *const SQL[W_COUNT] = {
     [W_IDS_OF] = "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL ORDER BY id",
     [W_OLDER] = "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL ORDER BY id"
                 " LIMIT ?2",
+    [W_BEGIN] = NULL, /* the engine's (sql_begin_write_sql) */
+    [W_COMMIT] = "COMMIT",
 };
 
 /* The consent salt: made by the first writer to need it, read by the rest
@@ -142,10 +146,12 @@ int writer_prepare(struct store *st)
          * where other writers could change them too) */
         char sql[1024];
         bool locks = i == W_ERASE_FIND || i == W_IDS_OF;
-        snprintf(sql, sizeof(sql), "%s%s", SQL[i], locks ? sql_for_update(st->wsql) : "");
+        snprintf(sql, sizeof(sql), "%s%s", SQL[i] ? SQL[i] : sql_begin_write_sql(st->wsql),
+                 locks ? sql_for_update(st->wsql) : "");
         if (sqls_prepare(st->wsql, sql, &st->w[i]))
             return LEADD_EDB;
-        sqls_keep(st->w[i]);
+        if (i != W_BEGIN && i != W_COMMIT) /* no server keeps a transaction's own */
+            sqls_keep(st->w[i]);
     }
     return load_salt(st);
 }
@@ -571,7 +577,7 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     bool queued = false, erased = false;
     long long unfolded = st->unfolded;
     int rc = sql_reconnect(st->wsql) ? 0 : LEADD_EDB;
-    rc = rc ? rc : sql_begin_write(st->wsql);
+    rc = rc ? rc : run(st->w[W_BEGIN], NULL);
     rc = rc ? rc : rollup_writing(st->wsql, st->upto);
     rc = rc ? rc : lock_keys(st, batch);
     for (struct store_job *j = batch; !rc && j; j = j->next)
@@ -588,7 +594,7 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     buf_reset(&st->below);
     if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
         rc = sql_notify(st->wsql, "leadd_outbox");
-    rc = rc ? rc : sql_commit(st->wsql);
+    rc = rc ? rc : run(st->w[W_COMMIT], NULL);
     atomic_store(&st->writable, !rc);
     if (rc) {
         log_error("write of %zu jobs failed: nothing of them was stored", n);
