@@ -10,8 +10,9 @@
 
 struct sqlc {
     enum sql_backend be;
-    sqlite3 *lite;    /* SQL_SQLITE: borrowed */
-    struct pgsql *pg; /* SQL_POSTGRES: owned */
+    sqlite3 *lite;     /* SQL_SQLITE: borrowed */
+    struct pgsql *pg;  /* SQL_POSTGRES: owned */
+    struct sqls *lock; /* sql_lock's, kept (prepared on the first lock) */
 };
 
 struct sqls {
@@ -60,6 +61,7 @@ void sqlc_close(struct sqlc **cp)
 {
     if (!*cp)
         return;
+    sqls_finalize(&(*cp)->lock);
     if ((*cp)->pg)
         pgsql_close((*cp)->pg);
     free(*cp);
@@ -259,8 +261,16 @@ int sql_lock(struct sqlc *c, const char *key)
 {
     if (c->be == SQL_SQLITE)
         return 0;
-    return sql_exec(c, NULL, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))::text", "t",
-                    key);
+    if (!c->lock) { /* a batch takes one a lead: parsed once */
+        if (sqls_prepare(c, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))::text",
+                         &c->lock))
+            return LEADD_EDB;
+        sqls_keep(c->lock);
+    }
+    sqls_text(c->lock, 1, key, false);
+    int r = sqls_step(c->lock);
+    sqls_reset(c->lock);
+    return r < 0 ? r : 0;
 }
 
 int sql_notify(struct sqlc *c, const char *channel)
