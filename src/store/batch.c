@@ -36,28 +36,6 @@ static struct stored_lead stored_row(struct sqls *s)
     };
 }
 
-/* A connection of the batch's own, on either backend (*lite: SQLite's
- * handle, which c wraps, to close after it). */
-static int batch_open(struct store *st, bool durable, sqlite3 **lite, struct sqlc **c)
-{
-    char err[256];
-    *lite = NULL;
-    if (st->pg_url) {
-        int rc = sqlc_pg(st->pg_url, c, err, sizeof(err));
-        if (rc)
-            log_error("%s", err);
-        return rc;
-    }
-    int rc = db_open(st->path, durable, lite);
-    return rc ? rc : sqlc_sqlite(*lite, c);
-}
-
-static void batch_close(sqlite3 *lite, struct sqlc **c)
-{
-    sqlc_close(c);
-    sqlite3_close(lite);
-}
-
 int store_stored_lead(struct store *st, const char *id,
                       int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
@@ -82,11 +60,10 @@ out:
 int store_each_lead(struct store *st, const char *form,
                     int (*fn)(const struct stored_lead *sl, void *arg), void *arg)
 {
-    sqlite3 *lite;
     struct sqlc *c = NULL;
     struct sqls *each = NULL;
     char last[ULID_LEN + 1] = "";
-    int rc = batch_open(st, false, &lite, &c);
+    int rc = db_connect(st, false, false, &c);
     if (rc || (rc = sqls_prepare(c, SQL_EACH, &each)))
         goto out;
     rc = LEADD_EDB;
@@ -116,24 +93,23 @@ int store_each_lead(struct store *st, const char *form,
     rc = 0;
 out:
     sqls_finalize(&each);
-    batch_close(lite, &c);
+    sqlc_close(&c);
     return rc;
 }
 
 int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t n, size_t *queued)
 {
-    sqlite3 *lite;
     struct sqlc *c = NULL;
     struct ulid_gen ids;
     uint64_t ms = now_ms();
     *queued = 0;
     ulid_gen_init(&ids);
-    int rc = batch_open(st, st->durable_full, &lite, &c);
+    int rc = db_connect(st, false, st->durable_full, &c);
     if (rc)
         return rc;
     /* one transaction; SQLite's takes its write lock at once */
     char upto[ULID_LEN + 1];
-    rc = sql_exec(c, NULL, lite ? "BEGIN IMMEDIATE" : "BEGIN", "");
+    rc = sql_exec(c, NULL, sql_begin_write_sql(c), "");
     rc = rc ? rc : rollup_writing(c, upto); /* PostgreSQL's nodes fold meanwhile */
     for (size_t i = 0; !rc && i < n; i++) {
         rc = sql_exec(c, NULL,
@@ -153,6 +129,6 @@ int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t
         if (sql_exec(c, NULL, "ROLLBACK", ""))
             log_error("rescoring: the rollback failed too");
     }
-    batch_close(lite, &c);
+    sqlc_close(&c);
     return rc;
 }

@@ -194,6 +194,19 @@ static int start_writer(struct store *st)
     return 0;
 }
 
+int db_connect(struct store *st, bool readonly, bool durable, struct sqlc **out)
+{
+    char err[512];
+    if (!st->pg_url)
+        return sqlc_sqlite_open(st->path, readonly, durable, out);
+    /* its session's TimeZone, the stats' days' zone, is [server] timezone
+     * already: calendar_set_zone set PGTZ */
+    int rc = sqlc_pg(st->pg_url, out, err, sizeof(err));
+    if (rc)
+        log_error("%s", err);
+    return rc;
+}
+
 /* PostgreSQL's store: its writer (migrating the database first), readers
  * made as they are asked for, up to the pool, and, serving, the listener. */
 static int open_pg(struct store *st, const struct store_opts *o)

@@ -135,6 +135,9 @@ struct store {
     struct writer_stats stats;
 };
 
+/* db_connect: a connection of its own to the store's database, either
+ * engine (readonly: a reader's; durable: SQLite's synchronous=FULL). */
+LEADD_MUST_CHECK int db_connect(struct store *st, bool readonly, bool durable, struct sqlc **out);
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* rollup.c: rollup_fold_on counts the leads past the mark into the rollup,
@@ -228,7 +231,6 @@ LEADD_MUST_CHECK int leadjson_page(struct leadjson_stmts *c, const char (*ids)[U
                                    const char *viewer, struct buf *out);
 struct reader {
     struct sqlc *c;
-    sqlite3 *db; /* SQLite's connection, which c wraps; NULL on PostgreSQL */
     struct leadjson_stmts lead;
     struct reader *next;
 };

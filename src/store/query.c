@@ -14,43 +14,21 @@
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
-/* A new reader: a read-only SQLite connection, or one of PostgreSQL's. */
+/* A new reader: a read-only connection of its own. */
 static struct reader *reader_new(struct store *st)
 {
-    char err[256];
     struct reader *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
-    if (st->pg_url) {
-        /* its session's TimeZone, the stats' days' zone, is [server]
-         * timezone already: calendar_set_zone set PGTZ */
-        if (sqlc_pg(st->pg_url, &r->c, err, sizeof(err))) {
-            log_error("%s", err);
-            goto fail;
-        }
-    } else {
-        if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK) {
-            log_error("unable to open a reader on '%s': %s", st->path, sqlite3_errmsg(r->db));
-            goto fail;
-        }
-        sqlite3_busy_timeout(r->db, 5000);
-        if (sqlc_sqlite(r->db, &r->c))
-            goto fail;
+    if (r && (db_connect(st, true, false, &r->c) || leadjson_prepare(&r->lead, r->c))) {
+        reader_free(r);
+        r = NULL;
     }
-    if (leadjson_prepare(&r->lead, r->c))
-        goto fail;
     return r;
-fail:
-    reader_free(r);
-    return NULL;
 }
 
 void reader_free(struct reader *r)
 {
     leadjson_finalize(&r->lead);
     sqlc_close(&r->c);
-    sqlite3_close(r->db);
     free(r);
 }
 

@@ -360,15 +360,10 @@ int rollup_sync(struct sqlc *c, const char *tz)
 
 int store_rollup_rebuild(struct store *st, long long *groups)
 {
-    char err[512];
+    /* on a connection of its own, beside serving nodes (the fold's lock
+     * keeps their writes waiting meanwhile) */
     struct sqlc *c = NULL;
-    if (!st->pg)
-        return rebuild(st->wsql, st->timezone, groups);
-    /* PostgreSQL: on a connection of its own, beside serving nodes (the
-     * fold's lock keeps their writes waiting meanwhile) */
-    int rc = sqlc_pg(st->pg_url, &c, err, sizeof(err));
-    if (rc)
-        log_error("%s", err);
+    int rc = db_connect(st, false, st->durable_full, &c);
     rc = rc ? rc : rebuild(c, st->timezone, groups);
     sqlc_close(&c);
     return rc;

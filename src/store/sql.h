@@ -11,7 +11,6 @@
 #ifndef LEADD_STORE_SQL_H
 #define LEADD_STORE_SQL_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,13 +23,14 @@ struct sqlc; /* a connection */
 struct sqls; /* a statement prepared on one */
 
 /* sqlc_sqlite: wraps db (borrowed: the caller closes it after *out). */
-LEADD_MUST_CHECK int sqlc_sqlite(sqlite3 *db, struct sqlc **out);
+struct sqlite3; /* SQLite's connection */
+LEADD_MUST_CHECK int sqlc_sqlite(struct sqlite3 *db, struct sqlc **out);
+/* sqlc_sqlite_open: a connection of its own to the file at path: read-only,
+ * or read-write with leadd's pragmas (db_open's); closed by sqlc_close. */
+LEADD_MUST_CHECK int sqlc_sqlite_open(const char *path, bool readonly, bool durable_full,
+                                      struct sqlc **out);
 /* sqlc_pg: connects to url (a libpq URI or key=value string); why in err. */
 LEADD_MUST_CHECK int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap);
-/* sqlc_pgconn: wraps a libpq connection (borrowed: its owner closes it
- * after *out), as sqlc_sqlite does SQLite's. */
-struct pg_conn; /* libpq's PGconn */
-LEADD_MUST_CHECK int sqlc_pgconn(struct pg_conn *conn, struct sqlc **out);
 /* sqlc_close: closes a PostgreSQL connection (a wrapped SQLite one stays
  * open), frees c and sets *cp to NULL. */
 void sqlc_close(struct sqlc **cp);
@@ -119,28 +119,5 @@ bool sqls_col_null(struct sqls *s, int i);
 int sqls_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len);
 /* sqls_changes: the rows the statement's last run changed. */
 long long sqls_changes(struct sqls *s);
-
-/* PostgreSQL's driver, behind the calls above (sql_pg.c); sql.c dispatches. */
-struct pgsql;
-struct pgq;
-int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap);
-void pgsql_close(struct pgsql *c);
-bool pgsql_ok(struct pgsql *c);
-void pgsql_exec(struct pgsql *c, const char *sql);
-int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out);
-void pgq_finalize(struct pgq *q);
-enum pgq_type { PGQ_TEXT, PGQ_INT, PGQ_BLOB };
-void pgq_bind(struct pgq *q, int i, const char *v, size_t n, enum pgq_type t);
-int pgq_step(struct pgq *q);
-void pgq_reset(struct pgq *q);
-void pgq_stream(struct pgq *q);
-const char *pgq_col(struct pgq *q, int i);
-size_t pgq_col_len(struct pgq *q, int i);
-long long pgq_changes(struct pgq *q);
-int pgsql_wrap(struct pg_conn *conn, struct pgsql **out);
-bool pgsql_reconnect(struct pgsql *c);
-bool pgsql_in_tx(struct pgsql *c);
-void pgq_keep(struct pgq *q);
-int pgq_col_blob(struct pgq *q, int i, void *out, size_t cap, size_t *len);
 
 #endif

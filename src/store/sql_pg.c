@@ -1,8 +1,10 @@
-/* sql_pg.c: the statement interface (sql.h) on PostgreSQL. A statement is
- * its SQL with ?N rewritten as $N and its parameters, sent with
- * PQexecParams at the first step (one round trip: parsed each time, which
- * for the reads here costs less than keeping named statements per
- * connection); its rows are read from the one result. */
+/* sql_pg.c: PostgreSQL's driver of the statement interface (sql.h). A
+ * statement is its SQL with ?N rewritten as $N and its parameters, sent
+ * with PQexecParams at the first step (one round trip: parsed each time,
+ * which for the reads here costs less than keeping named statements per
+ * connection), or, kept (a writer's), prepared once per session under a
+ * name; its rows are read from the one result. Many nodes write one
+ * database: rows and keys are locked, and commits announced. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,18 +13,19 @@
 #include "leadd/buf.h"
 #include "leadd/log.h"
 #include "pgint.h"
-#include "sql.h"
+#include "sql_driver.h"
 
 #define PGQ_MAX_PARAMS 64
 
 struct pgsql {
+    struct sqlc base;
     PGconn *conn;
-    bool borrowed;    /* pgsql_wrap's: its owner closes it */
     unsigned session; /* counts connections (a reconnect is a new session) */
     unsigned names;   /* kept statements named so far */
 };
 
 struct pgq {
+    struct sqls base;
     struct pgsql *c;
     char *sql;
     int nparams;
@@ -48,69 +51,80 @@ struct pgq {
  * durable, whatever the server's default (a 201 means committed). */
 static const char SESSION[] = "SET synchronous_commit = on";
 
-int pgsql_connect(const char *url, struct pgsql **out, char *err, size_t cap)
+static const struct sql_driver POSTGRES;
+
+int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap)
 {
     struct pgsql *c = calloc(1, sizeof(*c));
+    *out = NULL;
     if (!c)
         return LEADD_ENOMEM;
     if (!(c->conn = pg_connect(url, err, cap)) || !pg_sql(c->conn, SESSION, err, cap)) {
         PQfinish(c->conn);
         free(c);
-        *out = NULL;
         return LEADD_EDB;
     }
+    c->base.drv = &POSTGRES;
     c->session = 1;
-    *out = c;
+    *out = &c->base;
     return 0;
 }
 
-bool pgsql_reconnect(struct pgsql *c)
-{
-    if (PQstatus(c->conn) == CONNECTION_OK)
-        return true;
-    PQreset(c->conn); /* the database went away: its statements went with it */
-    c->session++;
-    return PQstatus(c->conn) == CONNECTION_OK && pg_sql(c->conn, SESSION, NULL, 0);
-}
+#define PG(c) ((struct pgsql *)(c))
+#define Q(s) ((struct pgq *)(s))
 
-bool pgsql_in_tx(struct pgsql *c)
+static void pg_close(struct sqlc *c)
 {
-    return PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) != PQTRANS_IDLE;
-}
-
-void pgq_keep(struct pgq *q)
-{
-    q->keep = true;
-    snprintf(q->name, sizeof(q->name), "leadd_%u", ++q->c->names);
-}
-
-int pgsql_wrap(struct pg_conn *conn, struct pgsql **out)
-{
-    if (!(*out = calloc(1, sizeof(**out))))
-        return LEADD_ENOMEM;
-    (*out)->conn = conn;
-    (*out)->borrowed = true;
-    return 0;
-}
-
-void pgsql_close(struct pgsql *c)
-{
-    if (!c->borrowed)
-        PQfinish(c->conn);
+    PQfinish(PG(c)->conn);
     free(c);
 }
 
-bool pgsql_ok(struct pgsql *c)
+static bool pg_ok(struct sqlc *c)
 {
-    return PQstatus(c->conn) == CONNECTION_OK;
+    return PQstatus(PG(c)->conn) == CONNECTION_OK;
 }
 
-void pgsql_exec(struct pgsql *c, const char *sql)
+static bool pg_reconnect(struct sqlc *c)
 {
-    PGresult *r = PQexec(c->conn, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        log_error("postgres: %s", PQresultErrorMessage(r));
-    PQclear(r);
+    struct pgsql *p = PG(c);
+    if (PQstatus(p->conn) == CONNECTION_OK)
+        return true;
+    PQreset(p->conn); /* the database went away: its statements went with it */
+    p->session++;
+    return PQstatus(p->conn) == CONNECTION_OK && pg_sql(p->conn, SESSION, NULL, 0);
+}
+
+static bool pg_in_tx(struct sqlc *c)
+{
+    return pg_ok(c) && PQtransactionStatus(PG(c)->conn) != PQTRANS_IDLE;
+}
+
+static int pg_exec(struct sqlc *c, const char *sql)
+{
+    return pg_sql(PG(c)->conn, sql, NULL, 0) ? 0 : LEADD_EDB;
+}
+
+static int pg_notify(struct sqlc *c, const char *channel)
+{
+    const char *v = channel;
+    PGresult *r = PQexecParams(PG(c)->conn, "SELECT pg_notify($1, '')", 1, NULL, &v, NULL, NULL, 0);
+    return pg_done(r, NULL, 0) ? 0 : LEADD_EDB;
+}
+
+/* The erased rows' old versions go from the tables' pages now, not at
+ * autovacuum's leisure (WAL and backups still hold them until they age
+ * out: README says what PostgreSQL keeps). */
+static void pg_scrub(struct sqlc *c)
+{
+    if (pg_exec(c, "VACUUM leads, lead_history, consents, deliveries, delivery_attempts"))
+        log_warn("vacuum after erasure failed: the old versions go at the next vacuum");
+}
+
+static void pgq_keep(struct sqls *s)
+{
+    struct pgq *q = Q(s);
+    q->keep = true;
+    snprintf(q->name, sizeof(q->name), "leadd_%u", ++q->c->names);
 }
 
 /* Each ?N (a bare ?: the next number) outside quotes, in order: marked in
@@ -155,7 +169,7 @@ static int rewrite(struct pgq *q, const char *sql, struct buf *b)
     return rc ? rc : params(sql, q->map, b, NULL);
 }
 
-int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out)
+static int pgq_prepare(struct sqlc *sc, const char *sql, struct sqls **out)
 {
     struct buf b = BUF_INIT(64 * 1024);
     struct pgq *q = calloc(1, sizeof(*q));
@@ -163,22 +177,23 @@ int pgq_prepare(struct pgsql *c, const char *sql, struct pgq **out)
     if (!rc && !(q->sql = strdup(buf_str(&b))))
         rc = LEADD_ENOMEM;
     buf_release(&b);
+    *out = NULL;
     if (rc) {
         log_error("query failed to prepare: parameters");
-        if (q)
-            pgq_finalize(q);
-        q = NULL;
-        rc = LEADD_EDB;
-    } else {
-        q->c = c;
+        if (q) {
+            free(q->sql);
+            free(q);
+        }
+        return LEADD_EDB;
     }
-    *out = q;
-    return rc;
+    q->c = PG(sc);
+    *out = &q->base;
+    return 0;
 }
 
-void pgq_stream(struct pgq *q)
+static void pgq_stream(struct sqls *s)
 {
-    q->stream = true;
+    Q(s)->stream = true;
 }
 
 /* A stream left before its end is cancelled, and what is on its way read
@@ -199,27 +214,38 @@ static void drain(struct pgq *q)
     q->running = false;
 }
 
-void pgq_reset(struct pgq *q)
+static void pgq_reset(struct sqls *s)
 {
+    struct pgq *q = Q(s);
     drain(q);
     PQclear(q->res);
     q->res = NULL;
     q->row = q->nrows = 0;
 }
 
-void pgq_finalize(struct pgq *q)
+static void pgq_finalize(struct sqls *s)
 {
-    pgq_reset(q);
+    struct pgq *q = Q(s);
+    pgq_reset(s);
     for (int i = 0; i < PGQ_MAX_PARAMS; i++)
         free(q->v[i]);
     free(q->sql);
     free(q);
 }
 
-void pgq_bind(struct pgq *q, int n_th, const char *v, size_t n, enum pgq_type t)
+static void pgq_bind(struct sqls *s, int n_th, enum sql_type t, const void *val, size_t n,
+                     bool copy)
 {
-    static const Oid OIDS[] = {[PGQ_TEXT] = 25, [PGQ_INT] = 20, [PGQ_BLOB] = 17};
-    bool binary = t == PGQ_BLOB;
+    static const Oid OIDS[] = {[SQL_TEXT] = 25, [SQL_INT] = 20, [SQL_BLOB] = 17};
+    struct pgq *q = Q(s);
+    char num[24];
+    const char *v = val;
+    bool binary = t == SQL_BLOB;
+    (void)copy; /* always copied */
+    if (t == SQL_INT) {
+        snprintf(num, sizeof(num), "%lld", *(const long long *)val);
+        v = num;
+    }
     if (n_th < 1 || n_th > PGQ_MAX_PARAMS || !q->map[n_th])
         return; /* a parameter the SQL does not use */
     int i = q->map[n_th];
@@ -270,8 +296,9 @@ static int stream_step(struct pgq *q)
     return rc;
 }
 
-int pgq_step(struct pgq *q)
+static int pgq_step(struct sqls *s)
 {
+    struct pgq *q = Q(s);
     if (q->stream)
         return stream_step(q);
     if (q->res)
@@ -298,16 +325,17 @@ int pgq_step(struct pgq *q)
     return q->nrows ? SQL_ROW : SQL_DONE;
 }
 
-const char *pgq_col(struct pgq *q, int i)
+static const char *pgq_col(struct sqls *s, int i)
 {
+    struct pgq *q = Q(s);
     if (!q->res || q->row >= q->nrows || PQgetisnull(q->res, q->row, i))
         return NULL;
     return PQgetvalue(q->res, q->row, i);
 }
 
-int pgq_col_blob(struct pgq *q, int i, void *out, size_t cap, size_t *len)
+static int pgq_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len)
 {
-    const char *v = pgq_col(q, i);
+    const char *v = pgq_col(s, i);
     size_t n = 0;
     *len = 0;
     if (!v)
@@ -324,12 +352,55 @@ int pgq_col_blob(struct pgq *q, int i, void *out, size_t cap, size_t *len)
     return rc;
 }
 
-long long pgq_changes(struct pgq *q)
+static long long pgq_changes(struct sqls *s)
 {
+    struct pgq *q = Q(s);
     return q->res ? strtoll(PQcmdTuples(q->res), NULL, 10) : 0;
 }
 
-size_t pgq_col_len(struct pgq *q, int i)
+static size_t pgq_col_len(struct sqls *s, int i)
 {
+    struct pgq *q = Q(s);
     return q->res && q->row < q->nrows ? (size_t)PQgetlength(q->res, q->row, i) : 0;
 }
+
+static long long pgq_col_int(struct sqls *s, int i)
+{
+    const char *v = pgq_col(s, i);
+    /* a boolean comes as t or f in PostgreSQL's text format */
+    return !v ? 0 : *v == 't' ? 1 : *v == 'f' ? 0 : strtoll(v, NULL, 10);
+}
+
+static bool pgq_col_null(struct sqls *s, int i)
+{
+    return !pgq_col(s, i);
+}
+
+static const struct sql_driver POSTGRES = {
+    .backend = SQL_POSTGRES,
+    .bytewise = " COLLATE \"C\"",
+    .for_update = " FOR UPDATE",
+    .begin_write = "BEGIN",
+    .lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))::text",
+    .alone = false,
+    .close = pg_close,
+    .ok = pg_ok,
+    .reconnect = pg_reconnect,
+    .in_tx = pg_in_tx,
+    .exec = pg_exec,
+    .notify = pg_notify,
+    .scrub = pg_scrub,
+    .prepare = pgq_prepare,
+    .finalize = pgq_finalize,
+    .bind = pgq_bind,
+    .keep = pgq_keep,
+    .stream = pgq_stream,
+    .step = pgq_step,
+    .reset = pgq_reset,
+    .col = pgq_col,
+    .col_len = pgq_col_len,
+    .col_int = pgq_col_int,
+    .col_null = pgq_col_null,
+    .col_blob = pgq_col_blob,
+    .changes = pgq_changes,
+};

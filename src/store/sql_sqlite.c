@@ -1,0 +1,233 @@
+/* sql_sqlite.c: SQLite's driver of the statement interface (sql.h). One
+ * process writes the file (store_lock), so a write transaction locks the
+ * whole database and nothing is announced to other nodes. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "leadd/log.h"
+#include "sql_driver.h"
+
+struct lite {
+    struct sqlc base;
+    sqlite3 *db;
+    bool owned; /* sqlc_sqlite_open's: closed with it */
+};
+
+struct lite_stmt {
+    struct sqls base;
+    sqlite3_stmt *st;
+};
+
+#define DB(c) (((struct lite *)(c))->db)
+#define ST(s) (((struct lite_stmt *)(s))->st)
+
+static void lite_close(struct sqlc *c)
+{
+    if (((struct lite *)c)->owned)
+        sqlite3_close(DB(c));
+    free(c);
+}
+
+static bool lite_ok(struct sqlc *c)
+{
+    (void)c;
+    return true;
+}
+
+static bool lite_in_tx(struct sqlc *c)
+{
+    return !sqlite3_get_autocommit(DB(c));
+}
+
+static int lite_exec(struct sqlc *c, const char *sql)
+{
+    char *err = NULL;
+    int r = sqlite3_exec(DB(c), sql, NULL, NULL, &err);
+    if (r != SQLITE_OK)
+        log_error("query failed: %s", err ? err : sqlite3_errmsg(DB(c)));
+    sqlite3_free(err);
+    return r == SQLITE_OK ? 0 : r == SQLITE_FULL ? LEADD_EFULL : LEADD_EDB;
+}
+
+static int lite_notify(struct sqlc *c, const char *channel)
+{
+    (void)c;
+    (void)channel;
+    return 0; /* no other node to tell */
+}
+
+/* The erased pages into the main file and the WAL emptied, so the old
+ * bytes stay in neither. Readers in the middle of a long read can delay
+ * this; the next erasure or the close at shutdown finishes it. */
+static void lite_scrub(struct sqlc *c)
+{
+    int logged, ckpt;
+    if (sqlite3_wal_checkpoint_v2(DB(c), NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt) !=
+        SQLITE_OK)
+        log_warn("checkpoint after erasure incomplete: %s", sqlite3_errmsg(DB(c)));
+}
+
+static int lite_prepare(struct sqlc *c, const char *sql, struct sqls **out)
+{
+    struct lite_stmt *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return LEADD_ENOMEM;
+    if (sqlite3_prepare_v2(DB(c), sql, -1, &s->st, NULL) != SQLITE_OK) {
+        log_error("query failed to prepare: %s", sqlite3_errmsg(DB(c)));
+        sqlite3_finalize(s->st);
+        free(s);
+        return LEADD_EDB;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static void lite_finalize(struct sqls *s)
+{
+    sqlite3_finalize(ST(s));
+    free(s);
+}
+
+static void lite_bind(struct sqls *s, int i, enum sql_type t, const void *v, size_t n, bool copy)
+{
+    switch (t) {
+    case SQL_TEXT:
+        if (v)
+            sqlite3_bind_text(ST(s), i, v, -1, copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ST(s), i);
+        break;
+    case SQL_INT: sqlite3_bind_int64(ST(s), i, *(const long long *)v); break;
+    case SQL_BLOB: sqlite3_bind_blob(ST(s), i, v, (int)n, SQLITE_TRANSIENT); break;
+    }
+}
+
+static void lite_nothing(struct sqls *s)
+{
+    (void)s; /* kept: prepared once already; streamed: steps read as they go */
+}
+
+static int lite_step(struct sqls *s)
+{
+    int r = sqlite3_step(ST(s));
+    if (r == SQLITE_ROW || r == SQLITE_DONE)
+        return r == SQLITE_ROW ? SQL_ROW : SQL_DONE;
+    log_error("query failed: %s", sqlite3_errmsg(DB(s->c)));
+    return r == SQLITE_FULL ? LEADD_EFULL : LEADD_EDB;
+}
+
+static void lite_reset(struct sqls *s)
+{
+    sqlite3_reset(ST(s));
+}
+
+static const char *lite_col(struct sqls *s, int i)
+{
+    return (const char *)sqlite3_column_text(ST(s), i);
+}
+
+static size_t lite_col_len(struct sqls *s, int i)
+{
+    return (size_t)sqlite3_column_bytes(ST(s), i);
+}
+
+static long long lite_col_int(struct sqls *s, int i)
+{
+    return (long long)sqlite3_column_int64(ST(s), i);
+}
+
+static bool lite_col_null(struct sqls *s, int i)
+{
+    return sqlite3_column_type(ST(s), i) == SQLITE_NULL;
+}
+
+static int lite_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len)
+{
+    const void *v = sqlite3_column_blob(ST(s), i);
+    size_t n = (size_t)sqlite3_column_bytes(ST(s), i);
+    *len = v ? n : 0;
+    if (n > cap)
+        return LEADD_ETOOBIG;
+    if (v)
+        memcpy(out, v, n);
+    return 0;
+}
+
+static long long lite_changes(struct sqls *s)
+{
+    return sqlite3_changes(DB(s->c));
+}
+
+static const struct sql_driver SQLITE = {
+    .backend = SQL_SQLITE,
+    .bytewise = "",
+    .for_update = "",
+    .begin_write = "BEGIN IMMEDIATE",
+    .lock_sql = NULL,
+    .alone = true,
+    .close = lite_close,
+    .ok = lite_ok,
+    .reconnect = lite_ok,
+    .in_tx = lite_in_tx,
+    .exec = lite_exec,
+    .notify = lite_notify,
+    .scrub = lite_scrub,
+    .prepare = lite_prepare,
+    .finalize = lite_finalize,
+    .bind = lite_bind,
+    .keep = lite_nothing,
+    .stream = lite_nothing,
+    .step = lite_step,
+    .reset = lite_reset,
+    .col = lite_col,
+    .col_len = lite_col_len,
+    .col_int = lite_col_int,
+    .col_null = lite_col_null,
+    .col_blob = lite_col_blob,
+    .changes = lite_changes,
+};
+
+static int wrap(sqlite3 *db, bool owned, struct sqlc **out)
+{
+    struct lite *c = calloc(1, sizeof(*c));
+    *out = NULL;
+    if (!c)
+        return LEADD_ENOMEM;
+    c->base.drv = &SQLITE;
+    c->db = db;
+    c->owned = owned;
+    *out = &c->base;
+    return 0;
+}
+
+int sqlc_sqlite(struct sqlite3 *db, struct sqlc **out)
+{
+    return wrap(db, false, out);
+}
+
+int sqlc_sqlite_open(const char *path, bool readonly, bool durable_full, struct sqlc **out)
+{
+    sqlite3 *db = NULL;
+    int rc;
+    *out = NULL;
+    if (!readonly) {
+        rc = db_open(path, durable_full, &db);
+    } else if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+               SQLITE_OK) {
+        log_error("unable to open a reader on '%s': %s", path,
+                  db ? sqlite3_errmsg(db) : "no memory");
+        rc = LEADD_EDB;
+    } else {
+        sqlite3_busy_timeout(db, 5000);
+        rc = 0;
+    }
+    if (!rc)
+        rc = wrap(db, true, out);
+    if (rc)
+        sqlite3_close(db);
+    return rc;
+}
