@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "leadd/buf.h"
 #include "leadd/log.h"
 #include "sql_driver.h"
 
@@ -71,18 +72,35 @@ const char *sql_for_update(const struct sqlc *c)
     return c->drv->for_update;
 }
 
-int sql_lock(struct sqlc *c, const char *key)
+int sql_lock(struct sqlc *c, char *const *keys, size_t n)
 {
-    if (!c->drv->lock_sql)
+    if (!c->drv->lock_sql || !n)
         return 0;
-    if (!c->lock) { /* a batch takes one a lead: parsed once */
+    if (!c->lock) { /* every batch locks its keys: parsed once */
         if (sqls_prepare(c, c->drv->lock_sql, &c->lock))
             return LEADD_EDB;
         sqls_keep(c->lock);
     }
-    sqls_text(c->lock, 1, key, false);
-    int r = sqls_step(c->lock);
-    sqls_reset(c->lock);
+    /* the keys as one array literal, {"k1","k2"}: one round trip */
+    struct buf a = BUF_INIT(8u << 20);
+    buf_addc(&a, '{');
+    for (size_t i = 0; i < n; i++) {
+        buf_adds(&a, i ? ",\"" : "\"");
+        for (const char *p = keys[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_addc(&a, '\\');
+            buf_addc(&a, *p);
+        }
+        buf_addc(&a, '"');
+    }
+    buf_addc(&a, '}');
+    int r = buf_error(&a);
+    if (!r) {
+        sqls_text(c->lock, 1, buf_str(&a), false);
+        r = sqls_step(c->lock);
+        sqls_reset(c->lock);
+    }
+    buf_release(&a);
     return r < 0 ? r : 0;
 }
 

@@ -66,10 +66,12 @@ bool sql_alone(const struct sqlc *c);
 /* sql_for_update: what a SELECT ends with to lock its rows until the
  * transaction ends (" FOR UPDATE"; "" where the write lock is whole). */
 const char *sql_for_update(const struct sqlc *c);
-/* sql_lock: takes a lock on key until the transaction ends, for writers on
- * other nodes (PostgreSQL's advisory lock; nothing on SQLite, whose write
- * transaction holds the whole database). Take them in one global order. */
-LEADD_MUST_CHECK int sql_lock(struct sqlc *c, const char *key);
+/* sql_lock: takes a lock on each of keys[0..n) until the transaction ends,
+ * in that order, in one statement, for writers on other nodes
+ * (PostgreSQL's advisory locks; nothing on SQLite, whose write transaction
+ * holds the whole database). Every writer gives them in one global order
+ * (sorted, distinct), so two never deadlock. */
+LEADD_MUST_CHECK int sql_lock(struct sqlc *c, char *const *keys, size_t n);
 /* sql_notify: tells the database's other listeners, at commit (NOTIFY;
  * nothing on SQLite, which has no other node). */
 LEADD_MUST_CHECK int sql_notify(struct sqlc *c, const char *channel);

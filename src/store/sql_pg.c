@@ -381,7 +381,9 @@ static const struct sql_driver POSTGRES = {
     .bytewise = " COLLATE \"C\"",
     .for_update = " FOR UPDATE",
     .begin_write = "BEGIN",
-    .lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))::text",
+    /* in the array's order: the subquery's rows, by their ordinality */
+    .lock_sql = "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))::text FROM (SELECT k"
+                " FROM unnest(?1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS s",
     .alone = false,
     .close = pg_close,
     .ok = pg_ok,

@@ -560,11 +560,15 @@ static int lock_keys(struct store *st, struct store_job *batch)
         }
     }
     qsort(keys, n, sizeof(*keys), cmp_str);
+    size_t m = 0; /* distinct, in order */
     for (size_t i = 0; i < n; i++) {
-        if (!rc && (i == 0 || strcmp(keys[i - 1], keys[i])))
-            rc = sql_lock(st->wsql, keys[i]);
+        if (m && !strcmp(keys[m - 1], keys[i]))
+            free(keys[i]);
+        else
+            keys[m++] = keys[i];
     }
-    for (size_t i = 0; i < n; i++)
+    rc = rc ? rc : sql_lock(st->wsql, keys, m);
+    for (size_t i = 0; i < m; i++)
         free(keys[i]);
     return rc;
 }
