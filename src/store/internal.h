@@ -37,6 +37,7 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
 
 /* The writer's statements (writer.c). */
 #define WRITER_STMTS 21
+#define WRITER_TEXTS 32 /* consent wordings the writer remembers */
 
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
@@ -111,6 +112,10 @@ struct store {
     char upto[ULID_LEN + 1];        /* the stats' mark, as the batch found it (rollup_writing) */
     struct buf below;               /* the batch's leads at or below it: "{ID,..." */
     void (*upkeep)(struct sqlc *c); /* what else the writer drops now and then, or NULL */
+    /* consent wordings known stored (never deleted): not written again; a
+     * batch's new ones are known once it commits */
+    char texts[WRITER_TEXTS][SHA256_LEN * 2 + 1], pending[WRITER_TEXTS][SHA256_LEN * 2 + 1];
+    size_t ntexts, npending;
     void (*on_outbox)(void *arg);
     void *on_outbox_arg;
     void (*on_update)(void *arg, const char *id, bool erased); /* another node's change */

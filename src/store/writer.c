@@ -278,6 +278,18 @@ static int first_lead(struct store *st, const struct store_lead *in, uint64_t ke
     return r < 0 ? r : 0;
 }
 
+/* Whether the wording of hash is stored: by a batch committed, or by this one. */
+static bool text_known(const struct store *st, const char *hash)
+{
+    for (size_t i = 0; i < st->ntexts; i++)
+        if (!strcmp(st->texts[i], hash))
+            return true;
+    for (size_t i = 0; i < st->npending; i++)
+        if (!strcmp(st->pending[i], hash))
+            return true;
+    return false;
+}
+
 /* A new lead's consent records, and its double opt-in token: every
  * unconfirmed lead has a deadline (retention erases it then). */
 static int consents(struct store *st, const struct store_lead *in, const char *id,
@@ -287,13 +299,17 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
     for (size_t i = 0; !rc && i < in->nconsents; i++) {
         const struct store_consent *c = &in->consents[i];
         struct sqls *t = st->w[W_INS_TEXT], *s = st->w[W_INS_CONSENT];
-        sqls_text(t, 1, c->text_hash, false);
-        sqls_text(t, 2, c->text, false);
         const char *v[] = {id,      in->form, c->field,       c->text_hash,
                            created, in->ip,   in->user_agent, in->page};
         for (int k = 0; k < 8; k++)
             sqls_text(s, k + 1, v[k], false);
-        rc = run(t, NULL);
+        if (!text_known(st, c->text_hash)) {
+            sqls_text(t, 1, c->text_hash, false);
+            sqls_text(t, 2, c->text, false);
+            rc = run(t, NULL);
+            if (!rc && st->npending < WRITER_TEXTS && strlen(c->text_hash) < sizeof(*st->pending))
+                strcpy(st->pending[st->npending++], c->text_hash);
+        }
         rc = rc ? rc : run(s, NULL);
     }
     if (rc || !in->confirm_mail.webhook)
@@ -600,6 +616,9 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         rc = sql_notify(st->wsql, "leadd_outbox");
     rc = rc ? rc : run(st->w[W_COMMIT], NULL);
     atomic_store(&st->writable, !rc);
+    for (size_t i = 0; !rc && i < st->npending && st->ntexts < WRITER_TEXTS; i++)
+        memcpy(st->texts[st->ntexts++], st->pending[i], sizeof(*st->texts));
+    st->npending = 0;
     if (rc) {
         log_error("write of %zu jobs failed: nothing of them was stored", n);
         st->unfolded = unfolded; /* none of them was stored */
