@@ -430,3 +430,22 @@ int db_run(sqlite3_stmt *s)
     sqlite3_reset(s);
     return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
 }
+
+void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),
+                           void *arg)
+{
+    pthread_mutex_lock(&st->mu); /* waits for a call under way (db.c) */
+    st->on_update = fn;
+    st->on_update_arg = arg;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
+{
+    /* the writer calls it after a commit that queued deliveries;
+     * PostgreSQL's listener (db.c) on any node's NOTIFY, and now and then */
+    pthread_mutex_lock(&st->mu);
+    st->on_outbox = fn;
+    st->on_outbox_arg = arg;
+    pthread_mutex_unlock(&st->mu);
+}

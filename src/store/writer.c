@@ -736,22 +736,3 @@ void *writer_main(void *arg)
     fold_due(st, true); /* the counters are left complete */
     return NULL;
 }
-
-void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),
-                           void *arg)
-{
-    pthread_mutex_lock(&st->mu); /* waits for a call under way (db.c) */
-    st->on_update = fn;
-    st->on_update_arg = arg;
-    pthread_mutex_unlock(&st->mu);
-}
-
-void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)
-{
-    /* the writer calls it after a commit that queued deliveries;
-     * PostgreSQL's listener (db.c) on any node's NOTIFY, and now and then */
-    pthread_mutex_lock(&st->mu);
-    st->on_outbox = fn;
-    st->on_outbox_arg = arg;
-    pthread_mutex_unlock(&st->mu);
-}

@@ -1426,6 +1426,15 @@ static void t_erasure_by_address(void **state)
  * statements (leadjson_get): each lead of a page must be, byte for byte,
  * what its own GET answers: fields, history (notes, several entries),
  * forwarding (deliveries to a target that refuses), spam, duplicates. */
+/* Every delivery has made its first attempt, and none is on the wire. */
+static bool deliveries_tried(void *arg)
+{
+    struct leadd *l = arg;
+    return h_sql_int(l, "SELECT count(*) FROM deliveries") > 0 &&
+           h_sql_int(l, "SELECT count(*) FROM deliveries WHERE attempts = 0 OR"
+                        " state = 'delivering'") == 0;
+}
+
 static void t_page_is_each_leads_own_answer(void **state)
 {
     (void)state;
@@ -1433,7 +1442,7 @@ static void t_page_is_each_leads_own_answer(void **state)
     struct resp r, one;
     char id[8][64], path[128];
     make_ini("[webhook.down]\nurl = http://127.0.0.1:9/hook\nsign = false\nwhen = all\n"
-             "retry_schedule = 1s\n");
+             "retry_schedule = 1h\n");
     h_start(&l, INI, NULL);
     for (int i = 0; i < 8; i++) {
         char json[256];
@@ -1451,6 +1460,8 @@ static void t_page_is_each_leads_own_answer(void **state)
             resp_free(&r);
         }
     }
+    /* every delivery's first attempt made: then nothing changes for an hour */
+    assert_true(h_wait(deliveries_tried, &l, 10000));
     h_api(&l, "GET", "/v1/leads?limit=50&spam=any", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(count_data(r.body), 8);
