@@ -308,7 +308,7 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
             sqls_text(t, 2, c->text, false);
             rc = run(t, NULL);
             if (!rc && st->npending < WRITER_TEXTS && strlen(c->text_hash) < sizeof(*st->pending))
-                strcpy(st->pending[st->npending++], c->text_hash);
+                snprintf(st->pending[st->npending++], sizeof(*st->pending), "%s", c->text_hash);
         }
         rc = rc ? rc : run(s, NULL);
     }
