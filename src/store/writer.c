@@ -162,13 +162,11 @@ void writer_finalize(struct store *st)
         sqls_finalize(&st->w[i]);
 }
 
-/* Steps a prepared statement to its end (or its first row, with row) and
+/* Steps a prepared statement to its end (a write: no row is read) and
  * resets it: 0, LEADD_EFULL or LEADD_EDB. */
-static int run(struct sqls *s, bool *row)
+static int run(struct sqls *s)
 {
     int r = sqls_step(s);
-    if (row)
-        *row = r == SQL_ROW;
     sqls_reset(s);
     return r < 0 ? r : 0;
 }
@@ -225,7 +223,7 @@ static int queue_delivery(struct store *st, const char *lead_id, const struct st
     sqls_text(s, 4, d->event, false);
     sqls_int(s, 5, (long long)ms);
     sqls_text(s, 6, secret, false);
-    return run(s, NULL);
+    return run(s);
 }
 
 /* The Idempotency-Key's lead, when the key was seen: *seen, and the job
@@ -306,11 +304,11 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
         if (!text_known(st, c->text_hash)) {
             sqls_text(t, 1, c->text_hash, false);
             sqls_text(t, 2, c->text, false);
-            rc = run(t, NULL);
+            rc = run(t);
             if (!rc && st->npending < WRITER_TEXTS && strlen(c->text_hash) < sizeof(*st->pending))
                 snprintf(st->pending[st->npending++], sizeof(*st->pending), "%s", c->text_hash);
         }
-        rc = rc ? rc : run(s, NULL);
+        rc = rc ? rc : run(s);
     }
     if (rc || !in->confirm_mail.webhook)
         return rc;
@@ -318,7 +316,7 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
     sqls_blob(s, 1, in->confirm_hash, SHA256_LEN);
     sqls_text(s, 2, id, false);
     sqls_int(s, 3, (long long)(ms + (uint64_t)in->confirm_within_ms));
-    return run(s, NULL);
+    return run(s);
 }
 
 /* Applies one capture inside the batch's transaction; *queued when
@@ -327,7 +325,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
 {
     const struct store_lead *in = &j->in;
     char created[32], dup[ULID_LEN + 1] = "", num[4][24];
-    bool seen = false, row;
+    bool seen = false;
     int rc;
     j->replayed = false;
     j->id[0] = '\0';
@@ -390,7 +388,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
         sqls_text(s, 4, j->id, false);
         sqls_int(s, 5, in->status);
         sqls_int(s, 6, (long long)ms);
-        if ((rc = run(s, &row)))
+        if ((rc = run(s)))
             return rc;
     }
     /* The outbox, in this same transaction, so a committed lead is always
@@ -436,17 +434,17 @@ static int erase_id(struct store *st, const char *id, const char *at, bool *foun
     s = st->w[W_ERASE_CONSENTS];
     sqls_text(s, 1, id, false);
     sqls_text(s, 2, hash[0] ? hash : NULL, false);
-    if ((rc = run(s, NULL)))
+    if ((rc = run(s)))
         goto out;
     s = st->w[W_ERASE_LEAD];
     sqls_text(s, 1, id, false);
     sqls_text(s, 2, at, false);
     sqls_text(s, 3, buf_str(&attr), false);
-    if ((rc = run(s, NULL)))
+    if ((rc = run(s)))
         goto out;
     for (int k = W_ERASE_NOTES; !rc && k <= W_ERASE_DELIVERIES; k++) {
         sqls_text(st->w[k], 1, id, false);
-        rc = run(st->w[k], NULL);
+        rc = run(st->w[k]);
     }
 out:
     buf_release(&attr);
@@ -597,14 +595,14 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     bool queued = false, erased = false;
     long long unfolded = st->unfolded;
     int rc = sql_reconnect(st->wsql) ? 0 : LEADD_EDB;
-    rc = rc ? rc : run(st->w[W_BEGIN], NULL);
+    rc = rc ? rc : run(st->w[W_BEGIN]);
     rc = rc ? rc : rollup_writing(st->wsql, st->upto);
     rc = rc ? rc : lock_keys(st, batch);
     for (struct store_job *j = batch; !rc && j; j = j->next)
         rc = apply(st, j, ms, &queued, &erased);
     if (!rc && !batch) {
         sqls_int(st->w[W_PROBE], 1, (long long)ms);
-        rc = run(st->w[W_PROBE], NULL);
+        rc = run(st->w[W_PROBE]);
     }
     if (!rc && st->below.len) {
         buf_addc(&st->below, '}');
@@ -614,13 +612,14 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     buf_reset(&st->below);
     if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
         rc = sql_notify(st->wsql, "leadd_outbox");
-    rc = rc ? rc : run(st->w[W_COMMIT], NULL);
+    rc = rc ? rc : run(st->w[W_COMMIT]);
     atomic_store(&st->writable, !rc);
     for (size_t i = 0; !rc && i < st->npending && st->ntexts < WRITER_TEXTS; i++)
         memcpy(st->texts[st->ntexts++], st->pending[i], sizeof(*st->texts));
     st->npending = 0;
     if (rc) {
-        log_error("write of %zu jobs failed: nothing of them was stored", n);
+        if (batch) /* a probe's failure is the outage already logged, once a second */
+            log_error("write of %zu jobs failed: nothing of them was stored", n);
         st->unfolded = unfolded; /* none of them was stored */
         sql_rollback(st->wsql);
         return rc == LEADD_EFULL ? rc : LEADD_EDB;
@@ -696,7 +695,7 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
     if (ms - *last_prune >= (uint64_t)PRUNE_EVERY_MS) {
         *last_prune = ms;
         sqls_int(st->w[W_PRUNE_KEYS], 1, (long long)ms - STORE_IDEM_TTL_MS);
-        if (run(st->w[W_PRUNE_KEYS], NULL))
+        if (run(st->w[W_PRUNE_KEYS]))
             log_warn("old Idempotency-Keys not dropped; tried again later");
         if (st->upkeep)
             st->upkeep(st->wsql);
