@@ -8,7 +8,8 @@
   'use strict';
   var f = document.currentScript.previousElementSibling;
   var t0 = Date.now();
-  var CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid', 'msclkid'];
+  var CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content',
+    'gclid', 'gbraid', 'wbraid', 'fbclid', 'msclkid', 'li_fat_id', 'ttclid'];
 
   // A hidden value, set once however often the form is sent.
   function put(name, value) {
@@ -27,6 +28,9 @@
     var q = new URLSearchParams(location.search);
     CAMPAIGN.forEach(function (k) { if (q.get(k)) put(k, q.get(k)); });
     put('landing_page', location.href);
+    // HubSpot's visitor cookie, for its Forms API's context (the hubspot_forms target)
+    var hutk = document.cookie.match(/(?:^|;\s*)hubspotutk=([0-9a-f]{32})(?:;|$)/);
+    if (hutk) put('hutk', hutk[1]);
     if (document.referrer) put('referrer', document.referrer);
   }
 

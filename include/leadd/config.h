@@ -98,6 +98,32 @@ struct webhook {
     struct template *tpl; /* the compiled body (NULL for standard) */
 };
 
+/* Where a CRM's outcomes come in: an [inbound.NAME] section, answered at
+ * POST /v1/inbound/NAME (inbound.c). Each event names a CRM record (matched
+ * to its lead by the id the target `webhook` kept, else by address), and
+ * carries a stage (mapped to a status by stage.VALUE) and an amount. */
+enum inbound_kind { INBOUND_HUBSPOT, INBOUND_PIPEDRIVE, INBOUND_STANDARD };
+#define CONFIG_MAX_INBOUNDS 16
+#define INBOUND_MAX_STAGES 64
+struct inbound_stage {
+    char *value; /* the CRM's stage, compared without case */
+    enum lead_status status;
+};
+struct inbound {
+    char *name;
+    enum inbound_kind kind;
+    /* hubspot: the app's client secret (text); standard: whsec_ decoded */
+    unsigned char secret[256];
+    size_t secret_len;
+    char *user, *password; /* pipedrive: HTTP basic auth */
+    char *webhook;         /* the target whose records these are; NULL: one named as this */
+    char *stage_property;  /* hubspot: the property holding the stage */
+    char *amount_property; /* hubspot: the property holding the deal's amount */
+    char *currency;        /* of amounts sent without one; NULL: [server] currency */
+    struct inbound_stage stages[INBOUND_MAX_STAGES];
+    size_t nstages;
+};
+
 struct config {
     /* [server] */
     char *listen; /* as written: host:port */
@@ -135,6 +161,8 @@ struct config {
     struct strset disposable_default;
     struct webhook *webhooks;
     size_t nwebhooks;
+    struct inbound *inbounds;
+    size_t ninbounds;
     /* [auth] */
     unsigned char (*api_keys)[SHA256_LEN]; /* SHA-256 of each key, for constant-time compares */
     size_t napi_keys;
@@ -196,6 +224,8 @@ const struct form *config_form(const struct config *cfg, const char *id, size_t 
 
 /* config_webhook: the webhook with that name, or NULL. */
 const struct webhook *config_webhook(const struct config *cfg, const char *name);
+/* config_inbound: the inbound source with that name, or NULL. */
+const struct inbound *config_inbound(const struct config *cfg, const char *name, size_t len);
 /* webhook_takes: whether webhook w forwards leads of form `form`. */
 bool webhook_takes(const struct webhook *w, const char *form);
 /* The key table, for tests and documentation: every key leadd reads, by

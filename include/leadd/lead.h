@@ -178,9 +178,20 @@ enum attr {
     ATTR_UTM_CAMPAIGN,
     ATTR_UTM_TERM,
     ATTR_UTM_CONTENT,
+    /* the ad platforms' click ids (Google's gclid, and gbraid and wbraid
+     * for iOS; Meta's fbclid; Microsoft's msclkid; LinkedIn's li_fat_id;
+     * TikTok's ttclid): what an offline conversion is matched by */
     ATTR_GCLID,
+    ATTR_GBRAID,
+    ATTR_WBRAID,
     ATTR_FBCLID,
     ATTR_MSCLKID,
+    ATTR_LI_FAT_ID,
+    ATTR_TTCLID,
+    ATTR_CLICK_LAST = ATTR_TTCLID,
+    /* HubSpot's visitor cookie (hubspotutk), which form.js sends: its
+     * Forms API attributes a submission to the visit by it */
+    ATTR_HUTK,
     ATTR_REFERRER,
     ATTR_LANDING_PAGE,
     ATTR_COUNT

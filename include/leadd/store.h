@@ -169,6 +169,9 @@ struct store_patch_job {
      * transaction, unless it already has one for that webhook */
     const struct store_delivery *deliveries;
     size_t ndeliveries;
+    /* a CRM's event (inbound.c): applied once per source and event id; a
+     * second time the job's rc is LEADD_ECONFLICT and nothing changes */
+    const char *event_source, *event_id;
 };
 
 /* One lead by id (ENOTFOUND when there is none left to erase), or every
@@ -434,6 +437,14 @@ struct store_outcome_job {
     const struct outbox_attempt *v;
     size_t n;
 };
+
+/* store_inbound_lead: the lead a CRM's record is about: the newest one the
+ * target `webhook` kept record_id for, else (email not NULL) the newest
+ * valid lead of that address (as the forms normalise it). LEADD_ENOTFOUND
+ * when none. */
+LEADD_MUST_CHECK int store_inbound_lead(struct store *st, const char *webhook,
+                                        const char *record_id, const char *email,
+                                        char out[ULID_LEN + 1]);
 
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */

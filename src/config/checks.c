@@ -257,6 +257,50 @@ static void check_look(struct loader *ld, struct form *f)
     }
 }
 
+/* An inbound source has what its kind verifies a sender by, and names the
+ * target whose records it reports on. */
+static void check_inbound(struct loader *ld, struct inbound *in)
+{
+    static const char *const KIND[] = {"hubspot", "pipedrive", "standard"};
+    const struct config *c = ld->cfg;
+    if ((int)in->kind < 0) {
+        diag(ld, "[inbound.%s] needs kind = hubspot, pipedrive or standard", in->name);
+        return;
+    }
+    if (in->kind == INBOUND_STANDARD && in->secret_len) { /* the text becomes its key */
+        unsigned char key[sizeof(in->secret)];
+        char text[sizeof(in->secret) + 1];
+        memcpy(text, in->secret, in->secret_len);
+        text[in->secret_len] = '\0';
+        long n = strncmp(text, "whsec_", 6) ? -1 : crypto_unbase64(text + 6, key, sizeof(key));
+        if (n < 16)
+            diag(ld, "[inbound.%s] secret: expected whsec_ and base64 of at least 16 bytes",
+                 in->name);
+        in->secret_len = n < 16 ? 0 : (size_t)n;
+        if (n >= 16)
+            memcpy(in->secret, key, (size_t)n);
+        explicit_bzero(key, sizeof(key));
+        explicit_bzero(text, sizeof(text));
+    } else if (in->kind != INBOUND_PIPEDRIVE && !in->secret_len && !ld->secrets_optional) {
+        diag(ld, "[inbound.%s] kind = %s needs secret (%s)", in->name, KIND[in->kind],
+             in->kind == INBOUND_HUBSPOT ? "the app's client secret" : "whsec_...");
+    }
+    if (in->kind == INBOUND_PIPEDRIVE && (!in->user || (!in->password && !ld->secrets_optional)))
+        diag(ld,
+             "[inbound.%s] kind = pipedrive needs user and password (the webhook's HTTP"
+             " basic auth)",
+             in->name);
+    if (in->kind == INBOUND_HUBSPOT && !c->public_url)
+        diag(ld,
+             "[inbound.%s] kind = hubspot needs [server] public_url: HubSpot signs the URL"
+             " it posts to",
+             in->name);
+    const char *target = in->webhook ? in->webhook : in->name;
+    if (!config_webhook(c, target) && in->webhook)
+        diag(ld, "[inbound.%s] webhook names '%s', which is not a [webhook.NAME]", in->name,
+             in->webhook);
+}
+
 void check_whole(struct loader *ld)
 {
     struct config *c = ld->cfg;
@@ -317,6 +361,8 @@ void check_whole(struct loader *ld)
             }
         }
     }
+    for (size_t i = 0; i < c->ninbounds; i++)
+        check_inbound(ld, &c->inbounds[i]);
     for (size_t i = 0; i < c->nwebhooks; i++) {
         struct webhook *w = &c->webhooks[i];
         check_webhook(ld, w);

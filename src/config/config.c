@@ -407,6 +407,49 @@ static int set_secret(struct loader *ld, void *obj, const char *val, const struc
     return 0;
 }
 
+/* An inbound source's secret: a HubSpot app's client secret as text, or a
+ * Standard Webhooks whsec_ key (decoded once the kind is known: checks.c). */
+static int set_inbound_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct inbound *in = obj;
+    (void)k;
+    char *text = *val ? secret_expand(ld, "secret", val) : NULL;
+    size_t n = text ? strlen(text) : 0;
+    if (*val && !text)
+        return LEADD_EINVAL;
+    if (n >= sizeof(in->secret)) {
+        diag(ld, "secret: at most %zu characters", sizeof(in->secret) - 1);
+        n = 0;
+    }
+    if (n)
+        memcpy(in->secret, text, n);
+    in->secret_len = n;
+    if (text)
+        explicit_bzero(text, strlen(text));
+    free(text);
+    return 0;
+}
+
+static int set_inbound_password(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct inbound *in = obj;
+    (void)k;
+    free(in->password);
+    in->password = *val ? secret_expand(ld, "password", val) : NULL;
+    return *val && !in->password ? LEADD_EINVAL : 0;
+}
+
+static int set_inbound_currency(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct inbound *in = obj;
+    (void)k;
+    if (*val && !money_currency_valid(val)) {
+        diag(ld, "currency: expected an ISO 4217 code such as EUR or USD, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, &in->currency, val);
+}
+
 static int set_forms(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
@@ -507,16 +550,17 @@ out:
     return 0;
 }
 
-enum scope { SC_SERVER, SC_STORAGE, SC_AUTH, SC_FORM, SC_WEBHOOK };
+enum scope { SC_SERVER, SC_STORAGE, SC_AUTH, SC_FORM, SC_WEBHOOK, SC_INBOUND };
 
-/* The sections: three single ones, and the named ones (form.ID, webhook.NAME). */
+/* The sections: three single ones, and the named ones (form.ID, webhook.NAME,
+ * inbound.NAME). */
 static const struct section {
     const char *name;
     enum scope scope;
     bool named; /* "name." then an id */
 } SECTIONS[] = {
     {"server", SC_SERVER, false}, {"storage", SC_STORAGE, false}, {"auth", SC_AUTH, false},
-    {"form", SC_FORM, true},      {"webhook", SC_WEBHOOK, true},
+    {"form", SC_FORM, true},      {"webhook", SC_WEBHOOK, true},  {"inbound", SC_INBOUND, true},
 };
 
 enum key_type {
@@ -569,6 +613,11 @@ static const struct key_enum ESCAPES[] = {{"auto", -1},
                                           {NULL, 0}};
 static const struct key_enum SIGN[] = {
     {"auto", WEBHOOK_SIGN_AUTO}, {"true", WEBHOOK_SIGN_YES}, {"false", WEBHOOK_SIGN_NO}, {NULL, 0}};
+_Static_assert(sizeof(enum inbound_kind) == sizeof(int), "enum keys are stored as int");
+static const struct key_enum INBOUND_KINDS[] = {{"hubspot", INBOUND_HUBSPOT},
+                                                {"pipedrive", INBOUND_PIPEDRIVE},
+                                                {"standard", INBOUND_STANDARD},
+                                                {NULL, 0}};
 static const struct key_enum ON_OFF[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 _Static_assert(sizeof(enum captcha_kind) == sizeof(int), "enum keys are stored as int");
 static const struct key_enum CAPTCHAS[] = {{"off", CAPTCHA_OFF},
@@ -673,6 +722,14 @@ static const struct key KEYS[] = {
     ENUM(SC_WEBHOOK, "smtp_tls", struct webhook, smtp_tls, ON_OFF, "on"),
     INT(SC_WEBHOOK, "timeout_ms", struct webhook, timeout_ms, 100, 600000, "10000"),
     SPECIAL(SC_WEBHOOK, "retry_schedule", set_schedule, "5s 5m 30m 2h 5h 10h 14h 20h 24h"),
+    ENUM(SC_INBOUND, "kind", struct inbound, kind, INBOUND_KINDS, NULL),
+    SPECIAL(SC_INBOUND, "secret", set_inbound_secret, ""),
+    STR(SC_INBOUND, "user", struct inbound, user, ""),
+    SPECIAL(SC_INBOUND, "password", set_inbound_password, ""),
+    STR(SC_INBOUND, "webhook", struct inbound, webhook, ""),
+    STR(SC_INBOUND, "stage_property", struct inbound, stage_property, "dealstage"),
+    STR(SC_INBOUND, "amount_property", struct inbound, amount_property, "amount"),
+    SPECIAL(SC_INBOUND, "currency", set_inbound_currency, ""),
 };
 #undef INT
 #undef STR
@@ -818,6 +875,71 @@ static struct webhook *webhook_get(struct loader *ld, const char *name)
     c->nwebhooks++;
     apply_defaults(ld, SC_WEBHOOK, w);
     return w;
+}
+
+static struct inbound *inbound_get(struct loader *ld, const char *name)
+{
+    struct config *c = ld->cfg;
+    for (size_t i = 0; i < c->ninbounds; i++) {
+        if (!strcmp(c->inbounds[i].name, name))
+            return &c->inbounds[i];
+    }
+    if (!valid_id(name)) {
+        diag(ld, "bad inbound name '%s' (letters, digits, _ and -)", name);
+        return NULL;
+    }
+    if (c->ninbounds == CONFIG_MAX_INBOUNDS) {
+        diag(ld, "too many inbound sources (at most %d)", CONFIG_MAX_INBOUNDS);
+        return NULL;
+    }
+    struct inbound *v = realloc(c->inbounds, (c->ninbounds + 1) * sizeof(*v));
+    if (!v) {
+        ld->rc = LEADD_ENOMEM;
+        return NULL;
+    }
+    c->inbounds = v;
+    struct inbound *in = &v[c->ninbounds];
+    memset(in, 0, sizeof(*in));
+    in->kind = (enum inbound_kind) - 1; /* required: checks.c says so */
+    if (!(in->name = strdup(name))) {
+        ld->rc = LEADD_ENOMEM;
+        return NULL;
+    }
+    c->ninbounds++;
+    apply_defaults(ld, SC_INBOUND, in);
+    return in;
+}
+
+/* stage.VALUE = STATUS: a CRM's stage (its internal value, such as
+ * closedwon) and the status it gives the lead. */
+static void inbound_key(struct loader *ld, struct inbound *in, const char *name, const char *val)
+{
+    if (!strncmp(name, "stage.", 6)) {
+        const char *v = name + 6;
+        int st = -1;
+        for (int i = 0; i < LEAD_STATUS_COUNT; i++)
+            if (i != LEAD_STATUS_UNCONFIRMED && !strcmp(val, lead_status_names[i]))
+                st = i;
+        if (!*v || strlen(v) > 128)
+            diag(ld, "bad stage '%s'", v);
+        else if (st < 0)
+            diag(ld, "%s: expected a status: new, contacted, converted or rejected", name);
+        else if (in->nstages == INBOUND_MAX_STAGES)
+            diag(ld, "too many stages (at most %d)", INBOUND_MAX_STAGES);
+        else if (!(in->stages[in->nstages].value = strdup(v)))
+            ld->rc = LEADD_ENOMEM;
+        else
+            in->stages[in->nstages++].status = (enum lead_status)st;
+        return;
+    }
+    const struct key *k = key_find(SC_INBOUND, name);
+    if (k)
+        apply(ld, k, in, val);
+    else {
+        char hint[96];
+        diag(ld, "unknown key '%s' in [inbound.%s]%s", name, in->name,
+             key_hint(SC_INBOUND, name, hint, sizeof(hint)));
+    }
 }
 
 const char *const role_names[ROLE_COUNT] = {"public", "viewer", "sales", "admin"};
@@ -1084,6 +1206,10 @@ static int handler(void *user, const char *section, const char *name, const char
         struct webhook *w = webhook_get(ld, id);
         if (w)
             webhook_key(ld, w, name, value);
+    } else if (sec && sec->scope == SC_INBOUND) {
+        struct inbound *in = inbound_get(ld, id);
+        if (in)
+            inbound_key(ld, in, name, value);
     } else if (sec && sec->scope == SC_AUTH && !strncmp(name, "user.", 5)) {
         user_key(ld, name + 5, value);
     } else if (sec) {
@@ -1096,12 +1222,14 @@ static int handler(void *user, const char *section, const char *name, const char
                  key_hint(sec->scope, name, hint, sizeof(hint)));
         }
     } else if (strcmp(ld->last_bad, section)) {
-        static const char *const names[] = {"server", "storage", "auth", "form", "webhook"};
+        static const char *const names[] = {"server", "storage", "auth",
+                                            "form",   "webhook", "inbound"};
         char head[128], hint[96];
         snprintf(ld->last_bad, sizeof(ld->last_bad), "%s", section);
         snprintf(head, sizeof(head), "%.*s", (int)strcspn(section, "."), section);
-        diag(ld, "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME)%s", section,
-             did_you_mean(head, names, LEADD_ARRAY_LEN(names), hint, sizeof(hint)));
+        diag(ld,
+             "unknown section [%s] (server, storage, auth, form.ID, webhook.NAME, inbound.NAME)%s",
+             section, did_you_mean(head, names, LEADD_ARRAY_LEN(names), hint, sizeof(hint)));
     }
     return 1;
 }
@@ -1177,6 +1305,15 @@ const struct webhook *config_webhook(const struct config *cfg, const char *name)
     return NULL;
 }
 
+const struct inbound *config_inbound(const struct config *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->ninbounds; i++) {
+        if (strlen(cfg->inbounds[i].name) == len && !memcmp(cfg->inbounds[i].name, name, len))
+            return &cfg->inbounds[i];
+    }
+    return NULL;
+}
+
 bool webhook_takes(const struct webhook *w, const char *form)
 {
     return w->all_forms || strset_has(&w->forms, form);
@@ -1237,7 +1374,8 @@ static int load(struct config *cfg, const char *path, const char *name, const ch
         /* server.x and storage.x split at the first dot; form.ID.key and
          * webhook.NAME.key keep their first two parts as the section. */
         const char *dot = strchr(s, '.');
-        if (dot && (!strncmp(s, "form.", 5) || !strncmp(s, "webhook.", 8)))
+        if (dot &&
+            (!strncmp(s, "form.", 5) || !strncmp(s, "webhook.", 8) || !strncmp(s, "inbound.", 8)))
             dot = strchr(dot + 1, '.');
         if (!eq || !dot || dot > eq) {
             diag(&ld, "expected section.key=value, got '%s'", s);
@@ -1330,6 +1468,22 @@ void config_release(struct config *cfg)
         template_free(&w->tpl);
     }
     free(cfg->webhooks);
+    for (size_t i = 0; i < cfg->ninbounds; i++) {
+        struct inbound *in = &cfg->inbounds[i];
+        free(in->name);
+        explicit_bzero(in->secret, sizeof(in->secret));
+        free(in->user);
+        if (in->password)
+            explicit_bzero(in->password, strlen(in->password));
+        free(in->password);
+        free(in->webhook);
+        free(in->stage_property);
+        free(in->amount_property);
+        free(in->currency);
+        for (size_t k = 0; k < in->nstages; k++)
+            free(in->stages[k].value);
+    }
+    free(cfg->inbounds);
     free(cfg->api_keys);
     free(cfg->api_keys_source);
     for (size_t i = 0; i < cfg->nusers; i++)

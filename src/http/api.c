@@ -355,6 +355,39 @@ static int replan(const struct stored_lead *sl, void *arg)
     return rc;
 }
 
+int patch_run(struct req *r, struct store_patch_job *job, bool *unconfirmed)
+{
+    /* A change may make the lead eligible for a target (a status its `when`
+     * reads, a lead that is not spam after all): those deliveries go in the
+     * same transaction. */
+    struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
+    struct replan rp = {r->cfg, job->status, job->spam,         plan,  0,    0,
+                        NULL,   false,       BUF_INIT(1 << 20), false, false};
+    int rc = store_stored_lead(r->h->st, job->lead_id, replan, &rp);
+    *unconfirmed = !rc && rp.unconfirmed && job->status;
+    if (!rc && !*unconfirmed) {
+        job->deliveries = plan;
+        job->ndeliveries = rp.n;
+        if (rp.spam == -2) /* no longer fits its form: its flags stay */
+            job->spam = -1;
+        job->score = rp.score;
+        job->grade = rp.grade;
+        job->qualified = rp.qualified;
+        job->score_reasons = buf_str(&rp.reasons);
+        rc = store_run(r->h->st, &job->job);
+        rc = rc ? rc : job->job.rc;
+        job->score_reasons = NULL;
+        job->deliveries = NULL;
+    }
+    buf_release(&rp.reasons);
+    if (!rc && job->spam == 1 &&
+        !rp.marked) /* a person's verdict, counted as capture counts flags */
+        atomic_fetch_add(&r->h->flags[__builtin_ctz(LEAD_FLAG_MARKED_SPAM)], 1);
+    if (!rc && !*unconfirmed)
+        lead_updated(r, job->lead_id, false);
+    return rc;
+}
+
 enum MHD_Result api_patch_answer(struct req *r)
 {
     json_error_t je;
@@ -427,39 +460,17 @@ enum MHD_Result api_patch_answer(struct req *r)
                                   .set_value = value != NULL,
                                   .value_minor = value_minor,
                                   .currency = json_is_null(value) ? NULL : currency};
-    /* A change may make the lead eligible for a target (a status its `when`
-     * reads, a lead that is not spam after all): those deliveries go in the
-     * same transaction. */
-    struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
-    struct replan rp = {r->cfg, status, job.spam,          plan,  0,    0,
-                        NULL,   false,  BUF_INIT(1 << 20), false, false};
-    int rc = store_stored_lead(r->h->st, r->param, replan, &rp);
-    if (!rc && rp.unconfirmed && status) {
-        buf_release(&rp.reasons);
-        json_decref(root);
+    bool unconfirmed = false;
+    int rc = patch_run(r, &job, &unconfirmed);
+    json_decref(root);
+    if (!rc && unconfirmed)
         return problem(r, 409, "lead-unconfirmed", "Lead not confirmed",
                        "this lead has not confirmed its double opt-in; its status is leadd's to"
                        " change, when the person follows the confirmation link");
-    }
-    if (!rc) {
-        job.deliveries = plan;
-        job.ndeliveries = rp.n;
-        if (rp.spam == -2) /* no longer fits its form: its flags stay */
-            job.spam = -1;
-        job.score = rp.score;
-        job.grade = rp.grade;
-        job.qualified = rp.qualified;
-        job.score_reasons = buf_str(&rp.reasons);
-        rc = store_run(r->h->st, &job.job);
-    }
-    buf_release(&rp.reasons);
-    json_decref(root);
     if (rc == LEADD_ENOTFOUND)
         return lead_not_found(r);
     if (rc)
         return unavailable(r, rc);
-    if (job.spam == 1 && !rp.marked) /* a person's verdict, counted as capture counts flags */
-        atomic_fetch_add(&r->h->flags[__builtin_ctz(LEAD_FLAG_MARKED_SPAM)], 1);
     lead_updated(r, r->param, false);
     return get_lead(r, 200);
 }

@@ -46,6 +46,7 @@ enum route_id {
     R_UNSUBSCRIBE,
     R_CONSENTS,
     R_ERASURES,
+    R_INBOUND,
     R_COUNT
 };
 
@@ -231,6 +232,15 @@ enum MHD_Result api_deliveries(struct req *r);
 enum MHD_Result api_retry(struct req *r);
 enum MHD_Result api_export(struct req *r);
 enum MHD_Result api_metrics(struct req *r);
+/* patch_run: a change to a lead (a person's PATCH, a CRM's event): the
+ * deliveries it makes it eligible for planned, the job run, the streams
+ * told. rc 0, LEADD_ENOTFOUND, LEADD_ECONFLICT (an event applied before) or
+ * a store error; *unconfirmed: refused, a status change of a lead waiting
+ * for its double opt-in (nothing run). */
+int patch_run(struct req *r, struct store_patch_job *job, bool *unconfirmed);
+/* inbound.c: POST /v1/inbound/{name}, a CRM's outcomes */
+enum MHD_Result inbound_begin(struct req *r);
+enum MHD_Result inbound_answer(struct req *r);
 /* query_arg: a query-string parameter, or NULL. */
 const char *query_arg(struct req *r, const char *name);
 

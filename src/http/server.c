@@ -144,6 +144,8 @@ static const struct route ROUTES[] = {
     {{"GET", "/v1/deliveries", VIEWER}, R_DELIVERIES, 0, NULL, api_deliveries, NULL},
     {{"POST", "/v1/deliveries/{id}/retry", ADMIN}, R_RETRY, 0, NULL, api_retry, NULL},
     {{"GET", "/metrics", VIEWER}, R_METRICS, 0, NULL, api_metrics, NULL},
+    {{"POST", "/v1/inbound/{name}", PUBLIC}, R_INBOUND, ROUTE_BODY, inbound_begin, inbound_answer,
+        NULL},
     {{"POST", "/v1/session", PUBLIC}, R_SESSION, ROUTE_BODY, small_body_begin, session_create, NULL},
     {{"GET", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_get, NULL},
     {{"DELETE", "/v1/session", VIEWER}, R_SESSION, 0, NULL, session_delete, NULL},

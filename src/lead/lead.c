@@ -11,7 +11,8 @@
 
 const char *const lead_attr_names[ATTR_COUNT] = {
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "gclid",      "fbclid",     "msclkid",      "referrer", "landing_page",
+    "gclid",      "gbraid",     "wbraid",       "fbclid",   "msclkid",
+    "li_fat_id",  "ttclid",     "hutk",         "referrer", "landing_page",
 };
 
 int lead_attr_index(const char *name)
@@ -249,7 +250,7 @@ static int take_text(char **dst, const char *s, size_t n, size_t max)
     return (*dst = str_dupn(s, n)) ? 0 : LEADD_ENOMEM;
 }
 
-/* The campaign parameters (utm_*, gclid, fbclid, msclkid) of the landing
+/* The campaign parameters (utm_* and the click ids) of the landing
  * page's URL, for those the post did not carry: without JavaScript they
  * reach leadd only there. */
 static int attr_from_landing_page(struct lead *l)
@@ -268,7 +269,7 @@ static int attr_from_landing_page(struct lead *l)
             memcpy(name, q, kn);
             name[kn] = '\0';
             int a = lead_attr_index(name);
-            if (a >= 0 && a <= ATTR_MSCLKID && !l->attr[a]) {
+            if (a >= 0 && a <= ATTR_CLICK_LAST && !l->attr[a]) {
                 char *v = str_dupn(eq + 1, n - kn - 1);
                 if (!v)
                     return LEADD_ENOMEM;

@@ -31,11 +31,26 @@ static int patch(struct sqlc *c, struct ulid_gen *ids, struct store_patch_job *p
                  const char *at, bool *queued)
 {
     long long n = 0;
-    int rc = sql_exec(
+    int rc = 0;
+    if (p->event_id) { /* first, so two nodes given one event apply it once */
+        rc = sql_exec(c, &n,
+                      "INSERT INTO inbound_events(source, event_id, at_ms) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT DO NOTHING",
+                      "tti", p->event_source, p->event_id, (long long)ms);
+        if (!rc && !n)
+            p->job.rc = LEADD_ECONFLICT;
+        if (rc || !n)
+            return rc;
+    }
+    rc = sql_exec(
         c, &n, "UPDATE leads SET status = coalesce(?2, status) WHERE id = ?1 AND erased_at IS NULL",
         "tt", p->lead_id, p->status);
-    if (!rc && !n)
+    if (!rc && !n) {
         p->job.rc = LEADD_ENOTFOUND;
+        if (p->event_id) /* the event did nothing: a retry may find the lead */
+            rc = sql_exec(c, NULL, "DELETE FROM inbound_events WHERE source = ?1 AND event_id = ?2",
+                          "tt", p->event_source, p->event_id);
+    }
     if (rc || !n)
         return rc;
     if (p->set_value)

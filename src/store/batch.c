@@ -2,10 +2,12 @@
  * and the API's rescoring of one. Each call opens connections of its own,
  * so it may run beside a serving leadd: SQLite serialises the writes,
  * PostgreSQL's rows are locked as they change. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/lead.h"
 #include "leadd/log.h"
 
 #define BATCH_ROWS 500
@@ -51,6 +53,47 @@ int store_stored_lead(struct store *st, const char *id,
     } else {
         rc = r == SQL_DONE ? LEADD_ENOTFOUND : LEADD_EDB;
     }
+out:
+    sqls_finalize(&s);
+    reader_put(st, rd);
+    return rc;
+}
+
+int store_inbound_lead(struct store *st, const char *webhook, const char *record_id,
+                       const char *email, char out[ULID_LEN + 1])
+{
+    static const char *const SQL[2] = {
+        "SELECT lead_id FROM crm_records WHERE webhook = ?1 AND crm_id = ?2"
+        " ORDER BY lead_id DESC LIMIT 1",
+        /* a repeat or spam is not the lead a sale is credited to */
+        "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL AND duplicate_of IS NULL"
+        " AND (flags & ?2) = 0 ORDER BY id DESC LIMIT 1",
+    };
+    struct sqls *s = NULL;
+    int rc = LEADD_EDB;
+    struct reader *rd = reader_get(st);
+    for (int k = 0; rd && k < 2; k++) {
+        if ((k == 0 && (!record_id || !webhook)) || (k == 1 && !email))
+            continue;
+        if (sqls_prepare(rd->c, SQL[k], &s))
+            goto out;
+        sqls_text(s, 1, k ? email : webhook, false);
+        if (k)
+            sqls_int(s, 2, LEAD_FLAGS_SPAM);
+        else
+            sqls_text(s, 2, record_id, false);
+        int r = sqls_step(s);
+        if (r == SQL_ROW)
+            snprintf(out, ULID_LEN + 1, "%s", sqls_col(s, 0));
+        sqls_finalize(&s);
+        if (r == SQL_ROW) {
+            rc = 0;
+            goto out;
+        }
+        if (r != SQL_DONE)
+            goto out;
+    }
+    rc = rd ? LEADD_ENOTFOUND : LEADD_EDB;
 out:
     sqls_finalize(&s);
     reader_put(st, rd);

@@ -36,7 +36,7 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
                        char out[SHA256_LEN * 2 + 1]);
 
 /* The writer's statements (writer.c). */
-#define WRITER_STMTS 21
+#define WRITER_STMTS 22
 #define WRITER_TEXTS 32 /* consent wordings the writer remembers */
 
 /* The writer's window of first leads (dedupe.c). */

@@ -275,6 +275,15 @@ static int crm_apply(struct sqlc *c, const char *lead_id, const char *webhook, c
         if (!rc && r == SQL_ROW)
             rc = sql_exec(c, NULL, "UPDATE leads SET crm_ids = ?2 WHERE id = ?1", "tt", lead_id,
                           buf_str(&b));
+        /* and by record, for the CRM's events about it (inbound.c) */
+        if (!rc && r == SQL_ROW)
+            rc = sql_exec(c, NULL, "DELETE FROM crm_records WHERE webhook = ?1 AND lead_id = ?2",
+                          "tt", webhook, lead_id);
+        if (!rc && r == SQL_ROW)
+            rc = sql_exec(c, NULL,
+                          "INSERT INTO crm_records(webhook, crm_id, lead_id) VALUES (?1, ?2, ?3)"
+                          " ON CONFLICT DO NOTHING",
+                          "ttt", webhook, crm_id, lead_id);
     }
     sqls_finalize(&s);
     buf_release(&b);

@@ -41,6 +41,8 @@ static const struct copy_table {
     {"consent_texts", "hash", false, NULL},
     {"consents", "rowid", true, NULL},
     {"confirm_tokens", "rowid", true, NULL},
+    {"crm_records", "webhook, crm_id, lead_id", false, NULL},
+    {"inbound_events", "source, event_id", false, NULL},
 };
 
 /* Identity columns whose sequence must start past the copied ids. */

@@ -18,6 +18,7 @@
 #include "leadd/strutil.h"
 
 #define ERASE_BATCH 500 /* leads erased by one retention or expiry step */
+#define INBOUND_EVENT_TTL_MS (30LL * 24 * 3600 * 1000) /* inbound_events kept by id */
 
 /* Each statement the writer runs, prepared once on its connection. */
 enum {
@@ -38,6 +39,7 @@ enum {
     W_ERASE_NOTES,
     W_ERASE_ATTEMPTS,
     W_ERASE_DELIVERIES,
+    W_ERASE_CRM,
     W_IDS_OF,
     W_OLDER,
     W_BEGIN,
@@ -88,13 +90,16 @@ static const char *const SQL[W_COUNT] = {
                      " erased_at IS NULL",
     [W_ERASE_CONSENTS] = "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
                          " email_hash = coalesce(email_hash, ?2) WHERE lead_id = ?1",
-    [W_ERASE_LEAD] = "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
-                     " extra = '{}', client = '{}', attribution = ?3, erased_at = ?2"
-                     " WHERE id = ?1",
+    [W_ERASE_LEAD] =
+        "UPDATE leads SET email = NULL, name = NULL, company = NULL, fields = '{}',"
+        " extra = '{}', client = '{}', attribution = ?3, crm_ids = NULL, erased_at = ?2"
+        " WHERE id = ?1",
     [W_ERASE_NOTES] = "UPDATE lead_history SET note = NULL WHERE lead_id = ?1",
     [W_ERASE_ATTEMPTS] = "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM"
                          " deliveries WHERE lead_id = ?1)",
     [W_ERASE_DELIVERIES] = "DELETE FROM deliveries WHERE lead_id = ?1",
+    /* the CRM's records of the person: no event from the CRM finds the lead again */
+    [W_ERASE_CRM] = "DELETE FROM crm_records WHERE lead_id = ?1",
     [W_IDS_OF] = "SELECT id FROM leads WHERE email = ?1 AND erased_at IS NULL ORDER BY id",
     [W_OLDER] = "SELECT id FROM leads WHERE created_ms < ?1 AND erased_at IS NULL ORDER BY id"
                 " LIMIT ?2",
@@ -442,7 +447,7 @@ static int erase_id(struct store *st, const char *id, const char *at, bool *foun
     sqls_text(s, 3, buf_str(&attr), false);
     if ((rc = run(s)))
         goto out;
-    for (int k = W_ERASE_NOTES; !rc && k <= W_ERASE_DELIVERIES; k++) {
+    for (int k = W_ERASE_NOTES; !rc && k <= W_ERASE_CRM; k++) {
         sqls_text(st->w[k], 1, id, false);
         rc = run(st->w[k]);
     }
@@ -697,6 +702,10 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
         sqls_int(st->w[W_PRUNE_KEYS], 1, (long long)ms - STORE_IDEM_TTL_MS);
         if (run(st->w[W_PRUNE_KEYS]))
             log_warn("old Idempotency-Keys not dropped; tried again later");
+        /* a CRM retries an event for hours, not a month */
+        if (sql_exec(st->wsql, NULL, "DELETE FROM inbound_events WHERE at_ms < ?1", "i",
+                     (long long)ms - INBOUND_EVENT_TTL_MS))
+            log_warn("old inbound events not dropped; tried again later");
         if (st->upkeep)
             st->upkeep(st->wsql);
         if (st->dd_on && st->dd.n)

@@ -268,6 +268,7 @@ static const struct http_route ROLE_OF[] = {
     {"GET", "/v1/deliveries", ROLE_VIEWER},
     {"POST", "/v1/deliveries/{id}/retry", ROLE_ADMIN},
     {"GET", "/metrics", ROLE_VIEWER},
+    {"POST", "/v1/inbound/{name}", ROLE_PUBLIC}, /* the CRM's own signature, not a role */
     {"POST", "/v1/session", ROLE_PUBLIC},
     {"GET", "/v1/session", ROLE_VIEWER},
     {"DELETE", "/v1/session", ROLE_VIEWER},

@@ -345,8 +345,8 @@ static void t_messages_that_say_what_to_do(void **state)
         ":3: rule 'x': 'nope' is neither a declared field",
         ":4: unknown key 'honeypt' in [form.a] (did you mean 'honeypot'?)",
         ":5: min_fill_ms: expected a whole number",
-        ":7: unknown section [sever] (server, storage, auth, form.ID, webhook.NAME) (did you mean "
-        "'server'?)",
+        ":7: unknown section [sever] (server, storage, auth, form.ID, webhook.NAME, inbound.NAME)"
+        " (did you mean 'server'?)",
         ":9: url: expected an http://, https://, smtp:// or smtps:// URL, got 'notaurl'",
         ":13: unknown key 'dedupe_window_hour' in [form.b] (did you mean 'dedupe_window_hours'?)",
     };

@@ -1,0 +1,475 @@
+/* itest_inbound.c: outcomes coming back from the CRM (POST /v1/inbound/NAME),
+ * from senders that sign as each vendor documents:
+ * - HubSpot webhooks, X-HubSpot-Signature-v3: base64 HMAC-SHA256 with the
+ *   app's client secret over method + URI + body + X-HubSpot-Request-Timestamp
+ *   (ms), refused when older than 5 minutes
+ *   (https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests);
+ *   the body an array of {eventId, subscriptionType, objectId, propertyName,
+ *   propertyValue, occurredAt};
+ * - Pipedrive webhooks v2 (https://pipedrive.readme.io/docs/guide-for-webhooks-v2):
+ *   HTTP basic auth, {"meta":{"action","entity","id","entity_id"},"data":{...},
+ *   "previous":{...}};
+ * - Standard Webhooks (https://www.standardwebhooks.com/): webhook-id,
+ *   webhook-timestamp (s), webhook-signature "v1,<base64 HMAC of id.ts.body>".
+ * Each checks the lead's status, value and history, the stats' revenue and
+ * cost per sale, replays, stale or wrong signatures, and unknown records and
+ * stages answered without a change. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "leadd/crypto.h"
+#include "receiver.h"
+
+#define HS_SECRET "hubspot-client-secret-5f1e"
+#define SW_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define PUBLIC_URL "https://leads.example.com"
+
+static int seq;
+
+/* Signatures carry wall-clock times (h_now_ms is monotonic). */
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A hot, qualified lead from google; its id into id. */
+static void post(struct leadd *l, char *id, size_t cap, char *email, size_t ecap)
+{
+    char body[1024];
+    struct resp r;
+    snprintf(email, ecap, "buyer%d-%d@acme.example", getpid(), ++seq);
+    snprintf(body, sizeof(body),
+             "{\"email\":\"%s\",\"name\":\"Ada Lovelace\",\"company\":\"Engines\","
+             "\"budget\":50000,\"utm_source\":\"google\",\"consent\":true,\"_elapsed_ms\":9000}",
+             email);
+    h_post_json(l, "contact", body, &r);
+    if (r.status != 201)
+        fail_msg("post: %ld %s", r.status, r.body);
+    assert_true(h_json_str(r.body, "id", id, cap));
+    resp_free(&r);
+}
+
+struct count {
+    struct leadd *l;
+    char sql[256];
+    long long want;
+};
+
+static bool count_is(void *arg)
+{
+    struct count *c = arg;
+    return h_sql_int(c->l, "%s", c->sql) == c->want;
+}
+
+/* The lead's status and value as the API shows them. */
+static void lead_is(struct leadd *l, const char *id, const char *status, const char *value,
+                    const char *currency)
+{
+    char path[128];
+    struct resp r;
+    json_error_t je;
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, &je);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), status);
+    if (value) {
+        assert_string_equal(json_string_value(json_object_get(j, "value")), value);
+        assert_string_equal(json_string_value(json_object_get(j, "currency")), currency);
+    } else {
+        assert_true(json_is_null(json_object_get(j, "value")));
+    }
+    json_decref(j);
+    resp_free(&r);
+}
+
+static long long history_by(struct leadd *l, const char *id, const char *actor)
+{
+    return h_sql_int(l, "SELECT count(*) FROM lead_history WHERE lead_id = '%s' AND actor = '%s'",
+                     id, actor);
+}
+
+/* One figure of the stats' google row for today, as text ("" for null). */
+static void google_figure(struct leadd *l, const char *name, char *out, size_t cap)
+{
+    struct resp r;
+    json_error_t je;
+    h_api(l, "GET", "/v1/stats?group_by=utm_source", NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, &je), *data = json_object_get(j, "data");
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *row = json_array_get(data, i);
+        if (!strcmp(json_string_value(json_object_get(row, "key")), "google"))
+            snprintf(out, cap, "%s", json_string_value(json_object_get(row, name)) ?: "");
+    }
+    json_decref(j);
+    resp_free(&r);
+}
+
+/* POST a HubSpot-signed body: ts_ms 0 is now; secret NULL is the right one. */
+static void hubspot_send(struct leadd *l, const char *body, long long ts_ms, const char *secret,
+                         struct resp *out)
+{
+    char ts[32], uri[256], sig_h[128], ts_h[64], path[64];
+    unsigned char mac[SHA256_LEN];
+    char b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
+    snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(ts_ms ? ts_ms : wall_ms()));
+    snprintf(path, sizeof(path), "/v1/inbound/hubspot");
+    snprintf(uri, sizeof(uri), PUBLIC_URL "%s", path);
+    const char *key = secret ? secret : HS_SECRET;
+    const void *parts[] = {"POST", uri, body, ts};
+    const size_t lens[] = {4, strlen(uri), strlen(body), strlen(ts)};
+    assert_int_equal(crypto_hmac_sha256(key, strlen(key), parts, lens, 4, mac), 0);
+    crypto_base64(mac, sizeof(mac), b64);
+    snprintf(sig_h, sizeof(sig_h), "X-HubSpot-Signature-v3: %s", b64);
+    snprintf(ts_h, sizeof(ts_h), "X-HubSpot-Request-Timestamp: %s", ts);
+    h_req(l, "POST", path, body, out, "Content-Type: application/json", sig_h, ts_h, NULL);
+}
+
+static void answer_has(const struct resp *r, const char *part)
+{
+    if (!strstr(r->body, part))
+        fail_msg("%ld %s: no %s", r->status, r->body, part);
+}
+
+/* A HubSpot target keeps contact 551 for the lead; deal-stage and amount
+ * events about 551 convert it with its value, once, as "hubspot". */
+static void t_hubspot(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], id[64], email[128], body[1024], v[64];
+    rv.answer = "{\"status\":\"COMPLETE\",\"results\":[{\"id\":\"551\"}]}";
+    recv_start(&rv, 0);
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n"
+             "[webhook.hubspot]\nformat = hubspot\nurl = http://127.0.0.1:%d/upsert\n"
+             "header.Authorization = Bearer pat-x\n"
+             "[inbound.hubspot]\nkind = hubspot\nsecret = " HS_SECRET "\n"
+             "stage.closedwon = converted\nstage.closedlost = rejected\ncurrency = EUR\n",
+             H_BASE_INI, rv.port);
+    h_start(&l, ini, "server.public_url=" PUBLIC_URL, "server.currency=EUR", NULL);
+    post(&l, id, sizeof(id), email, sizeof(email));
+    struct count c = {&l, "", 1};
+    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait(count_is, &c, 10000)); /* delivered: 551 kept */
+
+    /* the sale, in two events of one request, as HubSpot batches them */
+    snprintf(body, sizeof(body),
+             "[{\"eventId\":1001,\"subscriptionId\":7,\"portalId\":62515,\"occurredAt\":%lld,"
+             "\"subscriptionType\":\"deal.propertyChange\",\"attemptNumber\":0,\"objectId\":551,"
+             "\"changeSource\":\"CRM\",\"propertyName\":\"dealstage\","
+             "\"propertyValue\":\"closedwon\"},"
+             "{\"eventId\":1002,\"subscriptionId\":8,\"portalId\":62515,\"occurredAt\":%lld,"
+             "\"subscriptionType\":\"deal.propertyChange\",\"attemptNumber\":0,\"objectId\":551,"
+             "\"changeSource\":\"CRM\",\"propertyName\":\"amount\",\"propertyValue\":\"1200.5\"}]",
+             wall_ms(), wall_ms());
+    hubspot_send(&l, body, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"events\":2,\"applied\":2,\"replayed\":0");
+    resp_free(&r);
+    lead_is(&l, id, "converted", "1200.50", "EUR");
+    assert_int_equal(history_by(&l, id, "hubspot"), 2);
+    google_figure(&l, "revenue", v, sizeof(v));
+    assert_string_equal(v, "1200.50");
+
+    /* HubSpot retries the same events (a new timestamp, signed again):
+     * nothing changes */
+    hubspot_send(&l, body, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":0,\"replayed\":2");
+    resp_free(&r);
+    assert_int_equal(history_by(&l, id, "hubspot"), 2);
+
+    /* stale, wrong secret, tampered: 401, nothing changes */
+    const char *lost = "[{\"eventId\":1003,\"objectId\":551,\"propertyName\":\"dealstage\","
+                       "\"propertyValue\":\"closedlost\",\"subscriptionType\":"
+                       "\"deal.propertyChange\"}]";
+    hubspot_send(&l, lost, wall_ms() - 6 * 60 * 1000, NULL, &r);
+    assert_int_equal(r.status, 401);
+    answer_has(&r, "inbound-unverified");
+    resp_free(&r);
+    hubspot_send(&l, lost, 0, "not-the-secret", &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    h_req(&l, "POST", "/v1/inbound/hubspot", lost, &r, "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    lead_is(&l, id, "converted", "1200.50", "EUR");
+
+    /* a record of no lead, a stage with no mapping, a property not read:
+     * answered and counted, never an error */
+    hubspot_send(&l,
+                 "[{\"eventId\":2001,\"objectId\":999,\"propertyName\":\"dealstage\","
+                 "\"propertyValue\":\"closedwon\"},"
+                 "{\"eventId\":2002,\"objectId\":551,\"propertyName\":\"dealstage\","
+                 "\"propertyValue\":\"appointmentscheduled\"},"
+                 "{\"eventId\":2003,\"objectId\":551,\"propertyName\":\"hs_priority\","
+                 "\"propertyValue\":\"high\"}]",
+                 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"events\":3,\"applied\":0,\"replayed\":0,\"unknown_records\":1,"
+                   "\"unknown_stages\":1,\"ignored\":1");
+    resp_free(&r);
+    lead_is(&l, id, "converted", "1200.50", "EUR");
+
+    /* a signed body that is not HubSpot's shape */
+    hubspot_send(&l, "{\"eventId\":1}", 0, NULL, &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    h_req(&l, "POST", "/v1/inbound/nosuch", "[]", &r, "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+
+    /* lost after all: rejected, revenue gone from the report */
+    hubspot_send(&l, lost, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":1");
+    resp_free(&r);
+    lead_is(&l, id, "rejected", "1200.50", "EUR");
+    google_figure(&l, "revenue", v, sizeof(v));
+    assert_string_equal(v, "0.00");
+
+    /* erased: no event finds the person again */
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "DELETE", path, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id), 0);
+    hubspot_send(&l,
+                 "[{\"eventId\":3001,\"objectId\":551,\"propertyName\":\"dealstage\","
+                 "\"propertyValue\":\"closedwon\"}]",
+                 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"unknown_records\":1");
+    resp_free(&r);
+    char *log = h_log_text(&l);
+    assert_null(strstr(log, email)); /* no address in the log */
+    assert_null(strstr(log, HS_SECRET));
+    free(log);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
+static void pipedrive_send(struct leadd *l, const char *auth, const char *body, struct resp *out)
+{
+    char h[256];
+    char b64[CRYPTO_BASE64_LEN(128)];
+    crypto_base64((const unsigned char *)auth, strlen(auth), b64);
+    snprintf(h, sizeof(h), "Authorization: Basic %s", b64);
+    h_req(l, "POST", "/v1/inbound/pipedrive", body, out, "Content-Type: application/json", h, NULL);
+}
+
+/* A Pipedrive template target made deal 77; the deal won with its value
+ * converts the lead and moves the cost per sale; a wrong password is 401. */
+static void t_pipedrive(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], id[64], email[128], tpl[512], body[2048], v[64];
+    rv.answer = "{\"success\":true,\"data\":{\"id\":77,\"title\":\"Engines deal\"}}";
+    recv_start(&rv, 0);
+    h_start(&l, H_BASE_INI, "server.currency=EUR", NULL); /* for its temp dir */
+    h_write_file(&l, "deal.json",
+                 "{\"title\":\"{{fields.company}}\",\"value\":\"{{fields.budget}}\"}", tpl,
+                 sizeof(tpl));
+    assert_int_equal(h_stop(&l), 0);
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n"
+             "[webhook.pipedrive]\nformat = template\ntemplate = %s\n"
+             "url = http://127.0.0.1:%d/v1/deals\nresponse_id = data.id\nsign = false\n"
+             "[inbound.pipedrive]\nkind = pipedrive\nuser = leadd\npassword = env:LEADD_TEST_PD\n"
+             "stage.won = converted\nstage.lost = rejected\nstage.3 = contacted\n",
+             H_BASE_INI, tpl, rv.port);
+    setenv("LEADD_TEST_PD", "pd-hook-password", 1);
+    h_write_file(&l, "leadd.ini", ini, l.cfg, sizeof(l.cfg));
+    h_restart(&l);
+    post(&l, id, sizeof(id), email, sizeof(email));
+    struct count c = {&l, "", 1};
+    snprintf(c.sql, sizeof(c.sql),
+             "SELECT count(*) FROM crm_records WHERE lead_id = '%s' AND crm_id = '77'", id);
+    assert_true(h_wait(count_is, &c, 10000));
+    struct resp sp;
+    char spend[256], today[16];
+    h_sql_text(&l, today, sizeof(today),
+               "SELECT substr(created_at, 1, 10) FROM leads WHERE id = '%s'", id);
+    snprintf(spend, sizeof(spend),
+             "[{\"date\":\"%s\",\"utm_source\":\"google\",\"amount\":\"300.00\"}]", today);
+    h_api(&l, "PUT", "/v1/spend", spend, &sp);
+    assert_int_equal(sp.status, 200);
+    resp_free(&sp);
+    google_figure(&l, "cost_per_sale", v, sizeof(v));
+    assert_string_equal(v, ""); /* no sale yet: null */
+
+    /* moved to stage 3 (status still open): contacted */
+    pipedrive_send(&l, "leadd:pd-hook-password",
+                   "{\"meta\":{\"action\":\"change\",\"entity\":\"deal\",\"entity_id\":\"77\","
+                   "\"id\":\"8c8d2d3a-1\",\"version\":\"2.0\",\"change_source\":\"app\"},"
+                   "\"data\":{\"id\":77,\"status\":\"open\",\"stage_id\":3,\"value\":4000,"
+                   "\"currency\":\"EUR\"},\"previous\":{\"stage_id\":1}}",
+                   &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":1");
+    resp_free(&r);
+    lead_is(&l, id, "contacted", NULL, NULL); /* the value did not change: not set */
+
+    /* won, with its value */
+    snprintf(body, sizeof(body),
+             "{\"meta\":{\"action\":\"change\",\"entity\":\"deal\",\"entity_id\":\"77\","
+             "\"id\":\"8c8d2d3a-2\",\"version\":\"2.0\"},"
+             "\"data\":{\"id\":77,\"status\":\"won\",\"stage_id\":3,\"value\":5250.5,"
+             "\"currency\":\"EUR\"},\"previous\":{\"status\":\"open\",\"value\":4000}}");
+    pipedrive_send(&l, "leadd:wrong", body, &r);
+    assert_int_equal(r.status, 401);
+    char h[128];
+    assert_non_null(h_header(&r, "www-authenticate", h, sizeof(h)));
+    resp_free(&r);
+    lead_is(&l, id, "contacted", NULL, NULL);
+    pipedrive_send(&l, "leadd:pd-hook-password", body, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":1");
+    resp_free(&r);
+    lead_is(&l, id, "converted", "5250.50", "EUR");
+    google_figure(&l, "cost_per_sale", v, sizeof(v));
+    assert_string_equal(v, "300.00");
+    google_figure(&l, "revenue", v, sizeof(v));
+    assert_string_equal(v, "5250.50");
+    assert_int_equal(history_by(&l, id, "pipedrive"), 2);
+    /* the same event again (Pipedrive's retry): once */
+    pipedrive_send(&l, "leadd:pd-hook-password", body, &r);
+    answer_has(&r, "\"replayed\":1");
+    resp_free(&r);
+    assert_int_equal(history_by(&l, id, "pipedrive"), 2);
+    /* a person, not a deal: ignored */
+    pipedrive_send(&l, "leadd:pd-hook-password",
+                   "{\"meta\":{\"action\":\"change\",\"entity\":\"person\",\"id\":\"p1\"},"
+                   "\"data\":{\"id\":5}}",
+                   &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"events\":0");
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
+static void standard_send(struct leadd *l, const char *msg_id, long long ts_s, const char *body,
+                          struct resp *out)
+{
+    unsigned char key[64], mac[SHA256_LEN];
+    char ts[32], b64[CRYPTO_BASE64_LEN(SHA256_LEN)], h_id[128], h_ts[64], h_sig[160];
+    long n = crypto_unbase64(SW_SECRET + 6, key, sizeof(key));
+    assert_true(n > 0);
+    snprintf(ts, sizeof(ts), "%lld", ts_s ? ts_s : wall_ms() / 1000);
+    const void *parts[] = {msg_id, ".", ts, ".", body};
+    const size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, strlen(body)};
+    assert_int_equal(crypto_hmac_sha256(key, (size_t)n, parts, lens, 5, mac), 0);
+    crypto_base64(mac, sizeof(mac), b64);
+    snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
+    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
+    snprintf(h_sig, sizeof(h_sig), "webhook-signature: v1,bm90IGl0 v1,%s", b64);
+    h_req(l, "POST", "/v1/inbound/zapier", body, out, "Content-Type: application/json", h_id, h_ts,
+          h_sig, NULL);
+}
+
+/* A generic signed source (a Salesforce flow through Zapier): no CRM id
+ * kept, so the lead is found by its address. */
+static void t_standard(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[4096], id[64], email[128], body[1024];
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n"
+             "[inbound.zapier]\nkind = standard\nsecret = " SW_SECRET "\n"
+             "stage.closed_won = converted\n",
+             H_BASE_INI);
+    h_start(&l, ini, "server.currency=EUR", NULL);
+    post(&l, id, sizeof(id), email, sizeof(email));
+    snprintf(body, sizeof(body),
+             "{\"type\":\"opportunity.updated\",\"timestamp\":\"2026-12-07T10:00:00Z\","
+             "\"data\":{\"record_id\":\"0065g00000XyZ\",\"email\":\"%s\",\"stage\":\"Closed_Won\","
+             "\"amount\":\"300.00\",\"currency\":\"USD\"}}",
+             email);
+    standard_send(&l, "msg_2a", wall_ms() / 1000 - 600, body, &r); /* stale */
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    standard_send(&l, "msg_2a", 0, body, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":1");
+    resp_free(&r);
+    lead_is(&l, id, "converted", "300.00", "USD");
+    assert_int_equal(history_by(&l, id, "zapier"), 1);
+    standard_send(&l, "msg_2a", 0, body, &r);
+    answer_has(&r, "\"replayed\":1");
+    resp_free(&r);
+    /* another body under the first one's signature: refused */
+    char sig_body[1024];
+    snprintf(sig_body, sizeof(sig_body), "%s", body);
+    sig_body[strlen(sig_body) - 3] = 'X';
+    h_req(&l, "POST", "/v1/inbound/zapier", sig_body, &r, "Content-Type: application/json",
+          "webhook-id: msg_2b", "webhook-timestamp: 1", "webhook-signature: v1,AAAA", NULL);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    /* an address of no lead */
+    standard_send(&l, "msg_2c", 0,
+                  "{\"data\":{\"email\":\"nobody@nowhere.example\",\"stage\":\"closed_won\"}}", &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"unknown_records\":1");
+    resp_free(&r);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
+/* A source without what verifies its sender stops the start. */
+static void t_config_refused(void **state)
+{
+    (void)state;
+    char out[4096];
+    struct leadd l;
+    h_start(&l, H_BASE_INI, NULL); /* for its temp dir */
+    assert_int_equal(h_stop(&l), 0);
+    char path[512];
+    h_write_file(&l, "bad.ini",
+                 "[form.x]\nfield.a = text\n[inbound.hubspot]\nkind = hubspot\n"
+                 "stage.closedwon = won\n[inbound.pd]\nkind = pipedrive\n[inbound.q]\n"
+                 "secret = whsec_short\n",
+                 path, sizeof(path));
+    int rc = h_run(out, sizeof(out), "%s check-config -c %s 2>&1", getenv("LEADD_BIN"), path);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "stage.closedwon: expected a status"));
+    assert_non_null(strstr(out, "[inbound.hubspot] kind = hubspot needs secret"));
+    assert_non_null(strstr(out, "[inbound.hubspot] kind = hubspot needs [server] public_url"));
+    assert_non_null(strstr(out, "[inbound.pd] kind = pipedrive needs user and password"));
+    assert_non_null(strstr(out, "[inbound.q] needs kind"));
+    h_cleanup(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_hubspot),
+        cmocka_unit_test(t_pipedrive),
+        cmocka_unit_test(t_standard),
+        cmocka_unit_test(t_config_refused),
+    };
+    return h_run_group_tests_name("itest_inbound", tests, NULL, NULL);
+}
