@@ -27,6 +27,11 @@ bool calendar_zone_valid(const char *name);
 LEADD_MUST_CHECK int calendar_set_zone(const char *name);
 /* calendar_day_valid: whether s is a real date written YYYY-MM-DD. */
 bool calendar_day_valid(const char *s);
+/* calendar_day_read: a real date as the ad platforms' exports write it, in
+ * s[0..n), into out as YYYY-MM-DD: 2026-11-02, 11/2/2026 (month first, as
+ * Microsoft Advertising and LinkedIn write it), 02.11.2026 (day first), or
+ * Nov 2, 2026 / November 2, 2026. False for anything else. */
+bool calendar_day_read(const char *s, size_t n, char out[DAY_LEN + 1]);
 /* calendar_add_days: day + n days (n may be negative), as YYYY-MM-DD. */
 void calendar_add_days(const char *day, int n, char out[DAY_LEN + 1]);
 /* calendar_week_start: the Monday of day's week (ISO 8601 weeks). */

@@ -146,7 +146,8 @@ struct config {
     long long event_buffer_kib;         /* what one stream may have waiting to go out */
     char *timezone;                     /* IANA zone of the stats' days */
     char *currency;                     /* the stats' currency when a request names none */
-    char *public_url; /* the base URL for links in messages (no trailing slash); NULL: none */
+    char *spend_sources; /* "platform=utm_source ...": whose spend an ad platform's export is */
+    char *public_url;    /* the base URL for links in messages (no trailing slash); NULL: none */
     /* [storage] */
     enum backend backend;
     char *db_url;      /* postgres: a libpq URI or key=value string (env:NAME read); never logged */

@@ -26,6 +26,14 @@ int money_exponent(const char *code);
  * else: a sign, an exponent, separators, more places than the currency has,
  * or MONEY_MAX_MINOR or more. */
 LEADD_MUST_CHECK int money_parse(const char *s, int exponent, int64_t *minor);
+/* money_read: an amount as a report export writes it, into minor units:
+ * thousands separators (1,200.00, 1.200,00, 1 200,00, 1'200.00) and a
+ * decimal comma (12,50). A lone point is a decimal point (1.001 has too
+ * many places for EUR); a lone comma followed by exactly three digits
+ * groups thousands (1,200 is 1200), unless the currency has three places.
+ * LEADD_EINVAL for anything money_parse would refuse after that, or groups
+ * that are not of three. */
+LEADD_MUST_CHECK int money_read(const char *s, size_t n, int exponent, int64_t *minor);
 /* money_format: minor units as a decimal with `exponent` places ("125.40"). */
 void money_format(int64_t minor, int exponent, char out[MONEY_STR]);
 /* decimal_quotient: num / (den * 10^scale), rounded to `places` decimals, as

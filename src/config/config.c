@@ -389,6 +389,30 @@ static int set_currency(struct loader *ld, void *obj, const char *val, const str
     return set_str(ld, &c->currency, val);
 }
 
+/* spend_sources: the utm_source of each ad platform's spend export. */
+static int set_spend_sources(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    static const char *const PLATFORMS[] = {"google_ads", "meta", "microsoft", "linkedin"};
+    struct config *c = obj;
+    (void)k;
+    for (const char *p = val; *p;) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, " "), pl = strcspn(p, "=");
+        bool known = false;
+        for (size_t i = 0; i < LEADD_ARRAY_LEN(PLATFORMS); i++)
+            known |= pl == strlen(PLATFORMS[i]) && !strncmp(p, PLATFORMS[i], pl);
+        if (n && (!known || pl + 1 >= n)) {
+            diag(ld,
+                 "spend_sources: expected platform=utm_source pairs (google_ads, meta,"
+                 " microsoft, linkedin), got '%.*s'",
+                 (int)n, p);
+            return LEADD_EINVAL;
+        }
+        p += n;
+    }
+    return set_str(ld, &c->spend_sources, val);
+}
+
 static int set_secret(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
     struct webhook *w = obj;
@@ -670,6 +694,8 @@ static const struct key KEYS[] = {
     SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
     SPECIAL(SC_SERVER, "timezone", set_timezone, "UTC"),
     SPECIAL(SC_SERVER, "currency", set_currency, "EUR"),
+    SPECIAL(SC_SERVER, "spend_sources", set_spend_sources,
+            "google_ads=google meta=facebook microsoft=bing linkedin=linkedin"),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
     STR(SC_STORAGE, "path", struct config, db_path, "leadd.db"),
     ENUM(SC_STORAGE, "backend", struct config, backend, BACKENDS, "sqlite"),
@@ -1496,6 +1522,7 @@ void config_release(struct config *cfg)
     free(cfg->public_url);
     free(cfg->timezone);
     free(cfg->currency);
+    free(cfg->spend_sources);
     strset_release(&cfg->disposable_default);
     buf_release(&cfg->webhook_text);
     buf_release(&cfg->rules_text);

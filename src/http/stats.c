@@ -265,7 +265,9 @@ static const char *keep(struct upload *u, const char *s, size_t n)
     return i < 0 ? NULL : strmap_key(&u->names, (size_t)i);
 }
 
-/* Checks one row's values and adds it; each problem is an error at where. */
+/* Checks one row's values and adds it; each problem is an error at where.
+ * A CSV row's date and amount may be written as the ad platforms' exports
+ * write them (calendar_day_read, money_read); JSON's are exact. */
 static int upload_row(struct upload *u, bool csv, size_t where, const char *const val[5],
                       const size_t len[5], const char *dflt_currency)
 {
@@ -273,8 +275,12 @@ static int upload_row(struct upload *u, bool csv, size_t where, const char *cons
     char cur[4] = "", day[DAY_LEN + 1] = "", tmp[64];
     int64_t minor = 0;
     size_t before = u->nerrors;
-    if (len[0] != DAY_LEN || (memcpy(day, val[0], DAY_LEN), !calendar_day_valid(day)))
-        upload_error(u, csv, where, NAMES[0], "expected a date such as 2026-11-02");
+    if (csv ? !calendar_day_read(val[0], len[0], day)
+            : len[0] != DAY_LEN || (memcpy(day, val[0], DAY_LEN), !calendar_day_valid(day)))
+        upload_error(u, csv, where, NAMES[0],
+                     csv ? "expected a date such as 2026-11-02 (or 11/2/2026, 02.11.2026,"
+                           " Nov 2, 2026)"
+                         : "expected a date such as 2026-11-02");
     for (int k = 1; k <= 2; k++) {
         if ((k == 1 && !len[1]) || len[k] > SPEND_MAX_NAME || !utf8_valid(val[k], len[k]))
             upload_error(u, csv, where, NAMES[k],
@@ -287,13 +293,14 @@ static int upload_row(struct upload *u, bool csv, size_t where, const char *cons
         memcpy(cur, val[4], 3);
     if (!money_currency_valid(cur))
         upload_error(u, csv, where, NAMES[4], "expected an ISO 4217 code such as EUR");
-    else if (len[3] >= sizeof(tmp) || (memcpy(tmp, val[3], len[3]), tmp[len[3]] = '\0',
-                                       money_parse(tmp, money_exponent(cur), &minor))) {
-        char msg[128];
+    else if (csv ? money_read(val[3], len[3], money_exponent(cur), &minor) != 0
+                 : len[3] >= sizeof(tmp) || (memcpy(tmp, val[3], len[3]), tmp[len[3]] = '\0',
+                                             money_parse(tmp, money_exponent(cur), &minor))) {
+        char msg[160];
         snprintf(msg, sizeof(msg),
-                 "expected an amount such as 125.40, with at most %d decimal"
+                 "expected an amount such as 125.40%s, with at most %d decimal"
                  " places in %s",
-                 money_exponent(cur), cur);
+                 csv ? " (or 1,200.00 or 1.200,00)" : "", money_exponent(cur), cur);
         upload_error(u, csv, where, NAMES[3], msg);
     }
     if (u->nerrors > before)
@@ -396,59 +403,193 @@ static bool csv_field(const char **p, const char *end, struct buf *out, bool *eo
     return true;
 }
 
-static int parse_csv(struct upload *u, const char *body, size_t n, const char *dflt)
+/* What a column of a spend CSV holds: leadd's own names, and the ad
+ * platforms' report exports as downloaded (their names compared without
+ * case):
+ *   Google Ads:            Day, Campaign, Currency code, Cost
+ *   Meta Ads Manager:      Reporting starts, Reporting ends, Campaign name,
+ *                          Amount spent (EUR)
+ *   Microsoft Advertising: Time period (or Gregorian date), Campaign name,
+ *                          Currency code, Spend
+ *   LinkedIn:              Start Date (in UTC), Campaign Name, Currency,
+ *                          Total Spent
+ * The amount's name says which platform, whose utm_source spend_sources
+ * gives. */
+enum spend_col { C_DATE, C_SOURCE, C_CAMPAIGN, C_AMOUNT, C_CURRENCY, C_DATE_END, C_NONE = -1 };
+static const struct {
+    const char *name;
+    enum spend_col col;
+    const char *platform; /* an amount's: the export it marks */
+} SPEND_COLS[] = {
+    {"date", C_DATE, NULL},
+    {"day", C_DATE, NULL},
+    {"reporting starts", C_DATE, NULL},
+    {"time period", C_DATE, NULL},
+    {"gregorian date", C_DATE, NULL},
+    {"start date (in utc)", C_DATE, NULL},
+    {"reporting ends", C_DATE_END, NULL},
+    {"end date (in utc)", C_DATE_END, NULL},
+    {"utm_source", C_SOURCE, NULL},
+    {"utm_campaign", C_CAMPAIGN, NULL},
+    {"campaign", C_CAMPAIGN, NULL},
+    {"campaign name", C_CAMPAIGN, NULL},
+    {"currency", C_CURRENCY, NULL},
+    {"currency code", C_CURRENCY, NULL},
+    {"amount", C_AMOUNT, NULL},
+    {"cost", C_AMOUNT, "google_ads"},
+    {"amount spent", C_AMOUNT, "meta"}, /* "Amount spent (EUR)": the currency in brackets */
+    {"spend", C_AMOUNT, "microsoft"},
+    {"total spent", C_AMOUNT, "linkedin"},
+};
+#define SPEND_PREAMBLE 30 /* records before the header (a title, a date range) */
+
+/* The column a header cell names, and for an amount its platform and a
+ * currency in brackets ("Amount spent (EUR)") into cur. */
+static enum spend_col spend_col(const char *name, size_t n, const char **platform, char cur[4])
 {
-    static const char *const COLS[] = {"date", "utm_source", "utm_campaign", "amount", "currency"};
+    char head[64];
+    str_trim(&name, &n);
+    if (n >= sizeof(head))
+        return C_NONE;
+    memcpy(head, name, n);
+    head[n] = '\0';
+    str_lower(head);
+    char *br = strstr(head, " (");
+    if (br && strlen(br) == 6 && br[5] == ')' && strncmp(head, "start", 5) &&
+        strncmp(head, "end", 3)) { /* "(eur)" */
+        for (int i = 0; i < 3; i++)
+            cur[i] = (char)(br[2 + i] - 'a' + 'A');
+        cur[3] = '\0';
+        *br = '\0';
+        if (!money_currency_valid(cur))
+            cur[0] = '\0';
+    }
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(SPEND_COLS); i++) {
+        if (!strcmp(head, SPEND_COLS[i].name)) {
+            if (SPEND_COLS[i].platform)
+                *platform = SPEND_COLS[i].platform;
+            return SPEND_COLS[i].col;
+        }
+    }
+    return C_NONE;
+}
+
+/* spend_sources: "platform=source ..." -> the source of one platform. */
+static bool platform_source(const char *map, const char *platform, char *out, size_t cap)
+{
+    size_t pl = strlen(platform);
+    for (const char *p = map ? map : ""; *p;) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, " ");
+        if (n > pl + 1 && !strncmp(p, platform, pl) && p[pl] == '=' && n - pl - 1 < cap) {
+            snprintf(out, cap, "%.*s", (int)(n - pl - 1), p + pl + 1);
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+/* A record that is no day's spend: a total ("Total: Account", "Total"), a
+ * footer ("(c) 2026 Microsoft Corporation"), a note of one cell. */
+static bool spend_skip(const char *first, size_t n, size_t ncells)
+{
+    str_trim(&first, &n);
+    return ncells == 1 || (n >= 5 && str_ieqn("total", first, 5)) ||
+           (n >= 2 && !memcmp(first, "\xC2\xA9", 2));
+}
+
+struct csv_opts {
+    const char *currency;    /* the default */
+    const char *utm_source;  /* every row's, when the request names it */
+    const char *sources_map; /* [server] spend_sources */
+};
+
+static int parse_csv(struct upload *u, const char *body, size_t n, const struct csv_opts *o)
+{
     const char *p = body, *end = body + n;
-    int col_of[16];
-    size_t ncols = 0, line = 1; /* the line a record starts on */
-    bool eol = false;
-    struct buf f = BUF_INIT(SPEND_MAX_BODY);
+    int col_of[64];
+    size_t ncols = 0, line = 1, records = 0; /* line: where a record starts */
+    bool eol = false, header = false;
+    struct buf f = BUF_INIT(SPEND_MAX_BODY), cells = BUF_INIT(SPEND_MAX_BODY);
     int rc = 0;
-    int where[5] = {-1, -1, -1, -1, -1};
+    int where[6], first_where[6] = {-1, -1, -1, -1, -1, -1};
+    const char *platform = NULL, *hrec = NULL;
+    char head_cur[4] = "", source[SPEND_MAX_NAME + 1] = "";
     if (n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) /* a spreadsheet's byte-order mark */
         p += 3;
-    while (!eol && p < end) { /* the header row */
-        if (!csv_field(&p, end, &f, &eol) || ncols == LEADD_ARRAY_LEN(col_of)) {
-            upload_error(u, true, 1, "header",
-                         "expected a header row: date,utm_source,"
-                         "utm_campaign,amount,currency");
-            goto out;
+    /* The header: the first record naming a date and an amount, after
+     * whatever title and date range an export puts above it. */
+    while (!header && p < end && records < SPEND_PREAMBLE) {
+        const char *rec = p;
+        bool blank = true;
+        ncols = 0;
+        platform = NULL;
+        head_cur[0] = '\0';
+        for (int k = 0; k < 6; k++)
+            where[k] = -1;
+        for (eol = false; !eol;) {
+            if (!csv_field(&p, end, &f, &eol)) {
+                upload_error(u, true, line, "line", "malformed CSV (an unclosed quote?)");
+                goto out;
+            }
+            blank &= f.len == 0;
+            enum spend_col c = spend_col(buf_str(&f), f.len, &platform, head_cur);
+            if (ncols < LEADD_ARRAY_LEN(col_of))
+                col_of[ncols] = c;
+            if (c != C_NONE && ncols < LEADD_ARRAY_LEN(col_of) && where[c] < 0)
+                where[c] = (int)ncols;
+            ncols++;
         }
-        const char *name = buf_str(&f);
-        size_t nlen = f.len;
-        str_trim(&name, &nlen);
-        char head[32] = "";
-        if (nlen < sizeof(head))
-            memcpy(head, name, nlen);
-        str_lower(head); /* "Date", "UTM_Source": spreadsheets capitalise */
-        int k = str_index(head, COLS, LEADD_ARRAY_LEN(COLS));
-        col_of[ncols] = k;
-        if (k >= 0)
-            where[k] = (int)ncols;
-        ncols++;
+        if (!blank && !records++)
+            memcpy(first_where, where, sizeof(where));
+        header = where[C_DATE] >= 0 && where[C_AMOUNT] >= 0 && ncols <= LEADD_ARRAY_LEN(col_of);
+        if (header)
+            hrec = rec;
+        else
+            for (const char *c = rec; c < p; c++)
+                line += *c == '\n';
     }
-    for (int k = 0; k < 5; k++) {
-        if (where[k] < 0 && k != 2 && k != 4) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "the header has no %s column", COLS[k]);
-            upload_error(u, true, 1, COLS[k], msg);
+    if (header && where[C_SOURCE] < 0) { /* the source: the request's, or the platform's */
+        if (o->utm_source)
+            snprintf(source, sizeof(source), "%s", o->utm_source);
+        else if (platform && !platform_source(o->sources_map, platform, source, sizeof(source)))
+            source[0] = '\0';
+    }
+    if (!header || (where[C_SOURCE] < 0 && !source[0])) {
+        /* what the header lacks: the found one's source, else the first
+         * record's columns, read as leadd's own header */
+        static const char *const NEED[] = {"date", "utm_source", NULL, "amount"};
+        for (int k = 0; k < 4; k++) {
+            if (!NEED[k] ||
+                (header ? k != C_SOURCE : first_where[k] >= 0 || (k == C_SOURCE && o->utm_source)))
+                continue;
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     k == C_SOURCE ? "the header has no utm_source column (or name it: POST"
+                                     " /v1/spend?utm_source=google)"
+                                   : "the header has no %s column",
+                     NEED[k]);
+            upload_error(u, true, header ? line : 1, NEED[k], msg);
         }
-    }
-    if (u->nerrors)
         goto out;
-    struct buf cells = BUF_INIT(SPEND_MAX_BODY);
-    for (const char *c = body; c < p; c++) /* the header's line breaks */
+    }
+    for (const char *c = hrec; c < p; c++) /* the header's own lines */
         line += *c == '\n';
     while (!rc && p < end) {
-        const char *val[5] = {"", "", "", "", ""}, *rec = p;
-        size_t len[5] = {0}, at[5] = {0}, k = 0, start_line = line;
+        const char *val[6] = {"", "", "", "", "", ""}, *rec = p;
+        size_t len[6] = {0}, at[6] = {0}, k = 0, start_line = line, first_at = 0, first_len = 0;
         bool bad = false, blank = true;
         buf_reset(&cells);
         for (eol = false; !eol && !bad; k++) {
             bad = !csv_field(&p, end, &f, &eol);
             blank &= f.len == 0;
-            if (!bad && k < ncols && col_of[k] >= 0) {
+            if (!bad && k == 0) {
+                first_at = cells.len;
+                first_len = f.len;
+                buf_add(&cells, f.ptr ? f.ptr : "", f.len);
+            }
+            if (!bad && k < ncols && k < LEADD_ARRAY_LEN(col_of) && col_of[k] != C_NONE) {
                 at[col_of[k]] = cells.len;
                 len[col_of[k]] = f.len;
                 buf_add(&cells, f.ptr ? f.ptr : "", f.len);
@@ -464,14 +605,30 @@ static int parse_csv(struct upload *u, const char *body, size_t n, const char *d
             continue; /* an empty line, such as the last */
         if ((rc = buf_error(&cells)))
             break;
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < 6; c++) {
             val[c] = len[c] ? cells.ptr + at[c] : "";
             str_trim(&val[c], &len[c]);
         }
-        rc = upload_row(u, true, start_line, val, len, dflt);
+        char day[DAY_LEN + 1];
+        if (!calendar_day_read(val[C_DATE], len[C_DATE], day) &&
+            spend_skip(cells.ptr + first_at, first_len, k))
+            continue;
+        if (where[C_DATE_END] >= 0 &&
+            (len[C_DATE_END] != len[C_DATE] || memcmp(val[C_DATE_END], val[C_DATE], len[C_DATE]))) {
+            if (!len[C_CAMPAIGN])
+                continue; /* Meta's summary row: the whole range */
+            upload_error(u, true, start_line, "date",
+                         "this row spans several days: export the report broken down by day");
+            continue;
+        }
+        if (where[C_SOURCE] < 0)
+            val[C_SOURCE] = source, len[C_SOURCE] = strlen(source);
+        if (!len[C_CURRENCY] && head_cur[0])
+            val[C_CURRENCY] = head_cur, len[C_CURRENCY] = 3;
+        rc = upload_row(u, true, start_line, val, len, o->currency);
     }
-    buf_release(&cells);
 out:
+    buf_release(&cells);
     buf_release(&f);
     return rc;
 }
@@ -536,7 +693,10 @@ enum MHD_Result spend_answer(struct req *r)
     struct upload u = {.errors = BUF_INIT(1u << 20)};
     enum MHD_Result ret;
     const char *body = r->body.ptr ? r->body.ptr : "";
-    int rc = csv ? parse_csv(&u, body, r->body.len, r->cfg->currency)
+    struct csv_opts o = {r->cfg->currency, query_arg(r, "utm_source"), r->cfg->spend_sources};
+    if (o.utm_source && (!*o.utm_source || strlen(o.utm_source) > SPEND_MAX_NAME))
+        return bad_param(r, "utm_source", "expected the source as in utm_source, such as google");
+    int rc = csv ? parse_csv(&u, body, r->body.len, &o)
                  : parse_json(&u, body, r->body.len, r->cfg->currency);
     if (rc) {
         ret = unavailable(r, rc);

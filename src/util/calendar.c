@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -47,6 +48,40 @@ int calendar_set_zone(const char *name)
         return LEADD_ENOMEM;
     tzset();
     return 0;
+}
+
+bool calendar_day_read(const char *s, size_t n, char out[DAY_LEN + 1])
+{
+    static const char *const MONTHS[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                         "jul", "aug", "sep", "oct", "nov", "dec"};
+    char t[40], mon[16], s1, s2, end;
+    int y = 0, m = 0, d = 0;
+    if (n >= sizeof(t))
+        return false;
+    memcpy(t, s, n);
+    t[n] = '\0';
+    bool numeric = strspn(t, "0123456789-/.") == n;
+    if (numeric && n == DAY_LEN && sscanf(t, "%4d-%2d-%2d%c", &y, &m, &d, &end) == 3) {
+        /* YYYY-MM-DD */
+    } else if (numeric && sscanf(t, "%2d%c%2d%c%4d%c", &m, &s1, &d, &s2, &y, &end) == 5 &&
+               s1 == s2 && (s1 == '/' || s1 == '.') && strlen(strrchr(t, s1) + 1) == 4) {
+        if (s1 == '.') { /* 02.11.2026: the day first */
+            int x = m;
+            m = d;
+            d = x;
+        }
+    } else if (!numeric && sscanf(t, "%15[A-Za-z] %2d, %4d%c", mon, &d, &y, &end) == 3) {
+        m = 0;
+        for (int i = 0; i < 12 && strlen(mon) >= 3; i++)
+            if (!strncasecmp(mon, MONTHS[i], 3))
+                m = i + 1;
+    } else {
+        return false;
+    }
+    if (y < 1000 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+        return false;
+    snprintf(out, DAY_LEN + 1, "%04d-%02d-%02d", y, m, d);
+    return calendar_day_valid(out);
 }
 
 /* Reads YYYY-MM-DD into tm (midnight); false unless it is a real date. */

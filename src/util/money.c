@@ -93,6 +93,74 @@ static unsigned __int128 magnitude(int64_t v)
     return v < 0 ? (unsigned __int128)(-(v + 1)) + 1 : (unsigned __int128)v;
 }
 
+int money_read(const char *s, size_t n, int exponent, int64_t *minor)
+{
+    char t[64];
+    size_t k = 0, dots = 0, commas = 0;
+    for (size_t i = 0; i < n; i++) { /* the digits and separators, spaces gone */
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\'')
+            continue;
+        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xA0) { /* no-break space */
+            i++;
+            continue;
+        }
+        if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+            ((unsigned char)s[i + 2] == 0xAF || (unsigned char)s[i + 2] == 0x89)) {
+            i += 2; /* narrow no-break space, thin space */
+            continue;
+        }
+        if (!(c >= '0' && c <= '9') && c != '.' && c != ',')
+            return LEADD_EINVAL;
+        if (k + 1 >= sizeof(t))
+            return LEADD_EINVAL;
+        dots += c == '.';
+        commas += c == ',';
+        t[k++] = (char)c;
+    }
+    t[k] = '\0';
+    /* which separator is the decimal point: the last one when both appear;
+     * a lone point always; a lone comma unless three digits follow it (then
+     * it groups thousands: 1,200) */
+    char dec = 0;
+    const char *last = NULL;
+    for (size_t i = 0; i < k; i++)
+        if (t[i] == '.' || t[i] == ',')
+            last = &t[i];
+    if (dots && commas)
+        dec = *last;
+    else if (dots == 1 && !commas)
+        dec = '.';
+    else if (commas == 1 && !dots && (strlen(last + 1) != 3 || exponent == 3))
+        dec = ',';
+    char out[64];
+    size_t o = 0, run = 0;
+    bool grouped = false, after_dec = false;
+    for (size_t i = 0; i < k; i++) {
+        if (t[i] == dec) {
+            if (after_dec || (grouped && run != 3))
+                return LEADD_EINVAL;
+            after_dec = true;
+            out[o++] = '.';
+            run = 0;
+        } else if (t[i] == '.' || t[i] == ',') {
+            /* a group separator: not after the point, and 1-3 digits
+             * before the first, exactly 3 between the rest */
+            if (after_dec || !run || run > 3 || (grouped && run != 3))
+                return LEADD_EINVAL;
+            grouped = true;
+            run = 0;
+        } else {
+            out[o++] = t[i];
+            run++;
+        }
+    }
+    if (grouped && !after_dec && run != 3)
+        return LEADD_EINVAL;
+    out[o] = '\0';
+    return money_parse(out, exponent, minor);
+}
+
 void money_format(int64_t minor, int exponent, char out[MONEY_STR])
 {
     put_decimal(magnitude(minor), minor < 0, exponent, out);

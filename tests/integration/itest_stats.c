@@ -588,6 +588,119 @@ static void t_kept_counters_equal_rebuilt(void **state)
     h_cleanup(&l);
 }
 
+/* The ad platforms' report exports as downloaded, each with its title and
+ * date-range lines above the header, its total and footer rows, its own
+ * column names, date format and number format, stored with exact sums and
+ * the utm_source that spend_sources gives its platform. */
+static const char GOOGLE_ADS[] = /* Google Ads, Campaigns report segmented by Day, .csv */
+    "Campaign report\n"          /* the report's title */
+    "\"November 1, 2026 - November 2, 2026\"\n" /* its date range */
+    "Day,Campaign,Currency code,Cost\n"         /* Day: YYYY-MM-DD; Cost: 1,234.56 */
+    "2026-11-01,Spring sale,EUR,\"1,200.00\"\n"
+    "2026-11-02,Spring sale,EUR,35.10\n"
+    "2026-11-02,Brand,EUR,4.90\n"
+    "Total: Account,--,EUR,\"1,240.00\"\n" /* the totals Google adds at the end */
+    "Total: Campaigns,--,EUR,\"1,240.00\"\n";
+static const char META[] = /* Meta Ads Manager, Export table data, breakdown by Day, de locale */
+    "\xEF\xBB\xBF"         /* a byte-order mark */
+    "Reporting starts,Reporting ends,Campaign name,Amount spent (EUR)\n" /* currency named */
+    "2026-11-01,2026-11-02,,\"1.340,50\"\n" /* the summary row: the whole range, no campaign */
+    "2026-11-01,2026-11-01,Retargeting,\"1.200,00\"\n" /* decimal comma, point groups */
+    "2026-11-02,2026-11-02,Retargeting,\"140,50\"\n";
+static const char MICROSOFT[] = /* Microsoft Advertising, Campaign performance, Daily */
+    "\"Report Name: Campaign performance\"\n"
+    "\"Report Time: 11/3/2026 9:00:00 AM\"\n"
+    "\"Time Zone: (GMT+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna\"\n"
+    "\"Report Aggregation: Daily\"\n"
+    "\"Rows: 2\"\n"
+    "\n"
+    "\"Time period\",\"Campaign name\",\"Currency code\",\"Spend\"\n" /* M/D/YYYY dates */
+    "\"11/1/2026\",\"Search - Brand\",\"EUR\",\"19.99\"\n"
+    "\"11/2/2026\",\"Search - Brand\",\"EUR\",\"1,005.01\"\n"
+    "\"Total\",\"\",\"\",\"1,025.00\"\n"
+    "\n"
+    "\"\xC2\xA9"
+    "2026 Microsoft Corporation. All rights reserved. \"\n";
+static const char LINKEDIN[] = /* LinkedIn Campaign Manager, Campaign performance, daily */
+    "Campaign Performance Report (in UTC)\n"
+    "\"Report Start: 11/1/2026, 12:00 AM\"\n"
+    "\"Report End: 11/2/2026, 11:59 PM\"\n"
+    "\"Account Name: Initech\",\"Account ID: 5071\"\n"
+    "Start Date (in UTC),Account Name,Campaign Group Name,Campaign Name,Campaign ID,Currency,"
+    "Total Spent,Impressions,Clicks\n"
+    "11/1/2026,Initech,Q4,Decision makers,12345,EUR,250.00,1000,12\n"
+    "11/2/2026,Initech,Q4,Decision makers,12345,EUR,\"1,000.00\",2000,30\n";
+
+static void t_spend_platform_exports(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    static const struct {
+        const char *csv, *source;
+        int rows;
+        long long minor;
+    } E[] = {
+        {GOOGLE_ADS, "google", 3, 124000},
+        {META, "facebook", 2, 134050},
+        {MICROSOFT, "bing", 2, 102500},
+        {LINKEDIN, "linkedin", 2, 125000},
+    };
+    make_ini();
+    h_start(&l, INI, NULL);
+    for (size_t i = 0; i < sizeof(E) / sizeof(E[0]); i++) {
+        char want[32];
+        spend_csv(&l, E[i].csv, &r);
+        snprintf(want, sizeof(want), "{\"stored\":%d}", E[i].rows);
+        if (r.status != 200 || strcmp(r.body, want))
+            fail_msg("export %zu (%s): %ld %s", i, E[i].source, r.status, r.body);
+        resp_free(&r);
+        assert_int_equal(
+            h_sql_int(&l, "SELECT count(*) FROM spend WHERE utm_source = '%s'", E[i].source),
+            E[i].rows);
+        assert_int_equal(h_sql_int(&l,
+                                   "SELECT sum(amount_minor) FROM spend WHERE utm_source = '%s'"
+                                   " AND currency = 'EUR'",
+                                   E[i].source),
+                         E[i].minor);
+    }
+    h_api(&l, "GET", "/v1/spend?from=2026-11-02&to=2026-11-02&utm_source=bing", NULL, &r);
+    assert_string_equal(r.body, "{\"data\":[{\"date\":\"2026-11-02\",\"utm_source\":\"bing\","
+                                "\"utm_campaign\":\"Search - Brand\",\"amount\":\"1005.01\","
+                                "\"currency\":\"EUR\"}]}");
+    resp_free(&r);
+    /* the request names the source: Google's export as "adwords" */
+    h_req(&l, "POST", "/v1/spend?utm_source=adwords", GOOGLE_ADS, &r,
+          "Authorization: Bearer " H_API_KEY, "Content-Type: text/csv", NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT sum(amount_minor) FROM spend WHERE utm_source ="
+                                   " 'adwords'"),
+                     124000);
+    /* refused whole, with the line: a row over several days, a malformed
+     * amount; nothing of either stored */
+    long long before = h_sql_int(&l, "SELECT count(*) FROM spend");
+    spend_csv(&l,
+              "Reporting starts,Reporting ends,Campaign name,Amount spent (EUR)\n"
+              "2026-12-01,2026-12-01,Retargeting,\"10,00\"\n"
+              "2026-12-01,2026-12-31,Retargeting,\"1.200,00\"\n",
+              &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "{\"line\":3,\"field\":\"date\",\"message\":\"this row spans"));
+    resp_free(&r);
+    spend_csv(&l, "Day,Campaign,Currency code,Cost\n2026-12-01,A,EUR,\"1,20,00\"\n", &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "{\"line\":2,\"field\":\"amount\""));
+    resp_free(&r);
+    spend_csv(&l, "Report\n\"Dec 1, 2026\"\nDay,Campaign,Cost\nDecember 1 2026,A,1.00\n", &r);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "{\"line\":4,\"field\":\"date\""));
+    resp_free(&r);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM spend"), before);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 static void t_spend_api(void **state)
 {
     (void)state;
@@ -738,10 +851,9 @@ static void t_spend_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_report_figures_by_hand),
-        cmocka_unit_test(t_days_in_the_zone),
-        cmocka_unit_test(t_kept_counters_equal_rebuilt),
-        cmocka_unit_test(t_spend_api),
+        cmocka_unit_test(t_report_figures_by_hand),      cmocka_unit_test(t_days_in_the_zone),
+        cmocka_unit_test(t_kept_counters_equal_rebuilt), cmocka_unit_test(t_spend_api),
+        cmocka_unit_test(t_spend_platform_exports),
     };
     return h_run_group_tests_name("stats", tests, NULL, NULL);
 }

@@ -202,12 +202,79 @@ static void t_days(void **state)
     assert_string_equal(d, "2026-12-31");
 }
 
+/* Amounts and dates as the ad platforms' exports write them. */
+static void t_export_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int exp;
+        long long want; /* -1: refused */
+    } A[] = {
+        {"1,200.00", 2, 120000},
+        {"1.200,00", 2, 120000},
+        {"1 200,00", 2, 120000},
+        {"1\xC2\xA0"
+         "200,00",
+         2, 120000},
+        {"1\xE2\x80\xAF"
+         "200,00",
+         2, 120000},
+        {"1'200.00", 2, 120000},
+        {"12,5", 2, 1250},
+        {"12,50", 2, 1250},
+        {"1,200", 2, 120000},
+        {"1,234,567.89", 2, 123456789},
+        {"1.234.567,89", 2, 123456789},
+        {"0.99", 2, 99},
+        {"1200", 2, 120000},
+        {"1,200", 0, 1200},
+        {"1,200", 3, 1200},
+        {"1.200", 2, -1},
+        {"1.001", 2, -1},
+        {"12,34,567.00", 2, -1},
+        {"1,2345.00", 2, -1},
+        {"1.200,00.5", 2, -1},
+        {"-5.00", 2, -1},
+        {"\xE2\x82\xAC"
+         "5.00",
+         2, -1},
+        {"", 2, -1},
+        {"1e3", 2, -1},
+        {",50", 2, -1},
+        {"1,200,00", 2, -1},
+    };
+    for (size_t i = 0; i < sizeof(A) / sizeof(A[0]); i++) {
+        int64_t m = -1;
+        int rc = money_read(A[i].in, strlen(A[i].in), A[i].exp, &m);
+        if (A[i].want < 0 ? rc == 0 : rc != 0 || m != A[i].want)
+            fail_msg("money_read('%s', %d): rc %d, %lld; want %lld", A[i].in, A[i].exp, rc,
+                     (long long)m, A[i].want);
+    }
+    static const struct {
+        const char *in, *want; /* NULL: refused */
+    } D[] = {
+        {"2026-11-02", "2026-11-02"},  {"11/2/2026", "2026-11-02"},
+        {"1/31/2026", "2026-01-31"},   {"02.11.2026", "2026-11-02"},
+        {"Nov 2, 2026", "2026-11-02"}, {"November 2, 2026", "2026-11-02"},
+        {"2026-02-30", NULL},          {"13/1/2026", NULL},
+        {"11/2.2026", NULL},           {"11/2/26", NULL},
+        {"Total: Account", NULL},      {"Smarch 2, 2026", NULL},
+        {"2026-11-02T10:00", NULL},    {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof(D) / sizeof(D[0]); i++) {
+        char d[DAY_LEN + 1] = "";
+        bool ok = calendar_day_read(D[i].in, strlen(D[i].in), d);
+        if (D[i].want ? !ok || strcmp(d, D[i].want) : ok)
+            fail_msg("calendar_day_read('%s'): %d %s", D[i].in, ok, d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_parse),
-        cmocka_unit_test(t_format),
-        cmocka_unit_test(t_quotients),
+        cmocka_unit_test(t_parse),  cmocka_unit_test(t_export_values),
+        cmocka_unit_test(t_format), cmocka_unit_test(t_quotients),
         cmocka_unit_test(t_days),
     };
     return cmocka_run_group_tests_name("money", tests, NULL, NULL);
