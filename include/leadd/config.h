@@ -147,7 +147,11 @@ struct config {
     char *timezone;                     /* IANA zone of the stats' days */
     char *currency;                     /* the stats' currency when a request names none */
     char *spend_sources; /* "platform=utm_source ...": whose spend an ad platform's export is */
-    char *public_url;    /* the base URL for links in messages (no trailing slash); NULL: none */
+    /* GET /v1/conversions/export: which leads are conversions (converted or
+     * qualified), and the conversion's name in the ad platforms */
+    char *conversion_event;
+    char *conversion_name;
+    char *public_url; /* the base URL for links in messages (no trailing slash); NULL: none */
     /* [storage] */
     enum backend backend;
     char *db_url;      /* postgres: a libpq URI or key=value string (env:NAME read); never logged */

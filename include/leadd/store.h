@@ -446,6 +446,27 @@ LEADD_MUST_CHECK int store_inbound_lead(struct store *st, const char *webhook,
                                         const char *record_id, const char *email,
                                         char out[ULID_LEN + 1]);
 
+/* A conversion for the ad platforms: a lead that converted (at: its first
+ * time converted) or qualified (at: its arrival), RFC 3339 UTC. Borrowed
+ * until the callback returns. consent: the lead's form recorded consent
+ * given (withdrawn: flags has LEAD_FLAG_CONSENT_WITHDRAWN). */
+struct conversion_row {
+    const char *id, *form, *at;
+    const char *attribution, *fields, *email; /* JSON, JSON, NULL */
+    size_t attribution_len, fields_len;
+    bool has_value;
+    long long value_minor;
+    const char *currency;
+    unsigned flags;
+    bool consent;
+};
+/* store_conversions: each conversion whose time is in [from_ms, to_ms), in
+ * time order; fn's nonzero return stops it and is returned. */
+LEADD_MUST_CHECK int store_conversions(struct store *st, bool qualified, uint64_t from_ms,
+                                       uint64_t to_ms,
+                                       int (*fn)(const struct conversion_row *c, void *arg),
+                                       void *arg);
+
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */
 LEADD_MUST_CHECK int store_run(struct store *st, struct store_job *job);

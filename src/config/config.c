@@ -389,6 +389,17 @@ static int set_currency(struct loader *ld, void *obj, const char *val, const str
     return set_str(ld, &c->currency, val);
 }
 
+static int set_conversion_event(struct loader *ld, void *obj, const char *val, const struct key *k)
+{
+    struct config *c = obj;
+    (void)k;
+    if (strcmp(val, "converted") && strcmp(val, "qualified")) {
+        diag(ld, "conversion_event: expected converted or qualified, got '%s'", val);
+        return LEADD_EINVAL;
+    }
+    return set_str(ld, &c->conversion_event, val);
+}
+
 /* spend_sources: the utm_source of each ad platform's spend export. */
 static int set_spend_sources(struct loader *ld, void *obj, const char *val, const struct key *k)
 {
@@ -694,6 +705,8 @@ static const struct key KEYS[] = {
     SPECIAL(SC_SERVER, "public_url", set_public_url, ""),
     SPECIAL(SC_SERVER, "timezone", set_timezone, "UTC"),
     SPECIAL(SC_SERVER, "currency", set_currency, "EUR"),
+    SPECIAL(SC_SERVER, "conversion_event", set_conversion_event, "converted"),
+    STR(SC_SERVER, "conversion_name", struct config, conversion_name, "leadd conversion"),
     SPECIAL(SC_SERVER, "spend_sources", set_spend_sources,
             "google_ads=google meta=facebook microsoft=bing linkedin=linkedin"),
     SPECIAL(SC_AUTH, "api_keys", set_api_keys, ""),
@@ -1523,6 +1536,8 @@ void config_release(struct config *cfg)
     free(cfg->timezone);
     free(cfg->currency);
     free(cfg->spend_sources);
+    free(cfg->conversion_event);
+    free(cfg->conversion_name);
     strset_release(&cfg->disposable_default);
     buf_release(&cfg->webhook_text);
     buf_release(&cfg->rules_text);

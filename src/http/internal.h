@@ -47,6 +47,7 @@ enum route_id {
     R_CONSENTS,
     R_ERASURES,
     R_INBOUND,
+    R_CONVERSIONS,
     R_COUNT
 };
 
@@ -238,6 +239,8 @@ enum MHD_Result api_metrics(struct req *r);
  * a store error; *unconfirmed: refused, a status change of a lead waiting
  * for its double opt-in (nothing run). */
 int patch_run(struct req *r, struct store_patch_job *job, bool *unconfirmed);
+/* conversions.c: GET /v1/conversions/export, the ad platforms' uploads */
+enum MHD_Result conversions_export(struct req *r);
 /* inbound.c: POST /v1/inbound/{name}, a CRM's outcomes */
 enum MHD_Result inbound_begin(struct req *r);
 enum MHD_Result inbound_answer(struct req *r);

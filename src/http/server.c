@@ -125,6 +125,7 @@ static const struct route ROUTES[] = {
     {{"OPTIONS", "/v1/forms/{form}/submissions", PUBLIC}, R_SUBMIT, 0, NULL, submit_preflight, NULL},
     {{"GET", "/v1/leads", VIEWER}, R_LEADS, 0, NULL, api_leads, NULL},
     {{"GET", "/v1/leads/export", VIEWER}, R_EXPORT, 0, NULL, api_export, NULL},
+    {{"GET", "/v1/conversions/export", VIEWER}, R_CONVERSIONS, 0, NULL, conversions_export, NULL},
     {{"GET", "/v1/leads/{id}", VIEWER}, R_LEAD, 0, NULL, api_get_lead, NULL},
     {{"PATCH", "/v1/leads/{id}", SALES}, R_LEAD, ROUTE_BODY,
         api_patch_begin, api_patch_answer, NULL},

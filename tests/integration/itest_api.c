@@ -251,6 +251,7 @@ static const struct http_route ROLE_OF[] = {
     {"OPTIONS", "/v1/forms/{form}/submissions", ROLE_PUBLIC},
     {"GET", "/v1/leads", ROLE_VIEWER},
     {"GET", "/v1/leads/export", ROLE_VIEWER},
+    {"GET", "/v1/conversions/export", ROLE_VIEWER},
     {"GET", "/v1/leads/{id}", ROLE_VIEWER},
     {"PATCH", "/v1/leads/{id}", ROLE_SALES},
     {"DELETE", "/v1/leads/{id}", ROLE_ADMIN},

@@ -439,6 +439,179 @@ static void t_standard(void **state)
     h_cleanup(&l);
 }
 
+/* The ad platforms learn: each offline-conversion file, column by column,
+ * for leads converted by a person and by the CRM; hashes only with consent. */
+static void sha_hex(const char *s, char out[2 * SHA256_LEN + 1])
+{
+    unsigned char d[SHA256_LEN];
+    const void *p = s;
+    size_t n = strlen(s);
+    assert_int_equal(crypto_sha256(&p, &n, 1, d), 0);
+    crypto_hex(d, sizeof(d), out);
+}
+
+struct conv_lead {
+    const char *extra; /* attribution and phone */
+    const char *patch; /* NULL: not converted */
+    bool withdraw;
+    char id[64], email[128], at[32]; /* at: when it converted, local, as Google writes it */
+    long long epoch_ms;
+};
+
+static void t_conversion_exports(void **state)
+{
+    (void)state;
+    struct leadd l;
+    struct resp r;
+    char ini[4096];
+    struct conv_lead L[] = {
+        {"\"gclid\":\"Cj0KCQiA-test-1\",\"phone\":\"+46 8 123 456 78\"",
+         "{\"status\":\"converted\",\"value\":\"12000.00\"}", false, "", "", "", 0},
+        {"\"fbclid\":\"IwAR0-test-2\"", "{\"status\":\"converted\"}", false, "", "", "", 0},
+        {"\"msclkid\":\"ms-test-3\"",
+         "{\"status\":\"converted\",\"value\":\"99.50\",\"currency\":"
+         "\"USD\"}",
+         false, "", "", "", 0},
+        {"\"li_fat_id\":\"li-test-4\",\"fbclid\":\"IwAR0-test-4\"", "{\"status\":\"converted\"}",
+         true, "", "", "", 0},
+        {"\"gclid\":\"Cj0KCQiA-test-5\"", NULL, false, "", "", "", 0},
+    };
+    setenv("TZ", "Europe/Berlin", 1);
+    tzset();
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI);
+    h_start(&l, ini, "server.timezone=Europe/Berlin", "server.conversion_name=Closed deal",
+            "server.currency=EUR", NULL);
+    for (size_t i = 0; i < sizeof(L) / sizeof(L[0]); i++) {
+        char body[1024], path[128];
+        snprintf(L[i].email, sizeof(L[i].email), "Conv%zu-%d@Example.ORG", i, getpid());
+        snprintf(body, sizeof(body),
+                 "{\"email\":\"%s\",\"name\":\"C\",\"consent\":true,\"_elapsed_ms\":9000,%s}",
+                 L[i].email, L[i].extra);
+        h_post_json(&l, "contact", body, &r);
+        assert_int_equal(r.status, 201);
+        assert_true(h_json_str(r.body, "id", L[i].id, sizeof(L[i].id)));
+        resp_free(&r);
+        for (char *c = L[i].email; *c; c++) /* as the form keeps it */
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        if (L[i].withdraw) {
+            snprintf(path, sizeof(path), "/v1/leads/%s/consents/withdraw", L[i].id);
+            h_api(&l, "POST", path, NULL, &r);
+            assert_true(r.status < 300);
+            resp_free(&r);
+        }
+        if (!L[i].patch)
+            continue;
+        snprintf(path, sizeof(path), "/v1/leads/%s", L[i].id);
+        h_api(&l, "PATCH", path, L[i].patch, &r);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+        char at[64];
+        h_sql_text(&l, at, sizeof(at),
+                   "SELECT min(at) FROM lead_history WHERE lead_id = '%s' AND status ="
+                   " 'converted'",
+                   L[i].id);
+        struct tm tm = {0}, lt;
+        int ms = 0;
+        assert_true(sscanf(at, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7);
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        localtime_r(&t, &lt);
+        strftime(L[i].at, sizeof(L[i].at), "%Y-%m-%d %H:%M:%S", &lt);
+        L[i].epoch_ms = (long long)t * 1000 + ms;
+    }
+    char e[5][2 * SHA256_LEN + 1], ph[2 * SHA256_LEN + 1], ph_meta[2 * SHA256_LEN + 1];
+    char want[8192], today[16];
+    for (int i = 0; i < 5; i++)
+        sha_hex(L[i].email, e[i]);
+    sha_hex("+46812345678", ph);
+    sha_hex("46812345678", ph_meta);
+    time_t now = time(NULL);
+    struct tm lt;
+    localtime_r(&now, &lt);
+    strftime(today, sizeof(today), "%Y-%m-%d", &lt);
+
+    /* Google Ads: the click's id, the time in the zone its Parameters row names */
+    h_api(&l, "GET", "/v1/conversions/export?platform=google_ads", NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(want, sizeof(want),
+             "Parameters:TimeZone=Europe/Berlin\r\n"
+             "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion "
+             "Currency\r\n"
+             "Cj0KCQiA-test-1,Closed deal,%s,12000.00,EUR\r\n",
+             L[0].at);
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+    /* Microsoft: its click id, else the hashes (with consent kept) */
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/conversions/export?platform=microsoft&from=%s&to=%s", today,
+             today);
+    h_api(&l, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(want, sizeof(want),
+             "Parameters:TimeZone=Europe/Berlin\r\n"
+             "Microsoft Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion "
+             "Currency,Hashed Email Address,Hashed Phone Number\r\n"
+             ",Closed deal,%s,12000.00,EUR,%s,%s\r\n"
+             ",Closed deal,%s,,,%s,\r\n"
+             "ms-test-3,Closed deal,%s,99.50,USD,%s,\r\n",
+             L[0].at, e[0], ph, L[1].at, e[1], L[2].at, e[2]);
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+    /* Meta: Purchase, Unix seconds, hashes, fbc; the withdrawn one by its click alone */
+    h_api(&l, "GET", "/v1/conversions/export?platform=meta", NULL, &r);
+    assert_int_equal(r.status, 200);
+    char fbc2[128], fbc4[128];
+    snprintf(
+        fbc2, sizeof(fbc2), "fb.1.%llu.IwAR0-test-2",
+        (unsigned long long)h_sql_int(&l, "SELECT created_ms FROM leads WHERE id = '%s'", L[1].id));
+    snprintf(
+        fbc4, sizeof(fbc4), "fb.1.%llu.IwAR0-test-4",
+        (unsigned long long)h_sql_int(&l, "SELECT created_ms FROM leads WHERE id = '%s'", L[3].id));
+    snprintf(want, sizeof(want),
+             "event_name,event_time,email,phone,fbc,value,currency,order_id\r\n"
+             "Purchase,%lld,%s,%s,,12000.00,EUR,%s\r\n"
+             "Purchase,%lld,%s,,%s,,,%s\r\n"
+             "Purchase,%lld,%s,,,99.50,USD,%s\r\n"
+             "Purchase,%lld,,,%s,,,%s\r\n",
+             L[0].epoch_ms / 1000, e[0], ph_meta, L[0].id, L[1].epoch_ms / 1000, e[1], fbc2,
+             L[1].id, L[2].epoch_ms / 1000, e[2], L[2].id, L[3].epoch_ms / 1000, fbc4, L[3].id);
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+    /* LinkedIn: only with a hashed address; amount 1 where none is known */
+    h_api(&l, "GET", "/v1/conversions/export?platform=linkedin", NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(want, sizeof(want),
+             "email,firstname,lastname,employeecompany,title,country,timestamp,eventtype,amount,"
+             "currency\r\n"
+             "%s,,,,,,%lld,purchase,12000.00,EUR\r\n"
+             "%s,,,,,,%lld,purchase,1,EUR\r\n"
+             "%s,,,,,,%lld,purchase,99.50,USD\r\n",
+             e[0], L[0].epoch_ms, e[1], L[1].epoch_ms, e[2], L[2].epoch_ms);
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+    /* none of it before today; bad parameters say which */
+    h_api(&l, "GET", "/v1/conversions/export?platform=google_ads&from=2026-01-01&to=2026-01-31",
+          NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "Cj0KCQiA"));
+    resp_free(&r);
+    const char *bad[] = {"platform=tiktok", "platform=meta&from=2026-13-01",
+                         "platform=meta&from=2026-11-30&to=2026-11-01", "platform=meta&x=1", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/conversions/export?%s", bad[i]);
+        h_api(&l, "GET", path, NULL, &r);
+        if (r.status != 400)
+            fail_msg("%s: %ld %s", path, r.status, r.body);
+        resp_free(&r);
+    }
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    unsetenv("TZ");
+    tzset();
+}
+
 /* A source without what verifies its sender stops the start. */
 static void t_config_refused(void **state)
 {
@@ -466,9 +639,8 @@ static void t_config_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_hubspot),
-        cmocka_unit_test(t_pipedrive),
-        cmocka_unit_test(t_standard),
+        cmocka_unit_test(t_hubspot),        cmocka_unit_test(t_pipedrive),
+        cmocka_unit_test(t_standard),       cmocka_unit_test(t_conversion_exports),
         cmocka_unit_test(t_config_refused),
     };
     return h_run_group_tests_name("itest_inbound", tests, NULL, NULL);
