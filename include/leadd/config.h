@@ -40,6 +40,8 @@ enum webhook_format {
     WEBHOOK_TEMPLATE
 };
 enum webhook_content { WEBHOOK_CONTENT_JSON, WEBHOOK_CONTENT_FORM };
+enum webhook_method { WEBHOOK_PATCH, WEBHOOK_PUT, WEBHOOK_POST };
+extern const char *const webhook_method_names[3];
 enum webhook_sign { WEBHOOK_SIGN_AUTO = -1, WEBHOOK_SIGN_NO = 0, WEBHOOK_SIGN_YES = 1 };
 
 #define CONFIG_MAX_USERS 100
@@ -96,6 +98,13 @@ struct webhook {
     struct strset mail_to;
     int smtp_tls;         /* on (1): STARTTLS required on smtp:// */
     struct template *tpl; /* the compiled body (NULL for standard) */
+    /* a change of status or value sent to the record the target made:
+     * update_url with {id}, by method, with the update's body (NULL for
+     * standard: its envelope, lead.updated) */
+    char *update_url;
+    enum webhook_method update_method;
+    char *update_template_path;
+    struct template *update_tpl;
 };
 
 /* Where a CRM's outcomes come in: an [inbound.NAME] section, answered at

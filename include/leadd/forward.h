@@ -51,6 +51,7 @@ enum forward_event {
     FORWARD_LEAD_CREATED,
     FORWARD_LEAD_QUALIFIED,
     FORWARD_LEAD_CONFIRM, /* a double opt-in mail to the lead itself (its form's confirm_mail) */
+    FORWARD_LEAD_UPDATED, /* a status or value changed: sent to the record the target made */
     FORWARD_EVENT_COUNT
 };
 extern const char *const forward_event_names[FORWARD_EVENT_COUNT];

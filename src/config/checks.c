@@ -29,33 +29,27 @@ static const struct preset {
     {WEBHOOK_EMAIL, "email.txt", TEMPLATE_TEXT, NULL, NULL},
 };
 
-/* The webhook's body, compiled: a preset, or the template file. */
-static void compile_body(struct loader *ld, struct webhook *w, const struct preset *p)
+/* A template of webhook w compiled into *out: a built-in file of
+ * src/template/presets/ (preset), else the file at path, as kind. */
+static void compile_into(struct loader *ld, struct webhook *w, const char *preset, const char *path,
+                         enum template_kind kind, struct template **out)
 {
     char err[768], file[300];
     char *text = NULL;
     size_t len = 0;
-    enum template_kind kind;
-    if (p) {
-        const struct embedded_file *e = embedded_find(presets_files, p->file);
+    if (preset) {
+        const struct embedded_file *e = embedded_find(presets_files, preset);
         if (!e) {
             ld->rc = LEADD_EINVAL; /* a preset missing from the build is a bug */
             return;
         }
-        kind = p->kind;
-        snprintf(file, sizeof(file), "%s (built in)", p->file);
+        snprintf(file, sizeof(file), "%s (built in)", preset);
         text = str_dupn(e->data, e->len);
         len = e->len;
     } else {
-        if (!w->template_path) {
-            diag(ld, "[webhook.%s] format = template needs template = FILE", w->name);
-            return;
-        }
-        kind = w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM : TEMPLATE_JSON;
-        snprintf(file, sizeof(file), "%s", w->template_path);
-        if (!(text = slurp(w->template_path, &len))) {
-            diag(ld, "[webhook.%s] template: cannot read '%s': %s", w->name, w->template_path,
-                 strerror(errno));
+        snprintf(file, sizeof(file), "%s", path);
+        if (!(text = slurp(path, &len))) {
+            diag(ld, "[webhook.%s] template: cannot read '%s': %s", w->name, path, strerror(errno));
             return;
         }
     }
@@ -63,16 +57,64 @@ static void compile_body(struct loader *ld, struct webhook *w, const struct pres
         ld->rc = LEADD_ENOMEM;
         return;
     }
-    int rc = template_compile(&w->tpl, kind, text, len, file, w->vars, w->nvars, err, sizeof(err));
+    int rc = template_compile(out, kind, text, len, file, w->vars, w->nvars, err, sizeof(err));
     if (!rc) /* values are escaped for what reads the body as markup */
-        template_set_escape(w->tpl, w->escape >= 0               ? (enum template_escape)w->escape
-                                    : w->format == WEBHOOK_SLACK ? TEMPLATE_ESC_SLACK
-                                                                 : TEMPLATE_ESC_NONE);
+        template_set_escape(*out, w->escape >= 0               ? (enum template_escape)w->escape
+                                  : w->format == WEBHOOK_SLACK ? TEMPLATE_ESC_SLACK
+                                                               : TEMPLATE_ESC_NONE);
     if (rc == LEADD_ENOMEM)
         ld->rc = rc;
     else if (rc)
         diag(ld, "[webhook.%s] %s", w->name, err);
     free(text);
+}
+
+/* The webhook's body, compiled: a preset, or the template file. */
+static void compile_body(struct loader *ld, struct webhook *w, const struct preset *p)
+{
+    if (!p && !w->template_path) {
+        diag(ld, "[webhook.%s] format = template needs template = FILE", w->name);
+        return;
+    }
+    enum template_kind kind = p                                         ? p->kind
+                              : w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM
+                                                                        : TEMPLATE_JSON;
+    compile_into(ld, w, p ? p->file : NULL, w->template_path, kind, &w->tpl);
+}
+
+/* Changes sent to the record a target made (update_url): HubSpot's a PATCH
+ * of the contact's properties, a template's its update_template, the
+ * standard target's its envelope (lead.updated). */
+static void check_updates(struct loader *ld, struct webhook *w)
+{
+    if (!w->update_url) {
+        if (w->update_template_path)
+            diag(ld, "[webhook.%s] update_template without update_url does nothing", w->name);
+        return;
+    }
+    if (!url_of(w->update_url, HTTP_SCHEMES, 2) || !strstr(w->update_url, "{id}"))
+        diag(ld,
+             "[webhook.%s] update_url: expected an http(s) URL with {id} where the record's id"
+             " goes",
+             w->name);
+    if (w->format != WEBHOOK_STANDARD && w->format != WEBHOOK_HUBSPOT &&
+        w->format != WEBHOOK_TEMPLATE)
+        diag(ld,
+             "[webhook.%s] update_url: only standard, hubspot and template targets update"
+             " their records",
+             w->name);
+    else if (!w->response_id)
+        diag(ld, "[webhook.%s] update_url needs response_id: the record's id in the CRM's answer",
+             w->name);
+    if (w->format == WEBHOOK_HUBSPOT && !w->update_template_path)
+        compile_into(ld, w, "hubspot_update.json", NULL, TEMPLATE_JSON, &w->update_tpl);
+    else if (w->format == WEBHOOK_TEMPLATE && !w->update_template_path)
+        diag(ld, "[webhook.%s] update_url needs update_template = FILE (the update's body)",
+             w->name);
+    else if (w->update_template_path)
+        compile_into(ld, w, NULL, w->update_template_path,
+                     w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM : TEMPLATE_JSON,
+                     &w->update_tpl);
 }
 
 /* Each fields.NAME a template reads is a field of a form its target serves:
@@ -151,6 +193,7 @@ static void check_webhook(struct loader *ld, struct webhook *w)
         diag(ld, "[webhook.%s] mail_from: '%s' is not an email address", w->name, w->mail_from);
     if (w->format != WEBHOOK_STANDARD)
         compile_body(ld, w, p);
+    check_updates(ld, w);
     for (size_t r = 0; r < w->cond.n; r++) {
         bool known = false;
         char why[600] = "";

@@ -653,6 +653,10 @@ static const struct key_enum INBOUND_KINDS[] = {{"hubspot", INBOUND_HUBSPOT},
                                                 {"pipedrive", INBOUND_PIPEDRIVE},
                                                 {"standard", INBOUND_STANDARD},
                                                 {NULL, 0}};
+_Static_assert(sizeof(enum webhook_method) == sizeof(int), "enum keys are stored as int");
+const char *const webhook_method_names[3] = {"PATCH", "PUT", "POST"};
+static const struct key_enum METHODS[] = {
+    {"PATCH", WEBHOOK_PATCH}, {"PUT", WEBHOOK_PUT}, {"POST", WEBHOOK_POST}, {NULL, 0}};
 static const struct key_enum ON_OFF[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 _Static_assert(sizeof(enum captcha_kind) == sizeof(int), "enum keys are stored as int");
 static const struct key_enum CAPTCHAS[] = {{"off", CAPTCHA_OFF},
@@ -761,6 +765,9 @@ static const struct key KEYS[] = {
     ENUM(SC_WEBHOOK, "smtp_tls", struct webhook, smtp_tls, ON_OFF, "on"),
     INT(SC_WEBHOOK, "timeout_ms", struct webhook, timeout_ms, 100, 600000, "10000"),
     SPECIAL(SC_WEBHOOK, "retry_schedule", set_schedule, "5s 5m 30m 2h 5h 10h 14h 20h 24h"),
+    STR(SC_WEBHOOK, "update_url", struct webhook, update_url, ""),
+    ENUM(SC_WEBHOOK, "update_method", struct webhook, update_method, METHODS, "PATCH"),
+    STR(SC_WEBHOOK, "update_template", struct webhook, update_template_path, ""),
     ENUM(SC_INBOUND, "kind", struct inbound, kind, INBOUND_KINDS, NULL),
     SPECIAL(SC_INBOUND, "secret", set_inbound_secret, ""),
     STR(SC_INBOUND, "user", struct inbound, user, ""),
@@ -1505,6 +1512,9 @@ void config_release(struct config *cfg)
         strset_release(&w->mail_to);
         condition_release(&w->cond);
         template_free(&w->tpl);
+        free(w->update_url);
+        free(w->update_template_path);
+        template_free(&w->update_tpl);
     }
     free(cfg->webhooks);
     for (size_t i = 0; i < cfg->ninbounds; i++) {

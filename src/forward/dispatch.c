@@ -34,6 +34,7 @@ struct transfer {
     size_t sent;         /* of body, for a mail's upload */
     struct buf response; /* the answer's first bytes: 1 KB, 64 KB with response_id */
     uint64_t t0_us, at_ms;
+    char *url; /* an update's: update_url with the record's id (NULL: the target's url) */
 };
 
 /* An outcome waiting for the round's commit, with the memory it points to. */
@@ -128,6 +129,7 @@ static void transfer_free(struct transfer *t)
     curl_slist_free_all(t->rcpt);
     free(t->item.lead_json);
     buf_release(&t->body);
+    free(t->url);
     free(t);
 }
 
@@ -148,7 +150,40 @@ static const char *var(const struct webhook *w, const char *name)
     return NULL;
 }
 
-/* The body in the target's format: leadd's envelope, or its template. */
+static bool is_update(const struct transfer *t)
+{
+    return !strcmp(t->item.event, forward_event_names[FORWARD_LEAD_UPDATED]);
+}
+
+/* An update's address: update_url with {id} the record the target made
+ * (crm_ids.NAME of the lead), escaped for a URL's path. */
+static int update_url(struct transfer *t)
+{
+    const struct webhook *w = t->w;
+    char path[300], id[128];
+    const char *lead = t->item.lead_json ? t->item.lead_json : "null";
+    snprintf(path, sizeof(path), "crm_ids.%s", w->name);
+    if (template_json_path(lead, strlen(lead), path, id, sizeof(id)))
+        return LEADD_ENOTFOUND; /* no record: retried, then dead */
+    char *esc = curl_easy_escape(NULL, id, 0);
+    const char *at = strstr(w->update_url, "{id}");
+    struct buf u = BUF_INIT(8192);
+    if (esc && at) {
+        buf_add(&u, w->update_url, (size_t)(at - w->update_url));
+        buf_adds(&u, esc);
+        buf_adds(&u, at + 4);
+    }
+    curl_free(esc);
+    if (!esc || !at || buf_error(&u)) {
+        buf_release(&u);
+        return LEADD_ENOMEM;
+    }
+    t->url = u.ptr; /* the buffer's text, now t's */
+    return 0;
+}
+
+/* The body in the target's format: leadd's envelope, or its template (an
+ * update's own, update_template or the preset's). */
 static int build_body(struct forward *f, struct transfer *t)
 {
     const struct webhook *w = t->w;
@@ -164,7 +199,7 @@ static int build_body(struct forward *f, struct transfer *t)
     }
     struct template_ctx c = {lead, strlen(lead), f->cfg->public_url ? f->cfg->public_url : "",
                              w->vars, w->nvars};
-    return template_render(w->tpl, &c, &t->body);
+    return template_render(is_update(t) && w->update_tpl ? w->update_tpl : w->tpl, &c, &t->body);
 }
 
 /* A mail header's text: one line, and RFC 2047 encoded when not ASCII. */
@@ -304,6 +339,8 @@ static int start(struct forward *f, struct transfer *t)
     int rc;
     if ((rc = email ? build_mail(f, t) : build_body(f, t)))
         return rc;
+    if (is_update(t) && (rc = update_url(t)))
+        return rc;
     if (!(t->easy = curl_easy_init()))
         return LEADD_ENOMEM;
     CURL *e = t->easy;
@@ -353,12 +390,14 @@ static int start(struct forward *f, struct transfer *t)
         if (rc)
             return rc;
         curl_easy_setopt(e, CURLOPT_POST, 1L);
+        if (is_update(t) && w->update_method != WEBHOOK_POST)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, webhook_method_names[w->update_method]);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.ptr);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     }
-    curl_easy_setopt(e, CURLOPT_URL, w->url);
+    curl_easy_setopt(e, CURLOPT_URL, t->url ? t->url : w->url);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(w->timeout_ms < 5000 ? w->timeout_ms : 5000));
@@ -513,7 +552,7 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
         .state = state,
         .next_ms = next,
     };
-    if (state == DELIVERY_DELIVERED && w->response_id &&
+    if (state == DELIVERY_DELIVERED && w->response_id && !is_update(t) &&
         !template_json_path(buf_str(&t->response), t->response.len, w->response_id, o->crm_id,
                             sizeof(o->crm_id))) {
         a->lead_id = o->lead_id;

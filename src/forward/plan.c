@@ -8,7 +8,7 @@
 #include "leadd/crypto.h"
 
 const char *const forward_event_names[FORWARD_EVENT_COUNT] = {"lead.created", "lead.qualified",
-                                                              "lead.confirm"};
+                                                              "lead.confirm", "lead.updated"};
 
 void forward_plan(const struct config *cfg, const struct lead *l, struct store_delivery *out,
                   size_t *n)

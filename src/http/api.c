@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/forward.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
 #include "leadd/money.h"
@@ -360,11 +361,23 @@ int patch_run(struct req *r, struct store_patch_job *job, bool *unconfirmed)
     /* A change may make the lead eligible for a target (a status its `when`
      * reads, a lead that is not spam after all): those deliveries go in the
      * same transaction. */
-    struct store_delivery plan[CONFIG_MAX_WEBHOOKS];
+    struct store_delivery plan[2 * CONFIG_MAX_WEBHOOKS];
     struct replan rp = {r->cfg, job->status, job->spam,         plan,  0,    0,
                         NULL,   false,       BUF_INIT(1 << 20), false, false};
     int rc = store_stored_lead(r->h->st, job->lead_id, replan, &rp);
     *unconfirmed = !rc && rp.unconfirmed && job->status;
+    /* A new status or value goes to the records targets made (update_url),
+     * but never back to the CRM it came from. */
+    const struct inbound *from =
+        job->event_source ? config_inbound(r->cfg, job->event_source, strlen(job->event_source))
+                          : NULL;
+    const char *echo = from ? (from->webhook ? from->webhook : from->name) : NULL;
+    for (size_t i = 0; !rc && (job->status || job->set_value) && i < r->cfg->nwebhooks; i++) {
+        const struct webhook *w = &r->cfg->webhooks[i];
+        if (w->update_url && (!echo || strcmp(echo, w->name)))
+            plan[rp.n++] =
+                (struct store_delivery){w->name, forward_event_names[FORWARD_LEAD_UPDATED]};
+    }
     if (!rc && !*unconfirmed) {
         job->deliveries = plan;
         job->ndeliveries = rp.n;

@@ -40,8 +40,9 @@ struct placeholder {
 
 /* The paths a lead has at its top level, and the prefixes of named ones. */
 static const char *const TOP[] = {
-    "id",    "form",          "created_at",   "score", "grade",        "qualified",  "status",
-    "flags", "score_reasons", "duplicate_of", "url",   "reasons_text", "fields_text"};
+    "id",          "form",  "created_at",    "score",        "grade", "qualified",
+    "status",      "flags", "score_reasons", "duplicate_of", "url",   "reasons_text",
+    "fields_text", "value", "currency",      "owner"};
 static const char *const PREFIXES[] = {"fields.", "extra.", "attribution.", "crm_ids.", "var."};
 
 /* Parses the inside of {{ }} at s[0..n). */

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "harness.h"
 #include "leadd/crypto.h"
 #include "receiver.h"
@@ -439,6 +441,116 @@ static void t_standard(void **state)
     h_cleanup(&l);
 }
 
+/* How many requests of a method to a path the receiver has had. */
+static int requests_to(struct receiver *rv, const char *method, const char *path)
+{
+    int n = 0;
+    pthread_mutex_lock(&rv->mu);
+    for (int i = 0; i < rv->n; i++)
+        n += !strcmp(rv->reqs[i].method, method) && !strcmp(rv->reqs[i].path, path);
+    pthread_mutex_unlock(&rv->mu);
+    return n;
+}
+
+/* The body of the last request of a method to a path (copied into out). */
+static void last_body(struct receiver *rv, const char *method, const char *path, char *out,
+                      size_t cap)
+{
+    out[0] = '\0';
+    pthread_mutex_lock(&rv->mu);
+    for (int i = 0; i < rv->n; i++)
+        if (!strcmp(rv->reqs[i].method, method) && !strcmp(rv->reqs[i].path, path))
+            snprintf(out, cap, "%s", rv->reqs[i].body ? rv->reqs[i].body : "");
+    pthread_mutex_unlock(&rv->mu);
+}
+
+/* Changes go out: a rep's change updates the records both targets made
+ * (HubSpot's contact by PATCH, a standard target's record with a signed
+ * lead.updated); a change that came from HubSpot updates the other target
+ * and is not echoed back to HubSpot. */
+static void t_updates_out_without_echo(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], id[64], email[128], path[128], body[4096];
+    rv.answer = "{\"id\":\"r-9\",\"results\":[{\"id\":\"551\"}]}";
+    recv_start(&rv, 0);
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\nuser.ann = sales ann-sales-key-0123456789\n"
+             "[webhook.hubspot]\nformat = hubspot\nurl = http://127.0.0.1:%d/upsert\n"
+             "update_url = http://127.0.0.1:%d/crm/v3/objects/contacts/{id}\n"
+             "[webhook.books]\nurl = http://127.0.0.1:%d/records\nresponse_id = id\n"
+             "update_url = http://127.0.0.1:%d/records/{id}\nupdate_method = PUT\n"
+             "secret = " SW_SECRET "\n"
+             "[inbound.hubspot]\nkind = hubspot\nsecret = " HS_SECRET "\n"
+             "stage.closedwon = converted\n",
+             H_BASE_INI, rv.port, rv.port, rv.port, rv.port);
+    h_start(&l, ini, "server.public_url=" PUBLIC_URL, NULL);
+    post(&l, id, sizeof(id), email, sizeof(email));
+    struct count c = {&l, "", 2};
+    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait(count_is, &c, 10000));
+
+    /* a rep works the lead: both records hear of it */
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_req(&l, "PATCH", path, "{\"status\":\"contacted\",\"value\":\"800.00\"}", &r,
+          "Authorization: Bearer ann-sales-key-0123456789", "Content-Type: application/json", NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_true(recv_wait(&rv, 4, 10000));
+    assert_int_equal(requests_to(&rv, "PATCH", "/crm/v3/objects/contacts/551"), 1);
+    assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 1);
+    last_body(&rv, "PATCH", "/crm/v3/objects/contacts/551", body, sizeof(body));
+    json_error_t je;
+    json_t *j = json_loads(body, 0, &je);
+    assert_non_null(j);
+    json_t *props = json_object_get(j, "properties");
+    assert_string_equal(json_string_value(json_object_get(props, "leadd_status")), "contacted");
+    assert_string_equal(json_string_value(json_object_get(props, "leadd_deal_value")), "800.00");
+    assert_true(json_is_integer(json_object_get(props, "leadd_score")));
+    json_decref(j);
+    last_body(&rv, "PUT", "/records/r-9", body, sizeof(body));
+    assert_non_null(strstr(body, "{\"type\":\"lead.updated\""));
+    assert_non_null(strstr(body, "\"status\":\"contacted\""));
+    pthread_mutex_lock(&rv.mu);
+    for (int i = 0; i < rv.n; i++)
+        if (!strcmp(rv.reqs[i].path, "/records/r-9"))
+            assert_true(rv.reqs[i].signature[0] != '\0'); /* signed as its target signs */
+    pthread_mutex_unlock(&rv.mu);
+    /* the update answered with another id does not replace the record's */
+    assert_int_equal(h_sql_int(&l,
+                               "SELECT count(*) FROM crm_records WHERE lead_id = '%s'"
+                               " AND crm_id IN ('551', 'r-9')",
+                               id),
+                     2);
+
+    /* HubSpot closes the deal: the books hear of it, HubSpot does not */
+    char ev[512];
+    snprintf(ev, sizeof(ev),
+             "[{\"eventId\":77,\"objectId\":551,\"propertyName\":\"dealstage\","
+             "\"propertyValue\":\"closedwon\",\"subscriptionType\":\"deal.propertyChange\"}]");
+    hubspot_send(&l, ev, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    answer_has(&r, "\"applied\":1");
+    resp_free(&r);
+    assert_true(recv_wait(&rv, 5, 10000));
+    struct count done = {&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0};
+    assert_true(h_wait(count_is, &done, 10000));
+    assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 2);
+    assert_int_equal(requests_to(&rv, "PATCH", "/crm/v3/objects/contacts/551"), 1);
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'hubspot' AND"
+                                   " event = 'lead.updated'"),
+                     1);
+    last_body(&rv, "PUT", "/records/r-9", body, sizeof(body));
+    assert_non_null(strstr(body, "\"status\":\"converted\""));
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
 /* The ad platforms learn: each offline-conversion file, column by column,
  * for leads converted by a person and by the CRM; hashes only with consent. */
 static void sha_hex(const char *s, char out[2 * SHA256_LEN + 1])
@@ -639,8 +751,11 @@ static void t_config_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_hubspot),        cmocka_unit_test(t_pipedrive),
-        cmocka_unit_test(t_standard),       cmocka_unit_test(t_conversion_exports),
+        cmocka_unit_test(t_hubspot),
+        cmocka_unit_test(t_pipedrive),
+        cmocka_unit_test(t_standard),
+        cmocka_unit_test(t_updates_out_without_echo),
+        cmocka_unit_test(t_conversion_exports),
         cmocka_unit_test(t_config_refused),
     };
     return h_run_group_tests_name("itest_inbound", tests, NULL, NULL);
