@@ -37,7 +37,8 @@ enum webhook_format {
     WEBHOOK_SALESFORCE,
     WEBHOOK_SLACK,
     WEBHOOK_EMAIL,
-    WEBHOOK_TEMPLATE
+    WEBHOOK_TEMPLATE,
+    WEBHOOK_HUBSPOT_FORMS
 };
 enum webhook_content { WEBHOOK_CONTENT_JSON, WEBHOOK_CONTENT_FORM };
 enum webhook_method { WEBHOOK_PATCH, WEBHOOK_PUT, WEBHOOK_POST };
@@ -59,6 +60,7 @@ struct user {
 #define WEBHOOK_MAX_HEADERS 16
 #define WEBHOOK_MAX_SCHEDULE 32
 #define WEBHOOK_MAX_VARS 16
+#define WEBHOOK_MAX_MAPS 64
 #define WEBHOOK_MAX_RATE 100000 /* the largest N of a rate_limit N/... */
 
 struct webhook_header {
@@ -86,6 +88,13 @@ struct webhook {
     enum webhook_content content_type; /* format = template */
     int escape; /* enum template_escape of its body's values; -1: auto (slack for Slack) */
     struct template_var vars[WEBHOOK_MAX_VARS]; /* var.NAME, env:NAME read; owned */
+    /* map.NAME = PROPERTY: what else a preset sends, under the CRM's names:
+     * NAME a field, an attribution name, or score, grade and the like */
+    struct webhook_map {
+        char *name, *property;
+        int line;
+    } maps[WEBHOOK_MAX_MAPS];
+    size_t nmaps;
     size_t nvars;
     struct condition cond;            /* when = a condition */
     int when_line, template_line;     /* where they are set, for check-config's messages */

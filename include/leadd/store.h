@@ -467,6 +467,10 @@ LEADD_MUST_CHECK int store_conversions(struct store *st, bool qualified, uint64_
                                        int (*fn)(const struct conversion_row *c, void *arg),
                                        void *arg);
 
+/* store_lead_ip: the address a lead was submitted from (its client
+ * record), into out ("" when erased or unknown). */
+LEADD_MUST_CHECK int store_lead_ip(struct store *st, const char *id, char *out, size_t cap);
+
 /* store_run: submits a job and waits for it (admin operations, which are
  * rare; request threads of the capture path never block like this). */
 LEADD_MUST_CHECK int store_run(struct store *st, struct store_job *job);

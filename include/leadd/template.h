@@ -28,6 +28,7 @@
 #ifndef LEADD_TEMPLATE_H
 #define LEADD_TEMPLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "leadd/buf.h"
@@ -82,8 +83,14 @@ struct template_ctx {
     const char *public_url;
     const struct template_var *vars;
     size_t nvars;
+    /* what a lead's JSON does not show: the visitor's address ({{ip}}) and
+     * the page's name ({{page_name}}: its form's title, else its id); NULL:
+     * absent */
+    const char *ip, *page_name;
 };
 
+/* template_reads_ip: whether t reads {{ip}} (then its sender supplies it). */
+bool template_reads_ip(const struct template *t);
 /* template_render: appends the body to out. LEADD_EINVAL when the lead's JSON
  * does not parse, LEADD_ENOMEM, or out's error. */
 LEADD_MUST_CHECK int template_render(const struct template *t, const struct template_ctx *c,

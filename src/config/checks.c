@@ -14,38 +14,115 @@
 #include "leadd/template.h"
 
 /* The shipped templates: what each preset sends, where by default, and which
- * id of the CRM's answer it keeps. src/template/presets/ holds the files. */
-static const struct preset {
+ * id of the CRM's answer it keeps. src/template/presets/ holds the files.
+ * A preset that takes map.NAME = PROPERTY lines has where they go: after
+ * the text `map_after`, each written by map_fmt (the property, then the
+ * placeholder's path). */
+struct preset {
     enum webhook_format format;
     const char *file;
     enum template_kind kind;
     const char *url, *response_id;
-} PRESETS[] = {
-    {WEBHOOK_HUBSPOT, "hubspot.json", TEMPLATE_JSON,
-     "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert", "results.0.id"},
-    {WEBHOOK_SALESFORCE, "salesforce.json", TEMPLATE_FORM,
-     "https://webto.salesforce.com/servlet/servlet.WebToLead?encoding=UTF-8", NULL},
-    {WEBHOOK_SLACK, "slack.json", TEMPLATE_JSON, NULL, NULL},
-    {WEBHOOK_EMAIL, "email.txt", TEMPLATE_TEXT, NULL, NULL},
+    const char *map_after;
+    bool map_fields; /* each as a Forms API field {objectTypeId, name, value}, not a member */
 };
+static const struct preset PRESETS[] = {
+    {WEBHOOK_HUBSPOT, "hubspot.json", TEMPLATE_JSON,
+     "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert", "results.0.id",
+     "\"phone\": \"{{fields.phone}}\"", false},
+    {WEBHOOK_SALESFORCE, "salesforce.json", TEMPLATE_FORM,
+     "https://webto.salesforce.com/servlet/servlet.WebToLead?encoding=UTF-8", NULL,
+     "\"lead_source\": \"{{attribution.utm_source | default:\\\"Web\\\"}}\"", false},
+    {WEBHOOK_SLACK, "slack.json", TEMPLATE_JSON, NULL, NULL, NULL, false},
+    {WEBHOOK_EMAIL, "email.txt", TEMPLATE_TEXT, NULL, NULL, NULL, false},
+    {WEBHOOK_HUBSPOT_FORMS, "hubspot_forms.json", TEMPLATE_JSON, NULL, NULL,
+     "\"value\": \"{{fields.phone}}\"}", true},
+};
+/* HubSpot's update (update_url): its properties, and the map's */
+static const struct preset HUBSPOT_UPDATE = {WEBHOOK_HUBSPOT,
+                                             "hubspot_update.json",
+                                             TEMPLATE_JSON,
+                                             NULL,
+                                             NULL,
+                                             "\"leadd_score\": \"{{score}}\"",
+                                             false};
+
+/* The paths a map.NAME may read besides fields and attribution. */
+static const char *const MAP_TOP[] = {"id",        "form",  "created_at", "score", "grade",
+                                      "status",    "value", "currency",   "owner", "url",
+                                      "qualified", "ip",    "page_name"};
+
+/* The placeholder path of map.NAME: a top-level path, an attribution name,
+ * or a field of a form the target serves; false (diagnosed) for none. */
+static bool map_path(struct loader *ld, const struct webhook *w, const struct webhook_map *m,
+                     char *out, size_t cap)
+{
+    const struct config *c = ld->cfg;
+    if (str_index(m->name, MAP_TOP, LEADD_ARRAY_LEN(MAP_TOP)) >= 0) {
+        snprintf(out, cap, "%s", m->name);
+        return true;
+    }
+    if (lead_attr_index(m->name) >= 0) {
+        snprintf(out, cap, "attribution.%s", m->name);
+        return true;
+    }
+    for (size_t f = 0; f < c->nforms; f++)
+        if (webhook_takes(w, c->forms[f].id) && form_field(&c->forms[f], m->name) >= 0) {
+            snprintf(out, cap, "fields.%s", m->name);
+            return true;
+        }
+    ld->line = m->line;
+    diag(ld,
+         "[webhook.%s] map.%s: '%s' is not a field of its forms, an attribution name (utm_source,"
+         " gclid, landing_page...), or score, grade, status, value and the like",
+         w->name, m->name, m->name);
+    ld->line = 0;
+    return false;
+}
 
 /* A template of webhook w compiled into *out: a built-in file of
  * src/template/presets/ (preset), else the file at path, as kind. */
-static void compile_into(struct loader *ld, struct webhook *w, const char *preset, const char *path,
-                         enum template_kind kind, struct template **out)
+static void compile_into(struct loader *ld, struct webhook *w, const struct preset *preset,
+                         const char *path, enum template_kind kind, struct template **out)
 {
     char err[768], file[300];
     char *text = NULL;
     size_t len = 0;
     if (preset) {
-        const struct embedded_file *e = embedded_find(presets_files, preset);
-        if (!e) {
+        const struct embedded_file *e = embedded_find(presets_files, preset->file);
+        const char *at = e && preset->map_after
+                             ? memmem(e->data, e->len, preset->map_after, strlen(preset->map_after))
+                             : NULL;
+        if (!e || (preset->map_after && !at)) {
             ld->rc = LEADD_EINVAL; /* a preset missing from the build is a bug */
             return;
         }
-        snprintf(file, sizeof(file), "%s (built in)", preset);
-        text = str_dupn(e->data, e->len);
-        len = e->len;
+        snprintf(file, sizeof(file), "%s (built in)", preset->file);
+        /* the map's members, spliced in where the preset's own end */
+        struct buf b = BUF_INIT(1 << 20);
+        size_t head =
+            at ? (size_t)(at - (const char *)e->data) + strlen(preset->map_after) : e->len;
+        buf_add(&b, e->data, head);
+        for (size_t i = 0; at && i < w->nmaps; i++) {
+            char p[128];
+            if (!map_path(ld, w, &w->maps[i], p, sizeof(p)))
+                continue;
+            if (preset->map_fields)
+                buf_addf(
+                    &b,
+                    ",\n    {\"objectTypeId\": \"0-1\", \"name\": \"%s\", \"value\": \"{{%s}}\"}",
+                    w->maps[i].property, p);
+            else
+                buf_addf(&b, ",\n    \"%s\": \"{{%s}}\"", w->maps[i].property, p);
+        }
+        buf_add(&b, (const char *)e->data + head, e->len - head);
+        if (buf_error(&b)) {
+            buf_release(&b);
+            ld->rc = LEADD_ENOMEM;
+            return;
+        }
+        len = b.len;
+        text = buf_detach(&b);
     } else {
         snprintf(file, sizeof(file), "%s", path);
         if (!(text = slurp(path, &len))) {
@@ -79,7 +156,12 @@ static void compile_body(struct loader *ld, struct webhook *w, const struct pres
     enum template_kind kind = p                                         ? p->kind
                               : w->content_type == WEBHOOK_CONTENT_FORM ? TEMPLATE_FORM
                                                                         : TEMPLATE_JSON;
-    compile_into(ld, w, p ? p->file : NULL, w->template_path, kind, &w->tpl);
+    if (w->nmaps && (!p || !p->map_after))
+        diag(ld,
+             "[webhook.%s] map.NAME is for the hubspot, hubspot_forms and salesforce presets (a"
+             " template names its own properties)",
+             w->name);
+    compile_into(ld, w, p, w->template_path, kind, &w->tpl);
 }
 
 /* Changes sent to the record a target made (update_url): HubSpot's a PATCH
@@ -107,7 +189,7 @@ static void check_updates(struct loader *ld, struct webhook *w)
         diag(ld, "[webhook.%s] update_url needs response_id: the record's id in the CRM's answer",
              w->name);
     if (w->format == WEBHOOK_HUBSPOT && !w->update_template_path)
-        compile_into(ld, w, "hubspot_update.json", NULL, TEMPLATE_JSON, &w->update_tpl);
+        compile_into(ld, w, &HUBSPOT_UPDATE, NULL, TEMPLATE_JSON, &w->update_tpl);
     else if (w->format == WEBHOOK_TEMPLATE && !w->update_template_path)
         diag(ld, "[webhook.%s] update_url needs update_template = FILE (the update's body)",
              w->name);
@@ -191,8 +273,16 @@ static void check_webhook(struct loader *ld, struct webhook *w)
         diag(ld, "[webhook.%s] format = email needs mail_from and mail_to", w->name);
     if (email && w->mail_from && (!strchr(w->mail_from, '@') || strpbrk(w->mail_from, "<>\r\n ")))
         diag(ld, "[webhook.%s] mail_from: '%s' is not an email address", w->name, w->mail_from);
+    if (w->format == WEBHOOK_HUBSPOT_FORMS && !w->url)
+        diag(ld,
+             "[webhook.%s] format = hubspot_forms needs url = https://api.hsforms.com/submissions/"
+             "v3/integration/secure/submit/PORTAL_ID/FORM_GUID",
+             w->name);
     if (w->format != WEBHOOK_STANDARD)
         compile_body(ld, w, p);
+    else if (w->nmaps)
+        diag(ld, "[webhook.%s] map.NAME is for the hubspot, hubspot_forms and salesforce presets",
+             w->name);
     check_updates(ld, w);
     for (size_t r = 0; r < w->cond.n; r++) {
         bool known = false;

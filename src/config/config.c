@@ -638,6 +638,7 @@ static const struct key_enum FORMATS[] = {{"standard", WEBHOOK_STANDARD},
                                           {"slack", WEBHOOK_SLACK},
                                           {"email", WEBHOOK_EMAIL},
                                           {"template", WEBHOOK_TEMPLATE},
+                                          {"hubspot_forms", WEBHOOK_HUBSPOT_FORMS},
                                           {NULL, 0}};
 static const struct key_enum CONTENT[] = {
     {"json", WEBHOOK_CONTENT_JSON}, {"form", WEBHOOK_CONTENT_FORM}, {NULL, 0}};
@@ -1079,6 +1080,33 @@ static void webhook_key(struct loader *ld, struct webhook *w, const char *name, 
         w->nheaders++;
         return;
     }
+    if (!strncmp(name, "map.", 4)) {
+        const char *m = name + 4;
+        size_t pl = strlen(val);
+        if (!valid_id(m) || !pl || pl > 100 ||
+            strspn(val, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != pl) {
+            diag(ld,
+                 "%s: expected map.NAME = PROPERTY (the CRM's property name: letters, digits,"
+                 " _ . and -)",
+                 name);
+            return;
+        }
+        if (w->nmaps == WEBHOOK_MAX_MAPS) {
+            diag(ld, "too many map lines (at most %d)", WEBHOOK_MAX_MAPS);
+            return;
+        }
+        struct webhook_map *mp = &w->maps[w->nmaps];
+        if (!(mp->name = strdup(m)) || !(mp->property = strdup(val))) {
+            free(mp->name);
+            mp->name = NULL;
+            ld->rc = LEADD_ENOMEM;
+            return;
+        }
+        mp->line = ld->line;
+        w->nmaps++;
+        return;
+    }
     if (!strncmp(name, "var.", 4)) {
         const char *v = name + 4;
         if (!valid_id(v)) {
@@ -1513,6 +1541,10 @@ void config_release(struct config *cfg)
         condition_release(&w->cond);
         template_free(&w->tpl);
         free(w->update_url);
+        for (size_t k = 0; k < w->nmaps; k++) {
+            free(w->maps[k].name);
+            free(w->maps[k].property);
+        }
         free(w->update_template_path);
         template_free(&w->update_tpl);
     }

@@ -197,9 +197,18 @@ static int build_body(struct forward *f, struct transfer *t)
         buf_adds(&t->body, lead);
         return buf_addc(&t->body, '}');
     }
-    struct template_ctx c = {lead, strlen(lead), f->cfg->public_url ? f->cfg->public_url : "",
-                             w->vars, w->nvars};
-    return template_render(is_update(t) && w->update_tpl ? w->update_tpl : w->tpl, &c, &t->body);
+    const struct template *tpl = is_update(t) && w->update_tpl ? w->update_tpl : w->tpl;
+    char fid[80] = "";
+    if (template_json_path(lead, strlen(lead), "form", fid, sizeof(fid)))
+        fid[0] = '\0';
+    const struct form *form = config_form(f->cfg, fid, strlen(fid));
+    char ip[NET_MAX_ADDR] = "";
+    if (template_reads_ip(tpl) && store_lead_ip(f->st, t->item.lead_id, ip, sizeof(ip)))
+        return LEADD_EDB; /* tried again, as any failed attempt */
+    struct template_ctx c = {
+        lead,     strlen(lead), f->cfg->public_url ? f->cfg->public_url : "", w->vars,
+        w->nvars, ip,           form && form->title ? form->title : fid};
+    return template_render(tpl, &c, &t->body);
 }
 
 /* A mail header's text: one line, and RFC 2047 encoded when not ASCII. */

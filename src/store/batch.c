@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/jsonr.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
 
@@ -95,6 +96,31 @@ int store_inbound_lead(struct store *st, const char *webhook, const char *record
     }
     rc = rd ? LEADD_ENOTFOUND : LEADD_EDB;
 out:
+    sqls_finalize(&s);
+    reader_put(st, rd);
+    return rc;
+}
+
+int store_lead_ip(struct store *st, const char *id, char *out, size_t cap)
+{
+    struct sqls *s = NULL;
+    int rc = LEADD_EDB;
+    struct reader *rd = reader_get(st);
+    out[0] = '\0';
+    if (rd &&
+        !sqls_prepare(rd->c, "SELECT client FROM leads WHERE id = ?1 AND erased_at IS NULL", &s)) {
+        sqls_text(s, 1, id, false);
+        int r = sqls_step(s);
+        rc = r == SQL_ROW || r == SQL_DONE ? 0 : LEADD_EDB;
+        struct jr_key k = {"ip", 2};
+        struct jr_value v = {0};
+        if (r == SQL_ROW && !sqls_col_null(s, 0) &&
+            !jr_pick(sqls_col(s, 0), sqls_col_len(s, 0), &k, 1, &v) && v.kind == 's' && v.n < cap &&
+            !memchr(v.p, '\\', v.n)) {
+            memcpy(out, v.p, v.n);
+            out[v.n] = '\0';
+        }
+    }
     sqls_finalize(&s);
     reader_put(st, rd);
     return rc;

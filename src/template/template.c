@@ -23,6 +23,7 @@ struct template
     char *text;                    /* text templates */
     struct template_field *fields; /* each fields.NAME it reads, once */
     size_t nfields;
+    bool reads_ip; /* {{ip}}: the sender looks up the lead's address only then */
 };
 
 enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE, F_RAW };
@@ -42,7 +43,7 @@ struct placeholder {
 static const char *const TOP[] = {
     "id",          "form",  "created_at",    "score",        "grade", "qualified",
     "status",      "flags", "score_reasons", "duplicate_of", "url",   "reasons_text",
-    "fields_text", "value", "currency",      "owner"};
+    "fields_text", "value", "currency",      "owner",        "ip",    "page_name"};
 static const char *const PREFIXES[] = {"fields.", "extra.", "attribution.", "crm_ids.", "var."};
 
 /* Parses the inside of {{ }} at s[0..n). */
@@ -176,6 +177,7 @@ static int line_of(const char *text, size_t len, const char *needle);
 /* Notes path when it is a fields.NAME one (its first line in the text). */
 static int note_field(struct check *c, const char *path, const char *src, size_t srclen)
 {
+    c->t->reads_ip |= !strcmp(path, "ip");
     if (strncmp(path, "fields.", 7))
         return 0;
     for (size_t i = 0; i < c->t->nfields; i++) {
@@ -314,6 +316,11 @@ void template_free(struct template **tp)
     *tp = NULL;
 }
 
+bool template_reads_ip(const struct template *t)
+{
+    return t && t->reads_ip;
+}
+
 const struct template_field *template_fields(const struct template *t, size_t *n)
 {
     *n = t->nfields;
@@ -337,6 +344,7 @@ struct render {
     json_t *lead;
     enum template_escape esc;
     int rc;
+    bool in_array; /* the object being rendered is an array's element */
 };
 
 /* s escaped for esc, as a new JSON string (NULL: out of memory). Slack's
@@ -382,6 +390,10 @@ static json_t *lookup(struct render *r, const char *path)
             pl--;
         snprintf(url, sizeof(url), "%.*s/app/leads/%s", (int)pl, c->public_url, id);
         return json_string(url);
+    }
+    if (!strcmp(path, "ip") || !strcmp(path, "page_name")) {
+        const char *v = path[0] == 'i' ? c->ip : c->page_name;
+        return v && *v ? json_string(v) : NULL;
     }
     if (!strcmp(path, "reasons_text")) { /* "has_company +20, free_mail -15" */
         json_t *rs = json_object_get(r->lead, "score_reasons"), *x;
@@ -583,11 +595,24 @@ static json_t *render_node(struct render *r, json_t *n)
         json_t *o = json_object();
         const char *k;
         json_t *v;
+        size_t holes = 0, filled = 0; /* its members that are placeholders */
+        bool element = r->in_array;
+        r->in_array = false;
         json_object_foreach(n, k, v)
         {
             json_t *x = render_node(r, v);
+            bool ph = json_is_string(v) && strstr(json_string_value(v), "{{");
+            holes += ph;
+            filled += ph && x;
             if (x && json_object_set_new(o, k, x))
                 r->rc = LEADD_ENOMEM;
+        }
+        /* In an array, an element whose every placeholder had no value is
+         * left out whole ({"name":"phone","value":"{{fields.phone}}"}
+         * without a phone), as a member is. */
+        if (element && holes && !filled) {
+            json_decref(o);
+            return NULL;
         }
         return o;
     }
@@ -597,7 +622,10 @@ static json_t *render_node(struct render *r, json_t *n)
         json_t *v;
         json_array_foreach(n, i, v)
         {
+            bool was = r->in_array;
+            r->in_array = json_is_object(v);
             json_t *x = render_node(r, v);
+            r->in_array = was;
             if (x && json_array_append_new(a, x))
                 r->rc = LEADD_ENOMEM;
         }
@@ -628,7 +656,7 @@ static void form_escape(struct buf *b, const char *s)
 int template_render(const struct template *t, const struct template_ctx *c, struct buf *out)
 {
     json_error_t je;
-    struct render r = {c, json_loadb(c->lead_json, c->lead_len, 0, &je), t->esc, 0};
+    struct render r = {c, json_loadb(c->lead_json, c->lead_len, 0, &je), t->esc, 0, false};
     if (!r.lead)
         return LEADD_EINVAL;
     if (t->kind == TEMPLATE_TEXT) {

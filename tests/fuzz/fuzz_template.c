@@ -30,7 +30,7 @@ FUZZ_TARGET(template)
                              sizeof(err)) == 0) {
             struct buf b = BUF_INIT(1 << 20);
             struct template_ctx c = {FUZZ_LEAD, sizeof(FUZZ_LEAD) - 1, "https://x.example", vars,
-                                     1};
+                                     1,         "192.0.2.1",           "Landing page"};
             if (template_render(t, &c, &b) == 0 && k == TEMPLATE_JSON && !b.len)
                 abort(); /* a JSON template always renders something */
             buf_release(&b);

@@ -515,10 +515,113 @@ static void t_bad_targets_refused_at_start(void **state)
     h_cleanup(&l);
 }
 
+/* What the team qualifies on reaches the CRM under its own names
+ * (map.NAME = PROPERTY), in the HubSpot upsert and in HubSpot's Forms API
+ * (https://developers.hubspot.com/docs/api/marketing/forms: {"fields":
+ * [{objectTypeId, name, value}], "context": {hutk, pageUri, pageName,
+ * ipAddress}}), whose context carries the visitor's hubspotutk cookie, the
+ * landing page, the page's name and address, so HubSpot's own attribution
+ * works; a field with no value is left out. */
+static void t_field_map_and_forms_context(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    char hooks[2048];
+    rv.answer = "{\"results\":[{\"id\":\"551\"}],\"inlineMessage\":\"Thanks\"}";
+    recv_start(&rv, 0);
+    snprintf(
+        hooks, sizeof(hooks),
+        "[webhook.hs]\nformat = hubspot\nurl = http://127.0.0.1:%d/upsert\n"
+        "map.budget = annual_budget\nmap.message = message\nmap.utm_campaign = leadd_campaign\n"
+        "map.score = leadd_score\nmap.landing_page = leadd_landing_page\n"
+        "[webhook.hsf]\nformat = hubspot_forms\n"
+        "url = http://127.0.0.1:%d/submissions/v3/integration/secure/submit/62515/f-guid\n"
+        "map.budget = annual_budget\nmap.grade = leadd_grade\n",
+        rv.port, rv.port);
+    start_with(&l, hooks);
+    post(&l,
+         "\"name\":\"Ada King Lovelace\",\"company\":\"Analytical Engines\",\"budget\":50000,"
+         "\"message\":\"Call me\",\"utm_source\":\"google\",\"utm_campaign\":\"spring\","
+         "\"hutk\":\"0123456789abcdef0123456789abcdef\","
+         "\"landing_page\":\"https://www.example.com/demo?utm_source=google\"",
+         NULL, 0);
+    assert_true(recv_wait(&rv, 2, 10000));
+    pthread_mutex_lock(&rv.mu);
+    for (int i = 0; i < 2; i++) {
+        struct recv_req *q = &rv.reqs[i];
+        json_t *j = body_json(q);
+        if (!strcmp(q->path, "/upsert")) {
+            json_t *p =
+                json_object_get(json_array_get(json_object_get(j, "inputs"), 0), "properties");
+            assert_int_equal(json_integer_value(json_object_get(p, "annual_budget")), 50000);
+            assert_string_equal(json_string_value(json_object_get(p, "message")), "Call me");
+            assert_string_equal(json_string_value(json_object_get(p, "leadd_campaign")), "spring");
+            assert_int_equal(json_integer_value(json_object_get(p, "leadd_score")), 60);
+            assert_string_equal(json_string_value(json_object_get(p, "leadd_landing_page")),
+                                "https://www.example.com/demo?utm_source=google");
+            assert_string_equal(json_string_value(json_object_get(p, "company")),
+                                "Analytical Engines");
+        } else {
+            assert_string_equal(q->path, "/submissions/v3/integration/secure/submit/62515/f-guid");
+            json_t *fs = json_object_get(j, "fields"), *x;
+            size_t k;
+            char seen[512] = "";
+            json_array_foreach(fs, k, x)
+            {
+                assert_string_equal(json_string_value(json_object_get(x, "objectTypeId")), "0-1");
+                snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s ",
+                         json_string_value(json_object_get(x, "name")));
+                if (!strcmp(json_string_value(json_object_get(x, "name")), "firstname"))
+                    assert_string_equal(json_string_value(json_object_get(x, "value")), "Ada");
+                if (!strcmp(json_string_value(json_object_get(x, "name")), "leadd_grade"))
+                    assert_string_equal(json_string_value(json_object_get(x, "value")), "hot");
+            }
+            /* no phone was given: no phone field */
+            assert_string_equal(seen,
+                                "email firstname lastname company annual_budget leadd_grade ");
+            json_t *c = json_object_get(j, "context");
+            assert_string_equal(json_string_value(json_object_get(c, "hutk")),
+                                "0123456789abcdef0123456789abcdef");
+            assert_string_equal(json_string_value(json_object_get(c, "pageUri")),
+                                "https://www.example.com/demo?utm_source=google");
+            assert_string_equal(json_string_value(json_object_get(c, "pageName")), "contact");
+            assert_string_equal(json_string_value(json_object_get(c, "ipAddress")), "127.0.0.1");
+            assert_string_equal(q->signature, ""); /* a preset: HubSpot's own auth */
+        }
+        json_decref(j);
+    }
+    pthread_mutex_unlock(&rv.mu);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+
+    /* a map naming nothing the forms have, or on a target it does not fit */
+    char ini[8192], cmd[1200], out[4096];
+    h_start(&l, H_BASE_INI, NULL);
+    assert_int_equal(h_stop(&l), 0);
+    snprintf(ini, sizeof(ini),
+             "%s[webhook.hs]\nformat = hubspot\nmap.teamsize = team_size__c\n"
+             "[webhook.sl]\nformat = slack\nurl = http://127.0.0.1:9/\nmap.budget = b\n"
+             "[webhook.hf]\nformat = hubspot_forms\nmap.budget = bad property!\n",
+             H_BASE_INI);
+    h_write_file(&l, "bad.ini", ini, l.cfg, sizeof(l.cfg));
+    snprintf(cmd, sizeof(cmd), "%s check-config -c %s 2>&1", getenv("LEADD_BIN"), l.cfg);
+    assert_int_not_equal(h_run(out, sizeof(out), "%s", cmd), 0);
+    if (!strstr(out, "map.teamsize: 'teamsize' is not a field of its forms") ||
+        !strstr(out, "[webhook.sl] map.NAME is for the hubspot") ||
+        !strstr(out, "map.budget: expected map.NAME = PROPERTY") ||
+        !strstr(out, "format = hubspot_forms needs url"))
+        fail_msg("check-config said: %s", out);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_hubspot),
+        cmocka_unit_test(t_field_map_and_forms_context),
         cmocka_unit_test(t_salesforce),
         cmocka_unit_test(t_slack_hot_only),
         cmocka_unit_test(t_email),

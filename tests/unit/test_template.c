@@ -30,7 +30,7 @@ static char *render(enum template_kind kind, const char *tpl, const char *public
     if (template_compile(&t, kind, tpl, strlen(tpl), "t.json", VARS, 2, err, sizeof(err)))
         fail_msg("compile: %s", err);
     struct buf b = BUF_INIT(1 << 20);
-    struct template_ctx c = {LEAD, strlen(LEAD), public_url, VARS, 2};
+    struct template_ctx c = {LEAD, strlen(LEAD), public_url, VARS, 2, NULL, NULL};
     assert_int_equal(template_render(t, &c, &b), 0);
     template_free(&t);
     assert_null(t);
@@ -125,7 +125,7 @@ static void t_subject_line(void **state)
         template_compile(&t, TEMPLATE_TEXT, tpl, strlen(tpl), "t.txt", NULL, 0, err, sizeof(err)),
         0);
     struct buf b = BUF_INIT(4096);
-    struct template_ctx c = {lead, strlen(lead), "", NULL, 0};
+    struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL};
     assert_int_equal(template_render(t, &c, &b), 0);
     assert_string_equal(buf_str(&b), "Subject: Hot lead: Eve  Bcc: x@evil.example ! (x)\n\n"
                                      "Eve\r\nBcc: x@evil.example\x1b!\n");
@@ -212,7 +212,7 @@ static void t_escape(void **state)
             fail_msg("compile: %s", err);
         template_set_escape(t, rows[i].esc);
         struct buf b = BUF_INIT(1 << 16);
-        struct template_ctx c = {lead, strlen(lead), "", NULL, 0};
+        struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL};
         assert_int_equal(template_render(t, &c, &b), 0);
         if (strcmp(buf_str(&b), rows[i].want))
             fail_msg("row %zu: %s", i, buf_str(&b));
