@@ -87,6 +87,7 @@ struct template_ctx {
      * the page's name ({{page_name}}: its form's title, else its id); NULL:
      * absent */
     const char *ip, *page_name;
+    const char *event_at; /* {{event_at}}: when the delivery's event happened (RFC 3339) */
 };
 
 /* template_reads_ip: whether t reads {{ip}} (then its sender supplies it). */

@@ -207,7 +207,7 @@ static int build_body(struct forward *f, struct transfer *t)
         return LEADD_EDB; /* tried again, as any failed attempt */
     struct template_ctx c = {
         lead,     strlen(lead), f->cfg->public_url ? f->cfg->public_url : "", w->vars,
-        w->nvars, ip,           form && form->title ? form->title : fid};
+        w->nvars, ip,           form && form->title ? form->title : fid,      t->item.created_at};
     return template_render(tpl, &c, &t->body);
 }
 

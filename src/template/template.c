@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "leadd/crypto.h"
 #include "leadd/strutil.h"
 #include "leadd/template.h"
 
@@ -26,9 +28,22 @@ struct template
     bool reads_ip; /* {{ip}}: the sender looks up the lead's address only then */
 };
 
-enum filter { F_FIRST_NAME, F_LAST_NAME, F_LOWER, F_UPPER, F_LOCAL_PART, F_DEFAULT, F_ELSE, F_RAW };
+enum filter {
+    F_FIRST_NAME,
+    F_LAST_NAME,
+    F_LOWER,
+    F_UPPER,
+    F_LOCAL_PART,
+    F_DEFAULT,
+    F_ELSE,
+    F_RAW,
+    F_SHA256, /* hex SHA-256: the ad platforms' hashed identifiers */
+    F_DIGITS, /* the digits alone: a phone as Meta hashes it */
+    F_UNIX,   /* an RFC 3339 time as Unix seconds (a number) */
+};
 static const char *const FILTERS[] = {"first_name", "last_name", "lower", "upper",
-                                      "local_part", "default",   "else",  "raw"};
+                                      "local_part", "default",   "else",  "raw",
+                                      "sha256",     "digits",    "unix"};
 
 struct placeholder {
     char path[MAX_PATH];
@@ -41,9 +56,10 @@ struct placeholder {
 
 /* The paths a lead has at its top level, and the prefixes of named ones. */
 static const char *const TOP[] = {
-    "id",          "form",  "created_at",    "score",        "grade", "qualified",
-    "status",      "flags", "score_reasons", "duplicate_of", "url",   "reasons_text",
-    "fields_text", "value", "currency",      "owner",        "ip",    "page_name"};
+    "id",        "form",         "created_at",  "score",         "grade",
+    "qualified", "status",       "flags",       "score_reasons", "duplicate_of",
+    "url",       "reasons_text", "fields_text", "value",         "currency",
+    "owner",     "ip",           "page_name",   "event_at"};
 static const char *const PREFIXES[] = {"fields.", "extra.", "attribution.", "crm_ids.", "var."};
 
 /* Parses the inside of {{ }} at s[0..n). */
@@ -391,8 +407,8 @@ static json_t *lookup(struct render *r, const char *path)
         snprintf(url, sizeof(url), "%.*s/app/leads/%s", (int)pl, c->public_url, id);
         return json_string(url);
     }
-    if (!strcmp(path, "ip") || !strcmp(path, "page_name")) {
-        const char *v = path[0] == 'i' ? c->ip : c->page_name;
+    if (!strcmp(path, "ip") || !strcmp(path, "page_name") || !strcmp(path, "event_at")) {
+        const char *v = path[0] == 'i' ? c->ip : path[0] == 'p' ? c->page_name : c->event_at;
         return v && *v ? json_string(v) : NULL;
     }
     if (!strcmp(path, "reasons_text")) { /* "has_company +20, free_mail -15" */
@@ -483,6 +499,33 @@ static json_t *apply_filters(struct render *r, json_t *v, const struct placehold
             free(s);
         } else if (f == F_LOCAL_PART) {
             s[strcspn(s, "@")] = '\0';
+        } else if (f == F_SHA256) {
+            unsigned char d[SHA256_LEN];
+            const void *p = s;
+            size_t n = strlen(s);
+            res = malloc(2 * SHA256_LEN + 1);
+            if (res && crypto_sha256(&p, &n, 1, d)) {
+                free(res);
+                res = NULL;
+            }
+            if (res)
+                crypto_hex(d, sizeof(d), res);
+            free(s);
+        } else if (f == F_DIGITS) {
+            size_t k = 0;
+            for (char *p = s; *p; p++)
+                if (*p >= '0' && *p <= '9')
+                    s[k++] = *p;
+            s[k] = '\0';
+        } else if (f == F_UNIX) {
+            struct tm tm = {0};
+            bool ok = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6;
+            tm.tm_year -= 1900;
+            tm.tm_mon -= 1;
+            free(s);
+            v = ok ? json_integer((json_int_t)timegm(&tm)) : NULL;
+            continue; /* a number, or nothing */
         } else {
             for (char *p = s; *p; p++) {
                 if (f == F_LOWER && *p >= 'A' && *p <= 'Z')

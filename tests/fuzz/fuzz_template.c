@@ -29,8 +29,9 @@ FUZZ_TARGET(template)
         if (template_compile(&t, (enum template_kind)k, text, size, "fuzz", vars, 1, err,
                              sizeof(err)) == 0) {
             struct buf b = BUF_INIT(1 << 20);
-            struct template_ctx c = {FUZZ_LEAD, sizeof(FUZZ_LEAD) - 1, "https://x.example", vars,
-                                     1,         "192.0.2.1",           "Landing page"};
+            struct template_ctx c = {
+                FUZZ_LEAD, sizeof(FUZZ_LEAD) - 1, "https://x.example", vars,
+                1,         "192.0.2.1",           "Landing page",      "2026-11-24T10:00:00.000Z"};
             if (template_render(t, &c, &b) == 0 && k == TEMPLATE_JSON && !b.len)
                 abort(); /* a JSON template always renders something */
             buf_release(&b);

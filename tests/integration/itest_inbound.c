@@ -492,6 +492,11 @@ static void t_updates_out_without_echo(void **state)
     struct count c = {&l, "", 2};
     snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
     assert_true(h_wait(count_is, &c, 10000));
+    /* both ids kept on the lead, though two nodes may record them at once */
+    char ids[256];
+    h_sql_text(&l, ids, sizeof(ids), "SELECT crm_ids FROM leads WHERE id = '%s'", id);
+    assert_non_null(strstr(ids, "\"hubspot\":\"551\""));
+    assert_non_null(strstr(ids, "\"books\":\"r-9\""));
 
     /* a rep works the lead: both records hear of it */
     snprintf(path, sizeof(path), "/v1/leads/%s", id);
@@ -499,7 +504,13 @@ static void t_updates_out_without_echo(void **state)
           "Authorization: Bearer ann-sales-key-0123456789", "Content-Type: application/json", NULL);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    assert_true(recv_wait(&rv, 4, 10000));
+    if (!recv_wait(&rv, 4, 10000)) {
+        char d[2048];
+        h_sql_text(&l, d, sizeof(d),
+                   "SELECT group_concat(webhook || ' ' || event || ' ' || state || ' ' || attempts)"
+                   " FROM deliveries");
+        fail_msg("%d requests; deliveries: %s", recv_count(&rv), d);
+    }
     assert_int_equal(requests_to(&rv, "PATCH", "/crm/v3/objects/contacts/551"), 1);
     assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 1);
     last_body(&rv, "PATCH", "/crm/v3/objects/contacts/551", body, sizeof(body));

@@ -30,7 +30,7 @@ static char *render(enum template_kind kind, const char *tpl, const char *public
     if (template_compile(&t, kind, tpl, strlen(tpl), "t.json", VARS, 2, err, sizeof(err)))
         fail_msg("compile: %s", err);
     struct buf b = BUF_INIT(1 << 20);
-    struct template_ctx c = {LEAD, strlen(LEAD), public_url, VARS, 2, NULL, NULL};
+    struct template_ctx c = {LEAD, strlen(LEAD), public_url, VARS, 2, NULL, NULL, NULL};
     assert_int_equal(template_render(t, &c, &b), 0);
     template_free(&t);
     assert_null(t);
@@ -125,7 +125,7 @@ static void t_subject_line(void **state)
         template_compile(&t, TEMPLATE_TEXT, tpl, strlen(tpl), "t.txt", NULL, 0, err, sizeof(err)),
         0);
     struct buf b = BUF_INIT(4096);
-    struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL};
+    struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL, NULL};
     assert_int_equal(template_render(t, &c, &b), 0);
     assert_string_equal(buf_str(&b), "Subject: Hot lead: Eve  Bcc: x@evil.example ! (x)\n\n"
                                      "Eve\r\nBcc: x@evil.example\x1b!\n");
@@ -212,7 +212,7 @@ static void t_escape(void **state)
             fail_msg("compile: %s", err);
         template_set_escape(t, rows[i].esc);
         struct buf b = BUF_INIT(1 << 16);
-        struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL};
+        struct template_ctx c = {lead, strlen(lead), "", NULL, 0, NULL, NULL, NULL};
         assert_int_equal(template_render(t, &c, &b), 0);
         if (strcmp(buf_str(&b), rows[i].want))
             fail_msg("row %zu: %s", i, buf_str(&b));
@@ -221,12 +221,36 @@ static void t_escape(void **state)
     }
 }
 
+/* The ad platforms' identifiers: hashed, digits alone, Unix seconds; and an
+ * array's element whose every placeholder is empty left out whole. */
+static void t_platform_filters(void **state)
+{
+    (void)state;
+    char *got = render(TEMPLATE_JSON,
+                       "{\"em\":\"{{fields.email | lower | sha256}}\","
+                       "\"ph\":\"{{fields.phone | digits | sha256}}\","
+                       "\"t\":\"{{created_at | unix}}\",\"d\":\"{{var.oid | digits}}\","
+                       "\"f\":[{\"name\":\"email\",\"value\":\"{{fields.email}}\"},"
+                       "{\"name\":\"phone\",\"value\":\"{{fields.phone}}\"},{\"k\":1}]}",
+                       NULL);
+    /* sha256("ada@example.com"); no phone: no ph, and no phone element */
+    assert_string_equal(
+        got, "{\"em\":\"b5fc85e55755f9e0d030a10ab4429b6b2944855f9a0d60077fe832becbc41d72\","
+             "\"t\":1795514400,\"d\":\"00123\",\"f\":[{\"name\":\"email\",\"value\":"
+             "\"ada@example.com\"},{\"k\":1}]}");
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_json),         cmocka_unit_test(t_form_and_text),
-        cmocka_unit_test(t_subject_line), cmocka_unit_test(t_bad_templates),
-        cmocka_unit_test(t_json_path),    cmocka_unit_test(t_escape),
+        cmocka_unit_test(t_json),
+        cmocka_unit_test(t_form_and_text),
+        cmocka_unit_test(t_subject_line),
+        cmocka_unit_test(t_bad_templates),
+        cmocka_unit_test(t_json_path),
+        cmocka_unit_test(t_escape),
+        cmocka_unit_test(t_platform_filters),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
