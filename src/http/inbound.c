@@ -262,10 +262,13 @@ static int apply_event(struct req *r, const struct inbound *in, struct crm_event
         t->ignored += !e->stage[0];
         return 0;
     }
-    char lead[ULID_LEN + 1];
-    int rc =
-        store_inbound_lead(r->h->st, in->webhook ? in->webhook : in->name,
-                           e->record[0] ? e->record : NULL, e->email[0] ? e->email : NULL, lead);
+    char lead[ULID_LEN + 1], *email = NULL;
+    /* the address as the forms keep it: a CRM may write Ada@Example.COM */
+    if (e->email[0] && norm_email(e->email, strlen(e->email), &email) == LEADD_ENOMEM)
+        return LEADD_ENOMEM;
+    int rc = store_inbound_lead(r->h->st, in->webhook ? in->webhook : in->name,
+                                e->record[0] ? e->record : NULL, email, lead);
+    free(email);
     if (rc == LEADD_ENOTFOUND) {
         t->unknown_records++;
         log_info("inbound %s: an event about a record of no lead here: ignored", in->name);

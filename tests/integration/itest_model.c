@@ -5,7 +5,9 @@
  * provider is down), repeats of the same people in other letter cases and
  * of people last seen past the duplicate window,
  * honeypot and too-fast spam, Idempotency-Key replays and conflicts, and
- * erasures while deliveries are in flight (the CRM answers slowly). Every
+ * erasures while deliveries are in flight (the CRM answers slowly), and
+ * the CRM's outcomes coming back (Standard Webhooks, matched by address in
+ * any letter case, replayed now and then). Every
  * answer is checked as it comes; then every lead's flags, duplicate_of,
  * qualification and queued deliveries, the confirmation mails (one per
  * person, never to a repeat), and that every delivery marked delivered
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "leadd/crypto.h"
 #include "receiver.h"
 #include "smtp.h"
 
@@ -34,6 +37,7 @@ struct mlead {
     unsigned flags; /* the spam flags the model expects */
     int dup_of;     /* index of the original, or -1 */
     bool qualified, hot, erased;
+    const char *status; /* NULL: as it arrived (new; news: unconfirmed) */
 };
 
 static struct mlead leads[MAX_LEADS];
@@ -132,6 +136,42 @@ static long post(struct leadd *l, enum form f, const char *body, const char *key
     return st;
 }
 
+#define OUTCOME_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+/* The people's leads captured before the run (25 hours old, contact form):
+ * the status an outcome gave each, NULL for none. */
+static const char *old_status[PEOPLE];
+
+/* An outcome from the CRM about a person, signed as Standard Webhooks sign;
+ * the answer's body into out. */
+static long outcome(struct leadd *l, const char *msg_id, int person, const char *stage, char *out,
+                    size_t cap)
+{
+    char body[256], email[96], ts[32], h_id[96], h_ts[64], h_sig[128];
+    char b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
+    unsigned char key[64], mac[SHA256_LEN];
+    struct resp r;
+    email_of(person, email, sizeof(email));
+    snprintf(body, sizeof(body),
+             "{\"type\":\"deal.updated\",\"data\":{\"email\":\"%s\","
+             "\"stage\":\"%s\"}}",
+             email, stage);
+    long n = crypto_unbase64(OUTCOME_SECRET + 6, key, sizeof(key));
+    snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+    const void *parts[] = {msg_id, ".", ts, ".", body};
+    const size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, strlen(body)};
+    assert_int_equal(crypto_hmac_sha256(key, (size_t)n, parts, lens, 5, mac), 0);
+    crypto_base64(mac, sizeof(mac), b64);
+    snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
+    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
+    snprintf(h_sig, sizeof(h_sig), "webhook-signature: v1,%s", b64);
+    h_req(l, "POST", "/v1/inbound/deals", body, &r, "Content-Type: application/json", h_id, h_ts,
+          h_sig, NULL);
+    snprintf(out, cap, "%s", r.body ? r.body : "");
+    long st = r.status;
+    resp_free(&r);
+    return st;
+}
+
 static bool all_sent(void *arg)
 {
     return h_sql_int(arg, "SELECT count(*) FROM deliveries WHERE state IN ('pending',"
@@ -171,7 +211,9 @@ static void t_mixed_traffic_against_the_model(void **state)
              "[webhook.confirm]\nformat = email\nurl = smtp://127.0.0.1:%d\nsmtp_tls = off\n"
              "mail_from = news@example.com\nforms =\n"
              "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsign = false\n"
-             "[webhook.hot]\nurl = http://127.0.0.1:%d/\nsign = false\nwhen = grade = hot\n",
+             "[webhook.hot]\nurl = http://127.0.0.1:%d/\nsign = false\nwhen = grade = hot\n"
+             "[inbound.deals]\nkind = standard\nsecret = " OUTCOME_SECRET "\n"
+             "stage.won = converted\nstage.lost = rejected\n",
              H_BASE_INI, captcha.port, mail.port, crm.port, hot.port);
     h_start(&l, ini, "server.public_url=https://leads.example.com", NULL);
     /* Some people came 25 hours ago, past the contact form's 24-hour window:
@@ -194,7 +236,11 @@ static void t_mixed_traffic_against_the_model(void **state)
     memset(original, 0xff, sizeof(original));
     nleads = 0;
     char body[1024], id[64], last_key[32] = "", last_body[1024] = "", last_id[64] = "";
-    int keys = 0, mails = 0;
+    int keys = 0, mails = 0, outcomes = 0, applied = 0;
+    char last_event[32] = "";
+    int last_person = 0;
+    const char *last_stage = "won";
+    memset(old_status, 0, sizeof(old_status));
     for (int op = 0; op < OPS; op++) {
         unsigned what = rnd(100);
         if (what < 8 && nleads > 0) { /* erase a lead, maybe while it is being delivered */
@@ -219,6 +265,50 @@ static void t_mixed_traffic_against_the_model(void **state)
             leads[i].erased = true;
             if (original[leads[i].form][leads[i].person] == i)
                 original[leads[i].form][leads[i].person] = -1;
+            continue;
+        }
+        if (what >= 92) { /* the CRM's outcome about a person, or the last one again */
+            char ans[512], want[160], ev[32];
+            bool replay = last_event[0] && rnd(4) == 0;
+            int person = replay ? last_person : (int)rnd(PEOPLE);
+            const char *stage = replay ? last_stage : rnd(2) ? "won" : "lost";
+            if (replay) /* the CRM sends the same event again, body and all */
+                snprintf(ev, sizeof(ev), "%s", last_event);
+            else
+                snprintf(ev, sizeof(ev), "evt_%d", ++outcomes);
+            /* the model: the person's newest lead that is neither spam, nor
+             * a repeat, nor erased, on any form; else the one from before */
+            int t = -1;
+            for (int k = nleads - 1; k >= 0 && t < 0; k--)
+                if (leads[k].person == person && !leads[k].erased && leads[k].dup_of < 0 &&
+                    !leads[k].flags)
+                    t = k;
+            bool old = t < 0 && person % 6 == 0;
+            long st = outcome(&l, ev, person, stage, ans, sizeof(ans));
+            const char *status = stage[0] == 'w' ? "converted" : "rejected";
+            if (t >= 0 && leads[t].form == F_NEWS) /* unconfirmed: the double opt-in's to move */
+                snprintf(want, sizeof(want),
+                         "\"applied\":0,\"replayed\":0,\"unknown_records\":0,"
+                         "\"unknown_stages\":0,\"ignored\":1");
+            else if (t < 0 && !old)
+                snprintf(want, sizeof(want), "\"unknown_records\":1");
+            else if (replay) /* applied once already, whichever lead it finds now */
+                snprintf(want, sizeof(want), "\"applied\":0,\"replayed\":1,");
+            else
+                snprintf(want, sizeof(want), "\"applied\":1,");
+            if (st != 200 || !strstr(ans, want))
+                fail_msg("op %d: outcome %s %s for person %d (lead %d, old %d): %ld %s, want %s",
+                         op, ev, stage, person, t, old, st, ans, want);
+            if (replay || !strstr(ans, "\"applied\":1"))
+                continue;
+            if (t >= 0)
+                leads[t].status = status;
+            else
+                old_status[person] = status;
+            applied++;
+            snprintf(last_event, sizeof(last_event), "%s", ev);
+            last_person = person;
+            last_stage = stage;
             continue;
         }
         if (what < 14 && last_key[0]) { /* the last keyed post again: a replay, or a conflict */
@@ -282,6 +372,15 @@ static void t_mixed_traffic_against_the_model(void **state)
             continue;
         }
         h_sql_text(&l, dup, sizeof(dup), "SELECT duplicate_of FROM leads WHERE id = %Q", m->id);
+        char status[32];
+        h_sql_text(&l, status, sizeof(status), "SELECT status FROM leads WHERE id = %Q", m->id);
+        const char *want_status = m->status                                         ? m->status
+                                  : m->form == F_NEWS && !m->flags && m->dup_of < 0 ? "unconfirmed"
+                                  : m->form == F_NEWS                               ? NULL
+                                                                                    : "new";
+        if (want_status && strcmp(status, want_status))
+            fail_msg("lead %d (%s, %s, person %d): status %s, want %s", i, m->id, FORMS[m->form],
+                     m->person, status, want_status);
         const char *want = m->dup_of >= 0 ? leads[m->dup_of].id : "";
         long long flags = h_sql_int(&l, "SELECT flags & 35 FROM leads WHERE id = %Q", m->id);
         long long q = h_sql_int(&l, "SELECT qualified FROM leads WHERE id = %Q", m->id);
@@ -300,6 +399,17 @@ static void t_mixed_traffic_against_the_model(void **state)
                      i, m->id, FORMS[m->form], m->person, dup, want, flags, m->flags, q,
                      m->qualified, to_crm, to_hot, m->qualified, m->hot);
     }
+    for (int p = 0; p < PEOPLE; p += 6) {
+        char status[32];
+        h_sql_text(&l, status, sizeof(status),
+                   "SELECT status FROM leads WHERE id = '01AAAAAAAAAAAAAAAAAAAAA%03d'", p);
+        if (strcmp(status, old_status[p] ? old_status[p] : "new"))
+            fail_msg("the earlier lead of person %d: status %s, want %s", p, status,
+                     old_status[p] ? old_status[p] : "new");
+    }
+    /* each outcome applied once, in the lead's history as the CRM's */
+    assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM lead_history WHERE actor = 'deals'"),
+                     applied);
     /* what was queued is sent: each delivery marked delivered reached its
      * receiver, and every person got one confirmation mail, no more */
     assert_true(h_wait(all_sent, &l, 60000));
@@ -315,9 +425,9 @@ static void t_mixed_traffic_against_the_model(void **state)
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'confirm'"),
                      mails);
     assert_int_equal(mail.n, mails);
-    fprintf(stderr, "%d leads (%d erased), %d mails, %d to the CRM\n", nleads,
-            (int)h_sql_int(&l, "SELECT count(*) FROM leads WHERE erased_at IS NOT NULL"), mails,
-            recv_count(&crm));
+    fprintf(stderr, "%d leads (%d erased), %d mails, %d to the CRM, %d outcomes (%d applied)\n",
+            nleads, (int)h_sql_int(&l, "SELECT count(*) FROM leads WHERE erased_at IS NOT NULL"),
+            mails, recv_count(&crm), outcomes, applied);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);
     smtp_stop(&mail);
