@@ -123,6 +123,9 @@ static void compile_into(struct loader *ld, struct webhook *w, const struct pres
         }
         len = b.len;
         text = buf_detach(&b);
+    } else if (!path) {
+        ld->rc = LEADD_EINVAL; /* neither a preset nor a file: a bug */
+        return;
     } else {
         snprintf(file, sizeof(file), "%s", path);
         if (!(text = slurp(path, &len))) {

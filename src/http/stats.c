@@ -513,7 +513,7 @@ static int parse_csv(struct upload *u, const char *body, size_t n, const struct 
     bool eol = false, header = false;
     struct buf f = BUF_INIT(SPEND_MAX_BODY), cells = BUF_INIT(SPEND_MAX_BODY);
     int rc = 0;
-    int where[6], first_where[6] = {-1, -1, -1, -1, -1, -1};
+    int where[6] = {-1, -1, -1, -1, -1, -1}, first_where[6] = {-1, -1, -1, -1, -1, -1};
     const char *platform = NULL, *hrec = NULL;
     char head_cur[4] = "", source[SPEND_MAX_NAME + 1] = "";
     if (n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) /* a spreadsheet's byte-order mark */
