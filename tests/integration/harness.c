@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "harness.h"
+#include "leadd/crypto.h"
 #include "receiver.h"
 
 const char H_BASE_INI[] = "[server]\n"
@@ -764,6 +765,24 @@ void h_sql_exec(struct leadd *l, const char *sql)
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
         fail_msg("test SQL failed: %s", err);
     sqlite3_close(db);
+}
+
+void h_post_signed(struct leadd *l, const char *path, const char *secret, const char *msg_id,
+                   long long ts_s, const char *body, struct resp *out)
+{
+    unsigned char key[256], mac[SHA256_LEN];
+    char ts[32], b64[CRYPTO_BASE64_LEN(SHA256_LEN)], h_id[128], h_ts[64], h_sig[160];
+    long n = crypto_unbase64(secret + 6, key, sizeof(key));
+    assert_true(n > 0);
+    snprintf(ts, sizeof(ts), "%lld", ts_s ? ts_s : (long long)time(NULL));
+    const void *parts[] = {msg_id, ".", ts, ".", body};
+    const size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, strlen(body)};
+    assert_int_equal(crypto_hmac_sha256(key, (size_t)n, parts, lens, 5, mac), 0);
+    crypto_base64(mac, sizeof(mac), b64);
+    snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
+    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
+    snprintf(h_sig, sizeof(h_sig), "webhook-signature: v1,bm90IGl0 v1,%s", b64);
+    h_req(l, "POST", path, body, out, "Content-Type: application/json", h_id, h_ts, h_sig, NULL);
 }
 
 void h_api(struct leadd *l, const char *method, const char *path, const char *body,

@@ -99,6 +99,12 @@ long long h_sql_int(struct leadd *l, const char *fmt, ...);
 void h_sql_text(struct leadd *l, char *out, size_t cap, const char *fmt, ...);
 /* h_sql_exec: runs SQL that writes, on a connection of the test's own. */
 void h_sql_exec(struct leadd *l, const char *sql);
+/* h_post_signed: POST body to path signed as Standard Webhooks sign
+ * (webhook-id msg_id, webhook-timestamp ts_s: 0 for now, webhook-signature
+ * v1,<base64 HMAC-SHA256 of id.ts.body> with secret's key, after another
+ * signature that is not it: a receiver must try each). */
+void h_post_signed(struct leadd *l, const char *path, const char *secret, const char *msg_id,
+                   long long ts_s, const char *body, struct resp *out);
 /* h_api: a request to the query API with the test key. */
 #define H_API_KEY "test-key-0123456789abcdef"
 void h_api(struct leadd *l, const char *method, const char *path, const char *body,

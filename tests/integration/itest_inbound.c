@@ -375,20 +375,7 @@ static void t_pipedrive(void **state)
 static void standard_send(struct leadd *l, const char *msg_id, long long ts_s, const char *body,
                           struct resp *out)
 {
-    unsigned char key[64], mac[SHA256_LEN];
-    char ts[32], b64[CRYPTO_BASE64_LEN(SHA256_LEN)], h_id[128], h_ts[64], h_sig[160];
-    long n = crypto_unbase64(SW_SECRET + 6, key, sizeof(key));
-    assert_true(n > 0);
-    snprintf(ts, sizeof(ts), "%lld", ts_s ? ts_s : wall_ms() / 1000);
-    const void *parts[] = {msg_id, ".", ts, ".", body};
-    const size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, strlen(body)};
-    assert_int_equal(crypto_hmac_sha256(key, (size_t)n, parts, lens, 5, mac), 0);
-    crypto_base64(mac, sizeof(mac), b64);
-    snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
-    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
-    snprintf(h_sig, sizeof(h_sig), "webhook-signature: v1,bm90IGl0 v1,%s", b64);
-    h_req(l, "POST", "/v1/inbound/zapier", body, out, "Content-Type: application/json", h_id, h_ts,
-          h_sig, NULL);
+    h_post_signed(l, "/v1/inbound/zapier", SW_SECRET, msg_id, ts_s, body, out);
 }
 
 /* A generic signed source (a Salesforce flow through Zapier): no CRM id

@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "harness.h"
-#include "leadd/crypto.h"
 #include "receiver.h"
 #include "smtp.h"
 
@@ -146,26 +145,13 @@ static const char *old_status[PEOPLE];
 static long outcome(struct leadd *l, const char *msg_id, int person, const char *stage, char *out,
                     size_t cap)
 {
-    char body[256], email[96], ts[32], h_id[96], h_ts[64], h_sig[128];
-    char b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
-    unsigned char key[64], mac[SHA256_LEN];
+    char body[256], email[96];
     struct resp r;
     email_of(person, email, sizeof(email));
     snprintf(body, sizeof(body),
-             "{\"type\":\"deal.updated\",\"data\":{\"email\":\"%s\","
-             "\"stage\":\"%s\"}}",
-             email, stage);
-    long n = crypto_unbase64(OUTCOME_SECRET + 6, key, sizeof(key));
-    snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-    const void *parts[] = {msg_id, ".", ts, ".", body};
-    const size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, strlen(body)};
-    assert_int_equal(crypto_hmac_sha256(key, (size_t)n, parts, lens, 5, mac), 0);
-    crypto_base64(mac, sizeof(mac), b64);
-    snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
-    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
-    snprintf(h_sig, sizeof(h_sig), "webhook-signature: v1,%s", b64);
-    h_req(l, "POST", "/v1/inbound/deals", body, &r, "Content-Type: application/json", h_id, h_ts,
-          h_sig, NULL);
+             "{\"type\":\"deal.updated\",\"data\":{\"email\":\"%s\",\"stage\":\"%s\"}}", email,
+             stage);
+    h_post_signed(l, "/v1/inbound/deals", OUTCOME_SECRET, msg_id, 0, body, &r);
     snprintf(out, cap, "%s", r.body ? r.body : "");
     long st = r.status;
     resp_free(&r);
