@@ -270,12 +270,10 @@ static int crm_apply(struct sqlc *c, const char *lead_id, const char *webhook, c
     /* Read, merged and written back: on PostgreSQL another node may record
      * another target's id for the same lead at once, and without the row
      * lock one of the two ids was lost (an update then had no record) */
-    int rc = sqls_prepare(c,
-                          sql_backend(c) == SQL_POSTGRES
-                              ? "SELECT crm_ids FROM leads WHERE id = ?1 AND erased_at IS NULL"
-                                " FOR UPDATE"
-                              : "SELECT crm_ids FROM leads WHERE id = ?1 AND erased_at IS NULL",
-                          &s);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT crm_ids FROM leads WHERE id = ?1 AND erased_at IS NULL%s",
+             sql_for_update(c));
+    int rc = sqls_prepare(c, sql, &s);
     if (!rc) {
         sqls_text(s, 1, lead_id, false);
         int r = sqls_step(s);

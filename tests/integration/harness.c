@@ -256,7 +256,27 @@ static void spawn_node(struct leadd *l, bool b)
     *(b ? &l->pid_b : &l->pid) = pid;
     track(pid);
     struct logwait w = {log, l, "listening on http://", 1};
-    assert_true(h_wait(log_has, &w, 20000));
+    /* Polled: a start takes well under a second, but under a whole
+     * parallel make test on two cores one took over 20 s, twice; say what
+     * it was doing if it never comes. */
+    if (!h_wait(log_has, &w, 60000)) {
+        char proc[64], wchan[128] = "", stat[256] = "";
+        const char *one[] = {log, NULL};
+        char *t = read_logs(one);
+        snprintf(proc, sizeof(proc), "/proc/%d/wchan", (int)pid);
+        FILE *fp = fopen(proc, "r");
+        if (fp && !fgets(wchan, sizeof(wchan), fp))
+            wchan[0] = '\0';
+        if (fp)
+            fclose(fp);
+        snprintf(proc, sizeof(proc), "/proc/%d/stat", (int)pid);
+        if ((fp = fopen(proc, "r")) && !fgets(stat, sizeof(stat), fp))
+            stat[0] = '\0';
+        if (fp)
+            fclose(fp);
+        fail_msg("leadd (pid %d) did not listen within 60 s; wchan %s; stat %s; its log:\n%s",
+                 (int)pid, wchan, stat, t ? t : "");
+    }
     const char *one[] = {log, NULL};
     char *t = read_logs(one);
     const char *p = strstr(t, "listening on http://");
