@@ -192,7 +192,7 @@ static void t_salesforce(void **state)
     h_post_json(&l, "bare", bare_body, &r); /* no name, no company */
     assert_int_equal(r.status, 201);
     resp_free(&r);
-    assert_true(recv_wait(&rv, 2, 10000));
+    assert_true(recv_wait(&rv, 2, 30000));
     pthread_mutex_lock(&rv.mu);
     /* in the order they arrive */
     int hot = strstr(rv.reqs[0].body, "first_name=Ada") ? 0 : 1, bare = 1 - hot;
@@ -271,7 +271,7 @@ static void t_slack_hot_only(void **state)
          "\"company\":\"A & B\",\"budget\":50000,\"phone\":\"+44 20 7946 0000\","
          "\"utm_source\":\"google\"",
          evil_id, sizeof(evil_id));
-    assert_true(recv_wait(&rv, 2, 10000));
+    assert_true(recv_wait(&rv, 2, 30000));
     pthread_mutex_lock(&rv.mu);
     j = body_json(&rv.reqs[1]);
     text = jstr(j, "text");
@@ -368,7 +368,7 @@ static void t_template(void **state)
     h_write_file(&l, "leadd.ini", hooks, l.cfg, sizeof(l.cfg));
     h_restart(&l);
     post(&l, "\"name\":\"Ada Lovelace\",\"company\":\"Acme\",\"budget\":50000", NULL, 0);
-    assert_true(recv_wait(&rv, 2, 10000));
+    assert_true(recv_wait(&rv, 2, 30000));
     pthread_mutex_lock(&rv.mu);
     for (int i = 0; i < 2; i++) {
         struct recv_req *q = &rv.reqs[i];
@@ -546,7 +546,7 @@ static void t_field_map_and_forms_context(void **state)
          "\"hutk\":\"0123456789abcdef0123456789abcdef\","
          "\"landing_page\":\"https://www.example.com/demo?utm_source=google\"",
          NULL, 0);
-    assert_true(recv_wait(&rv, 2, 10000));
+    assert_true(recv_wait(&rv, 2, 30000));
     pthread_mutex_lock(&rv.mu);
     for (int i = 0; i < 2; i++) {
         struct recv_req *q = &rv.reqs[i];

@@ -165,7 +165,7 @@ static void t_hubspot(void **state)
     post(&l, id, sizeof(id), email, sizeof(email));
     struct count c = {&l, "", 1};
     snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
-    assert_true(h_wait(count_is, &c, 10000)); /* delivered: 551 kept */
+    assert_true(h_wait(count_is, &c, 30000)); /* delivered: 551 kept */
 
     /* the sale, in two events of one request, as HubSpot batches them */
     snprintf(body, sizeof(body),
@@ -306,7 +306,7 @@ static void t_pipedrive(void **state)
     struct count c = {&l, "", 1};
     snprintf(c.sql, sizeof(c.sql),
              "SELECT count(*) FROM crm_records WHERE lead_id = '%s' AND crm_id = '77'", id);
-    assert_true(h_wait(count_is, &c, 10000));
+    assert_true(h_wait(count_is, &c, 30000));
     struct resp sp;
     char spend[256], today[16];
     h_sql_text(&l, today, sizeof(today),
@@ -478,7 +478,7 @@ static void t_updates_out_without_echo(void **state)
     post(&l, id, sizeof(id), email, sizeof(email));
     struct count c = {&l, "", 2};
     snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
-    assert_true(h_wait(count_is, &c, 10000));
+    assert_true(h_wait(count_is, &c, 30000));
     /* both ids kept on the lead, though two nodes may record them at once */
     char ids[256];
     h_sql_text(&l, ids, sizeof(ids), "SELECT crm_ids FROM leads WHERE id = '%s'", id);
@@ -491,7 +491,7 @@ static void t_updates_out_without_echo(void **state)
           "Authorization: Bearer ann-sales-key-0123456789", "Content-Type: application/json", NULL);
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    if (!recv_wait(&rv, 4, 10000)) {
+    if (!recv_wait(&rv, 4, 30000)) {
         char d[2048];
         h_sql_text(&l, d, sizeof(d),
                    "SELECT group_concat(webhook || ' ' || event || ' ' || state || ' ' || attempts)"
@@ -533,9 +533,9 @@ static void t_updates_out_without_echo(void **state)
     assert_int_equal(r.status, 200);
     answer_has(&r, "\"applied\":1");
     resp_free(&r);
-    assert_true(recv_wait(&rv, 5, 10000));
+    assert_true(recv_wait(&rv, 5, 30000));
     struct count done = {&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0};
-    assert_true(h_wait(count_is, &done, 10000));
+    assert_true(h_wait(count_is, &done, 30000));
     assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 2);
     assert_int_equal(requests_to(&rv, "PATCH", "/crm/v3/objects/contacts/551"), 1);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'hubspot' AND"
