@@ -13,31 +13,28 @@
 #include "leadd/lead.h"
 #include "leadd/log.h"
 
+#define QUEUE_DELIVERY                                                                             \
+    "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms, created_ms,"     \
+    " updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE "
+static const char SQL_QUEUE_ONCE[] =
+    QUEUE_DELIVERY "NOT EXISTS (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
+                   " state <> " SQL_CANCELLED ")";
+/* An update goes to the record the target made, when it made one, and once
+ * while one waits: it is rendered from the lead as it is when sent. */
+static const char SQL_QUEUE_UPDATE[] =
+    QUEUE_DELIVERY "EXISTS (SELECT 1 FROM crm_records WHERE webhook = ?2 AND lead_id = ?1) AND NOT"
+                   " EXISTS (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
+                   " event = ?4 AND state = " SQL_PENDING ")";
+
 int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
                      const struct store_delivery *d, uint64_t ms, bool *queued)
 {
     char wid[ULID_LEN + 5] = "msg_";
     long long n = 0;
     ulid_next(ids, ms, wid + 4);
-    /* An update goes to the record the target made, when it made one, and
-     * once while one waits: it is rendered from the lead as it is when sent. */
-    if (!strcmp(d->event, forward_event_names[FORWARD_LEAD_UPDATED])) {
-        int rc = sql_exec(c, &n,
-                          "INSERT INTO deliveries(lead_id, webhook, webhook_id, event,"
-                          " next_attempt_ms, created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5,"
-                          " ?5 WHERE EXISTS (SELECT 1 FROM crm_records WHERE webhook = ?2 AND"
-                          " lead_id = ?1) AND NOT EXISTS (SELECT 1 FROM deliveries WHERE lead_id ="
-                          " ?1 AND webhook = ?2 AND event = ?4 AND state = " SQL_PENDING ")",
-                          "tttti", lead_id, d->webhook, wid, d->event, (long long)ms);
-        *queued |= !rc && n > 0;
-        return rc;
-    }
-    int rc = sql_exec(c, &n,
-                      "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"
-                      " created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?5 WHERE NOT EXISTS"
-                      " (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
-                      " state <> " SQL_CANCELLED ")",
-                      "tttti", lead_id, d->webhook, wid, d->event, (long long)ms);
+    bool update = !strcmp(d->event, forward_event_names[FORWARD_LEAD_UPDATED]);
+    int rc = sql_exec(c, &n, update ? SQL_QUEUE_UPDATE : SQL_QUEUE_ONCE, "tttti", lead_id,
+                      d->webhook, wid, d->event, (long long)ms);
     *queued |= !rc && n > 0;
     return rc;
 }
