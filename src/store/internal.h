@@ -234,6 +234,11 @@ LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, cons
  * lead not there (erased) is left out. Within the caller's read snapshot. */
 LEADD_MUST_CHECK int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
                                    const char *viewer, struct buf *out);
+/* leadjson_each: the same statements, each lead found handed to fn (its
+ * index in ids, its JSON) in the order of ids; fn's nonzero return stops it. */
+LEADD_MUST_CHECK int leadjson_each(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
+                                   const char *viewer,
+                                   int (*fn)(void *arg, int i, const struct buf *json), void *arg);
 struct reader {
     struct sqlc *c;
     struct leadjson_stmts lead;

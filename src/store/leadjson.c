@@ -246,8 +246,9 @@ out:
     return rc;
 }
 
-int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
-                  const char *viewer, struct buf *out)
+int leadjson_each(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
+                  const char *viewer, int (*fn)(void *arg, int i, const struct buf *json),
+                  void *arg)
 {
     struct buf *one = calloc((size_t)n + 1, sizeof(*one));
     char **sorted = calloc((size_t)n + 1, sizeof(*sorted));
@@ -302,18 +303,14 @@ int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int
         rc = LEADD_EDB;
         goto out;
     }
-    /* the page, in its order; a lead not found is not there */
-    for (int i = 0, w = 0; i < n; i++) {
+    /* each lead, in the order asked; a lead not found is not there */
+    for (int i = 0; !rc && i < n; i++) {
         if (!one[i].len)
             continue;
-        if (w++)
-            buf_addc(out, ',');
-        buf_add(out, one[i].ptr, one[i].len);
-        buf_adds(out, "]}");
-        if ((rc = buf_error(&one[i])))
-            break;
+        buf_adds(&one[i], "]}");
+        rc = buf_error(&one[i]);
+        rc = rc ? rc : fn(arg, i, &one[i]);
     }
-    rc = rc ? rc : buf_error(out);
 out:
     for (int i = 0; one && i < n; i++)
         buf_release(&one[i]);
@@ -321,4 +318,27 @@ out:
     free(sorted);
     free(order);
     return rc;
+}
+
+/* leadjson_page's: each lead after the last, comma-separated. */
+struct joined {
+    struct buf *out;
+    int n;
+};
+
+static int join(void *arg, int i, const struct buf *json)
+{
+    struct joined *j = arg;
+    (void)i;
+    if (j->n++)
+        buf_addc(j->out, ',');
+    buf_add(j->out, json->ptr, json->len);
+    return buf_error(j->out);
+}
+
+int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
+                  const char *viewer, struct buf *out)
+{
+    struct joined j = {out, 0};
+    return leadjson_each(c, ids, n, viewer, join, &j);
 }
