@@ -46,5 +46,9 @@ LEADD_MUST_CHECK int crypto_token(char out[CRYPTO_TOKEN_LEN]);
 LEADD_MUST_CHECK int crypto_token_hash(const char *token, unsigned char out[SHA256_LEN]);
 /* crypto_hex: lowercase hex of in[0..n) into out, which holds 2n + 1. */
 void crypto_hex(const unsigned char *in, size_t n, char *out);
+/* crypto_sha256_hex: the SHA-256 of s's text as lowercase hex (a text's
+ * hash kept or compared, an identifier hashed for an ad platform). */
+#define CRYPTO_SHA256_HEX_LEN (2 * SHA256_LEN + 1)
+LEADD_MUST_CHECK int crypto_sha256_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN]);
 
 #endif

@@ -108,6 +108,17 @@ int crypto_token_hash(const char *token, unsigned char out[SHA256_LEN])
     return crypto_sha256(&part, &len, 1, out);
 }
 
+int crypto_sha256_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN])
+{
+    unsigned char d[SHA256_LEN];
+    const void *part = s;
+    size_t len = strlen(s);
+    int rc = crypto_sha256(&part, &len, 1, d);
+    if (!rc)
+        crypto_hex(d, sizeof(d), out);
+    return rc;
+}
+
 void crypto_hex(const unsigned char *in, size_t n, char *out)
 {
     static const char DIGITS[] = "0123456789abcdef";

@@ -29,6 +29,7 @@
 #include "leadd/calendar.h"
 #include "leadd/crypto.h"
 #include "leadd/jsonr.h"
+#include "leadd/log.h"
 #include "leadd/money.h"
 #include "leadd/strutil.h"
 
@@ -64,15 +65,11 @@ static const char *json_member(const char *json, size_t n, const char *key, stru
     return buf_str(b);
 }
 
-/* SHA-256 hex of s, or "" for "". */
-static void hash_hex(const char *s, char out[2 * SHA256_LEN + 1])
+/* SHA-256 hex of s, or "" for "" (nothing to match by). */
+static void hash_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN])
 {
-    unsigned char d[SHA256_LEN];
-    const void *p = s;
-    size_t n = strlen(s);
-    out[0] = '\0';
-    if (n && !crypto_sha256(&p, &n, 1, d))
-        crypto_hex(d, sizeof(d), out);
+    if (!*s || crypto_sha256_hex(s, out))
+        out[0] = '\0';
 }
 
 /* The lead's phone: its form's first phone field's value (stored E.164). */
@@ -118,16 +115,14 @@ static int one(const struct conversion_row *c, void *arg)
         buf_release(&attr);
         return 0;
     }
-    struct tm tm = {0}, lt;
-    int ms = 0;
-    if (sscanf(c->at, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+    struct tm lt;
+    int64_t at_ms;
+    if (rfc3339_parse(c->at, &at_ms)) {
         buf_release(&attr);
         return LEADD_EDB;
     }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
+    time_t t = (time_t)(at_ms / 1000);
+    int ms = (int)(at_ms % 1000);
     localtime_r(&t, &lt);
     strftime(local, sizeof(local), "%Y-%m-%d %H:%M:%S", &lt);
     if (c->has_value && c->currency)

@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "leadd/crypto.h"
+#include "leadd/forward.h"
 #include "leadd/log.h"
 #include "leadd/money.h"
 #include "leadd/strutil.h"
@@ -107,27 +108,24 @@ static bool pipedrive_verified(struct req *r, const struct inbound *in)
     return ok;
 }
 
-/* Standard Webhooks: "v1,<base64 HMAC-SHA256 of id.timestamp.body>", one of
- * the space-separated signatures; the timestamp (s) within five minutes. */
+/* Standard Webhooks, as leadd signs its own (webhook_sign): one of the
+ * space-separated signatures; the timestamp (s) within five minutes. */
 static bool standard_verified(struct req *r, const struct inbound *in, uint64_t now)
 {
     const char *id = header_in(r, "webhook-id"), *ts = header_in(r, "webhook-timestamp");
     const char *sigs = header_in(r, "webhook-signature");
-    char *end = NULL, b64[CRYPTO_BASE64_LEN(SHA256_LEN)];
-    unsigned char mac[SHA256_LEN];
+    char *end = NULL, want[FORWARD_SIG_LEN];
     if (!id || !*id || !ts || !*ts || !sigs || !in->secret_len)
         return false;
     unsigned long long t = strtoull(ts, &end, 10);
-    if (*end || t * 1000 + INBOUND_MAX_AGE_MS < now || t * 1000 > now + INBOUND_MAX_AGE_MS)
+    if (*end || t * 1000 + INBOUND_MAX_AGE_MS < now || t * 1000 > now + INBOUND_MAX_AGE_MS ||
+        webhook_sign(in->secret, in->secret_len, id, (long long)t, r->body.ptr ? r->body.ptr : "",
+                     r->body.len, want))
         return false;
-    const void *parts[] = {id, ".", ts, ".", r->body.ptr ? r->body.ptr : ""};
-    const size_t lens[] = {strlen(id), 1, strlen(ts), 1, r->body.len};
-    if (crypto_hmac_sha256(in->secret, in->secret_len, parts, lens, 5, mac))
-        return false;
-    size_t blen = crypto_base64(mac, sizeof(mac), b64);
+    size_t wlen = strlen(want);
     for (const char *p = sigs; *p;) {
         size_t n = strcspn(p, " ");
-        if (n == 3 + blen && !strncmp(p, "v1,", 3) && crypto_equal(p + 3, b64, blen))
+        if (n == wlen && crypto_equal(p, want, wlen))
             return true;
         p += n;
         p += strspn(p, " ");

@@ -36,12 +36,8 @@ static int consents(struct lead_record *rec, const struct lead *l, struct store_
         struct store_consent *c = &rec->consents[out->nconsents++];
         c->field = fs->name;
         c->text = f->consent_text ? f->consent_text : fs->label ? fs->label : fs->name;
-        const void *part = c->text;
-        size_t len = strlen(c->text);
-        unsigned char h[SHA256_LEN];
-        if (crypto_sha256(&part, &len, 1, h))
+        if (crypto_sha256_hex(c->text, c->text_hash))
             return LEADD_ENOMEM;
-        crypto_hex(h, sizeof(h), c->text_hash);
     }
     out->consents = rec->consents;
     return 0;

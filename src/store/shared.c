@@ -45,17 +45,13 @@ out:
 int store_rate_take(struct store *st, const char *key, long long limit, long long window_s,
                     bool take, bool *ok, long long *retry_after_s)
 {
-    unsigned char hash[SHA256_LEN];
-    char hex[2 * SHA256_LEN + 1];
-    const void *part = key;
-    size_t len = strlen(key);
+    char hex[CRYPTO_SHA256_HEX_LEN];
     long long ints[] = {limit, window_s * 1000}, row[2];
     int rc;
     if (limit <= 0 || window_s <= 0)
         return LEADD_EINVAL;
-    if ((rc = crypto_sha256(&part, &len, 1, hash))) /* the key names a client's address */
+    if ((rc = crypto_sha256_hex(key, hex))) /* the key names a client's address */
         return rc;
-    crypto_hex(hash, sizeof(hash), hex);
     if (!take) /* only asking (each right key does): a read, never a row written */
         rc = one_row(st,
                      "SELECT (v >= 1)::int, CASE WHEN v >= 1 THEN 0 ELSE"

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "leadd/crypto.h"
+#include "leadd/log.h"
 #include "leadd/strutil.h"
 #include "leadd/template.h"
 
@@ -500,16 +501,11 @@ static json_t *apply_filters(struct render *r, json_t *v, const struct placehold
         } else if (f == F_LOCAL_PART) {
             s[strcspn(s, "@")] = '\0';
         } else if (f == F_SHA256) {
-            unsigned char d[SHA256_LEN];
-            const void *p = s;
-            size_t n = strlen(s);
-            res = malloc(2 * SHA256_LEN + 1);
-            if (res && crypto_sha256(&p, &n, 1, d)) {
+            res = malloc(CRYPTO_SHA256_HEX_LEN);
+            if (res && crypto_sha256_hex(s, res)) {
                 free(res);
                 res = NULL;
             }
-            if (res)
-                crypto_hex(d, sizeof(d), res);
             free(s);
         } else if (f == F_DIGITS) {
             size_t k = 0;
@@ -518,13 +514,10 @@ static json_t *apply_filters(struct render *r, json_t *v, const struct placehold
                     s[k++] = *p;
             s[k] = '\0';
         } else if (f == F_UNIX) {
-            struct tm tm = {0};
-            bool ok = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6;
-            tm.tm_year -= 1900;
-            tm.tm_mon -= 1;
+            int64_t ms;
+            bool ok = !rfc3339_parse(s, &ms);
             free(s);
-            v = ok ? json_integer((json_int_t)timegm(&tm)) : NULL;
+            v = ok ? json_integer((json_int_t)(ms / 1000)) : NULL;
             continue; /* a number, or nothing */
         } else {
             for (char *p = s; *p; p++) {
