@@ -389,6 +389,9 @@ struct outbox_item {
      * mail is delivered) and the lead's address; "" for other deliveries */
     char secret[CRYPTO_TOKEN_LEN];
     char mail_to[256];
+    /* a lead.updated's: how many changes the lead's history had when it was
+     * read (-1 for other events) */
+    long long version;
 };
 
 /* How one attempt went, and the delivery's state after it (pending again at
@@ -408,6 +411,11 @@ struct outbox_attempt {
     uint64_t next_ms;
     /* the CRM's id for the lead, kept in its crm_ids under webhook; NULL: none */
     const char *lead_id, *webhook, *crm_id;
+    /* a lead.updated delivered: its lead and webhook, and the item's
+     * version (another update is queued if the lead changed since); NULL:
+     * not an update */
+    const char *update_of, *update_webhook;
+    long long version;
 };
 
 /* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n).

@@ -568,6 +568,11 @@ static void finish(struct forward *f, struct transfer *t, CURLcode res)
         a->webhook = w->name;
         a->crm_id = o->crm_id;
     }
+    if (is_update(t)) {
+        a->update_of = o->lead_id;
+        a->update_webhook = w->name;
+        a->version = t->item.version;
+    }
     o->attempts = attempts;
 }
 

@@ -188,7 +188,8 @@ int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint6
     case STORE_OP_CONFIRM:
         return consent_confirm(c, ids, (struct store_confirm_job *)j, ms, at, queued);
     case STORE_OP_WITHDRAW: return consent_withdraw(c, (struct store_withdraw_job *)j, ms, at);
-    case STORE_OP_OUTCOMES: return outbox_apply(c, (const struct store_outcome_job *)j);
+    case STORE_OP_OUTCOMES:
+        return outbox_apply(c, ids, (const struct store_outcome_job *)j, ms, queued);
     default: return LEADD_EINVAL; /* each writer's own: capture and erasure */
     }
 }

@@ -299,7 +299,8 @@ LEADD_MUST_CHECK int where_prepare(struct sqlc *db, struct where *w, const char 
 LEADD_MUST_CHECK int outbox_prepare(struct store *st);
 /* outbox_apply: a store_outcome_job inside either writer's transaction on
  * c; 0, LEADD_EFULL or LEADD_EDB. */
-int outbox_apply(struct sqlc *c, const struct store_outcome_job *j);
+int outbox_apply(struct sqlc *c, struct ulid_gen *ids, const struct store_outcome_job *j,
+                 uint64_t ms, bool *queued);
 void outbox_finalize(struct store *st);
 
 /* writer.c: the writer's thread, on wsql; writer_prepare readies its

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/forward.h"
 #include "leadd/jsonr.h"
 #include "leadd/jsonw.h"
 #include "leadd/log.h"
@@ -18,7 +19,9 @@ const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "deli
 /* A delivery as the forwarder takes it (item_of reads these columns). */
 #define ITEM_COLUMNS                                                                               \
     "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms, secret,"                \
-    " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END"    \
+    " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END,"   \
+    " CASE WHEN event = 'lead.updated' THEN (SELECT count(*) FROM lead_history h"                  \
+    " WHERE h.lead_id = deliveries.lead_id) END"                                                   \
     " FROM deliveries"
 static const char SQL_CLAIM[] =
     ITEM_COLUMNS " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
@@ -97,6 +100,7 @@ static void item_of(struct sqls *s, struct outbox_item *it)
         snprintf(it->secret, sizeof(it->secret), "%s", sqls_col(s, 7));
         snprintf(it->mail_to, sizeof(it->mail_to), "%s", sqls_col_null(s, 8) ? "" : sqls_col(s, 8));
     }
+    it->version = sqls_col_null(s, 9) ? -1 : sqls_col_int(s, 9);
 }
 
 /* items_leads' callback: the lead's JSON to each item of it. */
@@ -320,7 +324,43 @@ static int crm_apply(struct sqlc *c, const char *lead_id, const char *webhook, c
     return rc;
 }
 
-int outbox_apply(struct sqlc *c, const struct store_outcome_job *j)
+/* An update is sent as the lead is when it is claimed, and a change while
+ * one waits queues no other (admin_queue_once). A change made after the
+ * claim read the lead would be lost: so an update delivered whose lead has
+ * changed since (its history longer than at the claim) is queued again. The
+ * lead's row is locked first: on PostgreSQL a change committing on another
+ * node at this moment either waits for this outcome (and then queues its
+ * own update) or is seen here. */
+static int update_again(struct sqlc *c, struct ulid_gen *ids, const struct outbox_attempt *a,
+                        uint64_t ms, bool *queued)
+{
+    struct sqls *s = NULL;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM leads WHERE id = ?1%s", sql_for_update(c));
+    int rc = sqls_prepare(c, sql, &s), r = 0;
+    if (!rc) {
+        sqls_text(s, 1, a->update_of, false);
+        r = sqls_step(s);
+    }
+    sqls_finalize(&s);
+    if (rc || r != SQL_ROW)
+        return rc ? rc : r < 0 ? r : 0;
+    if (!(rc = sqls_prepare(c, "SELECT count(*) FROM lead_history WHERE lead_id = ?1", &s))) {
+        sqls_text(s, 1, a->update_of, false);
+        r = sqls_step(s);
+        rc = r < 0 ? r : 0;
+        if (!rc && r == SQL_ROW && sqls_col_int(s, 0) > a->version)
+            rc = admin_queue_once(c, ids, a->update_of,
+                                  &(struct store_delivery){
+                                      a->update_webhook, forward_event_names[FORWARD_LEAD_UPDATED]},
+                                  ms, queued);
+    }
+    sqls_finalize(&s);
+    return rc;
+}
+
+int outbox_apply(struct sqlc *c, struct ulid_gen *ids, const struct store_outcome_job *j,
+                 uint64_t ms, bool *queued)
 {
     int rc = 0;
     bool pg = sql_backend(c) == SQL_POSTGRES;
@@ -352,6 +392,8 @@ int outbox_apply(struct sqlc *c, const struct store_outcome_job *j)
                            (long long)a->next_ms, (long long)a->at_ms, a->webhook_id);
         if (!rc && a->crm_id && a->lead_id && a->webhook)
             rc = crm_apply(c, a->lead_id, a->webhook, a->crm_id);
+        if (!rc && a->update_of && a->state == DELIVERY_DELIVERED)
+            rc = update_again(c, ids, a, ms, queued);
     }
     return rc;
 }

@@ -144,6 +144,20 @@ static bool log_has(void *arg)
     return n >= w->n;
 }
 
+struct startwait {
+    struct logwait log;
+    pid_t pid;
+};
+
+/* The node says it listens, or has exited (not reaped: h_stop does). */
+static bool listening_or_gone(void *arg)
+{
+    struct startwait *w = arg;
+    siginfo_t si = {0};
+    return log_has(&w->log) ||
+           (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid);
+}
+
 bool h_wait_log_n(struct leadd *l, const char *needle, int n, int timeout_ms)
 {
     struct logwait w = {NULL, l, needle, n};
@@ -255,11 +269,12 @@ static void spawn_node(struct leadd *l, bool b)
     close(fd);
     *(b ? &l->pid_b : &l->pid) = pid;
     track(pid);
-    struct logwait w = {log, l, "listening on http://", 1};
+    struct startwait w = {{log, l, "listening on http://", 1}, pid};
     /* Polled: a start takes well under a second, but under a whole
      * parallel make test on two cores one took over 20 s, twice; say what
-     * it was doing if it never comes. */
-    if (!h_wait(log_has, &w, 60000)) {
+     * it was doing if it never comes, and at once if it exited (a config
+     * refused). */
+    if (!h_wait(listening_or_gone, &w, 60000) || !log_has(&w.log)) {
         char proc[64], wchan[128] = "", stat[256] = "";
         const char *one[] = {log, NULL};
         char *t = read_logs(one);
@@ -274,7 +289,8 @@ static void spawn_node(struct leadd *l, bool b)
             stat[0] = '\0';
         if (fp)
             fclose(fp);
-        fail_msg("leadd (pid %d) did not listen within 60 s; wchan %s; stat %s; its log:\n%s",
+        fail_msg("leadd (pid %d) did not listen (exited, or not within 60 s); wchan %s; stat %s; "
+                 "its log:\n%s",
                  (int)pid, wchan, stat, t ? t : "");
     }
     const char *one[] = {log, NULL};

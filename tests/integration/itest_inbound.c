@@ -549,6 +549,68 @@ static void t_updates_out_without_echo(void **state)
     recv_free(&rv);
 }
 
+/* A change made while the update before it is on the wire (rendered from
+ * the lead as it was) is not lost: once that update is delivered, another
+ * carries the change. */
+struct puts_wait {
+    struct receiver *rv;
+    int n;
+};
+
+static bool puts_reach(void *arg)
+{
+    struct puts_wait *w = arg;
+    return requests_to(w->rv, "PUT", "/records/r-9") >= w->n;
+}
+
+static void t_change_while_update_in_flight(void **state)
+{
+    (void)state;
+    struct receiver rv = {0};
+    struct leadd l;
+    struct resp r;
+    char ini[8192], id[64], email[128], path[128], body[4096];
+    rv.answer = "{\"id\":\"r-9\"}";
+    recv_start(&rv, 0);
+    snprintf(ini, sizeof(ini),
+             "%s[auth]\napi_keys = " H_API_KEY "\n"
+             "[webhook.books]\nurl = http://127.0.0.1:%d/records\nresponse_id = id\nsign = false\n"
+             "update_url = http://127.0.0.1:%d/records/{id}\nupdate_method = PUT\n",
+             H_BASE_INI, rv.port, rv.port);
+    h_start(&l, ini, NULL);
+    post(&l, id, sizeof(id), email, sizeof(email));
+    struct count c = {&l, "", 1};
+    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait(count_is, &c, 30000));
+    /* the books answer slowly from now on: the first update is on the wire
+     * while the second change is made */
+    pthread_mutex_lock(&rv.mu);
+    rv.delay_ms = 1500;
+    pthread_mutex_unlock(&rv.mu);
+    snprintf(path, sizeof(path), "/v1/leads/%s", id);
+    h_api(&l, "PATCH", path, "{\"status\":\"contacted\"}", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    struct puts_wait one = {&rv, 1}, two = {&rv, 2};
+    assert_true(h_wait(puts_reach, &one, 30000));
+    h_api(&l, "PATCH", path, "{\"value\":\"900.00\"}", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    if (!h_wait(puts_reach, &two, 30000))
+        fail_msg("the change made while an update was on the wire was never sent");
+    last_body(&rv, "PUT", "/records/r-9", body, sizeof(body));
+    assert_non_null(strstr(body, "\"status\":\"contacted\""));
+    assert_non_null(strstr(body, "\"value\":\"900.00\""));
+    /* and once: nothing changed after the second was read */
+    struct count done = {&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0};
+    assert_true(h_wait(count_is, &done, 30000));
+    assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 2);
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+    recv_stop(&rv);
+    recv_free(&rv);
+}
+
 /* The ad platforms learn: each offline-conversion file, column by column,
  * for leads converted by a person and by the CRM; hashes only with consent. */
 static void sha_hex(const char *s, char out[2 * SHA256_LEN + 1])
@@ -753,6 +815,7 @@ int main(void)
         cmocka_unit_test(t_pipedrive),
         cmocka_unit_test(t_standard),
         cmocka_unit_test(t_updates_out_without_echo),
+        cmocka_unit_test(t_change_while_update_in_flight),
         cmocka_unit_test(t_conversion_exports),
         cmocka_unit_test(t_config_refused),
     };
