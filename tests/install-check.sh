@@ -22,13 +22,16 @@ check() { # name command...
     fi
 }
 layout() {
-    make --no-print-directory -s install DESTDIR="$dest" SANITIZE="${SANITIZE:-1}" >/dev/null || return 1
+    # make's own words are kept for a failure: once (under a full parallel
+    # make test) an install that exited 0 left no binary behind
+    made=$(make --no-print-directory install DESTDIR="$dest" SANITIZE="${SANITIZE:-1}" 2>&1) ||
+        { echo "$made"; return 1; }
     for f in usr/local/bin/leadd usr/local/share/man/man8/leadd.8 \
              usr/local/share/doc/leadd/config.example.ini \
              usr/local/lib/systemd/system/leadd.service \
              usr/local/lib/systemd/system/leadd-backup.service \
              usr/local/lib/systemd/system/leadd-backup.timer etc/leadd/leadd.ini; do
-        [ -f "$dest/$f" ] || { echo "missing: $f"; return 1; }
+        [ -f "$dest/$f" ] || { printf 'missing: %s\n%s\n' "$f" "$made"; ls -lR "$dest"; return 1; }
     done
     [ -x "$dest/usr/local/bin/leadd" ] || { echo "not executable"; return 1; }
     [ "$(stat -c %a "$dest/etc/leadd/leadd.ini")" = 640 ] || { echo "config mode"; return 1; }

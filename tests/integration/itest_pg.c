@@ -1315,6 +1315,9 @@ static void t_node_killed(void **state)
         "  id=$(printf '%s\\n' \"$out\" | head -n 1 | sed -n "
         "'s/.*\"id\":\"\\([0-9A-Z]*\\)\".*/\\1/p')\n"
         "  echo \"$code $id\"\n"
+        /* A is gone: its port is free, and a server another suite starts
+         * beside this one may take it and answer the next post */
+        "  [ \"$code\" = 000 ] && break\n"
         "done\n";
     char script[400];
     h_write_file(&a, "poster.sh", POSTER, script, sizeof(script));
@@ -1343,7 +1346,8 @@ static void t_node_killed(void **state)
     for (int i = 0; i < k.n; i++) {
         char q[160];
         snprintf(q, sizeof(q), "SELECT count(*) FROM leads WHERE id = '%s'", k.ids[i]);
-        assert_int_equal(pg_long(c, q), 1);
+        if (pg_long(c, q) != 1)
+            fail_msg("acknowledgement %d of %d (lead %s) is not stored", i + 1, k.n, k.ids[i]);
     }
     /* every lead committed (acknowledged or not) reaches the CRM once */
     struct at_least all = {DELIVERED, pg_long(c, "SELECT count(*) FROM leads WHERE qualified = 1")};
