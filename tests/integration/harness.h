@@ -24,6 +24,13 @@ struct leadd {
     size_t nsets;
     char pgdb[64]; /* LEADD_TEST_BACKEND=postgres: its database */
     void *pgc;     /* the test's own connection to it (a PGconn), kept till h_cleanup */
+    /* SQLite: the test's own read-only connection to db (a sqlite3), kept
+     * while nodes run; closed by a start, a stop and h_cleanup (a restore
+     * may put another file in its place) */
+    void *sq;
+    char sq_path[320];
+    bool listened[2]; /* each node has listened once: its port is its own */
+    int rebinds;
     /* LEADD_TEST_NODES=2 (on PostgreSQL): a second node on the same
      * database and config; requests, raw sockets and event streams
      * alternate between the two, the log is both nodes' logs, and start,

@@ -200,9 +200,10 @@ async function test(name, fn) {
   running = name;
   opened = [];
   console.log(`[ RUN      ] ${name}`);
+  const t0 = Date.now();
   try {
     await fn();
-    console.log(`[       OK ] ${name}`);
+    console.log(`[       OK ] ${name} (${Date.now() - t0} ms)`);
     results.push(true);
   } catch (e) {
     console.log(`  ${e && e.stack || e}`);
