@@ -26,8 +26,6 @@ const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "deli
 static const char SQL_CLAIM[] =
     ITEM_COLUMNS " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
                  " ORDER BY next_attempt_ms, id LIMIT ?3";
-static const char SQL_DUE[] =
-    "SELECT min(next_attempt_ms) FROM deliveries WHERE state = " SQL_PENDING;
 /* An attempt is recorded against its delivery by id and webhook-id: a
  * delivery erased while its attempt was in flight is gone, and its outcome
  * must not land on whatever row has its id now. */
@@ -40,14 +38,17 @@ static const char SQL_ATTEMPT[] = /* status 0: none (NULL) */
 #define SQL_OUTCOME_STATE                                                                          \
     "state = CASE WHEN state = " SQL_CANCELLED " AND ?2 <> " SQL_DELIVERED " THEN state ELSE ?2"   \
     " END"
+/* The claim's lease ends with its attempt (PostgreSQL's; SQLite's one
+ * forwarder claims in memory, and its lease columns stay NULL). */
 static const char SQL_UPDATE[] =
-    "UPDATE deliveries SET " SQL_OUTCOME_STATE ", attempts = attempts + 1, next_attempt_ms = ?3,"
-    " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END"
-    " WHERE id = ?1 AND webhook_id = ?5";
-static const char SQL_UPDATE_PG[] =
     "UPDATE deliveries SET " SQL_OUTCOME_STATE ", attempts = attempts + 1, next_attempt_ms = ?3,"
     " updated_ms = ?4, secret = CASE ?2 WHEN 'delivered' THEN NULL ELSE secret END,"
     " claimed_by = NULL, claimed_until = NULL WHERE id = ?1 AND webhook_id = ?5";
+/* When the next delivery is due: a delivery another node holds is due when
+ * its lease ends, unless that node records its attempt before. */
+static const char SQL_DUE[] =
+    "SELECT min(CASE WHEN claimed_until > next_attempt_ms THEN claimed_until"
+    " ELSE next_attempt_ms END) FROM deliveries WHERE state = " SQL_PENDING;
 
 int deliveries_cancel(struct sqlc *c, const char *lead_id, const char *why, uint64_t ms)
 {
@@ -246,13 +247,7 @@ uint64_t store_outbox_next_due(struct store *st)
     uint64_t due = UINT64_MAX;
     struct reader *rd = st->pg ? reader_get(st) : NULL;
     struct sqls *s = st->o_due;
-    /* PostgreSQL's: a delivery another node holds is due when its lease
-     * ends, unless that node records its attempt before */
-    if (st->pg && (!rd || sqls_prepare(rd->c,
-                                       "SELECT min(greatest(next_attempt_ms,"
-                                       " coalesce(claimed_until, 0))) FROM deliveries"
-                                       " WHERE state = " SQL_PENDING,
-                                       &s)))
+    if (st->pg && (!rd || sqls_prepare(rd->c, SQL_DUE, &s)))
         goto out;
     sqls_reset(s);
     if (sqls_step(s) == SQL_ROW && !sqls_col_null(s, 0))
@@ -363,7 +358,6 @@ int outbox_apply(struct sqlc *c, struct ulid_gen *ids, const struct store_outcom
                  uint64_t ms, bool *queued)
 {
     int rc = 0;
-    bool pg = sql_backend(c) == SQL_POSTGRES;
     for (size_t i = 0; !rc && i < j->n; i++) {
         const struct outbox_attempt *a = &j->v[i];
         char at[32];
@@ -384,12 +378,10 @@ int outbox_apply(struct sqlc *c, struct ulid_gen *ids, const struct store_outcom
                            (long long)a->status, a->error, (long long)a->duration_ms,
                            buf_str(&resp), a->webhook_id);
         buf_release(&resp);
-        /* the claim's lease ends with its attempt (PostgreSQL's; SQLite's
-         * one forwarder claims in memory) */
         rc = rc ? rc
-                : sql_exec(c, NULL, pg ? SQL_UPDATE_PG : SQL_UPDATE, "itiit",
-                           (long long)a->delivery_id, delivery_state_names[a->state],
-                           (long long)a->next_ms, (long long)a->at_ms, a->webhook_id);
+                : sql_exec(c, NULL, SQL_UPDATE, "itiit", (long long)a->delivery_id,
+                           delivery_state_names[a->state], (long long)a->next_ms,
+                           (long long)a->at_ms, a->webhook_id);
         if (!rc && a->crm_id && a->lead_id && a->webhook)
             rc = crm_apply(c, a->lead_id, a->webhook, a->crm_id);
         if (!rc && a->update_of && a->state == DELIVERY_DELIVERED)

@@ -123,12 +123,10 @@ static void t_schema_parity(void **state)
     PGconn *c = pg();
     pg_columns(c, post, sizeof(post));
     PQfinish(c);
-    /* PostgreSQL's own: SQLite's implicit rowids, made columns; a
-     * delivery's lease says which node holds it; rate buckets, send
-     * windows and turns that one SQLite server keeps in memory. Nothing else differs. */
-    static const char *const EXTRA[] = {"deliveries.claimed_by\n",
-                                        "deliveries.claimed_until\n",
-                                        "delivery_attempts.rowid\n",
+    /* PostgreSQL's own: SQLite's implicit rowids, made columns; rate
+     * buckets, send windows and turns that one SQLite server keeps in
+     * memory. Nothing else differs. */
+    static const char *const EXTRA[] = {"delivery_attempts.rowid\n",
                                         "lead_history.rowid\n",
                                         "leads.rowid\n",
                                         "rate_buckets.at_ms\n",
