@@ -5,16 +5,31 @@
 # serves a copy of that database in turn and every read of the API (lists
 # with filters, single leads, both exports, stats, forms, deliveries) is
 # fetched from both and compared byte for byte. Exits 1 on any difference.
+# BACKEND=postgres: the same on a throwaway PostgreSQL cluster
+# (tests/pg-cluster.sh), each binary serving its own copy of the database
+# the old one captured (CREATE DATABASE ... TEMPLATE).
 set -euo pipefail
+if [ "${BACKEND:-sqlite}" = postgres ] && [ -z "${LEADD_SAME_IN_PG:-}" ]; then
+    export LEADD_SAME_IN_PG=1
+    exec "$(dirname "$0")/../tests/pg-cluster.sh" "$0" "$@"
+fi
 old=$(realpath "$1") new=$(realpath "$2")
 dir=$(mktemp -d) port=18931
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 key=same-answers-key-0123456789
+pg=${LEADD_SAME_IN_PG:+1}
+# the database a phase serves: SQLite's file, or a PostgreSQL database
+storage() {
+    if [ -n "$pg" ]; then printf 'backend = postgres\nurl = dbname=%s\n' "$1"
+    else printf 'path = %s/leadd.db\n' "$dir"; fi
+}
+if [ -n "$pg" ]; then psql -qc "CREATE DATABASE base"; fi
+ini() { # the config, serving database $1
 cat >"$dir/leadd.ini" <<EOF
 [server]
 listen = 127.0.0.1:$port
 [storage]
-path = $dir/leadd.db
+$(storage "$1")
 [auth]
 api_keys = $key
 [form.contact]
@@ -41,6 +56,7 @@ url = http://127.0.0.1:9/hook
 secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 retry_schedule = 1h
 EOF
+}
 serve() {
     "$1" serve -c "$dir/leadd.ini" >"$dir/log" 2>&1 &
     for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.05; done
@@ -50,6 +66,7 @@ stop() { kill "$(jobs -p)"; wait || true; }
 post() { curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/v1/forms/$1/submissions" "${@:2}"; }
 api() { curl -s -H "Authorization: Bearer $key" "http://127.0.0.1:$port$1"; }
 
+ini base
 serve "$old"
 for i in $(seq 1 60); do
     src=(google bing newsletter "" linkedin)
@@ -65,7 +82,7 @@ second=$(api '/v1/leads?limit=2' | grep -o '"id":"[0-9A-Z]*"' | sed -n 2p | cut 
 curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/leads/$second"
 sleep 1 # first delivery attempts (to a closed port) are recorded
 stop
-cp "$dir/leadd.db" "$dir/base.db"
+if [ -z "$pg" ]; then cp "$dir/leadd.db" "$dir/base.db"; fi
 
 paths=(
     "/v1/leads?limit=500" "/v1/leads?limit=7" "/v1/leads?spam=any&limit=500" "/v1/leads?grade=hot"
@@ -76,8 +93,14 @@ paths=(
     "/v1/leads?grade=lukewarm" "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV" "/nope"
 )
 for who in old new; do
-    cp "$dir/base.db" "$dir/leadd.db"
-    rm -f "$dir/leadd.db-wal" "$dir/leadd.db-shm"
+    if [ -n "$pg" ]; then
+        PGOPTIONS="-c client_min_messages=warning" psql -qc "DROP DATABASE IF EXISTS run" \
+            -c "CREATE DATABASE run TEMPLATE base"
+    else
+        cp "$dir/base.db" "$dir/leadd.db"
+        rm -f "$dir/leadd.db-wal" "$dir/leadd.db-shm"
+    fi
+    ini run
     bin=$old; [ $who = new ] && bin=$new
     serve "$bin"
     : >"$dir/$who.out"
@@ -88,7 +111,7 @@ for who in old new; do
     stop
 done
 if cmp -s "$dir/old.out" "$dir/new.out"; then
-    echo "same answers: ${#paths[@]} reads, $(wc -c <"$dir/new.out") bytes identical"
+    echo "same answers (${BACKEND:-sqlite}): ${#paths[@]} reads, $(wc -c <"$dir/new.out") bytes identical"
 else
     diff "$dir/old.out" "$dir/new.out" | head -40
     exit 1
