@@ -87,6 +87,7 @@ if [ -z "$pg" ]; then cp "$dir/leadd.db" "$dir/base.db"; fi
 paths=(
     "/v1/leads?limit=500" "/v1/leads?limit=7" "/v1/leads?spam=any&limit=500" "/v1/leads?grade=hot"
     "/v1/leads?qualified=true&utm_source=google" "/v1/leads?q=firm&min_score=10" "/v1/leads/$first"
+    "/v1/leads?q=PERSON%201" "/v1/leads?q=Form_Post"
     "/v1/leads/export?format=ndjson&spam=any" "/v1/leads/export?format=csv&form=contact"
     "/v1/stats?group_by=utm_source" "/v1/stats?group_by=day" "/v1/stats?group_by=grade"
     "/v1/forms" "/v1/deliveries?limit=500" "/v1/deliveries?state=pending"

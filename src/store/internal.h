@@ -287,12 +287,11 @@ struct where {
 enum where_flags {
     WHERE_CURSOR = 1u << 0, /* the page starts below f->cursor */
     WHERE_ERASED = 1u << 1, /* erased tombstones too */
-    WHERE_PG = 1u << 2,     /* for PostgreSQL (where_flags_of) */
 };
-/* where_flags_of: WHERE_PG for a PostgreSQL connection, else 0. */
-unsigned where_flags_of(struct sqlc *c);
-/* where_build: the WHERE clause for filter f. Release w->sql when done. */
-void where_build(struct where *w, const struct lead_filter *f, unsigned flags);
+/* where_build: the WHERE clause for filter f, in c's dialect (NULL: a
+ * clause that will not be prepared). Release w->sql when done. */
+void where_build(struct where *w, const struct lead_filter *f, unsigned flags,
+                 const struct sqlc *c);
 /* where_prepare: prepares head + WHERE + tail with the values bound. */
 LEADD_MUST_CHECK int where_prepare(struct sqlc *db, struct where *w, const char *head,
                                    const char *tail, struct sqls **out);

@@ -110,12 +110,7 @@ static void w_int(struct where *w, const char *clause, long long i)
     w_add(w, clause, NULL, i, true);
 }
 
-unsigned where_flags_of(struct sqlc *c)
-{
-    return sql_backend(c) == SQL_POSTGRES ? WHERE_PG : 0;
-}
-
-void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
+void where_build(struct where *w, const struct lead_filter *f, unsigned flags, const struct sqlc *c)
 {
     buf_init(&w->sql, 4096);
     w->n = 0;
@@ -152,26 +147,27 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags)
     if (flags & WHERE_CURSOR)
         w_text(w, "id < ?", f->cursor);
     if (f->q) {
-        /* A substring, with LIKE's own wildcards escaped. SQLite's LIKE
-         * ignores the case of ASCII letters (only); PostgreSQL's is told
-         * the same: both sides in lowercase, by "C"'s lower(), which folds
-         * ASCII alone. */
-        bool pg = flags & WHERE_PG;
+        /* A substring, with LIKE's own wildcards escaped, ignoring the
+         * case of ASCII letters (only), as SQLite's LIKE does: the pattern
+         * in lowercase, each column folded as the engine needs (sql_fold). */
+        const char *o = "", *e = "";
+        if (c)
+            sql_fold(c, &o, &e);
         size_t n = 0;
         w->like[n++] = '%';
         for (const char *p = f->q; *p && n < sizeof(w->like) - 3; p++) {
             if (*p == '%' || *p == '_' || *p == '\\')
                 w->like[n++] = '\\';
-            w->like[n++] = pg && *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+            w->like[n++] = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
         }
         w->like[n++] = '%';
         w->like[n] = '\0';
-        w_text(w,
-               pg ? "(lower(email COLLATE \"C\") LIKE ? ESCAPE '\\' OR lower(name COLLATE \"C\")"
-                    " LIKE ? ESCAPE '\\' OR lower(company COLLATE \"C\") LIKE ? ESCAPE '\\')"
-                  : "(email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR company LIKE ?"
-                    " ESCAPE '\\')",
-               w->like);
+        char clause[256];
+        snprintf(clause, sizeof(clause),
+                 "(%semail%s LIKE ? ESCAPE '\\' OR %sname%s LIKE ? ESCAPE '\\' OR %scompany%s"
+                 " LIKE ? ESCAPE '\\')",
+                 o, e, o, e, o, e);
+        w_text(w, clause, w->like);
     }
 }
 
@@ -260,7 +256,7 @@ static int filters_sql(struct sqlc *db, const struct lead_filter *f, struct buf 
     char pred[256];
     snprintf(pred, sizeof(pred), "f.bucket IN (%s) AND %s", buckets, scores);
     const char *idx = "";
-    if (sql_backend(db) == SQL_SQLITE) {
+    if (sql_index_hints(db)) {
         bool by_bucket = g >= 0 || f->qualified >= 0 || f->spam == 1;
         bool by_score = f->has_min_score || f->has_max_score;
         long long nb = by_bucket ? count_upto(db, "lead_filters_bucket", pred) : FILTER_FEW + 1;
@@ -297,7 +293,7 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
     char limit[48], upto[ULID_LEN + 1] = "";
     int want = f->limit + 1, r = SQL_DONE, rc;
     *n = 0;
-    where_build(&w, f, (f->cursor ? WHERE_CURSOR : 0) | where_flags_of(rd->c));
+    where_build(&w, f, f->cursor ? WHERE_CURSOR : 0, rd->c);
     snprintf(limit, sizeof(limit), " ORDER BY id DESC LIMIT %d", want);
     if (!bucketed(f)) {
         if (!(rc = where_prepare(rd->c, &w, "SELECT id FROM leads", limit, &s)))
@@ -450,7 +446,7 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     g.spam = -1;
     struct reader *rd = reader_get(st);
     /* tombstones count: erasure removes people, not numbers */
-    where_build(&w, &g, WHERE_ERASED | (rd ? where_flags_of(rd->c) : 0));
+    where_build(&w, &g, WHERE_ERASED, rd ? rd->c : NULL);
     snprintf(head, sizeof(head),
              "SELECT %s AS k, count(*), sum(qualified),"
              " count(CASE WHEN status = 'converted' THEN 1 END),"

@@ -28,6 +28,23 @@ const char *sql_bytewise(const struct sqlc *c)
     return c->drv->bytewise;
 }
 
+void sql_fold(const struct sqlc *c, const char **open, const char **close)
+{
+    *open = c->drv->fold_open;
+    *close = c->drv->fold_close;
+}
+
+void sql_agg_in_order(const struct sqlc *c, const char **open, const char **close)
+{
+    *open = c->drv->agg_open;
+    *close = c->drv->agg_close;
+}
+
+bool sql_index_hints(const struct sqlc *c)
+{
+    return c->drv->index_hints;
+}
+
 bool sqlc_ok(struct sqlc *c)
 {
     return c->drv->ok(c);

@@ -2,9 +2,9 @@
  * code that is the same on both backends (the lead as the API shows it, the
  * query API's reads). A query is written once, in SQL both accept, with its
  * parameters as ?1..?N: PostgreSQL's driver (sql_pg.c, which alone here
- * includes libpq-fe.h) rewrites them as $1..$N. What the two engines do not
- * share (SQLite's INDEXED BY, a connection's snapshot) the caller asks
- * sql_backend() about, or the interface hides (sql_begin_read).
+ * includes libpq-fe.h) rewrites them as $1..$N. What the two engines say
+ * differently the interface says for them (sql_bytewise, sql_fold,
+ * sql_for_update...) or hides (a snapshot: sql_begin_read).
  *
  * Errors: functions returning int give 0 or LEADD_EDB (logged); sqls_step
  * gives SQL_ROW, SQL_DONE or LEADD_EDB. */
@@ -42,6 +42,16 @@ bool sqlc_ok(struct sqlc *c);
  * expression, as SQLite's does by default: "" there, ' COLLATE "C"' on
  * PostgreSQL (whose database may sort by a locale's rules). */
 const char *sql_bytewise(const struct sqlc *c);
+/* sql_fold: what goes around a column (open column close) so that a LIKE
+ * with a pattern in lowercase ignores the case of ASCII letters, and only
+ * theirs, on both engines ("" and "" on SQLite, whose LIKE does so). */
+void sql_fold(const struct sqlc *c, const char **open, const char **close);
+/* sql_agg_in_order: what goes around "x, sep" (open x, sep close) to join
+ * a group's texts in the order their rows were added (rowid). */
+void sql_agg_in_order(const struct sqlc *c, const char **open, const char **close);
+/* sql_index_hints: whether the planner takes INDEXED BY (SQLite's), which
+ * a query may add where it knows better than the statistics. */
+bool sql_index_hints(const struct sqlc *c);
 
 /* sql_begin_read / sql_end_read: one snapshot for the reads between them
  * (SQLite's read transaction; PostgreSQL's REPEATABLE READ READ ONLY). */

@@ -15,7 +15,15 @@ struct sql_driver {
      * transaction's start; a transaction-scoped lock on a text key (NULL:
      * the write transaction locks the whole database already) */
     const char *bytewise, *for_update, *begin_write, *lock_sql;
-    bool alone; /* one process writes the database (sql_alone) */
+    /* a column as a LIKE with a lowercase pattern compares it ignoring
+     * the case of ASCII letters: fold_open column fold_close */
+    const char *fold_open, *fold_close;
+    /* text aggregated in the order rows were added: agg_open x, sep
+     * agg_close (SQLite's group_concat keeps the rows' order; PostgreSQL's
+     * string_agg is told it) */
+    const char *agg_open, *agg_close;
+    bool index_hints; /* the planner takes INDEXED BY (sql_index_hints) */
+    bool alone;       /* one process writes the database (sql_alone) */
     void (*close)(struct sqlc *c);
     bool (*ok)(struct sqlc *c);        /* whether c still works */
     bool (*reconnect)(struct sqlc *c); /* the same, trying once again when not */

@@ -379,6 +379,11 @@ static bool pgq_col_null(struct sqls *s, int i)
 static const struct sql_driver POSTGRES = {
     .backend = SQL_POSTGRES,
     .bytewise = " COLLATE \"C\"",
+    .fold_open = "lower(", /* "C"'s lower() folds ASCII letters alone */
+    .fold_close = " COLLATE \"C\")",
+    .agg_open = "string_agg(",
+    .agg_close = " ORDER BY rowid)",
+    .index_hints = false,
     .for_update = " FOR UPDATE",
     .begin_write = "BEGIN",
     /* in the array's order: the subquery's rows, by their ordinality */

@@ -165,6 +165,11 @@ static long long lite_changes(struct sqls *s)
 static const struct sql_driver SQLITE = {
     .backend = SQL_SQLITE,
     .bytewise = "",
+    .fold_open = "", /* LIKE folds ASCII letters itself */
+    .fold_close = "",
+    .agg_open = "group_concat(",
+    .agg_close = ")",
+    .index_hints = true,
     .for_update = "",
     .begin_write = "BEGIN IMMEDIATE",
     .lock_sql = NULL,
