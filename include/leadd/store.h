@@ -389,8 +389,8 @@ struct outbox_item {
      * mail is delivered) and the lead's address; "" for other deliveries */
     char secret[CRYPTO_TOKEN_LEN];
     char mail_to[256];
-    /* a lead.updated's: how many changes the lead's history had when it was
-     * read (-1 for other events) */
+    /* how many changes had asked for this update when it was claimed (a
+     * lead.updated's; 0 for other events) */
     long long version;
 };
 
@@ -412,8 +412,8 @@ struct outbox_attempt {
     /* the CRM's id for the lead, kept in its crm_ids under webhook; NULL: none */
     const char *lead_id, *webhook, *crm_id;
     /* a lead.updated delivered: its lead and webhook, and the item's
-     * version (another update is queued if the lead changed since); NULL:
-     * not an update */
+     * version (another update is queued if a change asked for one since);
+     * NULL: not an update */
     const char *update_of, *update_webhook;
     long long version;
 };

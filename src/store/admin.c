@@ -20,11 +20,14 @@ static const char SQL_QUEUE_ONCE[] =
     QUEUE_DELIVERY "NOT EXISTS (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
                    " state <> " SQL_CANCELLED ")";
 /* An update goes to the record the target made, when it made one, and once
- * while one waits: it is rendered from the lead as it is when sent. */
+ * while one waits: it is rendered from the lead as it is when claimed, and
+ * asked again (wanted) when a change comes while it waits, in case it was
+ * claimed already (outbox.c sends it anew then). */
+static const char SQL_WANT_UPDATE[] =
+    "UPDATE deliveries SET wanted = wanted + 1 WHERE lead_id = ?1 AND webhook = ?2 AND event = ?3"
+    " AND state = " SQL_PENDING;
 static const char SQL_QUEUE_UPDATE[] =
-    QUEUE_DELIVERY "EXISTS (SELECT 1 FROM crm_records WHERE webhook = ?2 AND lead_id = ?1) AND NOT"
-                   " EXISTS (SELECT 1 FROM deliveries WHERE lead_id = ?1 AND webhook = ?2 AND"
-                   " event = ?4 AND state = " SQL_PENDING ")";
+    QUEUE_DELIVERY "EXISTS (SELECT 1 FROM crm_records WHERE webhook = ?2 AND lead_id = ?1)";
 
 int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
                      const struct store_delivery *d, uint64_t ms, bool *queued)
@@ -33,8 +36,12 @@ int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
     long long n = 0;
     ulid_next(ids, ms, wid + 4);
     bool update = !strcmp(d->event, forward_event_names[FORWARD_LEAD_UPDATED]);
-    int rc = sql_exec(c, &n, update ? SQL_QUEUE_UPDATE : SQL_QUEUE_ONCE, "tttti", lead_id,
-                      d->webhook, wid, d->event, (long long)ms);
+    int rc = update ? sql_exec(c, &n, SQL_WANT_UPDATE, "ttt", lead_id, d->webhook, d->event) : 0;
+    if (update && !rc && n) /* one waits: asked again, nothing queued */
+        return 0;
+    rc = rc ? rc
+            : sql_exec(c, &n, update ? SQL_QUEUE_UPDATE : SQL_QUEUE_ONCE, "tttti", lead_id,
+                       d->webhook, wid, d->event, (long long)ms);
     *queued |= !rc && n > 0;
     return rc;
 }

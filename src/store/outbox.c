@@ -20,9 +20,7 @@ const char *const delivery_state_names[DELIVERY_STATE_COUNT] = {"pending", "deli
 #define ITEM_COLUMNS                                                                               \
     "SELECT id, lead_id, webhook, webhook_id, event, attempts, created_ms, secret,"                \
     " CASE WHEN secret IS NOT NULL THEN (SELECT email FROM leads WHERE leads.id = lead_id) END,"   \
-    " CASE WHEN event = 'lead.updated' THEN (SELECT count(*) FROM lead_history h"                  \
-    " WHERE h.lead_id = deliveries.lead_id) END"                                                   \
-    " FROM deliveries"
+    " wanted FROM deliveries"
 static const char SQL_CLAIM[] =
     ITEM_COLUMNS " WHERE webhook = ?1 AND state = " SQL_PENDING " AND next_attempt_ms <= ?2"
                  " ORDER BY next_attempt_ms, id LIMIT ?3";
@@ -101,7 +99,7 @@ static void item_of(struct sqls *s, struct outbox_item *it)
         snprintf(it->secret, sizeof(it->secret), "%s", sqls_col(s, 7));
         snprintf(it->mail_to, sizeof(it->mail_to), "%s", sqls_col_null(s, 8) ? "" : sqls_col(s, 8));
     }
-    it->version = sqls_col_null(s, 9) ? -1 : sqls_col_int(s, 9);
+    it->version = sqls_col_int(s, 9);
 }
 
 /* items_leads' callback: the lead's JSON to each item of it. */
@@ -319,30 +317,22 @@ static int crm_apply(struct sqlc *c, const char *lead_id, const char *webhook, c
     return rc;
 }
 
-/* An update is sent as the lead is when it is claimed, and a change while
- * one waits queues no other (admin_queue_once). A change made after the
- * claim read the lead would be lost: so an update delivered whose lead has
- * changed since (its history longer than at the claim) is queued again. The
- * lead's row is locked first: on PostgreSQL a change committing on another
- * node at this moment either waits for this outcome (and then queues its
- * own update) or is seen here. */
+/* An update is rendered from the lead as it is when claimed, and a change
+ * while one waits asks that one (wanted + 1) instead of queueing another
+ * (admin_queue_once). A change asked for after the claim read the lead
+ * would be lost: so an update delivered that was asked for again since is
+ * queued anew. Read after this attempt's UPDATE, which holds the row: on
+ * PostgreSQL a change on another node either counted before it or, waiting
+ * for it, found the update delivered and queued its own. */
 static int update_again(struct sqlc *c, struct ulid_gen *ids, const struct outbox_attempt *a,
                         uint64_t ms, bool *queued)
 {
     struct sqls *s = NULL;
-    char sql[160];
-    snprintf(sql, sizeof(sql), "SELECT 1 FROM leads WHERE id = ?1%s", sql_for_update(c));
-    int rc = sqls_prepare(c, sql, &s), r = 0;
+    int rc = sqls_prepare(c, "SELECT wanted FROM deliveries WHERE id = ?1 AND webhook_id = ?2", &s);
     if (!rc) {
-        sqls_text(s, 1, a->update_of, false);
-        r = sqls_step(s);
-    }
-    sqls_finalize(&s);
-    if (rc || r != SQL_ROW)
-        return rc ? rc : r < 0 ? r : 0;
-    if (!(rc = sqls_prepare(c, "SELECT count(*) FROM lead_history WHERE lead_id = ?1", &s))) {
-        sqls_text(s, 1, a->update_of, false);
-        r = sqls_step(s);
+        sqls_int(s, 1, a->delivery_id);
+        sqls_text(s, 2, a->webhook_id, false);
+        int r = sqls_step(s);
         rc = r < 0 ? r : 0;
         if (!rc && r == SQL_ROW && sqls_col_int(s, 0) > a->version)
             rc = admin_queue_once(c, ids, a->update_of,

@@ -16,8 +16,19 @@
 
 static char path[64];
 
+/* The last file write_ini made, removed by the next and at the end. */
+static int remove_ini(void **state)
+{
+    (void)state;
+    if (path[0])
+        unlink(path);
+    path[0] = '\0';
+    return 0;
+}
+
 static void write_ini(const char *text)
 {
+    remove_ini(NULL);
     snprintf(path, sizeof(path), "/tmp/leadd-cfg-XXXXXX");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -514,5 +525,5 @@ int main(void)
         cmocka_unit_test(t_look_and_record_url),
         cmocka_unit_test(t_bad_set),
     };
-    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("config", tests, NULL, remove_ini);
 }
