@@ -300,23 +300,13 @@ LEADD_MUST_CHECK int store_pg_compact(const char *url, char *err, size_t cap);
 LEADD_MUST_CHECK int store_copy_to_pg(const char *db_path, const char *url, size_t batch,
                                       void (*report)(const char *table, long long rows, void *arg),
                                       void *arg, char *err, size_t cap);
-/* ---- PostgreSQL's outbox: what store_open adds when given a PostgreSQL
- * URL, besides the writer (the same on both engines, store_submit's).
- * pgstore_open migrates the database at url (src/store/pg_outbox.c). ---- */
+/* ---- PostgreSQL's listener: what store_open adds when given a PostgreSQL
+ * URL, besides the writer and the outbox (the same on both engines).
+ * pgstore_open migrates the database at url on the connection that then
+ * listens (src/store/pg_outbox.c). ---- */
 struct pgstore;
 LEADD_MUST_CHECK int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap);
 void pgstore_close(struct pgstore **pp);
-/* pgstore_claim: up to max due deliveries of webhook claimed for node until
- * now + lease_ms, their ids in ids[0..*n): FOR UPDATE SKIP LOCKED, so nodes
- * claiming at once get disjoint sets; a claim whose lease ran out (its node
- * died) is due again, except skip[0..nskip), the ones this node still holds
- * (an attempt not yet recorded is never sent twice by its own node). */
-LEADD_MUST_CHECK int pgstore_claim(struct pgstore *p, const char *webhook, const char *node,
-                                   uint64_t now, uint64_t lease_ms, size_t max,
-                                   const long long *skip, size_t nskip, long long *ids, size_t *n);
-/* pgstore_unclaim: ends node's claims on ids[0..n) at once. */
-LEADD_MUST_CHECK int pgstore_unclaim(struct pgstore *p, const char *node, const long long *ids,
-                                     size_t n);
 /* pgstore_outbox_wait: waits up to timeout_ms for a NOTIFY that some node
  * queued deliveries; false on timeout (a NOTIFY can be missed: poll anyway).
  * A node's announced change (leadd_events) met meanwhile goes to on_update
@@ -418,12 +408,14 @@ struct outbox_attempt {
     long long version;
 };
 
-/* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n).
- * SQLite: leaving out the ids in skip[0..nskip) (the caller's own in
- * flight: one forwarder a database claims in memory, so a claim is a read
- * and never waits for the writer). PostgreSQL: each row is leased to this
- * node until now + lease_ms (longer than its attempt can take), skip
- * unused: a node that dies holding claims loses them when the leases end.
+/* store_outbox_claim: up to max due deliveries of one webhook, in out[0..*n),
+ * leaving out the ids in skip[0..nskip) (the caller's own in flight).
+ * SQLite: one forwarder a database claims in memory, so a claim is a read
+ * and never waits for the writer. PostgreSQL: each row is leased to this
+ * node until now + lease_ms (longer than its attempt can take), FOR UPDATE
+ * SKIP LOCKED, so nodes claiming at once get disjoint sets; a node that
+ * dies holding claims loses them when the leases end, and skip keeps an
+ * attempt that outlasted its lease from being sent twice by its own node.
  * Free each lead_json. */
 LEADD_MUST_CHECK int store_outbox_claim(struct store *st, const char *webhook, uint64_t now_ms,
                                         uint64_t lease_ms, size_t max, const long long *skip,

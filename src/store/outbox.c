@@ -145,45 +145,95 @@ static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_
     return m ? leadjson_each(lj, (const char(*)[ULID_LEN + 1]) ids, m, NULL, item_lead, &il) : 0;
 }
 
-/* PostgreSQL's claim: the rows are leased to this node in the database
- * (any node may hold the others), then read like SQLite's. */
+/* ids[0..n) as a PostgreSQL array literal, "{1,2,3}". */
+static void id_array(const long long *ids, size_t n, char out[OUTBOX_CLAIM_MAX * 24 + 4])
+{
+    size_t at = 0, cap = OUTBOX_CLAIM_MAX * 24 + 4;
+    out[at++] = '{';
+    for (size_t i = 0; i < n && i < OUTBOX_CLAIM_MAX; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%lld", i ? "," : "", ids[i]);
+    snprintf(out + at, cap - at, "}");
+}
+
+/* PostgreSQL's claim: the rows are leased to this node in the database, so
+ * nodes sending at once take disjoint ones. Rows another node is claiming
+ * are skipped, not waited for; a lease that ran out (its node died) is
+ * anybody's again. Then they and their leads are read like SQLite's, on
+ * the same pooled connection (a node keeps no connection for claims). */
 static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
                     size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
                     size_t *n)
 {
-    long long ids[OUTBOX_CLAIM_MAX];
+    char held[OUTBOX_CLAIM_MAX * 24 + 4], ids[OUTBOX_CLAIM_MAX * 24 + 4];
+    long long claimed[OUTBOX_CLAIM_MAX];
     size_t k = 0;
     struct sqls *s = NULL;
+    struct reader *rd = reader_get(st);
     *n = 0;
     max = max < OUTBOX_CLAIM_MAX ? max : OUTBOX_CLAIM_MAX;
-    int rc = pgstore_claim(st->pg, webhook, st->node, now, lease_ms, max, skip, nskip, ids, &k);
+    id_array(skip, nskip, held);
+    int rc = rd ? sqls_prepare(
+                      rd->c,
+                      "UPDATE deliveries SET claimed_by = ?2, claimed_until = ?4 WHERE id"
+                      " IN (SELECT id FROM deliveries WHERE webhook = ?1 AND state = " SQL_PENDING
+                      " AND next_attempt_ms <= ?3 AND (claimed_until IS NULL"
+                      " OR claimed_until <= ?3) AND id <> ALL(?6::bigint[]) ORDER BY"
+                      " next_attempt_ms, id LIMIT ?5 FOR UPDATE SKIP LOCKED) RETURNING id",
+                      &s)
+                : LEADD_EDB;
+    if (!rc) {
+        sqls_text(s, 1, webhook, false);
+        sqls_text(s, 2, st->node, false);
+        sqls_int(s, 3, (long long)now);
+        sqls_int(s, 4, (long long)(now + lease_ms));
+        sqls_int(s, 5, (long long)max);
+        sqls_text(s, 6, held, false);
+        while ((rc = sqls_step(s)) == SQL_ROW) /* ends at SQL_DONE, 0 */
+            if (k < max)
+                claimed[k++] = sqls_col_int(s, 0);
+    }
+    sqls_finalize(&s);
     if (rc || !k)
-        return rc;
-    struct reader *rd = reader_get(st);
-    if (!rd)
-        return LEADD_EDB;
+        goto out;
+    id_array(claimed, k, ids);
     sql_begin_read(rd->c);
-    rc = sqls_prepare(rd->c, ITEM_COLUMNS " WHERE id = ?1", &s);
-    for (size_t i = 0; !rc && i < k; i++) {
-        sqls_reset(s);
-        sqls_int(s, 1, ids[i]);
-        int r = sqls_step(s);
-        if (r == SQL_ROW)
+    rc = sqls_prepare(
+        rd->c, ITEM_COLUMNS " WHERE id = ANY(?1::bigint[]) ORDER BY next_attempt_ms, id", &s);
+    if (!rc) {
+        sqls_text(s, 1, ids, false);
+        while (*n < k && (rc = sqls_step(s)) == SQL_ROW)
             item_of(s, &out[(*n)++]);
-        else if (r < 0)
-            rc = r;
+        rc = rc < 0 ? rc : 0;
     }
     sqls_finalize(&s);
     rc = rc ? rc : items_leads(&rd->lead, out, *n);
     sql_end_read(rd->c);
+out:
     reader_put(st, rd);
     if (rc) {
+        log_error("postgres: claiming deliveries failed: they are claimed again later");
         for (size_t i = 0; i < *n; i++) {
             free(out[i].lead_json);
             out[i].lead_json = NULL;
         }
         *n = 0; /* the leases run out, and the rows are claimed again */
     }
+    return rc;
+}
+
+/* Gives PostgreSQL's leases back early; one not given back ends with its
+ * lease (later, not never). */
+static int unclaim_pg(struct store *st, const long long *ids, size_t k)
+{
+    char list[OUTBOX_CLAIM_MAX * 24 + 4];
+    struct reader *rd = reader_get(st);
+    id_array(ids, k, list);
+    int rc = rd ? sql_exec(rd->c, NULL,
+                           "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                           " WHERE id = ANY(?1::bigint[]) AND claimed_by = ?2",
+                           "tt", list, st->node)
+                : LEADD_EDB;
+    reader_put(st, rd);
     return rc;
 }
 
@@ -197,7 +247,7 @@ int store_outbox_unclaim(struct store *st, struct outbox_item *items, size_t n)
         free(items[i].lead_json);
         items[i].lead_json = NULL;
     }
-    return st->pg && k ? pgstore_unclaim(st->pg, st->node, ids, k) : 0;
+    return st->pg && k ? unclaim_pg(st, ids, k) : 0;
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,

@@ -113,19 +113,16 @@ int store_pg_compact(const char *url, char *err, size_t cap)
     return ok ? 0 : LEADD_EDB;
 }
 
-int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
+int pg_migrate(PGconn *c, int *applied, char *err, size_t cap)
 {
     int rc = LEADD_EDB;
     long have = 0, known = 0;
     char name[128];
     *applied = 0;
-    PGconn *c = pg_connect(url, err, cap);
-    if (!c)
-        goto out;
     /* Session-level: held until unlocked or the connection goes, so a node
      * that dies mid-way lets the next one take over. */
     if (!pg_sql(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, cap))
-        goto out;
+        return rc;
     if (!pg_sql(
             c,
             "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text"
@@ -156,7 +153,13 @@ int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
     rc = 0;
 unlock:
     pg_sql(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", name, sizeof(name));
-out:
+    return rc;
+}
+
+int store_pg_migrate(const char *url, int *applied, char *err, size_t cap)
+{
+    PGconn *c = pg_connect(url, err, cap);
+    int rc = c ? pg_migrate(c, applied, err, cap) : LEADD_EDB;
     PQfinish(c);
     return rc;
 }

@@ -371,20 +371,36 @@ const char *h_backend_sets(const struct leadd *l)
     return h_pg() ? v : "";
 }
 
-/* Runs sql on the test's database ("" : the cluster's own); the result
- * (PQclear it). */
+/* A connection to the cluster's own database, kept for the whole suite:
+ * each test makes its database on it (a session costs the server more
+ * than copying the template does). */
+static PGconn *pg_admin(void)
+{
+    static PGconn *c;
+    if (!c)
+        c = PQconnectdb("");
+    else if (PQstatus(c) != CONNECTION_OK)
+        PQreset(c); /* itest_pg restarted the server */
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("postgres: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Runs sql on database db ("": the cluster's own); the result (PQclear
+ * it). */
 static PGresult *pg_run_on(const char *db, const char *sql)
 {
     char conn[128];
-    snprintf(conn, sizeof(conn), "%s%s", *db ? "dbname=" : "", db);
-    PGconn *c = PQconnectdb(conn);
+    snprintf(conn, sizeof(conn), "dbname=%s", db);
+    PGconn *c = *db ? PQconnectdb(conn) : pg_admin();
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("postgres: %s", PQerrorMessage(c));
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
         fail_msg("bad test query '%s': %s", sql, PQresultErrorMessage(r));
-    PQfinish(c);
+    if (*db)
+        PQfinish(c);
     return r;
 }
 
@@ -399,9 +415,7 @@ static const char *pg_template(void)
     static bool made;
     if (made)
         return NAME;
-    PGconn *c = PQconnectdb("");
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("postgres: %s", PQerrorMessage(c));
+    PGconn *c = pg_admin();
     PQclear(PQexec(c, "SELECT pg_advisory_lock(7240531)"));
     PGresult *r = PQexec(c, "SELECT 1 FROM pg_database WHERE datname = 'leadd_test_template'");
     bool exists = PQntuples(r) > 0;
@@ -437,7 +451,6 @@ static const char *pg_template(void)
                               " RENAME TO leadd_test_template"));
     }
     PQclear(PQexec(c, "SELECT pg_advisory_unlock(7240531)"));
-    PQfinish(c);
     made = true;
     return NAME;
 }

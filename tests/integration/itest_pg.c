@@ -828,23 +828,35 @@ static void t_capture_across_nodes(void **state)
 #define DUE 100
 
 struct claimer {
-    struct pgstore *st;
+    struct store *st;
     const char *node;
     long long got[DUE];
     size_t n;
 };
 
+/* Everything st's node claims at now, 7 at a time as a forwarder would
+ * (skipping skip[0..nskip)), appended to got[*n..DUE). */
+static void claim_ids(struct store *st, uint64_t now, const long long *skip, size_t nskip,
+                      long long got[DUE], size_t *n)
+{
+    struct outbox_item it[7];
+    size_t k;
+    do {
+        if (store_outbox_claim(st, "crm", now, 60000, 7, skip, nskip, it, &k))
+            fail_msg("claim failed");
+        for (size_t i = 0; i < k; i++) {
+            assert_true(*n < DUE);
+            got[(*n)++] = it[i].id;
+            free(it[i].lead_json);
+        }
+    } while (k);
+}
+
 static void *claim_all(void *arg)
 {
     struct claimer *cl = arg;
-    for (;;) {
-        size_t n;
-        if (pgstore_claim(cl->st, "crm", cl->node, 1000, 60000, 7, NULL, 0, cl->got + cl->n, &n))
-            fail_msg("%s: claim failed", cl->node);
-        if (!n)
-            return NULL;
-        cl->n += n;
-    }
+    claim_ids(cl->st, 1000, NULL, 0, cl->got, &cl->n);
+    return NULL;
 }
 
 /* Two nodes claiming at once get disjoint sets that together are all; a
@@ -852,12 +864,13 @@ static void *claim_all(void *arg)
 static void t_outbox_leases(void **state)
 {
     (void)state;
-    char err[512];
     struct claimer cl[2] = {{.node = "a"}, {.node = "b"}};
     pthread_t th[2];
     reset();
-    for (int k = 0; k < 2; k++)
-        assert_int_equal(pgstore_open(&cl[k].st, "", err, sizeof(err)), 0);
+    for (int k = 0; k < 2; k++) {
+        struct store_opts o = {.pg_url = "", .pool = 2, .node = cl[k].node};
+        assert_int_equal(store_open(&cl[k].st, &o), 0);
+    }
     PGconn *c = pg();
     pg_exec(c, "INSERT INTO deliveries(lead_id, webhook, webhook_id, event, next_attempt_ms,"
                " created_ms, updated_ms) SELECT 'l' || g, 'crm', 'msg_' || g, 'lead.created', 0,"
@@ -873,25 +886,25 @@ static void t_outbox_leases(void **state)
     /* node a "dies" holding its claims (made at t=1000, leased 60 s): b gets
      * none of them before the lease ends, and all of them after */
     long long ids[DUE];
-    size_t n;
-    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 60999, 60000, DUE, NULL, 0, ids, &n), 0);
+    size_t n = 0;
+    claim_ids(cl[1].st, 60999, NULL, 0, ids, &n);
     assert_int_equal(n, 0);
-    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 61000, 60000, DUE, NULL, 0, ids, &n), 0);
+    claim_ids(cl[1].st, 61000, NULL, 0, ids, &n);
     assert_int_equal(n, DUE);
     assert_int_equal(pg_long(c, "SELECT count(*) FROM deliveries WHERE claimed_by = 'b'"), DUE);
     /* b's attempts outlast their leases (a slow CRM, a slow record): what b
      * still holds it never claims again; the rest it does */
     long long again[DUE];
     enum { HELD = 32 }; /* FORWARD_MAX_INFLIGHT: the most a node holds of a webhook */
-    assert_int_equal(pgstore_claim(cl[1].st, "crm", "b", 121000, 60000, DUE, ids, HELD, again, &n),
-                     0);
+    n = 0;
+    claim_ids(cl[1].st, 121000, ids, HELD, again, &n);
     assert_int_equal(n, DUE - HELD);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < HELD; j++)
             assert_true(again[i] != ids[j]);
     PQfinish(c);
     for (int k = 0; k < 2; k++)
-        pgstore_close(&cl[k].st);
+        store_close(&cl[k].st);
 }
 
 struct waiter {
