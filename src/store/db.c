@@ -233,8 +233,10 @@ static int open_pg(struct store *st, const struct store_opts *o)
         return rc;
     struct reader *rd = reader_get(st);
     long long n = 0;
-    /* the stats' days in this zone: counted again after a change */
-    if ((rc = rd ? rollup_sync(rd->c, st->timezone) : LEADD_EDB)) {
+    /* the stats' days in this zone: counted again after a change; and from
+     * now on, leads counted as each batch writes them */
+    if ((rc = rd ? rollup_sync(rd->c, st->timezone) : LEADD_EDB) ||
+        (rc = rollup_count_as_written(rd->c))) {
         reader_put(st, rd);
         return rc;
     }

@@ -145,25 +145,31 @@ struct store {
 LEADD_MUST_CHECK int db_connect(struct store *st, bool readonly, bool durable, struct sqlc **out);
 /* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
 LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
-/* rollup.c: rollup_fold_on counts the leads past the mark into the rollup,
- * in a transaction of its own on c, the writer's connection (PostgreSQL's:
- * every lead stored before now, under ROLLUP_LOCK taken alone); 0, or
- * LEADD_E*. */
-#define ROLLUP_FOLD_LEADS 2000 /* the writer folds after this many new leads */
-#define ROLLUP_FOLD_MS 10000   /* or once the oldest not counted is this old */
+/* rollup.c (its top says the two ways leads are counted): rollup_fold_on
+ * counts the leads past the mark into the rollup, in a transaction of its
+ * own on c, the writer's connection (where nodes share the database: every
+ * lead stored, under ROLLUP_LOCK taken alone, and the mark becomes
+ * ROLLUP_ALL); 0, or LEADD_E*. */
+#define ROLLUP_FOLD_LEADS 2000                  /* the one writer folds after this many new leads */
+#define ROLLUP_FOLD_MS 10000                    /* or once the oldest not counted is this old */
+#define ROLLUP_ALL "ZZZZZZZZZZZZZZZZZZZZZZZZZZ" /* above every ULID: each lead counted as written  \
+                                                 */
 LEADD_MUST_CHECK int rollup_fold_on(struct sqlc *c);
+/* rollup_count_as_written: where nodes share the database, folds it once
+ * if its mark is not ROLLUP_ALL yet (a serving node's start); from then on
+ * each batch counts its own leads. Nothing on SQLite. */
+LEADD_MUST_CHECK int rollup_count_as_written(struct sqlc *c);
 /* rollup_sync: counts the stats again when they were counted in another
  * zone than tz, or never (report.c). */
 LEADD_MUST_CHECK int rollup_sync(struct sqlc *c, const char *tz);
-/* PostgreSQL's nodes write leads at once: each transaction that does
+/* Where nodes share the database, each transaction that writes leads
  * (capture, a change, an erasure, a rescore) first calls rollup_writing,
- * which takes ROLLUP_LOCK shared until the transaction ends and gives the
- * mark, so a fold (which takes it alone) sees every such transaction
- * committed or not begun. Leads stored at or below the mark (a node's
- * clock behind the folding one's, seeded leads' past times) are then
- * counted in by rollup_count_in (ids: "{ID,...}"), in the same
- * transaction, as a fold counts them. SQLite: nothing (its one writer
- * folds), *upto "". */
+ * which takes ROLLUP_LOCK shared until the transaction ends (writers never
+ * wait for each other on it) and gives the mark, so a fold or a rebuild
+ * (which take it alone) sees every such transaction committed or not
+ * begun. Leads stored at or below the mark (every lead, once it is
+ * ROLLUP_ALL) are counted in by rollup_count_in (ids: "{ID,...}"), in the
+ * same transaction. SQLite: nothing (its one writer folds), *upto "". */
 #define ROLLUP_LOCK "465557349477" /* "leadd" in ASCII, plus one */
 LEADD_MUST_CHECK int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1]);
 LEADD_MUST_CHECK int rollup_count_in(struct sqlc *c, const char *ids);

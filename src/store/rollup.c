@@ -2,10 +2,20 @@
  * list's filter table (lead_filters) filled for the same leads. How a lead
  * counts is said by the lead_counts view (migrations/sqlite/0010_analytics.sql) and,
  * for the fold, by count_lead(). The rollup counts the leads up to
- * rollup_mark; the writer folds newer leads in every ROLLUP_FOLD_LEADS leads
- * or ROLLUP_FOLD_MS, and triggers move a counted lead between counters in
- * the transaction that changes it. The report adds the leads past the mark
- * as they are (report.c), so it is exact at every moment. */
+ * rollup_mark, and triggers move a counted lead between counters in the
+ * transaction that changes it. The report adds the leads past the mark as
+ * they are (report.c), so it is exact at every moment.
+ *
+ * Two ways to count new leads, by how many write the database:
+ *  - one writer (SQLite): it folds the leads past the mark in bulk, every
+ *    ROLLUP_FOLD_LEADS leads or ROLLUP_FOLD_MS, read in the table's order
+ *    and added up in process: cheaper than counting each batch;
+ *  - nodes sharing it (PostgreSQL): each batch counts its own leads in its
+ *    own transaction (rollup_count_in), with upserts that commute, so no
+ *    node ever waits for another's count. The mark is then ROLLUP_ALL,
+ *    above every id; a database whose mark is still a lead's (made before
+ *    this, or copied from SQLite) is folded up to it once, at a node's
+ *    start. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,21 +185,19 @@ out:
 }
 
 /* Counts the leads past the mark into the rollup and lead_filters and moves
- * the mark; inside the caller's transaction, either backend. SQLite's one
- * writer folds every lead stored, as a range of rowids (which grow as ids
- * do: read in the table's own order, not looked up id by id), counted in
- * process (count_rows). PostgreSQL counts them itself, by the lead_rollup
- * view the triggers use, in one statement: a round trip per group would
- * hold every node's writes meanwhile (see rollup_writing). There, upto is
- * the new mark: the leads up to it by id, every one committed, since the
- * caller holds the lock every writing transaction shares. only
- * (PostgreSQL, upto NULL): instead, the leads of these ids ("{ID,...}"),
- * the mark unmoved. */
+ * the mark; inside the caller's transaction, either way of counting (see
+ * the top). One writer: the leads stored since, as a range of rowids (which
+ * grow as ids do: read in the table's own order, not looked up id by id),
+ * counted in process (count_rows). Nodes: the database counts them itself,
+ * by the lead_rollup view the triggers use, in one statement, up to upto,
+ * the new mark (every lead below it committed: the caller holds
+ * ROLLUP_LOCK alone). only (nodes, upto NULL): instead, the leads of these
+ * ids ("{ID,...}"), the mark unmoved: a batch's own. */
 static int fold(struct sqlc *c, const char *upto, const char *only)
 {
     struct sqls *s = NULL;
-    bool pg = sql_backend(c) == SQL_POSTGRES;
-    /* ?1..?2: SQLite's rowids; ?3..?4 or ?5: PostgreSQL's ids */
+    bool pg = !sql_alone(c); /* counted by the database, by id */
+    /* ?1..?2: the one writer's rowids; ?3..?4 or ?5: the nodes' ids */
     const char *range = only ? "id = ANY(?5::text[])"
                         : pg ? "id > ?3 AND id <= ?4"
                              : "rowid > ?1 AND rowid <= ?2";
@@ -217,7 +225,9 @@ static int fold(struct sqlc *c, const char *upto, const char *only)
                  " utm_campaign, currency, sum(leads), sum(valid), sum(qualified), sum(hot),"
                  " sum(warm), sum(cold), sum(contacted), sum(converted), sum(rejected),"
                  " sum(spam), sum(duplicates), sum(revenue_minor) FROM lead_rollup WHERE %s"
-                 " GROUP BY 1, 2, 3, 4, 5, 6, 7" UPSERT_SET,
+                 /* in one order on every node: two batches counting the
+                  * same groups lock their rows alike and never deadlock */
+                 " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7" UPSERT_SET,
                  range);
         r = buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
     }
@@ -264,15 +274,16 @@ out:
     return r;
 }
 
-/* SQLite's writer: a transaction of its own (BEGIN IMMEDIATE); PostgreSQL:
- * one that takes the fold's lock alone, waiting for the transactions that
- * write leads to end and keeping new ones waiting until it commits. */
+/* A write transaction of its own; where nodes share the database, one that
+ * takes ROLLUP_LOCK alone, waiting for the transactions that write leads to
+ * end and keeping new ones waiting until it commits. Only a start that
+ * finds an old mark and a rebuild do: counting as written needs no lock. */
 static int begin_fold(struct sqlc *c)
 {
-    if (sql_backend(c) == SQL_SQLITE)
-        return sql_exec(c, NULL, "BEGIN IMMEDIATE", "");
-    int rc = sql_exec(c, NULL, "BEGIN", "");
-    return rc ? rc : sql_exec(c, NULL, "SELECT pg_advisory_xact_lock(" ROLLUP_LOCK ")", "");
+    int rc = sql_exec(c, NULL, sql_begin_write_sql(c), "");
+    if (rc || sql_alone(c))
+        return rc;
+    return sql_exec(c, NULL, "SELECT pg_advisory_xact_lock(" ROLLUP_LOCK ")", "");
 }
 
 /* Commits, or rolls back and says what failed (what). */
@@ -288,17 +299,30 @@ static int end_fold(struct sqlc *c, int r, const char *what)
 
 int rollup_fold_on(struct sqlc *c)
 {
-    char upto[ULID_LEN + 1];
-    ulid_floor(now_ms(), upto); /* PostgreSQL: every lead stored before now */
     int r = begin_fold(c);
-    return end_fold(c, r ? r : fold(c, upto, NULL), "counting new leads for the stats");
+    return end_fold(c, r ? r : fold(c, ROLLUP_ALL, NULL), "counting new leads for the stats");
+}
+
+int rollup_count_as_written(struct sqlc *c)
+{
+    struct sqls *s = NULL;
+    bool done = false;
+    if (sql_alone(c))
+        return 0;
+    int r = sqls_prepare(c, "SELECT upto FROM rollup_mark", &s);
+    if (!r && sqls_step(s) == SQL_ROW)
+        done = sqls_col(s, 0) && !strcmp(sqls_col(s, 0), ROLLUP_ALL);
+    else
+        r = r ? r : LEADD_EDB;
+    sqls_finalize(&s);
+    return r || done ? r : rollup_fold_on(c);
 }
 
 int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1])
 {
     struct sqls *s = NULL;
     upto[0] = '\0';
-    if (sql_backend(c) == SQL_SQLITE)
+    if (sql_alone(c))
         return 0;
     int r = sqls_prepare(
         c, "SELECT pg_advisory_xact_lock_shared(" ROLLUP_LOCK ")::text, upto FROM rollup_mark", &s);
@@ -319,14 +343,12 @@ int rollup_count_in(struct sqlc *c, const char *ids)
  * the same fold as the writer's, from no lead counted. */
 static int rebuild(struct sqlc *c, const char *tz, long long *groups)
 {
-    char upto[ULID_LEN + 1];
     struct sqls *s = NULL;
-    ulid_floor(now_ms(), upto);
     int r = begin_fold(c);
     r = r ? r : sql_exec(c, NULL, "DELETE FROM rollup", "");
     r = r ? r : sql_exec(c, NULL, "DELETE FROM lead_filters", "");
     r = r ? r : sql_exec(c, NULL, "UPDATE rollup_mark SET upto = ''", "");
-    r = r ? r : fold(c, upto, NULL);
+    r = r ? r : fold(c, ROLLUP_ALL, NULL);
     r = r ? r
           : sql_exec(c, NULL,
                      "INSERT INTO store_meta VALUES ('timezone', ?1) ON CONFLICT (key) DO UPDATE"

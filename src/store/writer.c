@@ -369,13 +369,15 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     sqls_reset(s);
     if (r != SQL_ROW)
         return r < 0 ? r : LEADD_EDB;
-    /* stored at or below the stats' mark: a fold went past its time
-     * already, so the batch counts it in (run_batch) */
+    /* stored at or below the stats' mark (every lead, where nodes count
+     * as they write: rollup.c), the batch counts it in (run_batch); past
+     * it, the next fold does */
     if (strcmp(j->id, st->upto) <= 0) {
         buf_adds(&st->below, st->below.len ? "," : "{");
         buf_adds(&st->below, j->id);
+    } else {
+        st->unfolded++;
     }
-    st->unfolded++;
     /* its consent record, in the same transaction: never one without the other */
     if ((rc = consents(st, in, j->id, created, ms)))
         return rc;
@@ -646,9 +648,10 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     return 0;
 }
 
-/* The leads stored since the last fold are counted into the stats after
- * ROLLUP_FOLD_LEADS of them or ROLLUP_FOLD_MS (now: all of them, at a
- * stop). Whichever node folds counts every node's. */
+/* The leads stored past the mark since the last fold are counted into the
+ * stats after ROLLUP_FOLD_LEADS of them or ROLLUP_FOLD_MS (now: all of
+ * them, at a stop): SQLite's one writer's; nodes sharing PostgreSQL count
+ * each batch as it commits, and have none past the mark. */
 static void fold_due(struct store *st, bool now)
 {
     if (!st->unfolded || !atomic_load(&st->writable) ||
