@@ -102,6 +102,7 @@ struct store {
     long long retention_ms;
     /* the writer's (writer.c) */
     struct sqls *w[WRITER_STMTS]; /* its statements, prepared once on wsql */
+    struct sqls *count_in;        /* rollup_count_in's, kept once used */
     bool dd_on;                   /* alone on its database (sql_alone): dd remembers first leads */
     struct dedupe dd;             /* see dedupe.c */
     bool dd_full;                 /* over STORE_DEDUPE_MAX: checks go to SQL */
@@ -150,10 +151,11 @@ LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out)
  * own on c, the writer's connection (where nodes share the database: every
  * lead stored, under ROLLUP_LOCK taken alone, and the mark becomes
  * ROLLUP_ALL); 0, or LEADD_E*. */
-#define ROLLUP_FOLD_LEADS 2000                  /* the one writer folds after this many new leads */
-#define ROLLUP_FOLD_MS 10000                    /* or once the oldest not counted is this old */
-#define ROLLUP_ALL "ZZZZZZZZZZZZZZZZZZZZZZZZZZ" /* above every ULID: each lead counted as written  \
-                                                 */
+#define ROLLUP_FOLD_LEADS 2000 /* the one writer folds after this many new leads */
+#define ROLLUP_FOLD_MS 10000   /* or once the oldest not counted is this old */
+#define ROLLUP_ALL                                                                                 \
+    "ZZZZZZZZZZZZZZZZZZZZZZZZZZ" /* above every ULID: each lead counted as written                 \
+                                  */
 LEADD_MUST_CHECK int rollup_fold_on(struct sqlc *c);
 /* rollup_count_as_written: where nodes share the database, folds it once
  * if its mark is not ROLLUP_ALL yet (a serving node's start); from then on
@@ -169,10 +171,12 @@ LEADD_MUST_CHECK int rollup_sync(struct sqlc *c, const char *tz);
  * (which take it alone) sees every such transaction committed or not
  * begun. Leads stored at or below the mark (every lead, once it is
  * ROLLUP_ALL) are counted in by rollup_count_in (ids: "{ID,...}"), in the
- * same transaction. SQLite: nothing (its one writer folds), *upto "". */
+ * same transaction, one statement; kept (when not NULL): where it keeps that
+ * statement, prepared once (the writer's; sqls_finalize it). SQLite:
+ * nothing (its one writer folds), *upto "". */
 #define ROLLUP_LOCK "465557349477" /* "leadd" in ASCII, plus one */
 LEADD_MUST_CHECK int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1]);
-LEADD_MUST_CHECK int rollup_count_in(struct sqlc *c, const char *ids);
+LEADD_MUST_CHECK int rollup_count_in(struct sqlc *c, struct sqls **kept, const char *ids);
 /* admin_apply (admin.c): a PATCH, RETRY, SESSION, SPEND, CONFIRM, WITHDRAW
  * or OUTCOMES job inside the writer's open transaction on c, either
  * backend; *queued when deliveries were added. 0, LEADD_EFULL or LEADD_EDB;

@@ -184,26 +184,40 @@ out:
     return r;
 }
 
+/* What the database counts itself, where nodes share it (by the
+ * lead_rollup view the triggers use), each completed by a WHERE on leads:
+ * the list's filters of some leads, and their counters' rows, grouped in
+ * one order on every node, so two batches counting the same groups lock
+ * their rows alike and never deadlock. */
+#define FILTERS_SELECT                                                                             \
+    "SELECT rowid, CASE grade WHEN 'hot' THEN 0 WHEN 'warm' THEN 4 ELSE 8 END + CASE WHEN"         \
+    " qualified != 0 THEN 2 ELSE 0 END + CASE WHEN (flags & 51) != 0 THEN 1 ELSE 0 END, score"     \
+    " FROM leads"
+#define ROLLUP_SELECT                                                                              \
+    "SELECT grain, period, form, utm_source, utm_medium, utm_campaign, currency, sum(leads),"      \
+    " sum(valid), sum(qualified), sum(hot), sum(warm), sum(cold), sum(contacted),"                 \
+    " sum(converted), sum(rejected), sum(spam), sum(duplicates), sum(revenue_minor)"               \
+    " FROM lead_rollup"
+#define GROUPED " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+
+/* A batch's own leads (?1: "{ID,...}"), in one statement. */
+static const char SQL_COUNT_IN[] =
+    "WITH f AS (INSERT INTO lead_filters " FILTERS_SELECT " WHERE id = ANY(?1::text[]))"
+    " INSERT INTO rollup " ROLLUP_SELECT " WHERE id = ANY(?1::text[])" GROUPED UPSERT_SET;
+
 /* Counts the leads past the mark into the rollup and lead_filters and moves
  * the mark; inside the caller's transaction, either way of counting (see
  * the top). One writer: the leads stored since, as a range of rowids (which
  * grow as ids do: read in the table's own order, not looked up id by id),
- * counted in process (count_rows). Nodes: the database counts them itself,
- * by the lead_rollup view the triggers use, in one statement, up to upto,
- * the new mark (every lead below it committed: the caller holds
- * ROLLUP_LOCK alone). only (nodes, upto NULL): instead, the leads of these
- * ids ("{ID,...}"), the mark unmoved: a batch's own. */
-static int fold(struct sqlc *c, const char *upto, const char *only)
+ * counted in process (count_rows), the mark the last of them. Nodes: the
+ * database counts the leads past the mark up to upto, the new mark (every
+ * lead below it committed: the caller holds ROLLUP_LOCK alone). */
+static int fold(struct sqlc *c, const char *upto)
 {
     struct sqls *s = NULL;
-    bool pg = !sql_alone(c); /* counted by the database, by id */
-    /* ?1..?2: the one writer's rowids; ?3..?4 or ?5: the nodes' ids */
-    const char *range = only ? "id = ANY(?5::text[])"
-                        : pg ? "id > ?3 AND id <= ?4"
-                             : "rowid > ?1 AND rowid <= ?2";
+    bool alone = sql_alone(c);
     long long from = 0, to = 0;
     char was[ULID_LEN + 1] = "";
-    struct buf sql = BUF_INIT(4096);
     int r = sqls_prepare(c,
                          "SELECT coalesce((SELECT rowid FROM leads WHERE id = upto), 0),"
                          " coalesce((SELECT max(rowid) FROM leads), 0), upto FROM rollup_mark",
@@ -217,60 +231,29 @@ static int fold(struct sqlc *c, const char *upto, const char *only)
         r = LEADD_EDB;
     }
     sqls_finalize(&s);
-    if (!r && !pg)
+    if (!r && alone)
         r = count_rows(c, from, to);
-    if (!r && pg) {
-        buf_addf(&sql,
-                 "INSERT INTO rollup SELECT grain, period, form, utm_source, utm_medium,"
-                 " utm_campaign, currency, sum(leads), sum(valid), sum(qualified), sum(hot),"
-                 " sum(warm), sum(cold), sum(contacted), sum(converted), sum(rejected),"
-                 " sum(spam), sum(duplicates), sum(revenue_minor) FROM lead_rollup WHERE %s"
-                 /* in one order on every node: two batches counting the
-                  * same groups lock their rows alike and never deadlock */
-                 " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7" UPSERT_SET,
-                 range);
-        r = buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
-    }
-    if (!r && pg) {
-        sqls_text(s, 3, was, false);
-        sqls_text(s, 4, upto, false);
-        sqls_text(s, 5, only, false);
-        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
-    }
-    sqls_finalize(&s);
+    if (!r && !alone)
+        r = sql_exec(c, NULL,
+                     "INSERT INTO rollup " ROLLUP_SELECT
+                     " WHERE id > ?1 AND id <= ?2" GROUPED UPSERT_SET,
+                     "tt", was, upto);
     /* the list's filters of the same leads (appended in id order) */
-    buf_reset(&sql);
-    buf_addf(&sql,
-             "INSERT INTO lead_filters SELECT rowid, CASE grade WHEN 'hot' THEN 0 WHEN 'warm'"
-             " THEN 4 ELSE 8 END + CASE WHEN qualified != 0 THEN 2 ELSE 0 END + CASE WHEN"
-             " (flags & 51) != 0 THEN 1 ELSE 0 END, score FROM leads WHERE %s",
-             range);
-    r = r ? r : buf_error(&sql) ? LEADD_ENOMEM : sqls_prepare(c, buf_str(&sql), &s);
-    if (!r) {
-        sqls_int(s, 1, from);
-        sqls_int(s, 2, to);
-        sqls_text(s, 3, was, false);
-        sqls_text(s, 4, upto, false);
-        sqls_text(s, 5, only, false);
-        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
-    }
-    sqls_finalize(&s);
-    if (only)
-        goto out;
-    r = r ? r
-          : sqls_prepare(c,
-                         pg ? "UPDATE rollup_mark SET upto = ?4"
-                            : "UPDATE rollup_mark SET upto = coalesce((SELECT id FROM leads"
-                              " WHERE rowid = ?2), '')",
-                         &s);
-    if (!r) {
-        sqls_int(s, 2, to);
-        sqls_text(s, 4, upto, false);
-        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
-    }
-out:
-    sqls_finalize(&s);
-    buf_release(&sql);
+    if (!r && alone)
+        r = sql_exec(c, NULL,
+                     "INSERT INTO lead_filters " FILTERS_SELECT " WHERE rowid > ?1 AND rowid <= ?2",
+                     "ii", from, to);
+    if (!r && !alone)
+        r = sql_exec(c, NULL,
+                     "INSERT INTO lead_filters " FILTERS_SELECT " WHERE id > ?1 AND id <= ?2", "tt",
+                     was, upto);
+    if (!r && alone)
+        r = sql_exec(c, NULL,
+                     "UPDATE rollup_mark SET upto = coalesce((SELECT id FROM leads"
+                     " WHERE rowid = ?1), '')",
+                     "i", to);
+    if (!r && !alone)
+        r = sql_exec(c, NULL, "UPDATE rollup_mark SET upto = ?1", "t", upto);
     return r;
 }
 
@@ -300,7 +283,7 @@ static int end_fold(struct sqlc *c, int r, const char *what)
 int rollup_fold_on(struct sqlc *c)
 {
     int r = begin_fold(c);
-    return end_fold(c, r ? r : fold(c, ROLLUP_ALL, NULL), "counting new leads for the stats");
+    return end_fold(c, r ? r : fold(c, ROLLUP_ALL), "counting new leads for the stats");
 }
 
 int rollup_count_as_written(struct sqlc *c)
@@ -334,9 +317,23 @@ int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1])
     return r;
 }
 
-int rollup_count_in(struct sqlc *c, const char *ids)
+int rollup_count_in(struct sqlc *c, struct sqls **kept, const char *ids)
 {
-    return fold(c, NULL, ids);
+    struct sqls *s = kept && *kept ? *kept : NULL;
+    int r = s ? 0 : sqls_prepare(c, SQL_COUNT_IN, &s);
+    if (r)
+        return r;
+    if (kept && !*kept) {
+        sqls_keep(s);
+        *kept = s;
+    }
+    sqls_reset(s);
+    sqls_text(s, 1, ids, false);
+    r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
+    sqls_reset(s);
+    if (!kept)
+        sqls_finalize(&s);
+    return r;
 }
 
 /* Empties the counters and counts every lead again, in one transaction:
@@ -348,7 +345,7 @@ static int rebuild(struct sqlc *c, const char *tz, long long *groups)
     r = r ? r : sql_exec(c, NULL, "DELETE FROM rollup", "");
     r = r ? r : sql_exec(c, NULL, "DELETE FROM lead_filters", "");
     r = r ? r : sql_exec(c, NULL, "UPDATE rollup_mark SET upto = ''", "");
-    r = r ? r : fold(c, ROLLUP_ALL, NULL);
+    r = r ? r : fold(c, ROLLUP_ALL);
     r = r ? r
           : sql_exec(c, NULL,
                      "INSERT INTO store_meta VALUES ('timezone', ?1) ON CONFLICT (key) DO UPDATE"

@@ -165,6 +165,7 @@ void writer_finalize(struct store *st)
 {
     for (int i = 0; i < W_COUNT; i++)
         sqls_finalize(&st->w[i]);
+    sqls_finalize(&st->count_in);
 }
 
 /* Steps a prepared statement to its end (a write: no row is read) and
@@ -614,7 +615,7 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     if (!rc && st->below.len) {
         buf_addc(&st->below, '}');
         rc = buf_error(&st->below) ? buf_error(&st->below)
-                                   : rollup_count_in(st->wsql, buf_str(&st->below));
+                                   : rollup_count_in(st->wsql, &st->count_in, buf_str(&st->below));
     }
     buf_reset(&st->below);
     if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
