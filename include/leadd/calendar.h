@@ -21,6 +21,9 @@ bool calendar_zone_valid(const char *name);
  * view of migrations/sqlite/0010_analytics.sql writes it). */
 #define CALENDAR_DAY_SQL(ms) "date(" ms " / 1000, 'unixepoch', 'localtime')"
 
+/* calendar_day_of: the local day of ms (UTC milliseconds), as
+ * CALENDAR_DAY_SQL and PostgreSQL's sessions in the same zone say it. */
+void calendar_day_of(uint64_t ms, char out[DAY_LEN + 1]);
 /* calendar_set_zone: makes name the process's zone (and PostgreSQL
  * sessions' it opens after); LEADD_EINVAL when it is
  * not a known zone. Call before threads start. */

@@ -279,7 +279,6 @@ int store_open(struct store **out, const struct store_opts *o)
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids); /* random: two nodes' ids never meet */
-    buf_init(&st->below, STORE_MAX_BATCH * (ULID_LEN + 1) + 2);
     if (o->pg_url) {
         if ((rc = open_pg(st, o)))
             goto fail;
@@ -358,7 +357,7 @@ void store_close(struct store **sp)
     if (st->listener_started)
         pthread_join(st->listener, NULL);
     pgstore_close(&st->pg);
-    buf_release(&st->below);
+    tally_release(&st->tally);
     readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);

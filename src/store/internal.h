@@ -7,9 +7,39 @@
 #include <stdatomic.h>
 
 #include "leadd/buf.h"
+#include "leadd/strmap.h"
 #include "leadd/store.h"
 #include "leadd/ulid.h"
 #include "sql.h"
+
+/* A lead as it counts: what it was stored with (the lead_counts view's
+ * columns, and lead_filters'). Borrowed strings, NULL for none. */
+struct counted {
+    const char *day; /* its local day (calendar_day_of), YYYY-MM-DD */
+    const char *form, *source, *medium, *campaign;
+    unsigned flags;
+    const char *grade, *status, *currency;
+    bool qualified, has_value;
+    long long value_minor, rowid, score;
+};
+/* Leads added up by the rollup rows they count in, and their lead_filters
+ * rows, until written. Zeroed is empty; tally_release frees it. */
+#define TALLY_COUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
+struct tally {
+    struct strmap rows; /* a rollup row's key -> its sums' index */
+    long long (*sums)[TALLY_COUNTERS];
+    size_t cap;
+    long long (*filters)[3]; /* rowid, bucket, score */
+    size_t nfilters, capfilters;
+};
+/* tally_add: l counted in; LEADD_ENOMEM. */
+LEADD_MUST_CHECK int tally_add(struct tally *t, const struct counted *l);
+/* tally_write: adds the tally to the counters and lead_filters inside the
+ * caller's transaction on c, its rows in one order on every node (two
+ * writers adding to the same rows never deadlock), and empties it. */
+LEADD_MUST_CHECK int tally_write(struct sqlc *c, struct tally *t);
+void tally_reset(struct tally *t);
+void tally_release(struct tally *t);
 
 /* The statements leadjson_get() runs, prepared once per connection. */
 struct leadjson_stmts {
@@ -102,7 +132,6 @@ struct store {
     long long retention_ms;
     /* the writer's (writer.c) */
     struct sqls *w[WRITER_STMTS]; /* its statements, prepared once on wsql */
-    struct sqls *count_in;        /* rollup_count_in's, kept once used */
     bool dd_on;                   /* alone on its database (sql_alone): dd remembers first leads */
     struct dedupe dd;             /* see dedupe.c */
     bool dd_full;                 /* over STORE_DEDUPE_MAX: checks go to SQL */
@@ -111,7 +140,7 @@ struct store {
     long long unfolded;                           /* leads stored since the last fold (rollup.c) */
     uint64_t unfolded_since_ms;                   /* when the first of them was */
     char upto[ULID_LEN + 1];        /* the stats' mark, as the batch found it (rollup_writing) */
-    struct buf below;               /* the batch's leads at or below it: "{ID,..." */
+    struct tally tally;             /* the batch's leads at or below it, not yet counted */
     void (*upkeep)(struct sqlc *c); /* what else the writer drops now and then, or NULL */
     /* consent wordings known stored (never deleted): not written again; a
      * batch's new ones are known once it commits */
@@ -170,13 +199,13 @@ LEADD_MUST_CHECK int rollup_sync(struct sqlc *c, const char *tz);
  * wait for each other on it) and gives the mark, so a fold or a rebuild
  * (which take it alone) sees every such transaction committed or not
  * begun. Leads stored at or below the mark (every lead, once it is
- * ROLLUP_ALL) are counted in by rollup_count_in (ids: "{ID,...}"), in the
- * same transaction, one statement; kept (when not NULL): where it keeps that
- * statement, prepared once (the writer's; sqls_finalize it). SQLite:
- * nothing (its one writer folds), *upto "". */
+ * ROLLUP_ALL) are tallied as they are written (tally_add) and the tally
+ * added to the counters in the same transaction (tally_write), before
+ * anything in it changes them. SQLite: nothing (its one writer folds),
+ * *upto "". */
 #define ROLLUP_LOCK "465557349477" /* "leadd" in ASCII, plus one */
 LEADD_MUST_CHECK int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1]);
-LEADD_MUST_CHECK int rollup_count_in(struct sqlc *c, struct sqls **kept, const char *ids);
+
 /* admin_apply (admin.c): a PATCH, RETRY, SESSION, SPEND, CONFIRM, WITHDRAW
  * or OUTCOMES job inside the writer's open transaction on c, either
  * backend; *queued when deliveries were added. 0, LEADD_EFULL or LEADD_EDB;

@@ -10,9 +10,10 @@
  *  - one writer (SQLite): it folds the leads past the mark in bulk, every
  *    ROLLUP_FOLD_LEADS leads or ROLLUP_FOLD_MS, read in the table's order
  *    and added up in process: cheaper than counting each batch;
- *  - nodes sharing it (PostgreSQL): each batch counts its own leads in its
- *    own transaction (rollup_count_in), with upserts that commute, so no
- *    node ever waits for another's count. The mark is then ROLLUP_ALL,
+ *  - nodes sharing it (PostgreSQL): each batch tallies its own leads as it
+ *    writes them, from what it writes (no read), and adds the tally to the
+ *    counters in its own transaction (tally_write), with upserts that
+ *    commute, so no node ever waits for another's count. The mark is then ROLLUP_ALL,
  *    above every id; a database whose mark is still a lead's (made before
  *    this, or copied from SQLite) is folded up to it once, at a node's
  *    start. */
@@ -30,8 +31,10 @@
  * write these masks as numbers. */
 _Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sqlite/0011's masks");
 
-#define NCOUNTERS 12 /* leads ... duplicates, revenue_minor: as lead_counts orders them */
-#define SEP '\x1f'   /* between the parts of a group's key */
+#define SEP '\x1f'           /* between the parts of a rollup row's key */
+#define ROWS_AT_ONCE 100     /* rollup rows a statement writes (19 values each) */
+#define FILTERS_AT_ONCE 500  /* lead_filters rows a statement writes (3 values each) */
+#define TALLY_WRITE_AT 10000 /* leads a fold tallies before writing them */
 
 /* Adds a row's counts to its group's, which it makes when new. */
 #define UPSERT_SET                                                                                 \
@@ -45,150 +48,218 @@ _Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sq
     " duplicates = rollup.duplicates + excluded.duplicates,"                                       \
     " revenue_minor = rollup.revenue_minor + excluded.revenue_minor"
 
-static const char SQL_UPSERT[] =
-    "INSERT INTO rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?17, ?18, ?19)" UPSERT_SET;
-
-/* What one lead counts for, from a row of count_rows()' query (columns 5 on:
- * flags, grade, qualified, status, currency, value_minor): exactly what the
- * lead_counts view says, which the triggers and the report's newest leads
- * use; the fold reads thousands of leads at once, and the view's
- * expressions cost more than the rest of reading them. Tests check both
- * agree: the report before and after a fold, and kept counters against
- * rebuilt ones. Returns the revenue's currency ("" for none). */
-static const char *count_lead(struct sqls *s, long long c[NCOUNTERS])
+/* The counters a lead adds to its three rollup rows, from what it was
+ * stored with: exactly what the lead_counts view says, which the triggers
+ * and the report's newest leads use. Tests check both agree: the report
+ * before and after a fold, and kept counters against rebuilt ones. Returns
+ * the revenue's currency ("" for none). */
+static const char *count_lead(const struct counted *l, long long c[TALLY_COUNTERS])
 {
-    unsigned flags = (unsigned)sqls_col_int(s, 5);
-    const char *grade = sqls_col(s, 6);
-    bool qualified = sqls_col_int(s, 7) != 0;
-    const char *status = sqls_col(s, 8);
-    const char *currency = sqls_col(s, 9);
-    bool has_value = !sqls_col_null(s, 10);
-    bool valid = (flags & (LEAD_FLAGS_SPAM | LEAD_FLAG_DUPLICATE)) == 0;
-    bool converted = valid && status && !strcmp(status, "converted");
-    grade = grade ? grade : "";
-    status = status ? status : "";
+    const char *grade = l->grade ? l->grade : "", *status = l->status ? l->status : "";
+    bool valid = (l->flags & (LEAD_FLAGS_SPAM | LEAD_FLAG_DUPLICATE)) == 0;
+    bool converted = valid && !strcmp(status, "converted");
     c[0] = 1;
     c[1] = valid;
-    c[2] = valid && qualified;
+    c[2] = valid && l->qualified;
     c[3] = valid && !strcmp(grade, "hot");
     c[4] = valid && !strcmp(grade, "warm");
     c[5] = valid && !strcmp(grade, "cold");
     c[6] = valid && !strcmp(status, "contacted");
     c[7] = converted;
     c[8] = valid && !strcmp(status, "rejected");
-    c[9] = (flags & LEAD_FLAGS_SPAM) != 0;
-    c[10] = !(flags & LEAD_FLAGS_SPAM) && (flags & LEAD_FLAG_DUPLICATE);
-    c[11] = converted ? sqls_col_int(s, 10) : 0;
-    return converted && has_value && currency ? currency : "";
+    c[9] = (l->flags & LEAD_FLAGS_SPAM) != 0;
+    c[10] = !(l->flags & LEAD_FLAGS_SPAM) && (l->flags & LEAD_FLAG_DUPLICATE);
+    c[11] = converted && l->has_value ? l->value_minor : 0;
+    return converted && l->has_value && l->currency ? l->currency : "";
 }
 
-/* Adds one group's counts to its three rows of the rollup (the grains of
- * the lead_rollup view). key: day, form, source, medium, campaign and
- * currency, SEP between them; its parts are cut in place (bound until the
- * step). */
-static int upsert_group(struct sqls *s, char *key, const long long c[NCOUNTERS])
+void tally_reset(struct tally *t)
 {
-    char *part[6], month[8];
-    for (int i = 0; i < 6; i++) {
-        char *e = strchr(key, SEP);
-        part[i] = key;
-        if (e)
-            *e = '\0';
-        key = e ? e + 1 : key + strlen(key);
+    strmap_release(&t->rows);
+    t->nfilters = 0;
+}
+
+void tally_release(struct tally *t)
+{
+    strmap_release(&t->rows);
+    free(t->sums);
+    free(t->filters);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Grows *v (of *cap elements of size each) to hold n + 1. */
+static int room(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 256;
+    void *p = realloc(*(void **)v, ncap * size);
+    if (!p)
+        return LEADD_ENOMEM;
+    *(void **)v = p;
+    *cap = ncap;
+    return 0;
+}
+
+int tally_add(struct tally *t, const struct counted *l)
+{
+    long long c[TALLY_COUNTERS];
+    const char *cur = count_lead(l, c);
+    char buf[1024];
+    int r = room(&t->filters, &t->capfilters, t->nfilters, sizeof(*t->filters));
+    if (r)
+        return r;
+    /* bucket = grade * 4 + qualified * 2 + spam, as migrations/sqlite/0010 writes it */
+    const char *grade = l->grade ? l->grade : "";
+    long long *f = t->filters[t->nfilters++];
+    f[0] = l->rowid;
+    f[1] = (!strcmp(grade, "hot")    ? 0
+            : !strcmp(grade, "warm") ? 4
+                                     : 8) +
+           2 * l->qualified + ((l->flags & LEAD_FLAGS_SPAM) != 0);
+    f[2] = l->score;
+    /* its three rows: the day's, the month's, and the day's by source alone
+     * (the grains of the lead_rollup view) */
+    for (int grain = 0; grain < 3; grain++) {
+        bool whole = grain != 2;
+        int n = snprintf(buf, sizeof(buf), "%d%c%.*s%c%s%c%s%c%s%c%s%c%s", grain, SEP,
+                         grain == 1 ? 7 : DAY_LEN, l->day, SEP, l->form ? l->form : "", SEP,
+                         l->source ? l->source : "", SEP, whole && l->medium ? l->medium : "", SEP,
+                         whole && l->campaign ? l->campaign : "", SEP, cur);
+        if (n < 0 || (size_t)n >= sizeof(buf))
+            return LEADD_EINVAL; /* the parts are capped far below */
+        bool added;
+        long i = strmap_index(&t->rows, buf, (size_t)n, &added);
+        if (i < 0 || (added && room(&t->sums, &t->cap, (size_t)i, sizeof(*t->sums))))
+            return LEADD_ENOMEM;
+        if (added)
+            memset(t->sums[i], 0, sizeof(t->sums[i]));
+        for (int k = 0; k < TALLY_COUNTERS; k++)
+            t->sums[i][k] += c[k];
     }
-    snprintf(month, sizeof(month), "%.7s", part[0]);
-    int r = 0;
-    for (int grain = 0; grain < 3 && !r; grain++) {
-        sqls_reset(s);
-        sqls_int(s, 1, grain);
-        sqls_text(s, 2, grain == 1 ? month : part[0], false);
-        for (int i = 1; i < 6; i++) {
-            bool blank = grain == 2 && (i == 3 || i == 4); /* grain 2: no medium, campaign */
-            sqls_text(s, 2 + i, blank ? "" : part[i], false);
+    return 0;
+}
+
+static int by_key(const void *a, const void *b, void *map)
+{
+    return strcmp(strmap_key(map, *(const size_t *)a), strmap_key(map, *(const size_t *)b));
+}
+
+/* INSERT INTO table VALUES (?..), ... for n rows of w values (then tail). */
+static int values_sql(struct buf *b, const char *table, size_t n, int w, const char *tail)
+{
+    buf_reset(b);
+    buf_addf(b, "INSERT INTO %s VALUES ", table);
+    for (size_t i = 0; i < n; i++) {
+        buf_adds(b, i ? ", (" : "(");
+        for (int k = 1; k <= w; k++)
+            buf_addf(b, "?%zu%s", i * (size_t)w + (size_t)k, k < w ? ", " : ")");
+    }
+    buf_adds(b, tail);
+    return buf_error(b);
+}
+
+int tally_write(struct sqlc *c, struct tally *t)
+{
+    struct buf sql = BUF_INIT(1 << 16);
+    struct sqls *s = NULL;
+    size_t n = t->rows.n, *order = n ? malloc(n * sizeof(*order)) : NULL;
+    int r = n && !order ? LEADD_ENOMEM : 0;
+    /* rows in key order, the same on every node: two writers adding to the
+     * same rows lock them alike and never deadlock */
+    for (size_t i = 0; i < n && order; i++)
+        order[i] = i;
+    if (order)
+        qsort_r(order, n, sizeof(*order), by_key, &t->rows);
+    for (size_t at = 0; !r && at < n; at += ROWS_AT_ONCE) {
+        size_t m = n - at < ROWS_AT_ONCE ? n - at : ROWS_AT_ONCE;
+        r = values_sql(&sql, "rollup", m, 19, UPSERT_SET);
+        r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
+        for (size_t i = 0; !r && i < m; i++) {
+            char key[1024], *part[7], *p = key;
+            size_t g = order[at + i];
+            int v = (int)i * 19;
+            snprintf(key, sizeof(key), "%s", strmap_key(&t->rows, g));
+            for (int k = 0; k < 7; k++) {
+                char *e = strchr(p, SEP);
+                part[k] = p;
+                if (e)
+                    *e = '\0';
+                p = e ? e + 1 : p + strlen(p);
+            }
+            sqls_int(s, v + 1, atoi(part[0]));
+            for (int k = 1; k < 7; k++)
+                sqls_text(s, v + 1 + k, part[k], true);
+            for (int k = 0; k < TALLY_COUNTERS; k++)
+                sqls_int(s, v + 8 + k, t->sums[g][k]);
         }
-        for (int i = 0; i < NCOUNTERS; i++)
-            sqls_int(s, 8 + i, c[i]);
-        r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
+        r = r ? r : sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
+        sqls_finalize(&s);
     }
+    /* the list's filters of the same leads */
+    for (size_t at = 0; !r && at < t->nfilters; at += FILTERS_AT_ONCE) {
+        size_t m = t->nfilters - at < FILTERS_AT_ONCE ? t->nfilters - at : FILTERS_AT_ONCE;
+        r = values_sql(&sql, "lead_filters", m, 3, "");
+        r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
+        for (size_t i = 0; !r && i < m; i++)
+            for (int k = 0; k < 3; k++)
+                sqls_int(s, (int)i * 3 + k + 1, t->filters[at + i][k]);
+        r = r ? r : sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
+        sqls_finalize(&s);
+    }
+    free(order);
+    buf_release(&sql);
+    tally_reset(t);
     return r;
 }
 
-/* SQLite: the leads of rowids (from, to] read once and added up here by
- * their day and dimensions (SQL's GROUP BY sorted every lead, three times
- * over, and the view's expressions cost more than the rest of reading
- * them), then each group's three rows updated: in process, each is cheap. */
+/* The one writer's fold: the leads of rowids (from, to] read once, in the
+ * table's order, and tallied here (SQL's GROUP BY sorted every lead, three
+ * times over, and the view's expressions cost more than the rest of
+ * reading them). */
 static int count_rows(struct sqlc *c, long long from, long long to)
 {
-    struct sqls *s = NULL, *up = NULL;
-    struct strmap groups = {0};
-    long long(*sums)[NCOUNTERS] = NULL;
-    size_t cap = 0;
-    struct buf key = BUF_INIT(4096);
+    struct sqls *s = NULL;
+    struct tally t = {0};
     int r = sqls_prepare(c,
                          "SELECT " CALENDAR_DAY_SQL(
-                             "created_ms") ", form, coalesce(utm_source, ''),"
-                                           " coalesce(utm_medium, ''), coalesce(utm_campaign, ''),"
-                                           " flags, grade, qualified, status, currency,"
-                                           " value_minor FROM leads WHERE rowid > ?1 AND"
+                             "created_ms") ", form, utm_source, utm_medium, utm_campaign, flags,"
+                                           " grade, qualified, status, currency, value_minor,"
+                                           " rowid, score FROM leads WHERE rowid > ?1 AND"
                                            " rowid <= ?2",
                          &s);
-    r = r ? r : sqls_prepare(c, SQL_UPSERT, &up);
-    if (r)
-        goto out;
-    sqls_int(s, 1, from);
-    sqls_int(s, 2, to);
+    if (!r) {
+        sqls_int(s, 1, from);
+        sqls_int(s, 2, to);
+    }
     while (!r && (r = sqls_step(s)) == SQL_ROW) { /* ends at SQL_DONE, 0 */
-        long long cn[NCOUNTERS];
-        const char *cur = count_lead(s, cn);
-        buf_reset(&key);
-        for (int i = 0; i < 5; i++) {
-            const char *v = sqls_col(s, i);
-            buf_adds(&key, v ? v : "");
-            buf_addc(&key, SEP);
-        }
-        buf_adds(&key, cur);
-        bool added;
-        long g = buf_error(&key) ? LEADD_ENOMEM : strmap_index(&groups, key.ptr, key.len, &added);
-        if (g >= 0 && added && (size_t)g == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            long long(*v)[NCOUNTERS] = realloc(sums, ncap * sizeof(*v));
-            if (v) {
-                sums = v;
-                cap = ncap;
-            } else {
-                g = LEADD_ENOMEM;
-            }
-        }
-        if (g < 0) {
-            r = LEADD_ENOMEM;
-            break;
-        }
-        if (added)
-            memset(sums[g], 0, sizeof(sums[g]));
-        for (int i = 0; i < NCOUNTERS; i++)
-            sums[g][i] += cn[i];
-        r = 0;
+        struct counted l = {.day = sqls_col(s, 0),
+                            .form = sqls_col(s, 1),
+                            .source = sqls_col(s, 2),
+                            .medium = sqls_col(s, 3),
+                            .campaign = sqls_col(s, 4),
+                            .flags = (unsigned)sqls_col_int(s, 5),
+                            .grade = sqls_col(s, 6),
+                            .qualified = sqls_col_int(s, 7) != 0,
+                            .status = sqls_col(s, 8),
+                            .currency = sqls_col(s, 9),
+                            .has_value = !sqls_col_null(s, 10),
+                            .value_minor = sqls_col_int(s, 10),
+                            .rowid = sqls_col_int(s, 11),
+                            .score = sqls_col_int(s, 12)};
+        r = l.day ? tally_add(&t, &l) : LEADD_EDB;
+        if (!r && t.nfilters >= TALLY_WRITE_AT)
+            r = tally_write(c, &t);
     }
-    for (size_t g = 0; !r && g < groups.n; g++) {
-        buf_reset(&key);
-        buf_adds(&key, strmap_key(&groups, g));
-        r = buf_error(&key) ? LEADD_ENOMEM : upsert_group(up, key.ptr, sums[g]);
-    }
-out:
     sqls_finalize(&s);
-    sqls_finalize(&up);
-    strmap_release(&groups);
-    free(sums);
-    buf_release(&key);
+    r = r ? r : tally_write(c, &t);
+    tally_release(&t);
     return r;
 }
 
-/* What the database counts itself, where nodes share it (by the
+/* What the database counts itself in a fold where nodes share it (by the
  * lead_rollup view the triggers use), each completed by a WHERE on leads:
- * the list's filters of some leads, and their counters' rows, grouped in
- * one order on every node, so two batches counting the same groups lock
- * their rows alike and never deadlock. */
+ * the list's filters of some leads, and their counters' rows. */
 #define FILTERS_SELECT                                                                             \
     "SELECT rowid, CASE grade WHEN 'hot' THEN 0 WHEN 'warm' THEN 4 ELSE 8 END + CASE WHEN"         \
     " qualified != 0 THEN 2 ELSE 0 END + CASE WHEN (flags & 51) != 0 THEN 1 ELSE 0 END, score"     \
@@ -200,16 +271,11 @@ out:
     " FROM lead_rollup"
 #define GROUPED " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
 
-/* A batch's own leads (?1: "{ID,...}"), in one statement. */
-static const char SQL_COUNT_IN[] =
-    "WITH f AS (INSERT INTO lead_filters " FILTERS_SELECT " WHERE id = ANY(?1::text[]))"
-    " INSERT INTO rollup " ROLLUP_SELECT " WHERE id = ANY(?1::text[])" GROUPED UPSERT_SET;
-
 /* Counts the leads past the mark into the rollup and lead_filters and moves
  * the mark; inside the caller's transaction, either way of counting (see
  * the top). One writer: the leads stored since, as a range of rowids (which
  * grow as ids do: read in the table's own order, not looked up id by id),
- * counted in process (count_rows), the mark the last of them. Nodes: the
+ * tallied in process (count_rows), the mark the last of them. Nodes: the
  * database counts the leads past the mark up to upto, the new mark (every
  * lead below it committed: the caller holds ROLLUP_LOCK alone). */
 static int fold(struct sqlc *c, const char *upto)
@@ -238,11 +304,7 @@ static int fold(struct sqlc *c, const char *upto)
                      "INSERT INTO rollup " ROLLUP_SELECT
                      " WHERE id > ?1 AND id <= ?2" GROUPED UPSERT_SET,
                      "tt", was, upto);
-    /* the list's filters of the same leads (appended in id order) */
-    if (!r && alone)
-        r = sql_exec(c, NULL,
-                     "INSERT INTO lead_filters " FILTERS_SELECT " WHERE rowid > ?1 AND rowid <= ?2",
-                     "ii", from, to);
+    /* the list's filters of the same leads (the one writer's tally has them) */
     if (!r && !alone)
         r = sql_exec(c, NULL,
                      "INSERT INTO lead_filters " FILTERS_SELECT " WHERE id > ?1 AND id <= ?2", "tt",
@@ -314,25 +376,6 @@ int rollup_writing(struct sqlc *c, char upto[ULID_LEN + 1])
     else
         r = LEADD_EDB;
     sqls_finalize(&s);
-    return r;
-}
-
-int rollup_count_in(struct sqlc *c, struct sqls **kept, const char *ids)
-{
-    struct sqls *s = kept && *kept ? *kept : NULL;
-    int r = s ? 0 : sqls_prepare(c, SQL_COUNT_IN, &s);
-    if (r)
-        return r;
-    if (kept && !*kept) {
-        sqls_keep(s);
-        *kept = s;
-    }
-    sqls_reset(s);
-    sqls_text(s, 1, ids, false);
-    r = sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
-    sqls_reset(s);
-    if (!kept)
-        sqls_finalize(&s);
     return r;
 }
 

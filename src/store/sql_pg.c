@@ -15,7 +15,7 @@
 #include "pgint.h"
 #include "sql_driver.h"
 
-#define PGQ_MAX_PARAMS 64
+#define PGQ_MAX_PARAMS 8192 /* ?N at most (PostgreSQL takes 65,535) */
 
 struct pgsql {
     struct sqlc base;
@@ -28,15 +28,16 @@ struct pgq {
     struct sqls base;
     struct pgsql *c;
     char *sql;
-    int nparams;
+    int nparams, nmax; /* the parameters the SQL uses; its highest N */
     /* ?N's place among the parameters the SQL uses ($1..$nparams), 0 for
-     * one it does not: PostgreSQL must know the type of each it is sent */
-    int map[PGQ_MAX_PARAMS + 1];
-    char *v[PGQ_MAX_PARAMS]; /* owned copies; NULL: SQL NULL */
-    int len[PGQ_MAX_PARAMS], bin[PGQ_MAX_PARAMS];
+     * one it does not: PostgreSQL must know the type of each it is sent
+     * (map[0..nmax]; the rest [0..nparams), all in one allocation) */
+    int *map;
+    char **v; /* owned copies; NULL: SQL NULL */
+    int *len, *bin;
     /* each parameter's type, from how it was bound: text, bigint or bytea
      * (so "?1 IS NULL OR form = ?1" needs no cast) */
-    Oid types[PGQ_MAX_PARAMS];
+    Oid *types;
     PGresult *res;
     int row, nrows;
     bool stream;  /* rows one at a time (libpq's single-row mode) */
@@ -127,9 +128,10 @@ static void pgq_keep(struct sqls *s)
     snprintf(q->name, sizeof(q->name), "leadd_%u", ++q->c->names);
 }
 
-/* Each ?N (a bare ?: the next number) outside quotes, in order: marked in
- * used, and, with b, written as $map[N]. */
-static int params(const char *sql, const int *map, struct buf *b, int *used)
+/* Each ?N (a bare ?: the next number) outside quotes, in order: the highest
+ * N into *max, each marked in used (when not NULL), and, with b, written as
+ * $map[N]. */
+static int params(const char *sql, const int *map, struct buf *b, int *used, int *max)
 {
     char quote = 0;
     int next = 0;
@@ -147,6 +149,7 @@ static int params(const char *sql, const int *map, struct buf *b, int *used)
                 p = end - 1;
             if (k < 1 || k > PGQ_MAX_PARAMS)
                 return LEADD_EINVAL;
+            *max = (int)k > *max ? (int)k : *max;
             if (used)
                 used[k] = 1;
             if (b)
@@ -162,11 +165,27 @@ static int params(const char *sql, const int *map, struct buf *b, int *used)
 /* The SQL with the parameters it uses numbered $1.. in the order of N. */
 static int rewrite(struct pgq *q, const char *sql, struct buf *b)
 {
-    int used[PGQ_MAX_PARAMS + 1] = {0};
-    int rc = params(sql, NULL, NULL, used);
-    for (int k = 1; !rc && k <= PGQ_MAX_PARAMS; k++)
+    int max = 0, rc = params(sql, NULL, NULL, NULL, &max);
+    size_t n = (size_t)max + 1;
+    /* map and used, then v, len, bin and types for at most max parameters */
+    char *mem =
+        rc ? NULL
+           : calloc(1, n * (2 * sizeof(int) + sizeof(char *) + 2 * sizeof(int) + sizeof(Oid)));
+    if (!rc && !mem)
+        return LEADD_ENOMEM;
+    if (rc)
+        return rc;
+    q->nmax = max;
+    q->map = (int *)mem;
+    int *used = q->map + n;
+    q->v = (char **)(used + n);
+    q->len = (int *)(q->v + n);
+    q->bin = q->len + n;
+    q->types = (Oid *)(q->bin + n);
+    rc = params(sql, NULL, NULL, used, &max);
+    for (int k = 1; !rc && k <= q->nmax; k++)
         q->map[k] = used[k] ? ++q->nparams : 0;
-    return rc ? rc : params(sql, q->map, b, NULL);
+    return rc ? rc : params(sql, q->map, b, NULL, &max);
 }
 
 static int pgq_prepare(struct sqlc *sc, const char *sql, struct sqls **out)
@@ -182,6 +201,7 @@ static int pgq_prepare(struct sqlc *sc, const char *sql, struct sqls **out)
         log_error("query failed to prepare: parameters");
         if (q) {
             free(q->sql);
+            free(q->map);
             free(q);
         }
         return LEADD_EDB;
@@ -227,9 +247,10 @@ static void pgq_finalize(struct sqls *s)
 {
     struct pgq *q = Q(s);
     pgq_reset(s);
-    for (int i = 0; i < PGQ_MAX_PARAMS; i++)
+    for (int i = 0; i < q->nparams; i++)
         free(q->v[i]);
     free(q->sql);
+    free(q->map);
     free(q);
 }
 
@@ -246,7 +267,7 @@ static void pgq_bind(struct sqls *s, int n_th, enum sql_type t, const void *val,
         snprintf(num, sizeof(num), "%lld", *(const long long *)val);
         v = num;
     }
-    if (n_th < 1 || n_th > PGQ_MAX_PARAMS || !q->map[n_th])
+    if (n_th < 1 || n_th > q->nmax || !q->map[n_th])
         return; /* a parameter the SQL does not use */
     int i = q->map[n_th];
     free(q->v[i - 1]);

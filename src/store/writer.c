@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/calendar.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
@@ -165,7 +166,6 @@ void writer_finalize(struct store *st)
 {
     for (int i = 0; i < W_COUNT; i++)
         sqls_finalize(&st->w[i]);
-    sqls_finalize(&st->count_in);
 }
 
 /* Steps a prepared statement to its end (a write: no row is read) and
@@ -371,11 +371,27 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     if (r != SQL_ROW)
         return r < 0 ? r : LEADD_EDB;
     /* stored at or below the stats' mark (every lead, where nodes count
-     * as they write: rollup.c), the batch counts it in (run_batch); past
+     * as they write: rollup.c), the batch counts it in, as stored; past
      * it, the next fold does */
     if (strcmp(j->id, st->upto) <= 0) {
-        buf_adds(&st->below, st->below.len ? "," : "{");
-        buf_adds(&st->below, j->id);
+        char day[DAY_LEN + 1];
+        calendar_day_of(ulid_time_ms(j->id), day);
+        struct counted c = {.day = day,
+                            .form = in->form,
+                            .source = in->utm_source,
+                            .medium = in->utm_medium,
+                            .campaign = in->utm_campaign,
+                            .flags = flags,
+                            .grade = in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
+                            .status = in->lifecycle ? in->lifecycle : "new",
+                            .currency = in->currency,
+                            .qualified = in->qualified && !dup[0],
+                            .has_value = in->currency != NULL,
+                            .value_minor = in->value_minor,
+                            .rowid = rowid,
+                            .score = in->score};
+        if ((rc = tally_add(&st->tally, &c)))
+            return rc;
     } else {
         st->unfolded++;
     }
@@ -606,18 +622,20 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     rc = rc ? rc : run(st->w[W_BEGIN]);
     rc = rc ? rc : rollup_writing(st->wsql, st->upto);
     rc = rc ? rc : lock_keys(st, batch);
-    for (struct store_job *j = batch; !rc && j; j = j->next)
-        rc = apply(st, j, ms, &queued, &erased);
+    tally_reset(&st->tally);
+    for (struct store_job *j = batch; !rc && j; j = j->next) {
+        /* leads counted before anything may change them (the triggers move
+         * counted leads only) */
+        if (j->op != STORE_OP_LEAD && st->tally.nfilters)
+            rc = tally_write(st->wsql, &st->tally);
+        rc = rc ? rc : apply(st, j, ms, &queued, &erased);
+    }
     if (!rc && !batch) {
         sqls_int(st->w[W_PROBE], 1, (long long)ms);
         rc = run(st->w[W_PROBE]);
     }
-    if (!rc && st->below.len) {
-        buf_addc(&st->below, '}');
-        rc = buf_error(&st->below) ? buf_error(&st->below)
-                                   : rollup_count_in(st->wsql, &st->count_in, buf_str(&st->below));
-    }
-    buf_reset(&st->below);
+    if (!rc && st->tally.nfilters)
+        rc = tally_write(st->wsql, &st->tally);
     if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
         rc = sql_notify(st->wsql, "leadd_outbox");
     rc = rc ? rc : run(st->w[W_COMMIT]);

@@ -21,6 +21,15 @@ static void put_day(const struct tm *tm, char out[DAY_LEN + 1])
     out[DAY_LEN] = '\0';
 }
 
+void calendar_day_of(uint64_t ms, char out[DAY_LEN + 1])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm))
+        memset(&tm, 0, sizeof(tm));
+    put_day(&tm, out);
+}
+
 bool calendar_zone_valid(const char *name)
 {
     char path[512];
