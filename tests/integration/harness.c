@@ -1046,3 +1046,29 @@ void h_stream_close(struct h_stream *s)
     close(s->fd);
     free(s->text);
 }
+
+void h_rollup_dump(struct leadd *l, char *out, size_t cap)
+{
+    h_sql_text(l, out, cap,
+               "SELECT %s FROM (SELECT grain || '|' || period || '|' ||"
+               " form || '|' || utm_source || '|' || utm_medium || '|' || utm_campaign || '|' ||"
+               " currency || '|' || leads || '|' || valid || '|' || qualified || '|' || hot ||"
+               " '|' || warm || '|' || cold || '|' || contacted || '|' || converted || '|' ||"
+               " rejected || '|' || spam || '|' || duplicates || '|' || revenue_minor AS r"
+               " FROM rollup UNION ALL SELECT 'filters|' || rid || '|' || bucket || '|' || score"
+               " FROM lead_filters ORDER BY 1) AS t",
+               h_pg() ? "string_agg(r, E'\\n' ORDER BY r)" : "group_concat(r, char(10))");
+}
+
+int h_rollup_rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
+{
+    const char *bin = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
+    char sets[4096] = "";
+    size_t n = 0;
+    /* the node's own settings too (its config may need them to load) */
+    for (size_t i = 0; i < l->nsets && n < sizeof(sets); i++)
+        n += (size_t)snprintf(sets + n, sizeof(sets) - n, " --set '%s'", l->sets[i]);
+    return h_run(out, cap,
+                 "%s rollup -c %s --set storage.path=%s%s --set server.timezone=%s --rebuild%s",
+                 bin, l->cfg, l->db, sets, tz, h_backend_sets(l));
+}

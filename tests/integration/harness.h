@@ -106,6 +106,11 @@ long long h_sql_int(struct leadd *l, const char *fmt, ...);
 void h_sql_text(struct leadd *l, char *out, size_t cap, const char *fmt, ...);
 /* h_sql_exec: runs SQL that writes, on a connection of the test's own. */
 void h_sql_exec(struct leadd *l, const char *sql);
+/* The stats' counters and the list's filter table as a text, row by row. */
+void h_rollup_dump(struct leadd *l, char *out, size_t cap);
+/* leadd rollup --rebuild on l's database, days in tz; its exit status and
+ * its output in out. */
+int h_rollup_rebuild(struct leadd *l, const char *tz, char *out, size_t cap);
 /* h_post_signed: POST body to path signed as Standard Webhooks sign
  * (webhook-id msg_id, webhook-timestamp ts_s: 0 for now, webhook-signature
  * v1,<base64 HMAC-SHA256 of id.ts.body> with secret's key, after another

@@ -419,14 +419,6 @@ static void t_report_figures_by_hand(void **state)
     h_cleanup(&l);
 }
 
-/* leadd rollup --rebuild on l's database, days in tz; its exit status. */
-static int rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
-{
-    return h_run(out, cap,
-                 "%s rollup -c %s --set storage.path=%s --set server.timezone=%s --rebuild%s",
-                 bin(), l->cfg, l->db, tz, h_backend_sets(l));
-}
-
 /* Leads stored at the edges of Berlin's DST days, counted by their local
  * day; ranges of whole and partial months. */
 static void t_days_in_the_zone(void **state)
@@ -450,13 +442,13 @@ static void t_days_in_the_zone(void **state)
     }
     /* leads written by another program are counted by a rebuild; which
      * needs SQLite's file to itself (PostgreSQL's serving nodes wait for it) */
-    assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
+    assert_int_equal(h_rollup_rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
     assert_non_null(strstr(out, "groups counted from the leads"));
     h_restart(&l);
     if (h_pg()) {
-        assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
+        assert_int_equal(h_rollup_rebuild(&l, "Europe/Berlin", out, sizeof(out)), 0);
     } else {
-        assert_int_equal(rebuild(&l, "Europe/Berlin", out, sizeof(out)), 1);
+        assert_int_equal(h_rollup_rebuild(&l, "Europe/Berlin", out, sizeof(out)), 1);
         assert_non_null(strstr(out, "stop the leadd serving"));
     }
     json_t *root = get_json(&l, "/v1/stats?group_by=day&from=2026-03-28&to=2026-03-30");
@@ -495,20 +487,6 @@ static void t_days_in_the_zone(void **state)
     h_cleanup(&l);
 }
 
-/* The counters and the list's filter table as a text, row by row. */
-static void dump_rollup(struct leadd *l, char *out, size_t cap)
-{
-    h_sql_text(l, out, cap,
-               "SELECT %s FROM (SELECT grain || '|' || period || '|' ||"
-               " form || '|' || utm_source || '|' || utm_medium || '|' || utm_campaign || '|' ||"
-               " currency || '|' || leads || '|' || valid || '|' || qualified || '|' || hot ||"
-               " '|' || warm || '|' || cold || '|' || contacted || '|' || converted || '|' ||"
-               " rejected || '|' || spam || '|' || duplicates || '|' || revenue_minor AS r"
-               " FROM rollup UNION ALL SELECT 'filters|' || rid || '|' || bucket || '|' || score"
-               " FROM lead_filters ORDER BY 1) AS t",
-               h_pg() ? "string_agg(r, E'\\n' ORDER BY r)" : "group_concat(r, char(10))");
-}
-
 static uint64_t rnd_state = 88172645463325252ULL;
 static unsigned rnd(unsigned n)
 {
@@ -531,7 +509,7 @@ static void *rebuild_meanwhile(void *arg)
     struct rebuilder *rb = arg;
     char out[4096];
     do {
-        if (rebuild(rb->l, "UTC", out, sizeof(out)) != 0) {
+        if (h_rollup_rebuild(rb->l, "UTC", out, sizeof(out)) != 0) {
             fprintf(stderr, "rebuild beside the nodes failed: %s\n", out);
             rb->failed++;
         }
@@ -616,14 +594,14 @@ static void t_kept_counters_equal_rebuilt(void **state)
                            bin(), l.cfg, l.db, h_backend_sets(&l)),
                      0);
     assert_non_null(strstr(out, "rescored "));
-    dump_rollup(&l, kept, sizeof(kept));
+    h_rollup_dump(&l, kept, sizeof(kept));
     assert_true(strlen(kept) > 100);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
                               " rollup_mark)") == 0);
     assert_true(h_sql_int(&l, "SELECT sum(leads) FROM rollup WHERE grain = 0") == 200);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM rollup WHERE leads = 0") == 0);
-    assert_int_equal(rebuild(&l, "UTC", out, sizeof(out)), 0);
-    dump_rollup(&l, rebuilt, sizeof(rebuilt));
+    assert_int_equal(h_rollup_rebuild(&l, "UTC", out, sizeof(out)), 0);
+    h_rollup_dump(&l, rebuilt, sizeof(rebuilt));
     if (strcmp(kept, rebuilt))
         fail_msg("counters kept:\n%s\n\nrebuilt:\n%s", kept, rebuilt);
     h_cleanup(&l);
