@@ -189,7 +189,7 @@ int tally_write(struct sqlc *c, struct tally *t)
                     *e = '\0';
                 p = e ? e + 1 : p + strlen(p);
             }
-            sqls_int(s, v + 1, atoi(part[0]));
+            sqls_int(s, v + 1, part[0][0] - '0'); /* the grain: 0, 1 or 2 */
             for (int k = 1; k < 7; k++)
                 sqls_text(s, v + 1 + k, part[k], true);
             for (int k = 0; k < TALLY_COUNTERS; k++)
