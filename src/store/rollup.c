@@ -31,7 +31,6 @@
  * write these masks as numbers. */
 _Static_assert(LEAD_FLAGS_SPAM == 51 && LEAD_FLAG_DUPLICATE == 4, "migrations/sqlite/0011's masks");
 
-#define SEP '\x1f'           /* between the parts of a rollup row's key */
 #define ROWS_AT_ONCE 100     /* rollup rows a statement writes (19 values each) */
 #define FILTERS_AT_ONCE 500  /* lead_filters rows a statement writes (3 values each) */
 #define TALLY_WRITE_AT 10000 /* leads a fold tallies before writing them */
@@ -105,7 +104,6 @@ int tally_add(struct tally *t, const struct counted *l)
 {
     long long c[TALLY_COUNTERS];
     const char *cur = count_lead(l, c);
-    char buf[1024];
     int r = room(&t->filters, &t->capfilters, t->nfilters, sizeof(*t->filters));
     if (r)
         return r;
@@ -119,25 +117,42 @@ int tally_add(struct tally *t, const struct counted *l)
            2 * l->qualified + ((l->flags & LEAD_FLAGS_SPAM) != 0);
     f[2] = l->score;
     /* its three rows: the day's, the month's, and the day's by source alone
-     * (the grains of the lead_rollup view) */
-    for (int grain = 0; grain < 3; grain++) {
+     * (the grains of the lead_rollup view); attribution values are up to
+     * LEAD_MAX_ATTR_LEN characters each */
+    struct buf key = BUF_INIT(1 << 16);
+    for (int grain = 0; grain < 3 && !r; grain++) {
         bool whole = grain != 2;
-        int n = snprintf(buf, sizeof(buf), "%d%c%.*s%c%s%c%s%c%s%c%s%c%s", grain, SEP,
-                         grain == 1 ? 7 : DAY_LEN, l->day, SEP, l->form ? l->form : "", SEP,
-                         l->source ? l->source : "", SEP, whole && l->medium ? l->medium : "", SEP,
-                         whole && l->campaign ? l->campaign : "", SEP, cur);
-        if (n < 0 || (size_t)n >= sizeof(buf))
-            return LEADD_EINVAL; /* the parts are capped far below */
+        const char *part[7] = {grain == 0   ? "0"
+                               : grain == 1 ? "1"
+                                            : "2",
+                               l->day,
+                               l->form,
+                               l->source,
+                               whole ? l->medium : NULL,
+                               whole ? l->campaign : NULL,
+                               cur};
+        /* each part after its length: a value may hold any character */
+        buf_reset(&key);
+        for (int k = 0; k < 7; k++) {
+            size_t n = part[k] ? strlen(part[k]) : 0;
+            if (k == 1 && grain == 1 && n > 7)
+                n = 7; /* the month of the day */
+            buf_addf(&key, "%zu:", n);
+            buf_add(&key, part[k] ? part[k] : "", n);
+        }
         bool added;
-        long i = strmap_index(&t->rows, buf, (size_t)n, &added);
-        if (i < 0 || (added && room(&t->sums, &t->cap, (size_t)i, sizeof(*t->sums))))
-            return LEADD_ENOMEM;
+        long i = buf_error(&key) ? LEADD_ENOMEM : strmap_index(&t->rows, key.ptr, key.len, &added);
+        if (i < 0 || (added && room(&t->sums, &t->cap, (size_t)i, sizeof(*t->sums)))) {
+            r = LEADD_ENOMEM;
+            break;
+        }
         if (added)
             memset(t->sums[i], 0, sizeof(t->sums[i]));
         for (int k = 0; k < TALLY_COUNTERS; k++)
             t->sums[i][k] += c[k];
     }
-    return 0;
+    buf_release(&key);
+    return r;
 }
 
 static int by_key(const void *a, const void *b, void *map)
@@ -178,22 +193,27 @@ int tally_write(struct sqlc *c, struct tally *t)
         r = values_sql(&sql, "rollup", m, 19, UPSERT_SET);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
         for (size_t i = 0; !r && i < m; i++) {
-            char key[1024], *part[7], *p = key;
             size_t g = order[at + i];
+            char *key = strdup(strmap_key(&t->rows, g)), *part[7], *p = key;
+            size_t len[7];
             int v = (int)i * 19;
-            snprintf(key, sizeof(key), "%s", strmap_key(&t->rows, g));
-            for (int k = 0; k < 7; k++) {
-                char *e = strchr(p, SEP);
-                part[k] = p;
-                if (e)
-                    *e = '\0';
-                p = e ? e + 1 : p + strlen(p);
+            if (!key) {
+                r = LEADD_ENOMEM;
+                break;
             }
+            for (int k = 0; k < 7; k++) { /* "N:" and N bytes, each (tally_add) */
+                len[k] = strtoull(p, &p, 10);
+                part[k] = ++p;
+                p += len[k];
+            }
+            for (int k = 0; k < 7; k++) /* the lengths all read: each part ended */
+                part[k][len[k]] = '\0';
             sqls_int(s, v + 1, part[0][0] - '0'); /* the grain: 0, 1 or 2 */
             for (int k = 1; k < 7; k++)
                 sqls_text(s, v + 1 + k, part[k], true);
             for (int k = 0; k < TALLY_COUNTERS; k++)
                 sqls_int(s, v + 8 + k, t->sums[g][k]);
+            free(key); /* its parts were copied */
         }
         r = r ? r : sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
         sqls_finalize(&s);
