@@ -291,7 +291,6 @@ static int count_rows(struct sqlc *c, long long from, long long to)
     " sum(valid), sum(qualified), sum(hot), sum(warm), sum(cold), sum(contacted),"                 \
     " sum(converted), sum(rejected), sum(spam), sum(duplicates), sum(revenue_minor)"               \
     " FROM lead_rollup"
-#define GROUPED " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
 
 /* Counts the leads past the mark into the rollup and lead_filters and moves
  * the mark; inside the caller's transaction, either way of counting (see
@@ -324,7 +323,7 @@ static int fold(struct sqlc *c, const char *upto)
     if (!r && !alone)
         r = sql_exec(c, NULL,
                      "INSERT INTO rollup " ROLLUP_SELECT
-                     " WHERE id > ?1 AND id <= ?2" GROUPED UPSERT_SET,
+                     " WHERE id > ?1 AND id <= ?2 GROUP BY 1, 2, 3, 4, 5, 6, 7" UPSERT_SET,
                      "tt", was, upto);
     /* the list's filters of the same leads (the one writer's tally has them) */
     if (!r && !alone)

@@ -166,15 +166,13 @@ static int params(const char *sql, const int *map, struct buf *b, int *used, int
 static int rewrite(struct pgq *q, const char *sql, struct buf *b)
 {
     int max = 0, rc = params(sql, NULL, NULL, NULL, &max);
-    size_t n = (size_t)max + 1;
-    /* map and used, then v, len, bin and types for at most max parameters */
-    char *mem =
-        rc ? NULL
-           : calloc(1, n * (2 * sizeof(int) + sizeof(char *) + 2 * sizeof(int) + sizeof(Oid)));
-    if (!rc && !mem)
-        return LEADD_ENOMEM;
     if (rc)
         return rc;
+    size_t n = (size_t)max + 1;
+    /* map and used, then v, len, bin and types for at most max parameters */
+    char *mem = calloc(1, n * (2 * sizeof(int) + sizeof(char *) + 2 * sizeof(int) + sizeof(Oid)));
+    if (!mem)
+        return LEADD_ENOMEM;
     q->nmax = max;
     q->map = (int *)mem;
     int *used = q->map + n;

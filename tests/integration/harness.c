@@ -1072,3 +1072,22 @@ int h_rollup_rebuild(struct leadd *l, const char *tz, char *out, size_t cap)
                  "%s rollup -c %s --set storage.path=%s%s --set server.timezone=%s --rebuild%s",
                  bin, l->cfg, l->db, sets, tz, h_backend_sets(l));
 }
+
+size_t h_rollup_kept_is_rebuilt(struct leadd *l)
+{
+    static char kept[1 << 20], rebuilt[1 << 20], out[4096];
+    h_rollup_dump(l, kept, sizeof(kept));
+    if (h_rollup_rebuild(l, "UTC", out, sizeof(out)) != 0)
+        fail_msg("leadd rollup --rebuild: %s", out);
+    h_rollup_dump(l, rebuilt, sizeof(rebuilt));
+    if (strcmp(kept, rebuilt)) { /* from the row where they part */
+        size_t at = 0;
+        while (kept[at] == rebuilt[at])
+            at++;
+        while (at && kept[at - 1] != '\n')
+            at--;
+        fprintf(stderr, "counters kept:\n%.600s\n\nrebuilt:\n%.600s\n", kept + at, rebuilt + at);
+        fail_msg("the counters kept are not the counters rebuilt");
+    }
+    return strlen(kept);
+}

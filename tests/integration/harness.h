@@ -111,6 +111,10 @@ void h_rollup_dump(struct leadd *l, char *out, size_t cap);
 /* leadd rollup --rebuild on l's database, days in tz; its exit status and
  * its output in out. */
 int h_rollup_rebuild(struct leadd *l, const char *tz, char *out, size_t cap);
+/* Fails the test unless the counters l kept equal those leadd rollup
+ * --rebuild makes from the leads (days in UTC), saying from which row they
+ * part; the kept dump's length. */
+size_t h_rollup_kept_is_rebuilt(struct leadd *l);
 /* h_post_signed: POST body to path signed as Standard Webhooks sign
  * (webhook-id msg_id, webhook-timestamp ts_s: 0 for now, webhook-signature
  * v1,<base64 HMAC-SHA256 of id.ts.body> with secret's key, after another

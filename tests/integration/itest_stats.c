@@ -526,7 +526,7 @@ static void t_kept_counters_equal_rebuilt(void **state)
 {
     (void)state;
     struct leadd l;
-    static char kept[1 << 18], rebuilt[1 << 18], out[4096];
+    static char out[4096];
     static const char *const SRC[] = {"google", "bing", "facebook", "", "newsletter"};
     static const char *const STATUS[] = {"new", "contacted", "converted", "rejected"};
     char ids[200][64];
@@ -608,16 +608,11 @@ static void t_kept_counters_equal_rebuilt(void **state)
                            bin(), l.cfg, l.db, h_backend_sets(&l)),
                      0);
     assert_non_null(strstr(out, "rescored "));
-    h_rollup_dump(&l, kept, sizeof(kept));
-    assert_true(strlen(kept) > 100);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM leads WHERE id > (SELECT upto FROM"
                               " rollup_mark)") == 0);
     assert_true(h_sql_int(&l, "SELECT sum(leads) FROM rollup WHERE grain = 0") == 201);
     assert_true(h_sql_int(&l, "SELECT count(*) FROM rollup WHERE leads = 0") == 0);
-    assert_int_equal(h_rollup_rebuild(&l, "UTC", out, sizeof(out)), 0);
-    h_rollup_dump(&l, rebuilt, sizeof(rebuilt));
-    if (strcmp(kept, rebuilt))
-        fail_msg("counters kept:\n%s\n\nrebuilt:\n%s", kept, rebuilt);
+    assert_true(h_rollup_kept_is_rebuilt(&l) > 100);
     h_cleanup(&l);
 }
 
