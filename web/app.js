@@ -463,7 +463,12 @@ function actions(lead) {
     actionForm('Status', [h('div', {}, h('label', { for: 'set-status' }, 'Status'), st), h('button', { type: 'submit' }, 'Set status')],
       () => patch(id, { status: st.value })),
     actionForm('Note', [h('div', { class: 'grow' }, h('label', { for: 'note' }, 'Note'), note), h('button', { type: 'submit' }, 'Add note')],
-      () => (note.value.trim() ? patch(id, { note: note.value }) : 'Write a note first.')),
+      async () => {
+        if (!note.value.trim()) return 'Write a note first.';
+        const err = await patch(id, { note: note.value });
+        if (!err) document.getElementById('note').value = ''; // added: no longer a draft
+        return err;
+      }),
     actionForm('Owner', [h('div', {}, h('label', { for: 'set-owner' }, 'Owner'), owner), h('button', { type: 'submit' }, 'Assign')],
       () => patch(id, { owner: owner.value || null })),
     actionForm('Spam', [h('button', { type: 'submit', class: 'plain' }, spam ? 'Not spam' : 'Mark spam')],
@@ -536,7 +541,30 @@ async function consents(lead) {
   return box;
 }
 
+// What the rep is typing on the lead's page: a redraw (the change they made,
+// or another's arriving live) must neither drop a half-written note nor take
+// the focus away, or the next keys land on the page's shortcuts ("s" marks
+// spam).
+function draft(id) {
+  if (!document.getElementById('note') || selected() !== id) return null;
+  const f = document.activeElement, typing = f && f.id && f.matches('textarea, input');
+  return { note: document.getElementById('note').value,
+    focus: typing ? { id: f.id, value: f.value, from: f.selectionStart, to: f.selectionEnd } : null };
+}
+
+function restore(d) {
+  if (!d) return;
+  const note = document.getElementById('note');
+  if (note) note.value = d.note;
+  const f = d.focus && document.getElementById(d.focus.id);
+  if (!f) return;
+  f.value = d.focus.value;
+  f.focus({ preventScroll: true });
+  if (typeof d.focus.from === 'number') f.setSelectionRange(d.focus.from, d.focus.to);
+}
+
 async function renderLead(lead) {
+  const kept = draft(lead.id);
   const reasons = lead.score_reasons || [];
   const flags = lead.flags || [];
   const head = h('div', { class: 'lead-head' },
@@ -566,6 +594,7 @@ async function renderLead(lead) {
     (lead.history || []).length ? h('ol', { class: 'plain', id: 'history' }, lead.history.map(historyLine)) : h('p', { class: 'muted' }, 'No changes yet.'));
   const back = h('p', {}, h('a', { href: '/app', onclick: (e) => { e.preventDefault(); history.length > 1 ? history.back() : go('/app'); } }, '← All leads'));
   show(back, head, actions(lead), score, info, hist);
+  restore(kept);
   main().append(await consents(lead), await deliveries(lead));
 }
 

@@ -275,17 +275,28 @@ await test('open_a_lead_see_why_and_work_it', async () => {
   const reasons = await text(ann, '#reasons');
   if (!reasons.includes('big_budget: +50') || !reasons.includes('has_company: +20'))
     throw new Error(`reasons: ${reasons}`);
+  // A note half written survives the page's redraws, the rep's own change
+  // and another's arriving live: a redraw that dropped it (and the focus)
+  // sent the next keys to the page's shortcuts, and "s" marked the lead spam.
+  const note = () => ann.$eval('#note', (e) => e.value);
+  await ann.type('#note', 'called, wants');
   await ann.select('#set-status', 'contacted');
   await clickText(ann, 'button', 'Set status');
   await poll(async () => (await text(ann, '#lead-status')) === 'status contacted', 'the new status');
-  // The page redraws the lead once the change is stored: a note typed
-  // before that lands in a field the redraw replaces (seen on a loaded
-  // machine). Type once the history shows the change, and check the field.
   await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('status contacted'), 'the status in the history');
-  await ann.type('#note', 'called, wants a demo');
-  await poll(async () => (await ann.$eval('#note', (e) => e.value)) === 'called, wants a demo', 'the typed note');
+  if ((await note()) !== 'called, wants') throw new Error(`the draft after the rep's own change: "${await note()}"`);
+  const other = await fetch(`${BASE}/v1/leads/${hot.id}`, { method: 'PATCH',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ note: 'budget confirmed' }) });
+  if (other.status !== 200) throw new Error(`another's note: ${other.status}`);
+  await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('note: budget confirmed'), 'another\'s note, live');
+  if ((await note()) !== 'called, wants') throw new Error(`the draft after a live change: "${await note()}"`);
+  await ann.click('#note');
+  await ann.keyboard.press('End');
+  await ann.keyboard.type(' a demo');
+  if ((await note()) !== 'called, wants a demo') throw new Error(`the note: "${await note()}"`);
   await clickText(ann, 'button', 'Add note');
   await poll(async () => (await ann.$('#history')) && (await text(ann, '#history')).includes('note: called, wants a demo'), 'the note in the history');
+  if ((await note()) !== '') throw new Error(`a note added is still in the field: "${await note()}"`);
   const hist = await text(ann, '#history');
   if (!hist.includes('ann · status contacted') || !hist.includes('ann · note: called'))
     throw new Error(`history: ${hist}`);
