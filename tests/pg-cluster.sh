@@ -41,3 +41,16 @@ export LEADD_TEST_PGCTL="$as_pg $bindir/pg_ctl -D $dir/data -l $dir/server.log -
 $LEADD_TEST_PGCTL start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 export PGHOST=$dir PGPORT=5432 PGUSER=$user PGDATABASE=postgres
 "$@"
+rc=$?
+# What the server cost (its processes are not the command's children, so no
+# time(1) of the command counts them): the postmaster's own CPU, its live
+# children's (the checkpointer, the WAL writer) and its ended backends', and
+# the sessions opened.
+pm=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null)
+if [ -n "$pm" ] && [ -r "/proc/$pm/stat" ]; then
+    ticks=$(cat "/proc/$pm/stat" $(grep -l "^PPid:[[:space:]]*$pm\$" /proc/[0-9]*/status 2>/dev/null |
+        sed 's/status$/stat/') 2>/dev/null | awk '{ t += $14 + $15 + $16 + $17 } END { print t }')
+    sessions=$(psql -XAtqc "SELECT sum(sessions) FROM pg_stat_database" 2>/dev/null)
+    echo "postgres: $(echo "scale=1; $ticks / $(getconf CLK_TCK)" | bc) s cpu, ${sessions:-?} sessions"
+fi
+exit $rc
