@@ -29,13 +29,16 @@ trap 'exit 130' INT TERM
 $as_pg "$bindir/initdb" -D "$dir/data" -U "$user" -A trust -E UTF8 --locale=C.UTF-8 \
     >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 # Throwaway data: no fsync; enough connections for the suites side by side
-# (each node keeps a writer, readers and listeners).
+# (each node keeps a writer, readers and listeners); no autovacuum (it
+# visits every database each minute, a process each, and a make test makes
+# some 600).
 cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = ''
 unix_socket_directories = '$dir'
 port = 5432
 max_connections = 600
 fsync = off
+autovacuum = off
 EOF
 export LEADD_TEST_PGCTL="$as_pg $bindir/pg_ctl -D $dir/data -l $dir/server.log -w"
 $LEADD_TEST_PGCTL start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
