@@ -199,6 +199,11 @@ int sqls_step(struct sqls *s)
     return s->c->drv->step(s);
 }
 
+int sqls_send(struct sqls *s)
+{
+    return s->c->drv->send(s);
+}
+
 void sqls_reset(struct sqls *s)
 {
     s->c->drv->reset(s);

@@ -119,6 +119,12 @@ void sqls_stream(struct sqls *s);
 int sqls_step(struct sqls *s);
 /* sqls_reset: ready to step again, from its first row (binds kept). */
 void sqls_reset(struct sqls *s);
+/* sqls_send: runs s, a write in a transaction whose rows are not read, and
+ * resets it. A driver may send it on with the statements after it, in one
+ * round trip (PostgreSQL's pipeline, for a kept statement): then its
+ * failure is told by the next step on its connection, or the commit's,
+ * and fails the transaction all the same. 0, LEADD_EFULL or LEADD_EDB. */
+LEADD_MUST_CHECK int sqls_send(struct sqls *s);
 
 /* The current row's column i (from 0). Text: NULL for SQL NULL; valid until
  * the next step or reset. */

@@ -37,6 +37,7 @@ struct sql_driver {
     void (*keep)(struct sqls *s);
     void (*stream)(struct sqls *s);
     int (*step)(struct sqls *s);
+    int (*send)(struct sqls *s); /* sqls_send's */
     void (*reset)(struct sqls *s);
     const char *(*col)(struct sqls *s, int i);
     size_t (*col_len)(struct sqls *s, int i);

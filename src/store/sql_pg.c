@@ -4,7 +4,13 @@
  * which for the reads here costs less than keeping named statements per
  * connection), or, kept (a writer's), prepared once per session under a
  * name; its rows are read from the one result. Many nodes write one
- * database: rows and keys are locked, and commits announced. */
+ * database: rows and keys are locked, and commits announced.
+ *
+ * A kept write whose rows nobody reads (sqls_send: a lead's consent
+ * records, its deliveries) is sent in libpq's pipeline mode and not waited
+ * for: it travels with the next statement that is (the next lead's
+ * duplicate check, the commit), and all their results come back in one
+ * round trip, where each was one. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +22,19 @@
 #include "sql_driver.h"
 
 #define PGQ_MAX_PARAMS 8192 /* ?N at most (PostgreSQL takes 65,535) */
+#define PG_AHEAD_MAX 512    /* commands sent ahead before they are read anyway */
+
+struct pgq;
 
 struct pgsql {
     struct sqlc base;
     PGconn *conn;
     unsigned session; /* counts connections (a reconnect is a new session) */
     unsigned names;   /* kept statements named so far */
+    /* the commands sent ahead in pipeline mode, whose results are not read
+     * yet, in order: the statement each prepares, or NULL for a run */
+    struct pgq *ahead[PG_AHEAD_MAX];
+    size_t nahead;
 };
 
 struct pgq {
@@ -74,6 +87,55 @@ int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap)
 #define PG(c) ((struct pgsql *)(c))
 #define Q(s) ((struct pgq *)(s))
 
+/* Reads the results of what was sent ahead, and of last (NULL: none) sent
+ * after them, to the pipeline's end, and leaves pipeline mode: 0, or
+ * LEADD_EDB for the first that failed (those after it were not run, and
+ * the transaction has failed). last's result is kept in last->res. */
+static int settle(struct pgsql *c, struct pgq *last)
+{
+    size_t n = c->nahead + (last != NULL), failed = n;
+    bool gone = !PQpipelineSync(c->conn);
+    int rc = gone ? LEADD_EDB : 0;
+    /* each command's result (those after a failure: "aborted"), and the
+     * NULL that ends it */
+    for (size_t i = 0; !gone && i < n; i++) {
+        PGresult *r = PQgetResult(c->conn);
+        ExecStatusType st = PQresultStatus(r);
+        if ((gone = !r) || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) {
+            if (!rc)
+                log_error("postgres: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->conn));
+            rc = LEADD_EDB;
+            failed = i < failed ? i : failed;
+        }
+        if (!rc && i == c->nahead)
+            last->res = r;
+        else
+            PQclear(r);
+        while (r && (r = PQgetResult(c->conn)))
+            PQclear(r);
+    }
+    PGresult *r = gone ? NULL : PQgetResult(c->conn); /* the pipeline's end */
+    gone = gone || PQresultStatus(r) != PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    /* a prepare from the failed command on was not made: made again next time */
+    for (size_t i = failed; i < c->nahead; i++)
+        if (c->ahead[i])
+            c->ahead[i]->prepared = 0;
+    c->nahead = 0;
+    if ((gone || !PQexitPipelineMode(c->conn)) && !rc) {
+        log_error("postgres: %s", PQerrorMessage(c->conn));
+        rc = LEADD_EDB;
+    }
+    return rc;
+}
+
+/* Before a command that waits for its answer: what was sent ahead is read
+ * (a failure is told by what runs next, the commit at the latest). */
+static int settled(struct pgsql *c)
+{
+    return c->nahead ? settle(c, NULL) : 0;
+}
+
 static void pg_close(struct sqlc *c)
 {
     PQfinish(PG(c)->conn);
@@ -92,22 +154,28 @@ static bool pg_reconnect(struct sqlc *c)
         return true;
     PQreset(p->conn); /* the database went away: its statements went with it */
     p->session++;
+    p->nahead = 0;
     return PQstatus(p->conn) == CONNECTION_OK && pg_sql(p->conn, SESSION, NULL, 0);
 }
 
 static bool pg_in_tx(struct sqlc *c)
 {
+    (void)settled(PG(c)); /* a failure leaves the transaction open, and failed */
     return pg_ok(c) && PQtransactionStatus(PG(c)->conn) != PQTRANS_IDLE;
 }
 
+/* (ROLLBACK runs after a failure already told, whatever the pipeline held) */
 static int pg_exec(struct sqlc *c, const char *sql)
 {
-    return pg_sql(PG(c)->conn, sql, NULL, 0) ? 0 : LEADD_EDB;
+    int rc = settled(PG(c));
+    return pg_sql(PG(c)->conn, sql, NULL, 0) ? rc : LEADD_EDB;
 }
 
 static int pg_notify(struct sqlc *c, const char *channel)
 {
     const char *v = channel;
+    if (settled(PG(c)))
+        return LEADD_EDB;
     PGresult *r = PQexecParams(PG(c)->conn, "SELECT pg_notify($1, '')", 1, NULL, &v, NULL, NULL, 0);
     return pg_done(r, NULL, 0) ? 0 : LEADD_EDB;
 }
@@ -286,6 +354,8 @@ static void pgq_bind(struct sqls *s, int n_th, enum sql_type t, const void *val,
 static int stream_step(struct pgq *q)
 {
     if (!q->running && !q->res) {
+        if (settled(q->c))
+            return LEADD_EDB;
         if (!PQsendQueryParams(q->c->conn, q->sql, q->nparams, q->types, (const char *const *)q->v,
                                q->len, q->bin, 0)) {
             log_error("postgres: %s", PQerrorMessage(q->c->conn));
@@ -315,6 +385,50 @@ static int stream_step(struct pgq *q)
     return rc;
 }
 
+static int pgq_step(struct sqls *s);
+
+/* Sends q in pipeline mode, its prepare first when this session has not
+ * made it: 0, or LEADD_EDB (libpq's buffer, the connection). */
+static int send_ahead(struct pgq *q)
+{
+    struct pgsql *c = q->c;
+    const char *const *v = (const char *const *)q->v;
+    if (!c->nahead && !PQenterPipelineMode(c->conn))
+        return LEADD_EDB;
+    if (q->keep && q->prepared != c->session) {
+        /* types from the SQL: a parameter bound NULL one time and a number
+         * the next must not fix its type */
+        if (!PQsendPrepare(c->conn, q->name, q->sql, q->nparams, NULL))
+            return LEADD_EDB;
+        c->ahead[c->nahead++] = q;
+        q->prepared = c->session;
+    }
+    return (q->keep
+                ? PQsendQueryPrepared(c->conn, q->name, q->nparams, v, q->len, q->bin, 0)
+                : PQsendQueryParams(c->conn, q->sql, q->nparams, q->types, v, q->len, q->bin, 0))
+               ? 0
+               : LEADD_EDB;
+}
+
+static int pgq_send(struct sqls *s)
+{
+    struct pgq *q = Q(s);
+    struct pgsql *c = q->c;
+    int rc = q->keep && !q->stream && c->nahead + 2 > PG_AHEAD_MAX ? settle(c, NULL) : 0;
+    if (rc || !q->keep || q->stream) { /* the one round trip it would be anyway */
+        rc = rc ? rc : pgq_step(s);
+        pgq_reset(s);
+        return rc < 0 ? rc : 0;
+    }
+    if ((rc = send_ahead(q))) {
+        log_error("postgres: %s", PQerrorMessage(c->conn));
+        settle(c, NULL);
+        return rc;
+    }
+    c->ahead[c->nahead++] = NULL;
+    return 0;
+}
+
 static int pgq_step(struct sqls *s)
 {
     struct pgq *q = Q(s);
@@ -322,18 +436,25 @@ static int pgq_step(struct sqls *s)
         return stream_step(q);
     if (q->res)
         return ++q->row < q->nrows ? SQL_ROW : SQL_DONE;
-    if (q->keep && q->prepared != q->c->session) {
-        /* types from the SQL: a parameter bound NULL one time and a number
-         * the next must not fix its type */
+    if (q->c->nahead) { /* it goes after them, and they come back with it */
+        if (send_ahead(q)) {
+            log_error("postgres: %s", PQerrorMessage(q->c->conn));
+            settle(q->c, NULL);
+            return LEADD_EDB;
+        }
+        if (settle(q->c, q))
+            return LEADD_EDB;
+    } else if (q->keep && q->prepared != q->c->session) {
         PGresult *p = PQprepare(q->c->conn, q->name, q->sql, q->nparams, NULL);
         if (!pg_done(p, NULL, 0))
             return LEADD_EDB;
         q->prepared = q->c->session;
     }
-    q->res = q->keep ? PQexecPrepared(q->c->conn, q->name, q->nparams, (const char *const *)q->v,
-                                      q->len, q->bin, 0)
-                     : PQexecParams(q->c->conn, q->sql, q->nparams, q->types,
-                                    (const char *const *)q->v, q->len, q->bin, 0);
+    if (!q->res)
+        q->res = q->keep ? PQexecPrepared(q->c->conn, q->name, q->nparams,
+                                          (const char *const *)q->v, q->len, q->bin, 0)
+                         : PQexecParams(q->c->conn, q->sql, q->nparams, q->types,
+                                        (const char *const *)q->v, q->len, q->bin, 0);
     ExecStatusType st = PQresultStatus(q->res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         log_error("postgres: %s", PQresultErrorMessage(q->res));
@@ -422,6 +543,7 @@ static const struct sql_driver POSTGRES = {
     .keep = pgq_keep,
     .stream = pgq_stream,
     .step = pgq_step,
+    .send = pgq_send,
     .reset = pgq_reset,
     .col = pgq_col,
     .col_len = pgq_col_len,

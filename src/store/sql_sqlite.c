@@ -125,6 +125,14 @@ static void lite_reset(struct sqls *s)
     sqlite3_reset(ST(s));
 }
 
+/* One writer, in process: nothing to save by sending later. */
+static int lite_send(struct sqls *s)
+{
+    int r = lite_step(s);
+    lite_reset(s);
+    return r < 0 ? r : 0;
+}
+
 static const char *lite_col(struct sqls *s, int i)
 {
     return (const char *)sqlite3_column_text(ST(s), i);
@@ -187,6 +195,7 @@ static const struct sql_driver SQLITE = {
     .keep = lite_nothing,
     .stream = lite_nothing,
     .step = lite_step,
+    .send = lite_send,
     .reset = lite_reset,
     .col = lite_col,
     .col_len = lite_col_len,

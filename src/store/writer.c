@@ -229,7 +229,7 @@ static int queue_delivery(struct store *st, const char *lead_id, const struct st
     sqls_text(s, 4, d->event, false);
     sqls_int(s, 5, (long long)ms);
     sqls_text(s, 6, secret, false);
-    return run(s);
+    return sqls_send(s);
 }
 
 /* The Idempotency-Key's lead, when the key was seen: *seen, and the job
@@ -310,11 +310,11 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
         if (!text_known(st, c->text_hash)) {
             sqls_text(t, 1, c->text_hash, false);
             sqls_text(t, 2, c->text, false);
-            rc = run(t);
+            rc = sqls_send(t);
             if (!rc && st->npending < WRITER_TEXTS && strlen(c->text_hash) < sizeof(*st->pending))
                 snprintf(st->pending[st->npending++], sizeof(*st->pending), "%s", c->text_hash);
         }
-        rc = rc ? rc : run(s);
+        rc = rc ? rc : sqls_send(s);
     }
     if (rc || !in->confirm_mail.webhook)
         return rc;
@@ -322,7 +322,7 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
     sqls_blob(s, 1, in->confirm_hash, SHA256_LEN);
     sqls_text(s, 2, id, false);
     sqls_int(s, 3, (long long)(ms + (uint64_t)in->confirm_within_ms));
-    return run(s);
+    return sqls_send(s);
 }
 
 /* Applies one capture inside the batch's transaction; *queued when
@@ -412,7 +412,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
         sqls_text(s, 4, j->id, false);
         sqls_int(s, 5, in->status);
         sqls_int(s, 6, (long long)ms);
-        if ((rc = run(s)))
+        if ((rc = sqls_send(s)))
             return rc;
     }
     /* The outbox, in this same transaction, so a committed lead is always

@@ -1124,6 +1124,47 @@ static void t_database_restart(void **state)
     store_close(&st);
 }
 
+/* A lead's consent records and deliveries are sent ahead in the writer's
+ * pipeline, their failure told only by what comes after: a failed one
+ * fails its lead (no lead kept without its consent record), and the
+ * statement whose prepare the failure skipped (this session's first
+ * delivery) is prepared again, or every batch after would fail. */
+static void t_sent_ahead_fails_its_batch(void **state)
+{
+    (void)state;
+    static const struct store_consent consent = {
+        .field = "consent", .text = "I agree", .text_hash = "61"};
+    static const struct store_delivery crm = {.webhook = "crm", .event = "lead.created"};
+    const char *pages[] = {"https://refused.example/", "https://fine.example/"};
+    struct store *st;
+    struct cap caps[2];
+    reset();
+    assert_int_equal(node_open(&st), 0); /* migrated; nothing prepared yet */
+    PGconn *c = pg();
+    pg_exec(c, "ALTER TABLE consents ADD CONSTRAINT refused"
+               " CHECK (page IS DISTINCT FROM 'https://refused.example/')");
+    for (int i = 0; i < 2; i++) {
+        cap_init(&caps[i], i ? "fine@example.org" : "refused@example.org", NULL);
+        caps[i].j.in.consents = &consent;
+        caps[i].j.in.nconsents = 1;
+        caps[i].j.in.page = pages[i];
+        caps[i].j.in.deliveries = &crm;
+        caps[i].j.in.ndeliveries = 1;
+        assert_int_equal(store_submit(st, &caps[i].j.job), 0);
+        assert_true(h_wait(cap_acked, &caps[i], 30000));
+        assert_int_equal(caps[i].j.job.rc, i ? 0 : LEADD_EDB);
+    }
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads"), 1);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads AS l JOIN consents ON lead_id = l.id"
+                                " WHERE email = 'fine@example.org'"),
+                     1);
+    assert_int_equal(pg_long(c, "SELECT count(*) FROM leads AS l JOIN deliveries ON lead_id = l.id"
+                                " WHERE email = 'fine@example.org'"),
+                     1);
+    PQfinish(c);
+    store_close(&st);
+}
+
 /* ---- leadd serving from PostgreSQL, two nodes over HTTP ---- */
 
 /* A node on the test's database: [storage] backend = postgres. */
@@ -1634,6 +1675,7 @@ int main(void)
         cmocka_unit_test(t_outbox_wakes),
         cmocka_unit_test(t_erasure_vacuumed),
         cmocka_unit_test(t_database_restart),
+        cmocka_unit_test(t_sent_ahead_fails_its_batch),
         cmocka_unit_test(t_two_nodes),
         cmocka_unit_test(t_node_killed),
         cmocka_unit_test(t_restart_http),
