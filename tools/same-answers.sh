@@ -80,6 +80,7 @@ first=$(api '/v1/leads?limit=1' | sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/;q')
 curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"status":"contacted","note":"left a voicemail"}' "http://127.0.0.1:$port/v1/leads/$first"
 second=$(api '/v1/leads?limit=2' | grep -o '"id":"[0-9A-Z]*"' | sed -n 2p | cut -d'"' -f4)
 curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/leads/$second"
+cursor=$(api '/v1/leads?grade=cold&limit=3' | sed -n 's/.*"next_cursor":"\([0-9A-Z]*\)".*/\1/p')
 sleep 1 # first delivery attempts (to a closed port) are recorded
 stop
 if [ -z "$pg" ]; then cp "$dir/leadd.db" "$dir/base.db"; fi
@@ -92,6 +93,10 @@ paths=(
     "/v1/stats?group_by=utm_source" "/v1/stats?group_by=day" "/v1/stats?group_by=grade"
     "/v1/forms" "/v1/deliveries?limit=500" "/v1/deliveries?state=pending"
     "/v1/leads?grade=lukewarm" "/v1/leads/01ARYZ6S41TSV4RRFFQ69G5FAV" "/nope"
+    "/v1/leads?min_score=30&limit=5" "/v1/leads?min_score=5&max_score=35" "/v1/leads?max_score=0"
+    "/v1/leads?spam=true" "/v1/leads?spam=any&min_score=10" "/v1/leads?grade=cold&qualified=false&limit=3"
+    "/v1/leads?grade=cold&limit=3&cursor=$cursor" "/v1/leads?min_score=10&limit=4&cursor=$cursor"
+    "/v1/leads?min_score=999"
 )
 for who in old new; do
     if [ -n "$pg" ]; then

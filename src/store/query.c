@@ -171,16 +171,12 @@ void where_build(struct where *w, const struct lead_filter *f, unsigned flags, c
     }
 }
 
-int where_prepare(struct sqlc *db, struct where *w, const char *head, const char *tail,
-                  struct sqls **out)
+/* Prepares sql, which holds w's WHERE (once, or in each part of a union),
+ * with w's values bound. */
+static int where_prepare_sql(struct sqlc *db, const struct where *w, const char *sql,
+                             struct sqls **out)
 {
-    struct buf sql = BUF_INIT(8192);
-    buf_adds(&sql, head);
-    buf_adds(&sql, buf_str(&w->sql));
-    buf_adds(&sql, tail);
-    int rc = w->rc ? w->rc : buf_error(&sql);
-    if (!rc)
-        rc = sqls_prepare(db, sql.ptr, out);
+    int rc = w->rc ? w->rc : sqls_prepare(db, sql, out);
     for (int i = 0; !rc && i < w->n; i++) {
         if (w->b[i].is_int)
             sqls_int(*out, i + 1, w->b[i].i);
@@ -189,86 +185,140 @@ int where_prepare(struct sqlc *db, struct where *w, const char *head, const char
              * export steps it from the response callback). */
             sqls_text(*out, i + 1, w->b[i].s, true);
     }
+    return rc;
+}
+
+int where_prepare(struct sqlc *db, struct where *w, const char *head, const char *tail,
+                  struct sqls **out)
+{
+    struct buf sql = BUF_INIT(8192);
+    buf_adds(&sql, head);
+    buf_adds(&sql, buf_str(&w->sql));
+    buf_adds(&sql, tail);
+    int rc = buf_error(&sql);
+    rc = rc ? rc : where_prepare_sql(db, w, sql.ptr, out);
     buf_release(&sql);
     return rc;
 }
 
 /* A page of leads whose filter few may match (grade, qualified, score, only
- * spam) is read in two parts. The leads past the rollup's mark (at most
- * ROLLUP_FOLD_LEADS or ROLLUP_FOLD_MS of them) straight from leads; the
- * older ones through lead_filters (by the leads' rowids, which grow as their
- * ids do), filled by the fold, not by each insert (an index on leads costs
- * every commit). Its two indexes, by bucket (grade, qualified and spam in
- * one number) and by score, are counted first, up to FILTER_FEW: the one
- * with fewer matches is read and sorted when they are few; when both have
- * many, the table is read newest first, and since at least FILTER_FEW leads
- * match, a page of them is met soon. PostgreSQL's planner makes that choice
- * from its own statistics: the index is named to SQLite only. */
-#define FILTER_FEW 20000
+ * spam) is read in two parts. The leads past the rollup's mark (SQLite's
+ * writer folds them every ROLLUP_FOLD_LEADS or ROLLUP_FOLD_MS) straight
+ * from leads; the older ones through lead_filters (by the leads' rowids,
+ * which grow as their ids do), kept as leads are counted, not by each
+ * insert (an index on leads costs every commit). Its indexes hold each
+ * bucket's rows (grade, qualified and spam in one number) and each score's
+ * in rowid order, so the newest rows of one key are the start of a range
+ * read backwards. The page is the newest of a union: of each score in the
+ * filter's range that some lead has (found by one index probe each), or,
+ * with no score in the filter, of each bucket it allows; each part stops
+ * at a page. It costs the same at every size of the table (a count of the
+ * matches first, as this once did, cost their number). A range holding
+ * more than FILTER_KEYS scores is read newest first through the table. */
+#define FILTER_KEYS 64
 
 static bool bucketed(const struct lead_filter *f)
 {
     return f->grade || f->qualified >= 0 || f->spam == 1 || f->has_min_score || f->has_max_score;
 }
 
-/* How many leads match pred through index idx, counted up to FILTER_FEW + 1. */
-static long long count_upto(struct sqlc *db, const char *idx, const char *pred)
+/* The buckets f allows: their numbers, as migrations/sqlite/0010 makes
+ * them (grade * 4 + qualified * 2 + spam); how many. */
+static int buckets_of(const struct lead_filter *f, int keys[12])
 {
-    char sql[512];
-    struct sqls *s = NULL;
-    long long n = FILTER_FEW + 1;
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM (SELECT 1 FROM lead_filters AS f INDEXED BY %s WHERE %s"
-             " LIMIT %d)",
-             idx, pred, FILTER_FEW + 1);
-    if (!sqls_prepare(db, sql, &s) && sqls_step(s) == SQL_ROW)
-        n = sqls_col_int(s, 0);
-    sqls_finalize(&s);
+    int g = f->grade ? str_index(f->grade, lead_grade_names, LEAD_GRADE_COUNT) : -1, n = 0;
+    _Static_assert(LEAD_GRADE_HOT == 0 && LEAD_GRADE_WARM == 1 && LEAD_GRADE_COLD == 2,
+                   "buckets number grades as lead_grade_names does");
+    for (int gi = 0; gi < 3; gi++)
+        for (int q = 0; q < 2; q++)
+            for (int sp = 0; sp < 2; sp++)
+                if ((g < 0 || g == gi) && (f->qualified < 0 || f->qualified == q) &&
+                    (f->spam < 0 || f->spam == sp))
+                    keys[n++] = gi * 4 + q * 2 + sp;
     return n;
 }
 
-/* The lead_filters part: its SQL up to its WHERE's end, the index chosen,
- * and its predicates (numbers lead_filters holds, written in); the rest of
- * the filter is checked on the lead itself. */
-static int filters_sql(struct sqlc *db, const struct lead_filter *f, struct buf *b)
+/* The scores from lo to hi that lead_filters holds, ascending: at most
+ * FILTER_KEYS (*n one more when there are more). */
+static int scores_in(struct sqlc *db, long long lo, long long hi, long long *v, int *n)
 {
-    char buckets[128] = "", scores[96] = "true";
-    size_t n = 0;
-    int g = f->grade ? str_index(f->grade, lead_grade_names, LEAD_GRADE_COUNT) : -1;
-    /* bucket = grade * 4 + qualified * 2 + spam, as migrations/sqlite/0010 writes it */
-    for (int gi = 0; gi < 3; gi++) {
-        for (int q = 0; q < 2; q++) {
-            for (int sp = 0; sp < 2; sp++) {
-                if ((g >= 0 && g != gi) || (f->qualified >= 0 && f->qualified != q) ||
-                    (f->spam >= 0 && f->spam != sp))
-                    continue;
-                n += (size_t)snprintf(buckets + n, sizeof(buckets) - n, "%s%d", n ? "," : "",
-                                      gi * 4 + q * 2 + sp);
-            }
+    struct sqls *s = NULL;
+    int rc = sqls_prepare(db,
+                          "SELECT score FROM lead_filters WHERE score >= ?1 AND score <= ?2"
+                          " ORDER BY score LIMIT 1",
+                          &s);
+    *n = 0;
+    for (long long from = lo; !rc && *n <= FILTER_KEYS;) {
+        sqls_int(s, 1, from);
+        sqls_int(s, 2, hi);
+        int r = sqls_step(s);
+        long long score = r == SQL_ROW ? sqls_col_int(s, 0) : 0;
+        sqls_reset(s);
+        if (r != SQL_ROW) {
+            rc = r == SQL_DONE ? 0 : LEADD_EDB;
+            break;
         }
+        v[(*n)++] = score;
+        if (score == LLONG_MAX)
+            break;
+        from = score + 1;
     }
-    _Static_assert(LEAD_GRADE_HOT == 0 && LEAD_GRADE_WARM == 1 && LEAD_GRADE_COLD == 2,
-                   "buckets number grades as lead_grade_names does");
-    long long lo = f->has_min_score ? f->min_score : LLONG_MIN;
-    long long hi = f->has_max_score ? f->max_score : LLONG_MAX;
-    if (f->has_min_score || f->has_max_score)
-        snprintf(scores, sizeof(scores), "f.score >= %lld AND f.score <= %lld", lo, hi);
-    char pred[256];
-    snprintf(pred, sizeof(pred), "f.bucket IN (%s) AND %s", buckets, scores);
-    const char *idx = "";
-    if (sql_index_hints(db)) {
-        bool by_bucket = g >= 0 || f->qualified >= 0 || f->spam == 1;
-        bool by_score = f->has_min_score || f->has_max_score;
-        long long nb = by_bucket ? count_upto(db, "lead_filters_bucket", pred) : FILTER_FEW + 1;
-        long long ns = by_score ? count_upto(db, "lead_filters_score", pred) : FILTER_FEW + 1;
-        idx = nb <= FILTER_FEW && nb <= ns ? "INDEXED BY lead_filters_bucket"
-              : ns <= FILTER_FEW           ? "INDEXED BY lead_filters_score"
-                                           : "NOT INDEXED"; /* newest first */
+    sqls_finalize(&s);
+    return rc;
+}
+
+/* The lead_filters part of a page: the ids of its want newest leads that
+ * match f (w: the filter on the lead itself, its values ?1..?w->n; a
+ * cursor below the mark bounds the rowids as ?w->n+1), into b; *none when
+ * no key can match. */
+static int filters_sql(struct sqlc *db, const struct lead_filter *f, const struct where *w,
+                       bool cursor_below, int want, struct buf *b, bool *none)
+{
+    int bk[12], nb = buckets_of(f, bk), nk = 0, rc = 0;
+    long long keys[FILTER_KEYS + 1];
+    const char *col = "bucket", *idx = "lead_filters_bucket";
+    char buckets[64] = "", cursor[32] = "";
+    for (int i = 0, n = 0; i < nb; i++)
+        n += snprintf(buckets + n, sizeof(buckets) - (size_t)n, "%s%d", i ? "," : "", bk[i]);
+    if (cursor_below)
+        snprintf(cursor, sizeof(cursor), " AND f.rid < ?%d", w->n + 1);
+    if (f->has_min_score || f->has_max_score) {
+        col = "score", idx = "lead_filters_score";
+        rc = scores_in(db, f->has_min_score ? f->min_score : LLONG_MIN,
+                       f->has_max_score ? f->max_score : LLONG_MAX, keys, &nk);
+    } else {
+        for (nk = 0; nk < nb; nk++)
+            keys[nk] = bk[nk];
     }
-    buf_addf(b,
-             "SELECT (SELECT id FROM leads WHERE rowid = f.rid) FROM lead_filters AS f %s"
-             " WHERE %s",
-             idx, pred);
+    *none = !rc && (!nb || !nk);
+    if (rc || *none)
+        return rc;
+    bool hints = sql_index_hints(db), scan = nk > FILTER_KEYS;
+    buf_adds(b, "SELECT (SELECT id FROM leads WHERE rowid = u.r) FROM (");
+    for (int i = 0; i < (scan ? 1 : nk); i++) {
+        buf_addf(b, "%sSELECT r FROM (SELECT f.rid AS r FROM lead_filters AS f%s%s WHERE",
+                 i ? " UNION ALL " : "", hints ? (scan ? " NOT INDEXED" : " INDEXED BY ") : "",
+                 hints && !scan ? idx : "");
+        if (scan) {
+            buf_adds(b, " true");
+            if (f->has_min_score)
+                buf_addf(b, " AND f.score >= %lld", f->min_score);
+            if (f->has_max_score)
+                buf_addf(b, " AND f.score <= %lld", f->max_score);
+        } else
+            buf_addf(b, " f.%s = %lld", col, keys[i]);
+        /* the lead's check a subquery each row runs by its key (as EXISTS,
+         * PostgreSQL joined every lead matching it first), and written so
+         * a planner expects most rows to pass, as they do (as "= 1" it
+         * expected few, and sorted the whole key before its LIMIT) */
+        if (col[0] == 's' && nb < 12) /* a bucket key is its own (a planner multiplies them) */
+            buf_addf(b, " AND f.bucket IN (%s)", buckets);
+        buf_addf(b,
+                 "%s AND (SELECT 1 FROM leads%s AND rowid = f.rid) IS NOT NULL"
+                 " ORDER BY f.rid DESC LIMIT %d) AS k%d",
+                 cursor, buf_str(&w->sql), want, i);
+    }
+    buf_addf(b, ") AS u ORDER BY u.r DESC LIMIT %d", want);
     return buf_error(b);
 }
 
@@ -326,14 +376,10 @@ static int page_ids(struct reader *rd, const struct lead_filter *f, char (*ids)[
     if (*n == want || (r != SQL_DONE && r != SQL_ROW) || !*upto)
         goto out;
     /* then the older ones, through lead_filters; each checked on the lead
-     * for the rest of the filter (w, as the subquery's WHERE) */
-    if ((rc = filters_sql(rd->c, f, &sql)))
-        goto out;
-    if (cursor_below)
-        buf_addf(&sql, " AND f.rid < ?%d", w.n + 1);
-    buf_adds(&sql, " AND EXISTS (SELECT 1 FROM leads");
-    snprintf(tail, sizeof(tail), " AND rowid = f.rid) ORDER BY f.rid DESC LIMIT %d", want - *n);
-    if ((rc = buf_error(&sql)) || (rc = where_prepare(rd->c, &w, buf_str(&sql), tail, &s)))
+     * for the rest of the filter (w) */
+    bool none = false;
+    if ((rc = filters_sql(rd->c, f, &w, cursor_below, want - *n, &sql, &none)) || none ||
+        (rc = where_prepare_sql(rd->c, &w, buf_str(&sql), &s)))
         goto out;
     if (cursor_below)
         sqls_int(s, w.n + 1, cursor_rid);

@@ -858,6 +858,11 @@ static void t_filters_by_every_path(void **state)
         {"grade=warm&qualified=true", "grade = 'warm' AND qualified = 1"},
         {"qualified=false&min_score=2", "qualified = 0 AND score >= 2"},
         {"spam=true", "(flags & 19) != 0"},
+        /* scores of a hundred values: a range of 21 read score by score,
+         * one of more than 64 newest first through the table */
+        {"min_score=150&max_score=170", "score BETWEEN 150 AND 170"},
+        {"min_score=100", "score >= 100"},
+        {"min_score=100&qualified=true", "score >= 100 AND qualified = 1"},
     };
     make_ini(NULL);
     h_start(&l, INI, NULL);
@@ -868,6 +873,8 @@ static void t_filters_by_every_path(void **state)
     h_sql_exec(&l, "UPDATE leads SET score = 90, grade = 'hot', qualified = 1"
                    " WHERE rowid > 24000 AND rowid % 100 = 0");
     h_sql_exec(&l, "UPDATE leads SET flags = 1 WHERE rowid % 997 = 0");
+    h_sql_exec(&l, "UPDATE leads SET score = 100 + rowid % 100, qualified = rowid % 3 = 0"
+                   " WHERE rowid > 24500");
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
             check_pages(&l, cases[i].query, cases[i].where);

@@ -420,9 +420,9 @@ static void t_kill9_with_deliveries_pending(void **state)
      * (and is dead, never sent again) before the kill, however slowly a
      * loaded machine takes the 20: with eight attempts 200 ms apart, the
      * first leads of a slow run were dead by then. */
-    char schedule[160] = "200ms 200ms 200ms 200ms";
-    for (int i = 0; i < 28; i++)
-        strcat(schedule, " 1s");
+    const char *schedule = "200ms 200ms 200ms 200ms"
+                           " 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s" /* 28 of them */
+                           " 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s";
     snprintf(hooks, sizeof(hooks),
              "[webhook.crm]\nurl = http://127.0.0.1:%d/\nsecret = " SECRET
              "\nretry_schedule = %s\n",
