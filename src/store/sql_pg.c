@@ -414,7 +414,9 @@ static int pgq_send(struct sqls *s)
 {
     struct pgq *q = Q(s);
     struct pgsql *c = q->c;
-    int rc = q->keep && !q->stream && c->nahead + 2 > PG_AHEAD_MAX ? settle(c, NULL) : 0;
+    /* room for its prepare and its run, and for the prepare of the
+     * statement that will read them */
+    int rc = q->keep && !q->stream && c->nahead + 3 > PG_AHEAD_MAX ? settle(c, NULL) : 0;
     if (rc || !q->keep || q->stream) { /* the one round trip it would be anyway */
         rc = rc ? rc : pgq_step(s);
         pgq_reset(s);
