@@ -16,12 +16,9 @@ KEY=bench-key-0123456789abcdef
 dir=$(mktemp -d /tmp/leadd-pgstats-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 echo "wrk.headers[\"Authorization\"] = \"Bearer $KEY\"" >"$dir/key.lua"
-# wrk's latency percentiles, in ms whatever its unit
-pct() { awk -v p="$1" '$1 == p {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        f = u == "us" ? 0.001 : u == "s" ? 1000 : u == "m" ? 60000 : 1; printf "%.1f", v * f}'; }
+. bench/lib.sh
 QUERIES=("/v1/stats?group_by=utm_source" "/v1/stats?group_by=day" "/v1/stats?group_by=form")
-for f in grade=hot grade=cold qualified=true qualified=false spam=true min_score=60 min_score=90 \
-    "min_score=5&max_score=5" status=converted utm_source=bing "grade=hot&status=rejected"; do
+for f in "${FIRST_PAGES[@]}"; do
     QUERIES+=("/v1/leads?limit=50&$f")
 done
 serve_and_query() { # size engine, then leadd's --set options

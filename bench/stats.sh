@@ -27,9 +27,7 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 600); do curl -sf -o /dev/null http://127.0.0.1:$PORT/healthz && break; sleep 0.1; done
 
-# wrk's latency percentiles, in ms whatever its unit
-pct() { awk -v p="$1" '$1 == p {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        f = u == "us" ? 0.001 : u == "s" ? 1000 : u == "m" ? 60000 : 1; printf "%.1f", v * f}'; }
+. bench/lib.sh
 cat >"$log.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
@@ -55,7 +53,6 @@ done
 query "group_by=day, 30 days, utm_source=bing" "/v1/stats?group_by=day&from=$month_ago&to=$today&utm_source=bing"
 query "group_by=utm_campaign, all, format=csv" "/v1/stats?group_by=utm_campaign&format=csv"
 echo "-- GET /v1/leads?limit=50, the first page"
-for f in grade=hot grade=cold qualified=true qualified=false spam=true min_score=60 \
-    min_score=90 status=converted utm_source=bing "grade=hot&status=rejected"; do
+for f in "${FIRST_PAGES[@]}"; do
     query "$f" "/v1/leads?limit=50&$f"
 done

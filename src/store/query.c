@@ -279,14 +279,15 @@ static int filters_sql(struct sqlc *db, const struct lead_filter *f, const struc
 {
     int bk[12], nb = buckets_of(f, bk), nk = 0, rc = 0;
     long long keys[FILTER_KEYS + 1];
-    const char *col = "bucket", *idx = "lead_filters_bucket";
+    bool by_score = f->has_min_score || f->has_max_score;
+    const char *col = by_score ? "score" : "bucket";
+    const char *idx = by_score ? "lead_filters_score" : "lead_filters_bucket";
     char buckets[64] = "", cursor[32] = "";
     for (int i = 0, n = 0; i < nb; i++)
         n += snprintf(buckets + n, sizeof(buckets) - (size_t)n, "%s%d", i ? "," : "", bk[i]);
     if (cursor_below)
         snprintf(cursor, sizeof(cursor), " AND f.rid < ?%d", w->n + 1);
-    if (f->has_min_score || f->has_max_score) {
-        col = "score", idx = "lead_filters_score";
+    if (by_score) {
         rc = scores_in(db, f->has_min_score ? f->min_score : LLONG_MIN,
                        f->has_max_score ? f->max_score : LLONG_MAX, keys, &nk);
     } else {
@@ -314,7 +315,7 @@ static int filters_sql(struct sqlc *db, const struct lead_filter *f, const struc
          * PostgreSQL joined every lead matching it first), and written so
          * a planner expects most rows to pass, as they do (as "= 1" it
          * expected few, and sorted the whole key before its LIMIT) */
-        if (col[0] == 's' && nb < 12) /* a bucket key is its own (a planner multiplies them) */
+        if (by_score && nb < 12) /* a bucket key is its own (a planner multiplies them) */
             buf_addf(b, " AND f.bucket IN (%s)", buckets);
         buf_addf(b,
                  "%s AND (SELECT 1 FROM leads%s AND rowid = f.rid) IS NOT NULL"

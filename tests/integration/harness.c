@@ -415,6 +415,22 @@ static PGresult *pg_run_on(const char *db, const char *sql)
     return r;
 }
 
+/* Runs leadd migrate with config ini (written into dir, removed after) and
+ * the --set options sets; a failure fails the test. */
+static void migrate_with(const char *dir, const char *ini, const char *sets)
+{
+    char path[256], out[4096];
+    snprintf(path, sizeof(path), "%s/t.ini", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(ini, fp);
+    fclose(fp);
+    const char *bin = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
+    if (h_run(out, sizeof(out), "%s migrate -c %s %s 2>&1", bin, path, sets) != 0)
+        fail_msg("migrating a template: %s", out);
+    unlink(path);
+}
+
 /* The database each test's is a copy of, made once a cluster by the first
  * test to need it (the others wait on a lock): leadd's migrations applied,
  * and the SQLite functions the tests' own queries use. A copy of its files
@@ -432,7 +448,7 @@ static const char *pg_template(void)
     bool exists = PQntuples(r) > 0;
     PQclear(r);
     if (!exists) {
-        char dir[] = "/tmp/leadd-tmpl-XXXXXX", ini[256], out[4096];
+        char dir[] = "/tmp/leadd-tmpl-XXXXXX";
         PQclear(pg_run_on("", "DROP DATABASE IF EXISTS leadd_test_template_new"));
         PQclear(pg_run_on("", "CREATE DATABASE leadd_test_template_new"));
         PQclear(pg_run_on("leadd_test_template_new",
@@ -445,17 +461,10 @@ static const char *pg_template(void)
                           "CREATE FUNCTION json_extract(text, text) RETURNS text LANGUAGE sql"
                           " IMMUTABLE AS $$ SELECT $1::jsonb ->> substr($2, 3) $$"));
         assert_non_null(mkdtemp(dir));
-        snprintf(ini, sizeof(ini), "%s/t.ini", dir);
-        FILE *fp = fopen(ini, "w");
-        assert_non_null(fp);
-        fputs("[storage]\nbackend = postgres\nurl = dbname=leadd_test_template_new\n"
-              "[form.t]\nfield.email = email required\n",
-              fp);
-        fclose(fp);
-        const char *bin = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
-        if (h_run(out, sizeof(out), "%s migrate -c %s 2>&1", bin, ini) != 0)
-            fail_msg("migrating the template: %s", out);
-        unlink(ini);
+        migrate_with(dir,
+                     "[storage]\nbackend = postgres\nurl = dbname=leadd_test_template_new\n"
+                     "[form.t]\nfield.email = email required\n",
+                     "");
         rmdir(dir);
         /* named when whole: a test killed midway leaves no half template */
         PQclear(pg_run_on("", "ALTER DATABASE leadd_test_template_new"
@@ -484,19 +493,12 @@ static const char *sq_template(void)
 {
     if (sq_tmpl[0])
         return sq_tmpl;
-    char ini[64], out[4096];
+    char sets[128];
     assert_non_null(mkdtemp(sq_tmpl_dir));
-    snprintf(ini, sizeof(ini), "%s/t.ini", sq_tmpl_dir);
     snprintf(sq_tmpl, sizeof(sq_tmpl), "%s/leadd.db", sq_tmpl_dir);
     atexit(sq_template_remove);
-    FILE *fp = fopen(ini, "w");
-    assert_non_null(fp);
-    fputs("[form.t]\nfield.email = email required\n", fp);
-    fclose(fp);
-    const char *bin = getenv("LEADD_BIN") ? getenv("LEADD_BIN") : "build/leadd";
-    if (h_run(out, sizeof(out), "%s migrate -c %s --set storage.path=%s 2>&1", bin, ini, sq_tmpl))
-        fail_msg("migrating the template: %s", out);
-    unlink(ini);
+    snprintf(sets, sizeof(sets), "--set storage.path=%s", sq_tmpl);
+    migrate_with(sq_tmpl_dir, "[form.t]\nfield.email = email required\n", sets);
     return sq_tmpl;
 }
 
