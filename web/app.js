@@ -24,7 +24,7 @@ const CONSENT_KIND = {
 const FILTERS = ['view', 'form', 'grade', 'status', 'qualified', 'owner', 'source', 'campaign', 'from', 'to', 'q'];
 const PAGE = 50;
 
-const state = { me: null, forms: [], leads: [], cursor: null, unseen: 0, events: null, loading: null, sel: null };
+const state = { me: null, forms: [], leads: [], cursor: null, unseen: 0, events: null, loading: null, sel: null, asked: 0, counting: false };
 const main = () => document.getElementById('main');
 
 // h: an element with attributes (on* are listeners) and children (strings
@@ -365,7 +365,9 @@ async function showList() {
     h('div', { class: 'tools' }, filterForm(p), columnPicker(), exportLink(p)),
     h('p', { class: 'status', role: 'status', id: 'live' }), table, more);
   drawTable();
+  const mine = asking();
   const r = await api('GET', apiQuery(p));
+  if (!answered(mine)) return;
   if (r.status !== 200) {
     document.getElementById('count').textContent = problemText(r);
     return;
@@ -379,22 +381,50 @@ async function showList() {
 async function loadMore() {
   const r = await api('GET', apiQuery(viewParams(), state.cursor));
   if (r.status !== 200) return;
-  state.leads = state.leads.concat(r.json.data);
+  const shown = new Set(state.leads.map((l) => l.id));
+  state.leads = state.leads.concat(r.json.data.filter((l) => !shown.has(l.id)));
   state.cursor = r.json.next_cursor;
   renderRows();
 }
 
+// The list is busy (aria-busy) from a question until the answer to the last
+// one asked; asking() returns the question's number, answered(n) whether it
+// is still the last.
+function asking() {
+  document.querySelector('table.leads')?.setAttribute('aria-busy', 'true');
+  return ++state.asked;
+}
+
+function answered(n) {
+  if (n !== state.asked) return false;
+  document.querySelector('table.leads')?.setAttribute('aria-busy', 'false');
+  return true;
+}
+
 // A lead arrived or changed: the view's first page again, merged with what is
 // shown (a new lead that matches the view goes on top and is counted).
+// Refreshes, the list's own load and a change made here race: only the page
+// asked for last is merged, so an answer from before a lead left the view
+// never puts it back (state.asked counts what was asked, and a change made
+// here counts as asking). A first page with no next page is the whole view.
 async function refreshList(counting) {
   if (!document.getElementById('rows')) return;
+  state.counting ||= counting;
+  const mine = asking();
   const r = await api('GET', apiQuery(viewParams()));
-  if (r.status !== 200) return;
+  if (!answered(mine) || r.status !== 200) return;
+  counting = state.counting;
+  state.counting = false;
   const shown = new Set(state.leads.map((l) => l.id));
   const top = r.json.data, topIds = new Set(top.map((l) => l.id));
   const fresh = new Set(top.filter((l) => !shown.has(l.id)).map((l) => l.id));
-  state.leads = top.concat(state.leads.filter((l) => !topIds.has(l.id)));
-  if (!state.cursor && top.length === PAGE) state.cursor = r.json.next_cursor;
+  if (!r.json.next_cursor) {
+    state.leads = top;
+    state.cursor = null;
+  } else {
+    state.leads = top.concat(state.leads.filter((l) => !topIds.has(l.id)));
+    if (!state.cursor) state.cursor = r.json.next_cursor;
+  }
   if (counting && fresh.size) {
     state.unseen += fresh.size;
     setTitle();
@@ -897,9 +927,11 @@ async function keyChange(body, what) {
     if (live) live.textContent = `${nameOf(r.json)}: ${what}.`;
     // a lead marked spam leaves the inbox, and hands the selection on
     if (body.spam === true && viewParams().view !== 'spam') {
+      state.asked++;
       const at = state.leads.findIndex((l) => l.id === id);
       state.leads = state.leads.filter((l) => l.id !== id);
       state.sel = state.leads[Math.min(at, state.leads.length - 1)]?.id || null;
+      renderRows();
     }
     await refreshList(false);
   }
