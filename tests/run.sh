@@ -14,7 +14,8 @@
 #   FILTER  a cmocka test-name pattern (LEADD_TEST_FILTER: * and ? match)
 # PostgreSQL jobs share one throwaway cluster (tests/pg-cluster.sh, started here
 # when a job needs it; each leadd has a database of its own). Jobs start
-# longest first, by the durations the last run recorded in $LOGDIR/times.
+# longest first, by the durations the last run recorded in $LOGDIR/times
+# (or, on a fresh clone, those of a full run kept in tests/durations).
 # Exit status: non-zero if any job failed (an assertion, a sanitizer finding,
 # a leak, or a timeout).
 set -u
@@ -37,7 +38,7 @@ if [ -z "${LEADD_RUN_IN_PG:-}" ]; then
 fi
 
 mkdir -p "$LOGDIR"
-touch "$LOGDIR/times"
+[ -f "$LOGDIR/times" ] || cp "$(dirname "$0")/durations" "$LOGDIR/times"
 start=$(date +%s)
 
 parse() { # job -> MODE, TPATH, SHARD, FILTER
