@@ -18,6 +18,7 @@
 #include "leadd/embed.h"
 #include "leadd/log.h"
 #include "leadd/store.h"
+#include "../../src/store/sql.h" /* the driver itself, for its session */
 
 static PGconn *pg(void)
 {
@@ -1214,6 +1215,39 @@ static void post_one(struct leadd *l, const char *email, char *id, size_t cap)
  * address posted to both is one lead and a duplicate; a lead captured on
  * one is listed, read and changed through the other; every qualified lead
  * reaches the CRM once, whichever node queued it; both are ready. */
+/* What every leadd session sets, whatever the database's defaults say: a
+ * commit acknowledged only once durable, and no parallel workers (two
+ * started for a report's empty read on a million leads took 35-50 ms). */
+static void t_session_settings(void **state)
+{
+    (void)state;
+    char err[512], sql[256];
+    PGconn *c = pg();
+    snprintf(sql, sizeof(sql),
+             "ALTER DATABASE \"%s\" SET synchronous_commit = off;"
+             " ALTER DATABASE \"%s\" SET max_parallel_workers_per_gather = 4",
+             PQdb(c), PQdb(c));
+    pg_exec(c, sql);
+    struct sqlc *db;
+    if (sqlc_pg("", &db, err, sizeof(err)))
+        fail_msg("connect: %s", err);
+    static const char *const want[][2] = {{"synchronous_commit", "on"},
+                                          {"max_parallel_workers_per_gather", "0"}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct sqls *q;
+        assert_int_equal(sqls_prepare(db, "SELECT current_setting(?1)", &q), 0);
+        sqls_text(q, 1, want[i][0], false);
+        assert_int_equal(sqls_step(q), SQL_ROW);
+        if (strcmp(sqls_col(q, 0), want[i][1]))
+            fail_msg("%s is %s in leadd's session", want[i][0], sqls_col(q, 0));
+        sqls_finalize(&q);
+    }
+    sqlc_close(&db);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE \"%s\" RESET ALL", PQdb(c));
+    pg_exec(c, sql);
+    PQfinish(c);
+}
+
 static void t_two_nodes(void **state)
 {
     (void)state;
@@ -1676,6 +1710,7 @@ int main(void)
         cmocka_unit_test(t_erasure_vacuumed),
         cmocka_unit_test(t_database_restart),
         cmocka_unit_test(t_sent_ahead_fails_its_batch),
+        cmocka_unit_test(t_session_settings),
         cmocka_unit_test(t_two_nodes),
         cmocka_unit_test(t_node_killed),
         cmocka_unit_test(t_restart_http),
