@@ -20,7 +20,8 @@ struct counted {
     unsigned flags;
     const char *grade, *status, *currency;
     bool qualified, has_value;
-    long long value_minor, rowid, score;
+    long long value_minor, score;
+    const char *id; /* its lead_filters row finds its rowid by this */
 };
 /* Leads added up by the rollup rows they count in, and their lead_filters
  * rows, until written. Zeroed is empty; tally_release frees it. */
@@ -29,7 +30,10 @@ struct tally {
     struct strmap rows; /* a rollup row's key -> its sums' index */
     long long (*sums)[TALLY_COUNTERS];
     size_t cap;
-    long long (*filters)[3]; /* rowid, bucket, score */
+    struct tally_filter {
+        char id[ULID_LEN + 1];
+        long long bucket, score;
+    } * filters; /* the leads' lead_filters rows, by id: a new lead's rowid need not be known */
     size_t nfilters, capfilters;
 };
 /* tally_add: l counted in; LEADD_ENOMEM. */

@@ -109,13 +109,13 @@ int tally_add(struct tally *t, const struct counted *l)
         return r;
     /* bucket = grade * 4 + qualified * 2 + spam, as migrations/sqlite/0010 writes it */
     const char *grade = l->grade ? l->grade : "";
-    long long *f = t->filters[t->nfilters++];
-    f[0] = l->rowid;
-    f[1] = (!strcmp(grade, "hot")    ? 0
-            : !strcmp(grade, "warm") ? 4
-                                     : 8) +
-           2 * l->qualified + ((l->flags & LEAD_FLAGS_SPAM) != 0);
-    f[2] = l->score;
+    struct tally_filter *f = &t->filters[t->nfilters++];
+    snprintf(f->id, sizeof(f->id), "%s", l->id);
+    f->bucket = (!strcmp(grade, "hot")    ? 0
+                 : !strcmp(grade, "warm") ? 4
+                                          : 8) +
+                2 * l->qualified + ((l->flags & LEAD_FLAGS_SPAM) != 0);
+    f->score = l->score;
     /* its three rows: the day's, the month's, and the day's by source alone
      * (the grains of the lead_rollup view); attribution values are up to
      * LEAD_MAX_ATTR_LEN characters each */
@@ -176,6 +176,20 @@ static int values_sql(struct buf *b, const char *table, size_t n, int w, const c
     return buf_error(b);
 }
 
+/* lead_filters' rows of n leads, each (id, bucket, score), the rowid found
+ * by the id: the writer sends a new lead's insert ahead without waiting
+ * for its rowid (sqls_send). */
+static int filters_sql(struct buf *b, size_t n)
+{
+    buf_reset(b);
+    buf_adds(b, "INSERT INTO lead_filters SELECT l.rowid, v.column2, v.column3 FROM (VALUES ");
+    for (size_t i = 0; i < n; i++)
+        buf_adds(b, i ? ", (?, CAST(? AS bigint), CAST(? AS bigint))"
+                      : "(?, CAST(? AS bigint), CAST(? AS bigint))");
+    buf_adds(b, ") AS v JOIN leads AS l ON l.id = v.column1");
+    return buf_error(b);
+}
+
 int tally_write(struct sqlc *c, struct tally *t)
 {
     struct buf sql = BUF_INIT(1 << 16);
@@ -221,11 +235,14 @@ int tally_write(struct sqlc *c, struct tally *t)
     /* the list's filters of the same leads */
     for (size_t at = 0; !r && at < t->nfilters; at += FILTERS_AT_ONCE) {
         size_t m = t->nfilters - at < FILTERS_AT_ONCE ? t->nfilters - at : FILTERS_AT_ONCE;
-        r = values_sql(&sql, "lead_filters", m, 3, "");
+        r = filters_sql(&sql, m);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
-        for (size_t i = 0; !r && i < m; i++)
-            for (int k = 0; k < 3; k++)
-                sqls_int(s, (int)i * 3 + k + 1, t->filters[at + i][k]);
+        for (size_t i = 0; !r && i < m; i++) {
+            const struct tally_filter *f = &t->filters[at + i];
+            sqls_text(s, (int)i * 3 + 1, f->id, false);
+            sqls_int(s, (int)i * 3 + 2, f->bucket);
+            sqls_int(s, (int)i * 3 + 3, f->score);
+        }
         r = r ? r : sqls_step(s) == SQL_DONE ? 0 : LEADD_EDB;
         sqls_finalize(&s);
     }
@@ -247,7 +264,7 @@ static int count_rows(struct sqlc *c, long long from, long long to)
                          "SELECT " CALENDAR_DAY_SQL(
                              "created_ms") ", form, utm_source, utm_medium, utm_campaign, flags,"
                                            " grade, qualified, status, currency, value_minor,"
-                                           " rowid, score FROM leads WHERE rowid > ?1 AND"
+                                           " id, score FROM leads WHERE rowid > ?1 AND"
                                            " rowid <= ?2",
                          &s);
     if (!r) {
@@ -267,7 +284,7 @@ static int count_rows(struct sqlc *c, long long from, long long to)
                             .currency = sqls_col(s, 9),
                             .has_value = !sqls_col_null(s, 10),
                             .value_minor = sqls_col_int(s, 10),
-                            .rowid = sqls_col_int(s, 11),
+                            .id = sqls_col(s, 11),
                             .score = sqls_col_int(s, 12)};
         r = l.day ? tally_add(&t, &l) : LEADD_EDB;
         if (!r && t.nfilters >= TALLY_WRITE_AT)

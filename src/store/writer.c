@@ -365,11 +365,20 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     snprintf(num[0], sizeof(num[0]), "%lld", in->value_minor); /* text: NULL or a number */
     sqls_text(s, 23, in->currency ? num[0] : NULL, true);
     sqls_text(s, 24, in->currency, false);
-    int r = sqls_step(s);
-    long long rowid = r == SQL_ROW ? sqls_col_int(s, 0) : 0;
-    sqls_reset(s);
-    if (r != SQL_ROW)
-        return r < 0 ? r : LEADD_EDB;
+    /* Its rowid is asked for only by the writer's memory of first leads
+     * (where it is alone on its database); else the insert is sent ahead,
+     * its answer read with the next statement that waits (sqls_send). */
+    bool remember = st->dd_on && dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full;
+    long long rowid = 0;
+    if (remember) {
+        int r = sqls_step(s);
+        rowid = r == SQL_ROW ? sqls_col_int(s, 0) : 0;
+        sqls_reset(s);
+        if (r != SQL_ROW)
+            return r < 0 ? r : LEADD_EDB;
+    } else if ((rc = sqls_send(s))) {
+        return rc;
+    }
     /* stored at or below the stats' mark (every lead, where nodes count
      * as they write: rollup.c), the batch counts it in, as stored; past
      * it, the next fold does */
@@ -388,7 +397,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
                             .qualified = in->qualified && !dup[0],
                             .has_value = in->currency != NULL,
                             .value_minor = in->value_minor,
-                            .rowid = rowid,
+                            .id = j->id,
                             .score = in->score};
         if ((rc = tally_add(&st->tally, &c)))
             return rc;
@@ -398,8 +407,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     /* its consent record, in the same transaction: never one without the other */
     if ((rc = consents(st, in, j->id, created, ms)))
         return rc;
-    if (st->dd_on && dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full &&
-        dedupe_put(&st->dd, key, rowid, (long long)ms)) {
+    if (remember && dedupe_put(&st->dd, key, rowid, (long long)ms)) {
         st->dd_full = true; /* exact still, through SQL, but slower */
         log_warn("duplicate checks: more than %u first leads in the window; checking by SQL",
                  STORE_DEDUPE_MAX);
