@@ -160,35 +160,30 @@ static int by_key(const void *a, const void *b, void *map)
     return strcmp(strmap_key(map, *(const size_t *)a), strmap_key(map, *(const size_t *)b));
 }
 
-/* INSERT INTO table VALUES (?, ...), ... for n rows of w values (then
- * tail): bare ?s, numbered in order (SQLite looks each ?N up among those
- * before it: thousands of them cost it more than the insert). */
-static int values_sql(struct buf *b, const char *table, size_t n, int w, const char *tail)
+/* head, then n rows of values (row: "(?, ...)"), then tail: bare ?s,
+ * numbered in order (SQLite looks each ?N up among those before it:
+ * thousands of them cost it more than the insert). */
+static int rows_sql(struct buf *b, const char *head, size_t n, const char *row, const char *tail)
 {
     buf_reset(b);
-    buf_addf(b, "INSERT INTO %s VALUES ", table);
+    buf_adds(b, head);
     for (size_t i = 0; i < n; i++) {
-        buf_adds(b, i ? ", (" : "(");
-        for (int k = 1; k <= w; k++)
-            buf_adds(b, k < w ? "?, " : "?)");
+        if (i)
+            buf_adds(b, ", ");
+        buf_adds(b, row);
     }
     buf_adds(b, tail);
     return buf_error(b);
 }
 
-/* lead_filters' rows of n leads, each (id, bucket, score), the rowid found
- * by the id: the writer sends a new lead's insert ahead without waiting
- * for its rowid (sqls_send). */
-static int filters_sql(struct buf *b, size_t n)
-{
-    buf_reset(b);
-    buf_adds(b, "INSERT INTO lead_filters SELECT l.rowid, v.column2, v.column3 FROM (VALUES ");
-    for (size_t i = 0; i < n; i++)
-        buf_adds(b, i ? ", (?, CAST(? AS bigint), CAST(? AS bigint))"
-                      : "(?, CAST(? AS bigint), CAST(? AS bigint))");
-    buf_adds(b, ") AS v JOIN leads AS l ON l.id = v.column1");
-    return buf_error(b);
-}
+/* A rollup row's 19 values. */
+#define ROLLUP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+/* lead_filters' rows, each (id, bucket, score), the rowid found by the id:
+ * the writer sends a new lead's insert ahead without waiting for its rowid
+ * (sqls_send). */
+#define FILTERS_HEAD "INSERT INTO lead_filters SELECT l.rowid, v.column2, v.column3 FROM (VALUES "
+#define FILTERS_ROW "(?, CAST(? AS bigint), CAST(? AS bigint))"
+#define FILTERS_TAIL ") AS v JOIN leads AS l ON l.id = v.column1"
 
 int tally_write(struct sqlc *c, struct tally *t)
 {
@@ -204,7 +199,7 @@ int tally_write(struct sqlc *c, struct tally *t)
         qsort_r(order, n, sizeof(*order), by_key, &t->rows);
     for (size_t at = 0; !r && at < n; at += ROWS_AT_ONCE) {
         size_t m = n - at < ROWS_AT_ONCE ? n - at : ROWS_AT_ONCE;
-        r = values_sql(&sql, "rollup", m, 19, UPSERT_SET);
+        r = rows_sql(&sql, "INSERT INTO rollup VALUES ", m, ROLLUP_ROW, UPSERT_SET);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
         for (size_t i = 0; !r && i < m; i++) {
             size_t g = order[at + i];
@@ -235,7 +230,7 @@ int tally_write(struct sqlc *c, struct tally *t)
     /* the list's filters of the same leads */
     for (size_t at = 0; !r && at < t->nfilters; at += FILTERS_AT_ONCE) {
         size_t m = t->nfilters - at < FILTERS_AT_ONCE ? t->nfilters - at : FILTERS_AT_ONCE;
-        r = filters_sql(&sql, m);
+        r = rows_sql(&sql, FILTERS_HEAD, m, FILTERS_ROW, FILTERS_TAIL);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
         for (size_t i = 0; !r && i < m; i++) {
             const struct tally_filter *f = &t->filters[at + i];
