@@ -93,7 +93,7 @@ run: deps
 
 # npm is its own package in Debian (a Node.js from elsewhere may provide it:
 # tools/deps.sh counts what an installed package provides).
-TEST_PKGS := nodejs npm chromium groff-base bc postgresql curl
+TEST_PKGS := nodejs npm chromium-headless-shell groff-base bc postgresql curl
 NODE_MODULES := tests/node/node_modules/.package-lock.json
 # The build on every core, then the suite (which runs its jobs side by side).
 NPROC := $(shell nproc)
