@@ -37,6 +37,15 @@ if [ -z "${LEADD_RUN_IN_PG:-}" ]; then
     done
 fi
 
+# The suites' directories (each test's SQLite file, config and logs) and the
+# browser's profile go to a tmpfs where there is one with room: SQLite's
+# commits then cost no journal writes to a disk (the SQLite suites took
+# 10-15% less CPU). PostgreSQL's cluster stays in /tmp (tests/pg-cluster.sh):
+# it grows to gigabytes over a run, and made no difference there.
+if [ -z "${TMPDIR:-}" ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ] &&
+    [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -ge 2097152 ]; then
+    export TMPDIR=/dev/shm
+fi
 mkdir -p "$LOGDIR"
 [ -f "$LOGDIR/times" ] || cp "$(dirname "$0")/durations" "$LOGDIR/times"
 start=$(date +%s)

@@ -222,11 +222,11 @@ static void kill_live(void)
     }
 }
 
-/* Starts one node (the second: b) and reads its port from its log. On
- * PostgreSQL each node keeps its port across restarts (h_start chose it):
- * a node is named by its address, and a restarted one takes back at once
- * the deliveries it held. The second's port comes last, over a test's own
- * server.listen, which is the first's. */
+/* Starts one node (the second: b) and reads its port from its log. Each
+ * node keeps its port across restarts (h_start chose it): tests hold its
+ * address, and on PostgreSQL a node is named by it, and a restarted one
+ * takes back at once the deliveries it held. The second's port comes
+ * last, over a test's own server.listen, which is the first's. */
 static void spawn_node(struct leadd *l, bool b)
 {
     char listen[48], path[400];
@@ -289,13 +289,13 @@ static void spawn_node(struct leadd *l, bool b)
         char proc[64], wchan[128] = "", stat[256] = "";
         const char *one[] = {log, NULL};
         char *t = read_logs(one);
-        /* PostgreSQL's nodes are given their ports (they keep them across
-         * restarts): one free when chosen may be taken by another suite's
-         * server before this node binds it. A node that never listened
-         * takes another. */
+        /* Nodes are given their ports (they keep them across restarts):
+         * one free when chosen may be taken by another suite's server
+         * before this node binds it. A node that never listened takes
+         * another. */
         int *port = b ? &l->port_b : &l->port;
-        if (h_pg() && !l->listened[b] && l->rebinds < 5 && t &&
-            strstr(t, "Address already in use") && waitpid(pid, NULL, 0) == pid) {
+        if (!l->listened[b] && l->rebinds < 5 && t && strstr(t, "Address already in use") &&
+            waitpid(pid, NULL, 0) == pid) {
             free(t);
             untrack(pid);
             *(b ? &l->pid_b : &l->pid) = 0;
@@ -431,6 +431,16 @@ static void migrate_with(const char *dir, const char *ini, const char *sets)
     unlink(path);
 }
 
+/* Makes a directory of its own, named prefix-XXXXXX, in $TMPDIR (tests/run.sh
+ * points it at a tmpfs where there is one: the suites' SQLite files and logs
+ * then cost no journal commits to a disk; /tmp otherwise). */
+static void make_dir(char *buf, size_t cap, const char *prefix)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix);
+    assert_non_null(mkdtemp(buf));
+}
+
 /* The database each test's is a copy of, made once a cluster by the first
  * test to need it (the others wait on a lock): leadd's migrations applied,
  * and the SQLite functions the tests' own queries use. A copy of its files
@@ -448,7 +458,7 @@ static const char *pg_template(void)
     bool exists = PQntuples(r) > 0;
     PQclear(r);
     if (!exists) {
-        char dir[] = "/tmp/leadd-tmpl-XXXXXX";
+        char dir[256];
         PQclear(pg_run_on("", "DROP DATABASE IF EXISTS leadd_test_template_new"));
         PQclear(pg_run_on("", "CREATE DATABASE leadd_test_template_new"));
         PQclear(pg_run_on("leadd_test_template_new",
@@ -460,7 +470,7 @@ static const char *pg_template(void)
                           "CREATE AGGREGATE group_concat(text) (SFUNC = gc_step, STYPE = text);"
                           "CREATE FUNCTION json_extract(text, text) RETURNS text LANGUAGE sql"
                           " IMMUTABLE AS $$ SELECT $1::jsonb ->> substr($2, 3) $$"));
-        assert_non_null(mkdtemp(dir));
+        make_dir(dir, sizeof(dir), "leadd-tmpl");
         migrate_with(dir,
                      "[storage]\nbackend = postgres\nurl = dbname=leadd_test_template_new\n"
                      "[form.t]\nfield.email = email required\n",
@@ -480,8 +490,8 @@ static const char *pg_template(void)
  * first start (under ASan they were a third of a start's CPU, some 250
  * starts a make test). Starting on nothing is tested where it is the point:
  * itest_cli's migrate, the browser test's and install check's leadd. */
-static char sq_tmpl_dir[] = "/tmp/leadd-tmpl-XXXXXX";
-static char sq_tmpl[64];
+static char sq_tmpl_dir[256];
+static char sq_tmpl[300];
 
 static void sq_template_remove(void)
 {
@@ -493,8 +503,8 @@ static const char *sq_template(void)
 {
     if (sq_tmpl[0])
         return sq_tmpl;
-    char sets[128];
-    assert_non_null(mkdtemp(sq_tmpl_dir));
+    char sets[400];
+    make_dir(sq_tmpl_dir, sizeof(sq_tmpl_dir), "leadd-tmpl");
     snprintf(sq_tmpl, sizeof(sq_tmpl), "%s/leadd.db", sq_tmpl_dir);
     atexit(sq_template_remove);
     snprintf(sets, sizeof(sets), "--set storage.path=%s", sq_tmpl);
@@ -544,16 +554,13 @@ void h_start(struct leadd *l, const char *ini, ...)
 {
     signal(SIGPIPE, SIG_IGN); /* a closed socket is an assertion, not a crash */
     memset(l, 0, sizeof(*l));
-    snprintf(l->dir, sizeof(l->dir), "/tmp/leadd-test-XXXXXX");
-    assert_non_null(mkdtemp(l->dir));
+    make_dir(l->dir, sizeof(l->dir), "leadd-test");
     snprintf(l->db, sizeof(l->db), "%s/leadd.db", l->dir);
     snprintf(l->log, sizeof(l->log), "%s/leadd.log", l->dir);
     if (h_two_nodes())
         snprintf(l->log_b, sizeof(l->log_b), "%s/leadd-b.log", l->dir);
-    if (h_pg()) {
-        l->port = free_port();
-        l->port_b = h_two_nodes() ? free_port() : 0;
-    }
+    l->port = free_port();
+    l->port_b = h_two_nodes() ? free_port() : 0;
     if (ini)
         h_write_file(l, "leadd.ini", ini, l->cfg, sizeof(l->cfg));
     va_list ap;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -194,12 +195,32 @@ void recv_free(struct receiver *r)
 
 int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &al);
-    close(fd);
-    return ntohs(a.sin_port);
+    /* Below the kernel's ephemeral range: a port from it (bind to 0) is also
+     * what each outgoing connection of every suite running alongside takes
+     * as its own, so a node restarted on its port found it held by some
+     * client's connection ("Address already in use"). */
+    static unsigned seed;
+    int low = 32768, high = 60999, port = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    int span = low > 10000 + 1024 ? low - 10000 : 0;
+    for (int tries = 0; tries < 100 && !port; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        /* no room below the range (a machine set so): the kernel's pick */
+        a.sin_port = htons(span ? (uint16_t)(10000 + rand_r(&seed) % span) : 0);
+        socklen_t al = sizeof(a);
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+            getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+            port = ntohs(a.sin_port);
+        close(fd);
+    }
+    return port;
 }

@@ -46,7 +46,8 @@ int recv_has_lead(struct receiver *r, const char *lead_id);
 /* recv_clear: forgets what was received so far. */
 void recv_clear(struct receiver *r);
 void recv_free(struct receiver *r);
-/* free_port: a port nothing listens on right now. */
+/* free_port: a port nothing listens on right now, below the ephemeral range
+ * (so no outgoing connection takes it while its server restarts). */
 int free_port(void);
 
 #endif
