@@ -71,7 +71,8 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
 
 /* The writer's statements (writer.c). */
 #define WRITER_STMTS 22
-#define WRITER_TEXTS 32 /* consent wordings the writer remembers */
+#define WRITER_TEXTS 32  /* consent wordings the writer remembers */
+#define STORE_FIRSTS 256 /* leads whose first lead one statement asks for */
 
 /* The writer's window of first leads (dedupe.c). */
 #define STORE_DEDUPE_MAX (1u << 23) /* entries: 192 MB; past it, the exact SQL scan */
@@ -140,6 +141,13 @@ struct store {
     struct dedupe dd;             /* see dedupe.c */
     bool dd_full;                 /* over STORE_DEDUPE_MAX: checks go to SQL */
     long long dd_window_ms;       /* the longest window seen: what the table keeps */
+    /* the window's first leads a run of the batch's leads asked for at
+     * once, where dd does not remember them (writer.c's ask_firsts) */
+    struct first {
+        const struct store_lead *in;
+        char id[ULID_LEN + 1]; /* "": none */
+    } firsts[STORE_FIRSTS];
+    size_t nfirsts;
     unsigned char consent_salt[CONSENT_SALT_LEN]; /* erased addresses' hash key (store_meta) */
     long long unfolded;                           /* leads stored since the last fold (rollup.c) */
     uint64_t unfolded_since_ms;                   /* when the first of them was */

@@ -160,22 +160,6 @@ static int by_key(const void *a, const void *b, void *map)
     return strcmp(strmap_key(map, *(const size_t *)a), strmap_key(map, *(const size_t *)b));
 }
 
-/* head, then n rows of values (row: "(?, ...)"), then tail: bare ?s,
- * numbered in order (SQLite looks each ?N up among those before it:
- * thousands of them cost it more than the insert). */
-static int rows_sql(struct buf *b, const char *head, size_t n, const char *row, const char *tail)
-{
-    buf_reset(b);
-    buf_adds(b, head);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_adds(b, ", ");
-        buf_adds(b, row);
-    }
-    buf_adds(b, tail);
-    return buf_error(b);
-}
-
 /* A rollup row's 19 values. */
 #define ROLLUP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 /* lead_filters' rows, each (id, bucket, score), the rowid found by the id:
@@ -199,7 +183,7 @@ int tally_write(struct sqlc *c, struct tally *t)
         qsort_r(order, n, sizeof(*order), by_key, &t->rows);
     for (size_t at = 0; !r && at < n; at += ROWS_AT_ONCE) {
         size_t m = n - at < ROWS_AT_ONCE ? n - at : ROWS_AT_ONCE;
-        r = rows_sql(&sql, "INSERT INTO rollup VALUES ", m, ROLLUP_ROW, UPSERT_SET);
+        r = sql_rows(&sql, "INSERT INTO rollup VALUES ", m, ROLLUP_ROW, UPSERT_SET);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
         for (size_t i = 0; !r && i < m; i++) {
             size_t g = order[at + i];
@@ -230,7 +214,7 @@ int tally_write(struct sqlc *c, struct tally *t)
     /* the list's filters of the same leads */
     for (size_t at = 0; !r && at < t->nfilters; at += FILTERS_AT_ONCE) {
         size_t m = t->nfilters - at < FILTERS_AT_ONCE ? t->nfilters - at : FILTERS_AT_ONCE;
-        r = rows_sql(&sql, FILTERS_HEAD, m, FILTERS_ROW, FILTERS_TAIL);
+        r = sql_rows(&sql, FILTERS_HEAD, m, FILTERS_ROW, FILTERS_TAIL);
         r = r ? r : sqls_prepare(c, buf_str(&sql), &s);
         for (size_t i = 0; !r && i < m; i++) {
             const struct tally_filter *f = &t->filters[at + i];

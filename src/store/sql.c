@@ -238,3 +238,16 @@ long long sqls_changes(struct sqls *s)
 {
     return s->c->drv->changes(s);
 }
+
+int sql_rows(struct buf *b, const char *head, size_t n, const char *row, const char *tail)
+{
+    buf_reset(b);
+    buf_adds(b, head);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_adds(b, ", ");
+        buf_adds(b, row);
+    }
+    buf_adds(b, tail);
+    return buf_error(b);
+}

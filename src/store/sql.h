@@ -16,6 +16,8 @@
 
 #include "leadd/common.h"
 
+struct buf;
+
 enum sql_backend { SQL_SQLITE, SQL_POSTGRES };
 enum { SQL_DONE = 0, SQL_ROW = 1 };
 
@@ -96,6 +98,13 @@ void sql_scrub(struct sqlc *c);
  * 0, LEADD_EFULL (the disk) or LEADD_EDB. */
 LEADD_MUST_CHECK int sql_exec(struct sqlc *c, long long *changes, const char *sql,
                               const char *types, ...);
+
+/* sql_rows: into b (reset first), head, then n rows of values (row:
+ * "(?, ...)"), then tail: bare ?s, numbered in order (SQLite looks each ?N
+ * up among those before it: thousands of them cost it more than the
+ * statement's work). 0, or LEADD_ENOMEM. */
+LEADD_MUST_CHECK int sql_rows(struct buf *b, const char *head, size_t n, const char *row,
+                              const char *tail);
 
 /* sqls_prepare: a statement on c, valid until sqls_finalize or c closes. */
 LEADD_MUST_CHECK int sqls_prepare(struct sqlc *c, const char *sql, struct sqls **out);

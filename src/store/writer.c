@@ -258,13 +258,86 @@ static int replayed(struct store *st, struct store_lead_job *j, uint64_t ms, boo
     return r < 0 ? r : 0;
 }
 
+/* W_FIND_DUP for many leads: each row (i, form, email, since), answered
+ * (i, the first lead's id or NULL). The flags come last: bare ?s are
+ * numbered in order. */
+#define FIRSTS_HEAD "WITH v AS (VALUES "
+#define FIRSTS_ROW "(CAST(? AS bigint), ?, ?, CAST(? AS bigint))"
+#define FIRSTS_TAIL                                                                                \
+    ") SELECT v.column1, (SELECT id FROM leads WHERE form = v.column2 AND email = v.column3"       \
+    " AND created_ms >= v.column4 AND duplicate_of IS NULL AND (flags & ?) = 0"                    \
+    " ORDER BY created_ms, rowid LIMIT 1) FROM v"
+
+/* Where the writer remembers no first leads (nodes sharing PostgreSQL, or
+ * the memory over its cap), asks for those of a run of the batch's leads
+ * (j up to the next other job) in one statement: each lead waited for its
+ * own lookup, a round trip each. Only a lead whose address no earlier lead
+ * of the run has is asked for: nothing the run does before it can change
+ * its answer (the run only inserts leads of other addresses; an erasure or
+ * a spam mark ends the run). A repeat within the run asks as before, and
+ * finds the run's own insert. */
+static int ask_firsts(struct store *st, struct store_job *j, uint64_t ms)
+{
+    const struct store_lead *ins[STORE_FIRSTS];
+    size_t n = 0, seen = 0;
+    st->nfirsts = 0;
+    if (st->dd_on && !st->dd_full)
+        return 0;
+    for (; j && j->op == STORE_OP_LEAD && seen < STORE_FIRSTS; j = j->next) {
+        const struct store_lead *in = &((struct store_lead_job *)j)->in;
+        if (!in->email || in->dedupe_window_ms <= 0)
+            continue;
+        /* the asked ones hold every address the run has had */
+        bool again = false;
+        for (size_t i = 0; i < n && !again; i++)
+            again = !strcmp(ins[i]->form, in->form) && !strcmp(ins[i]->email, in->email);
+        seen++;
+        if (!again)
+            ins[n++] = in;
+    }
+    if (n < 2) /* one is asked by its own prepared statement, as cheaply */
+        return 0;
+    struct buf sql = BUF_INIT(1 << 16);
+    struct sqls *s = NULL;
+    int r = sql_rows(&sql, FIRSTS_HEAD, n, FIRSTS_ROW, FIRSTS_TAIL);
+    r = r ? r : sqls_prepare(st->wsql, buf_str(&sql), &s);
+    for (size_t i = 0; !r && i < n; i++) {
+        sqls_int(s, (int)i * 4 + 1, (long long)i);
+        sqls_text(s, (int)i * 4 + 2, ins[i]->form, false);
+        sqls_text(s, (int)i * 4 + 3, ins[i]->email, false);
+        sqls_int(s, (int)i * 4 + 4, (long long)ms - ins[i]->dedupe_window_ms);
+        st->firsts[i].in = ins[i];
+        st->firsts[i].id[0] = '\0';
+    }
+    if (!r)
+        sqls_int(s, (int)n * 4 + 1, LEAD_FLAGS_SPAM);
+    int step = SQL_DONE;
+    while (!r && (step = sqls_step(s)) == SQL_ROW) {
+        long long i = sqls_col_int(s, 0);
+        if (i >= 0 && (size_t)i < n && !sqls_col_null(s, 1))
+            snprintf(st->firsts[i].id, sizeof(st->firsts[i].id), "%s", sqls_col(s, 1));
+    }
+    r = r ? r : step == SQL_DONE ? 0 : step < 0 ? step : LEADD_EDB;
+    sqls_finalize(&s);
+    buf_release(&sql);
+    st->nfirsts = r ? 0 : n;
+    return r;
+}
+
 /* The window's first lead of the address, into dup ("" for none): from the
  * writer's memory of first leads, confirmed by its row, when the writer is
- * alone on its database (and the memory not over its cap); else by SQL. */
+ * alone on its database (and the memory not over its cap); else from what
+ * the run's leads asked at once (ask_firsts), or by SQL. */
 static int first_lead(struct store *st, const struct store_lead *in, uint64_t key, uint64_t ms,
                       char dup[ULID_LEN + 1])
 {
     bool ask = !st->dd_on || st->dd_full;
+    for (size_t i = 0; ask && i < st->nfirsts; i++) {
+        if (st->firsts[i].in == in) {
+            memcpy(dup, st->firsts[i].id, ULID_LEN + 1);
+            return 0;
+        }
+    }
     const struct dedupe_entry *e = ask ? NULL : dedupe_find(&st->dd, key);
     if (in->dedupe_window_ms > st->dd_window_ms)
         st->dd_window_ms = in->dedupe_window_ms;
@@ -631,13 +704,19 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     rc = rc ? rc : rollup_writing(st->wsql, st->upto);
     rc = rc ? rc : lock_keys(st, batch);
     tally_reset(&st->tally);
-    for (struct store_job *j = batch; !rc && j; j = j->next) {
+    st->nfirsts = 0;
+    for (struct store_job *j = batch, *prev = NULL; !rc && j; prev = j, j = j->next) {
         /* leads counted before anything may change them (the triggers move
          * counted leads only) */
         if (j->op != STORE_OP_LEAD && st->tally.nfilters)
             rc = tally_write(st->wsql, &st->tally);
+        if (j->op != STORE_OP_LEAD)
+            st->nfirsts = 0; /* what it changes, no answer asked before knows */
+        else if (!prev || prev->op != STORE_OP_LEAD)
+            rc = rc ? rc : ask_firsts(st, j, ms);
         rc = rc ? rc : apply(st, j, ms, &queued, &erased);
     }
+    st->nfirsts = 0;
     if (!rc && !batch) {
         sqls_int(st->w[W_PROBE], 1, (long long)ms);
         rc = run(st->w[W_PROBE]);

@@ -1,5 +1,6 @@
 /* itest_submit.c: the submission endpoint over real HTTP: statuses, flags,
  * CORS, idempotency, HTML forms, limits, and what reaches the database. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +533,114 @@ static void t_logs_have_no_personal_data(void **state)
     resp_free(&r);
 }
 
+struct sender {
+    struct leadd *l;
+    const char *email;
+    struct resp r;
+    char id[64];
+};
+
+static void *send_one(void *arg)
+{
+    struct sender *s = arg;
+    char body[256];
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"name\":\"B\",\"consent\":true}", s->email);
+    h_post_json(s->l, "contact", body, &s->r);
+    return NULL;
+}
+
+static bool writer_waits_on_lock(void *arg)
+{
+    return h_sql_int(arg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND datname = current_database()") > 0;
+}
+
+struct depth {
+    struct leadd *l;
+    long long n;
+};
+
+static bool queued(void *arg)
+{
+    struct depth *d = arg;
+    return h_metric(d->l, "leadd_writer_queue_depth") >= d->n;
+}
+
+/* Several leads in one batch, repeats among them, each finds the same first
+ * lead as it would alone: one of an address committed before, the batch's
+ * own first of one new to it, none. Where the writer remembers no first
+ * leads (PostgreSQL) it asks for a batch's at once, and this is the batch
+ * that asks: the writer is held on a lock on leads while the six queue
+ * behind it, so they commit together. */
+static void t_repeats_in_one_batch(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    static const char *const emails[N] = {"a@example.org", "b@example.org", "c@example.org",
+                                          "b@example.org", "a@example.org", "d@example.org"};
+    struct leadd l;
+    struct resp r;
+    struct sender hold, s[N];
+    pthread_t held_th, th[N];
+    char a1[64], v[64], ini[4096];
+    snprintf(ini, sizeof(ini), "%s[auth]\napi_keys = " H_API_KEY "\n", H_BASE_INI); /* /metrics */
+    h_start(&l, ini, NULL);
+    h_one_node(&l);
+    h_post_json(&l, "contact", "{\"email\":\"a@example.org\",\"name\":\"A\",\"consent\":true}", &r);
+    assert_int_equal(r.status, 201);
+    assert_true(h_json_str(r.body, "id", a1, sizeof(a1)));
+    resp_free(&r);
+    bool held = h_pg();
+    if (held) {
+        h_sql_exec(&l, "BEGIN");
+        h_sql_exec(&l, "LOCK TABLE leads IN SHARE ROW EXCLUSIVE MODE");
+        hold = (struct sender){.l = &l, .email = "x@example.org"};
+        assert_int_equal(pthread_create(&held_th, NULL, send_one, &hold), 0);
+        assert_true(h_wait(writer_waits_on_lock, &l, 30000));
+    }
+    for (int i = 0; i < N; i++) {
+        s[i] = (struct sender){.l = &l, .email = emails[i]};
+        assert_int_equal(pthread_create(&th[i], NULL, send_one, &s[i]), 0);
+    }
+    if (held) {
+        struct depth d = {&l, N};
+        assert_true(h_wait(queued, &d, 30000));
+        h_sql_exec(&l, "COMMIT");
+        pthread_join(held_th, NULL);
+        assert_int_equal(hold.r.status, 201);
+        resp_free(&hold.r);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(s[i].r.status, 201);
+        assert_true(h_json_str(s[i].r.body, "id", s[i].id, sizeof(s[i].id)));
+        resp_free(&s[i].r);
+    }
+    if (held)
+        assert_true(h_metric(&l, "leadd_writer_batch_size_max") >= N);
+    const char *b_first = NULL;
+    int b_firsts = 0;
+    for (int i = 0; i < N; i++) {
+        h_sql_text(&l, v, sizeof(v), "SELECT coalesce(duplicate_of, '') FROM leads WHERE id = %Q",
+                   s[i].id);
+        if (emails[i][0] == 'a')
+            assert_string_equal(v, a1);
+        else if (emails[i][0] != 'b')
+            assert_string_equal(v, "");
+        else if (!v[0] && ++b_firsts)
+            b_first = s[i].id;
+    }
+    assert_int_equal(b_firsts, 1); /* the batch's own first of b, and the other its repeat */
+    for (int i = 0; i < N; i++) {
+        if (emails[i][0] == 'b' && s[i].id != b_first) {
+            h_sql_text(&l, v, sizeof(v), "SELECT duplicate_of FROM leads WHERE id = %Q", s[i].id);
+            assert_string_equal(v, b_first);
+        }
+    }
+    assert_int_equal(h_stop(&l), 0);
+    h_cleanup(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +651,7 @@ int main(void)
         cmocka_unit_test(t_errors_400_404_405_415),
         cmocka_unit_test(t_pages_and_health),
         cmocka_unit_test(t_flags),
+        cmocka_unit_test(t_repeats_in_one_batch),
         cmocka_unit_test(t_cors),
         cmocka_unit_test(t_idempotency),
         cmocka_unit_test(t_html_form),
