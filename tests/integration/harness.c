@@ -840,6 +840,24 @@ long long h_metric(struct leadd *l, const char *series)
     return sum;
 }
 
+struct metric_at_least {
+    struct leadd *l;
+    const char *series;
+    long long want;
+};
+
+static bool metric_at_least(void *arg)
+{
+    struct metric_at_least *m = arg;
+    return h_metric(m->l, m->series) >= m->want;
+}
+
+bool h_wait_metric(struct leadd *l, const char *series, long long want, int timeout_ms)
+{
+    struct metric_at_least m = {l, series, want};
+    return h_wait(metric_at_least, &m, timeout_ms);
+}
+
 void h_post_json(struct leadd *l, const char *form, const char *json, struct resp *out)
 {
     char path[256];

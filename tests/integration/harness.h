@@ -129,6 +129,8 @@ void h_api(struct leadd *l, const char *method, const char *path, const char *bo
  * over the nodes (each counts what it did, as Prometheus' sum() would add
  * them), or -1 when no node has it. */
 long long h_metric(struct leadd *l, const char *series);
+/* h_wait_metric: polls until h_metric(series) >= want (timeout_ms). */
+bool h_wait_metric(struct leadd *l, const char *series, long long want, int timeout_ms);
 /* h_rss_kb: a process's VmHWM (peak resident set) in kB. */
 long h_peak_rss_kb(pid_t pid);
 /* h_log_text: the whole log so far, every node's (free it). */

@@ -314,17 +314,6 @@ static int cmp_ms(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-struct refused_all {
-    struct leadd *l;
-    long long want;
-};
-
-static bool refused_all(void *arg)
-{
-    struct refused_all *w = arg;
-    return h_metric(w->l, "leadd_http_connections_refused_total{why=\"per_client\"}") >= w->want;
-}
-
 /* More slow connections from one address than max_connections, each
  * opened again as soon as the server closes it, hold that address's share;
  * another client's submissions and /healthz are answered meanwhile. The
@@ -342,8 +331,8 @@ static void t_one_client_holds_its_share(void **state)
     h_start(&l, ini, "server.header_timeout_s=60", "server.request_timeout_s=60",
             "server.max_connections=1024", NULL);
     slow_start(&s, l.port, SLOW);
-    struct refused_all w = {&l, SLOW - 64};
-    assert_true(h_wait(refused_all, &w, 20000));
+    assert_true(h_wait_metric(&l, "leadd_http_connections_refused_total{why=\"per_client\"}",
+                              SLOW - 64, 20000));
     uint64_t ms[2 * ROUNDS];
     for (int i = 0; i < ROUNDS; i++) {
         char b[160];

@@ -555,17 +555,6 @@ static bool writer_waits_on_lock(void *arg)
                           " AND datname = current_database()") > 0;
 }
 
-struct depth {
-    struct leadd *l;
-    long long n;
-};
-
-static bool queued(void *arg)
-{
-    struct depth *d = arg;
-    return h_metric(d->l, "leadd_writer_queue_depth") >= d->n;
-}
-
 /* Several leads in one batch, repeats among them, each finds the same first
  * lead as it would alone: one of an address committed before, the batch's
  * own first of one new to it, none. Where the writer remembers no first
@@ -603,8 +592,7 @@ static void t_repeats_in_one_batch(void **state)
         assert_int_equal(pthread_create(&th[i], NULL, send_one, &s[i]), 0);
     }
     if (held) {
-        struct depth d = {&l, N};
-        assert_true(h_wait(queued, &d, 30000));
+        assert_true(h_wait_metric(&l, "leadd_writer_queue_depth", N, 30000));
         h_sql_exec(&l, "COMMIT");
         pthread_join(held_th, NULL);
         assert_int_equal(hold.r.status, 201);
