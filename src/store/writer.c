@@ -332,6 +332,8 @@ static int first_lead(struct store *st, const struct store_lead *in, uint64_t ke
                       char dup[ULID_LEN + 1])
 {
     bool ask = !st->dd_on || st->dd_full;
+    if (in->dedupe_window_ms > st->dd_window_ms)
+        st->dd_window_ms = in->dedupe_window_ms;
     for (size_t i = 0; ask && i < st->nfirsts; i++) {
         if (st->firsts[i].in == in) {
             memcpy(dup, st->firsts[i].id, ULID_LEN + 1);
@@ -339,8 +341,6 @@ static int first_lead(struct store *st, const struct store_lead *in, uint64_t ke
         }
     }
     const struct dedupe_entry *e = ask ? NULL : dedupe_find(&st->dd, key);
-    if (in->dedupe_window_ms > st->dd_window_ms)
-        st->dd_window_ms = in->dedupe_window_ms;
     if (!ask && !(e && e->rowid && e->created_ms >= (long long)ms - in->dedupe_window_ms))
         return 0; /* remembered: none in the window */
     struct sqls *s = st->w[ask ? W_FIND_DUP : W_CONFIRM_DUP];
