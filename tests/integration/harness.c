@@ -858,6 +858,24 @@ bool h_wait_metric(struct leadd *l, const char *series, long long want, int time
     return h_wait(metric_at_least, &m, timeout_ms);
 }
 
+struct count_is {
+    struct leadd *l;
+    const char *sql;
+    long long want;
+};
+
+static bool count_is(void *arg)
+{
+    struct count_is *c = arg;
+    return h_sql_int(c->l, "%s", c->sql) == c->want;
+}
+
+bool h_wait_count(struct leadd *l, const char *sql, long long want, int timeout_ms)
+{
+    struct count_is c = {l, sql, want};
+    return h_wait(count_is, &c, timeout_ms);
+}
+
 void h_post_json(struct leadd *l, const char *form, const char *json, struct resp *out)
 {
     char path[256];

@@ -131,6 +131,9 @@ void h_api(struct leadd *l, const char *method, const char *path, const char *bo
 long long h_metric(struct leadd *l, const char *series);
 /* h_wait_metric: polls until h_metric(series) >= want (timeout_ms). */
 bool h_wait_metric(struct leadd *l, const char *series, long long want, int timeout_ms);
+/* h_wait_count: polls until h_sql_int(sql) (a finished statement, no %
+ * conversions) == want (timeout_ms). */
+bool h_wait_count(struct leadd *l, const char *sql, long long want, int timeout_ms);
 /* h_rss_kb: a process's VmHWM (peak resident set) in kB. */
 long h_peak_rss_kb(pid_t pid);
 /* h_log_text: the whole log so far, every node's (free it). */

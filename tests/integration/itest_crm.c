@@ -65,18 +65,6 @@ static const char *jstr(json_t *j, const char *path)
     return json_string_value(j);
 }
 
-struct count {
-    struct leadd *l;
-    const char *sql;
-    long long want;
-};
-
-static bool count_is(void *arg)
-{
-    struct count *c = arg;
-    return h_sql_int(c->l, "%s", c->sql) == c->want;
-}
-
 struct delivered {
     struct leadd *l;
     const char *id;
@@ -409,8 +397,8 @@ static void t_rate_limit(void **state)
         post(&l, HOT, NULL, 0);
     assert_true(recv_wait(&rv, 7, 20000));
     assert_int_equal(recv_count(&rv), 7);
-    struct count c = {&l, "SELECT count(*) FROM delivery_attempts", 7};
-    assert_true(h_wait(count_is, &c, 10000)); /* each recorded once */
+    assert_true(
+        h_wait_count(&l, "SELECT count(*) FROM delivery_attempts", 7, 10000)); /* once each */
     /* The promise is about starts: never a 4th within 2 s of a 3rd before
      * it. Each attempt is recorded at the time the limit granted it (when
      * it arrives depends on the machine's load, not on leadd). */

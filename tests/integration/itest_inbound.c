@@ -58,18 +58,6 @@ static void post(struct leadd *l, char *id, size_t cap, char *email, size_t ecap
     resp_free(&r);
 }
 
-struct count {
-    struct leadd *l;
-    char sql[256];
-    long long want;
-};
-
-static bool count_is(void *arg)
-{
-    struct count *c = arg;
-    return h_sql_int(c->l, "%s", c->sql) == c->want;
-}
-
 /* The lead's status and value as the API shows them. */
 static void lead_is(struct leadd *l, const char *id, const char *status, const char *value,
                     const char *currency)
@@ -163,9 +151,9 @@ static void t_hubspot(void **state)
              H_BASE_INI, rv.port);
     h_start(&l, ini, "server.public_url=" PUBLIC_URL, "server.currency=EUR", NULL);
     post(&l, id, sizeof(id), email, sizeof(email));
-    struct count c = {&l, "", 1};
-    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
-    assert_true(h_wait(count_is, &c, 30000)); /* delivered: 551 kept */
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait_count(&l, sql, 1, 30000)); /* delivered: 551 kept */
 
     /* the sale, in two events of one request, as HubSpot batches them */
     snprintf(body, sizeof(body),
@@ -303,10 +291,10 @@ static void t_pipedrive(void **state)
     h_write_file(&l, "leadd.ini", ini, l.cfg, sizeof(l.cfg));
     h_restart(&l);
     post(&l, id, sizeof(id), email, sizeof(email));
-    struct count c = {&l, "", 1};
-    snprintf(c.sql, sizeof(c.sql),
+    char sql[256];
+    snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM crm_records WHERE lead_id = '%s' AND crm_id = '77'", id);
-    assert_true(h_wait(count_is, &c, 30000));
+    assert_true(h_wait_count(&l, sql, 1, 30000));
     struct resp sp;
     char spend[256], today[16];
     h_sql_text(&l, today, sizeof(today),
@@ -476,9 +464,9 @@ static void t_updates_out_without_echo(void **state)
              H_BASE_INI, rv.port, rv.port, rv.port, rv.port);
     h_start(&l, ini, "server.public_url=" PUBLIC_URL, NULL);
     post(&l, id, sizeof(id), email, sizeof(email));
-    struct count c = {&l, "", 2};
-    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
-    assert_true(h_wait(count_is, &c, 30000));
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait_count(&l, sql, 2, 30000));
     /* both ids kept on the lead, though two nodes may record them at once */
     char ids[256];
     h_sql_text(&l, ids, sizeof(ids), "SELECT crm_ids FROM leads WHERE id = '%s'", id);
@@ -534,8 +522,8 @@ static void t_updates_out_without_echo(void **state)
     answer_has(&r, "\"applied\":1");
     resp_free(&r);
     assert_true(recv_wait(&rv, 5, 30000));
-    struct count done = {&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0};
-    assert_true(h_wait(count_is, &done, 30000));
+    assert_true(
+        h_wait_count(&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0, 30000));
     assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 2);
     assert_int_equal(requests_to(&rv, "PATCH", "/crm/v3/objects/contacts/551"), 1);
     assert_int_equal(h_sql_int(&l, "SELECT count(*) FROM deliveries WHERE webhook = 'hubspot' AND"
@@ -579,9 +567,9 @@ static void t_change_while_update_in_flight(void **state)
              H_BASE_INI, rv.port, rv.port);
     h_start(&l, ini, NULL);
     post(&l, id, sizeof(id), email, sizeof(email));
-    struct count c = {&l, "", 1};
-    snprintf(c.sql, sizeof(c.sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
-    assert_true(h_wait(count_is, &c, 30000));
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM crm_records WHERE lead_id = '%s'", id);
+    assert_true(h_wait_count(&l, sql, 1, 30000));
     /* the books answer slowly from now on: the first update is on the wire
      * while the second change is made */
     pthread_mutex_lock(&rv.mu);
@@ -602,8 +590,8 @@ static void t_change_while_update_in_flight(void **state)
     assert_non_null(strstr(body, "\"status\":\"contacted\""));
     assert_non_null(strstr(body, "\"value\":\"900.00\""));
     /* and once: nothing changed after the second was read */
-    struct count done = {&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0};
-    assert_true(h_wait(count_is, &done, 30000));
+    assert_true(
+        h_wait_count(&l, "SELECT count(*) FROM deliveries WHERE state = 'pending'", 0, 30000));
     assert_int_equal(requests_to(&rv, "PUT", "/records/r-9"), 2);
     assert_int_equal(h_stop(&l), 0);
     h_cleanup(&l);

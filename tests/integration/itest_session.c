@@ -44,18 +44,6 @@ static long with_cookie(struct leadd *l, const char *method, const char *path, c
     return r->status;
 }
 
-struct count {
-    struct leadd *l;
-    const char *sql;
-    long long want;
-};
-
-static bool count_is(void *arg)
-{
-    struct count *c = arg;
-    return h_sql_int(c->l, "%s", c->sql) == c->want;
-}
-
 static void t_sign_in_out_and_the_origin_rule(void **state)
 {
     (void)state;
@@ -97,8 +85,8 @@ static void t_sign_in_out_and_the_origin_rule(void **state)
     assert_int_equal(with_cookie(&l, "GET", path, NULL, cookie, NULL, &r), 200);
     assert_non_null(strstr(r.body, "\"read\":false"));
     resp_free(&r);
-    struct count c = {&l, "SELECT count(*) FROM lead_reads WHERE \"user\" = 'ann'", 1};
-    assert_true(h_wait(count_is, &c, 5000));
+    assert_true(
+        h_wait_count(&l, "SELECT count(*) FROM lead_reads WHERE \"user\" = 'ann'", 1, 5000));
     assert_int_equal(with_cookie(&l, "GET", "/v1/leads", NULL, cookie, NULL, &r), 200);
     assert_non_null(strstr(r.body, "\"read\":true"));
     resp_free(&r);
