@@ -258,6 +258,13 @@ static int replayed(struct store *st, struct store_lead_job *j, uint64_t ms, boo
     return r < 0 ? r : 0;
 }
 
+/* Whether the writer's memory of first leads answers for the window: it is
+ * alone on its database, and the memory is under its cap. Else SQL does. */
+static bool remembers(const struct store *st)
+{
+    return st->dd_on && !st->dd_full;
+}
+
 /* W_FIND_DUP for many leads: each row (i, form, email, since), answered
  * (i, the first lead's id or NULL). The flags come last: bare ?s are
  * numbered in order. */
@@ -281,7 +288,7 @@ static int ask_firsts(struct store *st, struct store_job *j, uint64_t ms)
     const struct store_lead *ins[STORE_FIRSTS];
     size_t n = 0, seen = 0;
     st->nfirsts = 0;
-    if (st->dd_on && !st->dd_full)
+    if (remembers(st))
         return 0;
     for (; j && j->op == STORE_OP_LEAD && seen < STORE_FIRSTS; j = j->next) {
         const struct store_lead *in = &((struct store_lead_job *)j)->in;
@@ -331,7 +338,7 @@ static int ask_firsts(struct store *st, struct store_job *j, uint64_t ms)
 static int first_lead(struct store *st, const struct store_lead *in, uint64_t key, uint64_t ms,
                       char dup[ULID_LEN + 1])
 {
-    bool ask = !st->dd_on || st->dd_full;
+    bool ask = !remembers(st);
     if (in->dedupe_window_ms > st->dd_window_ms)
         st->dd_window_ms = in->dedupe_window_ms;
     for (size_t i = 0; ask && i < st->nfirsts; i++) {
@@ -441,7 +448,7 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     /* Its rowid is asked for only by the writer's memory of first leads
      * (where it is alone on its database); else the insert is sent ahead,
      * its answer read with the next statement that waits (sqls_send). */
-    bool remember = st->dd_on && dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM) && !st->dd_full;
+    bool remember = remembers(st) && dedupe && !dup[0] && !(flags & LEAD_FLAGS_SPAM);
     long long rowid = 0;
     if (remember) {
         int r = sqls_step(s);

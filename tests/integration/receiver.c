@@ -200,10 +200,10 @@ int free_port(void)
      * as its own, so a node restarted on its port found it held by some
      * client's connection ("Address already in use"). */
     static unsigned seed;
-    int low = 32768, high = 60999, port = 0;
+    int low = 32768, port = 0; /* the range's first port: Linux's default, or the machine's */
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f) {
-        if (fscanf(f, "%d %d", &low, &high) != 2)
+        if (fscanf(f, "%d", &low) != 1)
             low = 32768;
         fclose(f);
     }
