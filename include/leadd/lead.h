@@ -321,6 +321,38 @@ int lead_client_json(const struct lead *l, struct buf *b);
 int lead_flags_json(unsigned flags, struct buf *b);
 int lead_reasons_json(const struct lead *l, struct buf *b);
 
+/* A stored lead as the store reads it back, for the API, the webhook
+ * payloads and the NDJSON export to show (lead_row_json). Every pointer is
+ * borrowed from the reader, for the call the row is handed to. */
+struct lead_text { /* a JSON value leadd's own writer stored, shown as it is */
+    const char *p;
+    size_t n;
+};
+struct lead_event {                              /* one entry of a lead's history */
+    const char *at, *status, *note, *by, *owner; /* note, by, owner: NULL when none */
+    int spam;                                    /* 1, 0; -1: not said */
+};
+struct lead_row {
+    const char *id, *form, *created_at, *status, *grade;
+    const char *duplicate_of, *owner, *currency; /* NULL when none */
+    struct lead_text fields, extra, attribution, client, score_reasons, crm_ids;
+    long long score, value_minor; /* value_minor: when currency */
+    bool qualified;
+    unsigned flags;
+    /* Only the API's reads and the payloads' have these (detail): */
+    bool detail;
+    int read; /* 1, 0: whether the viewer read it; -1: no viewer asked */
+    /* its forwarding: the state (a delivery state's name, or "none"), how
+     * many targets, what the hardest of its deliveries took */
+    const char *forwarding;
+    long long deliveries, attempts;
+    const struct lead_event *history; /* oldest first */
+    size_t nhistory;
+};
+/* lead_row_json: appends r as the API and the webhooks show a lead (the
+ * wire's shape, in one place); returns buf_error(b). */
+int lead_row_json(const struct lead_row *r, struct buf *b);
+
 /* Normalisers, exposed for unit tests. Each takes trimmed text and writes the
  * normal form into *out (the caller frees it), returning 0; or returns
  * LEADD_EINVAL (not a valid value), LEADD_ETOOBIG (too long) or LEADD_ENOMEM,

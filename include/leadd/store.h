@@ -493,13 +493,19 @@ struct lead_filter {
     int limit;
 };
 
-/* store_list_leads: appends {"data":[lead...],"next_cursor":...} newest first. */
+/* A lead read back, handed to the caller (borrowed for the call); a
+ * nonzero return stops the read and is returned. */
+struct lead_row; /* leadd/lead.h */
+typedef int (*store_lead_fn)(void *arg, const struct lead_row *lead);
+/* store_list_leads: the page of leads f asks for, newest first, each with
+ * its detail handed to fn, from one snapshot; next: the id the page after
+ * it starts below ("" when this is the last). */
 LEADD_MUST_CHECK int store_list_leads(struct store *st, const struct lead_filter *f,
-                                      struct buf *out);
-/* store_get_lead: appends one lead; LEADD_ENOTFOUND when none (or erased).
- * With viewer (a user's name), it says whether they have read it. */
+                                      store_lead_fn fn, void *arg, char next[ULID_LEN + 1]);
+/* store_get_lead: the lead with its detail to fn; LEADD_ENOTFOUND when none
+ * (or erased). With viewer (a user's name), it says whether they read it. */
 LEADD_MUST_CHECK int store_get_lead(struct store *st, const char *id, const char *viewer,
-                                    struct buf *out);
+                                    store_lead_fn fn, void *arg);
 
 /* store_leads_since: calls fn for each lead created after the lead `after`
  * (ids are time-ordered), oldest first, at most max of them; erased ones

@@ -165,6 +165,20 @@ static const char *reader_of(const struct req *r)
     "form", "status", "grade", "qualified", "spam", "min_score", "max_score", "utm_source",        \
         "utm_medium", "utm_campaign", "created_after", "created_before", "q", "owner"
 
+/* A page of leads: each after the last, comma-separated. */
+struct leads {
+    struct buf *out;
+    int n;
+};
+
+static int page_lead(void *arg, const struct lead_row *lead)
+{
+    struct leads *p = arg;
+    if (p->n++)
+        buf_addc(p->out, ',');
+    return lead_row_json(lead, p->out);
+}
+
 enum MHD_Result api_leads(struct req *r)
 {
     static const char *const allowed[] = {FILTER_PARAMS, "limit", "cursor", NULL};
@@ -177,13 +191,29 @@ enum MHD_Result api_leads(struct req *r)
         return ret;
     f.viewer = reader_of(r);
     struct buf b = BUF_INIT(64u << 20);
-    return send_buf(r, 200, &b, store_list_leads(r->h->st, &f, &b));
+    struct leads page = {&b, 0};
+    char next[ULID_LEN + 1];
+    buf_adds(&b, "{\"data\":[");
+    int rc = store_list_leads(r->h->st, &f, page_lead, &page, next);
+    buf_adds(&b, "],\"next_cursor\":");
+    jw_str(&b, *next ? next : NULL);
+    /* Which spam the page holds: by default none (a lead flagged too_fast
+     * is not lost, it is in spam=true), so the answer says so. */
+    buf_adds(&b, f.spam == 0   ? ",\"spam_filter\":\"hidden\"}"
+                 : f.spam == 1 ? ",\"spam_filter\":\"only\"}"
+                               : ",\"spam_filter\":\"included\"}");
+    return send_buf(r, 200, &b, rc ? rc : buf_error(&b));
+}
+
+static int one_lead(void *arg, const struct lead_row *lead)
+{
+    return lead_row_json(lead, arg);
 }
 
 static enum MHD_Result get_lead(struct req *r, int status)
 {
     struct buf b = BUF_INIT(16u << 20);
-    int rc = store_get_lead(r->h->st, r->param, reader_of(r), &b);
+    int rc = store_get_lead(r->h->st, r->param, reader_of(r), one_lead, &b);
     if (rc == LEADD_ENOTFOUND) {
         buf_release(&b);
         return lead_not_found(r);

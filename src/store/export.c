@@ -185,8 +185,10 @@ int store_export_next(struct store_export *e, struct buf *out, size_t want, bool
     *done = false;
     while (!rc && out->len < want && (r = sqls_step(e->s)) == SQL_ROW) {
         if (e->fmt == EXPORT_NDJSON) {
-            leadjson_row(e->s, out);
-            rc = buf_add(out, "}\n", 2);
+            struct lead_row row;
+            lead_row_read(e->s, &row);
+            lead_row_json(&row, out);
+            rc = buf_addc(out, '\n');
         } else {
             rc = csv_row(e, out);
         }

@@ -45,12 +45,11 @@ LEADD_MUST_CHECK int tally_write(struct sqlc *c, struct tally *t);
 void tally_reset(struct tally *t);
 void tally_release(struct tally *t);
 
-/* The statements leadjson_get() runs, prepared once per connection. */
-struct leadjson_stmts {
-    struct sqlc *db;
-    struct sqls *lead, *fwd, *hist, *read;
-    struct sqls *page, *page_hist; /* leadjson_page's, for pages of page_n leads */
-    int page_n;
+/* The statements leadrows_each() runs, prepared once per connection and
+ * size of set: slot 0 for one lead, 1 for sets of n[1]. */
+struct leadrow_stmts {
+    struct sqls *leads[2], *hist[2];
+    int n[2];
 };
 
 /* PostgreSQL's outbox: the most one claim takes. */
@@ -165,8 +164,8 @@ struct store {
     /* the forwarder's connection and statements (its thread only) */
     sqlite3 *odb;
     struct sqls *o_claim, *o_due;
-    struct sqlc *osql;            /* odb, for the statements of sql.h */
-    struct leadjson_stmts o_lead; /* leadjson_get on the forwarder's connection */
+    struct sqlc *osql;           /* odb, for the statements of sql.h */
+    struct leadrow_stmts o_lead; /* leadrows_each's on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     pthread_cond_t rcv; /* a reader came back */
@@ -265,34 +264,25 @@ LEADD_MUST_CHECK int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, si
 /* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
 int db_err(int src);
 
-/* The columns leadjson_row() reads, in its order. */
+/* The columns lead_row_read() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \
     "id, form, created_at, status, fields, extra, attribution, client, score, grade, qualified,"   \
     " score_reasons, flags, duplicate_of, coalesce(crm_ids, '{}'), owner, value_minor, currency"
-/* leadjson_row: appends a lead row (LEAD_COLUMNS) as JSON, without the
- * closing brace, so callers may add more members. */
-int leadjson_row(struct sqls *s, struct buf *out);
-LEADD_MUST_CHECK int leadjson_prepare(struct leadjson_stmts *c, struct sqlc *db);
-void leadjson_finalize(struct leadjson_stmts *c);
-/* leadjson_get: appends the lead with that id as the API shows it, with
- * "read" when viewer (a user's name) is given. LEADD_ENOTFOUND when there is
- * no such lead. */
-LEADD_MUST_CHECK int leadjson_get(struct leadjson_stmts *c, const char *id, const char *viewer,
-                                  struct buf *out);
-/* leadjson_page: the leads ids[0..n) (distinct) as leadjson_get shows each,
- * comma-separated in that order, in two statements whatever n: the leads
- * with their read marks and deliveries' summaries, then their histories. A
- * lead not there (erased) is left out. Within the caller's read snapshot. */
-LEADD_MUST_CHECK int leadjson_page(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
-                                   const char *viewer, struct buf *out);
-/* leadjson_each: the same statements, each lead found handed to fn (its
- * index in ids, its JSON) in the order of ids; fn's nonzero return stops it. */
-LEADD_MUST_CHECK int leadjson_each(struct leadjson_stmts *c, const char (*ids)[ULID_LEN + 1], int n,
-                                   const char *viewer,
-                                   int (*fn)(void *arg, int i, const struct buf *json), void *arg);
+/* lead_row_read: the lead in s's row (LEAD_COLUMNS first), without its
+ * detail; borrowed from s until it steps again. */
+void lead_row_read(struct sqls *s, struct lead_row *r);
+void leadrows_finalize(struct leadrow_stmts *c);
+/* leadrows_each: the leads ids[0..n) (distinct) on db, newest first, each
+ * with its detail (read mark when viewer, forwarding, history) handed to
+ * fn; a lead not there (erased) is left out. Two statements whatever n,
+ * within the caller's read snapshot. fn's nonzero return stops it and is
+ * returned. */
+LEADD_MUST_CHECK int leadrows_each(struct leadrow_stmts *c, struct sqlc *db,
+                                   const char (*ids)[ULID_LEN + 1], int n, const char *viewer,
+                                   store_lead_fn fn, void *arg);
 struct reader {
     struct sqlc *c;
-    struct leadjson_stmts lead;
+    struct leadrow_stmts lead;
     struct reader *next;
 };
 /* reader_get: an idle reader, or a new one (PostgreSQL's: waiting while the

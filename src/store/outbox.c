@@ -10,6 +10,7 @@
 #include "leadd/forward.h"
 #include "leadd/jsonr.h"
 #include "leadd/jsonw.h"
+#include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
 
@@ -74,14 +75,14 @@ int outbox_prepare(struct store *st)
     int rc = sqlc_sqlite(st->odb, &st->osql);
     rc = rc ? rc : sqls_prepare(st->osql, SQL_CLAIM, &st->o_claim);
     rc = rc ? rc : sqls_prepare(st->osql, SQL_DUE, &st->o_due);
-    return rc ? rc : leadjson_prepare(&st->o_lead, st->osql);
+    return rc;
 }
 
 void outbox_finalize(struct store *st)
 {
     sqls_finalize(&st->o_claim);
     sqls_finalize(&st->o_due);
-    leadjson_finalize(&st->o_lead);
+    leadrows_finalize(&st->o_lead);
     sqlc_close(&st->osql);
 }
 
@@ -102,33 +103,35 @@ static void item_of(struct sqls *s, struct outbox_item *it)
     it->version = sqls_col_int(s, 9);
 }
 
-/* items_leads' callback: the lead's JSON to each item of it. */
+/* items_leads' callback: the lead as the API shows it to each item of it. */
 struct item_leads {
     struct outbox_item *items;
     size_t n;
-    char (*ids)[ULID_LEN + 1];
+    struct buf json;
 };
 
-static int item_lead(void *arg, int i, const struct buf *json)
+static int item_lead(void *arg, const struct lead_row *lead)
 {
     struct item_leads *il = arg;
-    for (size_t k = 0; k < il->n; k++) {
+    buf_reset(&il->json);
+    int rc = lead_row_json(lead, &il->json);
+    for (size_t k = 0; !rc && k < il->n; k++) {
         struct outbox_item *it = &il->items[k];
-        if (it->lead_json || strcmp(it->lead_id, il->ids[i]))
+        if (it->lead_json || strcmp(it->lead_id, lead->id))
             continue;
-        if (!(it->lead_json = malloc(json->len + 1)))
+        if (!(it->lead_json = malloc(il->json.len + 1)))
             return LEADD_ENOMEM;
-        memcpy(it->lead_json, json->ptr, json->len + 1);
+        memcpy(it->lead_json, buf_str(&il->json), il->json.len + 1);
     }
-    return 0;
+    return rc;
 }
 
-/* Each item's lead as the API shows it, on c (in the claim's snapshot):
+/* Each item's lead as the API shows it, on db (in the claim's snapshot):
  * the claim's distinct leads read at once, in two statements however many
  * (one lead at a time took three or four round trips each on PostgreSQL).
  * A lead erased since it was queued has nothing left to send: its delivery
  * rows went with it, so that cannot normally happen; its item has none. */
-static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_t n)
+static int items_leads(struct leadrow_stmts *lr, struct sqlc *db, struct outbox_item *out, size_t n)
 {
     char ids[OUTBOX_CLAIM_MAX][ULID_LEN + 1];
     int m = 0;
@@ -141,8 +144,11 @@ static int items_leads(struct leadjson_stmts *lj, struct outbox_item *out, size_
         if (!seen)
             snprintf(ids[m++], ULID_LEN + 1, "%s", out[i].lead_id);
     }
-    struct item_leads il = {out, n, ids};
-    return m ? leadjson_each(lj, (const char(*)[ULID_LEN + 1]) ids, m, NULL, item_lead, &il) : 0;
+    struct item_leads il = {out, n, BUF_INIT(16u << 20)};
+    int rc =
+        m ? leadrows_each(lr, db, (const char(*)[ULID_LEN + 1]) ids, m, NULL, item_lead, &il) : 0;
+    buf_release(&il.json);
+    return rc;
 }
 
 /* ids[0..n) as a PostgreSQL array literal, "{1,2,3}". */
@@ -206,7 +212,7 @@ static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_
         rc = rc < 0 ? rc : 0;
     }
     sqls_finalize(&s);
-    rc = rc ? rc : items_leads(&rd->lead, out, *n);
+    rc = rc ? rc : items_leads(&rd->lead, rd->c, out, *n);
     sql_end_read(rd->c);
 out:
     reader_put(st, rd);
@@ -275,7 +281,7 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint
             item_of(s, &out[(*n)++]);
     }
     sqls_reset(s);
-    if (r < 0 || (rc = items_leads(&st->o_lead, out, *n)))
+    if (r < 0 || (rc = items_leads(&st->o_lead, st->osql, out, *n)))
         goto fail;
     sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL);
     return 0;

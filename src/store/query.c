@@ -18,7 +18,7 @@
 static struct reader *reader_new(struct store *st)
 {
     struct reader *r = calloc(1, sizeof(*r));
-    if (r && (db_connect(st, true, false, &r->c) || leadjson_prepare(&r->lead, r->c))) {
+    if (r && db_connect(st, true, false, &r->c)) {
         reader_free(r);
         r = NULL;
     }
@@ -27,7 +27,7 @@ static struct reader *reader_new(struct store *st)
 
 void reader_free(struct reader *r)
 {
-    leadjson_finalize(&r->lead);
+    leadrows_finalize(&r->lead);
     sqlc_close(&r->c);
     free(r);
 }
@@ -397,7 +397,8 @@ out:
     return rc;
 }
 
-int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *out)
+int store_list_leads(struct store *st, const struct lead_filter *f, store_lead_fn fn, void *arg,
+                     char next[ULID_LEN + 1])
 {
     char(*ids)[ULID_LEN + 1] = calloc((size_t)f->limit + 1, sizeof(*ids));
     int rc = LEADD_EDB, n = 0;
@@ -407,35 +408,49 @@ int store_list_leads(struct store *st, const struct lead_filter *f, struct buf *
     /* The page's ids and leads in one read transaction: one snapshot. */
     sql_begin_read(rd->c);
     rc = page_ids(rd, f, ids, &n);
-    buf_adds(out, "{\"data\":[");
-    if (!rc) /* the page's leads at once: no statement per lead */
-        rc = leadjson_page(&rd->lead, (const char(*)[ULID_LEN + 1]) ids,
-                           n < f->limit ? n : f->limit, f->viewer, out);
+    if (!rc && n) /* the page's leads at once: no statement per lead */
+        rc = leadrows_each(&rd->lead, rd->c, (const char(*)[ULID_LEN + 1]) ids,
+                           n < f->limit ? n : f->limit, f->viewer, fn, arg);
     sql_end_read(rd->c);
-    /* Which spam the page holds: by default none (a lead flagged too_fast is
-     * not lost, it is in spam=true), so the answer says so. */
-    const char *spam = f->spam == 0 ? "hidden" : f->spam == 1 ? "only" : "included";
-    if (n > f->limit)
-        buf_addf(out, "],\"next_cursor\":\"%s\",\"spam_filter\":\"%s\"}", ids[f->limit - 1], spam);
-    else
-        buf_addf(out, "],\"next_cursor\":null,\"spam_filter\":\"%s\"}", spam);
-    rc = rc ? rc : buf_error(out);
 out:
+    /* last: f->cursor may be next itself */
+    snprintf(next, ULID_LEN + 1, "%s", !rc && n > f->limit ? ids[f->limit - 1] : "");
     reader_put(st, rd);
     free(ids);
     return rc;
 }
 
-int store_get_lead(struct store *st, const char *id, const char *viewer, struct buf *out)
+/* store_get_lead's: whether fn saw the lead. */
+struct found {
+    store_lead_fn fn;
+    void *arg;
+    bool seen;
+};
+
+static int found(void *arg, const struct lead_row *lead)
 {
+    struct found *f = arg;
+    f->seen = true;
+    return f->fn(f->arg, lead);
+}
+
+int store_get_lead(struct store *st, const char *id, const char *viewer, store_lead_fn fn,
+                   void *arg)
+{
+    char ids[1][ULID_LEN + 1];
+    struct found f = {fn, arg, false};
+    if (strlen(id) != ULID_LEN)
+        return LEADD_ENOTFOUND; /* no lead has that id */
+    memcpy(ids[0], id, ULID_LEN + 1);
     struct reader *rd = reader_get(st);
     if (!rd)
         return LEADD_EDB;
     sql_begin_read(rd->c);
-    int rc = leadjson_get(&rd->lead, id, viewer, out);
+    int rc =
+        leadrows_each(&rd->lead, rd->c, (const char(*)[ULID_LEN + 1]) ids, 1, viewer, found, &f);
     sql_end_read(rd->c);
     reader_put(st, rd);
-    return rc;
+    return rc ? rc : f.seen ? 0 : LEADD_ENOTFOUND;
 }
 
 int store_leads_since(struct store *st, const char *after, size_t max,

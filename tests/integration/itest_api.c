@@ -1431,8 +1431,8 @@ static void t_erasure_by_address(void **state)
     recv_free(&rv);
 }
 
-/* A page of leads is read at once (leadjson_page), a lead alone by its own
- * statements (leadjson_get): each lead of a page must be, byte for byte,
+/* A page of leads is read at once (leadrows_each), its histories matched to
+ * its leads by id; a lead alone is a set of one: each lead of a page must be, byte for byte,
  * what its own GET answers: fields, history (notes, several entries),
  * forwarding (deliveries to a target that refuses), spam, duplicates. */
 /* Every delivery has made its first attempt, and none is on the wire. */
