@@ -38,26 +38,32 @@ ticks() { # pids... -> user + system ticks of them all
     for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0))); done
     echo $t
 }
+cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; } # busy idle ticks
 pg_pids() { pgrep -d ' ' -x postgres || true; } # the cluster's server and backends
 wrk1() { # port tag seconds conns -> wrk's output file
     wrk -t1 -c"$4" -d"$3"s --latency -s bench/post.lua "http://127.0.0.1:$1" -- "$2" \
         >"$dir/$2.out" 2>&1
 }
-# one round of a configuration: "rps p99 leadd_us_per_lead pg_us_per_lead"
+# one round of a configuration: "rps p99 leadd_us_per_lead pg_us_per_lead
+# busy%", busy% being how much of the machine's cores were busy (all
+# processes: wrk, leadd, PostgreSQL), 100 when none was ever idle
 run() { # tag seconds pids_of_leadd... -- ports...
     local tag=$1 secs=$2; shift 2
     local pids=() ports=()
     while [ "$1" != -- ]; do pids+=("$1"); shift; done; shift
     ports=("$@")
     local pgp; pgp=$(pg_pids)
-    local l0 g0; l0=$(ticks "${pids[@]}"); g0=$(ticks $pgp)
+    local l0 g0 c0; l0=$(ticks "${pids[@]}"); g0=$(ticks $pgp); c0=$(cpu)
     local each=$((CONNS / ${#ports[@]})) i=0 w=()
     for port in "${ports[@]}"; do wrk1 "$port" "$tag$i" "$secs" "$each" & w+=($!) i=$((i + 1)); done
     wait "${w[@]}"
-    local l1 g1; l1=$(ticks "${pids[@]}"); g1=$(ticks $pgp)
-    cat "$dir/$tag"*.out | awk -v l=$((l1 - l0)) -v g=$((g1 - g0)) -v hz="$hz" -v s="$secs" '
+    local l1 g1 c1; l1=$(ticks "${pids[@]}"); g1=$(ticks $pgp); c1=$(cpu)
+    cat "$dir/$tag"*.out | awk -v l=$((l1 - l0)) -v g=$((g1 - g0)) -v hz="$hz" -v s="$secs" \
+        -v c0="$c0" -v c1="$c1" '
         /^RPS/ {r += $2} /^P99/ {if ($2 > q) q = $2} /^CREATED/ {c += $2}
-        END {printf "%.0f %s %.0f %.0f\n", r, q, c ? l * 1e6 / hz / c : 0, c ? g * 1e6 / hz / c : 0}'
+        END {split(c0, a, " "); split(c1, b, " "); busy = b[1] - a[1]; idle = b[2] - a[2]
+             printf "%.0f %s %.0f %.0f %.0f\n", r, q, c ? l * 1e6 / hz / c : 0,
+                 c ? g * 1e6 / hz / c : 0, busy + idle ? 100 * busy / (busy + idle) : 0}'
 }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB;" \
     "PostgreSQL $(psql -Atc 'SHOW server_version'), synchronous_commit on; $(date -u +%F)"
@@ -65,22 +71,26 @@ echo "wrk, $CONNS connections in all, ${SECS}s a round, $ROUNDS rounds alternati
 run warm-s 3 "$P_LITE" -- 18200 >/dev/null
 run warm-p 3 "$P_PG1" -- 18201 >/dev/null
 run warm-t 3 "$P_PG2A" "$P_PG2B" -- 18202 18203 >/dev/null
-row() { printf '%-6s %-16s %9s %8s %14s %12s\n' "$@"; }
-row round config req/s p99_ms leadd_cpu_us pg_cpu_us
-declare -a SR SP SL PR PP PL PG TR TP TL TG
+row() { printf '%-6s %-16s %9s %8s %14s %12s %6s\n' "$@"; }
+row round config req/s p99_ms leadd_cpu_us pg_cpu_us busy%
+declare -a SR SP SL SB PR PP PL PG PB TR TP TL TG TB
 for r in $(seq "$ROUNDS"); do
-    read -r a b c d < <(run "s$r" "$SECS" "$P_LITE" -- 18200)
-    row "$r" sqlite "$a" "$b" "$c" -; SR+=("$a") SP+=("$b") SL+=("$c")
-    read -r a b c d < <(run "p$r" "$SECS" "$P_PG1" -- 18201)
-    row "$r" "postgres 1 node" "$a" "$b" "$c" "$d"; PR+=("$a") PP+=("$b") PL+=("$c") PG+=("$d")
-    read -r a b c d < <(run "t$r" "$SECS" "$P_PG2A" "$P_PG2B" -- 18202 18203)
-    row "$r" "postgres 2 nodes" "$a" "$b" "$c" "$d"; TR+=("$a") TP+=("$b") TL+=("$c") TG+=("$d")
+    read -r a b c d e < <(run "s$r" "$SECS" "$P_LITE" -- 18200)
+    row "$r" sqlite "$a" "$b" "$c" - "$e"; SR+=("$a") SP+=("$b") SL+=("$c") SB+=("$e")
+    read -r a b c d e < <(run "p$r" "$SECS" "$P_PG1" -- 18201)
+    row "$r" "postgres 1 node" "$a" "$b" "$c" "$d" "$e"
+    PR+=("$a") PP+=("$b") PL+=("$c") PG+=("$d") PB+=("$e")
+    read -r a b c d e < <(run "t$r" "$SECS" "$P_PG2A" "$P_PG2B" -- 18202 18203)
+    row "$r" "postgres 2 nodes" "$a" "$b" "$c" "$d" "$e"
+    TR+=("$a") TP+=("$b") TL+=("$c") TG+=("$d") TB+=("$e")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms=$(median "${SR[@]}") mp=$(median "${PR[@]}") mt=$(median "${TR[@]}")
-row median sqlite "$ms" "$(median "${SP[@]}")" "$(median "${SL[@]}")" -
-row median "postgres 1 node" "$mp" "$(median "${PP[@]}")" "$(median "${PL[@]}")" "$(median "${PG[@]}")"
-row median "postgres 2 nodes" "$mt" "$(median "${TP[@]}")" "$(median "${TL[@]}")" "$(median "${TG[@]}")"
+row median sqlite "$ms" "$(median "${SP[@]}")" "$(median "${SL[@]}")" - "$(median "${SB[@]}")"
+row median "postgres 1 node" "$mp" "$(median "${PP[@]}")" "$(median "${PL[@]}")" \
+    "$(median "${PG[@]}")" "$(median "${PB[@]}")"
+row median "postgres 2 nodes" "$mt" "$(median "${TP[@]}")" "$(median "${TL[@]}")" \
+    "$(median "${TG[@]}")" "$(median "${TB[@]}")"
 printf 'req/s relative to sqlite: postgres 1 node %.2f, 2 nodes %.2f\n' \
     "$(echo "$mp / $ms" | bc -l)" "$(echo "$mt / $ms" | bc -l)"
 for db in bench1 bench2; do
