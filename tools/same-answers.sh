@@ -78,6 +78,9 @@ post contact -H 'Content-Type: application/json' -d '{"email":"bot@spam.example"
 post newsletter -H 'Content-Type: application/json' -d '{"email":"n@news.example"}' >/dev/null
 first=$(api '/v1/leads?limit=1' | sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/;q')
 curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"status":"contacted","note":"left a voicemail"}' "http://127.0.0.1:$port/v1/leads/$first"
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d '[{"date":"2026-11-02","utm_source":"google","utm_campaign":"c1","amount":"12.50"},{"date":"2026-11-03","utm_source":"bing","amount":"3"}]' \
+    "http://127.0.0.1:$port/v1/spend"
 second=$(api '/v1/leads?limit=2' | grep -o '"id":"[0-9A-Z]*"' | sed -n 2p | cut -d'"' -f4)
 curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/leads/$second"
 cursor=$(api '/v1/leads?grade=cold&limit=3' | sed -n 's/.*"next_cursor":"\([0-9A-Z]*\)".*/\1/p')
@@ -96,7 +99,10 @@ paths=(
     "/v1/leads?min_score=30&limit=5" "/v1/leads?min_score=5&max_score=35" "/v1/leads?max_score=0"
     "/v1/leads?spam=true" "/v1/leads?spam=any&min_score=10" "/v1/leads?grade=cold&qualified=false&limit=3"
     "/v1/leads?grade=cold&limit=3&cursor=$cursor" "/v1/leads?min_score=10&limit=4&cursor=$cursor"
-    "/v1/leads?min_score=999"
+    "/v1/leads?min_score=999" "/v1/deliveries?limit=2" "/v1/deliveries?limit=1&cursor=4"
+    "/v1/deliveries?lead=$first" "/v1/deliveries?state=dead&limit=1"
+    "/v1/leads/$first/consents" "/v1/consents?email=p3%40firm3.example"
+    "/v1/spend" "/v1/spend?from=2026-11-03" "/v1/spend?utm_source=google"
 )
 for who in old new; do
     if [ -n "$pg" ]; then

@@ -251,11 +251,18 @@ struct store_withdraw_job {
     char found_id[ULID_LEN + 1]; /* result: the lead's id */
 };
 
-/* store_list_consents: {"data":[record...]} oldest first, for a lead (its
- * id) or for an email address (every lead's of that address, erased ones
+/* A consent record as stored (NULL where it has none); borrowed for the
+ * call. */
+struct store_consent_row {
+    const char *lead_id, *kind, *form, *field, *text, *text_hash, *at, *ip, *user_agent, *page,
+        *actor, *email_hash;
+};
+typedef int (*store_consent_fn)(void *arg, const struct store_consent_row *c);
+/* store_list_consents: the records oldest first to fn, for a lead (its id)
+ * or for an email address (every lead's of that address, erased ones
  * through the hash kept); LEADD_ENOTFOUND for an unknown lead. */
 LEADD_MUST_CHECK int store_list_consents(struct store *st, const char *lead_id, const char *email,
-                                         struct buf *out);
+                                         store_consent_fn fn, void *arg);
 
 /* store_open: opens (creating if needed) the database, applies pending
  * migrations and starts the writer. */
@@ -541,14 +548,41 @@ void store_export_close(struct store_export **ep);
 LEADD_MUST_CHECK int store_export_csv_header(struct buf *out, const char *const *fields,
                                              size_t nfields, bool bom);
 
-/* store_stats: {"data":[{"key","total","qualified","converted","spam"}...]}.
- * group_by: utm_source utm_medium utm_campaign form grade status day. */
+/* One group of store_stats: the leads with one value of the key (NULL:
+ * none); erased ones counted. */
+struct store_group {
+    const char *key;
+    long long total, qualified, converted, spam;
+};
+typedef int (*store_group_fn)(void *arg, const struct store_group *g);
+/* store_stats: f's leads by group_by (utm_source utm_medium utm_campaign
+ * form grade status day), the biggest group first, each to fn;
+ * LEADD_EINVAL for another group_by. */
 LEADD_MUST_CHECK int store_stats(struct store *st, const char *group_by,
-                                 const struct lead_filter *f, struct buf *out);
-/* store_list_deliveries: {"data":[...],"next_cursor"} newest first; state and
- * lead may be NULL; cursor is a delivery id or NULL. */
+                                 const struct lead_filter *f, store_group_fn fn, void *arg);
+/* A delivery as store_list_deliveries reads it, with its attempts oldest
+ * first; strings borrowed for the call. */
+struct store_attempt {
+    const char *at, *error; /* error: NULL when none */
+    bool has_status;        /* whether the target answered: status */
+    long long status, duration_ms;
+};
+struct store_delivery_row {
+    long long id;
+    const char *lead, *webhook, *webhook_id, *why; /* why: NULL when none */
+    const char *state; /* a delivery state's name ("delivering" shown as pending) */
+    uint64_t next_attempt_ms;
+    const struct store_attempt *attempts;
+    size_t nattempts;
+};
+typedef int (*store_delivery_fn)(void *arg, const struct store_delivery_row *d);
+/* store_list_deliveries: up to limit deliveries, newest first, below id
+ * before (0: from the newest); state and lead (either NULL) filter them.
+ * Each to fn, from one snapshot, in two statements (the page's attempts at
+ * once); *next: the before of the page after it, 0 when this is the last. */
 LEADD_MUST_CHECK int store_list_deliveries(struct store *st, const char *state, const char *lead,
-                                           const char *cursor, int limit, struct buf *out);
+                                           long long before, int limit, store_delivery_fn fn,
+                                           void *arg, long long *next);
 /* store_metrics: appends Prometheus lines for stored state (deliveries by
  * state, leads by form). */
 LEADD_MUST_CHECK int store_metrics(struct store *st, struct buf *out);
@@ -633,10 +667,17 @@ struct store_spend_job {
     size_t n;
     bool remove;
 };
-/* store_list_spend: {"data":[{"date","utm_source","utm_campaign","amount",
- * "currency"}...]} by date, source, campaign; each bound may be NULL. */
+/* A row of spend (utm_campaign NULL: the source's not split by campaign);
+ * borrowed for the call. */
+struct store_spend_row {
+    const char *date, *utm_source, *utm_campaign, *currency;
+    long long amount_minor;
+};
+typedef int (*store_spend_fn)(void *arg, const struct store_spend_row *s);
+/* store_list_spend: the rows by date, source, campaign and currency to fn;
+ * each bound may be NULL. */
 LEADD_MUST_CHECK int store_list_spend(struct store *st, const char *from, const char *to,
-                                      const char *utm_source, struct buf *out);
+                                      const char *utm_source, store_spend_fn fn, void *arg);
 
 enum report_group {
     REPORT_UTM_SOURCE,

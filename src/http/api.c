@@ -165,18 +165,9 @@ static const char *reader_of(const struct req *r)
     "form", "status", "grade", "qualified", "spam", "min_score", "max_score", "utm_source",        \
         "utm_medium", "utm_campaign", "created_after", "created_before", "q", "owner"
 
-/* A page of leads: each after the last, comma-separated. */
-struct leads {
-    struct buf *out;
-    int n;
-};
-
 static int page_lead(void *arg, const struct lead_row *lead)
 {
-    struct leads *p = arg;
-    if (p->n++)
-        buf_addc(p->out, ',');
-    return lead_row_json(lead, p->out);
+    return lead_row_json(lead, list_next(arg));
 }
 
 enum MHD_Result api_leads(struct req *r)
@@ -191,7 +182,7 @@ enum MHD_Result api_leads(struct req *r)
         return ret;
     f.viewer = reader_of(r);
     struct buf b = BUF_INIT(64u << 20);
-    struct leads page = {&b, 0};
+    struct list page = {&b, 0};
     char next[ULID_LEN + 1];
     buf_adds(&b, "{\"data\":[");
     int rc = store_list_leads(r->h->st, &f, page_lead, &page, next);
@@ -518,6 +509,15 @@ enum MHD_Result api_patch_answer(struct req *r)
     return get_lead(r, 200);
 }
 
+static int group_json(void *arg, const struct store_group *g)
+{
+    struct buf *b = list_next(arg);
+    buf_adds(b, "{\"key\":");
+    jw_str(b, g->key);
+    return buf_addf(b, ",\"total\":%lld,\"qualified\":%lld,\"converted\":%lld,\"spam\":%lld}",
+                    g->total, g->qualified, g->converted, g->spam);
+}
+
 /* The report (stats.c) unless a caller asks what it asked before it: a
  * grouping by grade or status, or a time range in RFC 3339 times; those
  * read the leads and answer as they did. */
@@ -541,12 +541,15 @@ enum MHD_Result api_stats(struct req *r)
     if (!parse_filter(r, &f, &ret))
         return ret;
     struct buf b = BUF_INIT(16u << 20);
-    int rc = store_stats(r->h->st, g, &f, &b);
+    struct list groups = {&b, 0};
+    buf_adds(&b, "{\"data\":[");
+    int rc = store_stats(r->h->st, g, &f, group_json, &groups);
     if (rc == LEADD_EINVAL) { /* the store owns the list of groupings */
         buf_release(&b);
         return bad_param(r, "group_by", BAD_GROUP);
     }
-    return send_buf(r, 200, &b, rc);
+    buf_adds(&b, "]}");
+    return send_buf(r, 200, &b, rc ? rc : buf_error(&b));
 }
 
 enum MHD_Result api_forms(struct req *r)
@@ -593,12 +596,47 @@ enum MHD_Result api_forms(struct req *r)
     return respond_buf(r, 200, JSON, &b);
 }
 
+/* One delivery of a page, after those before it. */
+static int delivery_json(void *arg, const struct store_delivery_row *d)
+{
+    struct buf *b = list_next(arg);
+    char next[32];
+    rfc3339_ms(d->next_attempt_ms, next);
+    buf_addf(b, "{\"id\":\"%lld\",\"lead\":", d->id);
+    jw_str(b, d->lead);
+    buf_adds(b, ",\"webhook\":");
+    jw_str(b, d->webhook);
+    buf_adds(b, ",\"webhook_id\":");
+    jw_str(b, d->webhook_id);
+    buf_adds(b, ",\"state\":");
+    jw_str(b, d->state);
+    buf_adds(b, ",\"next_attempt_at\":");
+    jw_str(b, strcmp(d->state, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
+    buf_adds(b, ",\"why\":");
+    jw_str(b, d->why);
+    buf_adds(b, ",\"attempts\":[");
+    for (size_t i = 0; i < d->nattempts; i++) {
+        const struct store_attempt *a = &d->attempts[i];
+        buf_adds(b, i ? ",{\"at\":" : "{\"at\":");
+        jw_str(b, a->at);
+        buf_adds(b, ",\"status\":");
+        if (a->has_status)
+            jw_int(b, a->status);
+        else
+            buf_adds(b, "null");
+        buf_adds(b, ",\"error\":");
+        jw_str(b, a->error);
+        buf_addf(b, ",\"duration_ms\":%lld}", a->duration_ms);
+    }
+    return buf_adds(b, "]}");
+}
+
 enum MHD_Result api_deliveries(struct req *r)
 {
     static const char *const allowed[] = {"state", "lead", "limit", "cursor", NULL};
     const char *bad = unknown_param(r, allowed), *state = query_arg(r, "state");
     const char *lead = query_arg(r, "lead"), *cursor = query_arg(r, "cursor"), *v;
-    long long limit = 50, c;
+    long long limit = 50, c = 0;
     if (bad)
         return bad_param(r, bad, "unknown parameter");
     if (state && !one_of(state, delivery_state_names, DELIVERY_STATE_COUNT))
@@ -611,8 +649,16 @@ enum MHD_Result api_deliveries(struct req *r)
     if (cursor && (!parse_ll(cursor, strlen(cursor), &c) || c < 1))
         return bad_param(r, "cursor", "not a cursor this API gave out");
     struct buf b = BUF_INIT(64u << 20);
-    return send_buf(r, 200, &b,
-                    store_list_deliveries(r->h->st, state, lead, cursor, (int)limit, &b));
+    struct list page = {&b, 0};
+    long long next;
+    buf_adds(&b, "{\"data\":[");
+    int rc =
+        store_list_deliveries(r->h->st, state, lead, c, (int)limit, delivery_json, &page, &next);
+    if (next)
+        buf_addf(&b, "],\"next_cursor\":\"%lld\"}", next);
+    else
+        buf_adds(&b, "],\"next_cursor\":null}");
+    return send_buf(r, 200, &b, rc ? rc : buf_error(&b));
 }
 
 enum MHD_Result api_retry(struct req *r)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "leadd/jsonw.h"
 #include "leadd/log.h"
 #include "leadd/rescore.h"
 #include "leadd/score.h"
@@ -231,20 +232,42 @@ enum MHD_Result unsubscribe_link(struct req *r)
                 "You will not be contacted about this sign-up again.", NULL);
 }
 
+/* One record as the API shows it. */
+static int record_json(void *arg, const struct store_consent_row *c)
+{
+    const struct {
+        const char *name, *value;
+    } m[] = {{"lead_id", c->lead_id}, {"kind", c->kind},   {"form", c->form},
+             {"field", c->field},     {"text", c->text},   {"text_hash", c->text_hash},
+             {"at", c->at},           {"ip", c->ip},       {"user_agent", c->user_agent},
+             {"page", c->page},       {"actor", c->actor}, {"email_hash", c->email_hash}};
+    struct buf *b = list_next(arg);
+    for (size_t i = 0; i < LEADD_ARRAY_LEN(m); i++) {
+        buf_addf(b, "%s\"%s\":", i ? "," : "{", m[i].name);
+        jw_str(b, m[i].value); /* NULL: null */
+    }
+    return buf_addc(b, '}');
+}
+
+/* The records of a lead (its id) or of an address, as {"data":[...]}. */
+static enum MHD_Result consents(struct req *r, const char *lead_id, const char *email)
+{
+    struct buf b = BUF_INIT(16u << 20);
+    struct list records = {&b, 0};
+    buf_adds(&b, "{\"data\":[");
+    int rc = store_list_consents(r->h->st, lead_id, email, record_json, &records);
+    buf_adds(&b, "]}");
+    rc = rc ? rc : buf_error(&b);
+    if (rc)
+        buf_release(&b);
+    if (rc == LEADD_ENOTFOUND)
+        return lead_not_found(r);
+    return rc ? unavailable(r, rc) : respond_buf(r, 200, "application/json", &b);
+}
+
 enum MHD_Result api_consents(struct req *r)
 {
-    struct buf b = BUF_INIT(4u << 20);
-    int rc =
-        ulid_valid(r->param) ? store_list_consents(r->h->st, r->param, NULL, &b) : LEADD_ENOTFOUND;
-    if (rc == LEADD_ENOTFOUND) {
-        buf_release(&b);
-        return lead_not_found(r);
-    }
-    if (rc) {
-        buf_release(&b);
-        return unavailable(r, rc);
-    }
-    return respond_buf(r, 200, "application/json", &b);
+    return ulid_valid(r->param) ? consents(r, r->param, NULL) : lead_not_found(r);
 }
 
 enum MHD_Result api_withdraw(struct req *r)
@@ -274,11 +297,5 @@ enum MHD_Result api_consents_by_email(struct req *r)
     }
     snprintf(low, sizeof(low), "%s", email);
     str_lower(low); /* leadd stores addresses in lowercase */
-    struct buf b = BUF_INIT(16u << 20);
-    int rc = store_list_consents(r->h->st, NULL, low, &b);
-    if (rc) {
-        buf_release(&b);
-        return unavailable(r, rc);
-    }
-    return respond_buf(r, 200, "application/json", &b);
+    return consents(r, NULL, low);
 }

@@ -169,6 +169,19 @@ void req_header(struct req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* respond: queues a response that takes ownership of body (malloc'd or NULL). */
 enum MHD_Result respond(struct req *r, int status, const char *ctype, char *body, size_t len);
+/* A JSON list being written, {"data":[item,...]...: list_next() before each
+ * item adds the comma it needs. */
+struct list {
+    struct buf *out;
+    int n;
+};
+static inline struct buf *list_next(struct list *l)
+{
+    if (l->n++)
+        buf_addc(l->out, ',');
+    return l->out;
+}
+
 /* respond_buf: answers with a built buffer (taking its content), or a 503
  * when building it failed (buf_error). */
 enum MHD_Result respond_buf(struct req *r, int status, const char *ctype, struct buf *b);

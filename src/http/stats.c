@@ -730,6 +730,22 @@ out:
     return ret;
 }
 
+static int spend_json(void *arg, const struct store_spend_row *s)
+{
+    char amount[MONEY_STR];
+    struct buf *b = list_next(arg);
+    money_format(s->amount_minor, money_exponent(s->currency), amount);
+    buf_adds(b, "{\"date\":");
+    jw_str(b, s->date);
+    buf_adds(b, ",\"utm_source\":");
+    jw_str(b, s->utm_source);
+    buf_adds(b, ",\"utm_campaign\":");
+    jw_str(b, s->utm_campaign);
+    buf_addf(b, ",\"amount\":\"%s\",\"currency\":", amount);
+    jw_str(b, s->currency);
+    return buf_addc(b, '}');
+}
+
 enum MHD_Result spend_list(struct req *r)
 {
     static const char *const allowed[] = {"from", "to", "utm_source", NULL};
@@ -742,8 +758,11 @@ enum MHD_Result spend_list(struct req *r)
     if (to && !calendar_day_valid(to))
         return bad_param(r, "to", "expected a date such as 2026-11-30");
     struct buf b = BUF_INIT(64u << 20);
-    int rc = store_list_spend(r->h->st, from, to, query_arg(r, "utm_source"), &b);
-    if (rc) {
+    struct list rows = {&b, 0};
+    buf_adds(&b, "{\"data\":[");
+    int rc = store_list_spend(r->h->st, from, to, query_arg(r, "utm_source"), spend_json, &rows);
+    buf_adds(&b, "]}");
+    if ((rc = rc ? rc : buf_error(&b))) {
         buf_release(&b);
         return unavailable(r, rc);
     }

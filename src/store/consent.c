@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "leadd/jsonw.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
@@ -222,21 +221,8 @@ int store_confirm_peek(struct store *st, const unsigned char hash[SHA256_LEN], u
     return rc;
 }
 
-/* One record as the API shows it. */
-static void record_json(struct sqls *s, struct buf *b)
-{
-    static const char *const NAMES[] = {"lead_id",    "kind",      "form",  "field",
-                                        "text",       "text_hash", "at",    "ip",
-                                        "user_agent", "page",      "actor", "email_hash"};
-    buf_addc(b, '{');
-    for (int i = 0; i < (int)LEADD_ARRAY_LEN(NAMES); i++) {
-        buf_addf(b, "%s\"%s\":", i ? "," : "", NAMES[i]);
-        jw_str(b, sqls_col(s, i)); /* NULL: null */
-    }
-    buf_addc(b, '}');
-}
-
-int store_list_consents(struct store *st, const char *lead_id, const char *email, struct buf *out)
+int store_list_consents(struct store *st, const char *lead_id, const char *email,
+                        store_consent_fn fn, void *arg)
 {
     static const char COLS[] =
         "SELECT c.lead_id, c.kind, c.form, c.field, t.text, c.text_hash, c.at, c.ip, c.user_agent,"
@@ -273,14 +259,15 @@ int store_list_consents(struct store *st, const char *lead_id, const char *email
         sqls_text(s, 1, email, false);
         sqls_text(s, 2, hash, false);
     }
-    buf_adds(out, "{\"data\":[");
-    for (int i = 0; (r = sqls_step(s)) == SQL_ROW; i++) {
-        if (i)
-            buf_addc(out, ',');
-        record_json(s, out);
+    rc = 0;
+    while (!rc && (r = sqls_step(s)) == SQL_ROW) {
+        struct store_consent_row c = {sqls_col(s, 0), sqls_col(s, 1),  sqls_col(s, 2),
+                                      sqls_col(s, 3), sqls_col(s, 4),  sqls_col(s, 5),
+                                      sqls_col(s, 6), sqls_col(s, 7),  sqls_col(s, 8),
+                                      sqls_col(s, 9), sqls_col(s, 10), sqls_col(s, 11)};
+        rc = fn(arg, &c);
     }
-    buf_adds(out, "]}");
-    rc = r == SQL_DONE ? buf_error(out) : LEADD_EDB;
+    rc = rc ? rc : r == SQL_DONE ? 0 : LEADD_EDB;
 out:
     sqls_finalize(&s);
     buf_release(&sql);

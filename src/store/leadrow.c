@@ -2,7 +2,6 @@
  * webhook payloads and the exports; lead_row_json (src/lead/row.c) writes
  * what they show. A set of leads, one or a page, costs two statements: their
  * histories, then the leads with their read marks and deliveries' summaries. */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,57 +111,37 @@ static int slot_of(char **sorted, int n, const char *id)
     return at ? (int)(at - sorted) : -1;
 }
 
-/* A set's histories, read before its leads: each entry's strings are
- * copied into text (at offsets, resolved once text stops moving). */
+/* A set's histories, read before its leads (kept: lead_id, at, status,
+ * note, actor, owner, spam), then as events. */
 struct histories {
+    struct sql_kept rows;
     struct lead_event *ev;
-    size_t (*at)[5]; /* each entry's strings: offset + 1 in text, 0 for NULL */
-    size_t n, cap;
     size_t *first, *count; /* each slot's entries: ev[first..first+count) */
-    struct buf text;
 };
-
-static int keep(struct histories *h, struct sqls *s, int col, size_t *at)
-{
-    const char *v = sqls_col(s, col);
-    *at = v ? h->text.len + 1 : 0;
-    return v ? buf_add(&h->text, v, sqls_col_len(s, col) + 1) : 0;
-}
 
 static int history_read(struct histories *h, struct sqls *s, char **sorted, int n)
 {
     int r, rc = 0;
     while (!rc && (r = sqls_step(s)) == SQL_ROW) {
         int k = slot_of(sorted, n, sqls_col(s, 0));
-        if (k < 0)
-            continue;
-        if (h->n == h->cap) {
-            size_t cap = h->cap ? h->cap * 2 : 64;
-            struct lead_event *ev = cap <= HISTORY_MAX ? realloc(h->ev, cap * sizeof(*ev)) : NULL;
-            h->ev = ev ? ev : h->ev;
-            size_t(*at)[5] = ev ? realloc(h->at, cap * sizeof(*at)) : NULL;
-            h->at = at ? at : h->at;
-            if (!at) {
-                rc = cap > HISTORY_MAX ? LEADD_ETOOBIG : LEADD_ENOMEM;
-                break;
-            }
-            h->cap = cap;
-        }
-        if (!h->count[k]++)
-            h->first[k] = h->n;
-        h->ev[h->n].spam = sqls_col_null(s, 6) ? -1 : sqls_col_int(s, 6) != 0;
-        for (int i = 0; !rc && i < 5; i++)
-            rc = keep(h, s, i + 1, &h->at[h->n][i]);
-        h->n++;
+        if (k >= 0 && !(rc = sql_keep(&h->rows, s, 0)) && !h->count[k]++)
+            h->first[k] = h->rows.n - 1;
     }
     sqls_reset(s);
     if (rc || r != SQL_DONE)
         return rc ? rc : LEADD_EDB;
-    for (size_t i = 0; i < h->n; i++) {
-        const char **str[5] = {&h->ev[i].at, &h->ev[i].status, &h->ev[i].note, &h->ev[i].by,
-                               &h->ev[i].owner};
-        for (int j = 0; j < 5; j++)
-            *str[j] = h->at[i][j] ? h->text.ptr + h->at[i][j] - 1 : NULL;
+    if (h->rows.n && !(h->ev = calloc(h->rows.n, sizeof(*h->ev))))
+        return LEADD_ENOMEM;
+    for (size_t i = 0; i < h->rows.n; i++) {
+        const struct sql_kept *k = &h->rows;
+        h->ev[i] = (struct lead_event){
+            .at = sql_kept_col(k, i, 1),
+            .status = sql_kept_col(k, i, 2),
+            .note = sql_kept_col(k, i, 3),
+            .by = sql_kept_col(k, i, 4),
+            .owner = sql_kept_col(k, i, 5),
+            .spam = sql_kept_col(k, i, 6) ? sql_kept_int(k, i, 6) != 0 : -1,
+        };
     }
     return 0;
 }
@@ -188,11 +167,11 @@ static void forwarding(struct sqls *s, int i, struct lead_row *r)
 int leadrows_each(struct leadrow_stmts *c, struct sqlc *db, const char (*ids)[ULID_LEN + 1], int n,
                   const char *viewer, store_lead_fn fn, void *arg)
 {
-    struct histories h = {.n = 0};
+    struct histories h = {.ev = NULL};
     char **sorted = calloc((size_t)n + 1, sizeof(*sorted));
     h.first = calloc((size_t)n + 1, sizeof(*h.first));
     h.count = calloc((size_t)n + 1, sizeof(*h.count));
-    buf_init(&h.text, HISTORY_TEXT_MAX);
+    sql_kept_init(&h.rows, 7, HISTORY_TEXT_MAX, HISTORY_MAX);
     int k = n == 1 ? 0 : 1, r = SQL_DONE;
     int rc = sorted && h.first && h.count ? 0 : LEADD_ENOMEM;
     if (rc || n <= 0 || (rc = prepare(c, db, n)))
@@ -232,7 +211,6 @@ out:
     free(h.first);
     free(h.count);
     free(h.ev);
-    free(h.at);
-    buf_release(&h.text);
+    sql_kept_release(&h.rows);
     return rc;
 }

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "leadd/jsonw.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
 #include "leadd/strutil.h"
@@ -483,7 +482,7 @@ out:
 }
 
 int store_stats(struct store *st, const char *group_by, const struct lead_filter *f,
-                struct buf *out)
+                store_group_fn fn, void *arg)
 {
     static const struct {
         const char *name, *expr;
@@ -507,7 +506,7 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
     struct lead_filter g = *f;
     struct sqls *s = NULL;
     char head[320];
-    int rc = LEADD_EDB, r = SQL_DONE, n = 0;
+    int rc = LEADD_EDB, r = SQL_DONE;
     g.spam = -1;
     struct reader *rd = reader_get(st);
     /* tombstones count: erasure removes people, not numbers */
@@ -525,17 +524,12 @@ int store_stats(struct store *st, const char *group_by, const struct lead_filter
                  sql_bytewise(rd->c));
     if (!rd || (rc = where_prepare(rd->c, &w, head, tail, &s)))
         goto out;
-    buf_adds(out, "{\"data\":[");
-    while (!buf_error(out) && (r = sqls_step(s)) == SQL_ROW) {
-        if (n++)
-            buf_addc(out, ',');
-        buf_adds(out, "{\"key\":");
-        jw_str(out, sqls_col(s, 0));
-        buf_addf(out, ",\"total\":%lld,\"qualified\":%lld,\"converted\":%lld,\"spam\":%lld}",
-                 sqls_col_int(s, 1), sqls_col_int(s, 2), sqls_col_int(s, 3), sqls_col_int(s, 4));
+    while (!rc && (r = sqls_step(s)) == SQL_ROW) {
+        struct store_group grp = {sqls_col(s, 0), sqls_col_int(s, 1), sqls_col_int(s, 2),
+                                  sqls_col_int(s, 3), sqls_col_int(s, 4)};
+        rc = fn(arg, &grp);
     }
-    buf_adds(out, "]}");
-    rc = buf_error(out) ? buf_error(out) : r != SQL_DONE ? LEADD_EDB : 0;
+    rc = rc ? rc : r != SQL_DONE ? LEADD_EDB : 0;
 out:
     sqls_finalize(&s);
     reader_put(st, rd);
@@ -546,87 +540,93 @@ out:
 /* "delivering" is a moment inside an attempt: the API calls it pending. */
 #define API_STATE "(CASE state WHEN " SQL_DELIVERING " THEN " SQL_PENDING " ELSE state END)"
 
-int store_list_deliveries(struct store *st, const char *state, const char *lead, const char *cursor,
-                          int limit, struct buf *out)
+#define ATTEMPTS_TEXT_MAX (16u << 20) /* a page's attempts' text, at most */
+#define ATTEMPTS_MAX (1u << 20)       /* and their number */
+
+int store_list_deliveries(struct store *st, const char *state, const char *lead, long long before,
+                          int limit, store_delivery_fn fn, void *arg, long long *next)
 {
+/* the page's deliveries (?4: limit + 1, to know if there is more) */
+#define PAGE                                                                                       \
+    " FROM deliveries WHERE (CAST(?1 AS text) IS NULL OR " API_STATE " = ?1) AND"                  \
+    " (CAST(?2 AS text) IS NULL OR lead_id = ?2) AND (?3 = 0 OR id < ?3)"                          \
+    " ORDER BY id DESC LIMIT ?4"
     struct sqls *s = NULL, *a = NULL;
+    struct sql_kept k;
+    struct store_attempt *att = NULL;
     int rc = LEADD_EDB, r = SQL_DONE, n = 0;
-    long long last = 0, before = cursor ? strtoll(cursor, NULL, 10) : 0;
+    long long last = 0;
+    size_t at = 0; /* the next kept attempt */
     struct reader *rd = reader_get(st);
-    if (!rd)
-        goto out;
-    if (sqls_prepare(
-            rd->c,
-            "SELECT id, lead_id, webhook, webhook_id, " API_STATE " AS st,"
-            " next_attempt_ms, why FROM deliveries WHERE (CAST(?1 AS text) IS NULL OR " API_STATE
-            " = ?1) AND (CAST(?2 AS text) IS NULL OR lead_id = ?2) AND"
-            " (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
-            &s) ||
+    sql_kept_init(&k, 5, ATTEMPTS_TEXT_MAX, ATTEMPTS_MAX);
+    *next = 0;
+    if (!rd ||
         sqls_prepare(rd->c,
-                     "SELECT at, status, error, duration_ms FROM delivery_attempts"
-                     " WHERE delivery_id = ?1 ORDER BY rowid",
+                     "SELECT id, lead_id, webhook, webhook_id, " API_STATE " AS st,"
+                     " next_attempt_ms, why" PAGE,
+                     &s) ||
+        sqls_prepare(rd->c,
+                     "SELECT delivery_id, at, status, error, duration_ms FROM delivery_attempts"
+                     " WHERE delivery_id IN (SELECT id" PAGE ") ORDER BY delivery_id DESC, rowid",
                      &a))
         goto out;
-    sqls_text(s, 1, state, false);
-    sqls_text(s, 2, lead, false);
-    sqls_int(s, 3, before);
-    sqls_int(s, 4, limit + 1);
+    struct sqls *both[] = {a, s};
+    for (int i = 0; i < 2; i++) {
+        sqls_text(both[i], 1, state, false);
+        sqls_text(both[i], 2, lead, false);
+        sqls_int(both[i], 3, before);
+        sqls_int(both[i], 4, limit + 1);
+    }
+    /* one snapshot: the page's attempts (all at once), then its deliveries,
+     * both newest first, each delivery's attempts the run of its id */
     sql_begin_read(rd->c);
-    buf_adds(out, "{\"data\":[");
-    while (!buf_error(out) && (r = sqls_step(s)) == SQL_ROW) {
-        if (n == limit) {
-            n++;
+    rc = 0;
+    while (!rc && (r = sqls_step(a)) == SQL_ROW)
+        rc = sql_keep(&k, a, 0);
+    if (!rc && r != SQL_DONE)
+        rc = LEADD_EDB;
+    if (!rc && k.n && !(att = calloc(k.n, sizeof(*att))))
+        rc = LEADD_ENOMEM;
+    while (!rc && (r = sqls_step(s)) == SQL_ROW) {
+        if (n++ == limit) {
+            *next = last; /* the page after starts below the last shown */
             break;
         }
-        char next[32];
-        const char *stname = sqls_col(s, 4);
-        last = sqls_col_int(s, 0);
-        rfc3339_ms((uint64_t)sqls_col_int(s, 5), next);
-        if (n++)
-            buf_addc(out, ',');
-        buf_addf(out, "{\"id\":\"%lld\",\"lead\":", last);
-        jw_str(out, sqls_col(s, 1));
-        buf_adds(out, ",\"webhook\":");
-        jw_str(out, sqls_col(s, 2));
-        buf_adds(out, ",\"webhook_id\":");
-        jw_str(out, sqls_col(s, 3));
-        buf_adds(out, ",\"state\":");
-        jw_str(out, stname);
-        buf_adds(out, ",\"next_attempt_at\":");
-        jw_str(out, strcmp(stname, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
-        buf_adds(out, ",\"why\":");
-        jw_str(out, sqls_col(s, 6));
-        buf_adds(out, ",\"attempts\":[");
-        sqls_reset(a);
-        sqls_int(a, 1, last);
-        for (int k = 0; !buf_error(out) && sqls_step(a) == SQL_ROW; k++) {
-            if (k)
-                buf_addc(out, ',');
-            buf_adds(out, "{\"at\":");
-            jw_str(out, sqls_col(a, 0));
-            buf_adds(out, ",\"status\":");
-            if (sqls_col_null(a, 1))
-                buf_adds(out, "null");
-            else
-                buf_addf(out, "%lld", sqls_col_int(a, 1));
-            buf_adds(out, ",\"error\":");
-            jw_str(out, sqls_col(a, 2));
-            buf_addf(out, ",\"duration_ms\":%lld}", sqls_col_int(a, 3));
+        struct store_delivery_row d = {
+            .id = sqls_col_int(s, 0),
+            .lead = sqls_col(s, 1),
+            .webhook = sqls_col(s, 2),
+            .webhook_id = sqls_col(s, 3),
+            .state = sqls_col(s, 4),
+            .next_attempt_ms = (uint64_t)sqls_col_int(s, 5),
+            .why = sqls_col(s, 6),
+            .attempts = att,
+        };
+        for (; at < k.n && sql_kept_int(&k, at, 0) >= d.id; at++) {
+            if (sql_kept_int(&k, at, 0) > d.id)
+                continue;
+            att[d.nattempts++] = (struct store_attempt){
+                .at = sql_kept_col(&k, at, 1),
+                .has_status = sql_kept_col(&k, at, 2) != NULL,
+                .status = sql_kept_int(&k, at, 2),
+                .error = sql_kept_col(&k, at, 3),
+                .duration_ms = sql_kept_int(&k, at, 4),
+            };
         }
-        buf_adds(out, "]}");
+        last = d.id;
+        rc = fn(arg, &d);
     }
-    rc = r != SQL_ROW && r != SQL_DONE ? LEADD_EDB : 0;
+    if (!rc && r != SQL_ROW && r != SQL_DONE)
+        rc = LEADD_EDB;
     sql_end_read(rd->c);
-    if (n > limit)
-        buf_addf(out, "],\"next_cursor\":\"%lld\"}", last);
-    else
-        buf_adds(out, "],\"next_cursor\":null}");
-    rc = buf_error(out) ? buf_error(out) : rc;
 out:
     sqls_finalize(&s);
     sqls_finalize(&a);
+    sql_kept_release(&k);
+    free(att);
     reader_put(st, rd);
     return rc;
+#undef PAGE
 }
 
 int store_metrics(struct store *st, struct buf *out)

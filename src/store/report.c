@@ -8,9 +8,7 @@
 
 #include "internal.h"
 #include "leadd/calendar.h"
-#include "leadd/jsonw.h"
 #include "leadd/log.h"
-#include "leadd/money.h"
 #include "leadd/strmap.h"
 
 const char *const report_group_names[REPORT_GROUP_COUNT] = {
@@ -18,10 +16,10 @@ const char *const report_group_names[REPORT_GROUP_COUNT] = {
 };
 
 int store_list_spend(struct store *st, const char *from, const char *to, const char *utm_source,
-                     struct buf *out)
+                     store_spend_fn fn, void *arg)
 {
     struct sqls *s = NULL;
-    int rc = LEADD_EDB, r = SQL_DONE, n = 0;
+    int rc = LEADD_EDB, r = SQL_DONE;
     struct reader *rd = reader_get(st);
     char sql[512];
     if (!rd)
@@ -38,23 +36,13 @@ int store_list_spend(struct store *st, const char *from, const char *to, const c
     sqls_text(s, 1, from, false);
     sqls_text(s, 2, to, false);
     sqls_text(s, 3, utm_source, false);
-    buf_adds(out, "{\"data\":[");
-    while (!buf_error(out) && (r = sqls_step(s)) == SQL_ROW) {
-        char amount[MONEY_STR];
-        const char *cur = sqls_col(s, 3);
-        money_format(sqls_col_int(s, 4), money_exponent(cur), amount);
-        buf_adds(out, n++ ? ",{\"date\":" : "{\"date\":");
-        jw_str(out, sqls_col(s, 0));
-        buf_adds(out, ",\"utm_source\":");
-        jw_str(out, sqls_col(s, 1));
-        buf_adds(out, ",\"utm_campaign\":");
-        jw_str(out, sqls_col(s, 2));
-        buf_addf(out, ",\"amount\":\"%s\",\"currency\":", amount);
-        jw_str(out, cur);
-        buf_addc(out, '}');
+    rc = 0;
+    while (!rc && (r = sqls_step(s)) == SQL_ROW) {
+        struct store_spend_row row = {sqls_col(s, 0), sqls_col(s, 1), sqls_col(s, 2),
+                                      sqls_col(s, 3), sqls_col_int(s, 4)};
+        rc = fn(arg, &row);
     }
-    buf_adds(out, "]}");
-    rc = buf_error(out) ? buf_error(out) : r != SQL_DONE ? LEADD_EDB : 0;
+    rc = rc ? rc : r != SQL_DONE ? LEADD_EDB : 0;
 out:
     sqls_finalize(&s);
     reader_put(st, rd);

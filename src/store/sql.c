@@ -251,3 +251,52 @@ int sql_rows(struct buf *b, const char *head, size_t n, const char *row, const c
     buf_adds(b, tail);
     return buf_error(b);
 }
+
+void sql_kept_init(struct sql_kept *k, int ncols, size_t max_text, size_t max_rows)
+{
+    *k = (struct sql_kept){.ncols = ncols, .max_rows = max_rows};
+    buf_init(&k->text, max_text);
+}
+
+int sql_keep(struct sql_kept *k, struct sqls *s, int from)
+{
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 16;
+        if (k->n >= k->max_rows)
+            return LEADD_ETOOBIG;
+        cap = cap < k->max_rows ? cap : k->max_rows;
+        size_t *at = realloc(k->at, cap * (size_t)k->ncols * sizeof(*at));
+        if (!at)
+            return LEADD_ENOMEM;
+        k->at = at;
+        k->cap = cap;
+    }
+    size_t *row = k->at + k->n * (size_t)k->ncols;
+    for (int i = 0; i < k->ncols; i++) {
+        const char *v = sqls_col(s, from + i);
+        row[i] = v ? k->text.len + 1 : 0;
+        if (v && buf_add(&k->text, v, sqls_col_len(s, from + i) + 1))
+            return buf_error(&k->text);
+    }
+    k->n++;
+    return 0;
+}
+
+const char *sql_kept_col(const struct sql_kept *k, size_t r, int c)
+{
+    size_t at = k->at[r * (size_t)k->ncols + (size_t)c];
+    return at ? k->text.ptr + at - 1 : NULL;
+}
+
+long long sql_kept_int(const struct sql_kept *k, size_t r, int c)
+{
+    const char *v = sql_kept_col(k, r, c);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+void sql_kept_release(struct sql_kept *k)
+{
+    buf_release(&k->text);
+    free(k->at);
+    *k = (struct sql_kept){.n = 0};
+}

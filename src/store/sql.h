@@ -14,9 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "leadd/buf.h"
 #include "leadd/common.h"
-
-struct buf;
 
 enum sql_backend { SQL_SQLITE, SQL_POSTGRES };
 enum { SQL_DONE = 0, SQL_ROW = 1 };
@@ -146,5 +145,26 @@ bool sqls_col_null(struct sqls *s, int i);
 int sqls_col_blob(struct sqls *s, int i, void *out, size_t cap, size_t *len);
 /* sqls_changes: the rows the statement's last run changed. */
 long long sqls_changes(struct sqls *s);
+
+/* ---- rows kept: a statement's rows copied, to read once it stepped on ---- */
+
+/* Each kept row's columns as text (NULL stays NULL; an integer as its
+ * digits), in one buffer of at most max_text bytes and at most max_rows
+ * rows. sql_kept_release frees it. */
+struct sql_kept {
+    struct buf text;
+    size_t *at; /* each row's columns: offset + 1 in text, 0 for NULL */
+    size_t n, cap, max_rows;
+    int ncols;
+};
+void sql_kept_init(struct sql_kept *k, int ncols, size_t max_text, size_t max_rows);
+/* sql_keep: copies s's columns from..from+ncols-1 as the next row; 0,
+ * LEADD_ENOMEM, or LEADD_ETOOBIG past a cap. */
+LEADD_MUST_CHECK int sql_keep(struct sql_kept *k, struct sqls *s, int from);
+/* sql_kept_col: row r's column c (0-based among those kept), or NULL;
+ * valid until the next sql_keep. sql_kept_int: the same as an integer. */
+const char *sql_kept_col(const struct sql_kept *k, size_t r, int c);
+long long sql_kept_int(const struct sql_kept *k, size_t r, int c);
+void sql_kept_release(struct sql_kept *k);
 
 #endif

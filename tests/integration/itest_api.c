@@ -1444,6 +1444,53 @@ static bool deliveries_tried(void *arg)
                         " state = 'delivering'") == 0;
 }
 
+/* The array of a list's answer: from after "data":[ to before its "],". */
+static const char *data_of(const char *body, size_t *n)
+{
+    const char *from = strstr(body, "{\"data\":["), *to = strstr(body, "],\"next_cursor\"");
+    assert_true(from && to && to >= from + 9);
+    *n = (size_t)(to - from - 9);
+    return from + 9;
+}
+
+/* The deliveries read two at a time, cursor to cursor, are the whole list:
+ * each with its own attempts (read for the page at once), none twice. */
+static void deliveries_paged(struct leadd *l)
+{
+    struct resp all, r;
+    char cursor[32] = "", path[128];
+    struct buf joined = BUF_INIT(1u << 20);
+    size_t n, pages = 0;
+    h_api(l, "GET", "/v1/deliveries?limit=50", NULL, &all);
+    assert_int_equal(all.status, 200);
+    const char *whole = data_of(all.body, &n);
+    int attempts = 0;
+    for (const char *p = whole; (p = strstr(p, "{\"at\":")) && p < whole + n; p++)
+        attempts++;
+    assert_int_equal(attempts, h_sql_int(l, "SELECT count(*) FROM delivery_attempts"));
+    assert_true(h_sql_int(l, "SELECT count(*) FROM deliveries") >= 5);
+    do {
+        snprintf(path, sizeof(path), "/v1/deliveries?limit=2%s%s", *cursor ? "&cursor=" : "",
+                 cursor);
+        h_api(l, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        size_t k;
+        const char *d = data_of(r.body, &k);
+        buf_adds(&joined, joined.len ? "," : "");
+        buf_add(&joined, d, k);
+        if (!h_json_str(r.body, "next_cursor", cursor, sizeof(cursor)))
+            *cursor = '\0';
+        resp_free(&r);
+        pages++;
+    } while (*cursor && pages < 20);
+    assert_int_equal(buf_error(&joined), 0);
+    assert_int_equal(joined.len, n);
+    assert_memory_equal(joined.ptr, whole, n);
+    assert_true(pages >= 3);
+    buf_release(&joined);
+    resp_free(&all);
+}
+
 static void t_page_is_each_leads_own_answer(void **state)
 {
     (void)state;
@@ -1483,6 +1530,7 @@ static void t_page_is_each_leads_own_answer(void **state)
         resp_free(&one);
     }
     resp_free(&r);
+    deliveries_paged(&l);
     /* an erased lead leaves the page; the rest stay as they are */
     snprintf(path, sizeof(path), "/v1/leads/%s", id[6]);
     h_api(&l, "DELETE", path, NULL, &r);

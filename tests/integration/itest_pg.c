@@ -330,6 +330,50 @@ static int get_lead(struct store *st, const char *id, const char *viewer, struct
     return store_get_lead(st, id, viewer, lead_text, out);
 }
 
+/* Each of the other reads as a line of text. */
+static int group_line(void *arg, const struct store_group *g)
+{
+    return buf_addf(arg, "%s %lld %lld %lld %lld\n", g->key ? g->key : "-", g->total, g->qualified,
+                    g->converted, g->spam);
+}
+
+static int spend_line(void *arg, const struct store_spend_row *r)
+{
+    return buf_addf(arg, "%s %s %s %s %lld\n", r->date, r->utm_source,
+                    r->utm_campaign ? r->utm_campaign : "-", r->currency, r->amount_minor);
+}
+
+static int delivery_line(void *arg, const struct store_delivery_row *d)
+{
+    /* times and message ids labelled as on the wire, for mask() */
+    buf_addf(arg, "%lld %s %s \"webhook_id\":\"%s\" %s \"next_attempt_at\":\"%llu\" %s:", d->id,
+             d->lead, d->webhook, d->webhook_id, d->state, (unsigned long long)d->next_attempt_ms,
+             d->why ? d->why : "-");
+    for (size_t i = 0; i < d->nattempts; i++)
+        buf_addf(arg, " [\"at\":\"%s\" %lld %s %lld]", d->attempts[i].at,
+                 d->attempts[i].has_status ? d->attempts[i].status : -1,
+                 d->attempts[i].error ? d->attempts[i].error : "-", d->attempts[i].duration_ms);
+    return buf_addc(arg, '\n');
+}
+
+static int consent_line(void *arg, const struct store_consent_row *c)
+{
+    const char *v[] = {c->lead_id, c->kind,       c->form, c->field, c->text,      c->text_hash,
+                       c->ip,      c->user_agent, c->page, c->actor, c->email_hash};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        buf_addf(arg, "%s|", v[i] ? v[i] : "-");
+    return buf_addf(arg, "\"at\":\"%s\"\n", c->at ? c->at : "-");
+}
+
+static int deliveries_text(struct store *st, const char *state, const char *lead, int limit,
+                           struct buf *out)
+{
+    long long next;
+    int rc = store_list_deliveries(st, state, lead, 0, limit, delivery_line, out, &next);
+    buf_addf(out, "next %lld\n", next);
+    return rc;
+}
+
 /* A report as text: every row's sums, then the total's. */
 static void report_text(struct store *st, enum report_group g, struct buf *out)
 {
@@ -410,8 +454,8 @@ static void same_reads(const char *db, const char *lead_id)
     static const char *const groups[] = {"utm_source", "utm_medium", "utm_campaign", "form",
                                          "grade",      "status",     "day"};
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-        assert_int_equal(store_stats(lite, groups[i], &base, &a), 0);
-        assert_int_equal(store_stats(post, groups[i], &base, &b), 0);
+        assert_int_equal(store_stats(lite, groups[i], &base, group_line, &a), 0);
+        assert_int_equal(store_stats(post, groups[i], &base, group_line, &b), 0);
         same(groups[i], &a, &b);
     }
     for (int g = 0; g < REPORT_GROUP_COUNT; g++) {
@@ -419,22 +463,22 @@ static void same_reads(const char *db, const char *lead_id)
         report_text(post, (enum report_group)g, &b);
         same(report_group_names[g], &a, &b);
     }
-    assert_int_equal(store_list_spend(lite, NULL, NULL, NULL, &a), 0);
-    assert_int_equal(store_list_spend(post, NULL, NULL, NULL, &b), 0);
-    assert_non_null(strstr(buf_str(&a), "99.50"));
+    assert_int_equal(store_list_spend(lite, NULL, NULL, NULL, spend_line, &a), 0);
+    assert_int_equal(store_list_spend(post, NULL, NULL, NULL, spend_line, &b), 0);
+    assert_non_null(strstr(buf_str(&a), " 9950\n")); /* 99.50 in minor units */
     same("spend", &a, &b);
-    assert_int_equal(store_list_deliveries(lite, NULL, NULL, NULL, 100, &a), 0);
-    assert_int_equal(store_list_deliveries(post, NULL, NULL, NULL, 100, &b), 0);
+    assert_int_equal(deliveries_text(lite, NULL, NULL, 100, &a), 0);
+    assert_int_equal(deliveries_text(post, NULL, NULL, 100, &b), 0);
     same("deliveries", &a, &b);
-    assert_int_equal(store_list_deliveries(lite, "pending", lead_id, NULL, 5, &a), 0);
-    assert_int_equal(store_list_deliveries(post, "pending", lead_id, NULL, 5, &b), 0);
+    assert_int_equal(deliveries_text(lite, "pending", lead_id, 5, &a), 0);
+    assert_int_equal(deliveries_text(post, "pending", lead_id, 5, &b), 0);
     same("deliveries of a lead", &a, &b);
-    assert_int_equal(store_list_consents(lite, lead_id, NULL, &a), 0);
-    assert_int_equal(store_list_consents(post, lead_id, NULL, &b), 0);
-    assert_non_null(strstr(buf_str(&a), "\"kind\":\"given\""));
+    assert_int_equal(store_list_consents(lite, lead_id, NULL, consent_line, &a), 0);
+    assert_int_equal(store_list_consents(post, lead_id, NULL, consent_line, &b), 0);
+    assert_non_null(strstr(buf_str(&a), "|given|"));
     same("a lead's consents", &a, &b);
-    assert_int_equal(store_list_consents(lite, NULL, "p3@acme.example", &a), 0);
-    assert_int_equal(store_list_consents(post, NULL, "p3@acme.example", &b), 0);
+    assert_int_equal(store_list_consents(lite, NULL, "p3@acme.example", consent_line, &a), 0);
+    assert_int_equal(store_list_consents(post, NULL, "p3@acme.example", consent_line, &b), 0);
     same("an address's consents", &a, &b);
     unsigned char token[SHA256_LEN] = {1};
     struct confirm_info ci;
@@ -578,11 +622,11 @@ static void same_jobs(const char *db, const char *x)
         assert_true(rt.erased >= 1);
         buf_addf(&out[i], "retention erased %lld\n", rt.erased);
         assert_int_equal(get_lead(st[i], ids[0], NULL, &out[i]), LEADD_ENOTFOUND);
-        assert_int_equal(store_list_consents(st[i], x, NULL, &out[i]), 0);
+        assert_int_equal(store_list_consents(st[i], x, NULL, consent_line, &out[i]), 0);
         assert_int_equal(get_lead(st[i], x, "maria", &out[i]), 0);
         assert_int_equal(get_lead(st[i], y, "maria", &out[i]), 0);
-        assert_int_equal(store_list_spend(st[i], NULL, NULL, NULL, &out[i]), 0);
-        assert_int_equal(store_list_deliveries(st[i], NULL, y, NULL, 10, &out[i]), 0);
+        assert_int_equal(store_list_spend(st[i], NULL, NULL, NULL, spend_line, &out[i]), 0);
+        assert_int_equal(deliveries_text(st[i], NULL, y, 10, &out[i]), 0);
         mask(&out[i]);
         sj.change = SESSION_DELETE;
         assert_int_equal(store_run(st[i], &sj.job), 0);
@@ -591,8 +635,8 @@ static void same_jobs(const char *db, const char *x)
     assert_non_null(strstr(buf_str(&out[0]), "\"note\":\"called | twice\""));
     assert_non_null(strstr(buf_str(&out[0]), "\"value\":\"12.34\""));
     assert_non_null(strstr(buf_str(&out[0]), "\"spam\":false}"));
-    assert_non_null(strstr(buf_str(&out[0]), "\"amount\":\"11.00\""));
-    assert_non_null(strstr(buf_str(&out[0]), "\"kind\":\"withdrawn\""));
+    assert_non_null(strstr(buf_str(&out[0]), " 1100\n")); /* 11.00 in minor units */
+    assert_non_null(strstr(buf_str(&out[0]), "|withdrawn|"));
     assert_non_null(strstr(buf_str(&out[0]), "consent_withdrawn"));
     same("after the same jobs", &out[0], &out[1]);
     buf_release(&out[0]);
