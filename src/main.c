@@ -1,6 +1,7 @@
 /* main.c: wiring only. Parses the command line, loads the config, opens the
  * store, starts the server, and waits for SIGTERM or SIGINT. */
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -352,6 +353,21 @@ static void reload(const struct args *a, const struct config *now, struct http *
         log_info("reload: webhooks changed; deliveries follow them once those in flight are done");
 }
 
+/* Memory a request frees is kept for the next one. glibc otherwise gives
+ * a thread's heap back to the kernel once 128 KB lie free at its top, and
+ * serves larger blocks by mmap: each request then faults its memory in
+ * anew, and on a virtual machine page faults are dear. GET /v1/leads (a
+ * page of 50 leads) went from about 1,750 to 3,000 requests a second, its
+ * page faults from 50,000-260,000 in 3 s to none (README, "Memory kept").
+ * The cost: each thread's heap may hold up to M_TRIM_THRESHOLD unused. */
+static void keep_freed_memory(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 static int serve(const struct args *a)
 {
     struct config cfg;
@@ -371,6 +387,7 @@ static int serve(const struct args *a)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    keep_freed_memory();
 
     long long window_h = longest_window_h(&cfg);
     /* this node's name among those sharing a database: its claims carry it,
