@@ -18,6 +18,13 @@ int jw_str(struct buf *b, const char *s);
 int jw_strn(struct buf *b, const char *s, size_t n);
 /* jw_key: `"key":`, preceded by a comma unless `first`. */
 int jw_key(struct buf *b, const char *key, bool first);
+/* A member of an object whose value is a string (NULL: null). */
+struct jw_str_member {
+    const char *key, *value;
+};
+/* jw_strs: members m[0..n) as "key":value, comma-separated, the first
+ * preceded by a comma unless `first`. */
+int jw_strs(struct buf *b, const struct jw_str_member *m, size_t n, bool first);
 /* jw_int, jw_num, jw_bool: scalar values. A non-finite double writes null. */
 int jw_int(struct buf *b, long long v);
 int jw_num(struct buf *b, double v);

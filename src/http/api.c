@@ -602,18 +602,15 @@ static int delivery_json(void *arg, const struct store_delivery_row *d)
     struct buf *b = list_next(arg);
     char next[32];
     rfc3339_ms(d->next_attempt_ms, next);
-    buf_addf(b, "{\"id\":\"%lld\",\"lead\":", d->id);
-    jw_str(b, d->lead);
-    buf_adds(b, ",\"webhook\":");
-    jw_str(b, d->webhook);
-    buf_adds(b, ",\"webhook_id\":");
-    jw_str(b, d->webhook_id);
-    buf_adds(b, ",\"state\":");
-    jw_str(b, d->state);
-    buf_adds(b, ",\"next_attempt_at\":");
-    jw_str(b, strcmp(d->state, delivery_state_names[DELIVERY_PENDING]) ? NULL : next);
-    buf_adds(b, ",\"why\":");
-    jw_str(b, d->why);
+    const struct jw_str_member m[] = {
+        {"lead", d->lead},
+        {"webhook", d->webhook},
+        {"webhook_id", d->webhook_id},
+        {"state", d->state},
+        {"next_attempt_at", strcmp(d->state, delivery_state_names[DELIVERY_PENDING]) ? NULL : next},
+        {"why", d->why}};
+    buf_addf(b, "{\"id\":\"%lld\"", d->id);
+    jw_strs(b, m, LEADD_ARRAY_LEN(m), false);
     buf_adds(b, ",\"attempts\":[");
     for (size_t i = 0; i < d->nattempts; i++) {
         const struct store_attempt *a = &d->attempts[i];

@@ -235,17 +235,14 @@ enum MHD_Result unsubscribe_link(struct req *r)
 /* One record as the API shows it. */
 static int record_json(void *arg, const struct store_consent_row *c)
 {
-    const struct {
-        const char *name, *value;
-    } m[] = {{"lead_id", c->lead_id}, {"kind", c->kind},   {"form", c->form},
-             {"field", c->field},     {"text", c->text},   {"text_hash", c->text_hash},
-             {"at", c->at},           {"ip", c->ip},       {"user_agent", c->user_agent},
-             {"page", c->page},       {"actor", c->actor}, {"email_hash", c->email_hash}};
+    const struct jw_str_member m[] = {
+        {"lead_id", c->lead_id}, {"kind", c->kind},   {"form", c->form},
+        {"field", c->field},     {"text", c->text},   {"text_hash", c->text_hash},
+        {"at", c->at},           {"ip", c->ip},       {"user_agent", c->user_agent},
+        {"page", c->page},       {"actor", c->actor}, {"email_hash", c->email_hash}};
     struct buf *b = list_next(arg);
-    for (size_t i = 0; i < LEADD_ARRAY_LEN(m); i++) {
-        buf_addf(b, "%s\"%s\":", i ? "," : "{", m[i].name);
-        jw_str(b, m[i].value); /* NULL: null */
-    }
+    buf_addc(b, '{');
+    jw_strs(b, m, LEADD_ARRAY_LEN(m), true);
     return buf_addc(b, '}');
 }
 

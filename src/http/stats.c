@@ -735,14 +735,13 @@ static int spend_json(void *arg, const struct store_spend_row *s)
     char amount[MONEY_STR];
     struct buf *b = list_next(arg);
     money_format(s->amount_minor, money_exponent(s->currency), amount);
-    buf_adds(b, "{\"date\":");
-    jw_str(b, s->date);
-    buf_adds(b, ",\"utm_source\":");
-    jw_str(b, s->utm_source);
-    buf_adds(b, ",\"utm_campaign\":");
-    jw_str(b, s->utm_campaign);
-    buf_addf(b, ",\"amount\":\"%s\",\"currency\":", amount);
-    jw_str(b, s->currency);
+    const struct jw_str_member m[] = {{"date", s->date},
+                                      {"utm_source", s->utm_source},
+                                      {"utm_campaign", s->utm_campaign},
+                                      {"amount", amount},
+                                      {"currency", s->currency}};
+    buf_addc(b, '{');
+    jw_strs(b, m, LEADD_ARRAY_LEN(m), true);
     return buf_addc(b, '}');
 }
 

@@ -15,30 +15,23 @@ static void text(struct buf *b, const char *name, struct lead_text t)
 
 static void event(struct buf *b, const struct lead_event *e, bool first)
 {
-    buf_adds(b, first ? "{\"at\":" : ",{\"at\":");
-    jw_str(b, e->at);
-    buf_adds(b, ",\"status\":");
-    jw_str(b, e->status);
-    buf_adds(b, ",\"note\":");
-    jw_str(b, e->note);
-    buf_adds(b, ",\"by\":");
-    jw_str(b, e->by);
-    buf_adds(b, ",\"owner\":");
-    jw_str(b, e->owner);
+    const struct jw_str_member m[] = {{"at", e->at},
+                                      {"status", e->status},
+                                      {"note", e->note},
+                                      {"by", e->by},
+                                      {"owner", e->owner}};
+    buf_adds(b, first ? "{" : ",{");
+    jw_strs(b, m, LEADD_ARRAY_LEN(m), true);
     buf_adds(b, e->spam < 0 ? ",\"spam\":null" : e->spam ? ",\"spam\":true" : ",\"spam\":false");
     buf_addc(b, '}');
 }
 
 int lead_row_json(const struct lead_row *r, struct buf *b)
 {
-    buf_adds(b, "{\"id\":");
-    jw_str(b, r->id);
-    buf_adds(b, ",\"form\":");
-    jw_str(b, r->form);
-    buf_adds(b, ",\"created_at\":");
-    jw_str(b, r->created_at);
-    buf_adds(b, ",\"status\":");
-    jw_str(b, r->status);
+    const struct jw_str_member head[] = {
+        {"id", r->id}, {"form", r->form}, {"created_at", r->created_at}, {"status", r->status}};
+    buf_addc(b, '{');
+    jw_strs(b, head, LEADD_ARRAY_LEN(head), true);
     text(b, ",\"fields\":", r->fields);
     text(b, ",\"extra\":", r->extra);
     text(b, ",\"attribution\":", r->attribution);

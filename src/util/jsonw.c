@@ -63,6 +63,15 @@ int jw_key(struct buf *b, const char *key, bool first)
     return buf_addc(b, ':');
 }
 
+int jw_strs(struct buf *b, const struct jw_str_member *m, size_t n, bool first)
+{
+    for (size_t i = 0; i < n; i++) {
+        jw_key(b, m[i].key, first && !i);
+        jw_str(b, m[i].value);
+    }
+    return buf_error(b);
+}
+
 int jw_int(struct buf *b, long long v)
 {
     /* Digits by hand: every lead row and export row carries several numbers,

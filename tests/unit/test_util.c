@@ -137,6 +137,14 @@ static void t_json_writer(void **state)
         assert_string_equal(buf_str(&b), want);
         buf_release(&b);
     }
+    /* members: escaped values, NULL as null, a comma before each but a first */
+    const struct jw_str_member m[] = {{"a", "x\"y"}, {"b", NULL}, {"c", ""}};
+    b = (struct buf)BUF_INIT(1024);
+    assert_int_equal(jw_strs(&b, m, 3, true), 0);
+    assert_int_equal(jw_strs(&b, m, 1, false), 0);
+    assert_int_equal(jw_strs(&b, m, 0, false), 0);
+    assert_string_equal(buf_str(&b), "\"a\":\"x\\\"y\",\"b\":null,\"c\":\"\",\"a\":\"x\\\"y\"");
+    buf_release(&b);
 }
 
 static void t_buf_cap(void **state)
