@@ -227,6 +227,7 @@ static int open_pg(struct store *st, const struct store_opts *o)
         return rc;
     }
     st->upkeep = shared_upkeep; /* other nodes: the writer may remember nothing */
+    st->claims = &outbox_leased;
     /* the writer runs for a batch command too: it writes beside serving
      * nodes as one of them */
     if ((rc = writer_prepare(st)) || (rc = start_writer(st)) || !o->serving)
@@ -279,6 +280,7 @@ int store_open(struct store **out, const struct store_opts *o)
     st->retention_ms = o->retention_days * 24 * 3600 * 1000;
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids); /* random: two nodes' ids never meet */
+    st->claims = &outbox_local;
     if (o->pg_url) {
         if ((rc = open_pg(st, o)))
             goto fail;

@@ -121,6 +121,20 @@ struct writer_stats {
 void writer_stats_add(struct writer_stats *s, size_t n);
 void writer_stats_get(struct writer_stats *s, struct jobq *q, struct store_stats *out);
 
+/* How a node claims deliveries for its forwarder: one way a backend,
+ * struct store's claims, set at open. outbox_local (SQLite's): the one
+ * forwarder reads what is due on its own connection and keeps what it has
+ * in flight in memory. outbox_leased (PostgreSQL's): nodes lease rows to
+ * themselves in the database, and give them back (unclaim) or let the
+ * lease run out. */
+struct outbox_claims {
+    int (*claim)(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms, size_t max,
+                 const long long *skip, size_t nskip, struct outbox_item *out, size_t *n);
+    int (*unclaim)(struct store *st, const long long *ids, size_t n); /* NULL: nothing to do */
+    uint64_t (*next_due)(struct store *st);
+};
+extern const struct outbox_claims outbox_local, outbox_leased;
+
 struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
@@ -153,6 +167,7 @@ struct store {
     char upto[ULID_LEN + 1];        /* the stats' mark, as the batch found it (rollup_writing) */
     struct tally tally;             /* the batch's leads at or below it, not yet counted */
     void (*upkeep)(struct sqlc *c); /* what else the writer drops now and then, or NULL */
+    const struct outbox_claims *claims;
     /* consent wordings known stored (never deleted): not written again; a
      * batch's new ones are known once it commits */
     char texts[WRITER_TEXTS][SHA256_LEN * 2 + 1], pending[WRITER_TEXTS][SHA256_LEN * 2 + 1];

@@ -59,20 +59,16 @@ int deliveries_cancel(struct sqlc *c, const char *lead_id, const char *why, uint
 
 int outbox_prepare(struct store *st)
 {
-
-    /* Deliveries in flight when the last process died go back to pending. */
-    char *err = NULL;
-    if (sqlite3_exec(st->odb,
-                     "UPDATE deliveries SET state = " SQL_PENDING " WHERE state = " SQL_DELIVERING,
-                     NULL, NULL, &err) != SQLITE_OK) {
-        log_error("unable to reset deliveries: %s", err ? err : "?");
-        sqlite3_free(err);
-        return LEADD_EDB;
-    }
-    if (sqlite3_changes(st->odb) > 0)
-        log_info("%d deliveries interrupted by the last stop are pending again",
-                 sqlite3_changes(st->odb));
+    long long n = 0;
     int rc = sqlc_sqlite(st->odb, &st->osql);
+    /* Deliveries in flight when the last process died go back to pending. */
+    if (!rc && (rc = sql_exec(st->osql, &n,
+                              "UPDATE deliveries SET state = " SQL_PENDING
+                              " WHERE state = " SQL_DELIVERING,
+                              "")))
+        log_error("unable to reset deliveries");
+    if (n > 0)
+        log_info("%lld deliveries interrupted by the last stop are pending again", n);
     rc = rc ? rc : sqls_prepare(st->osql, SQL_CLAIM, &st->o_claim);
     rc = rc ? rc : sqls_prepare(st->osql, SQL_DUE, &st->o_due);
     return rc;
@@ -161,14 +157,15 @@ static void id_array(const long long *ids, size_t n, char out[OUTBOX_CLAIM_MAX *
     snprintf(out + at, cap - at, "}");
 }
 
-/* PostgreSQL's claim: the rows are leased to this node in the database, so
- * nodes sending at once take disjoint ones. Rows another node is claiming
- * are skipped, not waited for; a lease that ran out (its node died) is
- * anybody's again. Then they and their leads are read like SQLite's, on
- * the same pooled connection (a node keeps no connection for claims). */
-static int claim_pg(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
-                    size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
-                    size_t *n)
+/* Leased claims (PostgreSQL's): the rows are leased to this node in the
+ * database, so nodes sending at once take disjoint ones. Rows another node
+ * is claiming are skipped, not waited for; a lease that ran out (its node
+ * died) is anybody's again. Then they and their leads are read like the
+ * local claims', on the same pooled connection (a node keeps no connection
+ * for claims). */
+static int claim_leased(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
+                        size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
+                        size_t *n)
 {
     char held[OUTBOX_CLAIM_MAX * 24 + 4], ids[OUTBOX_CLAIM_MAX * 24 + 4];
     long long claimed[OUTBOX_CLAIM_MAX];
@@ -227,9 +224,9 @@ out:
     return rc;
 }
 
-/* Gives PostgreSQL's leases back early; one not given back ends with its
- * lease (later, not never). */
-static int unclaim_pg(struct store *st, const long long *ids, size_t k)
+/* Gives the leases back early; one not given back ends with its lease
+ * (later, not never). */
+static int unclaim_leased(struct store *st, const long long *ids, size_t k)
 {
     char list[OUTBOX_CLAIM_MAX * 24 + 4];
     struct reader *rd = reader_get(st);
@@ -253,20 +250,32 @@ int store_outbox_unclaim(struct store *st, struct outbox_item *items, size_t n)
         free(items[i].lead_json);
         items[i].lead_json = NULL;
     }
-    return st->pg && k ? unclaim_pg(st, ids, k) : 0;
+    return st->claims->unclaim && k ? st->claims->unclaim(st, ids, k) : 0;
 }
 
 int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
                        size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
                        size_t *n)
 {
-    if (st->pg)
-        return claim_pg(st, webhook, now, lease_ms, max, skip, nskip, out, n);
-    int rc = LEADD_EDB, r = SQLITE_DONE;
+    return st->claims->claim(st, webhook, now, lease_ms, max, skip, nskip, out, n);
+}
+
+uint64_t store_outbox_next_due(struct store *st)
+{
+    return st->claims->next_due(st);
+}
+
+/* Local claims (SQLite's): the one forwarder reads its due deliveries on
+ * its own connection and keeps what it has in flight in memory (skip). */
+static int claim_local(struct store *st, const char *webhook, uint64_t now, uint64_t lease_ms,
+                       size_t max, const long long *skip, size_t nskip, struct outbox_item *out,
+                       size_t *n)
+{
+    int rc, r = SQL_DONE;
     *n = 0;
     /* One read transaction: the deliveries and their leads as of one moment. */
-    if (sqlite3_exec(st->odb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return db_err(sqlite3_errcode(st->odb));
+    if ((rc = sql_exec(st->osql, NULL, "BEGIN", "")))
+        return rc;
     struct sqls *s = st->o_claim;
     sqls_reset(s);
     sqls_text(s, 1, webhook, false);
@@ -283,11 +292,10 @@ int store_outbox_claim(struct store *st, const char *webhook, uint64_t now, uint
     sqls_reset(s);
     if (r < 0 || (rc = items_leads(&st->o_lead, st->osql, out, *n)))
         goto fail;
-    sqlite3_exec(st->odb, "COMMIT", NULL, NULL, NULL);
-    return 0;
+    return sql_exec(st->osql, NULL, "COMMIT", ""); /* a read's: nothing to lose */
 fail:
     rc = r < 0 ? r : rc;
-    sqlite3_exec(st->odb, "ROLLBACK", NULL, NULL, NULL);
+    sql_rollback(st->osql);
     for (size_t i = 0; i < *n; i++) {
         free(out[i].lead_json);
         out[i].lead_json = NULL;
@@ -296,24 +304,36 @@ fail:
     return rc;
 }
 
-uint64_t store_outbox_next_due(struct store *st)
+/* When the next delivery is due, by s (SQL_DUE's); UINT64_MAX: never. */
+static uint64_t due(struct sqls *s)
 {
-    uint64_t due = UINT64_MAX;
-    struct reader *rd = st->pg ? reader_get(st) : NULL;
-    struct sqls *s = st->o_due;
-    if (st->pg && (!rd || sqls_prepare(rd->c, SQL_DUE, &s)))
-        goto out;
+    uint64_t at = UINT64_MAX;
     sqls_reset(s);
     if (sqls_step(s) == SQL_ROW && !sqls_col_null(s, 0))
-        due = (uint64_t)sqls_col_int(s, 0);
+        at = (uint64_t)sqls_col_int(s, 0);
     sqls_reset(s);
-out:
-    if (st->pg) {
-        sqls_finalize(&s);
-        reader_put(st, rd);
-    }
-    return due;
+    return at;
 }
+
+static uint64_t next_due_local(struct store *st)
+{
+    return due(st->o_due);
+}
+
+static uint64_t next_due_leased(struct store *st)
+{
+    uint64_t at = UINT64_MAX;
+    struct reader *rd = reader_get(st);
+    struct sqls *s = NULL;
+    if (rd && !sqls_prepare(rd->c, SQL_DUE, &s))
+        at = due(s);
+    sqls_finalize(&s);
+    reader_put(st, rd);
+    return at;
+}
+
+const struct outbox_claims outbox_local = {claim_local, NULL, next_due_local};
+const struct outbox_claims outbox_leased = {claim_leased, unclaim_leased, next_due_leased};
 
 /* crm_ids with key set to value: the stored object as it is (written here
  * only, its values strings) with the member replaced in place, or added
