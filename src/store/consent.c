@@ -185,6 +185,42 @@ int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[UL
     return rc;
 }
 
+/* The consent salt: made by the first writer to need it, read by the rest
+ * (copied over by leadd copy, so hashes kept on SQLite still match). Read
+ * first: a store opened beside a serving leadd (leadd rescore) writes
+ * nothing at open. */
+int consent_salt_load(struct sqlc *c, unsigned char salt[CONSENT_SALT_LEN])
+{
+    static const char GET[] = "SELECT value FROM store_meta WHERE key = 'consent_salt'";
+    struct sqls *s = NULL;
+    int rc = LEADD_EDB;
+    for (int round = 0; round < 2; round++) {
+        if (sqls_prepare(c, GET, &s))
+            break;
+        int r = sqls_step(s);
+        if (r == SQL_ROW) {
+            rc = hex_decode(sqls_col(s, 0), sqls_col_len(s, 0), salt, CONSENT_SALT_LEN) ? LEADD_EDB
+                                                                                        : 0;
+            break;
+        }
+        sqls_finalize(&s);
+        char hex[2 * CONSENT_SALT_LEN + 1];
+        unsigned char fresh[CONSENT_SALT_LEN];
+        if (r != SQL_DONE || round || crypto_random(fresh, sizeof(fresh)))
+            break;
+        crypto_hex(fresh, sizeof(fresh), hex);
+        if (sql_exec(c, NULL,
+                     "INSERT INTO store_meta(key, value) VALUES ('consent_salt', ?1)"
+                     " ON CONFLICT (key) DO NOTHING",
+                     "t", hex))
+            break;
+    }
+    sqls_finalize(&s);
+    if (rc)
+        log_error("unable to read or make the consent salt");
+    return rc;
+}
+
 int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
                        char out[SHA256_LEN * 2 + 1])
 {

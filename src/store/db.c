@@ -1,5 +1,4 @@
 /* db.c: opening the database, its pragmas, migrations, and store lifetime. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,33 +8,6 @@
 #include "leadd/embed.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
-
-int db_err(int src)
-{
-    switch (src & 0xff) {
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_PERM: return LEADD_EFULL;
-    case SQLITE_NOMEM: return LEADD_ENOMEM;
-    }
-    return LEADD_EDB;
-}
-
-int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (sqlite3_prepare_v3(db, defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT, defs[i].st, NULL) !=
-            SQLITE_OK) {
-            log_error("unable to prepare statement: %s", sqlite3_errmsg(db));
-            return LEADD_EDB;
-        }
-    }
-    return 0;
-}
 
 int db_open(const char *path, bool durable_full, sqlite3 **out)
 {
@@ -392,46 +364,6 @@ bool store_writable(const struct store *st)
 void store_get_stats(struct store *st, struct store_stats *out)
 {
     writer_stats_get(&st->stats, &st->q, out);
-}
-
-/* Runs one parameterized statement; binds are "t" text (a NULL pointer binds
- * NULL), "i" int64, "n" null (each takes its argument). */
-int db_exec(sqlite3 *db, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *s = NULL;
-    va_list ap;
-    int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    va_start(ap, types);
-    for (int i = 0; r == SQLITE_OK && types[i]; i++) {
-        if (types[i] == 't')
-            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-        else if (types[i] == 'i')
-            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
-        else /* 'n': the argument (a NULL string) is taken and bound as NULL */
-            sqlite3_bind_null(s, i + 1), (void)va_arg(ap, const char *);
-    }
-    va_end(ap);
-    if (r == SQLITE_OK) {
-        r = sqlite3_step(s);
-        r = r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
-    }
-    sqlite3_finalize(s);
-    return r;
-}
-
-void db_bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
-
-int db_run(sqlite3_stmt *s)
-{
-    int r = sqlite3_step(s);
-    sqlite3_reset(s);
-    return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
 }
 
 void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *id, bool erased),

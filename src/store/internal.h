@@ -67,6 +67,10 @@ struct leadrow_stmts {
  * consent_salt) of the address in lowercase. The same on both backends. */
 int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *email,
                        char out[SHA256_LEN * 2 + 1]);
+/* consent_salt_load: the database's salt into salt, on the writer's
+ * connection c, made (and kept in store_meta) by the first writer to need
+ * it; LEADD_EDB, logged, when it can be neither read nor made. */
+LEADD_MUST_CHECK int consent_salt_load(struct sqlc *c, unsigned char salt[CONSENT_SALT_LEN]);
 
 /* The writer's statements (writer.c). */
 #define WRITER_STMTS 22
@@ -242,17 +246,6 @@ int admin_apply(struct sqlc *c, struct ulid_gen *ids, struct store_job *j, uint6
  * that webhook already (*queued set when it was queued). */
 int admin_queue_once(struct sqlc *c, struct ulid_gen *ids, const char *lead_id,
                      const struct store_delivery *d, uint64_t ms, bool *queued);
-/* db_exec: runs one parameterized statement; binds are "t" text (a NULL
- * pointer binds NULL), "i" int64, "n" null (each takes its argument).
- * Returns a SQLite code. */
-int db_exec(sqlite3 *db, const char *sql, const char *types, ...);
-/* db_bind_text: binds v (borrowed: it must outlive the statement's step), or
- * NULL for a NULL pointer. */
-void db_bind_text(sqlite3_stmt *s, int i, const char *v);
-/* db_run: steps a prepared statement once (to its end, or its first row)
- * and resets it; SQLITE_OK or the step's error code. */
-int db_run(sqlite3_stmt *s);
-
 /* consent.c: consent_confirm and consent_withdraw run in the writer's transaction
  * on c; 0, LEADD_EFULL or LEADD_EDB, and the job's rc says the rest. */
 int consent_confirm(struct sqlc *c, struct ulid_gen *ids, struct store_confirm_job *j, uint64_t ms,
@@ -269,15 +262,6 @@ int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[UL
 int lock_unserved(const char *db_path, int *lock, char *err, size_t cap);
 /* db_migrate: applies embedded migrations not yet recorded in the database. */
 LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
-/* A statement to prepare once, with where to keep it. */
-struct stmt_def {
-    sqlite3_stmt **st;
-    const char *sql;
-};
-/* db_prepare_all: prepares each (persistent) or returns LEADD_EDB, logged. */
-LEADD_MUST_CHECK int db_prepare_all(sqlite3 *db, const struct stmt_def *defs, size_t n);
-/* db_err: maps a SQLite result code to LEADD_EFULL or LEADD_EDB. */
-int db_err(int src);
 
 /* The columns lead_row_read() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \

@@ -1,5 +1,6 @@
-/* jobq.c: the writer's queue of jobs (see internal.h): request threads push,
- * one writer thread takes batches; and what the writer committed. */
+/* jobq.c: the writer's queue of jobs (see internal.h): request threads push
+ * (store_submit, or store_run, which waits for the answer), one writer
+ * thread takes batches; and what the writer committed. */
 #include <time.h>
 
 #include "internal.h"
@@ -108,4 +109,42 @@ void writer_stats_get(struct writer_stats *s, struct jobq *q, struct store_stats
     out->jobs = atomic_load(&s->jobs);
     out->max_batch = atomic_load(&s->max_batch);
     out->queue_depth = jobq_depth(q);
+}
+
+struct sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void sync_done(struct store_job *job, void *arg)
+{
+    struct sync *s = arg;
+    (void)job;
+    pthread_mutex_lock(&s->mu);
+    s->done = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int store_run(struct store *st, struct store_job *job)
+{
+    struct sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    job->done = sync_done;
+    /* s outlives the job's use of it: this function returns only after done. */
+    // cppcheck-suppress autoVariables
+    job->arg = &s;
+    int rc = store_submit(st, job);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s.mu);
+    while (!s.done)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    return job->rc;
+}
+
+int store_submit(struct store *st, struct store_job *job)
+{
+    return jobq_push(&st->q, job);
 }

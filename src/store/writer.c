@@ -108,43 +108,6 @@ static const char *const SQL[W_COUNT] = {
     [W_COMMIT] = "COMMIT",
 };
 
-/* The consent salt: made by the first writer to need it, read by the rest
- * (copied over by leadd copy, so hashes kept on SQLite still match). Read
- * first: a store opened beside a serving leadd (leadd rescore) writes
- * nothing at open. */
-static int load_salt(struct store *st)
-{
-    static const char GET[] = "SELECT value FROM store_meta WHERE key = 'consent_salt'";
-    struct sqls *s = NULL;
-    int rc = LEADD_EDB;
-    for (int round = 0; round < 2; round++) {
-        if (sqls_prepare(st->wsql, GET, &s))
-            break;
-        int r = sqls_step(s);
-        if (r == SQL_ROW) {
-            rc = hex_decode(sqls_col(s, 0), sqls_col_len(s, 0), st->consent_salt, CONSENT_SALT_LEN)
-                     ? LEADD_EDB
-                     : 0;
-            break;
-        }
-        sqls_finalize(&s);
-        char hex[2 * CONSENT_SALT_LEN + 1];
-        unsigned char fresh[CONSENT_SALT_LEN];
-        if (r != SQL_DONE || round || crypto_random(fresh, sizeof(fresh)))
-            break;
-        crypto_hex(fresh, sizeof(fresh), hex);
-        if (sql_exec(st->wsql, NULL,
-                     "INSERT INTO store_meta(key, value) VALUES ('consent_salt', ?1)"
-                     " ON CONFLICT (key) DO NOTHING",
-                     "t", hex))
-            break;
-    }
-    sqls_finalize(&s);
-    if (rc)
-        log_error("unable to read or make the consent salt");
-    return rc;
-}
-
 int writer_prepare(struct store *st)
 {
     for (int i = 0; i < W_COUNT; i++) {
@@ -159,7 +122,7 @@ int writer_prepare(struct store *st)
         if (i != W_BEGIN && i != W_COMMIT) /* no server keeps a transaction's own */
             sqls_keep(st->w[i]);
     }
-    return load_salt(st);
+    return consent_salt_load(st->wsql, st->consent_salt);
 }
 
 void writer_finalize(struct store *st)
@@ -175,44 +138,6 @@ static int run(struct sqls *s)
     int r = sqls_step(s);
     sqls_reset(s);
     return r < 0 ? r : 0;
-}
-
-struct sync {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-};
-
-static void sync_done(struct store_job *job, void *arg)
-{
-    struct sync *s = arg;
-    (void)job;
-    pthread_mutex_lock(&s->mu);
-    s->done = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-int store_run(struct store *st, struct store_job *job)
-{
-    struct sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-    job->done = sync_done;
-    /* s outlives the job's use of it: this function returns only after done. */
-    // cppcheck-suppress autoVariables
-    job->arg = &s;
-    int rc = store_submit(st, job);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&s.mu);
-    while (!s.done)
-        pthread_cond_wait(&s.cv, &s.mu);
-    pthread_mutex_unlock(&s.mu);
-    return job->rc;
-}
-
-int store_submit(struct store *st, struct store_job *job)
-{
-    return jobq_push(&st->q, job);
 }
 
 /* Inserts one delivery of lead_id with a fresh webhook-id; secret: the
