@@ -148,12 +148,7 @@ static void *pg_listen_main(void *arg)
         bool woke = pgstore_outbox_wait(st->pg, PG_POLL_MS, on_announced, st);
         if (!woke && i % PG_POLL_EVERY)
             continue;
-        pthread_mutex_lock(&st->mu);
-        void (*fn)(void *) = st->on_outbox;
-        void *fa = st->on_outbox_arg;
-        pthread_mutex_unlock(&st->mu);
-        if (fn)
-            fn(fa);
+        store_outbox_due(st);
     }
     return NULL;
 }
@@ -373,6 +368,16 @@ void store_set_update_hook(struct store *st, void (*fn)(void *arg, const char *i
     st->on_update = fn;
     st->on_update_arg = arg;
     pthread_mutex_unlock(&st->mu);
+}
+
+void store_outbox_due(struct store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    void (*fn)(void *) = st->on_outbox;
+    void *arg = st->on_outbox_arg;
+    pthread_mutex_unlock(&st->mu);
+    if (fn)
+        fn(arg);
 }
 
 void store_set_outbox_hook(struct store *st, void (*fn)(void *arg), void *arg)

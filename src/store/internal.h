@@ -73,7 +73,7 @@ int consent_email_hash(const unsigned char salt[CONSENT_SALT_LEN], const char *e
 LEADD_MUST_CHECK int consent_salt_load(struct sqlc *c, unsigned char salt[CONSENT_SALT_LEN]);
 
 /* The writer's statements (writer.c). */
-#define WRITER_STMTS 22
+#define WRITER_STMTS 20
 #define WRITER_TEXTS 32  /* consent wordings the writer remembers */
 #define STORE_FIRSTS 256 /* leads whose first lead one statement asks for */
 
@@ -347,6 +347,9 @@ void outbox_finalize(struct store *st);
 void *writer_main(void *arg);
 LEADD_MUST_CHECK int writer_prepare(struct store *st);
 void writer_finalize(struct store *st);
+/* store_outbox_due (db.c): calls the outbox hook (store_set_outbox_hook),
+ * if any: deliveries were queued, by this node's writer or another's. */
+void store_outbox_due(struct store *st);
 /* shared_upkeep (shared.c): the writer's upkeep with other nodes: full rate
  * buckets dropped. */
 void shared_upkeep(struct sqlc *c);

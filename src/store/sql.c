@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "leadd/buf.h"
 #include "leadd/log.h"
@@ -89,10 +90,16 @@ const char *sql_for_update(const struct sqlc *c)
     return c->drv->for_update;
 }
 
-int sql_lock(struct sqlc *c, char *const *keys, size_t n)
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sql_lock(struct sqlc *c, char **keys, size_t n)
 {
     if (!c->drv->lock_sql || !n)
         return 0;
+    qsort(keys, n, sizeof(*keys), cmp_str);
     if (!c->lock) { /* every batch locks its keys: parsed once */
         if (sqls_prepare(c, c->drv->lock_sql, &c->lock))
             return LEADD_EDB;
@@ -102,7 +109,9 @@ int sql_lock(struct sqlc *c, char *const *keys, size_t n)
     struct buf a = BUF_INIT(8u << 20);
     buf_addc(&a, '{');
     for (size_t i = 0; i < n; i++) {
-        buf_adds(&a, i ? ",\"" : "\"");
+        if (i && !strcmp(keys[i - 1], keys[i]))
+            continue; /* a key the batch touches twice, locked once */
+        buf_adds(&a, a.len > 1 ? ",\"" : "\"");
         for (const char *p = keys[i]; *p; p++) {
             if (*p == '"' || *p == '\\')
                 buf_addc(&a, '\\');

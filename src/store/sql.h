@@ -78,11 +78,11 @@ bool sql_alone(const struct sqlc *c);
  * transaction ends (" FOR UPDATE"; "" where the write lock is whole). */
 const char *sql_for_update(const struct sqlc *c);
 /* sql_lock: takes a lock on each of keys[0..n) until the transaction ends,
- * in that order, in one statement, for writers on other nodes
- * (PostgreSQL's advisory locks; nothing on SQLite, whose write transaction
- * holds the whole database). Every writer gives them in one global order
- * (sorted, distinct), so two never deadlock. */
-LEADD_MUST_CHECK int sql_lock(struct sqlc *c, char *const *keys, size_t n);
+ * in one statement, for writers on other nodes (PostgreSQL's advisory
+ * locks; nothing on SQLite, whose write transaction holds the whole
+ * database). Every writer takes them in one global order, sorted (keys is
+ * sorted in place) and each once, so two never deadlock. */
+LEADD_MUST_CHECK int sql_lock(struct sqlc *c, char **keys, size_t n);
 /* sql_notify: tells the database's other listeners, at commit (NOTIFY;
  * nothing on SQLite, which has no other node). */
 LEADD_MUST_CHECK int sql_notify(struct sqlc *c, const char *channel);

@@ -32,8 +32,6 @@ enum {
     W_INS_TEXT,
     W_INS_CONSENT,
     W_INS_TOKEN,
-    W_PRUNE_KEYS,
-    W_PROBE,
     W_ERASE_FIND,
     W_ERASE_CONSENTS,
     W_ERASE_LEAD,
@@ -67,26 +65,23 @@ static const char *const SQL[W_COUNT] = {
      * soon the consent's, a token's or a delivery's (the duplicate window
      * once kept those, and missed every repeat it was asked to catch) */
     [W_INS_LEAD] =
-        "INSERT INTO leads(id, form, created_at, created_ms, email, name, company, fields, extra,"
-        " attribution, utm_source, utm_medium, utm_campaign, client, flags, duplicate_of, score,"
-        " grade, qualified, score_reasons, owner, status, value_minor, currency)"
+        "INSERT INTO leads(id, form, created_at, email, name, company, fields, extra, attribution,"
+        " utm_source, utm_medium, utm_campaign, client, duplicate_of, grade, score_reasons, owner,"
+        " status, value_minor, currency, created_ms, flags, score, qualified)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-        " ?19, ?20, ?21, coalesce(?22, 'new'), ?23, ?24) RETURNING rowid",
+        " ?19, ?20, ?21, ?22, ?23, ?24) RETURNING rowid",
     [W_INS_KEY] = "INSERT INTO idempotency_keys(form, key, body_hash, lead_id, status, created_ms)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (form, key) DO UPDATE SET"
                   " body_hash = excluded.body_hash, lead_id = excluded.lead_id,"
                   " status = excluded.status, created_ms = excluded.created_ms",
     [W_INS_DELIVERY] = "INSERT INTO deliveries(lead_id, webhook, webhook_id, event,"
                        " next_attempt_ms, created_ms, updated_ms, secret)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)",
+                       " VALUES (?1, ?2, ?3, ?4, ?6, ?6, ?6, ?5)",
     [W_INS_TEXT] = "INSERT INTO consent_texts(hash, text) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     [W_INS_CONSENT] = "INSERT INTO consents(lead_id, kind, form, field, text_hash, at, ip,"
                       " user_agent, page) VALUES (?1, 'given', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [W_INS_TOKEN] =
         "INSERT INTO confirm_tokens(token_hash, lead_id, expires_ms) VALUES (?1, ?2, ?3)",
-    [W_PRUNE_KEYS] = "DELETE FROM idempotency_keys WHERE created_ms < ?1",
-    [W_PROBE] = "INSERT INTO writer_probe(id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET"
-                " at = excluded.at",
     [W_ERASE_FIND] = "SELECT email, attribution, rowid FROM leads WHERE id = ?1 AND"
                      " erased_at IS NULL",
     [W_ERASE_CONSENTS] = "UPDATE consents SET ip = NULL, user_agent = NULL, page = NULL,"
@@ -148,12 +143,10 @@ static int queue_delivery(struct store *st, const char *lead_id, const struct st
     char wid[ULID_LEN + 5] = "msg_";
     struct sqls *s = st->w[W_INS_DELIVERY];
     ulid_next(&st->ids, ms, wid + 4);
-    sqls_text(s, 1, lead_id, false);
-    sqls_text(s, 2, d->webhook, false);
-    sqls_text(s, 3, wid, false);
-    sqls_text(s, 4, d->event, false);
-    sqls_int(s, 5, (long long)ms);
-    sqls_text(s, 6, secret, false);
+    const char *v[] = {lead_id, d->webhook, wid, d->event, secret};
+    for (int k = 0; k < 5; k++)
+        sqls_text(s, k + 1, v[k], false);
+    sqls_int(s, 6, (long long)ms);
     return sqls_send(s);
 }
 
@@ -335,7 +328,7 @@ static int consents(struct store *st, const struct store_lead *in, const char *i
 static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, bool *queued)
 {
     const struct store_lead *in = &j->in;
-    char created[32], dup[ULID_LEN + 1] = "", num[4][24];
+    char created[32], dup[ULID_LEN + 1] = "", num[24];
     bool seen = false;
     int rc;
     j->replayed = false;
@@ -350,26 +343,34 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     ulid_next(&st->ids, in->created_ms ? in->created_ms : ms, j->id);
     rfc3339_ms(ulid_time_ms(j->id), created);
     j->flags = flags;
+    /* the lead as stored, and as the stats count it */
+    struct counted c = {.form = in->form,
+                        .source = in->utm_source,
+                        .medium = in->utm_medium,
+                        .campaign = in->utm_campaign,
+                        .flags = flags,
+                        .grade = in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
+                        .status = in->lifecycle ? in->lifecycle : "new",
+                        .currency = in->currency,
+                        .qualified = in->qualified && !dup[0],
+                        .has_value = in->currency != NULL,
+                        .value_minor = in->value_minor,
+                        .id = j->id,
+                        .score = in->score};
     struct sqls *s = st->w[W_INS_LEAD];
-    const char *text[] = {
-        j->id,          in->form,       created,          NULL,      in->email,
-        in->name,       in->company,    in->fields,       in->extra, in->attribution,
-        in->utm_source, in->utm_medium, in->utm_campaign, in->client};
-    for (int k = 0; k < 14; k++)
-        if (k != 3)
-            sqls_text(s, k + 1, text[k], false);
-    sqls_int(s, 4, (long long)ulid_time_ms(j->id));
-    sqls_int(s, 15, flags);
-    sqls_text(s, 16, dup[0] ? dup : NULL, false);
-    sqls_int(s, 17, in->score);
-    sqls_text(s, 18, in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD], false);
-    sqls_int(s, 19, in->qualified && !dup[0]);
-    sqls_text(s, 20, in->score_reasons ? in->score_reasons : "[]", false);
-    sqls_text(s, 21, in->owner, false);
-    sqls_text(s, 22, in->lifecycle, false);
-    snprintf(num[0], sizeof(num[0]), "%lld", in->value_minor); /* text: NULL or a number */
-    sqls_text(s, 23, in->currency ? num[0] : NULL, true);
-    sqls_text(s, 24, in->currency, false);
+    snprintf(num, sizeof(num), "%lld", in->value_minor); /* text: NULL or a number */
+    const char *first = dup[0] ? dup : NULL, *value = in->currency ? num : NULL,
+               *reasons = in->score_reasons ? in->score_reasons : "[]";
+    const char *text[] = {j->id,           in->form,       created,        in->email,
+                          in->name,        in->company,    in->fields,     in->extra,
+                          in->attribution, in->utm_source, in->utm_medium, in->utm_campaign,
+                          in->client,      first,          c.grade,        reasons,
+                          in->owner,       c.status,       value,          in->currency};
+    const long long ints[] = {(long long)ulid_time_ms(j->id), flags, in->score, c.qualified};
+    for (size_t k = 0; k < LEADD_ARRAY_LEN(text); k++)
+        sqls_text(s, (int)k + 1, text[k], text[k] == num);
+    for (size_t k = 0; k < LEADD_ARRAY_LEN(ints); k++)
+        sqls_int(s, (int)(LEADD_ARRAY_LEN(text) + k) + 1, ints[k]);
     /* Its rowid is asked for only by the writer's memory of first leads
      * (where it is alone on its database); else the insert is sent ahead,
      * its answer read with the next statement that waits (sqls_send). */
@@ -387,27 +388,14 @@ static int apply_lead(struct store *st, struct store_lead_job *j, uint64_t ms, b
     /* stored at or below the stats' mark (every lead, where nodes count
      * as they write: rollup.c), the batch counts it in, as stored; past
      * it, the next fold does */
-    if (strcmp(j->id, st->upto) <= 0) {
+    if (strcmp(j->id, st->upto) > 0) {
+        st->unfolded++;
+    } else {
         char day[DAY_LEN + 1];
         calendar_day_of(ulid_time_ms(j->id), day);
-        struct counted c = {.day = day,
-                            .form = in->form,
-                            .source = in->utm_source,
-                            .medium = in->utm_medium,
-                            .campaign = in->utm_campaign,
-                            .flags = flags,
-                            .grade = in->grade ? in->grade : lead_grade_names[LEAD_GRADE_COLD],
-                            .status = in->lifecycle ? in->lifecycle : "new",
-                            .currency = in->currency,
-                            .qualified = in->qualified && !dup[0],
-                            .has_value = in->currency != NULL,
-                            .value_minor = in->value_minor,
-                            .id = j->id,
-                            .score = in->score};
+        c.day = day;
         if ((rc = tally_add(&st->tally, &c)))
             return rc;
-    } else {
-        st->unfolded++;
     }
     /* its consent record, in the same transaction: never one without the other */
     if ((rc = consents(st, in, j->id, created, ms)))
@@ -577,50 +565,35 @@ static int apply(struct store *st, struct store_job *j, uint64_t ms, bool *queue
     }
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The batch's locks on each (form, email) and (form, key) it touches, every
- * writer taking them in the same order (so two never deadlock). */
+/* The batch's locks on each (form, email) and (form, key) it touches
+ * (sql_lock takes them in one order on every writer). */
 static int lock_keys(struct store *st, struct store_job *batch)
 {
     char *keys[2 * STORE_MAX_BATCH];
-    size_t n = 0;
-    int rc = 0;
-    if (sql_alone(st->wsql)) /* its write transaction is lock enough */
+    size_t at[2 * STORE_MAX_BATCH], n = 0;
+    struct buf all = BUF_INIT(8u << 20); /* the keys, each ended by a NUL */
+    if (sql_alone(st->wsql))             /* its write transaction is lock enough */
         return 0;
-    for (struct store_job *j = batch; j && !rc && n + 2 <= LEADD_ARRAY_LEN(keys); j = j->next) {
+    for (struct store_job *j = batch; j && n + 2 <= LEADD_ARRAY_LEN(keys); j = j->next) {
         if (j->op != STORE_OP_LEAD)
             continue;
         const struct store_lead *in = &((struct store_lead_job *)j)->in;
-        for (int kind = 0; kind < 2 && !rc; kind++) {
-            struct buf k = BUF_INIT(4096);
-            if (kind == 0 && in->email && in->dedupe_window_ms > 0)
-                buf_addf(&k, "dedupe\n%s\n%s", in->form, in->email);
-            else if (kind == 1 && in->idem_key)
-                buf_addf(&k, "idempotency\n%s\n%s", in->form, in->idem_key);
-            else
-                continue;
-            if (!(keys[n] = buf_error(&k) ? NULL : buf_detach(&k)))
-                rc = LEADD_ENOMEM;
-            else
-                n++;
-            buf_release(&k);
+        if (in->email && in->dedupe_window_ms > 0) {
+            at[n++] = all.len;
+            buf_addf(&all, "dedupe\n%s\n%s", in->form, in->email);
+            buf_addc(&all, '\0');
+        }
+        if (in->idem_key) {
+            at[n++] = all.len;
+            buf_addf(&all, "idempotency\n%s\n%s", in->form, in->idem_key);
+            buf_addc(&all, '\0');
         }
     }
-    qsort(keys, n, sizeof(*keys), cmp_str);
-    size_t m = 0; /* distinct, in order */
-    for (size_t i = 0; i < n; i++) {
-        if (m && !strcmp(keys[m - 1], keys[i]))
-            free(keys[i]);
-        else
-            keys[m++] = keys[i];
-    }
-    rc = rc ? rc : sql_lock(st->wsql, keys, m);
-    for (size_t i = 0; i < m; i++)
-        free(keys[i]);
+    int rc = buf_error(&all) ? LEADD_ENOMEM : 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        keys[i] = all.ptr + at[i];
+    rc = rc ? rc : sql_lock(st->wsql, keys, n);
+    buf_release(&all);
     return rc;
 }
 
@@ -650,8 +623,10 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
     }
     st->nfirsts = 0;
     if (!rc && !batch) {
-        sqls_int(st->w[W_PROBE], 1, (long long)ms);
-        rc = run(st->w[W_PROBE]);
+        rc = sql_exec(st->wsql, NULL,
+                      "INSERT INTO writer_probe(id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE"
+                      " SET at = excluded.at",
+                      "i", (long long)ms);
     }
     if (!rc && st->tally.nfilters)
         rc = tally_write(st->wsql, &st->tally);
@@ -673,14 +648,8 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         st->unfolded_since_ms = ms;
     if (erased) /* the old bytes stay in no file */
         sql_scrub(st->wsql);
-    if (queued) {
-        pthread_mutex_lock(&st->mu);
-        void (*fn)(void *) = st->on_outbox;
-        void *arg = st->on_outbox_arg;
-        pthread_mutex_unlock(&st->mu);
-        if (fn)
-            fn(arg);
-    }
+    if (queued)
+        store_outbox_due(st);
     if (batch)
         writer_stats_add(&st->stats, n);
     return 0;
@@ -702,12 +671,6 @@ static void fold_due(struct store *st, bool now)
         log_warn("stats: new leads not counted at stop; counted at the next start");
 }
 
-static void noop_done(struct store_job *job, void *arg)
-{
-    (void)job;
-    (void)arg;
-}
-
 /* Between batches: a database that went away (or a full disk) is tried
  * again, so readiness comes back by itself; unconfirmed leads past their
  * deadline and, daily, leads past retention are erased; old
@@ -724,14 +687,14 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
         return;
     }
     if (ms - *last_expire >= (uint64_t)EXPIRE_EVERY_MS) {
-        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE, .done = noop_done}};
+        struct store_retain_job j = {.job = {.op = STORE_OP_EXPIRE}};
         *last_expire = ms;
         if (run_batch(st, &j.job, 1) == 0 && j.erased)
             log_info("double opt-in: erased %lld leads not confirmed in time", j.erased);
     }
     if (st->retention_ms > 0 && ms - *last_retain >= (uint64_t)RETAIN_EVERY_MS) {
         /* Retention erases exactly as DELETE /v1/leads/{id} does. */
-        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN, .done = noop_done},
+        struct store_retain_job j = {.job = {.op = STORE_OP_RETAIN},
                                      .before_ms = ms - (uint64_t)st->retention_ms};
         *last_retain = ms;
         if (run_batch(st, &j.job, 1) == 0 && j.erased)
@@ -740,8 +703,8 @@ static void maintain(struct store *st, uint64_t *last_prune, uint64_t *last_reta
     }
     if (ms - *last_prune >= (uint64_t)PRUNE_EVERY_MS) {
         *last_prune = ms;
-        sqls_int(st->w[W_PRUNE_KEYS], 1, (long long)ms - STORE_IDEM_TTL_MS);
-        if (run(st->w[W_PRUNE_KEYS]))
+        if (sql_exec(st->wsql, NULL, "DELETE FROM idempotency_keys WHERE created_ms < ?1", "i",
+                     (long long)ms - STORE_IDEM_TTL_MS))
             log_warn("old Idempotency-Keys not dropped; tried again later");
         /* a CRM retries an event for hours, not a month */
         if (sql_exec(st->wsql, NULL, "DELETE FROM inbound_events WHERE at_ms < ?1", "i",
