@@ -1,4 +1,6 @@
-/* db.c: opening the database, its pragmas, migrations, and store lifetime. */
+/* db.c: the store's lifetime: opening either engine's database (each
+ * driver opens its own connections: sql_sqlite.c, sql_pg.c), migrating it
+ * (migrate.c), and starting the writer and, on PostgreSQL, the listener. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,110 +10,6 @@
 #include "leadd/embed.h"
 #include "leadd/lead.h"
 #include "leadd/log.h"
-
-int db_open(const char *path, bool durable_full, sqlite3 **out)
-{
-    sqlite3 *db = NULL;
-    char *err = NULL;
-    int rc = LEADD_EDB;
-    char pragmas[512];
-    *out = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        log_error("unable to open database '%s': %s", path, db ? sqlite3_errmsg(db) : "no memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    /* secure_delete: erased personal data is overwritten, not left in free pages. */
-    snprintf(pragmas, sizeof(pragmas),
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
-             "PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;",
-             durable_full ? "FULL" : "NORMAL");
-    if (sqlite3_exec(db, pragmas, NULL, NULL, &err) != SQLITE_OK) {
-        log_error("unable to set up database '%s': %s", path, err ? err : "?");
-        goto out;
-    }
-    *out = db;
-    db = NULL;
-    rc = 0;
-out:
-    sqlite3_free(err);
-    sqlite3_close(db);
-    return rc;
-}
-
-int db_migrate(sqlite3 *db, int *applied)
-{
-    char *err = NULL;
-    sqlite3_stmt *has = NULL, *rec = NULL;
-    int rc = LEADD_EDB;
-    *applied = 0;
-    if (sqlite3_exec(db,
-                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                     " name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT"
-                     " (strftime('%Y-%m-%dT%H:%M:%fZ','now')))",
-                     NULL, NULL, &err) != SQLITE_OK)
-        goto out;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &has,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)", -1,
-                           &rec, NULL) != SQLITE_OK)
-        goto out;
-    for (size_t i = 0; migrations_files[i].name; i++) {
-        const char *name = migrations_files[i].name;
-        int version = (int)strtol(name, NULL, 10);
-        sqlite3_reset(has);
-        sqlite3_bind_int(has, 1, version);
-        int step = sqlite3_step(has);
-        if (step == SQLITE_ROW)
-            continue;
-        if (step != SQLITE_DONE)
-            goto out;
-        /* Each migration and its record commit together or not at all. */
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
-            goto out;
-        sqlite3_reset(rec);
-        sqlite3_bind_int(rec, 1, version);
-        sqlite3_bind_text(rec, 2, name, -1, SQLITE_STATIC);
-        if (sqlite3_exec(db, migrations_files[i].data, NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_step(rec) != SQLITE_DONE ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-            log_error("migration '%s' failed: %s", name, err ? err : sqlite3_errmsg(db));
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            goto out;
-        }
-        log_info("applied migration %s", name);
-        (*applied)++;
-    }
-    rc = 0;
-out:
-    if (rc && err)
-        log_error("migrations: %s", err);
-    else if (rc)
-        log_error("migrations: %s", sqlite3_errmsg(db));
-    sqlite3_free(err);
-    sqlite3_finalize(has);
-    sqlite3_finalize(rec);
-    return rc;
-}
-
-int store_migrate(const char *path, int *applied)
-{
-    sqlite3 *db;
-    int rc = db_open(path, true, &db);
-    if (!rc)
-        rc = db_migrate(db, applied);
-    sqlite3_close(db);
-    return rc;
-}
-
-static void sqlite_config(void)
-{
-    /* Without this SQLite counts every allocation under one global mutex,
-     * which every thread's statements contend on; leadd never reads the
-     * counts. Only possible before SQLite initializes: once, first thing. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
 
 static int dedupe_load(struct store *st, long long window_ms);
 
@@ -186,9 +84,11 @@ static int open_pg(struct store *st, const struct store_opts *o)
         ulid_next(&st->ids, now_ms(), st->node);
     if (!(st->pg_url = strdup(o->pg_url)))
         return LEADD_ENOMEM;
-    int rc = pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
-    if (!rc)
-        rc = sqlc_pg(o->pg_url, &st->wsql, err, sizeof(err));
+    /* migrated on the writer's connection: a node start costs the server
+     * no session more */
+    int applied, rc = sqlc_pg(o->pg_url, &st->wsql, err, sizeof(err));
+    rc = rc ? rc : sql_migrate(st->wsql, &applied, err, sizeof(err));
+    rc = rc ? rc : pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
     if (rc) {
         log_error("%s", err);
         return rc;
@@ -225,8 +125,7 @@ static int open_pg(struct store *st, const struct store_opts *o)
 
 int store_open(struct store **out, const struct store_opts *o)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, sqlite_config);
+    char err[512];
     int applied, rc = LEADD_ENOMEM;
     struct store *st = calloc(1, sizeof(*st));
     *out = NULL;
@@ -257,19 +156,22 @@ int store_open(struct store **out, const struct store_opts *o)
     /* The counters are the serving writer's to keep: a batch command (rescore,
      * rollup) opened beside a serving leadd must not wait for its write lock
      * to bring them up to date. */
-    if ((rc = db_open(o->path, o->durable_full, &st->wdb)) ||
-        (rc = sqlc_sqlite(st->wdb, &st->wsql)) || (rc = db_migrate(st->wdb, &applied)) ||
-        (rc = writer_prepare(st)) ||
-        (o->serving &&
-         ((rc = rollup_sync(st->wsql, st->timezone)) || (rc = rollup_fold_on(st->wsql)) ||
-          (rc = dedupe_load(st, o->dedupe_window_ms)))))
+    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->wsql)))
+        goto fail;
+    if ((rc = sql_migrate(st->wsql, &applied, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
+    if ((rc = writer_prepare(st)) || (o->serving && ((rc = rollup_sync(st->wsql, st->timezone)) ||
+                                                     (rc = rollup_fold_on(st->wsql)) ||
+                                                     (rc = dedupe_load(st, o->dedupe_window_ms)))))
         goto fail;
     if (!o->serving) {
         *out = st;
         return 0;
     }
-    if ((rc = db_open(o->path, o->durable_full, &st->odb)) || (rc = outbox_prepare(st)) ||
-        (rc = start_writer(st)))
+    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->osql)) ||
+        (rc = outbox_prepare(st)) || (rc = start_writer(st)))
         goto fail;
     *out = st;
     return 0;
@@ -282,35 +184,29 @@ fail:
  * that is first (not a duplicate, not spam), the latest per (form, email). */
 static int dedupe_load(struct store *st, long long window_ms)
 {
-    sqlite3_stmt *s = NULL;
+    struct sqls *s = NULL;
     char lo[ULID_LEN + 1];
-    int rc = 0, r;
+    int r;
     st->dd_on = sql_alone(st->wsql); /* the only writer: it may remember first leads */
     st->dd_window_ms = window_ms;
     if (window_ms <= 0)
         return 0;
-    uint64_t since = now_ms() - (uint64_t)window_ms;
-    ulid_floor(since, lo); /* the id index serves the time range */
-    if (sqlite3_prepare_v2(st->wdb,
-                           "SELECT rowid, form, email, created_ms FROM leads WHERE id >= ?1"
-                           " AND email IS NOT NULL AND duplicate_of IS NULL AND (flags & ?2) = 0"
-                           " ORDER BY id",
-                           -1, &s, NULL) != SQLITE_OK) {
-        log_error("loading the duplicate window: %s", sqlite3_errmsg(st->wdb));
+    ulid_floor(now_ms() - (uint64_t)window_ms, lo); /* the id index serves the time range */
+    if (sqls_prepare(st->wsql,
+                     "SELECT rowid, form, email, created_ms FROM leads WHERE id >= ?1"
+                     " AND email IS NOT NULL AND duplicate_of IS NULL AND (flags & ?2) = 0"
+                     " ORDER BY id",
+                     &s))
         return LEADD_EDB;
-    }
-    sqlite3_bind_text(s, 1, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, LEAD_FLAGS_SPAM);
-    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        uint64_t key = dedupe_key((const char *)sqlite3_column_text(s, 1),
-                                  (const char *)sqlite3_column_text(s, 2));
-        if (dedupe_put(&st->dd, key, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 3)))
+    sqls_text(s, 1, lo, false);
+    sqls_int(s, 2, LEAD_FLAGS_SPAM);
+    while ((r = sqls_step(s)) == SQL_ROW) {
+        uint64_t key = dedupe_key(sqls_col(s, 1), sqls_col(s, 2));
+        if (dedupe_put(&st->dd, key, sqls_col_int(s, 0), sqls_col_int(s, 3)))
             st->dd_full = true;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = LEADD_EDB;
-    sqlite3_finalize(s);
-    return rc;
+    sqls_finalize(&s);
+    return r == SQL_DONE ? 0 : LEADD_EDB;
 }
 
 void store_close(struct store **sp)
@@ -330,10 +226,7 @@ void store_close(struct store **sp)
     readers_close(st);
     writer_finalize(st);
     outbox_finalize(st);
-    sqlite3_close(st->odb);
-    sqlc_close(&st->wsql);
-    /* The last close checkpoints the WAL into the main file. */
-    sqlite3_close(st->wdb);
+    sqlc_close(&st->wsql); /* the last: SQLite's checkpoints the WAL into the main file */
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->rcv);

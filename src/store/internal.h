@@ -3,7 +3,6 @@
 #define LEADD_STORE_INTERNAL_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 
 #include "leadd/buf.h"
@@ -143,7 +142,6 @@ struct store {
     char *path;
     char *timezone; /* the zone the rollup's days are counted in */
     bool durable_full;
-    sqlite3 *wdb;      /* SQLite's writer connection, which wsql wraps; NULL on PostgreSQL */
     struct sqlc *wsql; /* the writer's connection (its thread's only), either engine */
     pthread_t writer;
     bool writer_started;
@@ -181,9 +179,8 @@ struct store {
     void (*on_update)(void *arg, const char *id, bool erased); /* another node's change */
     void *on_update_arg;
     /* the forwarder's connection and statements (its thread only) */
-    sqlite3 *odb;
     struct sqls *o_claim, *o_due;
-    struct sqlc *osql;           /* odb, for the statements of sql.h */
+    struct sqlc *osql;           /* SQLite's */
     struct leadrow_stmts o_lead; /* leadrows_each's on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
@@ -203,8 +200,6 @@ struct store {
 /* db_connect: a connection of its own to the store's database, either
  * engine (readonly: a reader's; durable: SQLite's synchronous=FULL). */
 LEADD_MUST_CHECK int db_connect(struct store *st, bool readonly, bool durable, struct sqlc **out);
-/* db_open: a connection with leadd's pragmas; LEADD_EDB with a logged message. */
-LEADD_MUST_CHECK int db_open(const char *path, bool durable_full, sqlite3 **out);
 /* rollup.c (its top says the two ways leads are counted): rollup_fold_on
  * counts the leads past the mark into the rollup, in a transaction of its
  * own on c, the writer's connection (where nodes share the database: every
@@ -260,8 +255,11 @@ int consent_expiring(struct sqlc *c, uint64_t ms, const char *at, char (*ids)[UL
 /* lock_unserved (backup.c): store_lock for commands that need the file
  * still, with why in err when it is served (or cannot be opened). */
 int lock_unserved(const char *db_path, int *lock, char *err, size_t cap);
-/* db_migrate: applies embedded migrations not yet recorded in the database. */
-LEADD_MUST_CHECK int db_migrate(sqlite3 *db, int *applied);
+/* sql_migrate (migrate.c): applies c's engine's migrations not yet
+ * recorded (*applied: how many), under the driver's migration lock; a
+ * database with a migration this binary does not know is refused
+ * (LEADD_ECONFLICT). Why in err on failure. */
+LEADD_MUST_CHECK int sql_migrate(struct sqlc *c, int *applied, char *err, size_t cap);
 
 /* The columns lead_row_read() reads, in its order. */
 #define LEAD_COLUMNS                                                                               \

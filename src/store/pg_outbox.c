@@ -1,6 +1,6 @@
 /* pg_outbox.c: the LISTEN that wakes a PostgreSQL node's forwarder when any
- * node queued deliveries or changed a lead, on a connection of its own
- * (pgstore_open migrates the database on it first). The outbox's claims
+ * node queued deliveries or changed a lead, on a connection of its own.
+ * The outbox's claims
  * are outbox.c's, on the pooled connections. */
 #include <errno.h>
 #include <poll.h>
@@ -30,7 +30,7 @@ static void release(struct pgstore *p)
 
 int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
 {
-    int applied, rc;
+    int rc;
     struct pgstore *p = calloc(1, sizeof(*p));
     *out = NULL;
     if (!p)
@@ -41,15 +41,10 @@ int pgstore_open(struct pgstore **out, const char *url, char *err, size_t cap)
         rc = LEADD_ENOMEM;
         goto fail;
     }
-    /* migrated on the connection that then listens: a node start costs
-     * the server one session fewer */
     rc = LEADD_EDB;
     if (!(p->oconn = pg_connect(url, err, cap)) ||
-        (rc = pg_migrate(p->oconn, &applied, err, cap)) ||
-        !pg_sql(p->oconn, "LISTEN leadd_outbox; LISTEN leadd_events", err, cap)) {
-        rc = rc ? rc : LEADD_EDB;
+        !pg_sql(p->oconn, "LISTEN leadd_outbox; LISTEN leadd_events", err, cap))
         goto fail;
-    }
     *out = p;
     return 0;
 fail:

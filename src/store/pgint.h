@@ -19,8 +19,5 @@ PGconn *pg_connect(const char *url, char *err, size_t cap);
 bool pg_done(PGresult *r, char *err, size_t cap);
 /* pg_sql: runs sql, which takes no parameters, as pg_done says. */
 bool pg_sql(PGconn *c, const char *sql, char *err, size_t cap);
-/* pg_migrate: store_pg_migrate (leadd/store.h) on a connection the caller
- * keeps: a node migrates on the one it listens on, not on one more. */
-int pg_migrate(PGconn *c, int *applied, char *err, size_t cap);
 
 #endif

@@ -54,9 +54,7 @@ bool sqlc_ok(struct sqlc *c)
 void sql_begin_read(struct sqlc *c)
 {
     /* one snapshot: SQLite's read transaction; PostgreSQL's REPEATABLE READ */
-    c->drv->exec(c, c->drv->backend == SQL_SQLITE
-                        ? "BEGIN"
-                        : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    c->drv->exec(c, c->drv->begin_read);
 }
 
 void sql_end_read(struct sqlc *c)

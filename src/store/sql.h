@@ -23,17 +23,15 @@ enum { SQL_DONE = 0, SQL_ROW = 1 };
 struct sqlc; /* a connection */
 struct sqls; /* a statement prepared on one */
 
-/* sqlc_sqlite: wraps db (borrowed: the caller closes it after *out). */
-struct sqlite3; /* SQLite's connection */
-LEADD_MUST_CHECK int sqlc_sqlite(struct sqlite3 *db, struct sqlc **out);
 /* sqlc_sqlite_open: a connection of its own to the file at path: read-only,
- * or read-write with leadd's pragmas (db_open's); closed by sqlc_close. */
+ * or read-write with leadd's pragmas (WAL, synchronous FULL when
+ * durable_full, else NORMAL; foreign keys; secure_delete). Logged on
+ * failure. */
 LEADD_MUST_CHECK int sqlc_sqlite_open(const char *path, bool readonly, bool durable_full,
                                       struct sqlc **out);
 /* sqlc_pg: connects to url (a libpq URI or key=value string); why in err. */
 LEADD_MUST_CHECK int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap);
-/* sqlc_close: closes a PostgreSQL connection (a wrapped SQLite one stays
- * open), frees c and sets *cp to NULL. */
+/* sqlc_close: closes c (NULL: nothing), frees it and sets *cp to NULL. */
 void sqlc_close(struct sqlc **cp);
 enum sql_backend sql_backend(const struct sqlc *c);
 /* sqlc_ok: whether the connection still works (PostgreSQL's may be lost). */

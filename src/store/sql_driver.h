@@ -5,6 +5,7 @@
 #ifndef LEADD_STORE_SQL_DRIVER_H
 #define LEADD_STORE_SQL_DRIVER_H
 
+#include "leadd/embed.h"
 #include "sql.h"
 
 enum sql_type { SQL_TEXT, SQL_INT, SQL_BLOB };
@@ -22,6 +23,12 @@ struct sql_driver {
      * agg_close (SQLite's group_concat keeps the rows' order; PostgreSQL's
      * string_agg is told it) */
     const char *agg_open, *agg_close;
+    const char *begin_read; /* a read snapshot's start (sql_begin_read) */
+    /* the schema (sql_migrate): the engine's migrations, in order; the
+     * table that records them; what keeps other nodes from migrating at
+     * the same time, and ends that (NULL: one process has the database) */
+    const struct embedded_file *migrations;
+    const char *migrations_table, *migrate_lock, *migrate_unlock;
     bool index_hints; /* the planner takes INDEXED BY (sql_index_hints) */
     bool alone;       /* one process writes the database (sql_alone) */
     void (*close)(struct sqlc *c);

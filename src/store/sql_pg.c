@@ -531,6 +531,14 @@ static const struct sql_driver POSTGRES = {
     .fold_close = " COLLATE \"C\")",
     .agg_open = "string_agg(",
     .agg_close = " ORDER BY rowid)",
+    .begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    .migrations = pg_migrations_files,
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY"
+                        " KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    /* a session's lock, held until unlocked or the connection goes: a node
+     * that dies midway lets the next take over; "leadd" in ASCII */
+    .migrate_lock = "SELECT pg_advisory_lock(465557349476)",
+    .migrate_unlock = "SELECT pg_advisory_unlock(465557349476)",
     .index_hints = false,
     .for_update = " FOR UPDATE",
     .begin_write = "BEGIN",

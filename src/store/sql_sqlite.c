@@ -1,6 +1,7 @@
 /* sql_sqlite.c: SQLite's driver of the statement interface (sql.h). One
  * process writes the file (store_lock), so a write transaction locks the
  * whole database and nothing is announced to other nodes. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,6 @@
 struct lite {
     struct sqlc base;
     sqlite3 *db;
-    bool owned; /* sqlc_sqlite_open's: closed with it */
 };
 
 struct lite_stmt {
@@ -24,10 +24,10 @@ struct lite_stmt {
 #define DB(c) (((struct lite *)(c))->db)
 #define ST(s) (((struct lite_stmt *)(s))->st)
 
+/* The last connection's close checkpoints the WAL into the main file. */
 static void lite_close(struct sqlc *c)
 {
-    if (((struct lite *)c)->owned)
-        sqlite3_close(DB(c));
+    sqlite3_close(DB(c));
     free(c);
 }
 
@@ -177,6 +177,13 @@ static const struct sql_driver SQLITE = {
     .fold_close = "",
     .agg_open = "group_concat(",
     .agg_close = ")",
+    .begin_read = "BEGIN",
+    .migrations = migrations_files,
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
+                        " KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT"
+                        " (strftime('%Y-%m-%dT%H:%M:%fZ','now')))",
+    .migrate_lock = NULL, /* one leadd has the file (store_lock), BEGIN IMMEDIATE the rest */
+    .migrate_unlock = NULL,
     .index_hints = true,
     .for_update = "",
     .begin_write = "BEGIN IMMEDIATE",
@@ -205,43 +212,57 @@ static const struct sql_driver SQLITE = {
     .changes = lite_changes,
 };
 
-static int wrap(sqlite3 *db, bool owned, struct sqlc **out)
+/* Without this SQLite counts every allocation under one global mutex,
+ * which every thread's statements contend on; leadd never reads the
+ * counts. Only possible before SQLite initializes: once, first thing. */
+static void sqlite_config(void)
 {
-    struct lite *c = calloc(1, sizeof(*c));
-    *out = NULL;
-    if (!c)
-        return LEADD_ENOMEM;
-    c->base.drv = &SQLITE;
-    c->db = db;
-    c->owned = owned;
-    *out = &c->base;
-    return 0;
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int sqlc_sqlite(struct sqlite3 *db, struct sqlc **out)
+/* The file at path, read-only or read-write with leadd's pragmas; logged
+ * on failure. */
+static int open_file(const char *path, bool readonly, bool durable_full, sqlite3 **out)
 {
-    return wrap(db, false, out);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    char pragmas[512], *err = NULL;
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    pthread_once(&once, sqlite_config);
+    *out = NULL;
+    if (sqlite3_open_v2(path, out, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        log_error("unable to open database '%s': %s", path,
+                  *out ? sqlite3_errmsg(*out) : "no memory");
+        return LEADD_EDB;
+    }
+    sqlite3_busy_timeout(*out, 5000);
+    if (readonly)
+        return 0;
+    /* secure_delete: erased personal data is overwritten, not left in free pages. */
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;",
+             durable_full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(*out, pragmas, NULL, NULL, &err) == SQLITE_OK)
+        return 0;
+    log_error("unable to set up database '%s': %s", path, err ? err : "?");
+    sqlite3_free(err);
+    return LEADD_EDB;
 }
 
 int sqlc_sqlite_open(const char *path, bool readonly, bool durable_full, struct sqlc **out)
 {
     sqlite3 *db = NULL;
-    int rc;
+    struct lite *c = NULL;
     *out = NULL;
-    if (!readonly) {
-        rc = db_open(path, durable_full, &db);
-    } else if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-               SQLITE_OK) {
-        log_error("unable to open a reader on '%s': %s", path,
-                  db ? sqlite3_errmsg(db) : "no memory");
-        rc = LEADD_EDB;
-    } else {
-        sqlite3_busy_timeout(db, 5000);
-        rc = 0;
-    }
-    if (!rc)
-        rc = wrap(db, true, out);
-    if (rc)
+    int rc = open_file(path, readonly, durable_full, &db);
+    if (!rc && !(c = calloc(1, sizeof(*c))))
+        rc = LEADD_ENOMEM;
+    if (rc) {
         sqlite3_close(db);
-    return rc;
+        return rc;
+    }
+    c->base.drv = &SQLITE;
+    c->db = db;
+    *out = &c->base;
+    return 0;
 }

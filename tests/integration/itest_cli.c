@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -72,6 +73,20 @@ static void t_check_config(void **state)
     assert_int_equal(h_run(out, sizeof(out), "%s check-config", bin()), 2);
 }
 
+/* The first column of sql's first row, on the SQLite file at path. */
+static long long sqlite_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 static void t_migrate(void **state)
 {
     (void)state;
@@ -90,6 +105,23 @@ static void t_migrate(void **state)
                            bin(), getcwd((char[512]){0}, 512)),
                      0);
     assert_non_null(strstr(out, "0 migrations applied"));
+    /* A file migrated by a newer leadd: refused by migrate and by serve
+     * (before it listens), and left as it is. */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/leadd.db", dir);
+    long long had = sqlite_int(path, "SELECT count(*) FROM schema_migrations");
+    sqlite_int(path, "INSERT INTO schema_migrations(version, name) VALUES (9999, '9999_future.sql')"
+                     " RETURNING 0");
+    static const char *const CMDS[] = {"migrate", "serve --set server.listen=127.0.0.1:0"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(h_run(out, sizeof(out),
+                               "cd %s && timeout 60 %s %s -c %s/config.example.ini 2>&1", dir,
+                               bin(), CMDS[i], getcwd((char[512]){0}, 512)),
+                         1);
+        if (!strstr(out, "9999_future.sql") || !strstr(out, "newer than this leadd knows"))
+            fail_msg("leadd %s: %s", CMDS[i], out);
+    }
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM schema_migrations"), had + 1);
     assert_int_equal(h_run(out, sizeof(out), "rm -rf %s", dir), 0);
 }
 
