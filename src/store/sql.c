@@ -19,11 +19,6 @@ void sqlc_close(struct sqlc **cp)
     *cp = NULL;
 }
 
-enum sql_backend sql_backend(const struct sqlc *c)
-{
-    return c->drv->backend;
-}
-
 const char *sql_bytewise(const struct sqlc *c)
 {
     return c->drv->bytewise;

@@ -17,7 +17,6 @@
 #include "leadd/buf.h"
 #include "leadd/common.h"
 
-enum sql_backend { SQL_SQLITE, SQL_POSTGRES };
 enum { SQL_DONE = 0, SQL_ROW = 1 };
 
 struct sqlc; /* a connection */
@@ -33,7 +32,6 @@ LEADD_MUST_CHECK int sqlc_sqlite_open(const char *path, bool readonly, bool dura
 LEADD_MUST_CHECK int sqlc_pg(const char *url, struct sqlc **out, char *err, size_t cap);
 /* sqlc_close: closes c (NULL: nothing), frees it and sets *cp to NULL. */
 void sqlc_close(struct sqlc **cp);
-enum sql_backend sql_backend(const struct sqlc *c);
 /* sqlc_ok: whether the connection still works (PostgreSQL's may be lost). */
 bool sqlc_ok(struct sqlc *c);
 

@@ -11,7 +11,6 @@
 enum sql_type { SQL_TEXT, SQL_INT, SQL_BLOB };
 
 struct sql_driver {
-    enum sql_backend backend;
     /* dialect: text compared by bytes; rows locked by a SELECT; a write
      * transaction's start; a transaction-scoped lock on a text key (NULL:
      * the write transaction locks the whole database already) */

@@ -525,7 +525,6 @@ static bool pgq_col_null(struct sqls *s, int i)
 }
 
 static const struct sql_driver POSTGRES = {
-    .backend = SQL_POSTGRES,
     .bytewise = " COLLATE \"C\"",
     .fold_open = "lower(", /* "C"'s lower() folds ASCII letters alone */
     .fold_close = " COLLATE \"C\")",

@@ -171,7 +171,6 @@ static long long lite_changes(struct sqls *s)
 }
 
 static const struct sql_driver SQLITE = {
-    .backend = SQL_SQLITE,
     .bytewise = "",
     .fold_open = "", /* LIKE folds ASCII letters itself */
     .fold_close = "",
@@ -252,14 +251,12 @@ static int open_file(const char *path, bool readonly, bool durable_full, sqlite3
 int sqlc_sqlite_open(const char *path, bool readonly, bool durable_full, struct sqlc **out)
 {
     sqlite3 *db = NULL;
-    struct lite *c = NULL;
     *out = NULL;
     int rc = open_file(path, readonly, durable_full, &db);
-    if (!rc && !(c = calloc(1, sizeof(*c))))
-        rc = LEADD_ENOMEM;
-    if (rc) {
+    struct lite *c = rc ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
         sqlite3_close(db);
-        return rc;
+        return rc ? rc : LEADD_ENOMEM;
     }
     c->base.drv = &SQLITE;
     c->db = db;
