@@ -173,7 +173,7 @@ int store_apply_rescores(struct store *st, const struct store_rescore *v, size_t
     uint64_t ms = now_ms();
     *queued = 0;
     ulid_gen_init(&ids);
-    int rc = db_connect(st, false, st->durable_full, &c);
+    int rc = db_connect(st, false, st->lite.durable_full, &c);
     if (rc)
         return rc;
     /* one transaction; SQLite's takes its write lock at once */

@@ -23,7 +23,8 @@ static void on_announced(void *arg, const char *payload)
     size_t nl = strcspn(payload, "\t");
     const char *id = payload + nl + (payload[nl] == '\t');
     char lead[ULID_LEN + 1];
-    if ((nl == strlen(st->node) && !strncmp(payload, st->node, nl)) || strlen(id) != ULID_LEN + 2)
+    if ((nl == strlen(st->pg.node) && !strncmp(payload, st->pg.node, nl)) ||
+        strlen(id) != ULID_LEN + 2)
         return; /* this node's own, published already; or not leadd's */
     memcpy(lead, id, ULID_LEN);
     lead[ULID_LEN] = '\0';
@@ -43,7 +44,7 @@ static void *pg_listen_main(void *arg)
 {
     struct store *st = arg;
     for (unsigned i = 1; !atomic_load(&st->stopping); i++) {
-        bool woke = pgstore_outbox_wait(st->pg, PG_POLL_MS, on_announced, st);
+        bool woke = pgstore_outbox_wait(st->pg.listen, PG_POLL_MS, on_announced, st);
         if (!woke && i % PG_POLL_EVERY)
             continue;
         store_outbox_due(st);
@@ -62,11 +63,11 @@ static int start_writer(struct store *st)
 int db_connect(struct store *st, bool readonly, bool durable, struct sqlc **out)
 {
     char err[512];
-    if (!st->pg_url)
-        return sqlc_sqlite_open(st->path, readonly, durable, out);
+    if (!st->pg.url)
+        return sqlc_sqlite_open(st->lite.path, readonly, durable, out);
     /* its session's TimeZone, the stats' days' zone, is [server] timezone
      * already: calendar_set_zone set PGTZ */
-    int rc = sqlc_pg(st->pg_url, out, err, sizeof(err));
+    int rc = sqlc_pg(st->pg.url, out, err, sizeof(err));
     if (rc)
         log_error("%s", err);
     return rc;
@@ -79,16 +80,16 @@ static int open_pg(struct store *st, const struct store_opts *o)
     char err[512];
     st->pool = o->pool ? o->pool : 8;
     if (o->node)
-        snprintf(st->node, sizeof(st->node), "%s", o->node);
+        snprintf(st->pg.node, sizeof(st->pg.node), "%s", o->node);
     else
-        ulid_next(&st->ids, now_ms(), st->node);
-    if (!(st->pg_url = strdup(o->pg_url)))
+        ulid_next(&st->ids, now_ms(), st->pg.node);
+    if (!(st->pg.url = strdup(o->pg_url)))
         return LEADD_ENOMEM;
     /* migrated on the writer's connection: a node start costs the server
      * no session more */
     int applied, rc = sqlc_pg(o->pg_url, &st->wsql, err, sizeof(err));
     rc = rc ? rc : sql_migrate(st->wsql, &applied, err, sizeof(err));
-    rc = rc ? rc : pgstore_open(&st->pg, o->pg_url, err, sizeof(err));
+    rc = rc ? rc : pgstore_open(&st->pg.listen, o->pg_url, err, sizeof(err));
     if (rc) {
         log_error("%s", err);
         return rc;
@@ -112,14 +113,14 @@ static int open_pg(struct store *st, const struct store_opts *o)
     if (o->node && sql_exec(rd->c, &n,
                             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                             " WHERE claimed_by = ?1",
-                            "t", st->node))
+                            "t", st->pg.node))
         log_warn("postgres: the claims of this node's last run wait for their leases");
     else if (n)
         log_info("%lld deliveries claimed by this node's last run are due again", n);
     reader_put(st, rd);
-    if (pthread_create(&st->listener, NULL, pg_listen_main, st))
+    if (pthread_create(&st->pg.listener, NULL, pg_listen_main, st))
         return LEADD_ENOMEM;
-    st->listener_started = true;
+    st->pg.listener_started = true;
     return 0;
 }
 
@@ -129,13 +130,13 @@ int store_open(struct store **out, const struct store_opts *o)
     int applied, rc = LEADD_ENOMEM;
     struct store *st = calloc(1, sizeof(*st));
     *out = NULL;
-    if (!st || (o->path && !(st->path = strdup(o->path))))
+    if (!st || (o->path && !(st->lite.path = strdup(o->path))))
         goto fail;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcv, NULL);
     jobq_init(&st->q);
-    st->durable_full = o->durable_full;
+    st->lite.durable_full = o->durable_full;
     if (!(st->timezone = strdup(o->timezone ? o->timezone : "UTC")))
         goto fail;
     if (calendar_set_zone(st->timezone)) {
@@ -170,7 +171,7 @@ int store_open(struct store **out, const struct store_opts *o)
         *out = st;
         return 0;
     }
-    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->osql)) ||
+    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->lite.osql)) ||
         (rc = outbox_prepare(st)) || (rc = start_writer(st)))
         goto fail;
     *out = st;
@@ -218,10 +219,10 @@ void store_close(struct store **sp)
     if (st->writer_started)
         pthread_join(st->writer, NULL);
     atomic_store(&st->stopping, true);
-    pgstore_outbox_wake(st->pg);
-    if (st->listener_started)
-        pthread_join(st->listener, NULL);
-    pgstore_close(&st->pg);
+    pgstore_outbox_wake(st->pg.listen);
+    if (st->pg.listener_started)
+        pthread_join(st->pg.listener, NULL);
+    pgstore_close(&st->pg.listen);
     tally_release(&st->tally);
     readers_close(st);
     writer_finalize(st);
@@ -230,10 +231,10 @@ void store_close(struct store **sp)
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->rcv);
-    free(st->pg_url);
+    free(st->pg.url);
     jobq_destroy(&st->q);
     dedupe_release(&st->dd);
-    free(st->path);
+    free(st->lite.path);
     free(st->timezone);
     free(st);
     *sp = NULL;
@@ -241,7 +242,7 @@ void store_close(struct store **sp)
 
 bool store_shared(const struct store *st)
 {
-    return st->pg != NULL;
+    return st->pg.listen != NULL;
 }
 
 bool store_writable(const struct store *st)

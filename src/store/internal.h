@@ -139,9 +139,7 @@ struct outbox_claims {
 extern const struct outbox_claims outbox_local, outbox_leased;
 
 struct store {
-    char *path;
-    char *timezone; /* the zone the rollup's days are counted in */
-    bool durable_full;
+    char *timezone;    /* the zone the rollup's days are counted in */
     struct sqlc *wsql; /* the writer's connection (its thread's only), either engine */
     pthread_t writer;
     bool writer_started;
@@ -178,23 +176,31 @@ struct store {
     void *on_outbox_arg;
     void (*on_update)(void *arg, const char *id, bool erased); /* another node's change */
     void *on_update_arg;
-    /* the forwarder's connection and statements (its thread only) */
-    struct sqls *o_claim, *o_due;
-    struct sqlc *osql;           /* SQLite's */
-    struct leadrow_stmts o_lead; /* leadrows_each's on the forwarder's connection */
     /* idle reader connections for the query API */
     pthread_mutex_t rmu;
     pthread_cond_t rcv; /* a reader came back */
     struct reader *readers;
-    size_t nreaders;    /* open, idle or not */
-    size_t pool;        /* at most this many (PostgreSQL's pool); 0: no cap */
-    char *pg_url;       /* PostgreSQL's; NULL on SQLite */
-    struct pgstore *pg; /* PostgreSQL's writer and outbox; NULL on SQLite */
-    char node[320];     /* this node, as its claims name it (PostgreSQL) */
-    pthread_t listener; /* PostgreSQL\'s LISTEN (db.c) */
-    bool listener_started;
+    size_t nreaders; /* open, idle or not */
+    size_t pool;     /* at most this many (PostgreSQL's pool); 0: no cap */
     atomic_bool stopping;
     struct writer_stats stats;
+    /* SQLite's own: its file, and the forwarder's connection and
+     * statements (its thread only; outbox_local's) */
+    struct {
+        char *path;
+        bool durable_full;
+        struct sqlc *osql;
+        struct sqls *o_claim, *o_due;
+        struct leadrow_stmts o_lead; /* leadrows_each's on osql */
+    } lite;
+    /* PostgreSQL's own (url NULL on SQLite) */
+    struct {
+        char *url;
+        struct pgstore *listen; /* the LISTEN every node shares (pg_outbox.c) */
+        char node[320];         /* this node, as its claims name it */
+        pthread_t listener;     /* its thread (db.c) */
+        bool listener_started;
+    } pg;
 };
 
 /* db_connect: a connection of its own to the store's database, either

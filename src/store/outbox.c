@@ -63,22 +63,22 @@ int outbox_prepare(struct store *st)
     int rc = 0;
     /* Deliveries in flight when the last process died go back to pending. */
     if ((rc = sql_exec(
-             st->osql, &n,
+             st->lite.osql, &n,
              "UPDATE deliveries SET state = " SQL_PENDING " WHERE state = " SQL_DELIVERING, "")))
         log_error("unable to reset deliveries");
     if (n > 0)
         log_info("%lld deliveries interrupted by the last stop are pending again", n);
-    rc = rc ? rc : sqls_prepare(st->osql, SQL_CLAIM, &st->o_claim);
-    rc = rc ? rc : sqls_prepare(st->osql, SQL_DUE, &st->o_due);
+    rc = rc ? rc : sqls_prepare(st->lite.osql, SQL_CLAIM, &st->lite.o_claim);
+    rc = rc ? rc : sqls_prepare(st->lite.osql, SQL_DUE, &st->lite.o_due);
     return rc;
 }
 
 void outbox_finalize(struct store *st)
 {
-    sqls_finalize(&st->o_claim);
-    sqls_finalize(&st->o_due);
-    leadrows_finalize(&st->o_lead);
-    sqlc_close(&st->osql);
+    sqls_finalize(&st->lite.o_claim);
+    sqls_finalize(&st->lite.o_due);
+    leadrows_finalize(&st->lite.o_lead);
+    sqlc_close(&st->lite.osql);
 }
 
 static void item_of(struct sqls *s, struct outbox_item *it)
@@ -185,7 +185,7 @@ static int claim_leased(struct store *st, const char *webhook, uint64_t now, uin
                 : LEADD_EDB;
     if (!rc) {
         sqls_text(s, 1, webhook, false);
-        sqls_text(s, 2, st->node, false);
+        sqls_text(s, 2, st->pg.node, false);
         sqls_int(s, 3, (long long)now);
         sqls_int(s, 4, (long long)(now + lease_ms));
         sqls_int(s, 5, (long long)max);
@@ -233,7 +233,7 @@ static int unclaim_leased(struct store *st, const long long *ids, size_t k)
     int rc = rd ? sql_exec(rd->c, NULL,
                            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                            " WHERE id = ANY(?1::bigint[]) AND claimed_by = ?2",
-                           "tt", list, st->node)
+                           "tt", list, st->pg.node)
                 : LEADD_EDB;
     reader_put(st, rd);
     return rc;
@@ -273,9 +273,9 @@ static int claim_local(struct store *st, const char *webhook, uint64_t now, uint
     int rc, r = SQL_DONE;
     *n = 0;
     /* One read transaction: the deliveries and their leads as of one moment. */
-    if ((rc = sql_exec(st->osql, NULL, "BEGIN", "")))
+    if ((rc = sql_exec(st->lite.osql, NULL, "BEGIN", "")))
         return rc;
-    struct sqls *s = st->o_claim;
+    struct sqls *s = st->lite.o_claim;
     sqls_reset(s);
     sqls_text(s, 1, webhook, false);
     sqls_int(s, 2, (long long)now);
@@ -289,12 +289,12 @@ static int claim_local(struct store *st, const char *webhook, uint64_t now, uint
             item_of(s, &out[(*n)++]);
     }
     sqls_reset(s);
-    if (r < 0 || (rc = items_leads(&st->o_lead, st->osql, out, *n)))
+    if (r < 0 || (rc = items_leads(&st->lite.o_lead, st->lite.osql, out, *n)))
         goto fail;
-    return sql_exec(st->osql, NULL, "COMMIT", ""); /* a read's: nothing to lose */
+    return sql_exec(st->lite.osql, NULL, "COMMIT", ""); /* a read's: nothing to lose */
 fail:
     rc = r < 0 ? r : rc;
-    sql_rollback(st->osql);
+    sql_rollback(st->lite.osql);
     for (size_t i = 0; i < *n; i++) {
         free(out[i].lead_json);
         out[i].lead_json = NULL;
@@ -316,7 +316,7 @@ static uint64_t due(struct sqls *s)
 
 static uint64_t next_due_local(struct store *st)
 {
-    return due(st->o_due);
+    return due(st->lite.o_due);
 }
 
 static uint64_t next_due_leased(struct store *st)

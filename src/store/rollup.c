@@ -442,7 +442,7 @@ int store_rollup_rebuild(struct store *st, long long *groups)
     /* on a connection of its own, beside serving nodes (the fold's lock
      * keeps their writes waiting meanwhile) */
     struct sqlc *c = NULL;
-    int rc = db_connect(st, false, st->durable_full, &c);
+    int rc = db_connect(st, false, st->lite.durable_full, &c);
     rc = rc ? rc : rebuild(c, st->timezone, groups);
     sqlc_close(&c);
     return rc;

@@ -108,11 +108,11 @@ int store_turn(struct store *st, const char *key, unsigned long *n)
 
 void store_announce(struct store *st, const char *id, bool erased)
 {
-    char payload[sizeof(st->node) + ULID_LEN + 8];
+    char payload[sizeof(st->pg.node) + ULID_LEN + 8];
     if (!store_shared(st))
         return;
     struct reader *rd = reader_get(st);
-    snprintf(payload, sizeof(payload), "%s\t%s\t%d", st->node, id, erased);
+    snprintf(payload, sizeof(payload), "%s\t%s\t%d", st->pg.node, id, erased);
     /* a lost announcement only leaves another node's streams without it */
     if (!rd || sql_exec(rd->c, NULL, "SELECT pg_notify('leadd_events', ?1)", "t", payload))
         log_warn("postgres: a change to lead %s was not announced to the other nodes", id);
