@@ -8,6 +8,8 @@
 # alternating, after a warm-up. Reported: req/s, p99, and CPU time per lead
 # of leadd (all its nodes) and of the PostgreSQL server (every backend
 # process of the cluster), from /proc. Medians, and ratios to SQLite.
+# BASE=other-binary: its one node and two nodes too (on databases of their
+# own), alternating with BIN's in each round, and BIN's ratios to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PGHOST:-}" ]; then exec pg_virtualenv "$0" "$@"; fi
@@ -17,11 +19,13 @@ dir=$(mktemp -d /tmp/leadd-pgbench-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 psql -qc "CREATE DATABASE bench1" >/dev/null
 psql -qc "CREATE DATABASE bench2" >/dev/null
+BASE=${BASE:+$(realpath "$BASE")}
+if [ -n "$BASE" ]; then for db in bench3 bench4; do psql -qc "CREATE DATABASE $db" >/dev/null; done; fi
 
-start() { # name port [db] -> pid in $PID
+start() { # name port [db [binary]] -> pid in $PID
     local extra=()
     [ -n "${3:-}" ] && extra=(--set storage.backend=postgres --set "storage.url=dbname=$3")
-    "$BIN" serve -c bench/bench.ini --set storage.path="$dir/$1.db" \
+    "${4:-$BIN}" serve -c bench/bench.ini --set storage.path="$dir/$1.db" \
         --set server.listen=127.0.0.1:"$2" "${extra[@]}" 2>"$dir/$1.log" &
     PID=$!
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$2/healthz" && return; sleep 0.1; done
@@ -31,6 +35,11 @@ start sqlite 18200; P_LITE=$PID
 start pg1 18201 bench1; P_PG1=$PID
 start pg2a 18202 bench2; P_PG2A=$PID
 start pg2b 18203 bench2; P_PG2B=$PID
+if [ -n "$BASE" ]; then
+    start base1 18211 bench3 "$BASE"; P_B1=$PID
+    start base2a 18212 bench4 "$BASE"; P_B2A=$PID
+    start base2b 18213 bench4 "$BASE"; P_B2B=$PID
+fi
 
 hz=$(getconf CLK_TCK)
 ticks() { # pids... -> user + system ticks of them all
@@ -71,9 +80,14 @@ echo "wrk, $CONNS connections in all, ${SECS}s a round, $ROUNDS rounds alternati
 run warm-s 3 "$P_LITE" -- 18200 >/dev/null
 run warm-p 3 "$P_PG1" -- 18201 >/dev/null
 run warm-t 3 "$P_PG2A" "$P_PG2B" -- 18202 18203 >/dev/null
+if [ -n "$BASE" ]; then
+    echo "BASE=$BASE"
+    run warm-b 3 "$P_B1" -- 18211 >/dev/null
+    run warm-c 3 "$P_B2A" "$P_B2B" -- 18212 18213 >/dev/null
+fi
 row() { printf '%-6s %-16s %9s %8s %14s %12s %6s\n' "$@"; }
 row round config req/s p99_ms leadd_cpu_us pg_cpu_us busy%
-declare -a SR SP SL SB PR PP PL PG PB TR TP TL TG TB
+declare -a SR SP SL SB PR PP PL PG PB TR TP TL TG TB BR BP BL BG BB CR CP CL CG CB
 for r in $(seq "$ROUNDS"); do
     read -r a b c d e < <(run "s$r" "$SECS" "$P_LITE" -- 18200)
     row "$r" sqlite "$a" "$b" "$c" - "$e"; SR+=("$a") SP+=("$b") SL+=("$c") SB+=("$e")
@@ -83,6 +97,13 @@ for r in $(seq "$ROUNDS"); do
     read -r a b c d e < <(run "t$r" "$SECS" "$P_PG2A" "$P_PG2B" -- 18202 18203)
     row "$r" "postgres 2 nodes" "$a" "$b" "$c" "$d" "$e"
     TR+=("$a") TP+=("$b") TL+=("$c") TG+=("$d") TB+=("$e")
+    [ -n "$BASE" ] || continue
+    read -r a b c d e < <(run "b$r" "$SECS" "$P_B1" -- 18211)
+    row "$r" "base 1 node" "$a" "$b" "$c" "$d" "$e"
+    BR+=("$a") BP+=("$b") BL+=("$c") BG+=("$d") BB+=("$e")
+    read -r a b c d e < <(run "c$r" "$SECS" "$P_B2A" "$P_B2B" -- 18212 18213)
+    row "$r" "base 2 nodes" "$a" "$b" "$c" "$d" "$e"
+    CR+=("$a") CP+=("$b") CL+=("$c") CG+=("$d") CB+=("$e")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms=$(median "${SR[@]}") mp=$(median "${PR[@]}") mt=$(median "${TR[@]}")
@@ -93,6 +114,16 @@ row median "postgres 2 nodes" "$mt" "$(median "${TP[@]}")" "$(median "${TL[@]}")
     "$(median "${TG[@]}")" "$(median "${TB[@]}")"
 printf 'req/s relative to sqlite: postgres 1 node %.2f, 2 nodes %.2f\n' \
     "$(echo "$mp / $ms" | bc -l)" "$(echo "$mt / $ms" | bc -l)"
+if [ -n "$BASE" ]; then
+    mb=$(median "${BR[@]}") mc=$(median "${CR[@]}")
+    row median "base 1 node" "$mb" "$(median "${BP[@]}")" "$(median "${BL[@]}")" \
+        "$(median "${BG[@]}")" "$(median "${BB[@]}")"
+    row median "base 2 nodes" "$mc" "$(median "${CP[@]}")" "$(median "${CL[@]}")" \
+        "$(median "${CG[@]}")" "$(median "${CB[@]}")"
+    printf 'req/s relative to base: 1 node %.2f, 2 nodes %.2f; 2 nodes / 1 node: %.2f, base %.2f\n' \
+        "$(echo "$mp / $mb" | bc -l)" "$(echo "$mt / $mc" | bc -l)" \
+        "$(echo "$mt / $mp" | bc -l)" "$(echo "$mc / $mb" | bc -l)"
+fi
 for db in bench1 bench2; do
     n=$(psql -Atd "$db" -c 'SELECT count(*) FROM leads')
     echo "$db: $n leads stored"

@@ -101,6 +101,7 @@ struct jobq {
     pthread_cond_t cv;
     struct store_job *head, *tail;
     size_t depth;
+    size_t last; /* jobs the last take returned */
     bool stopping;
 };
 void jobq_init(struct jobq *q);
@@ -109,8 +110,11 @@ void jobq_destroy(struct jobq *q);
 int jobq_push(struct jobq *q, struct store_job *job);
 /* jobq_take: waits up to wait_ms for a job; returns up to max jobs as a
  * list (*n of them), or NULL: on timeout, or with *stopped once the queue
- * is stopping and empty. */
-struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t *n, bool *stopped);
+ * is stopping and empty. Under load (the last take had more than one job)
+ * it waits up to linger_us more while fewer than JOBQ_FILL wait. */
+#define JOBQ_FILL 32
+struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, unsigned linger_us,
+                            size_t *n, bool *stopped);
 /* jobq_stop: refuses new jobs; the writer drains what waits, then stops. */
 void jobq_stop(struct jobq *q);
 size_t jobq_depth(struct jobq *q);

@@ -10,7 +10,7 @@ void jobq_init(struct jobq *q)
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->head = q->tail = NULL;
-    q->depth = 0;
+    q->depth = q->last = 0;
     q->stopping = false;
 }
 
@@ -43,21 +43,36 @@ int jobq_push(struct jobq *q, struct store_job *job)
     return rc;
 }
 
-struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t *n, bool *stopped)
+/* The time us microseconds from now, for pthread_cond_timedwait. */
+static struct timespec after_us(unsigned long long us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(us / 1000000);
+    ts.tv_nsec += (long)(us % 1000000) * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, unsigned linger_us,
+                            size_t *n, bool *stopped)
 {
     struct store_job *batch = NULL;
     *n = 0;
     pthread_mutex_lock(&q->mu);
     if (!q->head && !q->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = after_us(wait_ms * 1000ULL);
         while (!q->head && !q->stopping && !pthread_cond_timedwait(&q->cv, &q->mu, &ts))
+            ;
+    }
+    /* under load (the last batch took more than one job: they come faster
+     * than batches go), a little longer for a fuller batch */
+    if (q->head && linger_us && q->last > 1) {
+        struct timespec ts = after_us(linger_us);
+        while (q->depth < JOBQ_FILL && !q->stopping && !pthread_cond_timedwait(&q->cv, &q->mu, &ts))
             ;
     }
     *stopped = !q->head && q->stopping;
@@ -75,6 +90,7 @@ struct store_job *jobq_take(struct jobq *q, size_t max, unsigned wait_ms, size_t
         j->next = NULL;
         q->depth -= *n;
     }
+    q->last = *n;
     pthread_mutex_unlock(&q->mu);
     return batch;
 }

@@ -78,6 +78,11 @@ bool sql_alone(const struct sqlc *c)
     return c->drv->alone;
 }
 
+unsigned sql_batch_linger_us(const struct sqlc *c)
+{
+    return c->drv->linger_us;
+}
+
 const char *sql_for_update(const struct sqlc *c)
 {
     return c->drv->for_update;

@@ -70,6 +70,11 @@ bool sql_reconnect(struct sqlc *c);
  * (SQLite's file is locked to one leadd): such a writer may remember what
  * it wrote instead of asking; with other writers it must ask, and lock. */
 bool sql_alone(const struct sqlc *c);
+/* sql_batch_linger_us: how long the writer's next batch, under load, waits
+ * for more jobs (0: none). Where a transaction costs the server round
+ * trips and CPU of its own (PostgreSQL's), fuller batches cost less a lead
+ * and leave the machine more for leads; on SQLite they save nothing. */
+unsigned sql_batch_linger_us(const struct sqlc *c);
 /* sql_for_update: what a SELECT ends with to lock its rows until the
  * transaction ends (" FOR UPDATE"; "" where the write lock is whole). */
 const char *sql_for_update(const struct sqlc *c);

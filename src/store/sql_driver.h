@@ -28,8 +28,9 @@ struct sql_driver {
      * the same time, and ends that (NULL: one process has the database) */
     const struct embedded_file *migrations;
     const char *migrations_table, *migrate_lock, *migrate_unlock;
-    bool index_hints; /* the planner takes INDEXED BY (sql_index_hints) */
-    bool alone;       /* one process writes the database (sql_alone) */
+    bool index_hints;   /* the planner takes INDEXED BY (sql_index_hints) */
+    bool alone;         /* one process writes the database (sql_alone) */
+    unsigned linger_us; /* sql_batch_linger_us */
     void (*close)(struct sqlc *c);
     bool (*ok)(struct sqlc *c);        /* whether c still works */
     bool (*reconnect)(struct sqlc *c); /* the same, trying once again when not */

@@ -622,12 +622,11 @@ static int run_batch(struct store *st, struct store_job *batch, size_t n)
         rc = rc ? rc : apply(st, j, ms, &queued, &erased);
     }
     st->nfirsts = 0;
-    if (!rc && !batch) {
+    if (!rc && !batch) /* a probe: does the database take writes? */
         rc = sql_exec(st->wsql, NULL,
                       "INSERT INTO writer_probe(id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE"
                       " SET at = excluded.at",
                       "i", (long long)ms);
-    }
     if (!rc && st->tally.nfilters)
         rc = tally_write(st->wsql, &st->tally);
     if (!rc && queued) /* idle dispatchers on other nodes wake at the commit */
@@ -725,7 +724,8 @@ void *writer_main(void *arg)
     for (;;) {
         size_t n;
         bool stopped;
-        struct store_job *batch = jobq_take(&st->q, STORE_MAX_BATCH, 1000, &n, &stopped);
+        struct store_job *batch =
+            jobq_take(&st->q, STORE_MAX_BATCH, 1000, sql_batch_linger_us(st->wsql), &n, &stopped);
         if (stopped)
             break;
         if (!batch) { /* a second without work */
