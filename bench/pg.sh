@@ -87,42 +87,40 @@ if [ -n "$BASE" ]; then
 fi
 row() { printf '%-6s %-16s %9s %8s %14s %12s %6s\n' "$@"; }
 row round config req/s p99_ms leadd_cpu_us pg_cpu_us busy%
-declare -a SR SP SL SB PR PP PL PG PB TR TP TL TG TB BR BP BL BG BB CR CP CL CG CB
+# one round of a configuration: its row, kept for the medians
+measure() { # label tag pids_of_leadd... -- ports...
+    local label=$1 tag=$2 a b c d e; shift 2
+    read -r a b c d e < <(run "$tag" "$SECS" "$@")
+    [ "$label" = sqlite ] && d=- # no server of its own
+    echo "$a $b $c $d $e" >>"$dir/rows.${label// /_}"
+    row "$r" "$label" "$a" "$b" "$c" "$d" "$e"
+}
+median_of() { # label column -> that column's median over the rounds
+    awk -v c="$2" '{print $c}' "$dir/rows.${1// /_}" | sort -g |
+        awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}
+medians() { # label
+    row median "$1" "$(median_of "$1" 1)" "$(median_of "$1" 2)" "$(median_of "$1" 3)" \
+        "$(median_of "$1" 4)" "$(median_of "$1" 5)"
+}
 for r in $(seq "$ROUNDS"); do
-    read -r a b c d e < <(run "s$r" "$SECS" "$P_LITE" -- 18200)
-    row "$r" sqlite "$a" "$b" "$c" - "$e"; SR+=("$a") SP+=("$b") SL+=("$c") SB+=("$e")
-    read -r a b c d e < <(run "p$r" "$SECS" "$P_PG1" -- 18201)
-    row "$r" "postgres 1 node" "$a" "$b" "$c" "$d" "$e"
-    PR+=("$a") PP+=("$b") PL+=("$c") PG+=("$d") PB+=("$e")
-    read -r a b c d e < <(run "t$r" "$SECS" "$P_PG2A" "$P_PG2B" -- 18202 18203)
-    row "$r" "postgres 2 nodes" "$a" "$b" "$c" "$d" "$e"
-    TR+=("$a") TP+=("$b") TL+=("$c") TG+=("$d") TB+=("$e")
+    measure sqlite "s$r" "$P_LITE" -- 18200
+    measure "postgres 1 node" "p$r" "$P_PG1" -- 18201
+    measure "postgres 2 nodes" "t$r" "$P_PG2A" "$P_PG2B" -- 18202 18203
     [ -n "$BASE" ] || continue
-    read -r a b c d e < <(run "b$r" "$SECS" "$P_B1" -- 18211)
-    row "$r" "base 1 node" "$a" "$b" "$c" "$d" "$e"
-    BR+=("$a") BP+=("$b") BL+=("$c") BG+=("$d") BB+=("$e")
-    read -r a b c d e < <(run "c$r" "$SECS" "$P_B2A" "$P_B2B" -- 18212 18213)
-    row "$r" "base 2 nodes" "$a" "$b" "$c" "$d" "$e"
-    CR+=("$a") CP+=("$b") CL+=("$c") CG+=("$d") CB+=("$e")
+    measure "base 1 node" "b$r" "$P_B1" -- 18211
+    measure "base 2 nodes" "c$r" "$P_B2A" "$P_B2B" -- 18212 18213
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ms=$(median "${SR[@]}") mp=$(median "${PR[@]}") mt=$(median "${TR[@]}")
-row median sqlite "$ms" "$(median "${SP[@]}")" "$(median "${SL[@]}")" - "$(median "${SB[@]}")"
-row median "postgres 1 node" "$mp" "$(median "${PP[@]}")" "$(median "${PL[@]}")" \
-    "$(median "${PG[@]}")" "$(median "${PB[@]}")"
-row median "postgres 2 nodes" "$mt" "$(median "${TP[@]}")" "$(median "${TL[@]}")" \
-    "$(median "${TG[@]}")" "$(median "${TB[@]}")"
+ratio() { echo "$(median_of "$1" 1) / $(median_of "$2" 1)" | bc -l; } # of req/s medians
+for label in sqlite "postgres 1 node" "postgres 2 nodes"; do medians "$label"; done
 printf 'req/s relative to sqlite: postgres 1 node %.2f, 2 nodes %.2f\n' \
-    "$(echo "$mp / $ms" | bc -l)" "$(echo "$mt / $ms" | bc -l)"
+    "$(ratio "postgres 1 node" sqlite)" "$(ratio "postgres 2 nodes" sqlite)"
 if [ -n "$BASE" ]; then
-    mb=$(median "${BR[@]}") mc=$(median "${CR[@]}")
-    row median "base 1 node" "$mb" "$(median "${BP[@]}")" "$(median "${BL[@]}")" \
-        "$(median "${BG[@]}")" "$(median "${BB[@]}")"
-    row median "base 2 nodes" "$mc" "$(median "${CP[@]}")" "$(median "${CL[@]}")" \
-        "$(median "${CG[@]}")" "$(median "${CB[@]}")"
+    medians "base 1 node"
+    medians "base 2 nodes"
     printf 'req/s relative to base: 1 node %.2f, 2 nodes %.2f; 2 nodes / 1 node: %.2f, base %.2f\n' \
-        "$(echo "$mp / $mb" | bc -l)" "$(echo "$mt / $mc" | bc -l)" \
-        "$(echo "$mt / $mp" | bc -l)" "$(echo "$mc / $mb" | bc -l)"
+        "$(ratio "postgres 1 node" "base 1 node")" "$(ratio "postgres 2 nodes" "base 2 nodes")" \
+        "$(ratio "postgres 2 nodes" "postgres 1 node")" "$(ratio "base 2 nodes" "base 1 node")"
 fi
 for db in bench1 bench2; do
     n=$(psql -Atd "$db" -c 'SELECT count(*) FROM leads')
