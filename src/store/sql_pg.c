@@ -545,7 +545,7 @@ static const struct sql_driver POSTGRES = {
     .lock_sql = "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))::text FROM (SELECT k"
                 " FROM unnest(?1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS s",
     .alone = false,
-    .linger_us = 3000,
+    .linger_us = 1500,
     .close = pg_close,
     .ok = pg_ok,
     .reconnect = pg_reconnect,
