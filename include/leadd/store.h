@@ -325,7 +325,10 @@ bool pgstore_outbox_wait(struct pgstore *p, unsigned timeout_ms,
  * at the end of its wait. */
 void pgstore_outbox_wake(struct pgstore *p);
 
-/* store_migrate: applies pending migrations to the file at path and returns. */
+/* store_migrate: applies pending migrations (migrations/sqlite/) to the file
+ * at path and returns; a file migrated by a newer leadd is refused
+ * (LEADD_ECONFLICT), as store_pg_migrate refuses such a database. Why is
+ * logged. */
 LEADD_MUST_CHECK int store_migrate(const char *path, int *applied);
 
 /* store_submit: queues a job for the writer. On 0, job->done will be called

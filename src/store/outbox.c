@@ -60,11 +60,11 @@ int deliveries_cancel(struct sqlc *c, const char *lead_id, const char *why, uint
 int outbox_prepare(struct store *st)
 {
     long long n = 0;
-    int rc = 0;
     /* Deliveries in flight when the last process died go back to pending. */
-    if ((rc = sql_exec(
-             st->lite.osql, &n,
-             "UPDATE deliveries SET state = " SQL_PENDING " WHERE state = " SQL_DELIVERING, "")))
+    int rc =
+        sql_exec(st->lite.osql, &n,
+                 "UPDATE deliveries SET state = " SQL_PENDING " WHERE state = " SQL_DELIVERING, "");
+    if (rc)
         log_error("unable to reset deliveries");
     if (n > 0)
         log_info("%lld deliveries interrupted by the last stop are pending again", n);
