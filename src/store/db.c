@@ -124,10 +124,29 @@ static int open_pg(struct store *st, const struct store_opts *o)
     return 0;
 }
 
-int store_open(struct store **out, const struct store_opts *o)
+/* SQLite's store: its writer (migrating the file first) and, serving, the
+ * forwarder's connection. The counters are the serving writer's to keep: a
+ * batch command (rescore, rollup) opened beside a serving leadd must not
+ * wait for its write lock to bring them up to date. */
+static int open_lite(struct store *st, const struct store_opts *o)
 {
     char err[512];
-    int applied, rc = LEADD_ENOMEM;
+    int applied, rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->wsql);
+    if (!rc && (rc = sql_migrate(st->wsql, &applied, err, sizeof(err))))
+        log_error("%s", err);
+    if (rc || (rc = writer_prepare(st)) || !o->serving)
+        return rc;
+    if ((rc = rollup_sync(st->wsql, st->timezone)) || (rc = rollup_fold_on(st->wsql)) ||
+        (rc = dedupe_load(st, o->dedupe_window_ms)) ||
+        (rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->lite.osql)) ||
+        (rc = outbox_prepare(st)))
+        return rc;
+    return start_writer(st);
+}
+
+int store_open(struct store **out, const struct store_opts *o)
+{
+    int rc = LEADD_ENOMEM;
     struct store *st = calloc(1, sizeof(*st));
     *out = NULL;
     if (!st || (o->path && !(st->lite.path = strdup(o->path))))
@@ -148,31 +167,8 @@ int store_open(struct store **out, const struct store_opts *o)
     atomic_store(&st->writable, true);
     ulid_gen_init(&st->ids); /* random: two nodes' ids never meet */
     st->claims = &outbox_local;
-    if (o->pg_url) {
-        if ((rc = open_pg(st, o)))
-            goto fail;
-        *out = st;
-        return 0;
-    }
-    /* The counters are the serving writer's to keep: a batch command (rescore,
-     * rollup) opened beside a serving leadd must not wait for its write lock
-     * to bring them up to date. */
-    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->wsql)))
-        goto fail;
-    if ((rc = sql_migrate(st->wsql, &applied, err, sizeof(err)))) {
-        log_error("%s", err);
-        goto fail;
-    }
-    if ((rc = writer_prepare(st)) || (o->serving && ((rc = rollup_sync(st->wsql, st->timezone)) ||
-                                                     (rc = rollup_fold_on(st->wsql)) ||
-                                                     (rc = dedupe_load(st, o->dedupe_window_ms)))))
-        goto fail;
-    if (!o->serving) {
-        *out = st;
-        return 0;
-    }
-    if ((rc = sqlc_sqlite_open(o->path, false, o->durable_full, &st->lite.osql)) ||
-        (rc = outbox_prepare(st)) || (rc = start_writer(st)))
+    /* the engine, chosen once: what each does at open, and the hooks it sets */
+    if ((rc = o->pg_url ? open_pg(st, o) : open_lite(st, o)))
         goto fail;
     *out = st;
     return 0;
